@@ -1,0 +1,78 @@
+"""Plain-data helpers shared by every artifact: exact array encoding and version stamps.
+
+Arrays are stored as base64 of their little-endian bytes, so a JSON round trip is exact
+(decimal floats would not be) and a 100k-weight model stays a few hundred KiB.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import EdgesnnError
+
+_DTYPES = {"float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool"}
+
+
+def encode_array(a: np.ndarray) -> dict:
+    a = np.asarray(a)
+    if a.dtype.name not in _DTYPES:
+        raise EdgesnnError(f"cannot store an array of dtype {a.dtype}")
+    le = a.astype(a.dtype.newbyteorder("<"), copy=False)
+    return {"dtype": a.dtype.name, "shape": list(a.shape),
+            "b64": base64.b64encode(np.ascontiguousarray(le).tobytes()).decode("ascii")}
+
+
+def decode_array(d: dict, where: str = "array") -> np.ndarray:
+    try:
+        dtype = np.dtype(d["dtype"]).newbyteorder("<")
+        if d["dtype"] not in _DTYPES:
+            raise ValueError(f"dtype {d['dtype']!r} not allowed")
+        shape = tuple(int(s) for s in d["shape"])
+        raw = base64.b64decode(d["b64"], validate=True)
+        a = np.frombuffer(raw, dtype=dtype)
+        if a.size != int(np.prod(shape, dtype=np.int64)):
+            raise ValueError(f"{a.size} values stored for shape {shape}")
+        return a.reshape(shape).astype(dtype.newbyteorder("="))
+    except (KeyError, TypeError, ValueError) as e:
+        raise EdgesnnError(f"{where}: malformed stored array ({e})") from None
+
+
+def stamp(kind: str, body: dict) -> dict:
+    """Add the artifact kind and the edgesnn version that wrote it."""
+    return {"artifact": kind, "edgesnn_version": __version__, **body}
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write via a temporary file in the same folder, so a failure leaves no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        raise EdgesnnError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EdgesnnError(f"{path}: not valid JSON ({e})") from None

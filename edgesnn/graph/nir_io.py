@@ -1,0 +1,423 @@
+"""NIR files <-> edgesnn graphs.
+
+Import reads the HDF5 file into plain dictionaries (so a file that nir's own type checker rejects,
+as some exporters write, still imports when it is runnable), flattens nested sub-graphs, finds the
+Input and Output by type, broadcasts 0-d parameters to the neuron shape found by shape inference,
+and discretises every neuron with a dialect (see `dialects.py`). Whatever cannot be run
+faithfully is refused with an error that names the node.
+
+Export writes the literal 'nir' dialect and records the discrete semantics NIR cannot express
+(reset by subtraction, '>=' spikes, several spikes per step, ...) in each node's metadata under
+`edgesnn.*`, which import honours, so export followed by import keeps the model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NirError
+from . import ir
+from .dialects import DIALECTS, Dialect, get_dialect
+
+SUPPORTED = ("Input", "Output", "Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
+             "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Identity", "NIRGraph")
+_KNOBS = ("reset", "spike_rule", "reset_late", "max_spikes", "syn_delay")
+
+
+def _nir():
+    try:
+        import nir  # noqa: F401  (pulls h5py: an optional extra)
+    except ImportError:
+        raise NirError("reading NIR files needs the 'nir' extra: pip install 'edgesnn[nir]'") from None
+    return nir
+
+
+def _s(v) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf8")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        return _s(v[()])
+    return str(v)
+
+
+def _meta(raw: dict) -> dict:
+    m = raw.get("metadata") or {}
+    return {str(k): (_s(v) if isinstance(v, (bytes, np.bytes_)) else v) for k, v in m.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------------
+
+def read_raw(path: str | os.PathLike) -> dict:
+    """The NIR file as nested dictionaries of numpy arrays, or a NirError naming the file."""
+    _nir()
+    import h5py
+    from nir.serialization import hdf2dict
+    path = Path(path)
+    if not path.exists():
+        raise NirError(f"{path}: no such file")
+    try:
+        with h5py.File(path, "r") as f:
+            if "node" not in f:
+                raise NirError(f"{path}: an HDF5 file but not a NIR graph (no 'node' group)")
+            return hdf2dict(f["node"])
+    except NirError:
+        raise
+    except Exception as e:  # h5py raises OSError and friends for anything malformed
+        raise NirError(f"{path}: cannot read as a NIR (HDF5) file: {e}") from None
+
+
+def _flatten(raw: dict, prefix: str = "", owner: str | None = None):
+    """Nested NIRGraph nodes -> one level. A sub-graph's own Input/Output become pass-throughs
+    tagged with the sub-graph's name; the sub-graph itself a placeholder that `_link_subgraphs`
+    removes by rewiring its edges to those pass-throughs."""
+    if _s(raw.get("type", b"")) != "NIRGraph":
+        raise NirError("the file's top node is not a NIRGraph")
+    nodes: dict[str, dict] = {}
+    edges: list[tuple[str, str]] = []
+    for name, node in (raw.get("nodes") or {}).items():
+        full = prefix + str(name)
+        if not isinstance(node, dict) or "type" not in node:
+            raise NirError(f"node {full!r}: malformed (no 'type' field)")
+        t = _s(node["type"])
+        if t == "NIRGraph":
+            inner_nodes, inner_edges = _flatten(node, full + ".", owner=full)
+            nodes.update(inner_nodes)
+            edges += inner_edges
+            nodes[full] = {"type": "Identity", "_subgraph": True}
+        elif owner is not None and t in ("Input", "Output"):
+            nodes[full] = {"type": "Identity", "_boundary": t, "_of": owner}
+        else:
+            nodes[full] = node
+    raw_edges = raw.get("edges")
+    for e in ([] if raw_edges is None else list(raw_edges)):
+        if len(e) != 2:
+            raise NirError(f"malformed edge {e!r}")
+        edges.append((prefix + _s(e[0]), prefix + _s(e[1])))
+    return nodes, edges
+
+
+def _link_subgraphs(nodes: dict[str, dict], edges: list[tuple[str, str]]):
+    for name in [k for k, v in nodes.items() if v.get("_subgraph")]:
+        ins = [k for k, v in nodes.items() if v.get("_of") == name and v["_boundary"] == "Input"]
+        outs = [k for k, v in nodes.items() if v.get("_of") == name and v["_boundary"] == "Output"]
+        new = []
+        for a, b in edges:
+            new += ([(a, i) for i in ins] if b == name else [(o, b) for o in outs] if a == name else [(a, b)])
+        edges[:] = new
+        del nodes[name]
+
+
+def _contract_identities(nodes: dict[str, dict], edges: list[tuple[str, str]]):
+    for name in [k for k, v in nodes.items() if _s(v["type"]) == "Identity"]:
+        ins = [a for a, b in edges if b == name]
+        outs = [b for a, b in edges if a == name]
+        edges[:] = [e for e in edges if name not in e] + [(a, b) for a in ins for b in outs]
+        del nodes[name]
+
+
+def _arr(raw: dict, key: str, name: str, default=None) -> np.ndarray:
+    if key not in raw or raw[key] is None:
+        if default is None:
+            raise NirError(f"node {name!r} ({_s(raw['type'])}): missing field {key!r}")
+        return np.asarray(default, dtype=np.float64)
+    a = np.asarray(raw[key])
+    if a.dtype.kind not in "biuf":
+        raise NirError(f"node {name!r}: field {key!r} is not numeric ({a.dtype})")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise NirError(f"node {name!r}: field {key!r} contains NaN or infinite values")
+    return a
+
+
+def _bcast(a: np.ndarray, shape: tuple, name: str, key: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(a, shape).copy()
+    except ValueError:
+        raise NirError(f"node {name!r}: field {key!r} has shape {a.shape}, which does not fit "
+                       f"the neuron shape {shape}") from None
+
+
+def _ints(raw: dict, key: str, name: str, n: int, default) -> tuple[int, ...]:
+    v = raw.get(key, default)
+    if isinstance(v, (bytes, str)):
+        raise NirError(f"node {name!r}: {key} {_s(v)!r} is not a number")
+    a = np.asarray(v).reshape(-1)
+    if a.size == 1:
+        a = np.repeat(a, n)
+    if a.size != n or a.dtype.kind not in "iuf" or np.any(a != np.round(a)):
+        raise NirError(f"node {name!r}: {key} {v!r} must be {n} integer(s)")
+    return tuple(int(x) for x in a)
+
+
+def _knobs(raw: dict, d: Dialect, v_reset: np.ndarray | None, reset: str | None) -> dict:
+    k = {"spike_rule": d.spike_rule, "reset_late": d.reset_late, "max_spikes": d.max_spikes}
+    if reset is not None:
+        k["reset"] = reset
+    elif d.reset == "value":
+        k["reset"] = "zero" if v_reset is None or not np.any(v_reset) else "value"
+    else:
+        k["reset"] = d.reset
+    if k["reset"] != "subtract":
+        k["reset_late"], k["max_spikes"] = False, 1
+    for key, v in _meta(raw).items():  # written by edgesnn's exporter: the file states its semantics
+        if key.startswith("edgesnn.") and key[8:] in _KNOBS:
+            v = v.item() if isinstance(v, np.generic) else v
+            k[key[8:]] = type(k.get(key[8:], v))(v) if key[8:] != "reset" else str(v)
+    return k
+
+
+def _padding(raw, name, ksize, dil, n):
+    p = raw.get("padding", 0)
+    if isinstance(p, (bytes, str)) or (isinstance(p, np.ndarray) and p.dtype.kind in "SUO"):
+        mode = _s(p)
+        if mode == "valid":
+            return (0,) * n
+        if mode == "same":
+            total = [d * (k - 1) for k, d in zip(ksize, dil)]
+            if any(t % 2 for t in total):
+                raise NirError(f"node {name!r}: padding 'same' with an even kernel is asymmetric, "
+                               "which edgesnn does not run")
+            return tuple(t // 2 for t in total)
+        raise NirError(f"node {name!r}: unknown padding {mode!r}")
+    return _ints(raw, "padding", name, n, 0)
+
+
+def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset: str | None) -> ir.Node:
+    t = _s(raw["type"])
+    A = lambda key, default=None: _arr(raw, key, name, default)  # noqa: E731
+    if t == "Linear":
+        return ir.Linear(name=name, weight=A("weight"))
+    if t == "Affine":
+        w = A("weight")
+        return ir.Affine(name=name, weight=w, bias=A("bias", np.zeros(w.shape[:1])))
+    if t in ("Conv1d", "Conv2d"):
+        w = A("weight")
+        n = 1 if t == "Conv1d" else 2
+        if w.ndim != n + 2:
+            raise NirError(f"node {name!r} ({t}): weight must be {n + 2}-D, got shape {w.shape}")
+        stride, dil = _ints(raw, "stride", name, n, 1), _ints(raw, "dilation", name, n, 1)
+        pad = _padding(raw, name, w.shape[2:], dil, n)
+        declared = raw.get("input_shape")
+        if declared is not None and np.asarray(declared).size and len(in_shape) == n + 1:
+            declared = tuple(int(x) for x in np.asarray(declared).reshape(-1))
+            if declared != tuple(in_shape[1:]):
+                raise NirError(f"node {name!r} ({t}): declares input_shape {declared} but receives {in_shape}")
+        cls = ir.Conv1d if n == 1 else ir.Conv2d
+        return cls(name=name, weight=w, bias=A("bias", np.zeros(w.shape[:1])), stride=stride,
+                   padding=pad, dilation=dil, groups=int(np.asarray(raw.get("groups", 1))))
+    if t in ("SumPool2d", "AvgPool2d"):
+        cls = ir.SumPool2d if t == "SumPool2d" else ir.AvgPool2d
+        ks = _ints(raw, "kernel_size", name, 2, None)
+        return cls(name=name, kernel_size=ks, stride=_ints(raw, "stride", name, 2, ks),
+                   padding=_ints(raw, "padding", name, 2, 0))
+    if t == "Flatten":
+        s, e = int(np.asarray(raw.get("start_dim", 0))), int(np.asarray(raw.get("end_dim", -1)))
+        if d.flatten_counts_batch:
+            s, e = (s - 1 if s > 0 else s), (e - 1 if e > 0 else e)
+        return ir.Flatten(name=name, start_dim=s, end_dim=e)
+    if t == "Scale":
+        return ir.Scale(name=name, scale=_bcast(A("scale"), in_shape, name, "scale"))
+
+    shape = in_shape
+    B = lambda key, default=None: _bcast(A(key, default), shape, name, key)  # noqa: E731
+    where = f"node {name!r} ({t})"
+    if t == "IF":
+        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
+        return ir.IF(name=name, gain=d.if_gain_of(B("r", 1.0), dt), bias=np.zeros(shape), threshold=thr,
+                     v_reset=v_reset, **_knobs(raw, d, v_reset, reset))
+    if t in ("LIF", "LI"):
+        tau = B("tau")
+        alpha = d.alpha(tau, dt, where)
+        common = dict(name=name, alpha=alpha, gain=d.gain_of(B("r", 1.0), tau, alpha, dt),
+                      bias=(1.0 - alpha) * B("v_leak", 0.0))
+        if t == "LI":
+            return ir.LI(**common)
+        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
+        return ir.LIF(threshold=thr, v_reset=v_reset, **common, **_knobs(raw, d, v_reset, reset))
+    if t in ("CubaLIF", "CubaLI"):
+        tau_syn, tau_mem = B("tau_syn"), B("tau_mem")
+        a_syn, alpha = d.alpha(tau_syn, dt, where + " tau_syn"), d.alpha(tau_mem, dt, where + " tau_mem")
+        syn_delay = d.syn_delay
+        for key, v in _meta(raw).items():
+            if key == "edgesnn.syn_delay":
+                syn_delay = bool(v)
+        common = dict(name=name, alpha=alpha, alpha_syn=a_syn,
+                      gain_syn=d.gain_of(B("w_in", 1.0), tau_syn, a_syn, dt),
+                      gain=d.gain_of(B("r", 1.0), tau_mem, alpha, dt),
+                      bias=(1.0 - alpha) * B("v_leak", 0.0), syn_delay=syn_delay)
+        if t == "CubaLI":
+            return ir.CubaLI(**common)
+        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
+        knobs = _knobs(raw, d, v_reset, reset)
+        knobs.pop("syn_delay", None)
+        return ir.CubaLIF(threshold=thr, v_reset=v_reset, **common, **knobs)
+    raise NirError(f"node {name!r}: NIR node type {t!r} is not supported by edgesnn "
+                   f"(supported: {', '.join(s for s in SUPPORTED if s not in ('Identity', 'NIRGraph'))})")
+
+
+def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | None = None,
+             source: str = "<memory>") -> ir.Graph:
+    d = get_dialect(dialect)
+    if reset is not None and reset not in ir.RESETS:
+        raise NirError(f"reset {reset!r} is not one of {ir.RESETS}")
+    meta = _meta(raw)
+    if dt is None and "dt" in meta:
+        dt = float(np.asarray(meta["dt"]))
+    if dt is None:
+        raise NirError(f"{source}: NIR files do not store the time step; pass dt (--dt SECONDS)")
+    if not (np.isfinite(dt) and dt > 0):
+        raise NirError(f"dt must be a positive number of seconds, got {dt!r}")
+    nodes, edges = _flatten(raw)
+    _link_subgraphs(nodes, edges)
+    for name, node in nodes.items():
+        t = _s(node["type"])
+        if t not in SUPPORTED:
+            raise NirError(f"node {name!r}: NIR node type {t!r} is not supported by edgesnn "
+                           f"(supported: {', '.join(s for s in SUPPORTED if s not in ('Identity', 'NIRGraph'))})")
+    _contract_identities(nodes, edges)
+    for a, b in edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise NirError(f"edge {a!r} -> {b!r} names a node {end!r} that the file does not define")
+    inputs = [k for k, v in nodes.items() if _s(v["type"]) == "Input"]
+    outputs = [k for k, v in nodes.items() if _s(v["type"]) == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NirError(f"{source}: edgesnn runs graphs with one Input and one Output; found inputs "
+                       f"{inputs} and outputs {outputs}")
+    order, back = ir.dfs_order(inputs[0], {k: [b for a, b in edges if a == k] for k in nodes})
+    unreached = [k for k in nodes if k not in order]
+    if unreached:
+        raise NirError(f"{source}: nodes not reachable from input {inputs[0]!r}: {unreached}")
+    shapes: dict[str, tuple] = {}
+    out: dict[str, ir.Node] = {}
+    for name in order:
+        raw_node = nodes[name]
+        t = _s(raw_node["type"])
+        if t == "Input":
+            shp = raw_node.get("shape")
+            if shp is None:
+                raise NirError(f"node {name!r} (Input): no shape")
+            out[name] = ir.Input(name=name, shape=tuple(int(x) for x in np.asarray(shp).reshape(-1)))
+        else:
+            fwd = [a for a, b in edges if b == name and (a, name) not in back]
+            if not fwd:
+                raise NirError(f"node {name!r} is fed only by recurrent edges")
+            in_shape = shapes[fwd[0]]
+            if t == "Output":
+                declared = raw_node.get("shape")
+                if declared is not None and int(np.prod(np.asarray(declared))) != int(np.prod(in_shape)):
+                    raise NirError(f"node {name!r} (Output): declares shape {tuple(np.asarray(declared))} "
+                                   f"but receives {in_shape}")
+                out[name] = ir.Output(name=name, shape=in_shape)
+            else:
+                out[name] = _convert(name, raw_node, in_shape, d, dt, reset)
+        try:
+            shapes[name] = out[name].out_shape(shapes[fwd[0]] if t != "Input" else ())
+        except ir.GraphError as e:
+            raise NirError(f"{source}: {e}") from None
+    try:
+        return ir.Graph({k: out[k] for k in order}, edges, float(dt),
+                        {"source": source, "dialect": d.name, "format": "nir"})
+    except ir.GraphError as e:
+        raise NirError(f"{source}: {e}") from None
+
+
+def read_nir(path, *, dt: float | None, dialect: str = "nir", reset: str | None = None) -> ir.Graph:
+    """Import a NIR file; `dt` in seconds, `dialect` one of DIALECTS (the exporter's convention)."""
+    return from_raw(read_raw(path), dt=dt, dialect=dialect, reset=reset, source=str(path))
+
+
+def from_nir(graph, *, dt: float | None, dialect: str = "nir", reset: str | None = None) -> ir.Graph:
+    """Import an in-memory `nir.NIRGraph`, as a framework's exporter returns it."""
+    return from_raw(graph.to_dict(), dt=dt, dialect=dialect, reset=reset)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+def to_nir(graph: ir.Graph):
+    """The graph as a `nir.NIRGraph` in the literal 'nir' dialect (semantics knobs in metadata)."""
+    nir = _nir()
+    d, dt = DIALECTS["nir"], graph.dt
+    shapes = graph.schedule().shapes
+    preds = {k: graph.predecessors(k) for k in graph.nodes}
+    nodes = {}
+    for name, n in graph.nodes.items():
+        in_shape = shapes[preds[name][0]] if preds[name] else None
+
+        def fail(msg):
+            raise NirError(f"node {name!r} ({n.kind}): {msg}")
+        meta = {}
+        if n.spiking and not isinstance(n, ir.ALIF):
+            meta = {f"edgesnn.{k}": getattr(n, k) for k in _KNOBS if hasattr(n, k)}
+            meta = {k: (int(v) if isinstance(v, bool) else v) for k, v in meta.items()}
+        if isinstance(n, (ir.CubaLI, ir.CubaLIF)):
+            meta["edgesnn.syn_delay"] = int(n.syn_delay)
+
+        def leaky(alpha, gain, bias):
+            if np.any(alpha >= 1):
+                fail("a decay of 1 (no leak) has no finite NIR time constant")
+            tau = d.tau_of(alpha, dt)
+            return tau, d.r_of(gain, tau, alpha, dt), bias / (1.0 - alpha)
+        if isinstance(n, ir.Input):
+            nodes[name] = nir.Input(input_type=np.array(n.shape))
+        elif isinstance(n, ir.Output):
+            nodes[name] = nir.Output(output_type=np.array(n.shape))
+        elif isinstance(n, ir.Affine):
+            nodes[name] = nir.Affine(weight=n.weight, bias=n.bias)
+        elif isinstance(n, ir.Linear):
+            nodes[name] = nir.Linear(weight=n.weight)
+        elif isinstance(n, ir.Conv1d):
+            nodes[name] = nir.Conv1d(input_shape=in_shape[1], weight=n.weight, stride=n.stride[0],
+                                     padding=n.padding[0], dilation=n.dilation[0], groups=n.groups, bias=n.bias)
+        elif isinstance(n, ir.Conv2d):
+            nodes[name] = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=n.weight, stride=n.stride,
+                                     padding=n.padding, dilation=n.dilation, groups=n.groups, bias=n.bias)
+        elif isinstance(n, ir.SumPool2d):
+            cls = nir.AvgPool2d if isinstance(n, ir.AvgPool2d) else nir.SumPool2d
+            nodes[name] = cls(kernel_size=np.array(n.kernel_size), stride=np.array(n.stride),
+                              padding=np.array(n.padding))
+        elif isinstance(n, ir.Flatten):
+            nodes[name] = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=n.start_dim,
+                                      end_dim=n.end_dim)
+        elif isinstance(n, ir.Scale):
+            nodes[name] = nir.Scale(scale=n.scale)
+        elif isinstance(n, ir.IF):
+            if np.any(n.bias != 0):
+                fail("a bias has no NIR IF equivalent")
+            nodes[name] = nir.IF(r=n.gain / dt, v_threshold=n.threshold, v_reset=n.v_reset, metadata=meta)
+        elif isinstance(n, (ir.LIF, ir.LI)):
+            tau, r, v_leak = leaky(n.alpha, n.gain, n.bias)
+            if isinstance(n, ir.LI):
+                nodes[name] = nir.LI(tau=tau, r=r, v_leak=v_leak, metadata=meta)
+            else:
+                nodes[name] = nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=n.threshold,
+                                      v_reset=n.v_reset, metadata=meta)
+        elif isinstance(n, (ir.CubaLIF, ir.CubaLI)):
+            tau_mem, r, v_leak = leaky(n.alpha, n.gain, n.bias)
+            tau_syn, w_in, _ = leaky(n.alpha_syn, n.gain_syn, np.zeros_like(n.alpha_syn))
+            kw = dict(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=v_leak, w_in=w_in, metadata=meta)
+            if isinstance(n, ir.CubaLI):
+                nodes[name] = nir.CubaLI(**kw)
+            else:
+                nodes[name] = nir.CubaLIF(v_threshold=n.threshold, v_reset=n.v_reset, **kw)
+        else:
+            fail("NIR has no equivalent node (adaptive thresholds are not in NIR 1.0)")
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges),
+                        metadata={"dt": dt, "edgesnn.dialect": "nir"}, type_check=False)
+
+
+def write_nir(graph: ir.Graph, path) -> None:
+    """Write `graph` as a NIR file, atomically (no partial file on failure)."""
+    nir = _nir()
+    import io
+    from ..artifact import atomic_write_bytes
+    buf = io.BytesIO()
+    nir.write(buf, to_nir(graph))
+    atomic_write_bytes(path, buf.getvalue())
