@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import SimulationError
 from ..graph import ir
+from ..progress import Progress
 
 COUNTERS = ("spikes_in", "synops", "neuron_updates", "spikes_out")
 
@@ -215,7 +216,7 @@ def check_inputs(graph: ir.Graph, inputs) -> np.ndarray:
 
 
 def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
-             record_states: bool = False) -> SimResult:
+             record_states: bool = False, progress: bool = False) -> SimResult:
     """Run `graph` on `inputs` [N, T, *input_shape]; see the module docstring for the counters."""
     inputs = check_inputs(graph, inputs)
     sched = graph.schedule()
@@ -237,6 +238,7 @@ def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
     outputs = np.zeros((n, steps, *graph.output.shape), dtype)
     prev = {k: np.zeros((n, *sched.shapes[k]), dtype) for k in sched.order}  # last step's values
 
+    bar = Progress(steps, "simulate (float)") if progress else None
     for t in range(steps):
         cur: dict[str, np.ndarray] = {}
         for k in sched.order:
@@ -266,4 +268,8 @@ def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
             cur[k] = y.astype(dtype, copy=False)
         outputs[:, t] = cur[out_name]
         prev = cur
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
     return SimResult(outputs, graph.output_spiking, counts, recorded)

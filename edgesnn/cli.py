@@ -1,0 +1,121 @@
+"""The `edgesnn` command: a thin argparse layer over the stages. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import EdgesnnError
+
+
+def _load_graph(path: str):
+    from .graph import Graph
+    if Path(path).suffix == ".nir":
+        raise EdgesnnError(f"{path}: a NIR file; convert it first with "
+                           f"`edgesnn import {path} --dt SECONDS -o MODEL.json`")
+    return Graph.load(path)
+
+
+def _load_npy(path: str, what: str) -> np.ndarray:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise EdgesnnError(f"{path}: no such file") from None
+    if magic != b"\x93NUMPY":
+        raise EdgesnnError(f"{path}: {what} must be a .npy array file (np.save), and this is not one")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise EdgesnnError(f"{path}: cannot read {what} ({e})") from None
+
+
+def cmd_import(args) -> None:
+    from .graph.nir_io import read_nir
+    graph = read_nir(args.model, dt=args.dt, dialect=args.dialect, reset=args.reset)
+    graph.save(args.output)
+    print(f"imported {args.model} ({args.dialect} dialect, dt = {args.dt:g} s): "
+          f"{len(graph.nodes)} nodes, {graph.parameter_count()} parameters -> {args.output}")
+
+
+def cmd_info(args) -> None:
+    from .report import graph_table
+    graph = _load_graph(args.model)
+    print(graph_table(graph))
+
+
+def cmd_simulate(args) -> None:
+    from .artifact import atomic_write_bytes
+    from .report import activity_table
+    from .sim import simulate
+    graph = _load_graph(args.model)
+    inputs = _load_npy(args.inputs, "inputs")
+    result = simulate(graph, inputs, progress=True)
+    n, t = result.outputs.shape[:2]
+    flat = result.outputs.reshape(n, t, -1)
+    key = "out_spikes" if result.output_spiking else "out_mem"
+    import io
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{key: flat, "pred": result.pred})
+    atomic_write_bytes(args.output, buf.getvalue())
+    print(activity_table(graph, result))
+    print(f"{n} inputs x {t} steps -> {args.output} ({key} {list(flat.shape)}, pred [{n}])")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .graph.dialects import DIALECTS
+    p = argparse.ArgumentParser(
+        prog="edgesnn", description="Plan, quantize, run and measure spiking neural networks on microcontrollers.",
+        epilog="Run `edgesnn COMMAND --help` for a command's options.")
+    p.add_argument("--version", action="version", version=f"edgesnn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("import", help="convert a NIR file into an edgesnn model (JSON)",
+                       description="Read a NIR graph written by snnTorch, Norse, Sinabs, SpikingJelly, Rockpool "
+                                   "or edgesnn, discretise it with dt and the exporter's conventions, and save "
+                                   "it as an edgesnn model.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="dialects:\n" + "\n".join(f"  {d.name:13s} {d.summary}" for d in DIALECTS.values()))
+    s.add_argument("model", metavar="MODEL.nir")
+    s.add_argument("--dt", type=float, required=True, metavar="SECONDS",
+                   help="simulation time step; NIR files do not store it")
+    s.add_argument("--dialect", default="nir", choices=list(DIALECTS),
+                   help="the exporter's conventions (default: nir, the literal Euler reading)")
+    s.add_argument("--reset", choices=["zero", "value", "subtract"],
+                   help="override the reset mode of every spiking neuron (NIR does not record it)")
+    s.add_argument("-o", "--output", required=True, metavar="MODEL.json")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("info", help="table of a model's layers, shapes, parameters and memory",
+                       description="Print each layer's kind, shapes, parameters, neurons and bytes at float32.")
+    s.add_argument("model", metavar="MODEL.json")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("simulate", help="run a model on inputs and save outputs and predictions",
+                       description="Simulate MODEL on INPUTS.npy [N, T, ...] (fed unscaled to the first layer). "
+                                   "OUT.npz holds out_spikes [N, T, K] (or out_mem for a non-spiking readout) "
+                                   "and pred [N], the argmax of the summed output (ties to the lowest index).")
+    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("--inputs", required=True, metavar="INPUTS.npy")
+    s.add_argument("--engine", default="float", choices=["float"], help="simulator (default: float)")
+    s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    s.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except EdgesnnError as e:
+        print(f"edgesnn {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Data helpers: the bundled digits set, rate coding, and edgesnn's `.npz` data set format.
+
+A data set file is a numpy `.npz` archive with two arrays:
+
+    inputs   [N, T, *input_shape]  spikes or values per sample and time step
+             (bool, integer or float; the example sets store uint8 spikes)
+    labels   [N]                   integer class of each sample
+
+`save_dataset` checks both and writes atomically; `load_dataset` checks them again and names the
+file and the field at fault in an `EdgesnnError`. Only numpy is needed here; scikit-learn, which
+ships the digits, is imported only by `load_digits_split`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .artifact import atomic_write_bytes
+from .errors import EdgesnnError
+
+FIELDS = ("inputs", "labels")
+
+
+# ----------------------------------------------------------------------------------------------
+# The digits
+# ----------------------------------------------------------------------------------------------
+
+def load_digits_split(seed: int = 0, test_fraction: float = 0.2):
+    """scikit-learn's bundled 8x8 digits, split into train and test, stratified by class.
+
+    Returns (x_train, y_train, x_test, y_test): images float32 [N, 8, 8] scaled from 0..16 to
+    [0, 1], labels int64 [N]. The split depends only on `seed` and `test_fraction`.
+    """
+    if not 0 < test_fraction < 1:
+        raise EdgesnnError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise EdgesnnError("the digits data set needs scikit-learn: pip install scikit-learn") from None
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return x_tr, y_tr, x_te, y_te
+
+
+def rate_code(images: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """Bernoulli rate coding: uint8 spikes [N, steps, *image_shape] from intensities [N, *image_shape].
+
+    Each pixel spikes at each step independently with probability equal to its intensity, which
+    must lie in [0, 1] (0 never spikes, 1 always does). Deterministic: the uniforms u come from
+    `numpy.random.default_rng(seed).random((N, steps, *image_shape))` (float64, PCG64, the same on
+    every platform) and a spike is `u < intensity`. The draws are made for the whole array at
+    once, so a sample's spikes depend on its position in `images` as well as on `seed`.
+    """
+    images = np.asarray(images)
+    if images.ndim < 2:
+        raise EdgesnnError(f"images must be [N, *image_shape], got shape {images.shape}")
+    if images.dtype.kind not in "biuf":
+        raise EdgesnnError(f"images must be numeric, got dtype {images.dtype}")
+    p = images.astype(np.float64)
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+        raise EdgesnnError("images must hold intensities in [0, 1] (spike probabilities); "
+                           f"got values in [{np.nanmin(p):.4g}, {np.nanmax(p):.4g}]")
+    if int(steps) != steps or steps < 1:
+        raise EdgesnnError(f"steps must be a positive integer, got {steps!r}")
+    rng = np.random.default_rng(seed)
+    u = rng.random((p.shape[0], int(steps), *p.shape[1:]))
+    return (u < p[:, None]).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# The .npz data set format
+# ----------------------------------------------------------------------------------------------
+
+def _check(inputs, labels, where: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(inputs, np.ndarray):
+        raise EdgesnnError(f"{where}: field 'inputs' must be a numpy array, got {type(inputs).__name__}")
+    if not isinstance(labels, np.ndarray):
+        raise EdgesnnError(f"{where}: field 'labels' must be a numpy array, got {type(labels).__name__}")
+    if inputs.dtype.kind not in "biuf":
+        raise EdgesnnError(f"{where}: field 'inputs' has dtype {inputs.dtype}; need bool, integer or float")
+    if inputs.ndim < 3:
+        raise EdgesnnError(f"{where}: field 'inputs' has shape {inputs.shape}; need [N, T, *input_shape] "
+                           "(at least 3 axes)")
+    if inputs.shape[0] == 0 or inputs.shape[1] == 0:
+        raise EdgesnnError(f"{where}: field 'inputs' has shape {inputs.shape}; need at least one sample "
+                           "and one time step")
+    if inputs.dtype.kind == "f" and not np.all(np.isfinite(inputs)):
+        raise EdgesnnError(f"{where}: field 'inputs' contains NaN or infinite values")
+    if labels.dtype.kind not in "iu":
+        raise EdgesnnError(f"{where}: field 'labels' has dtype {labels.dtype}; need an integer dtype")
+    if labels.shape != (inputs.shape[0],):
+        raise EdgesnnError(f"{where}: field 'labels' has shape {labels.shape}; need ({inputs.shape[0]},), "
+                           "one label per sample of 'inputs'")
+    if labels.size and labels.min() < 0:
+        raise EdgesnnError(f"{where}: field 'labels' holds a negative class ({labels.min()})")
+    return inputs, labels
+
+
+def save_dataset(path: str | os.PathLike, inputs: np.ndarray, labels: np.ndarray) -> None:
+    """Write a data set `.npz` (compressed), atomically: a failure leaves no file behind."""
+    inputs, labels = _check(inputs, labels, str(path))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, inputs=inputs, labels=labels)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a data set `.npz`: returns (inputs [N, T, *input_shape], labels [N])."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgesnnError(f"{path}: no such file")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise EdgesnnError(f"{path}: not a readable .npz archive ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise EdgesnnError(f"{path}: a single .npy array, not a data set .npz archive holding "
+                           "'inputs' and 'labels'")
+    with z:
+        present = set(z.files)
+        for key in FIELDS:
+            if key not in present:
+                raise EdgesnnError(f"{path}: missing field {key!r} (a data set .npz holds "
+                                   f"'inputs' [N, T, ...] and 'labels' [N]; found {sorted(present)})")
+        got = {}
+        for key in FIELDS:
+            try:
+                got[key] = z[key]
+            except ValueError as e:  # an object array, which would need pickle
+                raise EdgesnnError(f"{path}: field {key!r} cannot be read without pickle ({e})") from None
+            except (OSError, EOFError, zipfile.BadZipFile) as e:
+                raise EdgesnnError(f"{path}: field {key!r} is damaged ({e})") from None
+    inputs, labels = got["inputs"], got["labels"]
+    return _check(inputs, labels, str(path))
