@@ -1,0 +1,98 @@
+"""The command line: each command's happy path, and bad input that must fail loudly and leave no file."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgesnn.cli import main
+from edgesnn.graph import Graph
+
+pytest.importorskip("nir")
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+@pytest.fixture
+def braille(nir_paper, tmp_path):
+    out = tmp_path / "braille.json"
+    assert run("import", nir_paper / "03_rnn" / "braille_noDelay_bias_zero.nir", "--dt", "1e-4",
+               "--dialect", "snntorch", "--reset", "zero", "-o", out) == 0
+    return out
+
+
+def test_import_info_simulate(braille, tmp_path, capsys):
+    g = Graph.load(braille)
+    assert g.meta["dialect"] == "snntorch" and g.nodes["lif1.lif"].reset == "zero"
+    assert run("info", braille) == 0
+    table = capsys.readouterr().out
+    assert "lif1.lif" in table and "CubaLIF (+rec from lif1.w_rec)" in table and "total" in table
+    x = (np.random.default_rng(0).random((5, 20, 12)) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    assert run("simulate", braille, "--inputs", tmp_path / "x.npy", "-o", tmp_path / "out.npz") == 0
+    assert "spikes out" in capsys.readouterr().out
+    with np.load(tmp_path / "out.npz") as z:
+        assert set(z.files) == {"out_spikes", "pred"}
+        assert z["out_spikes"].shape == (5, 20, 7) and z["pred"].shape == (5,)
+        np.testing.assert_array_equal(z["pred"], np.argmax(z["out_spikes"].sum(1), axis=1))
+
+
+def test_readout_model_writes_out_mem(tmp_path):
+    n = 3
+    from edgesnn.graph import LI, Input, Linear, Output
+    g = Graph({"x": Input(name="x", shape=(n,)), "fc": Linear(name="fc", weight=np.eye(n)),
+               "li": LI(name="li", alpha=np.full(n, 0.5), gain=np.ones(n), bias=np.zeros(n)),
+               "y": Output(name="y", shape=(n,))}, [("x", "fc"), ("fc", "li"), ("li", "y")], 1e-3)
+    g.save(tmp_path / "m.json")
+    np.save(tmp_path / "x.npy", np.eye(n, dtype=np.float32)[None].repeat(2, 0))
+    assert run("simulate", tmp_path / "m.json", "--inputs", tmp_path / "x.npy", "-o", tmp_path / "o.npz") == 0
+    with np.load(tmp_path / "o.npz") as z:
+        assert set(z.files) == {"out_mem", "pred"}
+        np.testing.assert_allclose(z["out_mem"][0, :, 0], [1.0, 0.5, 0.25])
+
+
+@pytest.mark.parametrize("setup,args,msg", [
+    (None, ["import", "{tmp}/absent.nir", "--dt", "1e-3", "-o", "{tmp}/o.json"], "absent.nir: no such file"),
+    ("junk", ["import", "{tmp}/junk.nir", "--dt", "1e-3", "-o", "{tmp}/o.json"], "cannot read as a NIR"),
+    ("braille", ["import", "{braille_nir}", "--dt", "1", "--dialect", "snntorch", "-o", "{tmp}/o.json"],
+     "exceeds the time constant"),
+    ("model", ["simulate", "{tmp}/m.json", "--inputs", "{tmp}/bad_shape.npy", "-o", "{tmp}/o.npz"],
+     r"needs \[N, T, 12\]"),
+    ("model", ["simulate", "{tmp}/m.json", "--inputs", "{tmp}/m.json", "-o", "{tmp}/o.npz"],
+     "must be a .npy array file"),
+    ("model", ["simulate", "{tmp}/m.json", "--inputs", "{tmp}/nan.npy", "-o", "{tmp}/o.npz"], "NaN"),
+    ("model", ["simulate", "{tmp}/bad_model.json", "--inputs", "{tmp}/x.npy", "-o", "{tmp}/o.npz"],
+     "not valid JSON"),
+    ("model", ["simulate", "{tmp}/x.npy", "--inputs", "{tmp}/x.npy", "-o", "{tmp}/o.npz"], "not valid JSON"),
+    ("model", ["info", "{tmp}/cnn.nir"], "a NIR file; convert it first"),
+])
+def test_bad_input_fails_with_a_named_error_and_no_output(nir_paper, tmp_path, capsys, setup, args, msg):
+    braille_nir = nir_paper / "03_rnn" / "braille_noDelay_bias_zero.nir"
+    if setup == "junk":
+        (tmp_path / "junk.nir").write_bytes(b"not hdf5 at all")
+    if setup == "model":
+        assert run("import", braille_nir, "--dt", "1e-4", "--dialect", "snntorch", "-o", tmp_path / "m.json") == 0
+        np.save(tmp_path / "bad_shape.npy", np.zeros((2, 5, 13), np.uint8))
+        np.save(tmp_path / "nan.npy", np.full((2, 5, 12), np.nan, np.float32))
+        np.save(tmp_path / "x.npy", np.zeros((2, 5, 12), np.uint8))
+        (tmp_path / "bad_model.json").write_text("{ truncated")
+        (tmp_path / "cnn.nir").write_bytes(b"")
+    argv = [a.format(tmp=tmp_path, braille_nir=braille_nir) for a in args]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"edgesnn {argv[0]}: error:" in err
+    import re
+    assert re.search(msg, err), err
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.npz").exists()
+    assert not list(tmp_path.glob(".o.*")), "a temporary file was left behind"
+
+
+def test_help_answers():
+    out = subprocess.run([sys.executable, "-m", "edgesnn.cli", "import", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for word in ("--dt", "--dialect", "snntorch", "sinabs", "spikingjelly", "rockpool", "norse"):
+        assert word in out.stdout
