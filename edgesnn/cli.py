@@ -66,6 +66,11 @@ def cmd_simulate(args) -> None:
     print(f"{n} inputs x {t} steps -> {args.output} ({key} {list(flat.shape)}, pred [{n}])")
 
 
+def cmd_demo(args) -> None:
+    from .demo import run_demo
+    run_demo(args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .graph.dialects import DIALECTS
     p = argparse.ArgumentParser(
@@ -104,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", default="float", choices=["float"], help="simulator (default: float)")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("demo", help="run the example models through the pipeline and print what it measures",
+                       description="Import the example NIR models, show their layers, simulate them on the "
+                                   "held-out digits and compare the accuracy with the one recorded at training.")
+    s.add_argument("--out", default="out", metavar="DIR", help="where intermediate artifacts go (default: out)")
+    s.set_defaults(func=cmd_demo)
     return p
 
 
