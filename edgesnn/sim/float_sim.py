@@ -31,6 +31,11 @@ class SimResult:
     output_spiking: bool
     counts: dict[str, dict[str, np.ndarray]]  # node -> counter -> [N, T] int64
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # node -> var -> [N, T, ...]
+    steps: np.ndarray | None = None  # [N] time steps run per input when early exit is on
+
+    @property
+    def mean_steps(self) -> float:
+        return float(self.outputs.shape[1] if self.steps is None else self.steps.mean())
 
     @property
     def pred(self) -> np.ndarray:
@@ -88,28 +93,34 @@ def _windows(x: np.ndarray, ks, stride, pad, dil) -> np.ndarray:
     return w[sl]
 
 
-def conv_forward(node: ir.Conv2d, x: np.ndarray) -> np.ndarray:
-    w = node.weight.astype(x.dtype, copy=False)
+def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride, padding, dilation, groups: int) -> np.ndarray:
+    """Batched convolution [N, C, *S] -> [N, C_out, *O] in x's dtype (exact for integer dtypes)."""
     nsp = w.ndim - 2
-    win = _windows(x, w.shape[2:], node.stride, node.padding, node.dilation)  # [N, C, *O, *K]
+    win = _windows(x, w.shape[2:], stride, padding, dilation)  # [N, C, *O, *K]
     n, out_sp = x.shape[0], win.shape[2:2 + nsp]
-    g, cin_g, cout_g = node.groups, w.shape[1], w.shape[0] // node.groups
+    cin_g, cout_g = w.shape[1], w.shape[0] // groups
+    perm = (0, *range(2, 2 + nsp), 1, *range(2 + nsp, 2 + 2 * nsp))  # -> [N, *O, C, *K]
     outs = []
-    for gi in range(g):
-        wg = win[:, gi * cin_g:(gi + 1) * cin_g]
-        # -> [N, *O, C, *K] -> [N*O, C*K] @ [C*K, cout_g]
-        perm = (0, *range(2, 2 + nsp), 1, *range(2 + nsp, 2 + 2 * nsp))
-        cols = np.ascontiguousarray(wg.transpose(perm)).reshape(n * int(np.prod(out_sp)), -1)
+    for gi in range(groups):
+        cols = np.ascontiguousarray(win[:, gi * cin_g:(gi + 1) * cin_g].transpose(perm))
+        cols = cols.reshape(n * int(np.prod(out_sp)), -1)
         wmat = w[gi * cout_g:(gi + 1) * cout_g].reshape(cout_g, -1)
         outs.append((cols @ wmat.T).reshape(n, *out_sp, cout_g))
-    y = np.concatenate(outs, axis=-1)
-    y = np.moveaxis(y, -1, 1)
-    return y + node.bias.astype(x.dtype).reshape(-1, *([1] * nsp))
+    y = np.moveaxis(np.concatenate(outs, axis=-1), -1, 1)
+    return y + b.reshape(-1, *([1] * nsp))
+
+
+def pool_sum(x: np.ndarray, kernel_size, stride, padding) -> np.ndarray:
+    return _windows(x, kernel_size, stride, padding, (1, 1)).sum(axis=(-2, -1))
+
+
+def conv_forward(node: ir.Conv2d, x: np.ndarray) -> np.ndarray:
+    return conv(x, node.weight.astype(x.dtype, copy=False), node.bias.astype(x.dtype, copy=False),
+                node.stride, node.padding, node.dilation, node.groups)
 
 
 def pool_forward(node: ir.SumPool2d, x: np.ndarray) -> np.ndarray:
-    win = _windows(x, node.kernel_size, node.stride, node.padding, (1, 1))
-    y = win.sum(axis=(-2, -1))
+    y = pool_sum(x, node.kernel_size, node.stride, node.padding)
     if isinstance(node, ir.AvgPool2d):
         y = y / x.dtype.type(node.kernel_size[0] * node.kernel_size[1])
     return y

@@ -1,0 +1,230 @@
+"""Post-training quantization: Graph (+ calibration inputs) -> QGraph.
+
+Scale of a neuron layer's state: the finest unit that both
+  - fits every weight feeding it into weight_bits  (max |gain * w| / (2^(wb-1) - 1)), and
+  - fits the state's range into state_bits         (range / (2^(sb-1) - 1)),
+where the range is the largest |v| seen on the calibration inputs (float simulation), never less
+than 1.25 x the largest threshold, or without calibration data twice the largest threshold
+(a leaky readout: its steady-state bound). Finer units cost nothing on the device, since weights
+and state share them, so the only loss is the rounding of each number to its bit width.
+
+The accumulator of one step is proven not to overflow int32 from the weights and the largest
+input count, so the device can accumulate without saturation checks and in any order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import QuantizeError
+from ..graph import ir
+from .config import QuantConfig
+from .fixedpoint import GAIN_SHIFT, quantize_values, sat
+from .qgraph import QGraph, QLayer, storage_dtype
+
+WEIGHTED = (ir.Linear, ir.Conv2d, ir.Scale)
+INPUT_MAX = 255  # inputs are spike counts 0..255 (uint8)
+
+
+def _flow(graph: ir.Graph) -> tuple[dict[str, float], dict[str, int]]:
+    """Per node: the real factor its integer output carries (1/k^2 after an AvgPool) and the largest
+    count one output entry can hold."""
+    sched = graph.schedule()
+    factor, count = {}, {}
+    for name in sched.order:
+        node = graph.nodes[name]
+        preds = [a for a in graph.predecessors(name) if (a, name) not in sched.back_edges]
+        if isinstance(node, ir.Input):
+            factor[name], count[name] = 1.0, INPUT_MAX
+        elif node.spiking:
+            factor[name], count[name] = 1.0, int(getattr(node, "max_spikes", 1))
+        elif isinstance(node, (ir.SumPool2d, ir.Flatten)):
+            src = preds[0]
+            if len(preds) > 1:
+                raise QuantizeError(f"node {name!r} ({node.kind}): fixed point needs a single input here")
+            k = node.kernel_size[0] * node.kernel_size[1] if isinstance(node, ir.SumPool2d) else 1
+            div = k if isinstance(node, ir.AvgPool2d) else 1
+            factor[name], count[name] = factor[src] / div, count[src] * k
+        else:
+            factor[name], count[name] = 1.0, 0  # weighted layers and readouts: no integer count flows on
+    return factor, count
+
+
+def _per_output(gain: np.ndarray, node: ir.Node, where: str) -> np.ndarray:
+    """Target gain as a factor per output row of a weighted layer: [out] or the full shape for Scale."""
+    if isinstance(node, ir.Conv2d):
+        g = gain.reshape(gain.shape[0], -1)
+        if np.any(g != g[:, :1]):
+            raise QuantizeError(f"{where}: the gain of the neurons fed by conv {node.name!r} varies within a "
+                                "channel, so it cannot be folded into the kernel")
+        return g[:, 0]
+    return gain
+
+
+def _effective(node: ir.Node, gain: np.ndarray, in_factor: float, where: str):
+    """Real weights and bias in the target's input units (before dividing by its scale)."""
+    if isinstance(node, ir.Scale):
+        return gain * node.scale * in_factor, None
+    g = _per_output(gain, node, where)
+    w = node.weight * in_factor * g.reshape(-1, *([1] * (node.weight.ndim - 1)))
+    bias = getattr(node, "bias", None)
+    return w, (None if bias is None else bias * g)
+
+
+def _observed(graph: ir.Graph, calib: np.ndarray | None) -> dict[str, dict[str, float]]:
+    if calib is None:
+        return {}
+    from ..sim.float_sim import simulate
+    r = simulate(graph, calib, dtype=np.float64, record_states=True)
+    return {k: {var: float(np.abs(a).max()) for var, a in s.items()} for k, s in r.states.items()}
+
+
+def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.ndarray | None = None) -> QGraph:
+    """Post-training quantization of `graph` with `config`; `calib` [N, T, ...] sets state ranges."""
+    sched = graph.schedule()
+    factor, count = _flow(graph)
+    observed = _observed(graph, calib)
+    rng = np.random.default_rng(config.seed)
+    wmax = (1 << (config.weight_bits - 1)) - 1
+    q = lambda x: quantize_values(x, config.rounding, rng)  # noqa: E731
+    layers: dict[str, QLayer] = {}
+
+    out_feeders = graph.predecessors(graph.output.name)
+    for f in out_feeders:
+        if not graph.nodes[f].stateful:
+            raise QuantizeError(f"node {f!r} ({graph.nodes[f].kind}) feeds the output directly; fixed point "
+                                "needs the output to come from a neuron layer")
+
+    for name in sched.order:
+        node = graph.nodes[name]
+        where = f"node {name!r} ({node.kind})"
+        if isinstance(node, WEIGHTED):
+            succ = graph.successors(name)
+            if len(succ) != 1 or not graph.nodes[succ[0]].stateful:
+                raise QuantizeError(f"{where}: fixed point needs a weighted layer to feed exactly one neuron "
+                                    f"layer; it feeds {succ}")
+            src = graph.predecessors(name)
+            for s in src:
+                if not (graph.nodes[s].spiking or isinstance(graph.nodes[s], (ir.Input, ir.SumPool2d, ir.Flatten))):
+                    raise QuantizeError(f"{where}: receives real values from {s!r} ({graph.nodes[s].kind}); "
+                                        "fixed point needs spike counts at the input of every weighted layer")
+            if len({factor[s] for s in src}) != 1:
+                raise QuantizeError(f"{where}: its inputs carry different scales")
+        elif node.stateful:
+            for s in graph.predecessors(name):
+                if not isinstance(graph.nodes[s], WEIGHTED):
+                    raise QuantizeError(f"{where}: fed by {s!r} ({graph.nodes[s].kind}); fixed point needs a "
+                                        "weighted layer (Linear, Affine, Conv, Scale) right before each neuron layer")
+
+    for name in sched.order:
+        node = graph.nodes[name]
+        if not node.stateful:
+            continue
+        where = f"node {name!r} ({node.kind})"
+        feeders = graph.predecessors(name)
+        cuba = isinstance(node, (ir.CubaLIF, ir.CubaLI))
+        in_gain = node.gain_syn if cuba else node.gain
+        eff = {f: (*_effective(graph.nodes[f], in_gain, factor[graph.predecessors(f)[0]], where),
+                   isinstance(graph.nodes[f], ir.Scale)) for f in feeders}
+        w_abs = max(float(np.abs(w).max()) if w.size else 0.0 for w, _, _ in eff.values())
+        obs = observed.get(name, {})
+
+        def unit(bits, rng_needed):
+            smax = (1 << (bits - 1)) - 1
+            u = max(w_abs / wmax, rng_needed / smax)
+            return u if u > 0 else 1.0
+
+        params: dict[str, np.ndarray] = {}
+        scales: dict[str, float] = {}
+        if isinstance(node, ir.ALIF):
+            theta_max = float(np.max(node.b0 + node.beta))
+            v_range = max(obs.get("v", 0.0), 1.25 * theta_max) if obs else 2 * theta_max
+        elif node.spiking:
+            thr_max = float(np.max(node.threshold))
+            v_range = max(obs.get("v", 0.0), 1.25 * thr_max, float(np.abs(node.v_reset).max())) if obs else 2 * thr_max
+        else:  # leaky readout: observed range, or the steady-state bound of its input
+            v_range = obs.get("v", 0.0) * 1.25 if obs else _steady_bound(eff, node.alpha, node.bias)
+        if cuba:
+            i_range = obs.get("i", 0.0) * 1.25 if obs else _steady_bound(eff, node.alpha_syn, np.zeros(1))
+            s_i = unit(config.current_bits, i_range)
+            # finer membrane units than the current's gain can reach buy nothing; cap the Q16 multiplier at 2^30
+            s_v = max(v_range / ((1 << (config.state_bits - 1)) - 1), float(np.max(node.gain)) * s_i / 2 ** 14, 1e-300)
+            scales["i"] = s_i
+            mult = q(node.gain * s_i / s_v * (1 << GAIN_SHIFT))
+            if np.any(mult >= 2 ** 31):
+                raise QuantizeError(f"{where}: current-to-membrane gain too large for a Q16 multiplier")
+            params["cur_mult"] = mult.astype(np.int32)
+            params["alpha_syn"] = _decay(node.alpha_syn, config, q)
+        else:
+            s_v = unit(config.state_bits, v_range)
+        scales["v"] = s_v
+        if not isinstance(node, ir.IF):
+            params["alpha"] = _decay(node.alpha, config, q)
+        params["bias"] = _i32(q(node.bias / s_v))
+        if isinstance(node, ir.ALIF):
+            params["rho"] = _decay(node.rho, config, q)
+            params["b0"] = _threshold(node.b0 / s_v, config, q, where)
+            params["beta"] = _i32(q(node.beta / s_v))
+            params["eta_inc"] = _i32(q((1.0 - node.rho) * (1 << config.adapt_bits)))
+        elif node.spiking:
+            params["threshold"] = _threshold(node.threshold / s_v, config, q, where)
+            params["v_reset"] = _i32(sat(q(node.v_reset / s_v), config.state_bits))
+        layers[name] = QLayer(params, scales)
+
+        target_scale = scales["i"] if cuba else s_v
+        for f, (w, b, _) in eff.items():
+            wq = sat(q(w / target_scale), config.weight_bits).astype(storage_dtype(config.weight_bits))
+            fp = {"weight": wq}
+            if b is not None and np.any(b != 0):
+                fp["bias"] = _i32(q(b / target_scale))
+            src = graph.predecessors(f)[0]
+            layers[f] = QLayer(fp, {"out": target_scale}, target=name, into="i" if cuba else "v",
+                               max_in=count[src])
+        _check_accumulator(graph, name, layers, where)
+    return QGraph(graph, config, layers, {"calibration_inputs": 0 if calib is None else int(calib.shape[0])})
+
+
+def _i32(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -2 ** 31, 2 ** 31 - 1).astype(np.int32)
+
+
+def _decay(alpha: np.ndarray, config: QuantConfig, q) -> np.ndarray:
+    one = 1 << config.decay_bits
+    return np.clip(q(alpha * one), 0, one).astype(np.int32)
+
+
+def _threshold(t: np.ndarray, config: QuantConfig, q, where: str) -> np.ndarray:
+    """Thresholds with `threshold_bits` significant bits: rounded to a multiple of 2^k that fits."""
+    t_int = np.maximum(q(t), 1)
+    top = int(t_int.max())
+    k = max(0, top.bit_length() - config.threshold_bits)
+    if k:
+        t_int = np.maximum(q(t / (1 << k)), 1) << k
+    if int(t_int.max()) >= 2 ** (config.state_bits - 1):
+        raise QuantizeError(f"{where}: threshold does not fit state_bits = {config.state_bits}")
+    return t_int.astype(np.int32)
+
+
+def _per_output_sum(w: np.ndarray, scale_like: bool) -> np.ndarray:
+    """Sum of |w| over everything one output reads: a row, a kernel, or one element for Scale."""
+    w = np.abs(w)
+    return w.reshape(-1) if scale_like else w.reshape(w.shape[0], -1).sum(axis=1)
+
+
+def _steady_bound(eff, alpha: np.ndarray, bias: np.ndarray) -> float:
+    """Largest |state| a leaky integrator reaches when every input fires every step."""
+    drive = sum(float(_per_output_sum(w, is_scale).max()) + (float(np.abs(b).max()) if b is not None else 0.0)
+                for w, b, is_scale in eff.values())
+    return (drive + float(np.abs(bias).max())) / max(float(np.min(1.0 - alpha)), 1e-3)
+
+
+def _check_accumulator(graph: ir.Graph, name: str, layers: dict[str, QLayer], where: str) -> None:
+    """One step's input to `name` must fit int32 whatever the spikes: sum |w| * max count + |bias|."""
+    total = 0
+    for f in graph.predecessors(name):
+        ql = layers[f]
+        per_out = _per_output_sum(ql.params["weight"].astype(np.int64), isinstance(graph.nodes[f], ir.Scale))
+        total += int(per_out.max()) * ql.max_in + int(np.abs(ql.params.get("bias", np.zeros(1, np.int64))).max())
+    if total >= 2 ** 31:
+        raise QuantizeError(f"{where}: one step's input could reach {total}, beyond int32; use fewer weight bits "
+                            "or a coarser state")

@@ -1,0 +1,103 @@
+"""QGraph: a Graph with integer parameters and one fixed-point format per tensor.
+
+Units. Each neuron layer keeps its membrane v as an integer in units of `scales['v']` (the real
+value of one step of v), and a CubaLIF its current i in units of `scales['i']`. A weighted layer
+(Linear, Affine, Conv, Scale) stores its weights in the units of the state it adds into (its
+`target`'s v, or i for a current-based neuron), with the target's input gain folded in, so one
+input spike adds one weight row: no multiply. Pools and Flatten move integer spike counts.
+
+Integer parameters per kind (all arrays, shapes as in the float node):
+    weighted  weight (int8/int16), bias (int32, added every step, absent when zero)
+    neurons   threshold (int32, >= 1), v_reset (int32), bias (int32), alpha (Q decay_bits, IF: none)
+    CubaLIF   + alpha_syn (Q decay_bits), cur_mult (Q16: i -> v units, times gain)
+    ALIF      + rho (Q decay_bits), b0 (int32), beta (v units per unit eta), eta_inc ((1 - rho) in Q adapt_bits)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..artifact import decode_array, encode_array, stamp
+from ..errors import QuantizeError
+from ..graph import Graph
+from .config import QuantConfig
+
+
+@dataclass
+class QLayer:
+    params: dict[str, np.ndarray]
+    scales: dict[str, float] = field(default_factory=dict)
+    target: str | None = None     # weighted layers: the neuron layer they add into
+    into: str = "v"               # ... its membrane 'v' or its synaptic current 'i'
+    max_in: int = 1               # largest input count one entry can carry (bounds the accumulator)
+
+    def to_dict(self) -> dict:
+        return {"params": {k: encode_array(v) for k, v in self.params.items()}, "scales": self.scales,
+                "target": self.target, "into": self.into, "max_in": self.max_in}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str) -> "QLayer":
+        return cls({k: decode_array(v, f"{where} {k}") for k, v in d["params"].items()},
+                   {k: float(v) for k, v in d["scales"].items()}, d.get("target"), d.get("into", "v"),
+                   int(d.get("max_in", 1)))
+
+
+@dataclass
+class QGraph:
+    graph: Graph
+    config: QuantConfig
+    layers: dict[str, QLayer]
+    meta: dict = field(default_factory=dict)
+    # Early exit (DT-SNN): {"threshold_q8": int, "beta_q16": int}, see fixedpoint.entropy_q8; None = off
+    exit: dict | None = None
+
+    def with_exit(self, threshold_q8: int | None, beta_q16: int | None = None) -> "QGraph":
+        """A copy that exits an input once the output entropy drops below threshold_q8 (1/256 nat)."""
+        if threshold_q8 is None:
+            return QGraph(self.graph, self.config, self.layers, self.meta, None)
+        if beta_q16 is None:
+            beta_q16 = max(1, int(round(self.output_scale * 65536)))
+        if not (0 <= int(threshold_q8) < 2 ** 31 and 0 < int(beta_q16) < 2 ** 31):
+            raise QuantizeError(f"early-exit threshold {threshold_q8} or beta {beta_q16} out of range")
+        return QGraph(self.graph, self.config, self.layers, self.meta,
+                      {"threshold_q8": int(threshold_q8), "beta_q16": int(beta_q16)})
+
+    @property
+    def output_scale(self) -> float:
+        """Real value of one unit of the output (1 for spike counts)."""
+        feeder = self.graph.predecessors(self.graph.output.name)[0]
+        return 1.0 if self.graph.output_spiking else self.layers[feeder].scales["v"]
+
+    def weight_count(self) -> int:
+        return sum(int(q.params["weight"].size) for q in self.layers.values() if "weight" in q.params)
+
+    def to_dict(self) -> dict:
+        return stamp("qgraph", {"config": self.config.to_dict(), "meta": self.meta, "exit": self.exit,
+                                "graph": self.graph.to_dict(),
+                                "layers": {k: v.to_dict() for k, v in self.layers.items()}})
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "qgraph") -> "QGraph":
+        if not isinstance(d, dict) or d.get("artifact") != "qgraph":
+            raise QuantizeError(f"{where}: not an edgesnn quantized graph")
+        try:
+            return cls(Graph.from_dict(d["graph"], where), QuantConfig.from_dict(d["config"]),
+                       {k: QLayer.from_dict(v, f"{where}: layer {k!r}") for k, v in d["layers"].items()},
+                       d.get("meta", {}), d.get("exit"))
+        except (KeyError, TypeError) as e:
+            raise QuantizeError(f"{where}: malformed quantized graph ({e})") from None
+
+    def save(self, path) -> None:
+        from ..artifact import save_json
+        save_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path) -> "QGraph":
+        from ..artifact import load_json
+        return cls.from_dict(load_json(path), str(path))
+
+
+def storage_dtype(bits: int) -> np.dtype:
+    return np.dtype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)

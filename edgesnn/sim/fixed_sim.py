@@ -1,0 +1,194 @@
+"""Fixed-point reference simulator: the integer semantics the C runtime reproduces bit for bit.
+
+The time loop, node order and counters are those of the float simulator; the numbers are the
+QGraph's integers (see `edgesnn.quantize.qgraph` for their units) and every update follows
+`edgesnn.quantize.fixedpoint`. One neuron update, with all sums in int64 and `sat` to the state's
+bit width (`rshift` rounds by the configured rule; `acc` is this step's weighted input):
+
+    i   = sat_i(rshift(alpha_syn * i, db) + acc)                      CubaLIF / CubaLI
+    in  = rshift(j * cur_mult, 16), j = i (or last step's i with syn_delay); else in = acc
+    v   = sat_v(rshift(alpha * v, db) + in + bias - pending * threshold)   (IF: no decay)
+    spikes and resets as in the float IR, with integer thresholds; ALIF:
+    theta = b0 + rshift(beta * eta, adapt_bits);  eta = rshift(rho * eta, db) + s * eta_inc
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SimulationError
+from ..graph import ir
+from ..progress import Progress
+from ..quantize.fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V,
+                                   entropy_q8, noise, rshift, sat)
+from ..quantize.qgraph import QGraph
+from .float_sim import COUNTERS, SimResult, check_inputs, conv, fanout, pool_sum
+
+INPUT_MAX = 255
+
+
+def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
+    """Fixed point runs on spike counts: integers in [0, 255]."""
+    inputs = check_inputs(qgraph.graph, inputs)
+    if inputs.dtype.kind == "f":
+        frac = inputs != np.round(inputs)
+        if np.any(frac):
+            idx = tuple(int(i) for i in np.argwhere(frac)[0])
+            raise SimulationError(f"inputs must be spike counts (integers 0..{INPUT_MAX}); found {inputs[idx]} at "
+                                  f"index {idx}")
+    if inputs.size and (inputs.min() < 0 or inputs.max() > INPUT_MAX):
+        bad = inputs.min() if inputs.min() < 0 else inputs.max()
+        raise SimulationError(f"inputs must be spike counts (integers 0..{INPUT_MAX}); found {bad}")
+    return inputs.astype(np.int64)
+
+
+class FixedNeuron:
+    """Integer state of one neuron layer for a batch, and its one-step update."""
+
+    def __init__(self, node: ir.Node, params: dict[str, np.ndarray], qgraph: QGraph, n: int, layer_id: int):
+        cfg = qgraph.config
+        self.node, self.cfg, self.layer_id = node, cfg, layer_id
+        self.p = {k: a.astype(np.int64) for k, a in params.items()}
+        self.shape = node.gain.shape
+        self.size = int(node.gain.size)
+        self.v = np.zeros((n, *self.shape), np.int64)
+        self.cuba = isinstance(node, (ir.CubaLIF, ir.CubaLI))
+        if self.cuba:
+            self.i = np.zeros_like(self.v)
+        if isinstance(node, ir.ALIF):
+            self.eta = np.zeros_like(self.v)
+        if getattr(node, "reset_late", False):
+            self.pending = np.zeros_like(self.v)
+
+    def variables(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in ("v", "i", "eta") if hasattr(self, k)}
+
+    def _rnd(self, t: int, stream: int):
+        if self.cfg.rounding != "stochastic":
+            return None
+        return noise(self.cfg.seed, self.layer_id, t, self.size, stream).reshape(self.shape)
+
+    def step(self, acc: np.ndarray, t: int) -> np.ndarray:
+        node, p, cfg = self.node, self.p, self.cfg
+        mode, db = cfg.rounding, cfg.decay_bits
+        drive = acc
+        if self.cuba:
+            i_prev = self.i
+            self.i = sat(rshift(p["alpha_syn"] * self.i, db, mode, self._rnd(t, STREAM_I)) + acc, cfg.current_bits)
+            j = i_prev if node.syn_delay else self.i
+            drive = rshift(j * p["cur_mult"], GAIN_SHIFT, mode, self._rnd(t, STREAM_MULT))
+        leak = self.v if isinstance(node, ir.IF) else rshift(p["alpha"] * self.v, db, mode, self._rnd(t, STREAM_V))
+        v = leak + drive + p["bias"]
+        if hasattr(self, "pending"):
+            v = v - self.pending * p["threshold"]
+        v = sat(v, cfg.state_bits)
+        if not node.spiking:
+            self.v = v
+            return v
+        if isinstance(node, ir.ALIF):
+            theta = p["b0"] + rshift(p["beta"] * self.eta, cfg.adapt_bits, mode, self._rnd(t, STREAM_ADAPT))
+            s = (v > theta if node.spike_rule == ">" else v >= theta).astype(np.int64)
+            self.v = sat(v - s * theta, cfg.state_bits)
+            self.eta = sat(rshift(p["rho"] * self.eta, db, mode, self._rnd(t, STREAM_ETA)) + s * p["eta_inc"], 32)
+            return s
+        thr = p["threshold"]
+        cross = v > thr if node.spike_rule == ">" else v >= thr
+        if node.max_spikes > 1:
+            s = np.where(cross, np.clip(v // thr, 1, node.max_spikes), 0)
+        else:
+            s = cross.astype(np.int64)
+        if node.reset == "zero":
+            v = np.where(cross, 0, v)
+        elif node.reset == "value":
+            v = np.where(cross, p["v_reset"], v)
+        elif node.reset_late:
+            self.pending = s
+        else:
+            v = sat(v - s * thr, cfg.state_bits)
+        self.v = v
+        return s
+
+
+def weighted_forward(node: ir.Node, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    w = params["weight"].astype(np.int64)
+    b = params.get("bias")
+    if isinstance(node, ir.Scale):
+        return x * w
+    if isinstance(node, ir.Conv2d):
+        bias = np.zeros(w.shape[0], np.int64) if b is None else b.astype(np.int64)
+        return conv(x, w, bias, node.stride, node.padding, node.dilation, node.groups)
+    y = x @ w.T
+    return y if b is None else y + b.astype(np.int64)
+
+
+def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = False,
+                   progress: bool = False) -> SimResult:
+    """Run the quantized graph on spike-count inputs [N, T, *input_shape]; outputs are integers."""
+    graph = qgraph.graph
+    x_all = check_spike_inputs(qgraph, inputs)
+    sched = graph.schedule()
+    n, steps = x_all.shape[:2]
+    nodes = graph.nodes
+    preds = {k: graph.predecessors(k) for k in sched.order}
+    stateful = [k for k in sched.order if nodes[k].stateful]
+    neurons = {k: FixedNeuron(nodes[k], qgraph.layers[k].params, qgraph, n, i) for i, k in enumerate(stateful)}
+    fans = {k: fanout(nodes[k], sched.shapes[preds[k][0]], sched.shapes[k]).reshape(-1).astype(np.int64)
+            for k in sched.order if isinstance(nodes[k], ir.SYNAPTIC_TYPES)}
+    counts = {k: {c: np.zeros((n, steps), np.int64) for c in COUNTERS} for k in sched.order
+              if k in fans or k in neurons}
+    recorded = {k: {v: np.zeros((n, steps, *a.shape[1:]), np.int64) for v, a in s.variables().items()}
+                for k, s in neurons.items()} if record_states else {}
+    outputs = np.zeros((n, steps, *graph.output.shape), np.int64)
+    exit_cfg = qgraph.exit
+    acc_out = np.zeros((n, int(np.prod(graph.output.shape))), np.int64)
+    active = np.ones(n, bool)
+    steps_run = np.full(n, steps, np.int64)
+    prev = {k: np.zeros((n, *sched.shapes[k]), np.int64) for k in sched.order}
+    bar = Progress(steps, "simulate (fixed point)") if progress else None
+    for t in range(steps):
+        cur: dict[str, np.ndarray] = {}
+        for k in sched.order:
+            node = nodes[k]
+            if isinstance(node, ir.Input):
+                cur[k] = x_all[:, t]
+                continue
+            terms = [prev[a] if (a, k) in sched.back_edges else cur[a] for a in preds[k]]
+            x = terms[0] if len(terms) == 1 else np.sum(terms, axis=0)
+            if k in fans:
+                nz = (x != 0).reshape(n, -1)
+                counts[k]["spikes_in"][:, t] = nz.sum(axis=1)
+                counts[k]["synops"][:, t] = nz.astype(np.int64) @ fans[k]
+                if isinstance(node, ir.SumPool2d):
+                    y = pool_sum(x, node.kernel_size, node.stride, node.padding)
+                else:
+                    y = weighted_forward(node, qgraph.layers[k].params, x)
+            elif k in neurons:
+                y = neurons[k].step(x, t)
+                counts[k]["neuron_updates"][:, t] = neurons[k].size
+                if node.spiking:
+                    counts[k]["spikes_out"][:, t] = y.reshape(n, -1).sum(axis=1)
+                if record_states:
+                    for var, a in neurons[k].variables().items():
+                        recorded[k][var][:, t] = a
+            elif isinstance(node, ir.Flatten):
+                y = x.reshape(n, *sched.shapes[k])
+            else:
+                y = x
+            cur[k] = y
+        if exit_cfg is not None:  # inputs that already exited count nothing and output nothing
+            for cs in counts.values():
+                for c in cs.values():
+                    c[~active, t] = 0
+            cur[graph.output.name] = cur[graph.output.name] * active.reshape(-1, *[1] * len(graph.output.shape))
+        outputs[:, t] = cur[graph.output.name]
+        if exit_cfg is not None:
+            acc_out += outputs[:, t].reshape(n, -1)
+            done = active & (entropy_q8(acc_out, t + 1, exit_cfg["beta_q16"]) < exit_cfg["threshold_q8"])
+            steps_run[done] = t + 1
+            active &= ~done
+        prev = cur
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    return SimResult(outputs, graph.output_spiking, counts, recorded, steps_run if exit_cfg is not None else None)
