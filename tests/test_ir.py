@@ -450,8 +450,6 @@ def test_conv2d_geometry_errors(w_shape, in_shape, kw, frag):
     assert "'conv'" in str(ei.value) and frag in str(ei.value)
 
 
-@pytest.mark.xfail(strict=True, reason="_pair lets numpy's broadcast ValueError escape for a 3-entry "
-                                       "stride/padding/dilation/kernel_size instead of raising GraphError")
 @pytest.mark.parametrize("field", ["stride", "padding", "dilation"])
 def test_conv2d_geometry_with_three_entries_is_a_graph_error(field):
     with pytest.raises(GraphError, match=rf"'conv'.*{field}"):
@@ -763,18 +761,12 @@ def test_corrupted_array(corrupt):
     from_dict_error(d, "'fc1'", "'weight'", "malformed", cls=EdgesnnError)
 
 
-@pytest.mark.xfail(strict=True, reason="a corrupted stored array raises the base EdgesnnError from "
-                                       "decode_array; Graph.from_dict neither turns it into a GraphError "
-                                       "nor prefixes the file/location like every other graph error")
 def test_corrupted_array_is_a_graph_error_naming_the_file():
     d = mlp_dict()
     d["nodes"][1]["weight"]["b64"] = "!!!not base64!!!"
     from_dict_error(d, "model.json", "'fc1'", "'weight'")
 
 
-@pytest.mark.xfail(strict=True, reason="Node.from_dict does not check that array fields hold stored arrays: "
-                                       "a plain JSON list/number gets through and later fails with "
-                                       "AttributeError instead of GraphError")
 @pytest.mark.parametrize("value", [[[1.0, 2.0, 3.0, 4.0]] * 3, 1.5])
 def test_array_field_given_as_plain_json_is_a_graph_error(value):
     d = mlp_dict()
@@ -782,8 +774,6 @@ def test_array_field_given_as_plain_json_is_a_graph_error(value):
     from_dict_error(d, "'fc1'", "'weight'")
 
 
-@pytest.mark.xfail(strict=True, reason="malformed node/edge entries in a graph dict raise "
-                                       "AttributeError/ValueError instead of GraphError")
 @pytest.mark.parametrize("mutate", [
     lambda d: d["nodes"].__setitem__(1, 5),                       # node entry not an object
     lambda d: d["edges"].__setitem__(0, ["in", "fc1", "lif1"]),   # edge with three ends

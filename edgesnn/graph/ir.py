@@ -20,16 +20,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..artifact import decode_array, encode_array, stamp
-from ..errors import GraphError
+from ..errors import EdgesnnError, GraphError
 
 Shape = tuple[int, ...]
 
 
 def _pair(v, name: str, node: str) -> tuple[int, int]:
-    t = tuple(int(x) for x in np.broadcast_to(np.asarray(v).reshape(-1), (2,)))
-    if len(t) != 2:
-        raise GraphError(f"node {node!r}: {name} must have 1 or 2 entries")
-    return t
+    a = np.asarray(v).reshape(-1)
+    if a.size not in (1, 2):
+        raise GraphError(f"node {node!r}: {name} must have 1 or 2 entries, got {a.size}")
+    return tuple(int(x) for x in np.broadcast_to(a, (2,)))
 
 
 @dataclass(eq=False, kw_only=True)
@@ -74,6 +74,8 @@ class Node:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Node":
+        if not isinstance(d, dict):
+            raise GraphError(f"a node entry must be an object, got {type(d).__name__}")
         kind = d.get("kind")
         if kind not in NODE_TYPES:
             raise GraphError(f"node {d.get('name')!r}: unknown node kind {kind!r}; "
@@ -86,8 +88,14 @@ class Node:
                     raise GraphError(f"node {d.get('name')!r} ({kind}): missing field {f.name!r}")
                 continue
             v = d[f.name]
-            if isinstance(v, dict) and "b64" in v:
-                v = decode_array(v, f"node {d.get('name')!r} field {f.name!r}")
+            where = f"node {d.get('name')!r} field {f.name!r}"
+            if f.type == "np.ndarray":
+                if not (isinstance(v, dict) and "b64" in v):
+                    raise GraphError(f"{where}: expected a stored array, got {type(v).__name__}")
+                try:
+                    v = decode_array(v, where)
+                except EdgesnnError as e:
+                    raise GraphError(str(e)) from None
             elif isinstance(v, list):
                 v = tuple(v)
             kwargs[f.name] = v
@@ -575,8 +583,6 @@ class Graph:
         unreached = [k for k in self.nodes if k not in order]
         if unreached:
             raise GraphError(f"nodes not reachable from the input {inp.name!r}: {unreached}")
-        if out.name not in order:
-            raise GraphError("the output is not reachable from the input")
 
         shapes: dict[str, Shape] = {}
         for name in order:
@@ -584,9 +590,8 @@ class Graph:
             if name == inp.name:
                 shapes[name] = node.out_shape(())
                 continue
+            # The search reached `name` along a forward edge, so it has at least one.
             fwd = [a for a in self.predecessors(name) if (a, name) not in back]
-            if not fwd:
-                raise GraphError(f"node {name!r} is fed only by recurrent edges")
             in_shapes = {shapes[a] for a in fwd}
             if len(in_shapes) > 1:
                 raise GraphError(f"node {name!r} sums inputs of different shapes: "
@@ -626,6 +631,8 @@ class Graph:
         try:
             nodes = [Node.from_dict(n) for n in d["nodes"]]
             edges = [tuple(e) for e in d["edges"]]
+            if any(len(e) != 2 for e in edges):
+                raise GraphError(f"an edge must name two nodes: {next(list(e) for e in edges if len(e) != 2)}")
             dt = d["dt"]
         except KeyError as e:
             raise GraphError(f"{where}: missing field {e}") from None

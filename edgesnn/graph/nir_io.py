@@ -304,9 +304,7 @@ def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | 
                 raise NirError(f"node {name!r} (Input): no shape")
             out[name] = ir.Input(name=name, shape=tuple(int(x) for x in np.asarray(shp).reshape(-1)))
         else:
-            fwd = [a for a, b in edges if b == name and (a, name) not in back]
-            if not fwd:
-                raise NirError(f"node {name!r} is fed only by recurrent edges")
+            fwd = [a for a, b in edges if b == name and (a, name) not in back]  # never empty: the search came this way
             in_shape = shapes[fwd[0]]
             if t == "Output":
                 declared = raw_node.get("shape")
