@@ -71,6 +71,11 @@ def cmd_demo(args) -> None:
     run_demo(args.out)
 
 
+def cmd_boards(args) -> None:
+    from .board import board_detail, catalogue_table, get_board, load_catalogue
+    print(board_detail(get_board(args.board)) if args.board else catalogue_table(load_catalogue()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .graph.dialects import DIALECTS
     p = argparse.ArgumentParser(
@@ -115,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "held-out digits and compare the accuracy with the one recorded at training.")
     s.add_argument("--out", default="out", metavar="DIR", help="where intermediate artifacts go (default: out)")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("boards", help="table of the boards edgesnn knows (boards/*.toml)",
+                       description="List every board file, validated: core, clock, memory limits, firmware port "
+                                   "and how it runs (QEMU machine or flash tool). With BOARD, show its memory "
+                                   "regions, flags and cost priors with their sources.")
+    s.add_argument("board", nargs="?", metavar="BOARD", help="a board id or a path to a board .toml file")
+    s.set_defaults(func=cmd_boards)
     return p
 
 

@@ -34,3 +34,7 @@ class EmitError(EdgesnnError):
 
 class DeviceError(EdgesnnError):
     """A board, toolchain, emulator or serial link misbehaved."""
+
+
+class BoardError(DeviceError):
+    """A board file is invalid; the message lists every problem found in it, each with its file and key."""
