@@ -65,9 +65,12 @@ def rate_code(images: np.ndarray, steps: int, seed: int) -> np.ndarray:
     if images.dtype.kind not in "biuf":
         raise EdgesnnError(f"images must be numeric, got dtype {images.dtype}")
     p = images.astype(np.float64)
-    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+    if not np.all(np.isfinite(p)):
         raise EdgesnnError("images must hold intensities in [0, 1] (spike probabilities); "
-                           f"got values in [{np.nanmin(p):.4g}, {np.nanmax(p):.4g}]")
+                           "got NaN or infinite values")
+    if np.any(p < 0) or np.any(p > 1):
+        raise EdgesnnError("images must hold intensities in [0, 1] (spike probabilities); "
+                           f"got values in [{p.min():.4g}, {p.max():.4g}]")
     if int(steps) != steps or steps < 1:
         raise EdgesnnError(f"steps must be a positive integer, got {steps!r}")
     rng = np.random.default_rng(seed)
