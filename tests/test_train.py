@@ -104,3 +104,26 @@ def test_core_package_imports_without_torch():
             "else:\n"
             "    raise SystemExit('expected an EdgesnnError')\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("shape, param_shape", [((12,), None), ((4, 3, 3), (4, 1, 1))])
+def test_fused_lif_matches_the_step_loop(shape, param_shape):
+    """The hand-written BPTT of the fused LIF gives the autograd step loop's spikes and gradients."""
+    torch.manual_seed(0)
+    lif = LIF(shape, param_shape=param_shape)
+    with torch.no_grad():
+        lif.alpha.uniform_(0.5, 0.99)
+        lif.threshold.uniform_(0.5, 1.5)
+    x = (torch.randn(16, 10, *shape) * 0.8).requires_grad_()
+    w = torch.randn(16, 10, *shape)
+    grads = []
+    for run in (lif.forward, lif.forward_reference):
+        for p in (x, lif.alpha, lif.threshold):
+            p.grad = None
+        s = run(x)
+        (s * w).sum().backward()
+        grads.append([s.detach().clone(), x.grad.clone(), lif.alpha.grad.clone(), lif.threshold.grad.clone()])
+    (s1, *g1), (s2, *g2) = grads
+    assert torch.equal(s1, s2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
