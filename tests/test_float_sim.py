@@ -341,9 +341,9 @@ def test_reset_late_applies_the_subtraction_inside_the_next_update():
     np.testing.assert_array_equal(s_late, [1, 0, 1, 0, 0])
 
 
-def test_recurrent_edge_carries_zero_at_t0_then_last_steps_value():
-    """One LIF neuron fed back through an Affine (w=0.5, b=0.25): the back edge must carry 0 at t=0
-    (not the Affine's bias) and rec[t-1] = 0.25 + 0.5 s[t-1] afterwards."""
+def test_recurrent_edge_carries_rest_value_at_t0_then_last_steps_value():
+    """One LIF neuron fed back through an Affine (w=0.5, b=0.25): the back edge carries the Affine's
+    value at rest, its bias 0.25, at t=0 (snnTorch's RLeaky does), and 0.25 + 0.5 s[t-1] afterwards."""
     a = lambda v: np.array(v, F32)  # noqa: E731
     nodes = {"in": ir.Input(name="in", shape=(1,)),
              "lif": ir.LIF(name="lif", gain=a([1]), bias=a([0]), threshold=a([1]), v_reset=a([0]),
@@ -354,18 +354,18 @@ def test_recurrent_edge_carries_zero_at_t0_then_last_steps_value():
     assert g.schedule().back_edges == frozenset({("rec", "lif")})
     x = np.array([0.875, 0.5, 0.0, 1.0, 0.0, 0.0], F32).reshape(1, 6, 1)
     r = simulate(g, x, record_states=True)
-    # t0: .875 (+0)           -> no (with the bias wrongly carried: 1.125 -> spike)
-    # t1: .4375 + .5 + .25    = 1.1875 -> spike, v .1875
-    # t2: .09375 + 0 + .75    = .84375 -> no
-    # t3: .421875 + 1 + .25   = 1.671875 -> spike, v .671875
-    # t4: .3359375 + 0 + .75  = 1.0859375 -> spike, v .0859375
-    # t5: .04296875 + 0 + .75 = .79296875 -> no
-    np.testing.assert_array_equal(r.outputs[0, :, 0], [0, 1, 0, 1, 1, 0])
+    # t0: .875 + .25 (bias at rest)   = 1.125 -> spike, v .125 (with zero carried: .875 -> no spike)
+    # t1: .0625 + .5 + .75            = 1.3125 -> spike, v .3125
+    # t2: .15625 + 0 + .75            = .90625 -> no
+    # t3: .453125 + 1 + .25           = 1.703125 -> spike, v .703125
+    # t4: .3515625 + 0 + .75          = 1.1015625 -> spike, v .1015625
+    # t5: .05078125 + 0 + .75         = .80078125 -> no
+    np.testing.assert_array_equal(r.outputs[0, :, 0], [1, 1, 0, 1, 1, 0])
     np.testing.assert_array_equal(r.states["lif"]["v"][0, :, 0],
-                                  [0.875, 0.1875, 0.84375, 0.671875, 0.0859375, 0.79296875])
+                                  [0.125, 0.3125, 0.90625, 0.703125, 0.1015625, 0.80078125])
     # rec's counters see this step's spikes (forward edge lif -> rec)
-    np.testing.assert_array_equal(r.counts["rec"]["spikes_in"][0], [0, 1, 0, 1, 1, 0])
-    np.testing.assert_array_equal(r.counts["rec"]["synops"][0], [0, 1, 0, 1, 1, 0])
+    np.testing.assert_array_equal(r.counts["rec"]["spikes_in"][0], [1, 1, 0, 1, 1, 0])
+    np.testing.assert_array_equal(r.counts["rec"]["synops"][0], [1, 1, 0, 1, 1, 0])
     # batch rows stay independent through the recurrence
     r2 = simulate(g, np.concatenate([x, np.zeros_like(x), x]), record_states=True)
     np.testing.assert_array_equal(r2.outputs[0], r.outputs[0])

@@ -8,7 +8,9 @@ implements one set of equations, the ones in each node's docstring.
 Execution of one time step: nodes run in topological order of the graph without its back
 edges; a node's input is the sum of the values on its incoming edges; an edge that closes a
 cycle (a back edge, found by depth-first search from the Input in edge order) carries its
-source's value from the previous step, zeros at t = 0.
+source's value from the previous step. At t = 0 it carries the source's value at rest (zero input,
+zero spikes): an Affine's or Conv's bias, zero for everything else. So a recurrent Affine adds its
+bias from the first step on, as snnTorch's RLeaky does, wherever the search happens to close the cycle.
 """
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def _knobs(raw: dict, d: Dialect, v_reset: np.ndarray | None, reset: str | None)
     if k["reset"] != "subtract":
         k["reset_late"], k["max_spikes"] = False, 1
     for key, v in _meta(raw).items():  # written by edgesnn's exporter: the file states its semantics
-        if key.startswith("edgesnn.") and key[8:] in _KNOBS:
+        if key.startswith("edgesnn.") and key[8:] in _KNOBS and key != "edgesnn.syn_delay":
             v = v.item() if isinstance(v, np.generic) else v
             k[key[8:]] = type(k.get(key[8:], v))(v) if key[8:] != "reset" else str(v)
     return k
@@ -226,36 +226,26 @@ def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset
     shape = in_shape
     B = lambda key, default=None: _bcast(A(key, default), shape, name, key)  # noqa: E731
     where = f"node {name!r} ({t})"
+    if d.v_init and t not in ("LI", "CubaLI") and np.any(B(d.v_init, 0.0)):
+        raise NirError(f"{where}: {d.name} starts the membrane at {d.v_init}, which is nonzero here; edgesnn "
+                       "starts every membrane at 0 and cannot run this node faithfully")
+    spiking = t in ("IF", "LIF", "CubaLIF")
+    if spiking:
+        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
+        spike = dict(threshold=thr, v_reset=v_reset, **_knobs(raw, d, v_reset, reset))
     if t == "IF":
-        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
-        return ir.IF(name=name, gain=d.if_gain_of(B("r", 1.0), dt), bias=np.zeros(shape), threshold=thr,
-                     v_reset=v_reset, **_knobs(raw, d, v_reset, reset))
+        return ir.IF(name=name, gain=d.integrator_gain(B("r", 1.0), dt), bias=np.zeros(shape), **spike)
     if t in ("LIF", "LI"):
-        tau = B("tau")
-        alpha = d.alpha(tau, dt, where)
-        common = dict(name=name, alpha=alpha, gain=d.gain_of(B("r", 1.0), tau, alpha, dt),
-                      bias=(1.0 - alpha) * B("v_leak", 0.0))
-        if t == "LI":
-            return ir.LI(**common)
-        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
-        return ir.LIF(threshold=thr, v_reset=v_reset, **common, **_knobs(raw, d, v_reset, reset))
+        alpha, gain, bias = d.leaky(B("tau"), B("r", 1.0), B("v_leak", 0.0), dt, where, readout=t == "LI")
+        common = dict(name=name, alpha=alpha, gain=gain, bias=bias)
+        return ir.LIF(**common, **spike) if spiking else ir.LI(**common)
     if t in ("CubaLIF", "CubaLI"):
-        tau_syn, tau_mem = B("tau_syn"), B("tau_mem")
-        a_syn, alpha = d.alpha(tau_syn, dt, where + " tau_syn"), d.alpha(tau_mem, dt, where + " tau_mem")
-        syn_delay = d.syn_delay
-        for key, v in _meta(raw).items():
-            if key == "edgesnn.syn_delay":
-                syn_delay = bool(v)
-        common = dict(name=name, alpha=alpha, alpha_syn=a_syn,
-                      gain_syn=d.gain_of(B("w_in", 1.0), tau_syn, a_syn, dt),
-                      gain=d.gain_of(B("r", 1.0), tau_mem, alpha, dt),
-                      bias=(1.0 - alpha) * B("v_leak", 0.0), syn_delay=syn_delay)
-        if t == "CubaLI":
-            return ir.CubaLI(**common)
-        thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
-        knobs = _knobs(raw, d, v_reset, reset)
-        knobs.pop("syn_delay", None)
-        return ir.CubaLIF(threshold=thr, v_reset=v_reset, **common, **knobs)
+        a_syn, g_syn = d.synapse(B("tau_syn"), B("w_in", 1.0), dt, where)
+        alpha, gain, bias = d.cuba_membrane(B("tau_mem"), B("r", 1.0), B("v_leak", 0.0), dt, where)
+        syn_delay = bool(_meta(raw).get("edgesnn.syn_delay", d.syn_delay))
+        common = dict(name=name, alpha=alpha, alpha_syn=a_syn, gain_syn=g_syn, gain=gain, bias=bias,
+                      syn_delay=syn_delay)
+        return ir.CubaLIF(**common, **spike) if spiking else ir.CubaLI(**common)
     raise NirError(f"node {name!r}: NIR node type {t!r} is not supported by edgesnn "
                    f"(supported: {', '.join(s for s in SUPPORTED if s not in ('Identity', 'NIRGraph'))})")
 
@@ -302,13 +292,15 @@ def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | 
             shp = raw_node.get("shape")
             if shp is None:
                 raise NirError(f"node {name!r} (Input): no shape")
-            out[name] = ir.Input(name=name, shape=tuple(int(x) for x in np.asarray(shp).reshape(-1)))
+            declared = tuple(int(x) for x in np.asarray(shp).reshape(-1))
+            out[name] = ir.Input(name=name, shape=_input_shape(name, declared, nodes, edges))
         else:
             fwd = [a for a, b in edges if b == name and (a, name) not in back]  # never empty: the search came this way
             in_shape = shapes[fwd[0]]
             if t == "Output":
-                declared = raw_node.get("shape")
-                if declared is not None and int(np.prod(np.asarray(declared))) != int(np.prod(in_shape)):
+                declared = raw_node.get("shape")  # may carry extra leading batch/time axes, like Input's
+                if declared is not None and tuple(np.asarray(declared).reshape(-1)[-len(in_shape):]) != in_shape \
+                        and int(np.prod(np.asarray(declared))) != int(np.prod(in_shape)):
                     raise NirError(f"node {name!r} (Output): declares shape {tuple(np.asarray(declared))} "
                                    f"but receives {in_shape}")
                 out[name] = ir.Output(name=name, shape=in_shape)
@@ -323,6 +315,23 @@ def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | 
                         {"source": source, "dialect": d.name, "format": "nir"})
     except ir.GraphError as e:
         raise NirError(f"{source}: {e}") from None
+
+
+def _input_shape(name: str, declared: tuple, nodes: dict, edges: list) -> tuple:
+    """The per-step input shape. Some exporters (Norse, Rockpool, Sinabs) write batch or time axes
+    into the Input type, e.g. [1, 64] or [16, 64]; where the first layer's weights fix how many
+    trailing axes it reads, the leading extra axes are dropped."""
+    ranks = {"Linear": 1, "Affine": 1, "Conv1d": 2, "Conv2d": 3}
+    consumers = [nodes[b] for a, b in edges if a == name]
+    need = {ranks[_s(c["type"])] for c in consumers if _s(c["type"]) in ranks}
+    if len(need) != 1 or len(declared) <= (rank := need.pop()):
+        return declared
+    trailing = declared[-rank:]
+    w = np.asarray(consumers[0]["weight"])
+    if rank == 1 and trailing != (w.shape[-1],):
+        raise NirError(f"node {name!r} (Input): shape {declared} does not end in the {w.shape[-1]} inputs "
+                       f"its first layer reads")
+    return trailing
 
 
 def read_nir(path, *, dt: float | None, dialect: str = "nir", reset: str | None = None) -> ir.Graph:
@@ -358,11 +367,11 @@ def to_nir(graph: ir.Graph):
         if isinstance(n, (ir.CubaLI, ir.CubaLIF)):
             meta["edgesnn.syn_delay"] = int(n.syn_delay)
 
-        def leaky(alpha, gain, bias):
+        def leaky(alpha, gain, bias):  # inverse of the 'nir' dialect's Euler formulas
             if np.any(alpha >= 1):
                 fail("a decay of 1 (no leak) has no finite NIR time constant")
             tau = d.tau_of(alpha, dt)
-            return tau, d.r_of(gain, tau, alpha, dt), bias / (1.0 - alpha)
+            return tau, gain * tau / dt, bias * tau / dt
         if isinstance(n, ir.Input):
             nodes[name] = nir.Input(input_type=np.array(n.shape))
         elif isinstance(n, ir.Output):

@@ -226,6 +226,25 @@ def check_inputs(graph: ir.Graph, inputs) -> np.ndarray:
     return inputs
 
 
+def rest_values(graph: ir.Graph, n: int, dtype, forward=None) -> dict[str, np.ndarray]:
+    """What every node outputs at rest, i.e. at 'step -1', which recurrent edges carry at t = 0: zero
+    input and zero spikes, so an Affine or Conv gives its bias (snnTorch's recurrent Affine adds its
+    bias from the first step on) and everything else zero."""
+    sched = graph.schedule()
+    forward = forward or (lambda node, x: synaptic_forward(node, x))
+    rest: dict[str, np.ndarray] = {}
+    for k in sched.order:
+        node = graph.nodes[k]
+        if isinstance(node, ir.SYNAPTIC_TYPES):
+            preds = [a for a in graph.predecessors(k) if (a, k) not in sched.back_edges]
+            rest[k] = forward(node, np.sum([rest[a] for a in preds], axis=0).astype(dtype)).astype(dtype)
+        elif isinstance(node, (ir.Flatten, ir.Output)):
+            rest[k] = rest[graph.predecessors(k)[0]].reshape(n, *sched.shapes[k])
+        else:
+            rest[k] = np.zeros((n, *sched.shapes[k]), dtype)
+    return rest
+
+
 def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
              record_states: bool = False, progress: bool = False) -> SimResult:
     """Run `graph` on `inputs` [N, T, *input_shape]; see the module docstring for the counters."""
@@ -247,7 +266,7 @@ def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
                 for k, s in states.items()} if record_states else {}
     out_name = graph.output.name
     outputs = np.zeros((n, steps, *graph.output.shape), dtype)
-    prev = {k: np.zeros((n, *sched.shapes[k]), dtype) for k in sched.order}  # last step's values
+    prev = rest_values(graph, n, dtype)
 
     bar = Progress(steps, "simulate (float)") if progress else None
     for t in range(steps):
