@@ -42,6 +42,14 @@ def cmd_import(args) -> None:
           f"{len(graph.nodes)} nodes, {graph.parameter_count()} parameters -> {args.output}")
 
 
+def cmd_export(args) -> None:
+    from .graph.nir_io import write_nir
+    graph = _load_graph(args.model)
+    write_nir(graph, args.output)
+    print(f"exported {args.model} -> {args.output} (NIR, literal Euler reading with dt = {graph.dt:g} s in its "
+          "metadata; read it back with `edgesnn import` and the default dialect)")
+
+
 def cmd_info(args) -> None:
     from .report import graph_table
     graph = _load_graph(args.model)
@@ -99,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the reset mode of every spiking neuron (NIR does not record it)")
     s.add_argument("-o", "--output", required=True, metavar="MODEL.json")
     s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("export", help="write an edgesnn model as a NIR file",
+                       description="Write MODEL.json as NIR (HDF5). Semantics NIR cannot express (reset by "
+                                   "subtraction, '>=' spikes, several spikes per step) go into node metadata, so "
+                                   "`edgesnn import` gives the same model back. ALIF has no NIR equivalent.")
+    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("-o", "--output", required=True, metavar="MODEL.nir")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("info", help="table of a model's layers, shapes, parameters and memory",
                        description="Print each layer's kind, shapes, parameters, neurons and bytes at float32.")

@@ -40,6 +40,28 @@ def test_import_info_simulate(braille, tmp_path, capsys):
         np.testing.assert_array_equal(z["pred"], np.argmax(z["out_spikes"].sum(1), axis=1))
 
 
+def test_export_then_import_gives_the_same_outputs(braille, tmp_path):
+    assert run("export", braille, "-o", tmp_path / "b.nir") == 0
+    assert run("import", tmp_path / "b.nir", "--dt", "1e-4", "-o", tmp_path / "b2.json") == 0
+    from edgesnn.sim import simulate
+    x = (np.random.default_rng(1).random((3, 15, 12)) < 0.3).astype(np.uint8)
+    np.testing.assert_array_equal(simulate(Graph.load(braille), x).outputs,
+                                  simulate(Graph.load(tmp_path / "b2.json"), x).outputs)
+
+
+def test_export_refuses_alif_and_leaves_no_file(tmp_path, capsys):
+    from edgesnn.graph import ALIF, Input, Linear, Output
+    n = 2
+    g = Graph({"x": Input(name="x", shape=(n,)), "fc": Linear(name="fc", weight=np.eye(n)),
+               "a": ALIF(name="a", alpha=np.full(n, .9), gain=np.ones(n), bias=np.zeros(n), rho=np.full(n, .99),
+                         b0=np.ones(n), beta=np.full(n, 1.8)),
+               "y": Output(name="y", shape=(n,))}, [("x", "fc"), ("fc", "a"), ("a", "y")], 1e-3)
+    g.save(tmp_path / "alif.json")
+    assert run("export", tmp_path / "alif.json", "-o", tmp_path / "alif.nir") == 1
+    assert "node 'a' (ALIF): NIR has no equivalent" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "alif.json"]
+
+
 def test_readout_model_writes_out_mem(tmp_path):
     n = 3
     from edgesnn.graph import LI, Input, Linear, Output
