@@ -3,9 +3,9 @@
 Scale of a neuron layer's state: the finest unit that both
   - fits every weight feeding it into weight_bits  (max |gain * w| / (2^(wb-1) - 1)), and
   - fits the state's range into state_bits         (range / (2^(sb-1) - 1)),
-where the range is the largest |v| seen on the calibration inputs (float simulation), never less
-than 1.25 x the largest threshold, or without calibration data twice the largest threshold
-(a leaky readout: its steady-state bound). Finer units cost nothing on the device, since weights
+where the range is the 99.9th percentile of the positive v seen on the calibration inputs (float
+simulation; the largest |v| for a readout), never less than 1.25 x the largest threshold, or without calibration
+data twice the largest threshold (a leaky readout: its steady-state bound). Finer units cost nothing on the device, since weights
 and state share them, so the only loss is the rounding of each number to its bit width.
 
 The accumulator of one step is proven not to overflow int32 from the weights and the largest
@@ -76,7 +76,14 @@ def _observed(graph: ir.Graph, calib: np.ndarray | None) -> dict[str, dict[str, 
         return {}
     from ..sim.float_sim import simulate
     r = simulate(graph, calib, dtype=np.float64, record_states=True)
-    return {k: {var: float(np.abs(a).max()) for var, a in s.items()} for k, s in r.states.items()}
+    # A spiking membrane matters near its threshold: its range is the 99.9th percentile of its positive
+    # side, and deep negative excursions saturate (they only delay the next spike). Currents and
+    # readouts are values that count on both sides: their largest magnitude.
+    def span(k, var, a):
+        if graph.nodes[k].spiking and var == "v":
+            return float(np.percentile(np.maximum(a, 0), 99.9))
+        return float(np.abs(a).max())
+    return {k: {var: span(k, var, a) for var, a in s.items()} for k, s in r.states.items()}
 
 
 def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.ndarray | None = None) -> QGraph:
