@@ -4,7 +4,8 @@
     state_bits      membrane potential v                               8..32, signed
     current_bits    synaptic current i of CubaLIF / CubaLI             8..32, signed
     adapt_bits      adaptation variable eta of ALIF (fraction bits)    4..16
-    threshold_bits  thresholds, stored with this many significant bits 2..32 (<= state_bits)
+    threshold_bits  thresholds, stored with this many significant bits 2..32 (<= state_bits;
+                    default: state_bits)
     decay_bits      decay factors alpha, alpha_syn, rho (fraction bits) 2..16
     rounding        'truncate' | 'nearest' | 'stochastic': used when parameters are quantized
                     and when a decay or gain product is shifted back on the device
@@ -28,12 +29,14 @@ class QuantConfig:
     state_bits: int = 16
     current_bits: int = 16
     adapt_bits: int = 12
-    threshold_bits: int = 16
+    threshold_bits: int | None = None
     decay_bits: int = 12
     rounding: str = "nearest"
     seed: int = 0
 
     def __post_init__(self):
+        if self.threshold_bits is None:
+            object.__setattr__(self, "threshold_bits", self.state_bits)
         problems = []
         for key, (lo, hi) in RANGES.items():
             v = getattr(self, key)
