@@ -1,0 +1,300 @@
+"""Build the device firmware for a board with arm-none-eabi-gcc, measure it, refuse it if it does not fit.
+
+    fw = build(get_board("qemu-mps2-an386"))
+    fw.elf, fw.sizes.text, fw.sizes.regions["sram"]
+
+Sources: runtime_c/ports/firmware (protocol server, portable), runtime_c/ports/cortex_m (startup,
+vector table, fault reporter, semihosting, SysTick, the linker script template) and the board's
+port folder (runtime_c/ports/<firmware.port>: UART and tick counter). The extension sources (the
+runtime integration, see esn_fw_ext.h) replace esn_fw_ext_none.c.
+
+Every build lands in a cache folder named by a hash of everything that can change the image: the
+sources and headers, the compiler flags and defines, the generated linker script and the compiler's
+version. It is built in a temporary folder and renamed into place only when it compiled, linked
+and fits, so the cache never holds a half-written or oversized firmware, and two processes
+building the same firmware at once do not collide.
+
+Sizes come from the ELF's section headers (edgesnn/device/elf.py): text (code, read-only data and
+the vector table), data (initialised RAM, whose image also takes flash), bss, stack (reserved by
+the linker script) and arena. Each is charged to the board region the linker script puts it in,
+and every region is checked against the board's size for it: for an emulated board those are the
+limits of the real board it stands for (qemu.limits_of), not QEMU's 4 MiB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from string import Template
+
+from .. import __version__
+from ..board import PORTS, Board
+from ..errors import DeviceError
+from .elf import Elf
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTS_DIR = ROOT / "runtime_c" / "ports"
+FW_DIR = PORTS_DIR / "firmware"
+CORTEX_M_DIR = PORTS_DIR / "cortex_m"
+LINKER_TEMPLATE = CORTEX_M_DIR / "esn_fw.ld.in"
+
+COMMON_CFLAGS = ["-std=c99", "-Os", "-g3", "-ffunction-sections", "-fdata-sections", "-fno-common",
+                 "-Wall", "-Wextra", "-Wdouble-promotion", "-Werror"]
+LDFLAGS = ["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,--no-check-sections"]
+LDLIBS = ["-Wl,--start-group", "-lc", "-lgcc", "-Wl,--end-group"]
+_RELAXED_LENGTH = 0x1000_0000  # linker-script region length: placement never depends on it
+
+
+class FirmwareTooLarge(DeviceError):
+    """The firmware does not fit the board's memory; the message gives every overflowing region's numbers."""
+
+
+class ToolchainMissing(DeviceError):
+    """arm-none-eabi-gcc (or another tool) is not installed."""
+
+
+@dataclass(frozen=True)
+class FirmwareSizes:
+    """Bytes of each part of the image, and bytes used in each board region."""
+    text: int      # code + rodata + vectors + exception tables (flash)
+    data: int      # initialised RAM (its image also takes flash)
+    bss: int       # zeroed RAM
+    stack: int     # reserved main stack
+    arena: int     # the runtime's arena
+    regions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flash(self) -> int:
+        return self.text + self.data
+
+    @property
+    def ram(self) -> int:
+        return self.data + self.bss + self.stack + self.arena
+
+
+@dataclass(frozen=True)
+class Firmware:
+    board: str
+    elf: Path
+    key: str
+    sizes: FirmwareSizes
+    defines: dict[str, str]
+    cflags: list[str]
+    sources: list[str]
+    selftest_fault: int = 0
+    cached: bool = False
+
+    @property
+    def map_file(self) -> Path:
+        return self.elf.with_suffix(".map")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(elf=str(self.elf), edgesnn_version=__version__, artifact="firmware")
+        d["sizes"]["flash"], d["sizes"]["ram"] = self.sizes.flash, self.sizes.ram
+        return d
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("EDGESNN_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgesnn"
+    return base / "firmware"
+
+
+def find_tool(name: str, hint: str = "run `make setup` (as root it installs gcc-arm-none-eabi, "
+                                     "libnewlib-arm-none-eabi and qemu-system-arm)") -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolchainMissing(f"{name} not found on PATH; {hint}")
+    return path
+
+
+_CC_VERSIONS: dict[str, str] = {}
+
+
+def _cc_version(cc: str) -> str:
+    if cc not in _CC_VERSIONS:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False)
+        _CC_VERSIONS[cc] = out.stdout.splitlines()[0] if out.stdout else "unknown"
+    return _CC_VERSIONS[cc]
+
+
+def port_sources(board: Board, ext_sources: list[Path] | None = None) -> tuple[list[Path], list[Path]]:
+    """(C sources, include folders) of the firmware for a board."""
+    fw = board.firmware
+    port = fw.get("port")
+    if not port:
+        raise DeviceError(f"board {board.id!r} has no firmware port yet ({board.path} has no [firmware] table); "
+                          f"firmware ports so far: {', '.join(PORTS)} (runtime_c/ports/)")
+    port_dir = PORTS_DIR / port
+    if not port_dir.is_dir():
+        raise DeviceError(f"{board.path}: firmware.port = {port!r}, but {port_dir} does not exist")
+    srcs = [FW_DIR / "esn_fw_frame.c", FW_DIR / "esn_fw_server.c", FW_DIR / "esn_fw_main.c",
+            CORTEX_M_DIR / "esn_startup.c", CORTEX_M_DIR / "esn_fault.c", CORTEX_M_DIR / "esn_cortex_m.c"]
+    if fw["tick_source"] == "systick":
+        srcs.append(CORTEX_M_DIR / "esn_systick.c")
+    srcs += sorted(port_dir.glob("*.c"))
+    srcs += [Path(s).resolve() for s in ext_sources] if ext_sources else [FW_DIR / "esn_fw_ext_none.c"]
+    for s in srcs:
+        if not s.is_file():
+            raise DeviceError(f"firmware source {s} is missing")
+    return srcs, [FW_DIR, CORTEX_M_DIR, port_dir]
+
+
+def _c_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def firmware_defines(board: Board, *, arena_bytes: int | None = None, selftest_fault: int = 0) -> dict[str, str]:
+    fw = board.firmware
+    d = {
+        "ESN_FW_VERSION": _c_str(__version__),
+        "ESN_FW_BOARD": _c_str(board.id),
+        "ESN_FW_UART_BASE": f"{fw['uart_base']:#x}u",
+        "ESN_FW_UART_CLOCK_HZ": f"{board.clock_hz}u",
+        "ESN_FW_BAUD": f"{board.baud}u",
+        "ESN_FW_MAX_PAYLOAD": str(fw["max_payload_bytes"]),
+        "ESN_FW_ARENA_BYTES": str(fw["arena_bytes"] if arena_bytes is None else arena_bytes),
+        "ESN_FW_TICK_HZ": f"{fw['tick_hz']}u",
+        "ESN_FW_TICK_SOURCE": _c_str(fw["tick_source"]),
+        "ESN_FW_SEMIHOSTING": "1" if board.is_emulated else "0",
+    }
+    if selftest_fault:
+        d["ESN_FW_SELFTEST_FAULT"] = str(int(selftest_fault))
+    return d
+
+
+def linker_script(board: Board) -> str:
+    """The linker script for a board, from runtime_c/ports/cortex_m/esn_fw.ld.in."""
+    fw = board.firmware
+    lines = []
+    for r in sorted(board.regions.values(), key=lambda r: r.origin):
+        attrs = "rx" if r.kind == "flash" else "rwx"
+        length = min(_RELAXED_LENGTH, (1 << 32) - r.origin)
+        lines.append(f"    {r.name.upper():12s} ({attrs}) : ORIGIN = {r.origin:#010x}, LENGTH = {length:#010x}"
+                     f"  /* board limit {r.size_bytes:,} B */")
+    return Template(LINKER_TEMPLATE.read_text()).substitute(
+        generated_by=f"Generated by edgesnn {__version__} (edgesnn/device/firmware.py) for board {board.id}",
+        memory="\n".join(lines), code_region=board.code_region.upper(), data_region=board.data_region.upper(),
+        arena_region=board.arena_region.upper(), stack_bytes=f"{fw['stack_bytes']:#x}")
+
+
+def measure(elf_path: Path, board: Board) -> FirmwareSizes:
+    """Sizes of the image read from the ELF, charged to the regions the linker script places them in."""
+    elf = Elf(elf_path)
+    size = {s.name: s.size for s in elf.sections if s.alloc}
+    known = {".text", ".ARM.extab", ".ARM.exidx", ".data", ".bss", ".stack", ".arena"}
+    unknown = sorted(n for n, sz in size.items() if n not in known and sz)
+    if unknown:
+        raise DeviceError(f"{elf_path}: unexpected allocated sections {unknown}: the linker script "
+                          f"({LINKER_TEMPLATE}) does not place them")
+    text = size.get(".text", 0) + size.get(".ARM.extab", 0) + size.get(".ARM.exidx", 0)
+    data, bss, stack, arena = (size.get(n, 0) for n in (".data", ".bss", ".stack", ".arena"))
+    regions = {name: 0 for name in board.regions}
+    regions[board.code_region] += text + data
+    regions[board.data_region] += stack + data + bss
+    regions[board.arena_region] += arena
+    return FirmwareSizes(text=text, data=data, bss=bss, stack=stack, arena=arena,
+                         regions={k: v for k, v in regions.items() if v})
+
+
+def check_fits(board: Board, sizes: FirmwareSizes) -> None:
+    """Raise FirmwareTooLarge naming every region that overflows, with the parts that fill it."""
+    parts = {board.code_region: [("text", sizes.text), ("data image", sizes.data)]}
+    parts.setdefault(board.data_region, []).extend([("stack", sizes.stack), ("data", sizes.data),
+                                                    ("bss", sizes.bss)])
+    parts.setdefault(board.arena_region, []).append(("arena", sizes.arena))
+    over = []
+    for name, used in sizes.regions.items():
+        limit = board.regions[name].size_bytes
+        if used > limit:
+            terms = " + ".join(f"{what} {n:,}" for what, n in parts.get(name, []) if n)
+            over.append(f"{name} needs {used:,} B ({terms}) but holds {limit:,} B: {used - limit:,} B over")
+    if over:
+        whose = f" (the limits of {board.limits_of})" if board.is_emulated else ""
+        raise FirmwareTooLarge(f"firmware does not fit board {board.id}{whose}: " + "; ".join(over)
+                               + ". Nothing was written; shrink the arena (firmware.arena_bytes) or the stack, "
+                                 "or pick a board with more memory")
+
+
+def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int | None = None,
+          selftest_fault: int = 0, ext_sources: list[str | Path] | None = None,
+          extra_cflags: list[str] | None = None, extra_includes: list[str | Path] | None = None) -> Firmware:
+    """Build (or fetch from the cache) the firmware for `board`; raise FirmwareTooLarge when it does not fit.
+
+    arena_bytes overrides the board's firmware.arena_bytes (the planner will pass the exact size);
+    selftest_fault (1 undefined instruction, 2 bus error, 3 divide by zero) makes a test build that
+    faults on its second ECHO; ext_sources replace the extension stub (esn_fw_ext_none.c) with the
+    runtime integration, built with extra_includes on the include path.
+    """
+    if board.kind == "hardware" and not board.firmware:
+        port_sources(board)  # raises: no port yet
+    cc = find_tool(board.cc)
+    srcs, includes = port_sources(board, [Path(s) for s in ext_sources] if ext_sources else None)
+    includes = includes + [Path(p).resolve() for p in (extra_includes or [])]
+    defines = firmware_defines(board, arena_bytes=arena_bytes, selftest_fault=selftest_fault)
+    cflags = list(board.cflags) + COMMON_CFLAGS + list(extra_cflags or [])
+    script = linker_script(board)
+
+    h = hashlib.sha256()
+    for part in (_cc_version(cc), json.dumps([cflags, LDFLAGS, LDLIBS, sorted(defines.items())]), script):
+        h.update(part.encode() + b"\0")
+    headers = sorted({p for d in includes for p in Path(d).glob("*.h")})
+    for f in sorted(set(srcs)) + headers:
+        h.update(str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f).encode() + b"\0" + f.read_bytes())
+    key = h.hexdigest()[:16]
+
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    final = cache / f"{board.id}-{key}"
+    elf_path = final / "firmware.elf"
+    meta = final / "build.json"
+    if elf_path.is_file() and meta.is_file():
+        sizes = measure(elf_path, board)
+        check_fits(board, sizes)
+        return Firmware(board.id, elf_path, key, sizes, defines, cflags, [str(s) for s in srcs],
+                        selftest_fault, cached=True)
+
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{board.id}-{key}.", dir=cache))
+    try:
+        (tmp / "link.ld").write_text(script)
+        out = tmp / "firmware.elf"
+        cmd = ([cc] + cflags + [f"-D{k}={v}" for k, v in defines.items()] + [f"-I{d}" for d in includes]
+               + [str(s) for s in srcs] + LDFLAGS + [f"-Wl,-T,{tmp / 'link.ld'}", f"-Wl,-Map,{tmp / 'firmware.map'}",
+                                                    "-o", str(out)] + LDLIBS)
+        (tmp / "build.cmd").write_text(" ".join(cmd) + "\n")
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise DeviceError(f"firmware build for {board.id} failed ({cc}, exit {proc.returncode}):\n"
+                              + (proc.stderr or proc.stdout).strip()[-4000:])
+        sizes = measure(out, board)
+        check_fits(board, sizes)  # raises before anything lands in the cache
+        fw = Firmware(board.id, elf_path, key, sizes, defines, cflags, [str(s) for s in srcs], selftest_fault)
+        (tmp / "build.json").write_text(json.dumps(fw.to_dict(), indent=1) + "\n")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (elf_path.is_file() and meta.is_file()):  # lost a race to a complete build: use it
+                raise
+        return fw
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def size_table(firmwares: list[Firmware], boards: dict[str, Board]) -> str:
+    """Sizes per firmware, with each region's use against its limit."""
+    from tabulate import tabulate
+    rows = []
+    for fw in firmwares:
+        b = boards[fw.board]
+        use = ", ".join(f"{r} {n / 1024:.1f}/{b.regions[r].size_bytes / 1024:.0f} KiB" for r, n in fw.sizes.regions.items())
+        rows.append([fw.board, fw.sizes.text, fw.sizes.data, fw.sizes.bss, fw.sizes.stack, fw.sizes.arena, use])
+    return tabulate(rows, headers=["board", "text", "data", "bss", "stack", "arena", "regions used/limit"],
+                    tablefmt="simple")

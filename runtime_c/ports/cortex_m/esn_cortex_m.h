@@ -1,0 +1,47 @@
+/*
+ * esn_cortex_m.h: the few Cortex-M system registers the firmware touches, and the shared pieces
+ * every Cortex-M port links (startup, fault reporting, semihosting, SysTick ticks).
+ * Addresses from the ARMv6-M / ARMv7-M / ARMv8-M Architecture Reference Manuals (System Control
+ * Space); no CMSIS dependency.
+ */
+#ifndef ESN_CORTEX_M_H
+#define ESN_CORTEX_M_H
+
+#include <stdint.h>
+
+#define ESN_REG(addr) (*(volatile uint32_t *)(addr))
+
+#define ESN_SYST_CSR ESN_REG(0xE000E010u)
+#define ESN_SYST_RVR ESN_REG(0xE000E014u)
+#define ESN_SYST_CVR ESN_REG(0xE000E018u)
+#define ESN_SCB_ICSR ESN_REG(0xE000ED04u)
+#define ESN_SCB_VTOR ESN_REG(0xE000ED08u)
+#define ESN_SCB_AIRCR ESN_REG(0xE000ED0Cu)
+#define ESN_SCB_CCR ESN_REG(0xE000ED14u)
+#define ESN_SCB_SHCSR ESN_REG(0xE000ED24u)
+#define ESN_SCB_CFSR ESN_REG(0xE000ED28u)
+#define ESN_SCB_HFSR ESN_REG(0xE000ED2Cu)
+#define ESN_SCB_MMFAR ESN_REG(0xE000ED34u)
+#define ESN_SCB_BFAR ESN_REG(0xE000ED38u)
+#define ESN_SCB_CPACR ESN_REG(0xE000ED88u)
+#define ESN_DEMCR ESN_REG(0xE000EDFCu)
+#define ESN_DWT_CTRL ESN_REG(0xE0001000u)
+#define ESN_DWT_CYCCNT ESN_REG(0xE0001004u)
+
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__)
+#define ESN_CM_MAINLINE 1 /* has VTOR, configurable faults, CFSR/HFSR, DWT */
+#else
+#define ESN_CM_MAINLINE 0
+#endif
+
+/** Enables the DWT cycle counter where there is one. */
+void esn_cortex_m_init(void);
+
+/** SysTick as a 64-bit counter on the processor clock: 24-bit hardware, wraps counted in its IRQ. */
+void esn_systick_init(void);
+uint64_t esn_systick_ticks(void);
+
+/** Semihosting SYS_EXIT_EXTENDED (0x20) with ADP_Stopped_ApplicationExit and the code. */
+void esn_semihost_exit(int code);
+
+#endif /* ESN_CORTEX_M_H */

@@ -1,0 +1,123 @@
+/*
+ * esn_fault.c: report any fault or unexpected exception, then stop with a distinct exit code.
+ *
+ * esn_fault_entry (esn_startup.c) finds the stacked exception frame (MSP or PSP, from EXC_RETURN bit 2) and calls
+ * esn_fw_fault_report, which writes one text line for people,
+ *   ESN-FAULT UsageFault exc=6 pc=0x000001f2 lr=... xpsr=... cfsr=0x00010000 hfsr=... bfar=... sp=...
+ * then a FAULT frame for the host (esn_fw_proto.h), drains the UART and exits with
+ * ESN_FW_EXIT_FAULT_BASE + exception number (semihosting; a real board parks the core).
+ *
+ * Not handled: a fault while stacking the frame itself (stack overflow past mapped memory on
+ * ARMv7-M) locks the core up; QEMU then stops executing and the host times out. ARMv8-M mainline
+ * catches overflow earlier through MSPLIM (esn_startup.c).
+ */
+#include <stdint.h>
+
+#include "esn_cortex_m.h"
+#include "esn_fw_port.h"
+#include "esn_fw_proto.h"
+#include "esn_fw_server.h"
+
+void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return) __attribute__((used, noreturn));
+
+static const char *esn_exc_name(uint32_t n)
+{
+    switch (n) {
+    case 2: return "NMI";
+    case 3: return "HardFault";
+    case 4: return "MemManage";
+    case 5: return "BusFault";
+    case 6: return "UsageFault";
+    case 7: return "SecureFault";
+    case 11: return "SVCall";
+    case 12: return "DebugMonitor";
+    case 14: return "PendSV";
+    case 15: return "SysTick";
+    default: return n >= 16 ? "IRQ" : "Reserved";
+    }
+}
+
+static void esn_put_hex(uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    int i;
+    esn_fw_puts("0x");
+    for (i = 28; i >= 0; i -= 4) {
+        esn_fw_port_putc((uint8_t)digits[(v >> i) & 15u]);
+    }
+}
+
+static void esn_put_dec(uint32_t v)
+{
+    char b[11];
+    int i = 10;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v && i > 0);
+    esn_fw_puts(&b[i]);
+}
+
+static void esn_field(const char *name, uint32_t v)
+{
+    esn_fw_puts(name);
+    esn_put_hex(v);
+}
+
+static void esn_put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
+{
+    uint32_t ipsr, cfsr = 0, hfsr = 0, mmfar = 0, bfar = 0, i;
+    uint32_t regs[8];
+    uint8_t payload[ESN_FW_FAULT_PAYLOAD_BYTES];
+    (void)exc_return;
+    __asm volatile("mrs %0, ipsr" : "=r"(ipsr));
+    ipsr &= 0x1FFu;
+#if ESN_CM_MAINLINE
+    cfsr = ESN_SCB_CFSR;
+    hfsr = ESN_SCB_HFSR;
+    mmfar = ESN_SCB_MMFAR;
+    bfar = ESN_SCB_BFAR;
+#endif
+    regs[0] = frame[6]; /* pc */
+    regs[1] = frame[5]; /* lr */
+    regs[2] = frame[7]; /* xpsr */
+    regs[3] = cfsr;
+    regs[4] = hfsr;
+    regs[5] = mmfar;
+    regs[6] = bfar;
+    regs[7] = (uint32_t)(uintptr_t)frame;
+
+    esn_fw_puts("\r\n" ESN_FW_FAULT_PREFIX " ");
+    esn_fw_puts(esn_exc_name(ipsr));
+    esn_fw_puts(" exc=");
+    esn_put_dec(ipsr);
+    esn_field(" pc=", regs[0]);
+    esn_field(" lr=", regs[1]);
+    esn_field(" xpsr=", regs[2]);
+    esn_field(" cfsr=", cfsr);
+    esn_field(" hfsr=", hfsr);
+    esn_field(" mmfar=", mmfar);
+    esn_field(" bfar=", bfar);
+    esn_field(" sp=", regs[7]);
+    esn_fw_puts("\r\n");
+
+    payload[0] = (uint8_t)ipsr;
+    payload[1] = payload[2] = payload[3] = 0;
+    for (i = 0; i < 8; i++) {
+        esn_put_le32(payload + 4 + 4 * i, regs[i]);
+    }
+    esn_fw_send_frame(ESN_FW_T_FAULT, payload, sizeof payload);
+    esn_fw_port_flush();
+    esn_fw_port_exit((int)(ESN_FW_EXIT_FAULT_BASE + ipsr));
+    for (;;) {
+    }
+}
