@@ -1,0 +1,224 @@
+"""Run a firmware ELF under QEMU and talk to it over the serial protocol.
+
+    with QemuTarget(board, firmware.elf) as q:   # boots, waits for the ready line, handshakes
+        q.link.echo(b"hi"); q.link.counter()
+    q.exit_code                                  # 0: the firmware exited cleanly (semihosting)
+
+The emulator runs as
+
+    qemu-system-arm -M <machine> -nographic -monitor none -kernel firmware.elf
+        -semihosting-config enable=on,target=native
+        -icount shift=0,align=off,sleep=off
+        -serial tcp:127.0.0.1:0,server=on,wait=on,nodelay=on
+
+Port 0 lets the kernel pick a free loopback port while QEMU binds it; QEMU prints the port it got
+on stderr ("waiting for connection on: disconnected:tcp:127.0.0.1:PORT"), so there is no window
+in which another process could take it. wait=on holds the guest until we connect, so nothing the
+firmware prints at boot is lost. nodelay=on (and TCP_NODELAY on our side) matters: without it a
+request/response round trip costs tens of milliseconds of Nagle and delayed-ACK waiting instead
+of a fraction of one (ports/README.md has the figures).
+
+-icount shift=0 makes virtual time advance exactly 1 ns per executed instruction, independent of
+the host, so every timer the guest reads is deterministic. The DWT cycle counter is not modelled
+(reads 0); SysTick and the CMSDK/nRF timers run from the machine's modelled clock, so one tick is
+1e9 / tick_hz instructions (40 on the MPS2 boards at 25 MHz, 50 on AN505 at 20 MHz, 62.5 on the
+micro:bit at 16 MHz); the tests measure this with the SPIN command.
+
+Shutdown: `close()` asks the firmware to EXIT (semihosting SYS_EXIT_EXTENDED carries the exit code
+to QEMU's process status), waits, and kills the emulator if it does not stop in time. A firmware
+fault ends the emulator with exit code 64 + exception number after the fault report; it surfaces
+as FirmwareFault with the exception, the faulting pc and the symbol it lies in, never as a hang.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..board import QEMU_MACHINES, Board
+from ..errors import DeviceError
+from . import protocol as P
+from .elf import Elf
+from .firmware import find_tool
+from .serial_link import SerialLink
+
+_PORT_RE = re.compile(rb"waiting for connection on: \S*?tcp:127\.0\.0\.1:(\d+)")
+
+
+class Symbolizer:
+    """pc -> "function+0xoff" from the ELF's symbol table."""
+
+    def __init__(self, elf_path: str | Path):
+        syms = [s for s in Elf(elf_path).symbols().values() if s.size and not s.name.startswith("$")]
+        self._funcs = sorted(((s.value & ~1, s.size, s.name) for s in syms), key=lambda t: t[0])
+
+    def __call__(self, pc: int) -> str:
+        pc &= ~1
+        for start, size, name in self._funcs:
+            if start <= pc < start + size:
+                return f"{name}+{pc - start:#x}"
+        return "?"
+
+
+def qemu_command(board: Board, elf: str | Path, qemu: str = "qemu-system-arm", *, icount: bool = True,
+                 nodelay: bool = True, extra: list[str] | None = None) -> list[str]:
+    if not board.is_emulated:
+        raise DeviceError(f"board {board.id!r} is real hardware: flash it (edgesnn flash) instead of running QEMU")
+    if board.qemu_machine not in QEMU_MACHINES:
+        raise DeviceError(f"{board.path}: unknown QEMU machine {board.qemu_machine!r}")
+    serial_opt = "tcp:127.0.0.1:0,server=on,wait=on" + (",nodelay=on" if nodelay else "")
+    cmd = [qemu, "-M", board.qemu_machine, "-nographic", "-monitor", "none",
+           "-semihosting-config", "enable=on,target=native"]
+    if icount:
+        cmd += ["-icount", "shift=0,align=off,sleep=off"]
+    cmd += ["-serial", serial_opt, "-kernel", str(elf)] + list(extra or [])
+    return cmd
+
+
+class QemuTarget:
+    """One emulator process running one firmware, with its serial link."""
+
+    def __init__(self, board: Board, elf: str | Path, *, timeout: float = 2.0, retries: int = 5,
+                 boot_timeout: float = 20.0, handshake: bool = True, icount: bool = True, nodelay: bool = True,
+                 extra_args: list[str] | None = None, via: Callable[[int], str] | None = None):
+        """via: maps QEMU's loopback port to the URL to connect to instead (e.g. a test proxy)."""
+        self.board, self.elf = board, Path(elf)
+        self.timeout, self.retries, self.boot_timeout = timeout, retries, boot_timeout
+        self.do_handshake, self.icount, self.nodelay, self.extra_args = handshake, icount, nodelay, extra_args
+        self.via = via
+        self.proc: subprocess.Popen | None = None
+        self.link: SerialLink | None = None
+        self.port: int | None = None
+        self.ready_line: str | None = None
+        self.hello: P.Hello | None = None
+        self.exit_code: int | None = None
+        self._stderr = bytearray()
+        self._stderr_thread: threading.Thread | None = None
+        self.where: Symbolizer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> SerialLink:
+        if not self.elf.is_file():
+            raise DeviceError(f"{self.elf}: no such firmware file")
+        exe = find_tool("qemu-system-arm", "run `make setup` (as root it installs qemu-system-arm) "
+                                           "or `apt-get install qemu-system-arm`")
+        self.where = Symbolizer(self.elf)
+        cmd = qemu_command(self.board, self.elf, exe, icount=self.icount, nodelay=self.nodelay, extra=self.extra_args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_thread.start()
+        try:
+            self.port = self._wait_port()
+            url = self.via(self.port) if self.via else f"socket://127.0.0.1:{self.port}"
+            self.link = SerialLink.open(url, timeout=self.timeout,
+                                        retries=self.retries, nodelay=self.nodelay, where=self.where,
+                                        diagnose=self._diagnose)
+            self.ready_line = self.link.wait_text(P.READY_PREFIX, self.boot_timeout)
+            if self.do_handshake:
+                self.hello = self.link.handshake()
+                if self.hello.board != self.board.id:
+                    raise DeviceError(f"firmware says it was built for {self.hello.board!r}, "
+                                      f"running on {self.board.id!r}")
+        except BaseException:
+            self.kill()
+            raise
+        return self.link
+
+    def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):
+            self._stderr += chunk
+
+    @property
+    def stderr(self) -> str:
+        return self._stderr.decode(errors="replace")
+
+    def _wait_port(self) -> int:
+        deadline = time.monotonic() + self.boot_timeout
+        while time.monotonic() < deadline:
+            m = _PORT_RE.search(bytes(self._stderr))
+            if m:
+                return int(m.group(1))
+            if self.proc.poll() is not None:
+                self._stderr_thread.join(1.0)
+                raise DeviceError(f"qemu-system-arm exited ({self.proc.returncode}) before listening: "
+                                  f"{self.stderr.strip()[-2000:]}")
+            time.sleep(0.005)
+        raise DeviceError(f"qemu-system-arm did not open its serial port within {self.boot_timeout:g} s: "
+                          f"{self.stderr.strip()[-2000:]}")
+
+    def _diagnose(self, msg: str) -> None:
+        """Called by the link when it times out or dies: explain it with the emulator's state."""
+        if self.proc is None:
+            return
+        try:
+            code = self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            raise P.LinkTimeout(f"{msg}; QEMU ({self.board.qemu_machine}) is still running: the firmware hangs, "
+                                f"is locked up, or the link is broken. stderr: {self.stderr.strip()[-500:] or '-'}") \
+                from None
+        self.exit_code = code
+        if code >= P.EXIT_FAULT_BASE:
+            fault = None
+            for t in self.link.texts if self.link else []:
+                fault = P.parse_fault_line(t, self.where) or fault
+            if fault is None:
+                fault = P.FirmwareFault(code - P.EXIT_FAULT_BASE, exit_code=code)
+            raise fault
+        raise DeviceError(f"{msg}; QEMU exited with code {code}: {self.stderr.strip()[-500:] or '-'}")
+
+    def close(self, code: int = 0, timeout: float = 10.0) -> int:
+        """Ask the firmware to exit with `code`; wait for QEMU; kill it if it does not stop. Returns the exit code."""
+        if self.proc is None:
+            return self.exit_code if self.exit_code is not None else -1
+        try:
+            if self.proc.poll() is None and self.link is not None:
+                try:
+                    self.link.exit(code)
+                except DeviceError:
+                    pass  # the answer can be lost as the emulator stops: its exit status decides
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise DeviceError(f"QEMU did not exit within {timeout:g} s of EXIT; killed") from None
+        finally:
+            if self.link is not None:
+                self.link.close()
+        return self.exit_code
+
+    def kill(self) -> None:
+        if self.link is not None:
+            self.link.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.exit_code = self.proc.wait()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(1.0)
+
+    def wait_exit(self, timeout: float = 10.0) -> int:
+        """Wait for the emulator to stop by itself (e.g. after a fault); kill it after `timeout`."""
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise DeviceError(f"QEMU still running {timeout:g} s later; killed") from None
+        return self.exit_code
+
+    def __enter__(self) -> "QemuTarget":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            code = self.close()
+            if code != 0:
+                raise DeviceError(f"firmware exited with code {code}, expected 0")
+        else:
+            self.kill()

@@ -1,0 +1,255 @@
+"""End to end under QEMU: boot each emulated board's firmware, handshake, echo, counters, reset,
+clean exit; faulting builds reported with their exception; a fault-injecting TCP proxy between
+client and QEMU that damages 1% of bytes without ever producing a wrong answer.
+
+Skipped only when qemu-system-arm or arm-none-eabi-gcc is absent (`make setup` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from edgesnn.board import load_catalogue
+from edgesnn.device import firmware as F
+from edgesnn.device import protocol as P
+from edgesnn.device.qemu import QemuTarget, qemu_command
+from edgesnn.errors import DeviceError
+
+HAVE_TOOLS = shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
+needs_qemu = pytest.mark.skipif(not HAVE_TOOLS, reason="qemu-system-arm / arm-none-eabi-gcc not installed "
+                                                       "(make setup installs them)")
+EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit"]
+# instructions per tick with -icount shift=0 (1 ns per instruction) = 1e9 / the machine's timer clock
+INSNS_PER_TICK = {"qemu-mps2-an386": 40, "qemu-mps2-an500": 40, "qemu-mps2-an505": 50, "qemu-microbit": 62.5}
+
+
+@pytest.fixture(scope="session")
+def boards():
+    return load_catalogue()
+
+
+@pytest.fixture(scope="session")
+def fw_cache(tmp_path_factory):
+    return tmp_path_factory.getbasetemp().parent / "edgesnn-fw-cache"
+
+
+def test_command_line_is_the_documented_one(boards):
+    cmd = qemu_command(boards["qemu-mps2-an505"], "fw.elf")
+    assert cmd[:3] == ["qemu-system-arm", "-M", "mps2-an505"]
+    joined = " ".join(cmd)
+    for part in ("-nographic", "-semihosting-config enable=on,target=native", "-icount shift=0,align=off,sleep=off",
+                 "-serial tcp:127.0.0.1:0,server=on,wait=on,nodelay=on", "-kernel fw.elf"):
+        assert part in joined
+    with pytest.raises(DeviceError, match="is real hardware"):
+        qemu_command(boards["nucleo-f446re"], "fw.elf")
+
+
+def test_missing_qemu_is_a_clear_error(boards, tmp_path, monkeypatch):
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(b"\x7fELF")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(F.ToolchainMissing, match=r"qemu-system-arm not found on PATH; run `make setup`"):
+        QemuTarget(boards["qemu-mps2-an386"], elf).start()
+
+
+@needs_qemu
+@pytest.mark.parametrize("board_id", EMULATED)
+def test_boot_handshake_echo_counter_reset_exit(boards, fw_cache, board_id):
+    b = boards[board_id]
+    fw = F.build(b, cache_dir=fw_cache)
+    with QemuTarget(b, fw.elf) as q:
+        link = q.link
+        assert q.ready_line.startswith(f"ESN-READY edgesnn-fw/") and f"board={board_id}" in q.ready_line
+        h = q.hello
+        assert (h.board, h.proto_version, h.arena_bytes, h.max_payload) == (
+            board_id, P.VERSION, b.firmware["arena_bytes"], b.firmware["max_payload_bytes"])
+        assert h.runtime_version == "none" and h.tick_hz == b.firmware["tick_hz"]
+        assert {"echo", "counter", "reset", "exit", "spin"} <= set(h.capabilities)
+        assert "run" not in h.capabilities  # extension point: no runtime linked yet
+        rng = random.Random(board_id)
+        for data in (b"", b"\0", b"\0" * 300, bytes(range(256)), bytes(rng.randrange(256) for _ in range(h.max_payload))):
+            assert link.echo(data[:h.max_payload]) == data[:h.max_payload]
+        c1, c2 = link.counter(), link.counter()
+        assert 0 < c1.ticks < c2.ticks and c1.tick_hz == h.tick_hz
+        assert c1.dwt_cycles == 0  # QEMU does not model the DWT cycle counter
+        # deterministic time: ticks = 2 instructions per iteration / instructions per tick
+        n = 100_000
+        s1, s2 = link.spin(n), link.spin(n)
+        assert s1.ticks == pytest.approx(2 * n / INSNS_PER_TICK[board_id], abs=1.5)
+        assert abs(s1.ticks - s2.ticks) <= 1
+        with pytest.raises(P.RemoteError, match="UNSUPPORTED.*no runtime linked"):
+            link.request(P.T_RUN)
+        link.reset(system=False)
+        line = link.reset(system=True)   # SYSRESETREQ: QEMU resets the machine, the firmware boots again
+        assert line.startswith("ESN-READY")
+        assert link.handshake().board == board_id
+        assert link.counter().ticks < c2.ticks  # the counter restarted with the machine
+    assert q.exit_code == 0
+
+
+@needs_qemu
+@pytest.mark.parametrize("board_id, kind, exception, cause, code", [
+    ("qemu-mps2-an386", 1, "UsageFault", "UNDEFINSTR", 70),
+    ("qemu-mps2-an386", 2, "BusFault", "PRECISERR", 69),
+    ("qemu-mps2-an500", 3, "UsageFault", "DIVBYZERO", 70),
+    ("qemu-mps2-an505", 1, "UsageFault", "UNDEFINSTR", 70),
+    ("qemu-microbit", 1, "HardFault", None, 67),   # ARMv6-M: every fault is a HardFault
+])
+def test_faulting_firmware_is_reported_with_its_exception(boards, fw_cache, board_id, kind, exception, cause, code):
+    b = boards[board_id]
+    fw = F.build(b, cache_dir=fw_cache, selftest_fault=kind)
+    q = QemuTarget(b, fw.elf, timeout=2.0)
+    q.start()
+    try:
+        assert q.link.echo(b"first") == b"first"       # the self-test faults on the second ECHO
+        t = time.monotonic()
+        with pytest.raises(P.FirmwareFault) as ei:
+            q.link.echo(b"second")
+        assert time.monotonic() - t < 2.0, "a fault must be reported at once, not after a timeout"
+        f = ei.value
+        assert f.exception == exception and f.exit_code == code
+        assert f.where.startswith("esn_fw_selftest_fault+")
+        if cause:
+            assert cause in f.cause
+        if kind == 2:
+            assert f.bfar == 0xF000_0000
+        assert q.wait_exit(10) == code
+        assert any(t.startswith(f"ESN-FAULT {exception} exc={code - 64}") for t in q.link.texts)
+    finally:
+        q.kill()
+
+
+@needs_qemu
+def test_hang_is_killed_and_reported_not_waited_for(boards, fw_cache):
+    b = boards["qemu-mps2-an386"]
+    fw = F.build(b, cache_dir=fw_cache)
+    q = QemuTarget(b, fw.elf)
+    q.start()
+    try:
+        t = time.monotonic()
+        with pytest.raises(P.LinkTimeout, match="QEMU .* is still running: the firmware hangs"):
+            q.link.request(P.T_SPIN, (0xFFFF_FFFF).to_bytes(4, "little"), timeout=0.3, retries=1)
+        assert time.monotonic() - t < 5
+    finally:
+        q.kill()
+    assert q.proc.poll() is not None
+
+
+@needs_qemu
+def test_firmware_for_another_board_is_refused(boards, fw_cache):
+    fw = F.build(boards["qemu-mps2-an500"], cache_dir=fw_cache)
+    # the AN386 machine can boot an AN500 image (same memory map) but the handshake names the board
+    with pytest.raises(DeviceError, match="built for 'qemu-mps2-an500', running on 'qemu-mps2-an386'"):
+        QemuTarget(boards["qemu-mps2-an386"], fw.elf).start()
+
+
+class FaultProxy:
+    """A loopback TCP proxy that drops, duplicates or corrupts each byte with probability p (both ways)."""
+
+    def __init__(self, p: float = 0.01, seed: int = 0):
+        self.p, self.rng = p, random.Random(seed)
+        self.enabled = False
+        self.counts = {"drop": 0, "dup": 0, "flip": 0, "bytes": 0}
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.target: int | None = None
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+
+    def url(self, qemu_port: int) -> str:
+        self.target = qemu_port
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        return f"socket://127.0.0.1:{self.port}"
+
+    def _accept(self):
+        client, _ = self.lsock.accept()
+        upstream = socket.create_connection(("127.0.0.1", self.target))
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for a, b in ((client, upstream), (upstream, client)):
+            t = threading.Thread(target=self._pump, args=(a, b), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _mangle(self, data: bytes) -> bytes:
+        if not self.enabled:
+            return data
+        out = bytearray()
+        with self.lock:
+            for x in data:
+                self.counts["bytes"] += 1
+                r = self.rng.random()
+                if r >= self.p:
+                    out.append(x)
+                    continue
+                kind = self.rng.choice(["drop", "dup", "flip"])
+                self.counts[kind] += 1
+                if kind == "dup":
+                    out += bytes([x, x])
+                elif kind == "flip":
+                    out.append(x ^ self.rng.randrange(1, 256))
+        return bytes(out)
+
+    def _pump(self, src: socket.socket, dst: socket.socket):
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                dst.sendall(self._mangle(data))
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.lsock.close()
+
+
+@needs_qemu
+def test_fault_injection_proxy_never_gives_a_wrong_answer(boards, fw_cache):
+    b = boards["qemu-mps2-an386"]
+    fw = F.build(b, cache_dir=fw_cache)
+    proxy = FaultProxy(p=0.01, seed=int(os.environ.get("EDGESNN_FAULT_SEED", "7")))
+    q = QemuTarget(b, fw.elf, timeout=0.15, retries=25, via=proxy.url)
+    q.start()                                  # the ready line and handshake go through undamaged
+    ok = loud = 0
+    rng = random.Random(11)
+    try:
+        proxy.enabled = True
+        last_ticks = 0
+        for i in range(200):
+            try:
+                if i % 4 == 3:
+                    c = q.link.counter()
+                    assert c.ticks > last_ticks and c.tick_hz == 25_000_000  # never a stale or mangled count
+                    last_ticks = c.ticks
+                else:
+                    data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 32)))
+                    assert q.link.request(P.T_ECHO, data) == data
+                ok += 1
+            except P.LinkTimeout:
+                loud += 1
+        stats = q.link.stats
+        proxy.enabled = False
+        assert q.close() == 0
+    finally:
+        q.kill()
+        proxy.close()
+    damaged = proxy.counts["drop"] + proxy.counts["dup"] + proxy.counts["flip"]
+    print("fault proxy:", proxy.counts, "ok", ok, "loud", loud, stats)
+    assert damaged >= 50, proxy.counts
+    assert ok >= 190, (ok, loud, stats, proxy.counts)
+    assert stats.retries > 0 and (stats.damaged + stats.naks + stats.timeouts) > 0
