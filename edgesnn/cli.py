@@ -84,6 +84,17 @@ def cmd_boards(args) -> None:
     print(board_detail(get_board(args.board)) if args.board else catalogue_table(load_catalogue()))
 
 
+def cmd_flash(args) -> None:
+    import shlex
+    from .board import get_board
+    from .device.firmware import build
+    from .device.flash import flash
+    board = get_board(args.board)
+    elf = args.elf or build(board).elf
+    cmd = flash(board, elf, runner=args.runner, probe=args.probe, dry_run=args.dry_run)
+    print(("would run: " if args.dry_run else "flashed with: ") + shlex.join(cmd))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .graph.dialects import DIALECTS
     p = argparse.ArgumentParser(
@@ -143,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "regions, flags and cost priors with their sources.")
     s.add_argument("board", nargs="?", metavar="BOARD", help="a board id or a path to a board .toml file")
     s.set_defaults(func=cmd_boards)
+
+    s = sub.add_parser("flash", help="write a firmware ELF to a real board with pyocd or openocd",
+                       description="Flash ELF onto BOARD with the runner its board file names (boards/BOARD.toml, "
+                                   "[flash]). The ELF must be linked for the board's flash addresses. Without ELF, "
+                                   "the board's firmware is built first (boards with a firmware port only).")
+    s.add_argument("--board", required=True, metavar="BOARD", help="a board id (see `edgesnn boards`)")
+    s.add_argument("elf", nargs="?", metavar="ELF", help="the firmware image (default: build the board's firmware)")
+    s.add_argument("--runner", choices=["pyocd", "openocd"], help="override the board file's runner")
+    s.add_argument("--probe", metavar="SERIAL", help="debug probe serial number / UID, when several are plugged in")
+    s.add_argument("--dry-run", action="store_true", help="print the command line and run nothing")
+    s.set_defaults(func=cmd_flash)
     return p
 
 
