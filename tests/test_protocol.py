@@ -241,7 +241,7 @@ def test_pty_silent_peer_times_out_loudly(peer):
         t = time.monotonic()
         with pytest.raises(P.LinkTimeout, match=r"HELLO \(seq \d+\) got no valid answer after 4 tries"):
             link.handshake()
-        assert 0.35 < time.monotonic() - t < 2.0
+        assert 0.35 < time.monotonic() - t < 5.0
         assert link.stats.retries == 3 and link.stats.timeouts == 4
 
 

@@ -94,7 +94,9 @@ class FirmwareFault(DeviceError):
         self.exception = exception_name(exc)
         bits = [n for b, n in CFSR_BITS.items() if cfsr >> b & 1] + [n for b, n in HFSR_BITS.items() if hfsr >> b & 1]
         msg = f"firmware fault: {self.exception} (exception {exc})"
-        if pc is not None:
+        if cfsr >> 20 & 1:
+            msg += f": stack overflow caught by the stack limit (MSPLIM), sp={sp or 0:#010x}; pc was not stacked"
+        elif pc is not None:
             msg += f" at pc={pc:#010x}" + (f" ({where})" if where else "") + (f", lr={lr:#010x}" if lr is not None else "")
         if bits:
             msg += f", {' '.join(bits)}"
@@ -108,6 +110,21 @@ class FirmwareFault(DeviceError):
     def cause(self) -> list[str]:
         return ([n for b, n in CFSR_BITS.items() if self.cfsr >> b & 1]
                 + [n for b, n in HFSR_BITS.items() if self.hfsr >> b & 1])
+
+
+class FirmwareLockup(FirmwareFault):
+    """The core locked up: a fault while taking an exception (typically a stack overflow past mapped
+    memory on ARMv6-M/ARMv7-M), so no handler could run; QEMU reports it and stops."""
+
+    def __init__(self, pc: int | None, sp: int | None, where: str = "", exit_code: int | None = None):
+        super().__init__(3, pc=pc, sp=sp, where=where, exit_code=exit_code)
+        self.exception = "Lockup"
+        self.args = (f"firmware locked up: a fault while taking an exception, typically a stack overflow past "
+                     f"mapped memory; the core stopped at pc={pc or 0:#010x}" + (f" ({where})" if where else "")
+                     + f" with sp={sp or 0:#010x}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 def exception_name(n: int) -> str:

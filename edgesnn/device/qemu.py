@@ -164,6 +164,12 @@ class QemuTarget:
                                 f"is locked up, or the link is broken. stderr: {self.stderr.strip()[-500:] or '-'}") \
                 from None
         self.exit_code = code
+        err = self.stderr
+        if "Lockup" in err:
+            regs = {k: int(v, 16) for k, v in re.findall(r"\b(R1[35])=([0-9a-fA-F]{8})", err)}
+            pc = regs.get("R15")
+            raise P.FirmwareLockup(pc, regs.get("R13"), where=self.where(pc) if (self.where and pc is not None) else "",
+                                   exit_code=code)
         if code >= P.EXIT_FAULT_BASE:
             fault = None
             for t in self.link.texts if self.link else []:

@@ -79,6 +79,11 @@ __attribute__((noinline)) void esn_fw_selftest_fault(int kind)
         volatile uint32_t a = 1, b = 0;
         a = a / b;
         (void)a;
+    } else if (kind == 4) { /* stack overflow: push until the stack runs off its region */
+        __asm volatile(".syntax unified\n"
+                       "1:\n\t"
+                       "push {r0-r7}\n\t"
+                       "b 1b\n" ::: "memory");
     }
     __asm volatile("udf #0");
     for (;;) {

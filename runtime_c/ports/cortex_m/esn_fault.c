@@ -7,9 +7,11 @@
  * then a FAULT frame for the host (esn_fw_proto.h), drains the UART and exits with
  * ESN_FW_EXIT_FAULT_BASE + exception number (semihosting; a real board parks the core).
  *
- * Not handled: a fault while stacking the frame itself (stack overflow past mapped memory on
- * ARMv7-M) locks the core up; QEMU then stops executing and the host times out. ARMv8-M mainline
- * catches overflow earlier through MSPLIM (esn_startup.c).
+ * The reporter runs on its own small stack (esn_startup.c), so a broken main stack does not stop
+ * the report. ARMv8-M mainline catches a stack overflow with MSPLIM (UsageFault STKOF; the frame
+ * was not stacked, so pc and lr are reported as 0). Not handled: on ARMv6-M and ARMv7-M an
+ * overflow past mapped memory makes the exception entry itself fault, which locks the core up
+ * before any handler runs; QEMU then aborts ("Lockup") and the host reports the emulator's exit.
  */
 #include <stdint.h>
 
@@ -87,9 +89,13 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
     mmfar = ESN_SCB_MMFAR;
     bfar = ESN_SCB_BFAR;
 #endif
-    regs[0] = frame[6]; /* pc */
-    regs[1] = frame[5]; /* lr */
-    regs[2] = frame[7]; /* xpsr */
+    if (cfsr & (1u << 20)) { /* STKOF: the hardware did not stack a frame; pc and lr are lost */
+        regs[0] = regs[1] = regs[2] = 0;
+    } else {
+        regs[0] = frame[6]; /* pc */
+        regs[1] = frame[5]; /* lr */
+        regs[2] = frame[7]; /* xpsr */
+    }
     regs[3] = cfsr;
     regs[4] = hfsr;
     regs[5] = mmfar;

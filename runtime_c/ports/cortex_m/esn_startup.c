@@ -27,8 +27,13 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return);
 /* Ports that count ticks with SysTick define it (esn_systick.c); elsewhere it reports a fault. */
 void SysTick_Handler(void) __attribute__((weak, alias("esn_fault_entry")));
 
-/* Finds the stacked exception frame (MSP or PSP, from EXC_RETURN bit 2) and hands it to the
- * reporter (esn_fault.c). Thumb-1 only, so it runs on ARMv6-M too. */
+/* The reporter runs on its own stack, so that a fault caused by an exhausted or corrupt main stack
+ * (ARMv8-M: MSPLIM at its limit) can still be reported. */
+#define ESN_FAULT_STACK_BYTES 640
+uint64_t esn_fault_stack[ESN_FAULT_STACK_BYTES / 8];
+
+/* Finds the stacked exception frame (MSP or PSP, from EXC_RETURN bit 2), moves to the fault stack
+ * and hands both to the reporter (esn_fault.c). Thumb-1 only, so it runs on ARMv6-M too. */
 __attribute__((naked)) void esn_fault_entry(void)
 {
     __asm volatile(
@@ -43,9 +48,17 @@ __attribute__((naked)) void esn_fault_entry(void)
         "mrs r0, msp\n"
         "2:\n\t"
         "mov r1, lr\n\t"
+#if defined(__ARM_ARCH_8M_MAIN__)
+        "ldr r2, =esn_fault_stack\n\t"
+        "msr msplim, r2\n\t"
+#endif
+        "ldr r2, =esn_fault_stack + %c0\n\t"
+        "mov sp, r2\n\t"
         "ldr r2, =esn_fw_fault_report\n\t"
         "bx r2\n\t"
-        ".ltorg\n");
+        ".ltorg\n"
+        :
+        : "i"(ESN_FAULT_STACK_BYTES));
 }
 
 #define ESN_IRQ_COUNT 48

@@ -30,7 +30,8 @@
 #define ESN_FW_SEMIHOSTING 0
 #endif
 /* Test builds only: fault on the second ECHO (the first succeeds, so a test sees a working link). 1 = undefined instruction, 2 = read of an unmapped
- * address (ESN_FW_FAULT_ADDR), 3 = integer division by zero (trapped on ARMv7-M and later). */
+ * address (ESN_FW_FAULT_ADDR), 3 = integer division by zero (trapped on ARMv7-M and later),
+ * 4 = stack overflow (caught by MSPLIM on ARMv8-M mainline; elsewhere it locks the core up). */
 #ifndef ESN_FW_SELFTEST_FAULT
 #define ESN_FW_SELFTEST_FAULT 0
 #endif
