@@ -33,6 +33,8 @@ import serial
 from ..errors import DeviceError
 from . import protocol as P
 
+_POLL_S = 0.01  # longest a single read blocks; deadlines are kept to this granularity
+
 
 @dataclass
 class LinkStats:
@@ -74,7 +76,7 @@ class SerialLink:
              nodelay: bool = True, **kw) -> "SerialLink":
         """Open `url` (a device path or any pyserial URL, e.g. socket://127.0.0.1:PORT)."""
         try:
-            port = serial.serial_for_url(url, baudrate=baud, timeout=0.05, write_timeout=max(timeout, 1.0))
+            port = serial.serial_for_url(url, baudrate=baud, timeout=_POLL_S, write_timeout=max(timeout, 1.0))
         except (serial.SerialException, ValueError, OSError) as e:
             raise DeviceError(f"cannot open serial link {url}: {e}") from None
         sock = getattr(port, "_socket", None)
@@ -117,8 +119,7 @@ class SerialLink:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            try:
-                self.port.timeout = min(left, 0.05)
+            try:  # the port's own timeout is a short fixed poll (setting it per read would reconfigure a tty)
                 data = self.port.read(max(1, self.port.in_waiting))
             except (serial.SerialException, OSError) as e:
                 self._fail(f"serial link {self.url} closed by the device: {e}")
