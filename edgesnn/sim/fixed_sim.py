@@ -10,6 +10,22 @@ bit width (`rshift` rounds by the configured rule; `acc` is this step's weighted
     v   = sat_v(rshift(alpha * v, db) + in + bias - pending * threshold)   (IF: no decay)
     spikes and resets as in the float IR, with integer thresholds; ALIF:
     theta = b0 + rshift(beta * eta, adapt_bits);  eta = rshift(rho * eta, db) + s * eta_inc
+
+Counters: those of the float simulator (spikes_in, synops, neuron_updates, spikes_out) and the
+memory traffic of the C runtime's reference kernels (runtime_c/include/esn/esn_runtime.h), per
+node, input and step. With W the bytes of one stored weight (1 up to 8 weight bits, else 2; 0 for
+pools), E the node's incoming edges, n_in/n_out its input and output sizes, P the parameter
+arrays of a neuron layer and S its state variables (v; i for CubaLIF/CubaLI; eta for ALIF;
+pending for a subtract-late reset):
+
+    param_bytes_read     synaptic: synops * W + (bias ? n_out * 4 : 0)   neurons: n_out * 4 * P
+    arena_bytes_read     synaptic: E * n_in * 4 + synops * 4             neurons: n_out * 4 * (E + S)
+    arena_bytes_written  synaptic: n_out * 4 + synops * 4                neurons: n_out * 4 * (S + 1)
+
+that is, every synop reads one weight and read-modify-writes one int32 accumulator, the output is
+first set from the bias or zero, every incoming buffer is scanned once, and every neuron update
+reads its inputs, parameters and state and writes its state and output (all int32). Parameters
+are constant (flash on a device); the arena holds buffers and state.
 """
 
 from __future__ import annotations
@@ -21,10 +37,12 @@ from ..graph import ir
 from ..progress import Progress
 from ..quantize.fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V,
                                    entropy_q8, noise, rshift, sat)
-from ..quantize.qgraph import QGraph
+from ..quantize.qgraph import QGraph, storage_dtype
 from .float_sim import COUNTERS, SimResult, check_inputs, conv, fanout, pool_sum
 
 INPUT_MAX = 255
+BYTE_COUNTERS = ("param_bytes_read", "arena_bytes_read", "arena_bytes_written")
+FIXED_COUNTERS = COUNTERS + BYTE_COUNTERS
 
 
 def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
@@ -62,6 +80,11 @@ class FixedNeuron:
 
     def variables(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in ("v", "i", "eta") if hasattr(self, k)}
+
+    def traffic(self, n_edges: int) -> tuple[int, int, int]:
+        """(param, arena read, arena written) bytes of one step's update of the layer."""
+        s = len(self.variables()) + hasattr(self, "pending")
+        return 4 * self.size * len(self.p), 4 * self.size * (n_edges + s), 4 * self.size * (s + 1)
 
     def _rnd(self, t: int, stream: int):
         if self.cfg.rounding != "stochastic":
@@ -134,8 +157,9 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
     neurons = {k: FixedNeuron(nodes[k], qgraph.layers[k].params, qgraph, n, i) for i, k in enumerate(stateful)}
     fans = {k: fanout(nodes[k], sched.shapes[preds[k][0]], sched.shapes[k]).reshape(-1).astype(np.int64)
             for k in sched.order if isinstance(nodes[k], ir.SYNAPTIC_TYPES)}
-    counts = {k: {c: np.zeros((n, steps), np.int64) for c in COUNTERS} for k in sched.order
+    counts = {k: {c: np.zeros((n, steps), np.int64) for c in FIXED_COUNTERS} for k in sched.order
               if k in fans or k in neurons}
+    wbytes = storage_dtype(qgraph.config.weight_bits).itemsize
     recorded = {k: {v: np.zeros((n, steps, *a.shape[1:]), np.int64) for v, a in s.variables().items()}
                 for k, s in neurons.items()} if record_states else {}
     outputs = np.zeros((n, steps, *graph.output.shape), np.int64)
@@ -160,11 +184,19 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
                 counts[k]["synops"][:, t] = nz.astype(np.int64) @ fans[k]
                 if isinstance(node, ir.SumPool2d):
                     y = pool_sum(x, node.kernel_size, node.stride, node.padding)
+                    w_b, bias_b = 0, 0
                 else:
                     y = weighted_forward(node, qgraph.layers[k].params, x)
+                    w_b, bias_b = wbytes, (4 * y[0].size if "bias" in qgraph.layers[k].params else 0)
+                syn = counts[k]["synops"][:, t]
+                counts[k]["param_bytes_read"][:, t] = syn * w_b + bias_b
+                counts[k]["arena_bytes_read"][:, t] = 4 * (len(terms) * x[0].size + syn)
+                counts[k]["arena_bytes_written"][:, t] = 4 * (y[0].size + syn)
             elif k in neurons:
                 y = neurons[k].step(x, t)
                 counts[k]["neuron_updates"][:, t] = neurons[k].size
+                for c, b in zip(BYTE_COUNTERS, neurons[k].traffic(len(terms))):
+                    counts[k][c][:, t] = b
                 if node.spiking:
                     counts[k]["spikes_out"][:, t] = y.reshape(n, -1).sum(axis=1)
                 if record_states:
