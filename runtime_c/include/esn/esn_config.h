@@ -1,0 +1,62 @@
+/*
+ * esn_config.h: compile-time configuration of the edgesnn runtime.
+ *
+ * Every setting has a default here and can be overridden on the compiler command line
+ * (-DESN_MAX_NODES=128) or by a generated board header: define ESN_BOARD_CONFIG and put
+ * esn_board_config.h on the include path.
+ */
+#ifndef ESN_CONFIG_H
+#define ESN_CONFIG_H
+
+#ifdef ESN_BOARD_CONFIG
+#include "esn_board_config.h"
+#endif
+
+/* Most nodes (Input and Output included) a model may have: bounds the stack the loader's
+ * overflow analysis uses (8 bytes per node) and the node table of esn_blob_model. */
+#ifndef ESN_MAX_NODES
+#define ESN_MAX_NODES 64
+#endif
+
+/* Most edges a model may have (esn_blob_model holds that many esn_edge). */
+#ifndef ESN_MAX_EDGES
+#define ESN_MAX_EDGES 128
+#endif
+
+/* Most incoming edges one node may have (the kernels take that many input pointers). */
+#ifndef ESN_MAX_FANIN
+#define ESN_MAX_FANIN 8
+#endif
+
+/* Largest number of elements of one tensor (keeps every byte offset within uint32). */
+#ifndef ESN_MAX_ELEMS
+#define ESN_MAX_ELEMS (1UL << 26)
+#endif
+
+/* 1: time every node of every step with esn_port_cycles() (two calls per node and step). */
+#ifndef ESN_ENABLE_CYCLES
+#define ESN_ENABLE_CYCLES 1
+#endif
+
+/* ESN_STRIP_LOG: define it to drop every log message and error string from the image
+ * (esn_status_str() then returns ""), as TFLM's TF_LITE_STRIP_ERROR_STRINGS. */
+
+/* Feature macros come from the compiler; the portable reference path always exists. */
+#if defined(__ARM_FEATURE_DSP) && !defined(ESN_HAS_DSP)
+#define ESN_HAS_DSP 1
+#endif
+
+/* Format constant, not a setting: tensors have at most 4 axes (batch and time excluded). */
+#define ESN_MAX_RANK 4
+
+#if ESN_MAX_NODES < 2 || ESN_MAX_NODES > 65535
+#error "ESN_MAX_NODES must lie in [2, 65535]"
+#endif
+#if ESN_MAX_EDGES < 1 || ESN_MAX_EDGES > 65535
+#error "ESN_MAX_EDGES must lie in [1, 65535]"
+#endif
+#if ESN_MAX_FANIN < 1
+#error "ESN_MAX_FANIN must be at least 1"
+#endif
+
+#endif /* ESN_CONFIG_H */

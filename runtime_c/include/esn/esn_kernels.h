@@ -1,0 +1,97 @@
+/*
+ * esn_kernels.h: the per-layer kernels of one time step. The runtime (esn_runtime.c) calls them
+ * in node order; they are public so that unit tests and benchmarks can call them alone.
+ *
+ * Synaptic layers are event driven: every nonzero input entry x (a spike count, or a sum of
+ * several incoming edges) adds x times one row of weights into the output, which was first set
+ * to the bias (or zero). A step with no input events costs one scan of the input and one write
+ * of the output. Weight layouts, chosen so that the weights one event reads are contiguous:
+ *
+ *   Linear/Affine  W [in][out]                      (the transpose of the float [out, in])
+ *   Conv2d         W [C_in][KH][KW][C_out / groups] (input channel c belongs to group c / (C_in / groups))
+ *   Conv1d         as Conv2d with KH = 1 and a height-1 input
+ *   Scale          W [n]                            (elementwise)
+ *
+ * Tensors are row-major: [C][H][W] for conv/pool, [C][L] for Conv1d.
+ * All accumulators are int32: esn_model_validate() proves that no output can leave the int32
+ * range for any admissible input, so the kernels need no saturation checks and may add in any
+ * order.
+ *
+ * Where they are not optimal: the reference paths scan every input entry (no event lists) and the
+ * conv scatter writes output channels with a stride of OH*OW; an ESN_HAS_DSP path may pack two
+ * int16 products per instruction.
+ */
+#ifndef ESN_KERNELS_H
+#define ESN_KERNELS_H
+
+#include <stdint.h>
+
+#include "esn_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Linear / Affine, event driven, int8 weights.
+ * @param[in]  nd    the node: in_size, out_size, param[ESN_P_WEIGHT] int8 [in][out], optional bias [out].
+ * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
+ * @param[in]  n_in  [1, ESN_MAX_FANIN].
+ * @param[out] out   int32 [out_size].
+ * @param[in,out] c  spikes_in += nonzero input entries; synops += spikes_in * out_size.
+ */
+void esn_linear_s8(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+/** As esn_linear_s8 with int16 weights. */
+void esn_linear_s16(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+
+/**
+ * Conv1d / Conv2d, event driven (scatter), int8 weights.
+ * @param[in]  nd    geometry (kernel, stride, pad, dil, groups), in_shape [C_in][H][W] (Conv1d [C_in][L]),
+ *                   out_shape [C_out][OH][OW], weights int8 [C_in][KH][KW][C_out/groups], optional bias [C_out].
+ * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
+ * @param[in]  n_in  [1, ESN_MAX_FANIN].
+ * @param[out] out   int32 [out_size].
+ * @param[in,out] c  spikes_in += nonzero entries; synops += (C_out/groups) * valid kernel taps per entry.
+ */
+void esn_conv_s8(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+/** As esn_conv_s8 with int16 weights. */
+void esn_conv_s16(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+
+/**
+ * Scale: out[j] = x[j] * w[j], int8 weights.
+ * @param[in,out] c  spikes_in += nonzero entries; synops += the same (fan-out 1).
+ */
+void esn_scale_s8(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+/** As esn_scale_s8 with int16 weights. */
+void esn_scale_s16(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+
+/**
+ * SumPool2d / AvgPool2d (a sum; AvgPool's 1/k^2 lives in the next weights), event driven.
+ * @param[in]  nd   kernel, stride, pad; in_shape [C][H][W]; out_shape [C][OH][OW].
+ * @param[out] out  int32 [out_size]: window sums of the input (zero padding).
+ * @param[in,out] c spikes_in += nonzero entries; synops += windows covering each entry.
+ */
+void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+
+/**
+ * One step of a neuron layer (IF, LIF, LI, CubaLIF, CubaLI, ALIF) for its n = out_size neurons,
+ * with the equations of edgesnn/sim/fixed_sim.py (see esn_neuron.c).
+ * @param[in]  m      the model: bit widths, rounding, seed.
+ * @param[in]  nd     the node and its int32 parameter arrays [n].
+ * @param[in]  layer  index of this layer among the neuron layers (noise key).
+ * @param[in]  t      step since reset (noise key).
+ * @param[in]  in     [n_in] pointers to int32 [n]: this step's weighted input is their sum.
+ * @param[in]  n_in   [1, ESN_MAX_FANIN].
+ * @param[in,out] state  ESN_VAR_COUNT pointers to int32 [n]; NULL for variables the kind lacks.
+ * @param[out] out    int32 [n]: spike counts (spiking kinds) or the membrane (LI, CubaLI).
+ * @param[in,out] c   neuron_updates += n; spikes_out += spikes emitted.
+ */
+void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
+                     const int32_t *const *in, uint32_t n_in, int32_t *const *state, int32_t *out,
+                     esn_counters *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESN_KERNELS_H */

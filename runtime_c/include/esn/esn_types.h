@@ -1,0 +1,215 @@
+/*
+ * esn_types.h: status codes, enumerations and the in-memory model the runtime executes.
+ *
+ * A model is a table of nodes in schedule order (every forward edge goes from an earlier node to
+ * a later one) plus a table of edges grouped by destination. It comes either from a blob checked
+ * by esn_blob_load() (esn_blob.h) or from C sources written by `edgesnn compile`
+ * (edgesnn/emit/csource.py), whose const tables live in flash. Both are checked by
+ * esn_model_validate() before a context runs them.
+ *
+ * The integer semantics are those of the Python specification, edgesnn/sim/fixed_sim.py and
+ * edgesnn/quantize/fixedpoint.py; the runtime reproduces them bit for bit.
+ */
+#ifndef ESN_TYPES_H
+#define ESN_TYPES_H
+
+#include <stdint.h>
+
+#include "esn_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Result of every fallible call. ESN_OK is 0; esn_status_str() names the others. */
+typedef enum esn_status {
+    ESN_OK = 0,
+    ESN_ERR_NULL,        /**< a required pointer is NULL */
+    ESN_ERR_ARG,         /**< an argument is out of range */
+    ESN_ERR_TRUNCATED,   /**< the blob is shorter than its header or than its declared total size */
+    ESN_ERR_MAGIC,       /**< the blob does not start with "ESNB" */
+    ESN_ERR_VERSION,     /**< the blob's format version is not ESN_BLOB_VERSION */
+    ESN_ERR_HEADER,      /**< header size, flags, total size or a reserved header field */
+    ESN_ERR_CRC,         /**< the CRC-32 does not match the contents */
+    ESN_ERR_SECTION,     /**< section table: type, offset, size, count, overlap or a missing section */
+    ESN_ERR_ALIGN,       /**< blob, arena or parameter array not aligned */
+    ESN_ERR_LIMIT,       /**< more nodes, edges, inputs per node or elements than configured */
+    ESN_ERR_KIND,        /**< unknown node kind, or Input/Output missing, repeated or misplaced */
+    ESN_ERR_ENUM,        /**< reset mode, spike rule, rounding, flags or another enumeration */
+    ESN_ERR_SHAPE,       /**< rank, dimensions, sizes or conv/pool geometry inconsistent */
+    ESN_ERR_EDGE,        /**< edge endpoints, order or grouping */
+    ESN_ERR_PARAM,       /**< parameter array missing, unexpected, wrong length or outside the blob */
+    ESN_ERR_RANGE,       /**< a parameter or setting outside its documented range */
+    ESN_ERR_OVERFLOW,    /**< some input could overflow an int32 accumulator */
+    ESN_ERR_ARENA_SMALL, /**< the arena is smaller than esn_arena_size() */
+    ESN_ERR_STATE,       /**< call out of order: context not initialised, or stepped after its exit */
+    ESN_ERR_ENDIAN,      /**< a big-endian host cannot use a blob in place */
+    ESN_STATUS_COUNT
+} esn_status;
+
+/** Propagates a non-OK status to the caller: `ESN_CHECK(esn_step(ctx, x));` */
+#define ESN_CHECK(expr)                      \
+    do {                                     \
+        esn_status esn_check_s_ = (expr);    \
+        if (esn_check_s_ != ESN_OK) {        \
+            return esn_check_s_;             \
+        }                                    \
+    } while (0)
+
+/** Node kinds: one per kind of edgesnn.graph.ir (the blob stores these codes). */
+typedef enum esn_kind {
+    ESN_KIND_INPUT = 0,
+    ESN_KIND_OUTPUT = 1,
+    ESN_KIND_LINEAR = 2,   /**< y = W x (weights [in][out]) */
+    ESN_KIND_AFFINE = 3,   /**< y = W x + b */
+    ESN_KIND_CONV1D = 4,   /**< stored as a conv2d with a height-1 kernel and input */
+    ESN_KIND_CONV2D = 5,
+    ESN_KIND_SUMPOOL2D = 6,
+    ESN_KIND_AVGPOOL2D = 7, /**< a sum: the quantizer folded 1/k^2 into the next weights */
+    ESN_KIND_FLATTEN = 8,
+    ESN_KIND_SCALE = 9,
+    ESN_KIND_IF = 10,
+    ESN_KIND_LIF = 11,
+    ESN_KIND_LI = 12,
+    ESN_KIND_CUBALIF = 13,
+    ESN_KIND_CUBALI = 14,
+    ESN_KIND_ALIF = 15,
+    ESN_KIND_COUNT
+} esn_kind;
+
+/** Reset of a spiking neuron after it crosses its threshold. */
+typedef enum esn_reset_mode {
+    ESN_RESET_ZERO = 0,          /**< v = 0 */
+    ESN_RESET_VALUE = 1,         /**< v = v_reset */
+    ESN_RESET_SUBTRACT = 2,      /**< v -= s * threshold */
+    ESN_RESET_SUBTRACT_LATE = 3, /**< the subtraction happens inside the next step's update */
+    ESN_RESET_COUNT
+} esn_reset_mode;
+
+/** Spike rule: v > theta or v >= theta. */
+typedef enum esn_spike_rule { ESN_SPIKE_GT = 0, ESN_SPIKE_GE = 1, ESN_SPIKE_RULE_COUNT } esn_spike_rule;
+
+/** How a product is shifted back (edgesnn.quantize.fixedpoint.rshift). */
+typedef enum esn_rounding {
+    ESN_ROUND_TRUNCATE = 0,   /**< floor(p / 2^s) */
+    ESN_ROUND_NEAREST = 1,    /**< floor((p + 2^(s-1)) / 2^s) */
+    ESN_ROUND_STOCHASTIC = 2, /**< floor((p + (noise mod 2^s)) / 2^s), counter-based noise */
+    ESN_ROUNDING_COUNT
+} esn_rounding;
+
+/** Parameter arrays of a node; which ones a kind has is fixed (esn_model.c). All int32 except the weights. */
+typedef enum esn_param {
+    ESN_P_WEIGHT = 0, /**< int8 or int16 (weight_bytes); layouts in esn_kernels.h */
+    ESN_P_BIAS,       /**< weighted: [out channels]; neurons: [n] (state units) */
+    ESN_P_THRESHOLD,  /**< [n], [1, 2^(state_bits-1)) */
+    ESN_P_V_RESET,    /**< [n], within state_bits */
+    ESN_P_ALPHA,      /**< [n], membrane decay, Q decay_bits, [0, 2^decay_bits] */
+    ESN_P_ALPHA_SYN,  /**< [n], current decay, Q decay_bits, [0, 2^decay_bits] */
+    ESN_P_CUR_MULT,   /**< [n], Q16 current-to-membrane multiplier */
+    ESN_P_RHO,        /**< [n], adaptation decay, Q decay_bits, [0, 2^decay_bits] */
+    ESN_P_B0,         /**< [n], base threshold, [1, 2^(state_bits-1)) */
+    ESN_P_BETA,       /**< [n], adaptation strength, >= 0 (state units per unit eta) */
+    ESN_P_ETA_INC,    /**< [n], (1 - rho) in Q adapt_bits, [0, 2^adapt_bits] */
+    ESN_P_COUNT
+} esn_param;
+
+/** State variables of a neuron layer (esn_state()). */
+typedef enum esn_var {
+    ESN_VAR_V = 0,   /**< membrane, state units */
+    ESN_VAR_I,       /**< synaptic current (CubaLIF, CubaLI), current units */
+    ESN_VAR_ETA,     /**< adaptation (ALIF), Q adapt_bits */
+    ESN_VAR_PENDING, /**< spikes whose reset is still due (subtract one step late) */
+    ESN_VAR_COUNT
+} esn_var;
+
+/** One edge, grouped by destination: the destination reads `src`'s output of this step, or of the
+ * previous step when `back` is 1 (a recurrent edge; zeros at the first step). */
+typedef struct esn_edge {
+    uint16_t src;
+    uint8_t back;
+    uint8_t reserved; /**< 0 */
+} esn_edge;
+
+/** One node. Fields a kind does not use are 0 / NULL. */
+typedef struct esn_node {
+    uint8_t kind;           /**< esn_kind */
+    uint8_t reset;          /**< esn_reset_mode (IF, LIF, CubaLIF), else 0 */
+    uint8_t spike_rule;     /**< esn_spike_rule (spiking neurons), else 0 */
+    uint8_t syn_delay;      /**< CubaLIF/CubaLI: drive v with last step's current (0/1) */
+    uint16_t max_spikes;    /**< spikes one neuron may emit per step: [1, 255]; 1 for non-spiking kinds */
+    uint16_t first_edge;    /**< index of the node's first incoming edge in esn_model.edges */
+    uint16_t n_edges;       /**< incoming edges: [1, ESN_MAX_FANIN]; 0 for the Input */
+    uint8_t in_rank;        /**< [1, 4] */
+    uint8_t out_rank;       /**< [1, 4] */
+    int8_t flat_start;      /**< Flatten: first merged axis of the input, [0, in_rank) */
+    int8_t flat_end;        /**< Flatten: last merged axis, [flat_start, in_rank) */
+    uint8_t weight_bytes;   /**< 1 (int8) or 2 (int16) for weighted kinds, else 0 */
+    uint8_t reserved;       /**< 0 */
+    uint32_t in_shape[ESN_MAX_RANK];  /**< per-step input shape, unused axes 0 */
+    uint32_t out_shape[ESN_MAX_RANK]; /**< per-step output shape, unused axes 0 */
+    uint32_t in_size;       /**< product of in_shape */
+    uint32_t out_size;      /**< product of out_shape */
+    uint16_t kernel[2];     /**< conv/pool (KH, KW); Conv1d (1, K) */
+    uint16_t stride[2];     /**< >= 1 */
+    uint16_t pad[2];        /**< zero padding on both sides */
+    uint16_t dil[2];        /**< conv dilation >= 1; pools 1 */
+    uint32_t groups;        /**< conv groups >= 1, else 0 */
+    const void *param[ESN_P_COUNT]; /**< esn_param-indexed arrays; NULL where absent */
+} esn_node;
+
+/** A model: quantization settings, exit policy, nodes in schedule order and their edges. */
+typedef struct esn_model {
+    uint16_t n_nodes;         /**< [2, ESN_MAX_NODES] */
+    uint16_t n_edges;         /**< [1, ESN_MAX_EDGES] */
+    uint16_t input_node;      /**< always 0: the Input comes first in schedule order */
+    uint16_t output_node;     /**< index of the Output node */
+    uint8_t weight_bits;      /**< [2, 16] */
+    uint8_t state_bits;       /**< [8, 32], membrane v */
+    uint8_t current_bits;     /**< [8, 32], synaptic current i */
+    uint8_t adapt_bits;       /**< [4, 16], fraction bits of eta */
+    uint8_t threshold_bits;   /**< [2, state_bits] (informational) */
+    uint8_t decay_bits;       /**< [2, 16], fraction bits of alpha, alpha_syn, rho */
+    uint8_t rounding;         /**< esn_rounding */
+    uint8_t exit_enabled;     /**< 1: early exit (DT-SNN) on */
+    uint32_t seed;            /**< stochastic rounding seed */
+    int32_t exit_threshold_q8; /**< [0, 2^31): exit once the entropy (1/256 nat) is below this */
+    int32_t exit_beta_q16;     /**< (0, 2^31): output unit in Q16 */
+    uint32_t input_size;      /**< elements of one input step */
+    uint32_t output_size;     /**< elements of one output step */
+    const esn_node *nodes;    /**< [n_nodes], schedule order */
+    const esn_edge *edges;    /**< [n_edges], grouped by destination in node order */
+} esn_model;
+
+/** Activity of one node over one step (or accumulated). Definitions: esn_runtime.h. */
+typedef struct esn_counters {
+    uint64_t spikes_in;
+    uint64_t synops;
+    uint64_t neuron_updates;
+    uint64_t spikes_out;
+    uint64_t param_bytes_read;
+    uint64_t arena_bytes_read;
+    uint64_t arena_bytes_written;
+    uint64_t cycles;
+} esn_counters;
+
+#define ESN_N_COUNTERS 8
+
+/** Where validation failed: the node (or -1), the edge (or -1), and the offending value. */
+typedef struct esn_diag {
+    int32_t node;
+    int32_t edge;
+    int64_t value;
+} esn_diag;
+
+/**
+ * Names a status.
+ * @param[in] s  any value; unknown values give "unknown status".
+ * @return a static string ("" when built with ESN_STRIP_LOG).
+ */
+const char *esn_status_str(esn_status s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESN_TYPES_H */

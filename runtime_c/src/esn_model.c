@@ -1,0 +1,605 @@
+/*
+ * esn_model.c: validation of a model before it runs.
+ *
+ * Two phases. The structure phase checks the settings, every enumeration, every shape and its
+ * product, conv/pool geometry, and the edges (grouped by destination, forward edges from earlier
+ * nodes, shapes that match). The parameter phase checks that each kind has exactly its parameter
+ * arrays, that their values lie in the ranges the quantizer produces (edgesnn/quantize/ptq.py), and
+ * runs a bound analysis: the largest magnitude each node's output can reach, for any input,
+ * propagated through the graph (recurrent edges included, iterated to a fixed point), so that
+ * every int32 accumulator provably stays in range. A cycle that does not pass through a neuron
+ * layer has no fixed point and is refused.
+ *
+ * Not optimal: the bound is per layer (the largest row), not per output, so a model with one
+ * heavy row is judged by that row; the quantizer's own check (ptq._check_accumulator) is the same.
+ */
+#include <string.h>
+
+#include "esn/esn_runtime.h"
+#include "esn_internal.h"
+
+#define ESN_BIT(p) (1u << (p))
+#define ESN_NEURON_BASE (ESN_BIT(ESN_P_BIAS))
+#define ESN_SPIKE_PARAMS (ESN_BIT(ESN_P_THRESHOLD) | ESN_BIT(ESN_P_V_RESET))
+#define ESN_CUBA_PARAMS (ESN_BIT(ESN_P_ALPHA) | ESN_BIT(ESN_P_ALPHA_SYN) | ESN_BIT(ESN_P_CUR_MULT))
+
+static const uint32_t esn_required[ESN_KIND_COUNT] = {
+    [ESN_KIND_INPUT] = 0u,
+    [ESN_KIND_OUTPUT] = 0u,
+    [ESN_KIND_LINEAR] = ESN_BIT(ESN_P_WEIGHT),
+    [ESN_KIND_AFFINE] = ESN_BIT(ESN_P_WEIGHT),
+    [ESN_KIND_CONV1D] = ESN_BIT(ESN_P_WEIGHT),
+    [ESN_KIND_CONV2D] = ESN_BIT(ESN_P_WEIGHT),
+    [ESN_KIND_SUMPOOL2D] = 0u,
+    [ESN_KIND_AVGPOOL2D] = 0u,
+    [ESN_KIND_FLATTEN] = 0u,
+    [ESN_KIND_SCALE] = ESN_BIT(ESN_P_WEIGHT),
+    [ESN_KIND_IF] = ESN_NEURON_BASE | ESN_SPIKE_PARAMS,
+    [ESN_KIND_LIF] = ESN_NEURON_BASE | ESN_SPIKE_PARAMS | ESN_BIT(ESN_P_ALPHA),
+    [ESN_KIND_LI] = ESN_NEURON_BASE | ESN_BIT(ESN_P_ALPHA),
+    [ESN_KIND_CUBALIF] = ESN_NEURON_BASE | ESN_SPIKE_PARAMS | ESN_CUBA_PARAMS,
+    [ESN_KIND_CUBALI] = ESN_NEURON_BASE | ESN_CUBA_PARAMS,
+    [ESN_KIND_ALIF] = ESN_NEURON_BASE | ESN_BIT(ESN_P_ALPHA) | ESN_BIT(ESN_P_RHO) | ESN_BIT(ESN_P_B0) |
+                      ESN_BIT(ESN_P_BETA) | ESN_BIT(ESN_P_ETA_INC),
+};
+
+static const uint32_t esn_optional[ESN_KIND_COUNT] = {
+    [ESN_KIND_AFFINE] = ESN_BIT(ESN_P_BIAS),
+    [ESN_KIND_CONV1D] = ESN_BIT(ESN_P_BIAS),
+    [ESN_KIND_CONV2D] = ESN_BIT(ESN_P_BIAS),
+};
+
+int esn__is_neuron(uint32_t kind)
+{
+    return kind >= ESN_KIND_IF && kind <= ESN_KIND_ALIF;
+}
+
+int esn__is_spiking(uint32_t kind)
+{
+    return kind == ESN_KIND_IF || kind == ESN_KIND_LIF || kind == ESN_KIND_CUBALIF || kind == ESN_KIND_ALIF;
+}
+
+int esn__is_weighted(uint32_t kind)
+{
+    return (kind >= ESN_KIND_LINEAR && kind <= ESN_KIND_CONV2D) || kind == ESN_KIND_SCALE;
+}
+
+int esn__is_synaptic(uint32_t kind)
+{
+    return esn__is_weighted(kind) || kind == ESN_KIND_SUMPOOL2D || kind == ESN_KIND_AVGPOOL2D;
+}
+
+int esn__is_conv_like(uint32_t kind)
+{
+    return kind >= ESN_KIND_CONV1D && kind <= ESN_KIND_AVGPOOL2D;
+}
+
+uint32_t esn__params_required(uint32_t kind)
+{
+    return kind < ESN_KIND_COUNT ? esn_required[kind] : 0u;
+}
+
+uint32_t esn__params_optional(uint32_t kind)
+{
+    return kind < ESN_KIND_COUNT ? esn_optional[kind] : 0u;
+}
+
+uint32_t esn__n_state(const esn_node *nd)
+{
+    uint32_t s;
+    if (!esn__is_neuron(nd->kind)) {
+        return 0u;
+    }
+    s = 1u;
+    s += (nd->kind == ESN_KIND_CUBALIF || nd->kind == ESN_KIND_CUBALI) ? 1u : 0u;
+    s += nd->kind == ESN_KIND_ALIF ? 1u : 0u;
+    s += nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u;
+    return s;
+}
+
+esn_status esn__fail(esn_diag *diag, esn_status s, int32_t node, int32_t edge, int64_t value)
+{
+    if (diag != NULL) {
+        diag->node = node;
+        diag->edge = edge;
+        diag->value = value;
+    }
+    return s;
+}
+
+#define ESN_FAIL(s, node, value) esn__fail(diag, (s), (int32_t)(node), -1, (int64_t)(value))
+
+/* Product of the first `rank` dims (each >= 1, the rest 0) if it is at most ESN_MAX_ELEMS, else 0. */
+static uint32_t esn_shape_size(const uint32_t *shape, uint32_t rank)
+{
+    uint64_t p = 1u;
+    uint32_t a;
+    if (rank < 1u || rank > ESN_MAX_RANK) {
+        return 0u;
+    }
+    for (a = 0u; a < ESN_MAX_RANK; ++a) {
+        if (a < rank) {
+            if (shape[a] == 0u) {
+                return 0u;
+            }
+            p *= shape[a];
+            if (p > (uint64_t)ESN_MAX_ELEMS) {
+                return 0u;
+            }
+        } else if (shape[a] != 0u) {
+            return 0u;
+        }
+    }
+    return (uint32_t)p;
+}
+
+static int esn_same_shape(const uint32_t *a, uint32_t ra, const uint32_t *b, uint32_t rb)
+{
+    uint32_t i;
+    if (ra != rb) {
+        return 0;
+    }
+    for (i = 0u; i < ESN_MAX_RANK; ++i) {
+        if (a[i] != b[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* (n + 2 pad - dil (k - 1) - 1) / stride + 1, or 0 when the kernel does not fit. */
+static uint32_t esn_conv_out_len(uint32_t n, uint32_t k, uint32_t stride, uint32_t pad, uint32_t dil)
+{
+    const int64_t span = (int64_t)n + 2 * (int64_t)pad - (int64_t)dil * ((int64_t)k - 1) - 1;
+    if (span < 0) {
+        return 0u;
+    }
+    return (uint32_t)(span / (int64_t)stride + 1);
+}
+
+static esn_status esn_check_geometry(const esn_model *m, uint32_t k, esn_diag *diag)
+{
+    const esn_node *nd = &m->nodes[k];
+    const uint32_t kind = nd->kind;
+    const int pool = kind == ESN_KIND_SUMPOOL2D || kind == ESN_KIND_AVGPOOL2D;
+    const uint32_t rank = kind == ESN_KIND_CONV1D ? 2u : 3u;
+    uint32_t a;
+    if (!esn__is_conv_like(kind)) {
+        for (a = 0u; a < 2u; ++a) {
+            if (nd->kernel[a] || nd->stride[a] || nd->pad[a] || nd->dil[a]) {
+                return ESN_FAIL(ESN_ERR_SHAPE, k, a);
+            }
+        }
+        return nd->groups == 0u ? ESN_OK : ESN_FAIL(ESN_ERR_SHAPE, k, nd->groups);
+    }
+    if (nd->in_rank != rank || nd->out_rank != rank) {
+        return ESN_FAIL(ESN_ERR_SHAPE, k, nd->in_rank);
+    }
+    for (a = 0u; a < 2u; ++a) {
+        if (nd->kernel[a] < 1u || nd->stride[a] < 1u || nd->dil[a] < 1u || (pool && nd->dil[a] != 1u)) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, a);
+        }
+    }
+    if (kind == ESN_KIND_CONV1D &&
+        (nd->kernel[0] != 1u || nd->stride[0] != 1u || nd->pad[0] != 0u || nd->dil[0] != 1u)) {
+        return ESN_FAIL(ESN_ERR_SHAPE, k, nd->kernel[0]);
+    }
+    if (pool) {
+        if (nd->groups != 0u || nd->out_shape[0] != nd->in_shape[0]) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, nd->groups);
+        }
+    } else if (nd->groups < 1u || nd->in_shape[0] % nd->groups != 0u || nd->out_shape[0] % nd->groups != 0u) {
+        return ESN_FAIL(ESN_ERR_SHAPE, k, nd->groups);
+    }
+    /* spatial axes: (H, W) for rank 3, (L) for rank 2 whose geometry sits in index 1 */
+    for (a = 1u; a < rank; ++a) {
+        const uint32_t g = rank == 3u ? a - 1u : 1u;
+        const uint32_t o = esn_conv_out_len(nd->in_shape[a], nd->kernel[g], nd->stride[g], nd->pad[g], nd->dil[g]);
+        if (o < 1u || o != nd->out_shape[a]) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, nd->out_shape[a]);
+        }
+    }
+    return ESN_OK;
+}
+
+static esn_status esn_check_flatten(const esn_node *nd, uint32_t k, esn_diag *diag)
+{
+    uint64_t merged = 1u;
+    int32_t a;
+    const int32_t s = nd->flat_start;
+    const int32_t e = nd->flat_end;
+    const int32_t r = nd->in_rank;
+    if (nd->kind != ESN_KIND_FLATTEN) {
+        return (s == 0 && e == 0) ? ESN_OK : ESN_FAIL(ESN_ERR_SHAPE, k, s);
+    }
+    if (s < 0 || s > e || e >= r || (int32_t)nd->out_rank != r - (e - s)) {
+        return ESN_FAIL(ESN_ERR_SHAPE, k, s);
+    }
+    for (a = 0; a < r; ++a) {
+        if (a < s && nd->out_shape[a] != nd->in_shape[a]) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, a);
+        }
+        if (a >= s && a <= e) {
+            merged *= nd->in_shape[a];
+        }
+        if (a > e && nd->out_shape[a - (e - s)] != nd->in_shape[a]) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, a);
+        }
+    }
+    return merged == nd->out_shape[s] ? ESN_OK : ESN_FAIL(ESN_ERR_SHAPE, k, merged);
+}
+
+static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag)
+{
+    const esn_node *nd = &m->nodes[k];
+    const uint32_t kind = nd->kind;
+    const int spk = esn__is_spiking(kind);
+    const int resets = spk && kind != ESN_KIND_ALIF;
+    const int cuba = kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI;
+    const uint8_t wbytes = (uint8_t)(m->weight_bits <= 8u ? 1u : 2u);
+    if (resets ? nd->reset >= ESN_RESET_COUNT : nd->reset != 0u) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->reset);
+    }
+    if (spk ? nd->spike_rule >= ESN_SPIKE_RULE_COUNT : nd->spike_rule != 0u) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->spike_rule);
+    }
+    if (cuba ? nd->syn_delay > 1u : nd->syn_delay != 0u) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->syn_delay);
+    }
+    if (nd->max_spikes < 1u || nd->max_spikes > 255u || (!resets && nd->max_spikes != 1u) ||
+        (nd->max_spikes > 1u && nd->reset != ESN_RESET_SUBTRACT && nd->reset != ESN_RESET_SUBTRACT_LATE)) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->max_spikes);
+    }
+    if (nd->weight_bytes != (esn__is_weighted(kind) ? wbytes : 0u)) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->weight_bytes);
+    }
+    if (nd->reserved != 0u) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->reserved);
+    }
+    return ESN_OK;
+}
+
+static esn_status esn_check_edges(const esn_model *m, uint32_t k, uint32_t expect_first, esn_diag *diag)
+{
+    const esn_node *nd = &m->nodes[k];
+    uint32_t e;
+    uint32_t forward = 0u;
+    if (nd->first_edge != expect_first) {
+        return ESN_FAIL(ESN_ERR_EDGE, k, nd->first_edge);
+    }
+    if (nd->kind == ESN_KIND_INPUT) {
+        return nd->n_edges == 0u ? ESN_OK : ESN_FAIL(ESN_ERR_EDGE, k, nd->n_edges);
+    }
+    if (nd->n_edges > ESN_MAX_FANIN) {
+        return ESN_FAIL(ESN_ERR_LIMIT, k, nd->n_edges);
+    }
+    if (nd->n_edges == 0u || (uint32_t)nd->first_edge + nd->n_edges > m->n_edges) {
+        return ESN_FAIL(ESN_ERR_EDGE, k, nd->n_edges);
+    }
+    if ((nd->kind == ESN_KIND_FLATTEN || nd->kind == ESN_KIND_SUMPOOL2D || nd->kind == ESN_KIND_AVGPOOL2D) &&
+        nd->n_edges != 1u) {
+        return ESN_FAIL(ESN_ERR_EDGE, k, nd->n_edges);
+    }
+    for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
+        const esn_edge *ed = &m->edges[e];
+        const esn_node *src;
+        if (ed->src >= m->n_nodes || ed->src == m->output_node || ed->back > 1u || ed->reserved != 0u ||
+            (!ed->back && ed->src >= k)) {
+            return esn__fail(diag, ESN_ERR_EDGE, (int32_t)k, (int32_t)e, ed->src);
+        }
+        if (nd->kind == ESN_KIND_FLATTEN && ed->back) {
+            return esn__fail(diag, ESN_ERR_EDGE, (int32_t)k, (int32_t)e, ed->back);
+        }
+        forward += ed->back ? 0u : 1u;
+        src = &m->nodes[ed->src];
+        if (!esn_same_shape(src->out_shape, src->out_rank, nd->in_shape, nd->in_rank)) {
+            return esn__fail(diag, ESN_ERR_SHAPE, (int32_t)k, (int32_t)e, ed->src);
+        }
+    }
+    return forward > 0u ? ESN_OK : ESN_FAIL(ESN_ERR_EDGE, k, 0);
+}
+
+esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
+{
+    uint32_t k;
+    uint32_t first = 0u;
+    if (m == NULL || m->nodes == NULL || m->edges == NULL) {
+        return ESN_FAIL(ESN_ERR_NULL, -1, 0);
+    }
+    if (m->n_nodes < 2u || m->n_nodes > ESN_MAX_NODES) {
+        return ESN_FAIL(ESN_ERR_LIMIT, -1, m->n_nodes);
+    }
+    if (m->n_edges < 1u || m->n_edges > ESN_MAX_EDGES) {
+        return ESN_FAIL(ESN_ERR_LIMIT, -1, m->n_edges);
+    }
+    if (m->weight_bits < 2u || m->weight_bits > 16u || m->state_bits < 8u || m->state_bits > 32u ||
+        m->current_bits < 8u || m->current_bits > 32u || m->adapt_bits < 4u || m->adapt_bits > 16u ||
+        m->threshold_bits < 2u || m->threshold_bits > m->state_bits || m->decay_bits < 2u || m->decay_bits > 16u) {
+        return ESN_FAIL(ESN_ERR_RANGE, -1, 0);
+    }
+    if (m->rounding >= ESN_ROUNDING_COUNT || m->exit_enabled > 1u) {
+        return ESN_FAIL(ESN_ERR_ENUM, -1, m->rounding);
+    }
+    if (m->exit_enabled ? (m->exit_threshold_q8 < 0 || m->exit_beta_q16 <= 0)
+                        : (m->exit_threshold_q8 != 0 || m->exit_beta_q16 != 0)) {
+        return ESN_FAIL(ESN_ERR_RANGE, -1, m->exit_beta_q16);
+    }
+    if (m->input_node != 0u || m->output_node >= m->n_nodes) {
+        return ESN_FAIL(ESN_ERR_KIND, -1, m->output_node);
+    }
+    for (k = 0u; k < m->n_nodes; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        const uint32_t kind = nd->kind;
+        if (kind >= ESN_KIND_COUNT || (kind == ESN_KIND_INPUT) != (k == 0u) ||
+            (kind == ESN_KIND_OUTPUT) != (k == m->output_node)) {
+            return ESN_FAIL(ESN_ERR_KIND, k, kind);
+        }
+        if (esn_shape_size(nd->in_shape, nd->in_rank) != nd->in_size || nd->in_size == 0u ||
+            esn_shape_size(nd->out_shape, nd->out_rank) != nd->out_size || nd->out_size == 0u) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, nd->out_size);
+        }
+        ESN_CHECK(esn_check_enums(m, k, diag));
+        ESN_CHECK(esn_check_edges(m, k, first, diag));
+        first += nd->n_edges;
+        ESN_CHECK(esn_check_geometry(m, k, diag));
+        ESN_CHECK(esn_check_flatten(nd, k, diag));
+        if ((kind == ESN_KIND_LINEAR || kind == ESN_KIND_AFFINE) && (nd->in_rank != 1u || nd->out_rank != 1u)) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, nd->in_rank);
+        }
+        if ((kind == ESN_KIND_INPUT || kind == ESN_KIND_OUTPUT || kind == ESN_KIND_SCALE || esn__is_neuron(kind)) &&
+            !esn_same_shape(nd->in_shape, nd->in_rank, nd->out_shape, nd->out_rank)) {
+            return ESN_FAIL(ESN_ERR_SHAPE, k, nd->out_size);
+        }
+        if (esn__is_weighted(kind) && esn__param_count(nd, ESN_P_WEIGHT) == 0u) {
+            return ESN_FAIL(ESN_ERR_LIMIT, k, nd->in_size);
+        }
+    }
+    if (first != m->n_edges) {
+        return ESN_FAIL(ESN_ERR_EDGE, -1, first);
+    }
+    if (m->input_size != m->nodes[0].out_size || m->output_size != m->nodes[m->output_node].out_size) {
+        return ESN_FAIL(ESN_ERR_SHAPE, -1, m->input_size);
+    }
+    return ESN_OK;
+}
+
+uint32_t esn__param_count(const esn_node *nd, uint32_t slot)
+{
+    const uint32_t kind = nd->kind;
+    const uint32_t mask = esn__params_required(kind) | esn__params_optional(kind);
+    uint64_t n;
+    if (slot >= ESN_P_COUNT || !(mask & ESN_BIT(slot))) {
+        return 0u;
+    }
+    if (esn__is_neuron(kind)) {
+        return nd->out_size;
+    }
+    if (slot == ESN_P_BIAS) {
+        return nd->out_shape[0]; /* per output channel (Linear: per output) */
+    }
+    switch (kind) { /* the weights */
+    case ESN_KIND_LINEAR:
+    case ESN_KIND_AFFINE:
+        n = (uint64_t)nd->in_size * nd->out_size;
+        break;
+    case ESN_KIND_CONV1D:
+    case ESN_KIND_CONV2D:
+        n = (uint64_t)nd->out_shape[0] * (nd->in_shape[0] / nd->groups) * nd->kernel[0] * nd->kernel[1];
+        break;
+    case ESN_KIND_SCALE:
+        n = nd->in_size;
+        break;
+    default:
+        n = 0u;
+        break;
+    }
+    return n > (uint64_t)ESN_MAX_ELEMS ? 0u : (uint32_t)n; /* 0: too many (esn__validate_structure refuses) */
+}
+
+/* a * b + c, saturating at UINT64_MAX. */
+static uint64_t esn_mac_sat(uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t p;
+    if (a != 0u && b > UINT64_MAX / a) {
+        return UINT64_MAX;
+    }
+    p = a * b;
+    return p > UINT64_MAX - c ? UINT64_MAX : p + c;
+}
+
+static uint64_t esn_abs64(int64_t x)
+{
+    return x < 0 ? (uint64_t)(-(x + 1)) + 1u : (uint64_t)x;
+}
+
+/* Checks every value of an int32 array against [lo, hi]. */
+static esn_status esn_check_range(const int32_t *a, uint32_t n, int64_t lo, int64_t hi, uint32_t k, esn_diag *diag)
+{
+    uint32_t i;
+    for (i = 0u; i < n; ++i) {
+        if (a[i] < lo || a[i] > hi) {
+            return ESN_FAIL(ESN_ERR_RANGE, k, a[i]);
+        }
+    }
+    return ESN_OK;
+}
+
+/* Weights of a weighted node: range check, and the gain for the bound analysis, i.e. the largest
+ * sum of |w| over everything one output reads (Scale: the largest |w|), capped at 2^32 - 1. */
+static esn_status esn_weight_gain(const esn_model *m, uint32_t k, uint32_t *gain, esn_diag *diag)
+{
+    const esn_node *nd = &m->nodes[k];
+    const int32_t wmax = (int32_t)((1u << (m->weight_bits - 1u)) - 1u);
+    const int8_t *w8 = (const int8_t *)nd->param[ESN_P_WEIGHT];
+    const int16_t *w16 = (const int16_t *)nd->param[ESN_P_WEIGHT];
+    const uint32_t n = esn__param_count(nd, ESN_P_WEIGHT);
+    /* outputs per weight row: Linear W[in][out] -> out_size columns; conv [C_in][KH][KW][C_out/g] */
+    uint32_t cols = 1u;
+    uint64_t best = 0u;
+    uint32_t i;
+    uint32_t col;
+    if (nd->kind == ESN_KIND_LINEAR || nd->kind == ESN_KIND_AFFINE) {
+        cols = nd->out_size;
+    } else if (nd->kind == ESN_KIND_CONV1D || nd->kind == ESN_KIND_CONV2D) {
+        cols = nd->out_shape[0] / nd->groups;
+    }
+    for (i = 0u; i < n; ++i) {
+        const int32_t w = nd->weight_bytes == 1u ? w8[i] : w16[i];
+        if (w > wmax || w < -wmax - 1) {
+            return ESN_FAIL(ESN_ERR_RANGE, k, w);
+        }
+    }
+    if (nd->kind == ESN_KIND_SCALE) {
+        for (i = 0u; i < n; ++i) {
+            const uint64_t a = esn_abs64(nd->weight_bytes == 1u ? w8[i] : w16[i]);
+            best = a > best ? a : best;
+        }
+    } else if (nd->kind == ESN_KIND_LINEAR || nd->kind == ESN_KIND_AFFINE) {
+        for (col = 0u; col < cols; ++col) { /* one output: column col of W[in][out] */
+            uint64_t sum = 0u;
+            for (i = col; i < n; i += cols) {
+                sum += esn_abs64(nd->weight_bytes == 1u ? w8[i] : w16[i]);
+            }
+            best = sum > best ? sum : best;
+        }
+    } else {
+        /* conv output channel g * cols + col reads column col of the rows of group g's input channels */
+        const uint32_t taps = (uint32_t)nd->kernel[0] * nd->kernel[1];
+        const uint32_t rows_per_group = (nd->in_shape[0] / nd->groups) * taps;
+        uint32_t g;
+        uint32_t r;
+        for (g = 0u; g < nd->groups; ++g) {
+            for (col = 0u; col < cols; ++col) {
+                uint64_t sum = 0u;
+                for (r = 0u; r < rows_per_group; ++r) {
+                    const uint32_t idx = (g * rows_per_group + r) * cols + col;
+                    sum += esn_abs64(nd->weight_bytes == 1u ? w8[idx] : w16[idx]);
+                }
+                best = sum > best ? sum : best;
+            }
+        }
+    }
+    *gain = best > UINT32_MAX ? UINT32_MAX : (uint32_t)best;
+    return ESN_OK;
+}
+
+static esn_status esn_check_neuron_params(const esn_model *m, uint32_t k, esn_diag *diag)
+{
+    const esn_node *nd = &m->nodes[k];
+    const uint32_t n = nd->out_size;
+    const int64_t smax = (int64_t)((((uint64_t)1) << (m->state_bits - 1u)) - 1u);
+    const int64_t one = (int64_t)1 << m->decay_bits;
+    const void *const *p = nd->param;
+    if (p[ESN_P_THRESHOLD]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_THRESHOLD], n, 1, smax, k, diag));
+    }
+    if (p[ESN_P_V_RESET]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_V_RESET], n, -smax - 1, smax, k, diag));
+    }
+    if (p[ESN_P_ALPHA]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_ALPHA], n, 0, one, k, diag));
+    }
+    if (p[ESN_P_ALPHA_SYN]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_ALPHA_SYN], n, 0, one, k, diag));
+    }
+    if (p[ESN_P_RHO]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_RHO], n, 0, one, k, diag));
+    }
+    if (p[ESN_P_B0]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_B0], n, 1, smax, k, diag));
+    }
+    if (p[ESN_P_BETA]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_BETA], n, 0, INT32_MAX, k, diag));
+    }
+    if (p[ESN_P_ETA_INC]) {
+        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_ETA_INC], n, 0, (int64_t)1 << m->adapt_bits, k, diag));
+    }
+    return ESN_OK;
+}
+
+esn_status esn__validate_params(const esn_model *m, esn_diag *diag)
+{
+    uint32_t gain[ESN_MAX_NODES];  /* weighted: largest |row| sum; pools: window size; flatten: 1 */
+    uint32_t bias[ESN_MAX_NODES];  /* weighted: largest |bias| */
+    uint32_t bound[ESN_MAX_NODES]; /* largest |output entry|, capped at 2^32 - 1 */
+    uint32_t k;
+    uint32_t pass;
+    for (k = 0u; k < m->n_nodes; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        const uint32_t req = esn__params_required(nd->kind);
+        const uint32_t opt = esn__params_optional(nd->kind);
+        uint32_t slot;
+        for (slot = 0u; slot < ESN_P_COUNT; ++slot) {
+            const int present = nd->param[slot] != NULL;
+            if ((req & ESN_BIT(slot)) ? !present : (present && !(opt & ESN_BIT(slot)))) {
+                return ESN_FAIL(ESN_ERR_PARAM, k, slot);
+            }
+        }
+        if (esn__is_weighted(nd->kind)) {
+            uint32_t i;
+            uint64_t bmax = 0u;
+            ESN_CHECK(esn_weight_gain(m, k, &gain[k], diag));
+            if (nd->param[ESN_P_BIAS]) {
+                const int32_t *b = (const int32_t *)nd->param[ESN_P_BIAS];
+                for (i = 0u; i < esn__param_count(nd, ESN_P_BIAS); ++i) {
+                    const uint64_t a = esn_abs64(b[i]);
+                    bmax = a > bmax ? a : bmax;
+                }
+            }
+            bias[k] = bmax > UINT32_MAX ? UINT32_MAX : (uint32_t)bmax;
+        } else {
+            gain[k] = (nd->kind == ESN_KIND_SUMPOOL2D || nd->kind == ESN_KIND_AVGPOOL2D)
+                          ? (uint32_t)nd->kernel[0] * nd->kernel[1]
+                          : 1u;
+            bias[k] = 0u;
+        }
+        if (esn__is_neuron(nd->kind)) {
+            ESN_CHECK(esn_check_neuron_params(m, k, diag));
+        }
+        /* constant bounds: inputs are 0..255, spiking layers emit at most max_spikes, readouts
+         * hold a saturated membrane */
+        if (nd->kind == ESN_KIND_INPUT) {
+            bound[k] = 255u;
+        } else if (esn__is_spiking(nd->kind)) {
+            bound[k] = nd->max_spikes;
+        } else if (esn__is_neuron(nd->kind)) {
+            bound[k] = (uint32_t)(((uint64_t)1) << (m->state_bits - 1u));
+        } else {
+            bound[k] = 0u;
+        }
+    }
+    /* propagate through synaptic layers, pools and flattens until nothing changes; bounds only grow */
+    for (pass = 0u; pass <= m->n_nodes; ++pass) {
+        int changed = 0;
+        for (k = 0u; k < m->n_nodes; ++k) {
+            const esn_node *nd = &m->nodes[k];
+            uint64_t in_sum = 0u;
+            uint64_t b;
+            uint32_t e;
+            if (!esn__is_synaptic(nd->kind) && nd->kind != ESN_KIND_FLATTEN) {
+                continue;
+            }
+            for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
+                in_sum += bound[m->edges[e].src];
+            }
+            b = esn_mac_sat(in_sum, gain[k], bias[k]);
+            if (b > (uint64_t)INT32_MAX) {
+                return ESN_FAIL(ESN_ERR_OVERFLOW, k, b > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)b);
+            }
+            if ((uint32_t)b != bound[k]) {
+                bound[k] = (uint32_t)b;
+                changed = 1;
+            }
+        }
+        if (!changed) {
+            return ESN_OK;
+        }
+    }
+    return ESN_FAIL(ESN_ERR_OVERFLOW, -1, 0); /* a cycle without a neuron layer: unbounded */
+}
+
+esn_status esn_model_validate(const esn_model *m, esn_diag *diag)
+{
+    ESN_CHECK(esn__validate_structure(m, diag));
+    return esn__validate_params(m, diag);
+}

@@ -1,0 +1,456 @@
+/*
+ * esn_runtime.c: arena layout, reset, the time step and the whole-input run.
+ *
+ * One step runs the nodes in schedule order. Every node except Output and Flatten owns an int32
+ * output buffer in the arena; a Flatten reuses its input's buffer (same bytes, another shape).
+ * A node read through a recurrent edge owns two buffers and writes the one of the current step's
+ * parity, so the reader finds the previous step's values in the other, without a copy; at step 0
+ * that one holds the zeros of the reset. The Output is summed into int64 per step; with early
+ * exit on, it is also accumulated and the entropy check may end the input (esn_fixedpoint.c).
+ */
+#include <string.h>
+
+#include "esn/esn_fixedpoint.h"
+#include "esn/esn_kernels.h"
+#include "esn/esn_port.h"
+#include "esn/esn_runtime.h"
+#include "esn_internal.h"
+
+#ifdef ESN_STRIP_LOG
+const char *esn_status_str(esn_status s)
+{
+    (void)s;
+    return "";
+}
+#else
+static const char *const esn_status_strings[ESN_STATUS_COUNT] = {
+    [ESN_OK] = "ok",
+    [ESN_ERR_NULL] = "a required pointer is NULL",
+    [ESN_ERR_ARG] = "argument out of range",
+    [ESN_ERR_TRUNCATED] = "blob truncated",
+    [ESN_ERR_MAGIC] = "not an edgesnn model blob (bad magic)",
+    [ESN_ERR_VERSION] = "unsupported blob version",
+    [ESN_ERR_HEADER] = "malformed blob header",
+    [ESN_ERR_CRC] = "blob CRC-32 mismatch (corrupted)",
+    [ESN_ERR_SECTION] = "malformed section table",
+    [ESN_ERR_ALIGN] = "misaligned blob, arena or array",
+    [ESN_ERR_LIMIT] = "model exceeds a configured limit",
+    [ESN_ERR_KIND] = "unknown node kind or misplaced Input/Output",
+    [ESN_ERR_ENUM] = "enumeration value out of range",
+    [ESN_ERR_SHAPE] = "inconsistent shape or geometry",
+    [ESN_ERR_EDGE] = "malformed edge",
+    [ESN_ERR_PARAM] = "parameter array missing, unexpected or out of bounds",
+    [ESN_ERR_RANGE] = "parameter or setting out of range",
+    [ESN_ERR_OVERFLOW] = "an int32 accumulator could overflow",
+    [ESN_ERR_ARENA_SMALL] = "arena smaller than esn_arena_size()",
+    [ESN_ERR_STATE] = "call out of order (not initialised, or stepped after early exit)",
+    [ESN_ERR_ENDIAN] = "big-endian host cannot use the blob in place",
+};
+
+const char *esn_status_str(esn_status s)
+{
+    if ((uint32_t)s >= (uint32_t)ESN_STATUS_COUNT) {
+        return "unknown status";
+    }
+    return esn_status_strings[s];
+}
+#endif
+
+#define ESN_RT_BYTES 16u
+#define ESN_COUNTERS_BYTES 64u
+
+/* Compile-time checks of the ABI-independent sizes the layout relies on. */
+typedef char esn_rt_size_check[sizeof(esn_node_rt) == ESN_RT_BYTES ? 1 : -1];
+typedef char esn_counters_size_check[sizeof(esn_counters) == ESN_COUNTERS_BYTES ? 1 : -1];
+
+static uint64_t esn_align8(uint64_t x)
+{
+    return (x + 7u) & ~(uint64_t)7u;
+}
+
+/* The node whose buffer k's output lives in: k itself, or for a Flatten its input's owner. */
+static uint32_t esn_owner(const esn_model *m, uint32_t k)
+{
+    while (m->nodes[k].kind == ESN_KIND_FLATTEN) {
+        k = m->edges[m->nodes[k].first_edge].src; /* forward edge: an earlier node, so this ends */
+    }
+    return k;
+}
+
+/* Whether a recurrent edge reads the buffer owned by `owner`. */
+static int esn_is_double(const esn_model *m, uint32_t owner)
+{
+    uint32_t e;
+    for (e = 0u; e < m->n_edges; ++e) {
+        if (m->edges[e].back && esn_owner(m, m->edges[e].src) == owner) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Computes the layout (esn_runtime.h); fills rt when it is not NULL. */
+static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *bytes)
+{
+    const uint64_t n = m->n_nodes;
+    uint64_t off = esn_align8(n * ESN_RT_BYTES);
+    uint32_t k;
+    uint16_t layer = 0u;
+    off += 2u * n * ESN_COUNTERS_BYTES;   /* step and total counters */
+    off += 2u * esn_align8((uint64_t)m->output_size * 8u); /* output and exit accumulator */
+    for (k = 0u; k < m->n_nodes; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        const uint64_t size = esn_align8((uint64_t)nd->out_size * 4u);
+        uint64_t b0 = 0u;
+        uint64_t b1 = 0u;
+        if (nd->kind == ESN_KIND_OUTPUT || nd->kind == ESN_KIND_FLATTEN) {
+            if (rt != NULL && nd->kind == ESN_KIND_FLATTEN) {
+                const esn_node_rt *src = &rt[m->edges[nd->first_edge].src];
+                rt[k].buf_off[0] = src->buf_off[0];
+                rt[k].buf_off[1] = src->buf_off[1];
+            }
+            continue;
+        }
+        b0 = off;
+        off += size;
+        b1 = b0;
+        if (esn_is_double(m, k)) {
+            b1 = off;
+            off += size;
+        }
+        if (rt != NULL) {
+            if (off > UINT32_MAX) {
+                return ESN_ERR_LIMIT;
+            }
+            rt[k].buf_off[0] = (uint32_t)b0;
+            rt[k].buf_off[1] = (uint32_t)b1;
+        }
+    }
+    for (k = 0u; k < m->n_nodes; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        const uint32_t s = esn__n_state(nd);
+        if (s == 0u) {
+            continue;
+        }
+        if (rt != NULL) {
+            if (off > UINT32_MAX) {
+                return ESN_ERR_LIMIT;
+            }
+            rt[k].state_off = (uint32_t)off;
+            rt[k].n_state = (uint8_t)s;
+            rt[k].layer = layer;
+            rt[k].flags = nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u;
+        }
+        ++layer;
+        off += esn_align8((uint64_t)nd->out_size * 4u * s);
+    }
+    if (off > (uint64_t)UINT32_MAX - 7u) {
+        return ESN_ERR_LIMIT;
+    }
+    *bytes = off;
+    return ESN_OK;
+}
+
+esn_status esn_arena_size(const esn_model *m, uint32_t *bytes)
+{
+    uint64_t b = 0u;
+    if (m == NULL || bytes == NULL || m->nodes == NULL || m->edges == NULL) {
+        return ESN_ERR_NULL;
+    }
+    ESN_CHECK(esn_layout(m, NULL, &b));
+    *bytes = (uint32_t)b;
+    return ESN_OK;
+}
+
+static void *esn_at(const esn_ctx *ctx, uint32_t off)
+{
+    return (void *)(ctx->arena + off);
+}
+
+esn_status esn_init(esn_ctx *ctx, const esn_model *m, void *arena, uint32_t size)
+{
+    uint32_t need = 0u;
+    uint64_t used = 0u;
+    uint32_t off;
+    if (ctx == NULL || m == NULL || arena == NULL) {
+        return ESN_ERR_NULL;
+    }
+    memset(ctx, 0, sizeof *ctx);
+    ESN_CHECK(esn_arena_size(m, &need));
+    if (((uintptr_t)arena & 7u) != 0u) {
+        return ESN_ERR_ALIGN;
+    }
+    if (size < need) {
+        ESN_LOG("arena smaller than esn_arena_size()");
+        return ESN_ERR_ARENA_SMALL;
+    }
+    ctx->model = m;
+    ctx->arena = (uint8_t *)arena;
+    ctx->arena_size = need;
+    ctx->rt = (esn_node_rt *)arena;
+    memset(ctx->rt, 0, (size_t)m->n_nodes * ESN_RT_BYTES);
+    ESN_CHECK(esn_layout(m, ctx->rt, &used));
+    off = (uint32_t)esn_align8((uint64_t)m->n_nodes * ESN_RT_BYTES);
+    ctx->step = (esn_counters *)esn_at(ctx, off);
+    off += (uint32_t)m->n_nodes * ESN_COUNTERS_BYTES;
+    ctx->total = (esn_counters *)esn_at(ctx, off);
+    off += (uint32_t)m->n_nodes * ESN_COUNTERS_BYTES;
+    ctx->out = (int64_t *)esn_at(ctx, off);
+    off += (uint32_t)esn_align8((uint64_t)m->output_size * 8u);
+    ctx->exit_acc = (int64_t *)esn_at(ctx, off);
+    ctx->ready = 1u;
+    return esn_reset(ctx);
+}
+
+esn_status esn_reset(esn_ctx *ctx)
+{
+    uint8_t *start;
+    if (ctx == NULL) {
+        return ESN_ERR_NULL;
+    }
+    if (!ctx->ready) {
+        return ESN_ERR_STATE;
+    }
+    start = (uint8_t *)ctx->step;
+    memset(start, 0, (size_t)(ctx->arena_size - (uint32_t)(start - ctx->arena)));
+    ctx->t = 0u;
+    ctx->exited = 0u;
+    return ESN_OK;
+}
+
+static int32_t *esn_buf(const esn_ctx *ctx, uint32_t node, uint32_t parity)
+{
+    return (int32_t *)esn_at(ctx, ctx->rt[node].buf_off[parity]);
+}
+
+/* Memory traffic of one node's step (definitions in esn_runtime.h). */
+static void esn_traffic(const esn_node *nd, const esn_node_rt *rt, esn_counters *c)
+{
+    const uint64_t e = nd->n_edges;
+    if (esn__is_synaptic(nd->kind)) {
+        c->param_bytes_read = c->synops * nd->weight_bytes + (nd->param[ESN_P_BIAS] ? 4u * (uint64_t)nd->out_size : 0u);
+        c->arena_bytes_read = 4u * (e * nd->in_size + c->synops);
+        c->arena_bytes_written = 4u * ((uint64_t)nd->out_size + c->synops);
+    } else if (esn__is_neuron(nd->kind)) {
+        const uint32_t req = esn__params_required(nd->kind);
+        uint64_t p = 0u;
+        uint32_t slot;
+        for (slot = 0u; slot < ESN_P_COUNT; ++slot) {
+            p += (req >> slot) & 1u;
+        }
+        c->param_bytes_read = 4u * (uint64_t)nd->out_size * p;
+        c->arena_bytes_read = 4u * (uint64_t)nd->out_size * (e + rt->n_state);
+        c->arena_bytes_written = 4u * (uint64_t)nd->out_size * (rt->n_state + 1u);
+    }
+}
+
+static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t par)
+{
+    const esn_model *m = ctx->model;
+    const esn_node *nd = &m->nodes[k];
+    const esn_node_rt *rt = &ctx->rt[k];
+    esn_counters *c = &ctx->step[k];
+    const int32_t *in[ESN_MAX_FANIN];
+    int32_t *out = esn_buf(ctx, k, par);
+    uint32_t e;
+    uint32_t j;
+    for (e = 0u; e < nd->n_edges; ++e) {
+        const esn_edge *ed = &m->edges[nd->first_edge + e];
+        in[e] = esn_buf(ctx, ed->src, ed->back ? par ^ 1u : par);
+    }
+    switch ((esn_kind)nd->kind) {
+    case ESN_KIND_INPUT:
+        for (j = 0u; j < nd->out_size; ++j) {
+            out[j] = x[j];
+        }
+        break;
+    case ESN_KIND_OUTPUT:
+        for (j = 0u; j < nd->out_size; ++j) {
+            int64_t s = 0;
+            for (e = 0u; e < nd->n_edges; ++e) {
+                s += in[e][j];
+            }
+            ctx->out[j] = s;
+        }
+        break;
+    case ESN_KIND_LINEAR:
+    case ESN_KIND_AFFINE:
+        (nd->weight_bytes == 1u ? esn_linear_s8 : esn_linear_s16)(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_CONV1D:
+    case ESN_KIND_CONV2D:
+        (nd->weight_bytes == 1u ? esn_conv_s8 : esn_conv_s16)(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_SCALE:
+        (nd->weight_bytes == 1u ? esn_scale_s8 : esn_scale_s16)(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_SUMPOOL2D:
+    case ESN_KIND_AVGPOOL2D:
+        esn_pool_s32(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_FLATTEN:
+        break; /* its buffer is its input's */
+    case ESN_KIND_IF:
+    case ESN_KIND_LIF:
+    case ESN_KIND_LI:
+    case ESN_KIND_CUBALIF:
+    case ESN_KIND_CUBALI:
+    case ESN_KIND_ALIF: {
+        int32_t *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
+        int32_t *s = (int32_t *)esn_at(ctx, rt->state_off);
+        state[ESN_VAR_V] = s;
+        s += nd->out_size;
+        if (nd->kind == ESN_KIND_CUBALIF || nd->kind == ESN_KIND_CUBALI) {
+            state[ESN_VAR_I] = s;
+            s += nd->out_size;
+        }
+        if (nd->kind == ESN_KIND_ALIF) {
+            state[ESN_VAR_ETA] = s;
+            s += nd->out_size;
+        }
+        if (rt->flags & 1u) {
+            state[ESN_VAR_PENDING] = s;
+        }
+        esn_neuron_step(m, nd, rt->layer, ctx->t, in, nd->n_edges, state, out, c);
+        break;
+    }
+    case ESN_KIND_COUNT:
+    default:
+        break; /* unreachable for a validated model */
+    }
+    esn_traffic(nd, rt, c);
+}
+
+esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
+{
+    const esn_model *m;
+    uint32_t k;
+    uint32_t par;
+    if (ctx == NULL || x == NULL) {
+        return ESN_ERR_NULL;
+    }
+    if (!ctx->ready || ctx->exited) {
+        return ESN_ERR_STATE;
+    }
+    m = ctx->model;
+    par = ctx->t & 1u;
+    memset(ctx->step, 0, (size_t)m->n_nodes * ESN_COUNTERS_BYTES);
+    for (k = 0u; k < m->n_nodes; ++k) {
+#if ESN_ENABLE_CYCLES
+        const uint32_t c0 = esn_port_cycles();
+        esn_run_node(ctx, k, x, par);
+        ctx->step[k].cycles = (uint32_t)(esn_port_cycles() - c0);
+#else
+        esn_run_node(ctx, k, x, par);
+#endif
+    }
+    for (k = 0u; k < m->n_nodes; ++k) {
+        const esn_counters *s = &ctx->step[k];
+        esn_counters *t = &ctx->total[k];
+        t->spikes_in += s->spikes_in;
+        t->synops += s->synops;
+        t->neuron_updates += s->neuron_updates;
+        t->spikes_out += s->spikes_out;
+        t->param_bytes_read += s->param_bytes_read;
+        t->arena_bytes_read += s->arena_bytes_read;
+        t->arena_bytes_written += s->arena_bytes_written;
+        t->cycles += s->cycles;
+    }
+    if (m->exit_enabled) {
+        const int64_t lim = INT64_C(4611686018427387904); /* 2^62: saturate, far beyond any real run */
+        uint32_t j;
+        for (j = 0u; j < m->output_size; ++j) {
+            int64_t a = ctx->exit_acc[j] + ctx->out[j]; /* |acc| <= 2^62 and |out| < 2^48: no overflow */
+            ctx->exit_acc[j] = a > lim ? lim : (a < -lim ? -lim : a);
+        }
+        if (esn_entropy_q8(ctx->exit_acc, m->output_size, ctx->t + 1u, m->exit_beta_q16) < m->exit_threshold_q8) {
+            ctx->exited = 1u;
+        }
+    }
+    ctx->t += 1u;
+    return ESN_OK;
+}
+
+esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uint32_t *steps)
+{
+    uint32_t t;
+    uint32_t ran = 0u;
+    if (ctx == NULL || x == NULL) {
+        return ESN_ERR_NULL;
+    }
+    if (T == 0u) {
+        return ESN_ERR_ARG;
+    }
+    ESN_CHECK(esn_reset(ctx));
+    for (t = 0u; t < T; ++t) {
+        const uint32_t k = ctx->model->output_size;
+        if (!ctx->exited) {
+            ESN_CHECK(esn_step(ctx, x + (size_t)t * ctx->model->input_size));
+            ran = t + 1u;
+            if (out != NULL) {
+                memcpy(out + (size_t)t * k, ctx->out, (size_t)k * sizeof(int64_t));
+            }
+        } else if (out != NULL) {
+            memset(out + (size_t)t * k, 0, (size_t)k * sizeof(int64_t));
+        }
+    }
+    if (steps != NULL) {
+        *steps = ran;
+    }
+    return ESN_OK;
+}
+
+const int64_t *esn_output(const esn_ctx *ctx)
+{
+    return (ctx != NULL && ctx->ready) ? ctx->out : NULL;
+}
+
+const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total)
+{
+    if (ctx == NULL || !ctx->ready || node >= ctx->model->n_nodes) {
+        return NULL;
+    }
+    return total ? &ctx->total[node] : &ctx->step[node];
+}
+
+const int32_t *esn_state(const esn_ctx *ctx, uint32_t node, esn_var var)
+{
+    const esn_node *nd;
+    const esn_node_rt *rt;
+    uint32_t idx = 0u;
+    if (ctx == NULL || !ctx->ready || node >= ctx->model->n_nodes) {
+        return NULL;
+    }
+    nd = &ctx->model->nodes[node];
+    rt = &ctx->rt[node];
+    if (rt->n_state == 0u) {
+        return NULL;
+    }
+    switch (var) {
+    case ESN_VAR_V:
+        idx = 0u;
+        break;
+    case ESN_VAR_I:
+        if (nd->kind != ESN_KIND_CUBALIF && nd->kind != ESN_KIND_CUBALI) {
+            return NULL;
+        }
+        idx = 1u;
+        break;
+    case ESN_VAR_ETA:
+        if (nd->kind != ESN_KIND_ALIF) {
+            return NULL;
+        }
+        idx = 1u;
+        break;
+    case ESN_VAR_PENDING:
+        if (!(rt->flags & 1u)) {
+            return NULL;
+        }
+        idx = (uint32_t)rt->n_state - 1u;
+        break;
+    case ESN_VAR_COUNT:
+    default:
+        return NULL;
+    }
+    return (const int32_t *)esn_at(ctx, rt->state_off + idx * 4u * nd->out_size);
+}

@@ -1,0 +1,236 @@
+/*
+ * esn_synaptic.c: event-driven Linear/Affine, Conv1d/Conv2d, Scale and Sum/AvgPool kernels.
+ *
+ * Each kernel first sets its output to the bias (or zero), then scans its input once and, for
+ * every nonzero entry x, adds x times the weights that entry reaches. Spikes (x == 1) add the
+ * weights without a multiply. Layouts and the no-overflow argument: esn_kernels.h.
+ */
+#include <string.h>
+
+#include "esn/esn_kernels.h"
+
+/* The input entry j: the sum over the node's incoming edges. */
+static inline int64_t esn_input_at(const int32_t *const *in, uint32_t n_in, uint32_t j)
+{
+    int64_t x = in[0][j];
+    uint32_t e;
+    for (e = 1u; e < n_in; ++e) {
+        x += in[e][j];
+    }
+    return x;
+}
+
+/* An input that does not fit int32 can only reach a layer whose weights are all zero
+ * (esn_model_validate bounds every nonzero product), so such an event adds nothing. */
+static inline int esn_fits_i32(int64_t x)
+{
+    return x >= INT32_MIN && x <= INT32_MAX;
+}
+
+/* out[ch][p] = bias[ch] for `channels` x `plane` entries, or zeros without a bias. */
+static void esn_init_out(int32_t *out, const esn_node *nd, uint32_t channels, uint32_t plane)
+{
+    const int32_t *bias = (const int32_t *)nd->param[ESN_P_BIAS];
+    uint32_t ch;
+    uint32_t p;
+    if (bias == NULL) {
+        memset(out, 0, (size_t)channels * plane * sizeof(int32_t));
+        return;
+    }
+    for (ch = 0u; ch < channels; ++ch) {
+        int32_t *o = out + (size_t)ch * plane;
+        for (p = 0u; p < plane; ++p) {
+            o[p] = bias[ch];
+        }
+    }
+}
+
+/* (C, H, W) of a conv/pool tensor: rank 3 as is, rank 2 ([C][L], Conv1d) as (C, 1, L). */
+static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t *c, uint32_t *h, uint32_t *w)
+{
+    *c = shape[0];
+    *h = rank == 3u ? shape[1] : 1u;
+    *w = rank == 3u ? shape[2] : shape[1];
+}
+
+/*
+ * The kernels for one weight type. WT: int8_t or int16_t.
+ * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
+ * iy + pad_y - ky * dil_y = oy * stride_y (and likewise along x), 0 <= oy < OH.
+ */
+#define ESN_DEFINE_WEIGHTED(SUFFIX, WT)                                                               \
+    void esn_linear_##SUFFIX(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, \
+                             esn_counters *c)                                                        \
+    {                                                                                                \
+        const WT *w = (const WT *)nd->param[ESN_P_WEIGHT];                                           \
+        const uint32_t n_out = nd->out_size;                                                         \
+        uint32_t j;                                                                                  \
+        uint32_t o;                                                                                  \
+        esn_init_out(out, nd, n_out, 1u);                                                            \
+        for (j = 0u; j < nd->in_size; ++j) {                                                         \
+            const int64_t x = esn_input_at(in, n_in, j);                                             \
+            const WT *row = w + (size_t)j * n_out;                                                   \
+            if (x == 0) {                                                                            \
+                continue;                                                                            \
+            }                                                                                        \
+            c->spikes_in += 1u;                                                                      \
+            c->synops += n_out;                                                                      \
+            if (x == 1) {                                                                            \
+                for (o = 0u; o < n_out; ++o) {                                                       \
+                    out[o] += row[o];                                                                \
+                }                                                                                    \
+            } else if (esn_fits_i32(x)) {                                                            \
+                const int32_t xi = (int32_t)x;                                                       \
+                for (o = 0u; o < n_out; ++o) {                                                       \
+                    out[o] += xi * (int32_t)row[o];                                                  \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    void esn_conv_##SUFFIX(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out,   \
+                           esn_counters *c)                                                          \
+    {                                                                                                \
+        const WT *w = (const WT *)nd->param[ESN_P_WEIGHT];                                           \
+        uint32_t cin, h, wd, cout, oh, ow;                                                           \
+        uint32_t cin_g, cout_g, plane, taps, ch, iy, ix, ky, kx, ol;                                 \
+        esn_chw(nd->in_shape, nd->in_rank, &cin, &h, &wd);                                           \
+        esn_chw(nd->out_shape, nd->out_rank, &cout, &oh, &ow);                                       \
+        cin_g = cin / nd->groups;                                                                    \
+        cout_g = cout / nd->groups;                                                                  \
+        plane = oh * ow;                                                                             \
+        taps = (uint32_t)nd->kernel[0] * nd->kernel[1];                                              \
+        esn_init_out(out, nd, cout, plane);                                                          \
+        for (ch = 0u; ch < cin; ++ch) {                                                              \
+            int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * plane;                            \
+            const WT *w_ch = w + (size_t)ch * taps * cout_g;                                         \
+            for (iy = 0u; iy < h; ++iy) {                                                            \
+                for (ix = 0u; ix < wd; ++ix) {                                                       \
+                    const int64_t x = esn_input_at(in, n_in, (ch * h + iy) * wd + ix);               \
+                    int32_t xi;                                                                      \
+                    if (x == 0) {                                                                    \
+                        continue;                                                                    \
+                    }                                                                                \
+                    c->spikes_in += 1u;                                                              \
+                    xi = esn_fits_i32(x) ? (int32_t)x : 0;                                           \
+                    for (ky = 0u; ky < nd->kernel[0]; ++ky) {                                        \
+                        const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);  \
+                        uint32_t oy;                                                                 \
+                        if (ny < 0) {                                                                \
+                            break; /* ny only decreases with ky */                                   \
+                        }                                                                            \
+                        if ((uint32_t)ny % nd->stride[0] != 0u) {                                    \
+                            continue;                                                                \
+                        }                                                                            \
+                        oy = (uint32_t)ny / nd->stride[0];                                           \
+                        if (oy >= oh) {                                                              \
+                            continue;                                                                \
+                        }                                                                            \
+                        for (kx = 0u; kx < nd->kernel[1]; ++kx) {                                    \
+                            const int32_t nx =                                                       \
+                                (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);             \
+                            const WT *wrow = w_ch + (size_t)(ky * nd->kernel[1] + kx) * cout_g;      \
+                            int32_t *o;                                                              \
+                            uint32_t ox;                                                             \
+                            if (nx < 0) {                                                            \
+                                break;                                                               \
+                            }                                                                        \
+                            if ((uint32_t)nx % nd->stride[1] != 0u) {                                \
+                                continue;                                                            \
+                            }                                                                        \
+                            ox = (uint32_t)nx / nd->stride[1];                                       \
+                            if (ox >= ow) {                                                          \
+                                continue;                                                            \
+                            }                                                                        \
+                            o = out_g + oy * ow + ox;                                                \
+                            c->synops += cout_g;                                                     \
+                            if (xi == 1) {                                                           \
+                                for (ol = 0u; ol < cout_g; ++ol) {                                   \
+                                    o[(size_t)ol * plane] += wrow[ol];                               \
+                                }                                                                    \
+                            } else {                                                                 \
+                                for (ol = 0u; ol < cout_g; ++ol) {                                   \
+                                    o[(size_t)ol * plane] += xi * (int32_t)wrow[ol];                 \
+                                }                                                                    \
+                            }                                                                        \
+                        }                                                                            \
+                    }                                                                                \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+                                                                                                     \
+    void esn_scale_##SUFFIX(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out,  \
+                            esn_counters *c)                                                         \
+    {                                                                                                \
+        const WT *w = (const WT *)nd->param[ESN_P_WEIGHT];                                           \
+        uint32_t j;                                                                                  \
+        memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));                                      \
+        for (j = 0u; j < nd->in_size; ++j) {                                                         \
+            const int64_t x = esn_input_at(in, n_in, j);                                             \
+            if (x == 0) {                                                                            \
+                continue;                                                                            \
+            }                                                                                        \
+            c->spikes_in += 1u;                                                                      \
+            c->synops += 1u;                                                                         \
+            if (esn_fits_i32(x)) {                                                                   \
+                out[j] += (int32_t)x * (int32_t)w[j];                                                \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+ESN_DEFINE_WEIGHTED(s8, int8_t)
+ESN_DEFINE_WEIGHTED(s16, int16_t)
+
+void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+{
+    uint32_t channels, h, wd, oc, oh, ow, plane, ch, iy, ix, ky, kx;
+    esn_chw(nd->in_shape, nd->in_rank, &channels, &h, &wd);
+    esn_chw(nd->out_shape, nd->out_rank, &oc, &oh, &ow);
+    plane = oh * ow;
+    memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
+    for (ch = 0u; ch < channels; ++ch) {
+        int32_t *out_c = out + (size_t)ch * plane;
+        for (iy = 0u; iy < h; ++iy) {
+            for (ix = 0u; ix < wd; ++ix) {
+                /* fits int32: esn_model_validate bounds the window sums */
+                const int32_t x = (int32_t)esn_input_at(in, n_in, (ch * h + iy) * wd + ix);
+                if (x == 0) {
+                    continue;
+                }
+                c->spikes_in += 1u;
+                for (ky = 0u; ky < nd->kernel[0]; ++ky) {
+                    const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)ky;
+                    uint32_t oy;
+                    if (ny < 0) {
+                        break;
+                    }
+                    if ((uint32_t)ny % nd->stride[0] != 0u) {
+                        continue;
+                    }
+                    oy = (uint32_t)ny / nd->stride[0];
+                    if (oy >= oh) {
+                        continue;
+                    }
+                    for (kx = 0u; kx < nd->kernel[1]; ++kx) {
+                        const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)kx;
+                        uint32_t ox;
+                        if (nx < 0) {
+                            break;
+                        }
+                        if ((uint32_t)nx % nd->stride[1] != 0u) {
+                            continue;
+                        }
+                        ox = (uint32_t)nx / nd->stride[1];
+                        if (ox >= ow) {
+                            continue;
+                        }
+                        out_c[oy * ow + ox] += x;
+                        c->synops += 1u;
+                    }
+                }
+            }
+        }
+    }
+    (void)oc;
+}
