@@ -132,6 +132,38 @@ def test_faulting_firmware_is_reported_with_its_exception(boards, fw_cache, boar
 
 
 @needs_qemu
+def test_firmware_answers_a_retransmission_from_its_cache_and_naks_damage(boards, fw_cache):
+    b = boards["qemu-mps2-an505"]
+    fw = F.build(b, cache_dir=fw_cache)
+    with QemuTarget(b, fw.elf) as q:
+        link = q.link
+
+        def frames(wire: bytes, n: int):
+            link._write(wire)
+            got = []
+            while len(got) < n:
+                ev = link.next_event(time.monotonic() + 5)
+                assert ev is not None, got
+                got.append(ev)
+            return got
+
+        req = P.encode(P.T_COUNTER, 4242)
+        (a,) = frames(req, 1)
+        (again,) = frames(req, 1)                     # same seq and CRC: the cached answer, not a new count
+        assert a == again and a.seq == 4242 and a.type == P.T_COUNTER | P.RESPONSE_BIT
+        (fresh,) = frames(P.encode(P.T_COUNTER, 4243), 1)
+        assert P.Counter.decode(fresh.payload).ticks > P.Counter.decode(a.payload).ticks
+        bad = bytearray(P.encode(P.T_ECHO, 4244, b"abc"))
+        bad[4] ^= 0x20
+        (nak,) = frames(bytes(bad), 1)
+        assert nak.type == P.T_NAK and nak.seq == P.SEQ_NONE
+        (err,) = frames(P.encode(P.T_HELLO, 4245, b"\1", version=7), 1)
+        assert err.type == P.T_ERROR and err.payload[:4] == bytes([P.T_HELLO, P.ST_VERSION, 1, 1])
+        (unk,) = frames(P.encode(0x42, 4246), 1)
+        assert P.decode_error(unk.payload).status == P.ST_UNSUPPORTED
+
+
+@needs_qemu
 def test_lockup_is_reported_as_such(boards, fw_cache):
     """ARMv6-M has no stack limit: an overflow faults during exception entry and locks the core up."""
     b = boards["qemu-microbit"]

@@ -74,6 +74,9 @@ static uint32_t get_u32(const uint8_t *p)
 static uint16_t put_str(uint8_t *out, uint16_t at, uint16_t cap, const char *s)
 {
     uint16_t n = 0;
+    if (at >= cap) {
+        return at; /* no room even for the length byte: the string is left out */
+    }
     while (s[n] && n < 255 && at + 1u + n < cap) {
         out[at + 1u + n] = (uint8_t)s[n];
         n++;
