@@ -22,9 +22,10 @@ toolchain:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing $(TOOLCHAIN_PKGS)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  if ! apt-cache show $(TOOLCHAIN_PKGS) >/dev/null 2>&1; then apt-get update -qq; fi; \
-	  apt-get install -y -qq --no-install-recommends $(TOOLCHAIN_PKGS) >/dev/null \
-	    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TOOLCHAIN_PKGS) >/dev/null; }; \
+	  apt="apt-get -qq -o DPkg::Lock::Timeout=300"; \
+	  if ! apt-cache show $(TOOLCHAIN_PKGS) >/dev/null 2>&1; then $$apt update; fi; \
+	  $$apt install -y --no-install-recommends $(TOOLCHAIN_PKGS) >/dev/null \
+	    || { $$apt update && $$apt install -y --no-install-recommends $(TOOLCHAIN_PKGS) >/dev/null; }; \
 	else echo "note: $(TOOLCHAIN_PKGS) missing and not root: device tests will skip"; fi
 
 $(STAMP): pyproject.toml
