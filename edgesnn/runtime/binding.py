@@ -1,0 +1,198 @@
+"""The C runtime on the host, through the cffi extension edgesnn.runtime._esn (built by _build.py).
+
+`CModel(blob)` loads and checks a blob in the C loader and lays out an arena of exactly the size
+the runtime asks for (or of `arena_bytes`, to test refusals); `CModel.run(inputs)` runs a batch
+input by input and returns a SimResult with the same fields the simulators fill, plus per-node
+`cycles` in its counts. Status codes of the C side become EdgesnnError subclasses whose messages
+name the node (by its name, from the blob's metadata) and the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DeviceError, EdgesnnError, SimulationError
+from ..sim.fixed_sim import FIXED_COUNTERS, check_spike_inputs
+from ..sim.float_sim import SimResult
+
+C_COUNTERS = FIXED_COUNTERS + ("cycles",)  # the order of esn_counters' fields
+
+
+class CRuntimeError(DeviceError):
+    """The C runtime refused a call (bad arguments, call order)."""
+
+
+class ArenaTooSmall(CRuntimeError):
+    """The arena handed to esn_init is smaller than esn_arena_size()."""
+
+
+def _lib():
+    try:
+        from . import _esn
+    except ImportError as e:
+        raise CRuntimeError("the C runtime extension edgesnn.runtime._esn is not built; install the package "
+                            f"(`pip install -e .`, or `make setup`) to compile it ({e})") from None
+    _check_fresh(_esn.lib)
+    return _esn.ffi, _esn.lib
+
+
+_fresh_checked = False
+
+
+def extension_available() -> bool:
+    """Whether the host extension is built (a stale one still raises, to be rebuilt)."""
+    try:
+        _lib()
+    except CRuntimeError as e:
+        if "not built" in str(e):
+            return False
+        raise
+    return True
+
+
+def _check_fresh(lib) -> None:
+    """In a source checkout, refuse an extension built from other C sources than those on disk."""
+    global _fresh_checked
+    if _fresh_checked:
+        return
+    root = Path(__file__).resolve().parents[2] / "runtime_c"
+    if root.is_dir():
+        from ._build import source_digest
+        built = lib.esn_host_digest()
+        from cffi import FFI
+        if FFI().string(built).decode() != source_digest(root):
+            raise CRuntimeError("the C runtime extension is stale: runtime_c/ changed since it was built; rebuild "
+                                "it with `.venv/bin/pip install -e .` (or `make setup`)")
+    _fresh_checked = True
+
+
+def status_name(code: int) -> str:
+    ffi, lib = _lib()
+    return ffi.string(lib.esn_status_str(code)).decode()
+
+
+def _blob_names(blob: bytes) -> list[str] | None:
+    """Node names from the META section, when the blob is readable enough to have them."""
+    try:
+        from ..emit.blob import SEC_META, read_header
+        h = read_header(blob)
+        o, size, _ = h["sections"][SEC_META]
+        return json.loads(h["data"][o:o + size].decode())["names"]
+    except Exception:
+        return None
+
+
+class CModel:
+    """A blob loaded into the C runtime, with its arena and context."""
+
+    def __init__(self, blob: bytes, arena_bytes: int | None = None):
+        from ..emit.blob import BlobError
+        ffi, lib = _lib()
+        self.ffi, self.lib = ffi, lib
+        blob = bytes(blob)
+        # 8-byte aligned copy: the runtime uses the parameter arrays in place
+        self._blob = ffi.new("uint64_t[]", max(1, (len(blob) + 7) // 8))
+        ffi.memmove(self._blob, blob, len(blob))
+        self._bm = ffi.new("esn_blob_model *")
+        st = lib.esn_blob_load(self._bm, self._blob, len(blob))
+        if st != lib.ESN_OK:
+            raise BlobError(self._describe(st, blob))
+        self.model = ffi.addressof(self._bm, "model")
+        need = ffi.new("uint32_t *")
+        st = lib.esn_arena_size(self.model, need)
+        if st != lib.ESN_OK:
+            raise CRuntimeError(f"esn_arena_size: {status_name(st)}")
+        self.arena_size = int(need[0])
+        size = self.arena_size if arena_bytes is None else int(arena_bytes)
+        self._arena = ffi.new("uint64_t[]", max(1, (size + 7) // 8))
+        self.ctx = ffi.new("esn_ctx *")
+        st = lib.esn_init(self.ctx, self.model, self._arena, size)
+        if st == lib.ESN_ERR_ARENA_SMALL:
+            raise ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {self.arena_size} "
+                                "(esn_arena_size)")
+        if st != lib.ESN_OK:
+            raise CRuntimeError(f"esn_init: {status_name(st)}")
+        self.names = _blob_names(blob)
+
+    def _describe(self, st: int, blob: bytes) -> str:
+        lib, d = self.lib, self._bm.diag
+        what = status_name(st)
+        if st == lib.ESN_ERR_VERSION:
+            return (f"blob format version {self._bm.version} is not supported: this runtime reads version "
+                    f"{lib.ESN_BLOB_VERSION}; re-run `edgesnn compile` with this edgesnn")
+        where = ""
+        if d.node >= 0:
+            names = _blob_names(blob)
+            label = repr(names[d.node]) if names and d.node < len(names) else f"#{d.node}"
+            where = f" at node {label}"
+        if d.edge >= 0:
+            where += f", edge {d.edge}"
+        return f"the C runtime refused the blob: {what}{where} (value {d.value})"
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, inputs: np.ndarray, *, record_states: bool = False, names: list[str] | None = None,
+            out_shape: tuple[int, ...] | None = None, output_spiking: bool = True,
+            counted: set[str] | None = None, state_shapes: dict[str, tuple] | None = None,
+            exit_on: bool | None = None) -> SimResult:
+        """Runs x [N, T, input_size...] (uint8 spike counts) input by input; see run_c for the fields."""
+        ffi, lib, m = self.ffi, self.lib, self.model
+        x = np.ascontiguousarray(inputs, dtype=np.uint8)
+        n, steps = x.shape[:2]
+        if int(np.prod(x.shape[2:])) != m.input_size:
+            raise SimulationError(f"inputs of shape {x.shape} do not match the model's input size {m.input_size}")
+        names = names or self.names or [f"n{i}" for i in range(m.n_nodes)]
+        k_out, nn = m.output_size, m.n_nodes
+        out = np.zeros((n, steps, k_out), np.int64)
+        counters = np.zeros((n, steps, nn, len(C_COUNTERS)), np.uint64)
+        ran = np.zeros(n, np.uint32)
+        blocks = []
+        if record_states:
+            for k in range(nn):
+                for var, vname in ((lib.ESN_VAR_V, "v"), (lib.ESN_VAR_I, "i"), (lib.ESN_VAR_ETA, "eta")):
+                    if lib.esn_state(self.ctx, k, var) != ffi.NULL:
+                        blocks.append((k, vname, int(lib.esn_host_out_size(m, k))))
+        words = sum(b[2] for b in blocks)
+        states = np.zeros((n, steps, max(words, 1)), np.int32) if record_states else None
+        st = lib.esn_host_run_batch(self.ctx, ffi.from_buffer("uint8_t[]", x), n, steps,
+                                    ffi.from_buffer("int64_t[]", out), ffi.from_buffer("uint64_t[]", counters),
+                                    ffi.from_buffer("uint32_t[]", ran),
+                                    ffi.from_buffer("int32_t[]", states) if record_states else ffi.NULL, words)
+        if st != lib.ESN_OK:
+            raise CRuntimeError(f"esn_step: {status_name(st)}")
+        counters = counters.astype(np.int64)
+        counts = {names[k]: {c: counters[:, :, k, i] for i, c in enumerate(C_COUNTERS)}
+                  for k in range(nn) if counted is None or names[k] in counted}
+        recorded = {}
+        pos = 0
+        for k, vname, size in blocks:
+            a = states[:, :, pos:pos + size].astype(np.int64)
+            shape = (state_shapes or {}).get(names[k], (size,))
+            recorded.setdefault(names[k], {})[vname] = a.reshape(n, steps, *shape)
+            pos += size
+        outputs = out.reshape(n, steps, *(out_shape or (k_out,)))
+        return SimResult(outputs, output_spiking, counts, recorded,
+                         ran.astype(np.int64) if exit_on else None)
+
+
+def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None) -> SimResult:
+    """Runs a QGraph in the C runtime on spike-count inputs [N, T, *input_shape], input by input.
+
+    Returns the SimResult `simulate_fixed` returns for the same arguments: outputs [N, T, *out]
+    (int64), counts per synaptic and neuron node (the fixed-point counters, plus `cycles` from the
+    port's clock), states when recorded (after an input exits early its remaining steps read 0,
+    since the runtime stops), and `steps` [N] when early exit is on.
+    """
+    from ..emit.blob import to_blob
+    from ..graph import ir
+    x = check_spike_inputs(qgraph, inputs)
+    graph = qgraph.graph
+    sched = graph.schedule()
+    model = CModel(to_blob(qgraph), arena_bytes)
+    counted = {k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES) or graph.nodes[k].stateful}
+    shapes = {k: sched.shapes[k] for k in sched.order}
+    return model.run(x.astype(np.uint8), record_states=record_states, names=list(sched.order),
+                     out_shape=graph.output.shape, output_spiking=graph.output_spiking, counted=counted,
+                     state_shapes=shapes, exit_on=qgraph.exit is not None)
