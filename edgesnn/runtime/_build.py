@@ -146,5 +146,6 @@ ffibuilder = make_builder()
 
 if __name__ == "__main__":  # build in place by hand: python edgesnn/runtime/_build.py
     import shutil
-    built = make_builder(relative=False).compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=False)
-    shutil.copy(built, ROOT / "edgesnn" / "runtime")
+    # the name pip's build gives it (limited API), so that the two never shadow each other
+    built = make_builder(relative=False).compile(tmpdir=str(ROOT / "build" / "cffi"), target="_esn.abi3.so")
+    shutil.copy(built, ROOT / "edgesnn" / "runtime" / "_esn.abi3.so")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DeviceError, EdgesnnError, SimulationError
+from ..errors import DeviceError, SimulationError
 from ..sim.fixed_sim import FIXED_COUNTERS, check_spike_inputs
 from ..sim.float_sim import SimResult
 
@@ -35,7 +35,7 @@ def _lib():
     except ImportError as e:
         raise CRuntimeError("the C runtime extension edgesnn.runtime._esn is not built; install the package "
                             f"(`pip install -e .`, or `make setup`) to compile it ({e})") from None
-    _check_fresh(_esn.lib)
+    _check_fresh(_esn.ffi, _esn.lib)
     return _esn.ffi, _esn.lib
 
 
@@ -53,7 +53,7 @@ def extension_available() -> bool:
     return True
 
 
-def _check_fresh(lib) -> None:
+def _check_fresh(ffi, lib) -> None:
     """In a source checkout, refuse an extension built from other C sources than those on disk."""
     global _fresh_checked
     if _fresh_checked:
@@ -61,9 +61,7 @@ def _check_fresh(lib) -> None:
     root = Path(__file__).resolve().parents[2] / "runtime_c"
     if root.is_dir():
         from ._build import source_digest
-        built = lib.esn_host_digest()
-        from cffi import FFI
-        if FFI().string(built).decode() != source_digest(root):
+        if ffi.string(lib.esn_host_digest()).decode() != source_digest(root):
             raise CRuntimeError("the C runtime extension is stale: runtime_c/ changed since it was built; rebuild "
                                 "it with `.venv/bin/pip install -e .` (or `make setup`)")
     _fresh_checked = True

@@ -148,7 +148,7 @@ def random_graph(draw) -> ir.Graph:
     shape = {1: (draw(st.integers(1, 12)),), 2: (draw(st.integers(1, 3)), draw(st.integers(3, 10))),
              3: (draw(st.integers(1, 3)), draw(st.integers(3, 8)), draw(st.integers(3, 8)))}[rank]
     cur = add(ir.Input(name="x", shape=shape))
-    spiking_sources = [cur]
+    last_neuron = None  # the latest spiking layer, for a skip connection to the readout
     for _ in range(draw(st.integers(1, 3))):
         i = next(counter)
         op = draw(st.sampled_from({1: ["dense", "dense", "scale"], 2: ["conv1d", "flatten"],
@@ -192,8 +192,7 @@ def random_graph(draw) -> ir.Graph:
             except Exception:
                 continue
             syn = add(node, cur)
-            gain_shape = out
-            neu = draw(neuron(f"n{i}", gain_shape, True, rng))
+            neu = draw(neuron(f"n{i}", out, True, rng))
             # conv targets need one gain per channel
             for key in ("gain", "gain_syn"):
                 if hasattr(neu, key):
@@ -202,7 +201,7 @@ def random_graph(draw) -> ir.Graph:
                         a.shape[0], *[1] * (a.ndim - 1)), a.shape).copy())
             cur = add(neu, syn)
             shape = out
-            spiking_sources = [cur]
+            last_neuron = cur
             continue
         # dense or scale on a 1-D shape
         n_out = shape[0] if op == "scale" else draw(st.integers(1, 16))
@@ -215,16 +214,14 @@ def random_graph(draw) -> ir.Graph:
             syn = add(ir.Linear(name=f"fc{i}", weight=w(n_out, shape[0], gain=3.0)), cur)
         neu_name = f"n{i}"
         extra = []
-        if draw(st.booleans()):  # recurrent weights from the layer's own spikes
+        if draw(st.booleans()):  # recurrent weights from the layer's own spikes (a back edge into it)
             extra.append(add(ir.Linear(name=f"rec{i}", weight=w(n_out, n_out)), neu_name))
-        neu = draw(neuron(neu_name, (n_out,), True, rng))
-        nodes[neu_name] = neu
+        nodes[neu_name] = draw(neuron(neu_name, (n_out,), True, rng))
         edges.append((syn, neu_name))
         edges.extend((e, neu_name) for e in extra)
-        # the recurrent Linear was added before its source existed: move its edge after the neuron's
         cur = neu_name
         shape = (n_out,)
-        spiking_sources = [cur]
+        last_neuron = cur
     if len(shape) > 1:
         cur = add(ir.Flatten(name="flat_out"), cur)
         shape = (int(np.prod(shape)),)
@@ -234,14 +231,12 @@ def random_graph(draw) -> ir.Graph:
         srcs.append("x")  # a weighted layer summing two spike sources
     ro = add(ir.Affine(name="fc_out", weight=w(k, shape[0], gain=3.0), bias=rng.normal(0, 0.1, k)), *srcs)
     feeders = [ro]
-    if draw(st.booleans()) and spiking_sources[0] != "x" and len(nodes[spiking_sources[0]].gain.shape) == 1:
-        feeders.append(add(ir.Linear(name="skip", weight=w(k, nodes[spiking_sources[0]].gain.size)),
-                           spiking_sources[0]))
+    if last_neuron is not None and nodes[last_neuron].gain.ndim == 1 and draw(st.booleans()):
+        feeders.append(add(ir.Linear(name="skip", weight=w(k, nodes[last_neuron].gain.size)), last_neuron))
     out_neuron = draw(neuron("readout", (k,), False, rng))
     nodes["readout"] = out_neuron
     edges.extend((f, "readout") for f in feeders)
     add(ir.Output(name="y", shape=(k,)), "readout")
-    # Graph wants every node reachable from the input in edge order; our insertion order is fine
     return ir.Graph(nodes, edges, 1e-3)
 
 
