@@ -42,3 +42,44 @@ test: $(STAMP) toolchain
 
 clean:
 	rm -rf $(VENV) out
+
+# --- C runtime: the fuzzing toolchain, and rebuilding the cffi extension -----------------------
+# clang with its sanitizer and libFuzzer runtimes, for the blob loader's fuzz target
+# (runtime_c/fuzz, tests/test_fuzz_loader.py). Like `toolchain`: nothing to do when they work,
+# installed when run as root on Debian, otherwise a note (that test then skips).
+FUZZ_PKGS := clang libclang-rt-dev
+FUZZ_OK   := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
+             | clang -x c -fsanitize=fuzzer,address,undefined - -o /dev/null >/dev/null 2>&1
+
+.PHONY: fuzz-tools
+setup: fuzz-tools
+test: fuzz-tools
+
+fuzz-tools:
+	@if $(FUZZ_OK); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(FUZZ_PKGS)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  if ! apt-cache show $(FUZZ_PKGS) >/dev/null 2>&1; then apt-get update -qq; fi; \
+	  apt-get install -y -qq --no-install-recommends $(FUZZ_PKGS) >/dev/null \
+	    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(FUZZ_PKGS) >/dev/null; }; \
+	else echo "note: $(FUZZ_PKGS) missing and not root: the fuzz test will skip"; fi
+
+# `pip install -e .` compiles runtime_c into edgesnn.runtime._esn (cffi): it needs a C compiler and the
+# Python headers (installed here when missing and root), and is redone when the C runtime changes.
+CEXT_PKGS := gcc python3-dev
+CEXT_OK   := command -v gcc >/dev/null 2>&1 && python3 -c "import os, sysconfig; \
+             raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"
+
+.PHONY: c-tools
+$(STAMP): setup.py edgesnn/runtime/_build.py $(wildcard runtime_c/src/*.[ch] runtime_c/src/kernels/*.c \
+          runtime_c/include/esn/*.h runtime_c/ports/host/*.c) | c-tools
+
+c-tools:
+	@if $(CEXT_OK); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(CEXT_PKGS)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends $(CEXT_PKGS) >/dev/null \
+	    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CEXT_PKGS) >/dev/null; }; \
+	else echo "error: the C extension needs $(CEXT_PKGS) (a C compiler and Python headers); install them"; exit 1; fi
