@@ -60,6 +60,9 @@ def cmd_simulate(args) -> None:
     from .artifact import atomic_write_bytes
     from .report import activity_table
     from .sim import simulate
+    if args.engine != "float" or args.model.endswith(".blob"):
+        return _simulate_fixed(args)
+    _quant_options(args)  # refused with the float engine
     graph = _load_graph(args.model)
     inputs = _load_npy(args.inputs, "inputs")
     result = simulate(graph, inputs, progress=True)
@@ -72,6 +75,69 @@ def cmd_simulate(args) -> None:
     atomic_write_bytes(args.output, buf.getvalue())
     print(activity_table(graph, result))
     print(f"{n} inputs x {t} steps -> {args.output} ({key} {list(flat.shape)}, pred [{n}])")
+
+
+def _quant_options(args) -> dict:
+    """The quantization settings given on the command line (fixed-point engines and compile)."""
+    opts = {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
+            "exit_nats": args.exit_nats,
+            "calib": _load_npy(args.calib, "calibration inputs") if args.calib else None}
+    given = [f"--{k.replace('_', '-')}" for k, v in opts.items() if v is not None]
+    if getattr(args, "engine", None) == "float" and given:
+        raise EdgesnnError(f"{', '.join(given)}: quantization settings apply to the fixed-point engines only "
+                           "(--engine fixed-python or fixed-c)")
+    return opts
+
+
+def _simulate_fixed(args) -> None:
+    import dataclasses
+    import io
+    from .artifact import atomic_write_bytes
+    from .report import activity_table
+    from .runtime.engines import load_model, run_engine
+    from .sim.float_sim import COUNTERS
+    from .sim.fixed_sim import BYTE_COUNTERS
+    opts = _quant_options(args)
+    model = load_model(args.model)
+    inputs = _load_npy(args.inputs, "inputs")
+    graph, result = run_engine(args.engine, model, inputs, progress=True, **opts)
+    n, t = result.outputs.shape[:2]
+    flat = result.outputs.reshape(n, t, -1)
+    key = "out_spikes" if result.output_spiking else "out_mem"
+    arrays = {key: flat, "pred": result.pred}
+    if result.steps is not None:
+        arrays["steps"] = result.steps
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(args.output, buf.getvalue())
+    shown = {k: {c: cs[c] for c in COUNTERS} for k, cs in result.counts.items()}
+    print(activity_table(graph, dataclasses.replace(result, counts=shown)))
+    traffic = {c: sum(int(cs[c].sum()) for cs in result.counts.values()) / n for c in BYTE_COUNTERS}
+    print("memory traffic per input: " + ", ".join(f"{c.replace('_', ' ')} {v:,.0f} B" for c, v in traffic.items()))
+    steps = f", {result.mean_steps:.2f} steps on average (early exit)" if result.steps is not None else ""
+    print(f"{n} inputs x {t} steps ({args.engine}{steps}) -> {args.output} "
+          f"({key} {list(flat.shape)}, pred [{n}]" + (f", steps [{n}])" if result.steps is not None else ")"))
+
+
+def cmd_compile(args) -> None:
+    from .emit.bundle import compile_model
+    from .runtime.engines import load_model, quantize_with
+    from .quantize import QGraph
+    opts = _quant_options(args)
+    model = load_model(args.model)
+    if isinstance(model, QGraph):
+        given = [k for k, v in opts.items() if v is not None]
+        if given:
+            raise EdgesnnError(f"{args.model} is already quantized; {', '.join(given)} cannot change it")
+        qgraph = model
+    else:
+        qgraph = quantize_with(model, **opts)
+    c = compile_model(qgraph, args.output, name=args.name, arena_bytes=args.arena_bytes)
+    cfg = qgraph.config
+    print(f"compiled {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} "
+          f"rounding{', early exit' if qgraph.exit else ''}) -> {c.out_dir}/: model.blob ({c.blob_bytes:,} B), "
+          f"model.c, model.h; weights {c.weight_bytes:,} B, arena {c.arena_bytes:,} B"
+          + ("" if c.checked_by_c else " (not checked by the C loader: host extension not built)"))
 
 
 def cmd_demo(args) -> None:
@@ -93,6 +159,21 @@ def cmd_flash(args) -> None:
     elf = args.elf or build(board).elf
     cmd = flash(board, elf, runner=args.runner, probe=args.probe, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "flashed with: ") + shlex.join(cmd))
+
+
+def _add_quant_options(s) -> None:
+    from .quantize import ROUNDINGS
+    from .quantize.config import RANGES
+    q = s.add_argument_group("quantization (fixed-point engines and compile)")
+    lo, hi = RANGES["weight_bits"]
+    q.add_argument("--weight-bits", type=int, metavar="B", help=f"weight bits, {lo}..{hi} (default 8)")
+    lo, hi = RANGES["state_bits"]
+    q.add_argument("--state-bits", type=int, metavar="B", help=f"membrane bits, {lo}..{hi} (default 16)")
+    q.add_argument("--rounding", choices=ROUNDINGS, help="rounding of parameters and of shifted products "
+                                                          "(default nearest)")
+    q.add_argument("--calib", metavar="CALIB.npy", help="calibration inputs [N, T, ...] that set the state ranges")
+    q.add_argument("--exit-nats", type=float, metavar="H",
+                   help="early exit: stop an input once its output entropy is below H nats")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,9 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and pred [N], the argmax of the summed output (ties to the lowest index).")
     s.add_argument("model", metavar="MODEL.json")
     s.add_argument("--inputs", required=True, metavar="INPUTS.npy")
-    s.add_argument("--engine", default="float", choices=["float"], help="simulator (default: float)")
+    s.add_argument("--engine", default="float", choices=["float", "fixed-python", "fixed-c"],
+                   help="float simulator (default), the fixed-point specification in Python, or the C runtime "
+                        "through cffi; the fixed engines quantize a float MODEL first, and also run a compiled "
+                        "MODEL.blob")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    _add_quant_options(s)
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("compile", help="quantize a model and write its blob and C sources",
+                       description="Quantize MODEL (or take a quantized one) and write DIR/model.blob, the "
+                                   "versioned blob the C runtime loads, and DIR/model.c + model.h, the same model "
+                                   "as const C tables to compile into firmware. The blob is checked by the C "
+                                   "loader first; nothing is written when anything fails.")
+    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("-o", "--output", required=True, metavar="DIR")
+    s.add_argument("--name", default="snn", help="C name prefix: NAME_model, NAME_ARENA_BYTES (default: snn)")
+    s.add_argument("--arena-bytes", type=int, metavar="BYTES",
+                   help="the arena the firmware provides; refuse a model that needs more")
+    _add_quant_options(s)
+    s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("demo", help="run the example models through the pipeline and print what it measures",
                        description="Import the example NIR models, show their layers, simulate them on the "

@@ -1,0 +1,79 @@
+"""The simulation engines behind `edgesnn simulate --engine`, and the quantization they share.
+
+    float         edgesnn.sim.simulate on the float graph (float32)
+    fixed-python  edgesnn.sim.fixed_sim.simulate_fixed, the integer specification
+    fixed-c       the C runtime through cffi (edgesnn.runtime.run_c), bit-exact with fixed-python
+
+A model is either a float graph (then the fixed engines quantize it first, with the given bit
+widths, rounding and calibration inputs) or an already quantized model: a QGraph, or a compiled
+blob (`edgesnn compile`), which the fixed engines run as is.
+"""
+
+from __future__ import annotations
+
+from ..errors import EdgesnnError
+from ..graph import Graph
+from ..quantize import QGraph, QuantConfig, quantize
+from ..sim.float_sim import SimResult
+
+ENGINES = ("float", "fixed-python", "fixed-c")
+
+
+def quantize_with(graph: Graph, *, weight_bits: int | None = None, state_bits: int | None = None,
+                  rounding: str | None = None, calib=None, exit_nats: float | None = None) -> QGraph:
+    """quantize() with the settings a user gave (the rest at QuantConfig's defaults)."""
+    given = {"weight_bits": weight_bits, "state_bits": state_bits, "rounding": rounding}
+    q = quantize(graph, QuantConfig(**{k: v for k, v in given.items() if v is not None}), calib)
+    if exit_nats is not None:
+        from ..quantize.fixedpoint import nats_to_q8
+        if not exit_nats >= 0:
+            raise EdgesnnError(f"exit entropy {exit_nats} must be a non-negative number of nats")
+        q = q.with_exit(nats_to_q8(exit_nats))
+    return q
+
+
+def load_model(path: str):
+    """A float Graph (.json), or a quantized model: a QGraph (.json) or a compiled blob (.blob)."""
+    from pathlib import Path
+    from ..artifact import load_json
+    if Path(path).suffix == ".blob":
+        from ..emit.blob import from_blob
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise EdgesnnError(f"{path}: no such file") from None
+        try:
+            return from_blob(data)
+        except EdgesnnError as e:
+            raise type(e)(f"{path}: {e}") from None
+    d = load_json(path)
+    if isinstance(d, dict) and d.get("artifact") == "qgraph":
+        return QGraph.from_dict(d, path)
+    return Graph.from_dict(d, path)
+
+
+def run_engine(engine: str, model, inputs, *, progress: bool = False, **quant) -> tuple[Graph, SimResult]:
+    """Runs `inputs` on `model` with `engine`; `quant` are quantize_with's settings (fixed engines,
+    float models only). Returns the float graph (for reports) and the result."""
+    if engine not in ENGINES:
+        raise EdgesnnError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    given = sorted(k for k, v in quant.items() if v is not None)
+    if engine == "float":
+        if given:
+            raise EdgesnnError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the fixed-point "
+                               "engines only (--engine fixed-python or fixed-c)")
+        if isinstance(model, QGraph):
+            raise EdgesnnError("this model is already quantized; run it with --engine fixed-python or fixed-c")
+        from ..sim import simulate
+        return model, simulate(model, inputs, progress=progress)
+    if isinstance(model, QGraph):
+        if given:
+            raise EdgesnnError(f"this model is already quantized; {', '.join(given)} cannot change it")
+        q = model
+    else:
+        q = quantize_with(model, **quant)
+    if engine == "fixed-python":
+        from ..sim.fixed_sim import simulate_fixed
+        return q.graph, simulate_fixed(q, inputs, progress=progress)
+    from .binding import run_c
+    return q.graph, run_c(q, inputs)
