@@ -82,10 +82,9 @@ def _quant_options(args) -> dict:
     opts = {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
             "exit_nats": args.exit_nats,
             "calib": _load_npy(args.calib, "calibration inputs") if args.calib else None}
-    given = [f"--{k.replace('_', '-')}" for k, v in opts.items() if v is not None]
-    if getattr(args, "engine", None) == "float" and given:
-        raise EdgesnnError(f"{', '.join(given)}: quantization settings apply to the fixed-point engines only "
-                           "(--engine fixed-python or fixed-c)")
+    from .runtime.engines import refuse_settings
+    refuse_settings([f"--{k.replace('_', '-')}" for k, v in opts.items() if v is not None],
+                    engine=getattr(args, "engine", None))
     return opts
 
 
@@ -121,17 +120,8 @@ def _simulate_fixed(args) -> None:
 
 def cmd_compile(args) -> None:
     from .emit.bundle import compile_model
-    from .runtime.engines import load_model, quantize_with
-    from .quantize import QGraph
-    opts = _quant_options(args)
-    model = load_model(args.model)
-    if isinstance(model, QGraph):
-        given = [k for k, v in opts.items() if v is not None]
-        if given:
-            raise EdgesnnError(f"{args.model} is already quantized; {', '.join(given)} cannot change it")
-        qgraph = model
-    else:
-        qgraph = quantize_with(model, **opts)
+    from .runtime.engines import load_model, to_qgraph
+    qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
     c = compile_model(qgraph, args.output, name=args.name, arena_bytes=args.arena_bytes)
     cfg = qgraph.config
     print(f"compiled {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} "

@@ -32,7 +32,8 @@ from ..graph import ir
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import QGraph, QLayer, storage_dtype
-from .layout import KIND_NAMES, NEURONS, PARAM_SLOTS, RESET_CODES, WEIGHTED, LNode, Lowered, config_record, lower
+from .layout import (KIND_NAMES, NEURONS, PARAM_SLOTS, RESET_CODES, WEIGHTED, LNode, Lowered, align8,
+                     config_record, lower)
 
 MAGIC = b"ESNB"
 VERSION = 1
@@ -54,10 +55,6 @@ class BlobError(EmitError):
     """A blob is truncated, corrupted, from another format version, or otherwise malformed."""
 
 
-def _align8(x: int) -> int:
-    return (x + 7) & ~7
-
-
 def _pad4(t: tuple) -> list[int]:
     return [int(v) for v in t] + [0] * (4 - len(t))
 
@@ -75,11 +72,11 @@ def blob_from_lowered(low: Lowered) -> bytes:
                        "layers": {k: {"scales": v.scales, "target": v.target, "into": v.into, "max_in": v.max_in}
                                   for k, v in q.layers.items()}}, sort_keys=True).encode()
     n_sec = 5
-    off = _align8(HEADER_BYTES + n_sec * SECTION_BYTES)
+    off = align8(HEADER_BYTES + n_sec * SECTION_BYTES)
     model_off = off
     nodes_off = model_off + MODEL_BYTES
     edges_off = nodes_off + n * NODE_BYTES
-    params_off = _align8(edges_off + m * EDGE_BYTES)
+    params_off = align8(edges_off + m * EDGE_BYTES)
     # parameter arrays, each 8-byte aligned
     refs: list[list[tuple[int, int]]] = []
     chunks: list[tuple[int, bytes]] = []
@@ -94,11 +91,11 @@ def blob_from_lowered(low: Lowered) -> bytes:
             data = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
             r.append((pos, int(a.size)))
             chunks.append((pos, data))
-            pos = _align8(pos + len(data))
+            pos = align8(pos + len(data))
         refs.append(r)
     params_size = pos - params_off
     meta_off = pos
-    total = _align8(meta_off + len(meta))
+    total = align8(meta_off + len(meta))
     if total >= 2 ** 32:
         raise EmitError(f"the blob would take {total} bytes; the format holds at most 4 GiB")
     buf = bytearray(total)
@@ -155,7 +152,7 @@ def read_header(data: bytes) -> dict:
         raise BlobError(f"malformed blob header (flags {flags}, section table at {table})")
     if not 4 <= n_sec <= 5 or HEADER_BYTES + n_sec * SECTION_BYTES > total:
         raise BlobError(f"malformed section table ({n_sec} sections)")
-    sections, prev = {}, _align8(HEADER_BYTES + n_sec * SECTION_BYTES)
+    sections, prev = {}, align8(HEADER_BYTES + n_sec * SECTION_BYTES)
     for i in range(n_sec):
         typ, fl, o, size, count = _SECTION.unpack_from(data, HEADER_BYTES + i * SECTION_BYTES)
         if not SEC_MODEL <= typ <= SEC_META or typ in sections or fl or o % 8 or o < prev or o + size > total:

@@ -43,8 +43,8 @@ def compile_model(qgraph: QGraph, out_dir: str | os.PathLike, *, name: str = "sn
     need = low.arena_size()
     checked = _check_in_c(blob, arena_bytes)
     if not checked and arena_bytes is not None and arena_bytes < need:
-        from ..runtime.binding import ArenaTooSmall
-        raise ArenaTooSmall(f"arena of {arena_bytes} bytes is too small: this model needs {need} (esn_arena_size)")
+        from ..runtime.binding import arena_too_small
+        raise arena_too_small(arena_bytes, need)
     files = {"model.blob": blob, **c_sources(qgraph, name)}
     try:
         out = write_files(out_dir, files)

@@ -124,17 +124,17 @@ class Lowered:
     def arena_size(self) -> int:
         """Exact arena bytes the runtime needs: esn_arena_size() (layout in esn_runtime.h)."""
         n = len(self.nodes)
-        off = _align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * _align8(8 * self.output_size)
+        off = align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
         doubled = {self.owner(e.src) for e in self.edges if e.back}
         for k, nd in enumerate(self.nodes):
             if nd.kind not in ("Output", "Flatten"):
-                off += _align8(4 * nd.out_size) * (2 if k in doubled else 1)
+                off += align8(4 * nd.out_size) * (2 if k in doubled else 1)
         for nd in self.nodes:
-            off += _align8(4 * nd.out_size * nd.n_state)
+            off += align8(4 * nd.out_size * nd.n_state)
         return off
 
 
-def _align8(x: int) -> int:
+def align8(x: int) -> int:
     return (x + 7) & ~7
 
 

@@ -29,6 +29,10 @@ class ArenaTooSmall(CRuntimeError):
     """The arena handed to esn_init is smaller than esn_arena_size()."""
 
 
+def arena_too_small(size: int, need: int) -> ArenaTooSmall:
+    return ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {need} (esn_arena_size)")
+
+
 def _lib():
     try:
         from . import _esn
@@ -95,9 +99,10 @@ class CModel:
         self._blob = ffi.new("uint64_t[]", max(1, (len(blob) + 7) // 8))
         ffi.memmove(self._blob, blob, len(blob))
         self._bm = ffi.new("esn_blob_model *")
+        self.names = _blob_names(blob)
         st = lib.esn_blob_load(self._bm, self._blob, len(blob))
         if st != lib.ESN_OK:
-            raise BlobError(self._describe(st, blob))
+            raise BlobError(self._describe(st))
         self.model = ffi.addressof(self._bm, "model")
         need = ffi.new("uint32_t *")
         st = lib.esn_arena_size(self.model, need)
@@ -109,13 +114,11 @@ class CModel:
         self.ctx = ffi.new("esn_ctx *")
         st = lib.esn_init(self.ctx, self.model, self._arena, size)
         if st == lib.ESN_ERR_ARENA_SMALL:
-            raise ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {self.arena_size} "
-                                "(esn_arena_size)")
+            raise arena_too_small(size, self.arena_size)
         if st != lib.ESN_OK:
             raise CRuntimeError(f"esn_init: {status_name(st)}")
-        self.names = _blob_names(blob)
 
-    def _describe(self, st: int, blob: bytes) -> str:
+    def _describe(self, st: int) -> str:
         lib, d = self.lib, self._bm.diag
         what = status_name(st)
         if st == lib.ESN_ERR_VERSION:
@@ -123,7 +126,7 @@ class CModel:
                     f"{lib.ESN_BLOB_VERSION}; re-run `edgesnn compile` with this edgesnn")
         where = ""
         if d.node >= 0:
-            names = _blob_names(blob)
+            names = self.names
             label = repr(names[d.node]) if names and d.node < len(names) else f"#{d.node}"
             where = f" at node {label}"
         if d.edge >= 0:

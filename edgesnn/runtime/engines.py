@@ -52,26 +52,37 @@ def load_model(path: str):
     return Graph.from_dict(d, path)
 
 
+def refuse_settings(given: list[str], *, engine: str | None = None, quantized: bool = False) -> None:
+    """Quantization settings make sense only for a float model run by a fixed-point engine."""
+    if not given:
+        return
+    if engine == "float":
+        raise EdgesnnError(f"{', '.join(given)}: quantization settings apply to the fixed-point engines only "
+                           "(--engine fixed-python or fixed-c)")
+    if quantized:
+        raise EdgesnnError(f"this model is already quantized; {', '.join(given)} cannot change it")
+
+
+def to_qgraph(model, **quant) -> QGraph:
+    """The model itself when it is quantized (settings refused), else quantize_with(model, **quant)."""
+    if isinstance(model, QGraph):
+        refuse_settings(sorted(k for k, v in quant.items() if v is not None), quantized=True)
+        return model
+    return quantize_with(model, **quant)
+
+
 def run_engine(engine: str, model, inputs, *, progress: bool = False, **quant) -> tuple[Graph, SimResult]:
     """Runs `inputs` on `model` with `engine`; `quant` are quantize_with's settings (fixed engines,
     float models only). Returns the float graph (for reports) and the result."""
     if engine not in ENGINES:
         raise EdgesnnError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    given = sorted(k for k, v in quant.items() if v is not None)
     if engine == "float":
-        if given:
-            raise EdgesnnError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the fixed-point "
-                               "engines only (--engine fixed-python or fixed-c)")
+        refuse_settings(sorted(k for k, v in quant.items() if v is not None), engine=engine)
         if isinstance(model, QGraph):
             raise EdgesnnError("this model is already quantized; run it with --engine fixed-python or fixed-c")
         from ..sim import simulate
         return model, simulate(model, inputs, progress=progress)
-    if isinstance(model, QGraph):
-        if given:
-            raise EdgesnnError(f"this model is already quantized; {', '.join(given)} cannot change it")
-        q = model
-    else:
-        q = quantize_with(model, **quant)
+    q = to_qgraph(model, **quant)
     if engine == "fixed-python":
         from ..sim.fixed_sim import simulate_fixed
         return q.graph, simulate_fixed(q, inputs, progress=progress)
