@@ -249,3 +249,21 @@ def test_early_exit_stops_confident_inputs():
         assert some.outputs[i, some.steps[i]:].sum() == 0
         assert some.counts["fc1"]["synops"][i, some.steps[i]:].sum() == 0
     assert abs(np.mean(some.pred == y) - np.mean(full.pred == y)) < 0.05
+
+
+def test_recurrent_bias_reaches_step_zero_in_fixed_point_and_in_c():
+    """A recurrent Affine adds its bias from step 0 (the value at rest) in every engine."""
+    a = lambda v: np.array(v, np.float64)  # noqa: E731
+    nodes = {"in": ir.Input(name="in", shape=(1,)), "w": ir.Linear(name="w", weight=a([[1.0]])),
+             "lif": ir.LIF(name="lif", gain=a([1]), bias=a([0]), threshold=a([1]), v_reset=a([0]),
+                           alpha=a([0.5]), reset="subtract"),
+             "rec": ir.Affine(name="rec", weight=a([[0.5]]), bias=a([0.25])),
+             "out": ir.Output(name="out", shape=(1,))}
+    g = Graph(nodes, [("in", "w"), ("w", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")], 1e-3)
+    x = np.array([1, 0, 0, 1, 0, 0], np.uint8).reshape(1, 6, 1)
+    want = simulate(g, x, dtype=np.float64).outputs
+    assert want[0, 0, 0] == 1  # 1 + 0.25 crosses only because the bias is there at t = 0
+    q = quantize(g, QuantConfig(weight_bits=16, state_bits=32))
+    np.testing.assert_array_equal(simulate_fixed(q, x).outputs, want)
+    from edgesnn.runtime import run_c
+    np.testing.assert_array_equal(run_c(q, x).outputs, want)

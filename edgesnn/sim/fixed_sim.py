@@ -38,7 +38,7 @@ from ..progress import Progress
 from ..quantize.fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V,
                                    entropy_q8, noise, rshift, sat)
 from ..quantize.qgraph import QGraph, storage_dtype
-from .float_sim import COUNTERS, SimResult, check_inputs, conv, fanout, pool_sum
+from .float_sim import COUNTERS, SimResult, check_inputs, conv, fanout, pool_sum, rest_values
 
 INPUT_MAX = 255
 BYTE_COUNTERS = ("param_bytes_read", "arena_bytes_read", "arena_bytes_written")
@@ -144,6 +144,12 @@ def weighted_forward(node: ir.Node, params: dict[str, np.ndarray], x: np.ndarray
     return y if b is None else y + b.astype(np.int64)
 
 
+def _synaptic(qgraph: QGraph, node: ir.Node, x: np.ndarray) -> np.ndarray:
+    if isinstance(node, ir.SumPool2d):  # AvgPool too: its 1/k^2 is folded into the next weights
+        return pool_sum(x, node.kernel_size, node.stride, node.padding)
+    return weighted_forward(node, qgraph.layers[node.name].params, x)
+
+
 def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = False,
                    progress: bool = False) -> SimResult:
     """Run the quantized graph on spike-count inputs [N, T, *input_shape]; outputs are integers."""
@@ -167,7 +173,7 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
     acc_out = np.zeros((n, int(np.prod(graph.output.shape))), np.int64)
     active = np.ones(n, bool)
     steps_run = np.full(n, steps, np.int64)
-    prev = {k: np.zeros((n, *sched.shapes[k]), np.int64) for k in sched.order}
+    prev = rest_values(graph, n, np.int64, forward=lambda node, x: _synaptic(qgraph, node, x))
     bar = Progress(steps, "simulate (fixed point)") if progress else None
     for t in range(steps):
         cur: dict[str, np.ndarray] = {}
@@ -182,11 +188,10 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
                 nz = (x != 0).reshape(n, -1)
                 counts[k]["spikes_in"][:, t] = nz.sum(axis=1)
                 counts[k]["synops"][:, t] = nz.astype(np.int64) @ fans[k]
+                y = _synaptic(qgraph, node, x)
                 if isinstance(node, ir.SumPool2d):
-                    y = pool_sum(x, node.kernel_size, node.stride, node.padding)
                     w_b, bias_b = 0, 0
                 else:
-                    y = weighted_forward(node, qgraph.layers[k].params, x)
                     w_b, bias_b = wbytes, (4 * y[0].size if "bias" in qgraph.layers[k].params else 0)
                 syn = counts[k]["synops"][:, t]
                 counts[k]["param_bytes_read"][:, t] = syn * w_b + bias_b

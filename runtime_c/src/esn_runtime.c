@@ -5,7 +5,7 @@
  * output buffer in the arena; a Flatten reuses its input's buffer (same bytes, another shape).
  * A node read through a recurrent edge owns two buffers and writes the one of the current step's
  * parity, so the reader finds the previous step's values in the other, without a copy; at step 0
- * that one holds the zeros of the reset. The Output is summed into int64 per step; with early
+ * that one holds the node's value at rest (a weighted layer's bias, else the zeros of the reset). The Output is summed into int64 per step; with early
  * exit on, it is also accumulated and the entropy check may end the input (esn_fixedpoint.c).
  */
 #include <string.h>
@@ -202,9 +202,12 @@ esn_status esn_init(esn_ctx *ctx, const esn_model *m, void *arena, uint32_t size
     return esn_reset(ctx);
 }
 
+static int32_t *esn_buf(const esn_ctx *ctx, uint32_t node, uint32_t parity);
+
 esn_status esn_reset(esn_ctx *ctx)
 {
     uint8_t *start;
+    uint32_t k;
     if (ctx == NULL) {
         return ESN_ERR_NULL;
     }
@@ -213,6 +216,12 @@ esn_status esn_reset(esn_ctx *ctx)
     }
     start = (uint8_t *)ctx->step;
     memset(start, 0, (size_t)(ctx->arena_size - (uint32_t)(start - ctx->arena)));
+    for (k = 0u; k < ctx->model->n_nodes; ++k) { /* recurrent edges read the value at rest at step 0 */
+        const esn_node *nd = &ctx->model->nodes[k];
+        if (esn__is_synaptic(nd->kind) && ctx->rt[k].buf_off[0] != ctx->rt[k].buf_off[1]) {
+            esn_rest_out(nd, esn_buf(ctx, k, 1u));
+        }
+    }
     ctx->t = 0u;
     ctx->exited = 0u;
     return ESN_OK;

@@ -33,6 +33,13 @@ extern "C" {
 #endif
 
 /**
+ * What a synaptic node outputs at rest (zero input), which a recurrent edge carries at step 0.
+ * @param[in]  nd   a Linear, Affine, Conv, pool or Scale node.
+ * @param[out] out  int32 [out_size]: the bias broadcast over each channel, or zeros without one.
+ */
+void esn_rest_out(const esn_node *nd, int32_t *out);
+
+/**
  * Linear / Affine, event driven, int8 weights.
  * @param[in]  nd    the node: in_size, out_size, param[ESN_P_WEIGHT] int8 [in][out], optional bias [out].
  * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.

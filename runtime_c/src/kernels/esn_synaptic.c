@@ -53,6 +53,19 @@ static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t *c, uint32_t *
     *w = rank == 3u ? shape[2] : shape[1];
 }
 
+void esn_rest_out(const esn_node *nd, int32_t *out)
+{
+    uint32_t c;
+    uint32_t h;
+    uint32_t w;
+    if (nd->param[ESN_P_BIAS] != NULL && nd->out_rank > 1u) { /* a conv's bias is per channel */
+        esn_chw(nd->out_shape, nd->out_rank, &c, &h, &w);
+        esn_init_out(out, nd, c, h * w);
+    } else {
+        esn_init_out(out, nd, nd->out_size, 1u);
+    }
+}
+
 /*
  * The kernels for one weight type. WT: int8_t or int16_t.
  * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
