@@ -184,9 +184,9 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
             fp = {"weight": wq}
             if b is not None and np.any(b != 0):
                 fp["bias"] = _i32(q(b / target_scale))
-            src = graph.predecessors(f)[0]
+            # its inputs are summed entry by entry, so one entry can carry the sum of their counts
             layers[f] = QLayer(fp, {"out": target_scale}, target=name, into="i" if cuba else "v",
-                               max_in=count[src])
+                               max_in=sum(count[s] for s in graph.predecessors(f)))
         _check_accumulator(graph, name, layers, where)
     return QGraph(graph, config, layers, {"calibration_inputs": 0 if calib is None else int(calib.shape[0])})
 
