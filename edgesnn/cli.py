@@ -118,10 +118,45 @@ def _simulate_fixed(args) -> None:
           f"({key} {list(flat.shape)}, pred [{n}]" + (f", steps [{n}])" if result.steps is not None else ")"))
 
 
+def cmd_plan(args) -> None:
+    from .artifact import save_json
+    from .board import get_board
+    from .data import load_dataset
+    from .plan import Infeasible, front_table, plan
+    from .plan.search import save_front_png
+    graph = _load_graph(args.model)
+    board = get_board(args.board)
+    x, y = load_dataset(args.data)
+    result = plan(graph, board, x, y, target_acc=args.target_acc, max_drop=args.max_drop, objective=args.objective,
+                  workers=args.workers, progress=True)
+    save_json(args.output, result.to_dict())
+    if isinstance(result, Infeasible):
+        raise EdgesnnError(result.message() + f" (written to {args.output})")
+    print(front_table(result))
+    c, e = result.qgraph.config, result.exit
+    print(f"chosen for {board.id} ({args.objective}): {c.weight_bits}-bit weights, {c.state_bits}-bit state, "
+          f"{c.decay_bits}-bit decays, {c.rounding} rounding; exit threshold_q8 {e.threshold_q8}, beta_q16 "
+          f"{e.beta_q16}; validation accuracy {100 * result.accuracy:.2f}% (float {100 * result.float_accuracy:.2f}%), "
+          f"{e.mean_steps:.2f} of {e.full_steps} steps; schedule {result.schedule}; coefficients: "
+          f"{result.cost['calibration']}; {result.searched} candidates searched -> {args.output}")
+    png = str(Path(args.output).with_suffix(".png"))
+    if save_front_png(result, png):
+        print(f"Pareto front plot -> {png}")
+
+
 def cmd_compile(args) -> None:
     from .emit.bundle import compile_model
     from .runtime.engines import load_model, to_qgraph
-    qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
+    from .artifact import load_json
+    d = load_json(args.model) if args.model.endswith(".json") else None
+    if isinstance(d, dict) and d.get("artifact") == "plan":
+        from .plan import load_plan_or_model
+        from .runtime.engines import refuse_settings
+        opts = _quant_options(args)
+        refuse_settings(sorted(k for k, v in opts.items() if v is not None), quantized=True)
+        qgraph = load_plan_or_model(args.model)
+    else:
+        qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
     c = compile_model(qgraph, args.output, name=args.name, arena_bytes=args.arena_bytes)
     cfg = qgraph.config
     print(f"compiled {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} "
@@ -222,13 +257,31 @@ def build_parser() -> argparse.ArgumentParser:
                                    "versioned blob the C runtime loads, and DIR/model.c + model.h, the same model "
                                    "as const C tables to compile into firmware. The blob is checked by the C "
                                    "loader first; nothing is written when anything fails.")
-    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("model", metavar="MODEL.json|PLAN.json")
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.add_argument("--name", default="snn", help="C name prefix: NAME_model, NAME_ARENA_BYTES (default: snn)")
     s.add_argument("--arena-bytes", type=int, metavar="BYTES",
                    help="the arena the firmware provides; refuse a model that needs more")
     _add_quant_options(s)
     s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("plan", help="search quantization, early exit and cost for a board; write PLAN.json",
+                       description="Quantize MODEL over bit widths x rounding per parameter kind, measure each "
+                                   "candidate's accuracy in the bit-exact C runtime on VAL.npz (inputs + labels), "
+                                   "calibrate early exit, estimate cost on BOARD, and keep the candidates that fit "
+                                   "its flash and SRAM. Prints the Pareto front; PLAN.json carries the quantized "
+                                   "model, exit policy, schedule and cost (`edgesnn compile PLAN.json -o DIR`).")
+    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("--board", default=None, metavar="BOARD", help="a board id (default: qemu-mps2-an386)")
+    s.add_argument("--data", required=True, metavar="VAL.npz", help="validation data: inputs [N, T, ...] + labels [N]")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--target-acc", type=float, metavar="A", help="least validation accuracy, a fraction (0.96)")
+    g.add_argument("--max-drop", type=float, metavar="D", help="largest drop from the float accuracy, a fraction "
+                                                                 "(default 0.01)")
+    s.add_argument("--objective", default="energy", choices=["energy", "latency", "flash", "sram", "edp"])
+    s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: the CPUs available)")
+    s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("demo", help="run the example models through the pipeline and print what it measures",
                        description="Import the example NIR models, show their layers, simulate them on the "

@@ -1,0 +1,30 @@
+"""Planner: quantization search, early-exit calibration, cost and memory fit -> Plan | Infeasible.
+
+    plan(graph, board, x_val, y_val, target_acc=..., max_drop=..., objective=...)   (search.py)
+    load_plan_or_model(path) -> QGraph   a PLAN.json's quantized graph (exit policy applied), a QGraph
+                                         JSON, or a compiled blob; for `edgesnn run` and `compile`
+"""
+
+from .exit import ExitPolicy, calibrate
+from .search import OBJECTIVES, Infeasible, Plan, PlanInputError, front_table, plan
+
+__all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "calibrate", "front_table",
+           "load_plan_or_model", "plan"]
+
+
+def load_plan_or_model(path):
+    """The QGraph to deploy from PLAN.json, a quantized model (.json) or a blob; a float model is refused."""
+    from pathlib import Path
+    from ..artifact import load_json
+    from ..errors import EdgesnnError
+    from ..quantize import QGraph
+    if Path(path).suffix != ".blob":
+        d = load_json(path)
+        if isinstance(d, dict) and d.get("artifact") == "plan":
+            return Plan.from_dict(d, str(path)).qgraph
+    from ..runtime.engines import load_model
+    m = load_model(str(path))
+    if not isinstance(m, QGraph):
+        raise EdgesnnError(f"{path}: a float model; plan it first (`edgesnn plan`) or compile it with quantization "
+                           "settings")
+    return m

@@ -1,0 +1,174 @@
+"""Quantization search (Q-SpiNN): per parameter kind, bit widths x rounding, post-training.
+
+Each candidate is a QuantConfig. It is quantized (the float simulation that sets the state ranges
+runs once per search, not once per candidate), emitted as a blob, and run in the bit-exact C
+runtime (`CModel`, identical to `simulate_fixed`) on the validation inputs, at full length (no
+early exit; the exit policy is calibrated afterwards on the chosen candidates). Candidates whose
+blobs are byte-identical (a setting that does not reach the integers, e.g. a threshold precision
+above what the thresholds need) share one evaluation. With `workers` > 1 the candidates run in
+forked processes.
+
+Only the kinds the graph has are searched: current_bits for CubaLIF/CubaLI, adapt_bits for ALIF.
+Where this is not optimal: the grid is exhaustive over a fixed menu, not adaptive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import ir
+from ..quantize import QuantConfig, quantize
+from ..quantize import ptq
+
+MENU = {
+    "weight_bits": (2, 3, 4, 5, 6, 8, 10, 12, 16),
+    "state_bits": (8, 10, 12, 16, 24),
+    "threshold_bits": (None, 6),
+    "decay_bits": (4, 6, 8, 12),
+    "current_bits": (8, 12, 16, 24),
+    "adapt_bits": (6, 8, 12),
+    "rounding": ("nearest", "truncate", "stochastic"),
+}
+BASELINE = {"weight_bits": 16, "state_bits": 32, "current_bits": 32, "adapt_bits": 16, "decay_bits": 16,
+            "threshold_bits": None, "rounding": "nearest"}
+
+
+def kinds_of(graph: ir.Graph) -> list[str]:
+    """Parameter kinds present in `graph`, in MENU order."""
+    present = {"weight_bits", "state_bits", "threshold_bits", "rounding"}
+    nodes = list(graph.nodes.values())
+    if any(not isinstance(n, ir.IF) and n.stateful for n in nodes):
+        present.add("decay_bits")
+    if any(isinstance(n, (ir.CubaLIF, ir.CubaLI)) for n in nodes):
+        present.add("current_bits")
+    if any(isinstance(n, ir.ALIF) for n in nodes):
+        present.add("adapt_bits")
+    return [k for k in MENU if k in present]
+
+
+def candidates(graph: ir.Graph, menu: dict | None = None) -> list[QuantConfig]:
+    """The grid over the kinds the graph has; invalid combinations (threshold above state) left out."""
+    menu = {**MENU, **(menu or {})}
+    kinds = kinds_of(graph)
+    out = []
+    for combo in itertools.product(*(menu[k] for k in kinds)):
+        d = dict(zip(kinds, combo))
+        if d.get("threshold_bits") is not None and d["threshold_bits"] > d["state_bits"]:
+            continue
+        out.append(QuantConfig(**d))
+    return out
+
+
+def sensitivity_configs(graph: ir.Graph) -> list[tuple[str, object, QuantConfig]]:
+    """(kind, value, config): one kind varied at a time from the high-precision BASELINE."""
+    kinds = kinds_of(graph)
+    base = {k: v for k, v in BASELINE.items() if k in kinds}
+    out = [("baseline", None, QuantConfig(**base))]
+    for k in kinds:
+        for v in MENU[k]:
+            if v == base.get(k):
+                continue
+            d = {**base, k: v}
+            if k == "threshold_bits" and v is None:
+                continue
+            out.append((k, v, QuantConfig(**d)))
+    return out
+
+
+@dataclass
+class Evaluated:
+    config: QuantConfig
+    accuracy: float
+    blob_bytes: int
+    arena_bytes: int
+    digest: str
+    activity: dict   # node -> counter -> mean per input (full length, no exit)
+
+    def row(self) -> dict:
+        return {"config": self.config.to_dict(), "accuracy": self.accuracy, "blob_bytes": self.blob_bytes,
+                "arena_bytes": self.arena_bytes}
+
+
+# ---- one search's shared state; set before the workers fork -------------------------------------
+_S: dict = {}
+
+
+@contextmanager
+def _cached_ranges(graph, calib):
+    """quantize() with the float simulation of the calibration inputs done once (its result does not
+    depend on the candidate's bit widths)."""
+    cache = ptq._observed(graph, calib) if calib is not None else {}
+    orig = ptq._observed
+    ptq._observed = lambda g, c: cache if (g is graph and c is calib) else orig(g, c)
+    try:
+        yield
+    finally:
+        ptq._observed = orig
+
+
+def _evaluate(config: QuantConfig) -> Evaluated:
+    from ..emit.blob import to_blob
+    from ..runtime.binding import CModel
+    g, calib, x, labels = _S["graph"], _S["calib"], _S["x"], _S["labels"]
+    q = quantize(g, config, calib)
+    blob = to_blob(q)
+    digest = hashlib.sha1(blob).hexdigest()
+    seen = _S["seen"].get(digest)
+    if seen is not None:
+        return Evaluated(config, seen.accuracy, seen.blob_bytes, seen.arena_bytes, digest, seen.activity)
+    m = CModel(blob)
+    r = m.run(x, names=_S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
+              counted=_S["counted"])
+    acc = float(np.mean(r.pred == labels))
+    n = x.shape[0]
+    act = {k: {c: float(v.sum()) / n for c, v in cs.items() if c != "cycles"} for k, cs in r.counts.items()}
+    ev = Evaluated(config, acc, len(blob), m.arena_size, digest, act)
+    _S["seen"][digest] = ev
+    return ev
+
+
+def _eval_chunk(configs: list[QuantConfig]) -> list[Evaluated]:
+    return [_evaluate(c) for c in configs]
+
+
+def evaluate(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, labels: np.ndarray, *,
+             calib: np.ndarray | None = None, workers: int = 1, progress=None) -> list[Evaluated]:
+    """Accuracy, blob and arena bytes, and mean activity of every config on (x, labels), in order."""
+    sched = graph.schedule()
+    _S.clear()
+    _S.update(graph=graph, calib=calib, x=np.ascontiguousarray(x, dtype=np.uint8), labels=np.asarray(labels),
+              names=list(sched.order), seen={},
+              counted={k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES)
+                       or graph.nodes[k].stateful})
+    with _cached_ranges(graph, calib):
+        if workers <= 1 or len(configs) < 8:
+            out = []
+            for c in configs:
+                out.append(_evaluate(c))
+                if progress:
+                    progress.update()
+            return out
+        import multiprocessing as mp
+        size = max(1, min(16, len(configs) // (workers * 4)))
+        chunks = [configs[i:i + size] for i in range(0, len(configs), size)]
+        ctx = mp.get_context("fork")
+        out = []
+        with ctx.Pool(workers) as pool:
+            for part in pool.imap(_eval_chunk, chunks):
+                out.extend(part)
+                if progress:
+                    progress.update(len(part))
+        return out
+
+
+def default_workers() -> int:
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 8))
+    except AttributeError:  # pragma: no cover
+        return max(1, min(os.cpu_count() or 1, 8))

@@ -1,0 +1,311 @@
+"""The planner: QGraph settings, exit policy, schedule and placement for one board -> Plan | Infeasible.
+
+    plan(graph, board, x_val, y_val, target_acc=None | max_drop=None, objective="energy")
+
+1. float accuracy on the validation data (the reference for max_drop);
+2. quantization search (quant_search.py) over bit widths x rounding, run in the C runtime;
+   a sensitivity table varies one parameter kind at a time from a high-precision baseline;
+3. a candidate fits when flash (runtime code + blob) and SRAM (arena + stack + I/O) fit the board;
+   it qualifies when it also meets the accuracy target. None fits: Infeasible (demand, bound,
+   gap, levers). None meets the target: Infeasible naming the target;
+4. the smallest-memory qualifying candidates (and the Pareto front) get an early-exit policy
+   calibrated on the same data (exit.py) and a CostReport (edgesnn.cost) with exit on;
+5. the plan is the qualifying candidate best on `objective`, ties to less memory.
+
+Schedules: only time-step-major (all layers each step), the one the C runtime executes and the
+one early exit needs; layer-major / fused schedules are not offered because the runtime does not
+run them yet. Placement: weights in the board's code region (flash, as model.c's const tables),
+arena in its arena region. Neuron state is stored as int32 in the arena whatever state_bits is,
+so a lower state precision changes accuracy, not SRAM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import __version__
+from ..errors import EdgesnnError
+from ..graph import Graph
+from ..quantize import QGraph, QuantConfig, quantize
+from .exit import ExitPolicy, calibrate
+from .quant_search import Evaluated, candidates, default_workers, evaluate, sensitivity_configs
+
+OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
+SCHEDULE = "time-step-major"
+
+
+class PlanInputError(EdgesnnError):
+    """Validation data or a setting the planner cannot use."""
+
+
+@dataclass
+class Infeasible:
+    """No candidate fits: what is asked, what the board has, by how much it misses, what would close it."""
+    board: str
+    reason: str
+    demand: dict        # e.g. {"sram_bytes": 210000, "terms": {...}}
+    bound: dict
+    gap: dict
+    levers: list[str]
+
+    def to_dict(self) -> dict:
+        return {"artifact": "infeasible", "edgesnn_version": __version__, "board": self.board, "reason": self.reason,
+                "demand": self.demand, "bound": self.bound, "gap": self.gap, "levers": self.levers}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Infeasible":
+        return cls(d["board"], d["reason"], d["demand"], d["bound"], d["gap"], list(d["levers"]))
+
+    def message(self) -> str:
+        return (f"infeasible on {self.board}: {self.reason}; demand {self.demand}, bound {self.bound}, "
+                f"gap {self.gap}; levers: " + "; ".join(self.levers))
+
+
+@dataclass
+class Plan:
+    board: str
+    qgraph: QGraph            # quantized, with the exit policy applied
+    exit: ExitPolicy
+    schedule: str
+    placement: dict
+    cost: dict                # CostReport.to_dict() of the chosen candidate
+    accuracy: float           # validation accuracy with exit on
+    float_accuracy: float
+    objective: str
+    target: dict
+    front: list[dict] = field(default_factory=list)
+    sensitivity: list[dict] = field(default_factory=list)
+    searched: int = 0
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"artifact": "plan", "edgesnn_version": __version__, "board": self.board,
+                "calibration": self.cost["calibration"], "schedule": self.schedule, "placement": self.placement,
+                "quant_config": self.qgraph.config.to_dict(), "exit": self.exit.to_dict(), "accuracy": self.accuracy,
+                "float_accuracy": self.float_accuracy, "objective": self.objective, "target": self.target,
+                "cost": self.cost, "front": self.front, "sensitivity": self.sensitivity, "searched": self.searched,
+                "data": self.data, "qgraph": self.qgraph.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "plan") -> "Plan":
+        if not isinstance(d, dict) or d.get("artifact") != "plan":
+            raise EdgesnnError(f"{where}: not an edgesnn plan")
+        try:
+            return cls(d["board"], QGraph.from_dict(d["qgraph"], f"{where}: qgraph"), ExitPolicy.from_dict(d["exit"]),
+                       d["schedule"], d["placement"], d["cost"], float(d["accuracy"]), float(d["float_accuracy"]),
+                       d["objective"], d["target"], d.get("front", []), d.get("sensitivity", []),
+                       int(d.get("searched", 0)), d.get("data", {}))
+        except (KeyError, TypeError) as e:
+            raise EdgesnnError(f"{where}: malformed plan ({e})") from None
+
+    def save(self, path) -> None:
+        from ..artifact import save_json
+        save_json(path, self.to_dict())
+
+
+def check_data(graph: Graph, x, labels, where: str = "validation data") -> tuple[np.ndarray, np.ndarray]:
+    """Inputs [N, T, *input_shape] as spike counts, labels [N]; errors name the field."""
+    if labels is None:
+        raise PlanInputError(f"{where}: field 'labels' is missing; the planner measures accuracy against it")
+    x, labels = np.asarray(x), np.asarray(labels)
+    shape = tuple(graph.input.shape)
+    size = int(np.prod(shape))
+    if x.ndim < 3 or int(np.prod(x.shape[2:])) != size:
+        raise PlanInputError(f"{where}: field 'inputs' has shape {x.shape}; the model needs [N, T, "
+                             f"{', '.join(map(str, shape))}]")
+    if labels.shape != (x.shape[0],) or labels.dtype.kind not in "iu":
+        raise PlanInputError(f"{where}: field 'labels' has shape {labels.shape} and dtype {labels.dtype}; need "
+                             f"({x.shape[0]},) integers, one per input")
+    k = int(np.prod(graph.output.shape))
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise PlanInputError(f"{where}: field 'labels' holds class {labels.max()}; the model has {k} outputs")
+    if x.size and (x.min() < 0 or x.max() > 255 or np.any(x != np.round(x))):
+        raise PlanInputError(f"{where}: field 'inputs' must hold spike counts (integers 0..255)")
+    return x.reshape(*x.shape[:2], *shape).astype(np.uint8), labels.astype(np.int64)
+
+
+def _fits(flash: int, sram: int, board) -> bool:
+    return flash <= board.flash_bytes and sram <= board.sram_bytes
+
+
+def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
+    from ..cost.model import DEFAULT_STACK_BYTES
+    from ..cost.runtime_size import runtime_code_bytes
+    code, _ = runtime_code_bytes(board.core)
+    stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
+    io = int(np.prod(graph.input.shape)) + 8 * int(np.prod(graph.output.shape))
+    return {"runtime_code": code, "blob": ev.blob_bytes}, {"arena": ev.arena_bytes, "stack": stack, "io": io}
+
+
+def infeasible_memory(smallest: Evaluated, board, graph) -> Infeasible:
+    from ..board import load_catalogue
+    flash, sram = _terms(smallest, board, graph)
+    f, s = sum(flash.values()), sum(sram.values())
+    demand = {"flash_bytes": f, "sram_bytes": s, "flash_terms": flash, "sram_terms": sram,
+              "smallest_candidate": smallest.config.to_dict()}
+    bound = {"flash_bytes": board.flash_bytes, "sram_bytes": board.sram_bytes}
+    gap = {"flash_bytes": max(0, f - board.flash_bytes), "sram_bytes": max(0, s - board.sram_bytes)}
+    levers = []
+    if smallest.config.weight_bits > 8:
+        levers.append("weights at 8 bits or fewer (1 byte each instead of 2)")
+    else:
+        levers.append("fewer bits do not help further: weights are already stored 1 byte each (the blob does not "
+                      "pack sub-byte weights)")
+    if gap["sram_bytes"]:
+        levers.append("a layer-major schedule (one layer's state resident at a time) - not executable by the "
+                      "runtime yet")
+        levers.append(f"a smaller stack than the {sram['stack']} B the board file reserves")
+    bigger = sorted((b for b in load_catalogue().values() if b.id != board.id and _fits(f, s, b)),
+                    key=lambda b: (b.sram_bytes + b.flash_bytes, b.id))
+    if bigger:
+        levers.append(f"a larger board: {bigger[0].id} ({bigger[0].flash_bytes // 1024} KiB flash, "
+                      f"{bigger[0].sram_bytes // 1024} KiB SRAM)")
+    return Infeasible(board.id, "no candidate fits the board's memory", demand, bound, gap, levers)
+
+
+def _objective_key(objective: str, c: dict):
+    s = c["cost"]["totals"]
+    mem = s["flash_bytes"] + s["sram_bytes"]
+    return {"energy": (s["energy_j"], mem), "latency": (s["latency_s"], mem), "edp": (s["edp_js"], mem),
+            "flash": (s["flash_bytes"], s["energy_j"]), "sram": (s["sram_bytes"], s["energy_j"])}[objective]
+
+
+def pareto(rows: list[dict], keys=("accuracy", "-mean_steps", "-flash_bytes", "-sram_bytes", "-cycles")) -> list[dict]:
+    """Rows not dominated on keys ('-' = smaller is better)."""
+    def vec(r):
+        return [(-r[k[1:]] if k.startswith("-") else r[k]) for k in keys]
+    vs = [vec(r) for r in rows]
+    out, kept = [], []
+    for i, v in enumerate(vs):
+        if v in kept:  # the same figures as one already on the front
+            continue
+        dominated = any(all(a >= b for a, b in zip(w, v)) and any(a > b for a, b in zip(w, v))
+                        for j, w in enumerate(vs) if j != i)
+        if not dominated:
+            out.append(rows[i])
+            kept.append(v)
+    return out
+
+
+def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
+         objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
+         exit_max_drop: float = 0.01, shortlist: int = 6, sensitivity: bool = True, calibration=None,
+         progress: bool = False) -> Plan | Infeasible:
+    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val)."""
+    from ..cost import coefficients, estimate
+    from ..emit.blob import to_blob
+    from ..progress import Progress
+    from ..runtime.binding import run_c
+    from ..sim import simulate
+    if objective not in OBJECTIVES:
+        raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if target_acc is not None and max_drop is not None:
+        raise PlanInputError("give either target_acc or max_drop, not both")
+    if target_acc is not None and not 0 <= target_acc <= 1:
+        raise PlanInputError(f"target_acc {target_acc} must be a fraction in [0, 1]")
+    if max_drop is not None and not 0 <= max_drop <= 1:
+        raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
+    x, y = check_data(graph, x_val, y_val)
+    coeffs = coefficients(board, calibration)
+    float_acc = float(np.mean(simulate(graph, x).pred == y))
+    if target_acc is None:
+        target_acc = float_acc - (0.01 if max_drop is None else max_drop)
+        target = {"max_drop": 0.01 if max_drop is None else max_drop, "accuracy": target_acc}
+    else:
+        target = {"target_acc": target_acc, "accuracy": target_acc}
+
+    configs = configs or candidates(graph)
+    sens = sensitivity_configs(graph) if sensitivity else []
+    bar = Progress(len(configs) + len(sens), "plan: quantization candidates") if progress else None
+    evs = evaluate(graph, configs + [c for _, _, c in sens], x, y, calib=x, workers=workers or default_workers(),
+                   progress=bar)
+    if bar:
+        bar.close()
+    evs, sens_evs = evs[:len(configs)], evs[len(configs):]
+    sens_rows = [{"kind": k, "value": v, "accuracy": e.accuracy, "drop_pts": 100 * (sens_evs[0].accuracy - e.accuracy)}
+                 for (k, v, _), e in zip(sens, sens_evs)]
+
+    def mem(e):
+        f, s = _terms(e, board, graph)
+        return sum(f.values()), sum(s.values())
+    fitting = [e for e in evs if _fits(*mem(e), board)]
+    if not fitting:
+        return infeasible_memory(min(evs, key=lambda e: sum(mem(e))), board, graph)
+    qualified = [e for e in fitting if e.accuracy >= target_acc - 1e-12]
+    if not qualified:
+        best = max(fitting, key=lambda e: e.accuracy)
+        field_name = "max_drop" if "max_drop" in target else "target_acc"
+        return Infeasible(board.id, f"no candidate meets the accuracy target ({field_name})",
+                          {"accuracy": target_acc, "field": field_name}, {"best_accuracy": best.accuracy,
+                                                                         "best_config": best.config.to_dict()},
+                          {"accuracy_pts": 100 * (target_acc - best.accuracy)},
+                          [f"relax {field_name} (best reachable: {100 * best.accuracy:.2f}% on the validation data)",
+                           "retrain with quantization-aware training (edgesnn.train.qat)"])
+
+    # distinct models only, smallest memory first, then most accurate
+    uniq = {}
+    for e in sorted(qualified, key=lambda e: (sum(mem(e)), -e.accuracy, e.config.weight_bits, e.config.state_bits)):
+        uniq.setdefault(e.digest, e)
+    short = list(uniq.values())[:shortlist]
+    rows = []
+    for e in short:
+        q = quantize(graph, e.config, x)
+        full = run_c(q, x)
+        pol = calibrate(full.outputs, y, max_drop=exit_max_drop, min_accuracy=target_acc)
+        qe = q.with_exit(pol.threshold_q8, pol.beta_q16)
+        r = run_c(qe, x) if pol.threshold_q8 is not None else full
+        acc = float(np.mean(r.pred == y))
+        rep = estimate(qe, r, board, coeffs=coeffs, blob_bytes=len(to_blob(qe)), arena_bytes=e.arena_bytes)
+        s = rep.summary()
+        rows.append({"config": e.config.to_dict(), "accuracy": acc, "mean_steps": r.mean_steps,
+                     "flash_bytes": s["flash_bytes"], "sram_bytes": s["sram_bytes"], "cycles": s["cycles"],
+                     "energy_j": s["energy_j"], "edp_js": s["edp_js"], "latency_s": s["latency_s"],
+                     "exit": pol, "qgraph": qe, "cost": rep.to_dict()})
+    front = pareto(rows)
+    ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
+    chosen = min(ok, key=lambda r: _objective_key(objective, r))
+    front_rows = [{k: (v if k != "exit" else v.to_dict()) for k, v in r.items() if k not in ("qgraph", "cost")}
+                  | {"chosen": r is chosen} for r in front]
+    for fr in front_rows:
+        fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
+    return Plan(board.id, chosen["qgraph"], chosen["exit"], SCHEDULE,
+                {"weights": board.code_region, "arena": board.arena_region}, chosen["cost"], chosen["accuracy"],
+                float_acc, objective, target, front_rows, sens_rows, len(configs),
+                {"inputs": int(x.shape[0]), "steps": int(x.shape[1])})
+
+
+def front_table(p: Plan) -> str:
+    from tabulate import tabulate
+    rows = []
+    for r in p.front:
+        c = r["config"]
+        rows.append(["*" if r.get("chosen") else "", f"w{c['weight_bits']} s{c['state_bits']} d{c['decay_bits']} "
+                     f"t{c['threshold_bits']} {c['rounding']}", f"{100 * r['accuracy']:.2f}%", f"{r['mean_steps']:.2f}",
+                     f"{r['flash_bytes']:,}", f"{r['sram_bytes']:,}", f"{r['cycles']:,.0f}",
+                     f"{r['energy_j'] * 1e6:.2f}", f"{r['edp_js'] * 1e9:.3f}"])
+    return tabulate(rows, ["", "bits", "accuracy", "mean steps", "flash B", "SRAM B", "cycles", "energy uJ",
+                           "EDP nJ s"], tablefmt="simple_outline")
+
+
+def save_front_png(p: Plan, path) -> bool:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([r["energy_j"] * 1e6 for r in p.front], [100 * r["accuracy"] for r in p.front])
+    for r in p.front:
+        if r.get("chosen"):
+            ax.scatter([r["energy_j"] * 1e6], [100 * r["accuracy"]], color="red", label="chosen")
+    ax.set_xlabel("energy per input (uJ, estimated)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"Pareto front on {p.board}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True

@@ -1,0 +1,135 @@
+"""Planner: quantization search, early exit, Infeasible, bad inputs, the plan CLI, golden figures."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.board import get_board, load_board_file
+from edgesnn.cli import main
+from edgesnn.data import load_dataset
+from edgesnn.emit import arena_size
+from edgesnn.graph import Graph
+from edgesnn.plan import Infeasible, Plan, PlanInputError, load_plan_or_model, plan
+from edgesnn.plan.exit import calibrate
+from edgesnn.plan.quant_search import candidates, evaluate
+from edgesnn.quantize import QuantConfig, quantize
+from edgesnn.runtime.binding import extension_available, run_c
+from edgesnn.sim.fixed_sim import simulate_fixed
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS, DATA = ROOT / "examples" / "models", ROOT / "examples" / "data"
+GOLDEN = json.loads((Path(__file__).parent / "golden_metrics.json").read_text())
+needs_c = pytest.mark.skipif(not extension_available(), reason="C runtime extension not built")
+SMALL = [QuantConfig(weight_bits=w, state_bits=s) for w in (4, 8) for s in (12, 16)]
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
+    return g, x, y
+
+
+def test_candidates_cover_the_kinds_present(mlp):
+    g = mlp[0]
+    cs = candidates(g)
+    assert len(cs) >= 1000 and len(set(cs)) == len(cs)
+    assert {c.current_bits for c in cs} == {16}  # no CubaLIF: current bits not searched
+
+
+@needs_c
+def test_search_accuracy_is_the_bit_exact_one(mlp):
+    g, x, y = mlp
+    ev = evaluate(g, SMALL[:2], x[:40], y[:40], calib=x)
+    for e in ev:
+        q = quantize(g, e.config, x)
+        assert e.accuracy == float(np.mean(simulate_fixed(q, x[:40]).pred == y[:40]))
+        assert e.arena_bytes == arena_size(q)
+
+
+@needs_c
+def test_plan_chooses_a_fitting_candidate_and_round_trips(mlp, tmp_path):
+    g, x, y = mlp
+    p = plan(g, get_board(), x, y, max_drop=0.02, configs=SMALL, workers=1, sensitivity=False)
+    assert isinstance(p, Plan)
+    assert p.accuracy >= p.float_accuracy - 0.02 - 1e-9
+    assert p.cost["calibration"] == "priors" and p.schedule == "time-step-major"
+    tot = p.cost["totals"]
+    assert tot["flash_bytes"] <= get_board().flash_bytes and tot["sram_bytes"] <= get_board().sram_bytes
+    assert abs(sum(l["cycles"] for l in p.cost["layers"]) - tot["cycles"]) < 1e-6 * tot["cycles"]
+    path = tmp_path / "plan.json"
+    p.save(path)
+    q = load_plan_or_model(path)
+    assert q.exit == p.qgraph.exit and q.config == p.qgraph.config
+    assert Plan.from_dict(json.loads(path.read_text())).to_dict() == json.loads(path.read_text())
+
+
+@needs_c
+def test_early_exit_meets_the_target_on_test(mlp):
+    """Chosen on val: >= 2.5x fewer mean steps, <= 0.6 pt below the float model on the test split."""
+    g, x, y = mlp
+    xt, yt = load_dataset(DATA / "digits_test.npz")
+    q = quantize(g, QuantConfig(), x)
+    pol = calibrate(run_c(q, x).outputs, y)
+    r = run_c(q.with_exit(pol.threshold_q8, pol.beta_q16), xt)
+    float_test = json.loads((MODELS / "results.json").read_text())["digits_mlp"]["accuracy"]
+    assert 16 / r.mean_steps >= 2.5
+    assert np.mean(r.pred == yt) >= float_test - 0.006
+
+
+@needs_c
+def test_infeasible_on_a_board_too_small(mlp, tmp_path):
+    g, x, y = mlp
+    text = (ROOT / "boards" / "qemu-mps2-an386.toml").read_text()
+    text = text.replace('id = "qemu-mps2-an386"', 'id = "tiny-test"').replace("131_072", "4_096")
+    text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024").replace("arena_bytes = 65_536", "arena_bytes = 2_048")
+    path = tmp_path / "tiny-test.toml"
+    path.write_text(text)
+    r = plan(g, load_board_file(path), x, y, configs=SMALL, workers=1, sensitivity=False)
+    assert isinstance(r, Infeasible)
+    assert r.gap["sram_bytes"] > 0 and r.bound["sram_bytes"] == 4096
+    assert r.demand["sram_bytes"] == r.bound["sram_bytes"] + r.gap["sram_bytes"]
+    assert any("larger board" in lever for lever in r.levers)
+    assert Infeasible.from_dict(r.to_dict()) == r
+
+
+@needs_c
+def test_unreachable_target_names_the_field(mlp):
+    g, x, y = mlp
+    r = plan(g, get_board(), x, y, target_acc=1.0, configs=SMALL[:1], workers=1, sensitivity=False)
+    assert isinstance(r, Infeasible) and "target_acc" in r.reason
+
+
+def test_bad_data_names_the_field(mlp):
+    g, x, y = mlp
+    with pytest.raises(PlanInputError, match="'inputs'"):
+        plan(g, get_board(), x[:, :, :10], y)
+    with pytest.raises(PlanInputError, match="'labels'"):
+        plan(g, get_board(), x, None)
+    with pytest.raises(PlanInputError, match="'labels'"):
+        plan(g, get_board(), x, y[:5])
+    with pytest.raises(PlanInputError, match="objective"):
+        plan(g, get_board(), x, y, objective="speed")
+
+
+def test_cli_plan_reports_a_missing_labels_field(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, inputs=np.zeros((2, 4, 64), np.uint8))
+    assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(bad), "-o", str(tmp_path / "p.json")]) == 1
+    assert "labels" in capsys.readouterr().err
+
+
+@needs_c
+@pytest.mark.parametrize("model,data", [("digits_mlp", "digits_val.npz"), ("digits_cnn", "digits_val_cnn.npz")])
+def test_golden_metrics(model, data):
+    from edgesnn.cost import estimate
+    gold = GOLDEN[model]
+    g = Graph.load(MODELS / f"{model}.json")
+    x, _ = load_dataset(DATA / data)
+    q = quantize(g, QuantConfig(), x[:64])
+    rep = estimate(q, run_c(q, x[:64]), get_board())
+    assert rep.sram["arena"] == gold["arena_bytes"]
+    assert rep.flash_bytes == gold["flash_bytes"]
+    assert rep.cycles == pytest.approx(gold["cycles"], rel=GOLDEN["tolerance"]["cycles_rel"])
