@@ -170,6 +170,28 @@ def cmd_demo(args) -> None:
     run_demo(args.out)
 
 
+def cmd_search_kernels(args) -> None:
+    from .board import get_board
+    from .train import require_torch
+    require_torch()
+    from .train.kernel_search import search_kernels
+    board = get_board(args.board)
+    try:
+        kernels = tuple(int(k) for k in args.kernels.split(","))
+        channels = tuple(tuple(int(c) for c in pair.split("x")) for pair in args.channels.split(","))
+    except ValueError:
+        raise EdgesnnError(f"--kernels {args.kernels!r} / --channels {args.channels!r}: expected e.g. "
+                           "'1,3,5' and '4x8,8x16'") from None
+    if any(len(c) != 2 for c in channels):
+        raise EdgesnnError(f"--channels {args.channels!r}: each entry is C1xC2, e.g. 8x16")
+    budget = args.budget_bytes if args.budget_bytes is not None else board.sram_bytes
+    res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
+                         weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
+                         seed=args.seed, out_dir=args.output, progress=not args.quiet)
+    print(res.report())
+    print(f"models on the front and the best 3x3 -> {args.output}/*.json; everything -> {args.output}/search.json")
+
+
 def cmd_boards(args) -> None:
     from .board import board_detail, catalogue_table, get_board, load_catalogue
     print(board_detail(get_board(args.board)) if args.board else catalogue_table(load_catalogue()))
@@ -184,6 +206,45 @@ def cmd_flash(args) -> None:
     elf = args.elf or build(board).elf
     cmd = flash(board, elf, runner=args.runner, probe=args.probe, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "flashed with: ") + shlex.join(cmd))
+
+
+def cmd_run(args) -> None:
+    import io
+    import time
+    from .artifact import atomic_write_bytes
+    from .board import get_board
+    from .device.runner import counters_table, run_on_board
+    from .runtime.engines import load_model, to_qgraph
+    board = get_board(args.board)
+    qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
+    inputs = _load_npy(args.inputs, "inputs")
+    from .sim.fixed_sim import check_spike_inputs
+    x = check_spike_inputs(qgraph, inputs)
+    t0 = time.perf_counter()
+    res, fw = run_on_board(board, qgraph, x, port=args.port, builtin=args.builtin, dsp=not args.reference_kernels,
+                           timeout=args.timeout)
+    wall = time.perf_counter() - t0
+    n, t = res.outputs.shape[:2]
+    flat = res.outputs.reshape(n, t, -1)
+    key = "out_spikes" if res.output_spiking else "out_mem"
+    arrays = {key: flat, "pred": res.pred, "steps": res.steps}
+    for layer, cs in res.counts.items():
+        for c, v in cs.items():
+            arrays[f"{layer}.{c}"] = v
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(args.output, buf.getvalue())
+    if fw is not None:
+        s = fw.sizes
+        print(f"firmware {fw.elf} ({'cached' if fw.cached else 'built'}): text {s.text:,} B, data {s.data:,} B, "
+              f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
+              + ", ".join(f"{r} {u:,}/{board.regions[r].size_bytes:,} B" for r, u in s.regions.items()))
+    print(counters_table(res))
+    where = args.port or f"QEMU {board.qemu_machine}"
+    print(f"{n} inputs x {t} steps on {board.id} ({where}, {'compiled-in model' if args.builtin else 'blob over serial'}"
+          f"; {res.cycle_source} counter, reported as {res.unit}): {res.steps.mean():.2f} steps on average, "
+          f"{res.seconds:.2f} s on the link, {wall:.2f} s in all -> {args.output} ({key} {list(flat.shape)}, pred [{n}], "
+          f"steps [{n}], per-layer counters)")
 
 
 def _add_quant_options(s) -> None:
@@ -289,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out", metavar="DIR", help="where intermediate artifacts go (default: out)")
     s.set_defaults(func=cmd_demo)
 
+    s = sub.add_parser("search-kernels", help="search conv kernel sizes for the digits CNN under a board's memory",
+                       description="Train digits CNNs (two conv layers) with every combination of kernel sizes and "
+                                   "channel pairs whose weights + arena fit the budget: a short proxy training ranks "
+                                   "them, the proxy's accuracy-memory front and the 3x3 baseline train in full and "
+                                   "are evaluated in fixed point. Needs PyTorch and scikit-learn (edgesnn[train]).")
+    s.add_argument("--board", required=True, metavar="BOARD", help="its sram_bytes is the default budget")
+    s.add_argument("--budget-bytes", type=int, metavar="N", help="weights + arena budget (default: the board's SRAM)")
+    s.add_argument("--epochs", type=int, default=30, metavar="E", help="full training epochs (default 30)")
+    s.add_argument("--proxy-epochs", type=int, default=4, metavar="E", help="proxy epochs on half the data (default 4)")
+    s.add_argument("--kernels", default="1,3,5", metavar="K,K", help="kernel sizes per layer (default 1,3,5)")
+    s.add_argument("--channels", default="4x8,6x12,8x16,10x20,12x24", metavar="C1xC2,...",
+                   help="channel pairs (default 4x8,6x12,8x16,10x20,12x24)")
+    s.add_argument("--weight-bits", type=int, default=8, metavar="B", help="weight bits (default 8; state 16)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument("-o", "--output", required=True, metavar="DIR")
+    s.set_defaults(func=cmd_search_kernels)
+
     s = sub.add_parser("boards", help="table of the boards edgesnn knows (boards/*.toml)",
                        description="List every board file, validated: core, clock, memory limits, firmware port "
                                    "and how it runs (QEMU machine or flash tool). With BOARD, show its memory "
@@ -306,6 +385,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--probe", metavar="SERIAL", help="debug probe serial number / UID, when several are plugged in")
     s.add_argument("--dry-run", action="store_true", help="print the command line and run nothing")
     s.set_defaults(func=cmd_flash)
+
+    s = sub.add_parser("run", help="run a model on an emulated or real board and bring back outputs and counters",
+                       description="Build the firmware with the C runtime for BOARD (cached), check its measured "
+                                   "sizes with the model's arena (and, compiled in, its weights) against the "
+                                   "board's limits, boot it under QEMU (or talk to --port), stream INPUTS.npy "
+                                   "[N, T, ...] step by step, and save outputs, predictions, steps and per-layer "
+                                   "counters (synops, spikes, neuron updates, bytes, and instructions under QEMU "
+                                   "or cycles on a board) in OUT.npz as LAYER.COUNTER [N] arrays.")
+    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("--board", default="qemu-mps2-an386", metavar="BOARD", help="board id (default qemu-mps2-an386)")
+    s.add_argument("--inputs", required=True, metavar="INPUTS.npy")
+    s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    s.add_argument("--port", metavar="DEV", help="a real board's serial port (e.g. /dev/ttyACM0), already flashed "
+                                                 "with the runtime firmware (edgesnn flash)")
+    s.add_argument("--builtin", action="store_true",
+                   help="compile the model into the firmware (weights in flash) instead of sending its blob to RAM")
+    s.add_argument("--reference-kernels", action="store_true",
+                   help="use the portable reference kernels even where the core has the DSP extension")
+    s.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per-request timeout (default 5 s)")
+    _add_quant_options(s)
+    s.set_defaults(func=cmd_run)
     return p
 
 

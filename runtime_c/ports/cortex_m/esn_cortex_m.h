@@ -44,4 +44,9 @@ uint64_t esn_systick_ticks(void);
 /** Semihosting SYS_EXIT_EXTENDED (0x20) with ADP_Stopped_ApplicationExit and the code. */
 void esn_semihost_exit(int code);
 
+/** What esn_port_cycles() counts (after esn_port_init): 1 DWT CYCCNT core cycles, 2 ticks at
+ * ESN_FW_TICK_HZ (QEMU, ARMv6-M): under QEMU -icount shift=0 one tick is 1e9 / ESN_FW_TICK_HZ
+ * executed instructions. */
+uint8_t esn_port_cycle_source(void);
+
 #endif /* ESN_CORTEX_M_H */

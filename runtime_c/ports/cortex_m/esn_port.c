@@ -27,6 +27,11 @@ void esn_port_init(void)
     s_use_dwt = esn_fw_port_cycles() != a; /* the DWT exists and counts */
 }
 
+uint8_t esn_port_cycle_source(void)
+{
+    return s_use_dwt ? 1u : 2u; /* 1: DWT CYCCNT (core cycles), 2: the tick counter (ESN_FW_TICK_HZ) */
+}
+
 uint32_t esn_port_cycles(void)
 {
     return s_use_dwt ? esn_fw_port_cycles() : (uint32_t)esn_fw_port_ticks();

@@ -1,0 +1,277 @@
+"""Run a quantized model on a device (QEMU or a real board over serial) and bring back what it measured.
+
+    fw = build_runtime_firmware(board, qgraph)           # sized for this model; FirmwareTooLarge if it does not fit
+    with QemuTarget(board, fw.elf) as q:
+        res = DeviceModel(q.link, qgraph, board).run(x)   # DeviceResult: outputs, steps, per-layer counters
+
+The firmware carries the C runtime (runtime_c/src) behind the extension point
+(runtime_c/ports/firmware/esn_fw_ext_runtime.c). The model travels either as a blob over the link
+(LOAD_MODEL chunks into the firmware's arena, which is sized exactly blob + esn_arena_size()) or
+compiled into the image (`builtin=True`: edgesnn.emit.csource.write_c, weights in flash, the
+arena only esn_arena_size()). Either way the ELF's measured sizes (text, data, bss, stack, arena)
+are checked against the board's limits before anything runs, and a model that does not fit is
+refused with the numbers (firmware.FirmwareTooLarge).
+
+Inputs are streamed step by step in chunks that fit the device's max payload both ways (inputs
+of the chunk in, their int64 outputs back). Counters are read per input (totals since the
+input's reset). Cycles: the DWT cycle counter where it counts (real ARMv7-M/ARMv8-M boards);
+under QEMU the DWT is not modelled, so the runtime times each layer with the board's tick
+counter, and with `-icount shift=0` (1 ns per executed instruction) one tick is exactly
+1e9 / tick_hz instructions (40 on MPS2 AN386/AN500, 50 on AN505, 62.5 on the micro:bit; measured by
+tests/test_qemu.py with SPIN). Those are reported as `instructions`, with a resolution of one
+tick per layer and step.
+"""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..board import Board
+from ..errors import DeviceError
+from . import firmware as F
+from . import protocol as P
+
+ROOT = F.ROOT
+RUNTIME_SRC = ROOT / "runtime_c" / "src"
+RUNTIME_INC = ROOT / "runtime_c" / "include"
+EXT_SOURCE = F.FW_DIR / "esn_fw_ext_runtime.c"
+COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
+                 "arena_bytes_written", "cycles")
+CYCLE_SOURCES = {0: "none", 1: "dwt", 2: "ticks"}
+SMALL_SRAM_BYTES = 64 * 1024  # below this the blob loader's tables shrink (ESN_MAX_NODES/EDGES)
+
+
+def runtime_sources() -> list[Path]:
+    return sorted(RUNTIME_SRC.glob("*.c")) + sorted((RUNTIME_SRC / "kernels").glob("*.c")) + [
+        F.CORTEX_M_DIR / "esn_port.c", EXT_SOURCE]
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def runtime_cflags(board: Board, *, dsp: bool = True) -> list[str]:
+    flags = []
+    sram = sum(r.size_bytes for r in board.regions.values() if r.kind == "sram")
+    if sram < SMALL_SRAM_BYTES:
+        flags += ["-DESN_MAX_NODES=16", "-DESN_MAX_EDGES=24"]
+    if not dsp:
+        flags.append("-DESN_NO_DSP_KERNELS=1")
+    return flags
+
+
+def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, arena_bytes: int | None = None,
+                           dsp: bool = True, cache_dir: str | Path | None = None) -> F.Firmware:
+    """The firmware with the runtime for `board`, its arena sized for `qgraph` (blob + runtime arena,
+    or the runtime arena alone when the model is compiled in). Raises FirmwareTooLarge with the numbers."""
+    from ..emit import layout
+    from ..emit.blob import to_blob
+    extra_sources: list[Path] = []
+    includes = [RUNTIME_INC, RUNTIME_SRC]
+    cflags = runtime_cflags(board, dsp=dsp)
+    if qgraph is not None and arena_bytes is None:
+        need = layout.lower(qgraph).arena_size()
+        arena_bytes = need if builtin else _align8(len(to_blob(qgraph))) + need
+    if builtin:
+        if qgraph is None:
+            raise DeviceError("a compiled-in model needs the model")
+        from ..emit.csource import c_sources
+        src = c_sources(qgraph, "snn")
+        import hashlib
+        digest = hashlib.sha256(src["model.c"] + src["model.h"]).hexdigest()[:16]
+        gen = Path(tempfile.gettempdir()) / "edgesnn-models" / digest
+        if not (gen / "model.c").is_file():
+            gen.mkdir(parents=True, exist_ok=True)
+            for name, data in src.items():
+                tmp = gen / (name + ".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(gen / name)
+        extra_sources.append(gen / "model.c")
+        includes.append(gen)
+        cflags.append("-DESN_FW_BUILTIN_MODEL=1")
+    try:
+        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, _align8(arena_bytes or 8)),
+                       ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
+    except F.FirmwareTooLarge as e:
+        if qgraph is None:
+            raise
+        what = ("compiled-in model (weights in flash)" if builtin else
+                f"model blob {len(to_blob(qgraph)):,} B sent to RAM")
+        lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
+        raise F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
+                                 f"{layout.lower(qgraph).arena_size():,} B{lever}") from None
+
+
+@dataclass
+class DeviceResult:
+    """Outputs [N, T, K] int64, steps [N] and per-node total counters [N] per counter name."""
+    outputs: np.ndarray
+    steps: np.ndarray
+    counts: dict[str, dict[str, np.ndarray]]
+    cycle_source: str
+    unit: str                      # "instructions" (QEMU), "cycles" (DWT) or "ticks"
+    output_spiking: bool = True
+    link: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.outputs.sum(axis=1).argmax(axis=-1)
+
+
+class DeviceModel:
+    """A model loaded into a device's runtime over a SerialLink."""
+
+    def __init__(self, link, qgraph, board: Board, *, builtin: bool = False, load_timeout: float | None = None,
+                 frame_payload: int | None = None):
+        """frame_payload: the largest payload to send or ask for (default the device's max payload); smaller
+        frames survive a noisy link more often (a frame is lost when any of its bytes is)."""
+        from ..emit.blob import to_blob
+        self.link, self.qgraph, self.board = link, qgraph, board
+        if link.hello is None:
+            link.handshake()
+        if not link.hello.caps & P.CAP_RUN:
+            raise DeviceError("the firmware has no runtime linked in (HELLO lacks the run capability)")
+        self.max_payload = min(link.hello.max_payload, frame_payload or link.hello.max_payload)
+        graph = qgraph.graph
+        sched = graph.schedule()
+        self.names = list(sched.order)
+        self.blob = b"" if builtin else to_blob(qgraph)
+        info = self._load(load_timeout)
+        loaded, self.n_nodes, self.input_size, self.output_size = info[1], info[3], info[4], info[5]
+        if not loaded:
+            raise DeviceError("the device did not report the model as loaded")
+        if self.n_nodes != len(self.names):
+            raise DeviceError(f"the device's model has {self.n_nodes} nodes, this one {len(self.names)}: "
+                              "the compiled-in model is another")
+        self.arena_need = info[6]
+
+    def _load(self, timeout):
+        if not self.blob:
+            body = self.link.request(P.T_LOAD_MODEL, struct.pack("<II", 0, 0), timeout=timeout)
+            return struct.unpack("<IBBHIIII", body)
+        chunk = self.max_payload - 8
+        if chunk < 8:
+            raise DeviceError(f"payloads of {self.max_payload} B are too small to load a model")
+        body = b""
+        for off in range(0, len(self.blob), chunk):
+            part = self.blob[off:off + chunk]
+            body = self.link.request(P.T_LOAD_MODEL, struct.pack("<II", off, len(self.blob)) + part, timeout=timeout)
+        return struct.unpack("<IBBHIIII", body)
+
+    def _steps_per_chunk(self) -> int:
+        n_in = (self.max_payload - 3) // max(1, self.input_size)
+        n_out = (self.max_payload - 8) // (8 * self.output_size)
+        n = min(n_in, n_out, 0xFFFF)
+        if n < 1:
+            raise DeviceError(f"one step ({self.input_size} B in, {8 * self.output_size} B out) does not fit the "
+                              f"device's max payload of {self.max_payload} B")
+        return n
+
+    def read_counters(self, total: bool = True) -> tuple[np.ndarray, int]:
+        rows, first, src = [], 0, 0
+        while first < self.n_nodes:
+            most = max(1, min(255, (self.max_payload - 8) // 64))
+            body = self.link.request(P.T_READ_COUNTERS, struct.pack("<HBB", first, 1 if total else 0, most))
+            n, f, count, src = struct.unpack_from("<HHHB", body)
+            if n != self.n_nodes or f != first or count < 1 or len(body) != 8 + 64 * count:
+                raise P.ProtocolError(f"READ_COUNTERS answered nodes {f}+{count} of {n} for node {first}")
+            rows.append(np.frombuffer(body, "<u8", offset=8).reshape(count, 8))
+            first += count
+        return np.concatenate(rows).astype(np.int64), src
+
+    def run(self, inputs: np.ndarray, *, run_timeout: float | None = None) -> DeviceResult:
+        import time
+        x = np.ascontiguousarray(inputs, dtype=np.uint8)
+        n, T = x.shape[:2]
+        x = x.reshape(n, T, -1)
+        if x.shape[2] != self.input_size:
+            raise DeviceError(f"inputs of {x.shape[2]} values per step; the model takes {self.input_size}")
+        k = self._steps_per_chunk()
+        out = np.zeros((n, T, self.output_size), np.int64)
+        steps = np.zeros(n, np.int64)
+        counters = np.zeros((n, self.n_nodes, 8), np.int64)
+        src = 0
+        t0 = time.perf_counter()
+        for i in range(n):
+            t = 0
+            while t < T:
+                m = min(k, T - t)
+                req = struct.pack("<BH", 1 if t == 0 else 0, m) + x[i, t:t + m].tobytes()
+                body = self.link.request(P.T_RUN, req, timeout=run_timeout)
+                exited, _, done, since = struct.unpack_from("<BBHI", body)
+                if len(body) != 8 + done * 8 * self.output_size or done > m or since != t + done:
+                    raise P.ProtocolError(f"RUN answered {done} steps (t={since}) for {m} sent at t={t}")
+                out[i, t:t + done] = np.frombuffer(body, "<i8", offset=8).reshape(done, self.output_size)
+                t += done
+                if exited:
+                    break
+            steps[i] = t
+            counters[i], src = self.read_counters(total=True)
+        seconds = time.perf_counter() - t0
+        cyc = counters[:, :, 7].astype(np.float64)
+        source = CYCLE_SOURCES.get(src, "none")
+        if source == "ticks" and self.board.is_emulated:
+            unit = "instructions"
+            cyc = np.rint(cyc * 1e9 / self.board.firmware["tick_hz"])
+        else:
+            unit = {"dwt": "cycles", "ticks": "ticks"}.get(source, "cycles")
+        counts = {}
+        graph = self.qgraph.graph
+        from ..graph import ir
+        for j, name in enumerate(self.names):
+            node = graph.nodes[name]
+            if not (isinstance(node, ir.SYNAPTIC_TYPES) or node.stateful):
+                continue
+            d = {c: counters[:, j, ci] for ci, c in enumerate(COUNTER_NAMES[:7])}
+            d[unit] = cyc[:, j].astype(np.int64)
+            counts[name] = d
+        return DeviceResult(out.reshape(n, T, *graph.output.shape), steps, counts, source, unit,
+                            graph.output_spiking, self.link.stats.to_dict(), seconds)
+
+
+def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,
+                 dsp: bool = True, cache_dir: str | Path | None = None, timeout: float = 5.0,
+                 via=None) -> tuple[DeviceResult, F.Firmware | None]:
+    """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down."""
+    from .qemu import QemuTarget
+    from .serial_link import SerialLink
+    if port is not None:
+        fw = None
+        with SerialLink.open(port, baud=board.baud, timeout=timeout) as link:
+            link.handshake()
+            res = DeviceModel(link, qgraph, board, builtin=builtin).run(inputs)
+            link.request(P.T_RESET, b"\0")
+        return res, fw
+    fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir)
+    q = QemuTarget(board, fw.elf, timeout=timeout, via=via)
+    q.start()
+    try:
+        res = DeviceModel(q.link, qgraph, board, builtin=builtin).run(inputs)
+    except BaseException:
+        q.kill()
+        raise
+    code = q.close()
+    if code != 0:
+        raise DeviceError(f"firmware exited with code {code}, expected 0")
+    return res, fw
+
+
+def counters_table(res: DeviceResult, n_inputs: int | None = None) -> str:
+    """Per-layer means per input: synops, spikes, neuron updates and instructions (or cycles)."""
+    from tabulate import tabulate
+    n = len(res.steps) if n_inputs is None else n_inputs
+    rows = []
+    for name, d in res.counts.items():
+        syn = d["synops"].sum() / n
+        c = d[res.unit].sum() / n
+        rows.append([name, f"{d['spikes_in'].sum() / n:,.1f}", f"{syn:,.0f}", f"{d['neuron_updates'].sum() / n:,.0f}",
+                     f"{d['spikes_out'].sum() / n:,.1f}", f"{c:,.0f}", f"{c / syn:.2f}" if syn else "-"])
+    u = res.unit
+    return tabulate(rows, headers=["layer", "spikes in", "synops", "neuron upd", "spikes out", u,
+                                   f"{u[:5]}/synop"], tablefmt="simple", disable_numparse=True)

@@ -1,0 +1,325 @@
+/*
+ * esn_fw_ext_runtime.c: the C runtime behind the firmware's extension point (esn_fw_ext.h).
+ *
+ * A model comes either as a blob streamed over serial (LOAD_MODEL chunks, assembled at the start
+ * of the firmware's arena and checked by esn_blob_load) or compiled into the image
+ * (ESN_FW_BUILTIN_MODEL: edgesnn.emit.csource.write_c's model.c, const tables in flash, selected
+ * by a LOAD_MODEL with total 0). The runtime's own arena follows the blob (8-byte aligned).
+ *
+ * Payloads (little-endian; edgesnn/device/runner.py is the host side):
+ *
+ *   LOAD_MODEL  req  u32 offset, u32 total, bytes       (total 0: the compiled-in model)
+ *               resp u32 received, u8 loaded, u8 builtin, u16 nodes, u32 input size,
+ *                    u32 output size, u32 arena bytes the runtime needs, u32 blob bytes   (24 B)
+ *   RUN         req  u8 flags (bit 0: reset first = a new input), u16 n, n x input_size u8
+ *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset,
+ *                    then steps run x output_size i64 outputs
+ *               Steps stop at the step where early exit fires; later steps are not run.
+ *   READ_COUNTERS req u16 first node, u8 which (0: last step, 1: since reset)[, u8 most nodes]
+ *               resp u16 nodes, u16 first, u16 count, u8 cycle source (0 none, 1 DWT cycles,
+ *                    2 ticks at tick_hz), u8 pad, count x 8 x u64 (esn_counters field order)
+ *
+ * Chunks must come in order (offset = bytes received, or a repeat of an earlier offset); a blob
+ * that does not fit the arena together with the runtime's arena is refused with the numbers.
+ */
+#include <string.h>
+
+#include "esn/esn_blob.h"
+#include "esn/esn_port.h"
+#include "esn/esn_runtime.h"
+#include "esn_cortex_m.h"
+#include "esn_fw_config.h"
+#include "esn_fw_ext.h"
+#include "esn_fw_proto.h"
+
+#ifndef ESN_FW_BUILTIN_MODEL
+#define ESN_FW_BUILTIN_MODEL 0
+#endif
+#if ESN_FW_BUILTIN_MODEL
+#include "model.h"
+#endif
+
+#ifdef ESN_HAS_DSP
+#define ESN_FW_KERNELS "+dsp"
+#else
+#define ESN_FW_KERNELS "+ref"
+#endif
+
+#if !ESN_FW_BUILTIN_MODEL
+static esn_blob_model s_bm;
+#endif
+static esn_ctx s_ctx;
+static const esn_model *s_model;
+static uint32_t s_received;
+static uint32_t s_total;
+static uint8_t s_builtin;
+
+/* "<what>: <number> <what2> <number2>" without printf. */
+static uint16_t esn_put_uint(uint8_t *o, uint16_t at, uint16_t cap, uint32_t v)
+{
+    char d[10];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v && n < 10);
+    while (n > 0 && at < cap) {
+        o[at++] = (uint8_t)d[--n];
+    }
+    return at;
+}
+
+static uint16_t esn_put_s(uint8_t *o, uint16_t at, uint16_t cap, const char *s)
+{
+    while (*s && at < cap) {
+        o[at++] = (uint8_t)*s++;
+    }
+    return at;
+}
+
+static int esn_fail(const esn_fw_req *r, int st, const char *what, esn_status es)
+{
+    uint16_t n = esn_put_s(r->out, 0, r->out_cap, what);
+    if (es != ESN_OK) {
+        n = esn_put_s(r->out, n, r->out_cap, ": ");
+        n = esn_put_s(r->out, n, r->out_cap, esn_status_str(es));
+    }
+    *r->out_len = n;
+    return st;
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    put_u16(p, (uint16_t)v);
+    put_u16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    put_u32(p, (uint32_t)v);
+    put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+uint32_t esn_fw_ext_caps(void) { return ESN_FW_CAP_LOAD_MODEL | ESN_FW_CAP_RUN | ESN_FW_CAP_READ_COUNTERS; }
+
+const char *esn_fw_ext_runtime_version(void) { return "edgesnn-runtime/" ESN_FW_VERSION ESN_FW_KERNELS; }
+
+void esn_fw_ext_init(void) { esn_port_init(); }
+
+void esn_fw_ext_reset(void)
+{
+    s_model = 0;
+    s_received = 0;
+    s_total = 0;
+    s_builtin = 0;
+    memset(&s_ctx, 0, sizeof s_ctx);
+}
+
+static int esn_load_response(const esn_fw_req *r, uint32_t need)
+{
+    uint8_t *o = r->out;
+    put_u32(o, s_received);
+    o[4] = s_model != 0;
+    o[5] = s_builtin;
+    put_u16(o + 6, s_model ? (uint16_t)s_model->n_nodes : 0u);
+    put_u32(o + 8, s_model ? s_model->input_size : 0u);
+    put_u32(o + 12, s_model ? s_model->output_size : 0u);
+    put_u32(o + 16, need);
+    put_u32(o + 20, s_total);
+    *r->out_len = 24;
+    return ESN_FW_ST_OK;
+}
+
+/* Lays out the runtime's arena after `used` bytes of the firmware arena. */
+static int esn_start(const esn_fw_req *r, const esn_model *m, uint32_t used, uint32_t *need)
+{
+    esn_status st = esn_arena_size(m, need);
+    uint16_t n;
+    if (st != ESN_OK) {
+        return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_arena_size", st);
+    }
+    if (*need > r->arena_bytes - used) {
+        n = esn_put_s(r->out, 0, r->out_cap, "model needs ");
+        n = esn_put_uint(r->out, n, r->out_cap, used);
+        n = esn_put_s(r->out, n, r->out_cap, " B blob + ");
+        n = esn_put_uint(r->out, n, r->out_cap, *need);
+        n = esn_put_s(r->out, n, r->out_cap, " B runtime arena; the firmware arena holds ");
+        n = esn_put_uint(r->out, n, r->out_cap, r->arena_bytes);
+        *r->out_len = esn_put_s(r->out, n, r->out_cap, " B");
+        return ESN_FW_ST_TOO_LARGE;
+    }
+    st = esn_init(&s_ctx, m, r->arena + used, r->arena_bytes - used);
+    if (st != ESN_OK) {
+        return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_init", st);
+    }
+    s_model = m;
+    return ESN_FW_ST_OK;
+}
+
+int esn_fw_ext_load_model(const esn_fw_req *r)
+{
+    uint32_t off, total, len, need = 0;
+    int st;
+    if (r->in_len < 8) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "LOAD_MODEL needs u32 offset, u32 total, bytes", ESN_OK);
+    }
+    off = get_u32(r->in);
+    total = get_u32(r->in + 4);
+    len = (uint32_t)r->in_len - 8u;
+    if (total == 0u) {
+#if ESN_FW_BUILTIN_MODEL
+        esn_status es;
+        esn_fw_ext_reset();
+        es = esn_model_validate(&snn_model, 0);
+        if (es != ESN_OK) {
+            return esn_fail(r, ESN_FW_ST_RUNTIME, "compiled-in model", es);
+        }
+        s_builtin = 1;
+        st = esn_start(r, &snn_model, 0u, &need);
+        return st == ESN_FW_ST_OK ? esn_load_response(r, need) : st;
+#else
+        return esn_fail(r, ESN_FW_ST_UNSUPPORTED, "no model compiled into this firmware", ESN_OK);
+#endif
+    }
+#if ESN_FW_BUILTIN_MODEL
+    (void)off;
+    (void)len;
+    return esn_fail(r, ESN_FW_ST_UNSUPPORTED, "this firmware runs its compiled-in model only", ESN_OK);
+#else
+    if (total > r->arena_bytes || off > total || len > total - off) {
+        uint16_t n = esn_put_s(r->out, 0, r->out_cap, "blob of ");
+        n = esn_put_uint(r->out, n, r->out_cap, total);
+        n = esn_put_s(r->out, n, r->out_cap, " B does not fit the firmware arena of ");
+        n = esn_put_uint(r->out, n, r->out_cap, r->arena_bytes);
+        *r->out_len = esn_put_s(r->out, n, r->out_cap, " B (or the chunk lies outside it)");
+        return total > r->arena_bytes ? ESN_FW_ST_TOO_LARGE : ESN_FW_ST_BAD_REQUEST;
+    }
+    if (off == 0u) {
+        esn_fw_ext_reset();
+        s_total = total;
+    } else if (total != s_total || off > s_received) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "LOAD_MODEL chunk out of order (start again at offset 0)", ESN_OK);
+    }
+    memcpy(r->arena + off, r->in + 8, len);
+    if (off + len > s_received) {
+        s_received = off + len;
+    }
+    if (s_received == s_total && s_model == 0) {
+        esn_status es = esn_blob_load(&s_bm, r->arena, s_total);
+        if (es != ESN_OK) {
+            s_received = 0;
+            return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_blob_load", es);
+        }
+        st = esn_start(r, &s_bm.model, (s_total + 7u) & ~7u, &need);
+        if (st != ESN_FW_ST_OK) {
+            s_received = 0;
+            return st;
+        }
+    } else if (s_model != 0) {
+        (void)esn_arena_size(s_model, &need);
+    }
+    return esn_load_response(r, need);
+#endif
+}
+
+int esn_fw_ext_run(const esn_fw_req *r)
+{
+    uint32_t n, i, k, in_size, out_size;
+    uint16_t done = 0;
+    uint8_t *o = r->out;
+    if (s_model == 0) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN before a model was loaded", ESN_OK);
+    }
+    if (r->in_len < 3) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN needs u8 flags, u16 steps, inputs", ESN_OK);
+    }
+    in_size = s_model->input_size;
+    out_size = s_model->output_size;
+    n = get_u16(r->in + 1);
+    if ((uint32_t)r->in_len != 3u + n * in_size) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN payload length is not 3 + steps x input size", ESN_OK);
+    }
+    if (8u + n * out_size * 8u > r->out_cap) {
+        return esn_fail(r, ESN_FW_ST_TOO_LARGE, "RUN outputs of these steps exceed the max payload", ESN_OK);
+    }
+    if (r->in[0] & 1u) {
+        esn_status es = esn_reset(&s_ctx);
+        if (es != ESN_OK) {
+            return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_reset", es);
+        }
+    }
+    for (i = 0; i < n && !s_ctx.exited; i++) {
+        const int64_t *y;
+        esn_status es = esn_step(&s_ctx, r->in + 3 + i * in_size);
+        if (es != ESN_OK) {
+            return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_step", es);
+        }
+        y = esn_output(&s_ctx);
+        for (k = 0; k < out_size; k++) {
+            put_u64(o + 8 + (done * out_size + k) * 8u, (uint64_t)y[k]);
+        }
+        done++;
+    }
+    o[0] = s_ctx.exited;
+    o[1] = 0;
+    put_u16(o + 2, done);
+    put_u32(o + 4, s_ctx.t);
+    *r->out_len = (uint16_t)(8u + done * out_size * 8u);
+    return ESN_FW_ST_OK;
+}
+
+int esn_fw_ext_read_counters(const esn_fw_req *r)
+{
+    uint32_t first, count, k;
+    uint8_t *o = r->out;
+    if (s_model == 0) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS before a model was loaded", ESN_OK);
+    }
+    if ((r->in_len != 3 && r->in_len != 4) || r->in[2] > 1u || (r->in_len == 4 && r->in[3] == 0u)) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS needs u16 first node, u8 which (0/1)[, u8 most >= 1]",
+                        ESN_OK);
+    }
+    first = get_u16(r->in);
+    if (first > s_model->n_nodes) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS first node out of range", ESN_OK);
+    }
+    count = s_model->n_nodes - first;
+    if (count > (r->out_cap - 8u) / 64u) {
+        count = (r->out_cap - 8u) / 64u;
+    }
+    if (r->in_len == 4 && count > r->in[3]) {
+        count = r->in[3]; /* small frames for a noisy link */
+    }
+    put_u16(o, (uint16_t)s_model->n_nodes);
+    put_u16(o + 2, (uint16_t)first);
+    put_u16(o + 4, (uint16_t)count);
+    o[6] = ESN_ENABLE_CYCLES ? esn_port_cycle_source() : 0u;
+    o[7] = 0;
+    for (k = 0; k < count; k++) {
+        const esn_counters *c = esn_counters_of(&s_ctx, first + k, r->in[2]);
+        uint8_t *p = o + 8 + k * 64u;
+        put_u64(p, c->spikes_in);
+        put_u64(p + 8, c->synops);
+        put_u64(p + 16, c->neuron_updates);
+        put_u64(p + 24, c->spikes_out);
+        put_u64(p + 32, c->param_bytes_read);
+        put_u64(p + 40, c->arena_bytes_read);
+        put_u64(p + 48, c->arena_bytes_written);
+        put_u64(p + 56, c->cycles);
+    }
+    *r->out_len = (uint16_t)(8u + count * 64u);
+    return ESN_FW_ST_OK;
+}

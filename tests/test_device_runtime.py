@@ -1,0 +1,181 @@
+"""The C runtime in the firmware, end to end under QEMU: every example model on every emulated board,
+bit-identical to the host runtime (run_c) in outputs, exit steps and counters, with per-layer
+instruction counts; where a model cannot fit a board, the refusal with its numbers; `edgesnn run`;
+the same client over a plain serial URL (--port); a model run through a byte-damaging link.
+
+Skipped only when qemu-system-arm or arm-none-eabi-gcc is absent (`make setup` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.board import load_catalogue
+from edgesnn.cli import main
+from edgesnn.device import firmware as F
+from edgesnn.device import protocol as P
+from edgesnn.device.qemu import QemuTarget
+from edgesnn.device.runner import DeviceModel, build_runtime_firmware, run_on_board
+from edgesnn.runtime.binding import run_c
+from edgesnn.runtime.engines import load_model, quantize_with, to_qgraph
+
+from test_qemu import EMULATED, FaultProxy, needs_qemu
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = sorted(p.stem for p in (ROOT / "examples" / "models").glob("*.json") if p.stem != "results")
+FIXED = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
+         "arena_bytes_written")
+
+
+@pytest.fixture(scope="session")
+def boards():
+    return load_catalogue()
+
+
+@pytest.fixture(scope="session")
+def fw_cache(tmp_path_factory):
+    return tmp_path_factory.getbasetemp().parent / "edgesnn-fw-cache"
+
+
+def _qgraph(name):
+    return to_qgraph(load_model(str(ROOT / "examples" / "models" / f"{name}.json")))
+
+
+def _inputs(qgraph, n=2, t=12, seed=0, rate=0.25):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, t, *qgraph.graph.input.shape)) < rate).astype(np.uint8)
+
+
+def _same_as_host(res, qgraph, x):
+    ref = run_c(qgraph, x)
+    assert np.array_equal(res.outputs, ref.outputs)
+    if ref.steps is not None:
+        assert np.array_equal(res.steps, ref.steps)
+    assert set(res.counts) == set(ref.counts)
+    for layer, cs in res.counts.items():
+        for c in FIXED:
+            assert np.array_equal(cs[c], ref.counts[layer][c].sum(axis=1)), (layer, c)
+        assert res.unit == "instructions" and (cs["instructions"] > 0).all(), layer
+
+
+@needs_qemu
+@pytest.mark.parametrize("board_id", EMULATED)
+@pytest.mark.parametrize("model", MODELS)
+def test_example_model_on_every_board_matches_the_host(boards, fw_cache, board_id, model):
+    b, q = boards[board_id], _qgraph(model)
+    x = _inputs(q)
+    blob_fits = board_id != "qemu-microbit"   # 16 KiB SRAM: blob + arena do not fit
+    if not blob_fits:
+        with pytest.raises(F.FirmwareTooLarge, match=r"sram needs [\d,]+ B \(stack [\d,]+ \+ bss [\d,]+ \+ "
+                                                     r"arena [\d,]+\) but holds 16,384 B: [\d,]+ B over.*"
+                                                     r"model blob [\d,]+ B sent to RAM.*--builtin"):
+            build_runtime_firmware(b, q, cache_dir=fw_cache)
+    res, fw = run_on_board(b, q, x, builtin=not blob_fits, cache_dir=fw_cache)
+    _same_as_host(res, q, x)
+    assert fw.sizes.arena >= (0 if blob_fits else 1)
+    assert res.link["retries"] == 0
+
+
+@needs_qemu
+def test_early_exit_and_compiled_in_model(boards, fw_cache):
+    b = boards["qemu-mps2-an505"]
+    q = _qgraph("digits_mlp").with_exit(585)      # entropy below 585/256 nats: stops at the first confident step
+    x = _inputs(q, n=3, t=25, rate=0.3)
+    res, fw = run_on_board(b, q, x, builtin=True, cache_dir=fw_cache)
+    _same_as_host(res, q, x)
+    assert res.steps.min() < 25 and res.steps.max() == 25   # some exited early, each at the host's step
+
+
+@needs_qemu
+def test_a_model_that_needs_more_than_the_arena_is_refused_by_the_device(boards, fw_cache):
+    b, q = boards["qemu-mps2-an386"], _qgraph("digits_mlp")
+    fw = build_runtime_firmware(b, arena_bytes=4096, cache_dir=fw_cache)
+    with QemuTarget(b, fw.elf) as t:
+        assert "run" in t.hello.capabilities and t.hello.runtime_version.endswith("+dsp")
+        with pytest.raises(P.RemoteError, match=r"TOO_LARGE.*blob of [\d]+ B does not fit the firmware arena of 4096"):
+            DeviceModel(t.link, q, b)
+        with pytest.raises(P.RemoteError, match="UNSUPPORTED.*no model compiled"):
+            t.link.request(P.T_LOAD_MODEL, struct.pack("<II", 0, 0))
+        with pytest.raises(P.RemoteError, match="BAD_REQUEST.*RUN before a model"):
+            t.link.request(P.T_RUN, b"\1\0\0")
+
+
+@needs_qemu
+def test_cli_run_writes_outputs_and_counters_and_refuses_with_numbers(boards, fw_cache, tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.setenv("EDGESNN_CACHE", str(fw_cache.parent / "cli-cache"))
+    q = _qgraph("digits_mlp")
+    x = _inputs(q, n=2, t=8)
+    np.save(tmp_path / "x.npy", x)
+    model = str(ROOT / "examples" / "models" / "digits_mlp.json")
+    assert main(["run", model, "--board", "qemu-mps2-an386", "--inputs", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "o.npz"), "--weight-bits", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "instructions" in out and "fc1" in out and "sram" in out
+    z = np.load(tmp_path / "o.npz")
+    ref = run_c(quantize_with(load_model(model), weight_bits=6), x)
+    assert np.array_equal(z["out_spikes"], ref.outputs.reshape(2, 8, -1))
+    assert np.array_equal(z["pred"], ref.pred) and list(z["steps"]) == [8, 8]
+    assert (z["fc1.instructions"] > 0).all() and np.array_equal(z["fc1.synops"], ref.counts["fc1"]["synops"].sum(1))
+    assert main(["run", model, "--board", "qemu-microbit", "--inputs", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "o2.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "does not fit board qemu-microbit" in err and "holds 16,384 B" in err
+    assert not (tmp_path / "o2.npz").exists()
+
+
+@needs_qemu
+def test_the_same_client_over_a_serial_url(boards, fw_cache):
+    """--port: a real board's path or any pyserial URL; here QEMU's socket stands in for /dev/ttyACM0."""
+    b, q = boards["qemu-mps2-an386"], _qgraph("digits_mlp")
+    x = _inputs(q, n=1, t=6)
+    fw = build_runtime_firmware(b, q, cache_dir=fw_cache)
+    t = QemuTarget(b, fw.elf)
+    t.start()
+    try:
+        t.link.close()
+        res, none = run_on_board(b, q, x, port=f"socket://127.0.0.1:{t.port}")
+        assert none is None
+        assert np.array_equal(res.outputs, run_c(q, x).outputs)
+    finally:
+        t.kill()
+
+
+@needs_qemu
+def test_model_inference_through_a_damaging_link_is_right_or_loud(boards, fw_cache):
+    """1% of bytes dropped, duplicated or corrupted both ways: every inference completes bit-exactly
+    or raises; none returns a wrong result."""
+    b, q = boards["qemu-mps2-an386"], _qgraph("digits_mlp")
+    fw = build_runtime_firmware(b, q, cache_dir=fw_cache)
+    x = _inputs(q, n=4, t=5, seed=3)
+    ref = run_c(q, x).outputs
+    proxy = FaultProxy(p=0.01, seed=int(os.environ.get("EDGESNN_FAULT_SEED", "5")))
+    t = QemuTarget(b, fw.elf, timeout=0.1, retries=40, via=proxy.url)
+    t.start()
+    ok = loud = 0
+    try:
+        dm = DeviceModel(t.link, q, b, frame_payload=96)   # loads over the clean link; then one step per frame
+        proxy.enabled = True
+        for i in range(len(x)):
+            try:
+                res = dm.run(x[i:i + 1])
+            except (P.LinkTimeout, P.ProtocolError):
+                loud += 1
+                continue
+            assert np.array_equal(res.outputs[0], ref[i])   # never a wrong answer
+            ok += 1
+        proxy.enabled = False
+        stats = t.link.stats
+        assert t.close() == 0
+    finally:
+        t.kill()
+        proxy.close()
+    damaged = proxy.counts["drop"] + proxy.counts["dup"] + proxy.counts["flip"]
+    print("fault proxy with a model:", proxy.counts, "ok", ok, "loud", loud, stats)
+    assert damaged >= 20 and stats.retries > 0
+    assert ok >= len(x) - 1
