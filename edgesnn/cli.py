@@ -213,10 +213,13 @@ def cmd_run(args) -> None:
     import time
     from .artifact import atomic_write_bytes
     from .board import get_board
-    from .device.runner import counters_table, run_on_board
+    from .device.runner import counters_table, model_ram_bytes, run_on_board
     from .runtime.engines import load_model, to_qgraph
+    from .plan import is_plan_file, load_plan_or_model
     board = get_board(args.board)
-    qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
+    planned = is_plan_file(args.model)  # a plan places its weights in flash: compile the model in
+    qgraph = to_qgraph(load_plan_or_model(args.model) if planned else load_model(args.model), **_quant_options(args))
+    args.builtin = args.builtin or (planned and args.port is None)
     inputs = _load_npy(args.inputs, "inputs")
     from .sim.fixed_sim import check_spike_inputs
     x = check_spike_inputs(qgraph, inputs)
@@ -239,6 +242,9 @@ def cmd_run(args) -> None:
         print(f"firmware {fw.elf} ({'cached' if fw.cached else 'built'}): text {s.text:,} B, data {s.data:,} B, "
               f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
               + ", ".join(f"{r} {u:,}/{board.regions[r].size_bytes:,} B" for r, u in s.regions.items()))
+        blob, arena = model_ram_bytes(qgraph, args.builtin)
+        print(f"model in RAM: " + (f"blob {blob:,} B + " if blob else "") + f"runtime arena {arena:,} B "
+              f"of the firmware arena's {s.arena:,} B" + (" (weights in flash)" if args.builtin else ""))
     print(counters_table(res))
     where = args.port or f"QEMU {board.qemu_machine}"
     print(f"{n} inputs x {t} steps on {board.id} ({where}, {'compiled-in model' if args.builtin else 'blob over serial'}"
@@ -393,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "[N, T, ...] step by step, and save outputs, predictions, steps and per-layer "
                                    "counters (synops, spikes, neuron updates, bytes, and instructions under QEMU "
                                    "or cycles on a board) in OUT.npz as LAYER.COUNTER [N] arrays.")
-    s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("model", metavar="MODEL.json|PLAN.json",
+                   help="a model, or a plan (`edgesnn plan`): its chosen candidate runs compiled in, as planned")
     s.add_argument("--board", default="qemu-mps2-an386", metavar="BOARD", help="board id (default qemu-mps2-an386)")
     s.add_argument("--inputs", required=True, metavar="INPUTS.npy")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")

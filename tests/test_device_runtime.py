@@ -39,7 +39,7 @@ def boards():
 
 @pytest.fixture(scope="session")
 def fw_cache(tmp_path_factory):
-    return tmp_path_factory.getbasetemp().parent / "edgesnn-fw-cache"
+    return tmp_path_factory.getbasetemp().parent / "edgesnn-cache" / "firmware"   # also `edgesnn run`'s
 
 
 def _qgraph(name):
@@ -108,7 +108,7 @@ def test_a_model_that_needs_more_than_the_arena_is_refused_by_the_device(boards,
 @needs_qemu
 def test_cli_run_writes_outputs_and_counters_and_refuses_with_numbers(boards, fw_cache, tmp_path, capsys,
                                                                       monkeypatch):
-    monkeypatch.setenv("EDGESNN_CACHE", str(fw_cache.parent / "cli-cache"))
+    monkeypatch.setenv("EDGESNN_CACHE", str(fw_cache.parent))
     q = _qgraph("digits_mlp")
     x = _inputs(q, n=2, t=8)
     np.save(tmp_path / "x.npy", x)

@@ -65,18 +65,49 @@ def runtime_cflags(board: Board, *, dsp: bool = True) -> list[str]:
     return flags
 
 
+def model_ram_bytes(qgraph, builtin: bool = False) -> tuple[int, int]:
+    """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device."""
+    from ..emit import layout
+    from ..emit.blob import to_blob
+    return (0 if builtin else _align8(len(to_blob(qgraph)))), layout.lower(qgraph).arena_size()
+
+
+def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSizes:
+    """`sizes` with another arena, charged to the board's regions as firmware.measure charges them."""
+    regions = {name: 0 for name in board.regions}
+    regions[board.code_region] += sizes.text + sizes.data
+    regions[board.data_region] += sizes.stack + sizes.data + sizes.bss
+    regions[board.arena_region] += arena
+    return F.FirmwareSizes(sizes.text, sizes.data, sizes.bss, sizes.stack, arena,
+                           {k: v for k, v in regions.items() if v})
+
+
 def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, arena_bytes: int | None = None,
                            dsp: bool = True, cache_dir: str | Path | None = None) -> F.Firmware:
-    """The firmware with the runtime for `board`, its arena sized for `qgraph` (blob + runtime arena,
-    or the runtime arena alone when the model is compiled in). Raises FirmwareTooLarge with the numbers."""
+    """The firmware with the runtime for `board`, checked against the board's limits with `qgraph`'s needs.
+
+    A blob sent over serial needs blob + runtime arena bytes of RAM: the firmware's text, data, bss and
+    stack are measured from a build with an empty arena, the model's need is added, and the sum is
+    checked against the board (FirmwareTooLarge with the numbers); the firmware that runs gets every
+    byte its arena region has left, so one build per board serves every model that fits. A model
+    compiled in (builtin) is built into its firmware with an arena of exactly esn_arena_size().
+    An explicit arena_bytes builds exactly that arena.
+    """
     from ..emit import layout
     from ..emit.blob import to_blob
     extra_sources: list[Path] = []
     includes = [RUNTIME_INC, RUNTIME_SRC]
     cflags = runtime_cflags(board, dsp=dsp)
-    if qgraph is not None and arena_bytes is None:
-        need = layout.lower(qgraph).arena_size()
-        arena_bytes = need if builtin else _align8(len(to_blob(qgraph))) + need
+
+    def _build(arena: int) -> F.Firmware:
+        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, _align8(arena)),
+                       ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
+
+    def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
+        lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
+        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
+                                  f"{layout.lower(qgraph).arena_size():,} B{lever}")
+
     if builtin:
         if qgraph is None:
             raise DeviceError("a compiled-in model needs the model")
@@ -94,17 +125,23 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
         extra_sources.append(gen / "model.c")
         includes.append(gen)
         cflags.append("-DESN_FW_BUILTIN_MODEL=1")
-    try:
-        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, _align8(arena_bytes or 8)),
-                       ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
-    except F.FirmwareTooLarge as e:
-        if qgraph is None:
-            raise
-        what = ("compiled-in model (weights in flash)" if builtin else
-                f"model blob {len(to_blob(qgraph)):,} B sent to RAM")
-        lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
-        raise F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
-                                 f"{layout.lower(qgraph).arena_size():,} B{lever}") from None
+        try:
+            return _build(arena_bytes if arena_bytes is not None else layout.lower(qgraph).arena_size())
+        except F.FirmwareTooLarge as e:
+            raise _refuse(e, "compiled-in model (weights in flash)") from None
+    if arena_bytes is not None:
+        return _build(arena_bytes)
+    probe = _build(8)
+    if qgraph is not None:
+        blob = len(to_blob(qgraph))
+        need = _align8(blob) + layout.lower(qgraph).arena_size()
+        try:
+            F.check_fits(board, with_arena(board, probe.sizes, need))
+        except F.FirmwareTooLarge as e:
+            raise _refuse(e, f"model blob {blob:,} B sent to RAM") from None
+    region = board.regions[board.arena_region].size_bytes
+    used = probe.sizes.regions.get(board.arena_region, 0) - probe.sizes.arena
+    return _build((region - used) & ~7)
 
 
 @dataclass
@@ -165,13 +202,25 @@ class DeviceModel:
         return struct.unpack("<IBBHIIII", body)
 
     def _steps_per_chunk(self) -> int:
+        """Steps per RUN request; 0: outputs larger than a payload, run one step and page them."""
         n_in = (self.max_payload - 3) // max(1, self.input_size)
         n_out = (self.max_payload - 8) // (8 * self.output_size)
-        n = min(n_in, n_out, 0xFFFF)
-        if n < 1:
-            raise DeviceError(f"one step ({self.input_size} B in, {8 * self.output_size} B out) does not fit the "
-                              f"device's max payload of {self.max_payload} B")
-        return n
+        if n_in < 1:
+            raise DeviceError(f"one step's input ({self.input_size} B) does not fit the device's max payload of "
+                              f"{self.max_payload} B")
+        return min(n_in, n_out, 0xFFFF)
+
+    def read_output(self) -> np.ndarray:
+        """The last step's output, paged (for outputs larger than one payload)."""
+        parts, first = [], 0
+        while first < self.output_size:
+            body = self.link.request(P.T_READ_COUNTERS, struct.pack("<HB", first, 2))
+            n, f, count = struct.unpack_from("<HHH", body)
+            if n != self.output_size or f != first or count < 1 or len(body) != 8 + 8 * count:
+                raise P.ProtocolError(f"READ_COUNTERS answered outputs {f}+{count} of {n} for element {first}")
+            parts.append(np.frombuffer(body, "<i8", offset=8))
+            first += count
+        return np.concatenate(parts)
 
     def read_counters(self, total: bool = True) -> tuple[np.ndarray, int]:
         rows, first, src = [], 0, 0
@@ -201,13 +250,17 @@ class DeviceModel:
         for i in range(n):
             t = 0
             while t < T:
-                m = min(k, T - t)
-                req = struct.pack("<BH", 1 if t == 0 else 0, m) + x[i, t:t + m].tobytes()
+                m = min(max(k, 1), T - t)
+                flags = (1 if t == 0 else 0) | (0 if k else 2)
+                req = struct.pack("<BH", flags, m) + x[i, t:t + m].tobytes()
                 body = self.link.request(P.T_RUN, req, timeout=run_timeout)
                 exited, _, done, since = struct.unpack_from("<BBHI", body)
-                if len(body) != 8 + done * 8 * self.output_size or done > m or since != t + done:
+                if len(body) != 8 + (done * 8 * self.output_size if k else 0) or done > m or since != t + done:
                     raise P.ProtocolError(f"RUN answered {done} steps (t={since}) for {m} sent at t={t}")
-                out[i, t:t + done] = np.frombuffer(body, "<i8", offset=8).reshape(done, self.output_size)
+                if k:
+                    out[i, t:t + done] = np.frombuffer(body, "<i8", offset=8).reshape(done, self.output_size)
+                elif done:
+                    out[i, t] = self.read_output()
                 t += done
                 if exited:
                     break

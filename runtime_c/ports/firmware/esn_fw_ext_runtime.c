@@ -11,11 +11,15 @@
  *   LOAD_MODEL  req  u32 offset, u32 total, bytes       (total 0: the compiled-in model)
  *               resp u32 received, u8 loaded, u8 builtin, u16 nodes, u32 input size,
  *                    u32 output size, u32 arena bytes the runtime needs, u32 blob bytes   (24 B)
- *   RUN         req  u8 flags (bit 0: reset first = a new input), u16 n, n x input_size u8
+ *   RUN         req  u8 flags (bit 0: reset first = a new input; bit 1: no outputs in the answer),
+ *                    u16 n, n x input_size u8
  *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset,
- *                    then steps run x output_size i64 outputs
+ *                    then steps run x output_size i64 outputs (none with flag bit 1: for outputs
+ *                    larger than a payload, run one step at a time and page them with READ_COUNTERS 2)
  *               Steps stop at the step where early exit fires; later steps are not run.
  *   READ_COUNTERS req u16 first node, u8 which (0: last step, 1: since reset)[, u8 most nodes]
+ *               which 2: the last step's output from element `first`: resp u16 output size, u16 first,
+ *                    u16 count, u8 0, u8 pad, count x i64
  *               resp u16 nodes, u16 first, u16 count, u8 cycle source (0 none, 1 DWT cycles,
  *                    2 ticks at tick_hz), u8 pad, count x 8 x u64 (esn_counters field order)
  *
@@ -39,7 +43,9 @@
 #include "model.h"
 #endif
 
-#ifdef ESN_HAS_DSP
+#include "kernels/esn_synaptic_dsp.h"
+
+#if ESN_DSP_KERNELS
 #define ESN_FW_KERNELS "+dsp"
 #else
 #define ESN_FW_KERNELS "+ref"
@@ -252,7 +258,7 @@ int esn_fw_ext_run(const esn_fw_req *r)
     if ((uint32_t)r->in_len != 3u + n * in_size) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN payload length is not 3 + steps x input size", ESN_OK);
     }
-    if (8u + n * out_size * 8u > r->out_cap) {
+    if (!(r->in[0] & 2u) && 8u + n * out_size * 8u > r->out_cap) {
         return esn_fail(r, ESN_FW_ST_TOO_LARGE, "RUN outputs of these steps exceed the max payload", ESN_OK);
     }
     if (r->in[0] & 1u) {
@@ -268,7 +274,7 @@ int esn_fw_ext_run(const esn_fw_req *r)
             return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_step", es);
         }
         y = esn_output(&s_ctx);
-        for (k = 0; k < out_size; k++) {
+        for (k = 0; k < out_size && !(r->in[0] & 2u); k++) {
             put_u64(o + 8 + (done * out_size + k) * 8u, (uint64_t)y[k]);
         }
         done++;
@@ -277,7 +283,7 @@ int esn_fw_ext_run(const esn_fw_req *r)
     o[1] = 0;
     put_u16(o + 2, done);
     put_u32(o + 4, s_ctx.t);
-    *r->out_len = (uint16_t)(8u + done * out_size * 8u);
+    *r->out_len = (uint16_t)(8u + ((r->in[0] & 2u) ? 0u : done * out_size * 8u));
     return ESN_FW_ST_OK;
 }
 
@@ -288,11 +294,31 @@ int esn_fw_ext_read_counters(const esn_fw_req *r)
     if (s_model == 0) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS before a model was loaded", ESN_OK);
     }
-    if ((r->in_len != 3 && r->in_len != 4) || r->in[2] > 1u || (r->in_len == 4 && r->in[3] == 0u)) {
-        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS needs u16 first node, u8 which (0/1)[, u8 most >= 1]",
+    if ((r->in_len != 3 && r->in_len != 4) || r->in[2] > 2u || (r->in_len == 4 && r->in[3] == 0u)) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS needs u16 first, u8 which (0/1/2)[, u8 most >= 1]",
                         ESN_OK);
     }
     first = get_u16(r->in);
+    if (r->in[2] == 2u) { /* the last step's output, paged */
+        const int64_t *y = esn_output(&s_ctx);
+        if (first > s_model->output_size) {
+            return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS output element out of range", ESN_OK);
+        }
+        count = s_model->output_size - first;
+        if (count > (r->out_cap - 8u) / 8u) {
+            count = (r->out_cap - 8u) / 8u;
+        }
+        put_u16(o, (uint16_t)s_model->output_size);
+        put_u16(o + 2, (uint16_t)first);
+        put_u16(o + 4, (uint16_t)count);
+        o[6] = 0;
+        o[7] = 0;
+        for (k = 0; k < count; k++) {
+            put_u64(o + 8 + k * 8u, (uint64_t)y[first + k]);
+        }
+        *r->out_len = (uint16_t)(8u + count * 8u);
+        return ESN_FW_ST_OK;
+    }
     if (first > s_model->n_nodes) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS first node out of range", ESN_OK);
     }

@@ -8,6 +8,28 @@
 #include <string.h>
 
 #include "esn/esn_kernels.h"
+#include "esn_synaptic_dsp.h"
+
+/* One spike (x == 1) through a weight row: out[o] += row[o]. The DSP path is bit-exact with the loop. */
+static inline void esn_add_row_s8(int32_t *out, const int8_t *row, uint32_t n)
+{
+#if ESN_DSP_KERNELS
+    esn_add_row_s8_dsp(out, row, n);
+#else
+    uint32_t o;
+    for (o = 0u; o < n; ++o) {
+        out[o] += row[o];
+    }
+#endif
+}
+
+static inline void esn_add_row_s16(int32_t *out, const int16_t *row, uint32_t n)
+{
+    uint32_t o;
+    for (o = 0u; o < n; ++o) {
+        out[o] += row[o];
+    }
+}
 
 /* The input entry j: the sum over the node's incoming edges. */
 static inline int64_t esn_input_at(const int32_t *const *in, uint32_t n_in, uint32_t j)
@@ -89,9 +111,7 @@ void esn_rest_out(const esn_node *nd, int32_t *out)
             c->spikes_in += 1u;                                                                      \
             c->synops += n_out;                                                                      \
             if (x == 1) {                                                                            \
-                for (o = 0u; o < n_out; ++o) {                                                       \
-                    out[o] += row[o];                                                                \
-                }                                                                                    \
+                esn_add_row_##SUFFIX(out, row, n_out);                                               \
             } else if (esn_fits_i32(x)) {                                                            \
                 const int32_t xi = (int32_t)x;                                                       \
                 for (o = 0u; o < n_out; ++o) {                                                       \

@@ -1,0 +1,147 @@
+"""Instructions per synaptic operation of the event-driven dense layer on an emulated Cortex-M4,
+reference kernel against the DSP-extension kernel, and the runtime's code size per core.
+
+    .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20]
+
+A dense layer Input(64) -> Linear(64 -> F) -> LI -> Output runs on QEMU (`-icount shift=0`: 1 ns per
+executed instruction) for fan-outs F in 16, 64, 256 and input spike rates 5%, 20%, 50%. The
+firmware times the layer with the board's tick counter; one tick is 1e9 / tick_hz instructions
+(40 on mps2-an386), so every figure is an instruction count with a resolution of one tick per
+layer and step. Reported per configuration: instructions / synop for the whole layer (which
+includes setting the output to zero and scanning the 64 inputs: these dominate at low rates and
+small fan-outs) and the marginal cost of one more synop (the slope between the lowest and highest
+rate), for both kernels, with the ratio reference / DSP. The outputs of both are checked equal to
+the host's C runtime.
+
+Code size: every runtime_c/src file compiled alone with arm-none-eabi-gcc -Os for each core (all
+kernels, DSP paths where the core has them, ESN_STRIP_LOG), measured with arm-none-eabi-size and
+grouped as the execution path (runtime + kernels + fixed point), the model validator and the blob
+loader (the last is not needed for a compiled-in model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FAN_OUTS = (16, 64, 256)
+RATES = (0.05, 0.2, 0.5)
+FAN_IN = 64
+CORES = {"cortex-m0": ["-mcpu=cortex-m0", "-mfloat-abi=soft"],
+         "cortex-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+         "cortex-m7": ["-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
+         "cortex-m33": ["-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"]}
+GROUPS = {"execution (runtime, kernels, fixed point)": ("esn_runtime", "esn_synaptic", "esn_synaptic_dsp",
+                                                        "esn_neuron", "esn_fixedpoint"),
+          "model validator": ("esn_model",), "blob loader": ("esn_blob",)}
+
+
+def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0):
+    """Input(fan_in) -> Linear(fan_in -> fan_out) -> LI readout -> Output, quantized to int8 weights."""
+    from edgesnn.graph import Graph, ir
+    from edgesnn.quantize import QuantConfig, quantize
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(fan_out, fan_in))
+    ones = np.ones(fan_out)
+    nodes = {"in": ir.Input(name="in", shape=(fan_in,)), "fc": ir.Linear(name="fc", weight=w),
+             "li": ir.LI(name="li", alpha=0.9 * ones, gain=ones, bias=0 * ones),
+             "out": ir.Output(name="out", shape=(fan_out,))}
+    edges = [("in", "fc"), ("fc", "li"), ("li", "out")]
+    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, 16), spikes(8, 10, 0.5, fan_in))
+
+
+def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).random((n, steps, fan_in)) < rate).astype(np.uint8)
+
+
+def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None) -> list[dict]:
+    """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate."""
+    from edgesnn.device.qemu import QemuTarget
+    from edgesnn.device.runner import DeviceModel, build_runtime_firmware
+    from edgesnn.runtime.binding import run_c
+    q = dense_qgraph(fan_out)
+    fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir)
+    rows = []
+    with QemuTarget(board, fw.elf) as t:
+        assert t.hello.runtime_version.endswith("+dsp" if dsp else "+ref"), t.hello.runtime_version
+        dm = DeviceModel(t.link, q, board)
+        for rate in rates:
+            x = spikes(1, steps, rate)
+            res = dm.run(x)
+            if not np.array_equal(res.outputs, run_c(q, x).outputs):
+                raise AssertionError(f"fan-out {fan_out}, rate {rate}: device outputs differ from the host's")
+            c = res.counts["fc"]
+            rows.append({"fan_out": fan_out, "rate": rate, "synops": int(c["synops"].sum()),
+                         "instructions": int(c[res.unit].sum()), "unit": res.unit})
+    return rows
+
+
+def have_arm_gcc() -> bool:
+    import shutil
+    return bool(shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"))
+
+
+def code_sizes(cores=CORES, cc: str = "arm-none-eabi-gcc") -> dict[str, dict[str, int]]:
+    """Bytes of flash (text + data) per group of runtime files, per core, at -Os."""
+    src = sorted((ROOT / "runtime_c" / "src").glob("*.c")) + sorted((ROOT / "runtime_c" / "src" / "kernels").glob("*.c"))
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for core, flags in cores.items():
+            objs = []
+            for f in src:
+                o = Path(tmp) / f"{core}-{f.stem}.o"
+                subprocess.run([cc, "-mthumb", *flags, "-std=c99", "-Os", "-ffunction-sections", "-fdata-sections",
+                                "-DESN_STRIP_LOG", f"-I{ROOT / 'runtime_c' / 'include'}", f"-I{ROOT / 'runtime_c' / 'src'}",
+                                "-c", str(f), "-o", str(o)], check=True)
+                objs.append(o)
+            size = subprocess.run(["arm-none-eabi-size", *map(str, objs)], check=True, capture_output=True, text=True)
+            per = {}
+            for line in size.stdout.splitlines()[1:]:
+                text, data, _bss, *_rest, name = line.split()
+                per[Path(name).stem.split("-", 2)[-1]] = int(text) + int(data)
+            out[core] = {g: sum(per.get(s, 0) for s in stems) for g, stems in GROUPS.items()}
+    return out
+
+
+def main(argv=None) -> int:
+    from tabulate import tabulate
+    from edgesnn.board import get_board
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--board", default="qemu-mps2-an386")
+    ap.add_argument("--steps", type=int, default=20)
+    args = ap.parse_args(argv)
+    board = get_board(args.board)
+    table = []
+    for f in FAN_OUTS:
+        ref = measure(board, f, dsp=False, steps=args.steps)
+        opt = measure(board, f, dsp=True, steps=args.steps)
+        slope = {}
+        for name, rows in (("ref", ref), ("dsp", opt)):
+            lo, hi = rows[0], rows[-1]
+            slope[name] = (hi["instructions"] - lo["instructions"]) / max(1, hi["synops"] - lo["synops"])
+        for r, o in zip(ref, opt):
+            ipr, ipo = r["instructions"] / r["synops"], o["instructions"] / o["synops"]
+            table.append([f, f"{r['rate']:.0%}", r["synops"], f"{ipr:.2f}", f"{ipo:.2f}", f"{ipr / ipo:.2f}x",
+                          f"{slope['ref']:.2f}", f"{slope['dsp']:.2f}", f"{slope['ref'] / slope['dsp']:.2f}x"])
+    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {board.id} (QEMU -icount shift=0, "
+          f"1 tick = {1e9 / board.firmware['tick_hz']:g} instructions), {args.steps} steps")
+    print(tabulate(table, headers=["fan-out", "rate", "synops", "ref /synop", "dsp /synop", "ratio",
+                                   "ref marginal", "dsp marginal", "ratio"], tablefmt="simple",
+                   disable_numparse=True))
+    sizes = code_sizes()
+    print("\nruntime code size at -Os, bytes of flash (arm-none-eabi-size text + data, ESN_STRIP_LOG)")
+    rows = [[core] + [f"{v:,}" for v in g.values()] + [f"{sum(g.values()):,}"] for core, g in sizes.items()]
+    print(tabulate(rows, headers=["core", *GROUPS, "all"], tablefmt="simple", disable_numparse=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+/*
+ * esn_synaptic_dsp.h: Cortex-M DSP-extension paths of the synaptic kernels (esn_synaptic_dsp.c).
+ *
+ * ESN_DSP_KERNELS is 1 where the compiler targets a core with the DSP extension (__ARM_FEATURE_DSP:
+ * Cortex-M4, M7, M33, M55) and ESN_NO_DSP_KERNELS is not set; the portable reference loops in
+ * esn_synaptic.c are used otherwise (Cortex-M0/M0+/M3, the host) and stay the specification.
+ */
+#ifndef ESN_SYNAPTIC_DSP_H
+#define ESN_SYNAPTIC_DSP_H
+
+#include <stdint.h>
+
+#include "esn/esn_config.h"
+
+#if defined(ESN_HAS_DSP) && ESN_HAS_DSP && !(defined(ESN_NO_DSP_KERNELS) && ESN_NO_DSP_KERNELS)
+#define ESN_DSP_KERNELS 1
+#else
+#define ESN_DSP_KERNELS 0
+#endif
+
+#if ESN_DSP_KERNELS
+/**
+ * out[o] += row[o] for o in [0, n): one spike through an int8 weight row into int32 accumulators.
+ * Bit-exact with the reference loop: every int8 weight is sign-extended and added to its own 32-bit
+ * accumulator (SXTAB), so no lane can wrap; 4 synapses per weight word, 2 words per loop.
+ * @param[in,out] out  int32 [n], 4-byte aligned.
+ * @param[in]     row  int8 [n], any alignment.
+ */
+void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n);
+#endif
+
+#endif /* ESN_SYNAPTIC_DSP_H */
