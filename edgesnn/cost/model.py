@@ -32,6 +32,8 @@ Every report names each coefficient's value and source and the calibration used 
 Memory: flash = runtime code (measured per core, edgesnn.cost.runtime_size) + model blob (weights,
 parameters and descriptor); SRAM = arena (exact, edgesnn.emit.arena_size) + stack (the board's
 firmware stack, else 4 KiB) + I/O buffers (one step's uint8 input + int64 output accumulator).
+A plan's chosen candidate replaces these with the sizes measured from its built firmware ELF
+(CostReport.with_firmware; `memory_source` says which one a report carries).
 Where the model is weak: it is linear in counts (no pipeline or cache effects), and the emulated
 board's cycles are instruction counts QEMU does not time.
 """
@@ -184,6 +186,7 @@ class CostReport:
     mean_steps: float
     inputs: int
     notes: list[str] = field(default_factory=list)
+    memory_source: str = "estimate"    # "estimate" (memory()) or "measured: <firmware ELF>" (with_firmware)
 
     @property
     def cycles(self) -> float:
@@ -219,7 +222,7 @@ class CostReport:
                 "calibration": self.coefficients.calibration, "coefficients": self.coefficients.to_dict(),
                 "layers": [l.to_dict() for l in self.layers], "flash": self.flash, "sram": self.sram,
                 "mean_steps": self.mean_steps, "inputs": self.inputs, "notes": self.notes,
-                "totals": self.summary()}
+                "memory_source": self.memory_source, "totals": self.summary()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CostReport":
@@ -228,7 +231,20 @@ class CostReport:
         return cls(d["board"], int(d["clock_hz"]), d["schedule"], dict(d["placement"]),
                    [LayerCost.from_dict(l) for l in d["layers"]], {k: int(v) for k, v in d["flash"].items()},
                    {k: int(v) for k, v in d["sram"].items()}, Coefficients.from_dict(d["coefficients"]),
-                   float(d["mean_steps"]), int(d["inputs"]), list(d.get("notes", [])))
+                   float(d["mean_steps"]), int(d["inputs"]), list(d.get("notes", [])),
+                   d.get("memory_source", "estimate"))
+
+    def with_firmware(self, fw) -> "CostReport":
+        """This report with flash and SRAM replaced by the sizes measured from a built firmware ELF
+        (edgesnn.device.firmware.Firmware): flash = text + data, SRAM = data + bss + stack + arena.
+        The analytical terms it replaces are kept in the notes."""
+        import dataclasses
+        s = fw.sizes
+        notes = self.notes + [f"analytical memory estimate replaced by the firmware's measured sizes: flash "
+                              f"{self.flash_bytes:,} B {self.flash}, SRAM {self.sram_bytes:,} B {self.sram}"]
+        return dataclasses.replace(self, flash={"text": s.text, "data": s.data},
+                                   sram={"data": s.data, "bss": s.bss, "stack": s.stack, "arena": s.arena},
+                                   notes=notes, memory_source=f"measured: firmware {fw.elf} (build {fw.key})")
 
     def table(self) -> str:
         from tabulate import tabulate

@@ -3,13 +3,25 @@
     plan(graph, board, x_val, y_val, target_acc=..., max_drop=..., objective=...)   (search.py)
     load_plan_or_model(path) -> QGraph   a PLAN.json's quantized graph (exit policy applied), a QGraph
                                          JSON, or a compiled blob; for `edgesnn run` and `compile`
+    is_plan_file(path) -> bool           whether path is a PLAN.json (then `run` compiles the model in,
+                                         as the plan places its weights in flash)
 """
 
 from .exit import ExitPolicy, calibrate
 from .search import OBJECTIVES, Infeasible, Plan, PlanInputError, front_table, plan
 
 __all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "calibrate", "front_table",
-           "load_plan_or_model", "plan"]
+           "is_plan_file", "load_plan_or_model", "plan"]
+
+
+def is_plan_file(path) -> bool:
+    """True when `path` is a JSON file holding an edgesnn plan."""
+    from pathlib import Path
+    from ..artifact import load_json
+    if Path(path).suffix != ".json" or not Path(path).is_file():
+        return False
+    d = load_json(path)
+    return isinstance(d, dict) and d.get("artifact") == "plan"
 
 
 def load_plan_or_model(path):

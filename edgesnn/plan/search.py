@@ -10,7 +10,11 @@
    gap, levers). None meets the target: Infeasible naming the target;
 4. the smallest-memory qualifying candidates (and the Pareto front) get an early-exit policy
    calibrated on the same data (exit.py) and a CostReport (edgesnn.cost) with exit on;
-5. the plan is the qualifying candidate best on `objective`, ties to less memory.
+5. the plan is the qualifying candidate best on `objective`, ties to less memory; its firmware is
+   built for the board (the model compiled in, as `edgesnn run PLAN.json` builds it) and its flash
+   and SRAM are the ELF's measured sizes (plan/firmware.py), so planned == measured; a candidate
+   whose real image does not fit gives way to the next best. The other front rows keep the
+   analytical estimate, labelled "memory": "estimate".
 
 Schedules: only time-step-major (all layers each step), the one the C runtime executes and the
 one early exit needs; layer-major / fused schedules are not offered because the runtime does not
@@ -192,8 +196,15 @@ def pareto(rows: list[dict], keys=("accuracy", "-mean_steps", "-flash_bytes", "-
 def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
          objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
          exit_max_drop: float = 0.01, shortlist: int = 6, sensitivity: bool = True, calibration=None,
-         progress: bool = False) -> Plan | Infeasible:
-    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val)."""
+         progress: bool = False, measure: bool = True, firmware_cache=None) -> Plan | Infeasible:
+    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
+
+    measure: build the chosen candidate's firmware and report its measured flash and SRAM (plan/firmware.py);
+    the other candidates keep the analytical estimate (their front rows say "memory": "estimate")."""
+    import dataclasses
+    from ..cost import CostReport
+    from ..device.firmware import FirmwareTooLarge
+    from .firmware import build_for_plan
     from ..cost import coefficients, estimate
     from ..emit.blob import to_blob
     from ..progress import Progress
@@ -265,7 +276,33 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
                      "exit": pol, "qgraph": qe, "cost": rep.to_dict()})
     front = pareto(rows)
     ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
-    chosen = min(ok, key=lambda r: _objective_key(objective, r))
+    chosen, too_large = None, []
+    for r in sorted(ok, key=lambda r: _objective_key(objective, r)):
+        if not measure:
+            chosen = r
+            break
+        try:
+            fw, why = build_for_plan(r["qgraph"], board, firmware_cache)
+        except FirmwareTooLarge as e:  # the estimate fit, the real image does not: the next best
+            too_large.append((r, e))
+            continue
+        rep = CostReport.from_dict(r["cost"])
+        rep = rep.with_firmware(fw) if fw is not None else dataclasses.replace(rep, notes=rep.notes + [why])
+        r["cost"] = rep.to_dict()
+        r["flash_bytes"], r["sram_bytes"] = rep.flash_bytes, rep.sram_bytes
+        chosen = r
+        break
+    if chosen is None:
+        r, e = too_large[0]
+        return Infeasible(board.id, "the firmware of every qualifying candidate, built and measured, exceeds the "
+                          "board's memory (the analytical estimate fit)", {"firmware": str(e)},
+                          {"flash_bytes": board.flash_bytes, "sram_bytes": board.sram_bytes},
+                          {"candidates_built": len(too_large)},
+                          ["a smaller stack than the board file reserves", "weights at fewer bits",
+                           "a board with more memory"])
+    for r in rows:
+        r["memory"] = r["cost"].get("memory_source", "estimate").split(":")[0]
+    front = front if any(r is chosen for r in front) else front + [chosen]
     front_rows = [{k: (v if k != "exit" else v.to_dict()) for k, v in r.items() if k not in ("qgraph", "cost")}
                   | {"chosen": r is chosen} for r in front]
     for fr in front_rows:
@@ -286,7 +323,9 @@ def front_table(p: Plan) -> str:
                      f"{r['flash_bytes']:,}", f"{r['sram_bytes']:,}", f"{r['cycles']:,.0f}",
                      f"{r['energy_j'] * 1e6:.2f}", f"{r['edp_js'] * 1e9:.3f}"])
     return tabulate(rows, ["", "bits", "accuracy", "mean steps", "flash B", "SRAM B", "cycles", "energy uJ",
-                           "EDP nJ s"], tablefmt="simple_outline")
+                           "EDP nJ s"], tablefmt="simple_outline") + (
+        "\nflash / SRAM: the chosen row (*) measured from its built firmware ELF; the others analytical estimates"
+        if any(r.get("memory") == "measured" for r in p.front) else "")
 
 
 def save_front_png(p: Plan, path) -> bool:

@@ -1,0 +1,35 @@
+"""The chosen candidate's memory, measured: build its firmware for the board and read the ELF.
+
+The planner's analytical memory model (edgesnn.cost.memory: runtime objects + blob, arena + stack +
+I/O) ranks candidates; for the one it chooses it builds the real image the deployment runs -
+`edgesnn run PLAN.json` builds the same one (edgesnn.device.runner.build_runtime_firmware with the
+model compiled in: weights in flash, an arena of exactly esn_arena_size()) - and reports that ELF's
+text + data as flash and data + bss + stack + arena as SRAM, so planned == measured by construction.
+Builds are cached by content (edgesnn/device/firmware.py), so `run` reuses the planner's image.
+
+Where the image cannot be built here (no cross compiler, or a board without a firmware port), the
+plan keeps the analytical estimate and says so (CostReport.memory_source stays "estimate").
+"""
+
+from __future__ import annotations
+
+from ..errors import DeviceError
+
+
+def build_for_plan(qgraph, board, cache_dir=None):
+    """(Firmware, None) for `qgraph` compiled into `board`'s firmware, or (None, why) when it cannot be
+    built here. Raises FirmwareTooLarge (with the numbers) when the image does not fit the board."""
+    from ..device import firmware as F
+    from ..device.runner import build_runtime_firmware
+    if not board.firmware.get("port"):
+        return None, f"board {board.id} has no firmware port to build (memory is the analytical estimate)"
+    try:
+        return build_runtime_firmware(board, qgraph, builtin=True, cache_dir=cache_dir), None
+    except F.ToolchainMissing as e:
+        return None, f"firmware not built ({e}); memory is the analytical estimate"
+    except F.FirmwareTooLarge:
+        raise
+    except DeviceError as e:
+        if "no firmware port" in str(e):
+            return None, f"{e}; memory is the analytical estimate"
+        raise

@@ -1,0 +1,74 @@
+"""The planner's figures against the emulated board: planned flash and SRAM are the built firmware's
+measured sizes, and `edgesnn run PLAN.json` reproduces the planned accuracy and early-exit steps exactly."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.board import get_board
+from edgesnn.cli import main
+from edgesnn.data import load_dataset
+from edgesnn.device.runner import build_runtime_firmware
+from edgesnn.graph import Graph
+from edgesnn.plan import Plan, load_plan_or_model, plan
+from edgesnn.quantize import QuantConfig
+from edgesnn.runtime.binding import extension_available, run_c
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARD = "qemu-mps2-an386"
+N = 40
+needs_gcc = pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and extension_available()),
+                               reason="arm-none-eabi-gcc or the C runtime extension missing")
+needs_qemu = pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
+                                     and extension_available()), reason="qemu-system-arm / arm-none-eabi-gcc missing")
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """The example MLP planned for the default emulated board on N validation inputs (a small grid)."""
+    tmp = tmp_path_factory.mktemp("plan")
+    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
+    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
+    x, y = x[:N], y[:N]
+    configs = [QuantConfig(weight_bits=w, state_bits=s) for w in (4, 8) for s in (12, 16)]
+    p = plan(g, get_board(BOARD), x, y, max_drop=0.02, configs=configs, workers=1, sensitivity=False,
+             firmware_cache=tmp / "firmware")
+    assert isinstance(p, Plan)
+    p.save(tmp / "plan.json")
+    return p, tmp, x, y
+
+
+@needs_gcc
+def test_planned_memory_is_the_measured_firmware(planned, tmp_path):
+    p, tmp, _, _ = planned
+    assert p.cost["memory_source"].startswith("measured: firmware")
+    # built again from the saved plan, in another cache: the image `edgesnn run PLAN.json` deploys
+    fw = build_runtime_firmware(get_board(BOARD), load_plan_or_model(tmp / "plan.json"), builtin=True,
+                                cache_dir=tmp_path)
+    assert not fw.cached
+    s = fw.sizes
+    assert p.cost["totals"]["flash_bytes"] == s.text + s.data == s.flash
+    assert p.cost["totals"]["sram_bytes"] == s.data + s.bss + s.stack + s.arena == s.ram
+    assert p.cost["flash"] == {"text": s.text, "data": s.data}
+    assert p.cost["sram"] == {"data": s.data, "bss": s.bss, "stack": s.stack, "arena": s.arena}
+    chosen = [r for r in p.front if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["memory"] == "measured"
+    assert (chosen[0]["flash_bytes"], chosen[0]["sram_bytes"]) == (s.flash, s.ram)
+    assert all(r["memory"] == "estimate" for r in p.front if not r["chosen"])
+
+
+@needs_qemu
+def test_run_plan_on_qemu_gives_the_planned_accuracy_and_steps(planned, monkeypatch, capsys):
+    p, tmp, x, y = planned
+    monkeypatch.setenv("EDGESNN_CACHE", str(tmp))  # the planner's firmware cache: the same image, reused
+    np.save(tmp / "x.npy", x)
+    assert main(["run", str(tmp / "plan.json"), "--board", BOARD, "--inputs", str(tmp / "x.npy"),
+                 "-o", str(tmp / "out.npz")]) == 0
+    assert "compiled-in model" in capsys.readouterr().out
+    out = np.load(tmp / "out.npz")
+    assert float(np.mean(out["pred"] == y)) == p.accuracy
+    assert float(np.mean(out["steps"])) == p.cost["mean_steps"] < x.shape[1]  # early exit took effect
+    assert np.array_equal(out["steps"], run_c(p.qgraph, x).steps)
