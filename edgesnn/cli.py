@@ -213,7 +213,7 @@ def cmd_run(args) -> None:
     import time
     from .artifact import atomic_write_bytes
     from .board import get_board
-    from .device.runner import counters_table, run_on_board
+    from .device.runner import counters_table, model_ram_bytes, run_on_board
     from .runtime.engines import load_model, to_qgraph
     from .plan import is_plan_file, load_plan_or_model
     board = get_board(args.board)
@@ -242,6 +242,9 @@ def cmd_run(args) -> None:
         print(f"firmware {fw.elf} ({'cached' if fw.cached else 'built'}): text {s.text:,} B, data {s.data:,} B, "
               f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
               + ", ".join(f"{r} {u:,}/{board.regions[r].size_bytes:,} B" for r, u in s.regions.items()))
+        blob, arena = model_ram_bytes(qgraph, args.builtin)
+        print(f"model in RAM: " + (f"blob {blob:,} B + " if blob else "") + f"runtime arena {arena:,} B "
+              f"of the firmware arena's {s.arena:,} B" + (" (weights in flash)" if args.builtin else ""))
     print(counters_table(res))
     where = args.port or f"QEMU {board.qemu_machine}"
     print(f"{n} inputs x {t} steps on {board.id} ({where}, {'compiled-in model' if args.builtin else 'blob over serial'}"
