@@ -78,6 +78,42 @@ def rate_code(images: np.ndarray, steps: int, seed: int) -> np.ndarray:
     return (u < p[:, None]).astype(np.uint8)
 
 
+def level_code(images: np.ndarray, levels: int) -> np.ndarray:
+    """Thermometer (level) coding: uint8 spikes [N, *image_shape, levels] from intensities in [0, 1].
+
+    Channel k (0 <= k < levels) spikes when the intensity exceeds k / levels: a blank pixel sends
+    nothing, a full one spikes on every channel. Deterministic (no sampling).
+    """
+    images = np.asarray(images)
+    if images.ndim < 2 or images.dtype.kind not in "biuf":
+        raise EdgesnnError(f"images must be a numeric array [N, *image_shape], got {images.dtype} {images.shape}")
+    p = images.astype(np.float64)
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+        raise EdgesnnError("images must hold intensities in [0, 1]")
+    if int(levels) != levels or levels < 1:
+        raise EdgesnnError(f"levels must be a positive integer, got {levels!r}")
+    thresholds = np.arange(int(levels)) / int(levels)
+    return (p[..., None] > thresholds).astype(np.uint8)
+
+
+def sequential_pixels(images: np.ndarray, levels: int = 4, permutation: np.ndarray | None = None) -> np.ndarray:
+    """One pixel per time step (sequential digits): uint8 [N, H*W, levels] from images [N, H, W].
+
+    Step t carries pixel permutation[t] of the row-major image (all pixels in order when None),
+    level-coded into `levels` channels (`level_code`).
+    """
+    images = np.asarray(images)
+    if images.ndim < 2:
+        raise EdgesnnError(f"images must be [N, *image_shape], got shape {images.shape}")
+    flat = images.reshape(images.shape[0], -1)
+    if permutation is not None:
+        permutation = np.asarray(permutation)
+        if sorted(permutation.tolist()) != list(range(flat.shape[1])):
+            raise EdgesnnError(f"permutation must reorder the {flat.shape[1]} pixels")
+        flat = flat[:, permutation]
+    return level_code(flat, levels)
+
+
 # ----------------------------------------------------------------------------------------------
 # The .npz data set format
 # ----------------------------------------------------------------------------------------------

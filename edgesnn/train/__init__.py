@@ -10,6 +10,7 @@ torch is an optional dependency (`pip install 'edgesnn[train]'`): importing `edg
 not import it; the names below load it on first use.
 
     from edgesnn.train import SNN, Affine, LIF, fit, evaluate, to_graph
+    from edgesnn.train import ALIF, Recurrent, qat_finetune          # recurrent ALIF, QAT
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from ..errors import EdgesnnError
 
 _EXPORTS = {
     "SNN": "layers", "Affine": "layers", "Conv2d": "layers", "SumPool2d": "layers", "AvgPool2d": "layers",
-    "Flatten": "layers", "LIF": "layers", "LI": "layers", "spike_fn": "layers",
-    "to_graph": "export",
+    "Flatten": "layers", "LIF": "layers", "LI": "layers", "CubaLIF": "layers", "ALIF": "layers",
+    "Recurrent": "layers", "spike_fn": "layers",
+    "to_graph": "export", "from_graph": "export",
+    "QATModel": "qat", "qat_finetune": "qat", "QATResult": "qat",
     "fit": "trainer", "evaluate": "trainer", "predict": "trainer", "TrainConfig": "trainer",
     "TrainResult": "trainer",
 }

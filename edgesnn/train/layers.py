@@ -11,6 +11,15 @@ Neuron equations (float32, same operation order as `edgesnn.sim.float_sim.Neuron
           s[t] = v[t] > threshold                       the Affine/Conv2d before the neuron)
           v[t] = v[t] - s[t]*threshold                  reset by subtraction, immediate
     LI    v[t] = alpha*v[t-1] + gain*x[t] + bias;  output v[t]
+    CubaLIF  i[t] = alpha_syn*i[t-1] + x[t];  v[t] = alpha*v[t-1] + i[t];  spike and reset as LIF
+    ALIF  v[t] = alpha*v[t-1] + x[t];  theta[t] = b0 + beta*eta[t-1];  s[t] = v[t] > theta[t]
+          v[t] -= s[t]*theta[t];  eta[t] = rho*eta[t-1] + (1 - rho)*s[t]
+          alpha = exp(-1/tau_m), rho = exp(-1/tau_adp), time constants in steps, learnt as log tau
+          (so both decays stay in (0, 1) whatever the optimiser does)
+
+`Recurrent(neuron)` adds a recurrent Linear weight: the neuron's input at step t is the feed-forward
+input plus W_rec times its own spikes of step t-1 (zero at t = 0: a Linear at rest outputs zero),
+which is the IR's back edge neuron -> Linear -> neuron.
 
 alpha (the per-step decay) and the threshold are learnable, per neuron or per channel; after each
 optimiser step `SNN.project_()` clamps alpha to [0, alpha_max] and the threshold to
@@ -176,6 +185,8 @@ class _Leaky(nn.Module):
 class LIF(_Leaky):
     """IR LIF with gain 1, bias 0, reset='subtract' (immediate), spike_rule '>'."""
 
+    spiking = True
+
     def __init__(self, shape, alpha: float = 0.9, threshold: float = 1.0, param_shape=None,
                  learn_alpha: bool = True, learn_threshold: bool = True, alpha_max: float = 0.99,
                  threshold_min: float = 0.05, slope: float = 5.0, detach_reset: bool = True):
@@ -197,15 +208,28 @@ class LIF(_Leaky):
 
     def forward_reference(self, x):
         """The step loop through autograd (the fused `_LIFSeq` computes the same, faster)."""
-        alpha, thr = self.alpha, self.threshold
-        v = torch.zeros_like(x[:, 0])
-        out = []
-        for t in range(x.shape[1]):
-            v = alpha * v + x[:, t]  # gain*x + bias with gain 1, bias 0 are exact no-ops
-            s = spike_fn(v - thr, self.slope)
-            v = v - (s.detach() if self.detach_reset else s) * thr
-            out.append(s)
-        return torch.stack(out, 1)
+        return _run_steps(self, x)
+
+    def init_state(self, x0):
+        return (torch.zeros_like(x0),)
+
+    def step(self, state, x):
+        """One step: (spikes, new state) from the state and this step's input x."""
+        (v,) = state
+        v = self.alpha * v + x  # gain*x + bias with gain 1, bias 0 are exact no-ops
+        s = spike_fn(v - self.threshold, self.slope)
+        v = v - (s.detach() if self.detach_reset else s) * self.threshold
+        return s, (v,)
+
+
+def _run_steps(neuron, x, *extra):
+    """Run a neuron's `step` over x [N, T, *shape] through autograd; returns its outputs [N, T, *shape]."""
+    state = neuron.init_state(x[:, 0])
+    out = []
+    for t in range(x.shape[1]):
+        y, state = neuron.step(state, x[:, t], *extra)
+        out.append(y)
+    return torch.stack(out, 1)
 
 
 def _reduce_to(g: torch.Tensor, shape) -> torch.Tensor:
@@ -263,16 +287,174 @@ class _LIFSeq(torch.autograd.Function):
 class LI(_Leaky):
     """IR LI readout (gain 1, bias 0): outputs the membrane v[t] each step."""
 
+    spiking = False
+
     def forward(self, x):
-        v = torch.zeros_like(x[:, 0])
+        return _run_steps(self, x)
+
+    def init_state(self, x0):
+        return (torch.zeros_like(x0),)
+
+    def step(self, state, x):
+        v = self.alpha * state[0] + x
+        return v, (v,)
+
+
+class CubaLIF(LIF):
+    """IR CubaLIF with gain_syn = gain = 1, bias 0, no synaptic delay, reset by subtraction:
+    i = alpha_syn*i + x;  v = alpha*v + i;  spike and reset as LIF. alpha_syn is learnable too."""
+
+    def __init__(self, shape, alpha: float = 0.9, alpha_syn: float = 0.8, threshold: float = 1.0,
+                 param_shape=None, learn_alpha_syn: bool = True, **kw):
+        super().__init__(shape, alpha=alpha, threshold=threshold, param_shape=param_shape, **kw)
+        if not 0 <= alpha_syn <= self.alpha_max:
+            raise ValueError(f"need 0 <= alpha_syn ({alpha_syn}) <= alpha_max ({self.alpha_max})")
+        a = torch.full(self.param_shape, float(alpha_syn))
+        self.alpha_syn = nn.Parameter(a) if learn_alpha_syn else nn.Parameter(a, requires_grad=False)
+
+    @torch.no_grad()
+    def project_(self):
+        super().project_()
+        self.alpha_syn.clamp_(0.0, self.alpha_max)
+
+    def forward(self, x):
+        return _run_steps(self, x)
+
+    forward_reference = forward
+
+    def init_state(self, x0):
+        return (torch.zeros_like(x0), torch.zeros_like(x0))
+
+    def step(self, state, x):
+        v, i = state
+        i = self.alpha_syn * i + x
+        v = self.alpha * v + i
+        s = spike_fn(v - self.threshold, self.slope)
+        v = v - (s.detach() if self.detach_reset else s) * self.threshold
+        return s, (v, i)
+
+
+def _log_tau(tau, shape) -> torch.Tensor:
+    """log time constants of `shape`: one value, or (lo, hi) drawn log-uniformly (torch's seeded RNG)."""
+    if isinstance(tau, (tuple, list)):
+        lo, hi = (float(t) for t in tau)
+        if not 0 < lo <= hi:
+            raise ValueError(f"time constant range {tau} must satisfy 0 < lo <= hi")
+        return torch.empty(shape).uniform_(math.log(lo), math.log(hi))
+    if not float(tau) > 0:
+        raise ValueError(f"time constant {tau} must be positive")
+    return torch.full(shape, math.log(float(tau)))
+
+
+class ALIF(nn.Module):
+    """IR ALIF (gain 1, bias 0): LIF with an adaptive threshold and learnable per-neuron time constants.
+
+        alpha = exp(-1/tau_m), rho = exp(-1/tau_adp)   tau in steps, learnt as log tau, so that
+                                                       alpha and rho stay in (0, 1)
+        v = alpha*v + x;  theta = b0 + beta*eta;  s = v > theta;  v -= s*theta
+        eta = rho*eta + (1 - rho)*s
+
+    tau_m / tau_adp: one value, or (lo, hi) to draw each neuron's log-uniformly (multiple timescales).
+    b0 (base threshold) is learnable and kept >= b0_min; beta (adaptation strength) is kept >= 0.
+    The surrogate gradient flows through the threshold into eta (as in Bellec et al.'s LSNN); the
+    reset's spike is detached like LIF's.
+    """
+
+    spiking = True
+
+    def __init__(self, shape, tau_m=20.0, tau_adp=200.0, b0: float = 1.0, beta: float = 1.8, param_shape=None,
+                 learn_tau: bool = True, learn_b0: bool = True, learn_beta: bool = False, b0_min: float = 0.05,
+                 tau_max: float = 1e4, slope: float = 5.0, detach_reset: bool = True):
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        self.param_shape = tuple(param_shape) if param_shape is not None else self.shape
+        self.log_tau_m = nn.Parameter(_log_tau(tau_m, self.param_shape), requires_grad=learn_tau)
+        self.log_tau_adp = nn.Parameter(_log_tau(tau_adp, self.param_shape), requires_grad=learn_tau)
+        self.b0 = nn.Parameter(torch.full(self.param_shape, float(b0)), requires_grad=learn_b0)
+        self.beta = nn.Parameter(torch.full(self.param_shape, float(beta)), requires_grad=learn_beta)
+        if b0 <= 0 or beta < 0:
+            raise ValueError(f"need b0 > 0 ({b0}) and beta >= 0 ({beta})")
+        self.b0_min, self.log_tau_max = float(b0_min), math.log(float(tau_max))
+        self.slope, self.detach_reset = float(slope), bool(detach_reset)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return torch.exp(-torch.exp(-self.log_tau_m))
+
+    @property
+    def rho(self) -> torch.Tensor:
+        return torch.exp(-torch.exp(-self.log_tau_adp))
+
+    def out_shape(self, in_shape):
+        if tuple(in_shape) != self.shape:
+            raise ValueError(f"ALIF built for shape {self.shape} receives {tuple(in_shape)}")
+        return self.shape
+
+    @torch.no_grad()
+    def project_(self):
+        self.b0.clamp_(min=self.b0_min)
+        self.beta.clamp_(min=0.0)
+        self.log_tau_m.clamp_(max=self.log_tau_max)
+        self.log_tau_adp.clamp_(max=self.log_tau_max)
+
+    def forward(self, x):
+        return _run_steps(self, x, self.alpha, self.rho)  # the decays computed once per sequence
+
+    def init_state(self, x0):
+        return (torch.zeros_like(x0), torch.zeros_like(x0))
+
+    def step(self, state, x, alpha=None, rho=None):
+        alpha = self.alpha if alpha is None else alpha
+        rho = self.rho if rho is None else rho
+        v, eta = state
+        v = alpha * v + x
+        theta = self.b0 + self.beta * eta
+        s = spike_fn(v - theta, self.slope)
+        v = v - (s.detach() if self.detach_reset else s) * theta
+        eta = rho * eta + (1 - rho) * s
+        return s, (v, eta)
+
+
+class Recurrent(nn.Module):
+    """A spiking neuron layer with recurrent weights: input(t) = x(t) + W_rec s(t-1), s(-1) = 0.
+
+    Exports as neuron -> Linear (W_rec) -> neuron, a back edge in the IR. The neuron shape must be
+    one-dimensional ([n]); W_rec is [n, n], initialised uniformly in +-init_gain/sqrt(n).
+    """
+
+    spiking = True
+
+    def __init__(self, neuron: nn.Module, init_gain: float = 1.0):
+        super().__init__()
+        if not getattr(neuron, "spiking", False) or not hasattr(neuron, "step"):
+            raise ValueError("Recurrent needs a spiking neuron layer (LIF, CubaLIF or ALIF)")
+        if len(neuron.shape) != 1:
+            raise ValueError(f"Recurrent needs a 1-D neuron layer, got shape {neuron.shape}")
+        self.neuron = neuron
+        n = neuron.shape[0]
+        self.shape = neuron.shape
+        self.weight = nn.Parameter(torch.empty(n, n).uniform_(-init_gain / math.sqrt(n), init_gain / math.sqrt(n)))
+
+    def out_shape(self, in_shape):
+        return self.neuron.out_shape(in_shape)
+
+    def project_(self):
+        self.neuron.project_()
+
+    def forward(self, x):
+        nrn = self.neuron
+        extra = (nrn.alpha, nrn.rho) if isinstance(nrn, ALIF) else ()
+        state = nrn.init_state(x[:, 0])
+        rec = torch.zeros_like(x[:, 0])  # a Linear at rest outputs zero
         out = []
         for t in range(x.shape[1]):
-            v = self.alpha * v + x[:, t]
-            out.append(v)
+            s, state = nrn.step(state, x[:, t] + rec, *extra)
+            rec = s @ self.weight.t()
+            out.append(s)
         return torch.stack(out, 1)
 
 
-NEURONS = (LIF, LI)
+NEURONS = (LIF, LI, ALIF, Recurrent)  # layers that act on [N, T, *shape] (CubaLIF is a LIF)
 
 
 class SNN(nn.Module):
@@ -287,11 +469,11 @@ class SNN(nn.Module):
             shape = layer.out_shape(shape)
         self.output_shape = shape
         if not isinstance(self.layers[-1], NEURONS):
-            raise ValueError("the last layer must be a neuron layer (LIF or LI)")
+            raise ValueError("the last layer must be a neuron layer (LIF, CubaLIF, ALIF, Recurrent or LI)")
 
     @property
     def output_spiking(self) -> bool:
-        return isinstance(self.layers[-1], LIF)
+        return bool(self.layers[-1].spiking)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, T, *input_shape] -> outputs [N, T, *output_shape] (spikes, or LI membrane)."""
@@ -311,4 +493,4 @@ class SNN(nn.Module):
                 layer.project_()
 
     def spike_layers(self):
-        return [layer for layer in self.layers if isinstance(layer, LIF)]
+        return [layer for layer in self.layers if isinstance(layer, NEURONS) and layer.spiking]

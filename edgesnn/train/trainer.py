@@ -101,6 +101,8 @@ def fit(model: SNN, inputs: np.ndarray | Callable[[int], np.ndarray], labels: np
         t_start = time.perf_counter()
         for epoch in range(cfg.epochs):
             t0 = time.perf_counter()
+            if hasattr(model, "on_epoch_start"):  # e.g. QATModel refreshes its quantization scales
+                model.on_epoch_start(epoch)
             x_epoch = inputs(epoch) if callable(inputs) else inputs
             if len(x_epoch) != n:
                 raise EdgesnnError(f"epoch {epoch}: {len(x_epoch)} inputs for {n} labels")

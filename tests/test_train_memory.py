@@ -1,0 +1,86 @@
+"""Torch-free parts of the training work: level coding of sequential digits, and the memory estimate
+the kernel search ranks candidates by (checked by hand on a small QGraph)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgesnn.data import level_code, sequential_pixels
+from edgesnn.errors import EdgesnnError
+from edgesnn.graph import Graph, ir
+from edgesnn.quantize import QuantConfig, quantize
+from edgesnn.train.kernel_search import estimate_memory, pareto_front
+
+
+def test_level_code_is_a_thermometer():
+    x = np.array([[0.0, 0.1, 0.25, 0.26, 1.0]])
+    got = level_code(x, 4)
+    assert got.dtype == np.uint8 and got.shape == (1, 5, 4)
+    assert got[0].tolist() == [[0, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+    with pytest.raises(EdgesnnError, match=r"\[0, 1\]"):
+        level_code(np.array([[1.5]]), 4)
+    with pytest.raises(EdgesnnError, match="levels"):
+        level_code(x, 0)
+
+
+def test_sequential_pixels_one_pixel_per_step_in_permuted_order():
+    img = np.arange(4, dtype=np.float64).reshape(1, 2, 2) / 3  # pixels 0, 1/3, 2/3, 1
+    seq = sequential_pixels(img, levels=3)
+    assert seq.shape == (1, 4, 3)
+    assert seq[0].sum(axis=1).tolist() == [0, 1, 2, 3]
+    perm = np.array([3, 0, 2, 1])
+    assert sequential_pixels(img, 3, perm)[0].sum(axis=1).tolist() == [3, 0, 2, 1]
+    with pytest.raises(EdgesnnError, match="permutation"):
+        sequential_pixels(img, 3, np.array([0, 0, 1, 2]))
+
+
+def _cnn_graph():
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+
+    def lif(name, shape):
+        return ir.LIF(name=name, gain=np.ones(shape, f32), bias=np.zeros(shape, f32), alpha=np.full(shape, 0.9, f32),
+                      threshold=np.ones(shape, f32), v_reset=np.zeros(shape, f32), reset="subtract")
+    nodes = [ir.Input(name="input", shape=(1, 4, 4)),
+             ir.Conv2d(name="conv1", weight=rng.normal(size=(2, 1, 3, 3)).astype(f32), bias=np.full(2, 0.1, f32),
+                       padding=(1, 1)),
+             lif("lif1", (2, 4, 4)),
+             ir.SumPool2d(name="pool1", kernel_size=(2, 2), stride=(2, 2)),
+             ir.Flatten(name="flat"),
+             ir.Affine(name="fc1", weight=rng.normal(size=(3, 8)).astype(f32), bias=np.zeros(3, f32)),
+             ir.LI(name="li1", gain=np.ones(3, f32), bias=np.zeros(3, f32), alpha=np.full(3, 0.9, f32)),
+             ir.Output(name="output", shape=(3,))]
+    names = [n.name for n in nodes]
+    return Graph({n.name: n for n in nodes}, list(zip(names, names[1:])), 1e-3)
+
+
+def test_memory_estimate_counts_weights_and_arena_by_hand():
+    q = quantize(_cnn_graph(), QuantConfig(weight_bits=4, state_bits=16))
+    m = estimate_memory(q)
+    # weights: conv 18 at 4 bits = 9 B + bias 2 x 4 B; fc 24 at 4 bits = 12 B (its zero bias is not stored)
+    assert m.weight_bytes == 9 + 8 + 12
+    # arena: input 16 B; conv acc 32 x 4; lif1 32 x (2 state + 1 spike); pool 8 B; fc acc 3 x 4; li1 3 x (2 + 4)
+    assert m.per_node["li1"] == {"weights": 0, "state": 6, "buffers": 12, "acc": 0}
+    assert m.arena_bytes == 16 + 128 + 96 + 8 + 12 + 18
+    assert m.total_bytes == m.weight_bytes + m.arena_bytes
+    wide = estimate_memory(quantize(_cnn_graph(), QuantConfig(weight_bits=12, state_bits=24)))
+    assert wide.weight_bytes == 27 + 8 + 36 and wide.per_node["lif1"]["state"] == 32 * 4
+
+
+def test_pareto_front():
+    pts = [(100, 0.9), (50, 0.8), (60, 0.8), (200, 0.95), (150, 0.85), (50, 0.7)]
+    assert pareto_front(pts) == [1, 0, 3]
+
+
+
+def test_kernel_search_and_cli_import_without_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import edgesnn.train.kernel_search, edgesnn.cli\n"
+            "from edgesnn.cli import main\n"
+            "rc = main(['search-kernels', '--board', 'qemu-microbit', '-o', '/nonexistent/never'])\n"
+            "assert rc == 1, rc\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "search-kernels: error: training needs PyTorch" in r.stderr
