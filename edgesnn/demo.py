@@ -8,6 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .data import load_dataset
+from .graph import Graph
 from .graph.nir_io import read_nir
 from .report import accuracy, activity_table, graph_table
 from .sim import simulate
@@ -20,9 +21,14 @@ def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dic
     recorded = json.loads((examples / "models" / "results.json").read_text())
     summary = []
     for name, info in recorded.items():
-        nir_path = examples / "models" / f"{name}.nir"
-        print(f"\n== {name}: import {nir_path.relative_to(examples.parent)} (dt from the file)")
-        graph = read_nir(nir_path, dt=None)
+        if info.get("nir"):
+            nir_path = examples / "models" / info["nir"]
+            print(f"\n== {name}: import {nir_path.relative_to(examples.parent)} (dt from the file)")
+            graph = read_nir(nir_path, dt=None)
+        else:  # no NIR form (an ALIF model: NIR has no adaptive threshold)
+            path = examples / "models" / info["model"]
+            print(f"\n== {name}: load {path.relative_to(examples.parent)} (no NIR form)")
+            graph = Graph.load(path)
         graph.save(out_dir / f"{name}.json")
         print(graph_table(graph))
         inputs, labels = load_dataset(examples / "data" / info["test_data"])
@@ -33,7 +39,8 @@ def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dic
         summary.append({"model": name, "inputs": len(labels), "steps": inputs.shape[1],
                         "accuracy": acc, "recorded": info["accuracy"],
                         "synops/input": sum(c["synops"].sum() for c in result.counts.values()) / len(labels)})
-    print("\n== summary (float simulation of the imported NIR files on the held-out digits)")
+    print("\n== summary (float simulation of the imported NIR files, or the edgesnn JSON where a model has no NIR "
+          "form, on the held-out digits)")
     print(tabulate([[s["model"], s["inputs"], s["steps"], f"{100 * s['accuracy']:.2f}%", f"{100 * s['recorded']:.2f}%",
                      f"{s['synops/input']:,.0f}"] for s in summary],
                    ["model", "inputs", "steps", "accuracy", "recorded at training", "synops / input"],
@@ -44,7 +51,7 @@ def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dic
 
 def plan_stage(out_dir: str | Path = "out", examples: Path = EXAMPLES, board_id: str | None = None) -> dict:
     """Stage 2: plan the example MLP for the default emulated board; estimated figures, test-split check,
-    and (stage 3, when edgesnn.device can run it) measured figures beside the estimate."""
+    and stage 3 (device_stage): the plan run on the emulated board, measured figures beside the estimate."""
     import numpy as np
 
     from .board import get_board
@@ -66,6 +73,7 @@ def plan_stage(out_dir: str | Path = "out", examples: Path = EXAMPLES, board_id:
     full = run_c(p.qgraph.with_exit(None), xt)
     ex = run_c(p.qgraph, xt)
     c, tot = p.qgraph.config, p.cost["totals"]
+    mem = "built firmware ELF" if p.cost.get("memory_source", "").startswith("measured") else "estimated"
     float32 = 4 * p.qgraph.weight_count()
     weights = sum(int(q.params["weight"].nbytes) for q in p.qgraph.layers.values() if "weight" in q.params)
     rows = [["weights", f"{c.weight_bits} bit ({weights:,} B; float32 {float32:,} B, {float32 / weights:.1f}x less)"],
@@ -73,12 +81,85 @@ def plan_stage(out_dir: str | Path = "out", examples: Path = EXAMPLES, board_id:
             ["exit", f"threshold_q8 {p.exit.threshold_q8}, beta_q16 {p.exit.beta_q16}"],
             ["test accuracy (no exit -> exit)", f"{100 * np.mean(full.pred == yt):.2f}% -> {100 * np.mean(ex.pred == yt):.2f}%"],
             ["test mean steps", f"{ex.mean_steps:.2f} of {full.outputs.shape[1]} ({full.outputs.shape[1] / ex.mean_steps:.2f}x fewer)"],
-            ["flash (estimated)", f"{tot['flash_bytes']:,} B of {board.flash_bytes:,}"],
-            ["SRAM (estimated)", f"{tot['sram_bytes']:,} B of {board.sram_bytes:,}"],
+            [f"flash ({mem})", f"{tot['flash_bytes']:,} B of {board.flash_bytes:,}"],
+            [f"SRAM ({mem})", f"{tot['sram_bytes']:,} B of {board.sram_bytes:,}"],
             ["cycles / latency per input (estimated)", f"{tot['cycles']:,.0f} / {1e3 * tot['latency_s']:.2f} ms"],
             ["energy / EDP per input (estimated)", f"{1e6 * tot['energy_j']:.2f} uJ / {1e9 * tot['edp_js']:.3f} nJ s"],
             ["coefficients", p.cost["calibration"]]]
     print(tabulate(rows, ["chosen plan", ""], tablefmt="simple_outline"))
-    print("measured on the device: not run here (edgesnn.device's `edgesnn run` on QEMU is the next stage; "
-          f"compile the plan with `edgesnn compile {out_dir / 'digits_mlp.plan.json'} -o DIR`)")
-    return {"plan": p, "test_accuracy": float(np.mean(ex.pred == yt)), "test_mean_steps": ex.mean_steps}
+    measured = device_stage(p, board, xt[:DEVICE_INPUTS], yt[:DEVICE_INPUTS])
+    return {"plan": p, "test_accuracy": float(np.mean(ex.pred == yt)), "test_mean_steps": ex.mean_steps,
+            "device": measured}
+
+
+DEVICE_INPUTS = 60
+
+
+def _err(est: float, meas: float, unit: str = "%") -> str:
+    if unit == "pt":
+        return f"{100 * (est - meas):+.2f} pt"
+    if meas == 0:
+        return "0" if est == 0 else "-"
+    return f"{100 * (est - meas) / meas:+.1f}%"
+
+
+def device_stage(p, board, x, y) -> dict | None:
+    """Stage 3: compile the plan's model into the board's firmware, run it on the emulated board, and set
+    the measured figures beside the estimated ones (the cost model on the same inputs, run in the
+    bit-exact C runtime on the host, as the planner runs it)."""
+    import numpy as np
+
+    from .cost import estimate, memory
+    from .device.runner import run_on_board
+    from .errors import DeviceError
+    from .runtime.binding import run_c
+    if not board.is_emulated:
+        print(f"measured on the device: {board.id} is not emulated; run the plan with `edgesnn run PLAN.json "
+              f"--board {board.id} --port DEV`")
+        return None
+    print(f"\n== run the plan on {board.id} under QEMU ({len(y)} test inputs, model compiled in) and compare")
+    try:
+        res, fw = run_on_board(board, p.qgraph, x, builtin=True)
+    except DeviceError as e:
+        print(f"measured on the device: not run ({e})")
+        return None
+    host = run_c(p.qgraph, x)
+    rep = estimate(p.qgraph, host, board, arena_bytes=None)
+    flash_a, sram_a, _ = memory(p.qgraph, board)
+    n = len(y)
+    tot = p.cost["totals"]
+    acc_e, acc_m = float(np.mean(host.pred == y)), float(np.mean(res.pred == y))
+    steps_e, steps_m = host.mean_steps, float(res.steps.mean())
+    fl_a, sr_a = sum(flash_a.values()), sum(sram_a.values())
+    u = res.unit
+    layer_m = {k: float(d[u].sum()) / n for k, d in res.counts.items()}
+    rows = [["accuracy", f"{100 * acc_e:.2f}%", f"{100 * acc_m:.2f}%", _err(acc_e, acc_m, "pt")],
+            ["mean steps (early exit)", f"{steps_e:.3f}", f"{steps_m:.3f}", _err(steps_e, steps_m)],
+            ["flash B, plan (its firmware ELF)", f"{tot['flash_bytes']:,}", f"{fw.sizes.flash:,}",
+             _err(tot["flash_bytes"], fw.sizes.flash)],
+            ["SRAM B, plan (its firmware ELF)", f"{tot['sram_bytes']:,}", f"{fw.sizes.ram:,}",
+             _err(tot["sram_bytes"], fw.sizes.ram)],
+            ["flash B, analytical model", f"{fl_a:,}", f"{fw.sizes.flash:,}", _err(fl_a, fw.sizes.flash)],
+            ["SRAM B, analytical model", f"{sr_a:,}", f"{fw.sizes.ram:,}", _err(sr_a, fw.sizes.ram)]]
+    syn_e = sum(l.counts.get("synops", 0) for l in rep.layers)
+    syn_m = sum(float(d["synops"].sum()) for d in res.counts.values()) / n
+    rows.append(["synops / input", f"{syn_e:,.1f}", f"{syn_m:,.1f}", _err(syn_e, syn_m)])
+    for l in rep.layers:
+        if l.name in layer_m:
+            rows.append([f"  {l.name} ({l.kind}): cycles est. / {u} meas.", f"{l.cycles:,.0f}",
+                         f"{layer_m[l.name]:,.0f}", _err(l.cycles, layer_m[l.name])])
+        else:
+            rows.append([f"  {l.name}: cycles est. / not counted per layer", f"{l.cycles:,.0f}", "-", "-"])
+    cyc_m = sum(layer_m.values())
+    rows.append([f"cycles est. / {u} meas. per input (layers)", f"{rep.cycles - rep.layers[-1].cycles:,.0f}",
+                 f"{cyc_m:,.0f}", _err(rep.cycles - rep.layers[-1].cycles, cyc_m)])
+    print(tabulate(rows, ["figure", f"estimated ({n} inputs)", f"measured on {board.id}", "error"],
+                   tablefmt="simple_outline", disable_numparse=True))
+    print(f"estimated: cost model ({p.cost['calibration']}) on activity simulated on the host in the bit-exact C "
+          f"runtime; measured: QEMU, per-layer {u} from the tick counter (-icount), firmware {fw.elf.name} "
+          f"({'cached' if fw.cached else 'built'}). The plan's flash and SRAM are its built firmware's, so they "
+          f"match by construction; the analytical rows are what the candidates not chosen carry. The planner's "
+          f"validation figures: {100 * p.accuracy:.2f}% accuracy, {p.cost['mean_steps']:.2f} mean steps.")
+    return {"accuracy": acc_m, "mean_steps": steps_m, "flash_bytes": fw.sizes.flash, "sram_bytes": fw.sizes.ram,
+            f"{u}_per_input": cyc_m, "estimated_accuracy": acc_e, "estimated_mean_steps": steps_e,
+            "estimated_cycles_per_input": rep.cycles}

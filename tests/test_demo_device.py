@@ -1,0 +1,34 @@
+"""The demo's device stage: a plan run under QEMU, measured figures beside the estimated ones."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.board import get_board
+from edgesnn.data import load_dataset
+from edgesnn.demo import device_stage
+from edgesnn.graph import Graph
+from edgesnn.plan import plan
+from edgesnn.quantize import QuantConfig
+from edgesnn.runtime.binding import extension_available
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
+                         and extension_available()), reason="qemu-system-arm / arm-none-eabi-gcc missing")
+def test_device_stage_prints_estimated_beside_measured(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGESNN_CACHE", str(tmp_path))
+    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
+    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
+    xt, yt = load_dataset(ROOT / "examples" / "data" / "digits_test.npz")
+    b = get_board("qemu-mps2-an386")
+    p = plan(g, b, x[:40], y[:40], max_drop=0.02, configs=[QuantConfig()], workers=1, sensitivity=False)
+    m = device_stage(p, b, xt[:12], yt[:12])
+    out = capsys.readouterr().out
+    assert "measured on qemu-mps2-an386" in out and "fc1 (Affine)" in out
+    assert m["accuracy"] == m["estimated_accuracy"] and m["mean_steps"] == m["estimated_mean_steps"]
+    assert (m["flash_bytes"], m["sram_bytes"]) == (p.cost["totals"]["flash_bytes"], p.cost["totals"]["sram_bytes"])
+    assert m["instructions_per_input"] > 0 and np.isfinite(m["estimated_cycles_per_input"])
