@@ -72,3 +72,19 @@ def test_run_plan_on_qemu_gives_the_planned_accuracy_and_steps(planned, monkeypa
     assert float(np.mean(out["pred"] == y)) == p.accuracy
     assert float(np.mean(out["steps"])) == p.cost["mean_steps"] < x.shape[1]  # early exit took effect
     assert np.array_equal(out["steps"], run_c(p.qgraph, x).steps)
+
+
+@needs_gcc
+def test_infeasible_when_the_estimate_fits_but_the_built_firmware_does_not(tmp_path):
+    from edgesnn.board import load_board_file
+    from edgesnn.plan import Infeasible
+    text = (ROOT / "boards" / f"{BOARD}.toml").read_text()
+    text = text.replace(f'id = "{BOARD}"', 'id = "flash-30k-test"').replace("524_288", "30_000")
+    path = tmp_path / "flash-30k-test.toml"
+    path.write_text(text)
+    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
+    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
+    r = plan(g, load_board_file(path), x[:N], y[:N], max_drop=0.05, configs=[QuantConfig()], workers=1,
+             sensitivity=False, firmware_cache=tmp_path / "fw")
+    assert isinstance(r, Infeasible) and "built and measured" in r.reason   # the analytical 27 KB fit 30,000 B
+    assert "30,000" in r.demand["firmware"]
