@@ -139,8 +139,8 @@ def test_the_same_client_over_a_serial_url(boards, fw_cache):
     t.start()
     try:
         t.link.close()
-        res, none = run_on_board(b, q, x, port=f"socket://127.0.0.1:{t.port}")
-        assert none is None
+        res, fw2 = run_on_board(b, q, x, port=f"socket://127.0.0.1:{t.port}", cache_dir=fw_cache)
+        assert fw2.elf == fw.elf     # the firmware it checked the model against is the one running
         assert np.array_equal(res.outputs, run_c(q, x).outputs)
     finally:
         t.kill()

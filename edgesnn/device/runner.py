@@ -173,7 +173,8 @@ class DeviceModel:
         if link.hello is None:
             link.handshake()
         if not link.hello.caps & P.CAP_RUN:
-            raise DeviceError("the firmware has no runtime linked in (HELLO lacks the run capability)")
+            raise DeviceError("the firmware has no runtime linked in (HELLO lacks the run capability): flash the "
+                              "runtime firmware (`edgesnn run` on the board builds it; `edgesnn flash --board B ELF`)")
         self.max_payload = min(link.hello.max_payload, frame_payload or link.hello.max_payload)
         graph = qgraph.graph
         sched = graph.schedule()
@@ -295,7 +296,11 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
     from .qemu import QemuTarget
     from .serial_link import SerialLink
     if port is not None:
-        fw = None
+        # the board may run any edgesnn firmware with the runtime; where edgesnn can build it, build it
+        # (cached) so that a model that cannot fit is refused with the numbers, and its ELF is at hand
+        # for `edgesnn flash --board B ELF`
+        fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir) \
+            if board.firmware.get("port") else None
         with SerialLink.open(port, baud=board.baud, timeout=timeout) as link:
             link.handshake()
             res = DeviceModel(link, qgraph, board, builtin=builtin).run(inputs)
