@@ -133,6 +133,51 @@ class Lowered:
             off += align8(4 * nd.out_size * nd.n_state)
         return off
 
+    def layer_major_refusal(self) -> str | None:
+        """Why the layer-major schedule cannot run this model (None when it can)."""
+        back = [e for e in self.edges if e.back]
+        if back:
+            e = back[0]
+            return (f"recurrent edge {self.nodes[e.src].name!r} -> {self.nodes[e.dst].name!r}: a layer-major "
+                    f"schedule needs every input of a layer's step t before the layer runs, and this edge reads "
+                    f"step t - 1 of a later layer; run it time-step-major")
+        if self.qgraph.exit is not None:
+            return ("early exit is on: it needs every layer's step t before any layer's step t + 1, which a "
+                    "layer-major schedule gives up; run it time-step-major or without the exit policy")
+        return None
+
+    def arena_size_layer_major(self, steps: int) -> int:
+        """Exact arena bytes of esn_run_layer_major() over `steps` steps (layout in esn_schedule.c):
+        scratch counters, the largest neuron layer's state, then T-step buffers placed first fit."""
+        why = self.layer_major_refusal()
+        if why:
+            raise EmitError(why)
+        if steps < 1:
+            raise EmitError(f"steps = {steps}: the layer-major schedule needs T >= 1")
+        n = len(self.nodes)
+        owns = [nd.kind not in ("Output", "Flatten") for nd in self.nodes]
+        last = list(range(n))
+        for e in self.edges:
+            o = self.owner(e.src)
+            last[o] = max(last[o], e.dst)
+        size = [align8(4 * steps * nd.out_size) for nd in self.nodes]
+        off = [0] * n
+        end = 0
+        for k in range(n):
+            if not owns[k]:
+                continue
+            live = [j for j in range(k) if owns[j] and last[j] >= k]
+            best = None
+            for cand in [off[j] + size[j] for j in live] + [0]:
+                if best is not None and cand >= best:
+                    continue
+                if all(cand + size[k] <= off[j] or cand >= off[j] + size[j] for j in live):
+                    best = cand
+            off[k] = best
+            end = max(end, best + size[k])
+        state = max((align8(4 * nd.out_size * nd.n_state) for nd in self.nodes), default=0)
+        return COUNTERS_BYTES + state + end
+
 
 def align8(x: int) -> int:
     return (x + 7) & ~7
@@ -258,3 +303,9 @@ def config_record(qgraph: QGraph) -> dict:
 def arena_size(qgraph: QGraph) -> int:
     """Exact arena bytes the C runtime needs for `qgraph` (equals esn_arena_size())."""
     return lower(qgraph).arena_size()
+
+
+def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
+    """Exact arena bytes of the layer-major schedule over `steps` steps (equals esn_arena_size_layer_major());
+    raises EmitError for a model it cannot run (a recurrent edge, early exit)."""
+    return lower(qgraph).arena_size_layer_major(steps)

@@ -1,9 +1,10 @@
 """Host execution of the C runtime through cffi (the extension is compiled when the package is installed).
 
     run_c(qgraph, inputs) -> SimResult   the C runtime on a batch, input by input; same fields as simulate_fixed
+    run_c(qgraph, inputs, schedule="layer")  the same layer-major (feed-forward models without early exit)
     CModel(blob)                         a blob loaded and checked by the C loader, with its arena
 """
 
-from .binding import ArenaTooSmall, CModel, CRuntimeError, run_c
+from .binding import ArenaTooSmall, CModel, CRuntimeError, ScheduleRefused, run_c
 
-__all__ = ["ArenaTooSmall", "CModel", "CRuntimeError", "run_c"]
+__all__ = ["ArenaTooSmall", "CModel", "CRuntimeError", "ScheduleRefused", "run_c"]

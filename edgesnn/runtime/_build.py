@@ -16,7 +16,7 @@ from cffi import FFI
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
-C_SOURCES = ["src/esn_runtime.c", "src/esn_model.c", "src/esn_blob.c", "src/esn_fixedpoint.c",
+C_SOURCES = ["src/esn_runtime.c", "src/esn_schedule.c", "src/esn_model.c", "src/esn_blob.c", "src/esn_fixedpoint.c",
              "src/kernels/esn_synaptic.c", "src/kernels/esn_neuron.c", "ports/host/esn_port.c"]
 # The host build holds bigger models than the MCU defaults.
 DEFINES = [("ESN_MAX_NODES", "1024"), ("ESN_MAX_EDGES", "4096"), ("ESN_MAX_FANIN", "64")]
@@ -26,7 +26,7 @@ typedef enum esn_status {
     ESN_OK, ESN_ERR_NULL, ESN_ERR_ARG, ESN_ERR_TRUNCATED, ESN_ERR_MAGIC, ESN_ERR_VERSION, ESN_ERR_HEADER,
     ESN_ERR_CRC, ESN_ERR_SECTION, ESN_ERR_ALIGN, ESN_ERR_LIMIT, ESN_ERR_KIND, ESN_ERR_ENUM, ESN_ERR_SHAPE,
     ESN_ERR_EDGE, ESN_ERR_PARAM, ESN_ERR_RANGE, ESN_ERR_OVERFLOW, ESN_ERR_ARENA_SMALL, ESN_ERR_STATE,
-    ESN_ERR_ENDIAN, ESN_STATUS_COUNT, ...
+    ESN_ERR_ENDIAN, ESN_ERR_SCHEDULE, ESN_STATUS_COUNT, ...
 } esn_status;
 typedef enum esn_var { ESN_VAR_V, ESN_VAR_I, ESN_VAR_ETA, ESN_VAR_PENDING, ESN_VAR_COUNT, ... } esn_var;
 #define ESN_BLOB_VERSION ...
@@ -54,6 +54,9 @@ esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uin
 const int64_t *esn_output(const esn_ctx *ctx);
 const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total);
 const int32_t *esn_state(const esn_ctx *ctx, uint32_t node, esn_var var);
+esn_status esn_arena_size_layer_major(const esn_model *m, uint32_t T, uint32_t *bytes);
+esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x, uint32_t T,
+                               int64_t *out, esn_counters *steps, esn_counters *total);
 
 int64_t esn_asr64(int64_t x, uint32_t s);
 int64_t esn_sat64(int64_t x, uint32_t bits);
@@ -68,6 +71,8 @@ const char *esn_host_digest(void);
 uint32_t esn_host_out_size(const esn_model *m, uint32_t node);
 esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32_t T, int64_t *out,
                               uint64_t *counters, uint32_t *steps, int32_t *states, uint32_t state_words);
+esn_status esn_host_run_batch_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x,
+                                          uint32_t n, uint32_t T, int64_t *out, uint64_t *counters);
 """
 
 # Host-only glue: runs a batch input by input in one call, recording what the Python side compares.
@@ -112,6 +117,20 @@ esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32
             }
         }
         steps[i] = ctx->t;
+    }
+    return ESN_OK;
+}
+
+/* The same batch layer-major (esn_run_layer_major), input by input: x [n][T][input_size];
+ * out [n][T][output_size]; counters [n][T][n_nodes][8]. */
+esn_status esn_host_run_batch_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x,
+                                          uint32_t n, uint32_t T, int64_t *out, uint64_t *counters)
+{
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        ESN_CHECK(esn_run_layer_major(m, arena, size, x + (size_t)i * T * m->input_size, T,
+                                      out + (size_t)i * T * m->output_size,
+                                      (esn_counters *)(counters + (size_t)i * T * m->n_nodes * ESN_N_COUNTERS), NULL));
     }
     return ESN_OK;
 }

@@ -29,6 +29,10 @@ class ArenaTooSmall(CRuntimeError):
     """The arena handed to esn_init is smaller than esn_arena_size()."""
 
 
+class ScheduleRefused(CRuntimeError):
+    """The model cannot run in the schedule asked for (layer-major: a recurrent edge or early exit)."""
+
+
 def arena_too_small(size: int, need: int) -> ArenaTooSmall:
     return ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {need} (esn_arena_size)")
 
@@ -178,22 +182,86 @@ class CModel:
                          ran.astype(np.int64) if exit_on else None)
 
 
-def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None) -> SimResult:
+    # -- layer-major ---------------------------------------------------------------------------------
+    def arena_size_layer_major(self, steps: int) -> int:
+        """esn_arena_size_layer_major(): exact arena bytes of a layer-major run over `steps` steps."""
+        need = self.ffi.new("uint32_t *")
+        st = self.lib.esn_arena_size_layer_major(self.model, int(steps), need)
+        if st == self.lib.ESN_ERR_SCHEDULE:
+            raise ScheduleRefused("the C runtime refused the layer-major schedule: " + status_name(st))
+        if st != self.lib.ESN_OK:
+            raise CRuntimeError(f"esn_arena_size_layer_major: {status_name(st)}")
+        return int(need[0])
+
+    def run_layer_major(self, inputs: np.ndarray, *, names: list[str] | None = None,
+                        out_shape: tuple[int, ...] | None = None, output_spiking: bool = True,
+                        counted: set[str] | None = None, arena_bytes: int | None = None) -> SimResult:
+        """Runs x [N, T, input_size...] layer-major (esn_run_layer_major), input by input, in an arena of
+        exactly esn_arena_size_layer_major() bytes (or `arena_bytes`); same fields as `run`, no states."""
+        ffi, lib, m = self.ffi, self.lib, self.model
+        x = np.ascontiguousarray(inputs, dtype=np.uint8)
+        n, steps = x.shape[:2]
+        if int(np.prod(x.shape[2:])) != m.input_size:
+            raise SimulationError(f"inputs of shape {x.shape} do not match the model's input size {m.input_size}")
+        need = self.arena_size_layer_major(steps)
+        size = need if arena_bytes is None else int(arena_bytes)
+        arena = ffi.new("uint64_t[]", max(1, (size + 7) // 8))
+        names = names or self.names or [f"n{i}" for i in range(m.n_nodes)]
+        k_out, nn = m.output_size, m.n_nodes
+        out = np.zeros((n, steps, k_out), np.int64)
+        counters = np.zeros((n, steps, nn, len(C_COUNTERS)), np.uint64)
+        st = lib.esn_host_run_batch_layer_major(m, arena, size, ffi.from_buffer("uint8_t[]", x), n, steps,
+                                                ffi.from_buffer("int64_t[]", out),
+                                                ffi.from_buffer("uint64_t[]", counters))
+        if st == lib.ESN_ERR_ARENA_SMALL:
+            raise ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {need} for {steps} steps "
+                                "layer-major (esn_arena_size_layer_major)")
+        if st != lib.ESN_OK:
+            raise CRuntimeError(f"esn_run_layer_major: {status_name(st)}")
+        counters = counters.astype(np.int64)
+        counts = {names[k]: {c: counters[:, :, k, i] for i, c in enumerate(C_COUNTERS)}
+                  for k in range(nn) if counted is None or names[k] in counted}
+        return SimResult(out.reshape(n, steps, *(out_shape or (k_out,))), output_spiking, counts, {}, None)
+
+
+SCHEDULES = ("time", "layer")
+
+
+def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None,
+          schedule: str = "time") -> SimResult:
     """Runs a QGraph in the C runtime on spike-count inputs [N, T, *input_shape], input by input.
 
     Returns the SimResult `simulate_fixed` returns for the same arguments: outputs [N, T, *out]
     (int64), counts per synaptic and neuron node (the fixed-point counters, plus `cycles` from the
     port's clock), states when recorded (after an input exits early its remaining steps read 0,
     since the runtime stops), and `steps` [N] when early exit is on.
+
+    schedule="layer" runs each input layer-major (esn_run_layer_major: every node all T steps before the
+    next, T-step buffers, one neuron layer's state at a time): same outputs and counters, a different
+    arena (edgesnn.emit.arena_size_layer_major); only for models without recurrent edges or early exit
+    (ScheduleRefused otherwise), and without recorded states.
     """
     from ..emit.blob import to_blob
+    from ..emit.layout import lower
     from ..graph import ir
+    if schedule not in SCHEDULES:
+        raise SimulationError(f"schedule {schedule!r}: expected one of {SCHEDULES}")
+    if schedule == "layer":
+        why = lower(qgraph).layer_major_refusal()
+        if why:
+            raise ScheduleRefused(f"layer-major schedule refused: {why}")
+        if record_states:
+            raise SimulationError("record_states needs schedule='time': the layer-major schedule keeps one "
+                                  "layer's state at a time")
     x = check_spike_inputs(qgraph, inputs)
     graph = qgraph.graph
     sched = graph.schedule()
-    model = CModel(to_blob(qgraph), arena_bytes)
+    model = CModel(to_blob(qgraph), None if schedule == "layer" else arena_bytes)
     counted = {k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES) or graph.nodes[k].stateful}
     shapes = {k: sched.shapes[k] for k in sched.order}
+    if schedule == "layer":
+        return model.run_layer_major(x.astype(np.uint8), names=list(sched.order), out_shape=graph.output.shape,
+                                     output_spiking=graph.output_spiking, counted=counted, arena_bytes=arena_bytes)
     return model.run(x.astype(np.uint8), record_states=record_states, names=list(sched.order),
                      out_shape=graph.output.shape, output_spiking=graph.output_spiking, counted=counted,
                      state_shapes=shapes, exit_on=qgraph.exit is not None)

@@ -34,6 +34,14 @@ esn_status esn__validate_params(const esn_model *m, esn_diag *diag);
 /* Records where validation failed and returns `s`. */
 esn_status esn__fail(esn_diag *diag, esn_status s, int32_t node, int32_t edge, int64_t value);
 
+/* Memory-traffic counters of one node's step from its synops (esn_runtime.h); n_state = S. */
+void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c);
+
+/* One step of a synaptic or neuron node (others: traffic only): the kernel on `in`, into `out`, with
+ * the state variables at state_base (v, then i / eta, then pending), then its traffic counters. */
+void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, int32_t *state_base,
+                  uint32_t layer, uint32_t t, esn_counters *c);
+
 /* Logs a line through the port unless ESN_STRIP_LOG. */
 #ifdef ESN_STRIP_LOG
 #define ESN_LOG(msg) ((void)0)

@@ -45,6 +45,7 @@ static const char *const esn_status_strings[ESN_STATUS_COUNT] = {
     [ESN_ERR_ARENA_SMALL] = "arena smaller than esn_arena_size()",
     [ESN_ERR_STATE] = "call out of order (not initialised, or stepped after early exit)",
     [ESN_ERR_ENDIAN] = "big-endian host cannot use the blob in place",
+    [ESN_ERR_SCHEDULE] = "layer-major schedule refused: the model has a recurrent edge or early exit",
 };
 
 const char *esn_status_str(esn_status s)
@@ -233,7 +234,7 @@ static int32_t *esn_buf(const esn_ctx *ctx, uint32_t node, uint32_t parity)
 }
 
 /* Memory traffic of one node's step (definitions in esn_runtime.h). */
-static void esn_traffic(const esn_node *nd, const esn_node_rt *rt, esn_counters *c)
+void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
     const uint64_t e = nd->n_edges;
     if (esn__is_synaptic(nd->kind)) {
@@ -248,9 +249,62 @@ static void esn_traffic(const esn_node *nd, const esn_node_rt *rt, esn_counters 
             p += (req >> slot) & 1u;
         }
         c->param_bytes_read = 4u * (uint64_t)nd->out_size * p;
-        c->arena_bytes_read = 4u * (uint64_t)nd->out_size * (e + rt->n_state);
-        c->arena_bytes_written = 4u * (uint64_t)nd->out_size * (rt->n_state + 1u);
+        c->arena_bytes_read = 4u * (uint64_t)nd->out_size * (e + n_state);
+        c->arena_bytes_written = 4u * (uint64_t)nd->out_size * (n_state + 1u);
     }
+}
+
+void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, int32_t *state_base,
+                  uint32_t layer, uint32_t t, esn_counters *c)
+{
+    switch ((esn_kind)nd->kind) {
+    case ESN_KIND_LINEAR:
+    case ESN_KIND_AFFINE:
+        (nd->weight_bytes == 1u ? esn_linear_s8 : esn_linear_s16)(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_CONV1D:
+    case ESN_KIND_CONV2D:
+        (nd->weight_bytes == 1u ? esn_conv_s8 : esn_conv_s16)(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_SCALE:
+        (nd->weight_bytes == 1u ? esn_scale_s8 : esn_scale_s16)(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_SUMPOOL2D:
+    case ESN_KIND_AVGPOOL2D:
+        esn_pool_s32(nd, in, nd->n_edges, out, c);
+        break;
+    case ESN_KIND_IF:
+    case ESN_KIND_LIF:
+    case ESN_KIND_LI:
+    case ESN_KIND_CUBALIF:
+    case ESN_KIND_CUBALI:
+    case ESN_KIND_ALIF: {
+        int32_t *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
+        int32_t *s = state_base;
+        state[ESN_VAR_V] = s;
+        s += nd->out_size;
+        if (nd->kind == ESN_KIND_CUBALIF || nd->kind == ESN_KIND_CUBALI) {
+            state[ESN_VAR_I] = s;
+            s += nd->out_size;
+        }
+        if (nd->kind == ESN_KIND_ALIF) {
+            state[ESN_VAR_ETA] = s;
+            s += nd->out_size;
+        }
+        if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
+            state[ESN_VAR_PENDING] = s;
+        }
+        esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, out, c);
+        break;
+    }
+    case ESN_KIND_INPUT:
+    case ESN_KIND_OUTPUT:
+    case ESN_KIND_FLATTEN:
+    case ESN_KIND_COUNT:
+    default:
+        break; /* handled by the schedule (Input, Output), nothing to do (Flatten), unreachable */
+    }
+    esn__traffic(nd, esn__n_state(nd), c);
 }
 
 static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t par)
@@ -258,7 +312,6 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
     const esn_model *m = ctx->model;
     const esn_node *nd = &m->nodes[k];
     const esn_node_rt *rt = &ctx->rt[k];
-    esn_counters *c = &ctx->step[k];
     const int32_t *in[ESN_MAX_FANIN];
     int32_t *out = esn_buf(ctx, k, par);
     uint32_t e;
@@ -282,52 +335,11 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
             ctx->out[j] = s;
         }
         break;
-    case ESN_KIND_LINEAR:
-    case ESN_KIND_AFFINE:
-        (nd->weight_bytes == 1u ? esn_linear_s8 : esn_linear_s16)(nd, in, nd->n_edges, out, c);
-        break;
-    case ESN_KIND_CONV1D:
-    case ESN_KIND_CONV2D:
-        (nd->weight_bytes == 1u ? esn_conv_s8 : esn_conv_s16)(nd, in, nd->n_edges, out, c);
-        break;
-    case ESN_KIND_SCALE:
-        (nd->weight_bytes == 1u ? esn_scale_s8 : esn_scale_s16)(nd, in, nd->n_edges, out, c);
-        break;
-    case ESN_KIND_SUMPOOL2D:
-    case ESN_KIND_AVGPOOL2D:
-        esn_pool_s32(nd, in, nd->n_edges, out, c);
-        break;
-    case ESN_KIND_FLATTEN:
-        break; /* its buffer is its input's */
-    case ESN_KIND_IF:
-    case ESN_KIND_LIF:
-    case ESN_KIND_LI:
-    case ESN_KIND_CUBALIF:
-    case ESN_KIND_CUBALI:
-    case ESN_KIND_ALIF: {
-        int32_t *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
-        int32_t *s = (int32_t *)esn_at(ctx, rt->state_off);
-        state[ESN_VAR_V] = s;
-        s += nd->out_size;
-        if (nd->kind == ESN_KIND_CUBALIF || nd->kind == ESN_KIND_CUBALI) {
-            state[ESN_VAR_I] = s;
-            s += nd->out_size;
-        }
-        if (nd->kind == ESN_KIND_ALIF) {
-            state[ESN_VAR_ETA] = s;
-            s += nd->out_size;
-        }
-        if (rt->flags & 1u) {
-            state[ESN_VAR_PENDING] = s;
-        }
-        esn_neuron_step(m, nd, rt->layer, ctx->t, in, nd->n_edges, state, out, c);
-        break;
-    }
-    case ESN_KIND_COUNT:
     default:
-        break; /* unreachable for a validated model */
+        esn__compute(m, nd, in, out, rt->n_state ? (int32_t *)esn_at(ctx, rt->state_off) : NULL, rt->layer, ctx->t,
+                     &ctx->step[k]);
+        break;
     }
-    esn_traffic(nd, rt, c);
 }
 
 esn_status esn_step(esn_ctx *ctx, const uint8_t *x)

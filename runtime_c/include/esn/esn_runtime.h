@@ -140,6 +140,42 @@ const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total
  */
 const int32_t *esn_state(const esn_ctx *ctx, uint32_t node, esn_var var);
 
+/*
+ * Layer-major schedule (esn_schedule.c): for a model without recurrent edges or early exit, each
+ * node runs all T steps before the next; T-step buffers replace the per-step ones and one neuron
+ * layer's state is resident at a time. Outputs and counters equal esn_run's bit for bit. Arena:
+ * 64 bytes of scratch counters, the largest neuron layer's state, then T x out_size x 4 bytes per
+ * node except Output and Flatten, placed first fit over each buffer's lifetime (node to last reader).
+ * edgesnn.emit.layout.arena_size_layer_major() computes the same number in Python.
+ */
+
+/**
+ * Exact arena bytes of esn_run_layer_major(m, ..., T, ...).
+ * @param[in]  m      a validated model.
+ * @param[in]  T      steps, >= 1.
+ * @param[out] bytes  the size, a multiple of 8.
+ * @return ESN_OK, ESN_ERR_NULL, ESN_ERR_ARG (T = 0), ESN_ERR_SCHEDULE (a recurrent edge, or early
+ *         exit enabled), or ESN_ERR_LIMIT (over 2^32 - 8 bytes, or more than ESN_MAX_NODES nodes).
+ */
+esn_status esn_arena_size_layer_major(const esn_model *m, uint32_t T, uint32_t *bytes);
+
+/**
+ * Runs one whole input layer-major (no early exit: all T steps run).
+ * @param[in]  m      a validated model without recurrent edges or early exit.
+ * @param[in]  arena  8-byte aligned scratch memory, at least esn_arena_size_layer_major(m, T).
+ * @param[in]  size   its bytes.
+ * @param[in]  x      [T][input_size] spike counts.
+ * @param[in]  T      steps, >= 1.
+ * @param[out] out    [T][output_size] outputs per step (may be NULL).
+ * @param[out] steps  [T][n_nodes] counters per step and node, as esn_counters_of(ctx, k, 0) after
+ *                    step t of esn_run (may be NULL).
+ * @param[out] total  [n_nodes] counters summed over the T steps (may be NULL).
+ * @return ESN_OK, ESN_ERR_NULL, ESN_ERR_ARG, ESN_ERR_ALIGN, ESN_ERR_SCHEDULE, ESN_ERR_LIMIT or
+ *         ESN_ERR_ARENA_SMALL (nothing is written then).
+ */
+esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x, uint32_t T,
+                               int64_t *out, esn_counters *steps, esn_counters *total);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,7 @@ typedef enum esn_status {
     ESN_ERR_ARENA_SMALL, /**< the arena is smaller than esn_arena_size() */
     ESN_ERR_STATE,       /**< call out of order: context not initialised, or stepped after its exit */
     ESN_ERR_ENDIAN,      /**< a big-endian host cannot use a blob in place */
+    ESN_ERR_SCHEDULE,    /**< the schedule asked for cannot run this model (a recurrent edge, early exit) */
     ESN_STATUS_COUNT
 } esn_status;
 
