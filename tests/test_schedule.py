@@ -103,3 +103,66 @@ def test_bad_schedule_and_states_refused():
     with pytest.raises(Exception, match="record_states"):
         run_c(q, x, schedule="layer", record_states=True)
 
+
+# ---------------------------------------------------------------------------------------------
+# Cost model and planner
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example models")
+def test_cost_model_knows_each_schedules_arena():
+    from edgesnn.board import get_board
+    from edgesnn.cost import memory, schedule_arenas
+    q, x = example_case(EXAMPLES[0], QuantConfig(8, 16, rounding="nearest"), n=1)
+    a = schedule_arenas(q, 16)
+    assert a == {"time-step-major": arena_size(q), "layer-major": arena_size_layer_major(q, 16)}
+    board = get_board("qemu-mps2-an386")
+    assert memory(q, board, schedule="layer-major", steps=16)[1]["arena"] == a["layer-major"]
+    assert memory(q, board)[1]["arena"] == a["time-step-major"]
+    assert "early exit" in schedule_arenas(q.with_exit(300), 16)["layer-major"]["refused"]
+
+
+def _tiny_board(tmp_path, sram: int):
+    from pathlib import Path
+    from edgesnn.board import load_board_file
+    root = Path(__file__).resolve().parents[1]  # the board of test_plan's too-small case, with `sram` bytes
+    text = (root / "boards" / "qemu-mps2-an386.toml").read_text()
+    text = text.replace('id = "qemu-mps2-an386"', 'id = "tiny-test"').replace("131_072", str(sram))
+    text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024")
+    text = text.replace("arena_bytes = 65_536", "arena_bytes = 512")
+    (tmp_path / str(sram)).mkdir()
+    path = tmp_path / str(sram) / "tiny-test.toml"
+    path.write_text(text)
+    return load_board_file(path)
+
+
+def test_infeasible_lever_states_the_layer_major_arena(tmp_path):
+    from pathlib import Path
+    from edgesnn.data import load_dataset
+    from edgesnn.graph import Graph
+    from edgesnn.plan import Infeasible, plan
+    from edgesnn.quantize import quantize
+    root = Path(__file__).resolve().parents[1]
+    g = Graph.load(root / "examples" / "models" / "digits_mlp.json")
+    x, y = load_dataset(root / "examples" / "data" / "digits_val.npz")
+    x, y = x[:40], y[:40]
+    cfg = [QuantConfig(8, 16, rounding="nearest")]
+    for steps in (16, 1):  # at T = 16 layer-major needs more than time-major; at T = 1 less
+        (tmp_path / str(steps)).mkdir()
+        xs = x[:, :steps]
+        q = quantize(g, cfg[0], xs)
+        lm, tm = arena_size_layer_major(q, steps), arena_size(q)
+        first = plan(g, _tiny_board(tmp_path / str(steps), 2048), xs, y, configs=cfg, workers=1, sensitivity=False)
+        assert isinstance(first, Infeasible)
+        other = sum(first.demand["sram_terms"].values()) - first.demand["sram_terms"]["arena"]
+        if steps == 1:  # a board between the two: only layer-major would fit
+            assert lm < tm
+            r = plan(g, _tiny_board(tmp_path / str(steps), other + lm), xs, y, configs=cfg, workers=1,
+                     sensitivity=False)
+            assert isinstance(r, Infeasible)
+        else:
+            assert lm > tm
+            r = first
+        lever = next(lv for lv in r.levers if "layer-major" in lv)
+        assert f"arena {lm} B at T = {steps} instead of {tm} B" in lever
+        assert ("which fits" in lever) == (steps == 1)
+        assert "host C runtime only" in lever and "not in the emitted firmware" in lever

@@ -268,12 +268,38 @@ def activity(qgraph, result) -> dict[str, dict[str, float]]:
     return out
 
 
-def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None = None) -> tuple[dict, dict, str]:
-    """(flash terms, SRAM terms, provenance of the code size) of `qgraph` on `board`."""
-    from ..emit import arena_size, to_blob
+SCHEDULES = ("time-step-major", "layer-major")
+
+
+def schedule_arenas(qgraph, steps: int) -> dict:
+    """Exact arena bytes of `qgraph` over `steps` steps per schedule the C runtime executes: time-step-major
+    (esn_arena_size) and layer-major (esn_arena_size_layer_major), or for layer-major the reason it cannot
+    run the model (a recurrent edge, early exit). Layer-major runs on the host runtime only
+    (run_c(..., schedule="layer")); the emitted firmware executes time-step-major."""
+    from ..emit.layout import lower
+    low = lower(qgraph)
+    why = low.layer_major_refusal()
+    return {"time-step-major": low.arena_size(),
+            "layer-major": {"refused": why} if why else low.arena_size_layer_major(steps)}
+
+
+def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None = None, *,
+           schedule: str = "time-step-major", steps: int | None = None) -> tuple[dict, dict, str]:
+    """(flash terms, SRAM terms, provenance of the code size) of `qgraph` on `board`; the arena is the
+    schedule's (layer-major needs `steps`, and raises EmitError for a model it cannot run)."""
+    from ..emit import arena_size, arena_size_layer_major, to_blob
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r}: expected one of {SCHEDULES}")
     code, src = runtime_code_bytes(board.core)
     blob = len(to_blob(qgraph)) if blob_bytes is None else int(blob_bytes)
-    arena = arena_size(qgraph) if arena_bytes is None else int(arena_bytes)
+    if arena_bytes is not None:
+        arena = int(arena_bytes)
+    elif schedule == "layer-major":
+        if steps is None:
+            raise ValueError("the layer-major arena depends on the steps T: pass steps")
+        arena = arena_size_layer_major(qgraph, steps)
+    else:
+        arena = arena_size(qgraph)
     stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
     g = qgraph.graph
     io = int(np.prod(g.input.shape)) + 8 * int(np.prod(g.output.shape))
@@ -303,7 +329,8 @@ def estimate(qgraph, result, board, *, coeffs: Coefficients | None = None, place
     steps = result.mean_steps
     cyc = v["cycles_per_step"] * steps
     layers.append(LayerCost("(runtime)", "time loop", {"steps": steps}, cyc, cyc * v["energy_per_cycle_pj"]))
-    flash, sram, code_src = memory(qgraph, board, blob_bytes, arena_bytes)
+    flash, sram, code_src = memory(qgraph, board, blob_bytes, arena_bytes, schedule=schedule,
+                                   steps=int(result.outputs.shape[1]))
     notes = [f"runtime code: {code_src}"]
     return CostReport(board.id, board.clock_hz, schedule, dict(placement), layers, flash, sram, coeffs, float(steps),
                       int(result.outputs.shape[0]), notes)

@@ -16,9 +16,14 @@
    whose real image does not fit gives way to the next best. The other front rows keep the
    analytical estimate, labelled "memory": "estimate".
 
-Schedules: only time-step-major (all layers each step), the one the C runtime executes and the
-one early exit needs; layer-major / fused schedules are not offered because the runtime does not
-run them yet. Placement: weights in the board's code region (flash, as model.c's const tables),
+Schedules: the plan is time-step-major (all layers each step), the one the emitted firmware
+executes and the one early exit needs. The C runtime also runs feed-forward models without early
+exit layer-major (each layer all T steps, then the next: run_c(..., schedule="layer")), on the host
+only; each front row gives both schedules' exact arenas ("arena_by_schedule", cost.schedule_arenas),
+and an SRAM Infeasible says whether the layer-major arena would fit. With int32 T-step buffers the
+layer-major arena exceeds the time-major one for all but the shortest inputs (it saves the all-layer
+state and counter tables, and pays T x the activations), so it is a lever for short T, not a default.
+Placement: weights in the board's code region (flash, as model.c's const tables),
 arena in its arena region. Neuron state is stored as int32 in the arena whatever state_bits is,
 so a lower state precision changes accuracy, not SRAM.
 """
@@ -143,7 +148,22 @@ def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
     return {"runtime_code": code, "blob": ev.blob_bytes}, {"arena": ev.arena_bytes, "stack": stack, "io": io}
 
 
-def infeasible_memory(smallest: Evaluated, board, graph) -> Infeasible:
+def _layer_major_lever(qgraph, steps: int, sram: dict, board) -> str:
+    """What the layer-major schedule would do for an SRAM gap, exactly as far as the runtime executes it."""
+    from ..cost.model import schedule_arenas
+    arenas = schedule_arenas(qgraph, steps)
+    lm = arenas["layer-major"]
+    if isinstance(lm, dict):
+        return f"a layer-major schedule cannot run this model: {lm['refused']}"
+    total = sum(sram.values()) - sram["arena"] + lm
+    verdict = (f"fits the board's {board.sram_bytes} B" if total <= board.sram_bytes
+               else f"does not fit the board's {board.sram_bytes} B either")
+    return (f"a layer-major schedule (one layer's state resident, T-step int32 buffers): arena {lm} B at T = {steps} "
+            f"instead of {arenas['time-step-major']} B, SRAM {total} B, which {verdict}; it gives up early exit and "
+            "runs on the host C runtime only (run_c(..., schedule='layer')), not in the emitted firmware")
+
+
+def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int | None = None) -> Infeasible:
     from ..board import load_catalogue
     flash, sram = _terms(smallest, board, graph)
     f, s = sum(flash.values()), sum(sram.values())
@@ -158,8 +178,12 @@ def infeasible_memory(smallest: Evaluated, board, graph) -> Infeasible:
         levers.append("fewer bits do not help further: weights are already stored 1 byte each (the blob does not "
                       "pack sub-byte weights)")
     if gap["sram_bytes"]:
-        levers.append("a layer-major schedule (one layer's state resident at a time) - not executable by the "
-                      "runtime yet")
+        if qgraph is not None and steps:
+            levers.append(_layer_major_lever(qgraph, steps, sram, board))
+        else:
+            levers.append("a layer-major schedule (one layer's state resident at a time): runs on the host C runtime "
+                          "only (run_c(..., schedule='layer')), for feed-forward models without early exit; the "
+                          "emitted firmware executes time-step-major")
         levers.append(f"a smaller stack than the {sram['stack']} B the board file reserves")
     bigger = sorted((b for b in load_catalogue().values() if b.id != board.id and _fits(f, s, b)),
                     key=lambda b: (b.sram_bytes + b.flash_bytes, b.id))
@@ -205,7 +229,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     from ..cost import CostReport
     from ..device.firmware import FirmwareTooLarge
     from .firmware import build_for_plan
-    from ..cost import coefficients, estimate
+    from ..cost import coefficients, estimate, schedule_arenas
     from ..emit.blob import to_blob
     from ..progress import Progress
     from ..runtime.binding import run_c
@@ -243,7 +267,8 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         return sum(f.values()), sum(s.values())
     fitting = [e for e in evs if _fits(*mem(e), board)]
     if not fitting:
-        return infeasible_memory(min(evs, key=lambda e: sum(mem(e))), board, graph)
+        smallest = min(evs, key=lambda e: sum(mem(e)))
+        return infeasible_memory(smallest, board, graph, quantize(graph, smallest.config, x), int(x.shape[1]))
     qualified = [e for e in fitting if e.accuracy >= target_acc - 1e-12]
     if not qualified:
         best = max(fitting, key=lambda e: e.accuracy)
@@ -273,7 +298,8 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         rows.append({"config": e.config.to_dict(), "accuracy": acc, "mean_steps": r.mean_steps,
                      "flash_bytes": s["flash_bytes"], "sram_bytes": s["sram_bytes"], "cycles": s["cycles"],
                      "energy_j": s["energy_j"], "edp_js": s["edp_js"], "latency_s": s["latency_s"],
-                     "exit": pol, "qgraph": qe, "cost": rep.to_dict()})
+                     "exit": pol, "qgraph": qe, "cost": rep.to_dict(),
+                     "arena_by_schedule": schedule_arenas(q, int(x.shape[1]))})
     front = pareto(rows)
     ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
     chosen, too_large = None, []
