@@ -65,8 +65,13 @@ def example_models() -> list[Path]:
 def example_case(path: Path, config: QuantConfig, n: int = 8):
     from edgesnn.data import load_dataset
     from edgesnn.graph import Graph
+    import json
     g = Graph.load(path)
-    data = EXAMPLES / "data" / ("digits_test_cnn.npz" if "cnn" in path.stem else "digits_test.npz")
+    results = EXAMPLES / "models" / "results.json"
+    recorded = json.loads(results.read_text()) if results.exists() else {}
+    rec = next((r for r in recorded.values() if r.get("model") == path.name), None)  # its own test data
+    data = EXAMPLES / "data" / (rec["test_data"] if rec else
+                                "digits_test_cnn.npz" if "cnn" in path.stem else "digits_test.npz")
     if not data.exists():
         data = EXAMPLES / "data" / "digits_test.npz"
     x, _ = load_dataset(data)
