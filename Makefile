@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q 'torch==2.13.0' || echo "note: torch 2.13.0 unavailable: the training tests will skip"
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) toolchain
 	$(VENV)/bin/edgesnn demo
 
 test: $(STAMP) toolchain
