@@ -187,7 +187,8 @@ def cmd_search_kernels(args) -> None:
     budget = args.budget_bytes if args.budget_bytes is not None else board.sram_bytes
     res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
                          weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
-                         seed=args.seed, out_dir=args.output, progress=not args.quiet)
+                         seed=args.seed, seeds=args.seeds, val_codings=args.val_codings, out_dir=args.output,
+                         progress=not args.quiet)
     print(res.report())
     print(f"models on the front and the best 3x3 -> {args.output}/*.json; everything -> {args.output}/search.json")
 
@@ -370,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="channel pairs (default 4x8,6x12,8x16,10x20,12x24)")
     s.add_argument("--weight-bits", type=int, default=8, metavar="B", help="weight bits (default 8; state 16)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="train each finalist N times (seeds seed..seed+N-1) and average (default 1)")
+    s.add_argument("--val-codings", type=int, default=1, metavar="N",
+                   help="average validation accuracy over N rate codings of the validation digits (default 1)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.set_defaults(func=cmd_search_kernels)

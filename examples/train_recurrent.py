@@ -106,8 +106,9 @@ def train_one(task: str, kind: str, epochs: int | None, progress: bool, out: Pat
     seconds = time.perf_counter() - t0
     name = f"{task}_{kind}"
     graph = to_graph(model, (LEVELS,), dt=1e-3, meta={
-        "name": name, "steps": STEPS, "dataset": f"sklearn digits 8x8, one pixel per step, {TASKS[task]}, "
-                                                 f"{LEVELS}-level coded", "permutation_seed": PERM_SEED if task == "psdigits" else None})
+        "name": name, "steps": STEPS,
+        "dataset": f"sklearn digits 8x8, one pixel per step, {TASKS[task]}, {LEVELS}-level coded",
+        "permutation_seed": PERM_SEED if task == "psdigits" else None})
     sim = simulate(graph, te)
     torch_pred, _ = predict(model, te)
     val_acc = float(np.mean(simulate(graph, va).pred == y_va))

@@ -13,7 +13,7 @@ from edgesnn.graph import Graph  # noqa: E402
 from edgesnn.quantize import QuantConfig, quantize  # noqa: E402
 from edgesnn.train.kernel_search import estimate_memory  # noqa: E402
 
-TINY = ["--kernels", "1,3", "--channels", "2x4", "--epochs", "1", "--proxy-epochs", "1", "--quiet"]
+TINY = ["--kernels", "1,3", "--channels", "2x4", "--epochs", "1", "--proxy-epochs", "1", "--val-codings", "2", "--quiet"]
 
 
 def test_tiny_search_writes_the_front_and_fits_the_board(tmp_path, capsys):
@@ -27,6 +27,7 @@ def test_tiny_search_writes_the_front_and_fits_the_board(tmp_path, capsys):
     assert {c["name"] for c in full} >= set(res["front"]) | {"k3x3_c2x4"}
     for c in full:
         assert c["fits"] and 0 <= c["test_acc_fixed"] <= 1 and c["synops_per_sample"] > 0
+        assert c["test_acc_fixed_seeds"] == [c["test_acc_fixed"]] and len(c["val_acc_fixed_seeds"]) == 1
         if c["model_file"]:
             g = Graph.load(tmp_path / c["model_file"])
             m = estimate_memory(quantize(g, QuantConfig(weight_bits=8, state_bits=16)))

@@ -175,3 +175,38 @@ def test_recurrent_alif_learns_sequential_digits_a_little():
     g = to_graph(m, (4,))
     assert isinstance(g.nodes["alif1"], ir.ALIF)
     assert np.all(g.nodes["alif1"].rho > g.nodes["alif1"].alpha.min())
+
+
+def test_early_exit_loss_is_the_final_loss_on_every_prefix():
+    from edgesnn.train.trainer import sequence_loss
+    torch.manual_seed(0)
+    out = torch.rand(5, 4, 3)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    plain = torch.nn.functional.cross_entropy(0.5 * out.sum(1), y)
+    assert torch.equal(sequence_loss(out, y, 0.5), plain)
+    prefixes = torch.stack([torch.nn.functional.cross_entropy(0.5 * out[:, :t].sum(1) * 4 / t, y)
+                            for t in range(1, 5)]).mean()
+    torch.testing.assert_close(sequence_loss(out, y, 0.5, 1.0), prefixes)
+    torch.testing.assert_close(sequence_loss(out, y, 0.5, 0.25), 0.75 * plain + 0.25 * prefixes)
+    with pytest.raises(EdgesnnError, match="early_exit_weight"):
+        fit(_model("mlp"), _spikes((16,)), np.zeros(24, np.int64), TrainConfig(epochs=1, early_exit_weight=2.0))
+
+
+def test_weight_clip_and_the_starting_point_competing_on_validation():
+    m = _model("mlp")
+    qm = QATModel(m, QuantConfig(weight_bits=2), weight_clip=1.5)
+    rms = [float(layer.weight.detach().pow(2).mean().sqrt()) for layer in (m.layers[0], m.layers[2])]
+    qm.project_()
+    for layer, r in zip((m.layers[0], m.layers[2]), rms):
+        w = layer.weight.detach()
+        assert float(w.abs().max()) == pytest.approx(1.5 * r, rel=1e-6)  # the large ones sit at the clip
+    with pytest.raises(EdgesnnError, match="weight_clip"):
+        QATModel(m, QuantConfig(), weight_clip=0.0)
+    # nothing learnt (lr 0): the starting point wins on validation and the model comes back unchanged
+    m = _model("mlp")
+    before = [p.detach().clone() for p in m.parameters()]
+    x, y = _spikes((16,)), np.arange(24) % 10
+    res = qat_finetune(m, QuantConfig(weight_bits=4), x, y, val=(x, y),
+                       train=TrainConfig(epochs=1, lr=0.0, keep_best=True, progress=False))
+    assert res.train.best_epoch == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))

@@ -155,15 +155,16 @@ STEPS = 16
 
 
 def digits_data(seed: int = 0, val_fraction: float = 0.15):
-    """The example models' split of the sklearn digits (examples/train_examples.py): train, val and test
-    images, val/test rate-coded with the examples' seeds as [N, 16, 1, 8, 8]; train spikes per epoch."""
+    """The example models' split of the sklearn digits (examples/train_examples.py): train images and labels,
+    (val spikes, labels), (test spikes, labels) rate-coded with the examples' seeds as [N, 16, 1, 8, 8], and
+    the val images."""
     from sklearn.model_selection import train_test_split
     from ..data import load_digits_split, rate_code
     x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed, test_fraction=0.2)
     x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_fraction, random_state=seed, stratify=y_tr)
     val = rate_code(x_va[:, None], STEPS, 4321)
     test = rate_code(x_te[:, None], STEPS, 1234)
-    return x_tr, y_tr, (val, y_va), (test, y_te)
+    return x_tr, y_tr, (val, y_va), (test, y_te), x_va
 
 
 @dataclass
@@ -178,9 +179,11 @@ class CandidateResult:
     proxy_val_acc: float | None = None
     proxy_seconds: float | None = None
     full: bool = False
-    val_acc_fixed: float | None = None
-    test_acc_float: float | None = None
-    test_acc_fixed: float | None = None
+    val_acc_fixed: float | None = None     # mean over training seeds (and validation codings)
+    test_acc_float: float | None = None    # mean over training seeds
+    test_acc_fixed: float | None = None    # mean over training seeds
+    val_acc_fixed_seeds: list[float] = field(default_factory=list)
+    test_acc_fixed_seeds: list[float] = field(default_factory=list)
     train_seconds: float | None = None
     synops_per_sample: float | None = None
     on_front: bool = False
@@ -227,11 +230,19 @@ class SearchResult:
                  "accuracy-memory Pareto front (fixed-point validation accuracy):", self.table("front")]
         best, base = self.best(), self.best(True)
         if best is not None and base is not None:
-            verdict = ("a 3x3 model is the best that fits" if best.name == base.name else
-                       f"{best.name} beats the best 3x3 that fits ({base.name}) on validation "
-                       f"{100 * best.val_acc_fixed:.2f} % vs {100 * base.val_acc_fixed:.2f} %; test "
-                       f"{100 * best.test_acc_fixed:.2f} % vs {100 * base.test_acc_fixed:.2f} %")
+            if best.name == base.name:
+                verdict = "a 3x3 model is the best that fits"
+            else:
+                how = ("beats" if best.val_acc_fixed > base.val_acc_fixed else
+                       f"ties (with {base.total_bytes - best.total_bytes:,} B less)")
+                verdict = (f"{best.name} {how} the best 3x3 that fits, {base.name} ({base.total_bytes:,} B): "
+                           f"validation {100 * best.val_acc_fixed:.2f} % vs {100 * base.val_acc_fixed:.2f} %, "
+                           f"test {100 * best.test_acc_fixed:.2f} % vs {100 * base.test_acc_fixed:.2f} %")
             lines.append(f"best that fits: {best.name} ({best.total_bytes:,} B); {verdict}")
+        n_val, seeds = self.settings.get("val_samples"), self.settings.get("seeds", 1)
+        if n_val:
+            lines.append(f"(one validation input is {100 / n_val:.2f} pt of one run; accuracies are means over "
+                         f"{seeds} training seed(s) x {self.settings.get('val_codings', 1)} validation coding(s))")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -247,11 +258,15 @@ class SearchResult:
 def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=(1, 3, 5),
                    channels=((4, 8), (6, 12), (8, 16), (10, 20), (12, 24)), weight_bits: int = 8, state_bits: int = 16,
                    epochs: int = 30, proxy_epochs: int = 4, proxy_fraction: float = 0.5, lr: float = 5e-3,
-                   seed: int = 0, out_dir=None, progress: bool = True, log=print) -> SearchResult:
+                   seed: int = 0, seeds: int = 1, val_codings: int = 1, out_dir=None, progress: bool = True,
+                   log=print) -> SearchResult:
     """Search kernel sizes (and the given channel pairs) under `budget_bytes` of weights + arena.
 
-    Writes, when `out_dir` is given, every fully trained front model as `<name>.json` (edgesnn graph)
-    and the whole result as `search.json`.
+    Full training is repeated with `seeds` initialisations (seed, seed+1, ...) and the validation
+    accuracy averaged over them and over `val_codings` rate codings of the validation images (the
+    first is the examples' validation file, also the calibration data): the 216 validation digits
+    alone cannot tell most of these models apart. Writes, when `out_dir` is given, the front models
+    and the best 3x3 (first seed) as `<name>.json` (edgesnn graph) and the whole result as `search.json`.
     """
     from ..data import rate_code
     from ..quantize import QuantConfig, quantize
@@ -264,6 +279,8 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
 
     if budget_bytes <= 0:
         raise EdgesnnError(f"the memory budget must be positive, got {budget_bytes} bytes")
+    if seeds < 1 or val_codings < 1:
+        raise EdgesnnError(f"seeds ({seeds}) and val_codings ({val_codings}) must be at least 1")
     if not 0 < proxy_fraction <= 1:
         raise EdgesnnError(f"proxy_fraction must lie in (0, 1], got {proxy_fraction}")
     bad = [k for k in kernel_sizes if k < 1 or k % 2 == 0]
@@ -271,7 +288,8 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
         raise EdgesnnError(f"kernel sizes must be odd and positive (same padding), got {bad}")
     qcfg = QuantConfig(weight_bits=weight_bits, state_bits=state_bits)
     t_start = time.perf_counter()
-    x_tr, y_tr, (val, y_va), (test, y_te) = digits_data(seed=0)
+    x_tr, y_tr, (val, y_va), (test, y_te), x_va = digits_data(seed=0)
+    vals = [val] + [rate_code(x_va[:, None], STEPS, 4321 + i) for i in range(1, val_codings)]
 
     def spikes(images, epoch):
         return rate_code(images[:, None], STEPS, 10_000 + epoch)
@@ -313,33 +331,39 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     for i in chosen:
         r, c = results[i], cands[i]
         t0 = time.perf_counter()
-        model = c.build(seed)
-        fit(model, lambda e: spikes(x_tr, e), y_tr, TrainConfig(epochs=epochs, lr=lr, seed=seed, progress=progress))
-        r.train_seconds = round(time.perf_counter() - t0, 1)
-        graph = to_graph(model, (1, 8, 8), meta={"name": f"digits_cnn_{r.name}", "steps": STEPS,
-                                                 "dataset": "sklearn digits 8x8, rate-coded",
-                                                 "memory_estimate": {"weight_bytes": r.weight_bytes,
-                                                                     "arena_bytes": r.arena_bytes,
-                                                                     "weight_bits": weight_bits}})
-        q = quantize(graph, qcfg, val)
+        test_float, synops = [], []
+        for s in range(seed, seed + seeds):
+            model = c.build(s)
+            fit(model, lambda e: spikes(x_tr, e), y_tr, TrainConfig(epochs=epochs, lr=lr, seed=s, progress=False))
+            graph = to_graph(model, (1, 8, 8), meta={"name": f"digits_cnn_{r.name}", "steps": STEPS, "seed": s,
+                                                     "dataset": "sklearn digits 8x8, rate-coded",
+                                                     "memory_estimate": {"weight_bytes": r.weight_bytes,
+                                                                         "arena_bytes": r.arena_bytes,
+                                                                         "weight_bits": weight_bits}})
+            q = quantize(graph, qcfg, val)
+            r.val_acc_fixed_seeds.append(float(np.mean([np.mean(simulate_fixed(q, v).pred == y_va) for v in vals])))
+            fx = simulate_fixed(q, test)
+            r.test_acc_fixed_seeds.append(float(np.mean(fx.pred == y_te)))
+            synops.append(float(sum(cs["synops"].sum() for cs in fx.counts.values()) / len(y_te)))
+            test_float.append(float(np.mean(simulate(graph, test).pred == y_te)))
+            graphs.setdefault(r.name, graph)
+        r.train_seconds = round((time.perf_counter() - t0) / seeds, 1)
         r.full = True
-        r.val_acc_fixed = float(np.mean(simulate_fixed(q, val).pred == y_va))
-        fx = simulate_fixed(q, test)
-        r.test_acc_fixed = float(np.mean(fx.pred == y_te))
-        r.synops_per_sample = float(sum(cs["synops"].sum() for cs in fx.counts.values()) / len(y_te))
-        r.test_acc_float = float(np.mean(simulate(graph, test).pred == y_te))
-        graphs[r.name] = graph
+        r.val_acc_fixed = float(np.mean(r.val_acc_fixed_seeds))
+        r.test_acc_fixed = float(np.mean(r.test_acc_fixed_seeds))
+        r.test_acc_float = float(np.mean(test_float))
+        r.synops_per_sample = float(np.mean(synops))
         log(f"  full  {r.name:14s} {r.total_bytes:7,} B  val(fixed) {100 * r.val_acc_fixed:6.2f} %  "
-            f"test(fixed) {100 * r.test_acc_fixed:6.2f} %  ({r.train_seconds:.1f} s)")
+            f"test(fixed) {100 * r.test_acc_fixed:6.2f} %  ({r.train_seconds:.1f} s per seed)")
 
     # 3. the final front on fixed-point validation accuracy
-    full = [i for i in chosen]
-    for j in pareto_front([(results[i].total_bytes, results[i].val_acc_fixed) for i in full]):
-        results[full[j]].on_front = True
+    for j in pareto_front([(results[i].total_bytes, results[i].val_acc_fixed) for i in chosen]):
+        results[chosen[j]].on_front = True
     res = SearchResult(budget_bytes, board, weight_bits, state_bits, results,
                        {"kernel_sizes": list(kernel_sizes), "channels": [list(c) for c in channels],
                         "epochs": epochs, "proxy_epochs": proxy_epochs, "proxy_fraction": proxy_fraction,
-                        "lr": lr, "seed": seed, "steps": STEPS},
+                        "lr": lr, "seed": seed, "seeds": seeds, "val_codings": val_codings,
+                        "val_samples": int(len(y_va)), "steps": STEPS},
                        time.perf_counter() - t_start)
     if out_dir is not None:
         from pathlib import Path

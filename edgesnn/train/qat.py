@@ -12,17 +12,20 @@ specification the C runtime is bit-exact with):
   proven below 2^31 by `quantize`). So `predict(qat_model, x)` gives the outputs of
   `simulate_fixed(quantize(to_graph(model), config, calib), x)` bit for bit; the test suite checks it.
   When the float parameters changed since the last refresh, evaluation refreshes first.
-- in training, the same equations in float32 on integer-valued tensors, fake-quantizing the float
-  parameters with the scales of the last refresh: w_int = sat(round(w / scale)), decays
-  round(alpha * 2^decay_bits), thresholds round(threshold / scale) with quantize's rules. Every
-  rounding, shift and saturation passes its gradient straight through (STE; saturation's gradient is
-  zero outside its range), and spikes use the layer's fast-sigmoid surrogate on the difference to
-  the threshold in real units (integer difference times the state's scale), so the gradients have
-  the float trainer's magnitudes. Parameter rounding 'stochastic' is trained as 'nearest' (the
-  deployed integers always come from `quantize`).
+- in training, the same equations on integer-valued float64 tensors (weighted layers in float32,
+  exact while a sum stays below 2^24), fake-quantizing the float parameters with the scales of the
+  last refresh: w_int = sat(round(w / scale)), decays round(alpha * 2^decay_bits), thresholds
+  round(threshold / scale) with quantize's rules, computed as quantize computes them. So with
+  truncate or nearest rounding the training forward pass gives the numbers evaluation gives (the
+  tests check it); only the backward pass differs. Every rounding, shift and saturation passes its
+  gradient straight through (STE; saturation's gradient is zero outside its range), and spikes use
+  the layer's fast-sigmoid surrogate on the difference to the threshold in real units (integer
+  difference times the state's scale), so the gradients have the float trainer's magnitudes.
+  Parameter rounding 'stochastic' is trained as 'nearest' (the deployed integers always come from
+  `quantize`; the state updates use the spec's stochastic noise in both passes).
 
-Training is then float32 training with quantization in the loop; the model you deploy is the QGraph
-of the final refresh (`QATModel.qgraph`, also returned by `qat_finetune`).
+The model you deploy is the QGraph of the final refresh (`QATModel.qgraph`, also returned by
+`qat_finetune`).
 
 Supported layers: Affine, Conv2d, SumPool2d, Flatten, LIF, CubaLIF, ALIF, LI and Recurrent (the
 kinds `quantize` accepts; AvgPool2d is refused).
@@ -61,7 +64,7 @@ def _round_param(x: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 class _Arith:
-    """The integer operations of one forward pass, exact (int64) or fake (float32 with STE)."""
+    """The integer operations of one forward pass, exact (int64) or fake (float64 with STE)."""
 
     def __init__(self, cfg: QuantConfig, exact: bool, layer_ids: dict[str, int]):
         self.cfg, self.exact, self.ids = cfg, exact, layer_ids
@@ -103,11 +106,15 @@ class _NeuronParams:
 class QATModel(nn.Module):
     """`model` trained and evaluated in the fixed-point semantics of `config` (see the module docstring)."""
 
-    def __init__(self, model: L.SNN, config: QuantConfig, calib: np.ndarray | None = None, dt: float = 1e-3):
+    def __init__(self, model: L.SNN, config: QuantConfig, calib: np.ndarray | None = None, dt: float = 1e-3,
+                 weight_clip: float | None = None):
         super().__init__()
         if not isinstance(config, QuantConfig):
             raise EdgesnnError(f"config must be a QuantConfig, got {type(config).__name__}")
+        if weight_clip is not None and not weight_clip > 0:
+            raise EdgesnnError(f"weight_clip must be positive, got {weight_clip}")
         self.model, self.config, self.dt = model, config, float(dt)
+        self.weight_clip = weight_clip
         self.calib = None if calib is None else np.asarray(calib)
         self.input_shape = model.input_shape
         self.names = layer_names(model)
@@ -141,7 +148,17 @@ class QATModel(nn.Module):
         self.refresh()
 
     def project_(self):
+        """The model's own projection, then (with `weight_clip` = c) every weight matrix clipped to
+        +-c times its RMS: `quantize` takes a layer's scale from its largest weight, so clipping the
+        rare large weights gives the many small ones more of the few levels (matters at 2-3 bits)."""
         self.model.project_()
+        if self.weight_clip is not None:
+            with torch.no_grad():
+                for layer in self.model.layers:
+                    w = layer.conv.weight if isinstance(layer, L.Conv2d) else getattr(layer, "weight", None)
+                    if w is not None:
+                        c = float(self.weight_clip * w.pow(2).mean().sqrt())
+                        w.clamp_(-c, c)
 
     @property
     def output_spiking(self) -> bool:
@@ -150,7 +167,7 @@ class QATModel(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, T, *input_shape] -> outputs [N, T, *output_shape]: integers (eval; spikes, or an LI
-        readout's membrane in its integer units, as `simulate_fixed`), or float32 in real units (train)."""
+        readout's membrane in its integer units, as `simulate_fixed`), or float64 in real units (train)."""
         exact = not self.training
         if self.qgraph is None or (exact and self._stamp != self._param_stamp()):
             self.refresh()
@@ -296,16 +313,27 @@ class QATResult:
 
 
 def qat_finetune(model: L.SNN, config: QuantConfig, inputs, labels, *, calib: np.ndarray | None = None,
-                 train: TrainConfig | None = None, val=None, dt: float = 1e-3) -> QATResult:
+                 train: TrainConfig | None = None, val=None, dt: float = 1e-3,
+                 weight_clip: float | None = None) -> QATResult:
     """Fine-tune `model` in place with quantization in the loop; return the deployable QGraph.
 
     `inputs`/`labels`/`val` as `fit`; `calib` are the calibration inputs `quantize` sets state ranges
     from (the same you would deploy with). The scales are refreshed at every epoch's start and once
-    at the end; evaluation (`val`, `predict`) runs the exact integer semantics.
+    at the end; evaluation (`val`, `predict`) runs the exact integer semantics. With `val` and
+    `train.keep_best`, the starting point (post-training quantization of `model`) competes too:
+    when no epoch beats it on validation, the model is left as it came (`train.best_epoch` 0).
+    `weight_clip`: see `QATModel.project_`.
     """
-    qm = QATModel(model, config, calib, dt=dt)
+    from .trainer import evaluate
+    qm = QATModel(model, config, calib, dt=dt, weight_clip=weight_clip)
     cfg = train or TrainConfig(epochs=10, lr=1e-3)
+    start = None
+    if val is not None and cfg.keep_best:
+        start = ({k: v.detach().clone() for k, v in model.state_dict().items()}, evaluate(qm, *val))
     res = fit(qm, inputs, labels, cfg, val=val)
+    if start is not None and start[1] >= max(h["val_acc"] for h in res.history):
+        model.load_state_dict(start[0])
+        res.best_epoch = 0
     qm.refresh()
     qm.eval()
     return QATResult(qm, qm.qgraph, res)

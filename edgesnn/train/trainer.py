@@ -3,6 +3,14 @@
 The loss is cross-entropy on the model's output summed over time, times `logit_scale`: output
 spike counts for a spiking readout, the summed membrane for an LI readout. The prediction is the
 argmax of that same sum, ties to the lowest index, as `edgesnn.sim.SimResult.pred`.
+
+With `early_exit_weight` w > 0 the loss also rewards outputs that are right and confident early,
+which is what the runtime's early exit (entropy of the output accumulated so far) acts on:
+
+    loss = (1 - w) * CE(s * A_T) + w * mean_t CE(s * A_t * T / t)
+
+where A_t is the output accumulated over steps 1..t and s the logit scale: the per-step term is
+the final loss applied to every prefix, rescaled to the full length (as in dynamic-timestep SNNs).
 """
 
 from __future__ import annotations
@@ -30,6 +38,19 @@ class TrainConfig:
     threads: int | None = 1       # torch CPU threads (results are reproducible for a fixed count)
     progress: bool = True         # a tqdm bar per epoch
     keep_best: bool = False       # restore the epoch with the best validation accuracy (if validating)
+    early_exit_weight: float = 0.0  # weight of the every-prefix loss that rewards early confidence
+
+
+def sequence_loss(out: torch.Tensor, y: torch.Tensor, logit_scale: float, early_exit_weight: float = 0.0):
+    """The training loss of outputs [N, T, ...] (see the module docstring)."""
+    steps = out.shape[1]
+    per_step = out.reshape(*out.shape[:2], -1)
+    loss = F.cross_entropy(logit_scale * per_step.sum(1), y)
+    if early_exit_weight:
+        cum = per_step.cumsum(1) * (steps / torch.arange(1, steps + 1, dtype=out.dtype)).reshape(1, -1, 1)
+        early = F.cross_entropy((logit_scale * cum).reshape(-1, cum.shape[-1]), y.repeat_interleave(steps))
+        loss = (1 - early_exit_weight) * loss + early_exit_weight * early
+    return loss
 
 
 @dataclass
@@ -79,6 +100,8 @@ def fit(model: SNN, inputs: np.ndarray | Callable[[int], np.ndarray], labels: np
     from tqdm import tqdm
 
     cfg = config or TrainConfig()
+    if not 0 <= cfg.early_exit_weight <= 1:
+        raise EdgesnnError(f"early_exit_weight must lie in [0, 1], got {cfg.early_exit_weight}")
     labels = np.asarray(labels, dtype=np.int64)
     old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     old_fill = torch.utils.deterministic.fill_uninitialized_memory
@@ -110,14 +133,14 @@ def fit(model: SNN, inputs: np.ndarray | Callable[[int], np.ndarray], labels: np
             model.train()
             loss_sum, correct = 0.0, 0
             bar = tqdm(range(per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                       disable=not cfg.progress, unit="batch")
+                       disable=None if cfg.progress else True, unit="batch")  # None: off when not a terminal
             for b in bar:
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 x = _batch_inputs(model, x_epoch[idx])
                 y = y_all[idx]
                 out = model(x)
                 total = out.reshape(*out.shape[:2], -1).sum(1)
-                loss = F.cross_entropy(cfg.logit_scale * total, y)
+                loss = sequence_loss(out, y, cfg.logit_scale, cfg.early_exit_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
