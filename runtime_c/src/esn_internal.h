@@ -22,6 +22,9 @@ uint32_t esn__params_optional(uint32_t kind);
 /* Number of state variables S of a neuron node (0 for other kinds), and whether it keeps `pending`. */
 uint32_t esn__n_state(const esn_node *nd);
 
+/* t += s, counter by counter (one step's counters into a running total). */
+void esn__counters_add(esn_counters *t, const esn_counters *s);
+
 /* Everything but the parameter arrays (settings, enums, shapes, geometry, edges). */
 esn_status esn__validate_structure(const esn_model *m, esn_diag *diag);
 

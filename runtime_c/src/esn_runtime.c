@@ -342,6 +342,18 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
     }
 }
 
+void esn__counters_add(esn_counters *t, const esn_counters *s)
+{
+    t->spikes_in += s->spikes_in;
+    t->synops += s->synops;
+    t->neuron_updates += s->neuron_updates;
+    t->spikes_out += s->spikes_out;
+    t->param_bytes_read += s->param_bytes_read;
+    t->arena_bytes_read += s->arena_bytes_read;
+    t->arena_bytes_written += s->arena_bytes_written;
+    t->cycles += s->cycles;
+}
+
 esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
 {
     const esn_model *m;
@@ -366,16 +378,7 @@ esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
 #endif
     }
     for (k = 0u; k < m->n_nodes; ++k) {
-        const esn_counters *s = &ctx->step[k];
-        esn_counters *t = &ctx->total[k];
-        t->spikes_in += s->spikes_in;
-        t->synops += s->synops;
-        t->neuron_updates += s->neuron_updates;
-        t->spikes_out += s->spikes_out;
-        t->param_bytes_read += s->param_bytes_read;
-        t->arena_bytes_read += s->arena_bytes_read;
-        t->arena_bytes_written += s->arena_bytes_written;
-        t->cycles += s->cycles;
+        esn__counters_add(&ctx->total[k], &ctx->step[k]);
     }
     if (m->exit_enabled) {
         const int64_t lim = INT64_C(4611686018427387904); /* 2^62: saturate, far beyond any real run */

@@ -161,18 +161,6 @@ esn_status esn_arena_size_layer_major(const esn_model *m, uint32_t T, uint32_t *
     return ESN_OK;
 }
 
-static void esn_s_add(esn_counters *t, const esn_counters *s)
-{
-    t->spikes_in += s->spikes_in;
-    t->synops += s->synops;
-    t->neuron_updates += s->neuron_updates;
-    t->spikes_out += s->spikes_out;
-    t->param_bytes_read += s->param_bytes_read;
-    t->arena_bytes_read += s->arena_bytes_read;
-    t->arena_bytes_written += s->arena_bytes_written;
-    t->cycles += s->cycles;
-}
-
 esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x, uint32_t T,
                                int64_t *out, esn_counters *steps, esn_counters *total)
 {
@@ -255,7 +243,7 @@ esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, c
                 steps[(size_t)t * m->n_nodes + k] = *c;
             }
             if (total != NULL) {
-                esn_s_add(&total[k], c);
+                esn__counters_add(&total[k], c);
             }
         }
         if (n_state != 0u) {
