@@ -43,6 +43,7 @@ EXT_SOURCE = F.FW_DIR / "esn_fw_ext_runtime.c"
 COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
                  "arena_bytes_written", "cycles")
 CYCLE_SOURCES = {0: "none", 1: "dwt", 2: "ticks"}
+RUN_HEADER = 12  # RUN answer: u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles
 SMALL_SRAM_BYTES = 64 * 1024  # below this the blob loader's tables shrink (ESN_MAX_NODES/EDGES)
 
 
@@ -146,12 +147,14 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
 
 @dataclass
 class DeviceResult:
-    """Outputs [N, T, K] int64, steps [N] and per-node total counters [N] per counter name."""
+    """Outputs [N, T, K] int64, steps [N], per-node total counters [N] per counter name, and the
+    whole run of each input [N] in `unit` (every esn_step call: layers, time loop and exit test)."""
     outputs: np.ndarray
     steps: np.ndarray
     counts: dict[str, dict[str, np.ndarray]]
     cycle_source: str
     unit: str                      # "instructions" (QEMU), "cycles" (DWT) or "ticks"
+    run_cycles: np.ndarray | None = None
     output_spiking: bool = True
     link: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -205,7 +208,7 @@ class DeviceModel:
     def _steps_per_chunk(self) -> int:
         """Steps per RUN request; 0: outputs larger than a payload, run one step and page them."""
         n_in = (self.max_payload - 3) // max(1, self.input_size)
-        n_out = (self.max_payload - 8) // (8 * self.output_size)
+        n_out = (self.max_payload - RUN_HEADER) // (8 * self.output_size)
         if n_in < 1:
             raise DeviceError(f"one step's input ({self.input_size} B) does not fit the device's max payload of "
                               f"{self.max_payload} B")
@@ -246,6 +249,7 @@ class DeviceModel:
         out = np.zeros((n, T, self.output_size), np.int64)
         steps = np.zeros(n, np.int64)
         counters = np.zeros((n, self.n_nodes, 8), np.int64)
+        run_cycles = np.zeros(n, np.int64)
         src = 0
         t0 = time.perf_counter()
         for i in range(n):
@@ -255,11 +259,13 @@ class DeviceModel:
                 flags = (1 if t == 0 else 0) | (0 if k else 2)
                 req = struct.pack("<BH", flags, m) + x[i, t:t + m].tobytes()
                 body = self.link.request(P.T_RUN, req, timeout=run_timeout)
-                exited, _, done, since = struct.unpack_from("<BBHI", body)
-                if len(body) != 8 + (done * 8 * self.output_size if k else 0) or done > m or since != t + done:
+                exited, _, done, since, cycles = struct.unpack_from("<BBHII", body)
+                if len(body) != RUN_HEADER + (done * 8 * self.output_size if k else 0) or done > m \
+                        or since != t + done:
                     raise P.ProtocolError(f"RUN answered {done} steps (t={since}) for {m} sent at t={t}")
+                run_cycles[i] += cycles
                 if k:
-                    out[i, t:t + done] = np.frombuffer(body, "<i8", offset=8).reshape(done, self.output_size)
+                    out[i, t:t + done] = np.frombuffer(body, "<i8", offset=RUN_HEADER).reshape(done, self.output_size)
                 elif done:
                     out[i, t] = self.read_output()
                 t += done
@@ -269,10 +275,12 @@ class DeviceModel:
             counters[i], src = self.read_counters(total=True)
         seconds = time.perf_counter() - t0
         cyc = counters[:, :, 7].astype(np.float64)
+        whole = run_cycles.astype(np.float64)
         source = CYCLE_SOURCES.get(src, "none")
         if source == "ticks" and self.board.is_emulated:
             unit = "instructions"
             cyc = np.rint(cyc * 1e9 / self.board.firmware["tick_hz"])
+            whole = np.rint(whole * 1e9 / self.board.firmware["tick_hz"])
         else:
             unit = {"dwt": "cycles", "ticks": "ticks"}.get(source, "cycles")
         counts = {}
@@ -286,7 +294,8 @@ class DeviceModel:
             d[unit] = cyc[:, j].astype(np.int64)
             counts[name] = d
         return DeviceResult(out.reshape(n, T, *graph.output.shape), steps, counts, source, unit,
-                            graph.output_spiking, self.link.stats.to_dict(), seconds)
+                            whole.astype(np.int64) if source != "none" else None, graph.output_spiking,
+                            self.link.stats.to_dict(), seconds)
 
 
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,

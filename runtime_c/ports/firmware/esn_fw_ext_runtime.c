@@ -13,8 +13,10 @@
  *                    u32 output size, u32 arena bytes the runtime needs, u32 blob bytes   (24 B)
  *   RUN         req  u8 flags (bit 0: reset first = a new input; bit 1: no outputs in the answer),
  *                    u16 n, n x input_size u8
- *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset,
- *                    then steps run x output_size i64 outputs (none with flag bit 1: for outputs
+ *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles the
+ *                    esn_step calls took (the port's cycle source, as the counters' field; 0 where
+ *                    it has none: the whole step, time loop and exit test included, the outputs'
+ *                    copy excluded), then steps run x output_size i64 outputs (none with flag bit 1: for outputs
  *                    larger than a payload, run one step at a time and page them with READ_COUNTERS 2)
  *               Steps stop at the step where early exit fires; later steps are not run.
  *   READ_COUNTERS req u16 first node, u8 which (0: last step, 1: since reset)[, u8 most nodes]
@@ -241,9 +243,12 @@ int esn_fw_ext_load_model(const esn_fw_req *r)
 #endif
 }
 
+#define ESN_RUN_HEADER 12u
+
 int esn_fw_ext_run(const esn_fw_req *r)
 {
     uint32_t n, i, k, in_size, out_size;
+    uint32_t cycles = 0;
     uint16_t done = 0;
     uint8_t *o = r->out;
     if (s_model == 0) {
@@ -258,7 +263,7 @@ int esn_fw_ext_run(const esn_fw_req *r)
     if ((uint32_t)r->in_len != 3u + n * in_size) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN payload length is not 3 + steps x input size", ESN_OK);
     }
-    if (!(r->in[0] & 2u) && 8u + n * out_size * 8u > r->out_cap) {
+    if (!(r->in[0] & 2u) && ESN_RUN_HEADER + n * out_size * 8u > r->out_cap) {
         return esn_fail(r, ESN_FW_ST_TOO_LARGE, "RUN outputs of these steps exceed the max payload", ESN_OK);
     }
     if (r->in[0] & 1u) {
@@ -269,13 +274,15 @@ int esn_fw_ext_run(const esn_fw_req *r)
     }
     for (i = 0; i < n && !s_ctx.exited; i++) {
         const int64_t *y;
+        const uint32_t c0 = esn_port_cycles();
         esn_status es = esn_step(&s_ctx, r->in + 3 + i * in_size);
+        cycles += esn_port_cycles() - c0;
         if (es != ESN_OK) {
             return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_step", es);
         }
         y = esn_output(&s_ctx);
         for (k = 0; k < out_size && !(r->in[0] & 2u); k++) {
-            put_u64(o + 8 + (done * out_size + k) * 8u, (uint64_t)y[k]);
+            put_u64(o + ESN_RUN_HEADER + (done * out_size + k) * 8u, (uint64_t)y[k]);
         }
         done++;
     }
@@ -283,7 +290,8 @@ int esn_fw_ext_run(const esn_fw_req *r)
     o[1] = 0;
     put_u16(o + 2, done);
     put_u32(o + 4, s_ctx.t);
-    *r->out_len = (uint16_t)(8u + ((r->in[0] & 2u) ? 0u : done * out_size * 8u));
+    put_u32(o + 8, ESN_ENABLE_CYCLES ? cycles : 0u);
+    *r->out_len = (uint16_t)(ESN_RUN_HEADER + ((r->in[0] & 2u) ? 0u : done * out_size * 8u));
     return ESN_FW_ST_OK;
 }
 
