@@ -220,15 +220,32 @@ def test_weights_beyond_int32_accumulators_are_refused(braille):
 def test_other_version_is_named(braille):
     _, lib = _lib()
     b = to_blob(braille[0])
-    other = patched(b, 4, "<H", 2)
+    other = patched(b, 4, "<H", 3)
     assert load_status(other) == lib.ESN_ERR_VERSION
-    with pytest.raises(BlobError, match=r"blob format version 2 is not supported: this runtime reads version 1"):
+    with pytest.raises(BlobError, match=r"blob format version 3 is not supported: this runtime reads versions 1 to 2"):
         CModel(other)
-    with pytest.raises(BlobError, match=r"blob format version 2 is not supported: this edgesnn .* reads version 1"):
+    with pytest.raises(BlobError, match=r"blob format version 3 is not supported: this edgesnn .* reads versions 1 to 2"):
         from_blob(other)
     assert load_status(b"XSNB" + b[4:]) == lib.ESN_ERR_MAGIC
     with pytest.raises(BlobError, match="not an edgesnn model blob"):
         from_blob(b"XSNB" + b[4:])
+
+
+def test_schedule_needs_version_2(braille):
+    """A blob without a schedule stays version 1 (older runtimes load it); one with a schedule is version 2,
+    and its schedule fields are refused in a version 1 blob."""
+    from edgesnn.emit import schedule_of
+    _, lib = _lib()
+    q = braille[0].with_exit(None)
+    b = to_blob(q)
+    assert struct.unpack_from("<H", b, 4)[0] == 1 and schedule_of(b) == ([0] * len(schedule_of(b)[0]), 0)
+    assert load_status(patched(b, 4, "<H", 2)) == lib.ESN_OK  # version 2 without a schedule: the same model
+    n = len(schedule_of(b)[0])
+    s = to_blob(q, [1, n - 1], 5)  # two groups; the recurrent edge stays inside the second
+    assert struct.unpack_from("<H", s, 4)[0] == 2
+    assert schedule_of(s) == ([0, 1] + [0] * (n - 2), 5)
+    assert load_status(s) == lib.ESN_OK
+    assert load_status(patched(s, 4, "<H", 1)) != lib.ESN_OK  # a version 1 reader's reserved fields are set
 
 
 def test_misaligned_blob_is_refused(braille):

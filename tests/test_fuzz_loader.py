@@ -17,15 +17,20 @@ FUZZ_SECONDS = 20
 
 
 def seed_blobs() -> dict[str, bytes]:
-    """Real blobs of every structure we have: recurrent CubaLIF nets, the example MLP and CNN."""
+    """Real blobs of every structure we have: recurrent CubaLIF nets, the example MLP and CNN, with and
+    without a grouped schedule."""
     seeds = {}
     for key, cfg in (("braille_zero", QuantConfig()), ("braille_subtract", QuantConfig(4, 10, rounding="stochastic"))):
         q, _ = paper_case(key, cfg, n=2, steps=4)
         seeds[key] = to_blob(q)
         seeds[key + "_exit"] = to_blob(q.with_exit(300))
+        seeds[key + "_fused"] = to_blob(q, "fused", 4)  # version 2: a grouped schedule
     for path in example_models():
         q, _ = example_case(path, QuantConfig(12, 24), n=1)
         seeds[path.stem] = to_blob(q)
+        if path.stem in ("digits_mlp", "digits_cnn"):
+            seeds[path.stem + "_layer"] = to_blob(q, "layer", 3)
+            seeds[path.stem + "_fused"] = to_blob(q, "fused", 5)
     return seeds
 
 

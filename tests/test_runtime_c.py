@@ -34,7 +34,7 @@ def test_nir_paper_graphs_bit_exact(nir_paper, key, cfg):
     q, x = paper_case(key, cfg)
     ref = reference(q, x)
     assert sum(c["spikes_out"].sum() for c in ref.counts.values()) > 0  # the comparison is not vacuous
-    assert_same(ref, run_c(q, x, record_states=True), key)
+    assert_same(ref, run_c(q, x, record_states=True), key, q)
 
 
 @pytest.mark.parametrize("key", list(PAPER_GRAPHS))
@@ -43,7 +43,7 @@ def test_nir_paper_graphs_with_early_exit(nir_paper, key):
     q = q.with_exit(*PAPER_EXIT[key])
     ref = reference(q, x)
     assert ref.steps.min() < 16 and len(set(ref.steps.tolist())) > 1  # inputs exit, at different steps
-    assert_same(ref, run_c(q, x, record_states=True), key)
+    assert_same(ref, run_c(q, x, record_states=True), key, q)
 
 
 EXAMPLES = example_models()
@@ -55,7 +55,7 @@ EXAMPLES = example_models()
 def test_example_models_bit_exact(path, exit_q8):
     q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"))
     q = q.with_exit(exit_q8)
-    assert_same(reference(q, x), run_c(q, x, record_states=True), path.stem)
+    assert_same(reference(q, x), run_c(q, x, record_states=True), path.stem, q)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_random_graphs_bit_exact(g, cfg, data):
     exit_q8 = data.draw(st.sampled_from([None, 0, 60, 400, 2 ** 31 - 1]), label="exit threshold")
     if exit_q8 is not None:
         q = q.with_exit(exit_q8, data.draw(st.sampled_from([None, 1, 1 << 16, 2 ** 31 - 1]), label="beta"))
-    assert_same(reference(q, x), run_c(q, x, record_states=True), "random graph")
+    assert_same(reference(q, x), run_c(q, x, record_states=True), "random graph", q)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_misaligned_arena_and_call_order_are_refused(nir_paper):
     assert lib.esn_init(ffi.NULL, m.model, buf, m.arena_size) == lib.ESN_ERR_NULL
     assert lib.esn_run(m.ctx, ffi.new("uint8_t[]", 12), 0, ffi.NULL, ffi.NULL) == lib.ESN_ERR_ARG
     assert lib.esn_counters_of(m.ctx, 10 ** 6, 0) == ffi.NULL
-    assert lib.esn_state(m.ctx, 0, lib.ESN_VAR_V) == ffi.NULL  # the Input has no state
+    assert lib.esn_state_read(m.ctx, 0, lib.ESN_VAR_V, ffi.new("int32_t[]", 16)) == lib.ESN_ERR_ARG  # no state
 
 
 def test_non_spike_inputs_are_refused_before_the_runtime(nir_paper):

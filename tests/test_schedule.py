@@ -1,4 +1,5 @@
-"""The layer-major schedule (runtime_c/src/esn_schedule.c): equal to time-step-major, exact arena, refusals."""
+"""Grouped schedules (runtime_c/src/esn_schedule.c) and state storage: equal to time-step-major, exact
+arenas in C and Python, refusals; int16 and stateless neuron state."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from c.esn_models import assert_same, example_case, example_models, paper_case, quant_config, random_graph, spikes
-from edgesnn.emit import arena_size, arena_size_layer_major, to_blob
-from edgesnn.errors import EmitError, QuantizeError
-from edgesnn.quantize import QuantConfig
+from edgesnn.emit import arena_size, arena_size_layer_major, arena_size_schedule, lower, to_blob
+from edgesnn.emit.blob import blob_from_lowered
+from edgesnn.errors import EmitError, QuantizeError, SimulationError
+from edgesnn.quantize import QuantConfig, make_stateless, stateless_candidates
 from edgesnn.runtime import ArenaTooSmall, CModel, ScheduleRefused, run_c
+from edgesnn.sim.fixed_sim import simulate_fixed
 
 EXAMPLES = [p for p in example_models() if p.stem in ("digits_mlp", "digits_cnn")]
+RECURRENT = [p for p in example_models() if p.stem in ("psdigits_lif", "psdigits_alif")]
 
 
 def _same_counters(a, b, label):
@@ -26,39 +30,69 @@ def _same_counters(a, b, label):
                 np.testing.assert_array_equal(v, b.counts[node][c], err_msg=f"{label}: {node}.{c}")
 
 
+def _c_arena(q, schedule, steps) -> int:
+    return CModel(blob_from_lowered(lower(q, schedule, steps))).arena_size
+
+
+def _schedules(q):
+    names = [nd.name for nd in lower(q).nodes]
+    return ["layer", "fused", [1, len(names) - 1], names[1::2]]
+
+
 @pytest.mark.skipif(not EXAMPLES, reason="no example models")
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_examples_layer_major_equals_time_major(path):
+def test_examples_every_schedule_equals_time_major(path):
     q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"))
     time_major = run_c(q, x)
-    layer_major = run_c(q, x, schedule="layer")
     assert sum(int(c["spikes_out"].sum()) for c in time_major.counts.values()) > 0
-    _same_counters(time_major, layer_major, path.stem)
+    assert_same(simulate_fixed(q, x), time_major, path.stem)
+    for sch in _schedules(q):
+        _same_counters(time_major, run_c(q, x, schedule=sch), f"{path.stem} {sch}")
 
 
 @pytest.mark.skipif(not EXAMPLES, reason="no example models")
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_layer_major_arena_is_exact(path):
+def test_schedule_arena_is_exact(path):
     q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"), n=2)
     steps = x.shape[1]
-    m = CModel(to_blob(q))
-    need = arena_size_layer_major(q, steps)
-    assert m.arena_size_layer_major(steps) == need and need % 8 == 0
-    assert arena_size(q) == m.arena_size
-    run_c(q, x, schedule="layer", arena_bytes=need)
-    with pytest.raises(ArenaTooSmall, match=str(need)):
-        run_c(q, x, schedule="layer", arena_bytes=need - 1)
+    assert arena_size(q) == CModel(to_blob(q)).arena_size
+    for sch in _schedules(q):
+        need = arena_size_schedule(q, sch, steps)
+        assert _c_arena(q, sch, steps) == need and need % 8 == 0, sch
+        run_c(q, x, schedule=sch, arena_bytes=need)
+        with pytest.raises(ArenaTooSmall, match=str(need)):
+            run_c(q, x, schedule=sch, arena_bytes=need - 1)
+    assert arena_size_layer_major(q, steps) == arena_size_schedule(q, "layer", steps)
     for t in (1, 2, 7, 100):
-        assert m.arena_size_layer_major(t) == arena_size_layer_major(q, t)
+        for sch in ("layer", "fused"):
+            assert _c_arena(q, sch, t) == arena_size_schedule(q, sch, t)
+    assert arena_size_schedule(q, "time", steps) == arena_size(q)
+    assert arena_size_schedule(q, [len(lower(q).nodes)], steps) == arena_size(q)  # one group: esn_step
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example models")
+def test_spike_buffers_are_uint8():
+    """Layer-major keeps every tensor that crosses a group for T steps: a spiking layer's as uint8 (one byte
+    a neuron and step), a synaptic layer's as int32; fusing each weighted layer with its neuron layer leaves
+    only spike counts crossing, so it needs less than layer-major."""
+    q, _ = example_case(EXAMPLES[0] if EXAMPLES[0].stem == "digits_mlp" else EXAMPLES[-1],
+                        QuantConfig(8, 16, rounding="nearest"), n=1)
+    low = lower(q)
+    by = {nd.name: nd for nd in low.nodes}
+    if "lif1" not in by or by["lif1"].kind != "LIF":
+        pytest.skip("not the MLP")
+    a16, a32 = arena_size_schedule(q, "fused", 16), arena_size_schedule(q, "fused", 32)
+    # one more step costs the input's bytes, one int64 output row and one byte per spiking neuron that crosses
+    n_spk = sum(nd.out_size for nd in low.nodes if nd.name == "lif1")
+    assert a32 - a16 == 16 * (low.input_size + 8 * low.output_size + n_spk)
+    assert arena_size_schedule(q, "fused", 16) < arena_size_schedule(q, "layer", 16)
 
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 @given(g=random_graph(), cfg=quant_config(), data=st.data())
-def test_random_feed_forward_graphs(g, cfg, data):
+def test_random_graphs_random_groups(g, cfg, data):
     from edgesnn.quantize import quantize
-    if g.schedule().back_edges:
-        reject()
     n, steps = 2, data.draw(st.integers(1, 8), label="steps")
     x = spikes((n, steps, *g.input.shape), data.draw(st.sampled_from([0.1, 0.5])), data.draw(st.integers(0, 99)),
                data.draw(st.sampled_from([1, 4])))
@@ -66,42 +100,138 @@ def test_random_feed_forward_graphs(g, cfg, data):
         q = quantize(g, cfg, x)
     except QuantizeError:
         reject()
-    _same_counters(run_c(q, x), run_c(q, x, schedule="layer"), "random graph")
-    m = CModel(to_blob(q))
-    assert m.arena_size_layer_major(steps) == arena_size_layer_major(q, steps)
+    low = lower(q)
+    k = len(low.nodes)
+    flags = [0] + data.draw(st.lists(st.integers(0, 1), min_size=k - 1, max_size=k - 1), label="group starts")
+    ends = [low.nodes[i - 1].name for i in range(1, k) if flags[i]]
+    if g.schedule().back_edges:
+        sch = data.draw(st.sampled_from(["fused", ends]), label="schedule")
+    else:
+        sch = data.draw(st.sampled_from(["layer", "fused", ends]), label="schedule")
+    try:
+        need = arena_size_schedule(q, sch, steps)
+    except EmitError as e:
+        assert "recurrent edge" in str(e)
+        with pytest.raises(ScheduleRefused, match="recurrent edge"):
+            run_c(q, x, schedule=sch)
+        return
+    _same_counters(run_c(q, x), run_c(q, x, schedule=sch), f"random graph {sch}")
+    assert _c_arena(q, sch, steps) == need
 
 
-def test_recurrent_graph_refused(nir_paper):
+def test_recurrent_edge_across_groups_refused(nir_paper):
     q, x = paper_case("braille_subtract", QuantConfig(), n=2, steps=4)
+    q = q.with_exit(None)
     assert q.graph.schedule().back_edges
-    with pytest.raises(ScheduleRefused, match="recurrent edge"):
+    with pytest.raises(ScheduleRefused, match="recurrent edge '.*' -> '.*' crosses a group boundary"):
         run_c(q, x, schedule="layer")
     with pytest.raises(EmitError, match="recurrent edge"):
         arena_size_layer_major(q, 4)
-    m = CModel(to_blob(q))  # the C side refuses on its own too
-    with pytest.raises(ScheduleRefused, match="recurrent edge or early exit"):
-        m.arena_size_layer_major(4)
-    assert m.lib.esn_run_layer_major(m.model, m._arena, 1 << 20, m.ffi.new("uint8_t[]", 4 * 1024), 4, m.ffi.NULL,
-                                     m.ffi.NULL, m.ffi.NULL) == m.lib.ESN_ERR_SCHEDULE
+    assert "recurrent edge" in lower(q).layer_major_refusal()
+    _same_counters(run_c(q, x), run_c(q, x, schedule="fused"), "fused keeps the recurrent edge in one group")
+
+
+@pytest.mark.skipif(not RECURRENT, reason="no recurrent example models")
+@pytest.mark.parametrize("path", RECURRENT, ids=[p.stem for p in RECURRENT])
+def test_recurrent_examples_fused(path):
+    q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"), n=3)
+    sch = ["input", "output"] if "output" in [nd.name for nd in lower(q).nodes] else "fused"
+    for s in ("fused", sch):
+        try:
+            lower(q, s, x.shape[1])
+        except EmitError:
+            continue
+        _same_counters(run_c(q, x), run_c(q, x, schedule=s), f"{path.stem} {s}")
+        assert _c_arena(q, s, x.shape[1]) == arena_size_schedule(q, s, x.shape[1])
 
 
 @pytest.mark.skipif(not EXAMPLES, reason="no example models")
-def test_early_exit_refused():
-    q, x = example_case(EXAMPLES[0], QuantConfig(8, 16, rounding="nearest"), n=2)
-    q = q.with_exit(300)
-    with pytest.raises(ScheduleRefused, match="early exit"):
-        run_c(q, x, schedule="layer")
-    with pytest.raises(ScheduleRefused):
-        CModel(to_blob(q)).arena_size_layer_major(4)
-
-
-@pytest.mark.skipif(not EXAMPLES, reason="no example models")
-def test_bad_schedule_and_states_refused():
+def test_the_c_loader_refuses_what_python_refuses():
+    """A blob whose schedule cannot run is refused by the C loader on its own (ESN_ERR_SCHEDULE)."""
+    import struct
+    import zlib
+    from edgesnn.runtime.binding import _lib
     q, x = example_case(EXAMPLES[0], QuantConfig(8, 16, rounding="nearest"), n=1)
-    with pytest.raises(Exception, match="schedule"):
-        run_c(q, x, schedule="fused")
-    with pytest.raises(Exception, match="record_states"):
+    b = bytearray(to_blob(q.with_exit(300)))
+    model_off = struct.unpack_from("<I", b, 48 + 4)[0]
+    struct.pack_into("<H", b, 4, 2)
+    struct.pack_into("<I", b, model_off + 36, 16)  # a schedule of one group, with early exit on
+    struct.pack_into("<I", b, 12, zlib.crc32(bytes(b[16:])))
+    ffi, lib = _lib()
+    bm = ffi.new("esn_blob_model *")
+    buf = ffi.new("uint64_t[]", len(b) // 8 + 1)
+    ffi.memmove(buf, bytes(b), len(b))
+    assert lib.esn_blob_load(bm, buf, len(b)) == lib.ESN_ERR_SCHEDULE
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example models")
+def test_early_exit_and_bad_schedules_refused():
+    q, x = example_case(EXAMPLES[0], QuantConfig(8, 16, rounding="nearest"), n=1)
+    with pytest.raises(ScheduleRefused, match="early exit"):
+        run_c(q.with_exit(300), x, schedule="layer")
+    assert "early exit" in lower(q.with_exit(300)).layer_major_refusal()
+    run_c(q.with_exit(300), x, schedule=[len(lower(q).nodes)])  # one group is esn_step's schedule
+    with pytest.raises(SimulationError, match="schedule 'diagonal'"):
+        run_c(q, x, schedule="diagonal")
+    with pytest.raises(SimulationError, match="sum to the"):
+        run_c(q, x, schedule=[1, 1])
+    with pytest.raises(SimulationError, match="not nodes of this model"):
+        run_c(q, x, schedule=["nowhere"])
+    with pytest.raises(SimulationError, match="record_states"):
         run_c(q, x, schedule="layer", record_states=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# State storage: int16 and stateless layers
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example models")
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_state_is_int16_up_to_16_bits(path):
+    q16, x = example_case(path, QuantConfig(8, 16, rounding="nearest"), n=3)
+    q24, _ = example_case(path, QuantConfig(8, 24, rounding="nearest"), n=3)
+    low = lower(q16)
+    v_bytes = sum(nd.out_size for nd in low.nodes if nd.n_state)  # one v per neuron: 2 bytes less at <= 16 bits
+    assert arena_size(q24) - arena_size(q16) >= 2 * v_bytes - 8 * len(low.nodes)
+    for q in (q16, q24):
+        assert arena_size(q) == CModel(to_blob(q)).arena_size
+        assert_same(simulate_fixed(q, x, record_states=True), run_c(q, x, record_states=True), path.stem, q)
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example models")
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_stateless_readout(path):
+    q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"), n=3)
+    last = stateless_candidates(q)[-1]
+    s = make_stateless(q, [last])
+    low = lower(s)
+    k = [nd.name for nd in low.nodes].index(last)
+    assert low.stateless(k) and not lower(q).stateless(k)
+    assert arena_size(s) == arena_size(q) - lower(q).state_bytes(k) and low.state_bytes(k) == 0
+    assert arena_size(s) == CModel(to_blob(s)).arena_size
+    ref = simulate_fixed(s, x, record_states=True)
+    got = run_c(s, x, record_states=True)
+    assert last in ref.states and last not in got.states
+    assert_same(ref, got, path.stem, s)
+    for sch in ("layer", "fused"):
+        assert _c_arena(s, sch, x.shape[1]) == arena_size_schedule(s, sch, x.shape[1])
+        _same_counters(got, run_c(s, x, schedule=sch), f"stateless {sch}")
+    assert arena_size_schedule(s, "layer", 16) <= arena_size_schedule(q, "layer", 16)
+
+
+def test_make_stateless_refuses_what_carries_state(nir_paper):
+    q, _ = paper_case("braille_subtract", QuantConfig(), n=1, steps=2)
+    g = q.graph
+    for name, node in g.nodes.items():
+        if node.kind in ("IF", "ALIF"):
+            with pytest.raises(QuantizeError, match=f"layer '{name}' cannot be made stateless"):
+                make_stateless(q, [name])
+    with pytest.raises(QuantizeError, match="not a node"):
+        make_stateless(q, ["nowhere"])
+    for name in stateless_candidates(q):
+        s = make_stateless(q, name)
+        assert not np.any(s.layers[name].params["alpha"]) and np.any(q.layers[name].params["alpha"])
+        assert not np.any(s.graph.nodes[name].alpha)
 
 
 # ---------------------------------------------------------------------------------------------

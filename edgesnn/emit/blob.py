@@ -5,12 +5,19 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
     header (48 bytes)   magic "ESNB", version, header size, total size, CRC-32 of bytes [16, total),
                         section count, section table offset
     section table       16 bytes per section: type, flags, offset, size, count
-    MODEL  (64 bytes)   node/edge counts, bit widths, rounding, seed, early exit, input/output sizes
-    NODES  (168 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, and
-                        (offset, count) of each of the 11 parameter arrays
+    MODEL  (64 bytes)   node/edge counts, bit widths, rounding, seed, early exit, input/output sizes,
+                        schedule steps T (version 2; 0: no schedule)
+    NODES  (168 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, flags (version
+                        2: bit 0 starts a schedule group), and (offset, count) of each of the 11
+                        parameter arrays
     EDGES  (8 each)     src, dst, recurrent flag, index in the graph's edge list; grouped by dst
     PARAMS              the arrays in device layout (edgesnn.emit.layout), each 8-byte aligned
     META                UTF-8 JSON the runtime skips: node names, scales, dt, metadata
+
+Version 2 added the schedule (edgesnn.emit.layout: `to_blob(qgraph, schedule, steps)`) in fields
+version 1 kept zero; a blob without a schedule is still written as version 1, so older runtimes load
+it, and a version 1 runtime refuses a version 2 blob by its version. `schedule_of(blob)` reads the
+schedule back ((flags, steps)); `from_blob` returns the QGraph alone.
 
 `to_blob(qgraph)` writes one; `from_blob(data)` reads one back into a QGraph whose integers,
 structure, settings and exit policy are the original's, so `to_blob(from_blob(b)) == b` and
@@ -36,13 +43,14 @@ from .layout import (KIND_NAMES, NEURONS, PARAM_SLOTS, RESET_CODES, WEIGHTED, LN
                      config_record, lower)
 
 MAGIC = b"ESNB"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # read; 1 is written for a model without a schedule
 HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 168, 8
 SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 
 _HEADER = struct.Struct("<4sHHIIHHI24x")
 _SECTION = struct.Struct("<HHIII")
-_MODEL = struct.Struct("<HHHH8BIiiII28x")
+_MODEL = struct.Struct("<HHHH8BIiiIII24x")
 _NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "II" * len(PARAM_SLOTS))
 _EDGE = struct.Struct("<HHBBH")
 _CONFIG_KEYS = ("weight_bits", "state_bits", "current_bits", "adapt_bits", "threshold_bits", "decay_bits",
@@ -59,9 +67,10 @@ def _pad4(t: tuple) -> list[int]:
     return [int(v) for v in t] + [0] * (4 - len(t))
 
 
-def to_blob(qgraph: QGraph) -> bytes:
-    """Serialises a quantized graph for the C runtime (layout in the module docstring)."""
-    return blob_from_lowered(lower(qgraph))
+def to_blob(qgraph: QGraph, schedule="time", steps: int | None = None) -> bytes:
+    """Serialises a quantized graph for the C runtime (layout in the module docstring), with a grouped
+    schedule over `steps` steps unless schedule is "time" (edgesnn.emit.layout.lower)."""
+    return blob_from_lowered(lower(qgraph, schedule, steps))
 
 
 def blob_from_lowered(low: Lowered) -> bytes:
@@ -106,19 +115,19 @@ def blob_from_lowered(low: Lowered) -> bytes:
         _SECTION.pack_into(buf, HEADER_BYTES + i * SECTION_BYTES, typ, 0, o, size, count)
     cfg = config_record(q)
     _MODEL.pack_into(buf, model_off, n, m, 0, low.output_node, *(cfg[k] for k in _CONFIG_KEYS), cfg["seed"],
-                     cfg["exit_threshold_q8"], cfg["exit_beta_q16"], low.input_size, low.output_size)
+                     cfg["exit_threshold_q8"], cfg["exit_beta_q16"], low.input_size, low.output_size, low.steps)
     for k, nd in enumerate(low.nodes):
         flat = [v for pair in refs[k] for v in pair]
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
-                        nd.flat_start, nd.flat_end, nd.weight_bytes, 0, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
+                        nd.flat_start, nd.flat_end, nd.weight_bytes, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
                         nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, 0, *flat)
     for i, e in enumerate(low.edges):
         _EDGE.pack_into(buf, edges_off + i * EDGE_BYTES, e.src, e.dst, e.back, 0, e.orig)
     for o, data in chunks:
         buf[o:o + len(data)] = data
     buf[meta_off:meta_off + len(meta)] = meta
-    _HEADER.pack_into(buf, 0, MAGIC, VERSION, HEADER_BYTES, total, 0, n_sec, 0, HEADER_BYTES)
+    _HEADER.pack_into(buf, 0, MAGIC, VERSION if low.steps else 1, HEADER_BYTES, total, 0, n_sec, 0, HEADER_BYTES)
     struct.pack_into("<I", buf, 12, zlib.crc32(bytes(buf[16:])))
     return bytes(buf)
 
@@ -137,9 +146,9 @@ def read_header(data: bytes) -> dict:
     magic, version, hsize, total, crc, n_sec, flags, table = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise BlobError(f"not an edgesnn model blob (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION:
+    if version not in VERSIONS:
         raise BlobError(f"blob format version {version} is not supported: this edgesnn ({__version__}) reads "
-                        f"version {VERSION}; re-run `edgesnn compile` with this version")
+                        f"versions {VERSIONS[0]} to {VERSIONS[-1]}; re-run `edgesnn compile` with this version")
     if hsize != HEADER_BYTES:
         raise BlobError(f"malformed blob header (header size {hsize})")
     if total > len(data):
@@ -182,6 +191,8 @@ def _parse(h: dict) -> QGraph:
             raise BlobError(f"blob lacks section type {t}")
     vals = _MODEL.unpack_from(data, sec[SEC_MODEL][0])
     n, m, inp, out_node = vals[:4]
+    if h["version"] < 2 and vals[17]:
+        raise BlobError("a version 1 blob carries a schedule (reserved model field set)")
     cfgv = dict(zip(_CONFIG_KEYS, vals[4:12]))
     seed, thr, beta = vals[12:15]
     if sec[SEC_NODES][1] != n * NODE_BYTES or sec[SEC_EDGES][1] != m * EDGE_BYTES:
@@ -226,6 +237,17 @@ def _parse(h: dict) -> QGraph:
         raise BlobError("the blob's recurrent edges are not its graph's back edges")
     exit_cfg = {"threshold_q8": thr, "beta_q16": beta} if cfgv["exit_enabled"] else None
     return QGraph(graph, config, layers, meta.get("qgraph_meta", {}), exit_cfg)
+
+
+def schedule_of(data: bytes) -> tuple[list[int], int]:
+    """The schedule a blob carries: (ESN_NODE_NEW_GROUP flags per node, steps T); T = 0 for none."""
+    h = read_header(data)
+    sec = h["sections"]
+    if SEC_MODEL not in sec or SEC_NODES not in sec:
+        raise BlobError("blob lacks its model or node section")
+    vals = _MODEL.unpack_from(h["data"], sec[SEC_MODEL][0])
+    flags = [h["data"][sec[SEC_NODES][0] + k * NODE_BYTES + 15] for k in range(vals[0])]
+    return flags, int(vals[17])
 
 
 def _rebuild(ln: LNode, lm: dict, config: QuantConfig):

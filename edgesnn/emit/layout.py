@@ -13,11 +13,28 @@ Device layouts of the weights (chosen so that the weights one input event reads 
 
 Every other parameter is an int32 array, per output channel for the bias of a weighted layer and
 per neuron otherwise.
+
+Schedules (runtime_c/src/esn_schedule.c): `lower(qgraph, schedule, steps)` cuts the node order into
+contiguous groups that each run all T = steps steps before the next (inside a group, time-step-major).
+`schedule` is one of
+
+    "time"            one group: esn_step's time-step-major schedule (no schedule in the model)
+    "layer"           one group per node (layer-major)
+    "fused"           a group starts at every weighted layer (Linear, Affine, Conv, Scale): each runs
+                      fused with the neuron layers, pools and flattens after it; the groups a
+                      recurrent edge spans are merged into one
+    [3, 2, 1, ...]    group sizes in node order, summing to the number of nodes
+    ["fc1", "lif1"]   the names of the nodes that end each group (the last group ends at the last node)
+
+`Lowered.arena_size()` is the exact arena of esn_init (time-step-major), `arena_size_sched()` that of
+esn_sched_init for the lowered schedule; `schedule_refusal()` says why a schedule cannot run a model.
+Both follow the state storage of esn_runtime.h: v and i as int16 when their bit widths allow, no state
+at all for a stateless layer (`stateless()`: all decays zero, nothing carried across steps).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -49,6 +66,10 @@ WEIGHTED = ("Linear", "Affine", "Conv1d", "Conv2d", "Scale")
 RT_BYTES, COUNTERS_BYTES = 16, 64
 
 
+class ScheduleError(EmitError):
+    """A schedule cannot run this model (a recurrent edge across groups, early exit)."""
+
+
 @dataclass
 class LNode:
     """One node as the runtime's esn_node holds it (fields a kind does not use stay 0)."""
@@ -71,6 +92,7 @@ class LNode:
     dil: tuple[int, int] = (0, 0)
     groups: int = 0
     params: dict[str, np.ndarray] = field(default_factory=dict)  # slot -> device-layout array
+    flags: int = 0  # bit 0: a schedule group starts at this node (ESN_NODE_NEW_GROUP)
 
     @property
     def code(self) -> int:
@@ -106,6 +128,7 @@ class Lowered:
     nodes: list[LNode]
     edges: list[LEdge]   # grouped by destination, in node order, then graph order
     output_node: int
+    steps: int = 0       # T of the schedule; 0: none (time-step-major, esn_step)
 
     @property
     def input_size(self) -> int:
@@ -121,62 +144,207 @@ class Lowered:
             k = self.edges[self.nodes[k].first_edge].src
         return k
 
+    # -- state storage (esn_runtime.h) ------------------------------------------------------------
+    def stateless(self, k: int) -> bool:
+        """Whether neuron node k carries nothing across steps (esn__stateless): LIF, LI, CubaLIF or CubaLI
+        with every decay zero, no synaptic delay and no subtract-late reset. It then keeps no state."""
+        nd = self.nodes[k]
+        cuba = nd.kind in ("CubaLIF", "CubaLI")
+        if nd.kind not in ("LIF", "LI", "CubaLIF", "CubaLI") or nd.reset == 3 or (cuba and nd.syn_delay):
+            return False
+        return not np.any(nd.params["alpha"]) and not (cuba and np.any(nd.params["alpha_syn"]))
+
+    def state_bytes(self, k: int) -> int:
+        """Bytes of node k's state block: v (int16 up to 16 state bits), i (int16 up to 16 current bits),
+        eta (int32), pending (int16), each 4-byte aligned, the block 8-byte aligned; 0 when none."""
+        nd, cfg = self.nodes[k], self.qgraph.config
+        if nd.kind not in NEURONS or self.stateless(k):
+            return 0
+        widths = (2 if cfg.state_bits <= 16 else 4,
+                  (2 if cfg.current_bits <= 16 else 4) if nd.kind in ("CubaLIF", "CubaLI") else 0,
+                  4 if nd.kind == "ALIF" else 0, 2 if nd.reset == 3 else 0)
+        at = 0
+        for w in widths:
+            if w:
+                at = (at + 3) & ~3
+                at += nd.out_size * w
+        return align8(at)
+
     def arena_size(self) -> int:
-        """Exact arena bytes the runtime needs: esn_arena_size() (layout in esn_runtime.h)."""
+        """Exact arena bytes of esn_init (time-step-major): esn_arena_size() (layout in esn_runtime.h)."""
         n = len(self.nodes)
         off = align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
         doubled = {self.owner(e.src) for e in self.edges if e.back}
         for k, nd in enumerate(self.nodes):
             if nd.kind not in ("Output", "Flatten"):
                 off += align8(4 * nd.out_size) * (2 if k in doubled else 1)
-        for nd in self.nodes:
-            off += align8(4 * nd.out_size * nd.n_state)
-        return off
+        return off + sum(self.state_bytes(k) for k in range(n))
+
+    # -- schedules (esn_schedule.c) ---------------------------------------------------------------
+    def group_of(self) -> list[int]:
+        """The schedule group of each node."""
+        g, out = 0, []
+        for k, nd in enumerate(self.nodes):
+            g += k > 0 and nd.flags & 1
+            out.append(g)
+        return out
+
+    def schedule_flags(self, schedule) -> list[int]:
+        """ESN_NODE_NEW_GROUP flags of each node for `schedule` (see the module docstring)."""
+        n = len(self.nodes)
+        if isinstance(schedule, str):
+            if schedule == "time":
+                return [0] * n
+            if schedule == "layer":
+                return [0] + [1] * (n - 1)
+            if schedule == "fused":
+                flags = [0] + [int(nd.kind in WEIGHTED) for nd in self.nodes[1:]]
+                for e in self.edges:  # a recurrent edge's reader, source and its owner share one group
+                    if e.back:
+                        ends = (e.src, e.dst, self.owner(e.src))
+                        for k in range(min(ends) + 1, max(ends) + 1):
+                            flags[k] = 0
+                return flags
+            raise EmitError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names "
+                            "of the nodes that end each group")
+        items = list(schedule)
+        if not items:  # no group ends named: one group
+            return [0] * n
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+            if any(v < 1 for v in items) or sum(items) != n:
+                raise EmitError(f"group sizes {items} must be >= 1 and sum to the {n} nodes "
+                                f"({[nd.name for nd in self.nodes]})")
+            flags, at = [0] * n, 0
+            for v in items[:-1]:
+                at += int(v)
+                flags[at] = 1
+            return flags
+        if all(isinstance(v, str) for v in items):
+            index = {nd.name: k for k, nd in enumerate(self.nodes)}
+            unknown = [v for v in items if v not in index]
+            if unknown:
+                raise EmitError(f"schedule names {unknown}, not nodes of this model ({list(index)})")
+            ends = [index[v] for v in items]
+            if ends != sorted(set(ends)):
+                raise EmitError(f"group ends {items} must follow the node order {list(index)} without repeats")
+            flags = [0] * n
+            for k in ends:
+                if k + 1 < n:
+                    flags[k + 1] = 1
+            return flags
+        raise EmitError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names of "
+                        "the nodes that end each group")
+
+    def with_schedule(self, schedule, steps: int) -> "Lowered":
+        """A copy carrying `schedule` over `steps` steps (EmitError when it cannot run this model);
+        "time" (or one group) gives the model without a schedule, which esn_step runs."""
+        flags = self.schedule_flags(schedule)
+        if not any(flags):
+            return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0)
+        if not isinstance(steps, (int, np.integer)) or steps < 1 or steps > 2 ** 32 - 1:
+            raise EmitError(f"steps = {steps}: a grouped schedule needs the number of steps T >= 1")
+        low = Lowered(self.qgraph, [replace(nd, flags=f) for nd, f in zip(self.nodes, flags)], self.edges,
+                      self.output_node, int(steps))
+        why = low.schedule_refusal()
+        if why:
+            raise ScheduleError(why)
+        return low
+
+    def schedule_refusal(self) -> str | None:
+        """Why this model's grouped schedule cannot run (None when it can, or when there is none)."""
+        if not self.steps:
+            return None
+        grp = self.group_of()
+        if self.qgraph.exit is not None:
+            return ("early exit is on: it needs every layer's step t before any layer's step t + 1, which only a "
+                    "single group (time-step-major) gives; run it time-step-major or without the exit policy")
+        for e in self.edges:
+            if e.back and (self.owner(e.src) == 0 or len({grp[e.src], grp[e.dst], grp[self.owner(e.src)]}) > 1):
+                return (f"recurrent edge {self.nodes[e.src].name!r} -> {self.nodes[e.dst].name!r} crosses a group "
+                        f"boundary: it reads step t - 1 of a layer that must then run in its reader's group; put "
+                        f"both in one group (or run it time-step-major)")
+        return None
 
     def layer_major_refusal(self) -> str | None:
         """Why the layer-major schedule cannot run this model (None when it can)."""
-        back = [e for e in self.edges if e.back]
-        if back:
-            e = back[0]
-            return (f"recurrent edge {self.nodes[e.src].name!r} -> {self.nodes[e.dst].name!r}: a layer-major "
-                    f"schedule needs every input of a layer's step t before the layer runs, and this edge reads "
-                    f"step t - 1 of a later layer; run it time-step-major")
-        if self.qgraph.exit is not None:
-            return ("early exit is on: it needs every layer's step t before any layer's step t + 1, which a "
-                    "layer-major schedule gives up; run it time-step-major or without the exit policy")
-        return None
+        return replace(self, nodes=[replace(nd, flags=int(k > 0)) for k, nd in enumerate(self.nodes)],
+                       steps=1).schedule_refusal()
 
     def arena_size_layer_major(self, steps: int) -> int:
-        """Exact arena bytes of esn_run_layer_major() over `steps` steps (layout in esn_schedule.c):
-        scratch counters, the largest neuron layer's state, then T-step buffers placed first fit."""
-        why = self.layer_major_refusal()
+        """Exact arena bytes of the layer-major schedule over `steps` steps (esn_arena_size_sched)."""
+        return self.with_schedule("layer", steps).arena_size_sched()
+
+    def arena_size_sched(self) -> int:
+        """Exact arena bytes of esn_sched_init for this model's schedule (layout in esn_runtime.h;
+        buffers placed first fit in esn_schedule.c's order)."""
+        if not self.steps:
+            raise EmitError("the model carries no grouped schedule (lower it with schedule= and steps=)")
+        why = self.schedule_refusal()
         if why:
-            raise EmitError(why)
-        if steps < 1:
-            raise EmitError(f"steps = {steps}: the layer-major schedule needs T >= 1")
-        n = len(self.nodes)
-        owns = [nd.kind not in ("Output", "Flatten") for nd in self.nodes]
-        last = list(range(n))
-        for e in self.edges:
-            o = self.owner(e.src)
-            last[o] = max(last[o], e.dst)
-        size = [align8(4 * steps * nd.out_size) for nd in self.nodes]
-        off = [0] * n
-        end = 0
-        for k in range(n):
-            if not owns[k]:
+            raise ScheduleError(why)
+        nodes, edges, T = self.nodes, self.edges, self.steps
+        n, ne = len(nodes), len(edges)
+        grp = self.group_of()
+        last = list(grp)
+        double = [False] * n
+        dst = [e.dst for e in edges]
+        for e in edges:
+            if nodes[e.dst].kind == "Flatten":
                 continue
-            live = [j for j in range(k) if owns[j] and last[j] >= k]
+            o = self.owner(e.src)
+            double[o] |= bool(e.back)
+            last[o] = max(last[o], grp[e.dst])
+        owns = [nd.kind not in ("Output", "Flatten") for nd in nodes]
+        t8 = [nd.kind == "Input" or nd.kind in ("IF", "LIF", "CubaLIF", "ALIF") for nd in nodes]
+        has_t = [owns[k] and (k == 0 or last[k] > grp[k]) for k in range(n)]
+        has_step = [owns[k] and k != 0 and (not has_t[k] or t8[k] or double[k]) for k in range(n)]
+        wide = []
+        for e in edges:
+            o = self.owner(e.src)
+            same = grp[o] == grp[e.dst] and o != 0
+            wide.append(nodes[e.dst].kind != "Flatten" and not same and t8[o])
+
+        def alloc(a):
+            if a < n:
+                return (align8(4 * nodes[a].out_size) * (2 if double[a] else 1), grp[a], grp[a]) if has_step[a] else None
+            if a < 2 * n:
+                k = a - n
+                if k == 0 or not has_t[k]:
+                    return None
+                return align8(T * nodes[k].out_size * (1 if t8[k] else 4)), grp[k], last[k]
+            e = a - 2 * n
+            return (align8(4 * nodes[self.owner(edges[e].src)].out_size), grp[dst[e]], grp[dst[e]]) if wide[e] else None
+
+        info = [alloc(a) for a in range(2 * n + ne)]
+        off: dict[int, int] = {}
+
+        def place(a):
+            if info[a] is None:
+                return
+            size, g0, g1 = info[a]
+            live = [(off[j], info[j][0]) for j in off if info[j][1] <= g1 and g0 <= info[j][2]]
             best = None
-            for cand in [off[j] + size[j] for j in live] + [0]:
+            for cand in [o + s for o, s in live] + [0]:
                 if best is not None and cand >= best:
                     continue
-                if all(cand + size[k] <= off[j] or cand >= off[j] + size[j] for j in live):
+                if all(cand + size <= o or cand >= o + s for o, s in live):
                     best = cand
-            off[k] = best
-            end = max(end, best + size[k])
-        state = max((align8(4 * nd.out_size * nd.n_state) for nd in self.nodes), default=0)
-        return COUNTERS_BYTES + state + end
+            off[a] = best
+
+        groups = max(grp) + 1
+        for g in range(groups):
+            for k in range(n):
+                if grp[k] == g:
+                    place(k)
+                    place(n + k)
+            for e in range(ne):
+                if grp[dst[e]] == g:
+                    place(2 * n + e)
+        end = max((off[a] + info[a][0] for a in off), default=0)
+        state = max(sum(self.state_bytes(k) for k in range(n) if grp[k] == g) for g in range(groups))
+        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * 8)
+                 + align8(T * self.input_size))
+        return fixed + state + end
 
 
 def align8(x: int) -> int:
@@ -205,8 +373,10 @@ def _check_int(a: np.ndarray, lo: int, hi: int, name: str, kind: str, what: str)
         raise _err(name, kind, f"{what} holds {bad}, outside [{lo}, {hi}]")
 
 
-def lower(qgraph: QGraph) -> Lowered:
-    """Lowers a QGraph; raises EmitError naming the node and field for anything the runtime cannot hold."""
+def lower(qgraph: QGraph, schedule="time", steps: int | None = None) -> Lowered:
+    """Lowers a QGraph, with a grouped schedule over `steps` steps unless schedule is "time" (module
+    docstring); raises EmitError naming the node and field for anything the runtime cannot hold, and for
+    a schedule that cannot run the model (naming the recurrent edge, or early exit)."""
     if not isinstance(qgraph, QGraph):
         raise EmitError(f"expected a QGraph, got {type(qgraph).__name__}")
     g, cfg = qgraph.graph, qgraph.config
@@ -288,7 +458,8 @@ def lower(qgraph: QGraph) -> Lowered:
                 ln.params[slot] = np.ascontiguousarray(a.reshape(-1).astype(np.int32))
         nodes.append(ln)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
-    return Lowered(qgraph, nodes, edges, outs[0])
+    low = Lowered(qgraph, nodes, edges, outs[0])
+    return low if isinstance(schedule, str) and schedule == "time" else low.with_schedule(schedule, steps)
 
 
 def config_record(qgraph: QGraph) -> dict:
@@ -306,6 +477,13 @@ def arena_size(qgraph: QGraph) -> int:
 
 
 def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
-    """Exact arena bytes of the layer-major schedule over `steps` steps (equals esn_arena_size_layer_major());
+    """Exact arena bytes of the layer-major schedule over `steps` steps (equals esn_arena_size_sched());
     raises EmitError for a model it cannot run (a recurrent edge, early exit)."""
     return lower(qgraph).arena_size_layer_major(steps)
+
+
+def arena_size_schedule(qgraph: QGraph, schedule, steps: int) -> int:
+    """Exact arena bytes of `qgraph` under `schedule` over `steps` steps: esn_arena_size() for "time"
+    (or a single group), else esn_arena_size_sched(); EmitError for a schedule it cannot run."""
+    low = lower(qgraph, schedule, steps)
+    return low.arena_size_sched() if low.steps else low.arena_size()

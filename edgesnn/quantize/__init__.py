@@ -3,5 +3,6 @@
 from .config import ROUNDINGS, QuantConfig
 from .ptq import quantize
 from .qgraph import QGraph, QLayer
+from .stateless import make_stateless, stateless_candidates
 
-__all__ = ["ROUNDINGS", "QGraph", "QLayer", "QuantConfig", "quantize"]
+__all__ = ["ROUNDINGS", "QGraph", "QLayer", "QuantConfig", "make_stateless", "quantize", "stateless_candidates"]

@@ -34,7 +34,8 @@ typedef enum esn_var { ESN_VAR_V, ESN_VAR_I, ESN_VAR_ETA, ESN_VAR_PENDING, ESN_V
 #define ESN_MAX_NODES ...
 typedef struct { int32_t node; int32_t edge; int64_t value; } esn_diag;
 typedef struct {
-    uint16_t n_nodes; uint16_t n_edges; uint16_t output_node; uint32_t input_size; uint32_t output_size; ...;
+    uint16_t n_nodes; uint16_t n_edges; uint16_t output_node; uint32_t input_size; uint32_t output_size;
+    uint32_t sched_steps; ...;
 } esn_model;
 typedef struct { esn_model model; esn_diag diag; uint32_t version; ...; } esn_blob_model;
 typedef struct {
@@ -42,6 +43,8 @@ typedef struct {
     uint64_t param_bytes_read; uint64_t arena_bytes_read; uint64_t arena_bytes_written; uint64_t cycles;
 } esn_counters;
 typedef struct { const esn_model *model; uint32_t t; uint8_t exited; uint8_t ready; ...; } esn_ctx;
+typedef struct { const esn_model *model; uint32_t arena_size; uint32_t T; uint32_t n_groups; uint8_t ready; ...; }
+    esn_sched_ctx;
 
 const char *esn_status_str(esn_status s);
 esn_status esn_blob_load(esn_blob_model *bm, const void *blob, uint32_t size);
@@ -53,10 +56,11 @@ esn_status esn_step(esn_ctx *ctx, const uint8_t *x);
 esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uint32_t *steps);
 const int64_t *esn_output(const esn_ctx *ctx);
 const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total);
-const int32_t *esn_state(const esn_ctx *ctx, uint32_t node, esn_var var);
-esn_status esn_arena_size_layer_major(const esn_model *m, uint32_t T, uint32_t *bytes);
-esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x, uint32_t T,
-                               int64_t *out, esn_counters *steps, esn_counters *total);
+esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_t *dst);
+esn_status esn_arena_size_sched(const esn_model *m, uint32_t *bytes);
+esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, uint32_t size);
+uint8_t *esn_sched_input(const esn_sched_ctx *ctx);
+esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps);
 
 int64_t esn_asr64(int64_t x, uint32_t s);
 int64_t esn_sat64(int64_t x, uint32_t bits);
@@ -71,8 +75,8 @@ const char *esn_host_digest(void);
 uint32_t esn_host_out_size(const esn_model *m, uint32_t node);
 esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32_t T, int64_t *out,
                               uint64_t *counters, uint32_t *steps, int32_t *states, uint32_t state_words);
-esn_status esn_host_run_batch_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x,
-                                          uint32_t n, uint32_t T, int64_t *out, uint64_t *counters);
+esn_status esn_host_run_batch_sched(esn_sched_ctx *sc, const uint8_t *x, uint32_t n, int64_t *out,
+                                    uint64_t *counters);
 """
 
 # Host-only glue: runs a batch input by input in one call, recording what the Python side compares.
@@ -107,9 +111,7 @@ esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32
                 for (node = 0; node < nn; ++node) {
                     esn_var v;
                     for (v = ESN_VAR_V; v < ESN_VAR_PENDING; v = (esn_var)(v + 1)) {
-                        const int32_t *s = esn_state(ctx, node, v);
-                        if (s != NULL) {
-                            memcpy(dst, s, m->nodes[node].out_size * sizeof(int32_t));
+                        if (esn_state_read(ctx, node, v, dst) == ESN_OK) {
                             dst += m->nodes[node].out_size;
                         }
                     }
@@ -121,16 +123,18 @@ esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32
     return ESN_OK;
 }
 
-/* The same batch layer-major (esn_run_layer_major), input by input: x [n][T][input_size];
+/* The same batch in the model's grouped schedule (esn_sched_run), input by input: x [n][T][input_size];
  * out [n][T][output_size]; counters [n][T][n_nodes][8]. */
-esn_status esn_host_run_batch_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x,
-                                          uint32_t n, uint32_t T, int64_t *out, uint64_t *counters)
+esn_status esn_host_run_batch_sched(esn_sched_ctx *sc, const uint8_t *x, uint32_t n, int64_t *out,
+                                    uint64_t *counters)
 {
+    const esn_model *m = sc->model;
+    const size_t T = sc->T;
     uint32_t i;
     for (i = 0; i < n; ++i) {
-        ESN_CHECK(esn_run_layer_major(m, arena, size, x + (size_t)i * T * m->input_size, T,
-                                      out + (size_t)i * T * m->output_size,
-                                      (esn_counters *)(counters + (size_t)i * T * m->n_nodes * ESN_N_COUNTERS), NULL));
+        memcpy(esn_sched_input(sc), x + i * T * m->input_size, T * m->input_size);
+        ESN_CHECK(esn_sched_run(sc, (esn_counters *)(counters + i * T * m->n_nodes * ESN_N_COUNTERS)));
+        memcpy(out + i * T * m->output_size, sc->out, T * m->output_size * sizeof(int64_t));
     }
     return ESN_OK;
 }

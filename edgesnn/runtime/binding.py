@@ -1,7 +1,8 @@
 """The C runtime on the host, through the cffi extension edgesnn.runtime._esn (built by _build.py).
 
 `CModel(blob)` loads and checks a blob in the C loader and lays out an arena of exactly the size
-the runtime asks for (or of `arena_bytes`, to test refusals); `CModel.run(inputs)` runs a batch
+the runtime asks for (or of `arena_bytes`, to test refusals): esn_arena_size() for esn_step, or
+esn_arena_size_sched() when the blob carries a grouped schedule; `CModel.run(inputs)` runs a batch
 input by input and returns a SimResult with the same fields the simulators fill, plus per-node
 `cycles` in its counts. Status codes of the C side become EdgesnnError subclasses whose messages
 name the node (by its name, from the blob's metadata) and the offending value.
@@ -30,7 +31,7 @@ class ArenaTooSmall(CRuntimeError):
 
 
 class ScheduleRefused(CRuntimeError):
-    """The model cannot run in the schedule asked for (layer-major: a recurrent edge or early exit)."""
+    """The model cannot run in the schedule asked for (a recurrent edge across groups, or early exit)."""
 
 
 def arena_too_small(size: int, need: int) -> ArenaTooSmall:
@@ -108,17 +109,26 @@ class CModel:
         if st != lib.ESN_OK:
             raise BlobError(self._describe(st))
         self.model = ffi.addressof(self._bm, "model")
+        self.sched_steps = int(self.model.sched_steps)
         need = ffi.new("uint32_t *")
-        st = lib.esn_arena_size(self.model, need)
+        st = (lib.esn_arena_size_sched if self.sched_steps else lib.esn_arena_size)(self.model, need)
+        if st == lib.ESN_ERR_SCHEDULE:
+            raise ScheduleRefused(f"the C runtime refused the model's schedule: {status_name(st)}")
         if st != lib.ESN_OK:
             raise CRuntimeError(f"esn_arena_size: {status_name(st)}")
         self.arena_size = int(need[0])
         size = self.arena_size if arena_bytes is None else int(arena_bytes)
         self._arena = ffi.new("uint64_t[]", max(1, (size + 7) // 8))
-        self.ctx = ffi.new("esn_ctx *")
-        st = lib.esn_init(self.ctx, self.model, self._arena, size)
+        if self.sched_steps:
+            self.ctx = ffi.new("esn_sched_ctx *")
+            st = lib.esn_sched_init(self.ctx, self.model, self._arena, size)
+            what = "esn_arena_size_sched"
+        else:
+            self.ctx = ffi.new("esn_ctx *")
+            st = lib.esn_init(self.ctx, self.model, self._arena, size)
+            what = "esn_arena_size"
         if st == lib.ESN_ERR_ARENA_SMALL:
-            raise arena_too_small(size, self.arena_size)
+            raise ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {self.arena_size} ({what})")
         if st != lib.ESN_OK:
             raise CRuntimeError(f"esn_init: {status_name(st)}")
 
@@ -126,7 +136,7 @@ class CModel:
         lib, d = self.lib, self._bm.diag
         what = status_name(st)
         if st == lib.ESN_ERR_VERSION:
-            return (f"blob format version {self._bm.version} is not supported: this runtime reads version "
+            return (f"blob format version {self._bm.version} is not supported: this runtime reads versions 1 to "
                     f"{lib.ESN_BLOB_VERSION}; re-run `edgesnn compile` with this edgesnn")
         where = ""
         if d.node >= 0:
@@ -149,6 +159,13 @@ class CModel:
         if int(np.prod(x.shape[2:])) != m.input_size:
             raise SimulationError(f"inputs of shape {x.shape} do not match the model's input size {m.input_size}")
         names = names or self.names or [f"n{i}" for i in range(m.n_nodes)]
+        if self.sched_steps:
+            if record_states:
+                raise SimulationError("record_states needs the time-step-major schedule: a grouped schedule keeps "
+                                      "one group's state at a time")
+            if steps != self.sched_steps:
+                raise SimulationError(f"inputs of {steps} steps; this model's schedule runs {self.sched_steps}")
+            return self._run_sched(x, names, out_shape, output_spiking, counted)
         k_out, nn = m.output_size, m.n_nodes
         out = np.zeros((n, steps, k_out), np.int64)
         counters = np.zeros((n, steps, nn, len(C_COUNTERS)), np.uint64)
@@ -156,9 +173,11 @@ class CModel:
         blocks = []
         if record_states:
             for k in range(nn):
+                size = int(lib.esn_host_out_size(m, k))
+                probe = ffi.new("int32_t[]", size)
                 for var, vname in ((lib.ESN_VAR_V, "v"), (lib.ESN_VAR_I, "i"), (lib.ESN_VAR_ETA, "eta")):
-                    if lib.esn_state(self.ctx, k, var) != ffi.NULL:
-                        blocks.append((k, vname, int(lib.esn_host_out_size(m, k))))
+                    if lib.esn_state_read(self.ctx, k, var, probe) == lib.ESN_OK:
+                        blocks.append((k, vname, size))
         words = sum(b[2] for b in blocks)
         states = np.zeros((n, steps, max(words, 1)), np.int32) if record_states else None
         st = lib.esn_host_run_batch(self.ctx, ffi.from_buffer("uint8_t[]", x), n, steps,
@@ -182,86 +201,61 @@ class CModel:
                          ran.astype(np.int64) if exit_on else None)
 
 
-    # -- layer-major ---------------------------------------------------------------------------------
-    def arena_size_layer_major(self, steps: int) -> int:
-        """esn_arena_size_layer_major(): exact arena bytes of a layer-major run over `steps` steps."""
-        need = self.ffi.new("uint32_t *")
-        st = self.lib.esn_arena_size_layer_major(self.model, int(steps), need)
-        if st == self.lib.ESN_ERR_SCHEDULE:
-            raise ScheduleRefused("the C runtime refused the layer-major schedule: " + status_name(st))
-        if st != self.lib.ESN_OK:
-            raise CRuntimeError(f"esn_arena_size_layer_major: {status_name(st)}")
-        return int(need[0])
-
-    def run_layer_major(self, inputs: np.ndarray, *, names: list[str] | None = None,
-                        out_shape: tuple[int, ...] | None = None, output_spiking: bool = True,
-                        counted: set[str] | None = None, arena_bytes: int | None = None) -> SimResult:
-        """Runs x [N, T, input_size...] layer-major (esn_run_layer_major), input by input, in an arena of
-        exactly esn_arena_size_layer_major() bytes (or `arena_bytes`); same fields as `run`, no states."""
+    # -- grouped schedule ------------------------------------------------------------------------
+    def _run_sched(self, x, names, out_shape, output_spiking, counted) -> SimResult:
+        """Runs x [N, T, ...] in the blob's grouped schedule (esn_sched_run), input by input; no states."""
         ffi, lib, m = self.ffi, self.lib, self.model
-        x = np.ascontiguousarray(inputs, dtype=np.uint8)
         n, steps = x.shape[:2]
-        if int(np.prod(x.shape[2:])) != m.input_size:
-            raise SimulationError(f"inputs of shape {x.shape} do not match the model's input size {m.input_size}")
-        need = self.arena_size_layer_major(steps)
-        size = need if arena_bytes is None else int(arena_bytes)
-        arena = ffi.new("uint64_t[]", max(1, (size + 7) // 8))
-        names = names or self.names or [f"n{i}" for i in range(m.n_nodes)]
         k_out, nn = m.output_size, m.n_nodes
         out = np.zeros((n, steps, k_out), np.int64)
         counters = np.zeros((n, steps, nn, len(C_COUNTERS)), np.uint64)
-        st = lib.esn_host_run_batch_layer_major(m, arena, size, ffi.from_buffer("uint8_t[]", x), n, steps,
-                                                ffi.from_buffer("int64_t[]", out),
-                                                ffi.from_buffer("uint64_t[]", counters))
-        if st == lib.ESN_ERR_ARENA_SMALL:
-            raise ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {need} for {steps} steps "
-                                "layer-major (esn_arena_size_layer_major)")
+        st = lib.esn_host_run_batch_sched(self.ctx, ffi.from_buffer("uint8_t[]", x), n,
+                                          ffi.from_buffer("int64_t[]", out), ffi.from_buffer("uint64_t[]", counters))
         if st != lib.ESN_OK:
-            raise CRuntimeError(f"esn_run_layer_major: {status_name(st)}")
+            raise CRuntimeError(f"esn_sched_run: {status_name(st)}")
         counters = counters.astype(np.int64)
         counts = {names[k]: {c: counters[:, :, k, i] for i, c in enumerate(C_COUNTERS)}
                   for k in range(nn) if counted is None or names[k] in counted}
         return SimResult(out.reshape(n, steps, *(out_shape or (k_out,))), output_spiking, counts, {}, None)
 
 
-SCHEDULES = ("time", "layer")
-
-
 def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None,
-          schedule: str = "time") -> SimResult:
+          schedule="time") -> SimResult:
     """Runs a QGraph in the C runtime on spike-count inputs [N, T, *input_shape], input by input.
 
     Returns the SimResult `simulate_fixed` returns for the same arguments: outputs [N, T, *out]
     (int64), counts per synaptic and neuron node (the fixed-point counters, plus `cycles` from the
     port's clock), states when recorded (after an input exits early its remaining steps read 0,
-    since the runtime stops), and `steps` [N] when early exit is on.
+    since the runtime stops; a stateless layer keeps none, so it has none), and `steps` [N] when
+    early exit is on.
 
-    schedule="layer" runs each input layer-major (esn_run_layer_major: every node all T steps before the
-    next, T-step buffers, one neuron layer's state at a time): same outputs and counters, a different
-    arena (edgesnn.emit.arena_size_layer_major); only for models without recurrent edges or early exit
-    (ScheduleRefused otherwise), and without recorded states.
+    schedule: "time" (esn_step, time-step-major), "layer" (layer-major), "fused" (a group starts at
+    each weighted layer), a list of group sizes, or the names of the nodes that end each group
+    (edgesnn.emit.layout). Any schedule but one group runs esn_sched_run over the T = inputs' steps:
+    same outputs and counters, the arena of edgesnn.emit.arena_size_schedule; refused
+    (ScheduleRefused) for early exit or a recurrent edge across groups, and without recorded states.
     """
-    from ..emit.blob import to_blob
-    from ..emit.layout import lower
+    from ..emit.blob import blob_from_lowered
+    from ..emit.layout import ScheduleError, lower
+    from ..errors import EmitError
     from ..graph import ir
-    if schedule not in SCHEDULES:
-        raise SimulationError(f"schedule {schedule!r}: expected one of {SCHEDULES}")
-    if schedule == "layer":
-        why = lower(qgraph).layer_major_refusal()
-        if why:
-            raise ScheduleRefused(f"layer-major schedule refused: {why}")
-        if record_states:
-            raise SimulationError("record_states needs schedule='time': the layer-major schedule keeps one "
-                                  "layer's state at a time")
     x = check_spike_inputs(qgraph, inputs)
+    try:
+        low = lower(qgraph, schedule, int(x.shape[1]))
+    except ScheduleError as e:
+        raise ScheduleRefused(f"schedule {schedule!r} refused: {e}") from None
+    except EmitError as e:
+        if "schedule" in str(e) or "group" in str(e) or "steps" in str(e):
+            raise SimulationError(str(e)) from None
+        raise
+    if low.steps and record_states:
+        raise SimulationError("record_states needs schedule='time': a grouped schedule keeps one group's state "
+                              "at a time")
     graph = qgraph.graph
     sched = graph.schedule()
-    model = CModel(to_blob(qgraph), None if schedule == "layer" else arena_bytes)
+    model = CModel(blob_from_lowered(low), arena_bytes)
     counted = {k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES) or graph.nodes[k].stateful}
     shapes = {k: sched.shapes[k] for k in sched.order}
-    if schedule == "layer":
-        return model.run_layer_major(x.astype(np.uint8), names=list(sched.order), out_shape=graph.output.shape,
-                                     output_spiking=graph.output_spiking, counted=counted, arena_bytes=arena_bytes)
     return model.run(x.astype(np.uint8), record_states=record_states, names=list(sched.order),
                      out_shape=graph.output.shape, output_spiking=graph.output_spiking, counted=counted,
                      state_shapes=shapes, exit_on=qgraph.exit is not None)

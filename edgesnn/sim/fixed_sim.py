@@ -24,8 +24,11 @@ pending for a subtract-late reset):
 
 that is, every synop reads one weight and read-modify-writes one int32 accumulator, the output is
 first set from the bias or zero, every incoming buffer is scanned once, and every neuron update
-reads its inputs, parameters and state and writes its state and output (all int32). Parameters
-are constant (flash on a device); the arena holds buffers and state.
+reads its inputs, parameters and state and writes its state and output (4 bytes an element).
+Parameters are constant (flash on a device); the arena holds buffers and state. The counters describe
+the arithmetic and are the same under every schedule and storage of the C runtime: where it keeps a
+spike buffer as uint8 (grouped schedules), v or i as int16 (up to 16 bits), or no state at all (a
+stateless layer), an element still counts 4 bytes, and copies between a schedule's buffers count nothing.
 """
 
 from __future__ import annotations

@@ -54,6 +54,15 @@ static void try_blob(uint32_t size)
     }
     free(arena);
     free(x);
+    if (bm.model.sched_steps != 0u && esn_arena_size_sched(&bm.model, &need) == ESN_OK && need <= FUZZ_MAX_ARENA) {
+        esn_sched_ctx sc; /* the grouped schedule it carries, on a staged input of ones */
+        arena = malloc(need == 0u ? 8u : need);
+        if (arena != NULL && esn_sched_init(&sc, &bm.model, arena, need) == ESN_OK) {
+            memset(esn_sched_input(&sc), 1, (size_t)sc.T * bm.model.input_size);
+            (void)esn_sched_run(&sc, NULL);
+        }
+        free(arena);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -80,7 +80,7 @@ static esn_status esn_read_header(esn_blob_model *bm, const uint8_t *b, uint32_t
         return ESN_FAIL(ESN_ERR_MAGIC, -1, esn_rd32(b));
     }
     bm->version = esn_rd16(b + 4);
-    if (bm->version != ESN_BLOB_VERSION) {
+    if (bm->version != 1u && bm->version != ESN_BLOB_VERSION) { /* 1: as 2 without a schedule */
         return ESN_FAIL(ESN_ERR_VERSION, -1, bm->version);
     }
     if (esn_rd16(b + 6) != ESN_BLOB_HEADER_BYTES) {
@@ -150,7 +150,8 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     esn_model *m = &bm->model;
     const uint32_t nodes = esn_rd16(r);
     const uint32_t edges = esn_rd16(r + 2);
-    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 36, 28u)) {
+    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 40, 24u) ||
+        (bm->version < 2u && !esn_all_zero(r + 36, 4u))) {
         return ESN_FAIL(ESN_ERR_SECTION, -1, nodes);
     }
     if (nodes < 2u || nodes > ESN_MAX_NODES) {
@@ -176,6 +177,7 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     m->exit_beta_q16 = esn_rdi32(r + 24);
     m->input_size = esn_rd32(r + 28);
     m->output_size = esn_rd32(r + 32);
+    m->sched_steps = esn_rd32(r + 36);
     m->nodes = bm->nodes;
     m->edges = bm->edges;
     return ESN_OK;
@@ -225,7 +227,10 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
         nd->flat_start = esn_rdi8(r + 12);
         nd->flat_end = esn_rdi8(r + 13);
         nd->weight_bytes = r[14];
-        nd->reserved = r[15];
+        nd->flags = r[15];
+        if (bm->version < 2u && nd->flags != 0u) {
+            return ESN_FAIL(ESN_ERR_ENUM, k, nd->flags);
+        }
         for (a = 0u; a < ESN_MAX_RANK; ++a) {
             nd->in_shape[a] = esn_rd32(r + 16 + 4 * a);
             nd->out_shape[a] = esn_rd32(r + 32 + 4 * a);

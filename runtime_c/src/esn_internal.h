@@ -37,12 +37,34 @@ esn_status esn__validate_params(const esn_model *m, esn_diag *diag);
 /* Records where validation failed and returns `s`. */
 esn_status esn__fail(esn_diag *diag, esn_status s, int32_t node, int32_t edge, int64_t value);
 
+/* The node whose buffer holds k's output: k, or for a Flatten its input's owner. */
+uint32_t esn__owner(const esn_model *m, uint32_t k);
+
+/* Index of the schedule group node k belongs to (ESN_NODE_NEW_GROUP flags up to k). */
+uint32_t esn__group_of(const esn_model *m, uint32_t k);
+
+/* Where a neuron layer keeps its state (layout in esn_runtime.h). */
+#define ESN_NO_VAR UINT32_MAX
+typedef struct esn__state_map {
+    uint32_t off[ESN_VAR_COUNT]; /* byte offset of each variable in the layer's block; ESN_NO_VAR: none */
+    uint32_t narrow;             /* bit (1 << var): stored as int16 */
+    uint32_t bytes;              /* the block's bytes, a multiple of 8; 0 for a stateless layer */
+} esn__state_map;
+
+/* 1 when neuron node nd carries nothing from one step to the next: LIF, LI, CubaLIF or CubaLI with every
+ * decay (alpha, alpha_syn) zero, no synaptic delay and no subtract-late reset. O(out_size). */
+int esn__stateless(const esn_node *nd);
+
+/* The state storage of neuron node nd (bytes 0 when it is not a neuron layer or is stateless). */
+void esn__state_map_of(const esn_model *m, const esn_node *nd, int stateless, esn__state_map *sm);
+
 /* Memory-traffic counters of one node's step from its synops (esn_runtime.h); n_state = S. */
 void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c);
 
 /* One step of a synaptic or neuron node (others: traffic only): the kernel on `in`, into `out`, with
- * the state variables at state_base (v, then i / eta, then pending), then its traffic counters. */
-void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, int32_t *state_base,
+ * the state block at state_base laid out by esn__state_map_of (NULL: a stateless layer), then its
+ * traffic counters. */
+void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, void *state_base,
                   uint32_t layer, uint32_t t, esn_counters *c);
 
 /* Logs a line through the port unless ESN_STRIP_LOG. */

@@ -97,6 +97,49 @@ uint32_t esn__n_state(const esn_node *nd)
     return s;
 }
 
+int esn__stateless(const esn_node *nd)
+{
+    const uint32_t kind = nd->kind;
+    const int cuba = kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI;
+    uint32_t j;
+    if ((kind != ESN_KIND_LIF && kind != ESN_KIND_LI && !cuba) || nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ||
+        (cuba && nd->syn_delay)) {
+        return 0;
+    }
+    for (j = 0u; j < nd->out_size; ++j) {
+        if (((const int32_t *)nd->param[ESN_P_ALPHA])[j] != 0 ||
+            (cuba && ((const int32_t *)nd->param[ESN_P_ALPHA_SYN])[j] != 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void esn__state_map_of(const esn_model *m, const esn_node *nd, int stateless, esn__state_map *sm)
+{
+    const uint32_t n = nd->out_size;
+    const uint32_t kind = nd->kind;
+    uint32_t at = 0u;
+    uint32_t v;
+    uint32_t width[ESN_VAR_COUNT];
+    width[ESN_VAR_V] = m->state_bits <= 16u ? 2u : 4u; /* v is saturated to state_bits */
+    width[ESN_VAR_I] = (kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI) ? (m->current_bits <= 16u ? 2u : 4u) : 0u;
+    width[ESN_VAR_ETA] = kind == ESN_KIND_ALIF ? 4u : 0u; /* saturated to 32 bits only */
+    width[ESN_VAR_PENDING] = nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 2u : 0u; /* spikes: <= 255 */
+    sm->narrow = 0u;
+    for (v = 0u; v < ESN_VAR_COUNT; ++v) {
+        sm->off[v] = ESN_NO_VAR;
+        if (!esn__is_neuron(kind) || stateless || width[v] == 0u) {
+            continue;
+        }
+        at = (at + 3u) & ~3u; /* an int32 variable after an odd-length int16 one stays aligned */
+        sm->off[v] = at;
+        sm->narrow |= width[v] == 2u ? 1u << v : 0u;
+        at += n * width[v];
+    }
+    sm->bytes = (at + 7u) & ~7u;
+}
+
 esn_status esn__fail(esn_diag *diag, esn_status s, int32_t node, int32_t edge, int64_t value)
 {
     if (diag != NULL) {
@@ -253,8 +296,8 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
     if (nd->weight_bytes != (esn__is_weighted(kind) ? wbytes : 0u)) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->weight_bytes);
     }
-    if (nd->reserved != 0u) {
-        return ESN_FAIL(ESN_ERR_ENUM, k, nd->reserved);
+    if ((nd->flags & ~ESN_NODE_NEW_GROUP) != 0u || (k == 0u && nd->flags != 0u)) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->flags);
     }
     return ESN_OK;
 }
@@ -297,6 +340,56 @@ static esn_status esn_check_edges(const esn_model *m, uint32_t k, uint32_t expec
         }
     }
     return forward > 0u ? ESN_OK : ESN_FAIL(ESN_ERR_EDGE, k, 0);
+}
+
+uint32_t esn__owner(const esn_model *m, uint32_t k)
+{
+    while (m->nodes[k].kind == ESN_KIND_FLATTEN) {
+        k = m->edges[m->nodes[k].first_edge].src; /* a Flatten's one edge is forward: this ends */
+    }
+    return k;
+}
+
+uint32_t esn__group_of(const esn_model *m, uint32_t k)
+{
+    uint32_t g = 0u;
+    uint32_t j;
+    for (j = 1u; j <= k; ++j) {
+        g += m->nodes[j].flags & ESN_NODE_NEW_GROUP;
+    }
+    return g;
+}
+
+/* Group flags without a schedule are meaningless; with one, early exit needs every layer's step t
+ * before any layer's step t + 1 (one group, which is esn_step's schedule), and a recurrent edge
+ * reads last step's value of a node that must then run in the same group as its reader. */
+static esn_status esn_check_schedule(const esn_model *m, esn_diag *diag)
+{
+    uint32_t k;
+    uint32_t e;
+    if (m->sched_steps == 0u) {
+        for (k = 0u; k < m->n_nodes; ++k) {
+            if (m->nodes[k].flags != 0u) {
+                return ESN_FAIL(ESN_ERR_SCHEDULE, k, m->nodes[k].flags);
+            }
+        }
+        return ESN_OK;
+    }
+    if (m->exit_enabled) {
+        return ESN_FAIL(ESN_ERR_SCHEDULE, -1, m->sched_steps);
+    }
+    for (k = 1u; k < m->n_nodes; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
+            const uint32_t src = m->edges[e].src;
+            const uint32_t own = esn__owner(m, src);
+            if (m->edges[e].back && (own == 0u || esn__group_of(m, src) != esn__group_of(m, k) ||
+                                     esn__group_of(m, own) != esn__group_of(m, k))) {
+                return esn__fail(diag, ESN_ERR_SCHEDULE, (int32_t)k, (int32_t)e, src);
+            }
+        }
+    }
+    return ESN_OK;
 }
 
 esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
@@ -360,7 +453,7 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
     if (m->input_size != m->nodes[0].out_size || m->output_size != m->nodes[m->output_node].out_size) {
         return ESN_FAIL(ESN_ERR_SHAPE, -1, m->input_size);
     }
-    return ESN_OK;
+    return esn_check_schedule(m, diag);
 }
 
 uint32_t esn__param_count(const esn_node *nd, uint32_t slot)

@@ -45,7 +45,7 @@ static const char *const esn_status_strings[ESN_STATUS_COUNT] = {
     [ESN_ERR_ARENA_SMALL] = "arena smaller than esn_arena_size()",
     [ESN_ERR_STATE] = "call out of order (not initialised, or stepped after early exit)",
     [ESN_ERR_ENDIAN] = "big-endian host cannot use the blob in place",
-    [ESN_ERR_SCHEDULE] = "layer-major schedule refused: the model has a recurrent edge or early exit",
+    [ESN_ERR_SCHEDULE] = "schedule refused: a recurrent edge across groups, or early exit with a schedule",
 };
 
 const char *esn_status_str(esn_status s)
@@ -58,6 +58,8 @@ const char *esn_status_str(esn_status s)
 #endif
 
 #define ESN_RT_BYTES 16u
+#define ESN_RT_PENDING 1u   /* esn_node_rt.flags: keeps pending (subtract-late reset) */
+#define ESN_RT_STATELESS 2u /* keeps no state (esn__stateless) */
 #define ESN_COUNTERS_BYTES 64u
 
 /* Compile-time checks of the ABI-independent sizes the layout relies on. */
@@ -69,21 +71,12 @@ static uint64_t esn_align8(uint64_t x)
     return (x + 7u) & ~(uint64_t)7u;
 }
 
-/* The node whose buffer k's output lives in: k itself, or for a Flatten its input's owner. */
-static uint32_t esn_owner(const esn_model *m, uint32_t k)
-{
-    while (m->nodes[k].kind == ESN_KIND_FLATTEN) {
-        k = m->edges[m->nodes[k].first_edge].src; /* forward edge: an earlier node, so this ends */
-    }
-    return k;
-}
-
 /* Whether a recurrent edge reads the buffer owned by `owner`. */
 static int esn_is_double(const esn_model *m, uint32_t owner)
 {
     uint32_t e;
     for (e = 0u; e < m->n_edges; ++e) {
-        if (m->edges[e].back && esn_owner(m, m->edges[e].src) == owner) {
+        if (m->edges[e].back && esn__owner(m, m->edges[e].src) == owner) {
             return 1;
         }
     }
@@ -130,9 +123,12 @@ static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *byte
     for (k = 0u; k < m->n_nodes; ++k) {
         const esn_node *nd = &m->nodes[k];
         const uint32_t s = esn__n_state(nd);
+        const int stateless = s != 0u && esn__stateless(nd);
+        esn__state_map sm;
         if (s == 0u) {
             continue;
         }
+        esn__state_map_of(m, nd, stateless, &sm);
         if (rt != NULL) {
             if (off > UINT32_MAX) {
                 return ESN_ERR_LIMIT;
@@ -140,10 +136,11 @@ static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *byte
             rt[k].state_off = (uint32_t)off;
             rt[k].n_state = (uint8_t)s;
             rt[k].layer = layer;
-            rt[k].flags = nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u;
+            rt[k].flags = (uint8_t)((nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? ESN_RT_PENDING : 0u) |
+                                    (stateless ? ESN_RT_STATELESS : 0u));
         }
         ++layer;
-        off += esn_align8((uint64_t)nd->out_size * 4u * s);
+        off += sm.bytes;
     }
     if (off > (uint64_t)UINT32_MAX - 7u) {
         return ESN_ERR_LIMIT;
@@ -254,7 +251,7 @@ void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
     }
 }
 
-void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, int32_t *state_base,
+void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, void *state_base,
                   uint32_t layer, uint32_t t, esn_counters *c)
 {
     switch ((esn_kind)nd->kind) {
@@ -279,22 +276,16 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
     case ESN_KIND_CUBALIF:
     case ESN_KIND_CUBALI:
     case ESN_KIND_ALIF: {
-        int32_t *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
-        int32_t *s = state_base;
-        state[ESN_VAR_V] = s;
-        s += nd->out_size;
-        if (nd->kind == ESN_KIND_CUBALIF || nd->kind == ESN_KIND_CUBALI) {
-            state[ESN_VAR_I] = s;
-            s += nd->out_size;
+        void *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
+        esn__state_map sm;
+        uint32_t v;
+        esn__state_map_of(m, nd, state_base == NULL, &sm);
+        for (v = 0u; v < ESN_VAR_COUNT; ++v) {
+            if (sm.off[v] != ESN_NO_VAR) {
+                state[v] = (uint8_t *)state_base + sm.off[v];
+            }
         }
-        if (nd->kind == ESN_KIND_ALIF) {
-            state[ESN_VAR_ETA] = s;
-            s += nd->out_size;
-        }
-        if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
-            state[ESN_VAR_PENDING] = s;
-        }
-        esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, out, c);
+        esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, sm.narrow, out, c);
         break;
     }
     case ESN_KIND_INPUT:
@@ -336,8 +327,8 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
         }
         break;
     default:
-        esn__compute(m, nd, in, out, rt->n_state ? (int32_t *)esn_at(ctx, rt->state_off) : NULL, rt->layer, ctx->t,
-                     &ctx->step[k]);
+        esn__compute(m, nd, in, out, (rt->n_state && !(rt->flags & ESN_RT_STATELESS)) ? esn_at(ctx, rt->state_off) : NULL,
+                     rt->layer, ctx->t, &ctx->step[k]);
         break;
     }
 }
@@ -437,44 +428,34 @@ const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total
     return total ? &ctx->total[node] : &ctx->step[node];
 }
 
-const int32_t *esn_state(const esn_ctx *ctx, uint32_t node, esn_var var)
+esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_t *dst)
 {
     const esn_node *nd;
     const esn_node_rt *rt;
-    uint32_t idx = 0u;
-    if (ctx == NULL || !ctx->ready || node >= ctx->model->n_nodes) {
-        return NULL;
+    esn__state_map sm;
+    const uint8_t *p;
+    uint32_t j;
+    if (ctx == NULL || dst == NULL) {
+        return ESN_ERR_NULL;
+    }
+    if (!ctx->ready) {
+        return ESN_ERR_STATE;
+    }
+    if (node >= ctx->model->n_nodes || (uint32_t)var >= (uint32_t)ESN_VAR_COUNT) {
+        return ESN_ERR_ARG;
     }
     nd = &ctx->model->nodes[node];
     rt = &ctx->rt[node];
-    if (rt->n_state == 0u) {
-        return NULL;
+    if (rt->n_state == 0u || (rt->flags & ESN_RT_STATELESS)) {
+        return ESN_ERR_ARG;
     }
-    switch (var) {
-    case ESN_VAR_V:
-        idx = 0u;
-        break;
-    case ESN_VAR_I:
-        if (nd->kind != ESN_KIND_CUBALIF && nd->kind != ESN_KIND_CUBALI) {
-            return NULL;
-        }
-        idx = 1u;
-        break;
-    case ESN_VAR_ETA:
-        if (nd->kind != ESN_KIND_ALIF) {
-            return NULL;
-        }
-        idx = 1u;
-        break;
-    case ESN_VAR_PENDING:
-        if (!(rt->flags & 1u)) {
-            return NULL;
-        }
-        idx = (uint32_t)rt->n_state - 1u;
-        break;
-    case ESN_VAR_COUNT:
-    default:
-        return NULL;
+    esn__state_map_of(ctx->model, nd, 0, &sm);
+    if (sm.off[var] == ESN_NO_VAR) {
+        return ESN_ERR_ARG;
     }
-    return (const int32_t *)esn_at(ctx, rt->state_off + idx * 4u * nd->out_size);
+    p = ctx->arena + rt->state_off + sm.off[var];
+    for (j = 0u; j < nd->out_size; ++j) {
+        dst[j] = (sm.narrow >> var) & 1u ? ((const int16_t *)(const void *)p)[j] : ((const int32_t *)(const void *)p)[j];
+    }
+    return ESN_OK;
 }

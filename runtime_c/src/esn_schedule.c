@@ -1,253 +1,536 @@
 /*
- * esn_schedule.c: the layer-major schedule (STEMS-style time batching) of a feed-forward model.
+ * esn_schedule.c: the grouped schedule (STEMS-style spatial-temporal mapping) of a whole input.
  *
- * Each node runs all T steps before the next node starts: its input is its producers' [T][size]
- * buffers, its output a [T][out_size] int32 buffer, and only the running neuron layer's state is
- * resident (zeroed when the layer starts). The arithmetic is the time-step-major runtime's, node
- * by node and step by step (esn__compute), so outputs and counters are bit-identical to esn_run;
- * only the order of the work changes. No early exit: it needs every layer's step t before any
- * layer's step t + 1, which is exactly what this schedule gives up.
+ * The model's ESN_NODE_NEW_GROUP flags cut its node order into contiguous groups. Inside a group
+ * the nodes run time-step-major (for t: for node in group); a group runs all T steps before the
+ * next starts. One group is esn_step's schedule; one group per node is layer-major; a weighted
+ * layer with the neuron layer after it is "fused". The arithmetic is esn_step's, node by node and
+ * step by step (esn__compute), so outputs and counters are bit-identical to esn_run; only the
+ * order of the work, and so the memory it needs, changes:
  *
- * Arena layout (each region 8-byte aligned):
+ *   - a tensor read only inside its producer's group lives in a per-step int32 buffer;
+ *   - a tensor read by a later group is kept for all T steps (a T-step buffer): as uint8 spike
+ *     counts when its producer is the Input or a spiking neuron layer (at most 255 a step), else
+ *     int32. A group reading a uint8 one widens step t into an int32 buffer of its own first;
+ *   - only the running group's neuron state is resident (zeroed when the group starts).
  *
- *     scratch counters  64 bytes (one node's step)
- *     state             max over neuron layers of out_size x 4 x S
- *     buffers           one T-step buffer (T x out_size x 4, aligned 8) per node except Output and
- *                       Flatten (which reads its input's buffer in place), each placed by first fit
- *                       (lowest offset clear of every buffer still to be read) in schedule order
+ * The whole input is staged in the arena first (esn_sched_input); outputs of every step are kept
+ * until the run ends. No early exit (it needs every layer's step t before any layer's step t + 1:
+ * one group, which esn_step runs), and a recurrent edge must stay inside one group.
  *
- * A buffer is live from its node to its last reader. First fit is not optimal in general (it is for
- * a chain: two buffers ping-pong), but it is deterministic and edgesnn.emit.layout mirrors it.
+ * Arena layout (esn_runtime.h); the buffers are placed by first fit in a fixed order (group by group:
+ * each node's per-step buffer, then its T-step buffer, then the group's widened views in edge order),
+ * each at the lowest offset clear of every buffer placed before it whose groups overlap its own.
+ * First fit is not optimal in general, but it is deterministic and edgesnn.emit.layout mirrors it.
  */
 #include <string.h>
 
+#include "esn/esn_kernels.h"
 #include "esn/esn_port.h"
 #include "esn/esn_runtime.h"
 #include "esn_internal.h"
 
-#define ESN_SCHED_COUNTERS_BYTES 64u
+#define ESN_S_RT_BYTES 16u
+#define ESN_S_VIEW_BYTES 8u
+#define ESN_S_NONE UINT32_MAX
+
+/* esn_node_rt.flags in a grouped arena */
+#define ESN_S_STATELESS 2u /* the layer keeps no state */
+#define ESN_S_T8 4u        /* the T-step buffer holds uint8 */
+#define ESN_S_DOUBLE 8u    /* the per-step buffer is doubled (a recurrent edge reads last step's) */
+
+/* esn_sched_ctx.view[e].mode: where edge e's destination reads its source's step t */
+#define ESN_V_STEP 0u  /* the source's per-step buffer (of the step's parity when doubled) */
+#define ESN_V_T32 1u   /* the source's int32 T-step buffer, row t */
+#define ESN_V_WIDE 2u  /* an int32 buffer of the reader's group, widened from the uint8 T-step row t */
 
 static uint64_t esn_s_align8(uint64_t x)
 {
     return (x + 7u) & ~(uint64_t)7u;
 }
 
-static uint32_t esn_s_owner(const esn_model *m, uint32_t k)
+static int esn_s_u8(uint32_t kind)
 {
-    while (m->nodes[k].kind == ESN_KIND_FLATTEN) {
-        k = m->edges[m->nodes[k].first_edge].src;
-    }
-    return k;
+    return kind == ESN_KIND_INPUT || esn__is_spiking(kind);
 }
 
-static int esn_s_has_buffer(const esn_node *nd)
+static int esn_s_owns(const esn_node *nd)
 {
     return nd->kind != ESN_KIND_OUTPUT && nd->kind != ESN_KIND_FLATTEN;
 }
 
-/* The last node that reads the buffer owned by `owner` (owner itself when none does). */
-static uint32_t esn_s_last_use(const esn_model *m, uint32_t owner)
+/* What the layout works from, computed once per call (on the stack: a few bytes per node and edge). */
+typedef struct esn_s_plan {
+    uint32_t T;
+    uint32_t n_groups;
+    uint16_t grp[ESN_MAX_NODES];   /* group of each node */
+    uint16_t last[ESN_MAX_NODES];  /* owners: last group that reads it */
+    uint8_t flags[ESN_MAX_NODES];  /* owners: ESN_S_* and bit 0 = has a T-step buffer, bit 4 = per-step buffer */
+    uint32_t sb[ESN_MAX_NODES];    /* per-step buffer offset, from the buffer region; ESN_S_NONE */
+    uint32_t tb[ESN_MAX_NODES];    /* T-step buffer offset (the Input's: the input region) */
+    uint32_t wb[ESN_MAX_EDGES];    /* widened view of edge e, or ESN_S_NONE */
+    uint8_t mode[ESN_MAX_EDGES];   /* ESN_V_* */
+    uint16_t dst[ESN_MAX_EDGES];   /* destination of each edge */
+} esn_s_plan;
+
+#define ESN_S_HAS_T 1u
+#define ESN_S_HAS_STEP 16u
+
+static uint64_t esn_s_step_bytes(const esn_node *nd, uint32_t flags)
 {
-    uint32_t last = owner;
-    uint32_t k;
-    uint32_t e;
-    for (k = owner + 1u; k < m->n_nodes; ++k) {
-        const esn_node *nd = &m->nodes[k];
-        for (e = 0u; e < nd->n_edges; ++e) {
-            if (esn_s_owner(m, m->edges[nd->first_edge + e].src) == owner) {
-                last = k;
-            }
-        }
-    }
-    return last;
+    return esn_s_align8((uint64_t)nd->out_size * 4u) * ((flags & ESN_S_DOUBLE) ? 2u : 1u);
 }
 
-/*
- * Places node k's buffer given the offsets (relative to the buffer region) of nodes 0..k-1:
- * the lowest candidate (0 or the end of a live buffer) that overlaps no buffer live at k.
- */
-static uint64_t esn_s_place(const esn_model *m, uint32_t T, const uint64_t *off, const uint32_t *last, uint32_t k)
+static uint64_t esn_s_t_bytes(const esn_node *nd, uint32_t flags, uint32_t T)
 {
-    const uint64_t size = esn_s_align8((uint64_t)T * m->nodes[k].out_size * 4u);
-    uint64_t best = UINT64_MAX;
-    uint32_t c;
-    for (c = 0u; c <= k; ++c) {
-        uint64_t cand;
-        uint32_t j;
+    return esn_s_align8((uint64_t)T * nd->out_size * ((flags & ESN_S_T8) ? 1u : 4u));
+}
+
+/* An allocation: a = 0..n-1 per-step buffers, n..2n-1 T-step buffers, 2n.. widened views (by edge). */
+static int esn_s_alloc(const esn_model *m, esn_s_plan *p, uint32_t a, uint64_t *size, uint32_t *g0,
+                       uint32_t *g1, uint32_t **off)
+{
+    const uint32_t n = m->n_nodes;
+    if (a < n) {
+        if (!(p->flags[a] & ESN_S_HAS_STEP)) {
+            return 0;
+        }
+        *size = esn_s_step_bytes(&m->nodes[a], p->flags[a]);
+        *g0 = *g1 = p->grp[a];
+        *off = &p->sb[a];
+        return 1;
+    }
+    if (a < 2u * n) {
+        const uint32_t k = a - n;
+        if (k == 0u || !(p->flags[k] & ESN_S_HAS_T)) {
+            return 0; /* the Input's T-step buffer is the input region */
+        }
+        *size = esn_s_t_bytes(&m->nodes[k], p->flags[k], p->T);
+        *g0 = p->grp[k];
+        *g1 = p->last[k];
+        *off = &p->tb[k];
+        return 1;
+    }
+    a -= 2u * n;
+    if (p->mode[a] != ESN_V_WIDE) {
+        return 0;
+    }
+    *size = esn_s_align8((uint64_t)m->nodes[esn__owner(m, m->edges[a].src)].out_size * 4u);
+    *g0 = *g1 = p->grp[p->dst[a]];
+    *off = &p->wb[a];
+    return 1;
+}
+
+/* First fit of allocation a: the lowest offset (0 or the end of a placed allocation) clear of every
+ * allocation already placed whose groups overlap a's. */
+static esn_status esn_s_place(const esn_model *m, esn_s_plan *p, uint32_t a)
+{
+    const uint32_t count = 2u * m->n_nodes + m->n_edges;
+    uint64_t size, best = UINT64_MAX;
+    uint32_t g0, g1, c;
+    uint32_t *off;
+    if (!esn_s_alloc(m, p, a, &size, &g0, &g1, &off)) {
+        return ESN_OK;
+    }
+    for (c = 0u; c <= count; ++c) {
+        uint64_t cand, csize, jsize;
+        uint32_t c0, c1, j, j0, j1;
+        uint32_t *coff, *joff;
         int clear = 1;
-        if (c == k) {
+        if (c == count) {
             cand = 0u;
-        } else if (esn_s_has_buffer(&m->nodes[c]) && last[c] >= k) {
-            cand = off[c] + esn_s_align8((uint64_t)T * m->nodes[c].out_size * 4u);
+        } else if (c != a && esn_s_alloc(m, p, c, &csize, &c0, &c1, &coff) && *coff != ESN_S_NONE && c0 <= g1 &&
+                   g0 <= c1) {
+            cand = *coff + csize;
         } else {
             continue;
         }
         if (cand >= best) {
             continue;
         }
-        for (j = 0u; j < k && clear; ++j) {
-            if (esn_s_has_buffer(&m->nodes[j]) && last[j] >= k) {
-                const uint64_t lo = off[j];
-                const uint64_t hi = lo + esn_s_align8((uint64_t)T * m->nodes[j].out_size * 4u);
-                clear = cand + size <= lo || cand >= hi;
+        for (j = 0u; j < count && clear; ++j) {
+            if (j != a && esn_s_alloc(m, p, j, &jsize, &j0, &j1, &joff) && *joff != ESN_S_NONE && j0 <= g1 &&
+                g0 <= j1) {
+                clear = cand + size <= *joff || cand >= *joff + jsize;
             }
         }
         if (clear) {
             best = cand;
         }
     }
-    return best;
-}
-
-/* Computes the layout: buffer offsets (absolute) into off[n_nodes], the state offset, the total. */
-static esn_status esn_s_layout(const esn_model *m, uint32_t T, uint64_t *off, uint64_t *state_off, uint64_t *bytes)
-{
-    uint32_t last[ESN_MAX_NODES];
-    uint64_t state = 0u;
-    uint64_t base;
-    uint64_t end = 0u;
-    uint32_t k;
-    uint32_t e;
-    if (m->n_nodes > ESN_MAX_NODES) {
+    if (best + size > (uint64_t)UINT32_MAX - 7u) {
         return ESN_ERR_LIMIT;
     }
-    if (m->exit_enabled) {
-        return ESN_ERR_SCHEDULE;
-    }
-    for (e = 0u; e < m->n_edges; ++e) {
-        if (m->edges[e].back) {
-            return ESN_ERR_SCHEDULE;
-        }
-    }
-    for (k = 0u; k < m->n_nodes; ++k) {
-        const uint64_t s = esn_s_align8((uint64_t)m->nodes[k].out_size * 4u * esn__n_state(&m->nodes[k]));
-        state = s > state ? s : state;
-        last[k] = esn_s_last_use(m, k);
-    }
-    for (k = 0u; k < m->n_nodes; ++k) {
-        off[k] = 0u;
-        if (esn_s_has_buffer(&m->nodes[k])) {
-            uint64_t hi;
-            off[k] = esn_s_place(m, T, off, last, k);
-            hi = off[k] + esn_s_align8((uint64_t)T * m->nodes[k].out_size * 4u);
-            end = hi > end ? hi : end;
-        }
-    }
-    base = ESN_SCHED_COUNTERS_BYTES + state;
-    for (k = 0u; k < m->n_nodes; ++k) {
-        off[k] += base;
-    }
-    if (base + end > (uint64_t)UINT32_MAX - 7u) {
-        return ESN_ERR_LIMIT;
-    }
-    *state_off = ESN_SCHED_COUNTERS_BYTES;
-    *bytes = base + end;
+    *off = (uint32_t)best;
     return ESN_OK;
 }
 
-esn_status esn_arena_size_layer_major(const esn_model *m, uint32_t T, uint32_t *bytes)
+/* The placement order: group by group, each node's per-step then T-step buffer, then the group's views. */
+static esn_status esn_s_place_all(const esn_model *m, esn_s_plan *p, uint64_t *end)
 {
-    uint64_t off[ESN_MAX_NODES];
-    uint64_t state_off = 0u;
-    uint64_t b = 0u;
+    const uint32_t n = m->n_nodes;
+    uint32_t g, k, e;
+    uint64_t hi = 0u;
+    for (g = 0u; g < p->n_groups; ++g) {
+        for (k = 0u; k < n; ++k) {
+            if (p->grp[k] == g) {
+                ESN_CHECK(esn_s_place(m, p, k));
+                ESN_CHECK(esn_s_place(m, p, n + k));
+            }
+        }
+        for (k = 0u; k < n; ++k) {
+            if (p->grp[k] != g) {
+                continue;
+            }
+            for (e = m->nodes[k].first_edge; e < (uint32_t)m->nodes[k].first_edge + m->nodes[k].n_edges; ++e) {
+                ESN_CHECK(esn_s_place(m, p, 2u * n + e));
+            }
+        }
+    }
+    for (k = 0u; k < 2u * n + m->n_edges; ++k) {
+        uint64_t size;
+        uint32_t g0, g1;
+        uint32_t *off;
+        if (esn_s_alloc(m, p, k, &size, &g0, &g1, &off) && *off + size > hi) {
+            hi = *off + size;
+        }
+    }
+    *end = hi;
+    return ESN_OK;
+}
+
+/* Sizes of the fixed regions, in layout order. */
+typedef struct esn_s_regions {
+    uint64_t view, total, out, input, state, buffers, bytes;
+} esn_s_regions;
+
+/* Groups, buffer kinds, views and placement; the region offsets. */
+static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions *r)
+{
+    const uint32_t n = m->n_nodes;
+    uint32_t k, e, g;
+    uint64_t state = 0u;
+    uint64_t group_state = 0u;
+    uint64_t end = 0u;
+    if (n > ESN_MAX_NODES || m->n_edges > ESN_MAX_EDGES) {
+        return ESN_ERR_LIMIT;
+    }
+    if (m->sched_steps == 0u || m->exit_enabled) {
+        return ESN_ERR_SCHEDULE;
+    }
+    p->T = m->sched_steps;
+    g = 0u;
+    for (k = 0u; k < n; ++k) {
+        g += k > 0u ? (m->nodes[k].flags & ESN_NODE_NEW_GROUP) : 0u;
+        p->grp[k] = (uint16_t)g;
+        p->last[k] = (uint16_t)g;
+        p->flags[k] = 0u;
+        p->sb[k] = p->tb[k] = ESN_S_NONE;
+    }
+    p->n_groups = g + 1u;
+    for (k = 0u; k < n; ++k) { /* who reads what, and from which group */
+        const esn_node *nd = &m->nodes[k];
+        if (nd->kind == ESN_KIND_FLATTEN) {
+            continue;
+        }
+        for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
+            const uint32_t o = esn__owner(m, m->edges[e].src);
+            if (m->edges[e].back) {
+                if (o == 0u || p->grp[o] != p->grp[k]) {
+                    return ESN_ERR_SCHEDULE;
+                }
+                p->flags[o] |= ESN_S_DOUBLE;
+            }
+            if (p->grp[k] > p->last[o]) {
+                p->last[o] = p->grp[k];
+            }
+        }
+    }
+    for (k = 0u; k < n; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        if (!esn_s_owns(nd)) {
+            continue;
+        }
+        p->flags[k] |= esn_s_u8(nd->kind) ? ESN_S_T8 : 0u;
+        if (k == 0u || p->last[k] > p->grp[k]) {
+            p->flags[k] |= ESN_S_HAS_T;
+        }
+        /* an int32 T-step buffer is written in place, unless a recurrent edge needs last step's copy */
+        if (k != 0u && (!(p->flags[k] & ESN_S_HAS_T) || (p->flags[k] & (ESN_S_T8 | ESN_S_DOUBLE)))) {
+            p->flags[k] |= ESN_S_HAS_STEP;
+        }
+        if (esn__n_state(nd) != 0u && esn__stateless(nd)) {
+            p->flags[k] |= ESN_S_STATELESS;
+        }
+    }
+    for (k = 0u; k < n; ++k) { /* where each edge reads */
+        const esn_node *nd = &m->nodes[k];
+        for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
+            const uint32_t o = esn__owner(m, m->edges[e].src);
+            p->wb[e] = ESN_S_NONE;
+            p->dst[e] = (uint16_t)k;
+            if (nd->kind == ESN_KIND_FLATTEN) {
+                p->mode[e] = ESN_V_STEP; /* reads nothing */
+            } else if (p->grp[o] == p->grp[k] && o != 0u) {
+                p->mode[e] = (uint8_t)((p->flags[o] & ESN_S_HAS_STEP) ? ESN_V_STEP : ESN_V_T32);
+            } else {
+                p->mode[e] = (uint8_t)((p->flags[o] & ESN_S_T8) ? ESN_V_WIDE : ESN_V_T32);
+            }
+        }
+    }
+    for (g = 0u; g < p->n_groups; ++g) { /* the largest group's resident state */
+        group_state = 0u;
+        for (k = 0u; k < n; ++k) {
+            if (p->grp[k] == g && esn__n_state(&m->nodes[k]) != 0u) {
+                esn__state_map sm;
+                esn__state_map_of(m, &m->nodes[k], (p->flags[k] & ESN_S_STATELESS) != 0u, &sm);
+                group_state += sm.bytes;
+            }
+        }
+        state = group_state > state ? group_state : state;
+    }
+    ESN_CHECK(esn_s_place_all(m, p, &end));
+    r->view = esn_s_align8((uint64_t)n * ESN_S_RT_BYTES);
+    r->total = r->view + esn_s_align8((uint64_t)m->n_edges * ESN_S_VIEW_BYTES);
+    r->out = r->total + (uint64_t)n * sizeof(esn_counters);
+    r->input = r->out + esn_s_align8((uint64_t)p->T * m->output_size * 8u);
+    r->state = r->input + esn_s_align8((uint64_t)p->T * m->input_size);
+    r->buffers = r->state + state;
+    r->bytes = r->buffers + end;
+    if (r->bytes > (uint64_t)UINT32_MAX - 7u) {
+        return ESN_ERR_LIMIT;
+    }
+    return ESN_OK;
+}
+
+esn_status esn_arena_size_sched(const esn_model *m, uint32_t *bytes)
+{
+    esn_s_plan p;
+    esn_s_regions r;
     if (m == NULL || bytes == NULL || m->nodes == NULL || m->edges == NULL) {
         return ESN_ERR_NULL;
     }
-    if (T == 0u) {
-        return ESN_ERR_ARG;
-    }
-    ESN_CHECK(esn_s_layout(m, T, off, &state_off, &b));
-    *bytes = (uint32_t)b;
+    ESN_CHECK(esn_s_layout(m, &p, &r));
+    *bytes = (uint32_t)r.bytes;
     return ESN_OK;
 }
 
-esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x, uint32_t T,
-                               int64_t *out, esn_counters *steps, esn_counters *total)
+esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, uint32_t size)
 {
-    uint64_t off[ESN_MAX_NODES];
-    uint64_t state_off = 0u;
-    uint64_t need = 0u;
-    uint8_t *a = (uint8_t *)arena;
-    esn_counters *c;
-    uint32_t k;
+    esn_s_plan p;
+    esn_s_regions r;
+    esn_node_rt *rt;
+    uint32_t *view;
+    uint32_t k, e;
     uint16_t layer = 0u;
-    if (m == NULL || arena == NULL || x == NULL || m->nodes == NULL || m->edges == NULL) {
+    uint32_t prev_grp = UINT32_MAX;
+    uint64_t state_at = 0u;
+    if (ctx == NULL || m == NULL || arena == NULL || m->nodes == NULL || m->edges == NULL) {
         return ESN_ERR_NULL;
     }
-    if (T == 0u) {
-        return ESN_ERR_ARG;
-    }
+    memset(ctx, 0, sizeof *ctx);
+    ESN_CHECK(esn_s_layout(m, &p, &r));
     if (((uintptr_t)arena & 7u) != 0u) {
         return ESN_ERR_ALIGN;
     }
-    ESN_CHECK(esn_s_layout(m, T, off, &state_off, &need));
-    if ((uint64_t)size < need) {
-        ESN_LOG("arena smaller than esn_arena_size_layer_major()");
+    if ((uint64_t)size < r.bytes) {
+        ESN_LOG("arena smaller than esn_arena_size_sched()");
         return ESN_ERR_ARENA_SMALL;
     }
-    c = (esn_counters *)arena;
-    if (steps != NULL) {
-        memset(steps, 0, (size_t)T * m->n_nodes * sizeof(esn_counters));
-    }
-    if (total != NULL) {
-        memset(total, 0, (size_t)m->n_nodes * sizeof(esn_counters));
-    }
+    ctx->model = m;
+    ctx->arena = (uint8_t *)arena;
+    ctx->arena_size = (uint32_t)r.bytes;
+    ctx->T = p.T;
+    ctx->n_groups = p.n_groups;
+    ctx->rt = rt = (esn_node_rt *)arena;
+    ctx->view = view = (uint32_t *)(void *)(ctx->arena + r.view);
+    ctx->total = (esn_counters *)(void *)(ctx->arena + r.total);
+    ctx->out = (int64_t *)(void *)(ctx->arena + r.out);
+    ctx->input = ctx->arena + r.input;
+    memset(arena, 0, (size_t)r.bytes);
     for (k = 0u; k < m->n_nodes; ++k) {
         const esn_node *nd = &m->nodes[k];
-        const uint32_t n_state = esn__n_state(nd);
-        const int32_t *in[ESN_MAX_FANIN];
-        int32_t *buf = (int32_t *)(a + off[esn_s_owner(m, k)]);
-        int32_t *state = (int32_t *)(a + state_off);
-        uint32_t t;
-        uint32_t e;
-        uint32_t j;
-        if (nd->kind == ESN_KIND_FLATTEN) {
-            continue; /* reads its input's buffer in place; counts nothing */
+        if (p.grp[k] != prev_grp) {
+            prev_grp = p.grp[k];
+            state_at = r.state;
         }
-        if (n_state != 0u) {
-            memset(state, 0, (size_t)nd->out_size * 4u * n_state);
+        rt[k].buf_off[0] = p.sb[k] == ESN_S_NONE ? 0u : (uint32_t)(r.buffers + p.sb[k]);
+        rt[k].buf_off[1] = k == 0u ? (uint32_t)r.input : (p.tb[k] == ESN_S_NONE ? 0u : (uint32_t)(r.buffers + p.tb[k]));
+        rt[k].flags = p.flags[k];
+        rt[k].n_state = (uint8_t)esn__n_state(nd);
+        if (rt[k].n_state != 0u) {
+            esn__state_map sm;
+            esn__state_map_of(m, nd, (p.flags[k] & ESN_S_STATELESS) != 0u, &sm);
+            rt[k].layer = layer++;
+            rt[k].state_off = (uint32_t)state_at;
+            state_at += sm.bytes;
         }
-        for (t = 0u; t < T; ++t) {
-            int32_t *o = buf + (size_t)t * nd->out_size;
-            for (e = 0u; e < nd->n_edges; ++e) {
-                const uint32_t src = m->edges[nd->first_edge + e].src;
-                in[e] = (const int32_t *)(a + off[esn_s_owner(m, src)]) + (size_t)t * m->nodes[src].out_size;
+    }
+    for (e = 0u; e < m->n_edges; ++e) {
+        const uint32_t o = esn__owner(m, m->edges[e].src);
+        view[2u * e + 1u] = p.mode[e];
+        if (p.mode[e] == ESN_V_WIDE) {
+            view[2u * e] = (uint32_t)(r.buffers + p.wb[e]);
+        } else if (p.mode[e] == ESN_V_T32) {
+            view[2u * e] = rt[o].buf_off[1];
+        } else {
+            view[2u * e] = rt[o].buf_off[0];
+        }
+    }
+    ctx->ready = 1u;
+    return ESN_OK;
+}
+
+uint8_t *esn_sched_input(const esn_sched_ctx *ctx)
+{
+    return (ctx != NULL && ctx->ready) ? ctx->input : NULL;
+}
+
+/* Where edge e (into a node of the running group) reads step t. */
+static const int32_t *esn_s_in(const esn_sched_ctx *ctx, uint32_t e, uint32_t t)
+{
+    const esn_model *m = ctx->model;
+    const esn_edge *ed = &m->edges[e];
+    const uint32_t o = esn__owner(m, ed->src);
+    const uint32_t n = m->nodes[o].out_size;
+    const uint32_t off = ctx->view[2u * e];
+    switch (ctx->view[2u * e + 1u]) {
+    case ESN_V_T32:
+        return (const int32_t *)(const void *)(ctx->arena + off) + (size_t)t * n;
+    case ESN_V_WIDE:
+        return (const int32_t *)(const void *)(ctx->arena + off);
+    default: {
+        const uint32_t par = (t & 1u) ^ (ed->back ? 1u : 0u);
+        const uint32_t dbl = (ctx->rt[o].flags & ESN_S_DOUBLE) ? par : 0u;
+        return (const int32_t *)(const void *)(ctx->arena + off + dbl * (uint32_t)esn_s_align8((uint64_t)n * 4u));
+    }
+    }
+}
+
+/* Starts group [g0, g1): zero its state; a doubled per-step buffer's other copy holds the value at rest. */
+static void esn_s_start_group(const esn_sched_ctx *ctx, uint32_t g0, uint32_t g1)
+{
+    const esn_model *m = ctx->model;
+    uint32_t k;
+    for (k = g0; k < g1; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        const esn_node_rt *rt = &ctx->rt[k];
+        if (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) {
+            esn__state_map sm;
+            esn__state_map_of(m, nd, 0, &sm);
+            memset(ctx->arena + rt->state_off, 0, sm.bytes);
+        }
+        if (rt->flags & ESN_S_DOUBLE) {
+            int32_t *other = (int32_t *)(void *)(ctx->arena + rt->buf_off[0] +
+                                                 (uint32_t)esn_s_align8((uint64_t)nd->out_size * 4u));
+            if (esn__is_synaptic(nd->kind)) {
+                esn_rest_out(nd, other);
+            } else {
+                memset(other, 0, (size_t)nd->out_size * 4u);
             }
-            memset(c, 0, sizeof *c);
-            if (nd->kind == ESN_KIND_INPUT) {
-                const uint8_t *xt = x + (size_t)t * nd->out_size;
-                for (j = 0u; j < nd->out_size; ++j) {
-                    o[j] = xt[j];
-                }
-            } else if (nd->kind == ESN_KIND_OUTPUT) {
-                if (out != NULL) {
-                    int64_t *ot = out + (size_t)t * nd->out_size;
-                    for (j = 0u; j < nd->out_size; ++j) {
-                        int64_t s = 0;
-                        for (e = 0u; e < nd->n_edges; ++e) {
-                            s += in[e][j];
-                        }
-                        ot[j] = s;
+        }
+    }
+}
+
+/* Runs node k (not Input or Flatten) of the running group at step t. */
+static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters *c)
+{
+    const esn_model *m = ctx->model;
+    const esn_node *nd = &m->nodes[k];
+    const esn_node_rt *rt = &ctx->rt[k];
+    const int32_t *in[ESN_MAX_FANIN];
+    int32_t *o;
+    uint32_t e, j;
+    for (e = 0u; e < nd->n_edges; ++e) {
+        in[e] = esn_s_in(ctx, nd->first_edge + e, t);
+    }
+    if (nd->kind == ESN_KIND_OUTPUT) {
+        int64_t *y = ctx->out + (size_t)t * m->output_size;
+        for (j = 0u; j < nd->out_size; ++j) {
+            int64_t s = 0;
+            for (e = 0u; e < nd->n_edges; ++e) {
+                s += in[e][j];
+            }
+            y[j] = s;
+        }
+        return;
+    }
+    if (rt->flags & ESN_S_HAS_STEP) {
+        const uint32_t dbl = (rt->flags & ESN_S_DOUBLE) ? (t & 1u) : 0u;
+        o = (int32_t *)(void *)(ctx->arena + rt->buf_off[0] + dbl * (uint32_t)esn_s_align8((uint64_t)nd->out_size * 4u));
+    } else {
+        o = (int32_t *)(void *)(ctx->arena + rt->buf_off[1]) + (size_t)t * nd->out_size;
+    }
+#if ESN_ENABLE_CYCLES
+    {
+        const uint32_t c0 = esn_port_cycles();
+#endif
+        esn__compute(m, nd, in, o,
+                     (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) ? ctx->arena + rt->state_off : NULL,
+                     rt->layer, t, c);
+#if ESN_ENABLE_CYCLES
+        c->cycles = (uint32_t)(esn_port_cycles() - c0);
+    }
+#endif
+    if ((rt->flags & ESN_S_HAS_T) && (rt->flags & ESN_S_HAS_STEP)) { /* keep step t for later groups */
+        if (rt->flags & ESN_S_T8) {
+            uint8_t *row = ctx->arena + rt->buf_off[1] + (size_t)t * nd->out_size;
+            for (j = 0u; j < nd->out_size; ++j) {
+                row[j] = (uint8_t)o[j]; /* spike counts: 0..255 */
+            }
+        } else {
+            memcpy((int32_t *)(void *)(ctx->arena + rt->buf_off[1]) + (size_t)t * nd->out_size, o,
+                   (size_t)nd->out_size * 4u);
+        }
+    }
+}
+
+esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps)
+{
+    const esn_model *m;
+    uint32_t g0, g1, t, k, e, j;
+    if (ctx == NULL) {
+        return ESN_ERR_NULL;
+    }
+    if (!ctx->ready) {
+        return ESN_ERR_STATE;
+    }
+    m = ctx->model;
+    memset(ctx->total, 0, (size_t)m->n_nodes * sizeof(esn_counters));
+    if (steps != NULL) {
+        memset(steps, 0, (size_t)ctx->T * m->n_nodes * sizeof(esn_counters));
+    }
+    for (g0 = 0u; g0 < m->n_nodes; g0 = g1) {
+        for (g1 = g0 + 1u; g1 < m->n_nodes && !(m->nodes[g1].flags & ESN_NODE_NEW_GROUP); ++g1) {
+        }
+        esn_s_start_group(ctx, g0, g1);
+        for (t = 0u; t < ctx->T; ++t) {
+            /* widen this step's rows of the uint8 T-step buffers the group reads */
+            for (e = m->nodes[g0].first_edge; e < (uint32_t)m->nodes[g1 - 1u].first_edge + m->nodes[g1 - 1u].n_edges;
+                 ++e) {
+                if (ctx->view[2u * e + 1u] == ESN_V_WIDE) {
+                    const uint32_t o = esn__owner(m, m->edges[e].src);
+                    const uint32_t n = m->nodes[o].out_size;
+                    const uint8_t *row = ctx->arena + ctx->rt[o].buf_off[1] + (size_t)t * n;
+                    int32_t *w = (int32_t *)(void *)(ctx->arena + ctx->view[2u * e]);
+                    for (j = 0u; j < n; ++j) {
+                        w[j] = row[j];
                     }
                 }
-            } else {
-#if ESN_ENABLE_CYCLES
-                const uint32_t c0 = esn_port_cycles();
-                esn__compute(m, nd, in, o, n_state ? state : NULL, layer, t, c);
-                c->cycles = (uint32_t)(esn_port_cycles() - c0);
-#else
-                esn__compute(m, nd, in, o, n_state ? state : NULL, layer, t, c);
-#endif
             }
-            if (steps != NULL) {
-                steps[(size_t)t * m->n_nodes + k] = *c;
+            for (k = g0; k < g1; ++k) {
+                esn_counters c;
+                const uint32_t kind = m->nodes[k].kind;
+                if (kind == ESN_KIND_INPUT || kind == ESN_KIND_FLATTEN) {
+                    continue; /* staged / read in place; count nothing */
+                }
+                memset(&c, 0, sizeof c);
+                esn_s_node(ctx, k, t, &c);
+                esn__counters_add(&ctx->total[k], &c);
+                if (steps != NULL) {
+                    steps[(size_t)t * m->n_nodes + k] = c;
+                }
             }
-            if (total != NULL) {
-                esn__counters_add(&total[k], c);
-            }
-        }
-        if (n_state != 0u) {
-            ++layer;
         }
     }
     return ESN_OK;

@@ -265,6 +265,7 @@ static void test_hand_model(void)
     static uint64_t arena[512];
     static const uint8_t x[3][3] = {{1, 0, 0}, {1, 1, 0}, {0, 0, 1}};
     int64_t out[3][2];
+    int32_t vstate[2];
     esn_ctx ctx;
     uint32_t need = 0u, steps = 0u;
     const esn_counters *c;
@@ -283,9 +284,10 @@ static void test_hand_model(void)
     EXPECT_EQ(out[1][1], 0);
     EXPECT_EQ(out[2][0], 1);
     EXPECT_EQ(out[2][1], 0);
-    EXPECT_EQ(esn_state(&ctx, 2u, ESN_VAR_V)[0], 4);
-    EXPECT_EQ(esn_state(&ctx, 2u, ESN_VAR_V)[1], 3);
-    EXPECT(esn_state(&ctx, 2u, ESN_VAR_I) == NULL);
+    EXPECT_EQ(esn_state_read(&ctx, 2u, ESN_VAR_V, vstate), ESN_OK);
+    EXPECT_EQ(vstate[0], 4);
+    EXPECT_EQ(vstate[1], 3);
+    EXPECT_EQ(esn_state_read(&ctx, 2u, ESN_VAR_I, vstate), ESN_ERR_ARG);
     c = esn_counters_of(&ctx, 4u, 0); /* rec at step 2: one event (lif spiked), two synops */
     EXPECT_EQ(c->spikes_in, 1);
     EXPECT_EQ(c->synops, 2);
@@ -363,9 +365,9 @@ static void test_blob_loader_basics(void)
     static uint64_t buf[16];
     EXPECT_EQ(esn_blob_load(&bm, buf, 10u), ESN_ERR_TRUNCATED);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_MAGIC);
-    memcpy(buf, "ESNB\x02\x00", 6u);
+    memcpy(buf, "ESNB\x03\x00", 6u);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
-    EXPECT_EQ(bm.version, 2);
+    EXPECT_EQ(bm.version, 3);
     EXPECT_EQ(esn_blob_load(NULL, buf, sizeof buf), ESN_ERR_NULL);
 }
 

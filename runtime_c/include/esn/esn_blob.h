@@ -5,7 +5,7 @@
  * is edgesnn/emit/blob.py):
  *
  *   header, 48 bytes
- *     0  char[4] magic "ESNB"         4  u16 version (ESN_BLOB_VERSION)   6  u16 header bytes (48)
+ *     0  char[4] magic "ESNB"         4  u16 version (1 or ESN_BLOB_VERSION = 2; see below)   6  u16 header bytes (48)
  *     8  u32 total bytes (mult. of 8) 12 u32 CRC-32 (zlib) of bytes [16, total)
  *     16 u16 sections                 18 u16 flags (0)                    20 u32 section table offset (48)
  *     24 24 reserved bytes (0)
@@ -16,11 +16,12 @@
  *     8  u8 weight_bits, state_bits, current_bits, adapt_bits, threshold_bits, decay_bits,
  *        rounding (esn_rounding), exit enabled (0/1)
  *     16 u32 seed  20 i32 exit threshold (1/256 nat)  24 i32 exit beta (Q16)
- *     28 u32 input size  32 u32 output size  36 28 reserved bytes (0)
+ *     28 u32 input size  32 u32 output size  36 u32 schedule steps T (0: no schedule; v2)
+ *     40 24 reserved bytes (0)
  *   NODES  (count nodes, 168 bytes each, schedule order)
  *     0  u8 kind  1 u8 reset  2 u8 spike rule  3 u8 syn_delay  4 u16 max_spikes
  *     6  u16 first edge  8 u16 edges  10 u8 in rank  11 u8 out rank  12 i8 flatten start
- *     13 i8 flatten end  14 u8 weight bytes  15 u8 reserved (0)
+ *     13 i8 flatten end  14 u8 weight bytes  15 u8 flags (bit 0: a schedule group starts here; v2)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
  *     76 u32 reserved (0)
@@ -30,6 +31,11 @@
  *     0  u16 src  2 u16 dst  4 u8 recurrent (0/1)  5 u8 reserved (0)  6 u16 index in the graph's edge list
  *   PARAMS (count = number of arrays): the arrays, int8/int16 weights and int32 others
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
+ *
+ * Version 2 added the schedule (esn_model.sched_steps and the nodes' ESN_NODE_NEW_GROUP flags, in
+ * fields version 1 reserved as 0); a version 1 blob loads as a model without a schedule, and a
+ * version 1 reader refuses a version 2 blob (ESN_ERR_VERSION). edgesnn writes version 1 when the
+ * model carries no schedule, so those blobs still load on older runtimes.
  *
  * The loader checks every field, size, offset, alignment, count, shape product, enumeration and
  * the CRC before anything uses them, then esn_model_validate(): a truncated, corrupted or hostile
@@ -47,7 +53,7 @@
 extern "C" {
 #endif
 
-#define ESN_BLOB_VERSION 1u
+#define ESN_BLOB_VERSION 2u
 #define ESN_BLOB_HEADER_BYTES 48u
 #define ESN_BLOB_SECTION_BYTES 16u
 #define ESN_BLOB_MODEL_BYTES 64u

@@ -7,6 +7,9 @@
  *     ESN_CHECK(esn_init(&ctx, &model, arena, sizeof arena));
  *     ESN_CHECK(esn_run(&ctx, x, T, out, &steps));     // x [T][input_size] spike counts
  *
+ * That is the time-step-major schedule; the grouped schedules (layer-major, fused layers) of a
+ * model that carries one are below (esn_sched_*).
+ *
  * The runtime never allocates. esn_arena_size() reports the exact bytes a model needs; the arena
  * holds, in this order, each region starting 8-byte aligned:
  *
@@ -17,14 +20,24 @@
  *     exit acc       output_size x int64: the output summed since reset (early exit)
  *     buffers        per node except Output and Flatten (which reuses its input's buffer):
  *                    out_size x int32, twice when a recurrent edge reads it (last step's copy)
- *     states         per neuron layer: out_size x int32 for each state variable
- *                    (v; i for CubaLIF/CubaLI; eta for ALIF; pending for subtract-late resets)
+ *     states         per neuron layer, one block (aligned 8) of its state variables in this order,
+ *                    each starting 4-byte aligned: v (int16 when state_bits <= 16, else int32),
+ *                    i (CubaLIF/CubaLI: int16 when current_bits <= 16, else int32), eta (ALIF:
+ *                    int32), pending (subtract-late resets: int16 spike counts, at most 255).
+ *                    A stateless layer keeps none: LIF, LI, CubaLIF or CubaLI whose decays (alpha,
+ *                    alpha_syn) are all 0, without synaptic delay or subtract-late reset, carries
+ *                    nothing from one step to the next (v and i start every step at 0, which is
+ *                    what a zero decay makes of any previous value), so it needs no block at all.
  *
  * edgesnn.emit.layout.arena_size() computes the same number in Python.
  *
- * Counters, per node and step (Output, Input and Flatten count nothing). W is the bytes of one
+ * Counters, per node and step (Output, Input and Flatten count nothing). They describe the
+ * arithmetic, whatever the schedule and storage: every element of a buffer or state variable counts
+ * 4 bytes (the int32 the kernels compute in), also where it is stored as uint8 (spike T-step buffers),
+ * int16 (narrow state) or not at all (stateless layers); copies a schedule makes between its buffers
+ * are not counted. So every schedule gives the same counters, equal to esn_step's. W is the bytes of one
  * weight (1 for int8, 2 for int16; 0 for pools), E the node's incoming edges, n_in/n_out its
- * input and output sizes, P its parameter arrays, S its state variables:
+ * input and output sizes, P its parameter arrays, S its state variables (v; i; eta; pending):
  *
  *     spikes_in           synaptic layers: nonzero entries of the (summed) input
  *     synops              synaptic layers: sum over those entries of their fan-out
@@ -57,7 +70,7 @@ typedef struct esn_node_rt {
     uint32_t state_off;  /**< arena offset of the first state variable (neurons), else 0 */
     uint16_t layer;      /**< index among the neuron layers (noise key) */
     uint8_t n_state;     /**< state variables S */
-    uint8_t flags;       /**< bit 0: has pending (subtract-late reset) */
+    uint8_t flags;       /**< bit 0: has pending (subtract-late reset); bit 1: stateless; others: esn_schedule.c */
 } esn_node_rt;
 
 /** A running model. Caller-owned; all its pointers point into the model or the arena. */
@@ -135,46 +148,93 @@ const int64_t *esn_output(const esn_ctx *ctx);
 const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total);
 
 /**
- * A neuron layer's state variable, [out_size] int32.
- * @return NULL when the node is not a neuron layer or lacks that variable.
+ * Copies a neuron layer's state variable, widened to int32.
+ * @param[in]  ctx  an initialised context.
+ * @param[in]  node the node.
+ * @param[in]  var  the variable.
+ * @param[out] dst  int32 [out_size].
+ * @return ESN_OK; ESN_ERR_ARG when the node is not a neuron layer, lacks that variable or is stateless;
+ *         ESN_ERR_NULL, ESN_ERR_STATE (not initialised).
  */
-const int32_t *esn_state(const esn_ctx *ctx, uint32_t node, esn_var var);
+esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_t *dst);
 
 /*
- * Layer-major schedule (esn_schedule.c): for a model without recurrent edges or early exit, each
- * node runs all T steps before the next; T-step buffers replace the per-step ones and one neuron
- * layer's state is resident at a time. Outputs and counters equal esn_run's bit for bit. Arena:
- * 64 bytes of scratch counters, the largest neuron layer's state, then T x out_size x 4 bytes per
- * node except Output and Flatten, placed first fit over each buffer's lifetime (node to last reader).
- * edgesnn.emit.layout.arena_size_layer_major() computes the same number in Python.
+ * Grouped schedule (esn_schedule.c): a model with sched_steps = T >= 1 has its node order cut into
+ * contiguous groups by the nodes' ESN_NODE_NEW_GROUP flags. Each group runs all T steps (time-step-
+ * major inside) before the next. Outputs and counters equal esn_run's bit for bit. One group is
+ * esn_step's order; one group per node is layer-major; a weighted layer with its neuron layer "fused".
+ * Early exit and recurrent edges across groups are refused (ESN_ERR_SCHEDULE).
+ *
+ *     static uint64_t arena[ARENA_BYTES / 8];           // ARENA_BYTES >= esn_arena_size_sched()
+ *     esn_sched_ctx sc;
+ *     ESN_CHECK(esn_sched_init(&sc, &model, arena, sizeof arena));
+ *     memcpy(esn_sched_input(&sc), x, T * input_size);   // stage the whole input (or in chunks)
+ *     ESN_CHECK(esn_sched_run(&sc, NULL));               // sc.out [T][output_size], sc.total [n_nodes]
+ *
+ * Arena (each region 8-byte aligned):
+ *
+ *     node table     n_nodes x 16 bytes (buffer and state offsets, layer index, flags)
+ *     edge views     n_edges x 8 bytes (where each edge reads its source's step)
+ *     total counters n_nodes x esn_counters: of the last run
+ *     outputs        T x output_size x int64: every step's output of the last run
+ *     input          T x input_size uint8: the staged input (the Input's T-step buffer)
+ *     states         the largest group's neuron state blocks (laid out as esn_step's, above)
+ *     buffers        placed first fit by the groups they live in (esn_schedule.c):
+ *                      per-step buffers: out_size x int32 for a node read in its own group or
+ *                      whose T-step buffer is uint8 (twice when a recurrent edge reads it);
+ *                      T-step buffers: T x out_size for a node read by a later group, uint8
+ *                      for spiking neuron layers, int32 otherwise (written in place);
+ *                      widened views: out_size x int32 per edge from a uint8 T-step buffer.
+ *
+ * edgesnn.emit.layout.Lowered.arena_size_sched() computes the same number in Python.
  */
 
+/** A model running the grouped schedule. Caller-owned; its pointers point into the arena. */
+typedef struct esn_sched_ctx {
+    const esn_model *model;
+    uint8_t *arena;
+    uint32_t arena_size;
+    uint32_t T;            /**< the model's sched_steps */
+    uint32_t n_groups;
+    uint8_t ready;
+    uint8_t reserved[3];
+    esn_node_rt *rt;       /**< [n_nodes] */
+    uint32_t *view;        /**< [n_edges][2]: arena offset, mode */
+    esn_counters *total;   /**< [n_nodes]: counters summed over the last run's T steps */
+    int64_t *out;          /**< [T][output_size]: the last run's outputs */
+    uint8_t *input;        /**< [T][input_size]: the input to stage before esn_sched_run */
+} esn_sched_ctx;
+
 /**
- * Exact arena bytes of esn_run_layer_major(m, ..., T, ...).
- * @param[in]  m      a validated model.
- * @param[in]  T      steps, >= 1.
+ * Exact arena bytes of the grouped schedule of `m` (layout above).
+ * @param[in]  m      a validated model with sched_steps >= 1.
  * @param[out] bytes  the size, a multiple of 8.
- * @return ESN_OK, ESN_ERR_NULL, ESN_ERR_ARG (T = 0), ESN_ERR_SCHEDULE (a recurrent edge, or early
- *         exit enabled), or ESN_ERR_LIMIT (over 2^32 - 8 bytes, or more than ESN_MAX_NODES nodes).
+ * @return ESN_OK, ESN_ERR_NULL, ESN_ERR_SCHEDULE (no schedule, early exit, a recurrent edge across
+ *         groups) or ESN_ERR_LIMIT (over 2^32 - 8 bytes).
  */
-esn_status esn_arena_size_layer_major(const esn_model *m, uint32_t T, uint32_t *bytes);
+esn_status esn_arena_size_sched(const esn_model *m, uint32_t *bytes);
 
 /**
- * Runs one whole input layer-major (no early exit: all T steps run).
- * @param[in]  m      a validated model without recurrent edges or early exit.
- * @param[in]  arena  8-byte aligned scratch memory, at least esn_arena_size_layer_major(m, T).
- * @param[in]  size   its bytes.
- * @param[in]  x      [T][input_size] spike counts.
- * @param[in]  T      steps, >= 1.
- * @param[out] out    [T][output_size] outputs per step (may be NULL).
- * @param[out] steps  [T][n_nodes] counters per step and node, as esn_counters_of(ctx, k, 0) after
- *                    step t of esn_run (may be NULL).
- * @param[out] total  [n_nodes] counters summed over the T steps (may be NULL).
- * @return ESN_OK, ESN_ERR_NULL, ESN_ERR_ARG, ESN_ERR_ALIGN, ESN_ERR_SCHEDULE, ESN_ERR_LIMIT or
- *         ESN_ERR_ARENA_SMALL (nothing is written then).
+ * Lays out the arena (zeroed) for the grouped schedule.
+ * @param[out] ctx    the context to fill.
+ * @param[in]  m      a validated model with sched_steps >= 1; must outlive ctx.
+ * @param[in]  arena  8-byte aligned memory; must outlive ctx.
+ * @param[in]  size   its bytes: at least esn_arena_size_sched(m).
+ * @return ESN_OK, ESN_ERR_NULL, ESN_ERR_SCHEDULE, ESN_ERR_LIMIT, ESN_ERR_ALIGN or ESN_ERR_ARENA_SMALL.
  */
-esn_status esn_run_layer_major(const esn_model *m, void *arena, uint32_t size, const uint8_t *x, uint32_t T,
-                               int64_t *out, esn_counters *steps, esn_counters *total);
+esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, uint32_t size);
+
+/** Where to stage the input, [T][input_size] spike counts (NULL before esn_sched_init). */
+uint8_t *esn_sched_input(const esn_sched_ctx *ctx);
+
+/**
+ * Runs the staged input, all T steps (no early exit).
+ * @param[in,out] ctx    an initialised context; ctx->out and ctx->total receive the results.
+ * @param[out]    steps  [T][n_nodes] counters per step and node, as esn_counters_of(ctx, k, 0) after
+ *                       step t of esn_run (may be NULL).
+ * @return ESN_OK, ESN_ERR_NULL or ESN_ERR_STATE (not initialised).
+ */
+esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps);
 
 #ifdef __cplusplus
 }

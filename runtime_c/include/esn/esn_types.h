@@ -44,7 +44,7 @@ typedef enum esn_status {
     ESN_ERR_ARENA_SMALL, /**< the arena is smaller than esn_arena_size() */
     ESN_ERR_STATE,       /**< call out of order: context not initialised, or stepped after its exit */
     ESN_ERR_ENDIAN,      /**< a big-endian host cannot use a blob in place */
-    ESN_ERR_SCHEDULE,    /**< the schedule asked for cannot run this model (a recurrent edge, early exit) */
+    ESN_ERR_SCHEDULE,    /**< the model's schedule cannot run it (a recurrent edge across groups, early exit) */
     ESN_STATUS_COUNT
 } esn_status;
 
@@ -114,7 +114,7 @@ typedef enum esn_param {
     ESN_P_COUNT
 } esn_param;
 
-/** State variables of a neuron layer (esn_state()). */
+/** State variables of a neuron layer (esn_state_read()). */
 typedef enum esn_var {
     ESN_VAR_V = 0,   /**< membrane, state units */
     ESN_VAR_I,       /**< synaptic current (CubaLIF, CubaLI), current units */
@@ -131,6 +131,9 @@ typedef struct esn_edge {
     uint8_t reserved; /**< 0 */
 } esn_edge;
 
+/** esn_node.flags: a schedule group starts at this node (never at the Input; esn_schedule.c). */
+#define ESN_NODE_NEW_GROUP 1u
+
 /** One node. Fields a kind does not use are 0 / NULL. */
 typedef struct esn_node {
     uint8_t kind;           /**< esn_kind */
@@ -145,7 +148,7 @@ typedef struct esn_node {
     int8_t flat_start;      /**< Flatten: first merged axis of the input, [0, in_rank) */
     int8_t flat_end;        /**< Flatten: last merged axis, [flat_start, in_rank) */
     uint8_t weight_bytes;   /**< 1 (int8) or 2 (int16) for weighted kinds, else 0 */
-    uint8_t reserved;       /**< 0 */
+    uint8_t flags;          /**< bit 0 ESN_NODE_NEW_GROUP: a schedule group starts here; other bits 0 */
     uint32_t in_shape[ESN_MAX_RANK];  /**< per-step input shape, unused axes 0 */
     uint32_t out_shape[ESN_MAX_RANK]; /**< per-step output shape, unused axes 0 */
     uint32_t in_size;       /**< product of in_shape */
@@ -177,6 +180,9 @@ typedef struct esn_model {
     int32_t exit_beta_q16;     /**< (0, 2^31): output unit in Q16 */
     uint32_t input_size;      /**< elements of one input step */
     uint32_t output_size;     /**< elements of one output step */
+    uint32_t sched_steps;     /**< 0: no schedule (esn_init/esn_step, time-step-major); T >= 1: the grouped
+                                   schedule the nodes' ESN_NODE_NEW_GROUP flags define, over T steps
+                                   (esn_sched_init/esn_sched_run) */
     const esn_node *nodes;    /**< [n_nodes], schedule order */
     const esn_edge *edges;    /**< [n_edges], grouped by destination in node order */
 } esn_model;

@@ -25,8 +25,30 @@
 #include "esn/esn_fixedpoint.h"
 #include "esn/esn_kernels.h"
 
+/* A state variable is int32 or, with its bit set in `narrow`, int16 (a value its saturation keeps within
+ * 16 bits); a NULL array is a stateless layer's, which reads 0 and keeps nothing. */
+static int64_t esn_ld(const void *p, uint32_t n16, uint32_t j)
+{
+    if (p == NULL) {
+        return 0;
+    }
+    return n16 ? ((const int16_t *)p)[j] : ((const int32_t *)p)[j];
+}
+
+static void esn_st(void *p, uint32_t n16, uint32_t j, int64_t v)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (n16) {
+        ((int16_t *)p)[j] = (int16_t)v;
+    } else {
+        ((int32_t *)p)[j] = (int32_t)v;
+    }
+}
+
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, int32_t *const *state, int32_t *out,
+                     const int32_t *const *in, uint32_t n_in, void *const *state, uint32_t narrow, int32_t *out,
                      esn_counters *c)
 {
     const uint32_t n = nd->out_size;
@@ -48,10 +70,14 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     const int32_t *b0 = (const int32_t *)nd->param[ESN_P_B0];
     const int32_t *beta = (const int32_t *)nd->param[ESN_P_BETA];
     const int32_t *eta_inc = (const int32_t *)nd->param[ESN_P_ETA_INC];
-    int32_t *v = state[ESN_VAR_V];
-    int32_t *cur = state[ESN_VAR_I];
-    int32_t *eta = state[ESN_VAR_ETA];
-    int32_t *pending = state[ESN_VAR_PENDING];
+    void *v = state[ESN_VAR_V];
+    void *cur = state[ESN_VAR_I];
+    void *eta = state[ESN_VAR_ETA];
+    void *pending = state[ESN_VAR_PENDING];
+    const uint32_t v16 = narrow & (1u << ESN_VAR_V);
+    const uint32_t i16 = narrow & (1u << ESN_VAR_I);
+    const uint32_t e16 = narrow & (1u << ESN_VAR_ETA);
+    const uint32_t p16 = narrow & (1u << ESN_VAR_PENDING);
     uint32_t k_v = 0u, k_i = 0u, k_mult = 0u, k_eta = 0u, k_adapt = 0u;
     uint64_t spikes = 0u;
     uint32_t j;
@@ -74,40 +100,40 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         }
         drive = acc;
         if (cuba) {
-            const int64_t i_prev = cur[j];
+            const int64_t i_prev = esn_ld(cur, i16, j);
             const int64_t i_new = esn_sat64(
                 esn_rshift((int64_t)alpha_syn[j] * i_prev, db, mode, stoch ? esn_noise(k_i, j) : 0u) + acc,
                 m->current_bits);
             const int64_t jj = nd->syn_delay ? i_prev : i_new;
-            cur[j] = (int32_t)i_new;
+            esn_st(cur, i16, j, i_new);
             drive = esn_rshift(jj * cur_mult[j], ESN_GAIN_SHIFT, mode, stoch ? esn_noise(k_mult, j) : 0u);
         }
         if (kind == ESN_KIND_IF) {
-            vv = v[j];
+            vv = esn_ld(v, v16, j);
         } else {
-            vv = esn_rshift((int64_t)alpha[j] * v[j], db, mode, stoch ? esn_noise(k_v, j) : 0u);
+            vv = esn_rshift((int64_t)alpha[j] * esn_ld(v, v16, j), db, mode, stoch ? esn_noise(k_v, j) : 0u);
         }
         vv += drive + bias[j];
         if (pending != NULL) {
-            vv -= (int64_t)pending[j] * thr[j];
+            vv -= esn_ld(pending, p16, j) * thr[j];
         }
         vv = esn_sat64(vv, sb);
         if (kind == ESN_KIND_ALIF) {
+            const int64_t eta_j = esn_ld(eta, e16, j);
             const int64_t theta =
-                b0[j] + esn_rshift((int64_t)beta[j] * eta[j], m->adapt_bits, mode,
-                                   stoch ? esn_noise(k_adapt, j) : 0u);
+                b0[j] + esn_rshift((int64_t)beta[j] * eta_j, m->adapt_bits, mode, stoch ? esn_noise(k_adapt, j) : 0u);
             s = (ge ? vv >= theta : vv > theta) ? 1 : 0;
-            v[j] = (int32_t)esn_sat64(vv - s * theta, sb);
-            eta[j] = (int32_t)esn_sat64(esn_rshift((int64_t)rho[j] * eta[j], db, mode,
-                                                   stoch ? esn_noise(k_eta, j) : 0u) +
-                                            (int64_t)s * eta_inc[j],
-                                        32u);
+            esn_st(v, v16, j, esn_sat64(vv - s * theta, sb));
+            esn_st(eta, e16, j,
+                   esn_sat64(esn_rshift((int64_t)rho[j] * eta_j, db, mode, stoch ? esn_noise(k_eta, j) : 0u) +
+                                 (int64_t)s * eta_inc[j],
+                             32u));
             out[j] = s;
             spikes += (uint32_t)s;
             continue;
         }
         if (!spiking) {
-            v[j] = (int32_t)vv;
+            esn_st(v, v16, j, vv);
             out[j] = (int32_t)vv;
             continue;
         }
@@ -128,9 +154,9 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT) {
             vv = esn_sat64(vv - (int64_t)s * thr[j], sb);
         } else if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
-            pending[j] = s;
+            esn_st(pending, p16, j, s);
         }
-        v[j] = (int32_t)vv;
+        esn_st(v, v16, j, vv);
         out[j] = s;
         spikes += (uint32_t)s;
     }
