@@ -12,6 +12,11 @@ arena only esn_arena_size()). Either way the ELF's measured sizes (text, data, b
 are checked against the board's limits before anything runs, and a model that does not fit is
 refused with the numbers (firmware.FirmwareTooLarge).
 
+A model may carry a grouped schedule (layer-major, fused layers: edgesnn.emit.layout; `schedule=` and
+`steps=` here): the firmware then stages the input's T steps in its arena and runs every group once
+they are all there, and its arena is exactly esn_arena_size_sched(), so the ELF's SRAM is the
+schedule's. Its outputs are read back per step (READ_COUNTERS 3), its counters as totals.
+
 Inputs are streamed step by step in chunks that fit the device's max payload both ways (inputs
 of the chunk in, their int64 outputs back). Counters are read per input (totals since the
 input's reset). Cycles: the DWT cycle counter where it counts (real ARMv7-M/ARMv8-M boards);
@@ -66,11 +71,17 @@ def runtime_cflags(board: Board, *, dsp: bool = True) -> list[str]:
     return flags
 
 
-def model_ram_bytes(qgraph, builtin: bool = False) -> tuple[int, int]:
-    """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device."""
+def _arena(low) -> int:
+    return low.arena_size_sched() if low.steps else low.arena_size()
+
+
+def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int | None = None) -> tuple[int, int]:
+    """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device, in
+    `schedule` over `steps` steps (edgesnn.emit.layout; "time": esn_step's)."""
     from ..emit import layout
-    from ..emit.blob import to_blob
-    return (0 if builtin else _align8(len(to_blob(qgraph)))), layout.lower(qgraph).arena_size()
+    from ..emit.blob import blob_from_lowered
+    low = layout.lower(qgraph, schedule, steps)
+    return (0 if builtin else _align8(len(blob_from_lowered(low)))), _arena(low)
 
 
 def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSizes:
@@ -84,18 +95,21 @@ def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSi
 
 
 def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, arena_bytes: int | None = None,
-                           dsp: bool = True, cache_dir: str | Path | None = None) -> F.Firmware:
+                           dsp: bool = True, cache_dir: str | Path | None = None, schedule="time",
+                           steps: int | None = None) -> F.Firmware:
     """The firmware with the runtime for `board`, checked against the board's limits with `qgraph`'s needs.
 
     A blob sent over serial needs blob + runtime arena bytes of RAM: the firmware's text, data, bss and
     stack are measured from a build with an empty arena, the model's need is added, and the sum is
     checked against the board (FirmwareTooLarge with the numbers); the firmware that runs gets every
     byte its arena region has left, so one build per board serves every model that fits. A model
-    compiled in (builtin) is built into its firmware with an arena of exactly esn_arena_size().
+    compiled in (builtin) is built into its firmware with an arena of exactly esn_arena_size(), or with
+    a grouped `schedule` over `steps` steps esn_arena_size_sched() (the model carries the schedule).
     An explicit arena_bytes builds exactly that arena.
     """
     from ..emit import layout
-    from ..emit.blob import to_blob
+    from ..emit.blob import blob_from_lowered
+    low = layout.lower(qgraph, schedule, steps) if qgraph is not None else None
     extra_sources: list[Path] = []
     includes = [RUNTIME_INC, RUNTIME_SRC]
     cflags = runtime_cflags(board, dsp=dsp)
@@ -107,13 +121,13 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
         lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
         return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
-                                  f"{layout.lower(qgraph).arena_size():,} B{lever}")
+                                  f"{_arena(low):,} B{lever}")
 
     if builtin:
         if qgraph is None:
             raise DeviceError("a compiled-in model needs the model")
         from ..emit.csource import c_sources
-        src = c_sources(qgraph, "snn")
+        src = c_sources(qgraph, "snn", schedule, steps)
         import hashlib
         digest = hashlib.sha256(src["model.c"] + src["model.h"]).hexdigest()[:16]
         gen = Path(tempfile.gettempdir()) / "edgesnn-models" / digest
@@ -127,15 +141,15 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
         includes.append(gen)
         cflags.append("-DESN_FW_BUILTIN_MODEL=1")
         try:
-            return _build(arena_bytes if arena_bytes is not None else layout.lower(qgraph).arena_size())
+            return _build(arena_bytes if arena_bytes is not None else _arena(low))
         except F.FirmwareTooLarge as e:
             raise _refuse(e, "compiled-in model (weights in flash)") from None
     if arena_bytes is not None:
         return _build(arena_bytes)
     probe = _build(8)
     if qgraph is not None:
-        blob = len(to_blob(qgraph))
-        need = _align8(blob) + layout.lower(qgraph).arena_size()
+        blob = len(blob_from_lowered(low))
+        need = _align8(blob) + _arena(low)
         try:
             F.check_fits(board, with_arena(board, probe.sizes, need))
         except F.FirmwareTooLarge as e:
@@ -168,9 +182,10 @@ class DeviceModel:
     """A model loaded into a device's runtime over a SerialLink."""
 
     def __init__(self, link, qgraph, board: Board, *, builtin: bool = False, load_timeout: float | None = None,
-                 frame_payload: int | None = None):
+                 frame_payload: int | None = None, schedule="time", steps: int | None = None):
         """frame_payload: the largest payload to send or ask for (default the device's max payload); smaller
-        frames survive a noisy link more often (a frame is lost when any of its bytes is)."""
+        frames survive a noisy link more often (a frame is lost when any of its bytes is). schedule, steps:
+        the blob sent carries that schedule (a compiled-in model carries its own; the device says which)."""
         from ..emit.blob import to_blob
         self.link, self.qgraph, self.board = link, qgraph, board
         if link.hello is None:
@@ -182,8 +197,9 @@ class DeviceModel:
         graph = qgraph.graph
         sched = graph.schedule()
         self.names = list(sched.order)
-        self.blob = b"" if builtin else to_blob(qgraph)
+        self.blob = b"" if builtin else to_blob(qgraph, schedule, steps)
         info = self._load(load_timeout)
+        self.sched_steps = info[8] if len(info) > 8 else 0
         loaded, self.n_nodes, self.input_size, self.output_size = info[1], info[3], info[4], info[5]
         if not loaded:
             raise DeviceError("the device did not report the model as loaded")
@@ -195,7 +211,7 @@ class DeviceModel:
     def _load(self, timeout):
         if not self.blob:
             body = self.link.request(P.T_LOAD_MODEL, struct.pack("<II", 0, 0), timeout=timeout)
-            return struct.unpack("<IBBHIIII", body)
+            return self._load_answer(body)
         chunk = self.max_payload - 8
         if chunk < 8:
             raise DeviceError(f"payloads of {self.max_payload} B are too small to load a model")
@@ -203,7 +219,16 @@ class DeviceModel:
         for off in range(0, len(self.blob), chunk):
             part = self.blob[off:off + chunk]
             body = self.link.request(P.T_LOAD_MODEL, struct.pack("<II", off, len(self.blob)) + part, timeout=timeout)
-        return struct.unpack("<IBBHIIII", body)
+        return self._load_answer(body)
+
+    @staticmethod
+    def _load_answer(body: bytes) -> tuple:
+        """LOAD_MODEL's answer: 24 bytes, or 28 with the schedule's steps (firmware since blob format v2)."""
+        if len(body) == 24:
+            return struct.unpack("<IBBHIIII", body)
+        if len(body) == 28:
+            return struct.unpack("<IBBHIIIII", body)
+        raise P.ProtocolError(f"LOAD_MODEL answered {len(body)} bytes; expected 24 or 28")
 
     def _steps_per_chunk(self) -> int:
         """Steps per RUN request; 0: outputs larger than a payload, run one step and page them."""
@@ -214,11 +239,12 @@ class DeviceModel:
                               f"{self.max_payload} B")
         return min(n_in, n_out, 0xFFFF)
 
-    def read_output(self) -> np.ndarray:
-        """The last step's output, paged (for outputs larger than one payload)."""
+    def read_output(self, step: int | None = None) -> np.ndarray:
+        """The last step's output, or step `step`'s of a grouped run, paged (outputs larger than a payload)."""
         parts, first = [], 0
         while first < self.output_size:
-            body = self.link.request(P.T_READ_COUNTERS, struct.pack("<HB", first, 2))
+            req = struct.pack("<HB", first, 2) if step is None else struct.pack("<HBH", first, 3, step)
+            body = self.link.request(P.T_READ_COUNTERS, req)
             n, f, count = struct.unpack_from("<HHH", body)
             if n != self.output_size or f != first or count < 1 or len(body) != 8 + 8 * count:
                 raise P.ProtocolError(f"READ_COUNTERS answered outputs {f}+{count} of {n} for element {first}")
@@ -245,7 +271,11 @@ class DeviceModel:
         x = x.reshape(n, T, -1)
         if x.shape[2] != self.input_size:
             raise DeviceError(f"inputs of {x.shape[2]} values per step; the model takes {self.input_size}")
+        if self.sched_steps and T != self.sched_steps:
+            raise DeviceError(f"inputs of {T} steps; the model's schedule runs {self.sched_steps}")
         k = self._steps_per_chunk()
+        if self.sched_steps:  # stage the whole input, no outputs until the last chunk ran every group
+            k = min(0xFFFF, max(1, (self.max_payload - 3) // max(1, self.input_size)))
         out = np.zeros((n, T, self.output_size), np.int64)
         steps = np.zeros(n, np.int64)
         counters = np.zeros((n, self.n_nodes, 8), np.int64)
@@ -256,22 +286,26 @@ class DeviceModel:
             t = 0
             while t < T:
                 m = min(max(k, 1), T - t)
-                flags = (1 if t == 0 else 0) | (0 if k else 2)
+                flags = (1 if t == 0 else 0) | (0 if k and not self.sched_steps else 2)
                 req = struct.pack("<BH", flags, m) + x[i, t:t + m].tobytes()
                 body = self.link.request(P.T_RUN, req, timeout=run_timeout)
                 exited, _, done, since, cycles = struct.unpack_from("<BBHII", body)
-                if len(body) != RUN_HEADER + (done * 8 * self.output_size if k else 0) or done > m \
+                answered = k and not self.sched_steps
+                if len(body) != RUN_HEADER + (done * 8 * self.output_size if answered else 0) or done > m \
                         or since != t + done:
                     raise P.ProtocolError(f"RUN answered {done} steps (t={since}) for {m} sent at t={t}")
                 run_cycles[i] += cycles
-                if k:
+                if answered:
                     out[i, t:t + done] = np.frombuffer(body, "<i8", offset=RUN_HEADER).reshape(done, self.output_size)
-                elif done:
+                elif done and not self.sched_steps:
                     out[i, t] = self.read_output()
                 t += done
                 if exited:
                     break
             steps[i] = t
+            if self.sched_steps:
+                for step in range(T):
+                    out[i, step] = self.read_output(step)
             counters[i], src = self.read_counters(total=True)
         seconds = time.perf_counter() - t0
         cyc = counters[:, :, 7].astype(np.float64)
@@ -300,26 +334,30 @@ class DeviceModel:
 
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,
                  dsp: bool = True, cache_dir: str | Path | None = None, timeout: float = 5.0,
-                 via=None) -> tuple[DeviceResult, F.Firmware | None]:
-    """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down."""
+                 via=None, schedule="time") -> tuple[DeviceResult, F.Firmware | None]:
+    """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down. `schedule`
+    ("time", "layer", "fused", group sizes or group-ending node names; edgesnn.emit.layout) runs over the
+    inputs' T steps; the model carries it, compiled in or in its blob."""
+    steps = int(np.shape(inputs)[1])
     from .qemu import QemuTarget
     from .serial_link import SerialLink
     if port is not None:
         # the board may run any edgesnn firmware with the runtime; where edgesnn can build it, build it
         # (cached) so that a model that cannot fit is refused with the numbers, and its ELF is at hand
         # for `edgesnn flash --board B ELF`
-        fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir) \
-            if board.firmware.get("port") else None
+        fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
+                                    steps=steps) if board.firmware.get("port") else None
         with SerialLink.open(port, baud=board.baud, timeout=timeout) as link:
             link.handshake()
-            res = DeviceModel(link, qgraph, board, builtin=builtin).run(inputs)
+            res = DeviceModel(link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps).run(inputs)
             link.request(P.T_RESET, b"\0")
         return res, fw
-    fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir)
+    fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
+                                steps=steps)
     q = QemuTarget(board, fw.elf, timeout=timeout, via=via)
     q.start()
     try:
-        res = DeviceModel(q.link, qgraph, board, builtin=builtin).run(inputs)
+        res = DeviceModel(q.link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps).run(inputs)
     except BaseException:
         q.kill()
         raise

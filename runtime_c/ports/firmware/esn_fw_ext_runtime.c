@@ -6,11 +6,16 @@
  * (ESN_FW_BUILTIN_MODEL: edgesnn.emit.csource.write_c's model.c, const tables in flash, selected
  * by a LOAD_MODEL with total 0). The runtime's own arena follows the blob (8-byte aligned).
  *
+ * A model that carries a grouped schedule (esn_model.sched_steps = T, esn_schedule.c) runs over the
+ * whole input at once: RUN chunks stage its T steps into the arena's input buffer, and the chunk that
+ * completes them runs the schedule. The arena is then esn_arena_size_sched()'s.
+ *
  * Payloads (little-endian; edgesnn/device/runner.py is the host side):
  *
  *   LOAD_MODEL  req  u32 offset, u32 total, bytes       (total 0: the compiled-in model)
  *               resp u32 received, u8 loaded, u8 builtin, u16 nodes, u32 input size,
- *                    u32 output size, u32 arena bytes the runtime needs, u32 blob bytes   (24 B)
+ *                    u32 output size, u32 arena bytes the runtime needs, u32 blob bytes,
+ *                    u32 schedule steps T (0: time-step-major, esn_step)                    (28 B)
  *   RUN         req  u8 flags (bit 0: reset first = a new input; bit 1: no outputs in the answer),
  *                    u16 n, n x input_size u8
  *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles the
@@ -19,11 +24,17 @@
  *                    copy excluded), then steps run x output_size i64 outputs (none with flag bit 1: for outputs
  *                    larger than a payload, run one step at a time and page them with READ_COUNTERS 2)
  *               Steps stop at the step where early exit fires; later steps are not run.
+ *               Grouped schedule: flag bit 1 is required; "steps run" are the steps staged, "since
+ *               reset" the steps staged so far; the chunk that completes T runs every group and
+ *               answers the cycles esn_sched_run took. Outputs: READ_COUNTERS 3.
  *   READ_COUNTERS req u16 first node, u8 which (0: last step, 1: since reset)[, u8 most nodes]
  *               which 2: the last step's output from element `first`: resp u16 output size, u16 first,
  *                    u16 count, u8 0, u8 pad, count x i64
+ *               which 3, req u16 first, u8 3, u16 step: step `step`'s output of the last grouped run
+ *                    from element `first`, answered as which 2
  *               resp u16 nodes, u16 first, u16 count, u8 cycle source (0 none, 1 DWT cycles,
  *                    2 ticks at tick_hz), u8 pad, count x 8 x u64 (esn_counters field order)
+ *               A grouped run keeps its totals only (which 0 is refused).
  *
  * Chunks must come in order (offset = bytes received, or a repeat of an earlier offset); a blob
  * that does not fit the arena together with the runtime's arena is refused with the numbers.
@@ -57,6 +68,8 @@
 static esn_blob_model s_bm;
 #endif
 static esn_ctx s_ctx;
+static esn_sched_ctx s_sctx; /* a model with a grouped schedule */
+static uint32_t s_staged;    /* its input steps staged since the last new input */
 static const esn_model *s_model;
 static uint32_t s_received;
 static uint32_t s_total;
@@ -133,7 +146,9 @@ void esn_fw_ext_reset(void)
     s_received = 0;
     s_total = 0;
     s_builtin = 0;
+    s_staged = 0;
     memset(&s_ctx, 0, sizeof s_ctx);
+    memset(&s_sctx, 0, sizeof s_sctx);
 }
 
 static int esn_load_response(const esn_fw_req *r, uint32_t need)
@@ -147,14 +162,15 @@ static int esn_load_response(const esn_fw_req *r, uint32_t need)
     put_u32(o + 12, s_model ? s_model->output_size : 0u);
     put_u32(o + 16, need);
     put_u32(o + 20, s_total);
-    *r->out_len = 24;
+    put_u32(o + 24, s_model ? s_model->sched_steps : 0u);
+    *r->out_len = 28;
     return ESN_FW_ST_OK;
 }
 
 /* Lays out the runtime's arena after `used` bytes of the firmware arena. */
 static int esn_start(const esn_fw_req *r, const esn_model *m, uint32_t used, uint32_t *need)
 {
-    esn_status st = esn_arena_size(m, need);
+    esn_status st = m->sched_steps ? esn_arena_size_sched(m, need) : esn_arena_size(m, need);
     uint16_t n;
     if (st != ESN_OK) {
         return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_arena_size", st);
@@ -169,10 +185,15 @@ static int esn_start(const esn_fw_req *r, const esn_model *m, uint32_t used, uin
         *r->out_len = esn_put_s(r->out, n, r->out_cap, " B");
         return ESN_FW_ST_TOO_LARGE;
     }
-    st = esn_init(&s_ctx, m, r->arena + used, r->arena_bytes - used);
+    if (m->sched_steps) {
+        st = esn_sched_init(&s_sctx, m, r->arena + used, r->arena_bytes - used);
+    } else {
+        st = esn_init(&s_ctx, m, r->arena + used, r->arena_bytes - used);
+    }
     if (st != ESN_OK) {
         return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_init", st);
     }
+    s_staged = 0;
     s_model = m;
     return ESN_FW_ST_OK;
 }
@@ -237,13 +258,48 @@ int esn_fw_ext_load_model(const esn_fw_req *r)
             return st;
         }
     } else if (s_model != 0) {
-        (void)esn_arena_size(s_model, &need);
+        (void)(s_model->sched_steps ? esn_arena_size_sched(s_model, &need) : esn_arena_size(s_model, &need));
     }
     return esn_load_response(r, need);
 #endif
 }
 
 #define ESN_RUN_HEADER 12u
+
+/* RUN for a grouped schedule: stage n steps; the chunk that completes the input runs it. */
+static int esn_run_sched(const esn_fw_req *r, uint32_t n)
+{
+    const uint32_t in_size = s_model->input_size;
+    uint32_t cycles = 0;
+    uint8_t *o = r->out;
+    if (!(r->in[0] & 2u)) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "a grouped schedule answers no outputs in RUN (flag bit 1); "
+                        "read them with READ_COUNTERS 3", ESN_OK);
+    }
+    if (r->in[0] & 1u) {
+        s_staged = 0;
+    }
+    if (n > s_sctx.T - s_staged) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN stages more steps than the schedule's T", ESN_OK);
+    }
+    memcpy(esn_sched_input(&s_sctx) + s_staged * in_size, r->in + 3, n * in_size);
+    s_staged += n;
+    if (n > 0u && s_staged == s_sctx.T) {
+        const uint32_t c0 = esn_port_cycles();
+        esn_status es = esn_sched_run(&s_sctx, 0);
+        cycles = esn_port_cycles() - c0;
+        if (es != ESN_OK) {
+            return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_sched_run", es);
+        }
+    }
+    o[0] = 0;
+    o[1] = 0;
+    put_u16(o + 2, (uint16_t)n);
+    put_u32(o + 4, s_staged);
+    put_u32(o + 8, ESN_ENABLE_CYCLES ? cycles : 0u);
+    *r->out_len = ESN_RUN_HEADER;
+    return ESN_FW_ST_OK;
+}
 
 int esn_fw_ext_run(const esn_fw_req *r)
 {
@@ -265,6 +321,9 @@ int esn_fw_ext_run(const esn_fw_req *r)
     }
     if (!(r->in[0] & 2u) && ESN_RUN_HEADER + n * out_size * 8u > r->out_cap) {
         return esn_fail(r, ESN_FW_ST_TOO_LARGE, "RUN outputs of these steps exceed the max payload", ESN_OK);
+    }
+    if (s_model->sched_steps) {
+        return esn_run_sched(r, n);
     }
     if (r->in[0] & 1u) {
         esn_status es = esn_reset(&s_ctx);
@@ -302,13 +361,24 @@ int esn_fw_ext_read_counters(const esn_fw_req *r)
     if (s_model == 0) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS before a model was loaded", ESN_OK);
     }
-    if ((r->in_len != 3 && r->in_len != 4) || r->in[2] > 2u || (r->in_len == 4 && r->in[3] == 0u)) {
-        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS needs u16 first, u8 which (0/1/2)[, u8 most >= 1]",
+    if ((r->in_len != 3 && r->in_len != 4 && r->in_len != 5) || r->in[2] > 3u || (r->in_len == 4 && r->in[3] == 0u) ||
+        ((r->in_len == 5) != (r->in[2] == 3u))) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST,
+                        "READ_COUNTERS needs u16 first, u8 which (0/1/2)[, u8 most >= 1], or u16 first, u8 3, u16 step",
                         ESN_OK);
     }
     first = get_u16(r->in);
-    if (r->in[2] == 2u) { /* the last step's output, paged */
-        const int64_t *y = esn_output(&s_ctx);
+    if (s_model->sched_steps && r->in[2] == 0u) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "a grouped schedule keeps no per-step counters (ask for 1)", ESN_OK);
+    }
+    if (r->in[2] == 3u && (!s_model->sched_steps || get_u16(r->in + 3) >= s_sctx.T)) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS 3 needs a grouped schedule and a step below its T",
+                        ESN_OK);
+    }
+    if (r->in[2] >= 2u) { /* an output, paged: the last step's, or step `step`'s of a grouped run */
+        const int64_t *y = !s_model->sched_steps ? esn_output(&s_ctx)
+                           : s_sctx.out + (size_t)(r->in[2] == 3u ? get_u16(r->in + 3) : s_sctx.T - 1u) *
+                                              s_model->output_size;
         if (first > s_model->output_size) {
             return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS output element out of range", ESN_OK);
         }
@@ -343,7 +413,7 @@ int esn_fw_ext_read_counters(const esn_fw_req *r)
     o[6] = ESN_ENABLE_CYCLES ? esn_port_cycle_source() : 0u;
     o[7] = 0;
     for (k = 0; k < count; k++) {
-        const esn_counters *c = esn_counters_of(&s_ctx, first + k, r->in[2]);
+        const esn_counters *c = s_model->sched_steps ? &s_sctx.total[first + k] : esn_counters_of(&s_ctx, first + k, r->in[2]);
         uint8_t *p = o + 8 + k * 64u;
         put_u64(p, c->spikes_in);
         put_u64(p + 8, c->synops);
