@@ -70,3 +70,13 @@ def test_mlp_fused_blob_and_protocol(fw_cache):
             t.link.request(P.T_READ_COUNTERS, struct.pack("<HBH", 0, 3, 6))
         again = dm.run(x)
         assert np.array_equal(again.outputs, res.outputs)
+
+
+@needs_qemu
+def test_mlp_staged_weights_compiled_in(fw_cache):
+    """Layer-major with fc1's weights staged: the same results, and the ELF's arena holds the copy."""
+    b, q = get_board(BOARD), _qgraph("digits_mlp")
+    x = _inputs(q, n=2, t=8, rate=0.3)
+    res, fw = run_on_board(b, q, x, builtin=True, cache_dir=fw_cache, schedule="layer", stage=["fc1"])
+    _same_as_host(res, q, x, "layer")
+    assert fw.sizes.arena == arena_size_schedule(q, "layer", 8, stage=["fc1"]) > arena_size_schedule(q, "layer", 8)

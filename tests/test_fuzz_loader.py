@@ -31,6 +31,7 @@ def seed_blobs() -> dict[str, bytes]:
         if path.stem in ("digits_mlp", "digits_cnn"):
             seeds[path.stem + "_layer"] = to_blob(q, "layer", 3)
             seeds[path.stem + "_fused"] = to_blob(q, "fused", 5)
+            seeds[path.stem + "_staged"] = to_blob(q, "fused", 2, stage="all")
     return seeds
 
 

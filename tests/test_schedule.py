@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from c.esn_models import assert_same, example_case, example_models, paper_case, quant_config, random_graph, spikes
 from edgesnn.emit import arena_size, arena_size_layer_major, arena_size_schedule, lower, to_blob
 from edgesnn.emit.blob import blob_from_lowered
+from edgesnn.emit.layout import align8
 from edgesnn.errors import EmitError, QuantizeError, SimulationError
 from edgesnn.quantize import QuantConfig, make_stateless, stateless_candidates
 from edgesnn.runtime import ArenaTooSmall, CModel, ScheduleRefused, run_c
@@ -179,6 +180,31 @@ def test_early_exit_and_bad_schedules_refused():
         run_c(q, x, schedule=["nowhere"])
     with pytest.raises(SimulationError, match="record_states"):
         run_c(q, x, schedule="layer", record_states=True)
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no example models")
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_weight_staging(path):
+    """Staged weights are copied into the arena once per input, when their group starts; the results do not
+    change, and the arena grows by the largest group's copy (layer-major: the largest weight array)."""
+    q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"), n=2)
+    steps = x.shape[1]
+    low = lower(q, "layer", steps, stage="all")
+    weights = [align8(nd.params["weight"].nbytes) for nd in low.nodes if nd.kind in ("Linear", "Affine", "Conv2d")]
+    assert low.arena_size_sched() == arena_size_schedule(q, "layer", steps) + max(weights)
+    m = CModel(blob_from_lowered(low))
+    assert m.arena_size == low.arena_size_sched()
+    got = m.run(x, names=[nd.name for nd in low.nodes])
+    assert m.staged_bytes == low.staged_weight_bytes() == sum(nd.params["weight"].nbytes for nd in low.nodes
+                                                              if nd.flags & 2)
+    _same_counters(run_c(q, x), run_c(q, x, schedule="fused", stage="all"), "staged fused")
+    np.testing.assert_array_equal(got.outputs.reshape(run_c(q, x).outputs.shape), run_c(q, x).outputs)
+    first = next(nd.name for nd in low.nodes if nd.kind in ("Linear", "Affine", "Conv2d"))
+    assert arena_size_schedule(q, "fused", steps, stage=[first]) > arena_size_schedule(q, "fused", steps)
+    with pytest.raises(EmitError, match="weighted nodes only"):
+        lower(q, "layer", steps, stage=["input"])
+    with pytest.raises(EmitError, match="needs a grouped schedule"):
+        lower(q, "time", steps, stage="all")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,12 +75,13 @@ def _arena(low) -> int:
     return low.arena_size_sched() if low.steps else low.arena_size()
 
 
-def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int | None = None) -> tuple[int, int]:
+def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int | None = None,
+                    stage=None) -> tuple[int, int]:
     """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device, in
     `schedule` over `steps` steps (edgesnn.emit.layout; "time": esn_step's)."""
     from ..emit import layout
     from ..emit.blob import blob_from_lowered
-    low = layout.lower(qgraph, schedule, steps)
+    low = layout.lower(qgraph, schedule, steps, stage)
     return (0 if builtin else _align8(len(blob_from_lowered(low)))), _arena(low)
 
 
@@ -96,7 +97,7 @@ def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSi
 
 def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, arena_bytes: int | None = None,
                            dsp: bool = True, cache_dir: str | Path | None = None, schedule="time",
-                           steps: int | None = None) -> F.Firmware:
+                           steps: int | None = None, stage=None) -> F.Firmware:
     """The firmware with the runtime for `board`, checked against the board's limits with `qgraph`'s needs.
 
     A blob sent over serial needs blob + runtime arena bytes of RAM: the firmware's text, data, bss and
@@ -109,7 +110,7 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     """
     from ..emit import layout
     from ..emit.blob import blob_from_lowered
-    low = layout.lower(qgraph, schedule, steps) if qgraph is not None else None
+    low = layout.lower(qgraph, schedule, steps, stage) if qgraph is not None else None
     extra_sources: list[Path] = []
     includes = [RUNTIME_INC, RUNTIME_SRC]
     cflags = runtime_cflags(board, dsp=dsp)
@@ -127,7 +128,7 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
         if qgraph is None:
             raise DeviceError("a compiled-in model needs the model")
         from ..emit.csource import c_sources
-        src = c_sources(qgraph, "snn", schedule, steps)
+        src = c_sources(qgraph, "snn", schedule, steps, stage)
         import hashlib
         digest = hashlib.sha256(src["model.c"] + src["model.h"]).hexdigest()[:16]
         gen = Path(tempfile.gettempdir()) / "edgesnn-models" / digest
@@ -182,7 +183,7 @@ class DeviceModel:
     """A model loaded into a device's runtime over a SerialLink."""
 
     def __init__(self, link, qgraph, board: Board, *, builtin: bool = False, load_timeout: float | None = None,
-                 frame_payload: int | None = None, schedule="time", steps: int | None = None):
+                 frame_payload: int | None = None, schedule="time", steps: int | None = None, stage=None):
         """frame_payload: the largest payload to send or ask for (default the device's max payload); smaller
         frames survive a noisy link more often (a frame is lost when any of its bytes is). schedule, steps:
         the blob sent carries that schedule (a compiled-in model carries its own; the device says which)."""
@@ -197,7 +198,7 @@ class DeviceModel:
         graph = qgraph.graph
         sched = graph.schedule()
         self.names = list(sched.order)
-        self.blob = b"" if builtin else to_blob(qgraph, schedule, steps)
+        self.blob = b"" if builtin else to_blob(qgraph, schedule, steps, stage)
         info = self._load(load_timeout)
         self.sched_steps = info[8] if len(info) > 8 else 0
         loaded, self.n_nodes, self.input_size, self.output_size = info[1], info[3], info[4], info[5]
@@ -334,10 +335,11 @@ class DeviceModel:
 
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,
                  dsp: bool = True, cache_dir: str | Path | None = None, timeout: float = 5.0,
-                 via=None, schedule="time") -> tuple[DeviceResult, F.Firmware | None]:
+                 via=None, schedule="time", stage=None) -> tuple[DeviceResult, F.Firmware | None]:
     """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down. `schedule`
     ("time", "layer", "fused", group sizes or group-ending node names; edgesnn.emit.layout) runs over the
-    inputs' T steps; the model carries it, compiled in or in its blob."""
+    inputs' T steps; the model carries it, compiled in or in its blob, and the weights of `stage` (weighted
+    node names, or "all") are copied into the arena once per input."""
     steps = int(np.shape(inputs)[1])
     from .qemu import QemuTarget
     from .serial_link import SerialLink
@@ -346,18 +348,20 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
         # (cached) so that a model that cannot fit is refused with the numbers, and its ELF is at hand
         # for `edgesnn flash --board B ELF`
         fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
-                                    steps=steps) if board.firmware.get("port") else None
+                                    steps=steps, stage=stage) if board.firmware.get("port") else None
         with SerialLink.open(port, baud=board.baud, timeout=timeout) as link:
             link.handshake()
-            res = DeviceModel(link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps).run(inputs)
+            res = DeviceModel(link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,
+                              stage=stage).run(inputs)
             link.request(P.T_RESET, b"\0")
         return res, fw
     fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
-                                steps=steps)
+                                steps=steps, stage=stage)
     q = QemuTarget(board, fw.elf, timeout=timeout, via=via)
     q.start()
     try:
-        res = DeviceModel(q.link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps).run(inputs)
+        res = DeviceModel(q.link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,
+                          stage=stage).run(inputs)
     except BaseException:
         q.kill()
         raise

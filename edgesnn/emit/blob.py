@@ -67,10 +67,11 @@ def _pad4(t: tuple) -> list[int]:
     return [int(v) for v in t] + [0] * (4 - len(t))
 
 
-def to_blob(qgraph: QGraph, schedule="time", steps: int | None = None) -> bytes:
+def to_blob(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None) -> bytes:
     """Serialises a quantized graph for the C runtime (layout in the module docstring), with a grouped
-    schedule over `steps` steps unless schedule is "time" (edgesnn.emit.layout.lower)."""
-    return blob_from_lowered(lower(qgraph, schedule, steps))
+    schedule over `steps` steps unless schedule is "time", staging the weights of `stage`
+    (edgesnn.emit.layout.lower)."""
+    return blob_from_lowered(lower(qgraph, schedule, steps, stage))
 
 
 def blob_from_lowered(low: Lowered) -> bytes:

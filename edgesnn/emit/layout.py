@@ -26,6 +26,10 @@ contiguous groups that each run all T = steps steps before the next (inside a gr
     [3, 2, 1, ...]    group sizes in node order, summing to the number of nodes
     ["fc1", "lif1"]   the names of the nodes that end each group (the last group ends at the last node)
 
+`stage` (names of weighted nodes, or "all") marks weights to copy into the arena once per input when
+their group starts (ESN_NODE_STAGE_WEIGHTS: for weights in slow external flash; the copy costs the
+largest group's staged weights in SRAM, `staged_weight_bytes()` per input are copied).
+
 `Lowered.arena_size()` is the exact arena of esn_init (time-step-major), `arena_size_sched()` that of
 esn_sched_init for the lowered schedule; `schedule_refusal()` says why a schedule cannot run a model.
 Both follow the state storage of esn_runtime.h: v and i as int16 when their bit widths allow, no state
@@ -92,7 +96,7 @@ class LNode:
     dil: tuple[int, int] = (0, 0)
     groups: int = 0
     params: dict[str, np.ndarray] = field(default_factory=dict)  # slot -> device-layout array
-    flags: int = 0  # bit 0: a schedule group starts at this node (ESN_NODE_NEW_GROUP)
+    flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
 
     @property
     def code(self) -> int:
@@ -235,10 +239,22 @@ class Lowered:
         raise EmitError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names of "
                         "the nodes that end each group")
 
-    def with_schedule(self, schedule, steps: int) -> "Lowered":
-        """A copy carrying `schedule` over `steps` steps (EmitError when it cannot run this model);
-        "time" (or one group) gives the model without a schedule, which esn_step runs."""
+    def with_schedule(self, schedule, steps: int, stage=None) -> "Lowered":
+        """A copy carrying `schedule` over `steps` steps (EmitError when it cannot run this model), staging
+        the weights of the weighted nodes named in `stage` ("all": every one); "time" (or one group)
+        gives the model without a schedule, which esn_step runs (and which stages nothing)."""
         flags = self.schedule_flags(schedule)
+        if stage:
+            weighted = [nd.name for nd in self.nodes if nd.kind in WEIGHTED]
+            names = weighted if isinstance(stage, str) and stage == "all" else \
+                ([stage] if isinstance(stage, str) else list(stage))
+            bad = [v for v in names if v not in weighted]
+            if bad:
+                raise EmitError(f"stage {bad}: weights are staged for weighted nodes only ({weighted})")
+            if not any(flags):
+                raise EmitError("weight staging needs a grouped schedule (the weights are copied when a group "
+                                "starts); time-step-major reads them in place")
+            flags = [f | (2 if nd.name in names else 0) for f, nd in zip(flags, self.nodes)]
         if not any(flags):
             return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0)
         if not isinstance(steps, (int, np.integer)) or steps < 1 or steps > 2 ** 32 - 1:
@@ -342,9 +358,16 @@ class Lowered:
                     place(2 * n + e)
         end = max((off[a] + info[a][0] for a in off), default=0)
         state = max(sum(self.state_bytes(k) for k in range(n) if grp[k] == g) for g in range(groups))
+        staged = max(sum(align8(nodes[k].params["weight"].nbytes) for k in range(n) if grp[k] == g
+                         and nodes[k].flags & 2) for g in range(groups))
         fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * 8)
                  + align8(T * self.input_size))
-        return fixed + state + end
+        return fixed + state + staged + end
+
+    def staged_weight_bytes(self) -> int:
+        """Weight bytes copied into the arena per input (nodes with ESN_NODE_STAGE_WEIGHTS): each is then
+        read from its flash region once per input instead of once per event."""
+        return sum(int(nd.params["weight"].nbytes) for nd in self.nodes if nd.flags & 2)
 
 
 def align8(x: int) -> int:
@@ -373,7 +396,7 @@ def _check_int(a: np.ndarray, lo: int, hi: int, name: str, kind: str, what: str)
         raise _err(name, kind, f"{what} holds {bad}, outside [{lo}, {hi}]")
 
 
-def lower(qgraph: QGraph, schedule="time", steps: int | None = None) -> Lowered:
+def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None) -> Lowered:
     """Lowers a QGraph, with a grouped schedule over `steps` steps unless schedule is "time" (module
     docstring); raises EmitError naming the node and field for anything the runtime cannot hold, and for
     a schedule that cannot run the model (naming the recurrent edge, or early exit)."""
@@ -459,7 +482,9 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None) -> Lowered:
         nodes.append(ln)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
     low = Lowered(qgraph, nodes, edges, outs[0])
-    return low if isinstance(schedule, str) and schedule == "time" else low.with_schedule(schedule, steps)
+    if isinstance(schedule, str) and schedule == "time" and not stage:
+        return low
+    return low.with_schedule(schedule, steps, stage)
 
 
 def config_record(qgraph: QGraph) -> dict:
@@ -482,8 +507,9 @@ def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
     return lower(qgraph).arena_size_layer_major(steps)
 
 
-def arena_size_schedule(qgraph: QGraph, schedule, steps: int) -> int:
-    """Exact arena bytes of `qgraph` under `schedule` over `steps` steps: esn_arena_size() for "time"
-    (or a single group), else esn_arena_size_sched(); EmitError for a schedule it cannot run."""
-    low = lower(qgraph, schedule, steps)
+def arena_size_schedule(qgraph: QGraph, schedule, steps: int, stage=None) -> int:
+    """Exact arena bytes of `qgraph` under `schedule` over `steps` steps (staging the weights of `stage`):
+    esn_arena_size() for "time" (or a single group), else esn_arena_size_sched(); EmitError for a
+    schedule it cannot run."""
+    low = lower(qgraph, schedule, steps, stage)
     return low.arena_size_sched() if low.steps else low.arena_size()

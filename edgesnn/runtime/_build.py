@@ -43,8 +43,8 @@ typedef struct {
     uint64_t param_bytes_read; uint64_t arena_bytes_read; uint64_t arena_bytes_written; uint64_t cycles;
 } esn_counters;
 typedef struct { const esn_model *model; uint32_t t; uint8_t exited; uint8_t ready; ...; } esn_ctx;
-typedef struct { const esn_model *model; uint32_t arena_size; uint32_t T; uint32_t n_groups; uint8_t ready; ...; }
-    esn_sched_ctx;
+typedef struct { const esn_model *model; uint32_t arena_size; uint32_t T; uint32_t n_groups; uint8_t ready;
+                 uint32_t staged_bytes; ...; } esn_sched_ctx;
 
 const char *esn_status_str(esn_status s);
 esn_status esn_blob_load(esn_blob_model *bm, const void *blob, uint32_t size);

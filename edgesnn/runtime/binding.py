@@ -213,6 +213,7 @@ class CModel:
                                           ffi.from_buffer("int64_t[]", out), ffi.from_buffer("uint64_t[]", counters))
         if st != lib.ESN_OK:
             raise CRuntimeError(f"esn_sched_run: {status_name(st)}")
+        self.staged_bytes = int(self.ctx.staged_bytes)  # weight bytes the last input copied into the arena
         counters = counters.astype(np.int64)
         counts = {names[k]: {c: counters[:, :, k, i] for i, c in enumerate(C_COUNTERS)}
                   for k in range(nn) if counted is None or names[k] in counted}
@@ -220,7 +221,7 @@ class CModel:
 
 
 def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None,
-          schedule="time") -> SimResult:
+          schedule="time", stage=None) -> SimResult:
     """Runs a QGraph in the C runtime on spike-count inputs [N, T, *input_shape], input by input.
 
     Returns the SimResult `simulate_fixed` returns for the same arguments: outputs [N, T, *out]
@@ -234,6 +235,8 @@ def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_byte
     (edgesnn.emit.layout). Any schedule but one group runs esn_sched_run over the T = inputs' steps:
     same outputs and counters, the arena of edgesnn.emit.arena_size_schedule; refused
     (ScheduleRefused) for early exit or a recurrent edge across groups, and without recorded states.
+    stage: weighted nodes (names, or "all") whose weights a grouped schedule copies into the arena once
+    per input (ESN_NODE_STAGE_WEIGHTS); same results, the arena grows by the largest group's copy.
     """
     from ..emit.blob import blob_from_lowered
     from ..emit.layout import ScheduleError, lower
@@ -241,11 +244,11 @@ def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_byte
     from ..graph import ir
     x = check_spike_inputs(qgraph, inputs)
     try:
-        low = lower(qgraph, schedule, int(x.shape[1]))
+        low = lower(qgraph, schedule, int(x.shape[1]), stage)
     except ScheduleError as e:
         raise ScheduleRefused(f"schedule {schedule!r} refused: {e}") from None
     except EmitError as e:
-        if "schedule" in str(e) or "group" in str(e) or "steps" in str(e):
+        if any(w in str(e) for w in ("schedule", "group", "steps", "stage")):
             raise SimulationError(str(e)) from None
         raise
     if low.steps and record_states:

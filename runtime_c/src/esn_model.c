@@ -296,7 +296,8 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
     if (nd->weight_bytes != (esn__is_weighted(kind) ? wbytes : 0u)) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->weight_bytes);
     }
-    if ((nd->flags & ~ESN_NODE_NEW_GROUP) != 0u || (k == 0u && nd->flags != 0u)) {
+    if ((nd->flags & ~(ESN_NODE_NEW_GROUP | ESN_NODE_STAGE_WEIGHTS)) != 0u || (k == 0u && nd->flags != 0u) ||
+        ((nd->flags & ESN_NODE_STAGE_WEIGHTS) && !esn__is_weighted(kind))) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->flags);
     }
     return ESN_OK;

@@ -15,7 +15,9 @@
  *   - only the running group's neuron state is resident (zeroed when the group starts).
  *
  * The whole input is staged in the arena first (esn_sched_input); outputs of every step are kept
- * until the run ends. No early exit (it needs every layer's step t before any layer's step t + 1:
+ * until the run ends. A weighted node flagged ESN_NODE_STAGE_WEIGHTS has its weights copied into the
+ * arena when its group starts, so they are read from their region once per input (matters when they
+ * sit in slow external flash); the copy costs SRAM (the largest group's staged weights). No early exit (it needs every layer's step t before any layer's step t + 1:
  * one group, which esn_step runs), and a recurrent edge must stay inside one group.
  *
  * Arena layout (esn_runtime.h); the buffers are placed by first fit in a fixed order (group by group:
@@ -38,6 +40,7 @@
 #define ESN_S_STATELESS 2u /* the layer keeps no state */
 #define ESN_S_T8 4u        /* the T-step buffer holds uint8 */
 #define ESN_S_DOUBLE 8u    /* the per-step buffer is doubled (a recurrent edge reads last step's) */
+#define ESN_S_STAGED 32u   /* the weights are staged at rt.state_off */
 
 /* esn_sched_ctx.view[e].mode: where edge e's destination reads its source's step t */
 #define ESN_V_STEP 0u  /* the source's per-step buffer (of the step's parity when doubled) */
@@ -201,8 +204,14 @@ static esn_status esn_s_place_all(const esn_model *m, esn_s_plan *p, uint64_t *e
 
 /* Sizes of the fixed regions, in layout order. */
 typedef struct esn_s_regions {
-    uint64_t view, total, out, input, state, buffers, bytes;
+    uint64_t view, total, out, input, state, weights, buffers, bytes;
 } esn_s_regions;
+
+/* Bytes of a weighted node's weight array (aligned 8). */
+static uint64_t esn_s_weight_bytes(const esn_node *nd)
+{
+    return esn_s_align8((uint64_t)esn__param_count(nd, ESN_P_WEIGHT) * nd->weight_bytes);
+}
 
 /* Groups, buffer kinds, views and placement; the region offsets. */
 static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions *r)
@@ -211,6 +220,7 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
     uint32_t k, e, g;
     uint64_t state = 0u;
     uint64_t group_state = 0u;
+    uint64_t weights = 0u;
     uint64_t end = 0u;
     if (n > ESN_MAX_NODES || m->n_edges > ESN_MAX_EDGES) {
         return ESN_ERR_LIMIT;
@@ -278,7 +288,8 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
             }
         }
     }
-    for (g = 0u; g < p->n_groups; ++g) { /* the largest group's resident state */
+    for (g = 0u; g < p->n_groups; ++g) { /* the largest group's resident state and staged weights */
+        uint64_t group_weights = 0u;
         group_state = 0u;
         for (k = 0u; k < n; ++k) {
             if (p->grp[k] == g && esn__n_state(&m->nodes[k]) != 0u) {
@@ -286,8 +297,12 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
                 esn__state_map_of(m, &m->nodes[k], (p->flags[k] & ESN_S_STATELESS) != 0u, &sm);
                 group_state += sm.bytes;
             }
+            if (p->grp[k] == g && (m->nodes[k].flags & ESN_NODE_STAGE_WEIGHTS)) {
+                group_weights += esn_s_weight_bytes(&m->nodes[k]);
+            }
         }
         state = group_state > state ? group_state : state;
+        weights = group_weights > weights ? group_weights : weights;
     }
     ESN_CHECK(esn_s_place_all(m, p, &end));
     r->view = esn_s_align8((uint64_t)n * ESN_S_RT_BYTES);
@@ -295,7 +310,8 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
     r->out = r->total + (uint64_t)n * sizeof(esn_counters);
     r->input = r->out + esn_s_align8((uint64_t)p->T * m->output_size * 8u);
     r->state = r->input + esn_s_align8((uint64_t)p->T * m->input_size);
-    r->buffers = r->state + state;
+    r->weights = r->state + state;
+    r->buffers = r->weights + weights;
     r->bytes = r->buffers + end;
     if (r->bytes > (uint64_t)UINT32_MAX - 7u) {
         return ESN_ERR_LIMIT;
@@ -325,6 +341,7 @@ esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, u
     uint16_t layer = 0u;
     uint32_t prev_grp = UINT32_MAX;
     uint64_t state_at = 0u;
+    uint64_t weights_at = 0u;
     if (ctx == NULL || m == NULL || arena == NULL || m->nodes == NULL || m->edges == NULL) {
         return ESN_ERR_NULL;
     }
@@ -353,11 +370,16 @@ esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, u
         if (p.grp[k] != prev_grp) {
             prev_grp = p.grp[k];
             state_at = r.state;
+            weights_at = r.weights;
         }
         rt[k].buf_off[0] = p.sb[k] == ESN_S_NONE ? 0u : (uint32_t)(r.buffers + p.sb[k]);
         rt[k].buf_off[1] = k == 0u ? (uint32_t)r.input : (p.tb[k] == ESN_S_NONE ? 0u : (uint32_t)(r.buffers + p.tb[k]));
-        rt[k].flags = p.flags[k];
+        rt[k].flags = (uint8_t)(p.flags[k] | ((nd->flags & ESN_NODE_STAGE_WEIGHTS) ? ESN_S_STAGED : 0u));
         rt[k].n_state = (uint8_t)esn__n_state(nd);
+        if (nd->flags & ESN_NODE_STAGE_WEIGHTS) { /* a weighted node has no state: state_off holds the copy */
+            rt[k].state_off = (uint32_t)weights_at;
+            weights_at += esn_s_weight_bytes(nd);
+        }
         if (rt[k].n_state != 0u) {
             esn__state_map sm;
             esn__state_map_of(m, nd, (p.flags[k] & ESN_S_STATELESS) != 0u, &sm);
@@ -407,14 +429,20 @@ static const int32_t *esn_s_in(const esn_sched_ctx *ctx, uint32_t e, uint32_t t)
     }
 }
 
-/* Starts group [g0, g1): zero its state; a doubled per-step buffer's other copy holds the value at rest. */
-static void esn_s_start_group(const esn_sched_ctx *ctx, uint32_t g0, uint32_t g1)
+/* Starts group [g0, g1): zero its state; a doubled per-step buffer's other copy holds the value at rest;
+ * copy the weights it stages. */
+static void esn_s_start_group(esn_sched_ctx *ctx, uint32_t g0, uint32_t g1)
 {
     const esn_model *m = ctx->model;
     uint32_t k;
     for (k = g0; k < g1; ++k) {
         const esn_node *nd = &m->nodes[k];
         const esn_node_rt *rt = &ctx->rt[k];
+        if (rt->flags & ESN_S_STAGED) {
+            const uint32_t bytes = esn__param_count(nd, ESN_P_WEIGHT) * nd->weight_bytes;
+            memcpy(ctx->arena + rt->state_off, nd->param[ESN_P_WEIGHT], bytes);
+            ctx->staged_bytes += bytes;
+        }
         if (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) {
             esn__state_map sm;
             esn__state_map_of(m, nd, 0, &sm);
@@ -465,9 +493,15 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
     {
         const uint32_t c0 = esn_port_cycles();
 #endif
-        esn__compute(m, nd, in, o,
-                     (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) ? ctx->arena + rt->state_off : NULL,
-                     rt->layer, t, c);
+        if (rt->flags & ESN_S_STAGED) {
+            esn_node staged = *nd; /* the same node, reading its weights from the arena's copy */
+            staged.param[ESN_P_WEIGHT] = ctx->arena + rt->state_off;
+            esn__compute(m, &staged, in, o, NULL, rt->layer, t, c);
+        } else {
+            esn__compute(m, nd, in, o,
+                         (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) ? ctx->arena + rt->state_off : NULL,
+                         rt->layer, t, c);
+        }
 #if ESN_ENABLE_CYCLES
         c->cycles = (uint32_t)(esn_port_cycles() - c0);
     }
@@ -496,6 +530,7 @@ esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps)
         return ESN_ERR_STATE;
     }
     m = ctx->model;
+    ctx->staged_bytes = 0u;
     memset(ctx->total, 0, (size_t)m->n_nodes * sizeof(esn_counters));
     if (steps != NULL) {
         memset(steps, 0, (size_t)ctx->T * m->n_nodes * sizeof(esn_counters));

@@ -21,7 +21,8 @@
  *   NODES  (count nodes, 168 bytes each, schedule order)
  *     0  u8 kind  1 u8 reset  2 u8 spike rule  3 u8 syn_delay  4 u16 max_spikes
  *     6  u16 first edge  8 u16 edges  10 u8 in rank  11 u8 out rank  12 i8 flatten start
- *     13 i8 flatten end  14 u8 weight bytes  15 u8 flags (bit 0: a schedule group starts here; v2)
+ *     13 i8 flatten end  14 u8 weight bytes  15 u8 flags (v2; bit 0: a schedule group starts here,
+ *        bit 1: stage the weights in the arena)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
  *     76 u32 reserved (0)
@@ -32,7 +33,7 @@
  *   PARAMS (count = number of arrays): the arrays, int8/int16 weights and int32 others
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
- * Version 2 added the schedule (esn_model.sched_steps and the nodes' ESN_NODE_NEW_GROUP flags, in
+ * Version 2 added the schedule (esn_model.sched_steps and the nodes' ESN_NODE_* flags, in
  * fields version 1 reserved as 0); a version 1 blob loads as a model without a schedule, and a
  * version 1 reader refuses a version 2 blob (ESN_ERR_VERSION). edgesnn writes version 1 when the
  * model carries no schedule, so those blobs still load on older runtimes.

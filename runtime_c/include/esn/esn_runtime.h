@@ -179,6 +179,8 @@ esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_
  *     outputs        T x output_size x int64: every step's output of the last run
  *     input          T x input_size uint8: the staged input (the Input's T-step buffer)
  *     states         the largest group's neuron state blocks (laid out as esn_step's, above)
+ *     weights        the largest group's staged weights (nodes flagged ESN_NODE_STAGE_WEIGHTS: their
+ *                    weight arrays, each aligned 8), copied in when the group starts
  *     buffers        placed first fit by the groups they live in (esn_schedule.c):
  *                      per-step buffers: out_size x int32 for a node read in its own group or
  *                      whose T-step buffer is uint8 (twice when a recurrent edge reads it);
@@ -203,6 +205,7 @@ typedef struct esn_sched_ctx {
     esn_counters *total;   /**< [n_nodes]: counters summed over the last run's T steps */
     int64_t *out;          /**< [T][output_size]: the last run's outputs */
     uint8_t *input;        /**< [T][input_size]: the input to stage before esn_sched_run */
+    uint32_t staged_bytes; /**< weight bytes the last run copied into the arena (ESN_NODE_STAGE_WEIGHTS) */
 } esn_sched_ctx;
 
 /**

@@ -133,6 +133,9 @@ typedef struct esn_edge {
 
 /** esn_node.flags: a schedule group starts at this node (never at the Input; esn_schedule.c). */
 #define ESN_NODE_NEW_GROUP 1u
+/** esn_node.flags, weighted nodes of a grouped schedule: copy the weights into the arena once per run,
+ * before the node's group runs its T steps, and read them there (weights in slow external flash). */
+#define ESN_NODE_STAGE_WEIGHTS 2u
 
 /** One node. Fields a kind does not use are 0 / NULL. */
 typedef struct esn_node {
@@ -148,7 +151,7 @@ typedef struct esn_node {
     int8_t flat_start;      /**< Flatten: first merged axis of the input, [0, in_rank) */
     int8_t flat_end;        /**< Flatten: last merged axis, [flat_start, in_rank) */
     uint8_t weight_bytes;   /**< 1 (int8) or 2 (int16) for weighted kinds, else 0 */
-    uint8_t flags;          /**< bit 0 ESN_NODE_NEW_GROUP: a schedule group starts here; other bits 0 */
+    uint8_t flags;          /**< ESN_NODE_NEW_GROUP, ESN_NODE_STAGE_WEIGHTS; other bits 0 */
     uint32_t in_shape[ESN_MAX_RANK];  /**< per-step input shape, unused axes 0 */
     uint32_t out_shape[ESN_MAX_RANK]; /**< per-step output shape, unused axes 0 */
     uint32_t in_size;       /**< product of in_shape */
