@@ -8,6 +8,7 @@ import pytest
 
 from edgesnn.board import get_board
 from edgesnn.cost import CostReport, coefficients, estimate
+from edgesnn.cost.model import PRIORS, fallbacks, resolve
 from edgesnn.data import load_dataset
 from edgesnn.emit import arena_size, to_blob
 from edgesnn.errors import EdgesnnError
@@ -50,7 +51,7 @@ def test_counts_come_from_activity(report):
 
 def test_every_coefficient_has_a_source_and_calibration_overrides(tmp_path):
     b = get_board()
-    c = coefficients(b)
+    c = coefficients(b, priors_only=True)
     assert c.calibration == "priors" and set(c.values) == set(c.sources)
     assert "nucleo-f446re" in c.sources["flash.read_cycles"]  # the emulated board mirrors its real board
     f = tmp_path / "cal.json"
@@ -61,3 +62,42 @@ def test_every_coefficient_has_a_source_and_calibration_overrides(tmp_path):
     f.write_text(json.dumps({"artifact": "calibration", "coefficients": {"cycles_per_synop": {"value": -1}}}))
     with pytest.raises(EdgesnnError, match="cycles_per_synop"):
         coefficients(b, f)
+
+
+def test_coefficient_names_fall_back_to_the_generic_ones():
+    assert fallbacks("affine.int8.cycles_per_synop") == ["affine.int8.cycles_per_synop", "affine.cycles_per_synop",
+                                                         "cycles_per_synop"]
+    v = {"cycles_per_synop": 4.0, "affine.cycles_per_synop": 3.0}
+    assert resolve("affine.int8.cycles_per_synop", v) == "affine.cycles_per_synop"
+    assert resolve("conv.int16.cycles_per_synop", v) == "cycles_per_synop"
+    with pytest.raises(EdgesnnError, match="no coefficient 'lif.cycles_per_nothing'"):
+        resolve("lif.cycles_per_nothing", v)
+
+
+def test_priors_alone_give_the_generic_model_and_a_calibration_names_its_terms(report, tmp_path):
+    q, r, _ = report
+    b = get_board()
+    rep = estimate(q, r, b, coeffs=coefficients(b, priors_only=True))
+    fc1 = next(l for l in rep.layers if l.name == "fc1")
+    c, P = fc1.counts, {k: v for k, (v, _) in PRIORS.items()}
+    v = rep.coefficients.values
+    mem = (c["param_bytes_read"] / 4 * v["flash.read_cycles"] + c["arena_bytes_read"] / 4 * v["sram.read_cycles"]
+           + c["arena_bytes_written"] / 4 * v["sram.write_cycles"])
+    instr = (P["cycles_per_synop"] * c["synops"] + P["cycles_per_spike_in"] * c["spikes_in"]
+             + P["cycles_per_invocation"] * c["invocations"])
+    assert fc1.cycles == pytest.approx(instr + mem)
+    assert fc1.terms["cycles_per_synop"] == c["synops"] and "calibration: priors" in rep.table()
+    f = tmp_path / "cal.json"
+    f.write_text(json.dumps({"artifact": "calibration", "id": "test/2", "board": b.id, "coefficients": {
+        "affine.int8.cycles_per_synop": {"value": 2.0, "source": "fit"},
+        "lif.subtract.cycles_per_neuron_update": {"value": 100.0, "source": "fit"},
+        "cycles_per_node_step": {"value": 150.0, "source": "fit"}}}))
+    cal = estimate(q, r, b, coeffs=coefficients(b, f))
+    fc1c = next(l for l in cal.layers if l.name == "fc1")
+    assert fc1c.terms["affine.int8.cycles_per_synop"] == c["synops"]
+    assert fc1c.cycles == pytest.approx(fc1.cycles - 2.0 * c["synops"])
+    lif1 = next(l for l in cal.layers if l.name == "lif1")
+    assert "lif.subtract.cycles_per_neuron_update" in lif1.terms  # the examples reset by subtraction
+    rt = cal.layers[-1]
+    assert rt.name == "(runtime)" and rt.terms["cycles_per_node_step"] == pytest.approx(6 * rep.mean_steps)
+    assert sum(l.cycles for l in cal.layers) == pytest.approx(cal.cycles) and "calibration: test/2" in cal.table()

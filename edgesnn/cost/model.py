@@ -3,18 +3,42 @@
 Counts per layer (mean per input over the user's data, from the fixed-point counters of
 `simulate_fixed` / `run_c`, which are bit-identical): synaptic operations, neuron updates,
 spikes in and out, parameter bytes read, arena bytes read and written, time steps run (early exit
-included) and layer invocations. The model, per layer L:
+included) and layer invocations. The model, per layer L, is a sum of terms (coefficient x count),
+each coefficient named for the layer's family (affine: Linear/Affine, conv: Conv1d/Conv2d, pool:
+Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif) and, where the kernel differs, its weight width
+(int8 takes the DSP accumulate on cores with it, int16 the reference loop):
 
-    instr_cycles(L) = cycles_per_synop * synops + cycles_per_neuron_update * neuron_updates
-                    + cycles_per_spike_in * spikes_in + cycles_per_spike_out * spikes_out
-                    + cycles_per_invocation * invocations
+    synaptic  <f>.cycles_per_invocation * invocations           call, dispatch, counters, timing
+              <f>.cycles_per_output * out_size * invocations     bias copy (conv: + cycles_per_channel)
+              <f>.cycles_per_output_cleared * out_size * invocations   the clear of a layer without bias
+              <f>.cycles_per_input_scanned * in_size * edges * invocations   the scan for nonzero inputs
+              <f>.<w>.cycles_per_spike_in * spikes_in            per event: row address, kernel call
+              <f>.<w>.cycles_per_synop * synops                  the accumulate
+              (affine.int8.graded.*: a layer fed by a pool or multi-spike neurons: the multiply loop)
+              affine.int8.cycles_per_tail_quad * spikes_in * (fan_out % 16 // 4)   past the DSP's 16-wide
+              affine.int8.cycles_per_tail_single * spikes_in * (fan_out % 4)        loop, 4 or 1 at a time
+              conv, pool: <f>.cycles_per_window_tap * spikes_in * kh * kw   window bounds checks
+              conv: conv.cycles_per_tap * synops / (C_out / groups)         one output position
+    neuron    <k>.cycles_per_invocation, <k>.<reset>.cycles_per_neuron_update (IF, LIF, CubaLIF: reset zero,
+              value, subtract or subtract_late; the others <k>.cycles_per_neuron_update), <k>.cycles_per_spike_out
+              neuron.cycles_per_extra_input * out_size * (edges - 1) * invocations   summing inputs
+              neuron.cycles_per_wide_state_update * neuron_updates   state over 16 bits (int32, not int16)
+
+A name that the coefficients lack falls back to the next more generic one (affine.int8.cycles_per_synop
+-> affine.cycles_per_synop -> cycles_per_synop), so an uncalibrated board runs on the generic PRIORS;
+terms with no generic prior (scan, output, taps) start at 0 until a calibration fits them. Each layer
+also pays for its memory traffic where a region has wait states:
+
     mem_cycles(L)   = param_bytes_read / 4 * read_cycles[weights region]
                     + arena_bytes_read / 4 * read_cycles[arena region]
                     + arena_bytes_written / 4 * write_cycles[arena region]
     energy(L)       = cycles(L) * energy_per_cycle_pj + word accesses x (read|write)_energy_pj[region]
 
-plus one row "(runtime)" for the per-step overhead of the time loop and the exit test
-(cycles_per_step * steps), so the rows add up to the model's total: a CostReport is additive.
+plus one row "(runtime)" for what esn_step spends outside the layers: cycles_per_step * steps +
+cycles_per_node_step * nodes * steps (every node, Input/Output/Flatten included) + cycles_per_input_byte
+* input_size * steps (the input copy) + cycles_per_output_value * output_size * steps (the output sum) +
+cycles_per_exit_value * output_size * steps (the entropy exit test, when on), so the rows add up to the
+model's total: a CostReport is additive.
 Latency = cycles / clock_hz; EDP = energy x latency.
 
 Memory accesses count as 32-bit words (bytes / 4). Where a region names no access cost (an
@@ -60,6 +84,16 @@ PRIORS: dict[str, tuple[float, str]] = {
     "cycles_per_invocation": (60.0, PRIOR_SRC + "; kernel call, bias copy, dispatch per layer and step"),
     "cycles_per_step": (120.0, PRIOR_SRC + "; time loop, input copy, counters, entropy exit test"),
 }
+ZERO_SRC = "prior: not modelled before calibration (0)"
+for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel", "cycles_per_tail_quad",
+           "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
+           "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
+           "cycles_per_output_value", "cycles_per_exit_value"):
+    PRIORS[_k] = (0.0, ZERO_SRC)
+FAMILIES = {"Linear": "affine", "Affine": "affine", "Conv1d": "conv", "Conv2d": "conv", "SumPool2d": "pool",
+            "AvgPool2d": "pool", "Scale": "scale", "IF": "if", "LIF": "lif", "LI": "li", "CubaLIF": "cubalif",
+            "CubaLI": "cubali", "ALIF": "alif"}
+RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
 DEFAULT_ENERGY_PER_CYCLE = (500.0, "prior: generic Cortex-M run-mode energy per cycle (no board figure)")
 DEFAULT_STACK_BYTES = 4096
@@ -114,9 +148,9 @@ def load_calibration(path: str | Path) -> dict:
     return {"id": str(d.get("id", Path(path).name)), "coefficients": out}
 
 
-def coefficients(board, calibration: str | Path | None = None) -> Coefficients:
+def coefficients(board, calibration: str | Path | None = None, *, priors_only: bool = False) -> Coefficients:
     """Priors from the board file (its mirror for an emulated board), overridden by a calibration file:
-    `calibration` if given, else calibration/<board id>.json when it exists."""
+    `calibration` if given, else calibration/<board id>.json when it exists (neither with priors_only)."""
     vals, srcs = {}, {}
     for k, (v, s) in PRIORS.items():
         vals[k], srcs[k] = v, s
@@ -146,7 +180,7 @@ def coefficients(board, calibration: str | Path | None = None) -> Coefficients:
                 vals[key], srcs[key] = default, "prior: generic default (board file names no access cost)"
     cal_id = "priors"
     path = Path(calibration) if calibration else CALIBRATION_DIR / f"{board.id}.json"
-    if calibration or path.exists():
+    if not priors_only and (calibration or path.exists()):
         cal = load_calibration(path)
         for k, (v, s) in cal["coefficients"].items():
             vals[k], srcs[k] = v, f"calibration {cal['id']}: {s}"
@@ -161,15 +195,16 @@ class LayerCost:
     counts: dict[str, float]   # mean per input
     cycles: float
     energy_pj: float
+    terms: dict[str, float] = field(default_factory=dict)  # coefficient name used -> its count
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "counts": self.counts, "cycles": self.cycles,
-                "energy_pj": self.energy_pj}
+                "energy_pj": self.energy_pj, "terms": self.terms}
 
     @classmethod
     def from_dict(cls, d: dict) -> "LayerCost":
         return cls(d["name"], d["kind"], {k: float(v) for k, v in d["counts"].items()}, float(d["cycles"]),
-                   float(d["energy_pj"]))
+                   float(d["energy_pj"]), {k: float(v) for k, v in d.get("terms", {}).items()})
 
 
 @dataclass
@@ -252,7 +287,140 @@ class CostReport:
                  f"{l.cycles:,.0f}", f"{l.energy_pj / 1e6:,.3f}"] for l in self.layers]
         rows.append(["total", "", "", "", f"{self.cycles:,.0f}", f"{self.energy_j * 1e6:,.3f}"])
         return tabulate(rows, ["layer", "kind", "synops", "neuron updates", "cycles", "energy uJ"],
-                        tablefmt="simple_outline") + f"\ncoefficients: {self.coefficients.calibration} ({self.board})"
+                        tablefmt="simple_outline") + f"\ncalibration: {self.coefficients.calibration} ({self.board})"
+
+
+def fallbacks(name: str) -> list[str]:
+    """The names a coefficient falls back to, most specific first:
+    affine.int8.cycles_per_synop -> affine.cycles_per_synop -> cycles_per_synop."""
+    parts = name.split(".")
+    return [".".join(parts[:i] + parts[-1:]) for i in range(len(parts) - 1, -1, -1)]
+
+
+def resolve(name: str, values: dict[str, float]) -> str:
+    """The most specific name in `values` that `name` falls back to."""
+    for n in fallbacks(name):
+        if n in values:
+            return n
+    raise EdgesnnError(f"no coefficient {name!r} nor any of its fallbacks {fallbacks(name)[1:]}")
+
+
+def layer_info(qgraph) -> dict:
+    """What the cost terms need to know of each counted layer (family, weight width, sizes, fan-in edges,
+    kernel window) and of the model (nodes, input and output sizes, exit test): plain data, so that
+    measurements can carry it (edgesnn.calibrate)."""
+    from ..graph import ir
+    g = qgraph.graph
+    sched = g.schedule()
+    layers = {}
+    for name in sched.order:
+        node = g.nodes[name]
+        if not (isinstance(node, ir.SYNAPTIC_TYPES) or node.stateful):
+            continue
+        preds = g.predecessors(name)
+        d = {"kind": node.kind, "family": FAMILIES.get(node.kind, node.kind.lower()), "edges": len(preds),
+             "in_size": int(np.prod(sched.shapes[preds[0]])) if preds else 0,
+             "out_size": int(np.prod(sched.shapes[name]))}
+        ql = qgraph.layers.get(name)
+        if ql is not None and "weight" in ql.params:
+            d["weight_bits"] = 8 * int(ql.params["weight"].dtype.itemsize)
+        if isinstance(node, ir.SYNAPTIC_TYPES):
+            d["bias"] = ql is not None and "bias" in ql.params
+            d["graded"] = _graded_input(g, name)
+        if node.stateful:  # state up to 16 bits is stored as int16, wider as int32
+            cfg = qgraph.config
+            d["wide_state"] = bool(cfg.state_bits > 16
+                                   or (node.kind in ("CubaLIF", "CubaLI") and cfg.current_bits > 16))
+        if isinstance(node, ir._Spiking):  # the reset's arithmetic runs for every neuron, spiking or not
+            d["reset"] = "subtract_late" if node.reset_late else node.reset
+        if isinstance(node, (ir.Conv2d, ir.SumPool2d)):
+            k = node.weight.shape[2:] if isinstance(node, ir.Conv2d) else node.kernel_size
+            d["window"] = int(np.prod(k))
+            if isinstance(node, ir.Conv2d):
+                d["cout_per_group"] = int(node.weight.shape[0] // node.groups)
+                d["plane"] = int(np.prod(sched.shapes[name][1:]))
+        layers[name] = d
+    out_name = g.output.name
+    model = {"nodes": len(sched.order), "input_size": int(np.prod(g.input.shape)),
+             "output_size": int(np.prod(g.output.shape)), "output_edges": len(g.predecessors(out_name)),
+             "exit": qgraph.exit is not None}
+    return {"layers": layers, "model": model}
+
+
+def _graded_input(g, name: str) -> bool:
+    """Whether a layer's events can carry counts above 1 (a pool's window sums, several spikes per step):
+    those take the multiply loop instead of the add-a-row kernel. The graph's input counts as spikes."""
+    from ..graph import ir
+    todo, seen = list(g.predecessors(name)), set()
+    while todo:
+        src = todo.pop()
+        if src in seen:
+            continue
+        seen.add(src)
+        node = g.nodes[src]
+        if isinstance(node, ir.Flatten):
+            todo += g.predecessors(src)
+        elif isinstance(node, ir.SumPool2d) or getattr(node, "max_spikes", 1) > 1:
+            return True
+    return False
+
+
+def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
+    """{coefficient name (most specific): count} of one layer, from its layer_info entry and its counts
+    (synops, spikes_in, neuron_updates, spikes_out, invocations; totals or means alike)."""
+    f, inv = info["family"], float(c.get("invocations", 0.0))
+    if f in ("if", "lif", "li", "cubalif", "cubali", "alif"):
+        u = f"{f}.{info['reset']}" if info.get("reset") else f
+        t = {f"{f}.cycles_per_invocation": inv, f"{u}.cycles_per_neuron_update": c.get("neuron_updates", 0.0),
+             f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}
+        if info.get("wide_state"):
+            t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
+        if info["edges"] > 1:
+            t["neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
+        return t
+    w = f"{f}.int{info['weight_bits']}" if "weight_bits" in info else f
+    if w == "affine.int8" and info.get("graded"):
+        w = "affine.int8.graded"  # the reference multiply loop, not the DSP row add
+    syn, sp = c.get("synops", 0.0), c.get("spikes_in", 0.0)
+    t = {f"{f}.cycles_per_invocation": inv, f"{f}.cycles_per_input_scanned": info["in_size"] * info["edges"] * inv,
+         f"{w}.cycles_per_synop": syn}
+    if info.get("bias"):  # copied per output (a conv per channel, then per position); else one memset
+        t[f"{f}.cycles_per_output"] = info["out_size"] * inv
+        if f == "conv":
+            t["conv.cycles_per_channel"] = info["out_size"] / max(1, info.get("plane", 1)) * inv
+    else:
+        t[f"{f}.cycles_per_output_cleared"] = info["out_size"] * inv
+    if w == "affine.int8":  # the DSP accumulate does 16 synapses per loop; the rest go 4 or 1 at a time
+        t["affine.int8.cycles_per_tail_quad"] = sp * (info["out_size"] % 16 // 4)
+        t["affine.int8.cycles_per_tail_single"] = sp * (info["out_size"] % 4)
+    if f != "scale" and f != "pool":  # scale: one synop per event; pool: one synop per tap
+        t[f"{w}.cycles_per_spike_in"] = sp
+    if f == "pool":
+        t["pool.cycles_per_spike_in"] = sp
+    if "window" in info:
+        t[f"{f}.cycles_per_window_tap"] = sp * info["window"]
+    if f == "conv":
+        t["conv.cycles_per_tap"] = syn / max(1, info["cout_per_group"])
+    return t
+
+
+def runtime_terms(model: dict, steps: float) -> dict[str, float]:
+    """{coefficient name: count} of what esn_step spends outside the layers over `steps` steps."""
+    t = {"cycles_per_step": steps, "cycles_per_node_step": model["nodes"] * steps,
+         "cycles_per_input_byte": model["input_size"] * steps,
+         "cycles_per_output_value": model["output_size"] * model["output_edges"] * steps}
+    if model.get("exit"):
+        t["cycles_per_exit_value"] = model["output_size"] * steps
+    return t
+
+
+def priced(terms: dict[str, float], values: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """(cycles, {coefficient name used: count}) of terms under `values`, each name resolved to its fallback."""
+    used: dict[str, float] = {}
+    for k, n in terms.items():
+        r = resolve(k, values)
+        used[r] = used.get(r, 0.0) + float(n)
+    return float(sum(values[k] * n for k, n in used.items())), used
 
 
 def activity(qgraph, result) -> dict[str, dict[str, float]]:
@@ -315,22 +483,27 @@ def estimate(qgraph, result, board, *, coeffs: Coefficients | None = None, place
     v = coeffs.values
     wr, ar = placement["weights"], placement["arena"]
     nodes = qgraph.graph.nodes
+    info = layer_info(qgraph)
     layers = []
     for name, c in activity(qgraph, result).items():
-        instr = (v["cycles_per_synop"] * c.get("synops", 0) + v["cycles_per_neuron_update"] * c.get("neuron_updates", 0)
-                 + v["cycles_per_spike_in"] * c.get("spikes_in", 0) + v["cycles_per_spike_out"] * c.get("spikes_out", 0)
-                 + v["cycles_per_invocation"] * c["invocations"])
+        instr, used = priced(layer_terms(info["layers"][name], c), v)
         pr, rd, wt = c.get("param_bytes_read", 0) / 4, c.get("arena_bytes_read", 0) / 4, c.get("arena_bytes_written", 0) / 4
         mem = pr * v[f"{wr}.read_cycles"] + rd * v[f"{ar}.read_cycles"] + wt * v[f"{ar}.write_cycles"]
         cyc = instr + mem
         e = (cyc * v["energy_per_cycle_pj"] + pr * v[f"{wr}.read_energy_pj"] + rd * v[f"{ar}.read_energy_pj"]
              + wt * v[f"{ar}.write_energy_pj"])
-        layers.append(LayerCost(name, nodes[name].kind, c, float(cyc), float(e)))
-    steps = result.mean_steps
-    cyc = v["cycles_per_step"] * steps
-    layers.append(LayerCost("(runtime)", "time loop", {"steps": steps}, cyc, cyc * v["energy_per_cycle_pj"]))
+        layers.append(LayerCost(name, nodes[name].kind, c, float(cyc), float(e), used))
+    steps = float(result.mean_steps)
+    rt = runtime_terms(info["model"], steps)
+    cyc, used = priced(rt, v)
+    layers.append(LayerCost(RUNTIME_ROW, "time loop", {"steps": steps, **{k.removeprefix("cycles_per_"): n for k, n
+                                                                          in rt.items() if k != "cycles_per_step"}},
+                            cyc, cyc * v["energy_per_cycle_pj"], used))
     flash, sram, code_src = memory(qgraph, board, blob_bytes, arena_bytes, schedule=schedule,
                                    steps=int(result.outputs.shape[1]))
     notes = [f"runtime code: {code_src}"]
+    if schedule != "time-step-major":
+        notes.append(f"cycles: the instruction terms are those of time-step-major (one call per layer and step); "
+                     f"{schedule} calls each layer once for all its steps, which they do not model")
     return CostReport(board.id, board.clock_hz, schedule, dict(placement), layers, flash, sram, coeffs, float(steps),
                       int(result.outputs.shape[0]), notes)
