@@ -55,8 +55,43 @@ typedef struct esn__state_map {
  * decay (alpha, alpha_syn) zero, no synaptic delay and no subtract-late reset. O(out_size). */
 int esn__stateless(const esn_node *nd);
 
-/* The state storage of neuron node nd (bytes 0 when it is not a neuron layer or is stateless). */
-void esn__state_map_of(const esn_model *m, const esn_node *nd, int stateless, esn__state_map *sm);
+/* The state storage of neuron node nd (bytes 0 when it is not a neuron layer or is stateless): v, then
+ * i (CubaLIF/CubaLI), eta (ALIF), pending (subtract-late), each 4-byte aligned. Inline and loop-free:
+ * every neuron step calls it. */
+static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int stateless, esn__state_map *sm)
+{
+    const uint32_t n = nd->out_size;
+    const uint32_t kind = nd->kind;
+    const uint32_t wv = m->state_bits <= 16u ? 2u : 4u;   /* v is saturated to state_bits */
+    const uint32_t wi = m->current_bits <= 16u ? 2u : 4u; /* i to current_bits */
+    uint32_t at;
+    sm->off[ESN_VAR_V] = sm->off[ESN_VAR_I] = sm->off[ESN_VAR_ETA] = sm->off[ESN_VAR_PENDING] = ESN_NO_VAR;
+    sm->narrow = 0u;
+    sm->bytes = 0u;
+    if (stateless || kind < (uint32_t)ESN_KIND_IF || kind > (uint32_t)ESN_KIND_ALIF) {
+        return;
+    }
+    sm->off[ESN_VAR_V] = 0u;
+    sm->narrow = wv == 2u ? 1u << ESN_VAR_V : 0u;
+    at = n * wv;
+    if (kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI) {
+        at = (at + 3u) & ~3u;
+        sm->off[ESN_VAR_I] = at;
+        sm->narrow |= wi == 2u ? 1u << ESN_VAR_I : 0u;
+        at += n * wi;
+    }
+    if (kind == ESN_KIND_ALIF) { /* eta: saturated to 32 bits only */
+        at = (at + 3u) & ~3u;
+        sm->off[ESN_VAR_ETA] = at;
+        at += n * 4u;
+    }
+    if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) { /* pending spikes: <= 255, int16 */
+        at = (at + 3u) & ~3u;
+        sm->off[ESN_VAR_PENDING] = at;
+        at += n * 2u;
+    }
+    sm->bytes = (at + 7u) & ~7u;
+}
 
 /* Memory-traffic counters of one node's step from its synops (esn_runtime.h); n_state = S. */
 void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c);

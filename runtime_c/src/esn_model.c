@@ -115,31 +115,6 @@ int esn__stateless(const esn_node *nd)
     return 1;
 }
 
-void esn__state_map_of(const esn_model *m, const esn_node *nd, int stateless, esn__state_map *sm)
-{
-    const uint32_t n = nd->out_size;
-    const uint32_t kind = nd->kind;
-    uint32_t at = 0u;
-    uint32_t v;
-    uint32_t width[ESN_VAR_COUNT];
-    width[ESN_VAR_V] = m->state_bits <= 16u ? 2u : 4u; /* v is saturated to state_bits */
-    width[ESN_VAR_I] = (kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI) ? (m->current_bits <= 16u ? 2u : 4u) : 0u;
-    width[ESN_VAR_ETA] = kind == ESN_KIND_ALIF ? 4u : 0u; /* saturated to 32 bits only */
-    width[ESN_VAR_PENDING] = nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 2u : 0u; /* spikes: <= 255 */
-    sm->narrow = 0u;
-    for (v = 0u; v < ESN_VAR_COUNT; ++v) {
-        sm->off[v] = ESN_NO_VAR;
-        if (!esn__is_neuron(kind) || stateless || width[v] == 0u) {
-            continue;
-        }
-        at = (at + 3u) & ~3u; /* an int32 variable after an odd-length int16 one stays aligned */
-        sm->off[v] = at;
-        sm->narrow |= width[v] == 2u ? 1u << v : 0u;
-        at += n * width[v];
-    }
-    sm->bytes = (at + 7u) & ~7u;
-}
-
 esn_status esn__fail(esn_diag *diag, esn_status s, int32_t node, int32_t edge, int64_t value)
 {
     if (diag != NULL) {

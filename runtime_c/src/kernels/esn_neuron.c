@@ -25,21 +25,15 @@
 #include "esn/esn_fixedpoint.h"
 #include "esn/esn_kernels.h"
 
-/* A state variable is int32 or, with its bit set in `narrow`, int16 (a value its saturation keeps within
- * 16 bits); a NULL array is a stateless layer's, which reads 0 and keeps nothing. */
+/* v and i are int32 or, with their bit set in `narrow`, int16 (values their saturation keeps within 16
+ * bits); pending is always int16 (spike counts), eta always int32. */
 static int64_t esn_ld(const void *p, uint32_t n16, uint32_t j)
 {
-    if (p == NULL) {
-        return 0;
-    }
     return n16 ? ((const int16_t *)p)[j] : ((const int32_t *)p)[j];
 }
 
 static void esn_st(void *p, uint32_t n16, uint32_t j, int64_t v)
 {
-    if (p == NULL) {
-        return;
-    }
     if (n16) {
         ((int16_t *)p)[j] = (int16_t)v;
     } else {
@@ -70,14 +64,16 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     const int32_t *b0 = (const int32_t *)nd->param[ESN_P_B0];
     const int32_t *beta = (const int32_t *)nd->param[ESN_P_BETA];
     const int32_t *eta_inc = (const int32_t *)nd->param[ESN_P_ETA_INC];
-    void *v = state[ESN_VAR_V];
-    void *cur = state[ESN_VAR_I];
-    void *eta = state[ESN_VAR_ETA];
-    void *pending = state[ESN_VAR_PENDING];
-    const uint32_t v16 = narrow & (1u << ESN_VAR_V);
-    const uint32_t i16 = narrow & (1u << ESN_VAR_I);
-    const uint32_t e16 = narrow & (1u << ESN_VAR_ETA);
-    const uint32_t p16 = narrow & (1u << ESN_VAR_PENDING);
+    /* A stateless layer (all decays 0, no pending, no synaptic delay) keeps its v and i in `out`: what it
+     * reads back there is multiplied by a zero decay, and `out` is written after them, so its contents
+     * and the result are those of the layer that starts every step from 0. */
+    const int stateless = state[ESN_VAR_V] == NULL;
+    void *v = stateless ? (void *)out : state[ESN_VAR_V];
+    void *cur = stateless ? (void *)out : state[ESN_VAR_I];
+    int32_t *eta = (int32_t *)state[ESN_VAR_ETA];
+    int16_t *pending = (int16_t *)state[ESN_VAR_PENDING];
+    const uint32_t v16 = stateless ? 0u : narrow & (1u << ESN_VAR_V);
+    const uint32_t i16 = stateless ? 0u : narrow & (1u << ESN_VAR_I);
     uint32_t k_v = 0u, k_i = 0u, k_mult = 0u, k_eta = 0u, k_adapt = 0u;
     uint64_t spikes = 0u;
     uint32_t j;
@@ -115,19 +111,18 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         }
         vv += drive + bias[j];
         if (pending != NULL) {
-            vv -= esn_ld(pending, p16, j) * thr[j];
+            vv -= (int64_t)pending[j] * thr[j];
         }
         vv = esn_sat64(vv, sb);
         if (kind == ESN_KIND_ALIF) {
-            const int64_t eta_j = esn_ld(eta, e16, j);
+            const int64_t eta_j = eta[j];
             const int64_t theta =
                 b0[j] + esn_rshift((int64_t)beta[j] * eta_j, m->adapt_bits, mode, stoch ? esn_noise(k_adapt, j) : 0u);
             s = (ge ? vv >= theta : vv > theta) ? 1 : 0;
             esn_st(v, v16, j, esn_sat64(vv - s * theta, sb));
-            esn_st(eta, e16, j,
-                   esn_sat64(esn_rshift((int64_t)rho[j] * eta_j, db, mode, stoch ? esn_noise(k_eta, j) : 0u) +
-                                 (int64_t)s * eta_inc[j],
-                             32u));
+            eta[j] = (int32_t)esn_sat64(esn_rshift((int64_t)rho[j] * eta_j, db, mode, stoch ? esn_noise(k_eta, j) : 0u) +
+                                            (int64_t)s * eta_inc[j],
+                                        32u);
             out[j] = s;
             spikes += (uint32_t)s;
             continue;
@@ -154,7 +149,7 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT) {
             vv = esn_sat64(vv - (int64_t)s * thr[j], sb);
         } else if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
-            esn_st(pending, p16, j, s);
+            pending[j] = (int16_t)s;
         }
         esn_st(v, v16, j, vv);
         out[j] = s;
