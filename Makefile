@@ -85,3 +85,12 @@ c-tools:
 	  apt-get install -y -qq --no-install-recommends $(CEXT_PKGS) >/dev/null \
 	    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CEXT_PKGS) >/dev/null; }; \
 	else echo "error: the C extension needs $(CEXT_PKGS) (a C compiler and Python headers); install them"; exit 1; fi
+
+# --- cost-model calibration of the emulated boards (docs/calibration.md) -----------------------
+# Microbenchmarks under QEMU -> calibration/BOARD.measurements.jsonl -> calibration/BOARD.json,
+# with the held-out example models' error before and after. A few minutes per board.
+CAL_BOARDS := qemu-mps2-an386 qemu-mps2-an500 qemu-mps2-an505 qemu-microbit
+
+.PHONY: calibrate
+calibrate: $(STAMP) toolchain
+	@for b in $(CAL_BOARDS); do $(VENV)/bin/edgesnn calibrate --board $$b -o calibration/$$b.json || exit 1; done

@@ -254,6 +254,66 @@ def cmd_run(args) -> None:
           f"steps [{n}], per-layer counters)")
 
 
+def _load_inputs(path: str) -> np.ndarray:
+    """INPUTS.npy, or an .npz holding `inputs` (a dataset file)."""
+    if Path(path).suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "inputs" not in z.files:
+                    raise EdgesnnError(f"{path}: no 'inputs' array (it has {', '.join(z.files) or 'none'})")
+                return z["inputs"]
+        except (OSError, ValueError) as e:
+            raise EdgesnnError(f"{path}: cannot read inputs ({e})") from None
+    return _load_npy(path, "inputs")
+
+
+def cmd_profile(args) -> None:
+    from .artifact import save_json
+    from .board import get_board
+    from .calibrate.profile import profile, stale_calibration
+    from .cost import coefficients
+    from .plan import is_plan_file, load_plan_or_model
+    from .quantize import QGraph
+    from .runtime.engines import load_model, to_qgraph
+    from .sim.fixed_sim import check_spike_inputs
+    board = get_board(args.board)
+    if is_plan_file(args.model):
+        from .artifact import load_json
+        qgraph, how = load_plan_or_model(args.model), "the plan's quantized model"
+        sched = load_json(args.model).get("schedule", "time-step-major")
+        if sched != "time-step-major":
+            how += f" (planned {sched}; profiled time-step-major, the schedule the cost terms model)"
+    else:
+        m = load_model(args.model)
+        qgraph = to_qgraph(m)
+        how = "quantized model" if isinstance(m, QGraph) else (
+            f"float model quantized with the default settings ({qgraph.config.weight_bits}-bit weights, "
+            f"{qgraph.config.state_bits}-bit state, {qgraph.config.rounding} rounding)")
+    x = check_spike_inputs(qgraph, _load_inputs(args.inputs))
+    if args.limit is not None:
+        x = x[:args.limit]
+    coeffs = coefficients(board, args.calibration)
+    p = profile(qgraph, x, board, coeffs=coeffs, port=args.port, model=Path(args.model).stem)
+    print(p.table())
+    print(f"model: {how}; " + ("compiled in, QEMU " + board.qemu_machine if args.port is None else
+                               f"blob over {args.port}"))
+    warn = stale_calibration(board, args.calibration)
+    for note in p.notes + ([warn] if warn else []):
+        print(f"note: {note}")
+    if args.output:
+        save_json(args.output, p.to_dict())
+        print(f"-> {args.output}")
+
+
+def cmd_calibrate(args) -> None:
+    from .board import get_board
+    from .calibrate.run import run_calibration
+    board = get_board(args.board)
+    run_calibration(board, output=args.output, port=args.port, benchmarks=args.benchmarks,
+                    measurements=args.measurements, refit=args.refit, held_out=not args.no_held_out,
+                    inputs=args.inputs, seed=args.seed)
+
+
 def _add_quant_options(s) -> None:
     from .quantize import ROUNDINGS
     from .quantize.config import RANGES
@@ -418,6 +478,46 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per-request timeout (default 5 s)")
     _add_quant_options(s)
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("profile", help="a model's estimated cost beside the cost measured on a board, per layer",
+                       description="Run INPUTS on BOARD (compiled in under QEMU, or the blob over --port) and, on "
+                                   "the host, estimate the same inputs with the cost model (the board's calibration "
+                                   "when calibration/BOARD.json exists, else the priors). Prints per layer the "
+                                   "estimated and measured cycles (instructions under QEMU) and their error, the "
+                                   "runtime overhead row (measured: the whole run minus its layers) and the total "
+                                   "(measured: the whole run). Figures are means per input. A float MODEL is "
+                                   "quantized with the default settings.")
+    s.add_argument("model", metavar="MODEL.json|PLAN.json")
+    s.add_argument("--board", default="qemu-mps2-an386", metavar="BOARD", help="board id (default qemu-mps2-an386)")
+    s.add_argument("--inputs", required=True, metavar="X.npy|X.npz",
+                   help="inputs [N, T, ...]: a .npy array or an .npz holding 'inputs' (a dataset file)")
+    s.add_argument("-n", "--limit", type=int, metavar="N", help="only the first N inputs")
+    s.add_argument("--calibration", metavar="CAL.json", help="coefficients file (default calibration/BOARD.json "
+                                                             "when present)")
+    s.add_argument("--port", metavar="DEV", help="a real board's serial port, flashed with the runtime firmware")
+    s.add_argument("-o", "--output", metavar="PROFILE.json", help="also write the table as JSON")
+    s.set_defaults(func=cmd_profile)
+
+    s = sub.add_parser("calibrate", help="fit a board's cost coefficients from microbenchmarks run on it",
+                       description="Generate microbenchmark layers (fan-in, fan-out, spike rate, neuron count and "
+                                   "kind, kernel size, weight width), run them on BOARD (QEMU, or a real board on "
+                                   "--port flashed with the runtime firmware), record MEASUREMENTS.jsonl, fit the "
+                                   "cost coefficients (robust non-negative least squares, k-fold cross-validation) "
+                                   "and write CAL.json. Then run the example models, which the fit never sees, and "
+                                   "report their total error before (priors) and after calibration. Rows from "
+                                   "another board or runtime, corrupted or truncated, are rejected and listed with "
+                                   "file and line; outliers are trimmed and listed. See docs/calibration.md.")
+    s.add_argument("--board", required=True, metavar="BOARD", help="a board id (see `edgesnn boards`)")
+    s.add_argument("-o", "--output", metavar="CAL.json", help="default calibration/BOARD.json")
+    s.add_argument("--measurements", metavar="FILE.jsonl",
+                   help="where the measurements go (default: next to CAL.json, BOARD.measurements.jsonl)")
+    s.add_argument("--refit", metavar="FILE.jsonl", help="fit these measurements; run no microbenchmarks")
+    s.add_argument("--port", metavar="DEV", help="a real board's serial port (e.g. /dev/ttyACM0)")
+    s.add_argument("--benchmarks", type=int, default=96, metavar="N", help="microbenchmarks to run (default 96)")
+    s.add_argument("--inputs", type=int, default=10, metavar="N", help="test inputs per held-out model (default 10)")
+    s.add_argument("--no-held-out", action="store_true", help="skip the held-out example models")
+    s.add_argument("--seed", type=int, default=0, help="seed of the benchmark design and the CV folds")
+    s.set_defaults(func=cmd_calibrate)
     return p
 
 

@@ -1,0 +1,284 @@
+"""Run microbenchmarks (and whole models) on a device; read and check `measurements.jsonl`.
+
+One JSON object per line. For each benchmark run there is one row per counted layer and one row
+for the whole run ("layer": "(run)"), all sharing the run's provenance:
+
+    {"v": 1, "board": "qemu-mps2-an386", "runtime": "edgesnn-runtime/0.1.0+dsp", "unit": "instructions",
+     "schedule": "time-step-major", "bench": "b007-dense-lif-w8", "inputs": 3, "steps": 48,
+     "layer": "syn", "info": {layer_info entry}, "counts": {synops, spikes_in, ...: totals over the run},
+     "measured": 123456}
+    {..., "layer": "(run)", "info": {model info}, "counts": {"steps": 48}, "measured": <every esn_step call>,
+     "layers_measured": <sum of the layer rows>, "firmware": "0.1.0", "compiler": "arm-none-eabi-gcc ...",
+     "cflags": [...], "runtime_sources": "<digest>", "tick_hz": 25000000, "date": "2026-11-22T21:00:00Z",
+     "edgesnn_version": "0.1.0", "spec": {the benchmark's BenchSpec}}
+
+Counts and measurements are totals over the run's inputs and steps (sums beat the tick resolution of
+one tick per layer and step). The cost terms (edgesnn.cost.layer_terms / runtime_terms) are computed
+from `info` and `counts` when fitting, so the feature design can change without measuring again.
+
+Reading checks every line and rejects, naming file and line: text that is not JSON (a truncated last
+line included), missing or mistyped fields, negative counts, a board, runtime version or unit other
+than the file's (or the one asked for), and a run whose rows are incomplete (its "(run)" row or a
+layer missing, or the layers not adding up to layers_measured).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import EdgesnnError
+from . import bench as B
+
+ROW_VERSION = 1
+RUN_ROW = "(run)"
+LAYER_COUNTS = ("synops", "spikes_in", "neuron_updates", "spikes_out", "invocations")
+REQUIRED = {"v": int, "board": str, "runtime": str, "unit": str, "bench": str, "layer": str, "info": dict,
+            "counts": dict, "measured": (int, float)}
+
+
+class CalibrationError(EdgesnnError):
+    pass
+
+
+@dataclass
+class Measurements:
+    """Rows that passed the checks, grouped by benchmark run, and the rows rejected with why."""
+    path: str
+    runs: dict[str, dict] = field(default_factory=dict)   # bench -> {"layers": [rows], "run": row, "lines": [..]}
+    rejected: list[str] = field(default_factory=list)     # "file:line: reason"
+    board: str | None = None
+    runtime: str | None = None
+    unit: str | None = None
+    provenance: dict = field(default_factory=dict)
+
+
+def runtime_sources() -> str:
+    """Digest of the C sources the firmware's runtime compiles from: a calibration holds for those only
+    (the runtime version string stays the same while the sources change)."""
+    import hashlib
+    from ..device.runner import ROOT
+    root = ROOT / "runtime_c"
+    files = sorted([*(root / "src").rglob("*.[ch]"), *(root / "include").rglob("*.h"),
+                    *(f for f in (root / "ports").rglob("*.[chS]") if "host" not in f.parts)])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def provenance(board, hello, fw) -> dict:
+    """Who measured: board, the firmware's runtime version (HELLO), compiler and flags, date."""
+    from ..device import firmware as F
+    cc = board.raw.get("toolchain", {}).get("cc", "arm-none-eabi-gcc")
+    try:
+        compiler = F._cc_version(F.find_tool(cc))
+    except EdgesnnError:
+        compiler = "unknown"
+    return {"v": ROW_VERSION, "board": board.id, "runtime": hello.runtime_version, "firmware": hello.fw_version,
+            "compiler": compiler if fw is not None else f"unknown (firmware not built here; host has {compiler})",
+            "cflags": list(fw.cflags) if fw is not None else [], "tick_hz": hello.tick_hz,
+            "runtime_sources": runtime_sources() if fw is not None else "unknown (firmware not built here)",
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "edgesnn_version": __version__}
+
+
+def run_rows(qgraph, res, prov: dict, bench: str, extra: dict | None = None) -> list[dict]:
+    """The rows of one run (DeviceResult of `qgraph`): one per counted layer and the whole run."""
+    from ..cost.model import layer_info
+    if res.run_cycles is None:
+        raise CalibrationError("the device reports no cycle counter (cycle source 'none'): nothing to calibrate on")
+    info = layer_info(qgraph)
+    n = len(res.steps)
+    steps = int(res.steps.sum())
+    # layer rows carry what the checks need; the run's row the rest of the provenance and the spec
+    base = {k: prov[k] for k in ("v", "board", "runtime")}
+    base.update(unit=res.unit, schedule="time-step-major", bench=bench, inputs=n, steps=steps)
+    rows, total = [], 0
+    for name, cs in res.counts.items():
+        counts = {c: int(cs[c].sum()) for c in ("synops", "spikes_in", "neuron_updates", "spikes_out",
+                                                "param_bytes_read", "arena_bytes_read", "arena_bytes_written")}
+        counts["invocations"] = steps  # time-step-major: each layer runs once per step
+        m = int(cs[res.unit].sum())
+        total += m
+        rows.append({**base, "layer": name, "info": info["layers"][name], "counts": counts, "measured": m})
+    rows.append({**base, **prov, **(extra or {}), "layer": RUN_ROW, "info": info["model"],
+                 "counts": {"steps": steps}, "measured": int(res.run_cycles.sum()), "layers_measured": total})
+    return rows
+
+
+class Session:
+    """One device session: QEMU booted once with the blob-loading runtime firmware, or a real board on
+    `port` already flashed with it; models are sent as blobs one after another."""
+
+    def __init__(self, board, port: str | None = None, timeout: float = 5.0):
+        from ..device.runner import build_runtime_firmware
+        from ..device.serial_link import SerialLink
+        self.board, self.q = board, None
+        self.fw = build_runtime_firmware(board) if board.firmware.get("port") else None
+        if port is not None:
+            self.link = SerialLink.open(port, baud=board.baud, timeout=timeout)
+        else:
+            from ..device.qemu import QemuTarget
+            self.q = QemuTarget(board, self.fw.elf, timeout=timeout)
+            self.link = self.q.start()
+        self.hello = self.link.hello or self.link.handshake()
+        self.prov = provenance(board, self.hello, self.fw)
+
+    def fits(self, qgraph) -> bool:
+        from ..device.runner import model_ram_bytes
+        blob, arena = model_ram_bytes(qgraph)
+        return blob + arena <= self.hello.arena_bytes
+
+    def run(self, qgraph, x):
+        from ..device.runner import DeviceModel
+        return DeviceModel(self.link, qgraph, self.board).run(x)
+
+    def close(self) -> None:
+        if self.q is not None:
+            code = self.q.close()
+            if code != 0:
+                raise CalibrationError(f"firmware exited with code {code}, expected 0")
+        else:
+            self.link.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is not None and self.q is not None:
+            self.q.kill()
+        else:
+            self.close()
+
+
+def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs: int = 3, steps: int = 16,
+            label: str = "microbenchmarks") -> tuple[list[dict], list[str]]:
+    """Run `specs` on the board: (rows, notes on the benchmarks skipped because they do not fit)."""
+    from ..progress import Progress
+    rows, skipped = [], []
+    with Session(board, port) as s, Progress(len(specs), label) as bar:
+        for spec in specs:
+            x = B.inputs(spec, inputs, steps)
+            q = B.quantized(spec, x)
+            if not s.fits(q):
+                skipped.append(f"{spec.id}: does not fit the firmware arena of {s.hello.arena_bytes:,} B")
+            else:
+                rows += run_rows(q, s.run(q, x), s.prov, spec.id, {"spec": spec.to_dict()})
+            bar.update()
+    return rows, skipped
+
+
+def write_rows(rows: list[dict], path: str | Path) -> None:
+    from ..artifact import atomic_write_bytes
+    atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+
+
+def _check(row, where: str) -> str | None:
+    if not isinstance(row, dict):
+        return f"{where}: a row must be a JSON object, got {type(row).__name__}"
+    for k, t in REQUIRED.items():
+        if k not in row:
+            return f"{where}: missing field {k!r}"
+        if not isinstance(row[k], t) or isinstance(row[k], bool):
+            return f"{where}: field {k!r} has type {type(row[k]).__name__}"
+    if row["v"] != ROW_VERSION:
+        return f"{where}: row format v{row['v']}, this edgesnn reads v{ROW_VERSION}"
+    m = row["measured"]
+    if not np.isfinite(m) or m < 0:
+        return f"{where}: 'measured' = {m!r} must be finite and non-negative"
+    need = ("steps",) if row["layer"] == RUN_ROW else LAYER_COUNTS
+    for c in need:
+        v = row["counts"].get(c)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0:
+            return f"{where}: counts[{c!r}] = {v!r} must be a non-negative number"
+    if row["layer"] == RUN_ROW:
+        for k in ("nodes", "input_size", "output_size", "output_edges"):
+            if not isinstance(row["info"].get(k), int):
+                return f"{where}: info[{k!r}] missing or not an integer"
+        if not isinstance(row.get("layers_measured"), (int, float)):
+            return f"{where}: a (run) row needs 'layers_measured'"
+    else:
+        for k in ("family", "in_size", "out_size", "edges"):
+            if k not in row["info"]:
+                return f"{where}: info[{k!r}] missing"
+    return None
+
+
+def load(path: str | Path, *, board: str | None = None, runtime: str | None = None) -> Measurements:
+    """Read and check a measurements file; rows that fail are rejected with file:line and why (see the
+    module docstring). The first good row sets the board, runtime and unit unless given."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise CalibrationError(f"{path}: cannot read the measurements ({e})") from None
+    out = Measurements(str(path), board=board, runtime=runtime)
+    lines_of: dict[str, list[int]] = {}
+    bad_bench: dict[str, str] = {}
+    raw = text.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()
+    elif raw:
+        out.rejected.append(f"{path}:{len(raw)}: the last line has no newline (a truncated file?)")
+        raw.pop()
+    for i, line in enumerate(raw, 1):
+        where = f"{path}:{i}"
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            out.rejected.append(f"{where}: not JSON ({e.msg} at column {e.colno})")
+            continue
+        why = _check(row, where)
+        if why is None:
+            for key in ("board", "runtime", "unit"):
+                want = getattr(out, key)
+                if want is None:
+                    setattr(out, key, row[key])
+                    out.provenance.setdefault(f"{key}_from", where)
+                elif row[key] != want:
+                    why = f"{where}: {key} {row[key]!r} differs from {want!r}" + (
+                        f" ({out.provenance[key + '_from']})" if key + "_from" in out.provenance else " (asked for)")
+                    break
+        if why is not None:
+            out.rejected.append(why)
+            if isinstance(row, dict) and isinstance(row.get("bench"), str):
+                bad_bench.setdefault(row["bench"], f"line {i}")
+            continue
+        if row["layer"] == RUN_ROW and not out.provenance.get("compiler"):
+            out.provenance.update({k: row.get(k) for k in ("compiler", "cflags", "firmware", "date", "edgesnn_version",
+                                                           "tick_hz", "runtime_sources")})
+        row["_line"] = i
+        run = out.runs.setdefault(row["bench"], {"layers": [], "run": None})
+        lines_of.setdefault(row["bench"], []).append(i)
+        if row["layer"] == RUN_ROW:
+            if run["run"] is not None:
+                out.rejected.append(f"{where}: a second (run) row for {row['bench']!r}")
+                bad_bench.setdefault(row["bench"], f"line {i}")
+            run["run"] = row
+        else:
+            run["layers"].append(row)
+    for b in list(out.runs):
+        run = out.runs[b]
+        lines = lines_of[b]
+        span = f"{path}:{lines[0]}-{lines[-1]}"
+        if b in bad_bench:
+            out.rejected.append(f"{span}: run {b!r} dropped: {bad_bench[b]} of it was rejected")
+        elif run["run"] is None:
+            out.rejected.append(f"{span}: run {b!r} has no (run) row (truncated?): dropped")
+        elif abs(sum(r["measured"] for r in run["layers"]) - run["run"]["layers_measured"]) > 0.5:
+            out.rejected.append(f"{span}: run {b!r}: its layer rows add up to "
+                                f"{sum(r['measured'] for r in run['layers']):,.0f}, its (run) row says "
+                                f"{run['run']['layers_measured']:,.0f} (a layer row missing or altered): dropped")
+        else:
+            run["lines"] = lines
+            continue
+        del out.runs[b]
+    return out

@@ -1,0 +1,176 @@
+"""Estimate vs measurement, layer by layer: the cost model beside what the device counted.
+
+    p = profile(qgraph, x, board)          # runs x on the board (QEMU, or `port`), estimates on the host
+    print(p.table())                       # per layer, (runtime), total: estimated, measured, error
+
+Estimated: edgesnn.cost.estimate on the activity of the same inputs in the bit-exact host runtime
+(run_c), so the counts are the device's and only the coefficients are on trial. Measured: per layer
+the device's cycle counter (instructions under QEMU), the "(runtime)" row the whole run of every
+esn_step call minus its layers, the total the whole run. All figures are means per input; the
+estimated rows add up to the estimated total and the measured rows to the measured one.
+
+held_out() runs the example models, which no calibration is fitted on, and reports the error of their
+totals under two sets of coefficients (before and after calibration).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..cost.model import RUNTIME_ROW, coefficients, estimate
+from ..errors import EdgesnnError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+@dataclass
+class Profile:
+    board: str
+    model: str
+    unit: str
+    calibration: str
+    inputs: int
+    mean_steps: float
+    rows: list[tuple[str, str, float, float]]   # (layer, kind, estimated, measured), (runtime) last
+    total_estimated: float
+    total_measured: float
+    notes: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def error(est: float, meas: float) -> float:
+        return (est - meas) / meas if meas else float("nan")
+
+    @property
+    def total_error(self) -> float:
+        return self.error(self.total_estimated, self.total_measured)
+
+    def to_dict(self) -> dict:
+        return {"artifact": "profile", "board": self.board, "model": self.model, "unit": self.unit,
+                "calibration": self.calibration, "inputs": self.inputs, "mean_steps": self.mean_steps,
+                "rows": [{"layer": n, "kind": k, "estimated": e, "measured": m, "error": self.error(e, m)}
+                         for n, k, e, m in self.rows],
+                "total": {"estimated": self.total_estimated, "measured": self.total_measured,
+                          "error": self.total_error}, "notes": self.notes}
+
+    def table(self) -> str:
+        from tabulate import tabulate
+        u = self.unit
+        body = [[n, k, f"{e:,.0f}", f"{m:,.0f}", f"{self.error(e, m):+.1%}"] for n, k, e, m in self.rows]
+        body.append(["total", "", f"{self.total_estimated:,.0f}", f"{self.total_measured:,.0f}",
+                     f"{self.total_error:+.1%}"])
+        head = [f"layer", "kind", f"estimated {u}", f"measured {u}", "error"]
+        return (tabulate(body, head, tablefmt="simple_outline", disable_numparse=True)
+                + f"\n{self.model} on {self.board}: means per input over {self.inputs} inputs "
+                  f"({self.mean_steps:.1f} steps); calibration: {self.calibration}; measured (runtime) = whole run "
+                  f"- layers, total = whole run (every esn_step call)")
+
+
+def run_device(qgraph, x, board, *, port: str | None = None):
+    """(DeviceResult, host SimResult) of x: compiled in under QEMU (as deployed), the blob over `port`."""
+    from ..device.runner import run_on_board
+    from ..runtime.binding import run_c
+    res, _ = run_on_board(board, qgraph, x, port=port, builtin=port is None)
+    if res.run_cycles is None:
+        raise EdgesnnError(f"{board.id}: the device reports no cycle counter; nothing to compare with")
+    return res, run_c(qgraph, x)
+
+
+def compare(qgraph, res, host, board, coeffs, model: str = "model") -> Profile:
+    """The Profile of one device run against the estimate under `coeffs`."""
+    rep = estimate(qgraph, host, board, coeffs=coeffs)
+    n = len(res.steps)
+    meas = {name: float(cs[res.unit].sum()) / n for name, cs in res.counts.items()}
+    whole = float(res.run_cycles.sum()) / n
+    rows = []
+    for lc in rep.layers:
+        if lc.name == RUNTIME_ROW:
+            rows.append((lc.name, "time loop", lc.cycles, whole - sum(meas.values())))
+        else:
+            rows.append((lc.name, lc.kind, lc.cycles, meas[lc.name]))
+    notes = []
+    if not np.array_equal(res.steps, host.steps if host.steps is not None else res.steps):
+        notes.append("the device ran other step counts than the host runtime: the runtimes differ")
+    return Profile(board.id, model, res.unit, coeffs.calibration, n, float(res.steps.mean()), rows, rep.cycles,
+                   whole, notes)
+
+
+def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: str = "model") -> Profile:
+    res, host = run_device(qgraph, x, board, port=port)
+    return compare(qgraph, res, host, board, coeffs or coefficients(board), model)
+
+
+def example_models() -> list[tuple[str, Path, Path]]:
+    """(name, model file, its test data) of each example model (examples/models/results.json names the data)."""
+    models = EXAMPLES / "models"
+    recorded = {}
+    if (models / "results.json").exists():
+        recorded = json.loads((models / "results.json").read_text())
+    out = []
+    for p in sorted(models.glob("*.json")):
+        if p.name == "results.json":
+            continue
+        rec = next((r for r in recorded.values() if isinstance(r, dict) and r.get("model") == p.name), None)
+        data = EXAMPLES / "data" / (rec["test_data"] if rec and rec.get("test_data") else
+                                    "digits_test_cnn.npz" if "cnn" in p.stem else "digits_test.npz")
+        out.append((p.stem, p, data))
+    return out
+
+
+def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 10) -> list[dict]:
+    """Each example model run once on the board, its total estimated under each of `coeff_sets`
+    ({label: Coefficients}); a model that cannot fit the board is listed with why."""
+    from ..data import load_dataset
+    from ..device.firmware import FirmwareTooLarge
+    from ..progress import Progress
+    from ..runtime.engines import load_model, to_qgraph
+    out = []
+    cases = example_models()
+    with Progress(len(cases), "held-out models") as bar:
+        for name, path, data in cases:
+            q = to_qgraph(load_model(str(path)))  # default quantization, as `edgesnn run MODEL.json`
+            x, _ = load_dataset(data)
+            x = x[:inputs].reshape(min(inputs, len(x)), x.shape[1], *q.graph.input.shape)
+            try:
+                res, host = run_device(q, x, board, port=port)
+            except FirmwareTooLarge as e:
+                out.append({"model": name, "skipped": str(e).split(". The model")[0]})
+                bar.update()
+                continue
+            row = {"model": name, "inputs": len(x), "measured": float(res.run_cycles.sum()) / len(x)}
+            for label, c in coeff_sets.items():
+                p = compare(q, res, host, board, c, name)
+                row[label] = {"estimated": p.total_estimated, "error": p.total_error,
+                              "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
+            out.append(row)
+            bar.update()
+    return out
+
+
+def summary(rows: list[dict], label: str) -> dict:
+    errs = [abs(r[label]["error"]) for r in rows if label in r]
+    if not errs:
+        return {"models": 0}
+    return {"models": len(errs), "median_error": float(np.median(errs)), "worst_error": float(max(errs))}
+
+
+def stale_calibration(board, path=None) -> str | None:
+    """A warning when the board's calibration was measured on other runtime sources than these."""
+    from ..cost.model import CALIBRATION_DIR
+    from .measure import runtime_sources
+    p = Path(path) if path else CALIBRATION_DIR / f"{board.id}.json"
+    if not p.exists():
+        return None
+    try:
+        was = json.loads(p.read_text()).get("provenance", {}).get("runtime_sources")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    now = runtime_sources()
+    if was and was != now:
+        return (f"{p} was measured on runtime sources {was}, these are {now}: the runtime changed since; "
+                f"re-run `edgesnn calibrate --board {board.id}` (or `make calibrate`)")
+    return None

@@ -1,0 +1,77 @@
+"""Calibration on QEMU, end to end but small: a short microbenchmark sweep, its fit predicting a model
+it never saw (the example MLP) within tolerance, and `edgesnn profile` whose rows add up to its totals.
+
+Skipped only when qemu-system-arm or arm-none-eabi-gcc is absent (`make setup` installs both)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn.board import get_board
+from edgesnn.calibrate import calibration
+from edgesnn.calibrate import bench as B
+from edgesnn.calibrate import fit as FT
+from edgesnn.calibrate import measure as M
+from edgesnn.calibrate.profile import compare, run_device
+from edgesnn.cli import main
+from edgesnn.cost.model import RUNTIME_ROW, coefficients
+from edgesnn.data import load_dataset
+from edgesnn.runtime.engines import load_model, to_qgraph
+
+from test_qemu import needs_qemu
+
+ROOT = Path(__file__).resolve().parents[1]
+MLP = ROOT / "examples" / "models" / "digits_mlp.json"
+DATA = ROOT / "examples" / "data" / "digits_test.npz"
+
+
+@needs_qemu
+def test_small_sweep_fit_predicts_a_held_out_model(tmp_path):
+    board = get_board("qemu-mps2-an386")
+    specs = B.design(24, seed=3)
+    rows, skipped = M.measure(board, specs, inputs=2, steps=12)
+    run = [r for r in rows if r["layer"] == M.RUN_ROW]
+    assert len(run) + len(skipped) == 24 and len(run) >= 20
+    assert all(r["runtime"].startswith("edgesnn-runtime/") and r["compiler"] and r["spec"] for r in run)
+    assert all(r["measured"] > r["layers_measured"] > 0 for r in run)
+    path = tmp_path / "m.jsonl"
+    M.write_rows(rows, path)
+    meas = M.load(path, board=board.id)
+    assert not meas.rejected
+    f = FT.fit(meas)
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps(calibration(board, meas, f)))
+    q = to_qgraph(load_model(str(MLP)))
+    x, _ = load_dataset(DATA)
+    res, host = run_device(q, x[:4], board)
+    before = compare(q, res, host, board, coefficients(board, priors_only=True))
+    after = compare(q, res, host, board, coefficients(board, cal))
+    assert abs(after.total_error) < 0.10 < abs(before.total_error), (before.total_error, after.total_error)
+
+
+@needs_qemu
+def test_profile_rows_add_up_to_the_totals(tmp_path, capsys):
+    x, _ = load_dataset(DATA)
+    np.save(tmp_path / "x.npy", x[:3])
+    out = tmp_path / "p.json"
+    assert main(["profile", str(MLP), "--board", "qemu-mps2-an386", "--inputs", str(tmp_path / "x.npy"),
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "float model quantized with the default settings" in text and "calibration:" in text
+    p = json.loads(out.read_text())
+    names = [r["layer"] for r in p["rows"]]
+    assert names == ["fc1", "lif1", "fc2", "lif2", RUNTIME_ROW]
+    for key in ("estimated", "measured"):
+        assert sum(r[key] for r in p["rows"]) == pytest.approx(p["total"][key], rel=1e-9)
+    for r in p["rows"] + [p["total"]]:
+        assert r["error"] == pytest.approx((r["estimated"] - r["measured"]) / r["measured"])
+        assert f"{r['error']:+.1%}" in text
+    # an .npz dataset works as inputs too; a wrong one is refused naming the file
+    assert main(["profile", str(MLP), "--inputs", str(DATA), "-n", "2"]) == 0
+    np.savez(tmp_path / "bad.npz", x=x[:2])
+    assert main(["profile", str(MLP), "--inputs", str(tmp_path / "bad.npz")]) == 1
+    assert "bad.npz: no 'inputs' array" in capsys.readouterr().err
