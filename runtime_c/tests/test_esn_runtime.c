@@ -305,6 +305,54 @@ static void test_hand_model(void)
     EXPECT_EQ(c->param_bytes_read, 8 + 3 * 2 * 4);
 }
 
+/* The hand model grouped: [input], [fc], [lif, output, rec] (the recurrent edge stays in one group), and
+ * with fc's weights staged: the same outputs and totals as esn_run; the refusals. */
+static void test_grouped_schedule(void)
+{
+    static uint64_t arena[512];
+    static uint64_t ref_arena[512];
+    static const uint8_t x[3][3] = {{1, 0, 0}, {1, 1, 0}, {0, 0, 1}};
+    int64_t out[3][2];
+    esn_node nodes[5];
+    esn_model m = hand_model;
+    esn_ctx ctx;
+    esn_sched_ctx sc;
+    esn_diag d;
+    uint32_t need = 0u, steps = 0u, k, j;
+    memcpy(nodes, hand_nodes, sizeof nodes);
+    m.nodes = nodes;
+    EXPECT_EQ(esn_init(&ctx, &hand_model, ref_arena, sizeof ref_arena), ESN_OK);
+    EXPECT_EQ(esn_run(&ctx, &x[0][0], 3u, &out[0][0], &steps), ESN_OK);
+    EXPECT_EQ(esn_arena_size_sched(&m, &need), ESN_ERR_SCHEDULE); /* no schedule */
+    m.sched_steps = 3u;
+    nodes[1].flags = ESN_NODE_NEW_GROUP | ESN_NODE_STAGE_WEIGHTS;
+    nodes[2].flags = ESN_NODE_NEW_GROUP;
+    EXPECT_EQ(esn_model_validate(&m, &d), ESN_OK);
+    EXPECT_EQ(esn_arena_size_sched(&m, &need), ESN_OK);
+    EXPECT(need % 8u == 0u && need <= sizeof arena);
+    EXPECT_EQ(esn_sched_init(&sc, &m, arena, need - 1u), ESN_ERR_ARENA_SMALL);
+    EXPECT_EQ(esn_sched_run(&sc, NULL), ESN_ERR_STATE);
+    EXPECT_EQ(esn_sched_init(&sc, &m, arena, need), ESN_OK);
+    memcpy(esn_sched_input(&sc), x, sizeof x);
+    EXPECT_EQ(esn_sched_run(&sc, NULL), ESN_OK);
+    EXPECT_EQ(sc.staged_bytes, 6);
+    for (j = 0u; j < 6u; ++j) {
+        EXPECT_EQ(sc.out[j], out[j / 2u][j % 2u]);
+    }
+    for (k = 0u; k < 5u; ++k) {
+        EXPECT(memcmp(&sc.total[k], esn_counters_of(&ctx, k, 1), 7u * sizeof(uint64_t)) == 0);
+    }
+    nodes[4].flags = ESN_NODE_NEW_GROUP; /* rec in a group after lif: the recurrent edge crosses */
+    EXPECT_EQ(esn_model_validate(&m, &d), ESN_ERR_SCHEDULE);
+    EXPECT_EQ(d.edge, 2);
+    nodes[4].flags = 0u;
+    nodes[2].flags = ESN_NODE_STAGE_WEIGHTS | ESN_NODE_NEW_GROUP; /* a neuron layer has no weights */
+    EXPECT_EQ(esn_model_validate(&m, &d), ESN_ERR_ENUM);
+    nodes[2].flags = ESN_NODE_NEW_GROUP;
+    m.sched_steps = 0u; /* group flags without a schedule */
+    EXPECT_EQ(esn_model_validate(&m, &d), ESN_ERR_SCHEDULE);
+}
+
 static void test_validation_refusals(void)
 {
     esn_node nodes[5];
@@ -376,6 +424,7 @@ int main(void)
     test_fixedpoint();
     test_conv_and_pool_scatter();
     test_hand_model();
+    test_grouped_schedule();
     test_validation_refusals();
     test_blob_loader_basics();
     if (failures != 0) {
