@@ -360,7 +360,8 @@ class Lowered:
         state = max(sum(self.state_bytes(k) for k in range(n) if grp[k] == g) for g in range(groups))
         staged = max(sum(align8(nodes[k].params["weight"].nbytes) for k in range(n) if grp[k] == g
                          and nodes[k].flags & 2) for g in range(groups))
-        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * 8)
+        out_bytes = 4 if nodes[self.output_node].n_edges == 1 else 8  # one edge: int32 copies, else int64 sums
+        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * out_bytes)
                  + align8(T * self.input_size))
         return fixed + state + staged + end
 

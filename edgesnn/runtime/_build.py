@@ -60,6 +60,7 @@ esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_
 esn_status esn_arena_size_sched(const esn_model *m, uint32_t *bytes);
 esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, uint32_t size);
 uint8_t *esn_sched_input(const esn_sched_ctx *ctx);
+int64_t esn_sched_output(const esn_sched_ctx *ctx, uint32_t t, uint32_t j);
 esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps);
 
 int64_t esn_asr64(int64_t x, uint32_t s);
@@ -130,11 +131,16 @@ esn_status esn_host_run_batch_sched(esn_sched_ctx *sc, const uint8_t *x, uint32_
 {
     const esn_model *m = sc->model;
     const size_t T = sc->T;
-    uint32_t i;
+    size_t t;
+    uint32_t i, j;
     for (i = 0; i < n; ++i) {
         memcpy(esn_sched_input(sc), x + i * T * m->input_size, T * m->input_size);
         ESN_CHECK(esn_sched_run(sc, (esn_counters *)(counters + i * T * m->n_nodes * ESN_N_COUNTERS)));
-        memcpy(out + i * T * m->output_size, sc->out, T * m->output_size * sizeof(int64_t));
+        for (t = 0; t < T; ++t) {
+            for (j = 0; j < m->output_size; ++j) {
+                out[(i * T + t) * m->output_size + j] = esn_sched_output(sc, (uint32_t)t, j);
+            }
+        }
     }
     return ESN_OK;
 }

@@ -202,6 +202,13 @@ static esn_status esn_s_place_all(const esn_model *m, esn_s_plan *p, uint64_t *e
     return ESN_OK;
 }
 
+/* Bytes of one kept output element: an Output with one incoming edge copies an int32 buffer (4), else
+ * it sums several (8). */
+static uint32_t esn_s_out_bytes(const esn_model *m)
+{
+    return m->nodes[m->output_node].n_edges == 1u ? 4u : 8u;
+}
+
 /* Sizes of the fixed regions, in layout order. */
 typedef struct esn_s_regions {
     uint64_t view, total, out, input, state, weights, buffers, bytes;
@@ -308,7 +315,7 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
     r->view = esn_s_align8((uint64_t)n * ESN_S_RT_BYTES);
     r->total = r->view + esn_s_align8((uint64_t)m->n_edges * ESN_S_VIEW_BYTES);
     r->out = r->total + (uint64_t)n * sizeof(esn_counters);
-    r->input = r->out + esn_s_align8((uint64_t)p->T * m->output_size * 8u);
+    r->input = r->out + esn_s_align8((uint64_t)p->T * m->output_size * esn_s_out_bytes(m));
     r->state = r->input + esn_s_align8((uint64_t)p->T * m->input_size);
     r->weights = r->state + state;
     r->buffers = r->weights + weights;
@@ -362,7 +369,8 @@ esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, u
     ctx->rt = rt = (esn_node_rt *)arena;
     ctx->view = view = (uint32_t *)(void *)(ctx->arena + r.view);
     ctx->total = (esn_counters *)(void *)(ctx->arena + r.total);
-    ctx->out = (int64_t *)(void *)(ctx->arena + r.out);
+    ctx->out = ctx->arena + r.out;
+    ctx->out_bytes = esn_s_out_bytes(m);
     ctx->input = ctx->arena + r.input;
     memset(arena, 0, (size_t)r.bytes);
     for (k = 0u; k < m->n_nodes; ++k) {
@@ -401,6 +409,17 @@ esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, u
     }
     ctx->ready = 1u;
     return ESN_OK;
+}
+
+int64_t esn_sched_output(const esn_sched_ctx *ctx, uint32_t t, uint32_t j)
+{
+    size_t i;
+    if (ctx == NULL || !ctx->ready || t >= ctx->T || j >= ctx->model->output_size) {
+        return 0;
+    }
+    i = (size_t)t * ctx->model->output_size + j;
+    return ctx->out_bytes == 4u ? ((const int32_t *)(const void *)ctx->out)[i]
+                                : ((const int64_t *)(const void *)ctx->out)[i];
 }
 
 uint8_t *esn_sched_input(const esn_sched_ctx *ctx)
@@ -473,13 +492,17 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
         in[e] = esn_s_in(ctx, nd->first_edge + e, t);
     }
     if (nd->kind == ESN_KIND_OUTPUT) {
-        int64_t *y = ctx->out + (size_t)t * m->output_size;
+        const size_t row = (size_t)t * m->output_size;
         for (j = 0u; j < nd->out_size; ++j) {
             int64_t s = 0;
             for (e = 0u; e < nd->n_edges; ++e) {
                 s += in[e][j];
             }
-            y[j] = s;
+            if (ctx->out_bytes == 4u) {
+                ((int32_t *)(void *)ctx->out)[row + j] = (int32_t)s; /* one edge: an int32 value */
+            } else {
+                ((int64_t *)(void *)ctx->out)[row + j] = s;
+            }
         }
         return;
     }

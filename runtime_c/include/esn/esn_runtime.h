@@ -169,14 +169,15 @@ esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_
  *     esn_sched_ctx sc;
  *     ESN_CHECK(esn_sched_init(&sc, &model, arena, sizeof arena));
  *     memcpy(esn_sched_input(&sc), x, T * input_size);   // stage the whole input (or in chunks)
- *     ESN_CHECK(esn_sched_run(&sc, NULL));               // sc.out [T][output_size], sc.total [n_nodes]
+ *     ESN_CHECK(esn_sched_run(&sc, NULL));               // esn_sched_output(&sc, t, j), sc.total [n_nodes]
  *
  * Arena (each region 8-byte aligned):
  *
  *     node table     n_nodes x 16 bytes (buffer and state offsets, layer index, flags)
  *     edge views     n_edges x 8 bytes (where each edge reads its source's step)
  *     total counters n_nodes x esn_counters: of the last run
- *     outputs        T x output_size x int64: every step's output of the last run
+ *     outputs        T x output_size, every step's output of the last run: int32 when the Output node
+ *                    has one incoming edge (it copies an int32 buffer), else int64 (a sum)
  *     input          T x input_size uint8: the staged input (the Input's T-step buffer)
  *     states         the largest group's neuron state blocks (laid out as esn_step's, above)
  *     weights        the largest group's staged weights (nodes flagged ESN_NODE_STAGE_WEIGHTS: their
@@ -203,9 +204,10 @@ typedef struct esn_sched_ctx {
     esn_node_rt *rt;       /**< [n_nodes] */
     uint32_t *view;        /**< [n_edges][2]: arena offset, mode */
     esn_counters *total;   /**< [n_nodes]: counters summed over the last run's T steps */
-    int64_t *out;          /**< [T][output_size]: the last run's outputs */
+    void *out;             /**< [T][output_size] int32 or int64 (out_bytes): the last run's outputs */
     uint8_t *input;        /**< [T][input_size]: the input to stage before esn_sched_run */
     uint32_t staged_bytes; /**< weight bytes the last run copied into the arena (ESN_NODE_STAGE_WEIGHTS) */
+    uint32_t out_bytes;    /**< 4 or 8 */
 } esn_sched_ctx;
 
 /**
@@ -227,12 +229,16 @@ esn_status esn_arena_size_sched(const esn_model *m, uint32_t *bytes);
  */
 esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, uint32_t size);
 
+/** Output element j of step t of the last run (0 when out of range or not initialised). */
+int64_t esn_sched_output(const esn_sched_ctx *ctx, uint32_t t, uint32_t j);
+
 /** Where to stage the input, [T][input_size] spike counts (NULL before esn_sched_init). */
 uint8_t *esn_sched_input(const esn_sched_ctx *ctx);
 
 /**
  * Runs the staged input, all T steps (no early exit).
- * @param[in,out] ctx    an initialised context; ctx->out and ctx->total receive the results.
+ * @param[in,out] ctx    an initialised context; the outputs (esn_sched_output) and ctx->total receive
+ *                       the results.
  * @param[out]    steps  [T][n_nodes] counters per step and node, as esn_counters_of(ctx, k, 0) after
  *                       step t of esn_run (may be NULL).
  * @return ESN_OK, ESN_ERR_NULL or ESN_ERR_STATE (not initialised).

@@ -376,9 +376,8 @@ int esn_fw_ext_read_counters(const esn_fw_req *r)
                         ESN_OK);
     }
     if (r->in[2] >= 2u) { /* an output, paged: the last step's, or step `step`'s of a grouped run */
-        const int64_t *y = !s_model->sched_steps ? esn_output(&s_ctx)
-                           : s_sctx.out + (size_t)(r->in[2] == 3u ? get_u16(r->in + 3) : s_sctx.T - 1u) *
-                                              s_model->output_size;
+        const int64_t *y = s_model->sched_steps ? 0 : esn_output(&s_ctx);
+        const uint32_t step = r->in[2] == 3u ? get_u16(r->in + 3) : s_sctx.T - 1u;
         if (first > s_model->output_size) {
             return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "READ_COUNTERS output element out of range", ESN_OK);
         }
@@ -392,7 +391,7 @@ int esn_fw_ext_read_counters(const esn_fw_req *r)
         o[6] = 0;
         o[7] = 0;
         for (k = 0; k < count; k++) {
-            put_u64(o + 8 + k * 8u, (uint64_t)y[first + k]);
+            put_u64(o + 8 + k * 8u, (uint64_t)(y ? y[first + k] : esn_sched_output(&s_sctx, step, first + k)));
         }
         *r->out_len = (uint16_t)(8u + count * 8u);
         return ESN_FW_ST_OK;
