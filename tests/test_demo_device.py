@@ -32,3 +32,7 @@ def test_device_stage_prints_estimated_beside_measured(tmp_path, monkeypatch, ca
     assert m["accuracy"] == m["estimated_accuracy"] and m["mean_steps"] == m["estimated_mean_steps"]
     assert (m["flash_bytes"], m["sram_bytes"]) == (p.cost["totals"]["flash_bytes"], p.cost["totals"]["sram_bytes"])
     assert m["instructions_per_input"] > 0 and np.isfinite(m["estimated_cycles_per_input"])
+    if p.qgraph.exit is not None:  # the exit measured against the same model run without it
+        g = m["exit_gain"]
+        assert g["cycles_exit"] < g["cycles_no_exit"] and g["edp_ratio"] == (g["cycles_exit"] / g["cycles_no_exit"]) ** 2
+        assert "energy-delay product" in out

@@ -68,17 +68,27 @@ def test_plan_chooses_a_fitting_candidate_and_round_trips(mlp, tmp_path):
     assert Plan.from_dict(json.loads(path.read_text())).to_dict() == json.loads(path.read_text())
 
 
+# the planner's choices for the default board (examples/plan_all.py -> examples/results/plans.json)
+PLANNED = {"digits_mlp": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6, threshold_bits=10, rounding="truncate"),
+           "digits_cnn": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6, threshold_bits=10)}
+
+
 @needs_c
-def test_early_exit_meets_the_target_on_test(mlp):
-    """Chosen on val: >= 2.5x fewer mean steps, <= 0.6 pt below the float model on the test split."""
-    g, x, y = mlp
-    xt, yt = load_dataset(DATA / "digits_test.npz")
-    q = quantize(g, QuantConfig(), x)
-    pol = calibrate(run_c(q, x).outputs, y)
-    r = run_c(q.with_exit(pol.threshold_q8, pol.beta_q16), xt)
-    float_test = json.loads((MODELS / "results.json").read_text())["digits_mlp"]["accuracy"]
+@pytest.mark.parametrize("model,suffix", [("digits_mlp", ""), ("digits_cnn", "_cnn")])
+def test_early_exit_meets_the_target_on_test(model, suffix):
+    """DT-SNN target: calibrated on the 5-coding validation set, on the 5-coding test set (1800 inputs) the exit
+    runs >= 2.5x fewer mean steps and loses <= 0.5 pt against the same model run all 16 steps; the quantized
+    model itself loses <= 1 pt against float."""
+    from edgesnn.sim import simulate
+    g = Graph.load(MODELS / f"{model}.json")
+    x, y = load_dataset(DATA / f"digits_val_x5{suffix}.npz")
+    xt, yt = load_dataset(DATA / f"digits_test_x5{suffix}.npz")
+    q = quantize(g, PLANNED[model], x)
+    pol = calibrate(run_c(q, x).outputs, y, max_drop=0.005)
+    full, r = run_c(q, xt), run_c(q.with_exit(pol.threshold_q8, pol.beta_q16), xt)
     assert 16 / r.mean_steps >= 2.5
-    assert np.mean(r.pred == yt) >= float_test - 0.006
+    assert np.mean(r.pred == yt) >= np.mean(full.pred == yt) - 0.005
+    assert np.mean(full.pred == yt) >= np.mean(simulate(g, xt).pred == yt) - 0.01
 
 
 @needs_c

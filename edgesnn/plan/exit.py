@@ -73,7 +73,7 @@ def curve_for(outputs: np.ndarray, labels: np.ndarray, beta_q16: int, thresholds
 
 
 def calibrate(outputs: np.ndarray, labels: np.ndarray, *, max_drop: float = 0.01, min_accuracy: float = 0.0,
-              headroom: float = 2.0, betas=BETAS_Q16, thresholds=None) -> ExitPolicy:
+              headroom: float = 1.5, betas=BETAS_Q16, thresholds=None) -> ExitPolicy:
     """Choose (beta_q16, threshold_q8) from a full-length run's outputs [N, T, ...] on validation data."""
     n, steps = outputs.shape[:2]
     full = float(np.mean(np.argmax(outputs.reshape(n, steps, -1).sum(axis=1), axis=1) == labels))

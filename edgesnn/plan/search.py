@@ -217,40 +217,22 @@ def pareto(rows: list[dict], keys=("accuracy", "-mean_steps", "-flash_bytes", "-
     return out
 
 
-def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
-         objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
-         exit_max_drop: float = 0.01, shortlist: int = 6, sensitivity: bool = True, calibration=None,
-         progress: bool = False, measure: bool = True, firmware_cache=None) -> Plan | Infeasible:
-    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
+@dataclass
+class Searched:
+    """The board-independent part of a plan: float accuracy and every candidate's bit-exact evaluation on the
+    validation data. One search serves every board (plan(..., searched=...))."""
+    float_accuracy: float
+    evaluated: list[Evaluated]
+    sensitivity: list[dict]
 
-    measure: build the chosen candidate's firmware and report its measured flash and SRAM (plan/firmware.py);
-    the other candidates keep the analytical estimate (their front rows say "memory": "estimate")."""
-    import dataclasses
-    from ..cost import CostReport
-    from ..device.firmware import FirmwareTooLarge
-    from .firmware import build_for_plan
-    from ..cost import coefficients, estimate, schedule_arenas
-    from ..emit.blob import to_blob
+
+def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None, workers: int | None = None,
+           sensitivity: bool = True, progress: bool = False) -> Searched:
+    """Quantization search on (x_val, y_val): each candidate run in the C runtime, plus the sensitivity table."""
     from ..progress import Progress
-    from ..runtime.binding import run_c
     from ..sim import simulate
-    if objective not in OBJECTIVES:
-        raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
-    if target_acc is not None and max_drop is not None:
-        raise PlanInputError("give either target_acc or max_drop, not both")
-    if target_acc is not None and not 0 <= target_acc <= 1:
-        raise PlanInputError(f"target_acc {target_acc} must be a fraction in [0, 1]")
-    if max_drop is not None and not 0 <= max_drop <= 1:
-        raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
     x, y = check_data(graph, x_val, y_val)
-    coeffs = coefficients(board, calibration)
     float_acc = float(np.mean(simulate(graph, x).pred == y))
-    if target_acc is None:
-        target_acc = float_acc - (0.01 if max_drop is None else max_drop)
-        target = {"max_drop": 0.01 if max_drop is None else max_drop, "accuracy": target_acc}
-    else:
-        target = {"target_acc": target_acc, "accuracy": target_acc}
-
     configs = configs or candidates(graph)
     sens = sensitivity_configs(graph) if sensitivity else []
     bar = Progress(len(configs) + len(sens), "plan: quantization candidates") if progress else None
@@ -261,6 +243,44 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     evs, sens_evs = evs[:len(configs)], evs[len(configs):]
     sens_rows = [{"kind": k, "value": v, "accuracy": e.accuracy, "drop_pts": 100 * (sens_evs[0].accuracy - e.accuracy)}
                  for (k, v, _), e in zip(sens, sens_evs)]
+    return Searched(float_acc, evs, sens_rows)
+
+
+def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
+         objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
+         exit_max_drop: float = 0.005, shortlist: int = 6, sensitivity: bool = True, calibration=None,
+         progress: bool = False, measure: bool = True, firmware_cache=None,
+         searched: Searched | None = None) -> Plan | Infeasible:
+    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
+
+    measure: build the chosen candidate's firmware and report its measured flash and SRAM (plan/firmware.py);
+    the other candidates keep the analytical estimate (their front rows say "memory": "estimate").
+    searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards."""
+    import dataclasses
+    from ..cost import CostReport
+    from ..device.firmware import FirmwareTooLarge
+    from .firmware import build_for_plan
+    from ..cost import coefficients, estimate, schedule_arenas
+    from ..emit.blob import to_blob
+    from ..runtime.binding import run_c
+    if objective not in OBJECTIVES:
+        raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if target_acc is not None and max_drop is not None:
+        raise PlanInputError("give either target_acc or max_drop, not both")
+    if target_acc is not None and not 0 <= target_acc <= 1:
+        raise PlanInputError(f"target_acc {target_acc} must be a fraction in [0, 1]")
+    if max_drop is not None and not 0 <= max_drop <= 1:
+        raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
+    x, y = check_data(graph, x_val, y_val)
+    coeffs = coefficients(board, calibration)
+    if searched is None:
+        searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity, progress=progress)
+    float_acc, evs, sens_rows = searched.float_accuracy, searched.evaluated, searched.sensitivity
+    if target_acc is None:
+        target_acc = float_acc - (0.01 if max_drop is None else max_drop)
+        target = {"max_drop": 0.01 if max_drop is None else max_drop, "accuracy": target_acc}
+    else:
+        target = {"target_acc": target_acc, "accuracy": target_acc}
 
     def mem(e):
         f, s = _terms(e, board, graph)
@@ -280,11 +300,16 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
                           [f"relax {field_name} (best reachable: {100 * best.accuracy:.2f}% on the validation data)",
                            "retrain with quantization-aware training (edgesnn.train.qat)"])
 
-    # distinct models only, smallest memory first, then most accurate
+    # distinct models only: the smallest-memory ones (Q-SpiNN's choice) and the most accurate ones, whose
+    # accuracy headroom lets early exit stop sooner and may cost less energy
     uniq = {}
     for e in sorted(qualified, key=lambda e: (sum(mem(e)), -e.accuracy, e.config.weight_bits, e.config.state_bits)):
         uniq.setdefault(e.digest, e)
-    short = list(uniq.values())[:shortlist]
+    distinct = list(uniq.values())
+    short = distinct[:shortlist]
+    for e in sorted(distinct, key=lambda e: (-e.accuracy, sum(mem(e))))[:shortlist]:
+        if e not in short:
+            short.append(e)
     rows = []
     for e in short:
         q = quantize(graph, e.config, x)
@@ -335,7 +360,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
     return Plan(board.id, chosen["qgraph"], chosen["exit"], SCHEDULE,
                 {"weights": board.code_region, "arena": board.arena_region}, chosen["cost"], chosen["accuracy"],
-                float_acc, objective, target, front_rows, sens_rows, len(configs),
+                float_acc, objective, target, front_rows, sens_rows, len(evs),
                 {"inputs": int(x.shape[0]), "steps": int(x.shape[1])})
 
 
