@@ -8,8 +8,10 @@
 3. a candidate fits when flash (runtime code + blob) and SRAM (arena + stack + I/O) fit the board;
    it qualifies when it also meets the accuracy target. None fits: Infeasible (demand, bound,
    gap, levers). None meets the target: Infeasible naming the target;
-4. the smallest-memory qualifying candidates (and the Pareto front) get an early-exit policy
-   calibrated on the same data (exit.py) and a CostReport (edgesnn.cost) with exit on;
+4. a shortlist - the smallest-memory qualifying candidates (Q-SpiNN's choice) and the most accurate
+   ones (whose headroom lets the exit stop sooner) - gets an early-exit policy calibrated on the same
+   data (exit.py, within exit_max_drop of the candidate's full-length accuracy and at or above the
+   target) and a CostReport (edgesnn.cost) with exit on;
 5. the plan is the qualifying candidate best on `objective`, ties to less memory; its firmware is
    built for the board (the model compiled in, as `edgesnn run PLAN.json` builds it) and its flash
    and SRAM are the ELF's measured sizes (plan/firmware.py), so planned == measured; a candidate
@@ -23,8 +25,9 @@ only; each front row gives both schedules' exact arenas ("arena_by_schedule", co
 and an SRAM Infeasible says whether the layer-major arena would fit. With int32 T-step buffers the
 layer-major arena exceeds the time-major one for all but the shortest inputs (it saves the all-layer
 state and counter tables, and pays T x the activations), so it is a lever for short T, not a default.
-Placement: weights in the board's code region (flash, as model.c's const tables),
-arena in its arena region. Neuron state is stored as int32 in the arena whatever state_bits is,
+Placement: weights in the board's code region (flash, as model.c's const tables); the arena in the
+RAM region (SRAM, data TCM or SDRAM, arena_regions) best on the objective by the region's access costs,
+the board's arena region on a tie; the firmware is linked with the arena there (placed()). Neuron state is stored as int32 in the arena whatever state_bits is,
 so a lower state precision changes accuracy, not SRAM.
 """
 
@@ -193,6 +196,28 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
     return Infeasible(board.id, "no candidate fits the board's memory", demand, bound, gap, levers)
 
 
+def arena_regions(board, sram: dict) -> list[str]:
+    """The RAM regions the arena may go to, the board's default first: data regions (SRAM, data TCM, SDRAM;
+    not the instruction TCM) that hold it beside what the firmware already puts there (stack and I/O
+    buffers in the data region). Weights stay in the code region: the emitted model's tables are const."""
+    out = []
+    for name in [board.arena_region] + sorted(set(board.regions) - {board.arena_region}):
+        r = board.regions[name]
+        if r.kind not in ("sram", "sdram") or name.startswith("itcm"):
+            continue
+        need = sram["arena"] + (sram["stack"] + sram["io"] if name == board.data_region else 0)
+        if need <= r.size_bytes:
+            out.append(name)
+    return out
+
+
+def placed(board, placement: dict):
+    """`board` with its arena in placement["arena"]: the firmware's linker script puts it there."""
+    import dataclasses
+    return board if placement["arena"] == board.arena_region else dataclasses.replace(board,
+                                                                                     arena_region=placement["arena"])
+
+
 def _objective_key(objective: str, c: dict):
     s = c["cost"]["totals"]
     mem = s["flash_bytes"] + s["sram_bytes"]
@@ -318,12 +343,22 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         qe = q.with_exit(pol.threshold_q8, pol.beta_q16)
         r = run_c(qe, x) if pol.threshold_q8 is not None else full
         acc = float(np.mean(r.pred == y))
-        rep = estimate(qe, r, board, coeffs=coeffs, blob_bytes=len(to_blob(qe)), arena_bytes=e.arena_bytes)
+        reps = {}
+        for region in arena_regions(board, _terms(e, board, graph)[1]):
+            reps[region] = estimate(qe, r, board, coeffs=coeffs, blob_bytes=len(to_blob(qe)),
+                                    arena_bytes=e.arena_bytes,
+                                    placement={"weights": board.code_region, "arena": region})
+        if not reps:
+            continue
+        region = min(reps, key=lambda k: _objective_key(objective, {"cost": {"totals": reps[k].summary()}}))
+        rep = reps[region]
         s = rep.summary()
         rows.append({"config": e.config.to_dict(), "accuracy": acc, "mean_steps": r.mean_steps,
                      "flash_bytes": s["flash_bytes"], "sram_bytes": s["sram_bytes"], "cycles": s["cycles"],
                      "energy_j": s["energy_j"], "edp_js": s["edp_js"], "latency_s": s["latency_s"],
-                     "exit": pol, "qgraph": qe, "cost": rep.to_dict(),
+                     "exit": pol, "qgraph": qe, "cost": rep.to_dict(), "placement": dict(rep.placement),
+                     "placements": {k: {n: v.summary()[n] for n in ("cycles", "energy_j", "edp_js")}
+                                    for k, v in reps.items()},
                      "arena_by_schedule": schedule_arenas(q, int(x.shape[1]))})
     front = pareto(rows)
     ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
@@ -333,7 +368,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
             chosen = r
             break
         try:
-            fw, why = build_for_plan(r["qgraph"], board, firmware_cache)
+            fw, why = build_for_plan(r["qgraph"], placed(board, r["placement"]), firmware_cache)
         except FirmwareTooLarge as e:  # the estimate fit, the real image does not: the next best
             too_large.append((r, e))
             continue
@@ -359,7 +394,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     for fr in front_rows:
         fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
     return Plan(board.id, chosen["qgraph"], chosen["exit"], SCHEDULE,
-                {"weights": board.code_region, "arena": board.arena_region}, chosen["cost"], chosen["accuracy"],
+                chosen["placement"], chosen["cost"], chosen["accuracy"],
                 float_acc, objective, target, front_rows, sens_rows, len(evs),
                 {"inputs": int(x.shape[0]), "steps": int(x.shape[1])})
 
