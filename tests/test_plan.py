@@ -95,13 +95,13 @@ def test_early_exit_meets_the_target_on_test(model, suffix):
 def test_infeasible_on_a_board_too_small(mlp, tmp_path):
     g, x, y = mlp
     text = (ROOT / "boards" / "qemu-mps2-an386.toml").read_text()
-    text = text.replace('id = "qemu-mps2-an386"', 'id = "tiny-test"').replace("131_072", "4_096")
+    text = text.replace('id = "qemu-mps2-an386"', 'id = "tiny-test"').replace("131_072", "3_072")
     text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024").replace("arena_bytes = 65_536", "arena_bytes = 2_048")
     path = tmp_path / "tiny-test.toml"
     path.write_text(text)
     r = plan(g, load_board_file(path), x, y, configs=SMALL, workers=1, sensitivity=False)
     assert isinstance(r, Infeasible)
-    assert r.gap["sram_bytes"] > 0 and r.bound["sram_bytes"] == 4096
+    assert r.gap["sram_bytes"] > 0 and r.bound["sram_bytes"] == 3072
     assert r.demand["sram_bytes"] == r.bound["sram_bytes"] + r.gap["sram_bytes"]
     assert any("larger board" in lever for lever in r.levers)
     assert Infeasible.from_dict(r.to_dict()) == r
@@ -145,3 +145,36 @@ def test_golden_metrics(model, data):
     assert rep.sram["arena"] == gold["arena_bytes"]
     assert rep.flash_bytes == gold["flash_bytes"]
     assert rep.cycles == pytest.approx(gold["cycles"], rel=GOLDEN["tolerance"]["cycles_rel"])
+
+
+@needs_c
+def test_reduce_state_keeps_only_layers_the_target_allows(mlp):
+    from edgesnn.plan.search import reduce_state
+    g, x, y = mlp
+    q = quantize(g, QuantConfig(), x)
+    assert reduce_state(q, x[:60], y[:60], 1.01) == (q, [])  # no accuracy reaches 101 %
+    r, names = reduce_state(q, x[:60], y[:60], 0.0)           # any accuracy will do: every layer that can
+    assert names == ["lif1", "lif2"] and arena_size(r) < arena_size(q)
+    assert r.meta["stateless"] == names
+
+
+@needs_c
+def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
+    """At T = 4 the CNN's fused groups (one group's state resident, uint8 spike buffers) need less SRAM than
+    time-step-major; the sram objective picks them, and the runtime runs that schedule to the planned accuracy."""
+    from edgesnn.emit import arena_size_schedule
+    from edgesnn.plan.search import SCHEDULES
+    g = Graph.load(MODELS / "digits_cnn.json")
+    x, y = load_dataset(DATA / "digits_val_cnn.npz")
+    x, y = x[:60, :4], y[:60]
+    p = plan(g, get_board(), x, y, max_drop=0.1, configs=[QuantConfig()], workers=1, sensitivity=False,
+             objective="sram", measure=False)
+    assert isinstance(p, Plan) and p.schedule in ("fused", "layer-major") and p.qgraph.exit is None
+    spec = SCHEDULES[p.schedule]
+    assert p.cost["sram"]["arena"] == arena_size_schedule(p.qgraph, spec, 4) < arena_size(p.qgraph)
+    assert float(np.mean(run_c(p.qgraph, x, schedule=spec).pred == y)) == p.accuracy
+    rows = {r["schedule"] for r in p.front}
+    assert "time-step-major" in rows  # the exit's row stays on the front: fewer steps
+    e = plan(g, get_board(), x, y, max_drop=0.1, configs=[QuantConfig()], workers=1, sensitivity=False,
+             objective="energy", measure=False)
+    assert e.schedule == "time-step-major"

@@ -16,15 +16,17 @@ from __future__ import annotations
 from ..errors import DeviceError
 
 
-def build_for_plan(qgraph, board, cache_dir=None):
-    """(Firmware, None) for `qgraph` compiled into `board`'s firmware, or (None, why) when it cannot be
-    built here. Raises FirmwareTooLarge (with the numbers) when the image does not fit the board."""
+def build_for_plan(qgraph, board, cache_dir=None, *, schedule="time", steps: int | None = None):
+    """(Firmware, None) for `qgraph` compiled into `board`'s firmware under `schedule` over `steps` steps, or
+    (None, why) when it cannot be built here. Raises FirmwareTooLarge (with the numbers) when the image does
+    not fit the board."""
     from ..device import firmware as F
     from ..device.runner import build_runtime_firmware
     if not board.firmware.get("port"):
         return None, f"board {board.id} has no firmware port to build (memory is the analytical estimate)"
     try:
-        return build_runtime_firmware(board, qgraph, builtin=True, cache_dir=cache_dir), None
+        return build_runtime_firmware(board, qgraph, builtin=True, cache_dir=cache_dir,
+                                      **({} if schedule == "time" else {"schedule": schedule, "steps": steps})), None
     except F.ToolchainMissing as e:
         return None, f"firmware not built ({e}); memory is the analytical estimate"
     except F.FirmwareTooLarge:

@@ -11,28 +11,32 @@
 4. a shortlist - the smallest-memory qualifying candidates (Q-SpiNN's choice) and the most accurate
    ones (whose headroom lets the exit stop sooner) - gets an early-exit policy calibrated on the same
    data (exit.py, within exit_max_drop of the candidate's full-length accuracy and at or above the
-   target) and a CostReport (edgesnn.cost) with exit on;
-5. the plan is the qualifying candidate best on `objective`, ties to less memory; its firmware is
+   target) and a CostReport (edgesnn.cost) with exit on, and its mappings (below);
+5. the plan is the qualifying mapping best on `objective`, ties to less memory; its firmware is
    built for the board (the model compiled in, as `edgesnn run PLAN.json` builds it) and its flash
    and SRAM are the ELF's measured sizes (plan/firmware.py), so planned == measured; a candidate
    whose real image does not fit gives way to the next best. The other front rows keep the
    analytical estimate, labelled "memory": "estimate".
 
-Schedules: the plan is time-step-major (all layers each step), the one the emitted firmware
-executes and the one early exit needs. The C runtime also runs feed-forward models without early
-exit layer-major (each layer all T steps, then the next: run_c(..., schedule="layer")), on the host
-only; each front row gives both schedules' exact arenas ("arena_by_schedule", cost.schedule_arenas),
-and an SRAM Infeasible says whether the layer-major arena would fit. With int32 T-step buffers the
-layer-major arena exceeds the time-major one for all but the shortest inputs (it saves the all-layer
-state and counter tables, and pays T x the activations), so it is a lever for short T, not a default.
+Mapping (STEMS): every shortlisted candidate is also tried with state reduction - its neuron layers
+made stateless (decays zero: no state kept) one by one while the full-length accuracy stays at or
+above the target (reduce_state) - and each of those models in three schedules the runtime and the
+firmware execute (SCHEDULES): time-step-major with the early exit, fused layer groups and layer-major
+(each group all T steps before the next: one group's state resident, uint8 spike buffers between
+groups; no early exit). Each is one front row with its exact arena; the objective picks among them,
+so "sram" tends to a grouped schedule and "energy" to the exit. The cost model counts the same
+arithmetic under every schedule (the runtime's counters are schedule-independent); what a schedule
+changes here is the arena and whether the exit runs. Neuron state is stored at its precision (int16
+up to 16 bits), so state_bits moves SRAM too.
+
 Placement: weights in the board's code region (flash, as model.c's const tables); the arena in the
-RAM region (SRAM, data TCM or SDRAM, arena_regions) best on the objective by the region's access costs,
-the board's arena region on a tie; the firmware is linked with the arena there (placed()). Neuron state is stored as int32 in the arena whatever state_bits is,
-so a lower state precision changes accuracy, not SRAM.
+RAM region (SRAM, data TCM or SDRAM, arena_regions) best on the objective by the region's access
+costs, the board's arena region on a tie; the firmware is linked with the arena there (placed()).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +50,9 @@ from .quant_search import Evaluated, candidates, default_workers, evaluate, sens
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
 SCHEDULE = "time-step-major"
+# plan label -> the runtime's schedule (edgesnn.emit.layout.lower): all layers each step (early exit needs
+# it), a group per weighted layer fused with its neurons, or each node all T steps before the next
+SCHEDULES = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
 
 
 class PlanInputError(EdgesnnError):
@@ -151,19 +158,22 @@ def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
     return {"runtime_code": code, "blob": ev.blob_bytes}, {"arena": ev.arena_bytes, "stack": stack, "io": io}
 
 
-def _layer_major_lever(qgraph, steps: int, sram: dict, board) -> str:
-    """What the layer-major schedule would do for an SRAM gap, exactly as far as the runtime executes it."""
-    from ..cost.model import schedule_arenas
-    arenas = schedule_arenas(qgraph, steps)
-    lm = arenas["layer-major"]
-    if isinstance(lm, dict):
-        return f"a layer-major schedule cannot run this model: {lm['refused']}"
-    total = sum(sram.values()) - sram["arena"] + lm
-    verdict = (f"fits the board's {board.sram_bytes} B" if total <= board.sram_bytes
-               else f"does not fit the board's {board.sram_bytes} B either")
-    return (f"a layer-major schedule (one layer's state resident, T-step int32 buffers): arena {lm} B at T = {steps} "
-            f"instead of {arenas['time-step-major']} B, SRAM {total} B, which {verdict}; it gives up early exit and "
-            "runs on the host C runtime only (run_c(..., schedule='layer')), not in the emitted firmware")
+def _schedule_lever(qgraph, steps: int, sram: dict, board) -> str:
+    """What the grouped schedules would do for an SRAM gap, with their exact arenas."""
+    from ..emit import arena_size_schedule
+    from ..errors import EmitError
+    parts = []
+    for label in ("fused", "layer-major"):
+        try:
+            arena = arena_size_schedule(qgraph.with_exit(None), SCHEDULES[label], steps)
+        except EmitError as e:
+            parts.append(f"{label}: cannot run this model ({e})")
+            continue
+        total = sum(sram.values()) - sram["arena"] + arena
+        verdict = "fits" if total <= board.sram_bytes else "does not fit"
+        parts.append(f"{label}: arena {arena:,} B, SRAM {total:,} B, which {verdict} the board's {board.sram_bytes:,} B")
+    return (f"a grouped schedule (one group's neuron state resident, uint8 spike buffers for the T = {steps} steps; "
+            f"no early exit) instead of the time-step-major arena of {sram['arena']:,} B: " + "; ".join(parts))
 
 
 def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int | None = None) -> Infeasible:
@@ -182,11 +192,10 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
                       "pack sub-byte weights)")
     if gap["sram_bytes"]:
         if qgraph is not None and steps:
-            levers.append(_layer_major_lever(qgraph, steps, sram, board))
+            levers.append(_schedule_lever(qgraph, steps, sram, board))
         else:
-            levers.append("a layer-major schedule (one layer's state resident at a time): runs on the host C runtime "
-                          "only (run_c(..., schedule='layer')), for feed-forward models without early exit; the "
-                          "emitted firmware executes time-step-major")
+            levers.append("a fused or layer-major schedule (one group's state resident at a time), for models "
+                          "without early exit")
         levers.append(f"a smaller stack than the {sram['stack']} B the board file reserves")
     bigger = sorted((b for b in load_catalogue().values() if b.id != board.id and _fits(f, s, b)),
                     key=lambda b: (b.sram_bytes + b.flash_bytes, b.id))
@@ -194,6 +203,56 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
         levers.append(f"a larger board: {bigger[0].id} ({bigger[0].flash_bytes // 1024} KiB flash, "
                       f"{bigger[0].sram_bytes // 1024} KiB SRAM)")
     return Infeasible(board.id, "no candidate fits the board's memory", demand, bound, gap, levers)
+
+
+def reduce_state(qgraph: QGraph, x, y, floor: float) -> tuple[QGraph, list[str]]:
+    """STEMS state reduction: each neuron layer that can be (quantize.stateless_candidates), in schedule
+    order, made stateless while the full-length validation accuracy stays at or above `floor`; the reduced
+    QGraph and the layers it made stateless (none: the QGraph itself)."""
+    from ..quantize import make_stateless, stateless_candidates
+    from ..runtime.binding import run_c
+    kept: list[str] = []
+    best = qgraph
+    for name in stateless_candidates(qgraph):
+        trial = make_stateless(qgraph, kept + [name])
+        if float(np.mean(run_c(trial, x).pred == y)) >= floor - 1e-12:
+            kept.append(name)
+            best = trial
+    return best, kept
+
+
+def _mapping_row(m: dict, label: str, qgraph: QGraph, result, accuracy: float, policy: ExitPolicy,
+                 steps: int) -> list[dict]:
+    """The front row of one mapping (quantization, state reduction, schedule) with its arena in the best RAM
+    region for the objective; [] when the schedule cannot run the model or it does not fit the board."""
+    from ..cost import estimate
+    from ..emit import arena_size_schedule, to_blob
+    from ..errors import EmitError
+    board, graph = m["board"], m["graph"]
+    spec = SCHEDULES[label]
+    try:
+        arena = arena_size_schedule(qgraph, spec, steps)
+    except EmitError:  # early exit, or a recurrent edge across groups
+        return []
+    blob = len(to_blob(qgraph, spec, steps if spec != "time" else None))
+    ev = dataclasses.replace(m["config"], blob_bytes=blob, arena_bytes=arena)
+    flash, sram = _terms(ev, board, graph)
+    if not _fits(sum(flash.values()), sum(sram.values()), board):
+        return []
+    reps = {region: estimate(qgraph, result, board, coeffs=m["coeffs"], blob_bytes=blob, arena_bytes=arena,
+                             placement={"weights": board.code_region, "arena": region})
+            for region in arena_regions(board, sram)}
+    if not reps:
+        return []
+    region = min(reps, key=lambda k: _objective_key(m["objective"], {"cost": {"totals": reps[k].summary()}}))
+    rep = dataclasses.replace(reps[region], schedule=label)
+    t = rep.summary()
+    return [{"config": m["config"].config.to_dict(), "schedule": label, "stateless": list(m["stateless"]),
+             "accuracy": accuracy, "mean_steps": float(result.mean_steps), "flash_bytes": t["flash_bytes"],
+             "sram_bytes": t["sram_bytes"], "arena_bytes": arena, "cycles": t["cycles"], "energy_j": t["energy_j"],
+             "edp_js": t["edp_js"], "latency_s": t["latency_s"], "exit": policy, "qgraph": qgraph,
+             "cost": rep.to_dict(), "placement": dict(rep.placement),
+             "placements": {k: {n: v.summary()[n] for n in ("cycles", "energy_j", "edp_js")} for k, v in reps.items()}}]
 
 
 def arena_regions(board, sram: dict) -> list[str]:
@@ -213,7 +272,6 @@ def arena_regions(board, sram: dict) -> list[str]:
 
 def placed(board, placement: dict):
     """`board` with its arena in placement["arena"]: the firmware's linker script puts it there."""
-    import dataclasses
     return board if placement["arena"] == board.arena_region else dataclasses.replace(board,
                                                                                      arena_region=placement["arena"])
 
@@ -285,7 +343,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     from ..cost import CostReport
     from ..device.firmware import FirmwareTooLarge
     from .firmware import build_for_plan
-    from ..cost import coefficients, estimate, schedule_arenas
+    from ..cost import coefficients
     from ..emit.blob import to_blob
     from ..runtime.binding import run_c
     if objective not in OBJECTIVES:
@@ -335,31 +393,26 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     for e in sorted(distinct, key=lambda e: (-e.accuracy, sum(mem(e))))[:shortlist]:
         if e not in short:
             short.append(e)
+    steps = int(x.shape[1])
     rows = []
     for e in short:
         q = quantize(graph, e.config, x)
-        full = run_c(q, x)
-        pol = calibrate(full.outputs, y, max_drop=exit_max_drop, min_accuracy=target_acc)
-        qe = q.with_exit(pol.threshold_q8, pol.beta_q16)
-        r = run_c(qe, x) if pol.threshold_q8 is not None else full
-        acc = float(np.mean(r.pred == y))
-        reps = {}
-        for region in arena_regions(board, _terms(e, board, graph)[1]):
-            reps[region] = estimate(qe, r, board, coeffs=coeffs, blob_bytes=len(to_blob(qe)),
-                                    arena_bytes=e.arena_bytes,
-                                    placement={"weights": board.code_region, "arena": region})
-        if not reps:
-            continue
-        region = min(reps, key=lambda k: _objective_key(objective, {"cost": {"totals": reps[k].summary()}}))
-        rep = reps[region]
-        s = rep.summary()
-        rows.append({"config": e.config.to_dict(), "accuracy": acc, "mean_steps": r.mean_steps,
-                     "flash_bytes": s["flash_bytes"], "sram_bytes": s["sram_bytes"], "cycles": s["cycles"],
-                     "energy_j": s["energy_j"], "edp_js": s["edp_js"], "latency_s": s["latency_s"],
-                     "exit": pol, "qgraph": qe, "cost": rep.to_dict(), "placement": dict(rep.placement),
-                     "placements": {k: {n: v.summary()[n] for n in ("cycles", "energy_j", "edp_js")}
-                                    for k, v in reps.items()},
-                     "arena_by_schedule": schedule_arenas(q, int(x.shape[1]))})
+        variants = [(q, [])]
+        reduced, names = reduce_state(q, x, y, target_acc)
+        if names:
+            variants.append((reduced, names))
+        for qv, stateless in variants:
+            full = run_c(qv, x)
+            full_acc = float(np.mean(full.pred == y))
+            pol = calibrate(full.outputs, y, max_drop=exit_max_drop, min_accuracy=target_acc)
+            qe = qv.with_exit(pol.threshold_q8, pol.beta_q16)
+            r = run_c(qe, x) if pol.threshold_q8 is not None else full
+            mapping = {"config": e, "stateless": stateless, "board": board, "graph": graph, "coeffs": coeffs,
+                       "objective": objective}
+            rows += _mapping_row(mapping, "time-step-major", qe, r, float(np.mean(r.pred == y)), pol, steps)
+            no_exit = ExitPolicy(None, None, full_acc, float(steps), full_acc, steps)
+            for label in ("fused", "layer-major"):
+                rows += _mapping_row(mapping, label, qv, full, full_acc, no_exit, steps)
     front = pareto(rows)
     ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
     chosen, too_large = None, []
@@ -368,7 +421,8 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
             chosen = r
             break
         try:
-            fw, why = build_for_plan(r["qgraph"], placed(board, r["placement"]), firmware_cache)
+            fw, why = build_for_plan(r["qgraph"], placed(board, r["placement"]), firmware_cache,
+                                     schedule=SCHEDULES[r["schedule"]], steps=steps)
         except FirmwareTooLarge as e:  # the estimate fit, the real image does not: the next best
             too_large.append((r, e))
             continue
@@ -393,7 +447,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
                   | {"chosen": r is chosen} for r in front]
     for fr in front_rows:
         fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
-    return Plan(board.id, chosen["qgraph"], chosen["exit"], SCHEDULE,
+    return Plan(board.id, chosen["qgraph"], chosen["exit"], chosen["schedule"],
                 chosen["placement"], chosen["cost"], chosen["accuracy"],
                 float_acc, objective, target, front_rows, sens_rows, len(evs),
                 {"inputs": int(x.shape[0]), "steps": int(x.shape[1])})
@@ -404,12 +458,15 @@ def front_table(p: Plan) -> str:
     rows = []
     for r in p.front:
         c = r["config"]
+        sl = r.get("stateless") or []
         rows.append(["*" if r.get("chosen") else "", f"w{c['weight_bits']} s{c['state_bits']} d{c['decay_bits']} "
-                     f"t{c['threshold_bits']} {c['rounding']}", f"{100 * r['accuracy']:.2f}%", f"{r['mean_steps']:.2f}",
+                     f"t{c['threshold_bits']} {c['rounding']}", r.get("schedule", SCHEDULE),
+                     ", ".join(sl) if sl else "-", r.get("placement", {}).get("arena", "-"),
+                     f"{100 * r['accuracy']:.2f}%", f"{r['mean_steps']:.2f}",
                      f"{r['flash_bytes']:,}", f"{r['sram_bytes']:,}", f"{r['cycles']:,.0f}",
                      f"{r['energy_j'] * 1e6:.2f}", f"{r['edp_js'] * 1e9:.3f}"])
-    return tabulate(rows, ["", "bits", "accuracy", "mean steps", "flash B", "SRAM B", "cycles", "energy uJ",
-                           "EDP nJ s"], tablefmt="simple_outline") + (
+    return tabulate(rows, ["", "bits", "schedule", "stateless", "arena in", "accuracy", "mean steps", "flash B",
+                           "SRAM B", "cycles", "energy uJ", "EDP nJ s"], tablefmt="simple_outline") + (
         "\nflash / SRAM: the chosen row (*) measured from its built firmware ELF; the others analytical estimates"
         if any(r.get("memory") == "measured" for r in p.front) else "")
 
