@@ -196,6 +196,14 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
         else:
             levers.append("a fused or layer-major schedule (one group's state resident at a time), for models "
                           "without early exit")
+        if qgraph is not None:
+            from ..emit import arena_size
+            from ..quantize import make_stateless, stateless_candidates
+            names = stateless_candidates(qgraph)
+            if names:
+                saved = sram["arena"] - arena_size(make_stateless(qgraph, names))
+                levers.append(f"stateless neuron layers (decays zero, no state kept; accuracy to be measured): "
+                              f"{', '.join(names)} would save {saved:,} B of arena")
         levers.append(f"a smaller stack than the {sram['stack']} B the board file reserves")
     bigger = sorted((b for b in load_catalogue().values() if b.id != board.id and _fits(f, s, b)),
                     key=lambda b: (b.sram_bytes + b.flash_bytes, b.id))
