@@ -178,3 +178,26 @@ def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
     e = plan(g, get_board(), x, y, max_drop=0.1, configs=[QuantConfig()], workers=1, sensitivity=False,
              objective="energy", measure=False)
     assert e.schedule == "time-step-major"
+
+
+@needs_c
+def test_a_board_too_small_for_time_step_major_gets_a_grouped_schedule(tmp_path):
+    """The energy objective prefers the exit, but where only a grouped schedule's arena fits, that is the plan."""
+    from edgesnn.emit import arena_size_schedule
+    g = Graph.load(MODELS / "digits_cnn.json")
+    x, y = load_dataset(DATA / "digits_val_cnn.npz")
+    x, y = x[:60, :4], y[:60]
+    q = quantize(g, QuantConfig(), x)
+    time_arena, fused = arena_size(q), arena_size_schedule(q, "fused", 4)
+    assert fused < time_arena
+    io = 64 + 8 * 10
+    sram = 1024 + io + (fused + time_arena) // 2  # between the two
+    text = (ROOT / "boards" / "qemu-mps2-an386.toml").read_text()
+    text = text.replace('id = "qemu-mps2-an386"', 'id = "small-test"').replace("131_072", f"{sram:_}")
+    text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024").replace("arena_bytes = 65_536", "arena_bytes = 2_048")
+    (tmp_path / "small-test.toml").write_text(text)
+    p = plan(g, load_board_file(tmp_path / "small-test.toml"), x, y, max_drop=0.1, configs=[QuantConfig()],
+             workers=1, sensitivity=False, measure=False)
+    assert isinstance(p, Plan) and p.schedule in ("fused", "layer-major")
+    assert p.cost["totals"]["sram_bytes"] <= sram
+    assert all(r["schedule"] != "time-step-major" for r in p.front)

@@ -229,6 +229,27 @@ def reduce_state(qgraph: QGraph, x, y, floor: float) -> tuple[QGraph, list[str]]
     return best, kept
 
 
+def _models_of(graph: Graph, e: Evaluated, x, y, target_acc: float, exit_max_drop: float) -> list[dict]:
+    """One shortlisted candidate's models: as quantized, and with its state reduced (when a layer could be);
+    each run full length and with its calibrated exit policy on the validation data."""
+    from ..runtime.binding import run_c
+    q = quantize(graph, e.config, x)
+    variants = [(q, [])]
+    reduced, names = reduce_state(q, x, y, target_acc)
+    if names:
+        variants.append((reduced, names))
+    out = []
+    for qv, stateless in variants:
+        full = run_c(qv, x)
+        pol = calibrate(full.outputs, y, max_drop=exit_max_drop, min_accuracy=target_acc)
+        qe = qv.with_exit(pol.threshold_q8, pol.beta_q16)
+        r = run_c(qe, x) if pol.threshold_q8 is not None else full
+        out.append({"model": qv, "stateless": stateless, "full_run": full,
+                    "full_accuracy": float(np.mean(full.pred == y)), "policy": pol, "exit_model": qe,
+                    "exit_run": r, "exit_accuracy": float(np.mean(r.pred == y))})
+    return out
+
+
 def _mapping_row(m: dict, label: str, qgraph: QGraph, result, accuracy: float, policy: ExitPolicy,
                  steps: int) -> list[dict]:
     """The front row of one mapping (quantization, state reduction, schedule) with its arena in the best RAM
@@ -315,6 +336,7 @@ class Searched:
     float_accuracy: float
     evaluated: list[Evaluated]
     sensitivity: list[dict]
+    models: dict = field(default_factory=dict)  # the shortlisted models' runs, kept for the next board
 
 
 def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None, workers: int | None = None,
@@ -347,13 +369,9 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     measure: build the chosen candidate's firmware and report its measured flash and SRAM (plan/firmware.py);
     the other candidates keep the analytical estimate (their front rows say "memory": "estimate").
     searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards."""
-    import dataclasses
-    from ..cost import CostReport
+    from ..cost import CostReport, coefficients
     from ..device.firmware import FirmwareTooLarge
     from .firmware import build_for_plan
-    from ..cost import coefficients
-    from ..emit.blob import to_blob
-    from ..runtime.binding import run_c
     if objective not in OBJECTIVES:
         raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
     if target_acc is not None and max_drop is not None:
@@ -376,7 +394,27 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     def mem(e):
         f, s = _terms(e, board, graph)
         return sum(f.values()), sum(s.values())
-    fitting = [e for e in evs if _fits(*mem(e), board)]
+
+    grouped = {}  # the smallest grouped-schedule arena per state storage (the arena holds no weights)
+
+    def fits_grouped(e) -> bool:
+        from ..emit import arena_size_schedule
+        from ..errors import EmitError
+        k = (e.config.state_bits <= 16, e.config.current_bits <= 16)
+        if k not in grouped:
+            q = quantize(graph, e.config, x)
+            arenas = []
+            for spec in ("fused", "layer"):
+                try:
+                    arenas.append(arena_size_schedule(q, spec, int(x.shape[1])))
+                except EmitError:
+                    pass
+            grouped[k] = min(arenas, default=None)
+        if grouped[k] is None:
+            return False
+        f, s = mem(dataclasses.replace(e, arena_bytes=grouped[k]))
+        return _fits(f, s, board)
+    fitting = [e for e in evs if _fits(*mem(e), board) or fits_grouped(e)]
     if not fitting:
         smallest = min(evs, key=lambda e: sum(mem(e)))
         return infeasible_memory(smallest, board, graph, quantize(graph, smallest.config, x), int(x.shape[1]))
@@ -404,23 +442,17 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     steps = int(x.shape[1])
     rows = []
     for e in short:
-        q = quantize(graph, e.config, x)
-        variants = [(q, [])]
-        reduced, names = reduce_state(q, x, y, target_acc)
-        if names:
-            variants.append((reduced, names))
-        for qv, stateless in variants:
-            full = run_c(qv, x)
-            full_acc = float(np.mean(full.pred == y))
-            pol = calibrate(full.outputs, y, max_drop=exit_max_drop, min_accuracy=target_acc)
-            qe = qv.with_exit(pol.threshold_q8, pol.beta_q16)
-            r = run_c(qe, x) if pol.threshold_q8 is not None else full
-            mapping = {"config": e, "stateless": stateless, "board": board, "graph": graph, "coeffs": coeffs,
+        key = (e.digest, exit_max_drop, target_acc)
+        if key not in searched.models:  # board-independent: the same on every board planned from `searched`
+            searched.models[key] = _models_of(graph, e, x, y, target_acc, exit_max_drop)
+        for m in searched.models[key]:
+            mapping = {"config": e, "stateless": m["stateless"], "board": board, "graph": graph, "coeffs": coeffs,
                        "objective": objective}
-            rows += _mapping_row(mapping, "time-step-major", qe, r, float(np.mean(r.pred == y)), pol, steps)
-            no_exit = ExitPolicy(None, None, full_acc, float(steps), full_acc, steps)
+            rows += _mapping_row(mapping, "time-step-major", m["exit_model"], m["exit_run"], m["exit_accuracy"],
+                                 m["policy"], steps)
+            no_exit = ExitPolicy(None, None, m["full_accuracy"], float(steps), m["full_accuracy"], steps)
             for label in ("fused", "layer-major"):
-                rows += _mapping_row(mapping, label, qv, full, full_acc, no_exit, steps)
+                rows += _mapping_row(mapping, label, m["model"], m["full_run"], m["full_accuracy"], no_exit, steps)
     front = pareto(rows)
     ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
     chosen, too_large = None, []
