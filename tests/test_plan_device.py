@@ -88,3 +88,25 @@ def test_infeasible_when_the_estimate_fits_but_the_built_firmware_does_not(tmp_p
              sensitivity=False, firmware_cache=tmp_path / "fw")
     assert isinstance(r, Infeasible) and "built and measured" in r.reason   # the analytical 27 KB fit 30,000 B
     assert "30,000" in r.demand["firmware"]
+
+
+@needs_qemu
+def test_a_grouped_schedule_plan_runs_on_qemu_as_planned(tmp_path):
+    """A plan whose schedule is fused / layer-major (the CNN at T = 4, sram objective): its firmware's arena is
+    the schedule's, planned SRAM = the ELF's, and the emulated board reproduces the planned accuracy."""
+    from edgesnn.device.runner import run_on_board
+    from edgesnn.emit import arena_size_schedule
+    g = Graph.load(ROOT / "examples" / "models" / "digits_cnn.json")
+    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val_cnn.npz")
+    x, y = x[:24, :4], y[:24]
+    b = get_board(BOARD)
+    p = plan(g, b, x, y, max_drop=0.1, configs=[QuantConfig()], workers=1, sensitivity=False, objective="sram",
+             firmware_cache=tmp_path)
+    assert isinstance(p, Plan) and p.schedule in ("fused", "layer-major")
+    d = p.deploy_on(b)
+    assert p.cost["memory_source"].startswith("measured: firmware")
+    assert p.cost["sram"]["arena"] == arena_size_schedule(p.qgraph, d["schedule"], 4)
+    res, fw = run_on_board(d["board"], p.qgraph, x, builtin=True, schedule=d["schedule"], cache_dir=tmp_path)
+    assert fw.sizes.ram == p.cost["totals"]["sram_bytes"] and fw.sizes.flash == p.cost["totals"]["flash_bytes"]
+    assert float(np.mean(res.pred == y)) == p.accuracy
+    assert np.array_equal(res.outputs, run_c(p.qgraph, x, schedule=d["schedule"]).outputs)

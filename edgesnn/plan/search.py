@@ -123,6 +123,18 @@ class Plan:
         from ..artifact import save_json
         save_json(path, self.to_dict())
 
+    @property
+    def runtime_schedule(self):
+        """The schedule as the runtime and emitters take it (edgesnn.emit.layout): "time", "fused", "layer"."""
+        return SCHEDULES.get(self.schedule, "time")
+
+    def deploy_on(self, board) -> dict:
+        """What deploying this plan on `board` takes: the board with the arena placed as planned, and the
+        keyword arguments of run_on_board / build_runtime_firmware (schedule, and its steps)."""
+        spec = self.runtime_schedule
+        return {"board": placed(board, self.placement), "schedule": spec,
+                "steps": None if spec == "time" else int(self.data["steps"])}
+
 
 def check_data(graph: Graph, x, labels, where: str = "validation data") -> tuple[np.ndarray, np.ndarray]:
     """Inputs [N, T, *input_shape] as spike counts, labels [N]; errors name the field."""
