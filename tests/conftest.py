@@ -1,6 +1,12 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check results, not speed: a per-example deadline only measures how busy the machine is
+# (CI shares 2 cores among the test workers and compilers), so none is set for any of them.
+settings.register_profile("edgesnn", deadline=None)
+settings.load_profile("edgesnn")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

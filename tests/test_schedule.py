@@ -311,15 +311,14 @@ def test_infeasible_lever_states_the_layer_major_arena(tmp_path):
         first = plan(g, _tiny_board(tmp_path / str(steps), 2048), xs, y, configs=cfg, workers=1, sensitivity=False)
         assert isinstance(first, Infeasible)
         other = sum(first.demand["sram_terms"].values()) - first.demand["sram_terms"]["arena"]
-        if steps == 1:  # a board between the two: only layer-major would fit
+        if steps == 1:  # a board between the two: only a grouped schedule fits, and the plan is one
             assert lm < tm
-            r = plan(g, _tiny_board(tmp_path / str(steps), other + lm), xs, y, configs=cfg, workers=1,
-                     sensitivity=False)
-            assert isinstance(r, Infeasible)
+            r = plan(g, _tiny_board(tmp_path / str(steps), other + lm), xs, y, max_drop=0.2, configs=cfg,
+                     workers=1, sensitivity=False, measure=False)
+            assert not isinstance(r, Infeasible) and r.schedule in ("fused", "layer-major")
+            assert r.cost["sram"]["arena"] <= lm
         else:
             assert lm > tm
-            r = first
-        lever = next(lv for lv in r.levers if "layer-major" in lv)
-        assert f"arena {lm} B at T = {steps} instead of {tm} B" in lever
-        assert ("which fits" in lever) == (steps == 1)
-        assert "host C runtime only" in lever and "not in the emitted firmware" in lever
+            lever = next(lv for lv in first.levers if "layer-major" in lv)
+            assert f"layer-major: arena {lm:,} B" in lever and f"time-step-major arena of {tm:,} B" in lever
+            assert "which does not fit" in lever
