@@ -128,7 +128,7 @@ def cmd_plan(args) -> None:
     board = get_board(args.board)
     x, y = load_dataset(args.data)
     result = plan(graph, board, x, y, target_acc=args.target_acc, max_drop=args.max_drop, objective=args.objective,
-                  workers=args.workers, progress=True)
+                  exit_max_drop=args.exit_max_drop, workers=args.workers, progress=True)
     save_json(args.output, result.to_dict())
     if isinstance(result, Infeasible):
         raise EdgesnnError(result.message() + f" (written to {args.output})")
@@ -137,7 +137,9 @@ def cmd_plan(args) -> None:
     print(f"chosen for {board.id} ({args.objective}): {c.weight_bits}-bit weights, {c.state_bits}-bit state, "
           f"{c.decay_bits}-bit decays, {c.rounding} rounding; exit threshold_q8 {e.threshold_q8}, beta_q16 "
           f"{e.beta_q16}; validation accuracy {100 * result.accuracy:.2f}% (float {100 * result.float_accuracy:.2f}%), "
-          f"{e.mean_steps:.2f} of {e.full_steps} steps; schedule {result.schedule}; coefficients: "
+          f"{e.mean_steps:.2f} of {e.full_steps} steps; schedule {result.schedule}"
+          f"{', stateless ' + ', '.join(result.qgraph.meta['stateless']) if result.qgraph.meta.get('stateless') else ''}"
+          f"; arena in {result.placement['arena']}; coefficients: "
           f"{result.cost['calibration']}; {result.searched} candidates searched -> {args.output}")
     png = str(Path(args.output).with_suffix(".png"))
     if save_front_png(result, png):
@@ -150,17 +152,23 @@ def cmd_compile(args) -> None:
     from .artifact import load_json
     d = load_json(args.model) if args.model.endswith(".json") else None
     if isinstance(d, dict) and d.get("artifact") == "plan":
-        from .plan import load_plan_or_model
+        from .board import get_board
+        from .plan import Plan, load_plan_or_model
         from .runtime.engines import refuse_settings
         opts = _quant_options(args)
         refuse_settings(sorted(k for k, v in opts.items() if v is not None), quantized=True)
         qgraph = load_plan_or_model(args.model)
+        p = Plan.from_dict(d, args.model)
+        sched = {"schedule": p.runtime_schedule, "steps": p.deploy_on(get_board(p.board))["steps"]}
     else:
         qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
-    c = compile_model(qgraph, args.output, name=args.name, arena_bytes=args.arena_bytes)
+        sched = {}
+    c = compile_model(qgraph, args.output, name=args.name, arena_bytes=args.arena_bytes, **sched)
     cfg = qgraph.config
     print(f"compiled {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} "
-          f"rounding{', early exit' if qgraph.exit else ''}) -> {c.out_dir}/: model.blob ({c.blob_bytes:,} B), "
+          f"rounding{', early exit' if qgraph.exit else ''}"
+          f"{', schedule ' + sched['schedule'] if sched.get('schedule', 'time') != 'time' else ''}) -> "
+          f"{c.out_dir}/: model.blob ({c.blob_bytes:,} B), "
           f"model.c, model.h; weights {c.weight_bytes:,} B, arena {c.arena_bytes:,} B"
           + ("" if c.checked_by_c else " (not checked by the C loader: host extension not built)"))
 
@@ -220,13 +228,19 @@ def cmd_run(args) -> None:
     board = get_board(args.board)
     planned = is_plan_file(args.model)  # a plan places its weights in flash: compile the model in
     qgraph = to_qgraph(load_plan_or_model(args.model) if planned else load_model(args.model), **_quant_options(args))
+    schedule = "time"
+    if planned:  # as planned: the arena in the plan's region, the plan's schedule
+        from .artifact import load_json
+        from .plan import Plan
+        deploy = Plan.from_dict(load_json(args.model), args.model).deploy_on(board)
+        board, schedule = deploy["board"], deploy["schedule"]
     args.builtin = args.builtin or (planned and args.port is None)
     inputs = _load_npy(args.inputs, "inputs")
     from .sim.fixed_sim import check_spike_inputs
     x = check_spike_inputs(qgraph, inputs)
     t0 = time.perf_counter()
     res, fw = run_on_board(board, qgraph, x, port=args.port, builtin=args.builtin, dsp=not args.reference_kernels,
-                           timeout=args.timeout)
+                           timeout=args.timeout, schedule=schedule)
     wall = time.perf_counter() - t0
     n, t = res.outputs.shape[:2]
     flat = res.outputs.reshape(n, t, -1)
@@ -243,7 +257,7 @@ def cmd_run(args) -> None:
         print(f"firmware {fw.elf} ({'cached' if fw.cached else 'built'}): text {s.text:,} B, data {s.data:,} B, "
               f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
               + ", ".join(f"{r} {u:,}/{board.regions[r].size_bytes:,} B" for r, u in s.regions.items()))
-        blob, arena = model_ram_bytes(qgraph, args.builtin)
+        blob, arena = model_ram_bytes(qgraph, args.builtin, schedule, None if schedule == "time" else x.shape[1])
         print(f"model in RAM: " + (f"blob {blob:,} B + " if blob else "") + f"runtime arena {arena:,} B "
               f"of the firmware arena's {s.arena:,} B" + (" (weights in flash)" if args.builtin else ""))
     print(counters_table(res))
@@ -406,7 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-acc", type=float, metavar="A", help="least validation accuracy, a fraction (0.96)")
     g.add_argument("--max-drop", type=float, metavar="D", help="largest drop from the float accuracy, a fraction "
                                                                  "(default 0.01)")
-    s.add_argument("--objective", default="energy", choices=["energy", "latency", "flash", "sram", "edp"])
+    s.add_argument("--objective", default="energy", choices=["energy", "latency", "flash", "sram", "edp"],
+                   help="what the chosen mapping minimises among those that meet the target and fit (default energy; "
+                        "sram favours grouped schedules and stateless layers, energy the early exit)")
+    s.add_argument("--exit-max-drop", type=float, default=0.005, metavar="D",
+                   help="largest accuracy the early exit may cost against the same model run all steps, a fraction "
+                        "(default 0.005; 0 keeps every step)")
     s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: the CPUs available)")
     s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     s.set_defaults(func=cmd_plan)

@@ -32,20 +32,21 @@ class Compiled:
 
 
 def compile_model(qgraph: QGraph, out_dir: str | os.PathLike, *, name: str = "snn",
-                  arena_bytes: int | None = None) -> Compiled:
+                  arena_bytes: int | None = None, schedule="time", steps: int | None = None) -> Compiled:
     """Writes model.blob, model.c and model.h for `qgraph` into out_dir.
 
     arena_bytes: the arena the target firmware provides; a model that needs more is refused
-    (edgesnn.runtime.ArenaTooSmall) and nothing is written.
+    (edgesnn.runtime.ArenaTooSmall) and nothing is written. schedule, steps: the model carries that
+    schedule (edgesnn.emit.layout; a plan's), and the arena is the schedule's.
     """
-    low = lower(qgraph)
+    low = lower(qgraph, schedule, steps)
     blob = blob_from_lowered(low)
-    need = low.arena_size()
+    need = low.arena_size_sched() if low.steps else low.arena_size()
     checked = _check_in_c(blob, arena_bytes)
     if not checked and arena_bytes is not None and arena_bytes < need:
         from ..runtime.binding import arena_too_small
         raise arena_too_small(arena_bytes, need)
-    files = {"model.blob": blob, **c_sources(qgraph, name)}
+    files = {"model.blob": blob, **c_sources(qgraph, name, schedule, steps)}
     try:
         out = write_files(out_dir, files)
     except OSError as e:

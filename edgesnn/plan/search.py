@@ -392,6 +392,8 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         raise PlanInputError(f"target_acc {target_acc} must be a fraction in [0, 1]")
     if max_drop is not None and not 0 <= max_drop <= 1:
         raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
+    if not 0 <= exit_max_drop <= 1:
+        raise PlanInputError(f"exit_max_drop {exit_max_drop} must be a fraction in [0, 1]")
     x, y = check_data(graph, x_val, y_val)
     coeffs = coefficients(board, calibration)
     if searched is None:
