@@ -178,6 +178,12 @@ def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
     e = plan(g, get_board(), x, y, max_drop=0.1, configs=[QuantConfig()], workers=1, sensitivity=False,
              objective="energy", measure=False)
     assert e.schedule == "time-step-major"
+    # `edgesnn compile PLAN.json` writes the model with the plan's schedule in it
+    from edgesnn.emit import schedule_of
+    p.save(tmp_path / "plan.json")
+    assert main(["compile", str(tmp_path / "plan.json"), "-o", str(tmp_path / "out")]) == 0
+    flags, steps = schedule_of((tmp_path / "out" / "model.blob").read_bytes())
+    assert steps == 4 and sum(flags) > 1
 
 
 @needs_c
