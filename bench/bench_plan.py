@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def main() -> None:
     from edgesnn.data import load_dataset
     from edgesnn.graph import Graph
@@ -40,6 +41,7 @@ def main() -> None:
                       "workers": args.workers, "cpus": len(os.sched_getaffinity(0)), "seconds": round(dt, 2),
                       "candidates_per_s": round(len(cs) / dt, 1), "target": ">= 1000 candidates in 60 s",
                       "met": len(cs) >= 1000 and dt <= 60, "best_accuracy": best.accuracy}, indent=1))
+
 
 if __name__ == "__main__":
     main()
