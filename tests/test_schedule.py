@@ -271,9 +271,11 @@ def test_cost_model_knows_each_schedules_arena():
     from edgesnn.cost import memory, schedule_arenas
     q, x = example_case(EXAMPLES[0], QuantConfig(8, 16, rounding="nearest"), n=1)
     a = schedule_arenas(q, 16)
-    assert a == {"time-step-major": arena_size(q), "layer-major": arena_size_layer_major(q, 16)}
+    assert a == {"time-step-major": arena_size(q), "fused": arena_size_schedule(q, "fused", 16),
+                 "layer-major": arena_size_layer_major(q, 16)}
     board = get_board("qemu-mps2-an386")
     assert memory(q, board, schedule="layer-major", steps=16)[1]["arena"] == a["layer-major"]
+    assert memory(q, board, schedule="fused", steps=16)[1]["arena"] == a["fused"]
     assert memory(q, board)[1]["arena"] == a["time-step-major"]
     assert "early exit" in schedule_arenas(q.with_exit(300), 16)["layer-major"]["refused"]
 

@@ -436,38 +436,39 @@ def activity(qgraph, result) -> dict[str, dict[str, float]]:
     return out
 
 
-SCHEDULES = ("time-step-major", "layer-major")
+# schedule label -> the runtime's schedule (edgesnn.emit.layout.lower): all layers each step (early exit needs
+# it), a group per weighted layer fused with its neurons, or each node all T steps before the next
+SCHEDULES = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
 
 
 def schedule_arenas(qgraph, steps: int) -> dict:
-    """Exact arena bytes of `qgraph` over `steps` steps per schedule the C runtime executes: time-step-major
-    (esn_arena_size) and layer-major (esn_arena_size_layer_major), or for layer-major the reason it cannot
-    run the model (a recurrent edge, early exit). Layer-major runs on the host runtime only
-    (run_c(..., schedule="layer")); the emitted firmware executes time-step-major."""
-    from ..emit.layout import lower
-    low = lower(qgraph)
-    why = low.layer_major_refusal()
-    return {"time-step-major": low.arena_size(),
-            "layer-major": {"refused": why} if why else low.arena_size_layer_major(steps)}
+    """Exact arena bytes of `qgraph` over `steps` steps under each schedule the runtime (host and firmware)
+    executes (edgesnn.emit.arena_size_schedule), or {"refused": why} where it cannot run the model (early
+    exit or a recurrent edge across groups)."""
+    from ..emit import arena_size_schedule
+    from ..errors import EmitError
+    out = {}
+    for label, spec in SCHEDULES.items():
+        try:
+            out[label] = arena_size_schedule(qgraph, spec, steps)
+        except EmitError as e:
+            out[label] = {"refused": str(e)}
+    return out
 
 
 def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None = None, *,
            schedule: str = "time-step-major", steps: int | None = None) -> tuple[dict, dict, str]:
     """(flash terms, SRAM terms, provenance of the code size) of `qgraph` on `board`; the arena is the
-    schedule's (layer-major needs `steps`, and raises EmitError for a model it cannot run)."""
-    from ..emit import arena_size, arena_size_layer_major, to_blob
+    schedule's (a grouped one needs `steps`, and raises EmitError for a model it cannot run)."""
+    from ..emit import arena_size_schedule, to_blob
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule {schedule!r}: expected one of {SCHEDULES}")
+        raise ValueError(f"schedule {schedule!r}: expected one of {tuple(SCHEDULES)}")
+    spec = SCHEDULES[schedule]
+    if spec != "time" and steps is None:
+        raise ValueError(f"the {schedule} arena depends on the steps T: pass steps")
     code, src = runtime_code_bytes(board.core)
-    blob = len(to_blob(qgraph)) if blob_bytes is None else int(blob_bytes)
-    if arena_bytes is not None:
-        arena = int(arena_bytes)
-    elif schedule == "layer-major":
-        if steps is None:
-            raise ValueError("the layer-major arena depends on the steps T: pass steps")
-        arena = arena_size_layer_major(qgraph, steps)
-    else:
-        arena = arena_size(qgraph)
+    blob = len(to_blob(qgraph, spec, steps if spec != "time" else None)) if blob_bytes is None else int(blob_bytes)
+    arena = int(arena_bytes) if arena_bytes is not None else arena_size_schedule(qgraph, spec, steps or 1)
     stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
     g = qgraph.graph
     io = int(np.prod(g.input.shape)) + 8 * int(np.prod(g.output.shape))

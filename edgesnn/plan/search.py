@@ -44,15 +44,13 @@ import numpy as np
 from .. import __version__
 from ..errors import EdgesnnError
 from ..graph import Graph
+from ..cost.model import SCHEDULES
 from ..quantize import QGraph, QuantConfig, quantize
 from .exit import ExitPolicy, calibrate
 from .quant_search import Evaluated, candidates, default_workers, evaluate, sensitivity_configs
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
 SCHEDULE = "time-step-major"
-# plan label -> the runtime's schedule (edgesnn.emit.layout.lower): all layers each step (early exit needs
-# it), a group per weighted layer fused with its neurons, or each node all T steps before the next
-SCHEDULES = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
 
 
 class PlanInputError(EdgesnnError):
@@ -280,13 +278,13 @@ def _mapping_row(m: dict, label: str, qgraph: QGraph, result, accuracy: float, p
     flash, sram = _terms(ev, board, graph)
     if not _fits(sum(flash.values()), sum(sram.values()), board):
         return []
-    reps = {region: estimate(qgraph, result, board, coeffs=m["coeffs"], blob_bytes=blob, arena_bytes=arena,
-                             placement={"weights": board.code_region, "arena": region})
+    reps = {region: estimate(qgraph, result, board, coeffs=m["coeffs"], schedule=label, blob_bytes=blob,
+                             arena_bytes=arena, placement={"weights": board.code_region, "arena": region})
             for region in arena_regions(board, sram)}
     if not reps:
         return []
     region = min(reps, key=lambda k: _objective_key(m["objective"], {"cost": {"totals": reps[k].summary()}}))
-    rep = dataclasses.replace(reps[region], schedule=label)
+    rep = reps[region]
     t = rep.summary()
     return [{"config": m["config"].config.to_dict(), "schedule": label, "stateless": list(m["stateless"]),
              "accuracy": accuracy, "mean_steps": float(result.mean_steps), "flash_bytes": t["flash_bytes"],
