@@ -410,9 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plan", help="search quantization, early exit and cost for a board; write PLAN.json",
                        description="Quantize MODEL over bit widths x rounding per parameter kind, measure each "
                                    "candidate's accuracy in the bit-exact C runtime on VAL.npz (inputs + labels), "
-                                   "calibrate early exit, estimate cost on BOARD, and keep the candidates that fit "
-                                   "its flash and SRAM. Prints the Pareto front; PLAN.json carries the quantized "
-                                   "model, exit policy, schedule and cost (`edgesnn compile PLAN.json -o DIR`).")
+                                   "calibrate early exit, try layers made stateless, the schedules the runtime runs "
+                                   "(time-step-major with the exit, fused layer groups, layer-major) and the RAM "
+                                   "region of the arena, estimate cost on BOARD (its calibration when present), and "
+                                   "keep what meets the target and fits its flash and SRAM. Prints the Pareto front; "
+                                   "PLAN.json carries the quantized model, exit policy, schedule, placement and cost "
+                                   "(`edgesnn compile PLAN.json -o DIR`, `edgesnn run PLAN.json --board BOARD`).")
     s.add_argument("model", metavar="MODEL.json")
     s.add_argument("--board", default=None, metavar="BOARD", help="a board id (default: qemu-mps2-an386)")
     s.add_argument("--data", required=True, metavar="VAL.npz", help="validation data: inputs [N, T, ...] + labels [N]")
