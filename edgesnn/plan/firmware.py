@@ -13,7 +13,35 @@ plan keeps the analytical estimate and says so (CostReport.memory_source stays "
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import DeviceError
+
+
+@dataclass(frozen=True)
+class FirmwareBase:
+    """What a board's firmware holds besides the model, measured from one built image: flash beyond the
+    model's blob bytes (runtime, server, start-up code; model tables and blob differ by a fixed header),
+    RAM beyond the runtime arena (data, bss with the I/O buffers, stack). Model + base = the image, to a
+    few bytes of flash and exactly in RAM, for every candidate of the same graph."""
+    flash: int
+    ram: int
+    source: str
+
+
+def firmware_base(qgraph, board, cache_dir=None) -> FirmwareBase | None:
+    """The FirmwareBase of `board` measured with `qgraph` compiled in; None where no image can be built here
+    (no cross compiler, no firmware port) or it does not fit (the analytical memory model stands then)."""
+    from ..device import firmware as F
+    from ..emit import arena_size, to_blob
+    try:
+        fw, _ = build_for_plan(qgraph, board, cache_dir)
+    except F.FirmwareTooLarge:
+        return None
+    if fw is None:
+        return None
+    return FirmwareBase(fw.sizes.flash - len(to_blob(qgraph)), fw.sizes.ram - arena_size(qgraph),
+                        f"firmware {fw.elf} less its model's blob bytes and arena")
 
 
 def build_for_plan(qgraph, board, cache_dir=None, *, schedule="time", steps: int | None = None):
