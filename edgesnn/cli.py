@@ -258,7 +258,7 @@ def cmd_run(args) -> None:
               f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
               + ", ".join(f"{r} {u:,}/{board.regions[r].size_bytes:,} B" for r, u in s.regions.items()))
         blob, arena = model_ram_bytes(qgraph, args.builtin, schedule, None if schedule == "time" else x.shape[1])
-        print(f"model in RAM: " + (f"blob {blob:,} B + " if blob else "") + f"runtime arena {arena:,} B "
+        print("model in RAM: " + (f"blob {blob:,} B + " if blob else "") + f"runtime arena {arena:,} B "
               f"of the firmware arena's {s.arena:,} B" + (" (weights in flash)" if args.builtin else ""))
     print(counters_table(res))
     where = args.port or f"QEMU {board.qemu_machine}"

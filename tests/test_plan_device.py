@@ -1,7 +1,6 @@
 """The planner's figures against the emulated board: planned flash and SRAM are the built firmware's
 measured sizes, and `edgesnn run PLAN.json` reproduces the planned accuracy and early-exit steps exactly."""
 
-import json
 import shutil
 from pathlib import Path
 
