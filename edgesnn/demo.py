@@ -182,7 +182,9 @@ def device_stage(p, board, x, y) -> dict | None:
     print(f"estimated: cost model ({p.cost['calibration']}) on activity simulated on the host in the bit-exact C "
           f"runtime; measured: QEMU, per-layer {u} from the tick counter (-icount), firmware {fw.elf.name} "
           f"({'cached' if fw.cached else 'built'}). The plan's flash and SRAM are its built firmware's, so they "
-          f"match by construction (the other front rows: this firmware's base plus their own blob and arena); the analytical rows are the cost model's terms alone, what a plan gets where no firmware can be built. Measured EDP scales "
+          f"match by construction (the other front rows: this firmware's base plus their own blob and arena); "
+          f"the analytical rows are the cost model's terms alone, what a plan gets where no firmware can be "
+          f"built. Measured EDP scales "
           f"as {u} squared (energy at a fixed energy per {u[:-1]}, delay at a fixed clock). The planner's "
           f"validation figures: {100 * p.accuracy:.2f}% accuracy, {p.cost['mean_steps']:.2f} mean steps.")
     return {"accuracy": acc_m, "mean_steps": steps_m, "flash_bytes": fw.sizes.flash, "sram_bytes": fw.sizes.ram,

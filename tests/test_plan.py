@@ -69,7 +69,8 @@ def test_plan_chooses_a_fitting_candidate_and_round_trips(mlp, tmp_path):
 
 
 # the planner's choices for the default board (examples/plan_all.py -> examples/results/plans.json)
-PLANNED = {"digits_mlp": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6, threshold_bits=10, rounding="truncate"),
+PLANNED = {"digits_mlp": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6, threshold_bits=10,
+                                     rounding="truncate"),
            "digits_cnn": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6, threshold_bits=10)}
 
 

@@ -21,7 +21,7 @@
    built for the board (the model compiled in, as `edgesnn run PLAN.json` builds it) and its flash
    and SRAM are the ELF's measured sizes (plan/firmware.py), so planned == measured; a candidate
    whose real image does not fit gives way to the next best. The other front rows keep the
-   analytical estimate, labelled "memory": "estimate".
+   estimate of step 5, labelled "memory": "estimate".
 
 Mapping (STEMS): every shortlisted candidate is also tried with state reduction - its neuron layers
 made stateless (decays zero: no state kept) one by one while the full-length accuracy stays at or
@@ -175,18 +175,18 @@ def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
 
 def _schedule_lever(qgraph, steps: int, sram: dict, board) -> str:
     """What the grouped schedules would do for an SRAM gap, with their exact arenas."""
-    from ..emit import arena_size_schedule
-    from ..errors import EmitError
+    from ..cost import schedule_arenas
     parts = []
-    for label in ("fused", "layer-major"):
-        try:
-            arena = arena_size_schedule(qgraph.with_exit(None), SCHEDULES[label], steps)
-        except EmitError as e:
-            parts.append(f"{label}: cannot run this model ({e})")
+    for label, arena in schedule_arenas(qgraph.with_exit(None), steps).items():
+        if label == SCHEDULE:
+            continue
+        if isinstance(arena, dict):
+            parts.append(f"{label}: cannot run this model ({arena['refused']})")
             continue
         total = sum(sram.values()) - sram["arena"] + arena
         verdict = "fits" if total <= board.sram_bytes else "does not fit"
-        parts.append(f"{label}: arena {arena:,} B, SRAM {total:,} B, which {verdict} the board's {board.sram_bytes:,} B")
+        parts.append(f"{label}: arena {arena:,} B, SRAM {total:,} B, which {verdict} the board's "
+                     f"{board.sram_bytes:,} B")
     return (f"a grouped schedule (one group's neuron state resident, uint8 spike buffers for the T = {steps} steps; "
             f"no early exit) instead of the time-step-major arena of {sram['arena']:,} B: " + "; ".join(parts))
 
@@ -370,8 +370,8 @@ class Searched:
     models: dict = field(default_factory=dict)  # the shortlisted models' runs, kept for the next board
 
 
-def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None, workers: int | None = None,
-           sensitivity: bool = True, progress: bool = False) -> Searched:
+def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None,
+                        workers: int | None = None, sensitivity: bool = True, progress: bool = False) -> Searched:
     """Quantization search on (x_val, y_val): each candidate run in the C runtime, plus the sensitivity table."""
     from ..progress import Progress
     from ..sim import simulate
@@ -397,8 +397,9 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
          searched: Searched | None = None) -> Plan | Infeasible:
     """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
 
-    measure: build the chosen candidate's firmware and report its measured flash and SRAM (plan/firmware.py);
-    the other candidates keep the analytical estimate (their front rows say "memory": "estimate").
+    measure: build the board's firmware, size every row on it and report the chosen candidate's measured flash
+    and SRAM (plan/firmware.py); without it every row keeps the analytical estimate. The rows not chosen say
+    "memory": "estimate".
     searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards."""
     from ..cost import CostReport, coefficients
     from ..device.firmware import FirmwareTooLarge
@@ -416,7 +417,8 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     x, y = check_data(graph, x_val, y_val)
     coeffs = coefficients(board, calibration)
     if searched is None:
-        searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity, progress=progress)
+        searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
+                                       progress=progress)
     float_acc, evs, sens_rows = searched.float_accuracy, searched.evaluated, searched.sensitivity
     if target_acc is None:
         target_acc = float_acc - (0.01 if max_drop is None else max_drop)
@@ -431,18 +433,12 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     grouped = {}  # the smallest grouped-schedule arena per state storage (the arena holds no weights)
 
     def fits_grouped(e) -> bool:
-        from ..emit import arena_size_schedule
-        from ..errors import EmitError
+        from ..cost import schedule_arenas
         k = (e.config.state_bits <= 16, e.config.current_bits <= 16)
         if k not in grouped:
-            q = quantize(graph, e.config, x)
-            arenas = []
-            for spec in ("fused", "layer"):
-                try:
-                    arenas.append(arena_size_schedule(q, spec, int(x.shape[1])))
-                except EmitError:
-                    pass
-            grouped[k] = min(arenas, default=None)
+            arenas = schedule_arenas(quantize(graph, e.config, x), int(x.shape[1]))
+            grouped[k] = min((a for label, a in arenas.items() if label != SCHEDULE and isinstance(a, int)),
+                             default=None)
         if grouped[k] is None:
             return False
         f, s = mem(dataclasses.replace(e, arena_bytes=grouped[k]))
