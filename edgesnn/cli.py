@@ -152,14 +152,13 @@ def cmd_compile(args) -> None:
     from .artifact import load_json
     d = load_json(args.model) if args.model.endswith(".json") else None
     if isinstance(d, dict) and d.get("artifact") == "plan":
-        from .board import get_board
-        from .plan import Plan, load_plan_or_model
+        from .plan import Plan
         from .runtime.engines import refuse_settings
         opts = _quant_options(args)
         refuse_settings(sorted(k for k, v in opts.items() if v is not None), quantized=True)
-        qgraph = load_plan_or_model(args.model)
         p = Plan.from_dict(d, args.model)
-        sched = {"schedule": p.runtime_schedule, "steps": p.deploy_on(get_board(p.board))["steps"]}
+        qgraph = p.qgraph
+        sched = {"schedule": p.runtime_schedule, "steps": p.runtime_steps}
     else:
         qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
         sched = {}
@@ -224,16 +223,16 @@ def cmd_run(args) -> None:
     from .board import get_board
     from .device.runner import counters_table, model_ram_bytes, run_on_board
     from .runtime.engines import load_model, to_qgraph
-    from .plan import is_plan_file, load_plan_or_model
+    from .artifact import load_json
+    from .plan import Plan, is_plan_file
     board = get_board(args.board)
     planned = is_plan_file(args.model)  # a plan places its weights in flash: compile the model in
-    qgraph = to_qgraph(load_plan_or_model(args.model) if planned else load_model(args.model), **_quant_options(args))
     schedule = "time"
     if planned:  # as planned: the arena in the plan's region, the plan's schedule
-        from .artifact import load_json
-        from .plan import Plan
-        deploy = Plan.from_dict(load_json(args.model), args.model).deploy_on(board)
+        p = Plan.from_dict(load_json(args.model), args.model)
+        deploy = p.deploy_on(board)
         board, schedule = deploy["board"], deploy["schedule"]
+    qgraph = to_qgraph(p.qgraph if planned else load_model(args.model), **_quant_options(args))
     args.builtin = args.builtin or (planned and args.port is None)
     inputs = _load_npy(args.inputs, "inputs")
     from .sim.fixed_sim import check_spike_inputs

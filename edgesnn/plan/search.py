@@ -131,12 +131,16 @@ class Plan:
         """The schedule as the runtime and emitters take it (edgesnn.emit.layout): "time", "fused", "layer"."""
         return SCHEDULES.get(self.schedule, "time")
 
+    @property
+    def runtime_steps(self) -> int | None:
+        """The steps T a grouped schedule is laid out for (None for time-step-major, which takes any T)."""
+        return None if self.runtime_schedule == "time" else int(self.data["steps"])
+
     def deploy_on(self, board) -> dict:
         """What deploying this plan on `board` takes: the board with the arena placed as planned, and the
         keyword arguments of run_on_board / build_runtime_firmware (schedule, and its steps)."""
-        spec = self.runtime_schedule
-        return {"board": placed(board, self.placement), "schedule": spec,
-                "steps": None if spec == "time" else int(self.data["steps"])}
+        return {"board": placed(board, self.placement), "schedule": self.runtime_schedule,
+                "steps": self.runtime_steps}
 
 
 def check_data(graph: Graph, x, labels, where: str = "validation data") -> tuple[np.ndarray, np.ndarray]:
