@@ -65,6 +65,9 @@ def main(argv=None) -> int:
     from tabulate import tabulate
     boards = load_catalogue()
     ids = args.boards or sorted(boards)
+    unknown = sorted(set(ids) - set(boards))
+    if unknown:
+        ap.error(f"unknown board(s) {', '.join(unknown)}; known: {', '.join(sorted(boards))}")
     results = json.loads(args.out.read_text()) if args.out.exists() else {}  # other models' rows are kept
     for name in args.models:
         val, test = MODELS[name]

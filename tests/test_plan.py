@@ -85,6 +85,8 @@ def test_early_exit_meets_the_target_on_test(model, suffix):
     x, y = load_dataset(DATA / f"digits_val_x5{suffix}.npz")
     xt, yt = load_dataset(DATA / f"digits_test_x5{suffix}.npz")
     q = quantize(g, PLANNED[model], x)
+    weights = sum(int(l.params["weight"].nbytes) for l in q.layers.values() if "weight" in l.params)
+    assert 4 * q.weight_count() >= 4 * weights  # Q-SpiNN target: weights 4x smaller than float32
     pol = calibrate(run_c(q, x).outputs, y, max_drop=0.005)
     full, r = run_c(q, xt), run_c(q.with_exit(pol.threshold_q8, pol.beta_q16), xt)
     assert 16 / r.mean_steps >= 2.5
@@ -125,6 +127,16 @@ def test_bad_data_names_the_field(mlp):
         plan(g, get_board(), x, y[:5])
     with pytest.raises(PlanInputError, match="objective"):
         plan(g, get_board(), x, y, objective="speed")
+    with pytest.raises(PlanInputError, match="exit_max_drop 2 must be a fraction"):
+        plan(g, get_board(), x, y, exit_max_drop=2)
+
+
+def test_cli_plan_refuses_an_exit_drop_out_of_range_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(DATA / "digits_val.npz"),
+                 "--exit-max-drop", "1.5", "-o", str(out)]) == 1
+    assert "exit_max_drop 1.5 must be a fraction in [0, 1]" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_cli_plan_reports_a_missing_labels_field(tmp_path, capsys):
