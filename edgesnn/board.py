@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import BoardError
+from .resources import BOARDS_DIR, board_dirs
 
 SCHEMA = 1
-BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
 DEFAULT_BOARD = "qemu-mps2-an386"
 
 # core -> (architecture, FPUs it may carry, whether it has the DSP extension)
@@ -492,15 +492,21 @@ def check_catalogue(boards: dict[str, Board]) -> None:
         raise BoardError(f"board catalogue: {n} problem{'s' * (n != 1)}:\n" + "\n".join(f"  - {x}" for x in problems))
 
 
-def load_catalogue(directory: str | Path = BOARDS_DIR) -> dict[str, Board]:
-    """Every board in `directory`, validated one by one and then across files. Errors from all files
-    are gathered into one BoardError."""
-    directory = Path(directory)
-    files = sorted(directory.glob("*.toml"))
+def load_catalogue(directory: str | Path | None = None) -> dict[str, Board]:
+    """Every board in `directory` (default: the folders in EDGESNN_BOARDS, then the shipped catalogue;
+    a board id found twice is taken from the first folder), validated one by one and then across
+    files. Errors from all files are gathered into one BoardError."""
+    directories = [Path(directory)] if directory is not None else board_dirs()
+    files: dict[str, Path] = {}
+    for d in directories:
+        if directory is None and d != BOARDS_DIR and not d.is_dir():
+            raise BoardError(f"EDGESNN_BOARDS names {d}, which is not a folder")
+        for f in sorted(d.glob("*.toml")):
+            files.setdefault(f.stem, f)
     if not files:
-        raise BoardError(f"{directory}: no board files (*.toml)")
+        raise BoardError(f"{', '.join(map(str, directories))}: no board files (*.toml)")
     boards, errors = {}, []
-    for f in files:
+    for f in files.values():
         try:
             b = load_board_file(f)
         except BoardError as e:
@@ -513,7 +519,7 @@ def load_catalogue(directory: str | Path = BOARDS_DIR) -> dict[str, Board]:
     return boards
 
 
-def get_board(board_id: str | None = None, directory: str | Path = BOARDS_DIR) -> Board:
+def get_board(board_id: str | None = None, directory: str | Path | None = None) -> Board:
     """One board by id (the default emulated board when None), or a path to a board file."""
     if board_id is None:
         board_id = DEFAULT_BOARD
@@ -522,7 +528,8 @@ def get_board(board_id: str | None = None, directory: str | Path = BOARDS_DIR) -
     boards = load_catalogue(directory)
     if board_id not in boards:
         near = difflib.get_close_matches(board_id, list(boards), n=3)
-        raise BoardError(f"no board {board_id!r} in {directory}"
+        where = directory or ", ".join(map(str, board_dirs()))
+        raise BoardError(f"no board {board_id!r} in {where}"
                          + (f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(boards)}"))
     return boards[board_id]
 
@@ -547,7 +554,7 @@ def catalogue_table(boards: dict[str, Board]) -> str:
                      b.firmware.get("port", "-"), runs])
     table = tabulate(rows, headers=["board", "mcu", "core", "fpu", "MHz", "flash KiB", "SRAM KiB", "SDRAM KiB",
                                     "port", "runs on"], tablefmt="simple", disable_numparse=True)
-    return table + f"\n* default board ({len(boards)} boards in {BOARDS_DIR})"
+    return table + f"\n* default board ({len(boards)} boards in {', '.join(map(str, board_dirs()))})"
 
 
 def board_detail(b: Board) -> str:

@@ -11,9 +11,9 @@ from .data import load_dataset
 from .graph import Graph
 from .graph.nir_io import read_nir
 from .report import accuracy, activity_table, graph_table
+from .resources import EXAMPLES
 from .sim import simulate
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dict]:

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from edgesnn.board import get_board
-from edgesnn.cost.model import CALIBRATION_DIR, coefficients
+from edgesnn.cost.model import coefficients
+from edgesnn.resources import CALIBRATION_DIR
 
 EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit"]
 

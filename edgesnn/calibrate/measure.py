@@ -62,8 +62,7 @@ def runtime_sources() -> str:
     """Digest of the C sources the firmware's runtime compiles from: a calibration holds for those only
     (the runtime version string stays the same while the sources change)."""
     import hashlib
-    from ..device.runner import ROOT
-    root = ROOT / "runtime_c"
+    from ..resources import RUNTIME_C as root
     files = sorted([*(root / "src").rglob("*.[ch]"), *(root / "include").rglob("*.h"),
                     *(f for f in (root / "ports").rglob("*.[chS]") if "host" not in f.parts)])
     h = hashlib.sha256()

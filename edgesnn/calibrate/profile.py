@@ -23,9 +23,8 @@ import numpy as np
 
 from ..cost.model import RUNTIME_ROW, coefficients, estimate
 from ..errors import EdgesnnError
+from ..resources import EXAMPLES, calibration_file
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
 
 
 @dataclass
@@ -160,9 +159,8 @@ def summary(rows: list[dict], label: str) -> dict:
 
 def stale_calibration(board, path=None) -> str | None:
     """A warning when the board's calibration was measured on other runtime sources than these."""
-    from ..cost.model import CALIBRATION_DIR
     from .measure import runtime_sources
-    p = Path(path) if path else CALIBRATION_DIR / f"{board.id}.json"
+    p = Path(path) if path else calibration_file(board.id)
     if not p.exists():
         return None
     try:

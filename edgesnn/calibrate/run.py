@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..cost.model import CALIBRATION_DIR, coefficients
+from ..cost.model import coefficients
+from ..resources import user_calibration_dir
 from . import bench as B
 from . import fit as FT
 from . import measure as M
@@ -61,7 +62,8 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
     """Measure (unless refit), fit, check on the held-out models, write the calibration; returns its dict."""
     from ..artifact import atomic_write_bytes
     out = out or sys.stdout
-    output = Path(output) if output else CALIBRATION_DIR / f"{board.id}.json"
+    output = Path(output) if output else user_calibration_dir() / f"{board.id}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
     if refit:
         mpath = Path(refit)

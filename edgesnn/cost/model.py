@@ -72,9 +72,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import EdgesnnError
+from ..resources import calibration_file
 from .runtime_size import runtime_code_bytes
 
-CALIBRATION_DIR = Path(__file__).resolve().parents[2] / "calibration"
 PRIOR_SRC = "prior: edgesnn estimate for the reference C kernels on a Cortex-M4 (not measured)"
 PRIORS: dict[str, tuple[float, str]] = {
     "cycles_per_synop": (4.0, PRIOR_SRC + "; load weight, add, store accumulator, loop"),
@@ -179,7 +179,7 @@ def coefficients(board, calibration: str | Path | None = None, *, priors_only: b
             else:
                 vals[key], srcs[key] = default, "prior: generic default (board file names no access cost)"
     cal_id = "priors"
-    path = Path(calibration) if calibration else CALIBRATION_DIR / f"{board.id}.json"
+    path = Path(calibration) if calibration else calibration_file(board.id)
     if not priors_only and (calibration or path.exists()):
         cal = load_calibration(path)
         for k, (v, s) in cal["coefficients"].items():

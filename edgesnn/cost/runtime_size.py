@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..resources import RUNTIME_C
+
 RUNTIME_CODE_BYTES: dict[str, int] = {
     "cortex-m0": 14_398,
     "cortex-m0plus": 14_398,
@@ -38,7 +40,7 @@ def runtime_code_bytes(core: str) -> tuple[int, str]:
 
 def measure(core: str, root: Path | None = None, cc: str = "arm-none-eabi-gcc") -> int:
     """Compile the runtime sources for `core` at -Os and return text + data bytes (needs the toolchain)."""
-    root = root or Path(__file__).resolve().parents[2] / "runtime_c"
+    root = root or RUNTIME_C
     srcs = sorted((root / "src").glob("*.c")) + sorted((root / "src" / "kernels").glob("*.c"))
     with tempfile.TemporaryDirectory() as d:
         objs = []

@@ -36,10 +36,10 @@ from string import Template
 from .. import __version__
 from ..board import PORTS, Board
 from ..errors import DeviceError
+from ..resources import RUNTIME_C
 from .elf import Elf
 
-ROOT = Path(__file__).resolve().parents[2]
-PORTS_DIR = ROOT / "runtime_c" / "ports"
+PORTS_DIR = RUNTIME_C / "ports"
 FW_DIR = PORTS_DIR / "firmware"
 CORTEX_M_DIR = PORTS_DIR / "cortex_m"
 LINKER_TEMPLATE = CORTEX_M_DIR / "esn_fw.ld.in"
@@ -247,7 +247,7 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
         h.update(part.encode() + b"\0")
     headers = sorted({p for d in includes for p in Path(d).glob("*.h")})
     for f in sorted(set(srcs)) + headers:
-        h.update(str(f.relative_to(ROOT) if f.is_relative_to(ROOT) else f).encode() + b"\0" + f.read_bytes())
+        h.update(str(f.relative_to(RUNTIME_C) if f.is_relative_to(RUNTIME_C) else f).encode() + b"\0" + f.read_bytes())
     key = h.hexdigest()[:16]
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()

@@ -38,12 +38,12 @@ import numpy as np
 
 from ..board import Board
 from ..errors import DeviceError
+from ..resources import RUNTIME_C
 from . import firmware as F
 from . import protocol as P
 
-ROOT = F.ROOT
-RUNTIME_SRC = ROOT / "runtime_c" / "src"
-RUNTIME_INC = ROOT / "runtime_c" / "include"
+RUNTIME_SRC = RUNTIME_C / "src"
+RUNTIME_INC = RUNTIME_C / "include"
 EXT_SOURCE = F.FW_DIR / "esn_fw_ext_runtime.c"
 COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
                  "arena_bytes_written", "cycles")

@@ -67,8 +67,9 @@ def _check_fresh(ffi, lib) -> None:
     global _fresh_checked
     if _fresh_checked:
         return
-    root = Path(__file__).resolve().parents[2] / "runtime_c"
-    if root.is_dir():
+    from ..resources import CHECKOUT
+    if CHECKOUT is not None:
+        root = CHECKOUT / "runtime_c"
         from ._build import source_digest
         if ffi.string(lib.esn_host_digest()).decode() != source_digest(root):
             raise CRuntimeError("the C runtime extension is stale: runtime_c/ changed since it was built; rebuild "
