@@ -9,14 +9,11 @@ settings.register_profile("edgesnn", deadline=None)
 settings.load_profile("edgesnn")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-NIR_PAPER = SHARED / "nir_paper"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+NIR_PAPER = FIXTURES / "nir_paper"  # the NIR paper's graphs and traces (BSD-3, its LICENSE beside them)
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
 def nir_paper() -> Path:
-    if not NIR_PAPER.exists():
-        pytest.fail(f"{NIR_PAPER} is missing: the shared NIR graphs must sit beside the checkout")
     return NIR_PAPER

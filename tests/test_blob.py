@@ -29,8 +29,6 @@ def braille(nir_paper_module):
 @pytest.fixture(scope="module")
 def nir_paper_module():
     from c.esn_models import NIR_PAPER
-    if not NIR_PAPER.exists():
-        pytest.fail(f"{NIR_PAPER} is missing")
     return NIR_PAPER
 
 

@@ -17,7 +17,7 @@ from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.sim.fixed_sim import FIXED_COUNTERS, simulate_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
-NIR_PAPER = ROOT.parent / "shared" / "nir_paper"
+NIR_PAPER = ROOT / "tests" / "fixtures" / "nir_paper"
 EXAMPLES = ROOT / "examples"
 
 # (file, dialect, dt, reset override)
