@@ -35,10 +35,24 @@ def _load_npy(path: str, what: str) -> np.ndarray:
 
 
 def cmd_import(args) -> None:
-    from .graph.nir_io import read_nir
-    graph = read_nir(args.model, dt=args.dt, dialect=args.dialect, reset=args.reset)
+    import warnings
+    from .graph.nir_io import NirWarning, read_nir
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NirWarning)
+        try:
+            graph = read_nir(args.model, dt=args.dt, dialect=args.dialect, reset=args.reset,
+                             norse_tau=args.norse_tau, force=args.force, notes=notes)
+        finally:  # a warning stays useful beside the error it may explain
+            for w in caught:
+                if issubclass(w.category, NirWarning):
+                    print(f"edgesnn import: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     graph.save(args.output)
-    print(f"imported {args.model} ({args.dialect} dialect, dt = {args.dt:g} s): "
+    for note in notes:
+        print(f"note: {note}")
+    print(f"imported {args.model} ({args.dialect} dialect, dt = {graph.dt:g} s): "
           f"{len(graph.nodes)} nodes, {graph.parameter_count()} parameters -> {args.output}")
 
 
@@ -357,10 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="dialects:\n" + "\n".join(f"  {d.name:13s} {d.summary}" for d in DIALECTS.values()))
     s.add_argument("model", metavar="MODEL.nir")
-    s.add_argument("--dt", type=float, required=True, metavar="SECONDS",
-                   help="simulation time step; NIR files do not store it")
+    s.add_argument("--dt", type=float, metavar="SECONDS",
+                   help="simulation time step. NIR files do not store it; default: the dt a file from edgesnn "
+                        "records, else the exporter's own (snntorch 1e-4; sinabs 1, time in steps; rockpool: "
+                        "recovered from r). Other dialects need it (norse: the cells' dt; spikingjelly: the "
+                        "export_to_nir dt). A dt that differs from the exporter's warns; from a recorded one, "
+                        "needs --force")
+    s.add_argument("--force", action="store_true",
+                   help="import at --dt although the file records another dt (re-discretises the model)")
     s.add_argument("--dialect", default="nir", choices=list(DIALECTS),
                    help="the exporter's conventions (default: nir, the literal Euler reading)")
+    s.add_argument("--norse-tau", choices=["auto", "literal", "scaled"], default="auto",
+                   help="norse dialect: whether the file's taus are true taus (literal: to_nir(..., dt=1.0), older "
+                        "Norse) or dt*tau (scaled: Norse 1.1's to_nir, norse#411); default auto, decided per file "
+                        "from dt/tau, refused when the file is ambiguous")
     s.add_argument("--reset", choices=["zero", "value", "subtract"],
                    help="override the reset mode of every spiking neuron (NIR does not record it)")
     s.add_argument("-o", "--output", required=True, metavar="MODEL.json")

@@ -118,3 +118,83 @@ def test_help_answers():
     assert out.returncode == 0
     for word in ("--dt", "--dialect", "snntorch", "sinabs", "spikingjelly", "rockpool", "norse"):
         assert word in out.stdout
+
+
+def test_import_takes_the_exporters_dt_and_says_so(nir_paper, tmp_path, capsys):
+    braille_nir = nir_paper / "03_rnn" / "braille_noDelay_bias_zero.nir"
+    assert run("import", braille_nir, "--dialect", "snntorch", "-o", tmp_path / "m.json") == 0
+    out = capsys.readouterr().out
+    assert "note: dt = 0.0001 s, fixed by snnTorch's export_to_nir\n" in out
+    assert "(snntorch dialect, dt = 0.0001 s)" in out
+    assert Graph.load(tmp_path / "m.json").dt == 1e-4
+    # no dialect dt and none in the file: one error that asks for --dt
+    assert run("import", braille_nir, "-o", tmp_path / "o.json") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no fixed one; pass dt (--dt SECONDS)" in err
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_import_warns_when_dt_differs_from_the_exporters(tmp_path, capsys):
+    import nir
+    n = 3
+    nir.write(tmp_path / "m.nir", nir.NIRGraph(
+        nodes={"x": nir.Input(input_type=np.array([n])), "fc": nir.Linear(weight=np.eye(n)),
+               "lif": nir.LIF(tau=np.full(n, 0.01), r=np.full(n, 100.0), v_leak=np.zeros(n), v_threshold=np.ones(n)),
+               "y": nir.Output(output_type=np.array([n]))},
+        edges=[("x", "fc"), ("fc", "lif"), ("lif", "y")]))
+    assert run("import", tmp_path / "m.nir", "--dialect", "snntorch", "--dt", "1e-3", "-o", tmp_path / "m.json") == 0
+    err = capsys.readouterr().err
+    assert err.startswith("edgesnn import: warning: ") and err.count("\n") == 1
+    assert "--dt 0.001 s differs from dt = 0.0001 s, fixed by snnTorch's export_to_nir" in err
+    assert Graph.load(tmp_path / "m.json").dt == 1e-3
+
+
+def test_import_of_an_edgesnn_file_uses_its_dt_and_needs_force_for_another(braille, tmp_path, capsys):
+    assert run("export", braille, "-o", tmp_path / "b.nir") == 0
+    assert run("import", tmp_path / "b.nir", "-o", tmp_path / "b2.json") == 0
+    assert "note: dt = 0.0001 s, recorded in the file" in capsys.readouterr().out
+    assert run("import", tmp_path / "b.nir", "--dt", "1e-3", "-o", tmp_path / "o.json") == 1
+    err = capsys.readouterr().err
+    assert "b.nir: the file records dt = 0.0001 s and --dt 0.001 differs" in err and "--force" in err
+    assert not (tmp_path / "o.json").exists()
+    assert run("import", tmp_path / "b.nir", "--dt", "5e-5", "--force", "-o", tmp_path / "o.json") == 0
+    assert "note: dt = 5e-05 s, forced (the file records 0.0001 s)" in capsys.readouterr().out
+    assert Graph.load(tmp_path / "o.json").dt == 5e-5
+
+
+def test_import_says_which_norse_reading_it_took_and_refuses_an_ambiguous_file(tmp_path, capsys):
+    import shutil
+
+    import h5py
+    from conftest import FIXTURES
+    shutil.copy(FIXTURES / "norse_mlp.nir", tmp_path / "mixed.nir")
+    with h5py.File(tmp_path / "mixed.nir", "r+") as f:  # node 1 as to_nir(..., dt=1.0) writes it: true taus
+        for key in ("tau_mem", "tau_syn"):
+            f["node/nodes/1"][key][...] = f["node/nodes/1"][key][...] / 1e-3
+    assert run("import", FIXTURES / "norse_mlp.nir", "--dialect", "norse", "--dt", "1e-3",
+               "-o", tmp_path / "a.json") == 0
+    assert "note: norse: time constants read as dt*tau, as Norse 1.1's to_nir writes them (norse#411)" in \
+        capsys.readouterr().out
+    assert run("import", tmp_path / "mixed.nir", "--dialect", "norse", "--dt", "1e-3", "-o", tmp_path / "o.json") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mixed.nir: cannot tell how Norse wrote the time constants" in err
+    assert "1.tau_mem" in err and "3.tau_mem" in err and "--norse-tau literal" in err
+    assert not (tmp_path / "o.json").exists()
+    assert run("import", tmp_path / "mixed.nir", "--dialect", "norse", "--dt", "1e-3", "--norse-tau", "scaled",
+               "-o", tmp_path / "o.json") == 0
+    assert "(--norse-tau scaled)" in capsys.readouterr().out
+
+
+def test_import_says_where_snntorch_beta_was_clamped(tmp_path, capsys):
+    import nir
+    n, dt = 2, 1e-4
+    tau = dt / (1 - np.array([0.9, 1.037]))
+    nir.write(tmp_path / "m.nir", nir.NIRGraph(
+        nodes={"x": nir.Input(input_type=np.array([n])), "fc": nir.Linear(weight=np.eye(n)),
+               "lif": nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n), v_threshold=np.ones(n)),
+               "y": nir.Output(output_type=np.array([n]))},
+        edges=[("x", "fc"), ("fc", "lif"), ("lif", "y")]))
+    assert run("import", tmp_path / "m.nir", "--dialect", "snntorch", "-o", tmp_path / "m.json") == 0
+    assert ("note: node 'lif' (LIF): beta clamped to 1.0 at 1 of 2 neurons (file beta up to 1.037), as snnTorch "
+            "clamps it when it runs") in capsys.readouterr().out
+    np.testing.assert_allclose(Graph.load(tmp_path / "m.json").nodes["lif"].alpha, [0.9, 1.0])

@@ -16,13 +16,17 @@ from edgesnn.sim import simulate  # noqa: E402
 
 CASES = sorted(p.stem for p in FIXTURES.glob("*.nir"))
 FRAMEWORKS = {"snntorch", "norse", "sinabs", "spikingjelly", "rockpool"}
+DT_FROM_DIALECT = {"snntorch", "sinabs", "rockpool"}
 
 
 def load(case):
     meta = json.loads((FIXTURES / f"{case}.json").read_text())
     with np.load(FIXTURES / f"{case}.npz") as z:
         data = {k: z[k] for k in z.files}
-    graph = read_nir(FIXTURES / f"{case}.nir", dt=float(data["dt"]), dialect=meta["framework"])
+    # snnTorch (dt fixed by its exporter), Sinabs (steps) and Rockpool (dt recovered from r) need no dt
+    dt = None if meta["framework"] in DT_FROM_DIALECT else float(data["dt"])
+    graph = read_nir(FIXTURES / f"{case}.nir", dt=dt, dialect=meta["framework"])
+    assert graph.dt == float(data["dt"])
     return meta, data, graph
 
 

@@ -1,13 +1,14 @@
-"""NIR import/export: the real graphs in ../shared/nir_paper, every convention knob, and bad files."""
+"""NIR import/export: the real graphs in tests/fixtures/nir_paper, every convention knob, and bad files."""
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 nir = pytest.importorskip("nir")
 
 from edgesnn.errors import NirError  # noqa: E402
 from edgesnn.graph import ir  # noqa: E402
-from edgesnn.graph.nir_io import from_nir, from_raw, read_nir, to_nir, write_nir  # noqa: E402
+from edgesnn.graph.nir_io import NirWarning, from_nir, from_raw, read_nir, read_raw, to_nir, write_nir  # noqa: E402
 from edgesnn.sim import simulate  # noqa: E402
 
 DT = 1e-4
@@ -47,7 +48,8 @@ def test_euler_reproduces_the_exact_trace_and_rockpool_decays_exactly(nir_paper)
     stimulus = trace(nir_paper, "exact")[None, :, :1]
     euler = simulate(read_nir(path, dt=DT, dialect="nir"), stimulus).outputs[0, :, 0]
     np.testing.assert_array_equal(np.flatnonzero(euler), np.flatnonzero(trace(nir_paper, "exact")[:, 2]))
-    g = read_nir(path, dt=DT, dialect="rockpool")
+    with pytest.warns(NirWarning, match=r"--dt 0.0001 s differs from dt = 0.00141786 s, recovered from Rockpool"):
+        g = read_nir(path, dt=DT, dialect="rockpool")  # not a Rockpool file: its r says another dt
     lif = next(n for n in g.nodes.values() if isinstance(n, ir.LIF))
     np.testing.assert_allclose(lif.alpha, np.exp(-DT / 2.5e-3), rtol=1e-6)
     # (Rockpool's own trace, from lif_rockpool.nir, is reproduced in the next test.)
@@ -164,13 +166,16 @@ def test_zero_d_parameters_broadcast_to_the_neuron_shape():
 
 @pytest.mark.parametrize("dialect,alpha,gain,rule,reset", [
     ("nir", 0.9, 0.2, ">", "zero"),
-    ("norse", 1 - 1e-6 / 0.01, 2e-4, ">", "zero"),             # Norse 1.1 writes tau = dt * tau_true
+    ("norse", 0.9, 0.2, ">", "zero"),         # dt/tau = 0.1: true taus, read literally (k = dt/tau, gain k*r)
     ("snntorch", 0.9, 0.2, ">", "subtract"),
     ("spikingjelly", 0.9, 0.2, ">=", "zero"),
     ("rockpool", np.exp(-0.1), 1.0, ">=", "subtract"),                # r only encodes dt
     ("sinabs", np.exp(-1 / 0.01), 2 * (1 - np.exp(-1 / 0.01)), ">=", "subtract")])  # tau in steps
 def test_dialects_discretise_as_documented(dialect, alpha, gain, rule, reset):
-    lif = from_nir(lif_graph(), dt=1e-3, dialect=dialect).nodes["lif"]
+    import warnings
+    with warnings.catch_warnings():  # 1e-3 is not snnTorch's or this file's Rockpool dt: that warning is tested below
+        warnings.simplefilter("ignore", NirWarning)
+        lif = from_nir(lif_graph(), dt=1e-3, dialect=dialect).nodes["lif"]
     np.testing.assert_allclose(lif.alpha, alpha, rtol=1e-12)
     np.testing.assert_allclose(lif.gain, gain, rtol=1e-12)
     assert lif.spike_rule == rule and lif.reset == reset
@@ -279,7 +284,8 @@ def test_shape_mismatch_is_named():
 
 
 def test_missing_and_unstable_dt():
-    with pytest.raises(NirError, match="do not store the time step; pass dt"):
+    with pytest.raises(NirError, match=r"<memory>: NIR files do not store the time step and dialect 'nir' has no "
+                                       r"fixed one; pass dt \(--dt SECONDS\)"):
         from_nir(lif_graph(), dt=None)
     with pytest.raises(NirError, match="positive number of seconds"):
         from_nir(lif_graph(), dt=-1.0)
@@ -312,3 +318,210 @@ def test_alif_cannot_be_exported_to_nir():
                   "y": ir.Output(name="y", shape=(n,))}, [("x", "fc"), ("fc", "a"), ("a", "y")], 1e-3)
     with pytest.raises(NirError, match=r"node 'a' \(ALIF\): NIR has no equivalent"):
         to_nir(g)
+
+
+# ---------------------------------------------------------------------------------------------
+# dt: from the file, the exporter, or the caller; Norse's tau reading; snnTorch's beta clamp
+# ---------------------------------------------------------------------------------------------
+
+def quiet_import(*args, **kw):
+    """from_nir, failing on any warning, returning (graph, notes)."""
+    import warnings
+    notes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return from_nir(*args, notes=notes, **kw), notes
+
+
+@pytest.mark.parametrize("dialect,dt,note", [
+    ("snntorch", 1e-4, "dt = 0.0001 s, fixed by snnTorch's export_to_nir"),
+    ("sinabs", 1.0, "dt = 1 s, one step: Sinabs's time constants are in steps")])
+def test_dt_defaults_to_the_exporters_own(dialect, dt, note):
+    g, notes = quiet_import(lif_graph(), dialect=dialect)
+    assert g.dt == dt and notes[0] == note
+
+
+@pytest.mark.parametrize("dialect,hint", [
+    ("nir", "the step the model was trained and exported with"),
+    ("norse", r"the dt of the Norse cells \(Norse's default is 1e-3\)"),
+    ("spikingjelly", r"the dt given to export_to_nir \(SpikingJelly's default is 1e-4\)")])
+def test_dialects_without_a_fixed_dt_ask_for_it(dialect, hint):
+    with pytest.raises(NirError, match=rf"has no fixed one; pass dt \(--dt SECONDS\): {hint}"):
+        from_nir(lif_graph(), dialect=dialect)
+
+
+def test_a_dt_that_differs_from_snntorchs_warns_naming_both_and_is_used():
+    with pytest.warns(NirWarning, match=r"--dt 0.001 s differs from dt = 0.0001 s, fixed by snnTorch's export_to_nir; "
+                                        r"the model is re-discretised at 0.001 s and will not compute what snnTorch"):
+        g = from_nir(lif_graph(), dt=1e-3, dialect="snntorch")
+    assert g.dt == 1e-3
+    np.testing.assert_allclose(g.nodes["lif"].alpha, 0.9)
+    g, notes = quiet_import(lif_graph(), dt=1e-4, dialect="snntorch")  # the same dt: no warning, no note
+    assert notes == []
+
+
+def test_sinabs_dt_only_names_the_step_length():
+    g, notes = quiet_import(lif_graph(), dt=1e-3, dialect="sinabs")
+    assert g.dt == 1e-3 and "the dynamics do not depend on it" in notes[0]
+    np.testing.assert_allclose(g.nodes["lif"].alpha, np.exp(-1 / 0.01))
+
+
+def test_rockpool_dt_is_recovered_from_r(nir_paper):
+    for path, dt in ((FIXTURES / "rockpool_mlp.nir", 1e-3), (FIXTURES / "rockpool_ties.nir", 1e-3),
+                     (nir_paper / "01_lif" / "lif_rockpool.nir", 1e-4)):
+        notes = []
+        assert read_nir(path, dialect="rockpool", notes=notes).dt == dt
+        assert notes[0] == f"dt = {dt:g} s, recovered from Rockpool's r = tau*exp(-dt/tau)/dt"
+    raw = raw_with("lif", "r", np.array([2.0, 2.0, 50.0]))
+    with pytest.raises(NirError, match=r"<memory>: NIR files do not store the time step and the dt recovered from r "
+                                       r"= tau\*exp\(-dt/tau\)/dt differs between neurons \(lif 0.0001961 to "
+                                       r"0.003517 s\); pass dt \(--dt SECONDS\): the dt of the Rockpool modules"):
+        from_raw(raw, dialect="rockpool")
+    with pytest.raises(NirError, match="from node 'lif': r and tau must be positive"):
+        from_raw(raw_with("lif", "r", np.array(-1.0)), dialect="rockpool")
+    assert from_raw(raw_with("lif", "r", np.array(-1.0)), dt=1e-3, dialect="rockpool").dt == 1e-3
+
+
+def test_edgesnn_files_record_dt_and_refuse_another_unless_forced(tmp_path):
+    g = from_nir(lif_graph(), dt=1e-3)
+    write_nir(g, tmp_path / "m.nir")
+    notes = []
+    assert read_nir(tmp_path / "m.nir", notes=notes).dt == 1e-3 and notes == ["dt = 0.001 s, recorded in the file"]
+    assert read_nir(tmp_path / "m.nir", dt=1e-3).dt == 1e-3
+    with pytest.raises(NirError, match=r"m\.nir: the file records dt = 0.001 s and --dt 0.0001 differs; importing at "
+                                       r"another step changes the model's dynamics \(leave out --dt, or "
+                                       r"re-discretise at 0.0001 s with --force\)"):
+        read_nir(tmp_path / "m.nir", dt=1e-4)
+    notes = []
+    forced = read_nir(tmp_path / "m.nir", dt=1e-4, force=True, notes=notes)
+    assert forced.dt == 1e-4 and notes == ["dt = 0.0001 s, forced (the file records 0.001 s)"]
+    np.testing.assert_allclose(forced.nodes["lif"].alpha, 0.99)
+
+
+# -- Norse: true taus or dt*tau, decided per file ------------------------------------------------
+
+def norse_fixture(case):
+    with np.load(FIXTURES / f"{case}.npz") as z:
+        data = {k: z[k] for k in z.files}
+    return read_raw(FIXTURES / f"{case}.nir"), data
+
+
+def true_taus(raw, dt, only=None):
+    """The file as to_nir(..., dt=1.0) writes it: every tau (of node `only`, if given) divided by dt."""
+    import copy
+    raw = copy.deepcopy(raw)
+    for name, node in raw["nodes"].items():
+        for key in ("tau", "tau_mem", "tau_syn"):
+            if key in node and (only is None or name == only):
+                node[key] = np.asarray(node[key], np.float64) / dt
+    return raw
+
+
+@pytest.mark.parametrize("case", ["norse_mlp", "norse_box"])
+def test_norse_safe_export_reads_literally_and_computes_the_same(case):
+    raw, data = norse_fixture(case)
+    dt = float(data["dt"])
+    notes_bugged, notes_safe = [], []
+    bugged = from_raw(raw, dt=dt, dialect="norse", notes=notes_bugged)
+    safe = from_raw(true_taus(raw, dt), dt=dt, dialect="norse", notes=notes_safe)
+    assert notes_bugged[-1].startswith("norse: time constants read as dt*tau, as Norse 1.1's to_nir writes them "
+                                       "(norse#411), so tau/dt is used: dt/tau = ")
+    assert "above 1 at every neuron (unstable if read literally)" in notes_bugged[-1]
+    assert notes_safe[-1].startswith("norse: time constants read as true taus (literal), as to_nir(..., dt=1.0) or "
+                                     "an older Norse writes them: dt/tau = ")
+    inputs = data["inputs"]
+    a, b = simulate(bugged, inputs).outputs, simulate(safe, inputs).outputs
+    np.testing.assert_array_equal(a, b)
+    if case == "norse_mlp":
+        np.testing.assert_array_equal(b, data["out"])
+    # read the other way round, each file is wrong: the override is honoured
+    wrong = from_raw(true_taus(raw, dt), dt=dt, dialect="norse", norse_tau="scaled")
+    assert not np.array_equal(simulate(wrong, inputs).outputs, a)
+
+
+def test_norse_mixed_file_is_refused_naming_the_nodes_and_can_be_forced():
+    raw, data = norse_fixture("norse_mlp")
+    dt = float(data["dt"])
+    mixed = true_taus(raw, dt, only="1")
+    with pytest.raises(NirError, match=r"<memory>: cannot tell how Norse wrote the time constants: at dt = 0.001 s, "
+                                       r"dt/tau is 1.tau_mem 0\.0\d+ to 0\.\d+; 1.tau_syn .*; 3.tau_mem \d+ to \d+; "
+                                       r"3.tau_syn .*choose a reading with --norse-tau literal \(true taus\) or "
+                                       r"--norse-tau scaled \(dt\*tau, norse#411\)"):
+        from_raw(mixed, dt=dt, dialect="norse")
+    notes = []
+    from_raw(mixed, dt=dt, dialect="norse", norse_tau="scaled", notes=notes)
+    assert notes[-1] == ("norse: time constants read as dt*tau, as Norse 1.1's to_nir writes them (norse#411), "
+                         "so tau/dt is used (--norse-tau scaled)")
+    with pytest.raises(NirError, match="unstable"):  # node 3 read literally: dt/tau is about 100
+        from_raw(mixed, dt=dt, dialect="norse", norse_tau="literal")
+    with pytest.raises(NirError, match="--norse-tau scaled applies to dialect 'norse' only, not 'nir'"):
+        from_raw(raw, dt=dt, norse_tau="scaled")
+    with pytest.raises(NirError, match="norse_tau 'both' is not one of auto, literal, scaled"):
+        from_raw(raw, dt=dt, dialect="norse", norse_tau="both")
+
+
+def test_norse_paper_file_with_true_taus_reads_literally(nir_paper):
+    notes = []
+    g = read_nir(nir_paper / "01_lif" / "lif_norse.nir", dt=DT, dialect="norse", notes=notes)
+    assert "true taus" in notes[-1]
+    np.testing.assert_allclose(next(n for n in g.nodes.values() if isinstance(n, ir.LIF)).alpha, 1 - DT / 2.5e-3)
+
+
+# -- snnTorch: beta clamped to [0, 1] as snnTorch runs it -----------------------------------------
+
+def snntorch_raw(beta, alpha=None):
+    """A file as snnTorch's export_to_nir writes Leaky (or Synaptic with alpha): tau = dt/(1-beta), r = tau/dt."""
+    dt = 1e-4
+    with np.errstate(divide="ignore"):
+        tau = dt / (1 - np.asarray(beta, np.float64))
+    n = tau.size
+    if alpha is None:
+        neuron = nir.LIF(tau=np.ones(n), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n))
+    else:
+        neuron = nir.CubaLIF(tau_mem=np.ones(n), tau_syn=np.ones(n), r=np.ones(n), v_leak=np.zeros(n),
+                             v_threshold=np.ones(n), w_in=np.ones(n))
+    raw = nir.NIRGraph(nodes={"x": nir.Input(input_type=np.array([n])), "fc": nir.Linear(weight=np.eye(n)),
+                              "lif": neuron, "y": nir.Output(output_type=np.array([n]))},
+                       edges=[("x", "fc"), ("fc", "lif"), ("lif", "y")], type_check=False).to_dict()
+    node = raw["nodes"]["lif"]
+    node["tau" if alpha is None else "tau_mem"], node["r"] = tau, tau / dt
+    if alpha is not None:
+        with np.errstate(divide="ignore"):
+            node["tau_syn"] = dt / (1 - np.asarray(alpha, np.float64))
+        node["w_in"] = node["tau_syn"] / dt
+    return raw
+
+
+def test_snntorch_learned_beta_is_clamped_as_snntorch_runs_it():
+    raw = snntorch_raw([0.9, 1.037, 1.0, -0.2])
+    notes = []
+    g = from_raw(raw, dialect="snntorch", notes=notes)
+    lif = g.nodes["lif"]
+    np.testing.assert_allclose(lif.alpha, [0.9, 1.0, 1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(lif.gain, 1.0, rtol=1e-12)
+    assert notes[1:] == [
+        "node 'lif' (LIF): beta = 1 (tau = inf in the file) at 1 of 4 neurons: no leak",
+        "node 'lif' (LIF): beta clamped to 1.0 at 1 of 4 neurons (file beta up to 1.037), as snnTorch clamps it "
+        "when it runs",
+        "node 'lif' (LIF): beta clamped to 0.0 at 1 of 4 neurons (file beta down to -0.2), as snnTorch clamps it "
+        "when it runs"]
+    # a decay of 1 integrates without leak, like IF
+    x = np.zeros((1, 5, 4), np.float32)
+    x[0, 0] = 0.5
+    r = simulate(g, x, record_states=True)
+    np.testing.assert_allclose(r.states["lif"]["v"][0, :, 1:3], 0.5)
+    # the nir dialect reads the same file literally and refuses it
+    with pytest.raises(NirError, match="field 'tau' contains NaN or infinite"):
+        from_raw(raw, dt=1e-4)
+    # at another dt a negative decay means that dt is too large, as before
+    with pytest.warns(NirWarning), pytest.raises(NirError, match=r"dt = 0.001 s exceeds the time constant"):
+        from_raw(raw, dt=1e-3, dialect="snntorch")
+
+
+def test_snntorch_synaptic_alpha_is_clamped_too():
+    notes = []
+    c = from_raw(snntorch_raw([0.9, 0.95], alpha=[1.0, 1.2]), dialect="snntorch", notes=notes).nodes["lif"]
+    np.testing.assert_allclose(c.alpha_syn, 1.0)
+    np.testing.assert_allclose(c.gain_syn, 1.0)
+    np.testing.assert_allclose(c.alpha, [0.9, 0.95])
+    assert "node 'lif' (CubaLIF): alpha clamped to 1.0 at 1 of 2 neurons (file alpha up to 1.2)" in notes[-1]

@@ -14,11 +14,22 @@ SpikingJelly 2.0, Rockpool 3.1.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..errors import NirError
 
 Arr = np.ndarray
+
+# The neuron parameters a dialect may look at before it converts anything, one entry per neuron node:
+# (node name, NIR type, {field: array}) for the fields tau, tau_mem, tau_syn and r that the node has.
+Neurons = list[tuple[str, str, dict[str, Arr]]]
+TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
+
+
+def same_dt(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(abs(a), abs(b))
 
 
 class Dialect:
@@ -40,6 +51,25 @@ class Dialect:
     syn_delay = True
     flatten_counts_batch = False  # Flatten start_dim/end_dim count a leading batch axis
     v_init = None             # NIR field the framework starts the membrane at (edgesnn starts at 0)
+    framework = "NIR"         # who wrote the files this dialect reads, for messages
+    dt_hint = "the step the model was trained and exported with"  # for the error that asks for dt
+    dt_matters = True         # False: the formulas do not use dt (time constants in steps)
+    infinite_ok: tuple[str, ...] = ()  # fields that may hold +-inf (snnTorch's tau for beta = 1)
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []  # what this import decided, one line each (see for_file)
+
+    # -- per file: the exporter's dt, and any reading the file itself decides -----------------------
+    def export_dt(self, neurons: Neurons) -> tuple[float | None, str]:
+        """The dt the exporter wrote the file with, if the dialect fixes it or the file encodes it:
+        (dt, where it comes from, as a phrase), or (None, why not, or "")."""
+        return None, ""
+
+    def for_file(self, neurons: Neurons, dt: float, source: str, **options) -> "Dialect":
+        """A copy of this dialect set up for one file, collecting notes in `.notes`."""
+        d = copy.copy(self)
+        d.notes = []
+        return d
 
     # -- formulas, each from NIR arrays (already broadcast to the neuron shape) and dt ---------------
     def euler_decay(self, tau: Arr, dt: float, where: str) -> Arr:
@@ -83,23 +113,114 @@ class SnnTorch(Dialect):
 
     name = "snntorch"
     summary = ("snnTorch Leaky/Synaptic/RLeaky: v = beta*v + x, spike on v > threshold, reset by subtraction "
-               "one step late (--reset zero for reset_mechanism='zero'); exported with dt = 1e-4")
+               "one step late (--reset zero for reset_mechanism='zero'); beta and alpha clamped to [0, 1] as "
+               "snnTorch runs them; exported with dt = 1e-4 (the default --dt)")
     reset, reset_late, syn_delay = "subtract", True, False
+    framework = "snnTorch"
+    DT = 1e-4  # export_to_nir hard-codes it
+    infinite_ok = ("tau", "tau_mem", "tau_syn", "r", "w_in")  # beta = 1 is written as tau = r = inf
+
+    def export_dt(self, neurons):
+        return self.DT, "fixed by snnTorch's export_to_nir"
+
+    def euler_decay(self, tau: Arr, dt: float, where: str) -> Arr:
+        """beta = 1 - dt/tau, clamped to [0, 1] as snnTorch's forward does (beta.clamp(0, 1)): the file
+        holds the raw, possibly learned, beta, as tau = dt/(1-beta), which is negative for beta > 1 and
+        infinite for beta = 1. Below 0 it is clamped only at the exporter's dt; at another --dt a
+        negative decay means that dt is too large, and is refused as in the nir dialect."""
+        if np.any(tau == 0):
+            raise NirError(f"{where}: time constant must be nonzero, got 0")
+        raw = 1.0 - dt / tau
+        param = "alpha" if where.endswith("tau_syn") else "beta"
+        n, node = raw.size, where.removesuffix(" tau_syn").removesuffix(" tau_mem")
+        if np.any(raw < 0) and not same_dt(dt, self.DT):
+            raise NirError(f"{where}: dt = {dt:g} s exceeds the time constant {tau[raw < 0].min():.4g} s, so the "
+                           f"forward-Euler update is unstable; import with a smaller --dt (snnTorch exported "
+                           f"at {self.DT:g} s)")
+        if np.any(np.isinf(tau)):
+            self.notes.append(f"{node}: {param} = 1 (tau = inf in the file) at {int(np.isinf(tau).sum())} of {n} "
+                              "neurons: no leak")
+        for bad, to, worst in ((raw > 1, 1.0, raw.max()), (raw < 0, 0.0, raw.min())):
+            if np.any(bad):
+                self.notes.append(f"{node}: {param} clamped to {to:.1f} at {int(bad.sum())} of {n} neurons (file "
+                                  f"{param} {'up to' if to else 'down to'} {worst:.4g}), as snnTorch clamps it "
+                                  "when it runs")
+        return np.clip(raw, 0.0, 1.0)
+
+    @staticmethod
+    def _unit_ratio(num: Arr, tau: Arr, dt: float) -> Arr:
+        """dt*num/tau, where num = tau/dt = inf for a decay of 1 gives the limit 1 (snnTorch adds x unscaled)."""
+        both = np.isinf(num) & np.isinf(tau)
+        with np.errstate(invalid="ignore"):
+            return np.where(both, 1.0, dt * np.where(both, 1.0, num) / tau)
+
+    def leaky(self, tau, r, v_leak, dt, where, readout):
+        alpha = self.euler_decay(tau, dt, where)
+        return alpha, self._unit_ratio(r, tau, dt), dt * v_leak / tau
+
+    def synapse(self, tau_syn, w_in, dt, where):
+        return self.euler_decay(tau_syn, dt, where + " tau_syn"), self._unit_ratio(w_in, tau_syn, dt)
 
 
 class Norse(Dialect):
     """Norse 1.1 to_nir writes tau = dt/tau_inv = dt*tau_true (norse/norse#411), so the Euler step
-    dt*tau_inv is k = dt^2/tau; the current jumps by w_in per input; IF adds r*x."""
+    dt*tau_inv is k = dt^2/tau; the current jumps by w_in per input; IF adds r*x.
+
+    A file exported the safe way, to_nir(..., dt=1.0), or by an exporter without the bug, holds the
+    true taus, and k = dt/tau. Which one a file holds is decided per file (`for_file`): literally
+    read, dt/tau is at most 1 everywhere in a true-tau file (a stable Euler step) and far above 1
+    in a bugged one (dt/tau = 1/tau_true, about 100 for 10 ms)."""
 
     name = "norse"
-    summary = ("Norse 1.1 LIF/LIFBox/IAF (its exporter writes tau as dt*tau): Euler with tau_mem_inv, spike on "
-               "v > threshold, reset to v_reset; files from older Norse read with --dialect nir")
+    summary = ("Norse 1.1 LIF/LIFBox/IAF: Euler with tau_mem_inv, spike on v > threshold, reset to v_reset; "
+               "whether the file's taus are dt*tau (Norse 1.1's to_nir, norse#411) or true taus "
+               "(to_nir(..., dt=1.0), older Norse) is decided per file (--norse-tau)")
     syn_delay = False
     v_init = "v_leak"
+    framework = "Norse"
+    dt_hint = "the dt of the Norse cells (Norse's default is 1e-3)"
+    scaled = True  # the file's taus are dt*tau_true (norse#411)
+    READINGS = ("auto", "literal", "scaled")
+
+    def for_file(self, neurons, dt, source, *, norse_tau: str = "auto", **options):
+        d = super().for_file(neurons, dt, source)
+        if norse_tau not in self.READINGS:
+            raise NirError(f"norse_tau {norse_tau!r} is not one of {', '.join(self.READINGS)}")
+        with np.errstate(divide="ignore"):  # a tau of 0 is refused by the conversion, naming its node
+            ratios = [(f"{name}.{key}" if key != "tau" else name, dt / f[key]) for name, _, f in neurons
+                      for key in TAU_FIELDS if key in f]
+        ratios = [(where, r) for where, r in ratios if r.size and np.all(np.isfinite(r)) and np.all(r > 0)]
+        if norse_tau != "auto":
+            d.scaled = norse_tau == "scaled"
+            d.notes.append(f"norse: time constants read as {self._reading(d.scaled)} (--norse-tau {norse_tau})")
+            return d
+        if not ratios:  # IF only: no time constant, nothing to decide
+            return d
+        lo, hi = min(r.min() for _, r in ratios), max(r.max() for _, r in ratios)
+        if hi <= 1:
+            d.scaled = False
+            d.notes.append(f"norse: time constants read as {self._reading(False)}: dt/tau = {lo:.3g} to {hi:.3g}, "
+                           "at most 1 at every neuron (a stable literal reading)")
+        elif lo > 1 and hi * dt <= 1:
+            d.scaled = True
+            d.notes.append(f"norse: time constants read as {self._reading(True)}: dt/tau = {lo:.3g} to {hi:.3g}, "
+                           "above 1 at every neuron (unstable if read literally)")
+        else:
+            listed = "; ".join(f"{where} {r.min():.3g} to {r.max():.3g}" for where, r in ratios)
+            raise NirError(f"{source}: cannot tell how Norse wrote the time constants: at dt = {dt:g} s, dt/tau is "
+                           f"{listed} (true taus give at most 1 at every neuron; Norse 1.1's dt*tau gives above 1 "
+                           f"at every neuron and at most 1/dt = {1 / dt:.3g}); choose a reading with --norse-tau "
+                           "literal (true taus) or --norse-tau scaled (dt*tau, norse#411)")
+        return d
+
+    @staticmethod
+    def _reading(scaled: bool) -> str:
+        return ("dt*tau, as Norse 1.1's to_nir writes them (norse#411), so tau/dt is used" if scaled
+                else "true taus (literal), as to_nir(..., dt=1.0) or an older Norse writes them")
 
     def _k(self, tau: Arr, dt: float, where: str) -> Arr:
         self._positive(tau, where)
-        k = dt * dt / tau
+        k = (dt * dt if self.scaled else dt) / tau
         if np.any(k > 1):
             raise NirError(f"{where}: dt = {dt:g} s makes Norse's Euler step dt*tau_mem_inv = {k.max():.3g} > 1, "
                            "which is unstable; import with the dt the model was exported with")
@@ -125,6 +246,11 @@ class Sinabs(Dialect):
     summary = ("Sinabs IAF/LIF: time constants in steps, input added unscaled (LIF: times 1-alpha), spike on "
                "v >= threshold, several spikes per step (MultiSpike), reset by subtraction")
     spike_rule, reset, max_spikes, syn_delay = ">=", "subtract", 255, False
+    framework = "Sinabs"
+    dt_matters = False
+
+    def export_dt(self, neurons):
+        return 1.0, "one step: Sinabs's time constants are in steps"
 
     def leaky(self, tau, r, v_leak, dt, where, readout):
         self._positive(tau, where)
@@ -147,6 +273,8 @@ class SpikingJelly(Dialect):
     summary = "SpikingJelly LIFNode/IFNode/CUBALIFNode: Euler, spike on v >= threshold, hard reset to v_reset"
     spike_rule, syn_delay = ">=", False
     v_init = "v_reset"
+    framework = "SpikingJelly"
+    dt_hint = "the dt given to export_to_nir (SpikingJelly's default is 1e-4)"
 
 
 class Rockpool(Dialect):
@@ -160,6 +288,30 @@ class Rockpool(Dialect):
     summary = ("Rockpool LIF/LIFNeuron/ExpSyn: exact exponential decay, spike on v >= threshold, reset by "
                "subtraction, several spikes per step")
     spike_rule, reset, max_spikes, syn_delay = ">=", "subtract", 255, False
+    framework = "Rockpool"
+    dt_hint = "the dt of the Rockpool modules"
+
+    def export_dt(self, neurons):
+        """Rockpool writes r = tau*exp(-dt/tau)/dt, so dt = tau*W(1/r), W the Lambert W function; every
+        neuron must give the same dt (to 1e-4), which is then rounded to 6 significant digits (r is float32)."""
+        from scipy.special import lambertw
+        found = []
+        for name, _, f in neurons:
+            tau = f.get("tau", f.get("tau_mem"))
+            if tau is None or "r" not in f:
+                continue
+            tau, r = np.broadcast_arrays(tau, f["r"])
+            if np.any(r <= 0) or np.any(tau <= 0) or not np.all(np.isfinite(r * tau)):
+                return None, f"Rockpool's dt cannot be recovered from node {name!r}: r and tau must be positive"
+            found.append((name, tau * lambertw(1.0 / r).real))
+        if not found:
+            return None, "the file has no neuron with tau and r to recover Rockpool's dt from"
+        lo, hi = min(v.min() for _, v in found), max(v.max() for _, v in found)
+        if hi > lo * (1 + 1e-4):
+            spread = ", ".join(f"{n} {v.min():.4g} to {v.max():.4g} s" for n, v in found)
+            return None, f"the dt recovered from r = tau*exp(-dt/tau)/dt differs between neurons ({spread})"
+        return float(f"{float(np.median(np.concatenate([v.ravel() for _, v in found]))):.6g}"), \
+            "recovered from Rockpool's r = tau*exp(-dt/tau)/dt"
 
     def _exact(self, tau, dt, where):
         self._positive(tau, where)

@@ -14,17 +14,23 @@ Export writes the literal 'nir' dialect and records the discrete semantics NIR c
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import NirError
 from . import ir
-from .dialects import DIALECTS, Dialect, get_dialect
+from .dialects import DIALECTS, TAU_FIELDS, Dialect, Neurons, get_dialect, same_dt
 
 SUPPORTED = ("Input", "Output", "Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
              "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Identity", "NIRGraph")
 _KNOBS = ("reset", "spike_rule", "reset_late", "max_spikes", "syn_delay")
+
+
+class NirWarning(UserWarning):
+    """An import that runs but may not compute what the exporter's framework computed (a --dt that
+    differs from the exporter's own)."""
 
 
 def _nir():
@@ -120,7 +126,7 @@ def _contract_identities(nodes: dict[str, dict], edges: list[tuple[str, str]]):
         del nodes[name]
 
 
-def _arr(raw: dict, key: str, name: str, default=None) -> np.ndarray:
+def _arr(raw: dict, key: str, name: str, default=None, allow_inf: bool = False) -> np.ndarray:
     if key not in raw or raw[key] is None:
         if default is None:
             raise NirError(f"node {name!r} ({_s(raw['type'])}): missing field {key!r}")
@@ -129,7 +135,7 @@ def _arr(raw: dict, key: str, name: str, default=None) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         raise NirError(f"node {name!r}: field {key!r} is not numeric ({a.dtype})")
     a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
+    if not np.all(np.isfinite(a) | (allow_inf & np.isinf(a))):
         raise NirError(f"node {name!r}: field {key!r} contains NaN or infinite values")
     return a
 
@@ -189,7 +195,7 @@ def _padding(raw, name, ksize, dil, n):
 
 def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset: str | None) -> ir.Node:
     t = _s(raw["type"])
-    A = lambda key, default=None: _arr(raw, key, name, default)  # noqa: E731
+    A = lambda key, default=None: _arr(raw, key, name, default, key in d.infinite_ok)  # noqa: E731
     if t == "Linear":
         return ir.Linear(name=name, weight=A("weight"))
     if t == "Affine":
@@ -250,18 +256,67 @@ def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset
                    f"(supported: {', '.join(s for s in SUPPORTED if s not in ('Identity', 'NIRGraph'))})")
 
 
-def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | None = None,
+def _neurons(nodes: dict[str, dict], d: Dialect) -> Neurons:
+    """The time constants and r of every neuron node, for the dialect's per-file decisions."""
+    out = []
+    for name, raw in nodes.items():
+        t = _s(raw["type"])
+        if t in ("IF", "LIF", "LI", "CubaLIF", "CubaLI"):
+            out.append((name, t, {k: _arr(raw, k, name, None, k in d.infinite_ok) for k in (*TAU_FIELDS, "r")
+                                  if raw.get(k) is not None}))
+    return out
+
+
+def _choose_dt(dt: float | None, meta: dict, d: Dialect, neurons: Neurons, force: bool, source: str,
+               notes: list[str]) -> float:
+    """dt from, in this order: the file (edgesnn records it; a different dt only with force), the caller,
+    the exporter (a dialect that fixes it or a file that encodes it); else an error that asks for it."""
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise NirError(f"dt must be a positive number of seconds, got {dt!r}")
+    if "dt" in meta:
+        recorded = float(np.asarray(meta["dt"]))
+        if not (np.isfinite(recorded) and recorded > 0):
+            raise NirError(f"{source}: the file records dt = {recorded!r}, not a positive number of seconds")
+        if dt is None:
+            notes.append(f"dt = {recorded:g} s, recorded in the file")
+            return recorded
+        if not same_dt(dt, recorded):
+            if not force:
+                raise NirError(f"{source}: the file records dt = {recorded:g} s and --dt {dt:g} differs; importing "
+                               f"at another step changes the model's dynamics (leave out --dt, or re-discretise "
+                               f"at {dt:g} s with --force)")
+            notes.append(f"dt = {dt:g} s, forced (the file records {recorded:g} s)")
+        return float(dt)
+    exported, how = d.export_dt(neurons)
+    if dt is None:
+        if exported is None:
+            why = how or f"dialect {d.name!r} has no fixed one"
+            raise NirError(f"{source}: NIR files do not store the time step and {why}; pass dt (--dt SECONDS): "
+                           f"{d.dt_hint}")
+        notes.append(f"dt = {exported:g} s, {how}")
+        return exported
+    if exported is not None and not same_dt(dt, exported):
+        if d.dt_matters:
+            warnings.warn(f"{source}: --dt {dt:g} s differs from dt = {exported:g} s, {how}; the model is "
+                          f"re-discretised at {dt:g} s and will not compute what {d.framework} computed "
+                          f"(leave out --dt to use {exported:g} s)", NirWarning, stacklevel=4)
+        else:
+            notes.append(f"dt = {dt:g} s only sets the length of a step; the dynamics do not depend on it (the "
+                         f"default, {exported:g} s, is {how})")
+    return float(dt)
+
+
+def from_raw(raw: dict, *, dt: float | None = None, dialect: str = "nir", reset: str | None = None,
+             norse_tau: str = "auto", force: bool = False, notes: list[str] | None = None,
              source: str = "<memory>") -> ir.Graph:
+    """Import a NIR graph held as plain data (see `read_nir` for the arguments)."""
     d = get_dialect(dialect)
     if reset is not None and reset not in ir.RESETS:
         raise NirError(f"reset {reset!r} is not one of {ir.RESETS}")
+    if norse_tau != "auto" and d.name != "norse":
+        raise NirError(f"--norse-tau {norse_tau} applies to dialect 'norse' only, not {d.name!r}")
+    notes = [] if notes is None else notes
     meta = _meta(raw)
-    if dt is None and "dt" in meta:
-        dt = float(np.asarray(meta["dt"]))
-    if dt is None:
-        raise NirError(f"{source}: NIR files do not store the time step; pass dt (--dt SECONDS)")
-    if not (np.isfinite(dt) and dt > 0):
-        raise NirError(f"dt must be a positive number of seconds, got {dt!r}")
     nodes, edges = _flatten(raw)
     _link_subgraphs(nodes, edges)
     for name, node in nodes.items():
@@ -270,6 +325,9 @@ def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | 
             raise NirError(f"node {name!r}: NIR node type {t!r} is not supported by edgesnn "
                            f"(supported: {', '.join(s for s in SUPPORTED if s not in ('Identity', 'NIRGraph'))})")
     _contract_identities(nodes, edges)
+    neurons = _neurons(nodes, d)
+    dt = _choose_dt(dt, meta, d, neurons, force, source, notes)
+    d = d.for_file(neurons, dt, source, norse_tau=norse_tau)
     for a, b in edges:
         for end in (a, b):
             if end not in nodes:
@@ -311,10 +369,12 @@ def from_raw(raw: dict, *, dt: float | None, dialect: str = "nir", reset: str | 
         except ir.GraphError as e:
             raise NirError(f"{source}: {e}") from None
     try:
-        return ir.Graph({k: out[k] for k in order}, edges, float(dt),
-                        {"source": source, "dialect": d.name, "format": "nir"})
+        graph = ir.Graph({k: out[k] for k in order}, edges, float(dt),
+                         {"source": source, "dialect": d.name, "format": "nir"})
     except ir.GraphError as e:
         raise NirError(f"{source}: {e}") from None
+    notes += d.notes
+    return graph
 
 
 def _input_shape(name: str, declared: tuple, nodes: dict, edges: list) -> tuple:
@@ -334,14 +394,26 @@ def _input_shape(name: str, declared: tuple, nodes: dict, edges: list) -> tuple:
     return trailing
 
 
-def read_nir(path, *, dt: float | None, dialect: str = "nir", reset: str | None = None) -> ir.Graph:
-    """Import a NIR file; `dt` in seconds, `dialect` one of DIALECTS (the exporter's convention)."""
-    return from_raw(read_raw(path), dt=dt, dialect=dialect, reset=reset, source=str(path))
+def read_nir(path, *, dt: float | None = None, dialect: str = "nir", reset: str | None = None,
+             norse_tau: str = "auto", force: bool = False, notes: list[str] | None = None) -> ir.Graph:
+    """Import a NIR file with `dialect` (one of DIALECTS, the exporter's convention).
+
+    dt (seconds): a file edgesnn wrote records its dt, which is used when dt is None and refused for a
+    different dt unless force. Otherwise dt defaults to the exporter's own where the dialect knows it
+    (snnTorch: 1e-4; Sinabs: 1, time in steps; Rockpool: recovered from r); a different dt there warns
+    (NirWarning) and is used. Other dialects need dt. norse_tau: 'auto' decides per file whether the
+    taus are Norse 1.1's dt*tau (norse#411) or true taus; 'literal' or 'scaled' forces a reading.
+    notes: a list that receives one line per decision taken (the dt used and why, the Norse reading,
+    snnTorch's clamped betas)."""
+    return from_raw(read_raw(path), dt=dt, dialect=dialect, reset=reset, norse_tau=norse_tau, force=force,
+                    notes=notes, source=str(path))
 
 
-def from_nir(graph, *, dt: float | None, dialect: str = "nir", reset: str | None = None) -> ir.Graph:
-    """Import an in-memory `nir.NIRGraph`, as a framework's exporter returns it."""
-    return from_raw(graph.to_dict(), dt=dt, dialect=dialect, reset=reset)
+def from_nir(graph, *, dt: float | None = None, dialect: str = "nir", reset: str | None = None,
+             norse_tau: str = "auto", force: bool = False, notes: list[str] | None = None) -> ir.Graph:
+    """Import an in-memory `nir.NIRGraph`, as a framework's exporter returns it (arguments as read_nir)."""
+    return from_raw(graph.to_dict(), dt=dt, dialect=dialect, reset=reset, norse_tau=norse_tau, force=force,
+                    notes=notes)
 
 
 # ----------------------------------------------------------------------------------------------
