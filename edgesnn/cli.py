@@ -94,6 +94,7 @@ def cmd_simulate(args) -> None:
 def _quant_options(args) -> dict:
     """The quantization settings given on the command line (fixed-point engines and compile)."""
     opts = {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
+            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
             "exit_nats": args.exit_nats,
             "calib": _load_npy(args.calib, "calibration inputs") if args.calib else None}
     from .runtime.engines import refuse_settings
@@ -133,31 +134,25 @@ def _simulate_fixed(args) -> None:
 
 
 def cmd_plan(args) -> None:
-    from .artifact import save_json
     from .board import get_board
     from .data import load_dataset
     from .plan import Infeasible, front_table, plan
-    from .plan.search import save_front_png
+    from .plan.search import plan_summary, save_front_png
     graph = _load_graph(args.model)
     board = get_board(args.board)
     x, y = load_dataset(args.data)
     result = plan(graph, board, x, y, target_acc=args.target_acc, max_drop=args.max_drop, objective=args.objective,
-                  exit_max_drop=args.exit_max_drop, workers=args.workers, progress=True)
-    save_json(args.output, result.to_dict())
-    if isinstance(result, Infeasible):
-        raise EdgesnnError(result.message() + f" (written to {args.output})")
+                  exit_max_drop=args.exit_max_drop, workers=args.workers, progress=True, confidence=args.confidence)
+    if isinstance(result, Infeasible):  # nothing written: no plan to deploy
+        raise EdgesnnError(result.message() + f"\n  no plan written ({args.output})")
+    for note in result.notes:
+        print(f"edgesnn plan: warning: {note}", file=sys.stderr)
     print(front_table(result))
-    c, e = result.qgraph.config, result.exit
-    print(f"chosen for {board.id} ({args.objective}): {c.weight_bits}-bit weights, {c.state_bits}-bit state, "
-          f"{c.decay_bits}-bit decays, {c.rounding} rounding; exit threshold_q8 {e.threshold_q8}, beta_q16 "
-          f"{e.beta_q16}; validation accuracy {100 * result.accuracy:.2f}% (float {100 * result.float_accuracy:.2f}%), "
-          f"{e.mean_steps:.2f} of {e.full_steps} steps; schedule {result.schedule}"
-          f"{', stateless ' + ', '.join(result.qgraph.meta['stateless']) if result.qgraph.meta.get('stateless') else ''}"
-          f"; arena in {result.placement['arena']}; coefficients: "
-          f"{result.cost['calibration']}; {result.searched} candidates searched -> {args.output}")
+    print(plan_summary(result, args.output))
+    result.save(args.output)
     png = str(Path(args.output).with_suffix(".png"))
-    if save_front_png(result, png):
-        print(f"Pareto front plot -> {png}")
+    save_front_png(result, png)
+    print(f"  -> {png} (every candidate and mapping, the front, the chosen one, the target)")
 
 
 def cmd_compile(args) -> None:
@@ -352,8 +347,16 @@ def _add_quant_options(s) -> None:
     q.add_argument("--rounding", choices=ROUNDINGS, help="rounding of parameters and of shifted products "
                                                           "(default nearest)")
     q.add_argument("--calib", metavar="CALIB.npy", help="calibration inputs [N, T, ...] that set the state ranges")
-    q.add_argument("--exit-nats", type=float, metavar="H",
-                   help="early exit: stop an input once its output entropy is below H nats")
+    q.add_argument("--exit-confidence", type=float, metavar="P",
+                   help="early exit: stop an input once its output confidence reaches P, a fraction in [0, 1] "
+                        "(0.9: most inputs stop early; 0.99: few do). After each step the runtime computes H, the "
+                        "entropy of softmax(mean output per step / temperature) in Q8 (1/256 nat), and stops when "
+                        "1 - H / ln K >= P (K classes), i.e. H_q8 < floor((1 - P) x ln_q8 K) + 1; higher P, "
+                        "later exit")
+    q.add_argument("--exit-temperature", type=float, metavar="T",
+                   help="softmax temperature of --exit-confidence, in output units per step (spikes per step for "
+                        "a spiking readout; default 0.125)")
+    q.add_argument("--exit-nats", type=float, metavar="H", help=argparse.SUPPRESS)  # deprecated: temperature 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -452,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--exit-max-drop", type=float, default=0.005, metavar="D",
                    help="largest accuracy the early exit may cost against the same model run all steps, a fraction "
                         "(default 0.005; 0 keeps every step)")
+    s.add_argument("--confidence", type=float, default=None, metavar="LEVEL",
+                   help="judge the target on the bound of an interval at this level (0.95): a candidate qualifies "
+                        "when the upper bound of its drop against float on the same inputs (--max-drop) or the "
+                        "lower bound of its accuracy (--target-acc) meets it. Default: the point estimate decides; "
+                        "the 95 %% interval is reported either way, with a warning when it is wider than the target")
     s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: the CPUs available)")
     s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     s.set_defaults(func=cmd_plan)

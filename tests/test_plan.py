@@ -220,3 +220,217 @@ def test_a_board_too_small_for_time_step_major_gets_a_grouped_schedule(tmp_path)
     assert isinstance(p, Plan) and p.schedule in ("fused", "layer-major")
     assert p.cost["totals"]["sram_bytes"] <= sram
     assert all(r["schedule"] != "time-step-major" for r in p.front)
+
+
+# ---- how far the validation figures can be trusted (issue #12, point 6) -----------------------------------
+
+def test_intervals_of_accuracy_and_paired_drop():
+    from edgesnn.plan.stats import paired_drop, wilson
+    lo, hi = wilson(38, 38)
+    assert 0.90 < lo < 0.91 and hi == pytest.approx(1.0)   # 38 of 38 right: still 9 pt below 100 % possible
+    assert wilson(208, 216)[0] < 208 / 216 < wilson(208, 216)[1]
+    right = np.ones(38, bool)
+    d, dlo, dhi = paired_drop(right, right)
+    assert d == 0 and dlo == pytest.approx(-dhi) and dhi > 0.08   # agreeing everywhere on 38 inputs: +-8.7 pt
+    rng = np.random.default_rng(0)
+    ref = rng.random(400) < 0.95
+    same = ref.copy()
+    same[:4] = ~same[:4]                                        # differ on 4 inputs of 400
+    _, plo, phi = paired_drop(ref, same)
+    a, b = wilson(int(ref.sum()), 400), wilson(int(same.sum()), 400)
+    assert phi - plo < (a[1] - a[0]) + (b[1] - b[0])           # pairing narrows the interval
+
+
+@needs_c
+def test_small_validation_set_warns_and_the_plan_carries_the_interval(mlp, tmp_path):
+    g, x, y = mlp
+    p = plan(g, get_board(), x[:38], y[:38], max_drop=0.01, configs=SMALL[3:], workers=1, sensitivity=False,
+             measure=False)
+    assert isinstance(p, Plan)
+    assert len(p.notes) == 1 and p.notes[0].startswith("38 validation inputs: \u00b1")
+    assert "pt at 95% on the drop against float" in p.notes[0] and "wider than the 1 pt target" in p.notes[0]
+    s = p.stats
+    assert s["inputs"] == 38 and s["level"] == 0.95 and not s["target_on_bound"]
+    assert s["accuracy_ci"][0] < p.accuracy <= s["accuracy_ci"][1]
+    assert s["drop_ci"][0] <= s["drop"] <= s["drop_ci"][1]
+    assert s["drop"] == pytest.approx(p.float_accuracy - p.accuracy)
+    d = p.to_dict()
+    assert d["confidence"] == s and d["notes"] == p.notes and d["search_space"]["candidates"] == 1
+    p.save(tmp_path / "p.json")
+    assert Plan.from_dict(json.loads((tmp_path / "p.json").read_text())).to_dict() == json.loads(
+        (tmp_path / "p.json").read_text())
+    # the full validation set with a target the interval covers: no warning
+    wide = plan(g, get_board(), x, y, max_drop=0.05, configs=SMALL[3:], workers=1, sensitivity=False, measure=False)
+    assert wide.notes == [] and wide.stats["inputs"] == len(y)
+
+
+@needs_c
+def test_confidence_judges_the_target_on_the_bound(mlp):
+    """The candidate passes on its point estimate (drop 0 pt against a 1 pt target) and is refused on the upper
+    bound of its drop (+8.7 pt on 38 inputs); with target_acc, on the lower bound of its accuracy."""
+    g, x, y = mlp
+    kw = dict(configs=SMALL[3:], workers=1, sensitivity=False, measure=False)
+    assert isinstance(plan(g, get_board(), x[:38], y[:38], max_drop=0.01, **kw), Plan)
+    r = plan(g, get_board(), x[:38], y[:38], max_drop=0.01, confidence=0.95, **kw)
+    assert isinstance(r, Infeasible) and "(max_drop) on the bound of its 95% interval" in r.reason
+    assert r.bound["best_drop_upper"] > 0.08 and r.gap["drop_pts"] > 7
+    assert any(lever.startswith("more validation data") for lever in r.levers)
+    assert isinstance(plan(g, get_board(), x[:38], y[:38], target_acc=0.9, **kw), Plan)
+    r = plan(g, get_board(), x[:38], y[:38], target_acc=0.9, confidence=0.95, **kw)
+    assert isinstance(r, Infeasible) and "(target_acc) on the bound" in r.reason
+    assert r.bound["best_accuracy_lower"] < 0.9 <= r.bound["best_accuracy"]
+    # on the whole set the bound is met: the plan says it was judged on it
+    p = plan(g, get_board(), x, y, max_drop=0.05, confidence=0.95, **kw)
+    assert isinstance(p, Plan) and p.stats["target_on_bound"] and p.stats["drop_ci"][1] <= 0.05
+    for bad in (0, 1, 1.5, "high"):
+        with pytest.raises(PlanInputError, match=f"confidence {bad} must be a level in"):
+            plan(g, get_board(), x, y, confidence=bad, **kw)
+
+
+# ---- the plan's output (issue #12, point 7) ------------------------------------------------------------------
+
+@pytest.fixture
+def quick_cli_plan(monkeypatch):
+    """`edgesnn plan` over SMALL's candidates, without building firmware."""
+    import functools
+    import edgesnn.plan as P
+    import edgesnn.plan.search as S
+    monkeypatch.setattr(S, "candidates", lambda graph: list(SMALL))
+    monkeypatch.setattr(P, "plan", functools.partial(P.plan, measure=False))
+
+
+@needs_c
+def test_cli_plan_output_is_readable(quick_cli_plan, tmp_path, capsys):
+    x, y = load_dataset(DATA / "digits_val.npz")
+    np.savez(tmp_path / "val38.npz", inputs=x[:38], labels=y[:38])
+    out = tmp_path / "p.json"
+    assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(tmp_path / "val38.npz"), "--workers", "1",
+                 "-o", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert "edgesnn plan: warning: 38 validation inputs: \u00b1" in cap.err and "use more data" in cap.err
+    lines = cap.out.splitlines()
+    assert max(len(line.replace(str(tmp_path), "DIR")) for line in lines) <= 120
+    assert "None" not in cap.out
+    assert any(line.startswith("chosen for qemu-mps2-an386") for line in lines)
+    assert any("accuracy" in line and "on 38 validation inputs (95%:" in line for line in lines)
+    exit_line = next(line for line in lines if line.strip().startswith("exit"))
+    assert "confidence" in exit_line or "no early exit" in exit_line
+    assert out.exists() and out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(out.read_text())["notes"] == [cap.err.split("warning: ", 1)[1].strip()]
+
+
+@needs_c
+def test_cli_plan_infeasible_explains_and_writes_nothing(quick_cli_plan, tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(DATA / "digits_val.npz"), "--workers", "1",
+                 "--target-acc", "1.0", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "edgesnn plan: error: infeasible on qemu-mps2-an386: no candidate meets the accuracy target (target_acc)" \
+        in err
+    for part in ("\n  demand: ", "\n  bound:  ", "\n  gap:    accuracy", "\n  levers:\n    - relax target_acc"):
+        assert part in err
+    assert "{" not in err and "Traceback" not in err
+    assert not out.exists() and not out.with_suffix(".png").exists()
+    # the same on the bound: --confidence
+    assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(DATA / "digits_val.npz"), "--workers", "1",
+                 "--max-drop", "0.001", "--confidence", "0.95", "-o", str(out)]) == 1
+    assert "on the bound of its 95% interval" in capsys.readouterr().err and not out.exists()
+    assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(DATA / "digits_val.npz"),
+                 "--confidence", "95", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "confidence 95.0 must be a level in (0, 1)" in err and not out.exists()
+
+
+@needs_c
+def test_front_table_and_summary_without_exit(mlp):
+    import dataclasses
+    from edgesnn.plan import front_table, plan_summary
+    from edgesnn.plan.exit import ExitPolicy
+    g, x, y = mlp
+    p = plan(g, get_board(), x, y, max_drop=0.05, configs=SMALL[3:], workers=1, sensitivity=False, measure=False)
+    q = dataclasses.replace(p, qgraph=p.qgraph.with_exit(None), exit=ExitPolicy(None, None, 0.9, 16.0, 0.9, 16),
+                            front=[r | {"exit": r["exit"] | {"threshold_q8": None}} for r in p.front])
+    text = front_table(q) + "\n" + plan_summary(q)
+    assert "no early exit: all 16 steps run" in text and "None" not in text
+    assert "+exit" not in front_table(q).split("\nbits:")[0]
+    assert max(len(line) for line in text.splitlines()) <= 120
+
+
+@needs_c
+def test_front_plot_shows_every_candidate_and_mapping(mlp, tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from edgesnn.plan.search import save_front_png
+    g, x, y = mlp
+    p = plan(g, get_board(), x, y, max_drop=0.05, configs=SMALL, workers=1, sensitivity=False, measure=False)
+    assert len(p.plot["candidates"]) == 4 and sum(m["chosen"] for m in p.plot["mappings"]) == 1
+    saved = {}
+    monkeypatch.setattr(plt.Figure, "savefig", lambda self, path, **kw: saved.update(fig=self, path=path))
+    assert save_front_png(p, tmp_path / "f.png")
+    fig = saved["fig"]
+    title = fig._suptitle.get_text()
+    assert "qemu-mps2-an386: 4 candidates" in title and "weights 4/8" in title and "state 12/16" in title
+    assert "schedules time-step-major, fused, layer-major" in title
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert "chosen" in labels and any(lab.startswith("target ") for lab in labels)
+    assert any(lab.startswith("dominated mapping") for lab in labels)
+    lo, hi = fig.axes[1].get_ylim()
+    assert lo < 100 * p.target["accuracy"] < 100 * p.accuracy < hi and hi - lo < 30
+
+
+# ---- the early exit in a user's terms ------------------------------------------------------------------------
+
+def test_exit_confidence_maps_monotonically_to_the_threshold():
+    from edgesnn.quantize.fixedpoint import confidence_to_q8, max_entropy_q8, q8_to_confidence
+    h = max_entropy_q8(10)
+    assert h == 588  # the device's ln 10 in Q8
+    ths = [confidence_to_q8(p, 10) for p in np.linspace(0, 1, 1001)]
+    assert all(a >= b for a, b in zip(ths, ths[1:])) and ths[0] == h + 1 and ths[-1] == 1
+    assert all(confidence_to_q8(q8_to_confidence(t, 10), 10) == t for t in range(1, h + 2))
+
+
+@needs_c
+def test_plan_exit_in_user_terms_reproduces_the_exit(mlp):
+    from edgesnn.runtime.engines import quantize_with
+    g, x, y = mlp
+    p = plan(g, get_board(), x, y, max_drop=0.02, configs=SMALL[3:], workers=1, sensitivity=False, measure=False)
+    t = p.exit_terms
+    assert t is not None and p.to_dict()["exit_confidence"] == t and 0 < t["confidence"] < 1
+    q = quantize_with(g, calib=x, exit_confidence=t["confidence"], exit_temperature=t["temperature"])
+    assert q.exit == p.qgraph.exit
+
+
+@needs_c
+def test_simulate_exit_confidence_stops_sooner_at_a_lower_confidence(tmp_path, capsys):
+    x, _ = load_dataset(DATA / "digits_val.npz")
+    np.save(tmp_path / "x.npy", x)
+    steps = {}
+    for p in ("0.9", "0.99"):
+        out = tmp_path / f"o{p}.npz"
+        assert main(["simulate", str(MODELS / "digits_mlp.json"), "--inputs", str(tmp_path / "x.npy"),
+                     "--engine", "fixed-c", "--exit-confidence", p, "-o", str(out)]) == 0
+        assert "steps on average (early exit)" in capsys.readouterr().out
+        with np.load(out) as z:
+            steps[p] = float(z["steps"].mean())
+    assert steps["0.9"] < steps["0.99"] <= 16 and steps["0.9"] < 8
+
+
+def test_exit_options_refuse_bad_values_in_one_line(tmp_path, capsys):
+    x, _ = load_dataset(DATA / "digits_val.npz")
+    np.save(tmp_path / "x.npy", x[:4])
+    base = ["simulate", str(MODELS / "digits_mlp.json"), "--inputs", str(tmp_path / "x.npy"), "--engine", "fixed-c"]
+    for extra, msg in ((["--exit-confidence", "1.5"], "exit_confidence 1.5 (--exit-confidence) must be a fraction"),
+                       (["--exit-confidence", "0.9", "--exit-temperature", "0"], "(--exit-temperature) must be a "
+                                                                                  "positive number"),
+                       (["--exit-temperature", "0.5"], "applies to exit_confidence (--exit-confidence)"),
+                       (["--exit-confidence", "0.9", "--exit-nats", "1"], "not both")):
+        out = tmp_path / "o.npz"
+        assert main(base + extra + ["-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err and "Traceback" not in err
+        assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    helptext = capsys.readouterr().out
+    assert "--exit-confidence" in helptext and "--exit-nats" not in helptext and "softmax" in helptext

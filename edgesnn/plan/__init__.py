@@ -1,6 +1,7 @@
 """Planner: quantization search, early-exit calibration, cost and memory fit -> Plan | Infeasible.
 
     plan(graph, board, x_val, y_val, target_acc=..., max_drop=..., objective=...)   (search.py)
+    plan_summary(plan), front_table(plan)  the chosen plan in a few lines, the Pareto front as a table
     search_quantization(graph, x_val, y_val) -> Searched   the board-independent part, to plan many boards
     load_plan_or_model(path) -> QGraph   a PLAN.json's quantized graph (exit policy applied), a QGraph
                                          JSON, or a compiled blob; for `edgesnn run` and `compile`
@@ -9,10 +10,11 @@
 """
 
 from .exit import ExitPolicy, calibrate
-from .search import OBJECTIVES, Infeasible, Plan, PlanInputError, Searched, front_table, plan, search_quantization
+from .search import (OBJECTIVES, Infeasible, Plan, PlanInputError, Searched, front_table, plan, plan_summary,
+                     search_quantization)
 
 __all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "calibrate", "front_table",
-           "is_plan_file", "load_plan_or_model", "plan", "search_quantization", "Searched"]
+           "is_plan_file", "load_plan_or_model", "plan", "plan_summary", "search_quantization", "Searched"]
 
 
 def is_plan_file(path) -> bool:

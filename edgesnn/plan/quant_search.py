@@ -89,6 +89,7 @@ class Evaluated:
     arena_bytes: int
     digest: str
     activity: dict   # node -> counter -> mean per input (full length, no exit)
+    correct: np.ndarray | None = None  # bool [N]: which validation inputs it gets right (confidence intervals)
 
     def row(self) -> dict:
         return {"config": self.config.to_dict(), "accuracy": self.accuracy, "blob_bytes": self.blob_bytes,
@@ -121,14 +122,16 @@ def _evaluate(config: QuantConfig) -> Evaluated:
     digest = hashlib.sha1(blob).hexdigest()
     seen = _S["seen"].get(digest)
     if seen is not None:
-        return Evaluated(config, seen.accuracy, seen.blob_bytes, seen.arena_bytes, digest, seen.activity)
+        return Evaluated(config, seen.accuracy, seen.blob_bytes, seen.arena_bytes, digest, seen.activity,
+                         seen.correct)
     m = CModel(blob)
     r = m.run(x, names=_S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
               counted=_S["counted"])
-    acc = float(np.mean(r.pred == labels))
+    correct = np.asarray(r.pred == labels)
+    acc = float(np.mean(correct))
     n = x.shape[0]
     act = {k: {c: float(v.sum()) / n for c, v in cs.items() if c != "cycles"} for k, cs in r.counts.items()}
-    ev = Evaluated(config, acc, len(blob), m.arena_size, digest, act)
+    ev = Evaluated(config, acc, len(blob), m.arena_size, digest, act, correct)
     _S["seen"][digest] = ev
     return ev
 

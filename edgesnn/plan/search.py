@@ -42,6 +42,7 @@ costs, the board's arena region on a tie; the firmware is linked with the arena 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +53,8 @@ from ..graph import Graph
 from ..cost.model import SCHEDULES
 from ..quantize import QGraph, QuantConfig, quantize
 from .exit import ExitPolicy, calibrate
-from .quant_search import Evaluated, candidates, default_workers, evaluate, sensitivity_configs
+from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
+from .stats import paired_drop, wilson
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
 SCHEDULE = "time-step-major"
@@ -81,8 +83,64 @@ class Infeasible:
         return cls(d["board"], d["reason"], d["demand"], d["bound"], d["gap"], list(d["levers"]))
 
     def message(self) -> str:
-        return (f"infeasible on {self.board}: {self.reason}; demand {self.demand}, bound {self.bound}, "
-                f"gap {self.gap}; levers: " + "; ".join(self.levers))
+        """Several lines: the reason, then demand, bound and gap in words and units, then the levers."""
+        import textwrap
+        lines = [f"infeasible on {self.board}: {self.reason}"]
+        gap = {k: v for k, v in self.gap.items() if v}  # what does not close
+        for label, d in (("demand", self.demand), ("bound", self.bound), ("gap", gap)):
+            if d:
+                lines += textwrap.wrap(_fields(d), 110, initial_indent=f"  {label + ':':8s}",
+                                       subsequent_indent=" " * 10)
+        if self.levers:
+            lines.append("  levers:")
+            for lever in self.levers:
+                lines += textwrap.wrap(lever, 110, initial_indent="    - ", subsequent_indent=" " * 6)
+        return "\n".join(lines)
+
+
+_NAMES = {"flash_bytes": "flash", "sram_bytes": "SRAM", "best_config": "best candidate",
+          "smallest_candidate": "smallest candidate", "accuracy_pts": "accuracy", "drop_pts": "drop",
+          "best_drop_upper": "its upper bound", "best_accuracy_lower": "its lower bound", "inputs": "validation inputs"}
+
+
+def _fields(d: dict) -> str:
+    """A demand / bound / gap dict in words: bytes with separators, accuracies in %, configs as bit widths."""
+    parts = []
+    for k, v in d.items():
+        if k.endswith("_terms"):
+            continue
+        name = _NAMES.get(k, k.replace("_", " "))
+        if isinstance(v, dict) and "weight_bits" in v:
+            parts.append(f"{name} {bits_label(v)}")
+        elif k.endswith("_bytes") and isinstance(v, (int, float)):
+            terms = d.get(k[:-len("_bytes")] + "_terms")
+            spelled = (" (" + " + ".join(f"{t.replace('_', ' ')} {n:,}" for t, n in terms.items()) + ")"
+                       if isinstance(terms, dict) else "")
+            parts.append(f"{name} {v:,} B{spelled}")
+        elif k.endswith("_pts") and isinstance(v, (int, float)):
+            parts.append(f"{name} {v:.2f} pt")
+        elif isinstance(v, float) and "drop" in k:
+            parts.append(f"{name} {100 * v:.2f} pt")
+        elif isinstance(v, float) and ("accuracy" in k or k in ("target_acc", "confidence")):
+            parts.append(f"{name} {100 * v:.2f} %")
+        else:
+            parts.append(f"{name} {v}")
+    return ", ".join(parts)
+
+
+ROUNDING_ABBR = {"nearest": "near", "truncate": "trunc", "stochastic": "stoch"}
+
+
+def bits_label(c: dict, kinds=None) -> str:
+    """A config dict in short: "w5 s10 d6 t10 trunc" (w weights, s state, d decays, t thresholds, c currents,
+    a adaptation; currents and adaptation only where `kinds` holds them)."""
+    out = [f"w{c['weight_bits']}", f"s{c['state_bits']}", f"d{c['decay_bits']}"]
+    if c.get("threshold_bits") is not None:
+        out.append(f"t{c['threshold_bits']}")
+    for k, tag in (("current_bits", "c"), ("adapt_bits", "a")):
+        if kinds is not None and k in kinds and c.get(k) is not None:
+            out.append(f"{tag}{c[k]}")
+    return " ".join(out + [ROUNDING_ABBR.get(c.get("rounding"), str(c.get("rounding")))])
 
 
 @dataclass
@@ -101,6 +159,24 @@ class Plan:
     sensitivity: list[dict] = field(default_factory=list)
     searched: int = 0
     data: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)         # confidence intervals of accuracy and drop (plan/stats.py)
+    notes: list[str] = field(default_factory=list)    # warnings: e.g. too few validation inputs for the target
+    search_space: dict = field(default_factory=dict)  # what was searched: bit widths, roundings, schedules
+    plot: dict = field(default_factory=dict, repr=False, compare=False)  # every candidate and mapping (not saved)
+
+    @property
+    def exit_terms(self) -> dict | None:
+        """The exit as a user gives it to `edgesnn simulate|compile|run` (--exit-confidence P --exit-temperature T):
+        confidence P (floored to 4 decimals, which maps back to the same threshold), temperature T in output units
+        per step, and the entropy threshold in nats; None for a plan without early exit."""
+        from ..quantize.fixedpoint import beta_q16_to_temperature, q8_to_confidence
+        e = self.qgraph.exit
+        if not e:
+            return None
+        k = int(np.prod(self.qgraph.graph.output.shape))
+        p = math.floor(q8_to_confidence(e["threshold_q8"], k) * 1e4 + 1e-9) / 1e4
+        t = beta_q16_to_temperature(e["beta_q16"], self.qgraph.output_scale)
+        return {"confidence": p, "temperature": float(f"{t:.6g}"), "entropy_nats": e["threshold_q8"] / 256}
 
     def to_dict(self) -> dict:
         return {"artifact": "plan", "edgesnn_version": __version__, "board": self.board,
@@ -108,7 +184,8 @@ class Plan:
                 "quant_config": self.qgraph.config.to_dict(), "exit": self.exit.to_dict(), "accuracy": self.accuracy,
                 "float_accuracy": self.float_accuracy, "objective": self.objective, "target": self.target,
                 "cost": self.cost, "front": self.front, "sensitivity": self.sensitivity, "searched": self.searched,
-                "data": self.data, "qgraph": self.qgraph.to_dict()}
+                "data": self.data, "confidence": self.stats, "notes": self.notes, "search_space": self.search_space,
+                "exit_confidence": self.exit_terms, "qgraph": self.qgraph.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "plan") -> "Plan":
@@ -118,7 +195,8 @@ class Plan:
             return cls(d["board"], QGraph.from_dict(d["qgraph"], f"{where}: qgraph"), ExitPolicy.from_dict(d["exit"]),
                        d["schedule"], d["placement"], d["cost"], float(d["accuracy"]), float(d["float_accuracy"]),
                        d["objective"], d["target"], d.get("front", []), d.get("sensitivity", []),
-                       int(d.get("searched", 0)), d.get("data", {}))
+                       int(d.get("searched", 0)), d.get("data", {}), d.get("confidence", {}), list(d.get("notes", [])),
+                       d.get("search_space", {}))
         except (KeyError, TypeError) as e:
             raise EdgesnnError(f"{where}: malformed plan ({e})") from None
 
@@ -372,6 +450,7 @@ class Searched:
     evaluated: list[Evaluated]
     sensitivity: list[dict]
     models: dict = field(default_factory=dict)  # the shortlisted models' runs, kept for the next board
+    float_correct: np.ndarray | None = None     # bool [N]: the inputs the float model gets right (paired drops)
 
 
 def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None,
@@ -380,7 +459,8 @@ def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig
     from ..progress import Progress
     from ..sim import simulate
     x, y = check_data(graph, x_val, y_val)
-    float_acc = float(np.mean(simulate(graph, x).pred == y))
+    float_correct = np.asarray(simulate(graph, x).pred == y)
+    float_acc = float(np.mean(float_correct))
     configs = configs or candidates(graph)
     sens = sensitivity_configs(graph) if sensitivity else []
     bar = Progress(len(configs) + len(sens), "plan: quantization candidates") if progress else None
@@ -391,20 +471,83 @@ def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig
     evs, sens_evs = evs[:len(configs)], evs[len(configs):]
     sens_rows = [{"kind": k, "value": v, "accuracy": e.accuracy, "drop_pts": 100 * (sens_evs[0].accuracy - e.accuracy)}
                  for (k, v, _), e in zip(sens, sens_evs)]
-    return Searched(float_acc, evs, sens_rows)
+    return Searched(float_acc, evs, sens_rows, float_correct=float_correct)
+
+
+def _pts(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def _confidence(ref, correct, target: dict, confidence: float | None) -> tuple[dict, list[str]]:
+    """The chosen mapping's accuracy and drop intervals (at `confidence`, else 95 %) and the warning when the
+    validation data is too small for the target: the drop's half-width wider than max_drop, or the accuracy's
+    lower bound below target_acc. No warning when the target was already judged on the bound."""
+    level = confidence or 0.95
+    n = int(len(correct))
+    lo, hi = wilson(int(np.sum(correct)), n, level)
+    drop, dlo, dhi = paired_drop(ref, correct, level)
+    stats = {"level": level, "inputs": n, "accuracy_ci": [lo, hi], "drop": drop, "drop_ci": [dlo, dhi],
+             "target_on_bound": confidence is not None}
+    notes = []
+    if confidence is None and "max_drop" in target:
+        half = (dhi - dlo) / 2
+        if half > target["max_drop"]:
+            notes.append(f"{n} validation inputs: \u00b1{_pts(half)} pt at {level:.0%} on the drop against float "
+                         f"({_pts(dlo)} to {_pts(dhi)} pt), wider than the {100 * target['max_drop']:g} pt target; "
+                         "use more data")
+    elif confidence is None and lo < target["accuracy"]:
+        notes.append(f"{n} validation inputs: \u00b1{_pts((hi - lo) / 2)} pt at {level:.0%} on the accuracy "
+                     f"({_pts(lo)} to {_pts(hi)} %), reaching below the {_pts(target['accuracy'])} % target; use "
+                     "more data")
+    return stats, notes
+
+
+def _bound_infeasible(board_id: str, cands: list[tuple], target: dict, confidence: float, ref) -> Infeasible:
+    """No candidate meets the target on the bound of its interval: the best bound, the gap, the levers.
+    cands: (accuracy, correct [N], config dict) of the candidates that fit."""
+    n = len(ref)
+    if "max_drop" in target:
+        field_name, allowed = "max_drop", target["max_drop"]
+        bounds = [paired_drop(ref, c, confidence) for _, c, _ in cands]
+        i = min(range(len(cands)), key=lambda j: (bounds[j][2], -cands[j][0]))
+        drop, _, up = bounds[i]
+        best = {"best_drop": drop, "best_drop_upper": up, "best_config": cands[i][2]}
+        gap = {"drop_pts": 100 * (up - allowed)}
+        what = (f"the best candidate drops {_pts(drop)} pt, at most {_pts(up)} pt at {confidence:.0%} on {n} "
+                "inputs")
+        relax = f"relax max_drop to {math.ceil(up * 1000) / 1000:g} ({_pts(up)} pt)"
+    else:
+        field_name, allowed = "target_acc", target["accuracy"]
+        bounds = [wilson(int(np.sum(c)), n, confidence) for _, c, _ in cands]
+        i = max(range(len(cands)), key=lambda j: (bounds[j][0], cands[j][0]))
+        best = {"best_accuracy": cands[i][0], "best_accuracy_lower": bounds[i][0], "best_config": cands[i][2]}
+        gap = {"accuracy_pts": 100 * (allowed - bounds[i][0])}
+        what = (f"the best candidate reaches {_pts(cands[i][0])} %, at least {_pts(bounds[i][0])} % at "
+                f"{confidence:.0%} on {n} inputs")
+        relax = f"relax target_acc to {math.floor(bounds[i][0] * 1000) / 1000:g} ({_pts(bounds[i][0])} %)"
+    return Infeasible(board_id, f"no candidate meets the accuracy target ({field_name}) on the bound of its "
+                      f"{confidence:.0%} interval", {field_name: allowed, "confidence": confidence, "inputs": n},
+                      best, gap, [f"more validation data: {what}", relax,
+                                  "judge the target on the point estimate (no confidence level)",
+                                  "retrain with quantization-aware training (edgesnn.train.qat)"])
 
 
 def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
          objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
          exit_max_drop: float = 0.005, shortlist: int = 6, sensitivity: bool = True, calibration=None,
          progress: bool = False, measure: bool = True, firmware_cache=None,
-         searched: Searched | None = None) -> Plan | Infeasible:
+         searched: Searched | None = None, confidence: float | None = None) -> Plan | Infeasible:
     """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
 
     measure: build the board's firmware, size every row on it and report the chosen candidate's measured flash
     and SRAM (plan/firmware.py); without it every row keeps the analytical estimate. The rows not chosen say
     "memory": "estimate".
-    searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards."""
+    searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards.
+    confidence: a level (0.95) under which a candidate meets the target only when the bound of its interval does:
+    the upper bound of its drop against float on the same inputs (max_drop; plan/stats.py paired_drop) or the
+    lower bound of its accuracy (target_acc; Wilson). None (default): the point estimates decide. Either way
+    Plan.stats carries the intervals (at 95 % without a level) and Plan.notes warns when the validation data
+    is too small for the target."""
     from ..cost import CostReport, coefficients
     from ..device.firmware import FirmwareTooLarge
     from .firmware import build_for_plan, firmware_base
@@ -418,6 +561,8 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
     if not 0 <= exit_max_drop <= 1:
         raise PlanInputError(f"exit_max_drop {exit_max_drop} must be a fraction in [0, 1]")
+    if confidence is not None and not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise PlanInputError(f"confidence {confidence} must be a level in (0, 1), e.g. 0.95")
     x, y = check_data(graph, x_val, y_val)
     coeffs = coefficients(board, calibration)
     if searched is None:
@@ -429,6 +574,18 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         target = {"max_drop": 0.01 if max_drop is None else max_drop, "accuracy": target_acc}
     else:
         target = {"target_acc": target_acc, "accuracy": target_acc}
+    if searched.float_correct is None:
+        from ..sim import simulate
+        searched.float_correct = np.asarray(simulate(graph, x).pred == y)
+    ref = searched.float_correct
+
+    def meets(correct) -> bool:
+        """The target met on the bound of the interval at `confidence` (always True without one)."""
+        if confidence is None:
+            return True
+        if "max_drop" in target:
+            return paired_drop(ref, correct, confidence)[2] <= target["max_drop"] + 1e-12
+        return wilson(int(np.sum(correct)), len(correct), confidence)[0] >= target_acc - 1e-12
 
     def mem(e):
         f, s = _terms(e, board, graph)
@@ -451,7 +608,10 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     if not fitting:
         smallest = min(evs, key=lambda e: sum(mem(e)))
         return infeasible_memory(smallest, board, graph, quantize(graph, smallest.config, x), int(x.shape[1]))
-    qualified = [e for e in fitting if e.accuracy >= target_acc - 1e-12]
+    qualified = [e for e in fitting if e.accuracy >= target_acc - 1e-12 and meets(e.correct)]
+    if not qualified and confidence is not None:
+        return _bound_infeasible(board.id, [(e.accuracy, e.correct, e.config.to_dict()) for e in fitting], target,
+                                 confidence, ref)
     if not qualified:
         best = max(fitting, key=lambda e: e.accuracy)
         field_name = "max_drop" if "max_drop" in target else "target_acc"
@@ -485,15 +645,21 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         for m in searched.models[key]:
             mapping = {"config": e, "stateless": m["stateless"], "board": board, "graph": graph, "coeffs": coeffs,
                        "objective": objective, "base": base}
-            rows += _mapping_row(mapping, "time-step-major", m["exit_model"], m["exit_run"], m["exit_accuracy"],
-                                 m["policy"], steps)
+            for r in _mapping_row(mapping, "time-step-major", m["exit_model"], m["exit_run"], m["exit_accuracy"],
+                                  m["policy"], steps):
+                rows.append(r | {"correct": np.asarray(m["exit_run"].pred == y)})
             no_exit = ExitPolicy(None, None, m["full_accuracy"], float(steps), m["full_accuracy"], steps)
             for label in ("fused", "layer-major"):
-                rows += _mapping_row(mapping, label, m["model"], m["full_run"], m["full_accuracy"], no_exit, steps)
+                for r in _mapping_row(mapping, label, m["model"], m["full_run"], m["full_accuracy"], no_exit, steps):
+                    rows.append(r | {"correct": np.asarray(m["full_run"].pred == y)})
     if not rows:  # the shortlist's images, sized on the measured firmware, fit under no schedule
         return infeasible_memory(short[0], board, graph, quantize(graph, short[0].config, x), steps, base)
     front = pareto(rows)
-    ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12] or rows
+    ok = [r for r in rows if r["accuracy"] >= target_acc - 1e-12 and meets(r["correct"])]
+    if not ok and confidence is not None:
+        return _bound_infeasible(board.id, [(r["accuracy"], r["correct"], r["config"]) for r in rows], target,
+                                 confidence, ref)
+    ok = ok or rows
     chosen, too_large = None, []
     for r in sorted(ok, key=lambda r: _objective_key(objective, r)):
         if not measure:
@@ -522,51 +688,220 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     for r in rows:
         r["memory"] = r["cost"].get("memory_source", "estimate").split(":")[0]
     front = front if any(r is chosen for r in front) else front + [chosen]
-    front_rows = [{k: (v if k != "exit" else v.to_dict()) for k, v in r.items() if k not in ("qgraph", "cost")}
-                  | {"chosen": r is chosen} for r in front]
+    front_rows = [{k: (v if k != "exit" else v.to_dict()) for k, v in r.items()
+                   if k not in ("qgraph", "cost", "correct")} | {"chosen": r is chosen} for r in front]
     for fr in front_rows:
         fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
+    stats, notes = _confidence(ref, chosen["correct"], target, confidence)
+    space = {k: list(dict.fromkeys(e.config.to_dict()[k] for e in evs)) for k in kinds_of(graph)}
+    space |= {"schedules": list(SCHEDULES), "candidates": len(evs)}
+    on_front = {id(r) for r in front}
+    def point(e):
+        return e.accuracy, e.config.weight_bits, e.config.state_bits, e.config.rounding
+    plot = {"candidates": [point(e) for e in evs], "shortlisted": [point(e) for e in short],
+            "mappings": [{"accuracy": r["accuracy"], "energy_j": r["energy_j"], "schedule": r["schedule"],
+                          "exit": r["exit"].threshold_q8 is not None, "front": id(r) in on_front,
+                          "chosen": r is chosen} for r in rows],
+            "target_acc": target_acc}
     return Plan(board.id, chosen["qgraph"], chosen["exit"], chosen["schedule"],
                 chosen["placement"], chosen["cost"], chosen["accuracy"],
                 float_acc, objective, target, front_rows, sens_rows, len(evs),
-                {"inputs": int(x.shape[0]), "steps": int(x.shape[1])})
+                {"inputs": int(x.shape[0]), "steps": int(x.shape[1])}, stats, notes, space, plot)
+
+
+SCHEDULE_ABBR = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
 
 
 def front_table(p: Plan) -> str:
-    from tabulate import tabulate
+    """The Pareto front, one row per mapping, within about 110 columns."""
+    kinds = p.search_space or None
     rows = []
     for r in p.front:
-        c = r["config"]
         sl = r.get("stateless") or []
-        rows.append(["*" if r.get("chosen") else "", f"w{c['weight_bits']} s{c['state_bits']} d{c['decay_bits']} "
-                     f"t{c['threshold_bits']} {c['rounding']}", r.get("schedule", SCHEDULE),
-                     ", ".join(sl) if sl else "-", r.get("placement", {}).get("arena", "-"),
-                     f"{100 * r['accuracy']:.2f}%", f"{r['mean_steps']:.2f}",
-                     f"{r['flash_bytes']:,}", f"{r['sram_bytes']:,}", f"{r['cycles']:,.0f}",
-                     f"{r['energy_j'] * 1e6:.2f}", f"{r['edp_js'] * 1e9:.3f}"])
-    return tabulate(rows, ["", "bits", "schedule", "stateless", "arena in", "accuracy", "mean steps", "flash B",
-                           "SRAM B", "cycles", "energy uJ", "EDP nJ s"], tablefmt="simple_outline") + (
-        "\nflash / SRAM: the chosen row (*) measured from its built firmware ELF; the others that firmware's base "
-        "plus their own blob and arena" if any(r.get("memory") == "measured" for r in p.front) else "")
+        sched = SCHEDULE_ABBR.get(r.get("schedule", SCHEDULE), r.get("schedule", SCHEDULE))
+        if (r.get("exit") or {}).get("threshold_q8") is not None:
+            sched += "+exit"
+        rows.append(["*" if r.get("chosen") else "", bits_label(r["config"], kinds), sched,
+                     ",".join(sl) if sl else "-", r.get("placement", {}).get("arena", "-"),
+                     f"{100 * r['accuracy']:.2f}", f"{r['mean_steps']:.2f}", f"{r['flash_bytes']:,}",
+                     f"{r['sram_bytes']:,}", f"{r['energy_j'] * 1e6:.2f}", f"{r['latency_s'] * 1e3:.3f}"])
+    head = ["", "bits", "schedule", "stateless", "arena", "acc %", "steps", "flash B", "SRAM B", "energy uJ",
+            "latency ms"]
+    width = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
+
+    def line(cells):  # text columns left, figures right
+        return "  ".join(str(c).ljust(w) if i < 5 else str(c).rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, width))).rstrip()
+    table = "\n".join([line(head), "  ".join("-" * w for w in width)] + [line(r) for r in rows])
+    legend = ("bits: w weights, s state, d decays, t thresholds (c currents, a adaptation); rounding near / trunc "
+              "/ stoch;\nschedule: time-step-major (+exit: with early exit), fused layer groups, layer-major")
+    if any(r.get("memory") == "measured" for r in p.front):
+        legend += ("\nflash / SRAM: the chosen row (*) measured from its firmware ELF; other rows: that firmware's "
+                   "base + their blob and arena")
+    return table + "\n" + legend
+
+
+def exit_summary(p: Plan) -> str:
+    """The plan's exit in the terms `--exit-confidence` / `--exit-temperature` take."""
+    t = p.exit_terms
+    if t is None:
+        return f"no early exit: all {p.exit.full_steps} steps run"
+    pad = "\n" + " " * 13
+    return (f"stops an input at output confidence {t['confidence']:.4f}: {p.exit.mean_steps:.2f} of "
+            f"{p.exit.full_steps} steps on average{pad}(confidence 1 - H / ln K, H the entropy of softmax(mean "
+            f"output per step / {t['temperature']:g}),{pad}here H below {t['entropy_nats']:.2f} nats; the same exit: "
+            f"--exit-confidence {t['confidence']:.4f} --exit-temperature {t['temperature']:g})")
+
+
+def plan_summary(p: Plan, output=None) -> str:
+    """The chosen plan in a few short lines."""
+    c, s = p.qgraph.config, p.stats
+    kinds = p.search_space or {}
+    bits = [f"{c.weight_bits}-bit weights", f"{c.state_bits}-bit state", f"{c.decay_bits}-bit decays"]
+    if c.threshold_bits is not None:
+        bits.append(f"{c.threshold_bits}-bit thresholds")
+    if "current_bits" in kinds:
+        bits.append(f"{c.current_bits}-bit currents")
+    if "adapt_bits" in kinds:
+        bits.append(f"{c.adapt_bits}-bit adaptation")
+    stateless = p.qgraph.meta.get("stateless") or []
+    t = p.cost["totals"]
+    memory = p.cost.get("memory_source", "estimate").split(":")[0]
+    if "max_drop" in p.target:
+        goal = f"drop at most {100 * p.target['max_drop']:g} pt against float"
+    else:
+        goal = f"accuracy at least {100 * p.target['target_acc']:.2f} %"
+    lines = [f"chosen for {p.board} (objective {p.objective}; {goal}"
+             + (f", judged on the {s['level']:.0%} bound" if s.get("target_on_bound") else "")
+             + f"; {p.searched} candidates searched):",
+             f"  bits       {', '.join(bits)}, {c.rounding} rounding",
+             f"  exit       {exit_summary(p)}"]
+    acc = f"  accuracy   {100 * p.accuracy:.2f} % on {p.data.get('inputs', '?')} validation inputs"
+    if s:
+        lo, hi = s["accuracy_ci"]
+        dlo, dhi = s["drop_ci"]
+        acc += (f" ({s['level']:.0%}: {100 * lo:.1f} to {100 * hi:.1f} %); float {100 * p.float_accuracy:.2f} %,"
+                f"\n             drop {100 * s['drop']:+.2f} pt ({s['level']:.0%}: {100 * dlo:+.1f} to "
+                f"{100 * dhi:+.1f} pt)")
+    else:
+        acc += f"; float {100 * p.float_accuracy:.2f} %"
+    lines.append(acc)
+    lines.append(f"  mapping    {p.schedule} schedule, arena in {p.placement['arena']}"
+                 + (f", stateless {', '.join(stateless)}" if stateless else ""))
+    lines.append(f"  cost       {t['energy_j'] * 1e6:.2f} uJ, {t['latency_s'] * 1e3:.3f} ms, {t['cycles']:,.0f} cycles "
+                 f"per input; flash {t['flash_bytes']:,} B, SRAM {t['sram_bytes']:,} B ({memory});"
+                 f"\n             coefficients {p.cost['calibration']}")
+    if output is not None:
+        lines.append(f"  -> {output}")
+    return "\n".join(lines)
+
+
+def _space_label(p: Plan) -> str:
+    sp = p.search_space or {}
+    names = {"weight_bits": "weights", "state_bits": "state", "decay_bits": "decays", "threshold_bits": "thresholds",
+             "current_bits": "currents", "adapt_bits": "adaptation"}
+    parts = []
+    for k, name in names.items():
+        if k in sp:
+            vals = [str(v) if v is not None else "=state" for v in sp[k]]
+            parts.append(f"{name} {'/'.join(vals)}")
+    line1 = f"{p.board}: {sp.get('candidates', p.searched)} candidates, bits " + ", ".join(parts)
+    line2 = (f"rounding {'/'.join(sp.get('rounding', []))}; schedules {', '.join(sp.get('schedules', []))}; "
+             f"objective {p.objective}")
+    return line1 + "\n" + line2
 
 
 def save_front_png(p: Plan, path) -> bool:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter([r["energy_j"] * 1e6 for r in p.front], [100 * r["accuracy"] for r in p.front])
-    for r in p.front:
-        if r.get("chosen"):
-            ax.scatter([r["energy_j"] * 1e6], [100 * r["accuracy"]], color="red", label="chosen")
-    ax.set_xlabel("energy per input (uJ, estimated)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(f"Pareto front on {p.board}")
-    ax.legend()
+    """Two panels: every quantization candidate (accuracy against model memory, the shortlisted ones marked)
+    and every mapping tried (accuracy against energy: dominated faint, the Pareto front, the chosen one), with
+    the accuracy target as a line and the search space in the title. Needs matplotlib (a dependency)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    target = 100 * p.target["accuracy"]
+    cands = p.plot.get("candidates", [])
+    maps = p.plot.get("mappings") or [{"accuracy": r["accuracy"], "energy_j": r["energy_j"],
+                                        "schedule": r.get("schedule", SCHEDULE), "front": True,
+                                        "exit": (r.get("exit") or {}).get("threshold_q8") is not None,
+                                        "chosen": r.get("chosen", False)} for r in p.front]
+    # the accuracy axis: from a little below the lowest of the target and the mappings, to the best + margin
+    shown = [100 * m["accuracy"] for m in maps] + [target, 100 * p.float_accuracy]
+    lo = max(0.0, min(shown) - max(2.0, 0.25 * (max(shown) - min(shown))))
+    hi = min(100.0, max(shown + [100 * c[0] for c in cands]) + 1.0)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5.2))
+    if cands:
+        wbits = sorted({c[1] for c in cands})
+        sbits = sorted({c[2] for c in cands})
+        roundings = list(dict.fromkeys(c[3] for c in cands))
+
+        def xpos(c):  # weight bits on the axis, state bits spread within
+            return wbits.index(c[1]) + 0.6 * ((sbits.index(c[2]) + 0.5) / len(sbits) - 0.5)
+        below = sum(100 * c[0] < lo for c in cands)
+        for i, rnd in enumerate(roundings):
+            pts = [c for c in cands if c[3] == rnd and 100 * c[0] >= lo]
+            a1.scatter([xpos(c) + 0.05 * (i - 1) for c in pts], [100 * c[0] for c in pts], s=9, alpha=0.45,
+                       color=f"C{i + 1}", label=f"{rnd} rounding")
+        sh = p.plot.get("shortlisted", [])
+        if sh:
+            a1.scatter([xpos(c) for c in sh], [100 * c[0] for c in sh], s=60, facecolors="none", edgecolors="k",
+                       label=f"shortlisted for mapping ({len(sh)})")
+        a1.set_xticks(range(len(wbits)), [str(w) for w in wbits])
+        a1.set_xlabel(f"weight bits (state bits {'/'.join(map(str, sbits))} left to right within each)")
+        a1.set_title(f"{len(cands)} quantization candidates, bit-exact, all steps"
+                     + (f" ({below} below {lo:.0f} %)" if below else ""), fontsize=10)
+    else:
+        a1.text(0.5, 0.5, "candidates not recorded in this plan", ha="center", va="center", transform=a1.transAxes)
+        a1.set_title("quantization candidates", fontsize=10)
+    a1.set_ylabel("validation accuracy (%)")
+    markers = {"time-step-major": "o", "fused": "s", "layer-major": "^"}
+    for sched, mk in markers.items():
+        pts = [m for m in maps if m["schedule"] == sched]
+        if not pts:
+            continue
+        dom = [m for m in pts if not m["front"]]
+        if dom:
+            a2.scatter([m["energy_j"] * 1e6 for m in dom], [100 * m["accuracy"] for m in dom], marker=mk, s=20,
+                       color="0.6", alpha=0.4)
+        fr = [m for m in pts if m["front"]]
+        if fr:
+            label = SCHEDULE_ABBR[sched] + ("+exit" if any(m["exit"] for m in fr) else "") + " (front)"
+            a2.scatter([m["energy_j"] * 1e6 for m in fr], [100 * m["accuracy"] for m in fr], marker=mk, s=45,
+                       label=label)
+    a2.scatter([], [], color="0.6", alpha=0.4, s=20, label=f"dominated mapping ({sum(not m['front'] for m in maps)})")
+    for m in maps:
+        if m["chosen"]:
+            a2.scatter([m["energy_j"] * 1e6], [100 * m["accuracy"]], marker="*", s=260, color="red", zorder=5,
+                       label="chosen")
+    # mappings with (nearly) the same figures are drawn on top of each other: say how many
+    energies = [m["energy_j"] * 1e6 for m in maps]
+    step = 0.03 * ((max(energies) - min(energies)) or max(energies) or 1.0)
+    same: dict = {}
+    for m, e in zip(maps, energies):
+        k = (round(100 * m["accuracy"], 6), round(e / step))
+        same.setdefault(k, []).append(e)
+    for (acc, _), es in same.items():
+        if len(es) > 1:
+            a2.annotate(f"x{len(es)}", (max(es), acc), textcoords="offset points", xytext=(6, -12), fontsize=8,
+                        color="0.3")
+    for m in maps:
+        if m["chosen"] and p.stats.get("accuracy_ci"):
+            lo_ci, hi_ci = (100 * v for v in p.stats["accuracy_ci"])
+            a2.errorbar([m["energy_j"] * 1e6], [100 * m["accuracy"]], yerr=[[100 * m["accuracy"] - lo_ci],
+                                                                            [hi_ci - 100 * m["accuracy"]]],
+                        color="red", capsize=4, linewidth=1,
+                        label=f"chosen, {p.stats['level']:.0%} interval: {lo_ci:.1f} to {hi_ci:.1f} % "
+                              f"({p.stats['inputs']} inputs)")
+    a2.set_xlabel("energy per input (uJ, estimated)")
+    a2.set_title(f"{len(maps)} mappings: shortlisted bits x stateless layers x schedule", fontsize=10)
+    for ax in (a1, a2):
+        ax.axhline(target, color="red", linestyle="--", linewidth=1, label=f"target {target:.2f} %")
+        ax.axhline(100 * p.float_accuracy, color="0.3", linestyle=":", linewidth=1,
+                   label=f"float {100 * p.float_accuracy:.2f} %")
+        ax.set_ylim(lo, hi)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(_space_label(p), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

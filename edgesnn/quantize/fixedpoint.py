@@ -108,3 +108,41 @@ def entropy_q8(acc: np.ndarray, t: int, beta_q16: int) -> np.ndarray:
 def nats_to_q8(h_nats: float) -> int:
     """An entropy threshold in nats as the integer the device compares against."""
     return int(np.floor(h_nats * 256 + 0.5))
+
+
+# ----------------------------------------------------------------------------------------------
+# The exit in user terms. The runtime stops an input after step t when H_q8 < threshold_q8, H the
+# entropy above of softmax(A / (t * temperature)), A / t the mean output per step in the model's
+# output units (spikes per step for a spiking readout) and beta_q16 = 2^16 * output_scale / temperature.
+# Confidence is 1 - H / ln K in [0, 1], with ln K the device's own entropy of a uniform output
+# (max_entropy_q8: 588 for K = 10): 1 on a certain output, 0 on a uniform one. "Stop once the
+# confidence reaches p" is H_q8 <= (1 - p) * max_entropy_q8, i.e. threshold_q8 = floor((1 - p) *
+# max_entropy_q8) + 1: non-increasing in p, p = 1 stops only on an entropy of 0, p = 0 after step 1.
+# ----------------------------------------------------------------------------------------------
+
+EXIT_TEMPERATURE = 0.125  # softmax(8 x mean output per step): spread over [0, 1] on the example models
+
+
+def max_entropy_q8(k: int) -> int:
+    """The device's entropy (1/256 nat) of a uniform output over k classes: its ln k."""
+    return int(entropy_q8(np.zeros((1, int(k)), np.int64), 1, 1 << 16)[0])
+
+
+def confidence_to_q8(p: float, k: int) -> int:
+    """The threshold_q8 that stops an input once its confidence 1 - H / ln k reaches p (0 <= p <= 1)."""
+    return int(np.floor((1.0 - p) * max_entropy_q8(k) + 1e-9)) + 1
+
+
+def q8_to_confidence(threshold_q8: int, k: int) -> float:
+    """The least confidence 1 - H / ln k that stops an input under threshold_q8 (confidence_to_q8's inverse)."""
+    return float(min(1.0, max(0.0, 1.0 - (int(threshold_q8) - 1) / max_entropy_q8(k))))
+
+
+def temperature_to_beta_q16(temperature: float, output_scale: float) -> int:
+    """beta_q16 for softmax(mean output per step / temperature), the output in its real units."""
+    return max(1, int(round(65536 * output_scale / temperature)))
+
+
+def beta_q16_to_temperature(beta_q16: int, output_scale: float) -> float:
+    """The softmax temperature, in the output's real units, of an exit's beta_q16."""
+    return 65536 * output_scale / int(beta_q16)

@@ -11,7 +11,11 @@ blob (`edgesnn compile`), which the fixed engines run as is.
 
 from __future__ import annotations
 
-from ..errors import EdgesnnError
+import math
+
+import numpy as np
+
+from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
 from ..quantize import QGraph, QuantConfig, quantize
 from ..sim.float_sim import SimResult
@@ -20,15 +24,37 @@ ENGINES = ("float", "fixed-python", "fixed-c")
 
 
 def quantize_with(graph: Graph, *, weight_bits: int | None = None, state_bits: int | None = None,
-                  rounding: str | None = None, calib=None, exit_nats: float | None = None) -> QGraph:
-    """quantize() with the settings a user gave (the rest at QuantConfig's defaults)."""
+                  rounding: str | None = None, calib=None, exit_confidence: float | None = None,
+                  exit_temperature: float | None = None, exit_nats: float | None = None) -> QGraph:
+    """quantize() with the settings a user gave (the rest at QuantConfig's defaults).
+
+    exit_confidence P: early exit once the output's confidence 1 - H / ln K reaches P, H the entropy of
+    softmax(mean output per step / exit_temperature) (default EXIT_TEMPERATURE = 0.125), computed by the
+    runtime in Q8 (quantize.fixedpoint: confidence_to_q8). exit_nats: the older form, an entropy threshold
+    in nats with the temperature 1."""
+    from ..quantize import fixedpoint as F
     given = {"weight_bits": weight_bits, "state_bits": state_bits, "rounding": rounding}
     q = quantize(graph, QuantConfig(**{k: v for k, v in given.items() if v is not None}), calib)
+    if exit_nats is not None and exit_confidence is not None:
+        raise QuantizeError("give the exit as exit_confidence (--exit-confidence) or exit_nats, not both")
+    if exit_temperature is not None:
+        if exit_confidence is None:
+            raise QuantizeError("exit_temperature (--exit-temperature) applies to exit_confidence "
+                                "(--exit-confidence), which is not given")
+        if not (exit_temperature > 0 and math.isfinite(exit_temperature)):
+            raise QuantizeError(f"exit_temperature {exit_temperature} (--exit-temperature) must be a positive "
+                                "number")
+    if exit_confidence is not None:
+        if not 0 <= exit_confidence <= 1:
+            raise QuantizeError(f"exit_confidence {exit_confidence} (--exit-confidence) must be a fraction in "
+                                "[0, 1]")
+        k = int(np.prod(graph.output.shape))
+        t = F.EXIT_TEMPERATURE if exit_temperature is None else exit_temperature
+        q = q.with_exit(F.confidence_to_q8(exit_confidence, k), F.temperature_to_beta_q16(t, q.output_scale))
     if exit_nats is not None:
-        from ..quantize.fixedpoint import nats_to_q8
         if not exit_nats >= 0:
             raise EdgesnnError(f"exit entropy {exit_nats} must be a non-negative number of nats")
-        q = q.with_exit(nats_to_q8(exit_nats))
+        q = q.with_exit(F.nats_to_q8(exit_nats))
     return q
 
 
