@@ -541,49 +541,90 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.0f}" if n % 1024 == 0 else f"{n / 1024:,.1f}"
 
 
+def catalogue_info(boards: dict[str, Board]) -> dict:
+    """What `edgesnn boards` shows, as plain data: one dict per board (in the table's order), the default
+    board and the folders the boards came from. catalogue_table prints the same facts."""
+    rows = []
+    for b in sorted(boards.values(), key=lambda b: (b.kind != "qemu", b.id)):
+        runs = ({"qemu_machine": b.qemu_machine, "limits_of": b.limits_of} if b.is_emulated
+                else {"runner": b.flash.get("runner")})
+        rows.append({"id": b.id, "default": b.id == DEFAULT_BOARD, "name": b.name, "kind": b.kind, "mcu": b.mcu,
+                     "core": b.core, "fpu": b.fpu, "clock_hz": b.clock_hz, "flash_bytes": b.flash_bytes,
+                     "sram_bytes": b.sram_bytes, "sdram_bytes": b.sdram_bytes, "port": b.firmware.get("port"),
+                     "runs_on": runs})
+    return {"boards": rows, "default": DEFAULT_BOARD, "dirs": [str(d) for d in board_dirs()]}
+
+
 def catalogue_table(boards: dict[str, Board]) -> str:
     """One row per board: what it is, its limits, and how it runs (QEMU machine or flash runner)."""
     from tabulate import tabulate
+    info = catalogue_info(boards)
     rows = []
-    for b in sorted(boards.values(), key=lambda b: (b.kind != "qemu", b.id)):
-        runs = (f"qemu {b.qemu_machine}, limits of {b.limits_of}" if b.is_emulated
-                else f"{b.flash.get('runner', '-')}")
-        rows.append([b.id + (" *" if b.id == DEFAULT_BOARD else ""), b.mcu, b.core, b.fpu if b.fpu != "none" else "-",
-                     f"{b.clock_hz / 1e6:g}", _kib(b.flash_bytes), _kib(b.sram_bytes),
-                     _kib(b.sdram_bytes) if b.sdram_bytes else "-",
-                     b.firmware.get("port", "-"), runs])
+    for b in info["boards"]:
+        r = b["runs_on"]
+        runs = (f"qemu {r['qemu_machine']}, limits of {r['limits_of']}" if "qemu_machine" in r
+                else f"{r['runner'] or '-'}")
+        rows.append([b["id"] + (" *" if b["default"] else ""), b["mcu"], b["core"],
+                     b["fpu"] if b["fpu"] != "none" else "-",
+                     f"{b['clock_hz'] / 1e6:g}", _kib(b["flash_bytes"]), _kib(b["sram_bytes"]),
+                     _kib(b["sdram_bytes"]) if b["sdram_bytes"] else "-", b["port"] or "-", runs])
     table = tabulate(rows, headers=["board", "mcu", "core", "fpu", "MHz", "flash KiB", "SRAM KiB", "SDRAM KiB",
                                     "port", "runs on"], tablefmt="simple", disable_numparse=True)
-    return table + f"\n* default board ({len(boards)} boards in {', '.join(map(str, board_dirs()))})"
+    return table + f"\n* default board ({len(boards)} boards in {', '.join(info['dirs'])})"
+
+
+def board_info(b: Board) -> dict:
+    """What `edgesnn boards BOARD` shows, as plain data: the board, how it runs, its firmware table and its
+    regions (origin, size, access-cost priors, the roles it holds, the priors' source). board_detail prints
+    the same facts."""
+    cost = b.raw.get("cost", {})
+    d = {"id": b.id, "name": b.name, "path": str(b.path), "kind": b.kind, "mcu": b.mcu, "core": b.core,
+         "arch": b.arch, "clock_hz": b.clock_hz, "fpu": b.fpu, "dsp": b.dsp, "cflags": list(b.cflags), "baud": b.baud,
+         "flash_bytes": b.flash_bytes, "sram_bytes": b.sram_bytes, "sdram_bytes": b.sdram_bytes}
+    if b.is_emulated:
+        d.update(qemu_machine=b.qemu_machine, limits_of=b.limits_of)
+    else:
+        fl = b.flash
+        d["flash"] = {"runner": fl.get("runner"), "pyocd_target": fl.get("pyocd_target"),
+                      "openocd_config": list(fl.get("openocd_config", []))}
+        d.update(energy_per_cycle_pj=cost.get("energy_per_cycle_pj"),
+                 energy_per_cycle_source=cost.get("energy_per_cycle_source"))
+    d["firmware"] = b.firmware or None
+    d["regions"] = [{"name": r.name, "kind": r.kind, "origin": r.origin, "size_bytes": r.size_bytes,
+                     "read_cycles": r.read_cycles, "read_energy_pj": r.read_energy_pj,
+                     "holds": [role for role, n in (("code", b.code_region), ("data", b.data_region),
+                                                    ("arena", b.arena_region)) if n == r.name],
+                     "source": r.source or None}
+                    for r in sorted(b.regions.values(), key=lambda r: r.origin)]
+    return d
 
 
 def board_detail(b: Board) -> str:
     """A board's regions with their access-cost priors, its flags and priors with their sources."""
     from tabulate import tabulate
-    rows = [[r.name, r.kind, f"{r.origin:#010x}", _kib(r.size_bytes),
-             "-" if r.read_cycles is None else f"{r.read_cycles:g}",
-             "-" if r.read_energy_pj is None else f"{r.read_energy_pj:g}",
-             ",".join(role for role, n in (("code", b.code_region), ("data", b.data_region),
-                                            ("arena", b.arena_region)) if n == r.name) or "-"]
-            for r in sorted(b.regions.values(), key=lambda r: r.origin)]
-    lines = [f"{b.id}: {b.name} ({b.path})",
-             f"  {b.mcu}, {b.core} ({b.arch}), {b.clock_hz / 1e6:g} MHz, fpu {b.fpu}, dsp {'yes' if b.dsp else 'no'}",
-             f"  cflags: {' '.join(b.cflags)}", f"  serial: {b.baud} baud"]
+    d = board_info(b)
+    rows = [[r["name"], r["kind"], f"{r['origin']:#010x}", _kib(r["size_bytes"]),
+             "-" if r["read_cycles"] is None else f"{r['read_cycles']:g}",
+             "-" if r["read_energy_pj"] is None else f"{r['read_energy_pj']:g}",
+             ",".join(r["holds"]) or "-"] for r in d["regions"]]
+    lines = [f"{d['id']}: {d['name']} ({d['path']})",
+             f"  {d['mcu']}, {d['core']} ({d['arch']}), {d['clock_hz'] / 1e6:g} MHz, fpu {d['fpu']}, "
+             f"dsp {'yes' if d['dsp'] else 'no'}",
+             f"  cflags: {' '.join(d['cflags'])}", f"  serial: {d['baud']} baud"]
     if b.is_emulated:
-        lines.append(f"  qemu machine {b.qemu_machine}, enforcing the limits of {b.limits_of}")
+        lines.append(f"  qemu machine {d['qemu_machine']}, enforcing the limits of {d['limits_of']}")
     else:
-        fl = b.flash
-        lines.append(f"  flash with {fl.get('runner')} (pyocd target {fl.get('pyocd_target', '-')}, "
-                     f"openocd {' '.join(fl.get('openocd_config', [])) or '-'})")
-        cost = b.raw.get("cost", {})
-        lines.append(f"  energy per cycle {cost.get('energy_per_cycle_pj'):g} pJ: {cost.get('energy_per_cycle_source')}")
-    if b.firmware:
-        fw = b.firmware
+        fl = d["flash"]
+        lines.append(f"  flash with {fl['runner']} (pyocd target {fl['pyocd_target'] or '-'}, "
+                     f"openocd {' '.join(fl['openocd_config']) or '-'})")
+        lines.append(f"  energy per cycle {d['energy_per_cycle_pj']:g} pJ: {d['energy_per_cycle_source']}")
+    if d["firmware"]:
+        fw = d["firmware"]
         lines.append(f"  firmware: port {fw['port']}, stack {fw['stack_bytes']:,} B, arena {fw['arena_bytes']:,} B, "
                      f"max payload {fw['max_payload_bytes']} B, ticks {fw['tick_source']} at {fw['tick_hz']:,} Hz")
     lines.append(tabulate(rows, headers=["region", "kind", "origin", "KiB", "read cycles", "read pJ", "holds"],
                           tablefmt="simple", disable_numparse=True))
-    sources = [f"  {r.name}: {r.source}" for r in b.regions.values() if r.source]
+    sources = [f"  {r['name']}: {r['source']}" for r in d["regions"] if r["source"]]
     if sources:
         lines += ["region cost sources:"] + sources
     return "\n".join(lines)

@@ -20,18 +20,10 @@ def _load_graph(path: str):
     return Graph.load(path)
 
 
-def _load_npy(path: str, what: str) -> np.ndarray:
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except FileNotFoundError:
-        raise EdgesnnError(f"{path}: no such file") from None
-    if magic != b"\x93NUMPY":
-        raise EdgesnnError(f"{path}: {what} must be a .npy array file (np.save), and this is not one")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise EdgesnnError(f"{path}: cannot read {what} ({e})") from None
+def _load_inputs(path: str, what: str = "inputs") -> np.ndarray:
+    """X.npy, or a data set .npz holding 'inputs' (edgesnn.data.load_inputs, every inputs option's loader)."""
+    from .data import load_inputs
+    return load_inputs(path, what)[0]
 
 
 def cmd_import(args) -> None:
@@ -65,55 +57,47 @@ def cmd_export(args) -> None:
 
 
 def cmd_info(args) -> None:
-    from .report import graph_table
+    from .report import graph_info, graph_table
     graph = _load_graph(args.model)
-    print(graph_table(graph))
+    print(_json({"model": args.model, **graph_info(graph)}) if args.json else graph_table(graph))
+
+
+def _json(data) -> str:
+    import json
+    return json.dumps(data, indent=1)
 
 
 def cmd_simulate(args) -> None:
-    from .artifact import atomic_write_bytes
-    from .report import activity_table
-    from .sim import simulate
-    if args.engine != "float" or args.model.endswith(".blob"):
-        return _simulate_fixed(args)
-    _quant_options(args)  # refused with the float engine
-    graph = _load_graph(args.model)
-    inputs = _load_npy(args.inputs, "inputs")
-    result = simulate(graph, inputs, progress=True)
-    n, t = result.outputs.shape[:2]
-    flat = result.outputs.reshape(n, t, -1)
-    key = "out_spikes" if result.output_spiking else "out_mem"
-    import io
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{key: flat, "pred": result.pred})
-    atomic_write_bytes(args.output, buf.getvalue())
-    print(activity_table(graph, result))
-    print(f"{n} inputs x {t} steps -> {args.output} ({key} {list(flat.shape)}, pred [{n}])")
-
-
-def _quant_options(args) -> dict:
-    """The quantization settings given on the command line (fixed-point engines and compile)."""
-    opts = {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
-            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
-            "exit_nats": args.exit_nats,
-            "calib": _load_npy(args.calib, "calibration inputs") if args.calib else None}
-    from .runtime.engines import refuse_settings
-    refuse_settings([f"--{k.replace('_', '-')}" for k, v in opts.items() if v is not None],
-                    engine=getattr(args, "engine", None))
-    return opts
-
-
-def _simulate_fixed(args) -> None:
     import dataclasses
     import io
-    from .artifact import atomic_write_bytes
-    from .report import activity_table
+    from .artifact import atomic_write_bytes, load_json
+    from .data import load_inputs, load_labels
+    from .graph import Graph
+    from .plan import Plan, is_plan_file
+    from .report import accuracy, activity_table
     from .runtime.engines import load_model, run_engine
     from .sim.float_sim import COUNTERS
     from .sim.fixed_sim import BYTE_COUNTERS
+    if Path(args.model).suffix == ".nir":
+        _load_graph(args.model)  # refused, with the command that converts it
+    if is_plan_file(args.model):  # its quantized model with its exit; with --engine float, the float graph it holds
+        p = Plan.from_dict(load_json(args.model), args.model)
+        model = p.qgraph.graph if args.engine == "float" else p.qgraph
+    else:
+        model = load_model(args.model)
+    if args.engine is None:
+        args.engine = "float" if isinstance(model, Graph) else "fixed-c"
     opts = _quant_options(args)
-    model = load_model(args.model)
-    inputs = _load_npy(args.inputs, "inputs")
+    inputs, labels = load_inputs(args.inputs)
+    if args.labels is not None:
+        if labels is not None:
+            raise EdgesnnError(f"--labels {args.labels}: {args.inputs} holds labels already; give one of them")
+        labels = load_labels(args.labels, inputs.shape[0] if inputs.ndim else 0)
+    graph = model if isinstance(model, Graph) else model.graph
+    classes = int(np.prod(graph.output.shape))
+    if labels is not None and labels.size and labels.max() >= classes:
+        raise EdgesnnError(f"{args.labels or args.inputs}: labels hold class {labels.max()}, but the model has "
+                           f"{classes} outputs (classes 0..{classes - 1})")
     graph, result = run_engine(args.engine, model, inputs, progress=True, **opts)
     n, t = result.outputs.shape[:2]
     flat = result.outputs.reshape(n, t, -1)
@@ -121,16 +105,36 @@ def _simulate_fixed(args) -> None:
     arrays = {key: flat, "pred": result.pred}
     if result.steps is not None:
         arrays["steps"] = result.steps
+    if labels is not None:
+        acc = accuracy(result.pred, labels)
+        arrays.update(labels=labels, accuracy=np.float64(acc))
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(args.output, buf.getvalue())
     shown = {k: {c: cs[c] for c in COUNTERS} for k, cs in result.counts.items()}
     print(activity_table(graph, dataclasses.replace(result, counts=shown)))
-    traffic = {c: sum(int(cs[c].sum()) for cs in result.counts.values()) / n for c in BYTE_COUNTERS}
-    print("memory traffic per input: " + ", ".join(f"{c.replace('_', ' ')} {v:,.0f} B" for c, v in traffic.items()))
+    if all(c in cs for cs in result.counts.values() for c in BYTE_COUNTERS):
+        traffic = {c: sum(int(cs[c].sum()) for cs in result.counts.values()) / n for c in BYTE_COUNTERS}
+        print("memory traffic per input: " + ", ".join(f"{c.replace('_', ' ')} {v:,.0f} B"
+                                                       for c, v in traffic.items()))
+    if labels is not None:
+        print(f"accuracy {100 * acc:.2f}% ({int(np.sum(result.pred == labels))} of n = {n} correct)")
     steps = f", {result.mean_steps:.2f} steps on average (early exit)" if result.steps is not None else ""
-    print(f"{n} inputs x {t} steps ({args.engine}{steps}) -> {args.output} "
-          f"({key} {list(flat.shape)}, pred [{n}]" + (f", steps [{n}])" if result.steps is not None else ")"))
+    print(f"{n} inputs x {t} steps ({args.engine}{steps}) -> {args.output} ({key} {list(flat.shape)}, pred [{n}]"
+          + (f", steps [{n}]" if result.steps is not None else "")
+          + (f", labels [{n}], accuracy" if labels is not None else "") + ")")
+
+
+def _quant_options(args) -> dict:
+    """The quantization settings given on the command line (fixed-point engines and compile)."""
+    opts = {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
+            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
+            "exit_nats": args.exit_nats,
+            "calib": _load_inputs(args.calib, "calibration inputs") if args.calib else None}
+    from .runtime.engines import refuse_settings
+    refuse_settings([f"--{k.replace('_', '-')}" for k, v in opts.items() if v is not None],
+                    engine=getattr(args, "engine", None))
+    return opts
 
 
 def cmd_plan(args) -> None:
@@ -210,8 +214,40 @@ def cmd_search_kernels(args) -> None:
 
 
 def cmd_boards(args) -> None:
-    from .board import board_detail, catalogue_table, get_board, load_catalogue
-    print(board_detail(get_board(args.board)) if args.board else catalogue_table(load_catalogue()))
+    from .board import board_detail, board_info, catalogue_info, catalogue_table, get_board, load_catalogue
+    if args.board:
+        b = get_board(args.board)
+        print(_json(board_info(b)) if args.json else board_detail(b))
+    else:
+        cat = load_catalogue()
+        print(_json(catalogue_info(cat)) if args.json else catalogue_table(cat))
+
+
+def cmd_cache(args) -> None:
+    import time
+    from .device import cache as C
+    from .device.firmware import default_cache_dir
+    where = default_cache_dir()
+    if args.clear:
+        gone = C.clear(where)
+        freed = sum(e.bytes for e in gone)
+        if args.json:
+            print(_json({"path": str(where), "removed": [e.to_dict() for e in gone], "bytes_freed": freed}))
+        else:
+            print(f"firmware cache {where}: removed {len(gone)} entries ({C.human(freed)})")
+        return
+    es, cap = C.entries(where), C.max_bytes()
+    total = sum(e.bytes for e in es)
+    if args.json:
+        print(_json({"path": str(where), "bytes": total, "max_bytes": cap, "entries": [e.to_dict() for e in es]}))
+        return
+    from tabulate import tabulate
+    print(f"firmware cache {where}: {len(es)} entries, {C.human(total)} of at most {C.human(cap)} "
+          f"({C.ENV_MAX_BYTES}; least recently used entries go first)")
+    if es:
+        rows = [[e.board, e.key, C.human(e.bytes), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))]
+                for e in es]
+        print(tabulate(rows, headers=["board", "key", "size", "last used"], tablefmt="simple", disable_numparse=True))
 
 
 def cmd_flash(args) -> None:
@@ -243,12 +279,12 @@ def cmd_run(args) -> None:
         board, schedule = deploy["board"], deploy["schedule"]
     qgraph = to_qgraph(p.qgraph if planned else load_model(args.model), **_quant_options(args))
     args.builtin = args.builtin or (planned and args.port is None)
-    inputs = _load_npy(args.inputs, "inputs")
+    inputs = _load_inputs(args.inputs)
     from .sim.fixed_sim import check_spike_inputs
     x = check_spike_inputs(qgraph, inputs)
     t0 = time.perf_counter()
     res, fw = run_on_board(board, qgraph, x, port=args.port, builtin=args.builtin, dsp=not args.reference_kernels,
-                           timeout=args.timeout, schedule=schedule)
+                           timeout=args.timeout, schedule=schedule, boot_timeout=args.boot_timeout)
     wall = time.perf_counter() - t0
     n, t = res.outputs.shape[:2]
     flat = res.outputs.reshape(n, t, -1)
@@ -274,19 +310,6 @@ def cmd_run(args) -> None:
           f"; {res.cycle_source} counter, reported as {res.unit}): {res.steps.mean():.2f} steps on average, "
           f"{res.seconds:.2f} s on the link, {wall:.2f} s in all -> {args.output} ({key} {list(flat.shape)}, pred [{n}], "
           f"steps [{n}], per-layer counters)")
-
-
-def _load_inputs(path: str) -> np.ndarray:
-    """INPUTS.npy, or an .npz holding `inputs` (a dataset file)."""
-    if Path(path).suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "inputs" not in z.files:
-                    raise EdgesnnError(f"{path}: no 'inputs' array (it has {', '.join(z.files) or 'none'})")
-                return z["inputs"]
-        except (OSError, ValueError) as e:
-            raise EdgesnnError(f"{path}: cannot read inputs ({e})") from None
-    return _load_npy(path, "inputs")
 
 
 def cmd_profile(args) -> None:
@@ -315,7 +338,8 @@ def cmd_profile(args) -> None:
     if args.limit is not None:
         x = x[:args.limit]
     coeffs = coefficients(board, args.calibration)
-    p = profile(qgraph, x, board, coeffs=coeffs, port=args.port, model=Path(args.model).stem)
+    p = profile(qgraph, x, board, coeffs=coeffs, port=args.port, model=Path(args.model).stem,
+                boot_timeout=args.boot_timeout)
     print(p.table())
     print(f"model: {how}; " + ("compiled in, QEMU " + board.qemu_machine if args.port is None else
                                f"blob over {args.port}"))
@@ -333,7 +357,7 @@ def cmd_calibrate(args) -> None:
     board = get_board(args.board)
     run_calibration(board, output=args.output, port=args.port, benchmarks=args.benchmarks,
                     measurements=args.measurements, refit=args.refit, held_out=not args.no_held_out,
-                    inputs=args.inputs, seed=args.seed)
+                    inputs=args.inputs, seed=args.seed, boot_timeout=args.boot_timeout)
 
 
 def _add_quant_options(s) -> None:
@@ -346,7 +370,8 @@ def _add_quant_options(s) -> None:
     q.add_argument("--state-bits", type=int, metavar="B", help=f"membrane bits, {lo}..{hi} (default 16)")
     q.add_argument("--rounding", choices=ROUNDINGS, help="rounding of parameters and of shifted products "
                                                           "(default nearest)")
-    q.add_argument("--calib", metavar="CALIB.npy", help="calibration inputs [N, T, ...] that set the state ranges")
+    q.add_argument("--calib", metavar="X.npy|DATA.npz", help="calibration inputs [N, T, ...] that set the state "
+                                                             "ranges: a .npy array or a data set .npz holding 'inputs'")
     q.add_argument("--exit-confidence", type=float, metavar="P",
                    help="early exit: stop an input once its output confidence reaches P, a fraction in [0, 1] "
                         "(0.9: most inputs stop early; 0.99: few do). After each step the runtime computes H, the "
@@ -358,6 +383,19 @@ def _add_quant_options(s) -> None:
                         "a spiking readout; default 0.125)")
     q.add_argument("--exit-nats", type=float, metavar="H", help=argparse.SUPPRESS)  # deprecated: temperature 1
 
+
+def _add_boot_timeout(s) -> None:
+    from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
+
+    def seconds(text: str) -> float:
+        try:
+            return check_boot_timeout(text)
+        except EdgesnnError:
+            raise argparse.ArgumentTypeError(f"{text!r}: need a positive number of seconds") from None
+    s.add_argument("--boot-timeout", type=seconds, metavar="S",
+                   help=f"seconds QEMU may take from starting to the firmware's ready line (default "
+                        f"{DEFAULT_BOOT_TIMEOUT:g}); raise it on a slow or loaded machine. Not the per-request "
+                        f"timeout, and not used with --port")
 
 def build_parser() -> argparse.ArgumentParser:
     from .graph.dialects import DIALECTS
@@ -404,18 +442,31 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="table of a model's layers, shapes, parameters and memory",
                        description="Print each layer's kind, shapes, parameters, neurons and bytes at float32.")
     s.add_argument("model", metavar="MODEL.json")
+    s.add_argument("--json", action="store_true", help="print the same facts as JSON: dt, source, dialect, "
+                                                       "layers [{name, kind, input, output, parameters, ...}], total")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("simulate", help="run a model on inputs and save outputs and predictions",
-                       description="Simulate MODEL on INPUTS.npy [N, T, ...] (fed unscaled to the first layer). "
-                                   "OUT.npz holds out_spikes [N, T, K] (or out_mem for a non-spiking readout) "
-                                   "and pred [N], the argmax of the summed output (ties to the lowest index).")
-    s.add_argument("model", metavar="MODEL.json")
-    s.add_argument("--inputs", required=True, metavar="INPUTS.npy")
-    s.add_argument("--engine", default="float", choices=["float", "fixed-python", "fixed-c"],
-                   help="float simulator (default), the fixed-point specification in Python, or the C runtime "
-                        "through cffi; the fixed engines quantize a float MODEL first, and also run a compiled "
-                        "MODEL.blob")
+    s = sub.add_parser("simulate", help="run a model on inputs and save outputs and predictions (and accuracy)",
+                       description="Simulate MODEL on INPUTS [N, T, ...] (fed unscaled to the first layer). "
+                                   "OUT.npz holds out_spikes [N, T, K] (or out_mem for a non-spiking readout), "
+                                   "pred [N], the argmax of the summed output (ties to the lowest index), steps [N] "
+                                   "when the model exits early, and, when labels are given (in INPUTS.npz or "
+                                   "--labels), labels [N] and accuracy, which is also printed with n. MODEL may be a "
+                                   "float model, a quantized one (.json or a compiled .blob) or a PLAN.json "
+                                   "(`edgesnn plan`): its quantized model with its early exit.")
+    s.add_argument("model", metavar="MODEL.json|MODEL.blob|PLAN.json")
+    s.add_argument("--inputs", required=True, metavar="X.npy|DATA.npz",
+                   help="inputs [N, T, ...]: a .npy array or a data set .npz holding 'inputs' (and 'labels' [N], "
+                        "which make the accuracy)")
+    s.add_argument("--labels", metavar="Y.npy", help="labels [N] of the inputs (integers), for the accuracy: a .npy "
+                                                     "array or an .npz holding 'labels'")
+    s.add_argument("--engine", default=None, choices=["float", "fixed-python", "fixed-c"],
+                   help="float simulator, the fixed-point specification in Python, or the C runtime through "
+                        "cffi. Default: float for a float MODEL, fixed-c for a quantized model, a blob or a plan. "
+                        "The fixed engines quantize a float MODEL first (the settings below); a quantized model, "
+                        "blob or plan runs as it is. With a plan, --engine float runs the float model the plan "
+                        "holds (the source model as planned: stateless layers' decays zeroed; every step, no "
+                        "exit); a quantized model or blob runs on the fixed engines only")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
     _add_quant_options(s)
     s.set_defaults(func=cmd_simulate)
@@ -497,7 +548,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and how it runs (QEMU machine or flash tool). With BOARD, show its memory "
                                    "regions, flags and cost priors with their sources.")
     s.add_argument("board", nargs="?", metavar="BOARD", help="a board id or a path to a board .toml file")
+    s.add_argument("--json", action="store_true", help="print the same facts as JSON (sizes in bytes, clock in Hz)")
     s.set_defaults(func=cmd_boards)
+
+    s = sub.add_parser("cache", help="where the firmware cache is, its entries and size; --clear empties it",
+                       description="Show the firmware cache (builds of the device firmware, one folder per board "
+                                   "and build key): where it is ($EDGESNN_CACHE/firmware, else "
+                                   "$XDG_CACHE_HOME/edgesnn/firmware, else ~/.cache/edgesnn/firmware), its entries "
+                                   "with size and last use, and its cap: EDGESNN_CACHE_MAX_BYTES (default 500 MB; "
+                                   "500M, 2GiB, ...), to which the least recently used entries are pruned after "
+                                   "each build. A build that is needed again is rebuilt.")
+    s.add_argument("--clear", action="store_true", help="remove every entry")
+    s.add_argument("--json", action="store_true", help="print the same facts as JSON")
+    s.set_defaults(func=cmd_cache)
 
     s = sub.add_parser("flash", help="write a firmware ELF to a real board with pyocd or openocd",
                        description="Flash ELF onto BOARD with the runner its board file names (boards/BOARD.toml, "
@@ -513,14 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a model on an emulated or real board and bring back outputs and counters",
                        description="Build the firmware with the C runtime for BOARD (cached), check its measured "
                                    "sizes with the model's arena (and, compiled in, its weights) against the "
-                                   "board's limits, boot it under QEMU (or talk to --port), stream INPUTS.npy "
+                                   "board's limits, boot it under QEMU (or talk to --port), stream INPUTS "
                                    "[N, T, ...] step by step, and save outputs, predictions, steps and per-layer "
                                    "counters (synops, spikes, neuron updates, bytes, and instructions under QEMU "
                                    "or cycles on a board) in OUT.npz as LAYER.COUNTER [N] arrays.")
     s.add_argument("model", metavar="MODEL.json|PLAN.json",
                    help="a model, or a plan (`edgesnn plan`): its chosen candidate runs compiled in, as planned")
     s.add_argument("--board", default="qemu-mps2-an386", metavar="BOARD", help="board id (default qemu-mps2-an386)")
-    s.add_argument("--inputs", required=True, metavar="INPUTS.npy")
+    s.add_argument("--inputs", required=True, metavar="X.npy|DATA.npz",
+                   help="inputs [N, T, ...]: a .npy array or a data set .npz holding 'inputs'")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
     s.add_argument("--port", metavar="DEV", help="a real board's serial port (e.g. /dev/ttyACM0), already flashed "
                                                  "with the runtime firmware (edgesnn flash)")
@@ -528,7 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compile the model into the firmware (weights in flash) instead of sending its blob to RAM")
     s.add_argument("--reference-kernels", action="store_true",
                    help="use the portable reference kernels even where the core has the DSP extension")
-    s.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per-request timeout (default 5 s)")
+    s.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="per-request timeout once the board is up (default 5 s); QEMU's boot has --boot-timeout")
+    _add_boot_timeout(s)
     _add_quant_options(s)
     s.set_defaults(func=cmd_run)
 
@@ -548,6 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--calibration", metavar="CAL.json", help="coefficients file (default calibration/BOARD.json "
                                                              "when present)")
     s.add_argument("--port", metavar="DEV", help="a real board's serial port, flashed with the runtime firmware")
+    _add_boot_timeout(s)
     s.add_argument("-o", "--output", metavar="PROFILE.json", help="also write the table as JSON")
     s.set_defaults(func=cmd_profile)
 
@@ -570,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--inputs", type=int, default=10, metavar="N", help="test inputs per held-out model (default 10)")
     s.add_argument("--no-held-out", action="store_true", help="skip the held-out example models")
     s.add_argument("--seed", type=int, default=0, help="seed of the benchmark design and the CV folds")
+    _add_boot_timeout(s)
     s.set_defaults(func=cmd_calibrate)
     return p
 

@@ -154,6 +154,13 @@ def save_dataset(path: str | os.PathLike, inputs: np.ndarray, labels: np.ndarray
 def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a data set `.npz`: returns (inputs [N, T, *input_shape], labels [N])."""
     path = Path(path)
+    got = _read_npz(path, FIELDS, FIELDS)
+    return _check(got["inputs"], got["labels"], str(path))
+
+
+def _read_npz(path: Path, fields: tuple[str, ...], required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `fields` of an `.npz` archive that holds them (those in `required` must be there);
+    every failure an EdgesnnError naming the file and the field."""
     if not path.exists():
         raise EdgesnnError(f"{path}: no such file")
     try:
@@ -165,17 +172,77 @@ def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                            "'inputs' and 'labels'")
     with z:
         present = set(z.files)
-        for key in FIELDS:
+        for key in required:
             if key not in present:
                 raise EdgesnnError(f"{path}: missing field {key!r} (a data set .npz holds "
                                    f"'inputs' [N, T, ...] and 'labels' [N]; found {sorted(present)})")
         got = {}
-        for key in FIELDS:
+        for key in fields:
+            if key not in present:
+                continue
             try:
                 got[key] = z[key]
             except ValueError as e:  # an object array, which would need pickle
                 raise EdgesnnError(f"{path}: field {key!r} cannot be read without pickle ({e})") from None
             except (OSError, EOFError, zipfile.BadZipFile) as e:
                 raise EdgesnnError(f"{path}: field {key!r} is damaged ({e})") from None
-    inputs, labels = got["inputs"], got["labels"]
-    return _check(inputs, labels, str(path))
+    return got
+
+
+def _format(path: Path, what: str, key: str) -> str:
+    """'npy' or 'npz', from the file's first bytes; EdgesnnError when it is neither or cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise EdgesnnError(f"{path}: no such file") from None
+    except OSError as e:
+        raise EdgesnnError(f"{path}: cannot read {what} ({e})") from None
+    if magic == b"\x93NUMPY":
+        return "npy"
+    if magic.startswith(b"PK"):
+        return "npz"
+    raise EdgesnnError(f"{path}: {what} must be a .npy array file (np.save) or a data set .npz holding "
+                       f"'{key}' (np.savez), and this is neither")
+
+
+def _read_npy(path: Path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise EdgesnnError(f"{path}: cannot read {what} ({e})") from None
+
+
+def load_inputs(path: str | os.PathLike, what: str = "inputs") -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs [N, T, ...] from an `.npy` array file (np.save) or a data set `.npz` holding 'inputs' and
+    optionally 'labels': returns (inputs, labels or None). The one loader of every command's inputs
+    (--inputs, --calib); `what` names them in messages. Labels, when present, are checked as
+    load_dataset checks them; the inputs' shape and values are left to the model that takes them."""
+    path = Path(path)
+    if _format(path, what, "inputs") == "npy":
+        return _read_npy(path, what), None
+    got = _read_npz(path, FIELDS, ("inputs",))
+    inputs, labels = got["inputs"], got.get("labels")
+    if labels is not None:
+        check_labels(labels, inputs.shape[0] if inputs.ndim else 0, f"{path}: field 'labels'")
+    return inputs, labels
+
+
+def load_labels(path: str | os.PathLike, n: int) -> np.ndarray:
+    """Labels [n] from an `.npy` array file, or the 'labels' field of a data set `.npz`."""
+    path = Path(path)
+    if _format(path, "labels", "labels") == "npy":
+        return check_labels(_read_npy(path, "labels"), n, f"{path}: labels")
+    return check_labels(_read_npz(path, ("labels",), ("labels",))["labels"], n, f"{path}: field 'labels'")
+
+
+def check_labels(labels, n: int, where: str) -> np.ndarray:
+    """Labels as a data set holds them: integers >= 0, one per input; EdgesnnError naming `where`."""
+    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
+        raise EdgesnnError(f"{where} has dtype {getattr(labels, 'dtype', type(labels).__name__)}; "
+                           "need an integer dtype")
+    if labels.shape != (n,):
+        raise EdgesnnError(f"{where} has shape {labels.shape}; need ({n},), one label per input")
+    if labels.size and labels.min() < 0:
+        raise EdgesnnError(f"{where} holds a negative class ({labels.min()})")
+    return labels

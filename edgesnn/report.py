@@ -20,24 +20,41 @@ def _state_vars(node: ir.Node) -> int:
     return 1 + extra
 
 
-def graph_table(graph: ir.Graph) -> str:
+def graph_info(graph: ir.Graph) -> dict:
+    """What `edgesnn info` shows, as plain data: dt, where the model came from, one dict per layer in
+    schedule order (name, kind, recurrent inputs, shapes, parameters, neurons, bytes at float32) and the
+    totals. graph_table prints the same facts."""
     sched = graph.schedule()
-    rows, tot_p, tot_n, tot_s = [], 0, 0, 0
+    layers, tot_p, tot_n, tot_s = [], 0, 0, 0
     for name in sched.order:
         node = graph.nodes[name]
         preds = [a for a in graph.predecessors(name) if (a, name) not in sched.back_edges]
         in_shape = sched.shapes[preds[0]] if preds else ()
         params = sum(int(a.size) for a in node.arrays().values())
-        neurons = node.size if isinstance(node, ir.NEURON_TYPES) else 0
+        neurons = int(node.size) if isinstance(node, ir.NEURON_TYPES) else 0
         state = neurons * _state_vars(node)
-        rec = [a for a, b in sched.back_edges if b == name]
-        kind = node.kind + (f" (+rec from {', '.join(rec)})" if rec else "")
-        rows.append([name, kind, _shape(in_shape), _shape(sched.shapes[name]), params, neurons, 4 * params, 4 * state])
+        layers.append({"name": name, "kind": node.kind,
+                       "recurrent_from": [a for a, b in sched.back_edges if b == name],
+                       "input": [int(d) for d in in_shape], "output": [int(d) for d in sched.shapes[name]],
+                       "parameters": params, "neurons": neurons, "param_bytes_f32": 4 * params,
+                       "state_bytes_f32": 4 * state})
         tot_p, tot_n, tot_s = tot_p + params, tot_n + neurons, tot_s + state
-    rows.append(["total", "", "", "", tot_p, tot_n, 4 * tot_p, 4 * tot_s])
-    head = ["layer", "kind", "input", "output", "parameters", "neurons", "param bytes (f32)", "state bytes (f32)"]
     src = graph.meta.get("source", "")
-    title = f"dt = {graph.dt:g} s" + (f", from {src} ({graph.meta.get('dialect')} dialect)" if src else "")
+    return {"dt": graph.dt, "source": src or None, "dialect": graph.meta.get("dialect"),
+            "layers": layers, "total": {"parameters": tot_p, "neurons": tot_n, "param_bytes_f32": 4 * tot_p,
+                                        "state_bytes_f32": 4 * tot_s}}
+
+
+def graph_table(graph: ir.Graph) -> str:
+    info = graph_info(graph)
+    rows = [[r["name"], r["kind"] + (f" (+rec from {', '.join(r['recurrent_from'])})" if r["recurrent_from"] else ""),
+             _shape(r["input"]), _shape(r["output"]), r["parameters"], r["neurons"], r["param_bytes_f32"],
+             r["state_bytes_f32"]] for r in info["layers"]]
+    t = info["total"]
+    rows.append(["total", "", "", "", t["parameters"], t["neurons"], t["param_bytes_f32"], t["state_bytes_f32"]])
+    head = ["layer", "kind", "input", "output", "parameters", "neurons", "param bytes (f32)", "state bytes (f32)"]
+    title = f"dt = {info['dt']:g} s" + (f", from {info['source']}" if info["source"] else "") + (
+        f" ({info['dialect']} dialect)" if info["source"] and info["dialect"] else "")
     return title + "\n" + tabulate(rows, head, tablefmt="simple_outline", intfmt=",")
 
 

@@ -74,4 +74,4 @@ def test_profile_rows_add_up_to_the_totals(tmp_path, capsys):
     assert main(["profile", str(MLP), "--inputs", str(DATA), "-n", "2"]) == 0
     np.savez(tmp_path / "bad.npz", x=x[:2])
     assert main(["profile", str(MLP), "--inputs", str(tmp_path / "bad.npz")]) == 1
-    assert "bad.npz: no 'inputs' array" in capsys.readouterr().err
+    assert "bad.npz: missing field 'inputs'" in capsys.readouterr().err

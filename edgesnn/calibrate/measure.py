@@ -115,7 +115,7 @@ class Session:
     """One device session: QEMU booted once with the blob-loading runtime firmware, or a real board on
     `port` already flashed with it; models are sent as blobs one after another."""
 
-    def __init__(self, board, port: str | None = None, timeout: float = 5.0):
+    def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None):
         from ..device.runner import build_runtime_firmware
         from ..device.serial_link import SerialLink
         self.board, self.q = board, None
@@ -124,7 +124,7 @@ class Session:
             self.link = SerialLink.open(port, baud=board.baud, timeout=timeout)
         else:
             from ..device.qemu import QemuTarget
-            self.q = QemuTarget(board, self.fw.elf, timeout=timeout)
+            self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout)
             self.link = self.q.start()
         self.hello = self.link.hello or self.link.handshake()
         self.prov = provenance(board, self.hello, self.fw)
@@ -157,11 +157,11 @@ class Session:
 
 
 def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs: int = 3, steps: int = 16,
-            label: str = "microbenchmarks") -> tuple[list[dict], list[str]]:
+            label: str = "microbenchmarks", boot_timeout: float | None = None) -> tuple[list[dict], list[str]]:
     """Run `specs` on the board: (rows, notes on the benchmarks skipped because they do not fit)."""
     from ..progress import Progress
     rows, skipped = [], []
-    with Session(board, port) as s, Progress(len(specs), label) as bar:
+    with Session(board, port, boot_timeout=boot_timeout) as s, Progress(len(specs), label) as bar:
         for spec in specs:
             x = B.inputs(spec, inputs, steps)
             q = B.quantized(spec, x)

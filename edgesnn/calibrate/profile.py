@@ -69,11 +69,11 @@ class Profile:
                   f"- layers, total = whole run (every esn_step call)")
 
 
-def run_device(qgraph, x, board, *, port: str | None = None):
+def run_device(qgraph, x, board, *, port: str | None = None, boot_timeout: float | None = None):
     """(DeviceResult, host SimResult) of x: compiled in under QEMU (as deployed), the blob over `port`."""
     from ..device.runner import run_on_board
     from ..runtime.binding import run_c
-    res, _ = run_on_board(board, qgraph, x, port=port, builtin=port is None)
+    res, _ = run_on_board(board, qgraph, x, port=port, builtin=port is None, boot_timeout=boot_timeout)
     if res.run_cycles is None:
         raise EdgesnnError(f"{board.id}: the device reports no cycle counter; nothing to compare with")
     return res, run_c(qgraph, x)
@@ -98,8 +98,9 @@ def compare(qgraph, res, host, board, coeffs, model: str = "model") -> Profile:
                    whole, notes)
 
 
-def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: str = "model") -> Profile:
-    res, host = run_device(qgraph, x, board, port=port)
+def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: str = "model",
+            boot_timeout: float | None = None) -> Profile:
+    res, host = run_device(qgraph, x, board, port=port, boot_timeout=boot_timeout)
     return compare(qgraph, res, host, board, coeffs or coefficients(board), model)
 
 
@@ -120,7 +121,8 @@ def example_models() -> list[tuple[str, Path, Path]]:
     return out
 
 
-def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 10) -> list[dict]:
+def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 10,
+             boot_timeout: float | None = None) -> list[dict]:
     """Each example model run once on the board, its total estimated under each of `coeff_sets`
     ({label: Coefficients}); a model that cannot fit the board is listed with why."""
     from ..data import load_dataset
@@ -135,7 +137,7 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
             x, _ = load_dataset(data)
             x = x[:inputs].reshape(min(inputs, len(x)), x.shape[1], *q.graph.input.shape)
             try:
-                res, host = run_device(q, x, board, port=port)
+                res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
             except FirmwareTooLarge as e:
                 out.append({"model": name, "skipped": str(e).split(". The model")[0]})
                 bar.update()

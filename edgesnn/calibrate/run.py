@@ -58,7 +58,8 @@ def report(cal: dict, skipped: list[str]) -> str:
 
 
 def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, measurements=None, refit=None,
-                    held_out: bool = True, inputs: int = 10, seed: int = 0, out=None) -> dict:
+                    held_out: bool = True, inputs: int = 10, seed: int = 0, out=None,
+                    boot_timeout: float | None = None) -> dict:
     """Measure (unless refit), fit, check on the held-out models, write the calibration; returns its dict."""
     from ..artifact import atomic_write_bytes
     out = out or sys.stdout
@@ -74,7 +75,7 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
         mpath = Path(measurements) if measurements else output.with_name(f"{board.id}.measurements.jsonl")
         arena = board.regions[board.arena_region].size_bytes
         specs = B.design(benchmarks, seed, max_size=256 if arena >= SMALL_ARENA_BYTES else 40)
-        rows, skipped = M.measure(board, specs, port=port)
+        rows, skipped = M.measure(board, specs, port=port, boot_timeout=boot_timeout)
         M.write_rows(rows, mpath)
         print(f"{len(specs) - len(skipped)} microbenchmarks measured on {board.id} -> {mpath}", file=out)
     meas = M.load(mpath, board=board.id)
@@ -93,7 +94,8 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
             sets = {"before": coefficients(board, priors_only=True), "after": coefficients(board, tmp)}
         finally:
             os.unlink(tmp)
-        cal = calibration(board, meas, f, held_out=run_held_out(board, sets, port=port, inputs=inputs), command=cmd,
+        cal = calibration(board, meas, f, held_out=run_held_out(board, sets, port=port, inputs=inputs,
+                                                                        boot_timeout=boot_timeout), command=cmd,
                           measurements_ref=ref)
     atomic_write_bytes(output, (json.dumps(cal, indent=1) + "\n").encode())
     print(report(cal, skipped), file=out)

@@ -12,7 +12,10 @@ Every build lands in a cache folder named by a hash of everything that can chang
 sources and headers, the compiler flags and defines, the generated linker script and the compiler's
 version. It is built in a temporary folder and renamed into place only when it compiled, linked
 and fits, so the cache never holds a half-written or oversized firmware, and two processes
-building the same firmware at once do not collide.
+building the same firmware at once do not collide. The object files are not kept. The cache is
+bounded: after each build the least recently used entries beyond EDGESNN_CACHE_MAX_BYTES (default
+500 MB) are removed (edgesnn/device/cache.py; `edgesnn cache` shows it, `edgesnn cache --clear`
+empties it).
 
 Sizes come from the ELF's section headers (edgesnn/device/elf.py): text (code, read-only data and
 the vector table), data (initialised RAM, whose image also takes flash), bss, stack (reserved by
@@ -37,6 +40,7 @@ from .. import __version__
 from ..board import PORTS, Board
 from ..errors import DeviceError
 from ..resources import RUNTIME_C
+from . import cache as C
 from .elf import Elf
 
 PORTS_DIR = RUNTIME_C / "ports"
@@ -257,10 +261,12 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
     if elf_path.is_file() and meta.is_file():
         sizes = measure(elf_path, board)
         check_fits(board, sizes)
+        C.touch(final)  # last use, for the cache's LRU
         return Firmware(board.id, elf_path, key, sizes, defines, cflags, [str(s) for s in srcs],
                         selftest_fault, cached=True)
 
-    cache.mkdir(parents=True, exist_ok=True)
+    limit = C.max_bytes()  # a bad EDGESNN_CACHE_MAX_BYTES is refused before building
+    C.ensure_dir(cache)
     tmp = Path(tempfile.mkdtemp(prefix=f".{board.id}-{key}.", dir=cache))
     try:
         (tmp / "link.ld").write_text(script)
@@ -285,11 +291,15 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
         check_fits(board, sizes)  # raises before anything lands in the cache
         fw = Firmware(board.id, elf_path, key, sizes, defines, cflags, [str(s) for s in srcs], selftest_fault)
         (tmp / "build.json").write_text(json.dumps(fw.to_dict(), indent=1) + "\n")
+        for o in objs:  # most of an entry's bytes; build.cmd says how they were made
+            o.unlink(missing_ok=True)
         try:
             os.rename(tmp, final)
+            C.touch(final)
         except OSError:
             if not (elf_path.is_file() and meta.is_file()):  # lost a race to a complete build: use it
                 raise
+        C.prune(cache, limit, keep=[final])
         return fw
     finally:
         if tmp.exists():

@@ -47,6 +47,25 @@ from .firmware import find_tool
 from .serial_link import SerialLink
 
 _PORT_RE = re.compile(rb"waiting for connection on: \S*?tcp:127\.0\.0\.1:(\d+)")
+DEFAULT_BOOT_TIMEOUT = 20.0  # s from starting QEMU to the firmware's ready line (`--boot-timeout` on the CLI)
+
+
+class BootTimeout(DeviceError):
+    """The emulated board did not boot (serial port open, ready line sent) within the boot timeout."""
+
+
+def check_boot_timeout(boot_timeout) -> float:
+    """The boot timeout in seconds (DEFAULT_BOOT_TIMEOUT for None); DeviceError unless positive and finite."""
+    import math
+    if boot_timeout is None:
+        return DEFAULT_BOOT_TIMEOUT
+    try:
+        t = float(boot_timeout)
+    except (TypeError, ValueError):
+        t = math.nan
+    if not (t > 0 and math.isfinite(t)):
+        raise DeviceError(f"boot timeout {boot_timeout!r} s (--boot-timeout): must be a positive number of seconds")
+    return t
 
 
 class Symbolizer:
@@ -83,11 +102,13 @@ class QemuTarget:
     """One emulator process running one firmware, with its serial link."""
 
     def __init__(self, board: Board, elf: str | Path, *, timeout: float = 2.0, retries: int = 5,
-                 boot_timeout: float = 20.0, handshake: bool = True, icount: bool = True, nodelay: bool = True,
+                 boot_timeout: float | None = None, handshake: bool = True, icount: bool = True, nodelay: bool = True,
                  extra_args: list[str] | None = None, via: Callable[[int], str] | None = None):
-        """via: maps QEMU's loopback port to the URL to connect to instead (e.g. a test proxy)."""
+        """timeout: per request once booted; boot_timeout: from starting QEMU to the firmware's ready line
+        (DEFAULT_BOOT_TIMEOUT for None; BootTimeout names the board and the timeout when it passes).
+        via: maps QEMU's loopback port to the URL to connect to instead (e.g. a test proxy)."""
         self.board, self.elf = board, Path(elf)
-        self.timeout, self.retries, self.boot_timeout = timeout, retries, boot_timeout
+        self.timeout, self.retries, self.boot_timeout = timeout, retries, check_boot_timeout(boot_timeout)
         self.do_handshake, self.icount, self.nodelay, self.extra_args = handshake, icount, nodelay, extra_args
         self.via = via
         self.proc: subprocess.Popen | None = None
@@ -113,13 +134,18 @@ class QemuTarget:
                                      stderr=subprocess.PIPE)
         self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_thread.start()
+        deadline = time.monotonic() + self.boot_timeout  # one budget for the whole boot
         try:
-            self.port = self._wait_port()
+            self.port = self._wait_port(deadline)
             url = self.via(self.port) if self.via else f"socket://127.0.0.1:{self.port}"
             self.link = SerialLink.open(url, timeout=self.timeout,
                                         retries=self.retries, nodelay=self.nodelay, where=self.where,
                                         diagnose=self._diagnose)
-            self.ready_line = self.link.wait_text(P.READY_PREFIX, self.boot_timeout)
+            try:
+                self.ready_line = self.link.wait_text(P.READY_PREFIX, max(0.0, deadline - time.monotonic()))
+            except P.LinkTimeout:  # QEMU still runs (a crash or a fault raises its own error)
+                seen = "; ".join(self.link.texts[-3:]) or "nothing"
+                raise self._boot_timeout(f"no ready line on its serial port yet (saw: {seen})") from None
             if self.do_handshake:
                 self.hello = self.link.handshake()
                 if self.hello.board != self.board.id:
@@ -139,8 +165,12 @@ class QemuTarget:
     def stderr(self) -> str:
         return self._stderr.decode(errors="replace")
 
-    def _wait_port(self) -> int:
-        deadline = time.monotonic() + self.boot_timeout
+    def _boot_timeout(self, what: str) -> BootTimeout:
+        return BootTimeout(f"board {self.board.id}: the firmware did not boot under QEMU ({self.board.qemu_machine}) "
+                           f"within the boot timeout of {self.boot_timeout:g} s: {what}; give it longer with "
+                           f"--boot-timeout S (default {DEFAULT_BOOT_TIMEOUT:g} s)")
+
+    def _wait_port(self, deadline: float) -> int:
         while time.monotonic() < deadline:
             m = _PORT_RE.search(bytes(self._stderr))
             if m:
@@ -150,8 +180,9 @@ class QemuTarget:
                 raise DeviceError(f"qemu-system-arm exited ({self.proc.returncode}) before listening: "
                                   f"{self.stderr.strip()[-2000:]}")
             time.sleep(0.005)
-        raise DeviceError(f"qemu-system-arm did not open its serial port within {self.boot_timeout:g} s: "
-                          f"{self.stderr.strip()[-2000:]}")
+        err = self.stderr.strip()[-2000:]
+        raise self._boot_timeout("qemu-system-arm had not opened its serial port yet"
+                                 + (f" (stderr: {err})" if err else ""))
 
     def _diagnose(self, msg: str) -> None:
         """Called by the link when it times out or dies: explain it with the emulator's state."""

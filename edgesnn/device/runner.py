@@ -335,8 +335,11 @@ class DeviceModel:
 
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,
                  dsp: bool = True, cache_dir: str | Path | None = None, timeout: float = 5.0,
-                 via=None, schedule="time", stage=None) -> tuple[DeviceResult, F.Firmware | None]:
-    """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down. `schedule`
+                 via=None, schedule="time", stage=None,
+                 boot_timeout: float | None = None) -> tuple[DeviceResult, F.Firmware | None]:
+    """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down. timeout: per
+    request; boot_timeout: QEMU's boot, to the firmware's ready line (qemu.DEFAULT_BOOT_TIMEOUT for None).
+    `schedule`
     ("time", "layer", "fused", group sizes or group-ending node names; edgesnn.emit.layout) runs over the
     inputs' T steps; the model carries it, compiled in or in its blob, and the weights of `stage` (weighted
     node names, or "all") are copied into the arena once per input."""
@@ -357,7 +360,7 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
         return res, fw
     fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
                                 steps=steps, stage=stage)
-    q = QemuTarget(board, fw.elf, timeout=timeout, via=via)
+    q = QemuTarget(board, fw.elf, timeout=timeout, via=via, boot_timeout=boot_timeout)
     q.start()
     try:
         res = DeviceModel(q.link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,
