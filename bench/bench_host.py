@@ -35,8 +35,8 @@ from edgesnn.emit.blob import to_blob  # noqa: E402
 from edgesnn.graph import Graph, ir  # noqa: E402
 from edgesnn.quantize import QuantConfig, quantize  # noqa: E402
 from edgesnn.runtime import CModel  # noqa: E402
-from edgesnn.sim import simulate  # noqa: E402
-from edgesnn.sim.fixed_sim import simulate_fixed  # noqa: E402
+from edgesnn.graph.simulate import simulate  # noqa: E402
+from edgesnn.quantize.reference import simulate_fixed  # noqa: E402
 
 
 def best_time(fn, repeat: int, budget_s: float = 20.0) -> float:

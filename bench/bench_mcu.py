@@ -65,7 +65,8 @@ def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1)
 def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None) -> list[dict]:
     """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate."""
     from edgesnn.device.qemu import QemuTarget
-    from edgesnn.device.runner import DeviceModel, build_runtime_firmware
+    from edgesnn.device.runner import DeviceModel
+    from edgesnn.firmware.runtime import build_runtime_firmware
     from edgesnn.runtime.binding import run_c
     q = dense_qgraph(fan_out)
     fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir)

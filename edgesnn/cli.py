@@ -76,8 +76,8 @@ def cmd_simulate(args) -> None:
     from .plan import Plan, is_plan_file
     from .report import accuracy, activity_table
     from .runtime.engines import load_model, run_engine
-    from .sim.float_sim import COUNTERS
-    from .sim.fixed_sim import BYTE_COUNTERS
+    from .graph.simulate import COUNTERS
+    from .quantize.reference import BYTE_COUNTERS
     if Path(args.model).suffix == ".nir":
         _load_graph(args.model)  # refused, with the command that converts it
     if is_plan_file(args.model):  # its quantized model with its exit; with --engine float, the float graph it holds
@@ -160,7 +160,7 @@ def cmd_plan(args) -> None:
 
 
 def cmd_compile(args) -> None:
-    from .emit.bundle import compile_model
+    from .api import compile as compile_model
     from .runtime.engines import load_model, to_qgraph
     from .artifact import load_json
     d = load_json(args.model) if args.model.endswith(".json") else None
@@ -225,8 +225,8 @@ def cmd_boards(args) -> None:
 
 def cmd_cache(args) -> None:
     import time
-    from .device import cache as C
-    from .device.firmware import default_cache_dir
+    from .firmware import cache as C
+    from .firmware.build import default_cache_dir
     where = default_cache_dir()
     if args.clear:
         gone = C.clear(where)
@@ -253,7 +253,7 @@ def cmd_cache(args) -> None:
 def cmd_flash(args) -> None:
     import shlex
     from .board import get_board
-    from .device.firmware import build
+    from .firmware.build import build
     from .device.flash import flash
     board = get_board(args.board)
     elf = args.elf or build(board).elf
@@ -266,7 +266,8 @@ def cmd_run(args) -> None:
     import time
     from .artifact import atomic_write_bytes
     from .board import get_board
-    from .device.runner import counters_table, model_ram_bytes, run_on_board
+    from .device.runner import counters_table, run_on_board
+    from .firmware.runtime import model_ram_bytes
     from .runtime.engines import load_model, to_qgraph
     from .artifact import load_json
     from .plan import Plan, is_plan_file
@@ -280,7 +281,7 @@ def cmd_run(args) -> None:
     qgraph = to_qgraph(p.qgraph if planned else load_model(args.model), **_quant_options(args))
     args.builtin = args.builtin or (planned and args.port is None)
     inputs = _load_inputs(args.inputs)
-    from .sim.fixed_sim import check_spike_inputs
+    from .quantize.reference import check_spike_inputs
     x = check_spike_inputs(qgraph, inputs)
     t0 = time.perf_counter()
     res, fw = run_on_board(board, qgraph, x, port=args.port, builtin=args.builtin, dsp=not args.reference_kernels,
@@ -320,7 +321,7 @@ def cmd_profile(args) -> None:
     from .plan import is_plan_file, load_plan_or_model
     from .quantize import QGraph
     from .runtime.engines import load_model, to_qgraph
-    from .sim.fixed_sim import check_spike_inputs
+    from .quantize.reference import check_spike_inputs
     board = get_board(args.board)
     if is_plan_file(args.model):
         from .artifact import load_json

@@ -12,7 +12,7 @@ from .graph import Graph
 from .graph.nir_io import read_nir
 from .report import accuracy, activity_table, graph_table
 from .resources import EXAMPLES
-from .sim import simulate
+from .graph.simulate import simulate
 
 
 
@@ -58,7 +58,7 @@ def plan_stage(out_dir: str | Path = "out", examples: Path = EXAMPLES, board_id:
     from .graph import Graph
     from .plan import Infeasible, front_table, plan
     from .runtime.binding import run_c
-    from .sim import simulate
+    from .graph.simulate import simulate
     out_dir = Path(out_dir)
     board = get_board(board_id)
     graph = Graph.load(examples / "models" / "digits_mlp.json")

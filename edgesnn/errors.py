@@ -36,5 +36,17 @@ class DeviceError(EdgesnnError):
     """A board, toolchain, emulator or serial link misbehaved."""
 
 
+class CRuntimeError(DeviceError):
+    """The C runtime refused a call (bad arguments, call order)."""
+
+
+class ArenaTooSmall(CRuntimeError):
+    """The arena handed to the runtime is smaller than the model needs (esn_arena_size)."""
+
+
+class ScheduleRefused(CRuntimeError):
+    """The model cannot run in the schedule asked for (a recurrent edge across groups, or early exit)."""
+
+
 class BoardError(DeviceError):
     """A board file is invalid; the message lists every problem found in it, each with its file and key."""

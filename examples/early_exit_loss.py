@@ -35,7 +35,7 @@ from edgesnn.data import load_dataset, rate_code  # noqa: E402
 from edgesnn.graph import Graph  # noqa: E402
 from edgesnn.plan.exit import BETAS_Q16, calibrate, curve_for  # noqa: E402
 from edgesnn.quantize import QuantConfig, quantize  # noqa: E402
-from edgesnn.sim.fixed_sim import simulate_fixed  # noqa: E402
+from edgesnn.quantize.reference import simulate_fixed  # noqa: E402
 
 EPOCHS, LR, WEIGHT = 30, 3e-3, 0.9
 SPIKE_SEED = 30_000

@@ -42,8 +42,8 @@ from edgesnn.artifact import save_json  # noqa: E402
 from edgesnn.data import load_dataset, rate_code, sequential_pixels  # noqa: E402
 from edgesnn.graph import Graph  # noqa: E402
 from edgesnn.quantize import QuantConfig, quantize  # noqa: E402
-from edgesnn.sim import simulate  # noqa: E402
-from edgesnn.sim.fixed_sim import simulate_fixed  # noqa: E402
+from edgesnn.graph.simulate import simulate  # noqa: E402
+from edgesnn.quantize.reference import simulate_fixed  # noqa: E402
 
 # key: (model, input shape, test file, val file, weight widths, input coding, training logit scale)
 MODELS = {

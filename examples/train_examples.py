@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 from edgesnn.artifact import save_json  # noqa: E402
 from edgesnn.data import load_digits_split, rate_code, save_dataset  # noqa: E402
 from edgesnn.graph.nir_io import write_nir  # noqa: E402
-from edgesnn.sim import simulate  # noqa: E402
+from edgesnn.graph.simulate import simulate  # noqa: E402
 
 STEPS = 16
 SPLIT_SEED = 0          # train/test split of the 1797 digits (20 % test)

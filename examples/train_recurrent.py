@@ -93,8 +93,8 @@ def train_one(task: str, kind: str, epochs: int | None, progress: bool, out: Pat
     import torch
     from edgesnn.graph.nir_io import write_nir
     from edgesnn.quantize import QuantConfig, quantize
-    from edgesnn.sim import simulate
-    from edgesnn.sim.fixed_sim import simulate_fixed
+    from edgesnn.graph.simulate import simulate
+    from edgesnn.quantize.reference import simulate_fixed
     from edgesnn.train import TrainConfig, fit, predict, to_graph
 
     (tr, y_tr), (va, y_va), (te, y_te) = coded_splits(task)

@@ -17,7 +17,7 @@ from edgesnn.errors import EmitError, QuantizeError
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime import CModel, run_c
 from edgesnn.runtime.binding import _lib
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.quantize.reference import simulate_fixed
 
 
 @pytest.fixture(scope="module")

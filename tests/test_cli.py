@@ -43,7 +43,7 @@ def test_import_info_simulate(braille, tmp_path, capsys):
 def test_export_then_import_gives_the_same_outputs(braille, tmp_path):
     assert run("export", braille, "-o", tmp_path / "b.nir") == 0
     assert run("import", tmp_path / "b.nir", "--dt", "1e-4", "-o", tmp_path / "b2.json") == 0
-    from edgesnn.sim import simulate
+    from edgesnn.graph.simulate import simulate
     x = (np.random.default_rng(1).random((3, 15, 12)) < 0.3).astype(np.uint8)
     np.testing.assert_array_equal(simulate(Graph.load(braille), x).outputs,
                                   simulate(Graph.load(tmp_path / "b2.json"), x).outputs)

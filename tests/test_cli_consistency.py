@@ -21,7 +21,7 @@ import pytest
 from edgesnn.board import catalogue_table, get_board, load_catalogue
 from edgesnn.cli import main
 from edgesnn.data import load_dataset
-from edgesnn.device import cache as C
+from edgesnn.firmware import cache as C
 from edgesnn.errors import DeviceError, EdgesnnError
 from edgesnn.graph import Graph
 from edgesnn.runtime.binding import extension_available
@@ -310,7 +310,7 @@ def test_tiny_boot_timeout_under_qemu_is_one_named_error(data, tmp_path, monkeyp
 def test_silent_serial_port_is_a_boot_timeout(tmp_path):
     """QEMU up and listening, but no ready line arrives (here: a listener that says nothing stands in for the
     firmware's port): a BootTimeout after the boot timeout, with what the link saw, and QEMU is stopped."""
-    from edgesnn.device import firmware as F
+    from edgesnn.firmware import build as F
     from edgesnn.device.qemu import BootTimeout, QemuTarget
     b = get_board("qemu-mps2-an386")
     fw = F.build(b, cache_dir=tmp_path / "cache")
@@ -396,7 +396,7 @@ def test_cache_command_shows_and_clears(tmp_path, monkeypatch, capsys):
 
 @needs_gcc
 def test_builds_are_pruned_to_the_cap_and_kept_private(tmp_path, monkeypatch):
-    from edgesnn.device import firmware as F
+    from edgesnn.firmware import build as F
     b = get_board("qemu-microbit")
     cache = tmp_path / "edgesnn" / "firmware"
     monkeypatch.setenv(C.ENV_MAX_BYTES, "1")  # room for the entry just built only

@@ -10,11 +10,12 @@ from edgesnn.board import get_board
 from edgesnn.cost import CostReport, coefficients, estimate
 from edgesnn.cost.model import PRIORS, fallbacks, resolve
 from edgesnn.data import load_dataset
-from edgesnn.emit import arena_size, to_blob
+from edgesnn.emit import to_blob
+from edgesnn.lower import arena_size
 from edgesnn.errors import EdgesnnError
 from edgesnn.graph import Graph
 from edgesnn.quantize import QuantConfig, quantize
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.quantize.reference import simulate_fixed
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from edgesnn.board import load_catalogue
-from edgesnn.device import firmware as F
-from edgesnn.device.elf import Elf
+from edgesnn.firmware import build as F
+from edgesnn.firmware.elf import Elf
 from edgesnn.errors import DeviceError
 
 HAVE_GCC = shutil.which("arm-none-eabi-gcc") is not None

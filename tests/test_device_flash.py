@@ -11,7 +11,7 @@ import pytest
 from edgesnn import cli
 from edgesnn.board import load_catalogue
 from edgesnn.device import flash as FL
-from edgesnn.device.firmware import ToolchainMissing
+from edgesnn.firmware.build import ToolchainMissing
 from edgesnn.errors import DeviceError
 
 

@@ -17,10 +17,11 @@ import pytest
 
 from edgesnn.board import load_catalogue
 from edgesnn.cli import main
-from edgesnn.device import firmware as F
+from edgesnn.firmware import build as F
 from edgesnn.device import protocol as P
 from edgesnn.device.qemu import QemuTarget
-from edgesnn.device.runner import DeviceModel, build_runtime_firmware, run_on_board
+from edgesnn.device.runner import DeviceModel, run_on_board
+from edgesnn.firmware.runtime import build_runtime_firmware
 from edgesnn.runtime.binding import run_c
 from edgesnn.runtime.engines import load_model, quantize_with, to_qgraph
 

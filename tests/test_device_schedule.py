@@ -14,8 +14,9 @@ import pytest
 from edgesnn.board import get_board
 from edgesnn.device import protocol as P
 from edgesnn.device.qemu import QemuTarget
-from edgesnn.device.runner import DeviceModel, build_runtime_firmware, model_ram_bytes, run_on_board
-from edgesnn.emit import arena_size, arena_size_schedule
+from edgesnn.device.runner import DeviceModel, run_on_board
+from edgesnn.firmware.runtime import build_runtime_firmware, model_ram_bytes
+from edgesnn.lower import arena_size, arena_size_schedule
 from edgesnn.runtime.binding import run_c
 
 from test_device_runtime import FIXED, _inputs, _qgraph

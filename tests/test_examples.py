@@ -9,7 +9,7 @@ import pytest
 from conftest import EXAMPLES
 from edgesnn.data import load_dataset
 from edgesnn.graph import Graph
-from edgesnn.sim import simulate
+from edgesnn.graph.simulate import simulate
 
 RESULTS = json.loads((EXAMPLES / "models" / "results.json").read_text())
 NAMES = ["digits_mlp", "digits_cnn"]

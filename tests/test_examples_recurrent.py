@@ -11,8 +11,8 @@ from conftest import EXAMPLES
 from edgesnn.data import load_dataset
 from edgesnn.graph import Graph, ir
 from edgesnn.quantize import QuantConfig, quantize
-from edgesnn.sim import simulate
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.graph.simulate import simulate
+from edgesnn.quantize.reference import simulate_fixed
 
 RESULTS = json.loads((EXAMPLES / "models" / "results.json").read_text())
 NAMES = ["seqdigits_alif", "seqdigits_lif", "psdigits_alif", "psdigits_lif"]

@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from edgesnn.errors import SimulationError
 from edgesnn.graph import ir
 from edgesnn.graph.ir import Graph
-from edgesnn.sim import COUNTERS, SimResult, simulate
+from edgesnn.graph.simulate import COUNTERS, SimResult, simulate
 
 F32 = np.float32
 DT = 1e-3

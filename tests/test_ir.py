@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from edgesnn.errors import EdgesnnError, GraphError
 from edgesnn.graph import ir
 from edgesnn.graph.ir import NODE_TYPES, Graph
-from edgesnn.sim import simulate
+from edgesnn.graph.simulate import simulate
 
 F32 = np.float32
 DT = 1e-3

@@ -9,7 +9,7 @@ nir = pytest.importorskip("nir")
 from edgesnn.errors import NirError  # noqa: E402
 from edgesnn.graph import ir  # noqa: E402
 from edgesnn.graph.nir_io import NirWarning, from_nir, from_raw, read_nir, read_raw, to_nir, write_nir  # noqa: E402
-from edgesnn.sim import simulate  # noqa: E402
+from edgesnn.graph.simulate import simulate  # noqa: E402
 
 DT = 1e-4
 

@@ -10,14 +10,14 @@ from edgesnn.board import get_board, load_board_file
 from edgesnn.cli import main
 from edgesnn.cost import coefficients
 from edgesnn.data import load_dataset
-from edgesnn.emit import arena_size
+from edgesnn.lower import arena_size
 from edgesnn.graph import Graph
 from edgesnn.plan import Infeasible, Plan, PlanInputError, load_plan_or_model, plan
 from edgesnn.plan.exit import calibrate
 from edgesnn.plan.quant_search import candidates, evaluate
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime.binding import extension_available, run_c
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.quantize.reference import simulate_fixed
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS, DATA = ROOT / "examples" / "models", ROOT / "examples" / "data"
@@ -80,7 +80,7 @@ def test_early_exit_meets_the_target_on_test(model, suffix):
     """DT-SNN target: calibrated on the 5-coding validation set, on the 5-coding test set (1800 inputs) the exit
     runs >= 2.5x fewer mean steps and loses <= 0.5 pt against the same model run all 16 steps; the quantized
     model itself loses <= 1 pt against float."""
-    from edgesnn.sim import simulate
+    from edgesnn.graph.simulate import simulate
     g = Graph.load(MODELS / f"{model}.json")
     x, y = load_dataset(DATA / f"digits_val_x5{suffix}.npz")
     xt, yt = load_dataset(DATA / f"digits_test_x5{suffix}.npz")
@@ -175,7 +175,7 @@ def test_reduce_state_keeps_only_layers_the_target_allows(mlp):
 def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
     """At T = 4 the CNN's fused groups (one group's state resident, uint8 spike buffers) need less SRAM than
     time-step-major; the sram objective picks them, and the runtime runs that schedule to the planned accuracy."""
-    from edgesnn.emit import arena_size_schedule
+    from edgesnn.lower import arena_size_schedule
     from edgesnn.plan.search import SCHEDULES
     g = Graph.load(MODELS / "digits_cnn.json")
     x, y = load_dataset(DATA / "digits_val_cnn.npz")
@@ -202,7 +202,7 @@ def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
 @needs_c
 def test_a_board_too_small_for_time_step_major_gets_a_grouped_schedule(tmp_path):
     """The energy objective prefers the exit, but where only a grouped schedule's arena fits, that is the plan."""
-    from edgesnn.emit import arena_size_schedule
+    from edgesnn.lower import arena_size_schedule
     g = Graph.load(MODELS / "digits_cnn.json")
     x, y = load_dataset(DATA / "digits_val_cnn.npz")
     x, y = x[:60, :4], y[:60]

@@ -10,7 +10,7 @@ import pytest
 from edgesnn.board import get_board
 from edgesnn.cli import main
 from edgesnn.data import load_dataset
-from edgesnn.device.runner import build_runtime_firmware
+from edgesnn.firmware.runtime import build_runtime_firmware
 from edgesnn.graph import Graph
 from edgesnn.plan import Plan, load_plan_or_model, plan
 from edgesnn.quantize import QuantConfig
@@ -94,7 +94,7 @@ def test_a_grouped_schedule_plan_runs_on_qemu_as_planned(tmp_path):
     """A plan whose schedule is fused / layer-major (the CNN at T = 4, sram objective): its firmware's arena is
     the schedule's, planned SRAM = the ELF's, and the emulated board reproduces the planned accuracy."""
     from edgesnn.device.runner import run_on_board
-    from edgesnn.emit import arena_size_schedule
+    from edgesnn.lower import arena_size_schedule
     g = Graph.load(ROOT / "examples" / "models" / "digits_cnn.json")
     x, y = load_dataset(ROOT / "examples" / "data" / "digits_val_cnn.npz")
     x, y = x[:24, :4], y[:24]

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from edgesnn.board import load_catalogue
-from edgesnn.device import firmware as F
+from edgesnn.firmware import build as F
 from edgesnn.device import protocol as P
 from edgesnn.device.qemu import QemuTarget, qemu_command
 from edgesnn.errors import DeviceError

@@ -11,8 +11,8 @@ from edgesnn.errors import QuantizeError, SimulationError
 from edgesnn.graph import Graph, ir
 from edgesnn.quantize import QGraph, QuantConfig, quantize
 from edgesnn.quantize.fixedpoint import EXP_LUT, entropy_q8, noise, quantize_values, rshift, sat
-from edgesnn.sim import simulate
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.graph.simulate import simulate
+from edgesnn.quantize.reference import simulate_fixed
 
 
 def example(name):

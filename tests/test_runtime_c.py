@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from c.esn_models import (PAPER_EXIT, PAPER_GRAPHS, assert_same, example_case, example_models, paper_case, quant_config,
                           random_graph, reference, spikes)
-from edgesnn.emit import arena_size, to_blob
+from edgesnn.emit import to_blob
+from edgesnn.lower import arena_size
 from edgesnn.errors import EdgesnnError, QuantizeError, SimulationError
 from edgesnn.quantize import QuantConfig
 from edgesnn.quantize.fixedpoint import EXP_LUT, LN_LUT, entropy_q8, hash32, noise, rshift, sat

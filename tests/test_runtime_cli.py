@@ -11,7 +11,7 @@ from edgesnn.cli import main
 from edgesnn.emit import from_blob
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.graph import Graph
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.quantize.reference import simulate_fixed
 
 pytest.importorskip("nir")
 

@@ -5,8 +5,8 @@ import numpy as np
 
 from c.esn_models import paper_case
 from edgesnn.quantize import QuantConfig
-from edgesnn.sim.fixed_sim import BYTE_COUNTERS, FIXED_COUNTERS, simulate_fixed
-from edgesnn.sim.float_sim import COUNTERS
+from edgesnn.quantize.reference import BYTE_COUNTERS, FIXED_COUNTERS, simulate_fixed
+from edgesnn.graph.simulate import COUNTERS
 
 
 def test_byte_counters_follow_their_definitions(nir_paper):

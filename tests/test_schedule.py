@@ -9,13 +9,14 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from c.esn_models import assert_same, example_case, example_models, paper_case, quant_config, random_graph, spikes
-from edgesnn.emit import arena_size, arena_size_layer_major, arena_size_schedule, lower, to_blob
+from edgesnn.emit import to_blob
+from edgesnn.lower import arena_size, arena_size_layer_major, arena_size_schedule, lower
 from edgesnn.emit.blob import blob_from_lowered
-from edgesnn.emit.layout import align8
+from edgesnn.lower import align8
 from edgesnn.errors import EmitError, QuantizeError, SimulationError
 from edgesnn.quantize import QuantConfig, make_stateless, stateless_candidates
 from edgesnn.runtime import ArenaTooSmall, CModel, ScheduleRefused, run_c
-from edgesnn.sim.fixed_sim import simulate_fixed
+from edgesnn.quantize.reference import simulate_fixed
 
 EXAMPLES = [p for p in example_models() if p.stem in ("digits_mlp", "digits_cnn")]
 RECURRENT = [p for p in example_models() if p.stem in ("psdigits_lif", "psdigits_alif")]

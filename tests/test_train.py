@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from edgesnn.data import rate_code  # noqa: E402
 from edgesnn.graph import ir  # noqa: E402
-from edgesnn.sim import simulate  # noqa: E402
+from edgesnn.graph.simulate import simulate  # noqa: E402
 from edgesnn.train import (LIF, SNN, Affine, AvgPool2d, Conv2d, Flatten, SumPool2d, TrainConfig,  # noqa: E402
                            fit, predict, to_graph)
 
@@ -95,7 +95,7 @@ def test_projection_keeps_parameters_exportable():
 
 def test_core_package_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import edgesnn, edgesnn.data, edgesnn.train, edgesnn.graph, edgesnn.sim\n"
+            "import edgesnn, edgesnn.data, edgesnn.train, edgesnn.graph, edgesnn.graph.simulate\n"
             "from edgesnn.errors import EdgesnnError\n"
             "try:\n"
             "    edgesnn.train.to_graph\n"

@@ -11,8 +11,8 @@ from edgesnn.data import load_dataset, rate_code, sequential_pixels  # noqa: E40
 from edgesnn.errors import EdgesnnError  # noqa: E402
 from edgesnn.graph import Graph, ir  # noqa: E402
 from edgesnn.quantize import QuantConfig, quantize  # noqa: E402
-from edgesnn.sim import simulate  # noqa: E402
-from edgesnn.sim.fixed_sim import simulate_fixed  # noqa: E402
+from edgesnn.graph.simulate import simulate  # noqa: E402
+from edgesnn.quantize.reference import simulate_fixed  # noqa: E402
 from edgesnn.train import (ALIF, LI, LIF, SNN, Affine, AvgPool2d, Conv2d, CubaLIF, Flatten, QATModel,  # noqa: E402
                            Recurrent, SumPool2d, TrainConfig, fit, from_graph, predict, qat_finetune, to_graph)
 

@@ -16,7 +16,7 @@ design draws again), so a small board gets a suite of small layers.
 
 Schedule: every spec says "time-step-major", the schedule the cost terms are written for (one
 invocation per layer and step). The firmware also runs grouped schedules (layer-major, fused groups:
-edgesnn.emit.layout); their terms (a layer's T steps per call, T-step buffers) are not modelled yet, so
+edgesnn.lower); their terms (a layer's T steps per call, T-step buffers) are not modelled yet, so
 build() refuses any other schedule: the hook for them is SCHEDULES, the spec's `schedule` and the row's.
 """
 

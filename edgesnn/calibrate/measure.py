@@ -73,7 +73,7 @@ def runtime_sources() -> str:
 
 def provenance(board, hello, fw) -> dict:
     """Who measured: board, the firmware's runtime version (HELLO), compiler and flags, date."""
-    from ..device import firmware as F
+    from ..firmware import build as F
     cc = board.raw.get("toolchain", {}).get("cc", "arm-none-eabi-gcc")
     try:
         compiler = F._cc_version(F.find_tool(cc))
@@ -116,7 +116,7 @@ class Session:
     `port` already flashed with it; models are sent as blobs one after another."""
 
     def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None):
-        from ..device.runner import build_runtime_firmware
+        from ..firmware.runtime import build_runtime_firmware
         from ..device.serial_link import SerialLink
         self.board, self.q = board, None
         self.fw = build_runtime_firmware(board) if board.firmware.get("port") else None
@@ -130,7 +130,7 @@ class Session:
         self.prov = provenance(board, self.hello, self.fw)
 
     def fits(self, qgraph) -> bool:
-        from ..device.runner import model_ram_bytes
+        from ..firmware.runtime import model_ram_bytes
         blob, arena = model_ram_bytes(qgraph)
         return blob + arena <= self.hello.arena_bytes
 

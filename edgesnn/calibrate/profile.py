@@ -126,7 +126,7 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
     """Each example model run once on the board, its total estimated under each of `coeff_sets`
     ({label: Coefficients}); a model that cannot fit the board is listed with why."""
     from ..data import load_dataset
-    from ..device.firmware import FirmwareTooLarge
+    from ..firmware.build import FirmwareTooLarge
     from ..progress import Progress
     from ..runtime.engines import load_model, to_qgraph
     out = []

@@ -54,7 +54,7 @@ PRIORS: estimates for the reference kernels on a Cortex-M4, not measured); a cal
 Every report names each coefficient's value and source and the calibration used (or "priors").
 
 Memory: flash = runtime code (measured per core, edgesnn.cost.runtime_size) + model blob (weights,
-parameters and descriptor); SRAM = arena (exact, edgesnn.emit.arena_size) + stack (the board's
+parameters and descriptor); SRAM = arena (exact, edgesnn.lower.arena_size) + stack (the board's
 firmware stack, else 4 KiB) + I/O buffers (one step's uint8 input + int64 output accumulator).
 A plan's chosen candidate replaces these with the sizes measured from its built firmware ELF
 (CostReport.with_firmware; `memory_source` says which one a report carries).
@@ -271,7 +271,7 @@ class CostReport:
 
     def with_firmware(self, fw) -> "CostReport":
         """This report with flash and SRAM replaced by the sizes measured from a built firmware ELF
-        (edgesnn.device.firmware.Firmware): flash = text + data, SRAM = data + bss + stack + arena.
+        (edgesnn.firmware.Firmware): flash = text + data, SRAM = data + bss + stack + arena.
         The analytical terms it replaces are kept in the notes."""
         import dataclasses
         s = fw.sizes
@@ -436,16 +436,16 @@ def activity(qgraph, result) -> dict[str, dict[str, float]]:
     return out
 
 
-# schedule label -> the runtime's schedule (edgesnn.emit.layout.lower): all layers each step (early exit needs
+# schedule label -> the runtime's schedule (edgesnn.lower.lower): all layers each step (early exit needs
 # it), a group per weighted layer fused with its neurons, or each node all T steps before the next
 SCHEDULES = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
 
 
 def schedule_arenas(qgraph, steps: int) -> dict:
     """Exact arena bytes of `qgraph` over `steps` steps under each schedule the runtime (host and firmware)
-    executes (edgesnn.emit.arena_size_schedule), or {"refused": why} where it cannot run the model (early
+    executes (edgesnn.lower.arena_size_schedule), or {"refused": why} where it cannot run the model (early
     exit or a recurrent edge across groups)."""
-    from ..emit import arena_size_schedule
+    from ..lower import arena_size_schedule
     from ..errors import EmitError
     out = {}
     for label, spec in SCHEDULES.items():
@@ -460,7 +460,8 @@ def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None
            schedule: str = "time-step-major", steps: int | None = None) -> tuple[dict, dict, str]:
     """(flash terms, SRAM terms, provenance of the code size) of `qgraph` on `board`; the arena is the
     schedule's (a grouped one needs `steps`, and raises EmitError for a model it cannot run)."""
-    from ..emit import arena_size_schedule, to_blob
+    from ..emit import to_blob
+    from ..lower import arena_size_schedule
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r}: expected one of {tuple(SCHEDULES)}")
     spec = SCHEDULES[schedule]

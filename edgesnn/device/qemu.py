@@ -42,8 +42,8 @@ from typing import Callable
 from ..board import QEMU_MACHINES, Board
 from ..errors import DeviceError
 from . import protocol as P
-from .elf import Elf
-from .firmware import find_tool
+from ..firmware.elf import Elf
+from ..firmware.build import find_tool
 from .serial_link import SerialLink
 
 _PORT_RE = re.compile(rb"waiting for connection on: \S*?tcp:127\.0\.0\.1:(\d+)")

@@ -4,15 +4,11 @@
     with QemuTarget(board, fw.elf) as q:
         res = DeviceModel(q.link, qgraph, board).run(x)   # DeviceResult: outputs, steps, per-layer counters
 
-The firmware carries the C runtime (runtime_c/src) behind the extension point
-(runtime_c/ports/firmware/esn_fw_ext_runtime.c). The model travels either as a blob over the link
-(LOAD_MODEL chunks into the firmware's arena, which is sized exactly blob + esn_arena_size()) or
-compiled into the image (`builtin=True`: edgesnn.emit.csource.write_c, weights in flash, the
-arena only esn_arena_size()). Either way the ELF's measured sizes (text, data, bss, stack, arena)
-are checked against the board's limits before anything runs, and a model that does not fit is
-refused with the numbers (firmware.FirmwareTooLarge).
+The firmware (edgesnn.firmware.runtime) carries the C runtime; the model travels either as a blob
+over the link (LOAD_MODEL chunks into the firmware's arena) or compiled into the image
+(`builtin=True`, weights in flash).
 
-A model may carry a grouped schedule (layer-major, fused layers: edgesnn.emit.layout; `schedule=` and
+A model may carry a grouped schedule (layer-major, fused layers: edgesnn.lower; `schedule=` and
 `steps=` here): the firmware then stages the input's T steps in its arena and runs every group once
 they are all there, and its arena is exactly esn_arena_size_sched(), so the ELF's SRAM is the
 schedule's. Its outputs are read back per step (READ_COUNTERS 3), its counters as totals.
@@ -30,134 +26,25 @@ tick per layer and step.
 from __future__ import annotations
 
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..board import Board
+from ..emit.blob import to_blob
 from ..errors import DeviceError
-from ..resources import RUNTIME_C
-from . import firmware as F
+from ..firmware import build as F
+from ..firmware.runtime import build_runtime_firmware
+from ..graph import ir
 from . import protocol as P
+from .qemu import QemuTarget
+from .serial_link import SerialLink
 
-RUNTIME_SRC = RUNTIME_C / "src"
-RUNTIME_INC = RUNTIME_C / "include"
-EXT_SOURCE = F.FW_DIR / "esn_fw_ext_runtime.c"
 COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
                  "arena_bytes_written", "cycles")
 CYCLE_SOURCES = {0: "none", 1: "dwt", 2: "ticks"}
 RUN_HEADER = 12  # RUN answer: u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles
-SMALL_SRAM_BYTES = 64 * 1024  # below this the blob loader's tables shrink (ESN_MAX_NODES/EDGES)
-
-
-def runtime_sources() -> list[Path]:
-    return sorted(RUNTIME_SRC.glob("*.c")) + sorted((RUNTIME_SRC / "kernels").glob("*.c")) + [
-        F.CORTEX_M_DIR / "esn_port.c", EXT_SOURCE]
-
-
-def _align8(n: int) -> int:
-    return (n + 7) & ~7
-
-
-def runtime_cflags(board: Board, *, dsp: bool = True) -> list[str]:
-    flags = []
-    sram = sum(r.size_bytes for r in board.regions.values() if r.kind == "sram")
-    if sram < SMALL_SRAM_BYTES:
-        flags += ["-DESN_MAX_NODES=16", "-DESN_MAX_EDGES=24"]
-    if not dsp:
-        flags.append("-DESN_NO_DSP_KERNELS=1")
-    return flags
-
-
-def _arena(low) -> int:
-    return low.arena_size_sched() if low.steps else low.arena_size()
-
-
-def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int | None = None,
-                    stage=None) -> tuple[int, int]:
-    """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device, in
-    `schedule` over `steps` steps (edgesnn.emit.layout; "time": esn_step's)."""
-    from ..emit import layout
-    from ..emit.blob import blob_from_lowered
-    low = layout.lower(qgraph, schedule, steps, stage)
-    return (0 if builtin else _align8(len(blob_from_lowered(low)))), _arena(low)
-
-
-def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSizes:
-    """`sizes` with another arena, charged to the board's regions as firmware.measure charges them."""
-    regions = {name: 0 for name in board.regions}
-    regions[board.code_region] += sizes.text + sizes.data
-    regions[board.data_region] += sizes.stack + sizes.data + sizes.bss
-    regions[board.arena_region] += arena
-    return F.FirmwareSizes(sizes.text, sizes.data, sizes.bss, sizes.stack, arena,
-                           {k: v for k, v in regions.items() if v})
-
-
-def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, arena_bytes: int | None = None,
-                           dsp: bool = True, cache_dir: str | Path | None = None, schedule="time",
-                           steps: int | None = None, stage=None) -> F.Firmware:
-    """The firmware with the runtime for `board`, checked against the board's limits with `qgraph`'s needs.
-
-    A blob sent over serial needs blob + runtime arena bytes of RAM: the firmware's text, data, bss and
-    stack are measured from a build with an empty arena, the model's need is added, and the sum is
-    checked against the board (FirmwareTooLarge with the numbers); the firmware that runs gets every
-    byte its arena region has left, so one build per board serves every model that fits. A model
-    compiled in (builtin) is built into its firmware with an arena of exactly esn_arena_size(), or with
-    a grouped `schedule` over `steps` steps esn_arena_size_sched() (the model carries the schedule).
-    An explicit arena_bytes builds exactly that arena.
-    """
-    from ..emit import layout
-    from ..emit.blob import blob_from_lowered
-    low = layout.lower(qgraph, schedule, steps, stage) if qgraph is not None else None
-    extra_sources: list[Path] = []
-    includes = [RUNTIME_INC, RUNTIME_SRC]
-    cflags = runtime_cflags(board, dsp=dsp)
-
-    def _build(arena: int) -> F.Firmware:
-        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, _align8(arena)),
-                       ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
-
-    def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
-        lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
-        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
-                                  f"{_arena(low):,} B{lever}")
-
-    if builtin:
-        if qgraph is None:
-            raise DeviceError("a compiled-in model needs the model")
-        from ..emit.csource import c_sources
-        src = c_sources(qgraph, "snn", schedule, steps, stage)
-        import hashlib
-        digest = hashlib.sha256(src["model.c"] + src["model.h"]).hexdigest()[:16]
-        gen = Path(tempfile.gettempdir()) / "edgesnn-models" / digest
-        if not (gen / "model.c").is_file():
-            gen.mkdir(parents=True, exist_ok=True)
-            for name, data in src.items():
-                tmp = gen / (name + ".tmp")
-                tmp.write_bytes(data)
-                tmp.replace(gen / name)
-        extra_sources.append(gen / "model.c")
-        includes.append(gen)
-        cflags.append("-DESN_FW_BUILTIN_MODEL=1")
-        try:
-            return _build(arena_bytes if arena_bytes is not None else _arena(low))
-        except F.FirmwareTooLarge as e:
-            raise _refuse(e, "compiled-in model (weights in flash)") from None
-    if arena_bytes is not None:
-        return _build(arena_bytes)
-    probe = _build(8)
-    if qgraph is not None:
-        blob = len(blob_from_lowered(low))
-        need = _align8(blob) + _arena(low)
-        try:
-            F.check_fits(board, with_arena(board, probe.sizes, need))
-        except F.FirmwareTooLarge as e:
-            raise _refuse(e, f"model blob {blob:,} B sent to RAM") from None
-    region = board.regions[board.arena_region].size_bytes
-    used = probe.sizes.regions.get(board.arena_region, 0) - probe.sizes.arena
-    return _build((region - used) & ~7)
 
 
 @dataclass
@@ -187,7 +74,6 @@ class DeviceModel:
         """frame_payload: the largest payload to send or ask for (default the device's max payload); smaller
         frames survive a noisy link more often (a frame is lost when any of its bytes is). schedule, steps:
         the blob sent carries that schedule (a compiled-in model carries its own; the device says which)."""
-        from ..emit.blob import to_blob
         self.link, self.qgraph, self.board = link, qgraph, board
         if link.hello is None:
             link.handshake()
@@ -320,7 +206,6 @@ class DeviceModel:
             unit = {"dwt": "cycles", "ticks": "ticks"}.get(source, "cycles")
         counts = {}
         graph = self.qgraph.graph
-        from ..graph import ir
         for j, name in enumerate(self.names):
             node = graph.nodes[name]
             if not (isinstance(node, ir.SYNAPTIC_TYPES) or node.stateful):
@@ -340,12 +225,10 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
     """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down. timeout: per
     request; boot_timeout: QEMU's boot, to the firmware's ready line (qemu.DEFAULT_BOOT_TIMEOUT for None).
     `schedule`
-    ("time", "layer", "fused", group sizes or group-ending node names; edgesnn.emit.layout) runs over the
+    ("time", "layer", "fused", group sizes or group-ending node names; edgesnn.lower) runs over the
     inputs' T steps; the model carries it, compiled in or in its blob, and the weights of `stage` (weighted
     node names, or "all") are copied into the arena once per input."""
     steps = int(np.shape(inputs)[1])
-    from .qemu import QemuTarget
-    from .serial_link import SerialLink
     if port is not None:
         # the board may run any edgesnn firmware with the runtime; where edgesnn can build it, build it
         # (cached) so that a model that cannot fit is refused with the numbers, and its ELF is at hand

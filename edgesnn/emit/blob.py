@@ -11,10 +11,10 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
                         2: bit 0 starts a schedule group), and (offset, count) of each of the 11
                         parameter arrays
     EDGES  (8 each)     src, dst, recurrent flag, index in the graph's edge list; grouped by dst
-    PARAMS              the arrays in device layout (edgesnn.emit.layout), each 8-byte aligned
+    PARAMS              the arrays in device layout (edgesnn.lower), each 8-byte aligned
     META                UTF-8 JSON the runtime skips: node names, scales, dt, metadata
 
-Version 2 added the schedule (edgesnn.emit.layout: `to_blob(qgraph, schedule, steps)`) in fields
+Version 2 added the schedule (edgesnn.lower: `to_blob(qgraph, schedule, steps)`) in fields
 version 1 kept zero; a blob without a schedule is still written as version 1, so older runtimes load
 it, and a version 1 runtime refuses a version 2 blob by its version. `schedule_of(blob)` reads the
 schedule back ((flags, steps)); `from_blob` returns the QGraph alone.
@@ -39,7 +39,7 @@ from ..graph import ir
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import QGraph, QLayer, storage_dtype
-from .layout import (KIND_NAMES, NEURONS, PARAM_SLOTS, RESET_CODES, WEIGHTED, LNode, Lowered, align8,
+from ..lower import (KIND_NAMES, NEURONS, PARAM_SLOTS, RESET_CODES, WEIGHTED, LNode, Lowered, align8,
                      config_record, lower)
 
 MAGIC = b"ESNB"
@@ -70,7 +70,7 @@ def _pad4(t: tuple) -> list[int]:
 def to_blob(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None) -> bytes:
     """Serialises a quantized graph for the C runtime (layout in the module docstring), with a grouped
     schedule over `steps` steps unless schedule is "time", staging the weights of `stage`
-    (edgesnn.emit.layout.lower)."""
+    (edgesnn.lower.lower)."""
     return blob_from_lowered(lower(qgraph, schedule, steps, stage))
 
 

@@ -13,7 +13,7 @@ which build with the runtime (runtime_c/src, include path runtime_c/include) and
     ESN_CHECK(esn_model_validate(&snn_model, NULL));
     ESN_CHECK(esn_init(&ctx, &snn_model, arena, sizeof arena));
 
-With `schedule` and `steps` (edgesnn.emit.layout) the model carries a grouped schedule: the nodes'
+With `schedule` and `steps` (edgesnn.lower) the model carries a grouped schedule: the nodes'
 group flags and sched_steps = T, SNN_ARENA_BYTES is exactly esn_arena_size_sched(), and it runs as
 
     esn_sched_ctx sc;
@@ -21,7 +21,7 @@ group flags and sched_steps = T, SNN_ARENA_BYTES is exactly esn_arena_size_sched
     memcpy(esn_sched_input(&sc), x, SNN_SCHED_STEPS * SNN_INPUT_SIZE);
     ESN_CHECK(esn_sched_run(&sc, NULL));
 
-The tables are the ones a blob of the same QGraph and schedule loads into (edgesnn.emit.layout).
+The tables are the ones a blob of the same QGraph and schedule loads into (edgesnn.lower).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..errors import EmitError
 from ..quantize.qgraph import QGraph
 from .cgen import c_array, c_comment, c_ident, c_int, c_list
 from .files import write_files
-from .layout import PARAM_SLOTS, config_record, lower
+from ..lower import PARAM_SLOTS, config_record, lower
 
 _ROUNDING = ("ESN_ROUND_TRUNCATE", "ESN_ROUND_NEAREST", "ESN_ROUND_STOCHASTIC")
 _KIND_MACROS = {"Input": "INPUT", "Output": "OUTPUT", "Linear": "LINEAR", "Affine": "AFFINE", "Conv1d": "CONV1D",
@@ -109,8 +109,8 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
         f"#define {up}_INPUT_SIZE {low.input_size}u   {c_comment('uint8 spike counts per step')}",
         f"#define {up}_OUTPUT_SIZE {low.output_size}u  {c_comment('int64 outputs per step')}",
         f"#define {up}_SCHED_STEPS {low.steps}u {c_comment('T of the grouped schedule; 0: none (esn_step)')}",
-        (f"#define {up}_ARENA_BYTES {low.arena_size_sched()}u {c_comment('exactly esn_arena_size_sched()')}"
-         if low.steps else f"#define {up}_ARENA_BYTES {low.arena_size()}u {c_comment('exactly esn_arena_size()')}"),
+        f"#define {up}_ARENA_BYTES {low.arena_bytes}u "
+        + c_comment(f"exactly {'esn_arena_size_sched()' if low.steps else 'esn_arena_size()'}"),
         "",
         f"extern const esn_model {name}_model;",
         "",

@@ -5,7 +5,7 @@ I/O) ranks candidates; for the one it chooses it builds the real image the deplo
 `edgesnn run PLAN.json` builds the same one (edgesnn.device.runner.build_runtime_firmware with the
 model compiled in: weights in flash, an arena of exactly esn_arena_size()) - and reports that ELF's
 text + data as flash and data + bss + stack + arena as SRAM, so planned == measured by construction.
-Builds are cached by content (edgesnn/device/firmware.py), so `run` reuses the planner's image.
+Builds are cached by content (edgesnn/firmware/build.py), so `run` reuses the planner's image.
 
 Where the image cannot be built here (no cross compiler, or a board without a firmware port), the
 plan keeps the analytical estimate and says so (CostReport.memory_source stays "estimate").
@@ -32,8 +32,9 @@ class FirmwareBase:
 def firmware_base(qgraph, board, cache_dir=None) -> FirmwareBase | None:
     """The FirmwareBase of `board` measured with `qgraph` compiled in; None where no image can be built here
     (no cross compiler, no firmware port) or it does not fit (the analytical memory model stands then)."""
-    from ..device import firmware as F
-    from ..emit import arena_size, to_blob
+    from ..firmware import build as F
+    from ..emit import to_blob
+    from ..lower import arena_size
     try:
         fw, _ = build_for_plan(qgraph, board, cache_dir)
     except F.FirmwareTooLarge:
@@ -48,8 +49,8 @@ def build_for_plan(qgraph, board, cache_dir=None, *, schedule="time", steps: int
     """(Firmware, None) for `qgraph` compiled into `board`'s firmware under `schedule` over `steps` steps, or
     (None, why) when it cannot be built here. Raises FirmwareTooLarge (with the numbers) when the image does
     not fit the board."""
-    from ..device import firmware as F
-    from ..device.runner import build_runtime_firmware
+    from ..firmware import build as F
+    from ..firmware.runtime import build_runtime_firmware
     if not board.firmware.get("port"):
         return None, f"board {board.id} has no firmware port to build (memory is the analytical estimate)"
     try:

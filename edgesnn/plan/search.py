@@ -206,7 +206,7 @@ class Plan:
 
     @property
     def runtime_schedule(self):
-        """The schedule as the runtime and emitters take it (edgesnn.emit.layout): "time", "fused", "layer"."""
+        """The schedule as the runtime and emitters take it (edgesnn.lower): "time", "fused", "layer"."""
         return SCHEDULES.get(self.schedule, "time")
 
     @property
@@ -300,7 +300,7 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
             levers.append("a fused or layer-major schedule (one group's state resident at a time), for models "
                           "without early exit")
         if qgraph is not None:
-            from ..emit import arena_size
+            from ..lower import arena_size
             from ..quantize import make_stateless, stateless_candidates
             names = stateless_candidates(qgraph)
             if names:
@@ -359,7 +359,8 @@ def _mapping_row(m: dict, label: str, qgraph: QGraph, result, accuracy: float, p
     """The front row of one mapping (quantization, state reduction, schedule) with its arena in the best RAM
     region for the objective; [] when the schedule cannot run the model or it does not fit the board."""
     from ..cost import estimate
-    from ..emit import arena_size_schedule, to_blob
+    from ..emit import to_blob
+    from ..lower import arena_size_schedule
     from ..errors import EmitError
     board, graph = m["board"], m["graph"]
     spec = SCHEDULES[label]
@@ -457,7 +458,7 @@ def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig
                         workers: int | None = None, sensitivity: bool = True, progress: bool = False) -> Searched:
     """Quantization search on (x_val, y_val): each candidate run in the C runtime, plus the sensitivity table."""
     from ..progress import Progress
-    from ..sim import simulate
+    from ..graph.simulate import simulate
     x, y = check_data(graph, x_val, y_val)
     float_correct = np.asarray(simulate(graph, x).pred == y)
     float_acc = float(np.mean(float_correct))
@@ -549,7 +550,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     Plan.stats carries the intervals (at 95 % without a level) and Plan.notes warns when the validation data
     is too small for the target."""
     from ..cost import CostReport, coefficients
-    from ..device.firmware import FirmwareTooLarge
+    from ..firmware.build import FirmwareTooLarge
     from .firmware import build_for_plan, firmware_base
     if objective not in OBJECTIVES:
         raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
@@ -575,7 +576,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     else:
         target = {"target_acc": target_acc, "accuracy": target_acc}
     if searched.float_correct is None:
-        from ..sim import simulate
+        from ..graph.simulate import simulate
         searched.float_correct = np.asarray(simulate(graph, x).pred == y)
     ref = searched.float_correct
 

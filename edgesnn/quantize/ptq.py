@@ -74,7 +74,7 @@ def _effective(node: ir.Node, gain: np.ndarray, in_factor: float, where: str):
 def _observed(graph: ir.Graph, calib: np.ndarray | None) -> dict[str, dict[str, float]]:
     if calib is None:
         return {}
-    from ..sim.float_sim import simulate
+    from ..graph.simulate import simulate
     r = simulate(graph, calib, dtype=np.float64, record_states=True)
     # A spiking membrane matters near its threshold: its range is the 99.9th percentile of its positive
     # side, and deep negative excursions saturate (they only delay the next spike). Currents and

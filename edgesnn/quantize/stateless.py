@@ -1,7 +1,7 @@
 """Stateless neuron layers: a layer whose decays are all zero carries nothing from one step to the next.
 
 With alpha = 0 (and alpha_syn = 0 for a current-based layer) every step starts from v = i = 0, so the
-C runtime keeps no state for such a layer (esn_runtime.h; edgesnn.emit.layout.Lowered.stateless) and
+C runtime keeps no state for such a layer (esn_runtime.h; edgesnn.lower.Lowered.stateless) and
 its arena shrinks by the layer's state block. `make_stateless(qgraph, names)` makes the listed layers so,
 in the integers the runtime runs and in the float graph alike, so that the planner can measure what
 the accuracy pays for the memory (simulate it, or run_c it, like any QGraph).

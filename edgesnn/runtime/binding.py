@@ -15,27 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DeviceError, SimulationError
-from ..sim.fixed_sim import FIXED_COUNTERS, check_spike_inputs
-from ..sim.float_sim import SimResult
+from ..errors import ArenaTooSmall, CRuntimeError, DeviceError, ScheduleRefused, SimulationError
+from ..emit.blob import BlobError, SEC_META, blob_from_lowered, read_header
+from ..graph import ir
+from ..graph.simulate import SimResult
+from ..lower import ScheduleError, ScheduleSpecError, lower
+from ..quantize.reference import FIXED_COUNTERS, check_spike_inputs
+from ..resources import CHECKOUT
 
 C_COUNTERS = FIXED_COUNTERS + ("cycles",)  # the order of esn_counters' fields
-
-
-class CRuntimeError(DeviceError):
-    """The C runtime refused a call (bad arguments, call order)."""
-
-
-class ArenaTooSmall(CRuntimeError):
-    """The arena handed to esn_init is smaller than esn_arena_size()."""
-
-
-class ScheduleRefused(CRuntimeError):
-    """The model cannot run in the schedule asked for (a recurrent edge across groups, or early exit)."""
-
-
-def arena_too_small(size: int, need: int) -> ArenaTooSmall:
-    return ArenaTooSmall(f"arena of {size} bytes is too small: this model needs {need} (esn_arena_size)")
 
 
 def _lib():
@@ -67,10 +55,9 @@ def _check_fresh(ffi, lib) -> None:
     global _fresh_checked
     if _fresh_checked:
         return
-    from ..resources import CHECKOUT
     if CHECKOUT is not None:
+        from ._build import source_digest  # the build script: imported only to check a checkout's extension
         root = CHECKOUT / "runtime_c"
-        from ._build import source_digest
         if ffi.string(lib.esn_host_digest()).decode() != source_digest(root):
             raise CRuntimeError("the C runtime extension is stale: runtime_c/ changed since it was built; rebuild "
                                 "it with `.venv/bin/pip install -e .` (or `make setup`)")
@@ -85,7 +72,6 @@ def status_name(code: int) -> str:
 def _blob_names(blob: bytes) -> list[str] | None:
     """Node names from the META section, when the blob is readable enough to have them."""
     try:
-        from ..emit.blob import SEC_META, read_header
         h = read_header(blob)
         o, size, _ = h["sections"][SEC_META]
         return json.loads(h["data"][o:o + size].decode())["names"]
@@ -97,7 +83,6 @@ class CModel:
     """A blob loaded into the C runtime, with its arena and context."""
 
     def __init__(self, blob: bytes, arena_bytes: int | None = None):
-        from ..emit.blob import BlobError
         ffi, lib = _lib()
         self.ffi, self.lib = ffi, lib
         blob = bytes(blob)
@@ -233,25 +218,19 @@ def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_byte
 
     schedule: "time" (esn_step, time-step-major), "layer" (layer-major), "fused" (a group starts at
     each weighted layer), a list of group sizes, or the names of the nodes that end each group
-    (edgesnn.emit.layout). Any schedule but one group runs esn_sched_run over the T = inputs' steps:
-    same outputs and counters, the arena of edgesnn.emit.arena_size_schedule; refused
+    (edgesnn.lower). Any schedule but one group runs esn_sched_run over the T = inputs' steps:
+    same outputs and counters, the arena of edgesnn.lower.arena_size_schedule; refused
     (ScheduleRefused) for early exit or a recurrent edge across groups, and without recorded states.
     stage: weighted nodes (names, or "all") whose weights a grouped schedule copies into the arena once
     per input (ESN_NODE_STAGE_WEIGHTS); same results, the arena grows by the largest group's copy.
     """
-    from ..emit.blob import blob_from_lowered
-    from ..emit.layout import ScheduleError, lower
-    from ..errors import EmitError
-    from ..graph import ir
     x = check_spike_inputs(qgraph, inputs)
     try:
         low = lower(qgraph, schedule, int(x.shape[1]), stage)
     except ScheduleError as e:
         raise ScheduleRefused(f"schedule {schedule!r} refused: {e}") from None
-    except EmitError as e:
-        if any(w in str(e) for w in ("schedule", "group", "steps", "stage")):
-            raise SimulationError(str(e)) from None
-        raise
+    except ScheduleSpecError as e:
+        raise SimulationError(str(e)) from None
     if low.steps and record_states:
         raise SimulationError("record_states needs schedule='time': a grouped schedule keeps one group's state "
                               "at a time")

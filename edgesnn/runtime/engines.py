@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
 from ..quantize import QGraph, QuantConfig, quantize
-from ..sim.float_sim import SimResult
+from ..graph.simulate import SimResult
 
 ENGINES = ("float", "fixed-python", "fixed-c")
 
@@ -106,11 +106,11 @@ def run_engine(engine: str, model, inputs, *, progress: bool = False, **quant) -
         refuse_settings(sorted(k for k, v in quant.items() if v is not None), engine=engine)
         if isinstance(model, QGraph):
             raise EdgesnnError("this model is already quantized; run it with --engine fixed-python or fixed-c")
-        from ..sim import simulate
+        from ..graph.simulate import simulate
         return model, simulate(model, inputs, progress=progress)
     q = to_qgraph(model, **quant)
     if engine == "fixed-python":
-        from ..sim.fixed_sim import simulate_fixed
+        from ..quantize.reference import simulate_fixed
         return q.graph, simulate_fixed(q, inputs, progress=progress)
     from .binding import run_c
     return q.graph, run_c(q, inputs)

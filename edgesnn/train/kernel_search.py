@@ -270,8 +270,8 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     """
     from ..data import rate_code
     from ..quantize import QuantConfig, quantize
-    from ..sim import simulate
-    from ..sim.fixed_sim import simulate_fixed
+    from ..graph.simulate import simulate
+    from ..quantize.reference import simulate_fixed
     from . import require_torch
     require_torch()
     from .export import to_graph

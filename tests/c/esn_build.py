@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesnn.sim.fixed_sim import FIXED_COUNTERS, simulate_fixed
+from edgesnn.quantize.reference import FIXED_COUNTERS, simulate_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"

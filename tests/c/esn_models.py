@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from edgesnn.graph import ir
 from edgesnn.quantize import QuantConfig, quantize
-from edgesnn.sim.fixed_sim import FIXED_COUNTERS, simulate_fixed
+from edgesnn.quantize.reference import FIXED_COUNTERS, simulate_fixed
 
 ROOT = Path(__file__).resolve().parents[2]
 NIR_PAPER = ROOT / "tests" / "fixtures" / "nir_paper"
@@ -96,7 +96,7 @@ def assert_same(ref, got, label: str = "", qgraph=None) -> None:
             np.testing.assert_array_equal(got.counts[k][c], cs[c], err_msg=f"{label}: {k} {c}")
     stateless = set()
     if qgraph is not None:
-        from edgesnn.emit.layout import lower
+        from edgesnn.lower import lower
         low = lower(qgraph)
         stateless = {nd.name for k, nd in enumerate(low.nodes) if nd.n_state and low.stateless(k)}
     assert set(got.states) == set(ref.states) - stateless, label

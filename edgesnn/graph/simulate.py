@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import SimulationError
-from ..graph import ir
+from . import ir
 from ..progress import Progress
 
 COUNTERS = ("spikes_in", "synops", "neuron_updates", "spikes_out")

@@ -74,6 +74,10 @@ class ScheduleError(EmitError):
     """A schedule cannot run this model (a recurrent edge across groups, early exit)."""
 
 
+class ScheduleSpecError(EmitError):
+    """The schedule asked for is malformed (unknown name, group sizes or ends, staging, steps)."""
+
+
 @dataclass
 class LNode:
     """One node as the runtime's esn_node holds it (fields a kind does not use stay 0)."""
@@ -174,6 +178,12 @@ class Lowered:
                 at += nd.out_size * w
         return align8(at)
 
+    @property
+    def arena_bytes(self) -> int:
+        """The arena this program runs in: esn_arena_size_sched() when it carries a grouped schedule, else
+        esn_arena_size(). Every caller that needs the arena asks this."""
+        return self.arena_size_sched() if self.steps else self.arena_size()
+
     def arena_size(self) -> int:
         """Exact arena bytes of esn_init (time-step-major): esn_arena_size() (layout in esn_runtime.h)."""
         n = len(self.nodes)
@@ -209,14 +219,14 @@ class Lowered:
                         for k in range(min(ends) + 1, max(ends) + 1):
                             flags[k] = 0
                 return flags
-            raise EmitError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names "
+            raise ScheduleSpecError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names "
                             "of the nodes that end each group")
         items = list(schedule)
         if not items:  # no group ends named: one group
             return [0] * n
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
             if any(v < 1 for v in items) or sum(items) != n:
-                raise EmitError(f"group sizes {items} must be >= 1 and sum to the {n} nodes "
+                raise ScheduleSpecError(f"group sizes {items} must be >= 1 and sum to the {n} nodes "
                                 f"({[nd.name for nd in self.nodes]})")
             flags, at = [0] * n, 0
             for v in items[:-1]:
@@ -227,16 +237,16 @@ class Lowered:
             index = {nd.name: k for k, nd in enumerate(self.nodes)}
             unknown = [v for v in items if v not in index]
             if unknown:
-                raise EmitError(f"schedule names {unknown}, not nodes of this model ({list(index)})")
+                raise ScheduleSpecError(f"schedule names {unknown}, not nodes of this model ({list(index)})")
             ends = [index[v] for v in items]
             if ends != sorted(set(ends)):
-                raise EmitError(f"group ends {items} must follow the node order {list(index)} without repeats")
+                raise ScheduleSpecError(f"group ends {items} must follow the node order {list(index)} without repeats")
             flags = [0] * n
             for k in ends:
                 if k + 1 < n:
                     flags[k + 1] = 1
             return flags
-        raise EmitError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names of "
+        raise ScheduleSpecError(f"schedule {schedule!r}: expected 'time', 'layer', 'fused', group sizes or the names of "
                         "the nodes that end each group")
 
     def with_schedule(self, schedule, steps: int, stage=None) -> "Lowered":
@@ -250,15 +260,15 @@ class Lowered:
                 ([stage] if isinstance(stage, str) else list(stage))
             bad = [v for v in names if v not in weighted]
             if bad:
-                raise EmitError(f"stage {bad}: weights are staged for weighted nodes only ({weighted})")
+                raise ScheduleSpecError(f"stage {bad}: weights are staged for weighted nodes only ({weighted})")
             if not any(flags):
-                raise EmitError("weight staging needs a grouped schedule (the weights are copied when a group "
+                raise ScheduleSpecError("weight staging needs a grouped schedule (the weights are copied when a group "
                                 "starts); time-step-major reads them in place")
             flags = [f | (2 if nd.name in names else 0) for f, nd in zip(flags, self.nodes)]
         if not any(flags):
             return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0)
         if not isinstance(steps, (int, np.integer)) or steps < 1 or steps > 2 ** 32 - 1:
-            raise EmitError(f"steps = {steps}: a grouped schedule needs the number of steps T >= 1")
+            raise ScheduleSpecError(f"steps = {steps}: a grouped schedule needs the number of steps T >= 1")
         low = Lowered(self.qgraph, [replace(nd, flags=f) for nd, f in zip(self.nodes, flags)], self.edges,
                       self.output_node, int(steps))
         why = low.schedule_refusal()
@@ -512,5 +522,4 @@ def arena_size_schedule(qgraph: QGraph, schedule, steps: int, stage=None) -> int
     """Exact arena bytes of `qgraph` under `schedule` over `steps` steps (staging the weights of `stage`):
     esn_arena_size() for "time" (or a single group), else esn_arena_size_sched(); EmitError for a
     schedule it cannot run."""
-    low = lower(qgraph, schedule, steps, stage)
-    return low.arena_size_sched() if low.steps else low.arena_size()
+    return lower(qgraph, schedule, steps, stage).arena_bytes

@@ -1,0 +1,129 @@
+"""The firmware that carries the C runtime, built for one board and one model.
+
+    fw = build_runtime_firmware(board, qgraph)     # sized for this model; FirmwareTooLarge if it does not fit
+    blob, arena = model_ram_bytes(qgraph)          # what the model takes in the device's RAM
+
+The C runtime (runtime_c/src) sits behind the firmware's extension point
+(runtime_c/ports/firmware/esn_fw_ext_runtime.c). The model travels either as a blob over the link
+(LOAD_MODEL chunks into the firmware's arena, which is sized exactly blob + the runtime's arena) or
+compiled into the image (`builtin=True`: edgesnn.emit.csource, weights in flash, the arena only the
+runtime's). Either way the ELF's measured sizes are checked against the board's limits before
+anything runs, and a model that does not fit is refused with the numbers (FirmwareTooLarge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from ..board import Board
+from ..emit.blob import blob_from_lowered
+from ..emit.csource import c_sources
+from ..errors import DeviceError
+from ..lower import lower
+from ..resources import RUNTIME_C
+from . import build as F
+
+RUNTIME_SRC = RUNTIME_C / "src"
+RUNTIME_INC = RUNTIME_C / "include"
+EXT_SOURCE = F.FW_DIR / "esn_fw_ext_runtime.c"
+SMALL_SRAM_BYTES = 64 * 1024  # below this the blob loader's tables shrink (ESN_MAX_NODES/EDGES)
+
+
+def runtime_sources() -> list[Path]:
+    return sorted(RUNTIME_SRC.glob("*.c")) + sorted((RUNTIME_SRC / "kernels").glob("*.c")) + [
+        F.CORTEX_M_DIR / "esn_port.c", EXT_SOURCE]
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def runtime_cflags(board: Board, *, dsp: bool = True) -> list[str]:
+    flags = []
+    sram = sum(r.size_bytes for r in board.regions.values() if r.kind == "sram")
+    if sram < SMALL_SRAM_BYTES:
+        flags += ["-DESN_MAX_NODES=16", "-DESN_MAX_EDGES=24"]
+    if not dsp:
+        flags.append("-DESN_NO_DSP_KERNELS=1")
+    return flags
+
+
+def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int | None = None,
+                    stage=None) -> tuple[int, int]:
+    """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device, in
+    `schedule` over `steps` steps (edgesnn.lower; "time": esn_step's)."""
+    low = lower(qgraph, schedule, steps, stage)
+    return (0 if builtin else _align8(len(blob_from_lowered(low)))), low.arena_bytes
+
+
+def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSizes:
+    """`sizes` with another arena, charged to the board's regions as firmware.measure charges them."""
+    regions = {name: 0 for name in board.regions}
+    regions[board.code_region] += sizes.text + sizes.data
+    regions[board.data_region] += sizes.stack + sizes.data + sizes.bss
+    regions[board.arena_region] += arena
+    return F.FirmwareSizes(sizes.text, sizes.data, sizes.bss, sizes.stack, arena,
+                           {k: v for k, v in regions.items() if v})
+
+
+def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, arena_bytes: int | None = None,
+                           dsp: bool = True, cache_dir: str | Path | None = None, schedule="time",
+                           steps: int | None = None, stage=None) -> F.Firmware:
+    """The firmware with the runtime for `board`, checked against the board's limits with `qgraph`'s needs.
+
+    A blob sent over serial needs blob + runtime arena bytes of RAM: the firmware's text, data, bss and
+    stack are measured from a build with an empty arena, the model's need is added, and the sum is
+    checked against the board (FirmwareTooLarge with the numbers); the firmware that runs gets every
+    byte its arena region has left, so one build per board serves every model that fits. A model
+    compiled in (builtin) is built into its firmware with an arena of exactly esn_arena_size(), or with
+    a grouped `schedule` over `steps` steps esn_arena_size_sched() (the model carries the schedule).
+    An explicit arena_bytes builds exactly that arena.
+    """
+    low = lower(qgraph, schedule, steps, stage) if qgraph is not None else None
+    extra_sources: list[Path] = []
+    includes = [RUNTIME_INC, RUNTIME_SRC]
+    cflags = runtime_cflags(board, dsp=dsp)
+
+    def _build(arena: int) -> F.Firmware:
+        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, _align8(arena)),
+                       ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
+
+    def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
+        lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
+        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
+                                  f"{low.arena_bytes:,} B{lever}")
+
+    if builtin:
+        if qgraph is None:
+            raise DeviceError("a compiled-in model needs the model")
+        src = c_sources(qgraph, "snn", schedule, steps, stage)
+        digest = hashlib.sha256(src["model.c"] + src["model.h"]).hexdigest()[:16]
+        gen = Path(tempfile.gettempdir()) / "edgesnn-models" / digest
+        if not (gen / "model.c").is_file():
+            gen.mkdir(parents=True, exist_ok=True)
+            for name, data in src.items():
+                tmp = gen / (name + ".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(gen / name)
+        extra_sources.append(gen / "model.c")
+        includes.append(gen)
+        cflags.append("-DESN_FW_BUILTIN_MODEL=1")
+        try:
+            return _build(arena_bytes if arena_bytes is not None else low.arena_bytes)
+        except F.FirmwareTooLarge as e:
+            raise _refuse(e, "compiled-in model (weights in flash)") from None
+    if arena_bytes is not None:
+        return _build(arena_bytes)
+    probe = _build(8)
+    if qgraph is not None:
+        blob = len(blob_from_lowered(low))
+        need = _align8(blob) + low.arena_bytes
+        try:
+            F.check_fits(board, with_arena(board, probe.sizes, need))
+        except F.FirmwareTooLarge as e:
+            raise _refuse(e, f"model blob {blob:,} B sent to RAM") from None
+    region = board.regions[board.arena_region].size_bytes
+    used = probe.sizes.regions.get(board.arena_region, 0) - probe.sizes.arena
+    return _build((region - used) & ~7)

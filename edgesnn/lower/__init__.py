@@ -1,0 +1,18 @@
+"""Lower: a QGraph as the program the C runtime executes, with its schedule and its memory plan.
+
+    lower(qgraph, schedule="time", steps=None, stage=None) -> Lowered
+        nodes in schedule order, edges grouped by destination, parameters in device layout
+    Lowered.arena_bytes              the exact arena the runtime needs for it (the one place it is computed)
+    arena_size(qgraph)               the same for a QGraph in the time-step-major schedule
+    arena_size_layer_major(qgraph, T), arena_size_schedule(qgraph, schedule, T)   for grouped schedules
+
+Both writers (edgesnn.emit: the blob and the C sources) start from `lower`, so they cannot disagree.
+"""
+
+from .program import (KIND_CODES, KIND_NAMES, MAX_RANK, NEURONS, OPTIONAL, PARAM_SLOTS, REQUIRED, RESET_CODES,
+                      SYNAPTIC, WEIGHTED, LEdge, LNode, Lowered, ScheduleError, ScheduleSpecError, align8, arena_size,
+                      arena_size_layer_major, arena_size_schedule, config_record, lower)
+
+__all__ = ["KIND_CODES", "KIND_NAMES", "MAX_RANK", "NEURONS", "OPTIONAL", "PARAM_SLOTS", "REQUIRED", "RESET_CODES",
+           "SYNAPTIC", "WEIGHTED", "LEdge", "LNode", "Lowered", "ScheduleError", "ScheduleSpecError", "align8", "arena_size",
+           "arena_size_layer_major", "arena_size_schedule", "config_record", "lower"]
