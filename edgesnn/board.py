@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from .errors import BoardError
 from .resources import BOARDS_DIR, board_dirs
+from tabulate import tabulate
 
 SCHEMA = 1
 DEFAULT_BOARD = "qemu-mps2-an386"
@@ -557,7 +558,6 @@ def catalogue_info(boards: dict[str, Board]) -> dict:
 
 def catalogue_table(boards: dict[str, Board]) -> str:
     """One row per board: what it is, its limits, and how it runs (QEMU machine or flash runner)."""
-    from tabulate import tabulate
     info = catalogue_info(boards)
     rows = []
     for b in info["boards"]:
@@ -601,7 +601,6 @@ def board_info(b: Board) -> dict:
 
 def board_detail(b: Board) -> str:
     """A board's regions with their access-cost priors, its flags and priors with their sources."""
-    from tabulate import tabulate
     d = board_info(b)
     rows = [[r["name"], r["kind"], f"{r['origin']:#010x}", _kib(r["size_bytes"]),
              "-" if r["read_cycles"] is None else f"{r['read_cycles']:g}",

@@ -13,6 +13,13 @@ from .graph.nir_io import read_nir
 from .report import accuracy, activity_table, graph_table
 from .resources import EXAMPLES
 from .graph.simulate import simulate
+import numpy as np
+from .board import get_board
+from .plan import Infeasible, front_table, plan
+from .runtime.binding import run_c
+from .cost import estimate, memory
+from .device.runner import run_on_board
+from .errors import DeviceError
 
 
 
@@ -52,13 +59,7 @@ def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dic
 def plan_stage(out_dir: str | Path = "out", examples: Path = EXAMPLES, board_id: str | None = None) -> dict:
     """Stage 2: plan the example MLP for the default emulated board; estimated figures, test-split check,
     and stage 3 (device_stage): the plan run on the emulated board, measured figures beside the estimate."""
-    import numpy as np
 
-    from .board import get_board
-    from .graph import Graph
-    from .plan import Infeasible, front_table, plan
-    from .runtime.binding import run_c
-    from .graph.simulate import simulate
     out_dir = Path(out_dir)
     board = get_board(board_id)
     graph = Graph.load(examples / "models" / "digits_mlp.json")
@@ -113,12 +114,7 @@ def device_stage(p, board, x, y) -> dict | None:
     """Stage 3: compile the plan's model into the board's firmware, run it on the emulated board, and set
     the measured figures beside the estimated ones (the cost model on the same inputs, run in the
     bit-exact C runtime on the host, as the planner runs it)."""
-    import numpy as np
 
-    from .cost import estimate, memory
-    from .device.runner import run_on_board
-    from .errors import DeviceError
-    from .runtime.binding import run_c
     if not board.is_emulated:
         print(f"measured on the device: {board.id} is not emulated; run the plan with `edgesnn run PLAN.json "
               f"--board {board.id} --port DEV`")

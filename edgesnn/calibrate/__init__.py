@@ -17,6 +17,9 @@ import datetime as _dt
 
 from .. import __version__
 from .measure import CalibrationError
+from ..cost.model import coefficients
+from ..cost.model import fallbacks
+from .profile import summary
 
 __all__ = ["CalibrationError", "calibration"]
 
@@ -28,7 +31,6 @@ def _region_coefficients(board) -> dict:
     store the benchmarks made, whose weights and state lie in the arena's region: that region costs no
     extra. Under QEMU nothing has wait states, so every region is 0. On a real board another region
     (compiled-in weights in flash) keeps its prior minus the arena's, the extra it costs per word."""
-    from ..cost.model import coefficients
     pri = coefficients(board, priors_only=True).values
     arena = board.arena_region
     out = {}
@@ -57,7 +59,6 @@ def calibration(board, meas, f, *, held_out: list | None = None, command: str = 
     coeffs = {k: {"value": round(v, 4), "source": src} for k, v in sorted(f.coefficients.items())}
     # the names they fall back from (a reset mode, weight width or kind no benchmark ran) get the mean of
     # the fitted names under them rather than the generic prior
-    from ..cost.model import fallbacks
     kids: dict[str, list[str]] = {}
     for k in f.coefficients:
         for parent in fallbacks(k)[1:]:
@@ -81,7 +82,6 @@ def calibration(board, meas, f, *, held_out: list | None = None, command: str = 
                  "train": f.train, "cv": f.cv, "outliers": f.outliers, "not_fitted": f.not_fitted,
                  "left_out": f.left_out, "rejected": meas.rejected}}
     if held_out is not None:
-        from .profile import summary
         d["held_out"] = {"models": held_out, "before": summary(held_out, "before"),
                          "after": summary(held_out, "after")}
     return d

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import EdgesnnError
 from ..graph import ir
+from ..quantize import QuantConfig, quantize
 
 SCHEDULES = ("time-step-major",)  # what the firmware executes; layer-major runs on the host only
 NEURON_KINDS = ("LIF", "IF", "ALIF", "CubaLIF")  # spiking: they feed a weighted layer
@@ -158,7 +159,6 @@ def inputs(spec: BenchSpec, n: int, steps: int) -> np.ndarray:
 
 def quantized(spec: BenchSpec, x: np.ndarray):
     """The benchmark's QGraph: default precision but its weight width; the exit test on when the spec says."""
-    from ..quantize import QuantConfig, quantize
     q = quantize(build(spec), QuantConfig(weight_bits=spec.weight_bits, state_bits=spec.state_bits,
                                           current_bits=spec.state_bits), x)
     return q.with_exit(0) if spec.exit else q

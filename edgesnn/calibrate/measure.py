@@ -34,6 +34,17 @@ import numpy as np
 from .. import __version__
 from ..errors import EdgesnnError
 from . import bench as B
+import hashlib
+from ..resources import RUNTIME_C as root
+from ..firmware import build as F
+from ..cost.model import layer_info
+from ..progress import Progress
+from ..artifact import atomic_write_bytes
+from ..firmware.runtime import build_runtime_firmware
+from ..device.serial_link import SerialLink
+from ..firmware.runtime import model_ram_bytes
+from ..device.runner import DeviceModel
+from ..device.qemu import QemuTarget
 
 ROW_VERSION = 1
 RUN_ROW = "(run)"
@@ -61,8 +72,6 @@ class Measurements:
 def runtime_sources() -> str:
     """Digest of the C sources the firmware's runtime compiles from: a calibration holds for those only
     (the runtime version string stays the same while the sources change)."""
-    import hashlib
-    from ..resources import RUNTIME_C as root
     files = sorted([*(root / "src").rglob("*.[ch]"), *(root / "include").rglob("*.h"),
                     *(f for f in (root / "ports").rglob("*.[chS]") if "host" not in f.parts)])
     h = hashlib.sha256()
@@ -73,7 +82,6 @@ def runtime_sources() -> str:
 
 def provenance(board, hello, fw) -> dict:
     """Who measured: board, the firmware's runtime version (HELLO), compiler and flags, date."""
-    from ..firmware import build as F
     cc = board.raw.get("toolchain", {}).get("cc", "arm-none-eabi-gcc")
     try:
         compiler = F._cc_version(F.find_tool(cc))
@@ -89,7 +97,6 @@ def provenance(board, hello, fw) -> dict:
 
 def run_rows(qgraph, res, prov: dict, bench: str, extra: dict | None = None) -> list[dict]:
     """The rows of one run (DeviceResult of `qgraph`): one per counted layer and the whole run."""
-    from ..cost.model import layer_info
     if res.run_cycles is None:
         raise CalibrationError("the device reports no cycle counter (cycle source 'none'): nothing to calibrate on")
     info = layer_info(qgraph)
@@ -116,26 +123,21 @@ class Session:
     `port` already flashed with it; models are sent as blobs one after another."""
 
     def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None):
-        from ..firmware.runtime import build_runtime_firmware
-        from ..device.serial_link import SerialLink
         self.board, self.q = board, None
         self.fw = build_runtime_firmware(board) if board.firmware.get("port") else None
         if port is not None:
             self.link = SerialLink.open(port, baud=board.baud, timeout=timeout)
         else:
-            from ..device.qemu import QemuTarget
             self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout)
             self.link = self.q.start()
         self.hello = self.link.hello or self.link.handshake()
         self.prov = provenance(board, self.hello, self.fw)
 
     def fits(self, qgraph) -> bool:
-        from ..firmware.runtime import model_ram_bytes
         blob, arena = model_ram_bytes(qgraph)
         return blob + arena <= self.hello.arena_bytes
 
     def run(self, qgraph, x):
-        from ..device.runner import DeviceModel
         return DeviceModel(self.link, qgraph, self.board).run(x)
 
     def close(self) -> None:
@@ -159,7 +161,6 @@ class Session:
 def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs: int = 3, steps: int = 16,
             label: str = "microbenchmarks", boot_timeout: float | None = None) -> tuple[list[dict], list[str]]:
     """Run `specs` on the board: (rows, notes on the benchmarks skipped because they do not fit)."""
-    from ..progress import Progress
     rows, skipped = [], []
     with Session(board, port, boot_timeout=boot_timeout) as s, Progress(len(specs), label) as bar:
         for spec in specs:
@@ -174,7 +175,6 @@ def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs:
 
 
 def write_rows(rows: list[dict], path: str | Path) -> None:
-    from ..artifact import atomic_write_bytes
     atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
 

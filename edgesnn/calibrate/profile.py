@@ -24,6 +24,14 @@ import numpy as np
 from ..cost.model import RUNTIME_ROW, coefficients, estimate
 from ..errors import EdgesnnError
 from ..resources import EXAMPLES, calibration_file
+from ..device.runner import run_on_board
+from ..runtime.binding import run_c
+from ..data import load_dataset
+from ..firmware.build import FirmwareTooLarge
+from ..progress import Progress
+from ..runtime.engines import load_model, to_qgraph
+from .measure import runtime_sources
+from tabulate import tabulate
 
 
 
@@ -57,7 +65,6 @@ class Profile:
                           "error": self.total_error}, "notes": self.notes}
 
     def table(self) -> str:
-        from tabulate import tabulate
         u = self.unit
         body = [[n, k, f"{e:,.0f}", f"{m:,.0f}", f"{self.error(e, m):+.1%}"] for n, k, e, m in self.rows]
         body.append(["total", "", f"{self.total_estimated:,.0f}", f"{self.total_measured:,.0f}",
@@ -71,8 +78,6 @@ class Profile:
 
 def run_device(qgraph, x, board, *, port: str | None = None, boot_timeout: float | None = None):
     """(DeviceResult, host SimResult) of x: compiled in under QEMU (as deployed), the blob over `port`."""
-    from ..device.runner import run_on_board
-    from ..runtime.binding import run_c
     res, _ = run_on_board(board, qgraph, x, port=port, builtin=port is None, boot_timeout=boot_timeout)
     if res.run_cycles is None:
         raise EdgesnnError(f"{board.id}: the device reports no cycle counter; nothing to compare with")
@@ -125,10 +130,6 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
              boot_timeout: float | None = None) -> list[dict]:
     """Each example model run once on the board, its total estimated under each of `coeff_sets`
     ({label: Coefficients}); a model that cannot fit the board is listed with why."""
-    from ..data import load_dataset
-    from ..firmware.build import FirmwareTooLarge
-    from ..progress import Progress
-    from ..runtime.engines import load_model, to_qgraph
     out = []
     cases = example_models()
     with Progress(len(cases), "held-out models") as bar:
@@ -161,7 +162,6 @@ def summary(rows: list[dict], label: str) -> dict:
 
 def stale_calibration(board, path=None) -> str | None:
     """A warning when the board's calibration was measured on other runtime sources than these."""
-    from .measure import runtime_sources
     p = Path(path) if path else calibration_file(board.id)
     if not p.exists():
         return None

@@ -14,6 +14,10 @@ from . import bench as B
 from . import fit as FT
 from . import measure as M
 from .measure import CalibrationError
+from ..artifact import atomic_write_bytes
+from . import calibration
+from tabulate import tabulate
+from .profile import held_out as run_held_out
 
 SMALL_ARENA_BYTES = 32 * 1024  # below this the benchmark layers stay small (the micro:bit's 16 KiB)
 
@@ -39,7 +43,6 @@ def report(cal: dict, skipped: list[str]) -> str:
             lines += [f"    {i}" for i in items[:20]] + ([f"    ... {len(items) - 20} more"] if len(items) > 20 else [])
     ho = cal.get("held_out")
     if ho:
-        from tabulate import tabulate
         rows = []
         for r in ho["models"]:
             if "skipped" in r:
@@ -61,7 +64,6 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
                     held_out: bool = True, inputs: int = 10, seed: int = 0, out=None,
                     boot_timeout: float | None = None) -> dict:
     """Measure (unless refit), fit, check on the held-out models, write the calibration; returns its dict."""
-    from ..artifact import atomic_write_bytes
     out = out or sys.stdout
     output = Path(output) if output else user_calibration_dir() / f"{board.id}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -80,13 +82,11 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
         print(f"{len(specs) - len(skipped)} microbenchmarks measured on {board.id} -> {mpath}", file=out)
     meas = M.load(mpath, board=board.id)
     f = FT.fit(meas, seed=seed)
-    from . import calibration
     cmd = "edgesnn calibrate --board " + board.id + (f" --port {port}" if port else "") + (
         f" --refit {refit}" if refit else f" --benchmarks {benchmarks}") + f" -o {output}"
     ref = os.path.relpath(mpath, output.parent)  # the file beside it, wherever the pair is moved
     cal = calibration(board, meas, f, command=cmd, measurements_ref=ref)
     if held_out:
-        from .profile import held_out as run_held_out
         fd, tmp = tempfile.mkstemp(suffix=".json")
         try:
             with os.fdopen(fd, "w") as fh:

@@ -74,6 +74,13 @@ from .. import __version__
 from ..errors import EdgesnnError
 from ..resources import calibration_file
 from .runtime_size import runtime_code_bytes
+from ..graph import ir
+from ..lower import arena_size_schedule
+from ..errors import EmitError
+from ..emit import to_blob
+from ..board import get_board
+import dataclasses
+from tabulate import tabulate
 
 PRIOR_SRC = "prior: edgesnn estimate for the reference C kernels on a Cortex-M4 (not measured)"
 PRIORS: dict[str, tuple[float, str]] = {
@@ -123,7 +130,6 @@ class Coefficients:
 def _mirror(board):
     """The real board an emulated one mirrors, for priors the emulated one lacks."""
     if board.limits_of:
-        from ..board import get_board
         try:
             return get_board(board.limits_of)
         except EdgesnnError:
@@ -273,7 +279,6 @@ class CostReport:
         """This report with flash and SRAM replaced by the sizes measured from a built firmware ELF
         (edgesnn.firmware.Firmware): flash = text + data, SRAM = data + bss + stack + arena.
         The analytical terms it replaces are kept in the notes."""
-        import dataclasses
         s = fw.sizes
         notes = self.notes + [f"analytical memory estimate replaced by the firmware's measured sizes: flash "
                               f"{self.flash_bytes:,} B {self.flash}, SRAM {self.sram_bytes:,} B {self.sram}"]
@@ -282,7 +287,6 @@ class CostReport:
                                    notes=notes, memory_source=f"measured: firmware {fw.elf} (build {fw.key})")
 
     def table(self) -> str:
-        from tabulate import tabulate
         rows = [[l.name, l.kind, f"{l.counts.get('synops', 0):,.0f}", f"{l.counts.get('neuron_updates', 0):,.0f}",
                  f"{l.cycles:,.0f}", f"{l.energy_pj / 1e6:,.3f}"] for l in self.layers]
         rows.append(["total", "", "", "", f"{self.cycles:,.0f}", f"{self.energy_j * 1e6:,.3f}"])
@@ -309,7 +313,6 @@ def layer_info(qgraph) -> dict:
     """What the cost terms need to know of each counted layer (family, weight width, sizes, fan-in edges,
     kernel window) and of the model (nodes, input and output sizes, exit test): plain data, so that
     measurements can carry it (edgesnn.calibrate)."""
-    from ..graph import ir
     g = qgraph.graph
     sched = g.schedule()
     layers = {}
@@ -350,7 +353,6 @@ def layer_info(qgraph) -> dict:
 def _graded_input(g, name: str) -> bool:
     """Whether a layer's events can carry counts above 1 (a pool's window sums, several spikes per step):
     those take the multiply loop instead of the add-a-row kernel. The graph's input counts as spikes."""
-    from ..graph import ir
     todo, seen = list(g.predecessors(name)), set()
     while todo:
         src = todo.pop()
@@ -445,8 +447,6 @@ def schedule_arenas(qgraph, steps: int) -> dict:
     """Exact arena bytes of `qgraph` over `steps` steps under each schedule the runtime (host and firmware)
     executes (edgesnn.lower.arena_size_schedule), or {"refused": why} where it cannot run the model (early
     exit or a recurrent edge across groups)."""
-    from ..lower import arena_size_schedule
-    from ..errors import EmitError
     out = {}
     for label, spec in SCHEDULES.items():
         try:
@@ -460,8 +460,6 @@ def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None
            schedule: str = "time-step-major", steps: int | None = None) -> tuple[dict, dict, str]:
     """(flash terms, SRAM terms, provenance of the code size) of `qgraph` on `board`; the arena is the
     schedule's (a grouped one needs `steps`, and raises EmitError for a model it cannot run)."""
-    from ..emit import to_blob
-    from ..lower import arena_size_schedule
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r}: expected one of {tuple(SCHEDULES)}")
     spec = SCHEDULES[schedule]

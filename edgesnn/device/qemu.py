@@ -45,6 +45,7 @@ from . import protocol as P
 from ..firmware.elf import Elf
 from ..firmware.build import find_tool
 from .serial_link import SerialLink
+import math
 
 _PORT_RE = re.compile(rb"waiting for connection on: \S*?tcp:127\.0\.0\.1:(\d+)")
 DEFAULT_BOOT_TIMEOUT = 20.0  # s from starting QEMU to the firmware's ready line (`--boot-timeout` on the CLI)
@@ -56,7 +57,6 @@ class BootTimeout(DeviceError):
 
 def check_boot_timeout(boot_timeout) -> float:
     """The boot timeout in seconds (DEFAULT_BOOT_TIMEOUT for None); DeviceError unless positive and finite."""
-    import math
     if boot_timeout is None:
         return DEFAULT_BOOT_TIMEOUT
     try:

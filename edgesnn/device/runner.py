@@ -40,6 +40,8 @@ from ..graph import ir
 from . import protocol as P
 from .qemu import QemuTarget
 from .serial_link import SerialLink
+from tabulate import tabulate
+import time
 
 COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
                  "arena_bytes_written", "cycles")
@@ -152,7 +154,6 @@ class DeviceModel:
         return np.concatenate(rows).astype(np.int64), src
 
     def run(self, inputs: np.ndarray, *, run_timeout: float | None = None) -> DeviceResult:
-        import time
         x = np.ascontiguousarray(inputs, dtype=np.uint8)
         n, T = x.shape[:2]
         x = x.reshape(n, T, -1)
@@ -259,7 +260,6 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
 
 def counters_table(res: DeviceResult, n_inputs: int | None = None) -> str:
     """Per-layer means per input: synops, spikes, neuron updates and instructions (or cycles)."""
-    from tabulate import tabulate
     n = len(res.steps) if n_inputs is None else n_inputs
     rows = []
     for name, d in res.counts.items():

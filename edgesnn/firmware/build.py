@@ -42,6 +42,8 @@ from ..errors import DeviceError
 from ..resources import RUNTIME_C
 from . import cache as C
 from .elf import Elf
+from tabulate import tabulate
+from concurrent.futures import ThreadPoolExecutor
 
 PORTS_DIR = RUNTIME_C / "ports"
 FW_DIR = PORTS_DIR / "firmware"
@@ -278,7 +280,6 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
                     + [f"-Wl,-T,{tmp / 'link.ld'}", f"-Wl,-Map,{tmp / 'firmware.map'}", "-o", str(out)] + LDLIBS)
         (tmp / "build.cmd").write_text("".join(" ".join(c) + "\n" for c in cmds))
         # the sources compile in parallel (the runtime has a dozen), then one link
-        from concurrent.futures import ThreadPoolExecutor
         run = lambda c: subprocess.run(c, capture_output=True, text=True, check=False)  # noqa: E731
         with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
             procs = list(pool.map(run, cmds[:-1]))
@@ -308,7 +309,6 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
 
 def size_table(firmwares: list[Firmware], boards: dict[str, Board]) -> str:
     """Sizes per firmware, with each region's use against its limit."""
-    from tabulate import tabulate
     rows = []
     for fw in firmwares:
         b = boards[fw.board]

@@ -23,6 +23,8 @@ import numpy as np
 
 from ..artifact import decode_array, encode_array, stamp
 from ..errors import EdgesnnError, GraphError
+from ..artifact import save_json
+from ..artifact import load_json
 
 Shape = tuple[int, ...]
 
@@ -649,10 +651,8 @@ class Graph:
             raise GraphError(f"{where}: {e}") from None
 
     def save(self, path) -> None:
-        from ..artifact import save_json
         save_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "Graph":
-        from ..artifact import load_json
         return cls.from_dict(load_json(path), where=str(path))

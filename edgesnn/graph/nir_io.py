@@ -22,6 +22,8 @@ import numpy as np
 from ..errors import NirError
 from . import ir
 from .dialects import DIALECTS, TAU_FIELDS, Dialect, Neurons, get_dialect, same_dt
+import io
+from ..artifact import atomic_write_bytes
 
 SUPPORTED = ("Input", "Output", "Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
              "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Identity", "NIRGraph")
@@ -495,8 +497,6 @@ def to_nir(graph: ir.Graph):
 def write_nir(graph: ir.Graph, path) -> None:
     """Write `graph` as a NIR file, atomically (no partial file on failure)."""
     nir = _nir()
-    import io
-    from ..artifact import atomic_write_bytes
     buf = io.BytesIO()
     nir.write(buf, to_nir(graph))
     atomic_write_bytes(path, buf.getvalue())

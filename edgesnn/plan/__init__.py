@@ -12,6 +12,11 @@
 from .exit import ExitPolicy, calibrate
 from .search import (OBJECTIVES, Infeasible, Plan, PlanInputError, Searched, front_table, plan, plan_summary,
                      search_quantization)
+from pathlib import Path
+from ..artifact import load_json
+from ..errors import EdgesnnError
+from ..quantize import QGraph
+from ..runtime.engines import load_model
 
 __all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "calibrate", "front_table",
            "is_plan_file", "load_plan_or_model", "plan", "plan_summary", "search_quantization", "Searched"]
@@ -19,8 +24,6 @@ __all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "
 
 def is_plan_file(path) -> bool:
     """True when `path` is a JSON file holding an edgesnn plan."""
-    from pathlib import Path
-    from ..artifact import load_json
     if Path(path).suffix != ".json" or not Path(path).is_file():
         return False
     d = load_json(path)
@@ -29,15 +32,10 @@ def is_plan_file(path) -> bool:
 
 def load_plan_or_model(path):
     """The QGraph to deploy from PLAN.json, a quantized model (.json) or a blob; a float model is refused."""
-    from pathlib import Path
-    from ..artifact import load_json
-    from ..errors import EdgesnnError
-    from ..quantize import QGraph
     if Path(path).suffix != ".blob":
         d = load_json(path)
         if isinstance(d, dict) and d.get("artifact") == "plan":
             return Plan.from_dict(d, str(path)).qgraph
-    from ..runtime.engines import load_model
     m = load_model(str(path))
     if not isinstance(m, QGraph):
         raise EdgesnnError(f"{path}: a float model; plan it first (`edgesnn plan`) or compile it with quantization "

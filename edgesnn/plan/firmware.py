@@ -16,6 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import DeviceError
+from ..firmware import build as F
+from ..emit import to_blob
+from ..lower import arena_size
+from ..firmware.runtime import build_runtime_firmware
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,6 @@ class FirmwareBase:
 def firmware_base(qgraph, board, cache_dir=None) -> FirmwareBase | None:
     """The FirmwareBase of `board` measured with `qgraph` compiled in; None where no image can be built here
     (no cross compiler, no firmware port) or it does not fit (the analytical memory model stands then)."""
-    from ..firmware import build as F
-    from ..emit import to_blob
-    from ..lower import arena_size
     try:
         fw, _ = build_for_plan(qgraph, board, cache_dir)
     except F.FirmwareTooLarge:
@@ -49,8 +50,6 @@ def build_for_plan(qgraph, board, cache_dir=None, *, schedule="time", steps: int
     """(Firmware, None) for `qgraph` compiled into `board`'s firmware under `schedule` over `steps` steps, or
     (None, why) when it cannot be built here. Raises FirmwareTooLarge (with the numbers) when the image does
     not fit the board."""
-    from ..firmware import build as F
-    from ..firmware.runtime import build_runtime_firmware
     if not board.firmware.get("port"):
         return None, f"board {board.id} has no firmware port to build (memory is the analytical estimate)"
     try:

@@ -25,6 +25,9 @@ import numpy as np
 from ..graph import ir
 from ..quantize import QuantConfig, quantize
 from ..quantize import ptq
+from ..emit.blob import to_blob
+from ..runtime.binding import CModel
+import multiprocessing as mp
 
 MENU = {
     "weight_bits": (2, 3, 4, 5, 6, 8, 10, 12, 16),
@@ -114,8 +117,6 @@ def _cached_ranges(graph, calib):
 
 
 def _evaluate(config: QuantConfig) -> Evaluated:
-    from ..emit.blob import to_blob
-    from ..runtime.binding import CModel
     g, calib, x, labels = _S["graph"], _S["calib"], _S["x"], _S["labels"]
     q = quantize(g, config, calib)
     blob = to_blob(q)
@@ -157,7 +158,6 @@ def evaluate(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, labels:
                 if progress:
                     progress.update()
             return out
-        import multiprocessing as mp
         size = max(1, min(16, len(configs) // (workers * 4)))
         chunks = [configs[i:i + size] for i in range(0, len(configs), size)]
         ctx = mp.get_context("fork")

@@ -55,6 +55,25 @@ from ..quantize import QGraph, QuantConfig, quantize
 from .exit import ExitPolicy, calibrate
 from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
 from .stats import paired_drop, wilson
+from ..cost.model import DEFAULT_STACK_BYTES
+from ..cost.runtime_size import runtime_code_bytes
+from ..cost import schedule_arenas
+from ..board import load_catalogue
+from ..quantize import make_stateless, stateless_candidates
+from ..runtime.binding import run_c
+from ..cost import estimate
+from ..emit import to_blob
+from ..lower import arena_size_schedule
+from ..errors import EmitError
+from ..progress import Progress
+from ..graph.simulate import simulate
+from ..cost import CostReport, coefficients
+from ..firmware.build import FirmwareTooLarge
+from .firmware import build_for_plan, firmware_base
+import textwrap
+from ..quantize.fixedpoint import beta_q16_to_temperature, q8_to_confidence
+from ..artifact import save_json
+from ..lower import arena_size
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
 SCHEDULE = "time-step-major"
@@ -84,7 +103,6 @@ class Infeasible:
 
     def message(self) -> str:
         """Several lines: the reason, then demand, bound and gap in words and units, then the levers."""
-        import textwrap
         lines = [f"infeasible on {self.board}: {self.reason}"]
         gap = {k: v for k, v in self.gap.items() if v}  # what does not close
         for label, d in (("demand", self.demand), ("bound", self.bound), ("gap", gap)):
@@ -169,7 +187,6 @@ class Plan:
         """The exit as a user gives it to `edgesnn simulate|compile|run` (--exit-confidence P --exit-temperature T):
         confidence P (floored to 4 decimals, which maps back to the same threshold), temperature T in output units
         per step, and the entropy threshold in nats; None for a plan without early exit."""
-        from ..quantize.fixedpoint import beta_q16_to_temperature, q8_to_confidence
         e = self.qgraph.exit
         if not e:
             return None
@@ -201,7 +218,6 @@ class Plan:
             raise EdgesnnError(f"{where}: malformed plan ({e})") from None
 
     def save(self, path) -> None:
-        from ..artifact import save_json
         save_json(path, self.to_dict())
 
     @property
@@ -247,8 +263,6 @@ def _fits(flash: int, sram: int, board) -> bool:
 
 
 def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
-    from ..cost.model import DEFAULT_STACK_BYTES
-    from ..cost.runtime_size import runtime_code_bytes
     code, _ = runtime_code_bytes(board.core)
     stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
     io = int(np.prod(graph.input.shape)) + 8 * int(np.prod(graph.output.shape))
@@ -257,7 +271,6 @@ def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
 
 def _schedule_lever(qgraph, steps: int, sram: dict, board) -> str:
     """What the grouped schedules would do for an SRAM gap, with their exact arenas."""
-    from ..cost import schedule_arenas
     parts = []
     for label, arena in schedule_arenas(qgraph.with_exit(None), steps).items():
         if label == SCHEDULE:
@@ -277,7 +290,6 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
                       base=None) -> Infeasible:
     """Infeasible for memory: the smallest candidate's demand (on the measured firmware `base` when there is one,
     else the analytical terms), the board's bound, the gap and the levers."""
-    from ..board import load_catalogue
     flash, sram = _terms(smallest, board, graph)
     if base is not None:
         flash, sram = {"firmware": base.flash, "blob": smallest.blob_bytes}, {"firmware": base.ram,
@@ -300,8 +312,6 @@ def infeasible_memory(smallest: Evaluated, board, graph, qgraph=None, steps: int
             levers.append("a fused or layer-major schedule (one group's state resident at a time), for models "
                           "without early exit")
         if qgraph is not None:
-            from ..lower import arena_size
-            from ..quantize import make_stateless, stateless_candidates
             names = stateless_candidates(qgraph)
             if names:
                 saved = sram["arena"] - arena_size(make_stateless(qgraph, names))
@@ -321,8 +331,6 @@ def reduce_state(qgraph: QGraph, x, y, floor: float) -> tuple[QGraph, list[str]]
     """STEMS state reduction: each neuron layer that can be (quantize.stateless_candidates), in schedule
     order, made stateless while the full-length validation accuracy stays at or above `floor`; the reduced
     QGraph and the layers it made stateless (none: the QGraph itself)."""
-    from ..quantize import make_stateless, stateless_candidates
-    from ..runtime.binding import run_c
     kept: list[str] = []
     best = qgraph
     for name in stateless_candidates(qgraph):
@@ -336,7 +344,6 @@ def reduce_state(qgraph: QGraph, x, y, floor: float) -> tuple[QGraph, list[str]]
 def _models_of(graph: Graph, e: Evaluated, x, y, target_acc: float, exit_max_drop: float) -> list[dict]:
     """One shortlisted candidate's models: as quantized, and with its state reduced (when a layer could be);
     each run full length and with its calibrated exit policy on the validation data."""
-    from ..runtime.binding import run_c
     q = quantize(graph, e.config, x)
     variants = [(q, [])]
     reduced, names = reduce_state(q, x, y, target_acc)
@@ -358,10 +365,6 @@ def _mapping_row(m: dict, label: str, qgraph: QGraph, result, accuracy: float, p
                  steps: int) -> list[dict]:
     """The front row of one mapping (quantization, state reduction, schedule) with its arena in the best RAM
     region for the objective; [] when the schedule cannot run the model or it does not fit the board."""
-    from ..cost import estimate
-    from ..emit import to_blob
-    from ..lower import arena_size_schedule
-    from ..errors import EmitError
     board, graph = m["board"], m["graph"]
     spec = SCHEDULES[label]
     try:
@@ -457,8 +460,6 @@ class Searched:
 def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None,
                         workers: int | None = None, sensitivity: bool = True, progress: bool = False) -> Searched:
     """Quantization search on (x_val, y_val): each candidate run in the C runtime, plus the sensitivity table."""
-    from ..progress import Progress
-    from ..graph.simulate import simulate
     x, y = check_data(graph, x_val, y_val)
     float_correct = np.asarray(simulate(graph, x).pred == y)
     float_acc = float(np.mean(float_correct))
@@ -549,9 +550,6 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     lower bound of its accuracy (target_acc; Wilson). None (default): the point estimates decide. Either way
     Plan.stats carries the intervals (at 95 % without a level) and Plan.notes warns when the validation data
     is too small for the target."""
-    from ..cost import CostReport, coefficients
-    from ..firmware.build import FirmwareTooLarge
-    from .firmware import build_for_plan, firmware_base
     if objective not in OBJECTIVES:
         raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
     if target_acc is not None and max_drop is not None:
@@ -576,7 +574,6 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     else:
         target = {"target_acc": target_acc, "accuracy": target_acc}
     if searched.float_correct is None:
-        from ..graph.simulate import simulate
         searched.float_correct = np.asarray(simulate(graph, x).pred == y)
     ref = searched.float_correct
 
@@ -595,7 +592,6 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     grouped = {}  # the smallest grouped-schedule arena per state storage (the arena holds no weights)
 
     def fits_grouped(e) -> bool:
-        from ..cost import schedule_arenas
         k = (e.config.state_bits <= 16, e.config.current_bits <= 16)
         if k not in grouped:
             arenas = schedule_arenas(quantize(graph, e.config, x), int(x.shape[1]))

@@ -21,6 +21,7 @@ from ..graph import ir
 from .config import QuantConfig
 from .fixedpoint import GAIN_SHIFT, quantize_values, sat
 from .qgraph import QGraph, QLayer, storage_dtype
+from ..graph.simulate import simulate
 
 WEIGHTED = (ir.Linear, ir.Conv2d, ir.Scale)
 INPUT_MAX = 255  # inputs are spike counts 0..255 (uint8)
@@ -74,7 +75,6 @@ def _effective(node: ir.Node, gain: np.ndarray, in_factor: float, where: str):
 def _observed(graph: ir.Graph, calib: np.ndarray | None) -> dict[str, dict[str, float]]:
     if calib is None:
         return {}
-    from ..graph.simulate import simulate
     r = simulate(graph, calib, dtype=np.float64, record_states=True)
     # A spiking membrane matters near its threshold: its range is the 99.9th percentile of its positive
     # side, and deep negative excursions saturate (they only delay the next spike). Currents and

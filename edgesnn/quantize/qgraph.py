@@ -23,6 +23,8 @@ from ..artifact import decode_array, encode_array, stamp
 from ..errors import QuantizeError
 from ..graph import Graph
 from .config import QuantConfig
+from ..artifact import save_json
+from ..artifact import load_json
 
 
 @dataclass
@@ -90,12 +92,10 @@ class QGraph:
             raise QuantizeError(f"{where}: malformed quantized graph ({e})") from None
 
     def save(self, path) -> None:
-        from ..artifact import save_json
         save_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "QGraph":
-        from ..artifact import load_json
         return cls.from_dict(load_json(path), str(path))
 
 

@@ -19,6 +19,13 @@ from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
 from ..quantize import QGraph, QuantConfig, quantize
 from ..graph.simulate import SimResult
+from ..quantize import fixedpoint as F
+from pathlib import Path
+from ..artifact import load_json
+from .binding import run_c
+from ..emit.blob import from_blob
+from ..graph.simulate import simulate
+from ..quantize.reference import simulate_fixed
 
 ENGINES = ("float", "fixed-python", "fixed-c")
 
@@ -32,7 +39,6 @@ def quantize_with(graph: Graph, *, weight_bits: int | None = None, state_bits: i
     softmax(mean output per step / exit_temperature) (default EXIT_TEMPERATURE = 0.125), computed by the
     runtime in Q8 (quantize.fixedpoint: confidence_to_q8). exit_nats: the older form, an entropy threshold
     in nats with the temperature 1."""
-    from ..quantize import fixedpoint as F
     given = {"weight_bits": weight_bits, "state_bits": state_bits, "rounding": rounding}
     q = quantize(graph, QuantConfig(**{k: v for k, v in given.items() if v is not None}), calib)
     if exit_nats is not None and exit_confidence is not None:
@@ -60,10 +66,7 @@ def quantize_with(graph: Graph, *, weight_bits: int | None = None, state_bits: i
 
 def load_model(path: str):
     """A float Graph (.json), or a quantized model: a QGraph (.json) or a compiled blob (.blob)."""
-    from pathlib import Path
-    from ..artifact import load_json
     if Path(path).suffix == ".blob":
-        from ..emit.blob import from_blob
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
@@ -106,11 +109,8 @@ def run_engine(engine: str, model, inputs, *, progress: bool = False, **quant) -
         refuse_settings(sorted(k for k, v in quant.items() if v is not None), engine=engine)
         if isinstance(model, QGraph):
             raise EdgesnnError("this model is already quantized; run it with --engine fixed-python or fixed-c")
-        from ..graph.simulate import simulate
         return model, simulate(model, inputs, progress=progress)
     q = to_qgraph(model, **quant)
     if engine == "fixed-python":
-        from ..quantize.reference import simulate_fixed
         return q.graph, simulate_fixed(q, inputs, progress=progress)
-    from .binding import run_c
     return q.graph, run_c(q, inputs)

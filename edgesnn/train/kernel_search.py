@@ -37,6 +37,20 @@ import numpy as np
 
 from ..errors import EdgesnnError
 from ..graph import ir
+from ..quantize import quantize
+from .export import to_graph
+from ..data import load_digits_split, rate_code
+from ..data import rate_code
+from ..quantize import QuantConfig, quantize
+from ..graph.simulate import simulate
+from ..quantize.reference import simulate_fixed
+from . import require_torch
+from .trainer import TrainConfig, evaluate, fit
+from .layers import LIF, SNN, Affine, Conv2d, Flatten, SumPool2d
+from tabulate import tabulate
+from ..artifact import stamp
+from pathlib import Path
+from ..artifact import save_json
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,7 +131,6 @@ class Candidate:
     def build(self, seed: int = 0):
         """The torch model (initial weights drawn from torch's RNG seeded with `seed`)."""
         import torch
-        from .layers import LIF, SNN, Affine, Conv2d, Flatten, SumPool2d
         (k1, k2), (c1, c2) = self.kernels, self.channels
         torch.manual_seed(seed)
         return SNN((1, 8, 8),
@@ -130,8 +143,6 @@ class Candidate:
 
 def candidate_memory(cand: Candidate, config) -> MemoryEstimate:
     """Memory of a candidate's QGraph (quantized without calibration: the sizes do not depend on it)."""
-    from ..quantize import quantize
-    from .export import to_graph
     return estimate_memory(quantize(to_graph(cand.build(), (1, 8, 8)), config))
 
 
@@ -159,7 +170,6 @@ def digits_data(seed: int = 0, val_fraction: float = 0.15):
     (val spikes, labels), (test spikes, labels) rate-coded with the examples' seeds as [N, 16, 1, 8, 8], and
     the val images."""
     from sklearn.model_selection import train_test_split
-    from ..data import load_digits_split, rate_code
     x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed, test_fraction=0.2)
     x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_fraction, random_state=seed, stratify=y_tr)
     val = rate_code(x_va[:, None], STEPS, 4321)
@@ -212,7 +222,6 @@ class SearchResult:
         return max(pool, key=lambda c: (c.val_acc_fixed, -c.total_bytes), default=None)
 
     def table(self, which: str = "front") -> str:
-        from tabulate import tabulate
         rows = self.front if which == "front" else [c for c in self.candidates if which == "all" or c.full]
         pct = lambda a: "-" if a is None else f"{100 * a:.2f}"  # noqa: E731
         return tabulate([[c.name, f"{c.kernels[0]},{c.kernels[1]}", f"{c.channels[0]},{c.channels[1]}",
@@ -246,7 +255,6 @@ class SearchResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        from ..artifact import stamp
         return stamp("kernel_search", {
             "budget_bytes": self.budget_bytes, "board": self.board, "weight_bits": self.weight_bits,
             "state_bits": self.state_bits, "settings": self.settings, "seconds": round(self.seconds, 1),
@@ -268,14 +276,7 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     alone cannot tell most of these models apart. Writes, when `out_dir` is given, the front models
     and the best 3x3 (first seed) as `<name>.json` (edgesnn graph) and the whole result as `search.json`.
     """
-    from ..data import rate_code
-    from ..quantize import QuantConfig, quantize
-    from ..graph.simulate import simulate
-    from ..quantize.reference import simulate_fixed
-    from . import require_torch
     require_torch()
-    from .export import to_graph
-    from .trainer import TrainConfig, evaluate, fit
 
     if budget_bytes <= 0:
         raise EdgesnnError(f"the memory budget must be positive, got {budget_bytes} bytes")
@@ -366,8 +367,6 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
                         "val_samples": int(len(y_va)), "steps": STEPS},
                        time.perf_counter() - t_start)
     if out_dir is not None:
-        from pathlib import Path
-        from ..artifact import save_json
         out = Path(out_dir)
         keep = {c.name for c in res.front} | {getattr(res.best(True), "name", None)}
         for r in results:

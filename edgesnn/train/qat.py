@@ -47,6 +47,7 @@ from . import layers as L
 from .export import layer_names, to_graph
 from .layers import spike_fn
 from .trainer import TrainConfig, TrainResult, fit
+from .trainer import evaluate
 
 INPUT_MAX = 255
 
@@ -324,7 +325,6 @@ def qat_finetune(model: L.SNN, config: QuantConfig, inputs, labels, *, calib: np
     when no epoch beats it on validation, the model is left as it came (`train.best_epoch` 0).
     `weight_clip`: see `QATModel.project_`.
     """
-    from .trainer import evaluate
     qm = QATModel(model, config, calib, dt=dt, weight_clip=weight_clip)
     cfg = train or TrainConfig(epochs=10, lr=1e-3)
     start = None
