@@ -26,7 +26,6 @@ tick per layer and step.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from ..errors import DeviceError
 from ..firmware import build as F
 from ..firmware.runtime import build_runtime_firmware
 from ..graph import ir
+from ..measurement import Measurement
 from . import protocol as P
 from .qemu import QemuTarget
 from .serial_link import SerialLink
@@ -49,23 +49,7 @@ CYCLE_SOURCES = {0: "none", 1: "dwt", 2: "ticks"}
 RUN_HEADER = 12  # RUN answer: u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles
 
 
-@dataclass
-class DeviceResult:
-    """Outputs [N, T, K] int64, steps [N], per-node total counters [N] per counter name, and the
-    whole run of each input [N] in `unit` (every esn_step call: layers, time loop and exit test)."""
-    outputs: np.ndarray
-    steps: np.ndarray
-    counts: dict[str, dict[str, np.ndarray]]
-    cycle_source: str
-    unit: str                      # "instructions" (QEMU), "cycles" (DWT) or "ticks"
-    run_cycles: np.ndarray | None = None
-    output_spiking: bool = True
-    link: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def pred(self) -> np.ndarray:
-        return self.outputs.sum(axis=1).argmax(axis=-1)
+DeviceResult = Measurement  # a board's run: the one result type of every engine (edgesnn.measurement)
 
 
 class DeviceModel:
@@ -214,9 +198,10 @@ class DeviceModel:
             d = {c: counters[:, j, ci] for ci, c in enumerate(COUNTER_NAMES[:7])}
             d[unit] = cyc[:, j].astype(np.int64)
             counts[name] = d
-        return DeviceResult(out.reshape(n, T, *graph.output.shape), steps, counts, source, unit,
-                            whole.astype(np.int64) if source != "none" else None, graph.output_spiking,
-                            self.link.stats.to_dict(), seconds)
+        return Measurement(out.reshape(n, T, *graph.output.shape), graph.output_spiking, counts, steps=steps,
+                           engine=self.board.id, cycle_source=source, unit=unit,
+                           run_cycles=whole.astype(np.int64) if source != "none" else None,
+                           link=self.link.stats.to_dict(), seconds=seconds)
 
 
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,

@@ -14,37 +14,18 @@ crossed at the same step they are there; pass dtype=np.float64 for a tighter ref
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import SimulationError
+from ..measurement import Measurement
 from . import ir
 from ..progress import Progress
 
 COUNTERS = ("spikes_in", "synops", "neuron_updates", "spikes_out")
 
 
-@dataclass
-class SimResult:
-    outputs: np.ndarray                      # [N, T, *out_shape]: spikes (counts) or readout membrane
-    output_spiking: bool
-    counts: dict[str, dict[str, np.ndarray]]  # node -> counter -> [N, T] int64
-    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # node -> var -> [N, T, ...]
-    steps: np.ndarray | None = None  # [N] time steps run per input when early exit is on
-
-    @property
-    def mean_steps(self) -> float:
-        return float(self.outputs.shape[1] if self.steps is None else self.steps.mean())
-
-    @property
-    def pred(self) -> np.ndarray:
-        """argmax over classes of the output summed over time; ties go to the lowest index."""
-        total = self.outputs.reshape(*self.outputs.shape[:2], -1).sum(axis=1)
-        return np.argmax(total, axis=1)
-
-    def totals(self) -> dict[str, dict[str, int]]:
-        return {k: {c: int(v.sum()) for c, v in cs.items()} for k, cs in self.counts.items()}
+SimResult = Measurement  # the one result type of every engine (edgesnn.measurement)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,4 +283,4 @@ def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
             bar.update()
     if bar:
         bar.close()
-    return SimResult(outputs, graph.output_spiking, counts, recorded)
+    return Measurement(outputs, graph.output_spiking, counts, recorded, engine="float")

@@ -231,4 +231,5 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
             bar.update()
     if bar:
         bar.close()
-    return SimResult(outputs, graph.output_spiking, counts, recorded, steps_run if exit_cfg is not None else None)
+    return SimResult(outputs, graph.output_spiking, counts, recorded, steps_run if exit_cfg is not None else None,
+                     engine="fixed-python")

@@ -184,7 +184,7 @@ class CModel:
             pos += size
         outputs = out.reshape(n, steps, *(out_shape or (k_out,)))
         return SimResult(outputs, output_spiking, counts, recorded,
-                         ran.astype(np.int64) if exit_on else None)
+                         ran.astype(np.int64) if exit_on else None, engine="fixed-c")
 
 
     # -- grouped schedule ------------------------------------------------------------------------
@@ -203,7 +203,8 @@ class CModel:
         counters = counters.astype(np.int64)
         counts = {names[k]: {c: counters[:, :, k, i] for i, c in enumerate(C_COUNTERS)}
                   for k in range(nn) if counted is None or names[k] in counted}
-        return SimResult(out.reshape(n, steps, *(out_shape or (k_out,))), output_spiking, counts, {}, None)
+        return SimResult(out.reshape(n, steps, *(out_shape or (k_out,))), output_spiking, counts, {}, None,
+                         engine="fixed-c")
 
 
 def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None,
