@@ -137,7 +137,7 @@ def main(argv=None) -> int:
             "val_data": "digits_val.npz" if name == "mlp" else "digits_val_cnn.npz",
             "test_samples": int(len(y_te)),
             "steps": STEPS,
-            "accuracy": sim_acc,  # the official figure: edgesnn.sim.simulate on test_data
+            "accuracy": sim_acc,  # the official figure: edgesnn.graph.simulate on test_data
             "accuracy_simulate": sim_acc,
             "accuracy_torch": torch_acc,
             "prediction_agreement_simulate_torch": agree,

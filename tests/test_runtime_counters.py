@@ -1,9 +1,9 @@
-"""The memory-traffic counters of the fixed-point specification (edgesnn/sim/fixed_sim.py), checked
+"""The memory-traffic counters of the fixed-point specification (edgesnn/quantize/reference.py), checked
 against their definitions, independently of the C runtime that reproduces them."""
 
 import numpy as np
 
-from c.esn_models import paper_case
+from tests.helpers.models import paper_case
 from edgesnn.quantize import QuantConfig
 from edgesnn.quantize.reference import BYTE_COUNTERS, FIXED_COUNTERS, simulate_fixed
 from edgesnn.graph.simulate import COUNTERS

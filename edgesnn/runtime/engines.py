@@ -1,7 +1,7 @@
 """The simulation engines behind `edgesnn simulate --engine`, and the quantization they share.
 
-    float         edgesnn.sim.simulate on the float graph (float32)
-    fixed-python  edgesnn.sim.fixed_sim.simulate_fixed, the integer specification
+    float         edgesnn.graph.simulate on the float graph (float32)
+    fixed-python  edgesnn.quantize.reference.simulate_fixed, the integer specification
     fixed-c       the C runtime through cffi (edgesnn.runtime.run_c), bit-exact with fixed-python
 
 A model is either a float graph (then the fixed engines quantize it first, with the given bit
@@ -105,8 +105,8 @@ def run_engine(engine: str, model, inputs, *, progress: bool = False, **quant) -
     float models only). Returns the float graph (for reports) and the result."""
     if engine not in ENGINES:
         raise EdgesnnError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "float":
-        refuse_settings(sorted(k for k, v in quant.items() if v is not None), engine=engine)
+    if engine == "float":  # named as the command line's options, where they usually come from
+        refuse_settings([f"--{k.replace('_', '-')}" for k, v in quant.items() if v is not None], engine=engine)
         if isinstance(model, QGraph):
             raise EdgesnnError("this model is already quantized; run it with --engine fixed-python or fixed-c")
         return model, simulate(model, inputs, progress=progress)

@@ -1,7 +1,7 @@
 """A small surrogate-gradient (BPTT) trainer whose forward pass is the graph IR's equations.
 
 Every layer here computes, in float32, exactly what the IR node it exports to computes in
-`edgesnn.sim.simulate` (see `edgesnn.graph.ir`), so a trained model exported with `to_graph`
+`edgesnn.graph.simulate` (see `edgesnn.graph.ir`), so a trained model exported with `to_graph`
 makes the same predictions in the simulator as in torch, up to float rounding ties (torch and
 numpy sum a matrix product in different orders, which very rarely moves a membrane across its
 threshold at a different step).

@@ -5,7 +5,7 @@ Flatten) act on every step at once, reshaped to [N*T, *shape]; neuron layers ste
 That is the IR's one-step-at-a-time execution for a feed-forward chain, since a stateless layer's
 output at step t depends only on its input at step t.
 
-Neuron equations (float32, same operation order as `edgesnn.sim.float_sim.NeuronState.step`):
+Neuron equations (float32, same operation order as `edgesnn.graph.simulate.NeuronState.step`):
 
     LIF   v[t] = alpha*v[t-1] + gain*x[t] + bias      (gain = 1, bias = 0 here: biases live in
           s[t] = v[t] > threshold                       the Affine/Conv2d before the neuron)

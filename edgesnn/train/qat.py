@@ -2,7 +2,7 @@
 
 `QATModel(model, config, calib)` wraps a trained `SNN`. It takes its scales from the same call the
 deployment makes, `edgesnn.quantize.quantize(to_graph(model), config, calib)`, repeated at the start
-of every epoch (`refresh`), and runs the integer semantics of `edgesnn.sim.fixed_sim` (the
+of every epoch (`refresh`), and runs the integer semantics of `edgesnn.quantize.reference` (the
 specification the C runtime is bit-exact with):
 
 - in evaluation (`model.eval()`), exactly: the integer parameters of that QGraph, integer state in

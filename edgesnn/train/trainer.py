@@ -2,7 +2,7 @@
 
 The loss is cross-entropy on the model's output summed over time, times `logit_scale`: output
 spike counts for a spiking readout, the summed membrane for an LI readout. The prediction is the
-argmax of that same sum, ties to the lowest index, as `edgesnn.sim.SimResult.pred`.
+argmax of that same sum, ties to the lowest index, as `edgesnn.measurement.Measurement.pred`.
 
 With `early_exit_weight` w > 0 the loss also rewards outputs that are right and confident early,
 which is what the runtime's early exit (entropy of the output accumulated so far) acts on:
