@@ -6,6 +6,7 @@ import numpy as np
 from tabulate import tabulate
 
 from .graph import ir
+from .graph.kinds import KINDS
 
 
 def _shape(s) -> str:
@@ -14,10 +15,7 @@ def _shape(s) -> str:
 
 def _state_vars(node: ir.Node) -> int:
     """Per-neuron state variables the node keeps between steps."""
-    if not node.stateful:
-        return 0
-    extra = isinstance(node, (ir.CubaLIF, ir.CubaLI)) + isinstance(node, ir.ALIF) + bool(getattr(node, "reset_late", False))
-    return 1 + extra
+    return KINDS[node.kind].n_state(getattr(node, "reset_late", False))
 
 
 def graph_info(graph: ir.Graph) -> dict:

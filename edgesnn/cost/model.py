@@ -75,6 +75,7 @@ from ..errors import EdgesnnError
 from ..resources import calibration_file
 from .runtime_size import runtime_code_bytes
 from ..graph import ir
+from ..graph.kinds import KINDS, NEURON_FAMILIES
 from ..lower import arena_size_schedule
 from ..errors import EmitError
 from ..emit import to_blob
@@ -97,9 +98,6 @@ for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
            "cycles_per_output_value", "cycles_per_exit_value"):
     PRIORS[_k] = (0.0, ZERO_SRC)
-FAMILIES = {"Linear": "affine", "Affine": "affine", "Conv1d": "conv", "Conv2d": "conv", "SumPool2d": "pool",
-            "AvgPool2d": "pool", "Scale": "scale", "IF": "if", "LIF": "lif", "LI": "li", "CubaLIF": "cubalif",
-            "CubaLI": "cubali", "ALIF": "alif"}
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
 DEFAULT_ENERGY_PER_CYCLE = (500.0, "prior: generic Cortex-M run-mode energy per cycle (no board figure)")
@@ -321,7 +319,7 @@ def layer_info(qgraph) -> dict:
         if not (isinstance(node, ir.SYNAPTIC_TYPES) or node.stateful):
             continue
         preds = g.predecessors(name)
-        d = {"kind": node.kind, "family": FAMILIES.get(node.kind, node.kind.lower()), "edges": len(preds),
+        d = {"kind": node.kind, "family": KINDS[node.kind].family, "edges": len(preds),
              "in_size": int(np.prod(sched.shapes[preds[0]])) if preds else 0,
              "out_size": int(np.prod(sched.shapes[name]))}
         ql = qgraph.layers.get(name)
@@ -333,7 +331,7 @@ def layer_info(qgraph) -> dict:
         if node.stateful:  # state up to 16 bits is stored as int16, wider as int32
             cfg = qgraph.config
             d["wide_state"] = bool(cfg.state_bits > 16
-                                   or (node.kind in ("CubaLIF", "CubaLI") and cfg.current_bits > 16))
+                                   or (KINDS[node.kind].current and cfg.current_bits > 16))
         if isinstance(node, ir._Spiking):  # the reset's arithmetic runs for every neuron, spiking or not
             d["reset"] = "subtract_late" if node.reset_late else node.reset
         if isinstance(node, (ir.Conv2d, ir.SumPool2d)):
@@ -371,7 +369,7 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
     """{coefficient name (most specific): count} of one layer, from its layer_info entry and its counts
     (synops, spikes_in, neuron_updates, spikes_out, invocations; totals or means alike)."""
     f, inv = info["family"], float(c.get("invocations", 0.0))
-    if f in ("if", "lif", "li", "cubalif", "cubali", "alif"):
+    if f in NEURON_FAMILIES:
         u = f"{f}.{info['reset']}" if info.get("reset") else f
         t = {f"{f}.cycles_per_invocation": inv, f"{u}.cycles_per_neuron_update": c.get("neuron_updates", 0.0),
              f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}

@@ -36,11 +36,11 @@ import numpy as np
 from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
+from ..graph.kinds import BY_CODE, KINDS
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import QGraph, QLayer, storage_dtype
-from ..lower import (KIND_NAMES, NEURONS, PARAM_SLOTS, RESET_CODES, WEIGHTED, LNode, Lowered, align8,
-                     config_record, lower)
+from ..lower import PARAM_SLOTS, RESET_CODES, LNode, Lowered, align8, config_record, lower
 
 MAGIC = b"ESNB"
 VERSION = 2
@@ -209,7 +209,7 @@ def _parse(h: dict) -> QGraph:
     nodes, layers = {}, {}
     for k in range(n):
         f = _NODE.unpack_from(data, sec[SEC_NODES][0] + k * NODE_BYTES)
-        kind = KIND_NAMES[f[0]]
+        kind = BY_CODE[f[0]].name
         in_rank, out_rank = f[7], f[8]
         in_shape, out_shape = tuple(f[13:13 + in_rank]), tuple(f[17:17 + out_rank])
         ln = LNode(names[k], kind, in_shape, out_shape, reset=f[1], spike_rule=f[2], syn_delay=f[3], max_spikes=f[4],
@@ -254,6 +254,7 @@ def schedule_of(data: bytes) -> tuple[list[int], int]:
 def _rebuild(ln: LNode, lm: dict, config: QuantConfig):
     """An IR node (floats from the integers and scales) and its QLayer params in QGraph layout."""
     name, kind, p = ln.name, ln.kind, ln.params
+    row = KINDS[kind]
     scales = lm.get("scales", {})
     if kind == "Input":
         return ir.Input(name=name, shape=ln.out_shape), None
@@ -261,9 +262,9 @@ def _rebuild(ln: LNode, lm: dict, config: QuantConfig):
         return ir.Output(name=name, shape=ln.out_shape), None
     if kind == "Flatten":
         return ir.Flatten(name=name, start_dim=ln.flat_start, end_dim=ln.flat_end), None
-    if kind in ("SumPool2d", "AvgPool2d"):
+    if row.role == "pool":
         return ir.NODE_TYPES[kind](name=name, kernel_size=ln.kernel, stride=ln.stride, padding=ln.pad), None
-    if kind in WEIGHTED:
+    if row.weighted:
         s = float(scales.get("out", 1.0))
         wd = storage_dtype(config.weight_bits)
         flat = p["weight"]
@@ -292,7 +293,7 @@ def _rebuild(ln: LNode, lm: dict, config: QuantConfig):
                              dilation=ln.dil[1], groups=ln.groups), q
         return ir.Conv2d(name=name, weight=w * s, bias=bias, stride=ln.stride, padding=ln.pad, dilation=ln.dil,
                          groups=ln.groups), q
-    if kind not in NEURONS:
+    if not row.neuron:
         raise BlobError(f"node {name!r}: unknown kind {kind}")
     shape = ln.out_shape
     q = {k: a.reshape(shape).astype(np.int32) for k, a in p.items()}
@@ -301,14 +302,14 @@ def _rebuild(ln: LNode, lm: dict, config: QuantConfig):
     f = {"gain": np.ones(shape), "bias": q["bias"] * s_v}
     if "alpha" in q:
         f["alpha"] = q["alpha"] / one
-    if kind in ("CubaLIF", "CubaLI"):
+    if row.current:
         s_i = float(scales.get("i", 1.0))
         f.update(alpha_syn=q["alpha_syn"] / one, gain_syn=np.ones(shape),
                  gain=q["cur_mult"] * s_v / (s_i * 65536.0), syn_delay=bool(ln.syn_delay))
     rule = ">=" if ln.spike_rule else ">"
-    if kind == "ALIF":
+    if row.adaptive:
         f.update(rho=q["rho"] / one, b0=q["b0"] * s_v, beta=q["beta"] * s_v, spike_rule=rule)
-    elif kind in ("IF", "LIF", "CubaLIF"):
+    elif row.spiking:
         reset = {v: k for k, v in RESET_CODES.items()}[ln.reset]
         f.update(threshold=q["threshold"] * s_v, v_reset=q["v_reset"] * s_v, spike_rule=rule,
                  reset="subtract" if reset == "subtract_late" else reset, reset_late=reset == "subtract_late",

@@ -30,16 +30,13 @@ import os
 
 from .. import __version__
 from ..errors import EmitError
+from ..graph.kinds import KINDS
 from ..quantize.qgraph import QGraph
 from .cgen import c_array, c_comment, c_ident, c_int, c_list
 from .files import write_files
 from ..lower import PARAM_SLOTS, config_record, lower
 
 _ROUNDING = ("ESN_ROUND_TRUNCATE", "ESN_ROUND_NEAREST", "ESN_ROUND_STOCHASTIC")
-_KIND_MACROS = {"Input": "INPUT", "Output": "OUTPUT", "Linear": "LINEAR", "Affine": "AFFINE", "Conv1d": "CONV1D",
-                "Conv2d": "CONV2D", "SumPool2d": "SUMPOOL2D", "AvgPool2d": "AVGPOOL2D", "Flatten": "FLATTEN",
-                "Scale": "SCALE", "IF": "IF", "LIF": "LIF", "LI": "LI", "CubaLIF": "CUBALIF", "CubaLI": "CUBALI",
-                "ALIF": "ALIF"}
 
 
 def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | None = None,
@@ -62,7 +59,7 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
             ctype = {1: "int8_t", 2: "int16_t"}[a.dtype.itemsize] if slot == "weight" else "int32_t"
             arrays.append(c_array(ctype, ident, a))
             params.append(f"[ESN_P_{slot.upper()}] = {ident}")
-        fields = [f".kind = ESN_KIND_{_KIND_MACROS[nd.kind]}", f".reset = {nd.reset}", f".spike_rule = {nd.spike_rule}",
+        fields = [f".kind = {KINDS[nd.kind].c_name}", f".reset = {nd.reset}", f".spike_rule = {nd.spike_rule}",
                   f".syn_delay = {nd.syn_delay}", f".max_spikes = {nd.max_spikes}", f".first_edge = {nd.first_edge}",
                   f".n_edges = {nd.n_edges}", f".in_rank = {len(nd.in_shape)}", f".out_rank = {len(nd.out_shape)}",
                   f".flat_start = {nd.flat_start}", f".flat_end = {nd.flat_end}",

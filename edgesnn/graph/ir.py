@@ -25,6 +25,7 @@ from ..artifact import decode_array, encode_array, stamp
 from ..errors import EdgesnnError, GraphError
 from ..artifact import save_json
 from ..artifact import load_json
+from .kinds import KINDS, names
 
 Shape = tuple[int, ...]
 
@@ -38,12 +39,19 @@ def _pair(v, name: str, node: str) -> tuple[int, int]:
 
 @dataclass(eq=False, kw_only=True)
 class Node:
-    """Base of every node. `kind` is the registry key used in files."""
+    """Base of every node. `kind` is the registry key used in files; `spiking` and `stateful` come from the
+    kind's row in graph/kinds.py."""
 
     kind: ClassVar[str] = ""
     spiking: ClassVar[bool] = False  # emits spike counts (integers) rather than real values
-    stateful: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False  # a neuron layer, keeping state between steps
     name: str
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        row = KINDS.get(cls.__dict__.get("kind", ""))
+        if row is not None:
+            cls.spiking, cls.stateful = row.spiking, row.neuron
 
     def out_shape(self, in_shape: Shape) -> Shape:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -323,7 +331,6 @@ SPIKE_RULES = (">", ">=")
 
 @dataclass(eq=False, kw_only=True)
 class _Neuron(Node):
-    stateful: ClassVar[bool] = True
     gain: np.ndarray
     bias: np.ndarray
 
@@ -351,7 +358,6 @@ class _Neuron(Node):
 
 @dataclass(eq=False, kw_only=True)
 class _Spiking(_Neuron):
-    spiking: ClassVar[bool] = True
     threshold: np.ndarray
     v_reset: np.ndarray
     reset: str = "zero"
@@ -460,7 +466,6 @@ class ALIF(_Neuron):
     """
 
     kind: ClassVar[str] = "ALIF"
-    spiking: ClassVar[bool] = True
     alpha: np.ndarray
     rho: np.ndarray
     b0: np.ndarray
@@ -480,11 +485,11 @@ class ALIF(_Neuron):
             raise self._err("field 'beta' (adaptation strength) must be non-negative")
 
 
-NODE_TYPES: dict[str, type[Node]] = {c.kind: c for c in (
-    Input, Output, Linear, Affine, Conv1d, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale,
-    IF, LIF, LI, CubaLIF, CubaLI, ALIF)}
-NEURON_TYPES = tuple(c for c in NODE_TYPES.values() if issubclass(c, _Neuron))
-SYNAPTIC_TYPES = (Linear, Conv2d, SumPool2d, Scale)
+NODE_TYPES: dict[str, type[Node]] = {k.name: globals()[k.ir_class] for k in KINDS.values()}
+"""kind name -> IR class, one per row of graph/kinds.py (the file format's registry)."""
+assert all(c.kind == k for k, c in NODE_TYPES.items())
+NEURON_TYPES = tuple(NODE_TYPES[k] for k in names(lambda k: k.neuron))
+SYNAPTIC_TYPES = tuple(NODE_TYPES[k] for k in names(lambda k: k.synaptic))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ destination, parameter arrays in device layout, and the exact arena size.
 
 Both writers (the blob in `edgesnn.emit.blob` and the C sources in `edgesnn.emit.csource`) start
 from `lower(qgraph)`, so they cannot disagree. The C declarations are in
-`runtime_c/include/esn/esn_types.h`; the codes below are theirs.
+`runtime_c/include/esn/esn_types.h`; the kinds' codes, parameter slots and state variables are those of
+`edgesnn.graph.kinds` (= runtime_c/include/esn/esn_kinds.h).
 
 Device layouts of the weights (chosen so that the weights one input event reads are contiguous):
 
@@ -44,28 +45,12 @@ import numpy as np
 
 from ..errors import EmitError
 from ..graph import ir
+from ..graph.kinds import KINDS, PARAM_SLOTS
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import QGraph, storage_dtype
 
-KIND_CODES = {"Input": 0, "Output": 1, "Linear": 2, "Affine": 3, "Conv1d": 4, "Conv2d": 5, "SumPool2d": 6,
-              "AvgPool2d": 7, "Flatten": 8, "Scale": 9, "IF": 10, "LIF": 11, "LI": 12, "CubaLIF": 13,
-              "CubaLI": 14, "ALIF": 15}
-KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 RESET_CODES = {"zero": 0, "value": 1, "subtract": 2, "subtract_late": 3}
-PARAM_SLOTS = ("weight", "bias", "threshold", "v_reset", "alpha", "alpha_syn", "cur_mult", "rho", "b0", "beta",
-               "eta_inc")
 MAX_RANK = 4
-
-_SPIKE = {"bias", "threshold", "v_reset"}
-_CUBA = {"alpha", "alpha_syn", "cur_mult"}
-REQUIRED = {"Input": set(), "Output": set(), "Linear": {"weight"}, "Affine": {"weight"}, "Conv1d": {"weight"},
-            "Conv2d": {"weight"}, "SumPool2d": set(), "AvgPool2d": set(), "Flatten": set(), "Scale": {"weight"},
-            "IF": _SPIKE, "LIF": _SPIKE | {"alpha"}, "LI": {"bias", "alpha"}, "CubaLIF": _SPIKE | _CUBA,
-            "CubaLI": {"bias"} | _CUBA, "ALIF": {"bias", "alpha", "rho", "b0", "beta", "eta_inc"}}
-OPTIONAL = {"Affine": {"bias"}, "Conv1d": {"bias"}, "Conv2d": {"bias"}}
-SYNAPTIC = ("Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Scale")
-NEURONS = ("IF", "LIF", "LI", "CubaLIF", "CubaLI", "ALIF")
-WEIGHTED = ("Linear", "Affine", "Conv1d", "Conv2d", "Scale")
 
 RT_BYTES, COUNTERS_BYTES = 16, 64
 
@@ -104,7 +89,7 @@ class LNode:
 
     @property
     def code(self) -> int:
-        return KIND_CODES[self.kind]
+        return KINDS[self.kind].code
 
     @property
     def in_size(self) -> int:
@@ -116,10 +101,8 @@ class LNode:
 
     @property
     def n_state(self) -> int:
-        """State variables S: v, then i (CubaLIF/CubaLI), eta (ALIF), pending (subtract-late reset)."""
-        if self.kind not in NEURONS:
-            return 0
-        return 1 + (self.kind in ("CubaLIF", "CubaLI")) + (self.kind == "ALIF") + (self.reset == 3)
+        """State variables S: the kind's (v, then i or eta), then pending (subtract-late reset) (esn__n_state)."""
+        return KINDS[self.kind].n_state(self.reset == 3)
 
 
 @dataclass
@@ -157,20 +140,20 @@ class Lowered:
         """Whether neuron node k carries nothing across steps (esn__stateless): LIF, LI, CubaLIF or CubaLI
         with every decay zero, no synaptic delay and no subtract-late reset. It then keeps no state."""
         nd = self.nodes[k]
-        cuba = nd.kind in ("CubaLIF", "CubaLI")
-        if nd.kind not in ("LIF", "LI", "CubaLIF", "CubaLI") or nd.reset == 3 or (cuba and nd.syn_delay):
+        row = KINDS[nd.kind]
+        if not row.statelessable or nd.reset == 3 or (row.current and nd.syn_delay):
             return False
-        return not np.any(nd.params["alpha"]) and not (cuba and np.any(nd.params["alpha_syn"]))
+        return not np.any(nd.params["alpha"]) and not (row.current and np.any(nd.params["alpha_syn"]))
 
     def state_bytes(self, k: int) -> int:
         """Bytes of node k's state block: v (int16 up to 16 state bits), i (int16 up to 16 current bits),
         eta (int32), pending (int16), each 4-byte aligned, the block 8-byte aligned; 0 when none."""
         nd, cfg = self.nodes[k], self.qgraph.config
-        if nd.kind not in NEURONS or self.stateless(k):
+        row = KINDS[nd.kind]
+        if not row.neuron or self.stateless(k):
             return 0
-        widths = (2 if cfg.state_bits <= 16 else 4,
-                  (2 if cfg.current_bits <= 16 else 4) if nd.kind in ("CubaLIF", "CubaLI") else 0,
-                  4 if nd.kind == "ALIF" else 0, 2 if nd.reset == 3 else 0)
+        widths = (2 if cfg.state_bits <= 16 else 4, (2 if cfg.current_bits <= 16 else 4) if row.current else 0,
+                  4 if row.adaptive else 0, 2 if nd.reset == 3 else 0)
         at = 0
         for w in widths:
             if w:
@@ -212,7 +195,7 @@ class Lowered:
             if schedule == "layer":
                 return [0] + [1] * (n - 1)
             if schedule == "fused":
-                flags = [0] + [int(nd.kind in WEIGHTED) for nd in self.nodes[1:]]
+                flags = [0] + [int(KINDS[nd.kind].weighted) for nd in self.nodes[1:]]
                 for e in self.edges:  # a recurrent edge's reader, source and its owner share one group
                     if e.back:
                         ends = (e.src, e.dst, self.owner(e.src))
@@ -255,7 +238,7 @@ class Lowered:
         gives the model without a schedule, which esn_step runs (and which stages nothing)."""
         flags = self.schedule_flags(schedule)
         if stage:
-            weighted = [nd.name for nd in self.nodes if nd.kind in WEIGHTED]
+            weighted = [nd.name for nd in self.nodes if KINDS[nd.kind].weighted]
             names = weighted if isinstance(stage, str) and stage == "all" else \
                 ([stage] if isinstance(stage, str) else list(stage))
             bad = [v for v in names if v not in weighted]
@@ -321,7 +304,7 @@ class Lowered:
             double[o] |= bool(e.back)
             last[o] = max(last[o], grp[e.dst])
         owns = [nd.kind not in ("Output", "Flatten") for nd in nodes]
-        t8 = [nd.kind == "Input" or nd.kind in ("IF", "LIF", "CubaLIF", "ALIF") for nd in nodes]
+        t8 = [nd.kind == "Input" or KINDS[nd.kind].spiking for nd in nodes]  # uint8 buffers (esn_s_u8)
         has_t = [owns[k] and (k == 0 or last[k] > grp[k]) for k in range(n)]
         has_step = [owns[k] and k != 0 and (not has_t[k] or t8[k] or double[k]) for k in range(n)]
         wide = []
@@ -430,6 +413,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
     for k, name in enumerate(order):
         node = g.nodes[name]
         kind = node.kind
+        row = KINDS[kind]
         n_in = sum(1 for e in edges if e.dst == k)
         fwd = [a for a in g.predecessors(name) if (a, name) not in sched.back_edges]
         in_shape = sched.shapes[fwd[0]] if fwd else sched.shapes[name]
@@ -462,17 +446,16 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
             ln.max_spikes = int(node.max_spikes)
         if node.spiking:
             ln.spike_rule = int(node.spike_rule == ">=")
-        if isinstance(node, (ir.CubaLIF, ir.CubaLI)):
+        if row.current:
             ln.syn_delay = int(bool(node.syn_delay))
-        if kind in REQUIRED and (REQUIRED[kind] or OPTIONAL.get(kind)):
+        if row.required or row.optional:
             if name not in qgraph.layers:
                 raise _err(name, kind, "has no quantized parameters in the QGraph")
             params = qgraph.layers[name].params
-            allowed = REQUIRED[kind] | OPTIONAL.get(kind, set())
-            missing, extra = REQUIRED[kind] - set(params), set(params) - allowed
+            missing, extra = row.required - set(params), set(params) - (row.required | row.optional)
             if missing or extra:
-                raise _err(name, kind, f"parameters {sorted(params)}; the runtime needs {sorted(REQUIRED[kind])}"
-                           + (f" and allows {sorted(OPTIONAL[kind])}" if kind in OPTIONAL else ""))
+                raise _err(name, kind, f"parameters {sorted(params)}; the runtime needs {sorted(row.required)}"
+                           + (f" and allows {sorted(row.optional)}" if row.optional else ""))
             for slot, a in params.items():
                 a = np.asarray(a)
                 if a.dtype.kind not in "iu":

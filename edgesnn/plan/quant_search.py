@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph import ir
+from ..graph.kinds import KINDS
 from ..quantize import QuantConfig, quantize
 from ..quantize import ptq
 from ..emit.blob import to_blob
@@ -45,13 +46,7 @@ BASELINE = {"weight_bits": 16, "state_bits": 32, "current_bits": 32, "adapt_bits
 def kinds_of(graph: ir.Graph) -> list[str]:
     """Parameter kinds present in `graph`, in MENU order."""
     present = {"weight_bits", "state_bits", "threshold_bits", "rounding"}
-    nodes = list(graph.nodes.values())
-    if any(not isinstance(n, ir.IF) and n.stateful for n in nodes):
-        present.add("decay_bits")
-    if any(isinstance(n, (ir.CubaLIF, ir.CubaLI)) for n in nodes):
-        present.add("current_bits")
-    if any(isinstance(n, ir.ALIF) for n in nodes):
-        present.add("adapt_bits")
+    present.update(knob for n in graph.nodes.values() for knob in KINDS[n.kind].knobs)
     return [k for k in MENU if k in present]
 
 

@@ -19,17 +19,20 @@ import numpy as np
 
 from ..errors import QuantizeError
 from ..graph import Graph, ir
+from ..graph.kinds import KINDS, names
 from .qgraph import QGraph, QLayer
 
-_KINDS = (ir.LIF, ir.LI, ir.CubaLIF, ir.CubaLI)
+_KINDS = names(lambda k: k.statelessable)
 
 
 def stateless_refusal(node: ir.Node) -> str | None:
     """Why `node` cannot be made stateless (None when it can)."""
-    if type(node) not in _KINDS:
-        what = {"IF": "integrates without a decay", "ALIF": "carries its threshold adaptation"}.get(node.kind)
+    row = KINDS[node.kind]
+    if not row.statelessable:
+        what = ("carries its threshold adaptation" if row.adaptive else "integrates without a decay") if row.neuron \
+            else None
         return (f"a {node.kind} layer {what}" if what else f"a {node.kind} node keeps no state") + \
-            "; only LIF, LI, CubaLIF and CubaLI layers can be made stateless"
+            f"; only {', '.join(_KINDS[:-1])} and {_KINDS[-1]} layers can be made stateless"
     if getattr(node, "reset_late", False):
         return "its subtract-late reset carries the spikes whose reset is still due to the next step"
     if getattr(node, "syn_delay", False):

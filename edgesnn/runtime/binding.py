@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ArenaTooSmall, CRuntimeError, DeviceError, ScheduleRefused, SimulationError
 from ..emit.blob import BlobError, SEC_META, blob_from_lowered, read_header
 from ..graph import ir
+from ..graph.kinds import STATE_VARS
 from ..graph.simulate import SimResult
 from ..lower import ScheduleError, ScheduleSpecError, lower
 from ..quantize.reference import FIXED_COUNTERS, check_spike_inputs
@@ -161,7 +162,7 @@ class CModel:
             for k in range(nn):
                 size = int(lib.esn_host_out_size(m, k))
                 probe = ffi.new("int32_t[]", size)
-                for var, vname in ((lib.ESN_VAR_V, "v"), (lib.ESN_VAR_I, "i"), (lib.ESN_VAR_ETA, "eta")):
+                for var, vname in enumerate(STATE_VARS):  # esn_var order
                     if lib.esn_state_read(self.ctx, k, var, probe) == lib.ESN_OK:
                         blocks.append((k, vname, size))
         words = sum(b[2] for b in blocks)

@@ -68,19 +68,19 @@ static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int
     sm->off[ESN_VAR_V] = sm->off[ESN_VAR_I] = sm->off[ESN_VAR_ETA] = sm->off[ESN_VAR_PENDING] = ESN_NO_VAR;
     sm->narrow = 0u;
     sm->bytes = 0u;
-    if (stateless || kind < (uint32_t)ESN_KIND_IF || kind > (uint32_t)ESN_KIND_ALIF) {
+    if (stateless || !ESN_KIND_HAS(ESN_KINDS_NEURON, kind)) {
         return;
     }
     sm->off[ESN_VAR_V] = 0u;
     sm->narrow = wv == 2u ? 1u << ESN_VAR_V : 0u;
     at = n * wv;
-    if (kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI) {
+    if (ESN_KIND_HAS(ESN_KINDS_STATE_I, kind)) {
         at = (at + 3u) & ~3u;
         sm->off[ESN_VAR_I] = at;
         sm->narrow |= wi == 2u ? 1u << ESN_VAR_I : 0u;
         at += n * wi;
     }
-    if (kind == ESN_KIND_ALIF) { /* eta: saturated to 32 bits only */
+    if (ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind)) { /* eta: saturated to 32 bits only */
         at = (at + 3u) & ~3u;
         sm->off[ESN_VAR_ETA] = at;
         at += n * 4u;

@@ -19,59 +19,46 @@
 #include "esn_internal.h"
 
 #define ESN_BIT(p) (1u << (p))
-#define ESN_NEURON_BASE (ESN_BIT(ESN_P_BIAS))
-#define ESN_SPIKE_PARAMS (ESN_BIT(ESN_P_THRESHOLD) | ESN_BIT(ESN_P_V_RESET))
-#define ESN_CUBA_PARAMS (ESN_BIT(ESN_P_ALPHA) | ESN_BIT(ESN_P_ALPHA_SYN) | ESN_BIT(ESN_P_CUR_MULT))
 
+/* The kind sets of esn_kinds.h hold one bit per kind in a uint32_t. */
+typedef char esn_kinds_fit_in_32_bits[ESN_KIND_COUNT <= 32 ? 1 : -1];
+
+/* Parameter arrays per kind: the `required` and `optional` columns of esn_kinds.h. */
 static const uint32_t esn_required[ESN_KIND_COUNT] = {
-    [ESN_KIND_INPUT] = 0u,
-    [ESN_KIND_OUTPUT] = 0u,
-    [ESN_KIND_LINEAR] = ESN_BIT(ESN_P_WEIGHT),
-    [ESN_KIND_AFFINE] = ESN_BIT(ESN_P_WEIGHT),
-    [ESN_KIND_CONV1D] = ESN_BIT(ESN_P_WEIGHT),
-    [ESN_KIND_CONV2D] = ESN_BIT(ESN_P_WEIGHT),
-    [ESN_KIND_SUMPOOL2D] = 0u,
-    [ESN_KIND_AVGPOOL2D] = 0u,
-    [ESN_KIND_FLATTEN] = 0u,
-    [ESN_KIND_SCALE] = ESN_BIT(ESN_P_WEIGHT),
-    [ESN_KIND_IF] = ESN_NEURON_BASE | ESN_SPIKE_PARAMS,
-    [ESN_KIND_LIF] = ESN_NEURON_BASE | ESN_SPIKE_PARAMS | ESN_BIT(ESN_P_ALPHA),
-    [ESN_KIND_LI] = ESN_NEURON_BASE | ESN_BIT(ESN_P_ALPHA),
-    [ESN_KIND_CUBALIF] = ESN_NEURON_BASE | ESN_SPIKE_PARAMS | ESN_CUBA_PARAMS,
-    [ESN_KIND_CUBALI] = ESN_NEURON_BASE | ESN_CUBA_PARAMS,
-    [ESN_KIND_ALIF] = ESN_NEURON_BASE | ESN_BIT(ESN_P_ALPHA) | ESN_BIT(ESN_P_RHO) | ESN_BIT(ESN_P_B0) |
-                      ESN_BIT(ESN_P_BETA) | ESN_BIT(ESN_P_ETA_INC),
+#define ESN_REQUIRED_(name, code, required, optional, flags, state) [ESN_KIND_##name] = (required),
+    ESN_KINDS(ESN_REQUIRED_)
+#undef ESN_REQUIRED_
 };
 
 static const uint32_t esn_optional[ESN_KIND_COUNT] = {
-    [ESN_KIND_AFFINE] = ESN_BIT(ESN_P_BIAS),
-    [ESN_KIND_CONV1D] = ESN_BIT(ESN_P_BIAS),
-    [ESN_KIND_CONV2D] = ESN_BIT(ESN_P_BIAS),
+#define ESN_OPTIONAL_(name, code, required, optional, flags, state) [ESN_KIND_##name] = (optional),
+    ESN_KINDS(ESN_OPTIONAL_)
+#undef ESN_OPTIONAL_
 };
 
 int esn__is_neuron(uint32_t kind)
 {
-    return kind >= ESN_KIND_IF && kind <= ESN_KIND_ALIF;
+    return ESN_KIND_IN(ESN_KINDS_NEURON, kind);
 }
 
 int esn__is_spiking(uint32_t kind)
 {
-    return kind == ESN_KIND_IF || kind == ESN_KIND_LIF || kind == ESN_KIND_CUBALIF || kind == ESN_KIND_ALIF;
+    return ESN_KIND_IN(ESN_KINDS_SPIKING, kind);
 }
 
 int esn__is_weighted(uint32_t kind)
 {
-    return (kind >= ESN_KIND_LINEAR && kind <= ESN_KIND_CONV2D) || kind == ESN_KIND_SCALE;
+    return ESN_KIND_IN(ESN_KINDS_WEIGHTED, kind);
 }
 
 int esn__is_synaptic(uint32_t kind)
 {
-    return esn__is_weighted(kind) || kind == ESN_KIND_SUMPOOL2D || kind == ESN_KIND_AVGPOOL2D;
+    return ESN_KIND_IN(ESN_KINDS_SYNAPTIC, kind);
 }
 
 int esn__is_conv_like(uint32_t kind)
 {
-    return kind >= ESN_KIND_CONV1D && kind <= ESN_KIND_AVGPOOL2D;
+    return ESN_KIND_IN(ESN_KINDS_CONV_LIKE, kind);
 }
 
 uint32_t esn__params_required(uint32_t kind)
@@ -86,24 +73,24 @@ uint32_t esn__params_optional(uint32_t kind)
 
 uint32_t esn__n_state(const esn_node *nd)
 {
-    uint32_t s;
-    if (!esn__is_neuron(nd->kind)) {
+    const uint32_t kind = nd->kind;
+    if (!esn__is_neuron(kind)) {
         return 0u;
     }
-    s = 1u;
-    s += (nd->kind == ESN_KIND_CUBALIF || nd->kind == ESN_KIND_CUBALI) ? 1u : 0u;
-    s += nd->kind == ESN_KIND_ALIF ? 1u : 0u;
-    s += nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u;
-    return s;
+    return (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_V, kind) + (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_I, kind) +
+           (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind) + (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u);
 }
 
 int esn__stateless(const esn_node *nd)
 {
     const uint32_t kind = nd->kind;
-    const int cuba = kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI;
+    int cuba;
     uint32_t j;
-    if ((kind != ESN_KIND_LIF && kind != ESN_KIND_LI && !cuba) || nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ||
-        (cuba && nd->syn_delay)) {
+    if (!ESN_KIND_IN(ESN_KINDS_STATELESS, kind)) {
+        return 0;
+    }
+    cuba = ESN_KIND_HAS(ESN_KINDS_STATE_I, kind);
+    if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE || (cuba && nd->syn_delay)) {
         return 0;
     }
     for (j = 0u; j < nd->out_size; ++j) {
@@ -253,7 +240,7 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
     const uint32_t kind = nd->kind;
     const int spk = esn__is_spiking(kind);
     const int resets = spk && kind != ESN_KIND_ALIF;
-    const int cuba = kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI;
+    const int cuba = ESN_KIND_HAS(ESN_KINDS_STATE_I, kind); /* kind < ESN_KIND_COUNT: checked before */
     const uint8_t wbytes = (uint8_t)(m->weight_bits <= 8u ? 1u : 2u);
     if (resets ? nd->reset >= ESN_RESET_COUNT : nd->reset != 0u) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->reset);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "esn_config.h"
+#include "esn_kinds.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,24 +58,13 @@ typedef enum esn_status {
         }                                    \
     } while (0)
 
-/** Node kinds: one per kind of edgesnn.graph.ir (the blob stores these codes). */
+/** Node kinds: one per kind of edgesnn.graph.kinds, from the rows of esn_kinds.h (the blob stores these
+ * codes). Linear / Affine: y = W x (+ b), weights [in][out]; Conv1d is stored as a conv2d with a height-1
+ * kernel and input; AvgPool2d is a sum (the quantizer folded 1/k^2 into the next weights). */
 typedef enum esn_kind {
-    ESN_KIND_INPUT = 0,
-    ESN_KIND_OUTPUT = 1,
-    ESN_KIND_LINEAR = 2,   /**< y = W x (weights [in][out]) */
-    ESN_KIND_AFFINE = 3,   /**< y = W x + b */
-    ESN_KIND_CONV1D = 4,   /**< stored as a conv2d with a height-1 kernel and input */
-    ESN_KIND_CONV2D = 5,
-    ESN_KIND_SUMPOOL2D = 6,
-    ESN_KIND_AVGPOOL2D = 7, /**< a sum: the quantizer folded 1/k^2 into the next weights */
-    ESN_KIND_FLATTEN = 8,
-    ESN_KIND_SCALE = 9,
-    ESN_KIND_IF = 10,
-    ESN_KIND_LIF = 11,
-    ESN_KIND_LI = 12,
-    ESN_KIND_CUBALIF = 13,
-    ESN_KIND_CUBALI = 14,
-    ESN_KIND_ALIF = 15,
+#define ESN_KIND_ENUM_(name, code, required, optional, flags, state) ESN_KIND_##name = code,
+    ESN_KINDS(ESN_KIND_ENUM_)
+#undef ESN_KIND_ENUM_
     ESN_KIND_COUNT
 } esn_kind;
 
@@ -98,7 +88,7 @@ typedef enum esn_rounding {
     ESN_ROUNDING_COUNT
 } esn_rounding;
 
-/** Parameter arrays of a node; which ones a kind has is fixed (esn_model.c). All int32 except the weights. */
+/** Parameter arrays of a node; which ones a kind has is its row of esn_kinds.h. All int32 except the weights. */
 typedef enum esn_param {
     ESN_P_WEIGHT = 0, /**< int8 or int16 (weight_bytes); layouts in esn_kernels.h */
     ESN_P_BIAS,       /**< weighted: [out channels]; neurons: [n] (state units) */

@@ -51,8 +51,8 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     const uint32_t mode = m->rounding;
     const uint32_t kind = nd->kind;
     const int stoch = mode == (uint32_t)ESN_ROUND_STOCHASTIC;
-    const int cuba = kind == ESN_KIND_CUBALIF || kind == ESN_KIND_CUBALI;
-    const int spiking = kind == ESN_KIND_IF || kind == ESN_KIND_LIF || kind == ESN_KIND_CUBALIF;
+    const int cuba = ESN_KIND_HAS(ESN_KINDS_STATE_I, kind);
+    const int spiking = ESN_KIND_HAS(ESN_KINDS_SPIKING, kind); /* ALIF: its own branch below */
     const int ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
     const int32_t *bias = (const int32_t *)nd->param[ESN_P_BIAS];
     const int32_t *thr = (const int32_t *)nd->param[ESN_P_THRESHOLD];
