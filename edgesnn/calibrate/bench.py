@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import EdgesnnError
 from ..graph import ir
+from ..graph.kinds import KINDS
 from ..quantize import QuantConfig, quantize
 
 SCHEDULES = ("time-step-major",)  # what the firmware executes; layer-major runs on the host only
@@ -66,12 +67,13 @@ def _neuron(kind: str, name: str, n: int, thr: float, rng) -> ir.Node:
     ones = np.ones(n)
     alpha = rng.uniform(0.7, 0.98, n)
     base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n)}
-    if kind in ("LI", "CubaLI"):
+    row = KINDS[kind]
+    if not row.spiking:
         extra = {"alpha": alpha}
-        if kind == "CubaLI":
+        if row.current:
             extra.update(alpha_syn=rng.uniform(0.5, 0.9, n), gain_syn=ones.copy())
         return ir.NODE_TYPES[kind](**base, **extra)
-    if kind == "ALIF":
+    if row.adaptive:
         return ir.ALIF(**base, alpha=alpha, rho=rng.uniform(0.8, 0.99, n), b0=ones * thr, beta=ones * 0.5)
     reset = ("zero", "subtract", "value", "subtract", "late")[int(rng.integers(5))]
     spk = {"threshold": ones * thr, "v_reset": np.zeros(n), "reset": "subtract" if reset == "late" else reset,

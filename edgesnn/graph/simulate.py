@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import SimulationError
 from ..measurement import Measurement
 from . import ir
+from .kinds import KINDS
 from ..progress import Progress
 
 COUNTERS = ("spikes_in", "synops", "neuron_updates", "spikes_out")
@@ -135,24 +136,22 @@ class NeuronState:
 
     def __init__(self, node: ir.Node, n: int, dtype):
         self.node, self.dtype = node, dtype
+        self.kind = KINDS[node.kind]
         shape = (n, *node.gain.shape)
         p = {k: a.astype(dtype) for k, a in node.arrays().items()}
         self.p = p
-        self.v = np.zeros(shape, dtype)
-        if isinstance(node, (ir.CubaLIF, ir.CubaLI)):
-            self.i = np.zeros(shape, dtype)
-        if isinstance(node, ir.ALIF):
-            self.eta = np.zeros(shape, dtype)
+        for var in self.kind.state:  # v, then i (current-based) or eta (adaptive)
+            setattr(self, var, np.zeros(shape, dtype))
         if getattr(node, "reset_late", False):
             self.pending = np.zeros(shape, dtype)
 
     def variables(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("v", "i", "eta") if hasattr(self, k)}
+        return {k: getattr(self, k) for k in self.kind.state}
 
     def step(self, x: np.ndarray) -> np.ndarray:
         node, p = self.node, self.p
         drive = x
-        if isinstance(node, (ir.CubaLIF, ir.CubaLI)):
+        if self.kind.current:
             i_prev = self.i
             self.i = p["alpha_syn"] * self.i + p["gain_syn"] * x
             drive = i_prev if node.syn_delay else self.i

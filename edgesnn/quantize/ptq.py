@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import QuantizeError
 from ..graph import ir
-from ..graph.kinds import names
+from ..graph.kinds import KINDS, names
 from .config import QuantConfig
 from .fixedpoint import GAIN_SHIFT, quantize_values, sat
 from .qgraph import QGraph, QLayer, storage_dtype
@@ -130,7 +130,7 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
             continue
         where = f"node {name!r} ({node.kind})"
         feeders = graph.predecessors(name)
-        cuba = isinstance(node, (ir.CubaLIF, ir.CubaLI))
+        cuba = KINDS[node.kind].current
         in_gain = node.gain_syn if cuba else node.gain
         eff = {f: (*_effective(graph.nodes[f], in_gain, factor[graph.predecessors(f)[0]], where),
                    isinstance(graph.nodes[f], ir.Scale)) for f in feeders}

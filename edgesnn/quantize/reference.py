@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import SimulationError
 from ..graph import ir
+from ..graph.kinds import KINDS
 from ..progress import Progress
 from .fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V,
                                    entropy_q8, noise, rshift, sat)
@@ -72,17 +73,15 @@ class FixedNeuron:
         self.p = {k: a.astype(np.int64) for k, a in params.items()}
         self.shape = node.gain.shape
         self.size = int(node.gain.size)
-        self.v = np.zeros((n, *self.shape), np.int64)
-        self.cuba = isinstance(node, (ir.CubaLIF, ir.CubaLI))
-        if self.cuba:
-            self.i = np.zeros_like(self.v)
-        if isinstance(node, ir.ALIF):
-            self.eta = np.zeros_like(self.v)
+        self.kind = KINDS[node.kind]
+        for var in self.kind.state:  # v, then i (current-based) or eta (adaptive)
+            setattr(self, var, np.zeros((n, *self.shape), np.int64))
+        self.cuba = self.kind.current
         if getattr(node, "reset_late", False):
             self.pending = np.zeros_like(self.v)
 
     def variables(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("v", "i", "eta") if hasattr(self, k)}
+        return {k: getattr(self, k) for k in self.kind.state}
 
     def traffic(self, n_edges: int) -> tuple[int, int, int]:
         """(param, arena read, arena written) bytes of one step's update of the layer."""
