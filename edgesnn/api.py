@@ -1,21 +1,167 @@
-"""What the `edgesnn` command does, as Python calls: each takes plain artifacts and returns one.
+"""What the `edgesnn` command does, as Python calls. Each takes artifacts (or their paths) and returns one;
+the command line (cli.py) only parses arguments and prints what these return.
 
-    compile(qgraph, out_dir, ...) -> Compiled    model.blob + model.c/.h, checked by the C loader first
+    load(path) -> Graph | QGraph | Plan       any edgesnn artifact, by what the file is
+    import_nir(path, ...) -> Imported         a NIR file as a Graph, with the notes and warnings of its reading
+    simulate(model, inputs, ...) -> Simulated  a float, fixed-python or fixed-c run (Measurement), accuracy with labels
+    compile(model, out_dir, ...) -> Compiled  model.blob + model.c/.h, checked by the C loader first
+    plan(model, board, data, ...) -> Plan | Infeasible
+    run(model, inputs, board=...) -> Ran      on an emulated or real board: a Measurement and the firmware
+    profile(model, inputs, board=...) -> Profiled   estimated beside measured, per layer
+    calibrate(board, ...) -> dict             fitted cost coefficients (calibration/BOARD.json)
+    cache(clear=False) -> CacheState          the firmware cache
+    flash(board, elf=None, ...) -> list[str]  the command line that wrote the board
+
+A model argument may be a path or a loaded artifact: a float Graph (quantized first where a fixed-point
+engine or a device needs it, with the `quant` settings: weight_bits, state_bits, rounding, calib,
+exit_confidence, exit_temperature), a QGraph or compiled blob (runs as it is), or a Plan (its quantized
+model with its exit, deployed as planned).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from .artifact import load_json
+from .board import Board, get_board
+from .calibrate.profile import Profile, profile as _profile, stale_calibration
+from .calibrate.run import run_calibration
+from .cost import coefficients
+from .data import load_dataset, load_inputs, load_labels
+from .device.flash import flash as _flash
+from .device.runner import run_on_board
 from .emit.blob import blob_from_lowered
 from .emit.csource import c_sources
 from .emit.files import write_files
-from .errors import ArenaTooSmall, EmitError
+from .errors import ArenaTooSmall, EdgesnnError, EmitError
+from .firmware import cache as _cache
+from .firmware.build import Firmware, build as _build_firmware, default_cache_dir
+from .firmware.runtime import model_ram_bytes
+from .graph import Graph
+from .graph.nir_io import NirWarning, read_nir
 from .lower import lower
-from .quantize.qgraph import QGraph
+from .measurement import Measurement
+from .plan import Infeasible, Plan, plan as _plan
+from .quantize import QGraph
+from .quantize.reference import check_spike_inputs
 from .runtime.binding import CModel, extension_available
+from .runtime.engines import load_model, refuse_settings, run_engine, to_qgraph
+
+Model = Graph | QGraph | Plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Artifacts
+
+def load(path: str | os.PathLike) -> Model:
+    """The artifact in `path`: a Plan (PLAN.json), a QGraph (a quantized model's JSON, or a compiled
+    .blob) or a float Graph (MODEL.json). A NIR file is refused with the command that converts it."""
+    path = Path(path)
+    if path.suffix == ".nir":
+        raise EdgesnnError(f"{path}: a NIR file; convert it first with `edgesnn import {path} -o MODEL.json`")
+    if path.suffix == ".json":
+        d = load_json(path)
+        if isinstance(d, dict) and d.get("artifact") == "plan":
+            return Plan.from_dict(d, str(path))
+    return load_model(str(path))
+
+
+def load_graph(path: str | os.PathLike) -> Graph:
+    """A float model; a quantized model or a plan is refused."""
+    m = load(path)
+    if not isinstance(m, Graph):
+        what = "a plan" if isinstance(m, Plan) else "a quantized model"
+        raise EdgesnnError(f"{path}: {what}; this command takes a float model (MODEL.json from `edgesnn import`)")
+    return m
+
+
+def _model(model: Model | str | os.PathLike) -> Model:
+    return model if isinstance(model, (Graph, QGraph, Plan)) else load(model)
+
+
+def deployable(model: Model | str | os.PathLike, **quant) -> QGraph:
+    """The quantized model a device runs: a plan's (settings refused), a QGraph as it is, or a float
+    Graph quantized with `quant`."""
+    m = _model(model)
+    if isinstance(m, Plan):
+        refuse_settings(sorted(k for k, v in quant.items() if v is not None), quantized=True)
+        return m.qgraph
+    return to_qgraph(m, **quant)
+
+
+@dataclass
+class Imported:
+    graph: Graph
+    notes: list[str]      # each decision the reading took (dt, reading of the taus, clamps)
+    warnings: list[str]   # what may make the model compute something else than its framework did
+
+
+def import_nir(path: str | os.PathLike, *, dt: float | None = None, dialect: str = "nir", reset: str | None = None,
+               norse_tau: str = "auto", force: bool = False) -> Imported:
+    """A NIR file read with an exporter's conventions (edgesnn.graph.nir_io.read_nir). Warnings are
+    collected even when the reading then fails: they are raised along with the error, in its notes."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NirWarning)
+        try:
+            graph = read_nir(path, dt=dt, dialect=dialect, reset=reset, norse_tau=norse_tau, force=force,
+                             notes=notes)
+        except EdgesnnError as e:
+            for w in caught:
+                if issubclass(w.category, NirWarning):
+                    e.add_note(f"warning: {w.message}")
+            raise
+    for w in caught:
+        if not issubclass(w.category, NirWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return Imported(graph, notes, [str(w.message) for w in caught if issubclass(w.category, NirWarning)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages
+
+@dataclass
+class Simulated:
+    graph: Graph               # the float graph, for reports
+    measurement: Measurement   # with the labels when they were given
+
+
+def simulate(model: Model | str | os.PathLike, inputs, *, engine: str | None = None, labels=None,
+             progress: bool = False, **quant) -> Simulated:
+    """Runs `inputs` [N, T, ...] (an array, or a path to X.npy or a data set .npz) on `model`.
+
+    engine: "float", "fixed-python" or "fixed-c"; default float for a float model, fixed-c for a quantized
+    model or a plan. With a plan, "float" runs the float model the plan holds (every step, no exit).
+    labels: an array, or a path (.npy, or an .npz's 'labels'); a data set .npz's own labels are used when
+    none are given. The measurement then carries them and its accuracy."""
+    m = _model(model)
+    if isinstance(m, Plan):
+        m = m.qgraph.graph if engine == "float" else m.qgraph
+    engine = engine or ("float" if isinstance(m, Graph) else "fixed-c")
+    where = "labels"
+    if isinstance(inputs, (str, os.PathLike)):
+        path, (inputs, in_file) = inputs, load_inputs(inputs)
+        if in_file is not None:
+            if labels is not None:
+                raise EdgesnnError(f"--labels {labels}: {path} holds labels already; give one of them")
+            labels, where = in_file, str(path)
+    if isinstance(labels, (str, os.PathLike)):
+        labels, where = load_labels(labels, inputs.shape[0] if inputs.ndim else 0), str(labels)
+    graph = m if isinstance(m, Graph) else m.graph
+    classes = int(np.prod(graph.output.shape))
+    if labels is not None and labels.size and labels.max() >= classes:
+        raise EdgesnnError(f"{where}: labels hold class {labels.max()}, but the model has {classes} outputs "
+                           f"(classes 0..{classes - 1})")
+    graph, result = run_engine(engine, m, inputs, progress=progress, **quant)
+    if labels is not None:
+        result.labels = np.asarray(labels)
+    return Simulated(graph, result)
 
 
 @dataclass
@@ -25,18 +171,25 @@ class Compiled:
     arena_bytes: int
     weight_bytes: int
     checked_by_c: bool
+    qgraph: QGraph
+    schedule: str = "time"
 
 
-def compile(qgraph: QGraph, out_dir: str | os.PathLike, *, name: str = "snn",  # noqa: A001 (the stage's name)
-            arena_bytes: int | None = None, schedule="time", steps: int | None = None) -> Compiled:
+def compile(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *,  # noqa: A001 (the stage's name)
+            name: str = "snn", arena_bytes: int | None = None, schedule=None, steps: int | None = None,
+            **quant) -> Compiled:
     """The `edgesnn compile` stage: writes model.blob (for loading at run time) and model.c / model.h (the
-    same model as const C tables, for compiling in) for `qgraph` into out_dir, all or nothing.
+    same model as const C tables, for compiling in) into out_dir, all or nothing.
 
-    The blob is checked by the C loader first when the host extension is built, so a model the runtime
-    would refuse never reaches a board. arena_bytes: the arena the target firmware provides; a model that
-    needs more is refused (ArenaTooSmall) and nothing is written. schedule, steps: the model carries that
-    schedule (edgesnn.lower; a plan's), and the arena is the schedule's.
-    """
+    A plan is compiled as planned (its schedule and steps). The blob is checked by the C loader first when
+    the host extension is built, so a model the runtime would refuse never reaches a board. arena_bytes:
+    the arena the target firmware provides; a model that needs more is refused (ArenaTooSmall) and nothing
+    is written."""
+    m = _model(model)
+    if isinstance(m, Plan) and schedule is None:
+        schedule, steps = m.runtime_schedule, m.runtime_steps
+    schedule = schedule or "time"
+    qgraph = deployable(m, **quant)
     low = lower(qgraph, schedule, steps)
     blob = blob_from_lowered(low)
     need = low.arena_bytes
@@ -51,4 +204,121 @@ def compile(qgraph: QGraph, out_dir: str | os.PathLike, *, name: str = "snn",  #
     except OSError as e:
         raise EmitError(f"{out_dir}: cannot write the compiled model ({e})") from None
     weights = sum(int(a.nbytes) for nd in low.nodes for s, a in nd.params.items() if s == "weight")
-    return Compiled(out, len(blob), need, weights, checked)
+    return Compiled(out, len(blob), need, weights, checked, qgraph, schedule if isinstance(schedule, str) else "groups")
+
+
+def plan(model: Graph | str | os.PathLike, board: Board | str | None, data, **options) -> Plan | Infeasible:
+    """edgesnn.plan.plan on a float model and a validation data set (VAL.npz or (inputs, labels))."""
+    graph = model if isinstance(model, Graph) else load_graph(model)
+    board = board if isinstance(board, Board) else get_board(board)
+    x, y = load_dataset(data) if isinstance(data, (str, os.PathLike)) else data
+    return _plan(graph, board, x, y, **options)
+
+
+@dataclass
+class Ran:
+    measurement: Measurement
+    firmware: Firmware | None   # None on a real board (--port): flashed beforehand
+    board: Board                # as the model was placed (a plan's arena region)
+    qgraph: QGraph
+    builtin: bool               # compiled into the firmware (weights in flash), or its blob sent to RAM
+    schedule: object            # what the firmware ran: "time" or a plan's grouped schedule
+    blob_ram_bytes: int         # the blob's bytes in RAM (0 compiled in)
+    arena_bytes: int            # the runtime's arena for the model
+    wall_seconds: float
+
+
+def run(model: Model | str | os.PathLike, inputs, *, board: Board | str | None = None, port: str | None = None,
+        builtin: bool = False, dsp: bool = True, timeout: float = 5.0, boot_timeout: float | None = None,
+        **quant) -> Ran:
+    """Runs `inputs` on a board: emulated under QEMU, or a real one on `port` flashed with the runtime
+    firmware. A plan runs as planned: compiled in (its weights in flash) unless on a port, its arena in the
+    planned region, its schedule."""
+    m = _model(model)
+    board = board if isinstance(board, Board) else get_board(board)
+    schedule = "time"
+    if isinstance(m, Plan):
+        deploy = m.deploy_on(board)
+        board, schedule = deploy["board"], deploy["schedule"]
+        builtin = builtin or port is None
+    qgraph = deployable(m, **quant)
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = load_inputs(inputs)[0]
+    x = check_spike_inputs(qgraph, inputs)
+    t0 = time.perf_counter()
+    res, fw = run_on_board(board, qgraph, x, port=port, builtin=builtin, dsp=dsp, timeout=timeout,
+                           schedule=schedule, boot_timeout=boot_timeout)
+    wall = time.perf_counter() - t0
+    blob, arena = model_ram_bytes(qgraph, builtin, schedule, None if schedule == "time" else x.shape[1])
+    return Ran(res, fw, board, qgraph, builtin, schedule, blob, arena, wall)
+
+
+@dataclass
+class Profiled:
+    profile: Profile
+    how: str                           # which model was profiled, and how it was quantized
+    notes: list[str] = field(default_factory=list)
+
+
+def profile(model: Model | str | os.PathLike, inputs, *, board: Board | str | None = None,
+            calibration: str | None = None, port: str | None = None, limit: int | None = None,
+            boot_timeout: float | None = None, name: str | None = None) -> Profiled:
+    """The cost model's estimate beside what the board measured, per layer, on the same inputs."""
+    m = _model(model)
+    board = board if isinstance(board, Board) else get_board(board)
+    if isinstance(m, Plan):
+        qgraph, how = m.qgraph, "the plan's quantized model"
+        if m.schedule != "time-step-major":
+            how += f" (planned {m.schedule}; profiled time-step-major, the schedule the cost terms model)"
+    else:
+        qgraph = to_qgraph(m)
+        how = "quantized model" if isinstance(m, QGraph) else (
+            f"float model quantized with the default settings ({qgraph.config.weight_bits}-bit weights, "
+            f"{qgraph.config.state_bits}-bit state, {qgraph.config.rounding} rounding)")
+    if name is None and isinstance(model, (str, os.PathLike)):
+        name = Path(model).stem
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = load_inputs(inputs)[0]
+    x = check_spike_inputs(qgraph, inputs)
+    if limit is not None:
+        x = x[:limit]
+    p = _profile(qgraph, x, board, coeffs=coefficients(board, calibration), port=port, model=name or "model",
+                 boot_timeout=boot_timeout)
+    how += "; " + ("compiled in, QEMU " + str(board.qemu_machine) if port is None else f"blob over {port}")
+    stale = stale_calibration(board, calibration)
+    return Profiled(p, how, p.notes + ([stale] if stale else []))
+
+
+def calibrate(board: Board | str, **options) -> dict:
+    """edgesnn.calibrate.run.run_calibration: microbenchmarks on the board, the fit, the held-out check."""
+    return run_calibration(board if isinstance(board, Board) else get_board(board), **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# Firmware on the desk
+
+@dataclass
+class CacheState:
+    path: Path
+    entries: list          # firmware.cache.Entry, most recently used first
+    max_bytes: int
+    removed: list = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(e.bytes for e in self.entries)
+
+
+def cache(clear: bool = False) -> CacheState:
+    """The firmware cache: where it is, its entries and cap; `clear` empties it first."""
+    where = default_cache_dir()
+    removed = _cache.clear(where) if clear else []
+    return CacheState(where, _cache.entries(where), _cache.max_bytes(), removed)
+
+
+def flash(board: Board | str, elf: str | os.PathLike | None = None, *, runner: str | None = None,
+          probe: str | None = None, dry_run: bool = False) -> list[str]:
+    """Writes `elf` (default: the board's runtime firmware, built) to a real board; returns the command."""
+    board = board if isinstance(board, Board) else get_board(board)
+    elf = elf or _build_firmware(board).elf
+    return _flash(board, elf, runner=runner, probe=probe, dry_run=dry_run)

@@ -1,152 +1,99 @@
-"""The `edgesnn` command: a thin argparse layer over the stages. No logic lives here."""
+"""The `edgesnn` command: argparse over edgesnn.api, and printing. Each command parses its arguments, calls
+the api function of the same name and prints what it returns; no stage logic lives here."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
-from . import __version__
+from . import __version__, api
+from .artifact import save_json
+from .board import board_detail, board_info, catalogue_info, catalogue_table, get_board, load_catalogue
+from .data import load_inputs
+from .demo import run_demo
+from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
+from .device.runner import counters_table
 from .errors import EdgesnnError
+from .firmware import cache as C
+from .graph.dialects import DIALECTS
+from .graph.nir_io import write_nir
+from .graph.simulate import COUNTERS
+from .measurement import Measurement
+from .plan import Infeasible, front_table, plan_summary
+from .plan.search import save_front_png
+from .quantize import ROUNDINGS
+from .quantize.config import RANGES
+from .quantize.reference import BYTE_COUNTERS
+from .report import activity_table, graph_info, graph_table
 
 
-def _load_graph(path: str):
-    from .graph import Graph
-    if Path(path).suffix == ".nir":
-        raise EdgesnnError(f"{path}: a NIR file; convert it first with "
-                           f"`edgesnn import {path} --dt SECONDS -o MODEL.json`")
-    return Graph.load(path)
+def _json(data) -> str:
+    return json.dumps(data, indent=1)
 
 
-def _load_inputs(path: str, what: str = "inputs") -> np.ndarray:
-    """X.npy, or a data set .npz holding 'inputs' (edgesnn.data.load_inputs, every inputs option's loader)."""
-    from .data import load_inputs
-    return load_inputs(path, what)[0]
+def _quant_options(args) -> dict:
+    """The quantization settings given on the command line (fixed-point engines, compile and run)."""
+    return {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
+            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
+            "exit_nats": args.exit_nats,
+            "calib": load_inputs(args.calib, "calibration inputs")[0] if args.calib else None}
 
 
 def cmd_import(args) -> None:
-    import warnings
-    from .graph.nir_io import NirWarning, read_nir
-    notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NirWarning)
-        try:
-            graph = read_nir(args.model, dt=args.dt, dialect=args.dialect, reset=args.reset,
-                             norse_tau=args.norse_tau, force=args.force, notes=notes)
-        finally:  # a warning stays useful beside the error it may explain
-            for w in caught:
-                if issubclass(w.category, NirWarning):
-                    print(f"edgesnn import: warning: {w.message}", file=sys.stderr)
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    graph.save(args.output)
-    for note in notes:
+    imp = api.import_nir(args.model, dt=args.dt, dialect=args.dialect, reset=args.reset, norse_tau=args.norse_tau,
+                         force=args.force)
+    for w in imp.warnings:
+        print(f"edgesnn import: warning: {w}", file=sys.stderr)
+    imp.graph.save(args.output)
+    for note in imp.notes:
         print(f"note: {note}")
-    print(f"imported {args.model} ({args.dialect} dialect, dt = {graph.dt:g} s): "
-          f"{len(graph.nodes)} nodes, {graph.parameter_count()} parameters -> {args.output}")
+    print(f"imported {args.model} ({args.dialect} dialect, dt = {imp.graph.dt:g} s): "
+          f"{len(imp.graph.nodes)} nodes, {imp.graph.parameter_count()} parameters -> {args.output}")
 
 
 def cmd_export(args) -> None:
-    from .graph.nir_io import write_nir
-    graph = _load_graph(args.model)
+    graph = api.load_graph(args.model)
     write_nir(graph, args.output)
     print(f"exported {args.model} -> {args.output} (NIR, literal Euler reading with dt = {graph.dt:g} s in its "
           "metadata; read it back with `edgesnn import` and the default dialect)")
 
 
 def cmd_info(args) -> None:
-    from .report import graph_info, graph_table
-    graph = _load_graph(args.model)
+    graph = api.load_graph(args.model)
     print(_json({"model": args.model, **graph_info(graph)}) if args.json else graph_table(graph))
 
 
-def _json(data) -> str:
-    import json
-    return json.dumps(data, indent=1)
-
-
 def cmd_simulate(args) -> None:
-    import dataclasses
-    import io
-    from .artifact import atomic_write_bytes, load_json
-    from .data import load_inputs, load_labels
-    from .graph import Graph
-    from .plan import Plan, is_plan_file
-    from .report import accuracy, activity_table
-    from .runtime.engines import load_model, run_engine
-    from .graph.simulate import COUNTERS
-    from .quantize.reference import BYTE_COUNTERS
-    if Path(args.model).suffix == ".nir":
-        _load_graph(args.model)  # refused, with the command that converts it
-    if is_plan_file(args.model):  # its quantized model with its exit; with --engine float, the float graph it holds
-        p = Plan.from_dict(load_json(args.model), args.model)
-        model = p.qgraph.graph if args.engine == "float" else p.qgraph
-    else:
-        model = load_model(args.model)
-    if args.engine is None:
-        args.engine = "float" if isinstance(model, Graph) else "fixed-c"
-    opts = _quant_options(args)
-    inputs, labels = load_inputs(args.inputs)
-    if args.labels is not None:
-        if labels is not None:
-            raise EdgesnnError(f"--labels {args.labels}: {args.inputs} holds labels already; give one of them")
-        labels = load_labels(args.labels, inputs.shape[0] if inputs.ndim else 0)
-    graph = model if isinstance(model, Graph) else model.graph
-    classes = int(np.prod(graph.output.shape))
-    if labels is not None and labels.size and labels.max() >= classes:
-        raise EdgesnnError(f"{args.labels or args.inputs}: labels hold class {labels.max()}, but the model has "
-                           f"{classes} outputs (classes 0..{classes - 1})")
-    graph, result = run_engine(args.engine, model, inputs, progress=True, **opts)
-    n, t = result.outputs.shape[:2]
-    flat = result.outputs.reshape(n, t, -1)
-    key = "out_spikes" if result.output_spiking else "out_mem"
-    arrays = {key: flat, "pred": result.pred}
-    if result.steps is not None:
-        arrays["steps"] = result.steps
-    if labels is not None:
-        acc = accuracy(result.pred, labels)
-        arrays.update(labels=labels, accuracy=np.float64(acc))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(args.output, buf.getvalue())
-    shown = {k: {c: cs[c] for c in COUNTERS} for k, cs in result.counts.items()}
-    print(activity_table(graph, dataclasses.replace(result, counts=shown)))
-    if all(c in cs for cs in result.counts.values() for c in BYTE_COUNTERS):
-        traffic = {c: sum(int(cs[c].sum()) for cs in result.counts.values()) / n for c in BYTE_COUNTERS}
+    sim = api.simulate(args.model, args.inputs, engine=args.engine, labels=args.labels, progress=True,
+                       **_quant_options(args))
+    m = sim.measurement
+    m.save_npz(args.output)
+    n, t = m.outputs.shape[:2]
+    shown = Measurement(m.outputs, m.output_spiking, {k: {c: cs[c] for c in COUNTERS} for k, cs in m.counts.items()})
+    print(activity_table(sim.graph, shown))
+    if all(c in cs for cs in m.counts.values() for c in BYTE_COUNTERS):
+        traffic = {c: sum(int(cs[c].sum()) for cs in m.counts.values()) / n for c in BYTE_COUNTERS}
         print("memory traffic per input: " + ", ".join(f"{c.replace('_', ' ')} {v:,.0f} B"
                                                        for c, v in traffic.items()))
-    if labels is not None:
-        print(f"accuracy {100 * acc:.2f}% ({int(np.sum(result.pred == labels))} of n = {n} correct)")
-    steps = f", {result.mean_steps:.2f} steps on average (early exit)" if result.steps is not None else ""
-    print(f"{n} inputs x {t} steps ({args.engine}{steps}) -> {args.output} ({key} {list(flat.shape)}, pred [{n}]"
-          + (f", steps [{n}]" if result.steps is not None else "")
-          + (f", labels [{n}], accuracy" if labels is not None else "") + ")")
-
-
-def _quant_options(args) -> dict:
-    """The quantization settings given on the command line (fixed-point engines and compile)."""
-    opts = {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
-            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
-            "exit_nats": args.exit_nats,
-            "calib": _load_inputs(args.calib, "calibration inputs") if args.calib else None}
-    from .runtime.engines import refuse_settings
-    refuse_settings([f"--{k.replace('_', '-')}" for k, v in opts.items() if v is not None],
-                    engine=getattr(args, "engine", None))
-    return opts
+    if m.labels is not None:
+        print(f"accuracy {100 * m.accuracy:.2f}% ({int(np.sum(m.pred == m.labels))} of n = {n} correct)")
+    steps = f", {m.mean_steps:.2f} steps on average (early exit)" if m.steps is not None else ""
+    print(f"{n} inputs x {t} steps ({m.engine}{steps}) -> {args.output} ({m.output_key} [{n}, {t}, "
+          f"{m.outputs[0, 0].size}], pred [{n}]" + (f", steps [{n}]" if m.steps is not None else "")
+          + (f", labels [{n}], accuracy" if m.labels is not None else "") + ")")
 
 
 def cmd_plan(args) -> None:
-    from .board import get_board
-    from .data import load_dataset
-    from .plan import Infeasible, front_table, plan
-    from .plan.search import plan_summary, save_front_png
-    graph = _load_graph(args.model)
-    board = get_board(args.board)
-    x, y = load_dataset(args.data)
-    result = plan(graph, board, x, y, target_acc=args.target_acc, max_drop=args.max_drop, objective=args.objective,
-                  exit_max_drop=args.exit_max_drop, workers=args.workers, progress=True, confidence=args.confidence)
+    result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
+                      objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
+                      progress=True, confidence=args.confidence)
     if isinstance(result, Infeasible):  # nothing written: no plan to deploy
         raise EdgesnnError(result.message() + f"\n  no plan written ({args.output})")
     for note in result.notes:
@@ -160,39 +107,22 @@ def cmd_plan(args) -> None:
 
 
 def cmd_compile(args) -> None:
-    from .api import compile as compile_model
-    from .runtime.engines import load_model, to_qgraph
-    from .artifact import load_json
-    d = load_json(args.model) if args.model.endswith(".json") else None
-    if isinstance(d, dict) and d.get("artifact") == "plan":
-        from .plan import Plan
-        from .runtime.engines import refuse_settings
-        opts = _quant_options(args)
-        refuse_settings(sorted(k for k, v in opts.items() if v is not None), quantized=True)
-        p = Plan.from_dict(d, args.model)
-        qgraph = p.qgraph
-        sched = {"schedule": p.runtime_schedule, "steps": p.runtime_steps}
-    else:
-        qgraph = to_qgraph(load_model(args.model), **_quant_options(args))
-        sched = {}
-    c = compile_model(qgraph, args.output, name=args.name, arena_bytes=args.arena_bytes, **sched)
-    cfg = qgraph.config
+    c = api.compile(args.model, args.output, name=args.name, arena_bytes=args.arena_bytes, **_quant_options(args))
+    cfg = c.qgraph.config
     print(f"compiled {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} "
-          f"rounding{', early exit' if qgraph.exit else ''}"
-          f"{', schedule ' + sched['schedule'] if sched.get('schedule', 'time') != 'time' else ''}) -> "
+          f"rounding{', early exit' if c.qgraph.exit else ''}"
+          f"{', schedule ' + c.schedule if c.schedule != 'time' else ''}) -> "
           f"{c.out_dir}/: model.blob ({c.blob_bytes:,} B), "
           f"model.c, model.h; weights {c.weight_bytes:,} B, arena {c.arena_bytes:,} B"
           + ("" if c.checked_by_c else " (not checked by the C loader: host extension not built)"))
 
 
 def cmd_demo(args) -> None:
-    from .demo import run_demo
     run_demo(args.out)
 
 
 def cmd_search_kernels(args) -> None:
-    from .board import get_board
-    from .train import require_torch
+    from .train import require_torch  # the optional extra `train` (torch): imported only when asked for
     require_torch()
     from .train.kernel_search import search_kernels
     board = get_board(args.board)
@@ -214,7 +144,6 @@ def cmd_search_kernels(args) -> None:
 
 
 def cmd_boards(args) -> None:
-    from .board import board_detail, board_info, catalogue_info, catalogue_table, get_board, load_catalogue
     if args.board:
         b = get_board(args.board)
         print(_json(board_info(b)) if args.json else board_detail(b))
@@ -224,146 +153,73 @@ def cmd_boards(args) -> None:
 
 
 def cmd_cache(args) -> None:
-    import time
-    from .firmware import cache as C
-    from .firmware.build import default_cache_dir
-    where = default_cache_dir()
+    st = api.cache(clear=args.clear)
     if args.clear:
-        gone = C.clear(where)
-        freed = sum(e.bytes for e in gone)
+        freed = sum(e.bytes for e in st.removed)
         if args.json:
-            print(_json({"path": str(where), "removed": [e.to_dict() for e in gone], "bytes_freed": freed}))
+            print(_json({"path": str(st.path), "removed": [e.to_dict() for e in st.removed], "bytes_freed": freed}))
         else:
-            print(f"firmware cache {where}: removed {len(gone)} entries ({C.human(freed)})")
+            print(f"firmware cache {st.path}: removed {len(st.removed)} entries ({C.human(freed)})")
         return
-    es, cap = C.entries(where), C.max_bytes()
-    total = sum(e.bytes for e in es)
     if args.json:
-        print(_json({"path": str(where), "bytes": total, "max_bytes": cap, "entries": [e.to_dict() for e in es]}))
+        print(_json({"path": str(st.path), "bytes": st.bytes, "max_bytes": st.max_bytes,
+                     "entries": [e.to_dict() for e in st.entries]}))
         return
-    from tabulate import tabulate
-    print(f"firmware cache {where}: {len(es)} entries, {C.human(total)} of at most {C.human(cap)} "
-          f"({C.ENV_MAX_BYTES}; least recently used entries go first)")
-    if es:
+    print(f"firmware cache {st.path}: {len(st.entries)} entries, {C.human(st.bytes)} of at most "
+          f"{C.human(st.max_bytes)} ({C.ENV_MAX_BYTES}; least recently used entries go first)")
+    if st.entries:
         rows = [[e.board, e.key, C.human(e.bytes), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))]
-                for e in es]
+                for e in st.entries]
         print(tabulate(rows, headers=["board", "key", "size", "last used"], tablefmt="simple", disable_numparse=True))
 
 
 def cmd_flash(args) -> None:
-    import shlex
-    from .board import get_board
-    from .firmware.build import build
-    from .device.flash import flash
-    board = get_board(args.board)
-    elf = args.elf or build(board).elf
-    cmd = flash(board, elf, runner=args.runner, probe=args.probe, dry_run=args.dry_run)
+    cmd = api.flash(args.board, args.elf, runner=args.runner, probe=args.probe, dry_run=args.dry_run)
     print(("would run: " if args.dry_run else "flashed with: ") + shlex.join(cmd))
 
 
 def cmd_run(args) -> None:
-    import io
-    import time
-    from .artifact import atomic_write_bytes
-    from .board import get_board
-    from .device.runner import counters_table, run_on_board
-    from .firmware.runtime import model_ram_bytes
-    from .runtime.engines import load_model, to_qgraph
-    from .artifact import load_json
-    from .plan import Plan, is_plan_file
-    board = get_board(args.board)
-    planned = is_plan_file(args.model)  # a plan places its weights in flash: compile the model in
-    schedule = "time"
-    if planned:  # as planned: the arena in the plan's region, the plan's schedule
-        p = Plan.from_dict(load_json(args.model), args.model)
-        deploy = p.deploy_on(board)
-        board, schedule = deploy["board"], deploy["schedule"]
-    qgraph = to_qgraph(p.qgraph if planned else load_model(args.model), **_quant_options(args))
-    args.builtin = args.builtin or (planned and args.port is None)
-    inputs = _load_inputs(args.inputs)
-    from .quantize.reference import check_spike_inputs
-    x = check_spike_inputs(qgraph, inputs)
-    t0 = time.perf_counter()
-    res, fw = run_on_board(board, qgraph, x, port=args.port, builtin=args.builtin, dsp=not args.reference_kernels,
-                           timeout=args.timeout, schedule=schedule, boot_timeout=args.boot_timeout)
-    wall = time.perf_counter() - t0
-    n, t = res.outputs.shape[:2]
-    flat = res.outputs.reshape(n, t, -1)
-    key = "out_spikes" if res.output_spiking else "out_mem"
-    arrays = {key: flat, "pred": res.pred, "steps": res.steps}
-    for layer, cs in res.counts.items():
-        for c, v in cs.items():
-            arrays[f"{layer}.{c}"] = v
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(args.output, buf.getvalue())
-    if fw is not None:
-        s = fw.sizes
-        print(f"firmware {fw.elf} ({'cached' if fw.cached else 'built'}): text {s.text:,} B, data {s.data:,} B, "
-              f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
-              + ", ".join(f"{r} {u:,}/{board.regions[r].size_bytes:,} B" for r, u in s.regions.items()))
-        blob, arena = model_ram_bytes(qgraph, args.builtin, schedule, None if schedule == "time" else x.shape[1])
-        print("model in RAM: " + (f"blob {blob:,} B + " if blob else "") + f"runtime arena {arena:,} B "
-              f"of the firmware arena's {s.arena:,} B" + (" (weights in flash)" if args.builtin else ""))
-    print(counters_table(res))
+    r = api.run(args.model, args.inputs, board=args.board, port=args.port, builtin=args.builtin,
+                dsp=not args.reference_kernels, timeout=args.timeout, boot_timeout=args.boot_timeout,
+                **_quant_options(args))
+    m, board = r.measurement, r.board
+    m.save_npz(args.output)
+    n, t = m.outputs.shape[:2]
+    if r.firmware is not None:
+        s = r.firmware.sizes
+        print(f"firmware {r.firmware.elf} ({'cached' if r.firmware.cached else 'built'}): text {s.text:,} B, "
+              f"data {s.data:,} B, bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
+              + ", ".join(f"{reg} {u:,}/{board.regions[reg].size_bytes:,} B" for reg, u in s.regions.items()))
+        print("model in RAM: " + (f"blob {r.blob_ram_bytes:,} B + " if r.blob_ram_bytes else "")
+              + f"runtime arena {r.arena_bytes:,} B of the firmware arena's {s.arena:,} B"
+              + (" (weights in flash)" if r.builtin else ""))
+    print(counters_table(m))
     where = args.port or f"QEMU {board.qemu_machine}"
-    print(f"{n} inputs x {t} steps on {board.id} ({where}, {'compiled-in model' if args.builtin else 'blob over serial'}"
-          f"; {res.cycle_source} counter, reported as {res.unit}): {res.steps.mean():.2f} steps on average, "
-          f"{res.seconds:.2f} s on the link, {wall:.2f} s in all -> {args.output} ({key} {list(flat.shape)}, pred [{n}], "
-          f"steps [{n}], per-layer counters)")
+    print(f"{n} inputs x {t} steps on {board.id} ({where}, {'compiled-in model' if r.builtin else 'blob over serial'}"
+          f"; {m.cycle_source} counter, reported as {m.unit}): {m.steps.mean():.2f} steps on average, "
+          f"{m.seconds:.2f} s on the link, {r.wall_seconds:.2f} s in all -> {args.output} ({m.output_key} "
+          f"[{n}, {t}, {m.outputs[0, 0].size}], pred [{n}], steps [{n}], per-layer counters)")
 
 
 def cmd_profile(args) -> None:
-    from .artifact import save_json
-    from .board import get_board
-    from .calibrate.profile import profile, stale_calibration
-    from .cost import coefficients
-    from .plan import is_plan_file, load_plan_or_model
-    from .quantize import QGraph
-    from .runtime.engines import load_model, to_qgraph
-    from .quantize.reference import check_spike_inputs
-    board = get_board(args.board)
-    if is_plan_file(args.model):
-        from .artifact import load_json
-        qgraph, how = load_plan_or_model(args.model), "the plan's quantized model"
-        sched = load_json(args.model).get("schedule", "time-step-major")
-        if sched != "time-step-major":
-            how += f" (planned {sched}; profiled time-step-major, the schedule the cost terms model)"
-    else:
-        m = load_model(args.model)
-        qgraph = to_qgraph(m)
-        how = "quantized model" if isinstance(m, QGraph) else (
-            f"float model quantized with the default settings ({qgraph.config.weight_bits}-bit weights, "
-            f"{qgraph.config.state_bits}-bit state, {qgraph.config.rounding} rounding)")
-    x = check_spike_inputs(qgraph, _load_inputs(args.inputs))
-    if args.limit is not None:
-        x = x[:args.limit]
-    coeffs = coefficients(board, args.calibration)
-    p = profile(qgraph, x, board, coeffs=coeffs, port=args.port, model=Path(args.model).stem,
-                boot_timeout=args.boot_timeout)
-    print(p.table())
-    print(f"model: {how}; " + ("compiled in, QEMU " + board.qemu_machine if args.port is None else
-                               f"blob over {args.port}"))
-    warn = stale_calibration(board, args.calibration)
-    for note in p.notes + ([warn] if warn else []):
+    pr = api.profile(args.model, args.inputs, board=args.board, calibration=args.calibration, port=args.port,
+                     limit=args.limit, boot_timeout=args.boot_timeout)
+    print(pr.profile.table())
+    print(f"model: {pr.how}")
+    for note in pr.notes:
         print(f"note: {note}")
     if args.output:
-        save_json(args.output, p.to_dict())
+        save_json(args.output, pr.profile.to_dict())
         print(f"-> {args.output}")
 
 
 def cmd_calibrate(args) -> None:
-    from .board import get_board
-    from .calibrate.run import run_calibration
-    board = get_board(args.board)
-    run_calibration(board, output=args.output, port=args.port, benchmarks=args.benchmarks,
-                    measurements=args.measurements, refit=args.refit, held_out=not args.no_held_out,
-                    inputs=args.inputs, seed=args.seed, boot_timeout=args.boot_timeout)
+    api.calibrate(args.board, output=args.output, port=args.port, benchmarks=args.benchmarks,
+                  measurements=args.measurements, refit=args.refit, held_out=not args.no_held_out,
+                  inputs=args.inputs, seed=args.seed, boot_timeout=args.boot_timeout)
 
 
 def _add_quant_options(s) -> None:
-    from .quantize import ROUNDINGS
-    from .quantize.config import RANGES
     q = s.add_argument_group("quantization (fixed-point engines and compile)")
     lo, hi = RANGES["weight_bits"]
     q.add_argument("--weight-bits", type=int, metavar="B", help=f"weight bits, {lo}..{hi} (default 8)")
@@ -386,7 +242,6 @@ def _add_quant_options(s) -> None:
 
 
 def _add_boot_timeout(s) -> None:
-    from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
 
     def seconds(text: str) -> float:
         try:
@@ -399,7 +254,6 @@ def _add_boot_timeout(s) -> None:
                         f"timeout, and not used with --port")
 
 def build_parser() -> argparse.ArgumentParser:
-    from .graph.dialects import DIALECTS
     p = argparse.ArgumentParser(
         prog="edgesnn", description="Plan, quantize, run and measure spiking neural networks on microcontrollers.",
         epilog="Run `edgesnn COMMAND --help` for a command's options.")
@@ -648,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except EdgesnnError as e:
+        for note in getattr(e, "__notes__", ()):  # e.g. a warning that explains the error
+            print(f"edgesnn {args.command}: {note}", file=sys.stderr)
         print(f"edgesnn {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0
