@@ -10,6 +10,12 @@ unknown keys, flags that contradict the core, regions that overlap or do not add
 whose regions fall outside the emulated memory) and raises one `BoardError` that lists them all,
 each with the file and the dotted key. The catalogue then checks what spans files: an emulated
 board's limits must equal those of the real board it names.
+
+Ports and QEMU machines are data too: each folder of runtime_c/ports has a `port.toml` (its sources,
+layers, cores, hooks, tick sources and the QEMU machines it runs on; runtime_c/ports/README.md
+documents every key), checked the same way by `load_ports`. A board's firmware port, tick source,
+serial UART and QEMU machine are checked against those descriptions, so a new emulated board is one
+board file and a new port a folder of files, with no edit here.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import BoardError
-from .resources import BOARDS_DIR, board_dirs
+from .resources import BOARDS_DIR, RUNTIME_C, board_dirs
 from tabulate import tabulate
 
 SCHEMA = 1
@@ -40,29 +46,56 @@ CORES: dict[str, tuple[str, tuple[str, ...], bool]] = {
 }
 REGION_KINDS = ("flash", "sram", "sdram")
 RUNNERS = ("pyocd", "openocd")
-PORTS = ("mps2", "microbit")
-TICK_SOURCES = ("systick", "nrf-timer")
+PORTS_DIR = RUNTIME_C / "ports"   # one folder per port, each described by its PORT_FILE
+PORT_FILE = "port.toml"
+PORT_KINDS = ("firmware", "layer", "host")
 
 
 @dataclass(frozen=True)
 class QemuMachine:
-    """What the validator and the QEMU target need to know about one emulated machine."""
-    name: str
+    """One QEMU machine a firmware port runs on: a [machines.NAME] table of its port.toml."""
+    name: str                                   # QEMU's -M name
     core: str
     ram_windows: tuple[tuple[int, int], ...]   # (origin, size_bytes) of the RAM QEMU backs
     sysclk_hz: int                              # the clock QEMU drives SysTick/timers with
+    serial_uart_bases: tuple[int, ...]          # where the UART behind QEMU's -serial answers (aliases included)
+    args: tuple[str, ...]                       # more QEMU arguments this machine needs
+    port: str                                   # the port whose port.toml lists it
+    path: Path
 
 
-# Measured with `info mtree -f` on QEMU 7.2 (Debian 12); see runtime_c/ports/README.md.
-QEMU_MACHINES: dict[str, QemuMachine] = {m.name: m for m in (
-    QemuMachine("mps2-an386", "cortex-m4", ((0x0000_0000, 0x40_0000), (0x2000_0000, 0x40_0000),
-                                            (0x2100_0000, 0x100_0000)), 25_000_000),
-    QemuMachine("mps2-an500", "cortex-m7", ((0x0000_0000, 0x40_0000), (0x2000_0000, 0x40_0000),
-                                            (0x6000_0000, 0x100_0000)), 25_000_000),
-    QemuMachine("mps2-an505", "cortex-m33", ((0x0000_0000, 0x40_0000), (0x1000_0000, 0x40_0000),
-                                             (0x2800_0000, 0x40_0000), (0x3800_0000, 0x40_0000)), 20_000_000),
-    QemuMachine("microbit", "cortex-m0", ((0x0000_0000, 0x4_0000), (0x2000_0000, 0x4000)), 16_000_000),
-)}
+@dataclass(frozen=True)
+class Port:
+    """A validated runtime_c/ports/<id>/port.toml: a firmware port (boards name it in firmware.port), a
+    layer firmware ports build on (firmware, cortex_m), or the runtime's host port. File names are
+    relative to the port's folder."""
+    id: str
+    kind: str
+    summary: str
+    path: Path
+    layers: tuple[str, ...] = ()                  # layers whose sources and headers come first, in order
+    sources: tuple[str, ...] = ()                 # always compiled
+    cores: tuple[str, ...] = ()                   # the cores a firmware port runs on
+    hooks: tuple[str, ...] = ()                   # the esn_fw_port_NAME hooks its sources define
+    hooks_required: tuple[str, ...] = ()          # the hooks a firmware port and its layers must define
+    tick_sources: tuple[str, ...] = ()            # what a board's firmware.tick_source may be
+    ticks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # tick source -> the sources this folder adds
+    linker_script: str | None = None
+    extension: str | None = None                  # linked when a build names no extension sources
+    extensions: tuple[str, ...] = ()              # other extensions, linked on request
+    with_runtime: tuple[str, ...] = ()            # linked together with the C runtime only
+    defines: dict[str, str] = field(default_factory=dict)  # more -D NAME=VALUE for every firmware of the port
+    machines: dict[str, QemuMachine] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    def named_files(self) -> list[str]:
+        """Every file the description names."""
+        out = [*self.sources, *(f for fs in self.ticks.values() for f in fs), *self.extensions, *self.with_runtime]
+        out += [f for f in (self.linker_script, self.extension) if f]
+        return out
 
 
 @dataclass(frozen=True)
@@ -106,6 +139,8 @@ class Board:
     baud: int
     path: Path
     raw: dict = field(repr=False, default_factory=dict)
+    port: Port | None = field(repr=False, default=None)             # firmware.port's description
+    machine: QemuMachine | None = field(repr=False, default=None)   # qemu.machine's facts (emulated boards)
 
     @property
     def arch(self) -> str:
@@ -230,13 +265,13 @@ FLASH = {
     "openocd_config": (_strlist, False), "openocd_args": (_strlist, False),
 }
 SERIAL = {"baud": (_int(300, 20_000_000), True)}
-FIRMWARE = {
-    "port": (_str(PORTS), True), "uart_base": (_int(0, 0xFFFF_FFFF), True),
+FIRMWARE = {   # port, tick_source: checked against the port descriptions on disk (load_ports)
+    "port": (_str(), True), "uart_base": (_int(0, 0xFFFF_FFFF), True),
     "stack_bytes": (_int(512, multiple=8), True), "arena_bytes": (_int(0, multiple=8), True),
     "max_payload_bytes": (_int(64, 4096), True), "tick_hz": (_int(1), True),
-    "tick_source": (_str(TICK_SOURCES), True),
+    "tick_source": (_str(), True),
 }
-QEMU = {"machine": (_str(tuple(QEMU_MACHINES)), True), "limits_of": (_str(), True)}
+QEMU = {"machine": (_str(), True), "limits_of": (_str(), True)}   # machine: one a port description lists
 
 
 class _Problems:
@@ -358,8 +393,260 @@ def _check_regions(p: _Problems, raw: dict, mem: dict, kind: str) -> dict[str, R
     return regions
 
 
-def validate(raw: dict, path: Path) -> Board:
-    """Check one parsed board file; raise one BoardError listing every problem."""
+# ---------------------------------------------------------------------------------------------
+# Port descriptions: runtime_c/ports/<id>/port.toml (runtime_c/ports/README.md documents every key)
+
+PORT_TOP = {
+    "schema": (_int(SCHEMA, SCHEMA), True),
+    "id": (_str(pattern=r"[a-z0-9][a-z0-9_-]*"), True),
+    "kind": (_str(PORT_KINDS), True),
+    "summary": (_str(), True),
+    "layers": (_strlist, False),
+    "sources": (_strlist, True),
+    "cores": (_strlist, False),
+    "hooks": (_strlist, False),
+    "hooks_required": (_strlist, False),
+    "tick_sources": (_strlist, False),
+    "linker_script": (_str(), False),
+    "extension": (_str(), False),
+    "extensions": (_strlist, False),
+    "with_runtime": (_strlist, False),
+}
+PORT_TABLES = {"tick", "defines", "machines"}
+PORT_TICK = {"sources": (lambda v: None if v == [] else _strlist(v), True)}
+
+
+def _ram_windows(v):
+    ok = isinstance(v, list) and v and all(
+        isinstance(w, dict) and set(w) == {"origin", "size_bytes"} and _is_int(w["origin"]) and _is_int(w["size_bytes"])
+        and 0 <= w["origin"] and 0 < w["size_bytes"] and w["origin"] + w["size_bytes"] <= 1 << 32 for w in v)
+    return None if ok else f"must be a list of {{ origin = ADDRESS, size_bytes = N }} inside 4 GiB, got {v!r}"
+
+
+def _int_list(v):
+    ok = isinstance(v, list) and v and all(_is_int(x) and 0 <= x <= 0xFFFF_FFFF for x in v)
+    return None if ok else f"must be a non-empty list of 32-bit addresses, got {v!r}"
+
+
+MACHINE = {
+    "core": (_str(tuple(CORES)), True),
+    "timer_hz": (_int(1, 2_000_000_000), True),
+    "ram": (_ram_windows, True),
+    "serial_uart_bases": (_int_list, True),
+    "args": (lambda v: None if v == [] else _strlist(v), False),
+}
+_HOOK_DEF = r"\besn_fw_port_{}\s*\([^;{{)]*\)\s*\{{"
+
+
+def _port_file(path: Path) -> tuple[Port | None, _Problems]:
+    """Parse and check one port.toml on its own; (the port or None, its problems)."""
+    p = _Problems(path)
+    try:
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        p.add("", f"cannot read ({e.strerror or e})")
+        return None, p
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        p.add("", f"not valid TOML: {e}")
+        return None, p
+    top = p.check_table(raw, PORT_TOP, "", extra=PORT_TABLES)
+    folder = path.parent
+    if "id" in top and top["id"] != folder.name:
+        p.add("id", f"{top['id']!r} must equal the folder name {folder.name!r}")
+    kind = top.get("kind")
+    if kind == "firmware":
+        for k in ("layers", "cores", "hooks", "tick_sources"):
+            if k not in raw:
+                p.add(k, "missing (required for a firmware port)")
+    else:
+        for k in ("cores", "tick_sources", "layers"):
+            if k in raw:
+                p.add(k, f"only a firmware port has {k} (kind = {kind!r})")
+        if "machines" in raw:
+            p.add("[machines]", "only a firmware port runs on QEMU machines")
+    for core in top.get("cores", []):
+        if core not in CORES:
+            near = difflib.get_close_matches(core, list(CORES), n=1)
+            p.add("cores", f"{core!r} is not a core ({', '.join(CORES)})" + (f"; did you mean {near[0]!r}?" if near else ""))
+    for k in ("hooks", "hooks_required"):
+        for h in top.get(k, []):
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", h):
+                p.add(k, f"{h!r} is not a hook name (the NAME of esn_fw_port_NAME)")
+        if len(set(top.get(k, []))) != len(top.get(k, [])):
+            p.add(k, "names a hook twice")
+
+    ticks: dict[str, tuple[str, ...]] = {}
+    tick_raw = raw.get("tick", {})
+    if not isinstance(tick_raw, dict):
+        p.add("[tick]", "must hold [tick.NAME] tables")
+    else:
+        for name, t in tick_raw.items():
+            ok = p.check_table(t, PORT_TICK, f"tick.{name}.")
+            if "sources" in ok:
+                ticks[name] = tuple(ok["sources"])
+    defines = raw.get("defines", {})
+    if not isinstance(defines, dict) or not all(
+            re.fullmatch(r"[A-Z_][A-Z0-9_]*", k) and isinstance(v, str) for k, v in defines.items()):
+        p.add("defines", f"must map C macro names to strings, got {defines!r}")
+        defines = {}
+
+    port_id = top.get("id", folder.name)
+    machines: dict[str, QemuMachine] = {}
+    machines_raw = raw.get("machines", {})
+    if not isinstance(machines_raw, dict):
+        p.add("[machines]", "must hold [machines.NAME] tables")
+        machines_raw = {}
+    for name, m in machines_raw.items():
+        pre = f"machines.{name}."
+        ok = p.check_table(m, MACHINE, pre)
+        if "core" in ok and "cores" in top and ok["core"] not in top["cores"]:
+            p.add(pre + "core", f"{ok['core']!r} is not among this port's cores ({', '.join(top['cores'])})")
+        if {"core", "timer_hz", "ram", "serial_uart_bases"} <= set(ok):
+            machines[name] = QemuMachine(
+                name=name, core=ok["core"], sysclk_hz=ok["timer_hz"],
+                ram_windows=tuple((w["origin"], w["size_bytes"]) for w in ok["ram"]),
+                serial_uart_bases=tuple(ok["serial_uart_bases"]), args=tuple(ok.get("args", [])),
+                port=port_id, path=path)
+
+    port = None
+    if {"id", "kind", "summary", "sources"} <= set(top):
+        port = Port(id=top["id"], kind=kind, summary=top["summary"], path=path,
+                    layers=tuple(top.get("layers", [])), sources=tuple(top["sources"]),
+                    cores=tuple(top.get("cores", [])), hooks=tuple(top.get("hooks", [])),
+                    hooks_required=tuple(top.get("hooks_required", [])),
+                    tick_sources=tuple(top.get("tick_sources", [])), ticks=ticks,
+                    linker_script=top.get("linker_script"), extension=top.get("extension"),
+                    extensions=tuple(top.get("extensions", [])), with_runtime=tuple(top.get("with_runtime", [])),
+                    defines=dict(defines), machines=machines)
+        # the files it names exist, and every C file of the folder is named (a new source is not left out)
+        keys = {"sources": port.sources, "extensions": port.extensions, "with_runtime": port.with_runtime,
+                "linker_script": [port.linker_script] if port.linker_script else [],
+                "extension": [port.extension] if port.extension else [],
+                **{f"tick.{n}.sources": fs for n, fs in ticks.items()}}
+        for key, names in keys.items():
+            for n in names:
+                f = folder / n
+                if f.parent != folder:
+                    p.add(key, f"{n!r} must be a file name in {folder} (no folders)")
+                elif not f.is_file():
+                    p.add(key, f"{n!r}: no such file in {folder}")
+        named = set(port.named_files())
+        for c in sorted(folder.glob("*.c")):
+            if c.name not in named:
+                p.add("sources", f"{c.name} is in {folder.name}/ but the description does not name it "
+                                 "(sources, tick.NAME.sources, extension(s) or with_runtime)")
+        # each hook it claims is defined in its own always-compiled sources
+        text = "\n".join((folder / n).read_text(errors="replace") for n in port.sources if (folder / n).is_file())
+        for h in port.hooks:
+            if not re.search(_HOOK_DEF.format(re.escape(h)), text):
+                p.add("hooks", f"{h!r}: none of its sources ({', '.join(port.sources)}) defines esn_fw_port_{h}()")
+    return port, p
+
+
+def _check_port_set(ports: dict[str, Port], problems: dict[str, _Problems]) -> None:
+    """Checks across port files: layers exist, a firmware port and its layers define every hook once, offer
+    the tick sources they promise, a linker script and a default extension; machine names are unique."""
+    owners: dict[str, str] = {}
+    for port in ports.values():
+        p = problems[port.id]
+        for m in port.machines:
+            if m in owners:
+                p.add(f"machines.{m}", f"also described by port {owners[m]!r} ({ports[owners[m]].path})")
+            owners.setdefault(m, port.id)
+        chain = []
+        for name in port.layers:
+            layer = ports.get(name)
+            if layer is None:
+                near = difflib.get_close_matches(name, list(ports), n=1)
+                p.add("layers", f"no port {name!r} in {port.dir.parent}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+            elif layer.kind != "layer":
+                p.add("layers", f"{name!r} is a {layer.kind} port, not a layer")
+            else:
+                chain.append(layer)
+        if port.kind != "firmware" or len(chain) != len(port.layers):
+            continue
+        chain.append(port)
+        where = {}
+        for q in chain:
+            for h in q.hooks:
+                if h in where:
+                    p.add("hooks", f"{h!r} is defined by both {where[h]} and {q.id}")
+                where.setdefault(h, q.id)
+        required = [h for q in chain for h in q.hooks_required]
+        missing = [h for h in required if h not in where]
+        if missing:
+            p.add("hooks", f"esn_fw_port_{', esn_fw_port_'.join(missing)} defined by neither {port.id} nor its layers "
+                           f"({', '.join(port.layers) or 'none'}); every firmware port needs {', '.join(required)}")
+        unknown = [h for h in where if required and h not in required]
+        if unknown:
+            p.add("hooks", f"{', '.join(map(repr, unknown))}: not a hook of esn_fw_port.h ({', '.join(required)})")
+        for t in port.tick_sources:
+            if not any(t in q.ticks for q in chain):
+                p.add("tick_sources", f"{t!r} is implemented by neither {port.id} nor its layers: add a [tick.{t}] table "
+                                      "(its sources; [] when they are among sources)")
+        for key in ("linker_script", "extension"):
+            if not any(getattr(q, key) for q in chain):
+                p.add(key, f"neither {port.id} nor its layers ({', '.join(port.layers) or 'none'}) name one")
+
+
+_PORTS_CACHE: dict[Path, tuple[tuple, dict[str, Port]]] = {}
+
+
+def load_ports(directory: str | Path | None = None) -> dict[str, Port]:
+    """Every port described in `directory` (default: the shipped runtime_c/ports), one per folder with a
+    port.toml, validated one by one and then across files. Problems from all files come back together
+    in one BoardError, each with its file and key. Cached until a description changes."""
+    root = Path(directory) if directory is not None else PORTS_DIR
+    files = sorted(root.glob(f"*/{PORT_FILE}"))
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    hit = _PORTS_CACHE.get(root)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    if not files:
+        raise BoardError(f"{root}: no port descriptions (*/{PORT_FILE})")
+    ports: dict[str, Port] = {}
+    problems: dict[str, _Problems] = {}
+    for f in files:
+        port, p = _port_file(f)
+        problems[port.id if port else f.parent.name] = p
+        if port is not None:
+            ports[port.id] = port
+    _check_port_set(ports, problems)
+    errors = []
+    for p in problems.values():
+        try:
+            p.raise_if_any()
+        except BoardError as e:
+            errors.append(str(e))
+    if errors:
+        raise BoardError("\n".join(errors))
+    _PORTS_CACHE[root] = (stamp, ports)
+    return ports
+
+
+def port_chain(port: Port) -> list[Port]:
+    """The layers of a port (from the port descriptions beside it), then the port itself."""
+    ports = load_ports(port.dir.parent)
+    return [ports[name] for name in port.layers] + [port]
+
+
+def qemu_machines(directory: str | Path | None = None) -> dict[str, QemuMachine]:
+    """Every QEMU machine the ports in `directory` run on, by QEMU machine name."""
+    return {name: m for port in load_ports(directory).values() for name, m in port.machines.items()}
+
+
+def _choose(p: _Problems, key: str, value: str, choices: list[str], what: str) -> bool:
+    if value in choices:
+        return True
+    near = difflib.get_close_matches(value, choices, n=1)
+    p.add(key, f"must be one of {', '.join(choices) or 'none'} ({what}); got {value!r}"
+               + (f" (did you mean {near[0]!r}?)" if near else ""))
+    return False
+
+
+def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Board:
+    """Check one parsed board file; raise one BoardError listing every problem. Its firmware port and QEMU
+    machine are checked against `ports` (default: the descriptions in runtime_c/ports, load_ports)."""
     p = _Problems(path)
     top = p.check_table(raw, TOP, "", extra=TABLES)
     kind = top.get("kind", raw.get("kind"))
@@ -416,13 +703,30 @@ def validate(raw: dict, path: Path) -> Board:
     if arena and arena_name != mem.get("data_region") and "arena_bytes" in fw and fw["arena_bytes"] > arena.size_bytes:
         p.add("firmware.arena_bytes", f"{_fmt(fw['arena_bytes'])} exceeds arena region {arena.name!r} "
                                       f"({_fmt(arena.size_bytes)})")
-    if fw.get("port") == "microbit" and core and core != "cortex-m0":
-        p.add("firmware.port", f"the microbit port drives an nRF51 (cortex-m0), not a {core}")
-    if fw.get("tick_source") == "systick" and core in ("cortex-m0",) and fw.get("port") == "microbit":
-        p.add("firmware.tick_source", "the nRF51 has no SysTick; use \"nrf-timer\"")
-
     q = tables.get("qemu", {})
-    machine = QEMU_MACHINES.get(q.get("machine", ""))
+    port = machine = None
+    if "port" in fw or "machine" in q:
+        if ports is None:
+            ports = load_ports()
+        firmware_ports = [i for i, x in ports.items() if x.kind == "firmware"]
+        where = next(iter(ports.values())).dir.parent if ports else PORTS_DIR
+        if "port" in fw and _choose(p, "firmware.port", fw["port"], firmware_ports, f"the firmware ports in {where}"):
+            port = ports[fw["port"]]
+            if core and core not in port.cores:
+                p.add("firmware.port", f"the {port.id} port runs on {', '.join(port.cores)}, not a {core} ({port.path})")
+            if "tick_source" in fw:
+                _choose(p, "firmware.tick_source", fw["tick_source"], list(port.tick_sources),
+                        f"the tick sources port {port.id} offers")
+        machines = {n: m for x in ports.values() for n, m in x.machines.items()}
+        if "machine" in q and _choose(p, "qemu.machine", q["machine"], sorted(machines),
+                                      "the QEMU machines the ports describe"):
+            machine = machines[q["machine"]]
+            if port is not None and machine.port != port.id:
+                p.add("qemu.machine", f"{machine.name} is a machine of port {machine.port} ({machine.path}), "
+                                      f"but firmware.port = {port.id!r}")
+            if "uart_base" in fw and fw["uart_base"] not in machine.serial_uart_bases:
+                p.add("firmware.uart_base", f"{fw['uart_base']:#010x} is not the UART QEMU's -serial drives on "
+                                            f"{machine.name} ({', '.join(f'{a:#010x}' for a in machine.serial_uart_bases)})")
     if machine is not None:
         if core and machine.core != core:
             p.add("qemu.machine", f"{machine.name} emulates a {machine.core}, but core = {core!r}")
@@ -442,7 +746,7 @@ def validate(raw: dict, path: Path) -> Board:
         sdram_bytes=sdram, regions=regions, code_region=mem["code_region"], data_region=mem["data_region"],
         arena_region=mem.get("arena_region", mem["data_region"]),
         cc=tables["toolchain"].get("cc", "arm-none-eabi-gcc"), cflags=tuple(tables["toolchain"]["cflags"]),
-        baud=tables["serial"]["baud"], path=path, raw=raw)
+        baud=tables["serial"]["baud"], path=path, raw=raw, port=port, machine=machine)
 
 
 def load_board_file(path: str | Path) -> Board:
@@ -627,3 +931,10 @@ def board_detail(b: Board) -> str:
     if sources:
         lines += ["region cost sources:"] + sources
     return "\n".join(lines)
+
+
+def __getattr__(name: str):
+    """QEMU_MACHINES, the machines the shipped port descriptions list, read when asked for (it was a table here)."""
+    if name == "QEMU_MACHINES":
+        return qemu_machines()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,10 +6,14 @@
 
 The emulator runs as
 
-    qemu-system-arm -M <machine> -nographic -monitor none -kernel firmware.elf
+    qemu-system-arm -M <machine> <machine args> -nographic -monitor none -kernel firmware.elf
         -semihosting-config enable=on,target=native
         -icount shift=0,align=off,sleep=off
         -serial tcp:127.0.0.1:0,server=on,wait=on,nodelay=on
+
+The machine and its arguments are data: the board file's qemu.machine names a [machines.NAME] table of
+its firmware port's description (runtime_c/ports/<port>/port.toml), which also holds the machine's core,
+RAM windows, timer clock and the UART wired to -serial (edgesnn/board.py checks the board against them).
 
 Port 0 lets the kernel pick a free loopback port while QEMU binds it; QEMU prints the port it got
 on stderr ("waiting for connection on: disconnected:tcp:127.0.0.1:PORT"), so there is no window
@@ -39,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..board import QEMU_MACHINES, Board
+from ..board import Board
 from ..errors import DeviceError
 from . import protocol as P
 from ..firmware.elf import Elf
@@ -87,10 +91,11 @@ def qemu_command(board: Board, elf: str | Path, qemu: str = "qemu-system-arm", *
                  nodelay: bool = True, extra: list[str] | None = None) -> list[str]:
     if not board.is_emulated:
         raise DeviceError(f"board {board.id!r} is real hardware: flash it (edgesnn flash) instead of running QEMU")
-    if board.qemu_machine not in QEMU_MACHINES:
+    machine = board.machine   # the machine's facts: its port's port.toml, [machines.NAME]
+    if machine is None:
         raise DeviceError(f"{board.path}: unknown QEMU machine {board.qemu_machine!r}")
     serial_opt = "tcp:127.0.0.1:0,server=on,wait=on" + (",nodelay=on" if nodelay else "")
-    cmd = [qemu, "-M", board.qemu_machine, "-nographic", "-monitor", "none",
+    cmd = [qemu, "-M", machine.name, *machine.args, "-nographic", "-monitor", "none",
            "-semihosting-config", "enable=on,target=native"]
     if icount:
         cmd += ["-icount", "shift=0,align=off,sleep=off"]

@@ -3,10 +3,12 @@
     fw = build(get_board("qemu-mps2-an386"))
     fw.elf, fw.sizes.text, fw.sizes.regions["sram"]
 
-Sources: runtime_c/ports/firmware (protocol server, portable), runtime_c/ports/cortex_m (startup,
-vector table, fault reporter, semihosting, SysTick, the linker script template) and the board's
-port folder (runtime_c/ports/<firmware.port>: UART and tick counter). The extension sources (the
-runtime integration, see esn_fw_ext.h) replace esn_fw_ext_none.c.
+Sources: what the port descriptions name (runtime_c/ports/<id>/port.toml, read by edgesnn/board.py):
+the board's port (firmware.port: UART and tick counter) after its layers, in order (firmware: the
+portable protocol server; cortex_m: startup, vector table, fault reporter, semihosting, the linker
+script template), each folder's `sources` then the sources of the board's tick source
+([tick.NAME]). The extension sources (the runtime integration, see esn_fw_ext.h) replace the
+layers' default extension (esn_fw_ext_none.c).
 
 Every build lands in a cache folder named by a hash of everything that can change the image: the
 sources and headers, the compiler flags and defines, the generated linker script and the compiler's
@@ -37,7 +39,7 @@ from pathlib import Path
 from string import Template
 
 from .. import __version__
-from ..board import PORTS, Board
+from ..board import PORTS_DIR, Board, load_ports, port_chain
 from ..errors import DeviceError
 from ..resources import RUNTIME_C
 from . import cache as C
@@ -45,10 +47,9 @@ from .elf import Elf
 from tabulate import tabulate
 from concurrent.futures import ThreadPoolExecutor
 
-PORTS_DIR = RUNTIME_C / "ports"
 FW_DIR = PORTS_DIR / "firmware"
 CORTEX_M_DIR = PORTS_DIR / "cortex_m"
-LINKER_TEMPLATE = CORTEX_M_DIR / "esn_fw.ld.in"
+LINKER_TEMPLATE = CORTEX_M_DIR / "esn_fw.ld.in"   # the Cortex-M ports' (cortex_m/port.toml linker_script)
 
 COMMON_CFLAGS = ["-std=c99", "-Os", "-g3", "-ffunction-sections", "-fdata-sections", "-fno-common",
                  "-Wall", "-Wextra", "-Wdouble-promotion", "-Werror"]
@@ -133,24 +134,25 @@ def _cc_version(cc: str) -> str:
 
 def port_sources(board: Board, ext_sources: list[Path] | None = None) -> tuple[list[Path], list[Path]]:
     """(C sources, include folders) of the firmware for a board."""
-    fw = board.firmware
-    port = fw.get("port")
-    if not port:
-        raise DeviceError(f"board {board.id!r} has no firmware port yet ({board.path} has no [firmware] table); "
-                          f"firmware ports so far: {', '.join(PORTS)} (runtime_c/ports/)")
-    port_dir = PORTS_DIR / port
-    if not port_dir.is_dir():
-        raise DeviceError(f"{board.path}: firmware.port = {port!r}, but {port_dir} does not exist")
-    srcs = [FW_DIR / "esn_fw_frame.c", FW_DIR / "esn_fw_server.c", FW_DIR / "esn_fw_main.c",
-            CORTEX_M_DIR / "esn_startup.c", CORTEX_M_DIR / "esn_fault.c", CORTEX_M_DIR / "esn_cortex_m.c"]
-    if fw["tick_source"] == "systick":
-        srcs.append(CORTEX_M_DIR / "esn_systick.c")
-    srcs += sorted(port_dir.glob("*.c"))
-    srcs += [Path(s).resolve() for s in ext_sources] if ext_sources else [FW_DIR / "esn_fw_ext_none.c"]
+    chain = _chain(board)
+    tick = board.firmware["tick_source"]
+    srcs = [q.dir / n for q in chain for n in (*q.sources, *q.ticks.get(tick, ()))]
+    default_ext = next(q.dir / q.extension for q in reversed(chain) if q.extension)
+    srcs += [Path(s).resolve() for s in ext_sources] if ext_sources else [default_ext]
     for s in srcs:
         if not s.is_file():
             raise DeviceError(f"firmware source {s} is missing")
-    return srcs, [FW_DIR, CORTEX_M_DIR, port_dir]
+    return srcs, [q.dir for q in chain]
+
+
+def _chain(board: Board):
+    """The port descriptions a board's firmware is built from: its port's layers, then the port."""
+    port = board.port
+    if port is None:
+        firmware_ports = [p.id for p in load_ports().values() if p.kind == "firmware"]
+        raise DeviceError(f"board {board.id!r} has no firmware port yet ({board.path} has no [firmware] table); "
+                          f"firmware ports so far: {', '.join(firmware_ports)} (runtime_c/ports/*/port.toml)")
+    return port_chain(port)
 
 
 def _c_str(s: str) -> str:
@@ -171,21 +173,25 @@ def firmware_defines(board: Board, *, arena_bytes: int | None = None, selftest_f
         "ESN_FW_TICK_SOURCE": _c_str(fw["tick_source"]),
         "ESN_FW_SEMIHOSTING": "1" if board.is_emulated else "0",
     }
+    if board.port is not None:
+        d.update(board.port.defines)   # the port's own settings (port.toml [defines]; none so far)
     if selftest_fault:
         d["ESN_FW_SELFTEST_FAULT"] = str(int(selftest_fault))
     return d
 
 
 def linker_script(board: Board) -> str:
-    """The linker script for a board, from runtime_c/ports/cortex_m/esn_fw.ld.in."""
+    """The linker script for a board, from its port's template (runtime_c/ports/cortex_m/esn_fw.ld.in for the
+    Cortex-M ports: the linker_script of the port or its nearest layer that names one)."""
     fw = board.firmware
+    template = next(q.dir / q.linker_script for q in reversed(_chain(board)) if q.linker_script)
     lines = []
     for r in sorted(board.regions.values(), key=lambda r: r.origin):
         attrs = "rx" if r.kind == "flash" else "rwx"
         length = min(_RELAXED_LENGTH, (1 << 32) - r.origin)
         lines.append(f"    {r.name.upper():12s} ({attrs}) : ORIGIN = {r.origin:#010x}, LENGTH = {length:#010x}"
                      f"  /* board limit {r.size_bytes:,} B */")
-    return Template(LINKER_TEMPLATE.read_text()).substitute(
+    return Template(template.read_text()).substitute(
         generated_by=f"Generated by edgesnn {__version__} (edgesnn/firmware/build.py) for board {board.id}",
         memory="\n".join(lines), code_region=board.code_region.upper(), data_region=board.data_region.upper(),
         arena_region=board.arena_region.upper(), stack_bytes=f"{fw['stack_bytes']:#x}")
