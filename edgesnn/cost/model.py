@@ -454,6 +454,16 @@ def schedule_arenas(qgraph, steps: int) -> dict:
     return out
 
 
+def memory_terms(graph, board, blob_bytes: int, arena_bytes: int) -> tuple[dict, dict, str]:
+    """(flash terms, SRAM terms, provenance of the code size) of a model with `graph`'s input and output
+    whose blob and arena take the given bytes on `board`: the one place these sums are made."""
+    code, src = runtime_code_bytes(board.core)
+    stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
+    io = int(np.prod(graph.input.shape)) + 8 * int(np.prod(graph.output.shape))
+    return ({"runtime_code": code, "blob": int(blob_bytes)}, {"arena": int(arena_bytes), "stack": stack, "io": io},
+            src)
+
+
 def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None = None, *,
            schedule: str = "time-step-major", steps: int | None = None) -> tuple[dict, dict, str]:
     """(flash terms, SRAM terms, provenance of the code size) of `qgraph` on `board`; the arena is the
@@ -463,13 +473,9 @@ def memory(qgraph, board, blob_bytes: int | None = None, arena_bytes: int | None
     spec = SCHEDULES[schedule]
     if spec != "time" and steps is None:
         raise ValueError(f"the {schedule} arena depends on the steps T: pass steps")
-    code, src = runtime_code_bytes(board.core)
-    blob = len(to_blob(qgraph, spec, steps if spec != "time" else None)) if blob_bytes is None else int(blob_bytes)
-    arena = int(arena_bytes) if arena_bytes is not None else arena_size_schedule(qgraph, spec, steps or 1)
-    stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
-    g = qgraph.graph
-    io = int(np.prod(g.input.shape)) + 8 * int(np.prod(g.output.shape))
-    return ({"runtime_code": code, "blob": blob}, {"arena": arena, "stack": stack, "io": io}, src)
+    blob = len(to_blob(qgraph, spec, steps if spec != "time" else None)) if blob_bytes is None else blob_bytes
+    arena = arena_bytes if arena_bytes is not None else arena_size_schedule(qgraph, spec, steps or 1)
+    return memory_terms(qgraph.graph, board, blob, arena)
 
 
 def estimate(qgraph, result, board, *, coeffs: Coefficients | None = None, placement: dict | None = None,

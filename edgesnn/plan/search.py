@@ -55,9 +55,7 @@ from ..quantize import QGraph, QuantConfig, quantize
 from .exit import ExitPolicy, calibrate
 from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
 from .stats import paired_drop, wilson
-from ..cost.model import DEFAULT_STACK_BYTES
-from ..cost.runtime_size import runtime_code_bytes
-from ..cost import schedule_arenas
+from ..cost import memory_terms, schedule_arenas
 from ..board import load_catalogue
 from ..quantize import make_stateless, stateless_candidates
 from ..runtime.binding import run_c
@@ -263,10 +261,8 @@ def _fits(flash: int, sram: int, board) -> bool:
 
 
 def _terms(ev: Evaluated, board, graph) -> tuple[dict, dict]:
-    code, _ = runtime_code_bytes(board.core)
-    stack = int(board.firmware.get("stack_bytes", DEFAULT_STACK_BYTES))
-    io = int(np.prod(graph.input.shape)) + 8 * int(np.prod(graph.output.shape))
-    return {"runtime_code": code, "blob": ev.blob_bytes}, {"arena": ev.arena_bytes, "stack": stack, "io": io}
+    """A candidate's flash and SRAM terms (cost.memory_terms) from its measured blob and arena."""
+    return memory_terms(graph, board, ev.blob_bytes, ev.arena_bytes)[:2]
 
 
 def _schedule_lever(qgraph, steps: int, sram: dict, board) -> str:
