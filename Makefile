@@ -47,7 +47,7 @@ clean:
 
 # --- C runtime: the fuzzing toolchain, and rebuilding the cffi extension -----------------------
 # clang with its sanitizer and libFuzzer runtimes, for the blob loader's fuzz target
-# (runtime_c/fuzz, tests/test_fuzz_loader.py). Like `toolchain`: nothing to do when they work,
+# (runtime_c/fuzz, tests/runtime/test_fuzz_loader.py). Like `toolchain`: nothing to do when they work,
 # installed when run as root on Debian, otherwise a note (that test then skips).
 FUZZ_PKGS := clang libclang-rt-dev
 FUZZ_OK   := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \

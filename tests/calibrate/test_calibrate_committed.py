@@ -10,8 +10,7 @@ import pytest
 from edgesnn.board import get_board
 from edgesnn.cost.model import coefficients
 from edgesnn.resources import CALIBRATION_DIR
-
-EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit"]
+from tests.helpers.boards import EMULATED
 
 
 @pytest.mark.parametrize("board", EMULATED)

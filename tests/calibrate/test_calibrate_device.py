@@ -6,7 +6,6 @@ Skipped only when qemu-system-arm or arm-none-eabi-gcc is absent (`make setup` i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,15 +20,13 @@ from edgesnn.cli import main
 from edgesnn.cost.model import RUNTIME_ROW, coefficients
 from edgesnn.data import load_dataset
 from edgesnn.runtime.engines import load_model, to_qgraph
+from tests.helpers.paths import DATA, MODELS
 
-from test_qemu import needs_qemu
-
-ROOT = Path(__file__).resolve().parents[1]
-MLP = ROOT / "examples" / "models" / "digits_mlp.json"
-DATA = ROOT / "examples" / "data" / "digits_test.npz"
+MLP = MODELS / "digits_mlp.json"
+TEST_DATA = DATA / "digits_test.npz"
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_small_sweep_fit_predicts_a_held_out_model(tmp_path):
     board = get_board("qemu-mps2-an386")
     specs = B.design(24, seed=3)
@@ -46,16 +43,16 @@ def test_small_sweep_fit_predicts_a_held_out_model(tmp_path):
     cal = tmp_path / "cal.json"
     cal.write_text(json.dumps(calibration(board, meas, f)))
     q = to_qgraph(load_model(str(MLP)))
-    x, _ = load_dataset(DATA)
+    x, _ = load_dataset(TEST_DATA)
     res, host = run_device(q, x[:4], board)
     before = compare(q, res, host, board, coefficients(board, priors_only=True))
     after = compare(q, res, host, board, coefficients(board, cal))
     assert abs(after.total_error) < 0.10 < abs(before.total_error), (before.total_error, after.total_error)
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_profile_rows_add_up_to_the_totals(tmp_path, capsys):
-    x, _ = load_dataset(DATA)
+    x, _ = load_dataset(TEST_DATA)
     np.save(tmp_path / "x.npy", x[:3])
     out = tmp_path / "p.json"
     assert main(["profile", str(MLP), "--board", "qemu-mps2-an386", "--inputs", str(tmp_path / "x.npy"),
@@ -71,7 +68,7 @@ def test_profile_rows_add_up_to_the_totals(tmp_path, capsys):
         assert r["error"] == pytest.approx((r["estimated"] - r["measured"]) / r["measured"])
         assert f"{r['error']:+.1%}" in text
     # an .npz dataset works as inputs too; a wrong one is refused naming the file
-    assert main(["profile", str(MLP), "--inputs", str(DATA), "-n", "2"]) == 0
+    assert main(["profile", str(MLP), "--inputs", str(TEST_DATA), "-n", "2"]) == 0
     np.savez(tmp_path / "bad.npz", x=x[:2])
     assert main(["profile", str(MLP), "--inputs", str(tmp_path / "bad.npz")]) == 1
     assert "bad.npz: missing field 'inputs'" in capsys.readouterr().err

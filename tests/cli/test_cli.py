@@ -6,22 +6,11 @@ import sys
 import numpy as np
 import pytest
 
-from edgesnn.cli import main
 from edgesnn.graph import Graph
+from tests.helpers.cli import run
+from tests.helpers.paths import FIXTURES
 
 pytest.importorskip("nir")
-
-
-def run(*args):
-    return main([str(a) for a in args])
-
-
-@pytest.fixture
-def braille(nir_paper, tmp_path):
-    out = tmp_path / "braille.json"
-    assert run("import", nir_paper / "03_rnn" / "braille_noDelay_bias_zero.nir", "--dt", "1e-4",
-               "--dialect", "snntorch", "--reset", "zero", "-o", out) == 0
-    return out
 
 
 def test_import_info_simulate(braille, tmp_path, capsys):
@@ -104,7 +93,7 @@ def test_bad_input_fails_with_a_named_error_and_no_output(nir_paper, tmp_path, c
         (tmp_path / "cnn.nir").write_bytes(b"")
     argv = [a.format(tmp=tmp_path, braille_nir=braille_nir) for a in args]
     capsys.readouterr()
-    assert main(argv) == 1
+    assert run(*argv) == 1
     err = capsys.readouterr().err
     assert f"edgesnn {argv[0]}: error:" in err
     import re
@@ -166,7 +155,6 @@ def test_import_says_which_norse_reading_it_took_and_refuses_an_ambiguous_file(t
     import shutil
 
     import h5py
-    from conftest import FIXTURES
     shutil.copy(FIXTURES / "norse_mlp.nir", tmp_path / "mixed.nir")
     with h5py.File(tmp_path / "mixed.nir", "r+") as f:  # node 1 as to_nir(..., dt=1.0) writes it: true taus
         for key in ("tau_mem", "tau_syn"):

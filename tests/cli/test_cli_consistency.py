@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import stat
 import threading
@@ -19,33 +18,12 @@ import numpy as np
 import pytest
 
 from edgesnn.board import catalogue_table, get_board, load_catalogue
-from edgesnn.cli import main
 from edgesnn.data import load_dataset
 from edgesnn.firmware import cache as C
 from edgesnn.errors import DeviceError, EdgesnnError
 from edgesnn.graph import Graph
-from edgesnn.runtime.binding import extension_available
-
-ROOT = Path(__file__).resolve().parents[1]
-MODELS, DATA = ROOT / "examples" / "models", ROOT / "examples" / "data"
-needs_c = pytest.mark.skipif(not extension_available(), reason="C runtime extension not built")
-HAVE_GCC = shutil.which("arm-none-eabi-gcc") is not None
-HAVE_QEMU = HAVE_GCC and shutil.which("qemu-system-arm") is not None
-needs_gcc = pytest.mark.skipif(not HAVE_GCC, reason="arm-none-eabi-gcc not installed (make setup installs it)")
-needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="qemu-system-arm / arm-none-eabi-gcc not installed")
-
-
-def run(*args):
-    return main([str(a) for a in args])
-
-
-def fails(capsys, *args) -> str:
-    """Run a command that must fail: exit 1, one 'edgesnn CMD: error:' line, no traceback; the message."""
-    capsys.readouterr()
-    assert run(*args) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"edgesnn {args[0]}: error:") and "Traceback" not in err and err.count("\n") == 1, err
-    return err
+from tests.helpers.cli import fails, run
+from tests.helpers.paths import DATA, MODELS
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +44,6 @@ def data(tmp_path, val):
 
 @pytest.fixture(scope="module")
 def plan_file(tmp_path_factory, val):
-    if not extension_available():
-        pytest.skip("C runtime extension not built")
     from edgesnn.plan import plan
     from edgesnn.quantize import QuantConfig
     x, y = val
@@ -80,7 +56,7 @@ def plan_file(tmp_path_factory, val):
 
 # -- simulate: plans, labels, accuracy ----------------------------------------------------------------------
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_simulate_runs_a_plan_as_planned_and_prints_its_accuracy(plan_file, data, capsys):
     path, p = plan_file
     assert p.qgraph.exit is not None  # the plan exits early: the simulation must too
@@ -105,7 +81,7 @@ def test_simulate_runs_a_plan_as_planned_and_prints_its_accuracy(plan_file, data
         assert float(f["accuracy"]) == p.float_accuracy and "steps" not in f.files
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_simulate_a_plan_refuses_quantization_settings(plan_file, data, capsys):
     path, _ = plan_file
     err = fails(capsys, "simulate", path, "--inputs", data / "x.npy", "-o", data / "o.npz", "--weight-bits", "4")
@@ -116,7 +92,7 @@ def test_simulate_a_plan_refuses_quantization_settings(plan_file, data, capsys):
     assert not (data / "o.npz").exists()
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_simulate_a_quantized_model_defaults_to_the_c_runtime(data, capsys):
     assert run("compile", MODELS / "digits_mlp.json", "-o", data / "fw") == 0
     assert run("simulate", data / "fw" / "model.blob", "--inputs", data / "val.npz", "-o", data / "a.npz") == 0
@@ -174,7 +150,7 @@ def test_simulate_bad_inputs_or_labels_are_named_and_write_nothing(data, capsys,
 
 # -- one loader for every inputs option -----------------------------------------------------------------------
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_calib_takes_npy_or_npz_alike(data, capsys):
     for name in ("x.npy", "val.npz"):
         assert run("compile", MODELS / "digits_mlp.json", "-o", data / name.replace(".", "_"), "--calib",
@@ -295,7 +271,7 @@ def test_boot_timeout_must_be_positive(data, capsys):
     assert check_boot_timeout(None) == 20.0 and check_boot_timeout("0.5") == 0.5
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_tiny_boot_timeout_under_qemu_is_one_named_error(data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EDGESNN_CACHE", str(tmp_path / "cache"))
     t0 = time.monotonic()
@@ -306,7 +282,7 @@ def test_tiny_boot_timeout_under_qemu_is_one_named_error(data, tmp_path, monkeyp
     assert time.monotonic() - t0 < 60 and not (tmp_path / "o.npz").exists()
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_silent_serial_port_is_a_boot_timeout(tmp_path):
     """QEMU up and listening, but no ready line arrives (here: a listener that says nothing stands in for the
     firmware's port): a BootTimeout after the boot timeout, with what the link saw, and QEMU is stopped."""
@@ -394,7 +370,7 @@ def test_cache_command_shows_and_clears(tmp_path, monkeypatch, capsys):
     assert list(cache.iterdir()) == []
 
 
-@needs_gcc
+@pytest.mark.needs_arm_gcc
 def test_builds_are_pruned_to_the_cap_and_kept_private(tmp_path, monkeypatch):
     from edgesnn.firmware import build as F
     b = get_board("qemu-microbit")

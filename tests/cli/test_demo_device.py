@@ -1,7 +1,5 @@
 """The demo's device stage: a plan run under QEMU, measured figures beside the estimated ones."""
 
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,18 +10,16 @@ from edgesnn.demo import device_stage
 from edgesnn.graph import Graph
 from edgesnn.plan import plan
 from edgesnn.quantize import QuantConfig
-from edgesnn.runtime.binding import extension_available
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import DATA, MODELS
 
 
-@pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
-                         and extension_available()), reason="qemu-system-arm / arm-none-eabi-gcc missing")
+@pytest.mark.needs_qemu
+@pytest.mark.needs_c_ext
 def test_device_stage_prints_estimated_beside_measured(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EDGESNN_CACHE", str(tmp_path))
-    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
-    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
-    xt, yt = load_dataset(ROOT / "examples" / "data" / "digits_test.npz")
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
+    xt, yt = load_dataset(DATA / "digits_test.npz")
     b = get_board("qemu-mps2-an386")
     p = plan(g, b, x[:40], y[:40], max_drop=0.02, configs=[QuantConfig()], workers=1, sensitivity=False)
     m = device_stage(p, b, xt[:12], yt[:12])

@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgesnn.cli import main
+from tests.helpers.paths import DATA, FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-HAVE_DEVICE_TOOLS = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
 
 
 def readme_commands() -> list[list[str]]:
@@ -40,11 +38,11 @@ def test_readme_block_covers_every_command():
     assert not missing, f"README's 'Using it' block shows no example of: {sorted(missing)}"
 
 
-@pytest.mark.skipif(not HAVE_DEVICE_TOOLS, reason="qemu-system-arm / arm-none-eabi-gcc not installed (make setup)")
+@pytest.mark.needs_qemu
 def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
-    shutil.copy(ROOT / "tests" / "fixtures" / "snntorch_mlp.nir", tmp_path / "model.nir")
-    shutil.copy(ROOT / "examples" / "data" / "digits_val.npz", tmp_path / "val.npz")
-    with np.load(ROOT / "examples" / "data" / "digits_test.npz") as z:
+    shutil.copy(FIXTURES / "snntorch_mlp.nir", tmp_path / "model.nir")
+    shutil.copy(DATA / "digits_val.npz", tmp_path / "val.npz")
+    with np.load(DATA / "digits_test.npz") as z:
         np.save(tmp_path / "x.npy", z["inputs"][:6])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EDGESNN_CALIBRATION_DIR", str(tmp_path / "calibration"))

@@ -7,24 +7,19 @@ import zlib
 import numpy as np
 import pytest
 
-from edgesnn.cli import main
 from edgesnn.emit import from_blob
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.graph import Graph
 from edgesnn.quantize.reference import simulate_fixed
+from tests.helpers.cli import run
 
 pytest.importorskip("nir")
 
 
-def run(*args):
-    return main([str(a) for a in args])
-
-
 @pytest.fixture
-def braille(nir_paper, tmp_path):
-    out = tmp_path / "braille.json"
-    assert run("import", nir_paper / "03_rnn" / "braille_noDelay_bias_zero.nir", "--dt", "1e-4",
-               "--dialect", "snntorch", "--reset", "zero", "-o", out) == 0
+def braille(braille, tmp_path):
+    """conftest's imported Braille RNN, with inputs for it saved as x.npy."""
+    out = braille
     x = (np.random.default_rng(0).random((6, 20, 12)) < 0.35).astype(np.uint8)
     np.save(tmp_path / "x.npy", x)
     return out, x

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-HAVE_DEVICE_TOOLS = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
+from tests.helpers.paths import ROOT
+from tests.helpers.tools import HAVE_QEMU
 
 
 def _run(cmd, cwd, env=None, timeout=900) -> str:
@@ -50,7 +50,7 @@ def test_built_and_installed_as_a_user_gets_it(tmp_path):
     dist = _build(tmp_path)
     _check_sdist(dist)
     _check_wheel(dist)
-    if HAVE_DEVICE_TOOLS:
+    if HAVE_QEMU:
         _check_installed(dist, tmp_path)
     else:
         pytest.skip("qemu-system-arm / arm-none-eabi-gcc not installed (make setup): the installed wheel's job "

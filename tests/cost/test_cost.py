@@ -1,7 +1,6 @@
 """Cost model: additive per layer, names its coefficients, calibration overrides priors."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,14 +15,13 @@ from edgesnn.errors import EdgesnnError
 from edgesnn.graph import Graph
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.quantize.reference import simulate_fixed
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import DATA, MODELS
 
 
 @pytest.fixture(scope="module")
 def report():
-    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
-    x, _ = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, _ = load_dataset(DATA / "digits_val.npz")
     q = quantize(g, QuantConfig(), x[:32])
     return q, simulate_fixed(q, x[:32]), estimate(q, simulate_fixed(q, x[:32]), get_board())
 

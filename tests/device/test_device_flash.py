@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from edgesnn import cli
-from edgesnn.board import load_catalogue
 from edgesnn.device import flash as FL
 from edgesnn.firmware.build import ToolchainMissing
 from edgesnn.errors import DeviceError
@@ -33,11 +32,6 @@ def make_elf(path: Path, addr: int, size: int = 256) -> Path:
     data = eh + ph + text + shstr
     path.write_bytes(data + bytes(off_sh - len(data)) + sh)
     return path
-
-
-@pytest.fixture(scope="module")
-def boards():
-    return load_catalogue()
 
 
 def test_openocd_command_from_board_file(boards, tmp_path):

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgesnn.board import load_catalogue
 from edgesnn.cli import main
 from edgesnn.firmware import build as F
 from edgesnn.device import protocol as P
@@ -23,53 +21,20 @@ from edgesnn.device.qemu import QemuTarget
 from edgesnn.device.runner import DeviceModel, run_on_board
 from edgesnn.firmware.runtime import build_runtime_firmware
 from edgesnn.runtime.binding import run_c
-from edgesnn.runtime.engines import load_model, quantize_with, to_qgraph
+from edgesnn.runtime.engines import load_model, quantize_with
+from tests.helpers.boards import EMULATED
+from tests.helpers.device import FaultProxy, example_qgraph, same_as_host, spike_inputs
+from tests.helpers.paths import MODELS
 
-from test_qemu import EMULATED, FaultProxy, needs_qemu
-
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = sorted(p.stem for p in (ROOT / "examples" / "models").glob("*.json") if p.stem != "results")
-FIXED = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
-         "arena_bytes_written")
+MODEL_NAMES = sorted(p.stem for p in MODELS.glob("*.json") if p.stem != "results")
 
 
-@pytest.fixture(scope="session")
-def boards():
-    return load_catalogue()
-
-
-@pytest.fixture(scope="session")
-def fw_cache(tmp_path_factory):
-    return tmp_path_factory.getbasetemp().parent / "edgesnn-cache" / "firmware"   # also `edgesnn run`'s
-
-
-def _qgraph(name):
-    return to_qgraph(load_model(str(ROOT / "examples" / "models" / f"{name}.json")))
-
-
-def _inputs(qgraph, n=2, t=12, seed=0, rate=0.25):
-    rng = np.random.default_rng(seed)
-    return (rng.random((n, t, *qgraph.graph.input.shape)) < rate).astype(np.uint8)
-
-
-def _same_as_host(res, qgraph, x):
-    ref = run_c(qgraph, x)
-    assert np.array_equal(res.outputs, ref.outputs)
-    if ref.steps is not None:
-        assert np.array_equal(res.steps, ref.steps)
-    assert set(res.counts) == set(ref.counts)
-    for layer, cs in res.counts.items():
-        for c in FIXED:
-            assert np.array_equal(cs[c], ref.counts[layer][c].sum(axis=1)), (layer, c)
-        assert res.unit == "instructions" and (cs["instructions"] > 0).all(), layer
-
-
-@needs_qemu
+@pytest.mark.needs_qemu
 @pytest.mark.parametrize("board_id", EMULATED)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_example_model_on_every_board_matches_the_host(boards, fw_cache, board_id, model):
-    b, q = boards[board_id], _qgraph(model)
-    x = _inputs(q)
+    b, q = boards[board_id], example_qgraph(model)
+    x = spike_inputs(q)
     blob_fits = board_id != "qemu-microbit"   # 16 KiB SRAM: blob + arena do not fit
     if not blob_fits:
         with pytest.raises(F.FirmwareTooLarge, match=r"sram needs [\d,]+ B \(stack [\d,]+ \+ bss [\d,]+ \+ "
@@ -77,24 +42,24 @@ def test_example_model_on_every_board_matches_the_host(boards, fw_cache, board_i
                                                      r"model blob [\d,]+ B sent to RAM.*--builtin"):
             build_runtime_firmware(b, q, cache_dir=fw_cache)
     res, fw = run_on_board(b, q, x, builtin=not blob_fits, cache_dir=fw_cache)
-    _same_as_host(res, q, x)
+    same_as_host(res, q, x)
     assert fw.sizes.arena >= (0 if blob_fits else 1)
     assert res.link["retries"] == 0
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_early_exit_and_compiled_in_model(boards, fw_cache):
     b = boards["qemu-mps2-an505"]
-    q = _qgraph("digits_mlp").with_exit(585)      # entropy below 585/256 nats: stops at the first confident step
-    x = _inputs(q, n=3, t=25, rate=0.3)
+    q = example_qgraph("digits_mlp").with_exit(585)      # entropy below 585/256 nats: stops at the first confident step
+    x = spike_inputs(q, n=3, t=25, rate=0.3)
     res, fw = run_on_board(b, q, x, builtin=True, cache_dir=fw_cache)
-    _same_as_host(res, q, x)
+    same_as_host(res, q, x)
     assert res.steps.min() < 25 and res.steps.max() == 25   # some exited early, each at the host's step
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_a_model_that_needs_more_than_the_arena_is_refused_by_the_device(boards, fw_cache):
-    b, q = boards["qemu-mps2-an386"], _qgraph("digits_mlp")
+    b, q = boards["qemu-mps2-an386"], example_qgraph("digits_mlp")
     fw = build_runtime_firmware(b, arena_bytes=8, cache_dir=fw_cache)   # the probe build: an empty arena
     with QemuTarget(b, fw.elf) as t:
         assert "run" in t.hello.capabilities and t.hello.runtime_version.endswith("+dsp")
@@ -106,14 +71,14 @@ def test_a_model_that_needs_more_than_the_arena_is_refused_by_the_device(boards,
             t.link.request(P.T_RUN, b"\1\0\0")
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_cli_run_writes_outputs_and_counters_and_refuses_with_numbers(boards, fw_cache, tmp_path, capsys,
                                                                       monkeypatch):
     monkeypatch.setenv("EDGESNN_CACHE", str(fw_cache.parent))
-    q = _qgraph("digits_mlp")
-    x = _inputs(q, n=2, t=8)
+    q = example_qgraph("digits_mlp")
+    x = spike_inputs(q, n=2, t=8)
     np.save(tmp_path / "x.npy", x)
-    model = str(ROOT / "examples" / "models" / "digits_mlp.json")
+    model = str(MODELS / "digits_mlp.json")
     assert main(["run", model, "--board", "qemu-mps2-an386", "--inputs", str(tmp_path / "x.npy"),
                  "-o", str(tmp_path / "o.npz"), "--weight-bits", "6"]) == 0
     out = capsys.readouterr().out
@@ -130,11 +95,11 @@ def test_cli_run_writes_outputs_and_counters_and_refuses_with_numbers(boards, fw
     assert not (tmp_path / "o2.npz").exists()
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_the_same_client_over_a_serial_url(boards, fw_cache):
     """--port: a real board's path or any pyserial URL; here QEMU's socket stands in for /dev/ttyACM0."""
-    b, q = boards["qemu-mps2-an386"], _qgraph("digits_mlp")
-    x = _inputs(q, n=1, t=6)
+    b, q = boards["qemu-mps2-an386"], example_qgraph("digits_mlp")
+    x = spike_inputs(q, n=1, t=6)
     fw = build_runtime_firmware(b, q, cache_dir=fw_cache)
     t = QemuTarget(b, fw.elf)
     t.start()
@@ -147,13 +112,13 @@ def test_the_same_client_over_a_serial_url(boards, fw_cache):
         t.kill()
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_model_inference_through_a_damaging_link_is_right_or_loud(boards, fw_cache):
     """1% of bytes dropped, duplicated or corrupted both ways: every inference completes bit-exactly
     or raises; none returns a wrong result."""
-    b, q = boards["qemu-mps2-an386"], _qgraph("digits_mlp")
+    b, q = boards["qemu-mps2-an386"], example_qgraph("digits_mlp")
     fw = build_runtime_firmware(b, q, cache_dir=fw_cache)
-    x = _inputs(q, n=4, t=5, seed=3)
+    x = spike_inputs(q, n=4, t=5, seed=3)
     ref = run_c(q, x).outputs
     proxy = FaultProxy(p=0.01, seed=int(os.environ.get("EDGESNN_FAULT_SEED", "5")))
     t = QemuTarget(b, fw.elf, timeout=0.1, retries=40, via=proxy.url)

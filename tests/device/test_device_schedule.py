@@ -11,52 +11,33 @@ import struct
 import numpy as np
 import pytest
 
-from edgesnn.board import get_board
+from edgesnn.board import DEFAULT_BOARD, get_board
 from edgesnn.device import protocol as P
 from edgesnn.device.qemu import QemuTarget
 from edgesnn.device.runner import DeviceModel, run_on_board
 from edgesnn.firmware.runtime import build_runtime_firmware, model_ram_bytes
 from edgesnn.lower import arena_size, arena_size_schedule
-from edgesnn.runtime.binding import run_c
+from tests.helpers.device import example_qgraph, same_as_host, spike_inputs
 
-from test_device_runtime import FIXED, _inputs, _qgraph
-from test_qemu import needs_qemu
-
-BOARD = "qemu-mps2-an386"
+pytestmark = pytest.mark.needs_qemu
 
 
-@pytest.fixture(scope="module")
-def fw_cache(tmp_path_factory):
-    return tmp_path_factory.getbasetemp().parent / "edgesnn-cache" / "firmware"
-
-
-def _same_as_host(res, q, x, schedule):
-    ref = run_c(q, x, schedule=schedule)
-    assert np.array_equal(res.outputs, ref.outputs)
-    for layer, cs in res.counts.items():
-        for c in FIXED:
-            assert np.array_equal(cs[c], ref.counts[layer][c].sum(axis=1)), (layer, c)
-    assert (res.run_cycles > 0).all()
-
-
-@needs_qemu
 @pytest.mark.parametrize("schedule", ["layer", "fused", ["input", "lif1"]], ids=["layer", "fused", "two-groups"])
 def test_mlp_schedule_compiled_in(fw_cache, schedule):
-    b, q = get_board(BOARD), _qgraph("digits_mlp")
-    x = _inputs(q, n=3, t=10, rate=0.3)
+    b, q = get_board(DEFAULT_BOARD), example_qgraph("digits_mlp")
+    x = spike_inputs(q, n=3, t=10, rate=0.3)
     res, fw = run_on_board(b, q, x, builtin=True, cache_dir=fw_cache, schedule=schedule)
-    _same_as_host(res, q, x, schedule)
+    same_as_host(res, q, x, schedule)
     need = arena_size_schedule(q, schedule, 10)
     assert fw.sizes.arena == need == model_ram_bytes(q, True, schedule, 10)[1]
     assert need != arena_size(q)
 
 
-@needs_qemu
 def test_mlp_fused_blob_and_protocol(fw_cache):
-    b, q = get_board(BOARD), _qgraph("digits_mlp")
-    x = _inputs(q, n=2, t=6, rate=0.3)
+    b, q = get_board(DEFAULT_BOARD), example_qgraph("digits_mlp")
+    x = spike_inputs(q, n=2, t=6, rate=0.3)
     res, _ = run_on_board(b, q, x, cache_dir=fw_cache, schedule="fused")  # the blob carries the schedule
-    _same_as_host(res, q, x, "fused")
+    same_as_host(res, q, x, "fused")
     fw = build_runtime_firmware(b, q, cache_dir=fw_cache)
     with QemuTarget(b, fw.elf) as t:
         dm = DeviceModel(t.link, q, b, schedule="fused", steps=6)
@@ -73,11 +54,10 @@ def test_mlp_fused_blob_and_protocol(fw_cache):
         assert np.array_equal(again.outputs, res.outputs)
 
 
-@needs_qemu
 def test_mlp_staged_weights_compiled_in(fw_cache):
     """Layer-major with fc1's weights staged: the same results, and the ELF's arena holds the copy."""
-    b, q = get_board(BOARD), _qgraph("digits_mlp")
-    x = _inputs(q, n=2, t=8, rate=0.3)
+    b, q = get_board(DEFAULT_BOARD), example_qgraph("digits_mlp")
+    x = spike_inputs(q, n=2, t=8, rate=0.3)
     res, fw = run_on_board(b, q, x, builtin=True, cache_dir=fw_cache, schedule="layer", stage=["fc1"])
-    _same_as_host(res, q, x, "layer")
+    same_as_host(res, q, x, "layer")
     assert fw.sizes.arena == arena_size_schedule(q, "layer", 8, stage=["fc1"]) > arena_size_schedule(q, "layer", 8)

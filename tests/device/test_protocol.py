@@ -15,7 +15,6 @@ import struct
 import threading
 import time
 import tty
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -24,8 +23,9 @@ from hypothesis import strategies as st
 from edgesnn.device import protocol as P
 from edgesnn.device.serial_link import SerialLink
 from edgesnn.errors import DeviceError
+from tests.helpers.paths import ROOT
 
-PROTO_H = Path(__file__).resolve().parents[1] / "runtime_c" / "ports" / "firmware" / "esn_fw_proto.h"
+PROTO_H = ROOT / "runtime_c" / "ports" / "firmware" / "esn_fw_proto.h"
 
 
 def test_python_constants_match_the_c_header():

@@ -7,17 +7,17 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgesnn.device import protocol as P
+from tests.helpers.paths import ROOT
 
-FW = Path(__file__).resolve().parents[1] / "runtime_c" / "ports" / "firmware"
+FW = ROOT / "runtime_c" / "ports" / "firmware"
 CC = shutil.which("gcc") or shutil.which("cc")
-pytestmark = pytest.mark.skipif(CC is None, reason="no host C compiler")
+pytestmark = pytest.mark.needs_cc
 
 
 @pytest.fixture(scope="module")

@@ -9,35 +9,16 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import socket
-import threading
 import time
 
 import pytest
 
-from edgesnn.board import load_catalogue
 from edgesnn.firmware import build as F
 from edgesnn.device import protocol as P
 from edgesnn.device.qemu import QemuTarget, qemu_command
 from edgesnn.errors import DeviceError
-
-HAVE_TOOLS = shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
-needs_qemu = pytest.mark.skipif(not HAVE_TOOLS, reason="qemu-system-arm / arm-none-eabi-gcc not installed "
-                                                       "(make setup installs them)")
-EMULATED = ["qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit"]
-# instructions per tick with -icount shift=0 (1 ns per instruction) = 1e9 / the machine's timer clock
-INSNS_PER_TICK = {"qemu-mps2-an386": 40, "qemu-mps2-an500": 40, "qemu-mps2-an505": 50, "qemu-microbit": 62.5}
-
-
-@pytest.fixture(scope="session")
-def boards():
-    return load_catalogue()
-
-
-@pytest.fixture(scope="session")
-def fw_cache(tmp_path_factory):
-    return tmp_path_factory.getbasetemp().parent / "edgesnn-fw-cache"
+from tests.helpers.boards import EMULATED
+from tests.helpers.device import FaultProxy
 
 
 def test_command_line_is_the_documented_one(boards):
@@ -59,7 +40,7 @@ def test_missing_qemu_is_a_clear_error(boards, tmp_path, monkeypatch):
         QemuTarget(boards["qemu-mps2-an386"], elf).start()
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 @pytest.mark.parametrize("board_id", EMULATED)
 def test_boot_handshake_echo_counter_reset_exit(boards, fw_cache, board_id):
     b = boards[board_id]
@@ -79,10 +60,11 @@ def test_boot_handshake_echo_counter_reset_exit(boards, fw_cache, board_id):
         c1, c2 = link.counter(), link.counter()
         assert 0 < c1.ticks < c2.ticks and c1.tick_hz == h.tick_hz
         assert c1.dwt_cycles == 0  # QEMU does not model the DWT cycle counter
-        # deterministic time: ticks = 2 instructions per iteration / instructions per tick
+        # deterministic time: ticks = 2 instructions per iteration / instructions per tick, where with
+        # -icount shift=0 (1 ns per instruction) instructions per tick = 1e9 / the board's timer clock
         n = 100_000
         s1, s2 = link.spin(n), link.spin(n)
-        assert s1.ticks == pytest.approx(2 * n / INSNS_PER_TICK[board_id], abs=1.5)
+        assert s1.ticks == pytest.approx(2 * n * b.firmware["tick_hz"] / 1e9, abs=1.5)
         assert abs(s1.ticks - s2.ticks) <= 1
         with pytest.raises(P.RemoteError, match="UNSUPPORTED.*no runtime linked"):
             link.request(P.T_RUN)
@@ -94,7 +76,7 @@ def test_boot_handshake_echo_counter_reset_exit(boards, fw_cache, board_id):
     assert q.exit_code == 0
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 @pytest.mark.parametrize("board_id, kind, exception, cause, code", [
     ("qemu-mps2-an386", 1, "UsageFault", "UNDEFINSTR", 70),
     ("qemu-mps2-an386", 2, "BusFault", "PRECISERR", 69),
@@ -131,7 +113,7 @@ def test_faulting_firmware_is_reported_with_its_exception(boards, fw_cache, boar
         q.kill()
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_firmware_answers_a_retransmission_from_its_cache_and_naks_damage(boards, fw_cache):
     b = boards["qemu-mps2-an505"]
     fw = F.build(b, cache_dir=fw_cache)
@@ -163,7 +145,7 @@ def test_firmware_answers_a_retransmission_from_its_cache_and_naks_damage(boards
         assert P.decode_error(unk.payload).status == P.ST_UNSUPPORTED
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_lockup_is_reported_as_such(boards, fw_cache):
     """ARMv6-M has no stack limit: an overflow faults during exception entry and locks the core up."""
     b = boards["qemu-microbit"]
@@ -178,7 +160,7 @@ def test_lockup_is_reported_as_such(boards, fw_cache):
         q.kill()
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_hang_is_killed_and_reported_not_waited_for(boards, fw_cache):
     b = boards["qemu-mps2-an386"]
     fw = F.build(b, cache_dir=fw_cache)
@@ -194,7 +176,7 @@ def test_hang_is_killed_and_reported_not_waited_for(boards, fw_cache):
     assert q.proc.poll() is not None
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_firmware_for_another_board_is_refused(boards, fw_cache):
     fw = F.build(boards["qemu-mps2-an500"], cache_dir=fw_cache)
     # the AN386 machine can boot an AN500 image (same memory map) but the handshake names the board
@@ -202,75 +184,7 @@ def test_firmware_for_another_board_is_refused(boards, fw_cache):
         QemuTarget(boards["qemu-mps2-an386"], fw.elf).start()
 
 
-class FaultProxy:
-    """A loopback TCP proxy that drops, duplicates or corrupts each byte with probability p (both ways)."""
-
-    def __init__(self, p: float = 0.01, seed: int = 0):
-        self.p, self.rng = p, random.Random(seed)
-        self.enabled = False
-        self.counts = {"drop": 0, "dup": 0, "flip": 0, "bytes": 0}
-        self.lsock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.lsock.getsockname()[1]
-        self.target: int | None = None
-        self.threads: list[threading.Thread] = []
-        self.lock = threading.Lock()
-
-    def url(self, qemu_port: int) -> str:
-        self.target = qemu_port
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        return f"socket://127.0.0.1:{self.port}"
-
-    def _accept(self):
-        client, _ = self.lsock.accept()
-        upstream = socket.create_connection(("127.0.0.1", self.target))
-        for s in (client, upstream):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for a, b in ((client, upstream), (upstream, client)):
-            t = threading.Thread(target=self._pump, args=(a, b), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def _mangle(self, data: bytes) -> bytes:
-        if not self.enabled:
-            return data
-        out = bytearray()
-        with self.lock:
-            for x in data:
-                self.counts["bytes"] += 1
-                r = self.rng.random()
-                if r >= self.p:
-                    out.append(x)
-                    continue
-                kind = self.rng.choice(["drop", "dup", "flip"])
-                self.counts[kind] += 1
-                if kind == "dup":
-                    out += bytes([x, x])
-                elif kind == "flip":
-                    out.append(x ^ self.rng.randrange(1, 256))
-        return bytes(out)
-
-    def _pump(self, src: socket.socket, dst: socket.socket):
-        try:
-            while True:
-                data = src.recv(4096)
-                if not data:
-                    break
-                dst.sendall(self._mangle(data))
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.lsock.close()
-
-
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_fault_injection_proxy_never_gives_a_wrong_answer(boards, fw_cache):
     b = boards["qemu-mps2-an386"]
     fw = F.build(b, cache_dir=fw_cache)
@@ -286,7 +200,7 @@ def test_fault_injection_proxy_never_gives_a_wrong_answer(boards, fw_cache):
             try:
                 if i % 4 == 3:
                     c = q.link.counter()
-                    assert c.ticks > last_ticks and c.tick_hz == 25_000_000  # never a stale or mangled count
+                    assert c.ticks > last_ticks and c.tick_hz == b.firmware["tick_hz"]  # never stale or mangled
                     last_ticks = c.ticks
                 else:
                     data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 32)))

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from c.esn_models import assert_same, paper_case, quant_config, random_graph, reference, spikes
 from edgesnn.emit import BlobError, from_blob, to_blob
 from edgesnn.emit.blob import (EDGE_BYTES, HEADER_BYTES, MODEL_BYTES, NODE_BYTES, SEC_EDGES, SEC_MODEL, SEC_NODES,
                                SEC_PARAMS, read_header)
@@ -18,18 +17,14 @@ from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime import CModel, run_c
 from edgesnn.runtime.binding import _lib
 from edgesnn.quantize.reference import simulate_fixed
+from tests.helpers.models import assert_same, paper_case, quant_config, random_graph, reference, spikes
 
 
 @pytest.fixture(scope="module")
-def braille(nir_paper_module):
+def braille_q():
+    """The NIR paper's Braille RNN quantized (stochastic rounding, an early exit), with inputs."""
     q, x = paper_case("braille_subtract", QuantConfig(rounding="stochastic"))
     return q.with_exit(400), x
-
-
-@pytest.fixture(scope="module")
-def nir_paper_module():
-    from c.esn_models import NIR_PAPER
-    return NIR_PAPER
 
 
 def load_status(blob: bytes, size: int | None = None) -> int:
@@ -57,8 +52,8 @@ def patched(blob: bytes, offset: int, fmt: str, value) -> bytes:
 # Layout and round trips
 # ---------------------------------------------------------------------------------------------
 
-def test_layout_header_sections_alignment_and_crc(braille):
-    q, _ = braille
+def test_layout_header_sections_alignment_and_crc(braille_q):
+    q, _ = braille_q
     b = to_blob(q)
     assert b[:4] == b"ESNB" and struct.unpack_from("<HHII", b, 4) == (1, 48, len(b), zlib.crc32(b[16:]))
     h = read_header(b)
@@ -78,8 +73,8 @@ def test_layout_header_sections_alignment_and_crc(braille):
     assert all(o % 8 == 0 and p_lo <= o < p_lo + p_size for o, _ in present)
 
 
-def test_round_trip_is_exact(braille, nir_paper_module):
-    for q, x in (braille, paper_case("cnn_sinabs", QuantConfig(6, 12)), paper_case("braille_zero", QuantConfig())):
+def test_round_trip_is_exact(braille_q):
+    for q, x in (braille_q, paper_case("cnn_sinabs", QuantConfig(6, 12)), paper_case("braille_zero", QuantConfig())):
         b = to_blob(q)
         back = from_blob(b)
         assert to_blob(back) == b
@@ -110,9 +105,9 @@ def test_random_graphs_round_trip_and_load(g, cfg, data):
 # Truncated, corrupted, hostile and foreign blobs
 # ---------------------------------------------------------------------------------------------
 
-def test_every_truncation_is_a_clean_error(braille):
+def test_every_truncation_is_a_clean_error(braille_q):
     _, lib = _lib()
-    b = to_blob(braille[0])
+    b = to_blob(braille_q[0])
     assert load_status(b) == lib.ESN_OK
     for n in range(len(b)):
         st_ = load_status(b[:n])
@@ -121,10 +116,10 @@ def test_every_truncation_is_a_clean_error(braille):
             from_blob(b[:n])
 
 
-def test_truncations_that_claim_to_be_whole_are_refused(braille):
+def test_truncations_that_claim_to_be_whole_are_refused(braille_q):
     """Each prefix with its total size and CRC rewritten to match: the section and array bounds catch it."""
     _, lib = _lib()
-    b = to_blob(braille[0])
+    b = to_blob(braille_q[0])
     seen = set()
     for n in range(HEADER_BYTES, len(b), 8):
         c = bytearray(b[:n])
@@ -135,9 +130,9 @@ def test_truncations_that_claim_to_be_whole_are_refused(braille):
     assert seen == {lib.ESN_ERR_SECTION}  # the sections beyond the claimed end
 
 
-def test_random_byte_flips_fail_the_crc(braille):
+def test_random_byte_flips_fail_the_crc(braille_q):
     _, lib = _lib()
-    b = to_blob(braille[0])
+    b = to_blob(braille_q[0])
     rng = np.random.default_rng(0)
     for _ in range(300):
         c = bytearray(b)
@@ -148,9 +143,9 @@ def test_random_byte_flips_fail_the_crc(braille):
             from_blob(bytes(c))
 
 
-def test_hostile_byte_flips_with_a_valid_crc_never_crash(braille):
+def test_hostile_byte_flips_with_a_valid_crc_never_crash(braille_q):
     """Flips in the records (CRC recomputed): the loader refuses or accepts, and what it accepts runs."""
-    q, x = braille
+    q, x = braille_q
     _, lib = _lib()
     b = to_blob(q)
     h = read_header(b)
@@ -192,9 +187,9 @@ def test_hostile_byte_flips_with_a_valid_crc_never_crash(braille):
     ("section offset", lambda s: HEADER_BYTES + 4, "<I", 2 ** 31, "ESN_ERR_SECTION"),
     ("header reserved", lambda s: 30, "<B", 1, "ESN_ERR_HEADER"),
 ])
-def test_hostile_fields_get_their_error_code(braille, what, offset_of, fmt, value, status):
+def test_hostile_fields_get_their_error_code(braille_q, what, offset_of, fmt, value, status):
     _, lib = _lib()
-    b = to_blob(braille[0])
+    b = to_blob(braille_q[0])
     secs = read_header(b)["sections"]
     blob = patched(b, offset_of(secs), fmt, value(secs) if callable(value) else value)
     assert load_status(blob) == getattr(lib, status), what
@@ -202,7 +197,7 @@ def test_hostile_fields_get_their_error_code(braille, what, offset_of, fmt, valu
         CModel(blob)
 
 
-def test_weights_beyond_int32_accumulators_are_refused(braille):
+def test_weights_beyond_int32_accumulators_are_refused(braille_q):
     """A blob whose weights could overflow an int32 accumulator (a valid CRC, but not from the quantizer)."""
     _, lib = _lib()
     q, _ = paper_case("cnn_sinabs", QuantConfig(16, 32))
@@ -215,9 +210,9 @@ def test_weights_beyond_int32_accumulators_are_refused(braille):
         run_c(q, np.zeros((1, 1, 2, 34, 34), np.uint8))
 
 
-def test_other_version_is_named(braille):
+def test_other_version_is_named(braille_q):
     _, lib = _lib()
-    b = to_blob(braille[0])
+    b = to_blob(braille_q[0])
     other = patched(b, 4, "<H", 3)
     assert load_status(other) == lib.ESN_ERR_VERSION
     with pytest.raises(BlobError, match=r"blob format version 3 is not supported: this runtime reads versions 1 to 2"):
@@ -229,12 +224,12 @@ def test_other_version_is_named(braille):
         from_blob(b"XSNB" + b[4:])
 
 
-def test_schedule_needs_version_2(braille):
+def test_schedule_needs_version_2(braille_q):
     """A blob without a schedule stays version 1 (older runtimes load it); one with a schedule is version 2,
     and its schedule fields are refused in a version 1 blob."""
     from edgesnn.emit import schedule_of
     _, lib = _lib()
-    q = braille[0].with_exit(None)
+    q = braille_q[0].with_exit(None)
     b = to_blob(q)
     assert struct.unpack_from("<H", b, 4)[0] == 1 and schedule_of(b) == ([0] * len(schedule_of(b)[0]), 0)
     assert load_status(patched(b, 4, "<H", 2)) == lib.ESN_OK  # version 2 without a schedule: the same model
@@ -246,9 +241,9 @@ def test_schedule_needs_version_2(braille):
     assert load_status(patched(s, 4, "<H", 1)) != lib.ESN_OK  # a version 1 reader's reserved fields are set
 
 
-def test_misaligned_blob_is_refused(braille):
+def test_misaligned_blob_is_refused(braille_q):
     ffi, lib = _lib()
-    b = to_blob(braille[0])
+    b = to_blob(braille_q[0])
     buf = ffi.new("uint8_t[]", len(b) + 8)
     base = int(ffi.cast("uintptr_t", buf))
     start = ffi.cast("uint8_t *", buf) + (1 if base % 8 == 0 else 0)
@@ -262,8 +257,8 @@ def test_misaligned_blob_is_refused(braille):
 # What the emitter refuses
 # ---------------------------------------------------------------------------------------------
 
-def test_emitter_names_what_the_runtime_cannot_hold(braille):
-    q, _ = braille
+def test_emitter_names_what_the_runtime_cannot_hold(braille_q):
+    q, _ = braille_q
     import copy
     bad = copy.deepcopy(q)
     bad.layers["fc1"].params["weight"] = bad.layers["fc1"].params["weight"].astype(np.int16) * 0 + 200

@@ -4,11 +4,11 @@ the outputs, counters and exit steps of the specification; written all or nothin
 import numpy as np
 import pytest
 
-from c.esn_build import RUNTIME, STRICT, assert_driver_matches, build, run, write_inputs
-from c.esn_models import PAPER_EXIT, paper_case, reference
 from edgesnn.emit import c_sources, write_c
 from edgesnn.errors import EmitError
 from edgesnn.quantize import QuantConfig
+from tests.helpers.cbuild import RUNTIME, STRICT, assert_driver_matches, build, run, write_inputs
+from tests.helpers.models import PAPER_EXIT, paper_case, reference
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,31 +10,23 @@ Skipped only when qemu-system-arm or arm-none-eabi-gcc is absent (`make setup` i
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgesnn.board import load_catalogue
 from edgesnn.device.runner import run_on_board
 from edgesnn.runtime.binding import run_c
+from tests.helpers.paths import ROOT
 
-from test_qemu import needs_qemu
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))
 import bench_mcu  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def fw_cache(tmp_path_factory):
-    return tmp_path_factory.getbasetemp().parent / "edgesnn-cache" / "firmware"   # also `edgesnn run`'s
-
-
-@needs_qemu
+@pytest.mark.needs_qemu
 @pytest.mark.parametrize("board_id, builtin", [("qemu-mps2-an386", False), ("qemu-mps2-an500", False),
                                                ("qemu-mps2-an505", False), ("qemu-microbit", True)])
-def test_dsp_kernel_is_bit_exact_with_the_reference(fw_cache, board_id, builtin):
-    board = load_catalogue()[board_id]
+def test_dsp_kernel_is_bit_exact_with_the_reference(boards, fw_cache, board_id, builtin):
+    board = boards[board_id]
     q = bench_mcu.dense_qgraph(67, fan_in=24, seed=5)
     rng = np.random.default_rng(2)
     x = (rng.random((2, 6, 24)) < 0.4).astype(np.uint8) * rng.integers(1, 4, (2, 6, 24)).astype(np.uint8)
@@ -44,9 +36,9 @@ def test_dsp_kernel_is_bit_exact_with_the_reference(fw_cache, board_id, builtin)
     assert np.array_equal(res.counts["fc"]["synops"], ref.counts["fc"]["synops"].sum(1))
 
 
-@needs_qemu
-def test_dsp_kernel_meets_its_instruction_target(fw_cache):
-    board = load_catalogue()["qemu-mps2-an386"]
+@pytest.mark.needs_qemu
+def test_dsp_kernel_meets_its_instruction_target(boards, fw_cache):
+    board = boards["qemu-mps2-an386"]
     rates = (0.05, 0.5)
     ref = bench_mcu.measure(board, 256, rates, dsp=False, steps=4, cache_dir=fw_cache)
     dsp = bench_mcu.measure(board, 256, rates, dsp=True, steps=4, cache_dir=fw_cache)
@@ -56,8 +48,7 @@ def test_dsp_kernel_meets_its_instruction_target(fw_cache):
     assert dsp[1]["instructions"] / dsp[1]["synops"] <= 3.0   # the whole layer too, at a 50% rate
 
 
+@pytest.mark.needs_arm_gcc
 def test_runtime_execution_path_fits_8_kib_on_cortex_m4():
-    if not bench_mcu.have_arm_gcc():
-        pytest.skip("arm-none-eabi-gcc not installed (make setup installs it)")
     sizes = bench_mcu.code_sizes({"cortex-m4": bench_mcu.CORES["cortex-m4"]})["cortex-m4"]
     assert sizes["execution (runtime, kernels, fixed point)"] <= 8 * 1024, sizes

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES
 from edgesnn.data import load_dataset
 from edgesnn.graph import Graph
 from edgesnn.graph.simulate import simulate
+from tests.helpers.paths import EXAMPLES
 
 RESULTS = json.loads((EXAMPLES / "models" / "results.json").read_text())
 NAMES = ["digits_mlp", "digits_cnn"]

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES
 from edgesnn.data import load_dataset
 from edgesnn.graph import Graph, ir
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.graph.simulate import simulate
 from edgesnn.quantize.reference import simulate_fixed
+from tests.helpers.paths import EXAMPLES
 
 RESULTS = json.loads((EXAMPLES / "models" / "results.json").read_text())
 NAMES = ["seqdigits_alif", "seqdigits_lif", "psdigits_alif", "psdigits_lif"]

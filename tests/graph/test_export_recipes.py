@@ -7,9 +7,9 @@ import re
 import shlex
 
 import pytest
-from conftest import FIXTURES, ROOT
 
 from edgesnn.cli import main
+from tests.helpers.paths import FIXTURES, ROOT
 
 pytest.importorskip("nir")
 

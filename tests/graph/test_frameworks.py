@@ -6,13 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
-
 pytest.importorskip("nir")
 
 from edgesnn.graph import ir  # noqa: E402
 from edgesnn.graph.nir_io import read_nir  # noqa: E402
 from edgesnn.graph.simulate import simulate  # noqa: E402
+from tests.helpers.paths import FIXTURES  # noqa: E402
 
 CASES = sorted(p.stem for p in FIXTURES.glob("*.nir"))
 FRAMEWORKS = {"snntorch", "norse", "sinabs", "spikingjelly", "rockpool"}

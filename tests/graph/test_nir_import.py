@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
 nir = pytest.importorskip("nir")
 
@@ -10,6 +9,7 @@ from edgesnn.errors import NirError  # noqa: E402
 from edgesnn.graph import ir  # noqa: E402
 from edgesnn.graph.nir_io import NirWarning, from_nir, from_raw, read_nir, read_raw, to_nir, write_nir  # noqa: E402
 from edgesnn.graph.simulate import simulate  # noqa: E402
+from tests.helpers.paths import FIXTURES  # noqa: E402
 
 DT = 1e-4
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from edgesnn.quantize.reference import FIXED_COUNTERS, simulate_fixed
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import ROOT
+
 RUNTIME = ROOT / "runtime_c"
 SOURCES = sorted([*(RUNTIME / "src").glob("*.c"), *(RUNTIME / "src" / "kernels").glob("*.c")]) + \
     [RUNTIME / "ports" / "host" / "esn_port.c"]

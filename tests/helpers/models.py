@@ -1,8 +1,8 @@
 """Models and inputs for the C runtime tests: the NIR paper's graphs, the example models, and
 hypothesis strategies for random graphs over every node kind, shape, bit width and rounding mode.
 
-Shared by tests/test_runtime_c.py, tests/test_blob.py, tests/test_runtime_sanitize.py and the
-C-source tests; imported as `c.esn_models` (tests/ is on sys.path).
+Shared by the runtime, blob, schedule and C-source tests (tests/runtime/, tests/emit/, tests/lower/);
+imported as `tests.helpers.models`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from edgesnn.graph import ir
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.quantize.reference import FIXED_COUNTERS, simulate_fixed
 
-ROOT = Path(__file__).resolve().parents[2]
-NIR_PAPER = ROOT / "tests" / "fixtures" / "nir_paper"
-EXAMPLES = ROOT / "examples"
+from tests.helpers.paths import EXAMPLES, NIR_PAPER
 
 # (file, dialect, dt, reset override)
 PAPER_GRAPHS = {

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from c.esn_models import assert_same, example_case, example_models, paper_case, quant_config, random_graph, spikes
 from edgesnn.emit import to_blob
 from edgesnn.lower import arena_size, arena_size_layer_major, arena_size_schedule, lower
 from edgesnn.emit.blob import blob_from_lowered
@@ -17,6 +16,10 @@ from edgesnn.errors import EmitError, QuantizeError, SimulationError
 from edgesnn.quantize import QuantConfig, make_stateless, stateless_candidates
 from edgesnn.runtime import ArenaTooSmall, CModel, ScheduleRefused, run_c
 from edgesnn.quantize.reference import simulate_fixed
+from tests.helpers.boards import board_variant
+from tests.helpers.models import (assert_same, example_case, example_models, paper_case, quant_config, random_graph,
+                                 spikes)
+from tests.helpers.paths import DATA, MODELS
 
 EXAMPLES = [p for p in example_models() if p.stem in ("digits_mlp", "digits_cnn")]
 RECURRENT = [p for p in example_models() if p.stem in ("psdigits_lif", "psdigits_alif")]
@@ -282,28 +285,17 @@ def test_cost_model_knows_each_schedules_arena():
 
 
 def _tiny_board(tmp_path, sram: int):
-    from pathlib import Path
-    from edgesnn.board import load_board_file
-    root = Path(__file__).resolve().parents[1]  # the board of test_plan's too-small case, with `sram` bytes
-    text = (root / "boards" / "qemu-mps2-an386.toml").read_text()
-    text = text.replace('id = "qemu-mps2-an386"', 'id = "tiny-test"').replace("131_072", str(sram))
-    text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024")
-    text = text.replace("arena_bytes = 65_536", "arena_bytes = 512")
-    (tmp_path / str(sram)).mkdir()
-    path = tmp_path / str(sram) / "tiny-test.toml"
-    path.write_text(text)
-    return load_board_file(path)
+    # the board of the planner's too-small case, with `sram` bytes
+    return board_variant(tmp_path, "tiny-test", sram_bytes=sram, stack_bytes=1024, arena_bytes=512)
 
 
 def test_infeasible_lever_states_the_layer_major_arena(tmp_path):
-    from pathlib import Path
     from edgesnn.data import load_dataset
     from edgesnn.graph import Graph
     from edgesnn.plan import Infeasible, plan
     from edgesnn.quantize import quantize
-    root = Path(__file__).resolve().parents[1]
-    g = Graph.load(root / "examples" / "models" / "digits_mlp.json")
-    x, y = load_dataset(root / "examples" / "data" / "digits_val.npz")
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
     x, y = x[:40], y[:40]
     cfg = [QuantConfig(8, 16, rounding="nearest")]
     for steps in (16, 1):  # at T = 16 layer-major needs more than time-major; at T = 1 less

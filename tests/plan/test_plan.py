@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesnn.board import get_board, load_board_file
+from edgesnn.board import get_board
 from edgesnn.cli import main
 from edgesnn.cost import coefficients
 from edgesnn.data import load_dataset
@@ -16,13 +16,12 @@ from edgesnn.plan import Infeasible, Plan, PlanInputError, load_plan_or_model, p
 from edgesnn.plan.exit import calibrate
 from edgesnn.plan.quant_search import candidates, evaluate
 from edgesnn.quantize import QuantConfig, quantize
-from edgesnn.runtime.binding import extension_available, run_c
+from edgesnn.runtime.binding import run_c
 from edgesnn.quantize.reference import simulate_fixed
+from tests.helpers.boards import board_variant
+from tests.helpers.paths import DATA, MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS, DATA = ROOT / "examples" / "models", ROOT / "examples" / "data"
 GOLDEN = json.loads((Path(__file__).parent / "golden_metrics.json").read_text())
-needs_c = pytest.mark.skipif(not extension_available(), reason="C runtime extension not built")
 SMALL = [QuantConfig(weight_bits=w, state_bits=s) for w in (4, 8) for s in (12, 16)]
 
 
@@ -40,7 +39,7 @@ def test_candidates_cover_the_kinds_present(mlp):
     assert {c.current_bits for c in cs} == {16}  # no CubaLIF: current bits not searched
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_search_accuracy_is_the_bit_exact_one(mlp):
     g, x, y = mlp
     ev = evaluate(g, SMALL[:2], x[:40], y[:40], calib=x)
@@ -50,7 +49,7 @@ def test_search_accuracy_is_the_bit_exact_one(mlp):
         assert e.arena_bytes == arena_size(q)
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_plan_chooses_a_fitting_candidate_and_round_trips(mlp, tmp_path):
     g, x, y = mlp
     p = plan(g, get_board(), x, y, max_drop=0.02, configs=SMALL, workers=1, sensitivity=False)
@@ -74,7 +73,7 @@ PLANNED = {"digits_mlp": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6,
            "digits_cnn": QuantConfig(weight_bits=5, state_bits=10, decay_bits=6, threshold_bits=10)}
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 @pytest.mark.parametrize("model,suffix", [("digits_mlp", ""), ("digits_cnn", "_cnn")])
 def test_early_exit_meets_the_target_on_test(model, suffix):
     """DT-SNN target: calibrated on the 5-coding validation set, on the 5-coding test set (1800 inputs) the exit
@@ -94,15 +93,11 @@ def test_early_exit_meets_the_target_on_test(model, suffix):
     assert np.mean(full.pred == yt) >= np.mean(simulate(g, xt).pred == yt) - 0.01
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_infeasible_on_a_board_too_small(mlp, tmp_path):
     g, x, y = mlp
-    text = (ROOT / "boards" / "qemu-mps2-an386.toml").read_text()
-    text = text.replace('id = "qemu-mps2-an386"', 'id = "tiny-test"').replace("131_072", "3_072")
-    text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024").replace("arena_bytes = 65_536", "arena_bytes = 2_048")
-    path = tmp_path / "tiny-test.toml"
-    path.write_text(text)
-    r = plan(g, load_board_file(path), x, y, configs=SMALL, workers=1, sensitivity=False)
+    tiny = board_variant(tmp_path, "tiny-test", sram_bytes=3072, stack_bytes=1024, arena_bytes=2048)
+    r = plan(g, tiny, x, y, configs=SMALL, workers=1, sensitivity=False)
     assert isinstance(r, Infeasible)
     assert r.gap["sram_bytes"] > 0 and r.bound["sram_bytes"] == 3072
     assert r.demand["sram_bytes"] == r.bound["sram_bytes"] + r.gap["sram_bytes"]
@@ -110,7 +105,7 @@ def test_infeasible_on_a_board_too_small(mlp, tmp_path):
     assert Infeasible.from_dict(r.to_dict()) == r
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_unreachable_target_names_the_field(mlp):
     g, x, y = mlp
     r = plan(g, get_board(), x, y, target_acc=1.0, configs=SMALL[:1], workers=1, sensitivity=False)
@@ -146,7 +141,7 @@ def test_cli_plan_reports_a_missing_labels_field(tmp_path, capsys):
     assert "labels" in capsys.readouterr().err
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 @pytest.mark.parametrize("model,data", [("digits_mlp", "digits_val.npz"), ("digits_cnn", "digits_val_cnn.npz")])
 def test_golden_metrics(model, data):
     from edgesnn.cost import estimate
@@ -160,7 +155,7 @@ def test_golden_metrics(model, data):
     assert rep.cycles == pytest.approx(gold["cycles"], rel=GOLDEN["tolerance"]["cycles_rel"])
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_reduce_state_keeps_only_layers_the_target_allows(mlp):
     from edgesnn.plan.search import reduce_state
     g, x, y = mlp
@@ -171,7 +166,7 @@ def test_reduce_state_keeps_only_layers_the_target_allows(mlp):
     assert r.meta["stateless"] == names
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
     """At T = 4 the CNN's fused groups (one group's state resident, uint8 spike buffers) need less SRAM than
     time-step-major; the sram objective picks them, and the runtime runs that schedule to the planned accuracy."""
@@ -199,7 +194,7 @@ def test_short_inputs_plan_a_grouped_schedule_for_sram(tmp_path):
     assert steps == 4 and sum(flags) > 1
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_a_board_too_small_for_time_step_major_gets_a_grouped_schedule(tmp_path):
     """The energy objective prefers the exit, but where only a grouped schedule's arena fits, that is the plan."""
     from edgesnn.lower import arena_size_schedule
@@ -211,11 +206,8 @@ def test_a_board_too_small_for_time_step_major_gets_a_grouped_schedule(tmp_path)
     assert fused < time_arena
     io = 64 + 8 * 10
     sram = 1024 + io + (fused + time_arena) // 2  # between the two
-    text = (ROOT / "boards" / "qemu-mps2-an386.toml").read_text()
-    text = text.replace('id = "qemu-mps2-an386"', 'id = "small-test"').replace("131_072", f"{sram:_}")
-    text = text.replace("stack_bytes = 4_096", "stack_bytes = 1_024").replace("arena_bytes = 65_536", "arena_bytes = 2_048")
-    (tmp_path / "small-test.toml").write_text(text)
-    p = plan(g, load_board_file(tmp_path / "small-test.toml"), x, y, max_drop=0.1, configs=[QuantConfig()],
+    small = board_variant(tmp_path, "small-test", sram_bytes=sram, stack_bytes=1024, arena_bytes=2048)
+    p = plan(g, small, x, y, max_drop=0.1, configs=[QuantConfig()],
              workers=1, sensitivity=False, measure=False)
     assert isinstance(p, Plan) and p.schedule in ("fused", "layer-major")
     assert p.cost["totals"]["sram_bytes"] <= sram
@@ -241,7 +233,7 @@ def test_intervals_of_accuracy_and_paired_drop():
     assert phi - plo < (a[1] - a[0]) + (b[1] - b[0])           # pairing narrows the interval
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_small_validation_set_warns_and_the_plan_carries_the_interval(mlp, tmp_path):
     g, x, y = mlp
     p = plan(g, get_board(), x[:38], y[:38], max_drop=0.01, configs=SMALL[3:], workers=1, sensitivity=False,
@@ -264,7 +256,7 @@ def test_small_validation_set_warns_and_the_plan_carries_the_interval(mlp, tmp_p
     assert wide.notes == [] and wide.stats["inputs"] == len(y)
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_confidence_judges_the_target_on_the_bound(mlp):
     """The candidate passes on its point estimate (drop 0 pt against a 1 pt target) and is refused on the upper
     bound of its drop (+8.7 pt on 38 inputs); with target_acc, on the lower bound of its accuracy."""
@@ -299,7 +291,7 @@ def quick_cli_plan(monkeypatch):
     monkeypatch.setattr(P, "plan", functools.partial(P.plan, measure=False))
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_cli_plan_output_is_readable(quick_cli_plan, tmp_path, capsys):
     x, y = load_dataset(DATA / "digits_val.npz")
     np.savez(tmp_path / "val38.npz", inputs=x[:38], labels=y[:38])
@@ -319,7 +311,7 @@ def test_cli_plan_output_is_readable(quick_cli_plan, tmp_path, capsys):
     assert json.loads(out.read_text())["notes"] == [cap.err.split("warning: ", 1)[1].strip()]
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_cli_plan_infeasible_explains_and_writes_nothing(quick_cli_plan, tmp_path, capsys):
     out = tmp_path / "p.json"
     assert main(["plan", str(MODELS / "digits_mlp.json"), "--data", str(DATA / "digits_val.npz"), "--workers", "1",
@@ -341,7 +333,7 @@ def test_cli_plan_infeasible_explains_and_writes_nothing(quick_cli_plan, tmp_pat
     assert err.count("\n") == 1 and "confidence 95.0 must be a level in (0, 1)" in err and not out.exists()
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_front_table_and_summary_without_exit(mlp):
     import dataclasses
     from edgesnn.plan import front_table, plan_summary
@@ -356,7 +348,7 @@ def test_front_table_and_summary_without_exit(mlp):
     assert max(len(line) for line in text.splitlines()) <= 120
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_front_plot_shows_every_candidate_and_mapping(mlp, tmp_path, monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
@@ -390,7 +382,7 @@ def test_exit_confidence_maps_monotonically_to_the_threshold():
     assert all(confidence_to_q8(q8_to_confidence(t, 10), 10) == t for t in range(1, h + 2))
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_plan_exit_in_user_terms_reproduces_the_exit(mlp):
     from edgesnn.runtime.engines import quantize_with
     g, x, y = mlp
@@ -401,7 +393,7 @@ def test_plan_exit_in_user_terms_reproduces_the_exit(mlp):
     assert q.exit == p.qgraph.exit
 
 
-@needs_c
+@pytest.mark.needs_c_ext
 def test_simulate_exit_confidence_stops_sooner_at_a_lower_confidence(tmp_path, capsys):
     x, _ = load_dataset(DATA / "digits_val.npz")
     np.save(tmp_path / "x.npy", x)

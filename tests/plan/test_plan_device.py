@@ -1,36 +1,32 @@
 """The planner's figures against the emulated board: planned flash and SRAM are the built firmware's
 measured sizes, and `edgesnn run PLAN.json` reproduces the planned accuracy and early-exit steps exactly."""
 
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgesnn.board import get_board
+from edgesnn.board import DEFAULT_BOARD, get_board
 from edgesnn.cli import main
 from edgesnn.data import load_dataset
 from edgesnn.firmware.runtime import build_runtime_firmware
 from edgesnn.graph import Graph
 from edgesnn.plan import Plan, load_plan_or_model, plan
 from edgesnn.quantize import QuantConfig
-from edgesnn.runtime.binding import extension_available, run_c
+from edgesnn.runtime.binding import run_c
+from tests.helpers.boards import board_variant
+from tests.helpers.paths import DATA, MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
-BOARD = "qemu-mps2-an386"
+BOARD = DEFAULT_BOARD
 N = 40
-needs_gcc = pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and extension_available()),
-                               reason="arm-none-eabi-gcc or the C runtime extension missing")
-needs_qemu = pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
-                                     and extension_available()), reason="qemu-system-arm / arm-none-eabi-gcc missing")
+pytestmark = pytest.mark.needs_c_ext
 
 
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory):
     """The example MLP planned for the default emulated board on N validation inputs (a small grid)."""
     tmp = tmp_path_factory.mktemp("plan")
-    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
-    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
     x, y = x[:N], y[:N]
     configs = [QuantConfig(weight_bits=w, state_bits=s) for w in (4, 8) for s in (12, 16)]
     p = plan(g, get_board(BOARD), x, y, max_drop=0.02, configs=configs, workers=1, sensitivity=False,
@@ -40,7 +36,7 @@ def planned(tmp_path_factory):
     return p, tmp, x, y
 
 
-@needs_gcc
+@pytest.mark.needs_arm_gcc
 def test_planned_memory_is_the_measured_firmware(planned, tmp_path):
     p, tmp, _, _ = planned
     assert p.cost["memory_source"].startswith("measured: firmware")
@@ -59,7 +55,7 @@ def test_planned_memory_is_the_measured_firmware(planned, tmp_path):
     assert all(r["memory"] == "estimate" for r in p.front if not r["chosen"])
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_run_plan_on_qemu_gives_the_planned_accuracy_and_steps(planned, monkeypatch, capsys):
     p, tmp, x, y = planned
     monkeypatch.setenv("EDGESNN_CACHE", str(tmp))  # the planner's firmware cache: the same image, reused
@@ -73,30 +69,26 @@ def test_run_plan_on_qemu_gives_the_planned_accuracy_and_steps(planned, monkeypa
     assert np.array_equal(out["steps"], run_c(p.qgraph, x).steps)
 
 
-@needs_gcc
+@pytest.mark.needs_arm_gcc
 def test_infeasible_when_the_estimate_fits_but_the_built_firmware_does_not(tmp_path):
-    from edgesnn.board import load_board_file
     from edgesnn.plan import Infeasible
-    text = (ROOT / "boards" / f"{BOARD}.toml").read_text()
-    text = text.replace(f'id = "{BOARD}"', 'id = "flash-30k-test"').replace("524_288", "30_000")
-    path = tmp_path / "flash-30k-test.toml"
-    path.write_text(text)
-    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
-    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val.npz")
-    r = plan(g, load_board_file(path), x[:N], y[:N], max_drop=0.05, configs=[QuantConfig()], workers=1,
+    small = board_variant(tmp_path, "flash-30k-test", flash_bytes=30_000)
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
+    r = plan(g, small, x[:N], y[:N], max_drop=0.05, configs=[QuantConfig()], workers=1,
              sensitivity=False, firmware_cache=tmp_path / "fw")
     assert isinstance(r, Infeasible) and "built and measured" in r.reason   # the analytical 27 KB fit 30,000 B
     assert "30,000" in r.demand["firmware"]
 
 
-@needs_qemu
+@pytest.mark.needs_qemu
 def test_a_grouped_schedule_plan_runs_on_qemu_as_planned(tmp_path):
     """A plan whose schedule is fused / layer-major (the CNN at T = 4, sram objective): its firmware's arena is
     the schedule's, planned SRAM = the ELF's, and the emulated board reproduces the planned accuracy."""
     from edgesnn.device.runner import run_on_board
     from edgesnn.lower import arena_size_schedule
-    g = Graph.load(ROOT / "examples" / "models" / "digits_cnn.json")
-    x, y = load_dataset(ROOT / "examples" / "data" / "digits_val_cnn.npz")
+    g = Graph.load(MODELS / "digits_cnn.json")
+    x, y = load_dataset(DATA / "digits_val_cnn.npz")
     x, y = x[:24, :4], y[:24]
     b = get_board(BOARD)
     p = plan(g, b, x, y, max_drop=0.1, configs=[QuantConfig()], workers=1, sensitivity=False, objective="sram",
@@ -111,14 +103,14 @@ def test_a_grouped_schedule_plan_runs_on_qemu_as_planned(tmp_path):
     assert np.array_equal(res.outputs, run_c(p.qgraph, x, schedule=d["schedule"]).outputs)
 
 
-@needs_gcc
+@pytest.mark.needs_arm_gcc
 def test_front_rows_not_chosen_are_sized_on_the_measured_firmware(planned, tmp_path):
     """Every front row, built: RAM equals the planned figure exactly, flash within a few bytes (model tables
     vs blob header), where the analytical terms miss a quarter of both."""
     from edgesnn.plan.search import SCHEDULES
     from edgesnn.quantize import make_stateless, quantize
     p, tmp, x, _ = planned
-    g = Graph.load(ROOT / "examples" / "models" / "digits_mlp.json")
+    g = Graph.load(MODELS / "digits_mlp.json")
     board = get_board(BOARD)
     others = [r for r in p.front if not r["chosen"]]
     assert others and all(r["memory"] == "estimate" for r in others)

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES
 from edgesnn.data import load_dataset
 from edgesnn.errors import QuantizeError, SimulationError
 from edgesnn.graph import Graph, ir
@@ -13,6 +12,7 @@ from edgesnn.quantize import QGraph, QuantConfig, quantize
 from edgesnn.quantize.fixedpoint import EXP_LUT, entropy_q8, noise, quantize_values, rshift, sat
 from edgesnn.graph.simulate import simulate
 from edgesnn.quantize.reference import simulate_fixed
+from tests.helpers.paths import EXAMPLES
 
 
 def example(name):

@@ -3,10 +3,10 @@ against their definitions, independently of the C runtime that reproduces them."
 
 import numpy as np
 
-from tests.helpers.models import paper_case
 from edgesnn.quantize import QuantConfig
 from edgesnn.quantize.reference import BYTE_COUNTERS, FIXED_COUNTERS, simulate_fixed
 from edgesnn.graph.simulate import COUNTERS
+from tests.helpers.models import paper_case
 
 
 def test_byte_counters_follow_their_definitions(nir_paper):

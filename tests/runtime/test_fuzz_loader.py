@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from c.esn_build import RUNTIME, SOURCES, run
-from c.esn_models import example_case, example_models, paper_case
 from edgesnn.emit import to_blob
 from edgesnn.quantize import QuantConfig
+from tests.helpers.cbuild import RUNTIME, SOURCES, run
+from tests.helpers.models import example_case, example_models, paper_case
 
 FUZZ_SECONDS = 20
 

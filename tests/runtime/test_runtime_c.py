@@ -4,15 +4,12 @@ graphs over every node kind, shape, bit width and rounding mode; its fixed-point
 edgesnn.quantize.fixedpoint; the arena size and its refusals."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from c.esn_models import (PAPER_EXIT, PAPER_GRAPHS, assert_same, example_case, example_models, paper_case, quant_config,
-                          random_graph, reference, spikes)
 from edgesnn.emit import to_blob
 from edgesnn.lower import arena_size
 from edgesnn.errors import EdgesnnError, QuantizeError, SimulationError
@@ -20,6 +17,9 @@ from edgesnn.quantize import QuantConfig
 from edgesnn.quantize.fixedpoint import EXP_LUT, LN_LUT, entropy_q8, hash32, noise, rshift, sat
 from edgesnn.runtime import ArenaTooSmall, CModel, run_c
 from edgesnn.runtime.binding import _lib
+from tests.helpers.models import (PAPER_EXIT, PAPER_GRAPHS, assert_same, example_case, example_models, paper_case,
+                                 quant_config, random_graph, reference, spikes)
+from tests.helpers.paths import ROOT
 
 CONFIGS = [QuantConfig(rounding="truncate"), QuantConfig(6, 12, rounding="nearest"),
            QuantConfig(12, 24, current_bits=20, decay_bits=14, rounding="stochastic", seed=7)]
@@ -180,7 +180,7 @@ def test_shifts_saturation_and_noise_match_the_spec():
 def test_integer_entropy_and_its_tables_match_the_spec():
     ffi, lib = _lib()
     rng = np.random.default_rng(1)
-    src = (Path(__file__).parents[1] / "runtime_c" / "src" / "esn_fixedpoint.c").read_text()
+    src = (ROOT / "runtime_c" / "src" / "esn_fixedpoint.c").read_text()
     tables = re.findall(r"\{([^}]*)\};", src)
     assert [int(v) for v in re.findall(r"\d+", tables[0])] == EXP_LUT.tolist()
     assert [int(v) for v in re.findall(r"\d+", tables[1])] == LN_LUT.tolist()

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from c.esn_build import RUNTIME, SANITIZE, assert_driver_matches, build, run, write_inputs
-from c.esn_models import (PAPER_EXIT, PAPER_GRAPHS, example_case, example_models, paper_case, quant_config,
-                          random_graph, spikes)
 from edgesnn.emit import to_blob
 from edgesnn.errors import QuantizeError
 from edgesnn.quantize import QuantConfig, quantize
+from tests.helpers.cbuild import RUNTIME, SANITIZE, assert_driver_matches, build, run, write_inputs
+from tests.helpers.models import (PAPER_EXIT, PAPER_GRAPHS, example_case, example_models, paper_case, quant_config,
+                                 random_graph, spikes)
 
 
 @pytest.fixture(scope="module")

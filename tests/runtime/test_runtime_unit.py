@@ -1,12 +1,11 @@
 """runtime_c on its own: the C unit tests, strict C99 builds, and what the runtime links against."""
 
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from c.esn_build import RUNTIME, SANITIZE, SOURCES, STRICT, build, gcc, run
+from tests.helpers.cbuild import RUNTIME, SANITIZE, SOURCES, STRICT, build, gcc, run
 
 
 def test_c_unit_tests_pass_with_strict_warnings(tmp_path):
@@ -50,7 +49,7 @@ def _defined(objs) -> set:
     return {ln.split()[-1] for ln in nm.splitlines() if len(ln.split()) == 3}
 
 
-@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed (make setup)")
+@pytest.mark.needs_arm_gcc
 def test_runtime_cross_compiles_for_cortex_m(tmp_path):
     for src in SOURCES[:-1]:
         r = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", *STRICT, f"-I{RUNTIME / 'include'}",

@@ -74,7 +74,6 @@ def test_pareto_front():
     assert pareto_front(pts) == [1, 0, 3]
 
 
-
 def test_kernel_search_and_cli_import_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import edgesnn.train.kernel_search, edgesnn.cli\n"

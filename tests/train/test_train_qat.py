@@ -6,7 +6,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import EXAMPLES  # noqa: E402
 from edgesnn.data import load_dataset, rate_code, sequential_pixels  # noqa: E402
 from edgesnn.errors import EdgesnnError  # noqa: E402
 from edgesnn.graph import Graph, ir  # noqa: E402
@@ -15,6 +14,7 @@ from edgesnn.graph.simulate import simulate  # noqa: E402
 from edgesnn.quantize.reference import simulate_fixed  # noqa: E402
 from edgesnn.train import (ALIF, LI, LIF, SNN, Affine, AvgPool2d, Conv2d, CubaLIF, Flatten, QATModel,  # noqa: E402
                            Recurrent, SumPool2d, TrainConfig, fit, from_graph, predict, qat_finetune, to_graph)
+from tests.helpers.paths import EXAMPLES  # noqa: E402
 
 
 def _spikes(shape, n=24, steps=12, p=0.3, seed=0):
