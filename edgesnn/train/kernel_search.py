@@ -32,25 +32,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
+from ..artifact import save_json, stamp
 from ..errors import EdgesnnError
 from ..graph import ir
-from ..quantize import quantize
-from .export import to_graph
 from ..data import load_digits_split, rate_code
-from ..data import rate_code
-from ..quantize import QuantConfig, quantize
 from ..graph.simulate import simulate
+from ..quantize import QuantConfig, quantize
 from ..quantize.reference import simulate_fixed
 from . import require_torch
-from .trainer import TrainConfig, evaluate, fit
-from .layers import LIF, SNN, Affine, Conv2d, Flatten, SumPool2d
-from tabulate import tabulate
-from ..artifact import stamp
-from pathlib import Path
-from ..artifact import save_json
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,6 +125,8 @@ class Candidate:
     def build(self, seed: int = 0):
         """The torch model (initial weights drawn from torch's RNG seeded with `seed`)."""
         import torch
+
+        from .layers import LIF, SNN, Affine, Conv2d, Flatten, SumPool2d  # torch: the extra `train`
         (k1, k2), (c1, c2) = self.kernels, self.channels
         torch.manual_seed(seed)
         return SNN((1, 8, 8),
@@ -143,6 +139,7 @@ class Candidate:
 
 def candidate_memory(cand: Candidate, config) -> MemoryEstimate:
     """Memory of a candidate's QGraph (quantized without calibration: the sizes do not depend on it)."""
+    from .export import to_graph  # torch: the extra `train`
     return estimate_memory(quantize(to_graph(cand.build(), (1, 8, 8)), config))
 
 
@@ -277,6 +274,8 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     and the best 3x3 (first seed) as `<name>.json` (edgesnn graph) and the whole result as `search.json`.
     """
     require_torch()
+    from .export import to_graph  # torch: the extra `train`, present now
+    from .trainer import TrainConfig, evaluate, fit
 
     if budget_bytes <= 0:
         raise EdgesnnError(f"the memory budget must be positive, got {budget_bytes} bytes")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "edgesnn"
+from tests.helpers.paths import ROOT
+
+PACKAGE = ROOT / "edgesnn"
 
 LEVELS = {
     # the base every stage may use
