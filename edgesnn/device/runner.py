@@ -19,7 +19,7 @@ input's reset). Cycles: the DWT cycle counter where it counts (real ARMv7-M/ARMv
 under QEMU the DWT is not modelled, so the runtime times each layer with the board's tick
 counter, and with `-icount shift=0` (1 ns per executed instruction) one tick is exactly
 1e9 / tick_hz instructions (40 on MPS2 AN386/AN500, 50 on AN505, 62.5 on the micro:bit; measured by
-tests/test_qemu.py with SPIN). Those are reported as `instructions`, with a resolution of one
+tests/device/test_qemu.py with SPIN). Those are reported as `instructions`, with a resolution of one
 tick per layer and step.
 """
 

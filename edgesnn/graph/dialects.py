@@ -4,7 +4,7 @@ NIR stores continuous-time ODEs and no dt; every framework maps its own discrete
 those parameters in its own way. A dialect names one such convention, so that importing a file
 reproduces what the framework that wrote it computes, not what the ODE would. The equations the
 resulting nodes run are in `edgesnn.graph.ir`. docs/dialects.md derives each dialect from the
-framework's source, and tests/test_frameworks.py checks every one against outputs the framework
+framework's source, and tests/graph/test_frameworks.py checks every one against outputs the framework
 itself produced (tests/fixtures/).
 
 A dialect is a small class: the literal forward-Euler reading of NIR (`nir`) is the base, and each

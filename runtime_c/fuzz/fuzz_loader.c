@@ -11,7 +11,7 @@
  *         fuzz/fuzz_loader.c -o fuzz_loader
  *   ./fuzz_loader -max_total_time=60 corpus/ seeds/
  *
- * (runtime_c/Makefile: make fuzz; the seed blobs come from tests/test_fuzz_loader.py.)
+ * (runtime_c/Makefile: make fuzz; the seed blobs come from tests/runtime/test_fuzz_loader.py.)
  */
 #include <stdint.h>
 #include <stdlib.h>

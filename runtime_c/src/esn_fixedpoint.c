@@ -7,7 +7,7 @@
  *     e_k  = ESN_EXP_LUT[x_k] = round(2^15 exp(-x_k / 16))
  *     S    = sum e_k,  H_q8 = ln_q8(S) + floor(16 sum(e_k x_k) / S)
  *     ln_q8(S) = (b - 15) * 177 + ESN_LN_LUT[(S >> (b - 6)) & 63],  b = floor(log2 S)
- * The tables are those of fixedpoint.EXP_LUT / LN_LUT; tests/test_runtime_c.py checks them.
+ * The tables are those of fixedpoint.EXP_LUT / LN_LUT; tests/runtime/test_runtime_c.py checks them.
  * Not optimal: two 64-bit divisions per class; fine for the few classes of a readout.
  */
 #include "esn/esn_fixedpoint.h"

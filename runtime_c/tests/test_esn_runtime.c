@@ -4,10 +4,10 @@
  * Fixed-point primitives against values computed with edgesnn.quantize.fixedpoint (quoted below),
  * the conv and pool scatter kernels against naive gather loops on pseudo-random data, a small
  * recurrent model worked out by hand, validation refusals, the arena and the call order.
- * Prints ~~~ALL TESTS PASSED~~~ on success (the marker tests/c/test_runtime_unit.py and the
+ * Prints ~~~ALL TESTS PASSED~~~ on success (the marker tests/runtime/test_runtime_unit.py and the
  * device harness scan for); exits 1 on the first failure.
  *
- * Build: make -C runtime_c test (runtime_c/Makefile), or see tests/c/test_runtime_unit.py.
+ * Build: make -C runtime_c test (runtime_c/Makefile), or see tests/runtime/test_runtime_unit.py.
  */
 #include <stdio.h>
 #include <string.h>

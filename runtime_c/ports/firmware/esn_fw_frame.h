@@ -3,7 +3,7 @@
  * check, and COBS encoding and streaming decoding.
  *
  * Portable C99 with no libc; the same file runs in the firmware and in the host unit tests
- * (tests/test_protocol_c.py compiles it with the host gcc through cffi).
+ * (tests/device/test_protocol_c.py compiles it with the host gcc through cffi).
  *
  * The decoder is a byte-at-a-time state machine so the firmware needs one buffer of the largest
  * decoded frame and no second copy. It never reads or writes outside that buffer whatever bytes

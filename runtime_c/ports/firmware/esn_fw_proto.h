@@ -1,6 +1,6 @@
 /*
  * esn_fw_proto.h: the serial protocol between the edgesnn host (edgesnn/device/protocol.py) and
- * the device firmware. The Python side mirrors every constant here; tests/test_protocol.py parses
+ * the device firmware. The Python side mirrors every constant here; tests/device/test_protocol.py parses
  * this header and fails if the two drift apart.
  *
  * Frame, before COBS encoding (all fields little-endian):

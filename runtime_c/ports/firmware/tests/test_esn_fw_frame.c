@@ -2,7 +2,7 @@
  * test_esn_fw_frame.c: host test of the frame code (esn_fw_frame.c), built with the host gcc.
  *
  *   test_esn_fw_frame selftest   built-in vectors; prints ~~~ALL TESTS PASSED~~~
- *   test_esn_fw_frame            a line protocol on stdin for tests/test_protocol_c.py, which
+ *   test_esn_fw_frame            a line protocol on stdin for tests/device/test_protocol_c.py, which
  *                                compares every answer with the Python implementation:
  *     C <hex>                    -> CRC-32 of the bytes, 8 hex digits
  *     E <type> <seq> <hex>       -> the frame on the wire (0x00 COBS 0x00), hex
