@@ -40,6 +40,10 @@ class CRuntimeError(DeviceError):
     """The C runtime refused a call (bad arguments, call order)."""
 
 
+class ExtensionMissing(CRuntimeError):
+    """The host extension of the C runtime (edgesnn.runtime._esn) is not built."""
+
+
 class ArenaTooSmall(CRuntimeError):
     """The arena handed to the runtime is smaller than the model needs (esn_arena_size)."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArenaTooSmall, CRuntimeError, DeviceError, ScheduleRefused, SimulationError
+from ..errors import ArenaTooSmall, CRuntimeError, DeviceError, ExtensionMissing, ScheduleRefused, SimulationError
 from ..emit.blob import BlobError, SEC_META, blob_from_lowered, read_header
 from ..graph import ir
 from ..graph.kinds import STATE_VARS
@@ -31,7 +31,7 @@ def _lib():
     try:
         from . import _esn
     except ImportError as e:
-        raise CRuntimeError("the C runtime extension edgesnn.runtime._esn is not built; install the package "
+        raise ExtensionMissing("the C runtime extension edgesnn.runtime._esn is not built; install the package "
                             f"(`pip install -e .`, or `make setup`) to compile it ({e})") from None
     _check_fresh(_esn.ffi, _esn.lib)
     return _esn.ffi, _esn.lib
@@ -44,10 +44,8 @@ def extension_available() -> bool:
     """Whether the host extension is built (a stale one still raises, to be rebuilt)."""
     try:
         _lib()
-    except CRuntimeError as e:
-        if "not built" in str(e):
-            return False
-        raise
+    except ExtensionMissing:
+        return False
     return True
 
 
