@@ -76,7 +76,7 @@ from ..resources import calibration_file
 from .runtime_size import runtime_code_bytes
 from ..graph import ir
 from ..graph.kinds import KINDS, NEURON_FAMILIES
-from ..lower import arena_size_schedule
+from ..lower import SCHEDULES, arena_size_schedule
 from ..errors import EmitError
 from ..emit import to_blob
 from ..board import get_board
@@ -434,11 +434,6 @@ def activity(qgraph, result) -> dict[str, dict[str, float]]:
         c["invocations"] = float(ran.mean())  # time-step-major: each layer runs once per step
         out[k] = c
     return out
-
-
-# schedule label -> the runtime's schedule (edgesnn.lower.lower): all layers each step (early exit needs
-# it), a group per weighted layer fused with its neurons, or each node all T steps before the next
-SCHEDULES = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
 
 
 def schedule_arenas(qgraph, steps: int) -> dict:

@@ -55,6 +55,18 @@ MAX_RANK = 4
 RT_BYTES, COUNTERS_BYTES = 16, 64
 
 
+# The schedules the runtime runs, by the label plans and reports use -> the runtime's own spelling. The one
+# table of them: `lower` (and everything that calls it) takes either spelling, group sizes or group-ending names.
+SCHEDULES = {"time-step-major": "time", "fused": "fused", "layer-major": "layer"}
+SCHEDULE_LABELS = {spec: label for label, spec in SCHEDULES.items()}
+
+
+def schedule_spec(schedule):
+    """The runtime's spelling of `schedule`: "time", "fused", "layer", group sizes or group-ending node names;
+    a label ("time-step-major", "layer-major") is taken too."""
+    return SCHEDULES.get(schedule, schedule) if isinstance(schedule, str) else schedule
+
+
 class ScheduleError(EmitError):
     """A schedule cannot run this model (a recurrent edge across groups, early exit)."""
 
@@ -189,6 +201,7 @@ class Lowered:
     def schedule_flags(self, schedule) -> list[int]:
         """ESN_NODE_NEW_GROUP flags of each node for `schedule` (see the module docstring)."""
         n = len(self.nodes)
+        schedule = schedule_spec(schedule)
         if isinstance(schedule, str):
             if schedule == "time":
                 return [0] * n
@@ -476,6 +489,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
         nodes.append(ln)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
     low = Lowered(qgraph, nodes, edges, outs[0])
+    schedule = schedule_spec(schedule)
     if isinstance(schedule, str) and schedule == "time" and not stage:
         return low
     return low.with_schedule(schedule, steps, stage)

@@ -50,7 +50,7 @@ import numpy as np
 from .. import __version__
 from ..errors import EdgesnnError
 from ..graph import Graph
-from ..cost.model import SCHEDULES
+from ..lower import SCHEDULE_LABELS, SCHEDULES
 from ..quantize import QGraph, QuantConfig, quantize
 from .exit import ExitPolicy, calibrate
 from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
@@ -74,7 +74,7 @@ from ..artifact import save_json
 from ..lower import arena_size
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
-SCHEDULE = "time-step-major"
+SCHEDULE = SCHEDULE_LABELS["time"]  # the schedule the early exit needs
 
 
 class PlanInputError(EdgesnnError):

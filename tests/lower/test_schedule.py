@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from edgesnn.emit import to_blob
-from edgesnn.lower import arena_size, arena_size_layer_major, arena_size_schedule, lower
+from edgesnn.lower import (SCHEDULE_LABELS, SCHEDULES, arena_size, arena_size_layer_major, arena_size_schedule, lower,
+                           schedule_spec)
 from edgesnn.emit.blob import blob_from_lowered
 from edgesnn.lower import align8
 from edgesnn.errors import EmitError, QuantizeError, SimulationError
@@ -317,3 +318,13 @@ def test_infeasible_lever_states_the_layer_major_arena(tmp_path):
             lever = next(lv for lv in first.levers if "layer-major" in lv)
             assert f"layer-major: arena {lm:,} B" in lever and f"time-step-major arena of {tm:,} B" in lever
             assert "which does not fit" in lever
+
+
+def test_schedule_labels_and_runtime_names_are_one_schedule():
+    """Plans say "time-step-major" and "layer-major", the runtime "time" and "layer": lower takes either."""
+    q, _ = example_case(example_models()[0], QuantConfig(8, 16, rounding="nearest"), n=1)
+    for label, spec in SCHEDULES.items():
+        assert schedule_spec(label) == spec and SCHEDULE_LABELS[spec] == label
+        assert blob_from_lowered(lower(q, label, 4)) == blob_from_lowered(lower(q, spec, 4))
+    with pytest.raises(EmitError, match="expected 'time', 'layer', 'fused'"):
+        lower(q, "timestep", 4)
