@@ -4,7 +4,7 @@ A kind's facts live here and nowhere else in Python: its code in the blob (the C
 role, whether it spikes, the state variables a neuron keeps between steps, the parameter slots the runtime
 requires and allows, its cost family, whether it can be made stateless, the quantization knobs that apply
 to it, and its IR class (graph/ir.py builds NODE_TYPES, NEURON_TYPES and SYNAPTIC_TYPES from this table).
-The C side is runtime_c/include/esn/esn_kinds.h, an X-macro with the same rows; tests/test_kinds.py
+The C side is runtime_c/include/esn/esn_kinds.h, an X-macro with the same rows; tests/graph/test_kinds.py
 checks that the two agree.
 
 Adding a kind: a row here and in esn_kinds.h, the IR class (graph/ir.py), then the per-kind arithmetic

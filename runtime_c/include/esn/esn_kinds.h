@@ -1,7 +1,7 @@
 /*
  * esn_kinds.h: the node kinds, one row each, as the X-macro ESN_KINDS(X).
  *
- * The same rows as the Python table edgesnn/graph/kinds.py (tests/test_kinds.py checks that they agree).
+ * The same rows as the Python table edgesnn/graph/kinds.py (tests/graph/test_kinds.py checks that they agree).
  * Each row is X(NAME, code, required, optional, flags, state):
  *
  *     NAME      the enumerator's suffix: ESN_KIND_<NAME> (esn_types.h builds enum esn_kind from the rows)
