@@ -140,7 +140,7 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
             try:
                 res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
             except FirmwareTooLarge as e:
-                out.append({"model": name, "skipped": str(e).split(". The model")[0]})
+                out.append({"model": name, "skipped": e.regions})
                 bar.update()
                 continue
             row = {"model": name, "inputs": len(x), "measured": float(res.run_cycles.sum()) / len(x)}

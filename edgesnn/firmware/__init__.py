@@ -8,8 +8,8 @@ measured from its ELF.
     cache                                      the firmware cache: LRU with a size cap (cache.py)
 """
 
-from .build import Firmware, FirmwareSizes, FirmwareTooLarge, ToolchainMissing
+from .build import Firmware, FirmwareSizes, FirmwareTooLarge, NoFirmwarePort, ToolchainMissing
 from .runtime import build_runtime_firmware, model_ram_bytes
 
-__all__ = ["Firmware", "FirmwareSizes", "FirmwareTooLarge", "ToolchainMissing", "build_runtime_firmware",
-           "model_ram_bytes"]
+__all__ = ["Firmware", "FirmwareSizes", "FirmwareTooLarge", "NoFirmwarePort", "ToolchainMissing",
+           "build_runtime_firmware", "model_ram_bytes"]

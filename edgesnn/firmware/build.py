@@ -59,7 +59,16 @@ _RELAXED_LENGTH = 0x1000_0000  # linker-script region length: placement never de
 
 
 class FirmwareTooLarge(DeviceError):
-    """The firmware does not fit the board's memory; the message gives every overflowing region's numbers."""
+    """The firmware does not fit the board's memory; the message gives every overflowing region's numbers.
+    `regions` is that part alone, without what a caller added about the model."""
+
+    def __init__(self, message: str, regions: str | None = None):
+        super().__init__(message)
+        self.regions = regions or message
+
+
+class NoFirmwarePort(DeviceError):
+    """The board has no firmware port to build (real boards whose port is not written yet)."""
 
 
 class ToolchainMissing(DeviceError):
@@ -150,7 +159,7 @@ def _chain(board: Board):
     port = board.port
     if port is None:
         firmware_ports = [p.id for p in load_ports().values() if p.kind == "firmware"]
-        raise DeviceError(f"board {board.id!r} has no firmware port yet ({board.path} has no [firmware] table); "
+        raise NoFirmwarePort(f"board {board.id!r} has no firmware port yet ({board.path} has no [firmware] table); "
                           f"firmware ports so far: {', '.join(firmware_ports)} (runtime_c/ports/*/port.toml)")
     return port_chain(port)
 

@@ -92,8 +92,8 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
 
     def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
         lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
-        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena "
-                                  f"{low.arena_bytes:,} B{lever}")
+        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena {low.arena_bytes:,} B{lever}",
+                                  regions=e.regions)
 
     if builtin:
         if qgraph is None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DeviceError
 from ..firmware import build as F
 from ..emit import to_blob
 from ..lower import arena_size
@@ -59,7 +58,5 @@ def build_for_plan(qgraph, board, cache_dir=None, *, schedule="time", steps: int
         return None, f"firmware not built ({e}); memory is the analytical estimate"
     except F.FirmwareTooLarge:
         raise
-    except DeviceError as e:
-        if "no firmware port" in str(e):
-            return None, f"{e}; memory is the analytical estimate"
-        raise
+    except F.NoFirmwarePort as e:
+        return None, f"{e}; memory is the analytical estimate"
