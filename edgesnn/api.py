@@ -30,7 +30,8 @@ import numpy as np
 
 from .artifact import load_json
 from .board import Board, get_board
-from .calibrate.profile import Profile, profile as _profile, stale_calibration
+from .calibrate.profile import Profile, stale_calibration
+from .calibrate.profile import profile as _profile
 from .calibrate.run import run_calibration
 from .cost import coefficients
 from .data import load_dataset, load_inputs, load_labels
@@ -41,13 +42,15 @@ from .emit.csource import c_sources
 from .emit.files import write_files
 from .errors import ArenaTooSmall, EdgesnnError, EmitError
 from .firmware import cache as _cache
-from .firmware.build import Firmware, build as _build_firmware, default_cache_dir
+from .firmware.build import Firmware, default_cache_dir
+from .firmware.build import build as _build_firmware
 from .firmware.runtime import model_ram_bytes
 from .graph import Graph
 from .graph.nir_io import NirWarning, read_nir
 from .lower import lower
 from .measurement import Measurement
-from .plan import Infeasible, Plan, plan as _plan
+from .plan import Infeasible, Plan
+from .plan import plan as _plan
 from .quantize import QGraph
 from .quantize.reference import check_spike_inputs
 from .runtime.binding import CModel, extension_available

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tabulate import tabulate
+
 from .errors import BoardError
 from .resources import BOARDS_DIR, RUNTIME_C, board_dirs
-from tabulate import tabulate
 
 SCHEMA = 1
 DEFAULT_BOARD = "qemu-mps2-an386"

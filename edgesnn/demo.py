@@ -5,22 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from tabulate import tabulate
 
-from .data import load_dataset
-from .graph import Graph
-from .graph.nir_io import read_nir
-from .report import accuracy, activity_table, graph_table
-from .resources import EXAMPLES
-from .graph.simulate import simulate
-import numpy as np
 from .board import get_board
-from .plan import Infeasible, front_table, plan
-from .runtime.binding import run_c
 from .cost import estimate, memory
+from .data import load_dataset
 from .device.runner import run_on_board
 from .errors import DeviceError
-
+from .graph import Graph
+from .graph.nir_io import read_nir
+from .graph.simulate import simulate
+from .plan import Infeasible, front_table, plan
+from .report import accuracy, activity_table, graph_table
+from .resources import EXAMPLES
+from .runtime.binding import run_c
 
 
 def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dict]:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import datetime as _dt
 
 from .. import __version__
+from ..cost.model import coefficients, fallbacks
 from .measure import CalibrationError
-from ..cost.model import coefficients
-from ..cost.model import fallbacks
 from .profile import summary
 
 __all__ = ["CalibrationError", "calibration"]

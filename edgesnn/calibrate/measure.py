@@ -25,6 +25,7 @@ layer missing, or the layers not adding up to layers_measured).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,19 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import EdgesnnError
-from . import bench as B
-import hashlib
-from ..resources import RUNTIME_C as root
-from ..firmware import build as F
-from ..cost.model import layer_info
-from ..progress import Progress
 from ..artifact import atomic_write_bytes
-from ..firmware.runtime import build_runtime_firmware
-from ..device.serial_link import SerialLink
-from ..firmware.runtime import model_ram_bytes
-from ..device.runner import DeviceModel
+from ..cost.model import layer_info
 from ..device.qemu import QemuTarget
+from ..device.runner import DeviceModel
+from ..device.serial_link import SerialLink
+from ..errors import EdgesnnError
+from ..firmware import build as F
+from ..firmware.runtime import build_runtime_firmware, model_ram_bytes
+from ..progress import Progress
+from ..resources import RUNTIME_C as root
+from . import bench as B
 
 ROW_VERSION = 1
 RUN_ROW = "(run)"

@@ -20,19 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from ..cost.model import RUNTIME_ROW, coefficients, estimate
-from ..errors import EdgesnnError
-from ..resources import EXAMPLES, calibration_file
-from ..device.runner import run_on_board
-from ..runtime.binding import run_c
-from ..data import load_dataset
-from ..firmware.build import FirmwareTooLarge
-from ..progress import Progress
-from ..runtime.engines import load_model, to_qgraph
-from .measure import runtime_sources
 from tabulate import tabulate
 
+from ..cost.model import RUNTIME_ROW, coefficients, estimate
+from ..data import load_dataset
+from ..device.runner import run_on_board
+from ..errors import EdgesnnError
+from ..firmware.build import FirmwareTooLarge
+from ..progress import Progress
+from ..resources import EXAMPLES, calibration_file
+from ..runtime.binding import run_c
+from ..runtime.engines import load_model, to_qgraph
+from .measure import runtime_sources
 
 
 @dataclass
@@ -69,7 +68,7 @@ class Profile:
         body = [[n, k, f"{e:,.0f}", f"{m:,.0f}", f"{self.error(e, m):+.1%}"] for n, k, e, m in self.rows]
         body.append(["total", "", f"{self.total_estimated:,.0f}", f"{self.total_measured:,.0f}",
                      f"{self.total_error:+.1%}"])
-        head = [f"layer", "kind", f"estimated {u}", f"measured {u}", "error"]
+        head = ["layer", "kind", f"estimated {u}", f"measured {u}", "error"]
         return (tabulate(body, head, tablefmt="simple_outline", disable_numparse=True)
                 + f"\n{self.model} on {self.board}: means per input over {self.inputs} inputs "
                   f"({self.mean_steps:.1f} steps); calibration: {self.calibration}; measured (runtime) = whole run "

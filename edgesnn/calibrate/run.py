@@ -8,15 +8,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tabulate import tabulate
+
+from ..artifact import atomic_write_bytes
 from ..cost.model import coefficients
 from ..resources import user_calibration_dir
 from . import bench as B
+from . import calibration
 from . import fit as FT
 from . import measure as M
 from .measure import CalibrationError
-from ..artifact import atomic_write_bytes
-from . import calibration
-from tabulate import tabulate
 from .profile import held_out as run_held_out
 
 SMALL_ARENA_BYTES = 32 * 1024  # below this the benchmark layers stay small (the micro:bit's 16 KiB)

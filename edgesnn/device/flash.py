@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..board import Board
 from ..errors import DeviceError
-from ..firmware.elf import Elf
 from ..firmware.build import ToolchainMissing
+from ..firmware.elf import Elf
 
 INSTALL_HINTS = {
     "pyocd": "install it with `pip install pyocd`; STM32 targets also need `pyocd pack install <target>`",

@@ -36,6 +36,7 @@ as FirmwareFault with the exception, the faulting pc and the symbol it lies in, 
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import threading
@@ -45,11 +46,10 @@ from typing import Callable
 
 from ..board import Board
 from ..errors import DeviceError
-from . import protocol as P
-from ..firmware.elf import Elf
 from ..firmware.build import find_tool
+from ..firmware.elf import Elf
+from . import protocol as P
 from .serial_link import SerialLink
-import math
 
 _PORT_RE = re.compile(rb"waiting for connection on: \S*?tcp:127\.0\.0\.1:(\d+)")
 DEFAULT_BOOT_TIMEOUT = 20.0  # s from starting QEMU to the firmware's ready line (`--boot-timeout` on the CLI)

@@ -26,9 +26,11 @@ tick per layer and step.
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
 from ..board import Board
 from ..emit.blob import to_blob
@@ -40,8 +42,6 @@ from ..measurement import Measurement
 from . import protocol as P
 from .qemu import QemuTarget
 from .serial_link import SerialLink
-from tabulate import tabulate
-import time
 
 COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_bytes_read", "arena_bytes_read",
                  "arena_bytes_written", "cycles")

@@ -34,9 +34,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
+
+from tabulate import tabulate
 
 from .. import __version__
 from ..board import PORTS_DIR, Board, load_ports, port_chain
@@ -44,8 +47,6 @@ from ..errors import DeviceError
 from ..resources import RUNTIME_C
 from . import cache as C
 from .elf import Elf
-from tabulate import tabulate
-from concurrent.futures import ThreadPoolExecutor
 
 FW_DIR = PORTS_DIR / "firmware"
 CORTEX_M_DIR = PORTS_DIR / "cortex_m"

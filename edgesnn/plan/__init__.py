@@ -9,14 +9,24 @@
                                          as the plan places its weights in flash)
 """
 
-from .exit import ExitPolicy, calibrate
-from .search import (OBJECTIVES, Infeasible, Plan, PlanInputError, Searched, front_table, plan, plan_summary,
-                     search_quantization)
 from pathlib import Path
+
 from ..artifact import load_json
 from ..errors import EdgesnnError
 from ..quantize import QGraph
 from ..runtime.engines import load_model
+from .exit import ExitPolicy, calibrate
+from .search import (
+    OBJECTIVES,
+    Infeasible,
+    Plan,
+    PlanInputError,
+    Searched,
+    front_table,
+    plan,
+    plan_summary,
+    search_quantization,
+)
 
 __all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "calibrate", "front_table",
            "is_plan_file", "load_plan_or_model", "plan", "plan_summary", "search_quantization", "Searched"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..firmware import build as F
 from ..emit import to_blob
-from ..lower import arena_size
+from ..firmware import build as F
 from ..firmware.runtime import build_runtime_firmware
+from ..lower import arena_size
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import multiprocessing as mp
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..emit.blob import to_blob
 from ..graph import ir
 from ..graph.kinds import KINDS
-from ..quantize import QuantConfig, quantize
-from ..quantize import ptq
-from ..emit.blob import to_blob
+from ..quantize import QuantConfig, ptq, quantize
 from ..runtime.binding import CModel
-import multiprocessing as mp
 
 MENU = {
     "weight_bits": (2, 3, 4, 5, 6, 8, 10, 12, 16),

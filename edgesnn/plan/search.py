@@ -43,35 +43,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import __version__
-from ..errors import EdgesnnError
+from ..artifact import save_json
+from ..board import load_catalogue
+from ..cost import CostReport, coefficients, estimate, memory_terms, schedule_arenas
+from ..emit import to_blob
+from ..errors import EdgesnnError, EmitError
+from ..firmware.build import FirmwareTooLarge
 from ..graph import Graph
-from ..lower import SCHEDULE_LABELS, SCHEDULES
-from ..quantize import QGraph, QuantConfig, quantize
+from ..graph.simulate import simulate
+from ..lower import SCHEDULE_LABELS, SCHEDULES, arena_size, arena_size_schedule
+from ..progress import Progress
+from ..quantize import QGraph, QuantConfig, make_stateless, quantize, stateless_candidates
+from ..quantize.fixedpoint import beta_q16_to_temperature, q8_to_confidence
+from ..runtime.binding import run_c
 from .exit import ExitPolicy, calibrate
+from .firmware import build_for_plan, firmware_base
 from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
 from .stats import paired_drop, wilson
-from ..cost import memory_terms, schedule_arenas
-from ..board import load_catalogue
-from ..quantize import make_stateless, stateless_candidates
-from ..runtime.binding import run_c
-from ..cost import estimate
-from ..emit import to_blob
-from ..lower import arena_size_schedule
-from ..errors import EmitError
-from ..progress import Progress
-from ..graph.simulate import simulate
-from ..cost import CostReport, coefficients
-from ..firmware.build import FirmwareTooLarge
-from .firmware import build_for_plan, firmware_base
-import textwrap
-from ..quantize.fixedpoint import beta_q16_to_temperature, q8_to_confidence
-from ..artifact import save_json
-from ..lower import arena_size
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
 SCHEDULE = SCHEDULE_LABELS["time"]  # the schedule the early exit needs

@@ -11,12 +11,11 @@ name the node (by its name, from the blob's metadata) and the offending value.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArenaTooSmall, CRuntimeError, DeviceError, ExtensionMissing, ScheduleRefused, SimulationError
-from ..emit.blob import BlobError, SEC_META, blob_from_lowered, read_header
+from ..emit.blob import SEC_META, BlobError, blob_from_lowered, read_header
+from ..errors import ArenaTooSmall, CRuntimeError, ExtensionMissing, ScheduleRefused, SimulationError
 from ..graph import ir
 from ..graph.kinds import STATE_VARS
 from ..graph.simulate import SimResult

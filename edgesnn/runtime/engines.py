@@ -12,20 +12,19 @@ blob (`edgesnn compile`), which the fixed engines run as is.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
+from ..artifact import load_json
+from ..emit.blob import from_blob
 from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
+from ..graph.simulate import SimResult, simulate
 from ..quantize import QGraph, QuantConfig, quantize
-from ..graph.simulate import SimResult
 from ..quantize import fixedpoint as F
-from pathlib import Path
-from ..artifact import load_json
-from .binding import run_c
-from ..emit.blob import from_blob
-from ..graph.simulate import simulate
 from ..quantize.reference import simulate_fixed
+from .binding import run_c
 
 ENGINES = ("float", "fixed-python", "fixed-c")
 

@@ -38,14 +38,13 @@ import numpy as np
 from tabulate import tabulate
 
 from ..artifact import save_json, stamp
+from ..data import load_digits_split, rate_code
 from ..errors import EdgesnnError
 from ..graph import ir
-from ..data import load_digits_split, rate_code
 from ..graph.simulate import simulate
 from ..quantize import QuantConfig, quantize
 from ..quantize.reference import simulate_fixed
 from . import require_torch
-
 
 # ----------------------------------------------------------------------------------------------
 # Memory estimate (no torch needed)

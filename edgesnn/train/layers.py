@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 class _Spike(torch.autograd.Function):

@@ -46,8 +46,7 @@ from ..quantize.fixedpoint import GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I
 from . import layers as L
 from .export import layer_names, to_graph
 from .layers import spike_fn
-from .trainer import TrainConfig, TrainResult, fit
-from .trainer import evaluate
+from .trainer import TrainConfig, TrainResult, evaluate, fit
 
 INPUT_MAX = 255
 
