@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..cost.model import layer_terms, runtime_terms
 from .measure import CalibrationError, Measurements
@@ -72,6 +71,7 @@ def _matrix(rows: Rows, names: list[str], idx) -> np.ndarray:
 
 def _robust_nnls(A: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(coefficients, keep mask) minimising Huber-weighted relative residuals, outliers trimmed."""
+    from scipy.optimize import nnls  # scipy takes 0.4 s to import: only when a fit runs
     w = 1.0 / np.maximum(np.abs(y), 1.0)
     norm = np.linalg.norm(A * w[:, None], axis=0)
     norm[norm == 0] = 1.0
