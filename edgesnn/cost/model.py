@@ -5,7 +5,7 @@ Counts per layer (mean per input over the user's data, from the fixed-point coun
 spikes in and out, parameter bytes read, arena bytes read and written, time steps run (early exit
 included) and layer invocations. The model, per layer L, is a sum of terms (coefficient x count),
 each coefficient named for the layer's family (affine: Linear/Affine, conv: Conv1d/Conv2d, pool:
-Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif) and, where the kernel differs, its weight width
+Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif, threshold) and, where the kernel differs, its weight width
 (int8 takes the DSP accumulate on cores with it, int16 the reference loop):
 
     synaptic  <f>.cycles_per_invocation * invocations           call, dispatch, counters, timing
@@ -90,6 +90,7 @@ PRIORS: dict[str, tuple[float, str]] = {
     "cycles_per_spike_in": (10.0, PRIOR_SRC + "; scan of the input buffer, row address per spike"),
     "cycles_per_spike_out": (2.0, PRIOR_SRC + "; spike write"),
     "cycles_per_invocation": (60.0, PRIOR_SRC + "; kernel call, bias copy, dispatch per layer and step"),
+    "threshold.cycles_per_neuron_update": (8.0, PRIOR_SRC + "; sum the inputs, compare, write (no state, no decay)"),
     "cycles_per_step": (120.0, PRIOR_SRC + "; time loop, input copy, counters, entropy exit test"),
 }
 ZERO_SRC = "prior: not modelled before calibration (0)"
@@ -328,7 +329,7 @@ def layer_info(qgraph) -> dict:
         if isinstance(node, ir.SYNAPTIC_TYPES):
             d["bias"] = ql is not None and "bias" in ql.params
             d["graded"] = _graded_input(g, name)
-        if node.stateful:  # state up to 16 bits is stored as int16, wider as int32
+        if KINDS[node.kind].state:  # state up to 16 bits is stored as int16, wider as int32 (Threshold: none)
             cfg = qgraph.config
             d["wide_state"] = bool(cfg.state_bits > 16
                                    or (KINDS[node.kind].current and cfg.current_bits > 16))

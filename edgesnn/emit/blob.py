@@ -298,6 +298,8 @@ def _rebuild(ln: LNode, lm: dict, config: QuantConfig):
     shape = ln.out_shape
     q = {k: a.reshape(shape).astype(np.int32) for k, a in p.items()}
     s_v = float(scales.get("v", 1.0))
+    if kind == "Threshold":
+        return ir.Threshold(name=name, threshold=q["threshold"] * s_v, spike_rule=">=" if ln.spike_rule else ">"), q
     one = float(1 << config.decay_bits)
     f = {"gain": np.ones(shape), "bias": q["bias"] * s_v}
     if "alpha" in q:

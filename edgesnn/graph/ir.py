@@ -352,6 +352,10 @@ class _Neuron(Node):
                                 f"got values in [{a.min():.4g}, {a.max():.4g}]")
 
     @property
+    def neuron_shape(self) -> Shape:
+        return self.gain.shape
+
+    @property
     def size(self) -> int:
         return int(self.gain.size)
 
@@ -483,6 +487,39 @@ class ALIF(_Neuron):
             raise self._err("field 'b0' (base threshold) must be positive")
         if np.any(self.beta < 0):
             raise self._err("field 'beta' (adaptation strength) must be non-negative")
+
+
+@dataclass(eq=False, kw_only=True)
+class Threshold(Node):
+    """Stateless spike generator (NIR's Threshold): no membrane, nothing carried across steps.
+
+        s[t] = 1 if x[t] crosses threshold (spike_rule '>' or '>='), else 0
+
+    x[t] is the sum of its incoming edges, unscaled (a weighted layer before it carries any gain)."""
+
+    kind: ClassVar[str] = "Threshold"
+    threshold: np.ndarray
+    spike_rule: str = ">"
+
+    def out_shape(self, in_shape: Shape) -> Shape:
+        if self.threshold.shape != in_shape:
+            raise self._err(f"field 'threshold' has shape {self.threshold.shape} but the layer receives {in_shape}")
+        return in_shape
+
+    def validate(self) -> None:
+        super().validate()
+        if self.spike_rule not in SPIKE_RULES:
+            raise self._err(f"spike_rule {self.spike_rule!r} is not one of {SPIKE_RULES}")
+        if np.any(self.threshold <= 0):  # at rest (zero input) it must not spike, as every spiking kind
+            raise self._err("field 'threshold' must be positive")
+
+    @property
+    def neuron_shape(self) -> Shape:
+        return self.threshold.shape
+
+    @property
+    def size(self) -> int:
+        return int(self.threshold.size)
 
 
 NODE_TYPES: dict[str, type[Node]] = {k.name: globals()[k.ir_class] for k in KINDS.values()}

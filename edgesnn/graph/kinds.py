@@ -20,7 +20,8 @@ from dataclasses import dataclass
 ROLES = ("boundary", "weighted", "pool", "shape", "neuron")
 """boundary: the graph's Input and Output; weighted: a synaptic layer with weights (Linear, Affine, Conv,
 Scale); pool: a synaptic layer without weights; shape: a view of its input (Flatten); neuron: a layer of
-neurons with state."""
+neurons fed by weighted layers, updated every step (counted in neuron_updates), with state, or without any
+(Threshold: state ())."""
 
 STATE_VARS = ("v", "i", "eta")
 """State variables of a neuron layer, in the order of the C `enum esn_var` (ESN_VAR_V, ESN_VAR_I,
@@ -44,7 +45,7 @@ class Kind:
     code: int                          # esn_kind value, stored in the blob
     role: str                          # one of ROLES
     spiking: bool = False              # emits spike counts (uint8) rather than real values
-    state: tuple[str, ...] = ()        # state variables, a prefix-ordered subset of STATE_VARS
+    state: tuple[str, ...] = ()        # state variables, a prefix-ordered subset of STATE_VARS (() for Threshold)
     required: frozenset = frozenset()  # parameter slots the runtime requires
     optional: frozenset = frozenset()  # and those it allows besides
     family: str | None = None          # cost family of cost/model.py (None: not a counted layer)
@@ -124,6 +125,7 @@ _ROWS = (
     Kind("ALIF", 15, "neuron", spiking=True, state=("v", "eta"),
          required=_slots("bias", "alpha", "rho", "b0", "beta", "eta_inc"), family="alif",
          knobs=("decay_bits", "adapt_bits")),
+    Kind("Threshold", 16, "neuron", spiking=True, required=_slots("threshold"), family="threshold"),
 )
 
 KINDS: dict[str, Kind] = {k.name: k for k in _ROWS}
@@ -148,7 +150,7 @@ def _check() -> None:
     assert [k.code for k in _ROWS] == list(range(len(_ROWS))), "codes must be 0..n-1 in row order"
     for k in _ROWS:
         assert k.role in ROLES, k
-        assert k.state == tuple(v for v in STATE_VARS if v in k.state) and (bool(k.state) == k.neuron), k
+        assert k.state == tuple(v for v in STATE_VARS if v in k.state) and (not k.state or k.neuron), k
         assert (k.required | k.optional) <= set(PARAM_SLOTS) and not (k.required & k.optional), k
         assert set(k.knobs) <= set(KNOBS), k
         assert not k.statelessable or k.neuron, k

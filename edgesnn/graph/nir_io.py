@@ -26,7 +26,7 @@ import io
 from ..artifact import atomic_write_bytes
 
 SUPPORTED = ("Input", "Output", "Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
-             "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Identity", "NIRGraph")
+             "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Threshold", "Identity", "NIRGraph")
 _KNOBS = ("reset", "spike_rule", "reset_late", "max_spikes", "syn_delay")
 
 
@@ -234,6 +234,9 @@ def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset
     shape = in_shape
     B = lambda key, default=None: _bcast(A(key, default), shape, name, key)  # noqa: E731
     where = f"node {name!r} ({t})"
+    if t == "Threshold":  # stateless, no time constant: nothing to discretise; the dialect's spike rule
+        rule = _meta(raw).get("edgesnn.spike_rule", d.spike_rule)
+        return ir.Threshold(name=name, threshold=B("threshold"), spike_rule=str(rule))
     if d.v_init and t not in ("LI", "CubaLI") and np.any(B(d.v_init, 0.0)):
         raise NirError(f"{where}: {d.name} starts the membrane at {d.v_init}, which is nonzero here; edgesnn "
                        "starts every membrane at 0 and cannot run this node faithfully")
@@ -480,6 +483,8 @@ def to_nir(graph: ir.Graph):
             else:
                 nodes[name] = nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=n.threshold,
                                       v_reset=n.v_reset, metadata=meta)
+        elif isinstance(n, ir.Threshold):
+            nodes[name] = nir.Threshold(threshold=n.threshold, metadata=meta)
         elif isinstance(n, (ir.CubaLIF, ir.CubaLI)):
             tau_mem, r, v_leak = leaky(n.alpha, n.gain, n.bias)
             tau_syn, w_in, _ = leaky(n.alpha_syn, n.gain_syn, np.zeros_like(n.alpha_syn))

@@ -137,7 +137,7 @@ class NeuronState:
     def __init__(self, node: ir.Node, n: int, dtype):
         self.node, self.dtype = node, dtype
         self.kind = KINDS[node.kind]
-        shape = (n, *node.gain.shape)
+        shape = (n, *node.neuron_shape)
         p = {k: a.astype(dtype) for k, a in node.arrays().items()}
         self.p = p
         for var in self.kind.state:  # v, then i (current-based) or eta (adaptive)
@@ -150,6 +150,8 @@ class NeuronState:
 
     def step(self, x: np.ndarray) -> np.ndarray:
         node, p = self.node, self.p
+        if isinstance(node, ir.Threshold):  # no state: this step's input against the threshold
+            return _crosses(x, p["threshold"], node.spike_rule).astype(self.dtype)
         drive = x
         if self.kind.current:
             i_prev = self.i
@@ -243,7 +245,7 @@ def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
     counts = {k: {c: np.zeros((n, steps), np.int64) for c in COUNTERS}
               for k in sched.order if k in fans or k in states}
     recorded = {k: {v: np.zeros((n, steps, *a.shape[1:]), dtype) for v, a in s.variables().items()}
-                for k, s in states.items()} if record_states else {}
+                for k, s in states.items() if s.variables()} if record_states else {}  # Threshold: none
     out_name = graph.output.name
     outputs = np.zeros((n, steps, *graph.output.shape), dtype)
     prev = rest_values(graph, n, dtype)
@@ -265,7 +267,7 @@ def simulate(graph: ir.Graph, inputs: np.ndarray, *, dtype=np.float32,
                 y = synaptic_forward(node, x)
             elif k in states:
                 y = states[k].step(x)
-                counts[k]["neuron_updates"][:, t] = states[k].v[0].size
+                counts[k]["neuron_updates"][:, t] = node.size
                 if node.spiking:
                     counts[k]["spikes_out"][:, t] = y.reshape(n, -1).sum(axis=1).astype(np.int64)
                 for var, a in states[k].variables().items():

@@ -162,7 +162,7 @@ class Lowered:
         eta (int32), pending (int16), each 4-byte aligned, the block 8-byte aligned; 0 when none."""
         nd, cfg = self.nodes[k], self.qgraph.config
         row = KINDS[nd.kind]
-        if not row.neuron or self.stateless(k):
+        if not nd.n_state or self.stateless(k):  # not a neuron layer, or a Threshold (no state)
             return 0
         widths = (2 if cfg.state_bits <= 16 else 4, (2 if cfg.current_bits <= 16 else 4) if row.current else 0,
                   4 if row.adaptive else 0, 2 if nd.reset == 3 else 0)

@@ -5,7 +5,8 @@ Scale of a neuron layer's state: the finest unit that both
   - fits the state's range into state_bits         (range / (2^(sb-1) - 1)),
 where the range is the 99.9th percentile of the positive v seen on the calibration inputs (float
 simulation; the largest |v| for a readout), never less than 1.25 x the largest threshold, or without calibration
-data twice the largest threshold (a leaky readout: its steady-state bound). Finer units cost nothing on the device, since weights
+data twice the largest threshold (a leaky readout: its steady-state bound). A Threshold layer keeps no v: its
+unit is that of its input and only has to fit 1.25 x its largest threshold. Finer units cost nothing on the device, since weights
 and state share them, so the only loss is the rounding of each number to its bit width.
 
 The accumulator of one step is proven not to overflow int32 from the weights and the largest
@@ -131,7 +132,9 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
         where = f"node {name!r} ({node.kind})"
         feeders = graph.predecessors(name)
         cuba = KINDS[node.kind].current
-        in_gain = node.gain_syn if cuba else node.gain
+        in_gain = node.gain_syn if cuba else getattr(node, "gain", None)
+        if in_gain is None:  # Threshold: its input unscaled
+            in_gain = np.ones(node.neuron_shape)
         eff = {f: (*_effective(graph.nodes[f], in_gain, factor[graph.predecessors(f)[0]], where),
                    isinstance(graph.nodes[f], ir.Scale)) for f in feeders}
         w_abs = max(float(np.abs(w).max()) if w.size else 0.0 for w, _, _ in eff.values())
@@ -144,7 +147,9 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
 
         params: dict[str, np.ndarray] = {}
         scales: dict[str, float] = {}
-        if isinstance(node, ir.ALIF):
+        if isinstance(node, ir.Threshold):  # no state to hold: the unit only has to fit the threshold
+            v_range = 1.25 * float(np.max(node.threshold))
+        elif isinstance(node, ir.ALIF):
             theta_max = float(np.max(node.b0 + node.beta))
             v_range = max(obs.get("v", 0.0), 1.25 * theta_max) if obs else 2 * theta_max
         elif node.spiking:
@@ -166,17 +171,19 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
         else:
             s_v = unit(config.state_bits, v_range)
         scales["v"] = s_v
-        if not isinstance(node, ir.IF):
+        if not isinstance(node, (ir.IF, ir.Threshold)):
             params["alpha"] = _decay(node.alpha, config, q)
-        params["bias"] = _i32(q(node.bias / s_v))
+        if not isinstance(node, ir.Threshold):
+            params["bias"] = _i32(q(node.bias / s_v))
         if isinstance(node, ir.ALIF):
             params["rho"] = _decay(node.rho, config, q)
             params["b0"] = _threshold(node.b0 / s_v, config, q, where)
             params["beta"] = _i32(q(node.beta / s_v))
             params["eta_inc"] = _i32(q((1.0 - node.rho) * (1 << config.adapt_bits)))
-        elif node.spiking:
+        elif node.spiking:  # Threshold: in the units of its input, as a spiking neuron's in its state's
             params["threshold"] = _threshold(node.threshold / s_v, config, q, where)
-            params["v_reset"] = _i32(sat(q(node.v_reset / s_v), config.state_bits))
+            if not isinstance(node, ir.Threshold):
+                params["v_reset"] = _i32(sat(q(node.v_reset / s_v), config.state_bits))
         layers[name] = QLayer(params, scales)
 
         target_scale = scales["i"] if cuba else s_v

@@ -10,13 +10,18 @@ bit width (`rshift` rounds by the configured rule; `acc` is this step's weighted
     v   = sat_v(rshift(alpha * v, db) + in + bias - pending * threshold)   (IF: no decay)
     spikes and resets as in the float IR, with integer thresholds; ALIF:
     theta = b0 + rshift(beta * eta, adapt_bits);  eta = rshift(rho * eta, db) + s * eta_inc
+    Threshold: s = acc > threshold (or >=); no v, no state (acc itself is compared: saturating it to
+    state_bits first would not change the result, the threshold lying in [1, 2^(state_bits-1) - 1])
+
+The stochastic rounding's noise is keyed by a layer index that counts the neuron layers keeping state, in
+schedule order (a Threshold layer keeps none and takes no index), as the C runtime numbers them.
 
 Counters: those of the float simulator (spikes_in, synops, neuron_updates, spikes_out) and the
 memory traffic of the C runtime's reference kernels (runtime_c/include/esn/esn_runtime.h), per
 node, input and step. With W the bytes of one stored weight (1 up to 8 weight bits, else 2; 0 for
 pools), E the node's incoming edges, n_in/n_out its input and output sizes, P the parameter
 arrays of a neuron layer and S its state variables (v; i for CubaLIF/CubaLI; eta for ALIF;
-pending for a subtract-late reset):
+pending for a subtract-late reset; none for Threshold, whose P is 1):
 
     param_bytes_read     synaptic: synops * W + (bias ? n_out * 4 : 0)   neurons: n_out * 4 * P
     arena_bytes_read     synaptic: E * n_in * 4 + synops * 4             neurons: n_out * 4 * (E + S)
@@ -71,8 +76,8 @@ class FixedNeuron:
         cfg = qgraph.config
         self.node, self.cfg, self.layer_id = node, cfg, layer_id
         self.p = {k: a.astype(np.int64) for k, a in params.items()}
-        self.shape = node.gain.shape
-        self.size = int(node.gain.size)
+        self.shape = node.neuron_shape
+        self.size = node.size
         self.kind = KINDS[node.kind]
         for var in self.kind.state:  # v, then i (current-based) or eta (adaptive)
             setattr(self, var, np.zeros((n, *self.shape), np.int64))
@@ -95,6 +100,8 @@ class FixedNeuron:
 
     def step(self, acc: np.ndarray, t: int) -> np.ndarray:
         node, p, cfg = self.node, self.p, self.cfg
+        if isinstance(node, ir.Threshold):
+            return (acc > p["threshold"] if node.spike_rule == ">" else acc >= p["threshold"]).astype(np.int64)
         mode, db = cfg.rounding, cfg.decay_bits
         drive = acc
         if self.cuba:
@@ -162,14 +169,16 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
     nodes = graph.nodes
     preds = {k: graph.predecessors(k) for k in sched.order}
     stateful = [k for k in sched.order if nodes[k].stateful]
-    neurons = {k: FixedNeuron(nodes[k], qgraph.layers[k].params, qgraph, n, i) for i, k in enumerate(stateful)}
+    keeps = [KINDS[nodes[k].kind].n_state(getattr(nodes[k], "reset_late", False)) > 0 for k in stateful]
+    neurons = {k: FixedNeuron(nodes[k], qgraph.layers[k].params, qgraph, n, sum(keeps[:i]))  # noise layer index
+               for i, k in enumerate(stateful)}
     fans = {k: fanout(nodes[k], sched.shapes[preds[k][0]], sched.shapes[k]).reshape(-1).astype(np.int64)
             for k in sched.order if isinstance(nodes[k], ir.SYNAPTIC_TYPES)}
     counts = {k: {c: np.zeros((n, steps), np.int64) for c in FIXED_COUNTERS} for k in sched.order
               if k in fans or k in neurons}
     wbytes = storage_dtype(qgraph.config.weight_bits).itemsize
     recorded = {k: {v: np.zeros((n, steps, *a.shape[1:]), np.int64) for v, a in s.variables().items()}
-                for k, s in neurons.items()} if record_states else {}
+                for k, s in neurons.items() if s.variables()} if record_states else {}  # Threshold: none
     outputs = np.zeros((n, steps, *graph.output.shape), np.int64)
     exit_cfg = qgraph.exit
     acc_out = np.zeros((n, int(np.prod(graph.output.shape))), np.int64)

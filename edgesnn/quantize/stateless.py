@@ -29,8 +29,8 @@ def stateless_refusal(node: ir.Node) -> str | None:
     """Why `node` cannot be made stateless (None when it can)."""
     row = KINDS[node.kind]
     if not row.statelessable:
-        what = ("carries its threshold adaptation" if row.adaptive else "integrates without a decay") if row.neuron \
-            else None
+        what = ("carries its threshold adaptation" if row.adaptive else "integrates without a decay"
+                if row.state else "keeps no state already") if row.neuron else None
         return (f"a {node.kind} layer {what}" if what else f"a {node.kind} node keeps no state") + \
             f"; only {', '.join(_KINDS[:-1])} and {_KINDS[-1]} layers can be made stateless"
     if getattr(node, "reset_late", False):

@@ -68,7 +68,7 @@ static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int
     sm->off[ESN_VAR_V] = sm->off[ESN_VAR_I] = sm->off[ESN_VAR_ETA] = sm->off[ESN_VAR_PENDING] = ESN_NO_VAR;
     sm->narrow = 0u;
     sm->bytes = 0u;
-    if (stateless || !ESN_KIND_HAS(ESN_KINDS_NEURON, kind)) {
+    if (stateless || !ESN_KIND_HAS(ESN_KINDS_STATE_V, kind)) { /* not a neuron, or a Threshold: no state */
         return;
     }
     sm->off[ESN_VAR_V] = 0u;

@@ -239,7 +239,7 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
     const esn_node *nd = &m->nodes[k];
     const uint32_t kind = nd->kind;
     const int spk = esn__is_spiking(kind);
-    const int resets = spk && kind != ESN_KIND_ALIF;
+    const int resets = spk && (esn__params_required(kind) & ESN_BIT(ESN_P_V_RESET)); /* IF, LIF, CubaLIF */
     const int cuba = ESN_KIND_HAS(ESN_KINDS_STATE_I, kind); /* kind < ESN_KIND_COUNT: checked before */
     const uint8_t wbytes = (uint8_t)(m->weight_bits <= 8u ? 1u : 2u);
     if (resets ? nd->reset >= ESN_RESET_COUNT : nd->reset != 0u) {

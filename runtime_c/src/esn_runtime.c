@@ -275,7 +275,8 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
     case ESN_KIND_LI:
     case ESN_KIND_CUBALIF:
     case ESN_KIND_CUBALI:
-    case ESN_KIND_ALIF: {
+    case ESN_KIND_ALIF:
+    case ESN_KIND_THRESHOLD: {
         void *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
         esn__state_map sm;
         uint32_t v;

@@ -122,10 +122,14 @@ def _alif(rng):
     return ir.ALIF(name="n", **neuron_params("ALIF", (5,), rng), spike_rule=">="), (5,)
 
 
+def _threshold(rng):
+    return ir.Threshold(name="n", threshold=rnd(rng, (2, 3), 0.5, 1.5), spike_rule=">="), (2, 3)
+
+
 FACTORIES = {"Input": _input, "Output": _output, "Linear": _linear, "Affine": _affine, "Conv1d": _conv1d,
              "Conv2d": _conv2d, "SumPool2d": _sumpool, "AvgPool2d": _avgpool, "Flatten": _flatten,
              "Scale": _scale, "IF": _if, "LIF": _lif, "LI": _li, "CubaLIF": _cubalif, "CubaLI": _cubali,
-             "ALIF": _alif}
+             "ALIF": _alif, "Threshold": _threshold}
 
 
 def make(kind: str, seed: int = 0):

@@ -103,7 +103,8 @@ def test_table_is_consistent():
     for k in KINDS.values():
         assert k.role in ROLES and set(k.knobs) <= set(KNOBS)
         assert k.synaptic == (k.weighted or k.role == "pool")
-        assert k.neuron == bool(k.state) == (k.family in ("if", "lif", "li", "cubalif", "cubali", "alif"))
+        assert k.neuron == (k.family in ("if", "lif", "li", "cubalif", "cubali", "alif", "threshold"))
+        assert bool(k.state) == (k.neuron and k.name != "Threshold")  # Threshold: a neuron layer without state
         assert not k.weighted or "weight" in k.required
         assert kind_of(k.name) is k
     assert names(lambda k: k.statelessable) == ("LIF", "LI", "CubaLIF", "CubaLI")

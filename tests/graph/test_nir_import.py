@@ -244,7 +244,7 @@ def test_missing_file_and_non_nir_hdf5(tmp_path):
 
 
 @pytest.mark.parametrize("node,msg", [
-    (nir.Threshold(threshold=np.ones(3)), "node 'lif': NIR node type 'Threshold' is not supported"),
+    (nir.I(r=np.ones(3)), "node 'lif': NIR node type 'I' is not supported"),
     (nir.Delay(delay=np.ones(3)), "node 'lif': NIR node type 'Delay' is not supported")])
 def test_unsupported_node_is_named(tmp_path, node, msg):
     g = lif_graph()

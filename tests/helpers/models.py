@@ -114,13 +114,15 @@ def assert_same(ref, got, label: str = "", qgraph=None) -> None:
 # Random graphs
 # ----------------------------------------------------------------------------------------------
 
-NEURON_KINDS = ("IF", "LIF", "LI", "CubaLIF", "CubaLI", "ALIF")
+NEURON_KINDS = ("IF", "LIF", "LI", "CubaLIF", "CubaLI", "ALIF", "Threshold")
 
 
 @st.composite
 def neuron(draw, name: str, shape: tuple, spiking: bool, rng: np.random.Generator) -> ir.Node:
-    kind = draw(st.sampled_from(NEURON_KINDS if not spiking else ("IF", "LIF", "CubaLIF", "ALIF")))
+    kind = draw(st.sampled_from(NEURON_KINDS if not spiking else ("IF", "LIF", "CubaLIF", "ALIF", "Threshold")))
     f = lambda lo, hi: rng.uniform(lo, hi, shape)  # noqa: E731
+    if kind == "Threshold":  # stateless: a threshold and a spike rule, nothing else
+        return ir.Threshold(name=name, threshold=f(0.2, 2.0), spike_rule=draw(st.sampled_from([">", ">="])))
     decay = lambda: np.clip(f(-0.2, 1.2), 0.0, 1.0)  # noqa: E731  (exact 0 and 1 included)
     kw = dict(name=name, gain=f(0.5, 2.0), bias=f(-0.1, 0.2) * draw(st.sampled_from([0.0, 1.0])))
     if kind in ("LIF", "LI", "CubaLIF", "CubaLI", "ALIF"):
@@ -242,8 +244,8 @@ def random_graph(draw) -> ir.Graph:
         srcs.append("x")  # a weighted layer summing two spike sources
     ro = add(ir.Affine(name="fc_out", weight=w(k, shape[0], gain=3.0), bias=rng.normal(0, 0.1, k)), *srcs)
     feeders = [ro]
-    if last_neuron is not None and nodes[last_neuron].gain.ndim == 1 and draw(st.booleans()):
-        feeders.append(add(ir.Linear(name="skip", weight=w(k, nodes[last_neuron].gain.size)), last_neuron))
+    if last_neuron is not None and len(nodes[last_neuron].neuron_shape) == 1 and draw(st.booleans()):
+        feeders.append(add(ir.Linear(name="skip", weight=w(k, nodes[last_neuron].size)), last_neuron))
     out_neuron = draw(neuron("readout", (k,), False, rng))
     nodes["readout"] = out_neuron
     edges.extend((f, "readout") for f in feeders)
@@ -263,3 +265,48 @@ def quant_config(draw) -> QuantConfig:
 
 def reference(qgraph, x, record_states=True):
     return simulate_fixed(qgraph, x, record_states=record_states)
+
+
+# ----------------------------------------------------------------------------------------------
+# Threshold (NIR's stateless spike generator)
+# ----------------------------------------------------------------------------------------------
+
+def threshold_graph(rule: str = ">=") -> ir.Graph:
+    """Input(6) -> fc1 (Affine) -> th1 (Threshold '>', with a recurrent Linear from itself) -> fc2 (Linear)
+    -> th2 (Threshold, `rule`) -> Output, every number a multiple of 1/64 with the largest weight 127/64: at
+    8-bit weights the unit is 1/64, so float32 and fixed point compute the same integers and ties hit the
+    thresholds exactly."""
+    rng = np.random.default_rng(13)
+    u = 1 / 64
+    w1 = rng.integers(-40, 90, (4, 6)) * u
+    w1[0, 0] = 127 * u                                    # sets the unit: 127/64 / 127
+    rec = rng.integers(-30, 30, (4, 4)) * u
+    w2 = rng.integers(-20, 70, (3, 4)) * u
+    w2[1, 2] = 127 * u
+    nodes = {"x": ir.Input(name="x", shape=(6,)),
+             "fc1": ir.Affine(name="fc1", weight=w1, bias=rng.integers(-8, 8, 4) * u),
+             "rec": ir.Linear(name="rec", weight=rec),
+             "th1": ir.Threshold(name="th1", threshold=np.array([64, 96, 128, 80]) * u),
+             "fc2": ir.Linear(name="fc2", weight=w2),
+             "th2": ir.Threshold(name="th2", threshold=np.array([40, 64, 100]) * u, spike_rule=rule),
+             "y": ir.Output(name="y", shape=(3,))}
+    edges = [("x", "fc1"), ("fc1", "th1"), ("th1", "rec"), ("rec", "th1"), ("th1", "fc2"), ("fc2", "th2"),
+             ("th2", "y")]
+    return ir.Graph(nodes, edges, 1e-3)
+
+
+def threshold_mixed_graph(seed: int = 0) -> ir.Graph:
+    """Input(10) -> fc1 -> th (Threshold) -> fc2 -> lif (LIF, subtract) -> fc3 -> ro (LI) -> Output: a Threshold
+    between stateful layers, whose noise streams (stochastic rounding) are numbered past it."""
+    rng = np.random.default_rng(seed)
+    nodes = {"x": ir.Input(name="x", shape=(10,)),
+             "fc1": ir.Affine(name="fc1", weight=rng.normal(0, 0.6, (12, 10)), bias=rng.normal(0, 0.1, 12)),
+             "th": ir.Threshold(name="th", threshold=rng.uniform(0.2, 0.8, 12)),
+             "fc2": ir.Linear(name="fc2", weight=rng.normal(0.1, 0.5, (8, 12))),
+             "lif": ir.LIF(name="lif", gain=np.ones(8), bias=np.zeros(8), alpha=rng.uniform(0.6, 0.95, 8),
+                           threshold=np.ones(8), v_reset=np.zeros(8), reset="subtract"),
+             "fc3": ir.Affine(name="fc3", weight=rng.normal(0, 0.5, (4, 8)), bias=np.zeros(4)),
+             "ro": ir.LI(name="ro", gain=np.ones(4), bias=np.zeros(4), alpha=np.full(4, 0.9)),
+             "y": ir.Output(name="y", shape=(4,))}
+    edges = [("x", "fc1"), ("fc1", "th"), ("th", "fc2"), ("fc2", "lif"), ("lif", "fc3"), ("fc3", "ro"), ("ro", "y")]
+    return ir.Graph(nodes, edges, 1e-3)

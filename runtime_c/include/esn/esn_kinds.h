@@ -11,8 +11,9 @@
  *     flags     ESN_KF_*: neuron layer, spiking output (uint8 spike counts), weighted (a weight array),
  *               synaptic (weighted or a pool), conv-like (a kernel window), stateless-able (its decays may
  *               all be zero, and it then keeps no state: esn__stateless)
- *     state     the state variables of a neuron layer (ESN_SV(<var>), bits of enum esn_var); the pending
- *               spikes of a subtract-late reset come with the reset mode, not with the kind
+ *     state     the state variables of a neuron layer (ESN_SV(<var>), bits of enum esn_var; none for
+ *               THRESHOLD, which keeps nothing across steps); the pending spikes of a subtract-late reset
+ *               come with the reset mode, not with the kind
  *
  * From the rows come enum esn_kind, esn_required[] / esn_optional[] (esn_model.c), and the kind sets
  * ESN_KINDS_<FLAG> and ESN_KINDS_STATE_<VAR>: one bit (1 << code) per kind, compile-time constants, so that
@@ -49,7 +50,8 @@
     X(LI,        12, ESN_PB(BIAS) | ESN_PB(ALPHA), 0u, ESN_KF_NEURON | ESN_KF_STATELESS, ESN_SV(V)) \
     X(CUBALIF,   13, ESN_PB(BIAS) | ESN_PB(THRESHOLD) | ESN_PB(V_RESET) | ESN_PB(ALPHA) | ESN_PB(ALPHA_SYN) | ESN_PB(CUR_MULT), 0u, ESN_KF_NEURON | ESN_KF_SPIKING | ESN_KF_STATELESS, ESN_SV(V) | ESN_SV(I)) \
     X(CUBALI,    14, ESN_PB(BIAS) | ESN_PB(ALPHA) | ESN_PB(ALPHA_SYN) | ESN_PB(CUR_MULT), 0u, ESN_KF_NEURON | ESN_KF_STATELESS, ESN_SV(V) | ESN_SV(I)) \
-    X(ALIF,      15, ESN_PB(BIAS) | ESN_PB(ALPHA) | ESN_PB(RHO) | ESN_PB(B0) | ESN_PB(BETA) | ESN_PB(ETA_INC), 0u, ESN_KF_NEURON | ESN_KF_SPIKING, ESN_SV(V) | ESN_SV(ETA))
+    X(ALIF,      15, ESN_PB(BIAS) | ESN_PB(ALPHA) | ESN_PB(RHO) | ESN_PB(B0) | ESN_PB(BETA) | ESN_PB(ETA_INC), 0u, ESN_KF_NEURON | ESN_KF_SPIKING, ESN_SV(V) | ESN_SV(ETA)) \
+    X(THRESHOLD, 16, ESN_PB(THRESHOLD), 0u, ESN_KF_NEURON | ESN_KF_SPIKING, 0u) /* no state: s = acc crosses threshold */
 /* clang-format on */
 
 /* Kind sets: bit (1 << code) for each kind whose row has the flag, or the state variable. */

@@ -1,5 +1,5 @@
 /*
- * esn_neuron.c: one step of a neuron layer, as FixedNeuron.step in edgesnn/sim/fixed_sim.py.
+ * esn_neuron.c: one step of a neuron layer, as FixedNeuron.step in edgesnn/quantize/reference.py.
  *
  * With acc the step's weighted input (sum of the incoming buffers), db = decay_bits, sat_x the
  * saturation to x's bit width and rshift the configured rounding:
@@ -13,6 +13,8 @@
  *         | subtract late (pending = s, applied next step).
  *     ALIF: theta = b0 + rshift(beta * eta, adapt_bits); s = v crosses theta;
  *         v = sat_v(v - s theta); eta = sat_32(rshift(rho * eta, db) + s * eta_inc).
+ *     Threshold: s = acc crosses thr (> or >=); no v, no state (thr in [1, 2^(sb-1) - 1], so saturating
+ *         acc first would change nothing).
  *
  * No overflow: esn_model_validate admits decays in [0, 2^16], int32 multipliers and states of at
  * most 32 bits, so every product is below 2^62 in magnitude, every sum below 2^63, and the
@@ -93,6 +95,12 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         int32_t s;
         for (e = 1u; e < n_in; ++e) {
             acc += in[e][j];
+        }
+        if (kind == ESN_KIND_THRESHOLD) {
+            s = (ge ? acc >= thr[j] : acc > thr[j]) ? 1 : 0;
+            out[j] = s;
+            spikes += (uint32_t)s;
+            continue;
         }
         drive = acc;
         if (cuba) {
