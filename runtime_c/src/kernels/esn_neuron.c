@@ -81,6 +81,21 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     uint32_t j;
     uint32_t e;
 
+    if (kind == ESN_KIND_THRESHOLD) { /* no state, no noise: its own loop keeps the others' loop as it was */
+        for (j = 0u; j < n; ++j) {
+            int64_t acc = in[0][j];
+            int32_t s;
+            for (e = 1u; e < n_in; ++e) {
+                acc += in[e][j];
+            }
+            s = (ge ? acc >= thr[j] : acc > thr[j]) ? 1 : 0;
+            out[j] = s;
+            spikes += (uint32_t)s;
+        }
+        c->neuron_updates += n;
+        c->spikes_out += spikes;
+        return;
+    }
     if (stoch) {
         k_v = esn_noise_key(m->seed, layer, t, ESN_STREAM_V);
         k_i = esn_noise_key(m->seed, layer, t, ESN_STREAM_I);
@@ -95,12 +110,6 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         int32_t s;
         for (e = 1u; e < n_in; ++e) {
             acc += in[e][j];
-        }
-        if (kind == ESN_KIND_THRESHOLD) {
-            s = (ge ? acc >= thr[j] : acc > thr[j]) ? 1 : 0;
-            out[j] = s;
-            spikes += (uint32_t)s;
-            continue;
         }
         drive = acc;
         if (cuba) {
