@@ -5,9 +5,10 @@ runtime_c/src/kernels/*.c, compiled one by one with
 
     arm-none-eabi-gcc -std=c99 -Os -mthumb -mcpu=<core> -ffunction-sections -fdata-sections -Iruntime_c/include
 
-(arm-none-eabi-gcc 12.2.1, edgesnn 0.1.0 sources of 2026-11-22). The figure is text + data of the
-objects before the link: an upper bound, since a firmware link with --gc-sections drops functions a
-build does not call. Re-measure with `edgesnn.cost.runtime_size.measure()` after changing the runtime.
+(arm-none-eabi-gcc 12.2.1, edgesnn 0.1.0 sources of 2026-12-04; tests/cost/test_cost.py checks the
+table against measure() wherever the toolchain is installed, so it cannot fall behind the sources again).
+The figure is text + data of the objects before the link: an upper bound, since a firmware link with
+--gc-sections drops functions a build does not call. Re-measure with `edgesnn.cost.runtime_size.measure()` after changing the runtime.
 Not included: the firmware's protocol server, startup and port (edgesnn/device measures those).
 """
 
@@ -20,13 +21,13 @@ from pathlib import Path
 from ..resources import RUNTIME_C
 
 RUNTIME_CODE_BYTES: dict[str, int] = {
-    "cortex-m0": 14_398,
-    "cortex-m0plus": 14_398,
-    "cortex-m3": 13_162,
-    "cortex-m4": 13_158,
-    "cortex-m7": 13_150,
-    "cortex-m33": 13_162,
-    "cortex-m55": 13_388,
+    "cortex-m0": 19_662,
+    "cortex-m0plus": 19_662,
+    "cortex-m3": 18_108,
+    "cortex-m4": 18_322,
+    "cortex-m7": 18_304,
+    "cortex-m33": 18_326,
+    "cortex-m55": 18_642,
 }
 SOURCE = "arm-none-eabi-size, -Os objects of runtime_c/src (gcc 12.2.1), see edgesnn/cost/runtime_size.py"
 
