@@ -15,7 +15,7 @@
 5. flash and SRAM: the board's firmware is built once around the first shortlisted model and measured
    (plan/firmware.py firmware_base); every row is that base plus its own blob and arena (RAM exact,
    flash within a few bytes), so fit and front rest on the real image, not on the analytical terms
-   (which miss the firmware's server, start-up code and buffers: about 26 % of flash, 28 % of SRAM
+   (which miss the firmware's server, start-up code and buffers: about 12 % of flash, 28 % of SRAM
    on the example MLP), used only where no image can be built;
 6. the plan is the qualifying mapping best on `objective`, ties to less memory; its firmware is
    built for the board (the model compiled in, as `edgesnn run PLAN.json` builds it) and its flash
