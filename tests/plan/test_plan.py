@@ -6,18 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesnn.api import deployable
 from edgesnn.board import get_board
 from edgesnn.cli import main
 from edgesnn.cost import coefficients
 from edgesnn.data import load_dataset
-from edgesnn.lower import arena_size
 from edgesnn.graph import Graph
-from edgesnn.plan import Infeasible, Plan, PlanInputError, load_plan_or_model, plan
+from edgesnn.lower import arena_size
+from edgesnn.plan import Infeasible, Plan, PlanInputError, plan
 from edgesnn.plan.exit import calibrate
 from edgesnn.plan.quant_search import candidates, evaluate
 from edgesnn.quantize import QuantConfig, quantize
-from edgesnn.runtime.binding import run_c
 from edgesnn.quantize.reference import simulate_fixed
+from edgesnn.runtime.binding import run_c
 from tests.helpers.boards import board_variant
 from tests.helpers.paths import DATA, MODELS
 
@@ -62,7 +63,7 @@ def test_plan_chooses_a_fitting_candidate_and_round_trips(mlp, tmp_path):
     assert abs(sum(l["cycles"] for l in p.cost["layers"]) - tot["cycles"]) < 1e-6 * tot["cycles"]
     path = tmp_path / "plan.json"
     p.save(path)
-    q = load_plan_or_model(path)
+    q = deployable(path)
     assert q.exit == p.qgraph.exit and q.config == p.qgraph.config
     assert Plan.from_dict(json.loads(path.read_text())).to_dict() == json.loads(path.read_text())
 
@@ -285,6 +286,7 @@ def test_confidence_judges_the_target_on_the_bound(mlp):
 def quick_cli_plan(monkeypatch):
     """`edgesnn plan` over SMALL's candidates, without building firmware."""
     import functools
+
     import edgesnn.plan as P
     import edgesnn.plan.search as S
     monkeypatch.setattr(S, "candidates", lambda graph: list(SMALL))
@@ -336,6 +338,7 @@ def test_cli_plan_infeasible_explains_and_writes_nothing(quick_cli_plan, tmp_pat
 @pytest.mark.needs_c_ext
 def test_front_table_and_summary_without_exit(mlp):
     import dataclasses
+
     from edgesnn.plan import front_table, plan_summary
     from edgesnn.plan.exit import ExitPolicy
     g, x, y = mlp
@@ -353,6 +356,7 @@ def test_front_plot_shows_every_candidate_and_mapping(mlp, tmp_path, monkeypatch
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from edgesnn.plan.search import save_front_png
     g, x, y = mlp
     p = plan(g, get_board(), x, y, max_drop=0.05, configs=SMALL, workers=1, sensitivity=False, measure=False)

@@ -5,12 +5,13 @@ measured sizes, and `edgesnn run PLAN.json` reproduces the planned accuracy and 
 import numpy as np
 import pytest
 
+from edgesnn.api import deployable
 from edgesnn.board import DEFAULT_BOARD, get_board
 from edgesnn.cli import main
 from edgesnn.data import load_dataset
 from edgesnn.firmware.runtime import build_runtime_firmware
 from edgesnn.graph import Graph
-from edgesnn.plan import Plan, load_plan_or_model, plan
+from edgesnn.plan import Plan, plan
 from edgesnn.quantize import QuantConfig
 from edgesnn.runtime.binding import run_c
 from tests.helpers.boards import board_variant
@@ -41,7 +42,7 @@ def test_planned_memory_is_the_measured_firmware(planned, tmp_path):
     p, tmp, _, _ = planned
     assert p.cost["memory_source"].startswith("measured: firmware")
     # built again from the saved plan, in another cache: the image `edgesnn run PLAN.json` deploys
-    fw = build_runtime_firmware(get_board(BOARD), load_plan_or_model(tmp / "plan.json"), builtin=True,
+    fw = build_runtime_firmware(get_board(BOARD), deployable(tmp / "plan.json"), builtin=True,
                                 cache_dir=tmp_path)
     assert not fw.cached
     s = fw.sizes
