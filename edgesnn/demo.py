@@ -58,7 +58,6 @@ def run_demo(out_dir: str | Path = "out", examples: Path = EXAMPLES) -> list[dic
 def plan_stage(out_dir: str | Path = "out", examples: Path = EXAMPLES, board_id: str | None = None) -> dict:
     """Stage 2: plan the example MLP for the default emulated board; estimated figures, test-split check,
     and stage 3 (device_stage): the plan run on the emulated board, measured figures beside the estimate."""
-
     out_dir = Path(out_dir)
     board = get_board(board_id)
     graph = Graph.load(examples / "models" / "digits_mlp.json")
@@ -113,7 +112,6 @@ def device_stage(p, board, x, y) -> dict | None:
     """Stage 3: compile the plan's model into the board's firmware, run it on the emulated board, and set
     the measured figures beside the estimated ones (the cost model on the same inputs, run in the
     bit-exact C runtime on the host, as the planner runs it)."""
-
     if not board.is_emulated:
         print(f"measured on the device: {board.id} is not emulated; run the plan with `edgesnn run PLAN.json "
               f"--board {board.id} --port DEV`")

@@ -64,24 +64,23 @@ board's cycles are instruction counts QEMU does not time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
 from .. import __version__
-from ..errors import EdgesnnError
-from ..resources import calibration_file
-from .runtime_size import runtime_code_bytes
+from ..board import get_board
+from ..emit import to_blob
+from ..errors import EdgesnnError, EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS, NEURON_FAMILIES
 from ..lower import SCHEDULES, arena_size_schedule
-from ..errors import EmitError
-from ..emit import to_blob
-from ..board import get_board
-import dataclasses
-from tabulate import tabulate
+from ..resources import calibration_file
+from .runtime_size import runtime_code_bytes
 
 PRIOR_SRC = "prior: edgesnn estimate for the reference C kernels on a Cortex-M4 (not measured)"
 PRIORS: dict[str, tuple[float, str]] = {

@@ -36,11 +36,11 @@ import numpy as np
 from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
-from ..graph.kinds import BY_CODE, KINDS
+from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS
+from ..lower import RESET_CODES, LNode, Lowered, align8, config_record, lower
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import QGraph, QLayer, storage_dtype
-from ..lower import PARAM_SLOTS, RESET_CODES, LNode, Lowered, align8, config_record, lower
 
 MAGIC = b"ESNB"
 VERSION = 2

@@ -30,11 +30,11 @@ import os
 
 from .. import __version__
 from ..errors import EmitError
-from ..graph.kinds import KINDS
+from ..graph.kinds import KINDS, PARAM_SLOTS
+from ..lower import config_record, lower
 from ..quantize.qgraph import QGraph
 from .cgen import c_array, c_comment, c_ident, c_int, c_list
 from .files import write_files
-from ..lower import PARAM_SLOTS, config_record, lower
 
 _ROUNDING = ("ESN_ROUND_TRUNCATE", "ESN_ROUND_NEAREST", "ESN_ROUND_STOCHASTIC")
 

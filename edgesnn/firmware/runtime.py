@@ -21,7 +21,7 @@ from ..board import Board
 from ..emit.blob import blob_from_lowered
 from ..emit.csource import c_sources
 from ..errors import DeviceError
-from ..lower import lower
+from ..lower import align8, lower
 from ..resources import RUNTIME_C
 from . import build as F
 
@@ -34,10 +34,6 @@ SMALL_SRAM_BYTES = 64 * 1024  # below this the blob loader's tables shrink (ESN_
 def runtime_sources() -> list[Path]:
     return sorted(RUNTIME_SRC.glob("*.c")) + sorted((RUNTIME_SRC / "kernels").glob("*.c")) + [
         F.CORTEX_M_DIR / "esn_port.c", EXT_SOURCE]
-
-
-def _align8(n: int) -> int:
-    return (n + 7) & ~7
 
 
 def runtime_cflags(board: Board, *, dsp: bool = True) -> list[str]:
@@ -55,7 +51,7 @@ def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int |
     """(blob bytes kept in RAM, 0 when compiled in; runtime arena bytes) a model needs on the device, in
     `schedule` over `steps` steps (edgesnn.lower; "time": esn_step's)."""
     low = lower(qgraph, schedule, steps, stage)
-    return (0 if builtin else _align8(len(blob_from_lowered(low)))), low.arena_bytes
+    return (0 if builtin else align8(len(blob_from_lowered(low)))), low.arena_bytes
 
 
 def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSizes:
@@ -87,7 +83,7 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     cflags = runtime_cflags(board, dsp=dsp)
 
     def _build(arena: int) -> F.Firmware:
-        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, _align8(arena)),
+        return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, align8(arena)),
                        ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
 
     def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
@@ -119,7 +115,7 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     probe = _build(8)
     if qgraph is not None:
         blob = len(blob_from_lowered(low))
-        need = _align8(blob) + low.arena_bytes
+        need = align8(blob) + low.arena_bytes
         try:
             F.check_fits(board, with_arena(board, probe.sizes, need))
         except F.FirmwareTooLarge as e:

@@ -21,10 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..artifact import decode_array, encode_array, stamp
+from ..artifact import decode_array, encode_array, load_json, save_json, stamp
 from ..errors import EdgesnnError, GraphError
-from ..artifact import save_json
-from ..artifact import load_json
 from .kinds import KINDS, names
 
 Shape = tuple[int, ...]

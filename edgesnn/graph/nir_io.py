@@ -13,17 +13,17 @@ Export writes the literal 'nir' dialect and records the discrete semantics NIR c
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..artifact import atomic_write_bytes
 from ..errors import NirError
 from . import ir
 from .dialects import DIALECTS, TAU_FIELDS, Dialect, Neurons, get_dialect, same_dt
-import io
-from ..artifact import atomic_write_bytes
 
 SUPPORTED = ("Input", "Output", "Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
              "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Threshold", "Identity", "NIRGraph")

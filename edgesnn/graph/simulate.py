@@ -14,14 +14,13 @@ crossed at the same step they are there; pass dtype=np.float64 for a tighter ref
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import SimulationError
 from ..measurement import Measurement
+from ..progress import Progress
 from . import ir
 from .kinds import KINDS
-from ..progress import Progress
 
 COUNTERS = ("spikes_in", "synops", "neuron_updates", "spikes_out")
 

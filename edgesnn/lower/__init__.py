@@ -9,10 +9,10 @@
 Both writers (edgesnn.emit: the blob and the C sources) start from `lower`, so they cannot disagree.
 """
 
-from .program import (MAX_RANK, PARAM_SLOTS, RESET_CODES, SCHEDULE_LABELS, SCHEDULES, LEdge, LNode, Lowered,
+from .program import (MAX_RANK, RESET_CODES, SCHEDULE_LABELS, SCHEDULES, LEdge, LNode, Lowered,
                       ScheduleError, ScheduleSpecError, align8, arena_size, arena_size_layer_major,
                       arena_size_schedule, config_record, lower, schedule_spec)
 
-__all__ = ["MAX_RANK", "PARAM_SLOTS", "RESET_CODES", "SCHEDULE_LABELS", "SCHEDULES", "LEdge", "LNode", "Lowered",
+__all__ = ["MAX_RANK", "RESET_CODES", "SCHEDULE_LABELS", "SCHEDULES", "LEdge", "LNode", "Lowered",
            "ScheduleError", "ScheduleSpecError", "align8", "arena_size", "arena_size_layer_major",
            "arena_size_schedule", "config_record", "lower", "schedule_spec"]

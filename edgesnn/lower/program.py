@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import EmitError
 from ..graph import ir
-from ..graph.kinds import KINDS, PARAM_SLOTS
+from ..graph.kinds import KINDS
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import QGraph, storage_dtype
 

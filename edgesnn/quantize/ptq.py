@@ -20,10 +20,10 @@ import numpy as np
 from ..errors import QuantizeError
 from ..graph import ir
 from ..graph.kinds import KINDS, names
+from ..graph.simulate import simulate
 from .config import QuantConfig
 from .fixedpoint import GAIN_SHIFT, quantize_values, sat
 from .qgraph import QGraph, QLayer, storage_dtype
-from ..graph.simulate import simulate
 
 WEIGHTED = tuple(ir.NODE_TYPES[k] for k in names(lambda k: k.weighted))  # Linear, Affine, Conv1d, Conv2d, Scale
 INPUT_MAX = 255  # inputs are spike counts 0..255 (uint8)

@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..artifact import decode_array, encode_array, stamp
+from ..artifact import decode_array, encode_array, load_json, save_json, stamp
 from ..errors import QuantizeError
 from ..graph import Graph
 from .config import QuantConfig
-from ..artifact import save_json
-from ..artifact import load_json
 
 
 @dataclass

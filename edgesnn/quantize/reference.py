@@ -43,11 +43,11 @@ import numpy as np
 from ..errors import SimulationError
 from ..graph import ir
 from ..graph.kinds import KINDS
-from ..progress import Progress
-from .fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V,
-                                   entropy_q8, noise, rshift, sat)
-from .qgraph import QGraph, storage_dtype
 from ..graph.simulate import COUNTERS, SimResult, check_inputs, conv, fanout, pool_sum, rest_values
+from ..progress import Progress
+from .fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V, entropy_q8, noise,
+                         rshift, sat)
+from .qgraph import QGraph, storage_dtype
 
 INPUT_MAX = 255
 BYTE_COUNTERS = ("param_bytes_read", "arena_bytes_read", "arena_bytes_written")
