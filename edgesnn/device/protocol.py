@@ -13,6 +13,15 @@ as ERROR (u8 request type, u8 status, text). The device also sends NAK (a damage
 dropped), FAULT (it crashed) and LOG frames with seq 0xFFFF, and plain text lines outside frames
 (the ready line at boot, the fault line) that the reader reports as Text.
 
+No payload exceeds the device's max_payload, which HELLO reports and the host reads there (it is
+the board file's max_payload_bytes; nothing assumes a figure). Larger data travels in pieces, each
+a request of its own with its own seq, so every piece keeps the retransmit and cached-response
+rules: a model blob as LOAD_MODEL chunks, RUN's inputs as RUN_INPUT chunks (u32 offset, bytes)
+into the device's input staging area followed by a RUN flagged "staged", outputs and counters
+paged by READ_COUNTERS (edgesnn/device/runner.py; the payloads are documented in
+runtime_c/ports/firmware/esn_fw_ext_runtime.c). Peers of different protocol versions refuse each
+other with both versions named (version 2 added RUN_INPUT).
+
 `DeviceServer` is a Python reference of the firmware's server (esn_fw_server.c), used as the peer
 in tests over a pseudo-terminal and wherever a device is not needed.
 """
@@ -26,8 +35,8 @@ from typing import Callable, Iterator
 
 from ..errors import DeviceError
 
-VERSION = 1
-MIN_VERSION = 1
+VERSION = 2      # 2: RUN_INPUT (inputs larger than a frame), LOAD_MODEL answers the staging area's size
+MIN_VERSION = 2
 HDR_BYTES = 6
 CRC_BYTES = 4
 OVERHEAD_BYTES = HDR_BYTES + CRC_BYTES
@@ -35,10 +44,11 @@ SEQ_NONE = 0xFFFF
 RESPONSE_BIT = 0x80
 
 T_HELLO, T_ECHO, T_COUNTER, T_RESET, T_EXIT, T_SPIN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
-T_LOAD_MODEL, T_RUN, T_READ_COUNTERS = 0x10, 0x11, 0x12
+T_LOAD_MODEL, T_RUN, T_READ_COUNTERS, T_RUN_INPUT = 0x10, 0x11, 0x12, 0x13
 T_LOG, T_NAK, T_FAULT, T_ERROR = 0xFC, 0xFD, 0xFE, 0xFF
 TYPE_NAMES = {T_HELLO: "HELLO", T_ECHO: "ECHO", T_COUNTER: "COUNTER", T_RESET: "RESET", T_EXIT: "EXIT",
               T_SPIN: "SPIN", T_LOAD_MODEL: "LOAD_MODEL", T_RUN: "RUN", T_READ_COUNTERS: "READ_COUNTERS",
+              T_RUN_INPUT: "RUN_INPUT",
               T_LOG: "LOG", T_NAK: "NAK", T_FAULT: "FAULT", T_ERROR: "ERROR"}
 
 ST_OK, ST_BAD_REQUEST, ST_UNSUPPORTED, ST_VERSION, ST_TOO_LARGE, ST_RUNTIME = 0, 1, 2, 3, 4, 5
@@ -46,9 +56,10 @@ STATUS_NAMES = {ST_OK: "OK", ST_BAD_REQUEST: "BAD_REQUEST", ST_UNSUPPORTED: "UNS
                 ST_VERSION: "VERSION", ST_TOO_LARGE: "TOO_LARGE", ST_RUNTIME: "RUNTIME"}
 
 CAP_ECHO, CAP_COUNTER, CAP_RESET, CAP_EXIT, CAP_SPIN, CAP_DWT = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
-CAP_LOAD_MODEL, CAP_RUN, CAP_READ_COUNTERS = 1 << 8, 1 << 9, 1 << 10
+CAP_LOAD_MODEL, CAP_RUN, CAP_READ_COUNTERS, CAP_RUN_INPUT = 1 << 8, 1 << 9, 1 << 10, 1 << 11
 CAP_NAMES = {CAP_ECHO: "echo", CAP_COUNTER: "counter", CAP_RESET: "reset", CAP_EXIT: "exit", CAP_SPIN: "spin",
-             CAP_DWT: "dwt", CAP_LOAD_MODEL: "load_model", CAP_RUN: "run", CAP_READ_COUNTERS: "read_counters"}
+             CAP_DWT: "dwt", CAP_LOAD_MODEL: "load_model", CAP_RUN: "run", CAP_READ_COUNTERS: "read_counters",
+             CAP_RUN_INPUT: "run_input"}
 
 EXIT_OK, EXIT_ERROR, EXIT_FAULT_BASE = 0, 1, 64
 FAULT_PAYLOAD_BYTES = 36
@@ -400,6 +411,8 @@ class DeviceServer:
     """
     board: str = "python-peer"
     max_payload: int = 256
+    version: int = VERSION          # another pair stands in for an older or newer firmware
+    min_version: int = MIN_VERSION
     arena_bytes: int = 4096
     tick_hz: int = 1_000_000
     clock: Callable[[], int] = field(default=lambda: 0)
@@ -411,7 +424,7 @@ class DeviceServer:
         self._last_wire = b""
 
     def ready_line(self) -> bytes:
-        return f"\r\n{READY_PREFIX} python-peer proto={VERSION} board={self.board}\r\n".encode() + b"\0"
+        return f"\r\n{READY_PREFIX} python-peer proto={self.version} board={self.board}\r\n".encode() + b"\0"
 
     def receive(self, data: bytes) -> bytes:
         out = bytearray()
@@ -429,10 +442,10 @@ class DeviceServer:
         if self._last == (f.seq, crc):
             return self._last_wire
         self.executed.append(f.type)
-        if not MIN_VERSION <= f.version <= VERSION:
-            st, body = ST_VERSION, bytes([VERSION, MIN_VERSION])
+        if not self.min_version <= f.version <= self.version:
+            st, body = ST_VERSION, bytes([self.version, self.min_version])
         elif f.type == T_HELLO:
-            st, body = ST_OK, Hello(VERSION, MIN_VERSION, self.max_payload, CAP_ECHO | CAP_COUNTER | CAP_RESET,
+            st, body = ST_OK, Hello(self.version, self.min_version, self.max_payload, CAP_ECHO | CAP_COUNTER | CAP_RESET,
                                     self.arena_bytes, self.tick_hz, "py", "none", self.board, "python").encode()
         elif f.type == T_ECHO:
             st, body = ST_OK, f.payload
@@ -443,8 +456,8 @@ class DeviceServer:
         else:
             st, body = ST_UNSUPPORTED, b"unknown request type"
         if st == ST_OK:
-            wire = encode(f.type | RESPONSE_BIT, f.seq, body)
+            wire = encode(f.type | RESPONSE_BIT, f.seq, body, self.version)
         else:
-            wire = encode(T_ERROR, f.seq, bytes([f.type, st]) + body)
+            wire = encode(T_ERROR, f.seq, bytes([f.type, st]) + body, self.version)
         self._last, self._last_wire = (f.seq, crc), wire
         return wire

@@ -13,9 +13,13 @@ A model may carry a grouped schedule (layer-major, fused layers: edgesnn.lower; 
 they are all there, and its arena is exactly esn_arena_size_sched(), so the ELF's SRAM is the
 schedule's. Its outputs are read back per step (READ_COUNTERS 3), its counters as totals.
 
-Inputs are streamed step by step in chunks that fit the device's max payload both ways (inputs
-of the chunk in, their int64 outputs back). Counters are read per input (totals since the
-input's reset). Cycles: the DWT cycle counter where it counts (real ARMv7-M/ARMv8-M boards);
+Inputs are streamed step by step in chunks that fit the device's max payload (HELLO's, or the
+smaller `frame_payload`) both ways (inputs of the chunk in, their int64 outputs back). A step whose
+input is larger than a payload (an N-MNIST frame is 2 x 34 x 34 = 2,312 B) is staged first: RUN_INPUT
+chunks write it into the device's input staging area (the firmware arena after the model, or a
+grouped schedule's own input buffer; LOAD_MODEL reports its size) and a RUN flagged "staged" runs it.
+Outputs larger than a payload are paged (READ_COUNTERS 2), and so are counters (READ_COUNTERS 0/1,
+as many nodes per answer as fit). Counters are read per input (totals since the input's reset). Cycles: the DWT cycle counter where it counts (real ARMv7-M/ARMv8-M boards);
 under QEMU the DWT is not modelled, so the runtime times each layer with the board's tick
 counter, and with `-icount shift=0` (1 ns per executed instruction) one tick is exactly
 1e9 / tick_hz instructions (40 on MPS2 AN386/AN500, 50 on AN505, 62.5 on the micro:bit; measured by
@@ -47,6 +51,10 @@ COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_b
                  "arena_bytes_written", "cycles")
 CYCLE_SOURCES = {0: "none", 1: "dwt", 2: "ticks"}
 RUN_HEADER = 12  # RUN answer: u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles
+RUN_REQ_HEADER = 3  # RUN request: u8 flags, u16 steps, then the inputs unless staged
+RUN_INPUT_HEADER = 4  # RUN_INPUT request: u32 offset into the staging area, then bytes
+LOAD_ANSWER = 32  # LOAD_MODEL answer bytes (protocol version 2)
+RUN_RESET, RUN_NO_OUTPUTS, RUN_STAGED = 1, 2, 4  # RUN flags
 
 
 DeviceResult = Measurement  # a board's run: the one result type of every engine (edgesnn.measurement)
@@ -72,7 +80,7 @@ class DeviceModel:
         self.names = list(sched.order)
         self.blob = b"" if builtin else to_blob(qgraph, schedule, steps, stage)
         info = self._load(load_timeout)
-        self.sched_steps = info[8] if len(info) > 8 else 0
+        self.sched_steps, self.stage_bytes = info[8], info[9]
         loaded, self.n_nodes, self.input_size, self.output_size = info[1], info[3], info[4], info[5]
         if not loaded:
             raise DeviceError("the device did not report the model as loaded")
@@ -96,21 +104,50 @@ class DeviceModel:
 
     @staticmethod
     def _load_answer(body: bytes) -> tuple:
-        """LOAD_MODEL's answer: 24 bytes, or 28 with the schedule's steps (firmware since blob format v2)."""
-        if len(body) == 24:
-            return struct.unpack("<IBBHIIII", body)
-        if len(body) == 28:
-            return struct.unpack("<IBBHIIIII", body)
-        raise P.ProtocolError(f"LOAD_MODEL answered {len(body)} bytes; expected 24 or 28")
+        """LOAD_MODEL's answer (32 bytes): received, loaded, builtin, nodes, input size, output size, arena
+        bytes needed, blob bytes, schedule steps T, input staging bytes."""
+        if len(body) != LOAD_ANSWER:
+            raise P.ProtocolError(f"LOAD_MODEL answered {len(body)} bytes; expected {LOAD_ANSWER}")
+        return struct.unpack("<IBBHIIIIII", body)
 
-    def _steps_per_chunk(self) -> int:
-        """Steps per RUN request; 0: outputs larger than a payload, run one step and page them."""
-        n_in = (self.max_payload - 3) // max(1, self.input_size)
-        n_out = (self.max_payload - RUN_HEADER) // (8 * self.output_size)
-        if n_in < 1:
-            raise DeviceError(f"one step's input ({self.input_size} B) does not fit the device's max payload of "
-                              f"{self.max_payload} B")
-        return min(n_in, n_out, 0xFFFF)
+    def _chunking(self) -> tuple[int, bool, bool]:
+        """(steps per RUN request, their outputs come in RUN's answer, their inputs are staged by RUN_INPUT).
+
+        Not answered: outputs larger than a payload, one step per RUN and its output paged (or a grouped
+        schedule's, read per step after the run). Staged: one step's input does not fit a RUN frame."""
+        size = max(1, self.input_size)
+        staged = RUN_REQ_HEADER + self.input_size > self.max_payload
+        if staged:
+            need = size * (self.sched_steps or 1)
+            if not self.link.hello.caps & P.CAP_RUN_INPUT or self.stage_bytes < need:
+                raise DeviceError(
+                    f"one step's input ({self.input_size:,} B) does not fit a payload of {self.max_payload:,} B, "
+                    f"and the device's input staging area holds {self.stage_bytes:,} B where {need:,} B are needed "
+                    "(staging uses the firmware arena left after the model: build the firmware with a larger "
+                    "arena, or send the model as a blob rather than compiled in)")
+            per = self.stage_bytes // size
+        else:
+            per = (self.max_payload - RUN_REQ_HEADER) // size
+        n_out = (self.max_payload - RUN_HEADER) // (8 * max(1, self.output_size))
+        answered = n_out >= 1 and not self.sched_steps
+        if answered:
+            per = min(per, n_out)
+        elif not self.sched_steps:
+            per = 1
+        return min(per, 0xFFFF), answered, staged
+
+    def _stage(self, data: bytes, base: int, timeout: float | None) -> None:
+        """RUN_INPUT: `data` into the device's staging area from byte `base`, in payload-sized chunks."""
+        chunk = self.max_payload - RUN_INPUT_HEADER
+        for off in range(0, len(data), chunk):
+            part = data[off:off + chunk]
+            body = self.link.request(P.T_RUN_INPUT, struct.pack("<I", base + off) + part, timeout=timeout)
+            if len(body) != 8:
+                raise P.ProtocolError(f"RUN_INPUT answered {len(body)} bytes; expected 8")
+            staged, cap = struct.unpack("<II", body)
+            if staged != base + off + len(part) or cap != self.stage_bytes:
+                raise P.ProtocolError(f"RUN_INPUT of bytes {base + off}+{len(part)} answered {staged} staged of "
+                                      f"{cap}")
 
     def read_output(self, step: int | None = None) -> np.ndarray:
         """The last step's output, or step `step`'s of a grouped run, paged (outputs larger than a payload)."""
@@ -145,9 +182,9 @@ class DeviceModel:
             raise DeviceError(f"inputs of {x.shape[2]} values per step; the model takes {self.input_size}")
         if self.sched_steps and T != self.sched_steps:
             raise DeviceError(f"inputs of {T} steps; the model's schedule runs {self.sched_steps}")
-        k = self._steps_per_chunk()
-        if self.sched_steps:  # stage the whole input, no outputs until the last chunk ran every group
-            k = min(0xFFFF, max(1, (self.max_payload - 3) // max(1, self.input_size)))
+        # a grouped schedule stages the whole input, and answers no outputs until the last chunk ran every group
+        k, answered, staged = self._chunking()
+        base_flags = (0 if answered else RUN_NO_OUTPUTS) | (RUN_STAGED if staged else 0)
         out = np.zeros((n, T, self.output_size), np.int64)
         steps = np.zeros(n, np.int64)
         counters = np.zeros((n, self.n_nodes, 8), np.int64)
@@ -157,12 +194,17 @@ class DeviceModel:
         for i in range(n):
             t = 0
             while t < T:
-                m = min(max(k, 1), T - t)
-                flags = (1 if t == 0 else 0) | (0 if k and not self.sched_steps else 2)
-                req = struct.pack("<BH", flags, m) + x[i, t:t + m].tobytes()
+                m = min(k, T - t)
+                flags = base_flags | (RUN_RESET if t == 0 else 0)
+                data = x[i, t:t + m].tobytes()
+                if staged:   # a grouped schedule's buffer holds every step; esn_step's area the steps of one RUN
+                    self._stage(data, t * self.input_size if self.sched_steps else 0, run_timeout)
+                    data = b""
+                req = struct.pack("<BH", flags, m) + data
                 body = self.link.request(P.T_RUN, req, timeout=run_timeout)
+                if len(body) < RUN_HEADER:
+                    raise P.ProtocolError(f"RUN answered {len(body)} bytes; at least {RUN_HEADER} expected")
                 exited, _, done, since, cycles = struct.unpack_from("<BBHII", body)
-                answered = k and not self.sched_steps
                 if len(body) != RUN_HEADER + (done * 8 * self.output_size if answered else 0) or done > m \
                         or since != t + done:
                     raise P.ProtocolError(f"RUN answered {done} steps (t={since}) for {m} sent at t={t}")

@@ -33,6 +33,9 @@ import serial
 from ..errors import DeviceError
 from . import protocol as P
 
+# what closes a version gap: host and firmware come from the same edgesnn
+_VERSION_LEVER = "flash a firmware built by this edgesnn (`edgesnn flash`) or use the edgesnn that built it"
+
 _POLL_S = 0.01  # longest a single read blocks; deadlines are kept to this granularity
 
 
@@ -204,12 +207,13 @@ class SerialLink:
                     continue
                 if err.status == P.ST_VERSION:
                     dev = "..".join(str(v) for v in reversed(ev.payload[2:4])) or "?"
-                    raise P.ProtocolError(f"the device speaks protocol version {dev}, "
-                                          f"this host {P.MIN_VERSION}..{P.VERSION}")
+                    raise P.ProtocolError(f"the device speaks protocol version {dev}, this host "
+                                          f"{P.MIN_VERSION}..{P.VERSION}: {_VERSION_LEVER}")
                 raise err
             elif ev.type == type_ | P.RESPONSE_BIT:
                 if ev.version != P.VERSION:
-                    raise P.ProtocolError(f"response in protocol version {ev.version}, expected {P.VERSION}")
+                    raise P.ProtocolError(f"response in protocol version {ev.version}, this host speaks "
+                                          f"{P.MIN_VERSION}..{P.VERSION}: {_VERSION_LEVER}")
                 return ev.payload
             else:
                 self.stats.stale += 1
@@ -243,8 +247,8 @@ class SerialLink:
         body = self.request(P.T_HELLO, struct.pack("<BBH", P.VERSION, 0, 0xFFFF))
         hello = P.Hello.decode(body)
         if not (hello.proto_min_version <= P.VERSION and P.MIN_VERSION <= hello.proto_version):
-            raise P.ProtocolError(f"device speaks protocol {hello.proto_min_version}..{hello.proto_version}, "
-                                  f"this host {P.MIN_VERSION}..{P.VERSION}")
+            raise P.ProtocolError(f"the device speaks protocol version {hello.proto_min_version}.."
+                                  f"{hello.proto_version}, this host {P.MIN_VERSION}..{P.VERSION}: {_VERSION_LEVER}")
         self.hello = hello
         return hello
 

@@ -68,11 +68,11 @@ def test_cobs_vectors(raw, enc):
 def test_crc_and_frame_layout():
     assert P.crc32(b"123456789") == 0xCBF43926
     f = P.build_frame(P.T_ECHO, 0x1234, b"ab")
-    assert f[:6] == bytes([1, 2, 0x34, 0x12, 2, 0]) and f[6:8] == b"ab"
+    assert f[:6] == bytes([P.VERSION, 2, 0x34, 0x12, 2, 0]) and f[6:8] == b"ab"
     assert struct.unpack("<I", f[8:])[0] == P.crc32(f[:8])
     wire = P.encode(P.T_ECHO, 0x1234, b"ab")
     assert wire[0] == 0 and wire[-1] == 0 and 0 not in wire[1:-1]
-    assert P.parse_frame(P.cobs_decode(wire[1:-1])) == P.Frame(1, P.T_ECHO, 0x1234, b"ab")
+    assert P.parse_frame(P.cobs_decode(wire[1:-1])) == P.Frame(P.VERSION, P.T_ECHO, 0x1234, b"ab")
 
 
 @given(st.binary(max_size=600))
@@ -89,7 +89,7 @@ def test_cobs_round_trip(data):
 def test_damage_never_yields_a_different_frame(payload, seq, type_, damage):
     """Drops, duplicates and bit flips anywhere, surrounded by good frames: the reader yields the
     good frames, the damaged one or nothing, never a frame that was not sent."""
-    sent = P.Frame(1, type_, seq, payload)
+    sent = P.Frame(P.VERSION, type_, seq, payload)
     wire = bytearray(P.encode(type_, seq, payload))
     for kind, pos, mask in damage:
         i = pos % len(wire)
@@ -102,7 +102,7 @@ def test_damage_never_yields_a_different_frame(payload, seq, type_, damage):
     before, after = P.encode(P.T_COUNTER, 1), P.encode(P.T_COUNTER, 2)
     events = list(P.FrameReader().feed(b"junk" + before + bytes(wire) + after))
     frames = [e for e in events if isinstance(e, P.Frame)]
-    assert frames[0] == P.Frame(1, P.T_COUNTER, 1, b"") and frames[-1] == P.Frame(1, P.T_COUNTER, 2, b"")
+    assert frames[0] == P.Frame(P.VERSION, P.T_COUNTER, 1, b"") and frames[-1] == P.Frame(P.VERSION, P.T_COUNTER, 2, b"")
     assert all(f == sent for f in frames[1:-1])
 
 
@@ -112,7 +112,7 @@ def test_reader_reports_text_lines_and_overlong_chunks():
                       + P.encode(P.T_ECHO, 7, b"z")))
     assert evs[0] == P.Text("ESN-READY edgesnn-fw/0.1.0 proto=1 board=x")
     assert isinstance(evs[1], P.Damaged) and "without a delimiter" in evs[1].reason
-    assert evs[2] == P.Frame(1, P.T_ECHO, 7, b"z")
+    assert evs[2] == P.Frame(P.VERSION, P.T_ECHO, 7, b"z")
 
 
 def test_fault_decoding_names_exception_and_cause():
@@ -233,6 +233,18 @@ def test_pty_version_mismatch_is_named(peer):
         ev = link.next_event(time.monotonic() + 2)
         assert isinstance(ev, P.Frame) and ev.type == P.T_ERROR and ev.payload[1] == P.ST_VERSION
         assert ev.payload[2:4] == bytes([P.VERSION, P.MIN_VERSION])
+
+
+@pytest.mark.parametrize("old, new", [(1, 1), (P.VERSION + 1, P.VERSION + 1)])
+def test_pty_peer_of_another_version_is_refused_naming_both(peer, old, new):
+    """A firmware of protocol 1 (one step's input had to fit one frame) or of a later version: the
+    handshake raises, naming the device's versions and the host's, and how to close the gap."""
+    p = peer(server=P.DeviceServer(version=new, min_version=old))
+    with SerialLink.open(p.path, timeout=0.5) as link:
+        with pytest.raises(P.ProtocolError, match=rf"device speaks protocol version {old}\.\.{new}, this host "
+                                                  rf"{P.MIN_VERSION}\.\.{P.VERSION}: flash a firmware built by"):
+            link.handshake()
+        assert link.hello is None
 
 
 def test_pty_silent_peer_times_out_loudly(peer):

@@ -140,7 +140,7 @@ def test_firmware_answers_a_retransmission_from_its_cache_and_naks_damage(boards
         (nak,) = frames(bytes(bad), 1)
         assert nak.type == P.T_NAK and nak.seq == P.SEQ_NONE
         (err,) = frames(P.encode(P.T_HELLO, 4245, b"\1", version=7), 1)
-        assert err.type == P.T_ERROR and err.payload[:4] == bytes([P.T_HELLO, P.ST_VERSION, 1, 1])
+        assert err.type == P.T_ERROR and err.payload[:4] == bytes([P.T_HELLO, P.ST_VERSION, P.VERSION, P.MIN_VERSION])
         (unk,) = frames(P.encode(0x42, 4246), 1)
         assert P.decode_error(unk.payload).status == P.ST_UNSUPPORTED
 

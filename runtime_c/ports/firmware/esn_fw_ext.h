@@ -1,7 +1,7 @@
 /*
  * esn_fw_ext.h: THE EXTENSION POINT where the C runtime plugs into the firmware.
  *
- * The protocol server (esn_fw_server.c) hands the requests LOAD_MODEL, RUN and READ_COUNTERS to
+ * The protocol server (esn_fw_server.c) hands the requests LOAD_MODEL, RUN, RUN_INPUT and READ_COUNTERS to
  * the functions below. esn_fw_ext_none.c implements them as "unsupported"; the runtime integration
  * replaces that file with one that calls the runtime (esn_blob_load, esn_arena_size, esn_step ...)
  * and is selected by edgesnn/device/firmware.py (build(..., ext_sources=[...])).
@@ -32,7 +32,7 @@ typedef struct esn_fw_req {
     uint32_t arena_bytes;
 } esn_fw_req;
 
-/** ESN_FW_CAP_* bits the extension adds to HELLO (LOAD_MODEL, RUN, READ_COUNTERS). */
+/** ESN_FW_CAP_* bits the extension adds to HELLO (LOAD_MODEL, RUN, RUN_INPUT, READ_COUNTERS). */
 uint32_t esn_fw_ext_caps(void);
 
 /** Version string of the linked runtime, or "none". */
@@ -47,7 +47,10 @@ int esn_fw_ext_load_model(const esn_fw_req *r);
 /** RUN: run one or more inputs through the loaded model, answer outputs (and exit step). */
 int esn_fw_ext_run(const esn_fw_req *r);
 
-/** READ_COUNTERS: the counters of the last run, paged (u32 offset in the request). */
+/** RUN_INPUT: payload u32 offset, bytes; stages inputs of a later RUN (flag "staged") too large for one frame. */
+int esn_fw_ext_run_input(const esn_fw_req *r);
+
+/** READ_COUNTERS: the counters of the last run, paged (u16 first node in the request). */
 int esn_fw_ext_read_counters(const esn_fw_req *r);
 
 /** Drops the loaded model and any run state (RESET mode 0). */

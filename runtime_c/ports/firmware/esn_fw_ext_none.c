@@ -18,5 +18,6 @@ const char *esn_fw_ext_runtime_version(void) { return "none"; }
 void esn_fw_ext_init(void) {}
 int esn_fw_ext_load_model(const esn_fw_req *r) { return esn_fw_ext_unsupported(r); }
 int esn_fw_ext_run(const esn_fw_req *r) { return esn_fw_ext_unsupported(r); }
+int esn_fw_ext_run_input(const esn_fw_req *r) { return esn_fw_ext_unsupported(r); }
 int esn_fw_ext_read_counters(const esn_fw_req *r) { return esn_fw_ext_unsupported(r); }
 void esn_fw_ext_reset(void) {}

@@ -15,15 +15,27 @@
  *   LOAD_MODEL  req  u32 offset, u32 total, bytes       (total 0: the compiled-in model)
  *               resp u32 received, u8 loaded, u8 builtin, u16 nodes, u32 input size,
  *                    u32 output size, u32 arena bytes the runtime needs, u32 blob bytes,
- *                    u32 schedule steps T (0: time-step-major, esn_step)                    (28 B)
- *   RUN         req  u8 flags (bit 0: reset first = a new input; bit 1: no outputs in the answer),
- *                    u16 n, n x input_size u8
+ *                    u32 schedule steps T (0: time-step-major, esn_step),
+ *                    u32 input staging bytes (RUN_INPUT's area; 0: none)                    (32 B)
+ *   RUN_INPUT   req  u32 offset, bytes: written to the input staging area at offset. Chunks come in
+ *                    order (offset = bytes staged so far, or a repeat of an earlier offset); offset 0
+ *                    starts a new staging. resp u32 bytes staged, u32 staging bytes      (8 B)
+ *               The staging area is, time-step-major, the firmware arena's bytes after the blob and
+ *               the runtime's arena (whole steps of it are usable); grouped, the schedule's own
+ *               [T][input_size] input buffer (offset = step x input_size + byte).
+ *   RUN         req  u8 flags (bit 0: reset first = a new input; bit 1: no outputs in the answer;
+ *                    bit 2: staged: the n steps' inputs were written by RUN_INPUT, none follow),
+ *                    u16 n, n x input_size u8 (none with bit 2)
  *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles the
  *                    esn_step calls took (the port's cycle source, as the counters' field; 0 where
  *                    it has none: the whole step, time loop and exit test included, the outputs'
  *                    copy excluded), then steps run x output_size i64 outputs (none with flag bit 1: for outputs
  *                    larger than a payload, run one step at a time and page them with READ_COUNTERS 2)
  *               Steps stop at the step where early exit fires; later steps are not run.
+ *               Staged, time-step-major: the n steps are the staging area's first n x input_size
+ *               bytes, which must all have been written; the RUN consumes them (stage again for the
+ *               next). Staged, grouped: steps [s, s + n) of the schedule's buffer, s = 0 with bit 0
+ *               and the steps staged so far otherwise; RUN_INPUT must have covered them.
  *               Grouped schedule: flag bit 1 is required; "steps run" are the steps staged, "since
  *               reset" the steps staged so far; the chunk that completes T runs every group and
  *               answers the cycles esn_sched_run took. Outputs: READ_COUNTERS 3.
@@ -38,6 +50,8 @@
  *
  * Chunks must come in order (offset = bytes received, or a repeat of an earlier offset); a blob
  * that does not fit the arena together with the runtime's arena is refused with the numbers.
+ * Every offset, length and step count from the host is checked (64-bit products, so no overflow
+ * wraps a check) before a byte is read or written: a hostile request answers ERROR, never faults.
  */
 #include <string.h>
 
@@ -71,6 +85,9 @@ static esn_ctx s_ctx;
 static esn_sched_ctx s_sctx; /* a model with a grouped schedule */
 static uint32_t s_staged;    /* its input steps staged since the last new input */
 static const esn_model *s_model;
+static uint8_t *s_stage;     /* RUN_INPUT's staging area (see the header) */
+static uint32_t s_stage_cap; /* its bytes */
+static uint32_t s_stage_len; /* bytes staged in order from offset 0 */
 static uint32_t s_received;
 static uint32_t s_total;
 static uint8_t s_builtin;
@@ -134,7 +151,10 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-uint32_t esn_fw_ext_caps(void) { return ESN_FW_CAP_LOAD_MODEL | ESN_FW_CAP_RUN | ESN_FW_CAP_READ_COUNTERS; }
+uint32_t esn_fw_ext_caps(void)
+{
+    return ESN_FW_CAP_LOAD_MODEL | ESN_FW_CAP_RUN | ESN_FW_CAP_RUN_INPUT | ESN_FW_CAP_READ_COUNTERS;
+}
 
 const char *esn_fw_ext_runtime_version(void) { return "edgesnn-runtime/" ESN_FW_VERSION ESN_FW_KERNELS; }
 
@@ -147,6 +167,9 @@ void esn_fw_ext_reset(void)
     s_total = 0;
     s_builtin = 0;
     s_staged = 0;
+    s_stage = 0;
+    s_stage_cap = 0;
+    s_stage_len = 0;
     memset(&s_ctx, 0, sizeof s_ctx);
     memset(&s_sctx, 0, sizeof s_sctx);
 }
@@ -163,7 +186,8 @@ static int esn_load_response(const esn_fw_req *r, uint32_t need)
     put_u32(o + 16, need);
     put_u32(o + 20, s_total);
     put_u32(o + 24, s_model ? s_model->sched_steps : 0u);
-    *r->out_len = 28;
+    put_u32(o + 28, s_model ? s_stage_cap : 0u);
+    *r->out_len = 32;
     return ESN_FW_ST_OK;
 }
 
@@ -185,15 +209,24 @@ static int esn_start(const esn_fw_req *r, const esn_model *m, uint32_t used, uin
         *r->out_len = esn_put_s(r->out, n, r->out_cap, " B");
         return ESN_FW_ST_TOO_LARGE;
     }
+    /* the runtime gets exactly what it needs, so nothing it does can reach the staging area after it */
     if (m->sched_steps) {
-        st = esn_sched_init(&s_sctx, m, r->arena + used, r->arena_bytes - used);
+        st = esn_sched_init(&s_sctx, m, r->arena + used, *need);
     } else {
-        st = esn_init(&s_ctx, m, r->arena + used, r->arena_bytes - used);
+        st = esn_init(&s_ctx, m, r->arena + used, *need);
     }
     if (st != ESN_OK) {
         return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_init", st);
     }
     s_staged = 0;
+    s_stage_len = 0;
+    if (m->sched_steps) { /* esn_sched_init checked that T x input_size lies inside its arena */
+        s_stage = esn_sched_input(&s_sctx);
+        s_stage_cap = s_sctx.T * m->input_size;
+    } else {
+        s_stage = r->arena + used + *need;
+        s_stage_cap = r->arena_bytes - used - *need;
+    }
     s_model = m;
     return ESN_FW_ST_OK;
 }
@@ -267,7 +300,7 @@ int esn_fw_ext_load_model(const esn_fw_req *r)
 #define ESN_RUN_HEADER 12u
 
 /* RUN for a grouped schedule: stage n steps; the chunk that completes the input runs it. */
-static int esn_run_sched(const esn_fw_req *r, uint32_t n)
+static int esn_run_sched(const esn_fw_req *r, uint32_t n, int staged)
 {
     const uint32_t in_size = s_model->input_size;
     uint32_t cycles = 0;
@@ -282,12 +315,15 @@ static int esn_run_sched(const esn_fw_req *r, uint32_t n)
     if (n > s_sctx.T - s_staged) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN stages more steps than the schedule's T", ESN_OK);
     }
-    memcpy(esn_sched_input(&s_sctx) + s_staged * in_size, r->in + 3, n * in_size);
+    if (!staged) { /* staged: RUN_INPUT wrote them in place (checked by the caller) */
+        memcpy(esn_sched_input(&s_sctx) + s_staged * in_size, r->in + 3, n * in_size);
+    }
     s_staged += n;
     if (n > 0u && s_staged == s_sctx.T) {
         const uint32_t c0 = esn_port_cycles();
         esn_status es = esn_sched_run(&s_sctx, 0);
         cycles = esn_port_cycles() - c0;
+        s_stage_len = 0; /* the next input is staged afresh: a stale one is never run twice by mistake */
         if (es != ESN_OK) {
             return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_sched_run", es);
         }
@@ -301,29 +337,92 @@ static int esn_run_sched(const esn_fw_req *r, uint32_t n)
     return ESN_FW_ST_OK;
 }
 
+/* "<what> <a> B, <what2> <b> B" for a refusal with the numbers. */
+static int esn_fail_sizes(const esn_fw_req *r, int st, const char *what, uint64_t a, const char *what2, uint32_t b)
+{
+    uint16_t n = esn_put_s(r->out, 0, r->out_cap, what);
+    n = esn_put_uint(r->out, n, r->out_cap, a > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)a);
+    n = esn_put_s(r->out, n, r->out_cap, " B, ");
+    n = esn_put_s(r->out, n, r->out_cap, what2);
+    n = esn_put_uint(r->out, n, r->out_cap, b);
+    *r->out_len = esn_put_s(r->out, n, r->out_cap, " B");
+    return st;
+}
+
+int esn_fw_ext_run_input(const esn_fw_req *r)
+{
+    uint32_t off, len;
+    if (s_model == 0) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN_INPUT before a model was loaded", ESN_OK);
+    }
+    if (r->in_len < 4) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN_INPUT needs u32 offset, bytes", ESN_OK);
+    }
+    off = get_u32(r->in);
+    len = (uint32_t)r->in_len - 4u;
+    if (off > s_stage_cap || len > s_stage_cap - off) {
+        return esn_fail_sizes(r, ESN_FW_ST_TOO_LARGE, "RUN_INPUT chunk ends at ", (uint64_t)off + len,
+                              "past the input staging area of ", s_stage_cap);
+    }
+    if (off > s_stage_len) {
+        return esn_fail_sizes(r, ESN_FW_ST_BAD_REQUEST, "RUN_INPUT chunk out of order: offset ", off,
+                              "staged so far (start again at offset 0) ", s_stage_len);
+    }
+    if (off == 0u) {
+        s_stage_len = 0;
+    }
+    memcpy(s_stage + off, r->in + 4, len);
+    if (off + len > s_stage_len) {
+        s_stage_len = off + len;
+    }
+    put_u32(r->out, s_stage_len);
+    put_u32(r->out + 4, s_stage_cap);
+    *r->out_len = 8;
+    return ESN_FW_ST_OK;
+}
+
 int esn_fw_ext_run(const esn_fw_req *r)
 {
     uint32_t n, i, k, in_size, out_size;
     uint32_t cycles = 0;
     uint16_t done = 0;
     uint8_t *o = r->out;
+    const uint8_t *x;
+    int staged;
     if (s_model == 0) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN before a model was loaded", ESN_OK);
     }
     if (r->in_len < 3) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN needs u8 flags, u16 steps, inputs", ESN_OK);
     }
+    if (r->in[0] & ~7u) {
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN flags: only bits 0 (reset), 1 (no outputs), 2 (staged)", ESN_OK);
+    }
     in_size = s_model->input_size;
     out_size = s_model->output_size;
     n = get_u16(r->in + 1);
-    if ((uint32_t)r->in_len != 3u + n * in_size) {
-        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN payload length is not 3 + steps x input size", ESN_OK);
+    staged = (r->in[0] & 4u) != 0;
+    if (staged) {
+        const uint32_t first = (s_model->sched_steps && !(r->in[0] & 1u)) ? s_staged : 0u;
+        if (r->in_len != 3) {
+            return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "a staged RUN (flag bit 2) carries no inputs", ESN_OK);
+        }
+        if ((uint64_t)(first + n) * in_size > s_stage_len) {
+            return esn_fail_sizes(r, ESN_FW_ST_BAD_REQUEST, "staged RUN needs inputs up to ",
+                                  (uint64_t)(first + n) * in_size, "RUN_INPUT staged ", s_stage_len);
+        }
+        x = s_stage;
+    } else {
+        if ((uint64_t)r->in_len != 3u + (uint64_t)n * in_size) {
+            return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN payload length is not 3 + steps x input size", ESN_OK);
+        }
+        x = r->in + 3;
     }
-    if (!(r->in[0] & 2u) && ESN_RUN_HEADER + n * out_size * 8u > r->out_cap) {
+    if (!(r->in[0] & 2u) && (uint64_t)ESN_RUN_HEADER + (uint64_t)n * out_size * 8u > r->out_cap) {
         return esn_fail(r, ESN_FW_ST_TOO_LARGE, "RUN outputs of these steps exceed the max payload", ESN_OK);
     }
     if (s_model->sched_steps) {
-        return esn_run_sched(r, n);
+        return esn_run_sched(r, n, staged);
     }
     if (r->in[0] & 1u) {
         esn_status es = esn_reset(&s_ctx);
@@ -334,7 +433,7 @@ int esn_fw_ext_run(const esn_fw_req *r)
     for (i = 0; i < n && !s_ctx.exited; i++) {
         const int64_t *y;
         const uint32_t c0 = esn_port_cycles();
-        esn_status es = esn_step(&s_ctx, r->in + 3 + i * in_size);
+        esn_status es = esn_step(&s_ctx, x + i * in_size);
         cycles += esn_port_cycles() - c0;
         if (es != ESN_OK) {
             return esn_fail(r, ESN_FW_ST_RUNTIME, "esn_step", es);
@@ -344,6 +443,9 @@ int esn_fw_ext_run(const esn_fw_req *r)
             put_u64(o + ESN_RUN_HEADER + (done * out_size + k) * 8u, (uint64_t)y[k]);
         }
         done++;
+    }
+    if (staged) {
+        s_stage_len = 0; /* consumed: the next staged RUN needs its own inputs */
     }
     o[0] = s_ctx.exited;
     o[1] = 0;

@@ -9,7 +9,7 @@
  *   0       1     version   ESN_FW_PROTO_VERSION
  *   1       1     type      request 0x01..0x7F; response = request | 0x80; ERROR, FAULT, LOG below
  *   2       2     seq       chosen by the host, echoed in the response
- *   4       2     len       payload bytes, <= max_payload (HELLO reports it)
+ *   4       2     len       payload bytes, <= max_payload (HELLO reports it; the host never assumes one)
  *   6       len   payload
  *   6+len   4     crc       CRC-32 (IEEE 802.3, as zlib.crc32) of bytes [0, 6+len)
  *
@@ -21,12 +21,21 @@
  * executed and answers a repeat with the cached response instead of executing it again, so a
  * lost, duplicated or corrupted byte costs a retry, never a second execution or a wrong answer.
  * A frame that fails its length or CRC check is dropped and answered with NAK (seq 0xFFFF).
+ *
+ * Data larger than one payload travels in pieces, each its own request with its own seq (so each
+ * piece keeps the retransmit and cached-response rules above): a model blob in LOAD_MODEL chunks,
+ * RUN's inputs in RUN_INPUT chunks (u32 offset, bytes) into the device's input staging area and
+ * then a RUN that names them (flag "staged"), and outputs and counters paged by READ_COUNTERS.
+ * Payloads of the extension requests: esn_fw_ext_runtime.c.
  */
 #ifndef ESN_FW_PROTO_H
 #define ESN_FW_PROTO_H
 
-#define ESN_FW_PROTO_VERSION 1
-#define ESN_FW_PROTO_MIN_VERSION 1
+/* Version 2: RUN_INPUT stages inputs larger than a frame (a step of any size); LOAD_MODEL answers the
+ * staging area's size. A peer of another version is refused (ERROR VERSION, or the host's message
+ * naming both sides' versions), never half understood. */
+#define ESN_FW_PROTO_VERSION 2
+#define ESN_FW_PROTO_MIN_VERSION 2
 
 #define ESN_FW_HDR_BYTES 6
 #define ESN_FW_CRC_BYTES 4
@@ -44,6 +53,7 @@
 #define ESN_FW_T_LOAD_MODEL 0x10    /* write a chunk of a model blob */
 #define ESN_FW_T_RUN 0x11           /* run inputs, return outputs */
 #define ESN_FW_T_READ_COUNTERS 0x12 /* per-layer, per-step counters of the last run */
+#define ESN_FW_T_RUN_INPUT 0x13     /* write a chunk of RUN's inputs into the device's staging area */
 
 /* Frames the device sends on its own, and the error response. */
 #define ESN_FW_T_LOG 0xFC   /* a log line (text payload), seq 0xFFFF */
@@ -71,6 +81,7 @@
 #define ESN_FW_CAP_LOAD_MODEL (1u << 8)
 #define ESN_FW_CAP_RUN (1u << 9)
 #define ESN_FW_CAP_READ_COUNTERS (1u << 10)
+#define ESN_FW_CAP_RUN_INPUT (1u << 11)
 
 /* Semihosting exit codes of the firmware (emulated boards). A fault exits with BASE + exception
  * number (HardFault 3 -> 67, MemManage 4, BusFault 5, UsageFault 6, SecureFault 7). */

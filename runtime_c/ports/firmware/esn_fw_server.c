@@ -240,6 +240,7 @@ static void handle(const uint8_t *f)
         /* --- extension point: the runtime (esn_fw_ext.h) --- */
         case ESN_FW_T_LOAD_MODEL: st = esn_fw_ext_load_model(&req); break;
         case ESN_FW_T_RUN: st = esn_fw_ext_run(&req); break;
+        case ESN_FW_T_RUN_INPUT: st = esn_fw_ext_run_input(&req); break;
         case ESN_FW_T_READ_COUNTERS: st = esn_fw_ext_read_counters(&req); break;
         default:
             out_len = put_text(out, ESN_FW_MAX_PAYLOAD, "unknown request type");

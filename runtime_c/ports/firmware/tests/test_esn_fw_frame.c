@@ -60,7 +60,7 @@ static int selftest(void)
     CHECK(esn_fw_crc32(0, digits, 9) == 0xCBF43926u);
     CHECK(esn_fw_crc32(esn_fw_crc32(0, digits, 4), digits + 4, 5) == 0xCBF43926u);
     n = esn_fw_frame_build(raw, 0x02, 0x1234, (const uint8_t *)"a\0b", 3);
-    CHECK(n == 13 && raw[0] == 1 && raw[1] == 2 && raw[2] == 0x34 && raw[3] == 0x12 && raw[4] == 3);
+    CHECK(n == 13 && raw[0] == ESN_FW_PROTO_VERSION && raw[1] == 2 && raw[2] == 0x34 && raw[3] == 0x12 && raw[4] == 3);
     esn_fw_cobs_send(raw, n, sink_put, &s);
     CHECK(s.n >= n + 2 && wire[0] == 0 && wire[s.n - 1] == 0);
     for (i = 1; i + 1 < s.n; i++) CHECK(wire[i] != 0);
