@@ -1,0 +1,442 @@
+"""Estimated cycles from the instructions a firmware executed and its core's published timings.
+
+QEMU counts instructions, not cycles (`-icount`). This module turns the executed instruction stream of a
+firmware (every executed pc, in order: `read_trace` reads it from QEMU's `-singlestep -d exec,nochain` log,
+edgesnn.device.qemu.QemuTarget(trace=PATH) writes that log) into cycle-approximate figures:
+
+    code = disassemble(fw.elf)                       # arm-none-eabi-objdump -d: every instruction's size and kind
+    pcs = read_trace(path)                           # executed pcs, in order
+    est = estimate(code, pcs, "cortex-m4")           # Estimate: cycles per executed instruction
+    est.by_function()                                # {function: (instructions, estimated cycles)}
+    est.calls("esn_step")                            # [(start, end)) index spans of each call
+    runs = per_input(est); layers = per_node(est)    # the runtime's windows (esn_reset, esn_step, esn_port_cycles)
+
+The cost of one executed instruction is TIMINGS[core]'s entry for its class (base + per_reg * registers
+transferred), plus the core's pipeline refill P when it is a control transfer that was taken. Taken or
+not is read off the stream: an instruction is taken iff the next executed pc is not its fall-through
+address (pc + size). Consecutive single loads/stores pipeline on the M3/M4 (TRM: "Neighboring load and
+store single instructions can pipeline their address and data phases"): the second costs 1, except
+after a store with a register offset.
+
+What it is not (it is an estimate, "estimated cycles"; QEMU's counts are "instructions"):
+- memory is zero-wait: the QEMU boards' flash and SRAM have no wait states in the board files, and the
+  table's load/store cycles are those of zero-wait memory. A real board's flash wait states (e.g. the
+  F446RE's 5 at 180 MHz behind the ART cache) are not added.
+- data-dependent timings take one documented value: SDIV/UDIV their worst case (12 on M3/M4), because the
+  trace carries no operands and the runtime divides rarely (the early-exit entropy), so the bound is
+  cheap; the M3's long multiplies likewise their worst case.
+- an instruction inside an IT block whose condition fails is charged as if it executed (the trace holds
+  its pc either way); IT itself costs 1 (the M3/M4 may fold it into the previous 16-bit instruction: 0).
+- exception entry and exit (12 cycles on M3/M4, 16 on M0) are not charged; the runtime takes no
+  interrupts while it computes (SysTick's wrap handler aside).
+- Cortex-M7 and Cortex-M33: their TRMs publish no instruction timing tables. The M33 (3-stage pipeline,
+  Armv8-M Mainline) is given the M4's table; the M7 (6-stage, dual issue, branch prediction) a single-issue
+  table with 1-cycle loads and P = 1 (a mispredicted branch costs more, a dual-issued pair less): both are
+  labelled approximations in their `source`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgesnnError
+from .build import find_tool
+
+# Instruction classes. Every mnemonic the compiler emits for the runtime maps to one class (after its
+# width suffix .w/.n, its data-type suffix (.f32, .32) and its condition code are stripped; an `s`
+# flag-setting suffix is tried off too). A class the table does not price, or a mnemonic with no class,
+# is an error naming it: never a silent 1.
+CLASSES = {
+    "alu": "mov mvn add addw adc sub subw sbc rsb rsc neg and orr orn eor bic cmp cmn tst teq lsl lsr asr ror rrx "
+           "movw movt adr clz rbit rev rev16 revsh sxtb sxth uxtb uxth bfc bfi sbfx ubfx ssat usat "
+           "cpy nop sev wfe wfi yield cpsid cpsie",
+    "ext_add": "sxtab sxtah uxtab uxtah sxtab16 uxtab16 sxtb16 uxtb16",
+    "dsp": "qadd qsub qdadd qdsub qadd8 qadd16 qsub8 qsub16 sadd8 sadd16 ssub8 ssub16 uadd8 uadd16 usub8 usub16 "
+           "shadd8 shadd16 shsub8 shsub16 uqadd8 uqadd16 uqsub8 uqsub16 sasx ssax uasx usax qasx qsax "
+           "sel usad8 usada8 pkhbt pkhtb ssat16 usat16",
+    "mul": "mul",
+    "mla": "mla mls",
+    "mull": "smull umull",
+    "mlal": "smlal umlal",
+    "dspmul": "smulbb smulbt smultb smultt smulwb smulwt smmul smmulr smuad smuadx smusd smusdx "
+              "smlabb smlabt smlatb smlatt smlawb smlawt smlad smladx smlsd smlsdx smmla smmlar smmls smmlsr "
+              "smlalbb smlalbt smlaltb smlaltt smlald smlaldx smlsld smlsldx umaal",
+    "div": "sdiv udiv",
+    "load": "ldr ldrb ldrh ldrsb ldrsh ldrt ldrbt ldrht ldrsbt ldrsht ldrex ldrexb ldrexh",
+    "store": "str strb strh strt strbt strht strex strexb strexh",
+    "ldrd": "ldrd",
+    "strd": "strd",
+    "ldm": "ldm ldmia ldmfd ldmdb ldmea",
+    "stm": "stm stmia stmea stmdb stmfd",
+    "push": "push",
+    "pop": "pop",
+    "b": "b",
+    "bl": "bl",
+    "bx": "bx blx",
+    "cbz": "cbz cbnz",
+    "tbb": "tbb tbh",
+    "it": "it itt ite ittt itte itet itee itttt ittte ittet ittee itett itete iteet iteee",
+    "barrier": "dmb dsb isb",
+    "sys": "mrs msr svc bkpt udf clrex",
+    "fp": "vadd vsub vmul vnmul vabs vneg vcmp vcmpe vmov vcvt vcvtr vmrs vmsr",
+    "fpmac": "vmla vmls vnmla vnmls vfma vfms vfnma vfnms",
+    "fpdiv": "vdiv vsqrt",
+    "vldr": "vldr vstr",
+    "vldm": "vldm vldmia vldmdb vstm vstmia vstmdb vpush vpop",
+}
+MNEMONIC_CLASS = {m: cls for cls, ms in CLASSES.items() for m in ms.split()}
+CONTROL = {"b", "bl", "bx", "cbz", "tbb"}   # classes that always or conditionally transfer control
+MULTI = {"ldm", "stm", "push", "pop", "vldm"}  # cost grows with the number of registers transferred
+SINGLE_LS = {"load", "store"}                  # pipelined neighbours on the M3/M4
+_CONDS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al")
+
+
+@dataclass(frozen=True)
+class CoreTiming:
+    """One core's instruction timings: cycles per class as (base, per register transferred); P is the
+    pipeline refill a taken control transfer adds (also a write to pc: pop {..pc}, ldr pc, mov/add pc);
+    pipelined_ls: neighbouring single loads/stores cost 1 after the first."""
+    core: str
+    source: str
+    P: int
+    pipelined_ls: bool
+    costs: dict[str, tuple[int, int]]
+
+    def cost(self, cls: str) -> tuple[int, int]:
+        try:
+            return self.costs[cls]
+        except KeyError:
+            raise EdgesnnError(f"{self.core}: no timing for instruction class {cls!r} "
+                               f"(edgesnn/firmware/cycles.py TIMINGS)") from None
+
+
+def _m4_costs(**over) -> dict[str, tuple[int, int]]:
+    c = {"alu": (1, 0), "ext_add": (1, 0), "dsp": (1, 0), "mul": (1, 0), "mla": (1, 0), "mull": (1, 0),
+         "mlal": (1, 0), "dspmul": (1, 0), "div": (12, 0), "load": (2, 0), "store": (2, 0), "ldrd": (3, 0),
+         "strd": (3, 0), "ldm": (1, 1), "stm": (1, 1), "push": (1, 1), "pop": (1, 1), "b": (1, 0),
+         "bl": (1, 0), "bx": (1, 0), "cbz": (1, 0), "tbb": (2, 0), "it": (1, 0), "barrier": (2, 0),
+         "sys": (2, 0), "fp": (1, 0), "fpmac": (3, 0), "fpdiv": (14, 0), "vldr": (2, 0), "vldm": (1, 1)}
+    c.update(over)
+    return c
+
+
+_M0_COSTS = {"alu": (1, 0), "mul": (1, 0), "load": (2, 0), "store": (2, 0), "ldm": (1, 1), "stm": (1, 1),
+             "push": (1, 1), "pop": (1, 1), "b": (1, 0), "bl": (2, 0), "bx": (1, 0), "barrier": (4, 0),
+             "sys": (4, 0)}
+
+TIMINGS: dict[str, CoreTiming] = {
+    # Cortex-M0 TRM (Arm DDI 0432C), sec. 3.3 "Instruction set summary", Table 3-1: data processing 1,
+    # MULS 1 (the fast-multiplier option; 32 with the small one: the nRF51's is the fast one),
+    # LDR/STR 2, LDM/STM/PUSH/POP 1+N, POP {..,pc} 4+N, B<cc> 1 not taken / 3 taken, B 3, BL 4, BX/BLX 3,
+    # ADD/MOV pc 3, DMB/DSB/ISB 4, MRS/MSR 4. P = 2: taken B<cc> 3 = 1 + P, BL 4 = 2 + P, BX 3 = 1 + P,
+    # POP {..,pc} 4+N = (1+N) + P + 1 (POP_PC_EXTRA).
+    "cortex-m0": CoreTiming("cortex-m0", "Cortex-M0 TRM (DDI 0432C) sec. 3.3, Table 3-1", 2, False, dict(_M0_COSTS)),
+    # Cortex-M0+ TRM (Arm DDI 0484C), sec. 3.3 "Instruction set summary", Table 3-1: as the M0 with a
+    # 2-stage pipeline: B<cc> taken 2, B 2, BL 3, BX/BLX 2, POP {..,pc} 3+N, ADD/MOV pc 2. P = 1.
+    "cortex-m0plus": CoreTiming("cortex-m0plus", "Cortex-M0+ TRM (DDI 0484C) sec. 3.3, Table 3-1", 1, False,
+                                dict(_M0_COSTS)),
+    # Cortex-M3 TRM (Arm DDI 0337H), sec. 18.2 "Processor instruction timings", Table 18-1: data processing
+    # 1, MUL 1, MLA/MLS 2, UMULL/SMULL 3-5 (5 used), UMLAL/SMLAL 4-7 (7 used), SDIV/UDIV 2-12 (12 used),
+    # LDR 2, STR 2 (neighbouring single loads/stores pipeline: 1), LDRD/STRD 1+N = 3, LDM/STM/PUSH/POP
+    # 1+N, B<cc> 1 or 1+P, B/BL/BX/BLX 1+P, CBZ 1 or 1+P, TBB/TBH 2+P, IT 1 (0 when folded), POP/LDM pc
+    # 1+N+P, barriers 1+B (B = 1 used). P = 1..3 ("pipeline refill, depending on alignment and width of
+    # the target and whether the address is speculated"): 2 used. No DSP extension, no FPU.
+    "cortex-m3": CoreTiming("cortex-m3", "Cortex-M3 TRM (DDI 0337H) sec. 18.2, Table 18-1", 2, True,
+                            {k: v for k, v in _m4_costs(mla=(2, 0), mull=(5, 0), mlal=(7, 0)).items()
+                             if k not in ("dsp", "dspmul", "fp", "fpmac", "fpdiv", "vldr", "vldm")}),
+    # Cortex-M4 TRM (Arm DDI 0439B), sec. 3.3.1 "Cortex-M4 instructions", Table 3-1, and sec. 3.3.2
+    # "Load/store timings": data processing 1, MUL/MLA/MLS 1, SMULL/UMULL/SMLAL/UMLAL 1, the DSP
+    # multiplies (SMLA*, SMLAD, SMMLA, ...) 1, SXTAB & co. 1, SDIV/UDIV 2-12 (12 used), LDR 2 (1 when
+    # pipelined after a single load/store), STR 2 (same), LDRD/STRD 1+N = 3, LDM/STM/PUSH/POP 1+N,
+    # B<cc> 1 or 1+P, B/BL/BX/BLX 1+P, CBZ/CBNZ 1 or 1+P, TBB/TBH 2+P, IT 1, POP {..,pc}/LDM pc 1+N+P,
+    # barriers 1+B (B = 1 used), MRS/MSR 1-2 (2 used); FPU (Table 7-1, sec. 7.2.3): VADD/VMUL/VCVT 1,
+    # VMLA/VFMA 3, VDIV/VSQRT 14, VLDR/VSTR 2, VLDM/VSTM/VPUSH/VPOP 1+N. P = 1..3: 2 used.
+    "cortex-m4": CoreTiming("cortex-m4", "Cortex-M4 TRM (DDI 0439B) sec. 3.3.1 Table 3-1, sec. 3.3.2; "
+                                         "FPU sec. 7.2.3 Table 7-1", 2, True, _m4_costs()),
+    # Cortex-M7 TRM (Arm DDI 0489F) publishes no instruction timings (6-stage dual-issue pipeline, branch
+    # prediction). APPROXIMATION: single issue, 1 per instruction, loads/stores 1 (TCM, pipelined), LDM/STM
+    # 1+N, SDIV/UDIV 12, P = 1 (a correctly predicted branch costs 0, a mispredicted one ~8).
+    "cortex-m7": CoreTiming("cortex-m7", "approximation: the Cortex-M7 TRM (DDI 0489F) publishes no instruction "
+                                         "timings; single-issue, 1-cycle loads, P = 1", 1, False,
+                            _m4_costs(load=(1, 0), store=(1, 0), ldrd=(2, 0), strd=(2, 0), vldr=(1, 0),
+                                      fpmac=(1, 0), fpdiv=(14, 0))),
+    # Cortex-M33 TRM (Arm 100230) publishes no instruction timings; its 3-stage Armv8-M Mainline pipeline
+    # is the M4's in shape. APPROXIMATION: the M4's table.
+    "cortex-m33": CoreTiming("cortex-m33", "approximation: the Cortex-M33 TRM (100230) publishes no instruction "
+                                           "timings; the Cortex-M4's table (3-stage pipeline like the M33's)", 2,
+                             True, _m4_costs()),
+}
+TIMINGS["cortex-m4f"] = TIMINGS["cortex-m4"]
+TIMINGS["cortex-m7f"] = TIMINGS["cortex-m7"]
+POP_PC_EXTRA = {"cortex-m0": 1, "cortex-m0plus": 1}   # M0/M0+: POP {..,pc} costs one more than 1+N+P
+
+
+def timing(core: str) -> CoreTiming:
+    try:
+        return TIMINGS[core]
+    except KeyError:
+        raise EdgesnnError(f"no instruction timings for core {core!r} (known: {', '.join(sorted(TIMINGS))})") \
+            from None
+
+
+def classify(mnemonic: str) -> str:
+    """The instruction class of an objdump mnemonic; EdgesnnError naming it if it has none."""
+    m = mnemonic.lower().split(".", 1)[0]
+    cands = [m]
+    for c in _CONDS:
+        if m.endswith(c) and len(m) > len(c):
+            cands.append(m[:-len(c)])
+    if m.endswith("s"):
+        cands.append(m[:-1])
+        cands += [m[:-1 - len(c)] for c in _CONDS if m[:-1].endswith(c) and len(m) - 1 > len(c)]
+    for c in cands:
+        if c in MNEMONIC_CLASS:
+            return MNEMONIC_CLASS[c]
+    raise EdgesnnError(f"instruction {mnemonic!r} has no timing class (edgesnn/firmware/cycles.py CLASSES)")
+
+
+@dataclass
+class Insn:
+    addr: int
+    size: int
+    mnemonic: str
+    operands: str
+    function: str
+
+    @property
+    def cls(self) -> str:
+        return classify(self.mnemonic)
+
+    @property
+    def regs(self) -> int:
+        """Registers a multiple load/store transfers ({r4, r5, r6, r8}: 4; {d8-d9}, {s16-s19}: ranges)."""
+        m = re.search(r"\{([^}]*)\}", self.operands)
+        if not m:
+            return 0
+        n = 0
+        for part in m.group(1).split(","):
+            part = part.strip()
+            r = re.fullmatch(r"([rsd])(\d+)\s*-\s*[rsd](\d+)", part)
+            n += int(r.group(3)) - int(r.group(2)) + 1 if r else 1
+        return n
+
+    @property
+    def writes_pc(self) -> bool:
+        ops = self.operands.replace(" ", "")
+        cls = self.cls
+        if cls in ("pop", "ldm"):
+            return "pc" in re.findall(r"[a-z0-9]+", ops.split("{", 1)[-1])
+        if cls in ("load", "alu"):
+            return ops.startswith("pc,")
+        return False
+
+
+_LINE = re.compile(r"^\s*([0-9a-f]+):\s+((?:[0-9a-f]{4,8} ?)+)\s*\t(\S+)\s*(.*)$")
+_FUNC = re.compile(r"^([0-9a-f]+) <(.+)>:$")
+
+
+@dataclass
+class Code:
+    """A firmware's instructions by address (objdump -d of its ELF)."""
+    elf: Path
+    insns: dict[int, Insn]
+    functions: dict[str, int]   # name -> entry address
+
+    def at(self, pc: int) -> Insn:
+        try:
+            return self.insns[pc]
+        except KeyError:
+            raise EdgesnnError(f"{self.elf}: no instruction at {pc:#x} in its disassembly") from None
+
+
+def disassemble(elf: str | Path) -> Code:
+    objdump = find_tool("arm-none-eabi-objdump", "run `make setup` or `apt-get install binutils-arm-none-eabi`")
+    out = subprocess.run([objdump, "-d", str(elf)], check=True,
+                         capture_output=True, text=True).stdout
+    insns, funcs, func = {}, {}, "?"
+    for line in out.splitlines():
+        f = _FUNC.match(line)
+        if f:
+            func = f.group(2)
+            funcs.setdefault(func, int(f.group(1), 16))
+            continue
+        m = _LINE.match(line)
+        if not m or m.group(3).startswith("."):   # .word, .short: literal pools
+            continue
+        raw = m.group(2).split()
+        size = sum(len(h) // 2 for h in raw)
+        ops = m.group(4).split(";")[0].split("@")[0].strip()
+        insns[int(m.group(1), 16)] = Insn(int(m.group(1), 16), size, m.group(3), ops, func)
+    return Code(Path(elf), insns, funcs)
+
+
+# -- the executed stream --------------------------------------------------------------------------
+
+_TRACE = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/"
+                    rb"|cpu_io_recompile: rewound execution of TB to ([0-9a-f]+)"
+                    rb"|Stopped execution of TB chain before 0x[0-9a-f]+ \[([0-9a-f]+)\])", re.M)
+
+
+def read_trace(path: str | Path) -> np.ndarray:
+    """Executed pcs, in order, from QEMU's `-singlestep -d exec,nochain` log (one translation block per
+    instruction, each logged as it is entered). A block QEMU enters and then leaves unexecuted is logged
+    again when it runs: "cpu_io_recompile: rewound execution of TB to PC" (an I/O access under -icount
+    re-runs its block) and "Stopped execution of TB chain before ... [PC]" (an interrupt or the icount
+    budget stopped it at its start) each take back the entry just logged for PC."""
+    pcs: list[int] = []
+    for exec_pc, rewound, stopped in _TRACE.findall(Path(path).read_bytes()):
+        if exec_pc:
+            pcs.append(int(exec_pc, 16))
+        else:
+            back = int(rewound or stopped, 16)
+            if pcs and pcs[-1] == back:
+                pcs.pop()
+    return np.asarray(pcs, np.int64)
+
+
+# -- the estimate ----------------------------------------------------------------------------------
+
+@dataclass
+class Estimate:
+    """Estimated cycles of each executed instruction of a trace."""
+    core: str
+    code: Code
+    pcs: np.ndarray          # executed pcs
+    cycles: np.ndarray       # estimated cycles of each
+    func: np.ndarray         # function index of each (into `names`)
+    names: list[str]
+    _cum: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._cum = np.concatenate([[0], np.cumsum(self.cycles)])
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """(instructions, estimated cycles) of trace positions [start, end)."""
+        return end - start, int(self._cum[end] - self._cum[start])
+
+    def by_function(self, start: int = 0, end: int | None = None) -> dict[str, tuple[int, int]]:
+        end = len(self.pcs) if end is None else end
+        f = self.func[start:end]
+        n = np.bincount(f, minlength=len(self.names))
+        c = np.bincount(f, weights=self.cycles[start:end], minlength=len(self.names))
+        return {self.names[i]: (int(n[i]), int(c[i])) for i in np.flatnonzero(n)}
+
+    def calls(self, function: str, within: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+        """Trace spans [entry, return) of each call of `function` (entered by a BL/BLX; the call returns
+        where the executed stream reaches the caller's return address)."""
+        entry = self.code.functions.get(function)
+        if entry is None:
+            raise EdgesnnError(f"{self.code.elf}: no function {function!r}")
+        lo, hi = within if within else (0, len(self.pcs))
+        idx = lo + np.flatnonzero(self.pcs[lo:hi] == entry)
+        out = []
+        cache: dict[int, np.ndarray] = {}
+        for i in idx:
+            if i == 0:
+                continue
+            caller = self.code.insns.get(int(self.pcs[i - 1]))
+            if caller is None or caller.cls not in ("bl", "bx"):
+                continue
+            ret = caller.addr + caller.size
+            if ret not in cache:
+                cache[ret] = lo + np.flatnonzero(self.pcs[lo:hi] == ret)
+            pos = cache[ret]
+            k = np.searchsorted(pos, i)
+            out.append((int(i), int(pos[k]) if k < len(pos) else hi))
+        return out
+
+
+def estimate(code: Code, pcs: np.ndarray, core: str) -> Estimate:
+    """Estimated cycles of each executed pc of `pcs` on `core` (TIMINGS)."""
+    t = timing(core)
+    uniq, inv = np.unique(pcs, return_inverse=True)
+    n = len(uniq)
+    base, size, refill, single, reg_off_store = (np.zeros(n, np.int64) for _ in range(5))
+    control = np.zeros(n, bool)
+    names: list[str] = []
+    name_ix: dict[str, int] = {}
+    func = np.zeros(n, np.int64)
+    for j, pc in enumerate(uniq):
+        ins = code.at(int(pc))
+        try:
+            cls = ins.cls
+        except EdgesnnError as e:
+            raise EdgesnnError(f"{e} at {ins.addr:#x} in {ins.function} ({code.elf})") from None
+        b, per = t.cost(cls)
+        base[j] = b + per * (ins.regs if cls in MULTI else 0)
+        size[j] = ins.size
+        wpc = ins.writes_pc
+        control[j] = cls in CONTROL or wpc
+        if cls == "pop" and wpc:
+            base[j] += POP_PC_EXTRA.get(t.core, 0)
+        single[j] = cls in SINGLE_LS and not wpc
+        reg_off_store[j] = cls == "store" and bool(re.search(r"\[\w+,\s*r\d+", ins.operands))
+        func[j] = name_ix.setdefault(ins.function, len(names))
+        if func[j] == len(names):
+            names.append(ins.function)
+    cyc = base[inv].copy()
+    nxt = np.empty_like(pcs)
+    nxt[:-1] = pcs[1:]
+    nxt[-1] = -1
+    taken = control[inv] & (nxt != pcs + size[inv])
+    taken[-1] = False     # the last instruction of the trace: unknown, not charged
+    cyc += np.where(taken, t.P, 0)
+    if t.pipelined_ls and len(pcs) > 1:
+        s = single[inv].astype(bool)
+        prev_ok = np.zeros(len(pcs), bool)
+        prev_ok[1:] = s[:-1] & ~reg_off_store[inv][:-1].astype(bool)
+        cyc -= np.where(s & prev_ok & (cyc > 1), cyc - 1, 0)
+    return Estimate(t.core, code, pcs, cyc, func[inv], names)
+
+
+# -- the runtime's windows ---------------------------------------------------------------------------
+
+@dataclass
+class Window:
+    instructions: int
+    cycles: int
+
+
+def input_spans(est: Estimate) -> list[tuple[int, int]]:
+    """Trace spans of each input: from one esn_reset call to the next (the last to the trace's end), those
+    that run at least one esn_step (a reset at load or before shutdown runs none)."""
+    resets = [a for a, _ in est.calls("esn_reset")]
+    steps = np.asarray([a for a, _ in est.calls("esn_step")], np.int64)
+    return [(lo, hi) for lo, hi in zip(resets, resets[1:] + [len(est.pcs)])
+            if np.any((steps >= lo) & (steps < hi))]
+
+
+def per_input(est: Estimate) -> list[Window]:
+    """Each input's esn_step calls together (an input starts at its esn_reset): instructions and estimated
+    cycles inside esn_step, what the firmware's whole-run figure (`run_cycles`) times."""
+    out = []
+    for lo, hi in input_spans(est):
+        w = Window(0, 0)
+        for s, e in est.calls("esn_step", (lo, hi)):
+            n, c = est.span(s, e)
+            w.instructions += n
+            w.cycles += c
+        out.append(w)
+    return out
+
+
+def per_node(est: Estimate, n_nodes: int, within: tuple[int, int] | None = None) -> list[Window]:
+    """Per node of the model (its schedule order), summed over the esn_step calls (within a trace span,
+    e.g. one of input_spans): the instructions and estimated cycles between the two esn_port_cycles()
+    calls that time the node (esn_runtime.c), so they line up with the firmware's per-layer counters."""
+    out = [Window(0, 0) for _ in range(n_nodes)]
+    for s, e in est.calls("esn_step", within):
+        ticks = est.calls("esn_port_cycles", (s, e))
+        if len(ticks) != 2 * n_nodes:
+            raise EdgesnnError(f"esn_step called esn_port_cycles {len(ticks)} times for {n_nodes} nodes "
+                               f"(expected 2 per node): was the firmware built without ESN_ENABLE_CYCLES?")
+        for k in range(n_nodes):
+            n, c = est.span(ticks[2 * k][1], ticks[2 * k + 1][0])
+            out[k].instructions += n
+            out[k].cycles += c
+    return out
