@@ -44,16 +44,34 @@ GROUPS = {"execution (runtime, kernels, fixed point)": ("esn_runtime", "esn_syna
           "model validator": ("esn_model",), "blob loader": ("esn_blob",)}
 
 
-def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0):
-    """Input(fan_in) -> Linear(fan_in -> fan_out) -> LI readout -> Output, quantized to int8 weights."""
+NEURON_KINDS = ("LI", "IF", "LIF", "CubaLIF")
+
+
+def _neuron(kind: str, n: int):
+    from edgesnn.graph import ir
+    ones = np.ones(n)
+    common = dict(name="li", gain=ones, bias=0 * ones)
+    spiking = dict(threshold=ones, v_reset=0 * ones)
+    if kind == "LI":
+        return ir.LI(alpha=0.9 * ones, **common)
+    if kind == "IF":
+        return ir.IF(**common, **spiking)
+    if kind == "LIF":
+        return ir.LIF(alpha=0.9 * ones, **common, **spiking)
+    if kind == "CubaLIF":
+        return ir.CubaLIF(alpha=0.9 * ones, alpha_syn=0.8 * ones, gain_syn=ones, **common, **spiking)
+    raise ValueError(f"neuron kind {kind!r}: one of {NEURON_KINDS}")
+
+
+def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI"):
+    """Input(fan_in) -> Linear(fan_in -> fan_out) -> neuron `kind` (the node is named "li" whatever its
+    kind; an LI readout by default) -> Output, quantized to int8 weights."""
     from edgesnn.graph import Graph, ir
     from edgesnn.quantize import QuantConfig, quantize
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(fan_out, fan_in))
-    ones = np.ones(fan_out)
     nodes = {"in": ir.Input(name="in", shape=(fan_in,)), "fc": ir.Linear(name="fc", weight=w),
-             "li": ir.LI(name="li", alpha=0.9 * ones, gain=ones, bias=0 * ones),
-             "out": ir.Output(name="out", shape=(fan_out,))}
+             "li": _neuron(kind, fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
     edges = [("in", "fc"), ("fc", "li"), ("li", "out")]
     return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, 16), spikes(8, 10, 0.5, fan_in))
 
@@ -62,18 +80,25 @@ def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1)
     return (np.random.default_rng(seed).random((n, steps, fan_in)) < rate).astype(np.uint8)
 
 
-def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None) -> list[dict]:
-    """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate."""
+def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None, cycles: bool = False,
+            kind: str = "LI", builtin: bool = False) -> list[dict]:
+    """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate. cycles:
+    also trace the executed instructions (QemuTarget(trace=...)) and add the estimated cycles
+    (edgesnn.firmware.cycles, the board's core) of the dense layer ("cycles") and of the neuron layer
+    ("neuron_cycles", "neuron_instructions", "neuron_updates") at each rate."""
     from edgesnn.device.qemu import QemuTarget
     from edgesnn.device.runner import DeviceModel
+    from edgesnn.firmware import cycles as C
     from edgesnn.firmware.runtime import build_runtime_firmware
     from edgesnn.runtime.binding import run_c
-    q = dense_qgraph(fan_out)
-    fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir)
+    q = dense_qgraph(fan_out, kind=kind)
+    fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir, builtin=builtin)
     rows = []
-    with QemuTarget(board, fw.elf) as t:
+    tmp = tempfile.TemporaryDirectory() if cycles else None
+    trace = Path(tmp.name) / "trace.log" if tmp else None
+    with QemuTarget(board, fw.elf, trace=trace) as t:
         assert t.hello.runtime_version.endswith("+dsp" if dsp else "+ref"), t.hello.runtime_version
-        dm = DeviceModel(t.link, q, board)
+        dm = DeviceModel(t.link, q, board, builtin=builtin)
         for rate in rates:
             x = spikes(1, steps, rate)
             res = dm.run(x)
@@ -81,8 +106,59 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
                 raise AssertionError(f"fan-out {fan_out}, rate {rate}: device outputs differ from the host's")
             c = res.counts["fc"]
             rows.append({"fan_out": fan_out, "rate": rate, "synops": int(c["synops"].sum()),
-                         "instructions": int(c[res.unit].sum()), "unit": res.unit})
+                         "instructions": int(c[res.unit].sum()), "unit": res.unit,
+                         "neuron_updates": int(res.counts["li"]["neuron_updates"].sum())})
+    if trace is not None:
+        est = C.estimate(C.disassemble(fw.elf), C.read_trace(trace), board.core)
+        tmp.cleanup()
+        names = list(q.graph.schedule().order)
+        spans = C.input_spans(est)
+        assert len(spans) == len(rows), (len(spans), len(rows))
+        for row, span in zip(rows, spans):
+            nodes = dict(zip(names, C.per_node(est, len(names), span)))
+            row["cycles"], row["traced_instructions"] = nodes["fc"].cycles, nodes["fc"].instructions
+            row["neuron_cycles"], row["neuron_instructions"] = nodes["li"].cycles, nodes["li"].instructions
     return rows
+
+
+CYCLE_BOARDS = ("qemu-microbit", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505")
+
+
+def per_core(board, kind: str, fan_out: int = 64, rates=(0.05, 0.5), steps: int = 10, cache_dir=None) -> dict:
+    """Marginal instructions and estimated cycles per synop of the dense layer (slope between the rates: the
+    inner loop, without the layer's fixed cost), per neuron update of `kind`, on `board` (DSP kernel where
+    its core has one)."""
+    rows = measure(board, fan_out, rates, dsp=board.dsp, steps=steps, cache_dir=cache_dir,
+                   cycles=True, kind=kind, builtin=True)
+    lo, hi = rows[0], rows[-1]
+    dsyn = max(1, hi["synops"] - lo["synops"])
+    upd = sum(r["neuron_updates"] for r in rows)
+    return {"board": board.id, "core": board.core, "kind": kind,
+            "synop_instructions": (hi["traced_instructions"] - lo["traced_instructions"]) / dsyn,
+            "synop_cycles": (hi["cycles"] - lo["cycles"]) / dsyn,
+            "update_instructions": sum(r["neuron_instructions"] for r in rows) / upd,
+            "update_cycles": sum(r["neuron_cycles"] for r in rows) / upd}
+
+
+def cycles_table(steps: int = 10, boards=CYCLE_BOARDS, kinds=NEURON_KINDS) -> str:
+    from tabulate import tabulate
+    from edgesnn.board import get_board
+    from edgesnn.firmware.cycles import timing
+    body = []
+    for bid in boards:
+        b = get_board(bid)
+        for kind in kinds:
+            r = per_core(b, kind, steps=steps)
+            syn = [f"{r['synop_instructions']:.2f}", f"{r['synop_cycles']:.2f}"] if kind == kinds[0] else ["", ""]
+            body.append([bid if kind == kinds[0] else "", r["core"] if kind == kinds[0] else "", *syn, kind,
+                         f"{r['update_instructions']:.1f}", f"{r['update_cycles']:.1f}"])
+    notes = "; ".join(f"{c}: {timing(c).source}" for c in sorted({get_board(b).core for b in boards}))
+    return ("instructions (QEMU, traced) and estimated cycles (edgesnn.firmware.cycles: the core's published "
+            f"timings, zero-wait memory), dense 64 -> 64, {steps} steps, marginal per synop between 5% and 50% "
+            "input rates; per neuron update of each kind\n"
+            + tabulate(body, headers=["board", "core", "instr/synop", "est. cycles/synop", "neuron", "instr/update",
+                                      "est. cycles/update"], tablefmt="simple", disable_numparse=True)
+            + f"\ntimings: {notes}")
 
 
 def have_arm_gcc() -> bool:
@@ -118,6 +194,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--board", default="qemu-mps2-an386")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--cycles", action="store_true", help="also estimated cycles per synop and per neuron update, "
+                                                          "per core (QEMU instruction traces; slower)")
     args = ap.parse_args(argv)
     board = get_board(args.board)
     table = []
@@ -137,6 +215,9 @@ def main(argv=None) -> int:
     print(tabulate(table, headers=["fan-out", "rate", "synops", "ref /synop", "dsp /synop", "ratio",
                                    "ref marginal", "dsp marginal", "ratio"], tablefmt="simple",
                    disable_numparse=True))
+    if args.cycles:
+        print()
+        print(cycles_table(args.steps))
     sizes = code_sizes()
     print("\nruntime code size at -Os, bytes of flash (arm-none-eabi-size text + data, ESN_STRIP_LOG)")
     rows = [[core] + [f"{v:,}" for v in g.values()] + [f"{sum(g.values()):,}"] for core, g in sizes.items()]
