@@ -20,6 +20,13 @@ C_SOURCES = ["src/esn_runtime.c", "src/esn_schedule.c", "src/esn_model.c", "src/
              "src/kernels/esn_synaptic.c", "src/kernels/esn_neuron.c", "ports/host/esn_port.c"]
 # The host build holds bigger models than the MCU defaults.
 DEFINES = [("ESN_MAX_NODES", "1024"), ("ESN_MAX_EDGES", "4096"), ("ESN_MAX_FANIN", "64")]
+# -O3 vectorises the kernels' row loops (out[o] += row[o]) with the baseline vector unit of the host's
+# architecture (SSE2 on x86-64, NEON on aarch64): portable, unlike -march=native, which a wheel must not
+# carry. Integer arithmetic only, so the results do not depend on it. One thread, 64 inputs, 8-bit
+# weights: -O2 -> -O3 took the MNIST-sized MLP of bench/real_models.py from 1,690 to 5,200 inputs/s, the
+# SHD-sized RNN from 3,500 to 9,700, the digits MLP from 17,000 to 26,000; the N-MNIST-sized CNN stays at
+# ~165 (its conv scatter writes a strided column, which does not vectorise).
+CFLAGS = ["-O3", "-Wno-unused-function"]
 
 CDEF = """
 typedef enum esn_status {
@@ -81,6 +88,7 @@ esn_status esn_host_run_batch_sched(esn_sched_ctx *sc, const uint8_t *x, uint32_
 """
 
 # Host-only glue: runs a batch input by input in one call, recording what the Python side compares.
+# CModel.run shares a batch out over threads, each calling esn_host_run_batch on its own context.
 GLUE = r"""
 #include <string.h>
 #include "esn/esn_blob.h"
@@ -167,7 +175,7 @@ def make_builder(relative: bool = True) -> FFI:
     ffi.cdef(CDEF)
     ffi.set_source("edgesnn.runtime._esn", GLUE % {"digest": source_digest()},
                    sources=[path(RUNTIME / s) for s in C_SOURCES], include_dirs=[path(RUNTIME / "include")],
-                   define_macros=DEFINES, extra_compile_args=["-O2", "-Wno-unused-function"])
+                   define_macros=DEFINES, extra_compile_args=CFLAGS)
     return ffi
 
 
