@@ -11,6 +11,7 @@ name the node (by its name, from the blob's metadata) and the offending value.
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -148,7 +149,7 @@ class CModel:
         lib, d = self.lib, self._bm.diag
         what = status_name(st)
         if st == lib.ESN_ERR_VERSION:
-            return (f"blob format version {self._bm.version} is not supported: this runtime reads versions 1 to "
+            return (f"blob format version {self._bm.version} is not supported: this runtime reads version "
                     f"{lib.ESN_BLOB_VERSION}; re-run `edgesnn compile` with this edgesnn")
         where = ""
         if d.node >= 0:
@@ -173,7 +174,7 @@ class CModel:
         ffi, lib, m = self.ffi, self.lib, self.model
         x = np.ascontiguousarray(inputs, dtype=np.uint8)
         n, steps = x.shape[:2]
-        if int(np.prod(x.shape[2:])) != m.input_size:
+        if math.prod(x.shape[2:]) != m.input_size:
             raise SimulationError(f"inputs of shape {x.shape} do not match the model's input size {m.input_size}")
         names = names or self.names or [f"n{i}" for i in range(m.n_nodes)]
         if self.sched_steps:
@@ -198,9 +199,8 @@ class CModel:
         words = sum(b[2] for b in blocks)
         states = np.zeros((n, steps, max(words, 1)), np.int32) if record_states else None
         self._run_batch(x, out, counters, ran, states, words, threads)
-        counters = counters.astype(np.int64)
-        counts = {names[k]: {c: counters[:, :, k, i] for i, c in enumerate(C_COUNTERS)}
-                  for k in range(nn) if counted is None or names[k] in counted}
+        per = counters.view(np.int64).transpose(2, 3, 0, 1)  # [node][counter][N][T]; counts fit int64
+        counts = {names[k]: dict(zip(C_COUNTERS, per[k])) for k in range(nn) if counted is None or names[k] in counted}
         recorded = {}
         pos = 0
         for k, vname, size in blocks:
@@ -233,11 +233,11 @@ class CModel:
         cut = [n * w // threads for w in range(threads + 1)]  # worker w runs inputs cut[w]:cut[w + 1]
         ctxs = self._contexts(threads)
         arrays = (x, out, counters, ran) + ((states,) if states is not None else ())
-        types = ("uint8_t *", "int64_t *", "uint64_t *", "uint32_t *", "int32_t *")
+        types = ("uint8_t[]", "int64_t[]", "uint64_t[]", "uint32_t[]", "int32_t[]")
 
         def work(w: int) -> int:
             a, b = cut[w], cut[w + 1]
-            xa, oa, ca, ra, *sa = (ffi.cast(c, ffi.from_buffer(v[a:b])) for c, v in zip(types, arrays))
+            xa, oa, ca, ra, *sa = (ffi.from_buffer(c, v[a:b]) for c, v in zip(types, arrays))
             return lib.esn_host_run_batch(ctxs[w], xa, b - a, steps, oa, ca, ra, sa[0] if sa else ffi.NULL, words)
 
         if threads == 1:
