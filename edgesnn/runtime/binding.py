@@ -3,7 +3,8 @@
 `CModel(blob)` loads and checks a blob in the C loader and lays out an arena of exactly the size
 the runtime asks for (or of `arena_bytes`, to test refusals): esn_arena_size() for esn_step, or
 esn_arena_size_sched() when the blob carries a grouped schedule; `CModel.run(inputs)` runs a batch
-input by input and returns a SimResult with the same fields the simulators fill, plus per-node
+input by input, shared out over one thread per core (each with its own context and arena; the same
+results on any number), and returns a SimResult with the same fields the simulators fill, plus per-node
 `cycles` in its counts. Status codes of the C side become EdgesnnError subclasses whose messages
 name the node (by its name, from the blob's metadata) and the offending value.
 """
