@@ -173,7 +173,8 @@ def main() -> None:
     try:
         import snntorch
         import torch
-        torch_note = f"snnTorch {snntorch.__version__}, torch {torch.__version__} with {torch.get_num_threads()} threads"
+        torch_note = (f"snnTorch {snntorch.__version__}, torch {torch.__version__} with {torch.get_num_threads()} "
+                      "threads")
     except ImportError:
         torch = None
         torch_note = "snnTorch not installed (`pip install torch snntorch`): its column reads n/a"
