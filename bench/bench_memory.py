@@ -51,8 +51,8 @@ def main() -> None:
             q = quantize(g, QuantConfig(weight_bits=w, state_bits=s), calib)
             blob = len(to_blob(q))
             low = lower(q)
-            weights = sum(int(a.nbytes) for nd in low.nodes for slot, a in nd.params.items() if slot == "weight")
-            params = sum(int(a.nbytes) for nd in low.nodes for slot, a in nd.params.items() if slot != "weight")
+            weights = sum(nd.param_nbytes(slot) for nd in low.nodes for slot in nd.params if slot == "weight")
+            params = sum(nd.param_nbytes(slot) for nd in low.nodes for slot in nd.params if slot != "weight")
             fits = []
             for b in boards:
                 flash, sram, _ = memory_terms(g, b, blob, low.arena_bytes)

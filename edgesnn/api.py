@@ -206,7 +206,7 @@ def compile(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *,  # 
         out = write_files(out_dir, files)
     except OSError as e:
         raise EmitError(f"{out_dir}: cannot write the compiled model ({e})") from None
-    weights = sum(int(a.nbytes) for nd in low.nodes for s, a in nd.params.items() if s == "weight")
+    weights = sum(nd.param_nbytes("weight") for nd in low.nodes if "weight" in nd.params)
     return Compiled(out, len(blob), need, weights, checked, qgraph, schedule if isinstance(schedule, str) else "groups")
 
 

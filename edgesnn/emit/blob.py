@@ -7,17 +7,18 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
     section table       16 bytes per section: type, flags, offset, size, count
     MODEL  (64 bytes)   node/edge counts, bit widths, rounding, seed, early exit, input/output sizes,
                         schedule steps T (version 2; 0: no schedule)
-    NODES  (168 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, flags (version
-                        2: bit 0 starts a schedule group), and (offset, count) of each of the 11
-                        parameter arrays
+    NODES  (216 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, flags (bit 0
+                        starts a schedule group, bit 1 stages the weights), and (offset, count, bits,
+                        mode) of each of the 11 parameter arrays
     EDGES  (8 each)     src, dst, recurrent flag, index in the graph's edge list; grouped by dst
-    PARAMS              the arrays in device layout (edgesnn.lower), each 8-byte aligned
+    PARAMS              the arrays in device layout and storage (edgesnn.lower: packed 2- and 4-bit
+                        weights, parameters per element, channel or layer at 8/16/32 bits), each
+                        8-byte aligned
     META                UTF-8 JSON the runtime skips: node names, scales, dt, metadata
 
-Version 2 added the schedule (edgesnn.lower: `to_blob(qgraph, schedule, steps)`) in fields
-version 1 kept zero; a blob without a schedule is still written as version 1, so older runtimes load
-it, and a version 1 runtime refuses a version 2 blob by its version. `schedule_of(blob)` reads the
-schedule back ((flags, steps)); `from_blob` returns the QGraph alone.
+Version 3 stores every parameter array at its own width and coverage; versions 1 and 2 (every array
+int32 or int8/int16 per element) are refused, here and by the runtime, with the advice to recompile.
+`schedule_of(blob)` reads the schedule back ((flags, steps)); `from_blob` returns the QGraph alone.
 
 `to_blob(qgraph)` writes one; `from_blob(data)` reads one back into a QGraph whose integers,
 structure, settings and exit policy are the original's, so `to_blob(from_blob(b)) == b` and
@@ -37,21 +38,20 @@ from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS
-from ..lower import RESET_CODES, LNode, Lowered, align8, config_record, lower
+from ..lower import RESET_CODES, LNode, Lowered, align8, config_record, lower, unpack_rows
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.qgraph import QGraph, QLayer, storage_dtype
+from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, storage_dtype
 
 MAGIC = b"ESNB"
-VERSION = 2
-VERSIONS = (1, 2)  # read; 1 is written for a model without a schedule
-HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 168, 8
+VERSION = 3
+HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 216, 8
 SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 
 _HEADER = struct.Struct("<4sHHIIHHI24x")
 _SECTION = struct.Struct("<HHIII")
 _MODEL = struct.Struct("<HHHH8BIiiIII24x")
-_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "II" * len(PARAM_SLOTS))
+_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "IIBBH" * len(PARAM_SLOTS) + "4x")
 _EDGE = struct.Struct("<HHBBH")
 _CONFIG_KEYS = ("weight_bits", "state_bits", "current_bits", "adapt_bits", "threshold_bits", "decay_bits",
                 "rounding", "exit_enabled")
@@ -96,10 +96,10 @@ def blob_from_lowered(low: Lowered) -> bytes:
         for slot in PARAM_SLOTS:
             a = nd.params.get(slot)
             if a is None:
-                r.append((0, 0))
+                r.append((0, 0, 0, 0, 0))
                 continue
-            data = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
-            r.append((pos, int(a.size)))
+            data = nd.param_data(slot)
+            r.append((pos, int(a.size), nd.bits[slot], nd.modes[slot], 0))
             chunks.append((pos, data))
             pos = align8(pos + len(data))
         refs.append(r)
@@ -118,17 +118,17 @@ def blob_from_lowered(low: Lowered) -> bytes:
     _MODEL.pack_into(buf, model_off, n, m, 0, low.output_node, *(cfg[k] for k in _CONFIG_KEYS), cfg["seed"],
                      cfg["exit_threshold_q8"], cfg["exit_beta_q16"], low.input_size, low.output_size, low.steps)
     for k, nd in enumerate(low.nodes):
-        flat = [v for pair in refs[k] for v in pair]
+        flat = [v for ref in refs[k] for v in ref]
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
-                        nd.flat_start, nd.flat_end, nd.weight_bytes, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
+                        nd.flat_start, nd.flat_end, 0, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
                         nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, 0, *flat)
     for i, e in enumerate(low.edges):
         _EDGE.pack_into(buf, edges_off + i * EDGE_BYTES, e.src, e.dst, e.back, 0, e.orig)
     for o, data in chunks:
         buf[o:o + len(data)] = data
     buf[meta_off:meta_off + len(meta)] = meta
-    _HEADER.pack_into(buf, 0, MAGIC, VERSION if low.steps else 1, HEADER_BYTES, total, 0, n_sec, 0, HEADER_BYTES)
+    _HEADER.pack_into(buf, 0, MAGIC, VERSION, HEADER_BYTES, total, 0, n_sec, 0, HEADER_BYTES)
     struct.pack_into("<I", buf, 12, zlib.crc32(bytes(buf[16:])))
     return bytes(buf)
 
@@ -147,9 +147,9 @@ def read_header(data: bytes) -> dict:
     magic, version, hsize, total, crc, n_sec, flags, table = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise BlobError(f"not an edgesnn model blob (magic {magic!r}, expected {MAGIC!r})")
-    if version not in VERSIONS:
+    if version != VERSION:
         raise BlobError(f"blob format version {version} is not supported: this edgesnn ({__version__}) reads "
-                        f"versions {VERSIONS[0]} to {VERSIONS[-1]}; re-run `edgesnn compile` with this version")
+                        f"version {VERSION}; re-run `edgesnn compile` with this version")
     if hsize != HEADER_BYTES:
         raise BlobError(f"malformed blob header (header size {hsize})")
     if total > len(data):
@@ -192,8 +192,6 @@ def _parse(h: dict) -> QGraph:
             raise BlobError(f"blob lacks section type {t}")
     vals = _MODEL.unpack_from(data, sec[SEC_MODEL][0])
     n, m, inp, out_node = vals[:4]
-    if h["version"] < 2 and vals[17]:
-        raise BlobError("a version 1 blob carries a schedule (reserved model field set)")
     cfgv = dict(zip(_CONFIG_KEYS, vals[4:12]))
     seed, thr, beta = vals[12:15]
     if sec[SEC_NODES][1] != n * NODE_BYTES or sec[SEC_EDGES][1] != m * EDGE_BYTES:
@@ -213,17 +211,34 @@ def _parse(h: dict) -> QGraph:
         in_rank, out_rank = f[7], f[8]
         in_shape, out_shape = tuple(f[13:13 + in_rank]), tuple(f[17:17 + out_rank])
         ln = LNode(names[k], kind, in_shape, out_shape, reset=f[1], spike_rule=f[2], syn_delay=f[3], max_spikes=f[4],
-                   first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10], weight_bytes=f[11],
+                   first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10],
                    kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31])
         refs = f[33:]
         for i, slot in enumerate(PARAM_SLOTS):
-            o, cnt = refs[2 * i], refs[2 * i + 1]
+            o, cnt, bits, mode, reserved = refs[5 * i:5 * i + 5]
             if cnt == 0:
+                if o or bits or mode or reserved:
+                    raise BlobError(f"node {names[k]!r}: absent parameter {slot!r} has a storage record")
                 continue
-            dt = np.dtype(f"<i{ln.weight_bytes}") if slot == "weight" else np.dtype("<i4")
-            if o < p_lo or o + cnt * dt.itemsize > p_lo + p_size:
+            ok = (bits in (2, 4, 8, 16) and bits >= cfgv["weight_bits"] and mode == PM_ELEM if slot == "weight"
+                  else bits in (8, 16, 32) and mode in (PM_ELEM, PM_CHANNEL, PM_LAYER))
+            if not ok or reserved:
+                raise BlobError(f"node {names[k]!r}: parameter {slot!r} stored at {bits} bits in mode {mode}")
+            ln.bits[slot], ln.modes[slot] = bits, mode
+            ln.params[slot] = np.zeros(cnt, np.int64)
+            size = ln.param_nbytes(slot)
+            if o < p_lo or o + size > p_lo + p_size:
                 raise BlobError(f"node {names[k]!r}: parameter {slot!r} lies outside the PARAMS section")
-            ln.params[slot] = np.frombuffer(data, dt, cnt, o).astype(dt.newbyteorder("="))
+            raw = data[o:o + size]
+            if slot == "weight":
+                ln.params[slot] = unpack_rows(raw, bits, ln.weight_row_len, cnt)
+                continue
+            values = np.frombuffer(raw, f"<i{bits // 8}", cnt).astype(np.int64)
+            full = ln.out_size if KINDS[kind].neuron else ln.out_shape[0]
+            if (cnt != {PM_ELEM: full, PM_CHANNEL: ln.out_shape[0], PM_LAYER: 1}[mode]
+                    or mode == PM_CHANNEL and not (KINDS[kind].neuron and len(ln.out_shape) >= 2)):
+                raise BlobError(f"node {names[k]!r}: parameter {slot!r} holds {cnt} values in mode {mode}")
+            ln.params[slot] = np.repeat(values, full // cnt)  # per channel or layer -> per element
         node, qparams = _rebuild(ln, layers_meta.get(names[k], {}), config)
         nodes[names[k]] = node
         if qparams is not None:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from .. import __version__
 from ..errors import EmitError
 from ..graph.kinds import KINDS, PARAM_SLOTS
@@ -50,25 +52,30 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
     cfg = config_record(qgraph)
     arrays, node_inits = [], []
     for k, nd in enumerate(low.nodes):
-        params = []
+        params, storage = [], []
         for slot in PARAM_SLOTS:
             if slot not in nd.params:
                 continue
-            a = nd.params[slot]
             ident = f"{name}_{k}_{c_ident(nd.name)}_{slot}"
-            ctype = {1: "int8_t", 2: "int16_t"}[a.dtype.itemsize] if slot == "weight" else "int32_t"
-            arrays.append(c_array(ctype, ident, a))
+            bits = nd.bits[slot]
+            if bits < 8:  # packed weights: the bytes as the blob holds them
+                arrays.append(c_array("uint8_t", ident, np.frombuffer(nd.param_data(slot), np.uint8)))
+            else:
+                arrays.append(c_array(f"int{bits}_t", ident, nd.params[slot]))
             params.append(f"[ESN_P_{slot.upper()}] = {ident}")
+            storage.append((slot, bits, nd.modes[slot]))
         fields = [f".kind = {KINDS[nd.kind].c_name}", f".reset = {nd.reset}", f".spike_rule = {nd.spike_rule}",
                   f".syn_delay = {nd.syn_delay}", f".max_spikes = {nd.max_spikes}", f".first_edge = {nd.first_edge}",
                   f".n_edges = {nd.n_edges}", f".in_rank = {len(nd.in_shape)}", f".out_rank = {len(nd.out_shape)}",
                   f".flat_start = {nd.flat_start}", f".flat_end = {nd.flat_end}",
-                  f".weight_bytes = {nd.weight_bytes}", f".in_shape = {c_list(nd.in_shape)}",
+                  f".in_shape = {c_list(nd.in_shape)}",
                   f".out_shape = {c_list(nd.out_shape)}", f".in_size = {nd.in_size}u", f".out_size = {nd.out_size}u",
                   f".kernel = {c_list(nd.kernel)}", f".stride = {c_list(nd.stride)}", f".pad = {c_list(nd.pad)}",
                   f".dil = {c_list(nd.dil)}", f".groups = {nd.groups}u", f".flags = {nd.flags}u"]
         if params:
             fields.append(".param = {" + ", ".join(params) + "}")
+            fields.append(".pbits = {" + ", ".join(f"[ESN_P_{sl.upper()}] = {b}" for sl, b, _ in storage) + "}")
+            fields.append(".pmode = {" + ", ".join(f"[ESN_P_{sl.upper()}] = {md}" for sl, _, md in storage) + "}")
         node_inits.append(f"    {c_comment(f'{k}: {nd.name} ({nd.kind})')}\n    {{" + ", ".join(fields) + "},")
     edges = ",\n".join(f"    {{.src = {e.src}, .back = {e.back}}}" for e in low.edges)
     model = [f".n_nodes = {len(low.nodes)}", f".n_edges = {len(low.edges)}", ".input_node = 0",

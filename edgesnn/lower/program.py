@@ -12,8 +12,12 @@ Device layouts of the weights (chosen so that the weights one input event reads 
     Conv2d            [C_in][KH][KW][C_out / groups]   (Conv1d: KH = 1)
     Scale             [n]
 
-Every other parameter is an int32 array, per output channel for the bias of a weighted layer and
-per neuron otherwise.
+Weights are stored at `weight_storage_bits` (2 and 4 packed, low bits first, every weight row starting on a
+byte; 8; 16): a row is what one input event reads ([out] for Linear/Affine, [C_out / groups] for a conv,
+the whole [n] for Scale). Every other parameter is stored once for the layer when its values agree, once
+per channel for a neuron layer of rank >= 2 whose values agree within each channel, else per element (per
+output channel for the bias of a weighted layer, per neuron otherwise), at 8, 16 or 32 bits, the fewest
+that hold it (edgesnn.quantize.qgraph.param_storage; esn_node.pbits and pmode in esn_types.h).
 
 Schedules (runtime_c/src/esn_schedule.c): `lower(qgraph, schedule, steps)` cuts the node order into
 contiguous groups that each run all T = steps steps before the next (inside a group, time-step-major).
@@ -47,7 +51,7 @@ from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.qgraph import QGraph, storage_dtype
+from ..quantize.qgraph import PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
 
 RESET_CODES = {"zero": 0, "value": 1, "subtract": 2, "subtract_late": 3}
 MAX_RANK = 4
@@ -90,13 +94,14 @@ class LNode:
     n_edges: int = 0
     flat_start: int = 0
     flat_end: int = 0
-    weight_bytes: int = 0
     kernel: tuple[int, int] = (0, 0)
     stride: tuple[int, int] = (0, 0)
     pad: tuple[int, int] = (0, 0)
     dil: tuple[int, int] = (0, 0)
     groups: int = 0
-    params: dict[str, np.ndarray] = field(default_factory=dict)  # slot -> device-layout array
+    params: dict[str, np.ndarray] = field(default_factory=dict)  # slot -> stored values (weights: device layout)
+    bits: dict[str, int] = field(default_factory=dict)    # slot -> bits per stored element (esn_node.pbits)
+    modes: dict[str, int] = field(default_factory=dict)   # slot -> PM_ELEM, PM_CHANNEL or PM_LAYER (esn_node.pmode)
     flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
 
     @property
@@ -110,6 +115,28 @@ class LNode:
     @property
     def out_size(self) -> int:
         return int(np.prod(self.out_shape))
+
+    @property
+    def weight_row_len(self) -> int:
+        """Weights one input event reads (a row; esn__weight_row_len): out_size (Linear/Affine), C_out / groups
+        (conv), in_size (Scale, one row)."""
+        if self.kind in ("Linear", "Affine"):
+            return self.out_size
+        if self.kind in ("Conv1d", "Conv2d"):
+            return self.out_shape[0] // self.groups
+        return self.in_size
+
+    def param_data(self, slot: str) -> bytes:
+        """Array `slot` as the runtime reads it: little-endian at its stored bits, weights packed by row."""
+        a, bits = self.params[slot], self.bits[slot]
+        return pack_rows(a, bits, self.weight_row_len) if slot == "weight" else a.astype(f"<i{bits // 8}").tobytes()
+
+    def param_nbytes(self, slot: str) -> int:
+        """Bytes of param_data(slot) (esn__param_bytes)."""
+        a, bits = self.params[slot], self.bits[slot]
+        if slot != "weight":
+            return int(a.size) * bits // 8
+        return int(a.size) // self.weight_row_len * ((self.weight_row_len * bits + 7) // 8)
 
     @property
     def n_state(self) -> int:
@@ -364,7 +391,7 @@ class Lowered:
                     place(2 * n + e)
         end = max((off[a] + info[a][0] for a in off), default=0)
         state = max(sum(self.state_bytes(k) for k in range(n) if grp[k] == g) for g in range(groups))
-        staged = max(sum(align8(nodes[k].params["weight"].nbytes) for k in range(n) if grp[k] == g
+        staged = max(sum(align8(nodes[k].param_nbytes("weight")) for k in range(n) if grp[k] == g
                          and nodes[k].flags & 2) for g in range(groups))
         out_bytes = 4 if nodes[self.output_node].n_edges == 1 else 8  # one edge: int32 copies, else int64 sums
         fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * out_bytes)
@@ -374,11 +401,34 @@ class Lowered:
     def staged_weight_bytes(self) -> int:
         """Weight bytes copied into the arena per input (nodes with ESN_NODE_STAGE_WEIGHTS): each is then
         read from its flash region once per input instead of once per event."""
-        return sum(int(nd.params["weight"].nbytes) for nd in self.nodes if nd.flags & 2)
+        return sum(nd.param_nbytes("weight") for nd in self.nodes if nd.flags & 2)
 
 
 def align8(x: int) -> int:
     return (x + 7) & ~7
+
+
+def pack_rows(values: np.ndarray, bits: int, row_len: int) -> bytes:
+    """Integers at `bits` per element, little-endian: 8 and 16 as they are, 2 and 4 packed low bits first
+    with every row of `row_len` elements starting on a byte (the last byte of a row padded with zero bits)."""
+    if bits >= 8:
+        return np.ascontiguousarray(values).astype(f"<i{bits // 8}").tobytes()
+    per = 8 // bits
+    rows = (np.asarray(values).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint8).reshape(-1, row_len)
+    rows = np.pad(rows, ((0, 0), (0, (-row_len) % per))).reshape(rows.shape[0], -1, per)
+    return (rows << (np.arange(per, dtype=np.uint8) * bits)).sum(axis=2).astype(np.uint8).tobytes()
+
+
+def unpack_rows(data: bytes, bits: int, row_len: int, count: int) -> np.ndarray:
+    """The inverse of pack_rows: `count` signed integers (int64)."""
+    if bits >= 8:
+        return np.frombuffer(data, f"<i{bits // 8}", count).astype(np.int64)
+    per = 8 // bits
+    rows = count // row_len
+    row_bytes = (row_len * bits + 7) // 8
+    b = np.frombuffer(data, np.uint8, rows * row_bytes).reshape(rows, row_bytes, 1)
+    u = ((b >> (np.arange(per, dtype=np.uint8) * bits)) & ((1 << bits) - 1)).reshape(rows, -1)[:, :row_len]
+    return ((u.astype(np.int64) ^ (1 << (bits - 1))) - (1 << (bits - 1))).reshape(-1)
 
 
 def _err(name: str, kind: str, msg: str) -> EmitError:
@@ -476,8 +526,8 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
                 a = a.astype(np.int64)
                 if slot == "weight":
                     _check_int(a, -wmax - 1, wmax, name, kind, f"weight (weight_bits = {cfg.weight_bits})")
-                    ln.weight_bytes = wdtype.itemsize
                     ln.params[slot] = _weights(node, a, ln.groups).astype(wdtype)
+                    ln.bits[slot], ln.modes[slot] = weight_storage_bits(cfg.weight_bits), PM_ELEM
                     continue
                 _check_int(a, -2 ** 31, 2 ** 31 - 1, name, kind, f"parameter {slot!r}")
                 lim = {"threshold": (1, smax), "b0": (1, smax), "v_reset": (-smax - 1, smax), "alpha": (0, one),
@@ -485,7 +535,9 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
                        "eta_inc": (0, 1 << cfg.adapt_bits)}.get(slot)
                 if lim:
                     _check_int(a, *lim, name, kind, f"parameter {slot!r}")
-                ln.params[slot] = np.ascontiguousarray(a.reshape(-1).astype(np.int32))
+                shape = tuple(out_shape) if row.neuron else (a.size,)
+                values, ln.modes[slot], ln.bits[slot] = param_storage(a.reshape(shape), row.neuron and len(shape) >= 2)
+                ln.params[slot] = values.astype(np.int32)
         nodes.append(ln)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
     low = Lowered(qgraph, nodes, edges, outs[0])

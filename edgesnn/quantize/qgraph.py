@@ -99,3 +99,39 @@ class QGraph:
 
 def storage_dtype(bits: int) -> np.dtype:
     return np.dtype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)
+
+
+# How the runtime stores parameter arrays (esn_node.pbits / pmode in runtime_c/include/esn/esn_types.h): the
+# one place these choices are made; lowering writes them and the fixed-point reference counts their bytes.
+WEIGHT_STORAGE_BITS = (2, 4, 8, 16)   # 2 and 4 packed (rows start on a byte), 3 in 4, 5-8 in 8, 9-16 in 16
+PM_ELEM, PM_CHANNEL, PM_LAYER = 0, 1, 2  # one value per element, per channel (out_shape[0]), for the layer
+
+
+def weight_storage_bits(weight_bits: int) -> int:
+    """Bits one weight is stored in: the smallest of 2 (packed), 4 (packed), 8 and 16 that holds weight_bits."""
+    return next(b for b in WEIGHT_STORAGE_BITS if weight_bits <= b)
+
+
+def param_storage(a: np.ndarray, per_channel: bool) -> tuple[np.ndarray, int, int]:
+    """How a non-weight parameter array `a` (in its layer's shape, channel first) is stored: (values, mode,
+    bits): once for the layer when all values agree, once per channel when they agree within every channel
+    and `per_channel` (neuron layers of rank >= 2), else per element; at 8, 16 or 32 bits, the fewest that
+    hold the values."""
+    a = np.asarray(a).astype(np.int64)
+    flat = a.reshape(-1)
+    rows = a.reshape(a.shape[0], -1) if a.ndim >= 2 else None
+    if flat.size and np.all(flat == flat[0]):
+        values, mode = flat[:1], PM_LAYER
+    elif per_channel and rows is not None and np.all(rows == rows[:, :1]):
+        values, mode = rows[:, 0], PM_CHANNEL
+    else:
+        values, mode = flat, PM_ELEM
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    bits = next(b for b in (8, 16, 32) if -(1 << (b - 1)) <= lo and hi < 1 << (b - 1))
+    return np.ascontiguousarray(values), mode, bits
+
+
+def param_stored_bytes(a: np.ndarray, per_channel: bool) -> int:
+    """Bytes param_storage() keeps of `a`."""
+    values, _, bits = param_storage(a, per_channel)
+    return int(values.size) * bits // 8

@@ -18,18 +18,20 @@ schedule order (a Threshold layer keeps none and takes no index), as the C runti
 
 Counters: those of the float simulator (spikes_in, synops, neuron_updates, spikes_out) and the
 memory traffic of the C runtime's reference kernels (runtime_c/include/esn/esn_runtime.h), per
-node, input and step. With W the bytes of one stored weight (1 up to 8 weight bits, else 2; 0 for
-pools), E the node's incoming edges, n_in/n_out its input and output sizes, P the parameter
-arrays of a neuron layer and S its state variables (v; i for CubaLIF/CubaLI; eta for ALIF;
-pending for a subtract-late reset; none for Threshold, whose P is 1):
+node, input and step. With Wb the stored bits of one weight (qgraph.weight_storage_bits: 2, 4, 8 or 16;
+0 for pools), B the bytes the bias is stored in and P those of all the parameter arrays of a neuron layer
+(qgraph.param_storage: per element, channel or layer, at 8, 16 or 32 bits), E the node's incoming edges,
+n_in/n_out its input and output sizes and S its state variables (v; i for CubaLIF/CubaLI; eta for ALIF;
+pending for a subtract-late reset; none for Threshold):
 
-    param_bytes_read     synaptic: synops * W + (bias ? n_out * 4 : 0)   neurons: n_out * 4 * P
+    param_bytes_read     synaptic: ceil(synops * Wb / 8) + B              neurons: P
     arena_bytes_read     synaptic: E * n_in * 4 + synops * 4             neurons: n_out * 4 * (E + S)
     arena_bytes_written  synaptic: n_out * 4 + synops * 4                neurons: n_out * 4 * (S + 1)
 
 that is, every synop reads one weight and read-modify-writes one int32 accumulator, the output is
-first set from the bias or zero, every incoming buffer is scanned once, and every neuron update
-reads its inputs, parameters and state and writes its state and output (4 bytes an element).
+first set from the bias or zero, every incoming buffer is scanned once, a neuron layer reads its parameter
+arrays once a step, and every neuron update reads its inputs and state and writes its state and output
+(4 bytes an element).
 Parameters are constant (flash on a device); the arena holds buffers and state. The counters describe
 the arithmetic and are the same under every schedule and storage of the C runtime: where it keeps a
 spike buffer as uint8 (grouped schedules), v or i as int16 (up to 16 bits), or no state at all (a
@@ -47,7 +49,7 @@ from ..graph.simulate import COUNTERS, SimResult, check_inputs, conv, fanout, po
 from ..progress import Progress
 from .fixedpoint import (GAIN_SHIFT, STREAM_ADAPT, STREAM_ETA, STREAM_I, STREAM_MULT, STREAM_V, entropy_q8, noise,
                          rshift, sat)
-from .qgraph import QGraph, storage_dtype
+from .qgraph import QGraph, param_stored_bytes, weight_storage_bits
 
 INPUT_MAX = 255
 BYTE_COUNTERS = ("param_bytes_read", "arena_bytes_read", "arena_bytes_written")
@@ -77,6 +79,7 @@ class FixedNeuron:
         self.node, self.cfg, self.layer_id = node, cfg, layer_id
         self.p = {k: a.astype(np.int64) for k, a in params.items()}
         self.shape = node.neuron_shape
+        self.param_bytes = sum(param_stored_bytes(a.reshape(self.shape), len(self.shape) >= 2) for a in self.p.values())
         self.size = node.size
         self.kind = KINDS[node.kind]
         for var in self.kind.state:  # v, then i (current-based) or eta (adaptive)
@@ -91,7 +94,7 @@ class FixedNeuron:
     def traffic(self, n_edges: int) -> tuple[int, int, int]:
         """(param, arena read, arena written) bytes of one step's update of the layer."""
         s = len(self.variables()) + hasattr(self, "pending")
-        return 4 * self.size * len(self.p), 4 * self.size * (n_edges + s), 4 * self.size * (s + 1)
+        return self.param_bytes, 4 * self.size * (n_edges + s), 4 * self.size * (s + 1)
 
     def _rnd(self, t: int, stream: int):
         if self.cfg.rounding != "stochastic":
@@ -176,7 +179,9 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
             for k in sched.order if isinstance(nodes[k], ir.SYNAPTIC_TYPES)}
     counts = {k: {c: np.zeros((n, steps), np.int64) for c in FIXED_COUNTERS} for k in sched.order
               if k in fans or k in neurons}
-    wbytes = storage_dtype(qgraph.config.weight_bits).itemsize
+    wbits = weight_storage_bits(qgraph.config.weight_bits)
+    bias_bytes = {k: param_stored_bytes(qgraph.layers[k].params["bias"], False) for k in fans
+                  if k in qgraph.layers and "bias" in qgraph.layers[k].params}
     recorded = {k: {v: np.zeros((n, steps, *a.shape[1:]), np.int64) for v, a in s.variables().items()}
                 for k, s in neurons.items() if s.variables()} if record_states else {}  # Threshold: none
     outputs = np.zeros((n, steps, *graph.output.shape), np.int64)
@@ -200,12 +205,9 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
                 counts[k]["spikes_in"][:, t] = nz.sum(axis=1)
                 counts[k]["synops"][:, t] = nz.astype(np.int64) @ fans[k]
                 y = _synaptic(qgraph, node, x)
-                if isinstance(node, ir.SumPool2d):
-                    w_b, bias_b = 0, 0
-                else:
-                    w_b, bias_b = wbytes, (4 * y[0].size if "bias" in qgraph.layers[k].params else 0)
+                w_bits = 0 if isinstance(node, ir.SumPool2d) else wbits
                 syn = counts[k]["synops"][:, t]
-                counts[k]["param_bytes_read"][:, t] = syn * w_b + bias_b
+                counts[k]["param_bytes_read"][:, t] = (syn * w_bits + 7) // 8 + bias_bytes.get(k, 0)
                 counts[k]["arena_bytes_read"][:, t] = 4 * (len(terms) * x[0].size + syn)
                 counts[k]["arena_bytes_written"][:, t] = 4 * (y[0].size + syn)
             elif k in neurons:

@@ -80,7 +80,7 @@ static esn_status esn_read_header(esn_blob_model *bm, const uint8_t *b, uint32_t
         return ESN_FAIL(ESN_ERR_MAGIC, -1, esn_rd32(b));
     }
     bm->version = esn_rd16(b + 4);
-    if (bm->version != 1u && bm->version != ESN_BLOB_VERSION) { /* 1: as 2 without a schedule */
+    if (bm->version != ESN_BLOB_VERSION) { /* older layouts are refused: esn_blob.h */
         return ESN_FAIL(ESN_ERR_VERSION, -1, bm->version);
     }
     if (esn_rd16(b + 6) != ESN_BLOB_HEADER_BYTES) {
@@ -150,8 +150,7 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     esn_model *m = &bm->model;
     const uint32_t nodes = esn_rd16(r);
     const uint32_t edges = esn_rd16(r + 2);
-    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 40, 24u) ||
-        (bm->version < 2u && !esn_all_zero(r + 36, 4u))) {
+    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 40, 24u)) {
         return ESN_FAIL(ESN_ERR_SECTION, -1, nodes);
     }
     if (nodes < 2u || nodes > ESN_MAX_NODES) {
@@ -226,11 +225,8 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
         nd->out_rank = r[11];
         nd->flat_start = esn_rdi8(r + 12);
         nd->flat_end = esn_rdi8(r + 13);
-        nd->weight_bytes = r[14];
+        nd->reserved = r[14];
         nd->flags = r[15];
-        if (bm->version < 2u && nd->flags != 0u) {
-            return ESN_FAIL(ESN_ERR_ENUM, k, nd->flags);
-        }
         for (a = 0u; a < ESN_MAX_RANK; ++a) {
             nd->in_shape[a] = esn_rd32(r + 16 + 4 * a);
             nd->out_shape[a] = esn_rd32(r + 32 + 4 * a);
@@ -244,11 +240,17 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
             nd->dil[a] = (uint16_t)esn_rd16(r + 68 + 2 * a);
         }
         nd->groups = esn_rd32(r + 72);
-        if (esn_rd32(r + 76) != 0u) {
+        if (esn_rd32(r + 76) != 0u || esn_rd32(r + ESN_BLOB_NODE_BYTES - 4u) != 0u) {
             return ESN_FAIL(ESN_ERR_ENUM, k, esn_rd32(r + 76));
         }
-        for (a = 0u; a < ESN_P_COUNT; ++a) {
+        for (a = 0u; a < ESN_P_COUNT; ++a) { /* the arrays' storage; where they lie: esn_read_params */
+            const uint8_t *ref = r + 80u + ESN_BLOB_PARAM_REF_BYTES * a;
             nd->param[a] = NULL;
+            nd->pbits[a] = ref[8];
+            nd->pmode[a] = ref[9];
+            if (esn_rd16(ref + 10) != 0u || (esn_rd32(ref + 4) == 0u && (ref[8] != 0u || ref[9] != 0u))) {
+                return ESN_FAIL(ESN_ERR_PARAM, k, a);
+            }
         }
         /* the edges of node k are exactly those whose destination is k */
         if ((uint32_t)nd->first_edge + nd->n_edges > bm->model.n_edges) {
@@ -274,25 +276,28 @@ static esn_status esn_read_params(esn_blob_model *bm, const uint8_t *b, const es
         const uint8_t *r = b + sec[ESN_SEC_NODES].offset + k * ESN_BLOB_NODE_BYTES + 80;
         esn_node *nd = &bm->nodes[k];
         for (slot = 0u; slot < ESN_P_COUNT; ++slot) {
-            const uint32_t off = esn_rd32(r + 8 * slot);
-            const uint32_t cnt = esn_rd32(r + 8 * slot + 4);
-            const uint64_t es = slot == ESN_P_WEIGHT ? nd->weight_bytes : 4u;
+            const uint32_t off = esn_rd32(r + ESN_BLOB_PARAM_REF_BYTES * slot);
+            const uint32_t cnt = esn_rd32(r + ESN_BLOB_PARAM_REF_BYTES * slot + 4);
+            uint64_t bytes;
             if (cnt == 0u) {
                 if (off != 0u) {
                     return ESN_FAIL(ESN_ERR_PARAM, k, slot);
                 }
                 continue;
             }
-            if (cnt != esn__param_count(nd, slot)) {
+            /* bits and mode were checked with the structure; the count is what they imply */
+            if (cnt != esn__param_stored(nd, slot)) {
                 return ESN_FAIL(ESN_ERR_PARAM, k, cnt);
             }
             if ((off & 7u) != 0u) {
                 return ESN_FAIL(ESN_ERR_ALIGN, k, off);
             }
-            if (off < lo || (uint64_t)off + (uint64_t)cnt * es > hi) {
+            nd->param[slot] = (const void *)(b + off);
+            bytes = esn__param_bytes(nd, slot);
+            if (off < lo || (uint64_t)off + bytes > hi) {
+                nd->param[slot] = NULL;
                 return ESN_FAIL(ESN_ERR_PARAM, k, off);
             }
-            nd->param[slot] = (const void *)(b + off);
             ++arrays;
         }
     }

@@ -31,6 +31,33 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag);
 /* Element count the parameter array `slot` of a structurally valid node must have (0: none). */
 uint32_t esn__param_count(const esn_node *nd, uint32_t slot);
 
+/* Elements parameter array `slot` stores: esn__param_count per element, out_shape[0] per channel, 1 per layer. */
+uint32_t esn__param_stored(const esn_node *nd, uint32_t slot);
+
+/* Weight rows: the weights one input event reads start a row (Linear/Affine [in][out]: out_size per row; conv
+ * [C_in][KH][KW][C_out/g]: C_out/g; Scale: one row of in_size); rows of packed weights start on a byte. */
+uint32_t esn__weight_row_len(const esn_node *nd);
+uint32_t esn__weight_row_bytes(const esn_node *nd);
+
+/* Bytes array `slot` of nd occupies (packed rows included); 0 when absent. */
+uint64_t esn__param_bytes(const esn_node *nd, uint32_t slot);
+
+/* Weight `col` of weight row `row` (any stored width). */
+static inline int32_t esn__weight_at(const esn_node *nd, uint32_t row_bytes, uint32_t row, uint32_t col)
+{
+    const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
+    const uint8_t *r = (const uint8_t *)nd->param[ESN_P_WEIGHT] + (size_t)row * row_bytes;
+    return bits == 4u ? esn_nibble(r, col) : bits == 2u ? esn_crumb(r, col) : esn_param_load(r, bits, col);
+}
+
+/* Value of a non-weight parameter for output element j of channel ch (ch ignored unless ESN_PM_CHANNEL). */
+static inline int32_t esn__param_of(const esn_node *nd, uint32_t slot, uint32_t j, uint32_t ch)
+{
+    const uint32_t mode = nd->pmode[slot];
+    return esn_param_load(nd->param[slot], esn_param_bits(nd, slot),
+                          mode == (uint32_t)ESN_PM_ELEM ? j : mode == (uint32_t)ESN_PM_CHANNEL ? ch : 0u);
+}
+
 /* Parameter presence, value ranges and the accumulator bound analysis. */
 esn_status esn__validate_params(const esn_model *m, esn_diag *diag);
 

@@ -93,9 +93,13 @@ int esn__stateless(const esn_node *nd)
     if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE || (cuba && nd->syn_delay)) {
         return 0;
     }
-    for (j = 0u; j < nd->out_size; ++j) {
-        if (((const int32_t *)nd->param[ESN_P_ALPHA])[j] != 0 ||
-            (cuba && ((const int32_t *)nd->param[ESN_P_ALPHA_SYN])[j] != 0)) {
+    for (j = 0u; j < esn__param_stored(nd, ESN_P_ALPHA); ++j) {
+        if (esn_param_load(nd->param[ESN_P_ALPHA], esn_param_bits(nd, ESN_P_ALPHA), j) != 0) {
+            return 0;
+        }
+    }
+    for (j = 0u; cuba && j < esn__param_stored(nd, ESN_P_ALPHA_SYN); ++j) {
+        if (esn_param_load(nd->param[ESN_P_ALPHA_SYN], esn_param_bits(nd, ESN_P_ALPHA_SYN), j) != 0) {
             return 0;
         }
     }
@@ -241,7 +245,8 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
     const int spk = esn__is_spiking(kind);
     const int resets = spk && (esn__params_required(kind) & ESN_BIT(ESN_P_V_RESET)); /* IF, LIF, CubaLIF */
     const int cuba = ESN_KIND_HAS(ESN_KINDS_STATE_I, kind); /* kind < ESN_KIND_COUNT: checked before */
-    const uint8_t wbytes = (uint8_t)(m->weight_bits <= 8u ? 1u : 2u);
+    const uint32_t mask = esn__params_required(kind) | esn__params_optional(kind);
+    uint32_t slot;
     if (resets ? nd->reset >= ESN_RESET_COUNT : nd->reset != 0u) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->reset);
     }
@@ -255,8 +260,26 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
         (nd->max_spikes > 1u && nd->reset != ESN_RESET_SUBTRACT && nd->reset != ESN_RESET_SUBTRACT_LATE)) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->max_spikes);
     }
-    if (nd->weight_bytes != (esn__is_weighted(kind) ? wbytes : 0u)) {
-        return ESN_FAIL(ESN_ERR_ENUM, k, nd->weight_bytes);
+    if (nd->reserved != 0u) {
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->reserved);
+    }
+    for (slot = 0u; slot < ESN_P_COUNT; ++slot) { /* storage of each array: esn_types.h, esn_node.pbits */
+        const uint32_t bits = nd->pbits[slot];
+        const uint32_t mode = nd->pmode[slot];
+        int ok;
+        if (!(mask & ESN_BIT(slot))) {
+            ok = bits == 0u && mode == 0u;
+        } else if (slot == ESN_P_WEIGHT) {
+            ok = (bits == 0u || bits == 2u || bits == 4u || bits == 8u || bits == 16u) &&
+                 esn_param_bits(nd, slot) >= m->weight_bits && mode == ESN_PM_ELEM;
+        } else {
+            ok = (bits == 0u || bits == 8u || bits == 16u || bits == 32u) &&
+                 (mode == ESN_PM_ELEM || mode == ESN_PM_LAYER ||
+                  (mode == ESN_PM_CHANNEL && esn__is_neuron(kind) && nd->out_rank >= 2u));
+        }
+        if (!ok) {
+            return ESN_FAIL(ESN_ERR_PARAM, k, slot);
+        }
     }
     if ((nd->flags & ~(ESN_NODE_NEW_GROUP | ESN_NODE_STAGE_WEIGHTS)) != 0u || (k == 0u && nd->flags != 0u) ||
         ((nd->flags & ESN_NODE_STAGE_WEIGHTS) && !esn__is_weighted(kind))) {
@@ -452,6 +475,62 @@ uint32_t esn__param_count(const esn_node *nd, uint32_t slot)
     return n > (uint64_t)ESN_MAX_ELEMS ? 0u : (uint32_t)n; /* 0: too many (esn__validate_structure refuses) */
 }
 
+uint32_t esn__param_stored(const esn_node *nd, uint32_t slot)
+{
+    const uint32_t n = esn__param_count(nd, slot);
+    if (n == 0u) {
+        return 0u;
+    }
+    return nd->pmode[slot] == ESN_PM_LAYER ? 1u : nd->pmode[slot] == ESN_PM_CHANNEL ? nd->out_shape[0] : n;
+}
+
+uint32_t esn__weight_row_len(const esn_node *nd)
+{
+    switch (nd->kind) {
+    case ESN_KIND_LINEAR:
+    case ESN_KIND_AFFINE:
+        return nd->out_size;
+    case ESN_KIND_CONV1D:
+    case ESN_KIND_CONV2D:
+        return nd->groups != 0u ? nd->out_shape[0] / nd->groups : 0u;
+    case ESN_KIND_SCALE:
+        return nd->in_size;
+    default:
+        return 0u;
+    }
+}
+
+uint32_t esn__weight_row_bytes(const esn_node *nd)
+{
+    return (uint32_t)(((uint64_t)esn__weight_row_len(nd) * esn_param_bits(nd, ESN_P_WEIGHT) + 7u) / 8u);
+}
+
+uint64_t esn__param_bytes(const esn_node *nd, uint32_t slot)
+{
+    uint32_t n;
+    if (nd->param[slot] == NULL) {
+        return 0u;
+    }
+    if (slot == ESN_P_WEIGHT) {
+        const uint32_t len = esn__weight_row_len(nd);
+        return len == 0u ? 0u : (uint64_t)(esn__param_count(nd, slot) / len) * esn__weight_row_bytes(nd);
+    }
+    /* esn__param_stored without its lookups (the traffic counters ask every step): a present array other than
+     * the weights has one value per neuron, or per output channel for a weighted node's bias */
+    switch (nd->pmode[slot]) {
+    case ESN_PM_LAYER:
+        n = 1u;
+        break;
+    case ESN_PM_CHANNEL:
+        n = nd->out_shape[0];
+        break;
+    default:
+        n = esn__is_neuron(nd->kind) ? nd->out_size : nd->out_shape[0];
+        break;
+    }
+    return (uint64_t)n * (esn_param_bits(nd, slot) / 8u);
+}
+
 /* a * b + c, saturating at UINT64_MAX. */
 static uint64_t esn_mac_sat(uint64_t a, uint64_t b, uint64_t c)
 {
@@ -468,13 +547,17 @@ static uint64_t esn_abs64(int64_t x)
     return x < 0 ? (uint64_t)(-(x + 1)) + 1u : (uint64_t)x;
 }
 
-/* Checks every value of an int32 array against [lo, hi]. */
-static esn_status esn_check_range(const int32_t *a, uint32_t n, int64_t lo, int64_t hi, uint32_t k, esn_diag *diag)
+/* Checks every stored value of parameter array `slot` of node k against [lo, hi]. */
+static esn_status esn_check_range(const esn_model *m, uint32_t k, uint32_t slot, int64_t lo, int64_t hi, esn_diag *diag)
 {
+    const esn_node *nd = &m->nodes[k];
+    const uint32_t n = esn__param_stored(nd, slot);
+    const uint32_t bits = esn_param_bits(nd, slot);
     uint32_t i;
     for (i = 0u; i < n; ++i) {
-        if (a[i] < lo || a[i] > hi) {
-            return ESN_FAIL(ESN_ERR_RANGE, k, a[i]);
+        const int32_t a = esn_param_load(nd->param[slot], bits, i);
+        if (a < lo || a > hi) {
+            return ESN_FAIL(ESN_ERR_RANGE, k, a);
         }
     }
     return ESN_OK;
@@ -486,50 +569,35 @@ static esn_status esn_weight_gain(const esn_model *m, uint32_t k, uint32_t *gain
 {
     const esn_node *nd = &m->nodes[k];
     const int32_t wmax = (int32_t)((1u << (m->weight_bits - 1u)) - 1u);
-    const int8_t *w8 = (const int8_t *)nd->param[ESN_P_WEIGHT];
-    const int16_t *w16 = (const int16_t *)nd->param[ESN_P_WEIGHT];
-    const uint32_t n = esn__param_count(nd, ESN_P_WEIGHT);
-    /* outputs per weight row: Linear W[in][out] -> out_size columns; conv [C_in][KH][KW][C_out/g] */
-    uint32_t cols = 1u;
+    const uint32_t cols = esn__weight_row_len(nd); /* outputs per weight row (Scale: one row of n) */
+    const uint32_t rows = cols != 0u ? esn__param_count(nd, ESN_P_WEIGHT) / cols : 0u;
+    const uint32_t rb = esn__weight_row_bytes(nd);
     uint64_t best = 0u;
-    uint32_t i;
+    uint32_t r;
     uint32_t col;
-    if (nd->kind == ESN_KIND_LINEAR || nd->kind == ESN_KIND_AFFINE) {
-        cols = nd->out_size;
-    } else if (nd->kind == ESN_KIND_CONV1D || nd->kind == ESN_KIND_CONV2D) {
-        cols = nd->out_shape[0] / nd->groups;
-    }
-    for (i = 0u; i < n; ++i) {
-        const int32_t w = nd->weight_bytes == 1u ? w8[i] : w16[i];
-        if (w > wmax || w < -wmax - 1) {
-            return ESN_FAIL(ESN_ERR_RANGE, k, w);
+    for (r = 0u; r < rows; ++r) {
+        for (col = 0u; col < cols; ++col) {
+            const int32_t w = esn__weight_at(nd, rb, r, col);
+            if (w > wmax || w < -wmax - 1) {
+                return ESN_FAIL(ESN_ERR_RANGE, k, w);
+            }
         }
     }
     if (nd->kind == ESN_KIND_SCALE) {
-        for (i = 0u; i < n; ++i) {
-            const uint64_t a = esn_abs64(nd->weight_bytes == 1u ? w8[i] : w16[i]);
+        for (col = 0u; col < cols; ++col) {
+            const uint64_t a = esn_abs64(esn__weight_at(nd, rb, 0u, col));
             best = a > best ? a : best;
         }
-    } else if (nd->kind == ESN_KIND_LINEAR || nd->kind == ESN_KIND_AFFINE) {
-        for (col = 0u; col < cols; ++col) { /* one output: column col of W[in][out] */
-            uint64_t sum = 0u;
-            for (i = col; i < n; i += cols) {
-                sum += esn_abs64(nd->weight_bytes == 1u ? w8[i] : w16[i]);
-            }
-            best = sum > best ? sum : best;
-        }
     } else {
-        /* conv output channel g * cols + col reads column col of the rows of group g's input channels */
-        const uint32_t taps = (uint32_t)nd->kernel[0] * nd->kernel[1];
-        const uint32_t rows_per_group = (nd->in_shape[0] / nd->groups) * taps;
+        /* output channel g * cols + col reads column col of the rows of group g (Linear: one group) */
+        const uint32_t groups = esn__is_conv_like(nd->kind) ? nd->groups : 1u;
+        const uint32_t rows_per_group = rows / groups;
         uint32_t g;
-        uint32_t r;
-        for (g = 0u; g < nd->groups; ++g) {
+        for (g = 0u; g < groups; ++g) {
             for (col = 0u; col < cols; ++col) {
                 uint64_t sum = 0u;
                 for (r = 0u; r < rows_per_group; ++r) {
-                    const uint32_t idx = (g * rows_per_group + r) * cols + col;
-                    sum += esn_abs64(nd->weight_bytes == 1u ? w8[idx] : w16[idx]);
+                    sum += esn_abs64(esn__weight_at(nd, rb, g * rows_per_group + r, col));
                 }
                 best = sum > best ? sum : best;
             }
@@ -542,33 +610,32 @@ static esn_status esn_weight_gain(const esn_model *m, uint32_t k, uint32_t *gain
 static esn_status esn_check_neuron_params(const esn_model *m, uint32_t k, esn_diag *diag)
 {
     const esn_node *nd = &m->nodes[k];
-    const uint32_t n = nd->out_size;
     const int64_t smax = (int64_t)((((uint64_t)1) << (m->state_bits - 1u)) - 1u);
     const int64_t one = (int64_t)1 << m->decay_bits;
     const void *const *p = nd->param;
     if (p[ESN_P_THRESHOLD]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_THRESHOLD], n, 1, smax, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_THRESHOLD, 1, smax, diag));
     }
     if (p[ESN_P_V_RESET]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_V_RESET], n, -smax - 1, smax, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_V_RESET, -smax - 1, smax, diag));
     }
     if (p[ESN_P_ALPHA]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_ALPHA], n, 0, one, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_ALPHA, 0, one, diag));
     }
     if (p[ESN_P_ALPHA_SYN]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_ALPHA_SYN], n, 0, one, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_ALPHA_SYN, 0, one, diag));
     }
     if (p[ESN_P_RHO]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_RHO], n, 0, one, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_RHO, 0, one, diag));
     }
     if (p[ESN_P_B0]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_B0], n, 1, smax, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_B0, 1, smax, diag));
     }
     if (p[ESN_P_BETA]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_BETA], n, 0, INT32_MAX, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_BETA, 0, INT32_MAX, diag));
     }
     if (p[ESN_P_ETA_INC]) {
-        ESN_CHECK(esn_check_range((const int32_t *)p[ESN_P_ETA_INC], n, 0, (int64_t)1 << m->adapt_bits, k, diag));
+        ESN_CHECK(esn_check_range(m, k, ESN_P_ETA_INC, 0, (int64_t)1 << m->adapt_bits, diag));
     }
     return ESN_OK;
 }
@@ -596,9 +663,8 @@ esn_status esn__validate_params(const esn_model *m, esn_diag *diag)
             uint64_t bmax = 0u;
             ESN_CHECK(esn_weight_gain(m, k, &gain[k], diag));
             if (nd->param[ESN_P_BIAS]) {
-                const int32_t *b = (const int32_t *)nd->param[ESN_P_BIAS];
-                for (i = 0u; i < esn__param_count(nd, ESN_P_BIAS); ++i) {
-                    const uint64_t a = esn_abs64(b[i]);
+                for (i = 0u; i < esn__param_stored(nd, ESN_P_BIAS); ++i) {
+                    const uint64_t a = esn_abs64(esn_param_load(nd->param[ESN_P_BIAS], esn_param_bits(nd, ESN_P_BIAS), i));
                     bmax = a > bmax ? a : bmax;
                 }
             }

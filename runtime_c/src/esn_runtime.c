@@ -235,17 +235,17 @@ void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
     const uint64_t e = nd->n_edges;
     if (esn__is_synaptic(nd->kind)) {
-        c->param_bytes_read = c->synops * nd->weight_bytes + (nd->param[ESN_P_BIAS] ? 4u * (uint64_t)nd->out_size : 0u);
+        const uint64_t bits = nd->param[ESN_P_WEIGHT] != NULL ? esn_param_bits(nd, ESN_P_WEIGHT) : 0u;
+        c->param_bytes_read = (c->synops * bits + 7u) / 8u + esn__param_bytes(nd, ESN_P_BIAS);
         c->arena_bytes_read = 4u * (e * nd->in_size + c->synops);
         c->arena_bytes_written = 4u * ((uint64_t)nd->out_size + c->synops);
     } else if (esn__is_neuron(nd->kind)) {
-        const uint32_t req = esn__params_required(nd->kind);
         uint64_t p = 0u;
         uint32_t slot;
-        for (slot = 0u; slot < ESN_P_COUNT; ++slot) {
-            p += (req >> slot) & 1u;
+        for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* a neuron layer has no weights */
+            p += nd->param[slot] != NULL ? esn__param_bytes(nd, slot) : 0u;
         }
-        c->param_bytes_read = 4u * (uint64_t)nd->out_size * p;
+        c->param_bytes_read = p;
         c->arena_bytes_read = 4u * (uint64_t)nd->out_size * (e + n_state);
         c->arena_bytes_written = 4u * (uint64_t)nd->out_size * (n_state + 1u);
     }
@@ -257,14 +257,14 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
     switch ((esn_kind)nd->kind) {
     case ESN_KIND_LINEAR:
     case ESN_KIND_AFFINE:
-        (nd->weight_bytes == 1u ? esn_linear_s8 : esn_linear_s16)(nd, in, nd->n_edges, out, c);
+        esn_linear(nd, in, nd->n_edges, out, c);
         break;
     case ESN_KIND_CONV1D:
     case ESN_KIND_CONV2D:
-        (nd->weight_bytes == 1u ? esn_conv_s8 : esn_conv_s16)(nd, in, nd->n_edges, out, c);
+        esn_conv(nd, in, nd->n_edges, out, c);
         break;
     case ESN_KIND_SCALE:
-        (nd->weight_bytes == 1u ? esn_scale_s8 : esn_scale_s16)(nd, in, nd->n_edges, out, c);
+        esn_scale(nd, in, nd->n_edges, out, c);
         break;
     case ESN_KIND_SUMPOOL2D:
     case ESN_KIND_AVGPOOL2D:

@@ -219,7 +219,7 @@ typedef struct esn_s_regions {
 /* Bytes of a weighted node's weight array (aligned 8). */
 static uint64_t esn_s_weight_bytes(const esn_node *nd)
 {
-    return esn_s_align8((uint64_t)esn__param_count(nd, ESN_P_WEIGHT) * nd->weight_bytes);
+    return esn_s_align8(esn__param_bytes(nd, ESN_P_WEIGHT));
 }
 
 /* Groups, buffer kinds, views and placement; the region offsets. */
@@ -460,7 +460,7 @@ static void esn_s_start_group(esn_sched_ctx *ctx, uint32_t g0, uint32_t g1)
         const esn_node *nd = &m->nodes[k];
         const esn_node_rt *rt = &ctx->rt[k];
         if (rt->flags & ESN_S_STAGED) {
-            const uint32_t bytes = esn__param_count(nd, ESN_P_WEIGHT) * nd->weight_bytes;
+            const uint32_t bytes = (uint32_t)esn__param_bytes(nd, ESN_P_WEIGHT);
             memcpy(ctx->arena + rt->state_off, nd->param[ESN_P_WEIGHT], bytes);
             ctx->staged_bytes += bytes;
         }

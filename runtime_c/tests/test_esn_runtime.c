@@ -141,6 +141,7 @@ static uint32_t out_len(uint32_t n, uint32_t k, uint32_t s, uint32_t p, uint32_t
 static void test_conv_and_pool_scatter(void)
 {
     static int8_t w[4096];
+    static uint8_t packed[4096];
     static int32_t bias[16], x[2048], y[4096], want[4096];
     uint32_t trial;
     for (trial = 0; trial < 300u; ++trial) {
@@ -151,6 +152,7 @@ static void test_conv_and_pool_scatter(void)
         uint32_t i, n;
         const int pool = trial % 3u == 0u;
         const int conv1d = !pool && trial % 3u == 1u;
+        const int nibbles = !pool && (trial & 8u); /* 4-bit weights, packed rows (esn_kernels.h) */
         memset(&nd, 0, sizeof nd);
         memset(&c, 0, sizeof c);
         nd.kind = pool ? ESN_KIND_SUMPOOL2D : (conv1d ? ESN_KIND_CONV1D : ESN_KIND_CONV2D);
@@ -186,7 +188,7 @@ static void test_conv_and_pool_scatter(void)
         }
         n = nd.in_shape[0] * nd.kernel[0] * nd.kernel[1] * (pool ? 1u : nd.out_shape[0] / nd.groups);
         for (i = 0; i < n; ++i) {
-            w[i] = (int8_t)((int32_t)(lcg() % 255u) - 127);
+            w[i] = (int8_t)(nibbles ? (int32_t)(lcg() % 16u) - 8 : (int32_t)(lcg() % 255u) - 127);
         }
         for (i = 0; i < nd.out_shape[0]; ++i) {
             bias[i] = (int32_t)(lcg() % 100u) - 50;
@@ -196,17 +198,25 @@ static void test_conv_and_pool_scatter(void)
             x[i] = r < 6u ? 0 : (r < 9u ? 1 : (int32_t)(lcg() % 5u));
         }
         if (!pool) {
-            nd.weight_bytes = 1u;
             nd.param[ESN_P_WEIGHT] = w;
             nd.param[ESN_P_BIAS] = (trial & 4u) ? bias : NULL;
+        }
+        if (nibbles) { /* rows of C_out / groups weights, each starting on a byte */
+            const uint32_t len = nd.out_shape[0] / nd.groups;
+            const uint32_t rb = (len + 1u) / 2u;
+            memset(packed, 0, sizeof packed);
+            for (i = 0; i < n; ++i) {
+                packed[(i / len) * rb + (i % len) / 2u] |= (uint8_t)(((uint32_t)w[i] & 15u) << (4u * ((i % len) & 1u)));
+            }
+            nd.param[ESN_P_WEIGHT] = packed;
+            nd.pbits[ESN_P_WEIGHT] = 4u;
         }
         in[0] = x;
         naive_conv(&nd, x, w, want, &synops);
         if (pool) {
             esn_pool_s32(&nd, in, 1u, y, &c);
         } else {
-            esn_conv_s8(&nd, in, 1u, y, &c);
-
+            esn_conv(&nd, in, 1u, y, &c);
         }
         for (i = 0; i < nd.out_size; ++i) {
             if (y[i] != want[i]) {
@@ -241,7 +251,7 @@ static const esn_node hand_nodes[5] = {
     {.kind = ESN_KIND_INPUT, .max_spikes = 1, .in_rank = 1, .out_rank = 1, .in_shape = {3}, .out_shape = {3},
      .in_size = 3, .out_size = 3},
     {.kind = ESN_KIND_AFFINE, .max_spikes = 1, .first_edge = 0, .n_edges = 1, .in_rank = 1, .out_rank = 1,
-     .weight_bytes = 1, .in_shape = {3}, .out_shape = {2}, .in_size = 3, .out_size = 2,
+     .in_shape = {3}, .out_shape = {2}, .in_size = 3, .out_size = 2,
      .param = {[ESN_P_WEIGHT] = fc_w, [ESN_P_BIAS] = fc_b}},
     {.kind = ESN_KIND_LIF, .reset = ESN_RESET_SUBTRACT, .max_spikes = 1, .first_edge = 1, .n_edges = 2,
      .in_rank = 1, .out_rank = 1, .in_shape = {2}, .out_shape = {2}, .in_size = 2, .out_size = 2,
@@ -250,7 +260,7 @@ static const esn_node hand_nodes[5] = {
     {.kind = ESN_KIND_OUTPUT, .max_spikes = 1, .first_edge = 3, .n_edges = 1, .in_rank = 1, .out_rank = 1,
      .in_shape = {2}, .out_shape = {2}, .in_size = 2, .out_size = 2},
     {.kind = ESN_KIND_LINEAR, .max_spikes = 1, .first_edge = 4, .n_edges = 1, .in_rank = 1, .out_rank = 1,
-     .weight_bytes = 1, .in_shape = {2}, .out_shape = {2}, .in_size = 2, .out_size = 2,
+     .in_shape = {2}, .out_shape = {2}, .in_size = 2, .out_size = 2,
      .param = {[ESN_P_WEIGHT] = rec_w}},
 };
 
@@ -413,9 +423,12 @@ static void test_blob_loader_basics(void)
     static uint64_t buf[16];
     EXPECT_EQ(esn_blob_load(&bm, buf, 10u), ESN_ERR_TRUNCATED);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_MAGIC);
-    memcpy(buf, "ESNB\x03\x00", 6u);
+    memcpy(buf, "ESNB\x04\x00", 6u);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
-    EXPECT_EQ(bm.version, 3);
+    EXPECT_EQ(bm.version, 4);
+    memcpy(buf, "ESNB\x02\x00", 6u); /* version 2: int32 parameters, refused */
+    EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
+    EXPECT_EQ(bm.version, 2);
     EXPECT_EQ(esn_blob_load(NULL, buf, sizeof buf), ESN_ERR_NULL);
 }
 

@@ -80,9 +80,9 @@ def test_compile_writes_blob_and_sources_that_run(braille, tmp_path, capsys):
     assert from_blob((tmp_path / "fw" / "model.blob").read_bytes()).config.state_bits == 12
 
 
-def _version3(blob: bytes) -> bytes:
+def _version2(blob: bytes) -> bytes:
     b = bytearray(blob)
-    struct.pack_into("<H", b, 4, 3)
+    struct.pack_into("<H", b, 4, 2)
     struct.pack_into("<I", b, 12, zlib.crc32(bytes(b[16:])))
     return bytes(b)
 
@@ -98,8 +98,8 @@ def _version3(blob: bytes) -> bytes:
      r"inputs must be spike counts \(integers 0..255\); found 0.5"),
     (["simulate", "{m}", "--inputs", "{xf}", "-o", "{tmp}/o.npz", "--engine", "fixed-python"],
      r"inputs must be spike counts"),
-    (["simulate", "{tmp}/v3.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c"],
-     r"v3.blob: blob format version 3 is not supported: this edgesnn .* reads versions 1 to 2"),
+    (["simulate", "{tmp}/v2.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c"],
+     r"v2.blob: blob format version 2 is not supported: this edgesnn .* reads version 3; re-run `edgesnn compile`"),
     (["simulate", "{tmp}/cut.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c"],
      r"cut.blob: blob truncated: 100 bytes of the \d+ its header declares"),
     (["simulate", "{tmp}/ok.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c", "--rounding",
@@ -112,7 +112,7 @@ def _version3(blob: bytes) -> bytes:
      r"arena of 1000 bytes is too small: this model needs \d+ \(esn_arena_size\)"),
     (["compile", "{m}", "-o", "{tmp}/fw", "--weight-bits", "1"], r"weight_bits = 1 is outside \[2, 16\]"),
     (["compile", "{m}", "-o", "{tmp}/fw", "--name", "9lives"], r"model name '9lives' must be a C identifier"),
-    (["compile", "{tmp}/v3.blob", "-o", "{tmp}/fw"], r"blob format version 3 is not supported"),
+    (["compile", "{tmp}/v2.blob", "-o", "{tmp}/fw"], r"blob format version 2 is not supported"),
 ])
 def test_bad_input_is_named_and_writes_nothing(braille, tmp_path, capsys, args, msg):
     import re
@@ -121,7 +121,7 @@ def test_bad_input_is_named_and_writes_nothing(braille, tmp_path, capsys, args, 
     assert run("compile", model, "-o", tmp_path / "ok") == 0
     blob = (tmp_path / "ok" / "model.blob").read_bytes()
     (tmp_path / "ok.blob").write_bytes(blob)
-    (tmp_path / "v3.blob").write_bytes(_version3(blob))
+    (tmp_path / "v2.blob").write_bytes(_version2(blob))
     (tmp_path / "cut.blob").write_bytes(blob[:100])
     before = sorted(p.name for p in tmp_path.iterdir())
     capsys.readouterr()

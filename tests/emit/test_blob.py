@@ -55,7 +55,7 @@ def patched(blob: bytes, offset: int, fmt: str, value) -> bytes:
 def test_layout_header_sections_alignment_and_crc(braille_q):
     q, _ = braille_q
     b = to_blob(q)
-    assert b[:4] == b"ESNB" and struct.unpack_from("<HHII", b, 4) == (1, 48, len(b), zlib.crc32(b[16:]))
+    assert b[:4] == b"ESNB" and struct.unpack_from("<HHII", b, 4) == (3, 48, len(b), zlib.crc32(b[16:]))
     h = read_header(b)
     secs = h["sections"]
     assert set(secs) == {1, 2, 3, 4, 5} and len(b) % 8 == 0
@@ -66,9 +66,10 @@ def test_layout_header_sections_alignment_and_crc(braille_q):
     assert secs[SEC_MODEL][1:] == (MODEL_BYTES, 1) and secs[SEC_NODES][1:] == (n * NODE_BYTES, n)
     assert secs[SEC_EDGES][1:] == (len(q.graph.edges) * EDGE_BYTES, len(q.graph.edges))
     p_lo, p_size, arrays = secs[SEC_PARAMS]
-    refs = [struct.unpack_from("<II", b, secs[SEC_NODES][0] + k * NODE_BYTES + 80 + 8 * s)
+    refs = [struct.unpack_from("<IIBBH", b, secs[SEC_NODES][0] + k * NODE_BYTES + 80 + 12 * s)
             for k in range(n) for s in range(11)]
-    present = [(o, c) for o, c in refs if c]
+    present = [(o, c) for o, c, _, _, _ in refs if c]
+    assert all(bits in (2, 4, 8, 16, 32) and mode <= 2 and not pad for _, c, bits, mode, pad in refs if c)
     assert len(present) == arrays == sum(len(layer.params) for layer in q.layers.values())
     assert all(o % 8 == 0 and p_lo <= o < p_lo + p_size for o, _ in present)
 
@@ -213,32 +214,31 @@ def test_weights_beyond_int32_accumulators_are_refused(braille_q):
 def test_other_version_is_named(braille_q):
     _, lib = _lib()
     b = to_blob(braille_q[0])
-    other = patched(b, 4, "<H", 3)
-    assert load_status(other) == lib.ESN_ERR_VERSION
-    with pytest.raises(BlobError, match=r"blob format version 3 is not supported: this runtime reads versions 1 to 2"):
-        CModel(other)
-    with pytest.raises(BlobError, match=r"blob format version 3 is not supported: this edgesnn .* reads versions 1 to 2"):
-        from_blob(other)
+    for version in (2, 4):  # 2: parameters at int32, one per element (older); 4: newer
+        other = patched(b, 4, "<H", version)
+        assert load_status(other) == lib.ESN_ERR_VERSION
+        with pytest.raises(BlobError, match=rf"blob format version {version} is not supported: this runtime reads "
+                                            r"version 3; re-run `edgesnn compile`"):
+            CModel(other)
+        with pytest.raises(BlobError, match=rf"blob format version {version} is not supported: this edgesnn .* "
+                                            r"reads version 3"):
+            from_blob(other)
     assert load_status(b"XSNB" + b[4:]) == lib.ESN_ERR_MAGIC
     with pytest.raises(BlobError, match="not an edgesnn model blob"):
         from_blob(b"XSNB" + b[4:])
 
 
-def test_schedule_needs_version_2(braille_q):
-    """A blob without a schedule stays version 1 (older runtimes load it); one with a schedule is version 2,
-    and its schedule fields are refused in a version 1 blob."""
+def test_schedule_is_read_back(braille_q):
     from edgesnn.emit import schedule_of
     _, lib = _lib()
     q = braille_q[0].with_exit(None)
     b = to_blob(q)
-    assert struct.unpack_from("<H", b, 4)[0] == 1 and schedule_of(b) == ([0] * len(schedule_of(b)[0]), 0)
-    assert load_status(patched(b, 4, "<H", 2)) == lib.ESN_OK  # version 2 without a schedule: the same model
+    assert struct.unpack_from("<H", b, 4)[0] == 3 and schedule_of(b) == ([0] * len(schedule_of(b)[0]), 0)
     n = len(schedule_of(b)[0])
     s = to_blob(q, [1, n - 1], 5)  # two groups; the recurrent edge stays inside the second
-    assert struct.unpack_from("<H", s, 4)[0] == 2
+    assert struct.unpack_from("<H", s, 4)[0] == 3
     assert schedule_of(s) == ([0, 1] + [0] * (n - 2), 5)
     assert load_status(s) == lib.ESN_OK
-    assert load_status(patched(s, 4, "<H", 1)) != lib.ESN_OK  # a version 1 reader's reserved fields are set
 
 
 def test_misaligned_blob_is_refused(braille_q):

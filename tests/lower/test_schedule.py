@@ -161,7 +161,6 @@ def test_the_c_loader_refuses_what_python_refuses():
     q, x = example_case(EXAMPLES[0], QuantConfig(8, 16, rounding="nearest"), n=1)
     b = bytearray(to_blob(q.with_exit(300)))
     model_off = struct.unpack_from("<I", b, 48 + 4)[0]
-    struct.pack_into("<H", b, 4, 2)
     struct.pack_into("<I", b, model_off + 36, 16)  # a schedule of one group, with early exit on
     struct.pack_into("<I", b, 12, zlib.crc32(bytes(b[16:])))
     ffi, lib = _lib()

@@ -104,14 +104,18 @@ def test_inputs_past_the_state_range_compare_unsaturated(rule):
 
 
 def test_counters_are_those_of_a_neuron_layer_without_state():
-    """neuron_updates n, spikes_out the spikes, params 4n (one array), arena read 4n per incoming edge
-    (no state), arena written 4n (the output only)."""
+    """neuron_updates n, spikes_out the spikes, params the bytes of its one array (stored once when its values
+    agree, at 8, 16 or 32 bits), arena read 4n per incoming edge (no state), arena written 4n (the output only)."""
     q = quantize(threshold_graph(), QuantConfig())
     x = spikes((3, 12, 6), 0.4, 5, max_count=2)
     ref, got = all_engines(q, x)
     for name, n, edges in (("th1", 4, 2), ("th2", 3, 1)):
         c = got.counts[name]
-        for key, per_step in (("neuron_updates", n), ("param_bytes_read", 4 * n), ("arena_bytes_read", 4 * n * edges),
+        thr = q.layers[name].params["threshold"].reshape(-1)
+        stored = 1 if np.all(thr == thr[0]) else n
+        width = 1 if thr.max() < 128 else 2 if thr.max() < 2 ** 15 else 4
+        for key, per_step in (("neuron_updates", n), ("param_bytes_read", stored * width),
+                              ("arena_bytes_read", 4 * n * edges),
                               ("arena_bytes_written", 4 * n), ("synops", 0), ("spikes_in", 0)):
             np.testing.assert_array_equal(c[key], np.full((3, 12), per_step), err_msg=f"{name} {key}")
     np.testing.assert_array_equal(got.counts["th2"]["spikes_out"], got.outputs.sum(axis=2))
@@ -171,6 +175,7 @@ def test_the_c_validator_refuses_what_a_threshold_cannot_hold(field, value, what
     k = [nd.name for nd in low.nodes].index("th1")
     if isinstance(value, np.ndarray):
         low.nodes[k].params[field] = value
+        low.nodes[k].bits[field], low.nodes[k].modes[field] = 32, 0  # int32, one per neuron
     else:
         setattr(low.nodes[k], field, value)
     with pytest.raises(BlobError, match=rf"{what}.* at node 'th1'"):

@@ -5,7 +5,7 @@
  * is edgesnn/emit/blob.py):
  *
  *   header, 48 bytes
- *     0  char[4] magic "ESNB"         4  u16 version (1 or ESN_BLOB_VERSION = 2; see below)   6  u16 header bytes (48)
+ *     0  char[4] magic "ESNB"         4  u16 version (ESN_BLOB_VERSION = 3; see below)   6  u16 header bytes (48)
  *     8  u32 total bytes (mult. of 8) 12 u32 CRC-32 (zlib) of bytes [16, total)
  *     16 u16 sections                 18 u16 flags (0)                    20 u32 section table offset (48)
  *     24 24 reserved bytes (0)
@@ -16,27 +16,29 @@
  *     8  u8 weight_bits, state_bits, current_bits, adapt_bits, threshold_bits, decay_bits,
  *        rounding (esn_rounding), exit enabled (0/1)
  *     16 u32 seed  20 i32 exit threshold (1/256 nat)  24 i32 exit beta (Q16)
- *     28 u32 input size  32 u32 output size  36 u32 schedule steps T (0: no schedule; v2)
+ *     28 u32 input size  32 u32 output size  36 u32 schedule steps T (0: no schedule)
  *     40 24 reserved bytes (0)
- *   NODES  (count nodes, 168 bytes each, schedule order)
+ *   NODES  (count nodes, 216 bytes each, schedule order)
  *     0  u8 kind  1 u8 reset  2 u8 spike rule  3 u8 syn_delay  4 u16 max_spikes
  *     6  u16 first edge  8 u16 edges  10 u8 in rank  11 u8 out rank  12 i8 flatten start
- *     13 i8 flatten end  14 u8 weight bytes  15 u8 flags (v2; bit 0: a schedule group starts here,
+ *     13 i8 flatten end  14 u8 reserved (0)  15 u8 flags (bit 0: a schedule group starts here,
  *        bit 1: stage the weights in the arena)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
  *     76 u32 reserved (0)
- *     80 11 x (u32 offset, u32 count): the esn_param arrays; offset is from the blob's start and
- *        lies in PARAMS; count 0 (and offset 0) where absent
+ *     80 11 x 12 bytes, the esn_param arrays: u32 offset (from the blob's start, in PARAMS), u32 count
+ *        (elements stored: per element, per channel or 1, as the mode says), u8 bits per element
+ *        (esn_node.pbits), u8 mode (esn_param_mode), u16 reserved (0); all 0 where absent
+ *     212 u32 reserved (0)
  *   EDGES  (count edges, 8 bytes each, grouped by destination in node order)
  *     0  u16 src  2 u16 dst  4 u8 recurrent (0/1)  5 u8 reserved (0)  6 u16 index in the graph's edge list
- *   PARAMS (count = number of arrays): the arrays, int8/int16 weights and int32 others
+ *   PARAMS (count = number of arrays): the arrays, each at its width; weights packed at 2 and 4 bits,
+ *          every weight row (esn_kernels.h) starting on a byte
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
- * Version 2 added the schedule (esn_model.sched_steps and the nodes' ESN_NODE_* flags, in
- * fields version 1 reserved as 0); a version 1 blob loads as a model without a schedule, and a
- * version 1 reader refuses a version 2 blob (ESN_ERR_VERSION). edgesnn writes version 1 when the
- * model carries no schedule, so those blobs still load on older runtimes.
+ * Version 3 stores every parameter array at its own width and coverage (packed sub-byte weights,
+ * parameters once per channel or layer); versions 1 and 2 (int32 parameters, one per element) are
+ * refused with ESN_ERR_VERSION: recompile the model with this edgesnn.
  *
  * The loader checks every field, size, offset, alignment, count, shape product, enumeration and
  * the CRC before anything uses them, then esn_model_validate(): a truncated, corrupted or hostile
@@ -54,11 +56,12 @@
 extern "C" {
 #endif
 
-#define ESN_BLOB_VERSION 2u
+#define ESN_BLOB_VERSION 3u
 #define ESN_BLOB_HEADER_BYTES 48u
 #define ESN_BLOB_SECTION_BYTES 16u
 #define ESN_BLOB_MODEL_BYTES 64u
-#define ESN_BLOB_NODE_BYTES 168u
+#define ESN_BLOB_NODE_BYTES 216u
+#define ESN_BLOB_PARAM_REF_BYTES 12u
 #define ESN_BLOB_EDGE_BYTES 8u
 
 /** Section types. */

@@ -12,6 +12,10 @@
  *   Conv1d         as Conv2d with KH = 1 and a height-1 input
  *   Scale          W [n]                            (elementwise)
  *
+ * A weight row is what one event reads: [out] (Linear/Affine), [C_out / groups] (conv), the whole [n] (Scale).
+ * Weights are stored at 2 or 4 bits (packed two's complement, low bits first, every row starting on a byte,
+ * padded with zero bits), 8 or 16 bits (esn_node.pbits); each kernel reads them at the node's width.
+ *
  * Tensors are row-major: [C][H][W] for conv/pool, [C][L] for Conv1d.
  * All accumulators are int32: esn_model_validate() proves that no output can leave the int32
  * range for any admissible input, so the kernels need no saturation checks and may add in any
@@ -40,37 +44,31 @@ extern "C" {
 void esn_rest_out(const esn_node *nd, int32_t *out);
 
 /**
- * Linear / Affine, event driven, int8 weights.
- * @param[in]  nd    the node: in_size, out_size, param[ESN_P_WEIGHT] int8 [in][out], optional bias [out].
+ * Linear / Affine, event driven, weights at their stored bits (esn_node.pbits: packed 2 or 4, int8, int16).
+ * @param[in]  nd    the node: in_size, out_size, param[ESN_P_WEIGHT] [in][out], optional bias [out].
  * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
  * @param[in]  n_in  [1, ESN_MAX_FANIN].
  * @param[out] out   int32 [out_size].
  * @param[in,out] c  spikes_in += nonzero input entries; synops += spikes_in * out_size.
  */
-void esn_linear_s8(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
-/** As esn_linear_s8 with int16 weights. */
-void esn_linear_s16(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
 
 /**
- * Conv1d / Conv2d, event driven (scatter), int8 weights.
+ * Conv1d / Conv2d, event driven (scatter), weights at their stored bits.
  * @param[in]  nd    geometry (kernel, stride, pad, dil, groups), in_shape [C_in][H][W] (Conv1d [C_in][L]),
- *                   out_shape [C_out][OH][OW], weights int8 [C_in][KH][KW][C_out/groups], optional bias [C_out].
+ *                   out_shape [C_out][OH][OW], weights [C_in][KH][KW][C_out/groups], optional bias [C_out].
  * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
  * @param[in]  n_in  [1, ESN_MAX_FANIN].
  * @param[out] out   int32 [out_size].
  * @param[in,out] c  spikes_in += nonzero entries; synops += (C_out/groups) * valid kernel taps per entry.
  */
-void esn_conv_s8(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
-/** As esn_conv_s8 with int16 weights. */
-void esn_conv_s16(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
 
 /**
- * Scale: out[j] = x[j] * w[j], int8 weights.
+ * Scale: out[j] = x[j] * w[j], weights at their stored bits.
  * @param[in,out] c  spikes_in += nonzero entries; synops += the same (fan-out 1).
  */
-void esn_scale_s8(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
-/** As esn_scale_s8 with int16 weights. */
-void esn_scale_s16(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
 
 /**
  * SumPool2d / AvgPool2d (a sum; AvgPool's 1/k^2 lives in the next weights), event driven.
@@ -84,7 +82,7 @@ void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, i
  * One step of a neuron layer (IF, LIF, LI, CubaLIF, CubaLI, ALIF) for its n = out_size neurons,
  * with the equations of edgesnn/sim/fixed_sim.py (see esn_neuron.c).
  * @param[in]  m      the model: bit widths, rounding, seed.
- * @param[in]  nd     the node and its int32 parameter arrays [n].
+ * @param[in]  nd     the node and its parameter arrays (per neuron, channel or layer; esn_node.pmode).
  * @param[in]  layer  index of this layer among the neuron layers (noise key).
  * @param[in]  t      step since reset (noise key).
  * @param[in]  in     [n_in] pointers to int32 [n]: this step's weighted input is their sum.

@@ -35,22 +35,24 @@
  * arithmetic, whatever the schedule and storage: every element of a buffer or state variable counts
  * 4 bytes (the int32 the kernels compute in), also where it is stored as uint8 (spike T-step buffers),
  * int16 (narrow state) or not at all (stateless layers); copies a schedule makes between its buffers
- * are not counted. So every schedule gives the same counters, equal to esn_step's. W is the bytes of one
- * weight (1 for int8, 2 for int16; 0 for pools), E the node's incoming edges, n_in/n_out its
- * input and output sizes, P its parameter arrays, S its state variables (v; i; eta; pending):
+ * are not counted. So every schedule gives the same counters, equal to esn_step's. Wb is the stored bits
+ * of one weight (2, 4, 8 or 16; 0 for pools), B the bytes the bias array occupies (0 without one), P the
+ * bytes all the node's parameter arrays occupy (each at its width, per element, channel or layer), E the
+ * node's incoming edges, n_in/n_out its input and output sizes, S its state variables (v; i; eta; pending):
  *
  *     spikes_in           synaptic layers: nonzero entries of the (summed) input
  *     synops              synaptic layers: sum over those entries of their fan-out
  *     neuron_updates      neuron layers: n_out
  *     spikes_out          spiking neuron layers: spikes emitted (a multi-spike step counts each)
- *     param_bytes_read    synaptic: synops x W + (bias ? n_out x 4 : 0)   neurons: n_out x 4 x P
+ *     param_bytes_read    synaptic: ceil(synops x Wb / 8) + B            neurons: P
  *     arena_bytes_read    synaptic: E x n_in x 4 + synops x 4             neurons: n_out x 4 x (E + S)
  *     arena_bytes_written synaptic: n_out x 4 + synops x 4                neurons: n_out x 4 x (S + 1)
  *     cycles              esn_port_cycles() elapsed in the node (0 where the port has no counter)
  *
  * that is: every synop reads one weight and read-modify-writes one int32 accumulator; the output
- * is first set from the bias or zero; every incoming buffer is scanned once; every neuron update
- * reads its inputs, its parameters and its state, and writes its state and its output.
+ * is first set from the bias or zero; every incoming buffer is scanned once; a neuron layer reads its
+ * parameter arrays once per step, and every neuron update reads its inputs and its state, and writes its
+ * state and its output.
  * edgesnn/sim/fixed_sim.py computes the same numbers (all but cycles).
  */
 #ifndef ESN_RUNTIME_H

@@ -88,9 +88,10 @@ typedef enum esn_rounding {
     ESN_ROUNDING_COUNT
 } esn_rounding;
 
-/** Parameter arrays of a node; which ones a kind has is its row of esn_kinds.h. All int32 except the weights. */
+/** Parameter arrays of a node; which ones a kind has is its row of esn_kinds.h. Each is stored at its own width
+ * (esn_node.pbits) and, except the weights, once per element, per channel or per layer (esn_node.pmode). */
 typedef enum esn_param {
-    ESN_P_WEIGHT = 0, /**< int8 or int16 (weight_bytes); layouts in esn_kernels.h */
+    ESN_P_WEIGHT = 0, /**< 2- or 4-bit packed, int8 or int16 (pbits); layouts in esn_kernels.h */
     ESN_P_BIAS,       /**< weighted: [out channels]; neurons: [n] (state units) */
     ESN_P_THRESHOLD,  /**< [n], [1, 2^(state_bits-1)) */
     ESN_P_V_RESET,    /**< [n], within state_bits */
@@ -121,6 +122,14 @@ typedef struct esn_edge {
     uint8_t reserved; /**< 0 */
 } esn_edge;
 
+/** How a parameter array covers its node's outputs (esn_node.pmode). The weights are always ESN_PM_ELEM. */
+typedef enum esn_param_mode {
+    ESN_PM_ELEM = 0,    /**< one value per element: the counts of esn_types.h's esn_param comments */
+    ESN_PM_CHANNEL = 1, /**< neuron layers of rank >= 2: one value per channel (out_shape[0]), shared by its plane */
+    ESN_PM_LAYER = 2,   /**< one value for the whole node */
+    ESN_PM_COUNT
+} esn_param_mode;
+
 /** esn_node.flags: a schedule group starts at this node (never at the Input; esn_schedule.c). */
 #define ESN_NODE_NEW_GROUP 1u
 /** esn_node.flags, weighted nodes of a grouped schedule: copy the weights into the arena once per run,
@@ -140,7 +149,7 @@ typedef struct esn_node {
     uint8_t out_rank;       /**< [1, 4] */
     int8_t flat_start;      /**< Flatten: first merged axis of the input, [0, in_rank) */
     int8_t flat_end;        /**< Flatten: last merged axis, [flat_start, in_rank) */
-    uint8_t weight_bytes;   /**< 1 (int8) or 2 (int16) for weighted kinds, else 0 */
+    uint8_t reserved;       /**< 0 */
     uint8_t flags;          /**< ESN_NODE_NEW_GROUP, ESN_NODE_STAGE_WEIGHTS; other bits 0 */
     uint32_t in_shape[ESN_MAX_RANK];  /**< per-step input shape, unused axes 0 */
     uint32_t out_shape[ESN_MAX_RANK]; /**< per-step output shape, unused axes 0 */
@@ -152,7 +161,36 @@ typedef struct esn_node {
     uint16_t dil[2];        /**< conv dilation >= 1; pools 1 */
     uint32_t groups;        /**< conv groups >= 1, else 0 */
     const void *param[ESN_P_COUNT]; /**< esn_param-indexed arrays; NULL where absent */
+    /** Bits per stored element of each array, two's complement: weights 2 or 4 (packed low bits first, each
+     * weight row starting on a byte: esn_kernels.h), 8 or 16, at least the model's weight_bits; other
+     * arrays 8, 16 or 32. 0 reads as the default: 8 for the weights, 32 for the others. */
+    uint8_t pbits[ESN_P_COUNT];
+    uint8_t pmode[ESN_P_COUNT]; /**< esn_param_mode of each array */
 } esn_node;
+
+/** Bits per stored element of parameter array `slot` of nd (esn_node.pbits, its default resolved). */
+static inline uint32_t esn_param_bits(const esn_node *nd, uint32_t slot)
+{
+    const uint32_t b = nd->pbits[slot];
+    return b != 0u ? b : (slot == (uint32_t)ESN_P_WEIGHT ? 8u : 32u);
+}
+
+/** Element i of an 8-, 16- or 32-bit parameter array stored at `bits` (no sub-byte: those are weights). */
+static inline int32_t esn_param_load(const void *p, uint32_t bits, uint32_t i)
+{
+    return bits == 8u ? ((const int8_t *)p)[i] : bits == 16u ? ((const int16_t *)p)[i] : ((const int32_t *)p)[i];
+}
+
+/** Element i of a row of packed 4-bit (or 2-bit) weights: two's complement, low bits first. */
+static inline int32_t esn_nibble(const uint8_t *row, uint32_t i)
+{
+    return (int32_t)(((uint32_t)(row[i >> 1] >> ((i & 1u) << 2)) & 15u) ^ 8u) - 8;
+}
+
+static inline int32_t esn_crumb(const uint8_t *row, uint32_t i)
+{
+    return (int32_t)(((uint32_t)(row[i >> 2] >> ((i & 3u) << 1)) & 3u) ^ 2u) - 2;
+}
 
 /** A model: quantization settings, exit policy, nodes in schedule order and their edges. */
 typedef struct esn_model {

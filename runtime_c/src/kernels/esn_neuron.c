@@ -43,6 +43,35 @@ static void esn_st(void *p, uint32_t n16, uint32_t j, int64_t v)
     }
 }
 
+/* A parameter array as the neuron loop reads it: per neuron (loaded at j), or one value for the channel or the
+ * layer, fetched once per channel (esn_node.pmode). Absent arrays read 0 and are never asked for. */
+typedef struct esn_par {
+    const void *p;
+    uint32_t bits;
+    uint32_t per_neuron;
+    int32_t value;
+} esn_par;
+
+static void esn_par_init(esn_par *q, const esn_node *nd, uint32_t slot)
+{
+    q->p = nd->param[slot];
+    q->bits = esn_param_bits(nd, slot);
+    q->per_neuron = q->p != NULL && nd->pmode[slot] == (uint8_t)ESN_PM_ELEM;
+    q->value = q->p != NULL && !q->per_neuron ? esn_param_load(q->p, q->bits, 0u) : 0;
+}
+
+static void esn_par_channel(esn_par *q, const esn_node *nd, uint32_t slot, uint32_t ch)
+{
+    if (q->p != NULL && nd->pmode[slot] == (uint8_t)ESN_PM_CHANNEL) {
+        q->value = esn_param_load(q->p, q->bits, ch);
+    }
+}
+
+static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
+{
+    return q->per_neuron ? esn_param_load(q->p, q->bits, j) : q->value;
+}
+
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
                      const int32_t *const *in, uint32_t n_in, void *const *state, uint32_t narrow, int32_t *out,
                      esn_counters *c)
@@ -56,16 +85,10 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     const int cuba = ESN_KIND_HAS(ESN_KINDS_STATE_I, kind);
     const int spiking = ESN_KIND_HAS(ESN_KINDS_SPIKING, kind); /* ALIF: its own branch below */
     const int ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
-    const int32_t *bias = (const int32_t *)nd->param[ESN_P_BIAS];
-    const int32_t *thr = (const int32_t *)nd->param[ESN_P_THRESHOLD];
-    const int32_t *v_reset = (const int32_t *)nd->param[ESN_P_V_RESET];
-    const int32_t *alpha = (const int32_t *)nd->param[ESN_P_ALPHA];
-    const int32_t *alpha_syn = (const int32_t *)nd->param[ESN_P_ALPHA_SYN];
-    const int32_t *cur_mult = (const int32_t *)nd->param[ESN_P_CUR_MULT];
-    const int32_t *rho = (const int32_t *)nd->param[ESN_P_RHO];
-    const int32_t *b0 = (const int32_t *)nd->param[ESN_P_B0];
-    const int32_t *beta = (const int32_t *)nd->param[ESN_P_BETA];
-    const int32_t *eta_inc = (const int32_t *)nd->param[ESN_P_ETA_INC];
+    /* channels: parameters stored per channel change every `plane` neurons (rank 1: one channel) */
+    const uint32_t channels = nd->out_rank >= 2u && nd->out_shape[0] != 0u ? nd->out_shape[0] : 1u;
+    const uint32_t plane = n / channels;
+    esn_par par[ESN_P_COUNT];
     /* A stateless layer (all decays 0, no pending, no synaptic delay) keeps its v and i in `out`: what it
      * reads back there is multiplied by a zero decay, and `out` is written after them, so its contents
      * and the result are those of the layer that starts every step from 0. */
@@ -78,19 +101,29 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     const uint32_t i16 = stateless ? 0u : narrow & (1u << ESN_VAR_I);
     uint32_t k_v = 0u, k_i = 0u, k_mult = 0u, k_eta = 0u, k_adapt = 0u;
     uint64_t spikes = 0u;
-    uint32_t j;
+    uint32_t slot;
+    uint32_t ch;
+    uint32_t j = 0u;
+    uint32_t end;
     uint32_t e;
 
+    for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* every slot but the weights */
+        esn_par_init(&par[slot], nd, slot);
+    }
     if (kind == ESN_KIND_THRESHOLD) { /* no state, no noise: its own loop keeps the others' loop as it was */
-        for (j = 0u; j < n; ++j) {
-            int64_t acc = in[0][j];
-            int32_t s;
-            for (e = 1u; e < n_in; ++e) {
-                acc += in[e][j];
+        for (ch = 0u; ch < channels; ++ch) {
+            esn_par_channel(&par[ESN_P_THRESHOLD], nd, ESN_P_THRESHOLD, ch);
+            for (end = j + plane; j < end; ++j) {
+                const int32_t thr = esn_par_at(&par[ESN_P_THRESHOLD], j);
+                int64_t acc = in[0][j];
+                int32_t s;
+                for (e = 1u; e < n_in; ++e) {
+                    acc += in[e][j];
+                }
+                s = (ge ? acc >= thr : acc > thr) ? 1 : 0;
+                out[j] = s;
+                spikes += (uint32_t)s;
             }
-            s = (ge ? acc >= thr[j] : acc > thr[j]) ? 1 : 0;
-            out[j] = s;
-            spikes += (uint32_t)s;
         }
         c->neuron_updates += n;
         c->spikes_out += spikes;
@@ -103,74 +136,88 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
         k_eta = esn_noise_key(m->seed, layer, t, ESN_STREAM_ETA);
         k_adapt = esn_noise_key(m->seed, layer, t, ESN_STREAM_ADAPT);
     }
-    for (j = 0u; j < n; ++j) {
-        int64_t acc = in[0][j];
-        int64_t drive;
-        int64_t vv;
-        int32_t s;
-        for (e = 1u; e < n_in; ++e) {
-            acc += in[e][j];
+    for (ch = 0u; ch < channels; ++ch) {
+        for (slot = 1u; slot < ESN_P_COUNT; ++slot) {
+            esn_par_channel(&par[slot], nd, slot, ch);
         }
-        drive = acc;
-        if (cuba) {
-            const int64_t i_prev = esn_ld(cur, i16, j);
-            const int64_t i_new = esn_sat64(
-                esn_rshift((int64_t)alpha_syn[j] * i_prev, db, mode, stoch ? esn_noise(k_i, j) : 0u) + acc,
-                m->current_bits);
-            const int64_t jj = nd->syn_delay ? i_prev : i_new;
-            esn_st(cur, i16, j, i_new);
-            drive = esn_rshift(jj * cur_mult[j], ESN_GAIN_SHIFT, mode, stoch ? esn_noise(k_mult, j) : 0u);
-        }
-        if (kind == ESN_KIND_IF) {
-            vv = esn_ld(v, v16, j);
-        } else {
-            vv = esn_rshift((int64_t)alpha[j] * esn_ld(v, v16, j), db, mode, stoch ? esn_noise(k_v, j) : 0u);
-        }
-        vv += drive + bias[j];
-        if (pending != NULL) {
-            vv -= (int64_t)pending[j] * thr[j];
-        }
-        vv = esn_sat64(vv, sb);
-        if (kind == ESN_KIND_ALIF) {
-            const int64_t eta_j = eta[j];
-            const int64_t theta =
-                b0[j] + esn_rshift((int64_t)beta[j] * eta_j, m->adapt_bits, mode, stoch ? esn_noise(k_adapt, j) : 0u);
-            s = (ge ? vv >= theta : vv > theta) ? 1 : 0;
-            esn_st(v, v16, j, esn_sat64(vv - s * theta, sb));
-            eta[j] = (int32_t)esn_sat64(esn_rshift((int64_t)rho[j] * eta_j, db, mode, stoch ? esn_noise(k_eta, j) : 0u) +
-                                            (int64_t)s * eta_inc[j],
-                                        32u);
+        for (end = j + plane; j < end; ++j) {
+            int64_t acc = in[0][j];
+            int64_t drive;
+            int64_t vv;
+            int32_t s;
+            int32_t thr;
+            for (e = 1u; e < n_in; ++e) {
+                acc += in[e][j];
+            }
+            drive = acc;
+            if (cuba) {
+                const int64_t i_prev = esn_ld(cur, i16, j);
+                const int64_t i_new = esn_sat64(esn_rshift((int64_t)esn_par_at(&par[ESN_P_ALPHA_SYN], j) * i_prev, db,
+                                                           mode, stoch ? esn_noise(k_i, j) : 0u) +
+                                                    acc,
+                                                m->current_bits);
+                const int64_t jj = nd->syn_delay ? i_prev : i_new;
+                esn_st(cur, i16, j, i_new);
+                drive = esn_rshift(jj * esn_par_at(&par[ESN_P_CUR_MULT], j), ESN_GAIN_SHIFT, mode,
+                                   stoch ? esn_noise(k_mult, j) : 0u);
+            }
+            if (kind == ESN_KIND_IF) {
+                vv = esn_ld(v, v16, j);
+            } else {
+                vv = esn_rshift((int64_t)esn_par_at(&par[ESN_P_ALPHA], j) * esn_ld(v, v16, j), db, mode,
+                                stoch ? esn_noise(k_v, j) : 0u);
+            }
+            vv += drive + esn_par_at(&par[ESN_P_BIAS], j);
+            if (kind == ESN_KIND_ALIF) {
+                const int64_t eta_j = eta[j];
+                const int64_t theta = esn_par_at(&par[ESN_P_B0], j) +
+                                      esn_rshift((int64_t)esn_par_at(&par[ESN_P_BETA], j) * eta_j, m->adapt_bits,
+                                                 mode, stoch ? esn_noise(k_adapt, j) : 0u);
+                vv = esn_sat64(vv, sb);
+                s = (ge ? vv >= theta : vv > theta) ? 1 : 0;
+                esn_st(v, v16, j, esn_sat64(vv - s * theta, sb));
+                eta[j] = (int32_t)esn_sat64(esn_rshift((int64_t)esn_par_at(&par[ESN_P_RHO], j) * eta_j, db, mode,
+                                                       stoch ? esn_noise(k_eta, j) : 0u) +
+                                                (int64_t)s * esn_par_at(&par[ESN_P_ETA_INC], j),
+                                            32u);
+                out[j] = s;
+                spikes += (uint32_t)s;
+                continue;
+            }
+            if (!spiking) {
+                vv = esn_sat64(vv, sb);
+                esn_st(v, v16, j, vv);
+                out[j] = (int32_t)vv;
+                continue;
+            }
+            thr = esn_par_at(&par[ESN_P_THRESHOLD], j);
+            if (pending != NULL) {
+                vv -= (int64_t)pending[j] * thr;
+            }
+            vv = esn_sat64(vv, sb);
+            s = 0;
+            if (ge ? vv >= thr : vv > thr) {
+                /* crossing implies vv >= thr >= 1, so the division is of positive numbers */
+                s = 1;
+                if (nd->max_spikes > 1u) {
+                    const int64_t q = vv / thr;
+                    s = q > (int64_t)nd->max_spikes ? (int32_t)nd->max_spikes : (int32_t)q;
+                }
+                if (nd->reset == (uint8_t)ESN_RESET_ZERO) {
+                    vv = 0;
+                } else if (nd->reset == (uint8_t)ESN_RESET_VALUE) {
+                    vv = esn_par_at(&par[ESN_P_V_RESET], j);
+                }
+            }
+            if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT) {
+                vv = esn_sat64(vv - (int64_t)s * thr, sb);
+            } else if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
+                pending[j] = (int16_t)s;
+            }
+            esn_st(v, v16, j, vv);
             out[j] = s;
             spikes += (uint32_t)s;
-            continue;
         }
-        if (!spiking) {
-            esn_st(v, v16, j, vv);
-            out[j] = (int32_t)vv;
-            continue;
-        }
-        s = 0;
-        if (ge ? vv >= thr[j] : vv > thr[j]) {
-            /* crossing implies vv >= thr >= 1, so the division is of positive numbers */
-            s = 1;
-            if (nd->max_spikes > 1u) {
-                const int64_t q = vv / thr[j];
-                s = q > (int64_t)nd->max_spikes ? (int32_t)nd->max_spikes : (int32_t)q;
-            }
-            if (nd->reset == (uint8_t)ESN_RESET_ZERO) {
-                vv = 0;
-            } else if (nd->reset == (uint8_t)ESN_RESET_VALUE) {
-                vv = v_reset[j];
-            }
-        }
-        if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT) {
-            vv = esn_sat64(vv - (int64_t)s * thr[j], sb);
-        } else if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
-            pending[j] = (int16_t)s;
-        }
-        esn_st(v, v16, j, vv);
-        out[j] = s;
-        spikes += (uint32_t)s;
     }
     c->neuron_updates += n;
     c->spikes_out += spikes;

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "../esn_internal.h"
 #include "esn/esn_kernels.h"
 #include "esn_synaptic_dsp.h"
 
@@ -31,6 +32,80 @@ static inline void esn_add_row_s16(int32_t *out, const int16_t *row, uint32_t n)
     }
 }
 
+/* Packed rows: one byte holds two 4-bit (four 2-bit) weights, low bits first; a row starts on a byte. */
+static inline void esn_add_row_p4(int32_t *out, const uint8_t *row, uint32_t n)
+{
+    uint32_t o;
+    for (o = 0u; o + 2u <= n; o += 2u) {
+        const uint32_t b = row[o >> 1];
+        out[o] += (int32_t)((b & 15u) ^ 8u) - 8;
+        out[o + 1u] += (int32_t)((b >> 4) ^ 8u) - 8;
+    }
+    if (o < n) {
+        out[o] += esn_nibble(row, o);
+    }
+}
+
+static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
+{
+    uint32_t o;
+    for (o = 0u; o + 4u <= n; o += 4u) {
+        const uint32_t b = row[o >> 2];
+        out[o] += (int32_t)((b & 3u) ^ 2u) - 2;
+        out[o + 1u] += (int32_t)(((b >> 2) & 3u) ^ 2u) - 2;
+        out[o + 2u] += (int32_t)(((b >> 4) & 3u) ^ 2u) - 2;
+        out[o + 3u] += (int32_t)((b >> 6) ^ 2u) - 2;
+    }
+    for (; o < n; ++o) {
+        out[o] += esn_crumb(row, o);
+    }
+}
+
+/* out[o * stride] += x * row[o] for a row of n weights stored at `bits`: one dispatch per row, so the loops
+ * stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths, the DSP one for int8. */
+static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, uint32_t bits, int32_t x)
+{
+    uint32_t o;
+    if (x == 1 && stride == 1u) {
+        switch (bits) {
+        case 2u:
+            esn_add_row_p2(out, row, n);
+            return;
+        case 4u:
+            esn_add_row_p4(out, row, n);
+            return;
+        case 16u:
+            esn_add_row_s16(out, (const int16_t *)(const void *)row, n);
+            return;
+        default:
+            esn_add_row_s8(out, (const int8_t *)(const void *)row, n);
+            return;
+        }
+    }
+    switch (bits) {
+    case 2u:
+        for (o = 0u; o < n; ++o) {
+            out[(size_t)o * stride] += x * esn_crumb(row, o);
+        }
+        break;
+    case 4u:
+        for (o = 0u; o < n; ++o) {
+            out[(size_t)o * stride] += x * esn_nibble(row, o);
+        }
+        break;
+    case 16u:
+        for (o = 0u; o < n; ++o) {
+            out[(size_t)o * stride] += x * ((const int16_t *)(const void *)row)[o];
+        }
+        break;
+    default:
+        for (o = 0u; o < n; ++o) {
+            out[(size_t)o * stride] += x * ((const int8_t *)(const void *)row)[o];
+        }
+        break;
+    }
+}
+
 /* The input entry j: the sum over the node's incoming edges. */
 static inline int64_t esn_input_at(const int32_t *const *in, uint32_t n_in, uint32_t j)
 {
@@ -52,17 +127,17 @@ static inline int esn_fits_i32(int64_t x)
 /* out[ch][p] = bias[ch] for `channels` x `plane` entries, or zeros without a bias. */
 static void esn_init_out(int32_t *out, const esn_node *nd, uint32_t channels, uint32_t plane)
 {
-    const int32_t *bias = (const int32_t *)nd->param[ESN_P_BIAS];
     uint32_t ch;
     uint32_t p;
-    if (bias == NULL) {
+    if (nd->param[ESN_P_BIAS] == NULL) {
         memset(out, 0, (size_t)channels * plane * sizeof(int32_t));
         return;
     }
     for (ch = 0u; ch < channels; ++ch) {
         int32_t *o = out + (size_t)ch * plane;
+        const int32_t b = esn__param_of(nd, ESN_P_BIAS, ch, ch);
         for (p = 0u; p < plane; ++p) {
-            o[p] = bias[ch];
+            o[p] = b;
         }
     }
 }
@@ -89,131 +164,110 @@ void esn_rest_out(const esn_node *nd, int32_t *out)
 }
 
 /*
- * The kernels for one weight type. WT: int8_t or int16_t.
+ * Weight rows are esn__weight_row_bytes() apart, each read at the node's stored bits (esn_row_mac).
  * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
  * iy + pad_y - ky * dil_y = oy * stride_y (and likewise along x), 0 <= oy < OH.
  */
-#define ESN_DEFINE_WEIGHTED(SUFFIX, WT)                                                               \
-    void esn_linear_##SUFFIX(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, \
-                             esn_counters *c)                                                        \
-    {                                                                                                \
-        const WT *w = (const WT *)nd->param[ESN_P_WEIGHT];                                           \
-        const uint32_t n_out = nd->out_size;                                                         \
-        uint32_t j;                                                                                  \
-        uint32_t o;                                                                                  \
-        esn_init_out(out, nd, n_out, 1u);                                                            \
-        for (j = 0u; j < nd->in_size; ++j) {                                                         \
-            const int64_t x = esn_input_at(in, n_in, j);                                             \
-            const WT *row = w + (size_t)j * n_out;                                                   \
-            if (x == 0) {                                                                            \
-                continue;                                                                            \
-            }                                                                                        \
-            c->spikes_in += 1u;                                                                      \
-            c->synops += n_out;                                                                      \
-            if (x == 1) {                                                                            \
-                esn_add_row_##SUFFIX(out, row, n_out);                                               \
-            } else if (esn_fits_i32(x)) {                                                            \
-                const int32_t xi = (int32_t)x;                                                       \
-                for (o = 0u; o < n_out; ++o) {                                                       \
-                    out[o] += xi * (int32_t)row[o];                                                  \
-                }                                                                                    \
-            }                                                                                        \
-        }                                                                                            \
-    }                                                                                                \
-                                                                                                     \
-    void esn_conv_##SUFFIX(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out,   \
-                           esn_counters *c)                                                          \
-    {                                                                                                \
-        const WT *w = (const WT *)nd->param[ESN_P_WEIGHT];                                           \
-        uint32_t cin, h, wd, cout, oh, ow;                                                           \
-        uint32_t cin_g, cout_g, plane, taps, ch, iy, ix, ky, kx, ol;                                 \
-        esn_chw(nd->in_shape, nd->in_rank, &cin, &h, &wd);                                           \
-        esn_chw(nd->out_shape, nd->out_rank, &cout, &oh, &ow);                                       \
-        cin_g = cin / nd->groups;                                                                    \
-        cout_g = cout / nd->groups;                                                                  \
-        plane = oh * ow;                                                                             \
-        taps = (uint32_t)nd->kernel[0] * nd->kernel[1];                                              \
-        esn_init_out(out, nd, cout, plane);                                                          \
-        for (ch = 0u; ch < cin; ++ch) {                                                              \
-            int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * plane;                            \
-            const WT *w_ch = w + (size_t)ch * taps * cout_g;                                         \
-            for (iy = 0u; iy < h; ++iy) {                                                            \
-                for (ix = 0u; ix < wd; ++ix) {                                                       \
-                    const int64_t x = esn_input_at(in, n_in, (ch * h + iy) * wd + ix);               \
-                    int32_t xi;                                                                      \
-                    if (x == 0) {                                                                    \
-                        continue;                                                                    \
-                    }                                                                                \
-                    c->spikes_in += 1u;                                                              \
-                    xi = esn_fits_i32(x) ? (int32_t)x : 0;                                           \
-                    for (ky = 0u; ky < nd->kernel[0]; ++ky) {                                        \
-                        const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);  \
-                        uint32_t oy;                                                                 \
-                        if (ny < 0) {                                                                \
-                            break; /* ny only decreases with ky */                                   \
-                        }                                                                            \
-                        if ((uint32_t)ny % nd->stride[0] != 0u) {                                    \
-                            continue;                                                                \
-                        }                                                                            \
-                        oy = (uint32_t)ny / nd->stride[0];                                           \
-                        if (oy >= oh) {                                                              \
-                            continue;                                                                \
-                        }                                                                            \
-                        for (kx = 0u; kx < nd->kernel[1]; ++kx) {                                    \
-                            const int32_t nx =                                                       \
-                                (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);             \
-                            const WT *wrow = w_ch + (size_t)(ky * nd->kernel[1] + kx) * cout_g;      \
-                            int32_t *o;                                                              \
-                            uint32_t ox;                                                             \
-                            if (nx < 0) {                                                            \
-                                break;                                                               \
-                            }                                                                        \
-                            if ((uint32_t)nx % nd->stride[1] != 0u) {                                \
-                                continue;                                                            \
-                            }                                                                        \
-                            ox = (uint32_t)nx / nd->stride[1];                                       \
-                            if (ox >= ow) {                                                          \
-                                continue;                                                            \
-                            }                                                                        \
-                            o = out_g + oy * ow + ox;                                                \
-                            c->synops += cout_g;                                                     \
-                            if (xi == 1) {                                                           \
-                                for (ol = 0u; ol < cout_g; ++ol) {                                   \
-                                    o[(size_t)ol * plane] += wrow[ol];                               \
-                                }                                                                    \
-                            } else {                                                                 \
-                                for (ol = 0u; ol < cout_g; ++ol) {                                   \
-                                    o[(size_t)ol * plane] += xi * (int32_t)wrow[ol];                 \
-                                }                                                                    \
-                            }                                                                        \
-                        }                                                                            \
-                    }                                                                                \
-                }                                                                                    \
-            }                                                                                        \
-        }                                                                                            \
-    }                                                                                                \
-                                                                                                     \
-    void esn_scale_##SUFFIX(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out,  \
-                            esn_counters *c)                                                         \
-    {                                                                                                \
-        const WT *w = (const WT *)nd->param[ESN_P_WEIGHT];                                           \
-        uint32_t j;                                                                                  \
-        memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));                                      \
-        for (j = 0u; j < nd->in_size; ++j) {                                                         \
-            const int64_t x = esn_input_at(in, n_in, j);                                             \
-            if (x == 0) {                                                                            \
-                continue;                                                                            \
-            }                                                                                        \
-            c->spikes_in += 1u;                                                                      \
-            c->synops += 1u;                                                                         \
-            if (esn_fits_i32(x)) {                                                                   \
-                out[j] += (int32_t)x * (int32_t)w[j];                                                \
-            }                                                                                        \
-        }                                                                                            \
+void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+{
+    const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
+    const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
+    const uint32_t n_out = nd->out_size;
+    const uint32_t rb = esn__weight_row_bytes(nd);
+    uint32_t j;
+    esn_init_out(out, nd, n_out, 1u);
+    for (j = 0u; j < nd->in_size; ++j) {
+        const int64_t x = esn_input_at(in, n_in, j);
+        if (x == 0) {
+            continue;
+        }
+        c->spikes_in += 1u;
+        c->synops += n_out;
+        if (esn_fits_i32(x)) {
+            esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
+        }
     }
+}
 
-ESN_DEFINE_WEIGHTED(s8, int8_t)
-ESN_DEFINE_WEIGHTED(s16, int16_t)
+void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+{
+    const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
+    const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
+    const uint32_t rb = esn__weight_row_bytes(nd);
+    uint32_t cin, h, wd, cout, oh, ow;
+    uint32_t cin_g, cout_g, plane, taps, ch, iy, ix, ky, kx;
+    esn_chw(nd->in_shape, nd->in_rank, &cin, &h, &wd);
+    esn_chw(nd->out_shape, nd->out_rank, &cout, &oh, &ow);
+    cin_g = cin / nd->groups;
+    cout_g = cout / nd->groups;
+    plane = oh * ow;
+    taps = (uint32_t)nd->kernel[0] * nd->kernel[1];
+    esn_init_out(out, nd, cout, plane);
+    for (ch = 0u; ch < cin; ++ch) {
+        int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * plane;
+        const uint8_t *w_ch = w + (size_t)ch * taps * rb;
+        for (iy = 0u; iy < h; ++iy) {
+            for (ix = 0u; ix < wd; ++ix) {
+                const int64_t x = esn_input_at(in, n_in, (ch * h + iy) * wd + ix);
+                int32_t xi;
+                if (x == 0) {
+                    continue;
+                }
+                c->spikes_in += 1u;
+                xi = esn_fits_i32(x) ? (int32_t)x : 0;
+                for (ky = 0u; ky < nd->kernel[0]; ++ky) {
+                    const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);
+                    uint32_t oy;
+                    if (ny < 0) {
+                        break; /* ny only decreases with ky */
+                    }
+                    if ((uint32_t)ny % nd->stride[0] != 0u) {
+                        continue;
+                    }
+                    oy = (uint32_t)ny / nd->stride[0];
+                    if (oy >= oh) {
+                        continue;
+                    }
+                    for (kx = 0u; kx < nd->kernel[1]; ++kx) {
+                        const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);
+                        uint32_t ox;
+                        if (nx < 0) {
+                            break;
+                        }
+                        if ((uint32_t)nx % nd->stride[1] != 0u) {
+                            continue;
+                        }
+                        ox = (uint32_t)nx / nd->stride[1];
+                        if (ox >= ow) {
+                            continue;
+                        }
+                        c->synops += cout_g;
+                        esn_row_mac(out_g + oy * ow + ox, plane, w_ch + (size_t)(ky * nd->kernel[1] + kx) * rb, cout_g,
+                                    bits, xi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+{
+    const uint32_t rb = esn__weight_row_bytes(nd);
+    uint32_t j;
+    memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
+    for (j = 0u; j < nd->in_size; ++j) {
+        const int64_t x = esn_input_at(in, n_in, j);
+        if (x == 0) {
+            continue;
+        }
+        c->spikes_in += 1u;
+        c->synops += 1u;
+        if (esn_fits_i32(x)) {
+            out[j] += (int32_t)x * esn__weight_at(nd, rb, 0u, j);
+        }
+    }
+}
 
 void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
 {

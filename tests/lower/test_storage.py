@@ -1,0 +1,133 @@
+"""Every tensor at its precision: packed 2- and 4-bit weight rows, parameters once per layer or channel at the
+width their values need, and the C runtime reading them bit-exactly as the Python reference computes."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from edgesnn.emit import BlobError, from_blob, to_blob
+from edgesnn.emit.blob import NODE_BYTES, SEC_NODES, read_header
+from edgesnn.lower import lower, pack_rows, unpack_rows
+from edgesnn.quantize import QuantConfig
+from edgesnn.quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, param_storage, weight_storage_bits
+from edgesnn.quantize.reference import simulate_fixed
+from edgesnn.runtime import CModel, run_c
+from edgesnn.runtime.binding import _lib
+from tests.helpers.models import assert_same, paper_case
+
+from ..emit.test_blob import load_status, patched
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16])
+@pytest.mark.parametrize("row_len", [1, 2, 3, 5, 8, 9])
+def test_rows_pack_and_unpack(bits, row_len):
+    rng = np.random.default_rng(bits * 10 + row_len)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    w = rng.integers(lo, hi + 1, size=row_len * 7)
+    w[:2] = lo, hi  # the extremes
+    data = pack_rows(w, bits, row_len)
+    row_bytes = (row_len * bits + 7) // 8
+    assert len(data) == 7 * row_bytes
+    np.testing.assert_array_equal(unpack_rows(data, bits, row_len, w.size), w)
+    if bits < 8:  # two's complement, low bits first; a row's last byte padded with zero bits
+        assert data[0] & ((1 << bits) - 1) == w[0] & ((1 << bits) - 1)
+        used = row_len * bits % 8
+        if used:
+            assert all(b >> used == 0 for b in data[row_bytes - 1::row_bytes])
+
+
+def test_weight_storage_is_the_smallest_container():
+    assert [weight_storage_bits(b) for b in range(2, 17)] == [2, 4, 4] + [8] * 4 + [16] * 8
+
+
+def test_parameters_are_stored_once_where_they_agree_at_the_width_they_need():
+    same = np.full((3, 4, 4), 900)
+    per_channel = np.repeat(np.array([1, -2, 100])[:, None, None], 16, axis=0).reshape(3, 4, 4)
+    per_element = np.arange(48).reshape(3, 4, 4) - 24
+    v, mode, bits = param_storage(same, True)
+    assert (mode, bits, v.tolist()) == (PM_LAYER, 16, [900])
+    v, mode, bits = param_storage(per_channel, True)
+    assert (mode, bits, v.tolist()) == (PM_CHANNEL, 8, [1, -2, 100])
+    assert param_storage(per_channel, False)[1:] == (PM_ELEM, 8)  # a bias or a rank-1 layer has no channels
+    assert param_storage(per_element, True)[1:] == (PM_ELEM, 8)
+    assert param_storage(np.array([0, 1 << 20]), False)[1:] == (PM_ELEM, 32)
+    assert param_storage(np.array([-129, 5]), False)[1:] == (PM_ELEM, 16)
+
+
+def _cnn_with_channel_params(config):
+    """The NIR paper's CNN with its first IF layer's threshold per channel and its bias per neuron."""
+    q, x = paper_case("cnn_sinabs", config, n=2, steps=6)
+    name = next(k for k, layer in q.layers.items() if "threshold" in layer.params and layer.params["threshold"].ndim == 3)
+    p = q.layers[name].params
+    c = p["threshold"].shape[0]
+    p["threshold"] = (p["threshold"] + (np.arange(c) % 3)[:, None, None]).astype(np.int32)
+    p["bias"] = (np.arange(p["bias"].size).reshape(p["bias"].shape) % 5 - 2).astype(np.int32)
+    return q, x, name
+
+
+@pytest.mark.parametrize("weight_bits", [2, 3, 4, 6, 8, 12])
+def test_c_runtime_is_bit_exact_at_every_storage(weight_bits):
+    """Packed and byte weights through Conv2d and Linear, parameters per layer, channel and neuron: fixed-c
+    equals the reference (outputs, every counter, every state), and the blob round-trips."""
+    q, x, lif = _cnn_with_channel_params(QuantConfig(weight_bits=weight_bits, state_bits=16))
+    low = lower(q)
+    nd = next(n for n in low.nodes if n.name == lif)
+    assert (nd.modes["threshold"], nd.modes["v_reset"], nd.modes["bias"]) == (PM_CHANNEL, PM_LAYER, PM_ELEM)
+    assert {n.bits["weight"] for n in low.nodes if "weight" in n.params} == {weight_storage_bits(weight_bits)}
+    ref = simulate_fixed(q, x, record_states=True)
+    assert_same(ref, run_c(q, x, record_states=True), f"w{weight_bits}", qgraph=q)
+    b = to_blob(q)
+    assert to_blob(from_blob(b)) == b
+
+
+def test_packed_weights_shrink_the_blob():
+    q4, _ = paper_case("braille_subtract", QuantConfig(weight_bits=4))
+    q8, _ = paper_case("braille_subtract", QuantConfig(weight_bits=8))
+    w = sum(int(layer.params["weight"].size) for layer in q4.layers.values() if "weight" in layer.params)
+    assert len(to_blob(q8)) - len(to_blob(q4)) >= w // 2 - 8 * len(q4.layers)
+
+
+def _ref_offset(blob: bytes, node: int, slot: int) -> int:
+    return read_header(blob)["sections"][SEC_NODES][0] + node * NODE_BYTES + 80 + 12 * slot
+
+
+@pytest.mark.parametrize("what,field,fmt,value", [
+    ("weights at 3 bits", 8, "<B", 3),
+    ("weights narrower than weight_bits", 8, "<B", 2),
+    ("an unknown mode", 9, "<B", 3),
+    ("weights per layer", 9, "<B", PM_LAYER),
+    ("a reserved field", 10, "<H", 1),
+])
+def test_hostile_weight_storage_is_refused_by_both_readers(what, field, fmt, value):
+    q, _ = paper_case("braille_subtract", QuantConfig(weight_bits=4))
+    b = to_blob(q)
+    low = lower(q)
+    k = next(i for i, n in enumerate(low.nodes) if "weight" in n.params)
+    bad = patched(b, _ref_offset(b, k, 0) + field, fmt, value)
+    _, lib = _lib()
+    assert load_status(bad) == lib.ESN_ERR_PARAM, what
+    with pytest.raises(BlobError):
+        CModel(bad)
+    with pytest.raises(BlobError):
+        from_blob(bad)
+
+
+def test_a_parameter_whose_count_is_not_its_mode_is_refused():
+    q, _ = paper_case("braille_subtract", QuantConfig())
+    b = to_blob(q)
+    low = lower(q)
+    k, slot = next((i, 4) for i, n in enumerate(low.nodes) if "alpha" in n.params)  # ESN_P_ALPHA (a LIF layer)
+    count = struct.unpack_from("<I", b, _ref_offset(b, k, slot) + 4)[0]
+    mode = b[_ref_offset(b, k, slot) + 9]
+    _, lib = _lib()
+    other = PM_ELEM if mode == PM_LAYER else PM_LAYER
+    bad = patched(b, _ref_offset(b, k, slot) + 9, "<B", other)
+    assert count in (1, low.nodes[k].out_size)
+    assert load_status(bad) == lib.ESN_ERR_PARAM
+    with pytest.raises(BlobError):
+        from_blob(bad)
+    channel = patched(b, _ref_offset(b, k, slot) + 9, "<B", PM_CHANNEL)  # a rank-1 layer has no channels
+    assert load_status(channel) == lib.ESN_ERR_PARAM
+    with pytest.raises(BlobError):
+        from_blob(channel)
