@@ -121,7 +121,7 @@ def _evaluate(config: QuantConfig) -> Evaluated:
                          seen.correct)
     m = CModel(blob)
     r = m.run(x, names=_S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
-              counted=_S["counted"])
+              counted=_S["counted"], threads=_S["threads"])
     correct = np.asarray(r.pred == labels)
     acc = float(np.mean(correct))
     n = x.shape[0]
@@ -142,6 +142,7 @@ def evaluate(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, labels:
     _S.clear()
     _S.update(graph=graph, calib=calib, x=np.ascontiguousarray(x, dtype=np.uint8), labels=np.asarray(labels),
               names=list(sched.order), seen={},
+              threads=1 if workers > 1 else None,  # worker processes already take the cores
               counted={k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES)
                        or graph.nodes[k].stateful})
     with _cached_ranges(graph, calib):

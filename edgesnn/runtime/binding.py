@@ -44,15 +44,16 @@ def default_threads(n: int) -> int:
     return max(1, min(CORES, n // MIN_PER_THREAD))
 
 
-_POOL = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool)
 
 
 def _pool() -> ThreadPoolExecutor:
-    """The threads shared by every CModel (started on first use)."""
+    """The threads shared by every CModel of this process (started on first use). A forked child (the
+    planner's worker processes) inherits the pool object but not its threads, so it starts its own."""
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(2, CORES), thread_name_prefix="esn-host")
-    return _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=max(2, CORES), thread_name_prefix="esn-host"))
+    return _POOL[1]
 
 
 def _lib():

@@ -88,3 +88,20 @@ def test_default_threads():
     assert default_threads(1) == 1
     assert default_threads(MIN_PER_THREAD * 2 - 1) == 1
     assert default_threads(10_000) >= 1
+
+
+def _run_in_fork(blob: bytes, x: np.ndarray, names: list[str]):
+    return CModel(blob).run(x, names=names).outputs  # default threads: more than one for 40 inputs
+
+
+def test_a_forked_child_gets_its_own_threads():
+    """The planner forks worker processes after the parent has run batches over threads: a child inherits the
+    thread pool object but none of its threads, so it must start its own instead of waiting forever."""
+    import multiprocessing as mp
+    path = example_models()[0]
+    q, x = example_case(path, QuantConfig(8, 16, rounding="nearest"), n=40)
+    blob, names = to_blob(q), list(q.graph.schedule().order)
+    here = CModel(blob).run(x, names=names, threads=2).outputs  # the parent's pool exists from here on
+    with mp.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_run_in_fork, (blob, x, names)).get(timeout=60)
+    np.testing.assert_array_equal(there, here)
