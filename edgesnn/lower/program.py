@@ -37,7 +37,7 @@ largest group's staged weights in SRAM, `staged_weight_bytes()` per input are co
 
 `Lowered.arena_size()` is the exact arena of esn_init (time-step-major), `arena_size_sched()` that of
 esn_sched_init for the lowered schedule; `schedule_refusal()` says why a schedule cannot run a model.
-Both follow the state storage of esn_runtime.h: v and i as int16 when their bit widths allow, no state
+Both follow the state storage of esn_runtime.h: v and i as int8 or int16 when their bit widths allow, no state
 at all for a stateless layer (`stateless()`: all decays zero, nothing carried across steps).
 """
 
@@ -185,13 +185,14 @@ class Lowered:
         return not np.any(nd.params["alpha"]) and not (row.current and np.any(nd.params["alpha_syn"]))
 
     def state_bytes(self, k: int) -> int:
-        """Bytes of node k's state block: v (int16 up to 16 state bits), i (int16 up to 16 current bits),
-        eta (int32), pending (int16), each 4-byte aligned, the block 8-byte aligned; 0 when none."""
+        """Bytes of node k's state block: v (int8 up to 8 state bits, int16 up to 16, else int32), i (likewise
+        by current bits), eta (int32), pending (int16), each 4-byte aligned, the block 8-byte aligned; 0 when
+        none."""
         nd, cfg = self.nodes[k], self.qgraph.config
         row = KINDS[nd.kind]
         if not nd.n_state or self.stateless(k):  # not a neuron layer, or a Threshold (no state)
             return 0
-        widths = (2 if cfg.state_bits <= 16 else 4, (2 if cfg.current_bits <= 16 else 4) if row.current else 0,
+        widths = (_state_width(cfg.state_bits), _state_width(cfg.current_bits) if row.current else 0,
                   4 if row.adaptive else 0, 2 if nd.reset == 3 else 0)
         at = 0
         for w in widths:
@@ -402,6 +403,11 @@ class Lowered:
         """Weight bytes copied into the arena per input (nodes with ESN_NODE_STAGE_WEIGHTS): each is then
         read from its flash region once per input instead of once per event."""
         return sum(nd.param_nbytes("weight") for nd in self.nodes if nd.flags & 2)
+
+
+def _state_width(bits: int) -> int:
+    """Bytes a state variable saturated to `bits` is stored in (esn__state_map_of)."""
+    return 1 if bits <= 8 else 2 if bits <= 16 else 4
 
 
 def align8(x: int) -> int:

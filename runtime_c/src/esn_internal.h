@@ -74,7 +74,7 @@ uint32_t esn__group_of(const esn_model *m, uint32_t k);
 #define ESN_NO_VAR UINT32_MAX
 typedef struct esn__state_map {
     uint32_t off[ESN_VAR_COUNT]; /* byte offset of each variable in the layer's block; ESN_NO_VAR: none */
-    uint32_t narrow;             /* bit (1 << var): stored as int16 */
+    uint8_t bits[ESN_VAR_COUNT]; /* bits each variable is stored at: 8, 16 or 32 (0: absent) */
     uint32_t bytes;              /* the block's bytes, a multiple of 8; 0 for a stateless layer */
 } esn__state_map;
 
@@ -89,32 +89,35 @@ static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int
 {
     const uint32_t n = nd->out_size;
     const uint32_t kind = nd->kind;
-    const uint32_t wv = m->state_bits <= 16u ? 2u : 4u;   /* v is saturated to state_bits */
-    const uint32_t wi = m->current_bits <= 16u ? 2u : 4u; /* i to current_bits */
+    /* v is saturated to state_bits and i to current_bits, so each fits the smallest of int8/16/32 holding them */
+    const uint32_t wv = m->state_bits <= 8u ? 1u : m->state_bits <= 16u ? 2u : 4u;
+    const uint32_t wi = m->current_bits <= 8u ? 1u : m->current_bits <= 16u ? 2u : 4u;
     uint32_t at;
     sm->off[ESN_VAR_V] = sm->off[ESN_VAR_I] = sm->off[ESN_VAR_ETA] = sm->off[ESN_VAR_PENDING] = ESN_NO_VAR;
-    sm->narrow = 0u;
+    sm->bits[ESN_VAR_V] = sm->bits[ESN_VAR_I] = sm->bits[ESN_VAR_ETA] = sm->bits[ESN_VAR_PENDING] = 0u;
     sm->bytes = 0u;
     if (stateless || !ESN_KIND_HAS(ESN_KINDS_STATE_V, kind)) { /* not a neuron, or a Threshold: no state */
         return;
     }
     sm->off[ESN_VAR_V] = 0u;
-    sm->narrow = wv == 2u ? 1u << ESN_VAR_V : 0u;
+    sm->bits[ESN_VAR_V] = (uint8_t)(8u * wv);
     at = n * wv;
     if (ESN_KIND_HAS(ESN_KINDS_STATE_I, kind)) {
         at = (at + 3u) & ~3u;
         sm->off[ESN_VAR_I] = at;
-        sm->narrow |= wi == 2u ? 1u << ESN_VAR_I : 0u;
+        sm->bits[ESN_VAR_I] = (uint8_t)(8u * wi);
         at += n * wi;
     }
     if (ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind)) { /* eta: saturated to 32 bits only */
         at = (at + 3u) & ~3u;
         sm->off[ESN_VAR_ETA] = at;
+        sm->bits[ESN_VAR_ETA] = 32u;
         at += n * 4u;
     }
     if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) { /* pending spikes: <= 255, int16 */
         at = (at + 3u) & ~3u;
         sm->off[ESN_VAR_PENDING] = at;
+        sm->bits[ESN_VAR_PENDING] = 16u;
         at += n * 2u;
     }
     sm->bytes = (at + 7u) & ~7u;

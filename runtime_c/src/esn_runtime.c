@@ -286,7 +286,7 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
                 state[v] = (uint8_t *)state_base + sm.off[v];
             }
         }
-        esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, sm.narrow, out, c);
+        esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, sm.bits, out, c);
         break;
     }
     case ESN_KIND_INPUT:
@@ -455,7 +455,7 @@ esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_
     }
     p = ctx->arena + rt->state_off + sm.off[var];
     for (j = 0u; j < nd->out_size; ++j) {
-        dst[j] = (sm.narrow >> var) & 1u ? ((const int16_t *)(const void *)p)[j] : ((const int32_t *)(const void *)p)[j];
+        dst[j] = esn_param_load(p, sm.bits[var], j);
     }
     return ESN_OK;
 }

@@ -87,16 +87,17 @@ void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, i
  * @param[in]  t      step since reset (noise key).
  * @param[in]  in     [n_in] pointers to int32 [n]: this step's weighted input is their sum.
  * @param[in]  n_in   [1, ESN_MAX_FANIN].
- * @param[in,out] state  ESN_VAR_COUNT pointers to [n] arrays: v, i (int16 or int32, see narrow), eta
+ * @param[in,out] state  ESN_VAR_COUNT pointers to [n] arrays: v, i (at state_bits), eta
  *                    (int32), pending (int16); NULL for variables the kind lacks, and all NULL for a
  *                    stateless layer (esn_runtime.h: zero decays, nothing carried across steps), which
  *                    then keeps nothing (it uses `out` as scratch).
- * @param[in]  narrow bit (1 << ESN_VAR_V or ESN_VAR_I) set: v or i is stored as int16, else int32.
+ * @param[in]  state_bits  ESN_VAR_COUNT: the bits v and i are stored at (8, 16 or 32); ignored for a stateless
+ *                    layer.
  * @param[out] out    int32 [n]: spike counts (spiking kinds) or the membrane (LI, CubaLI).
  * @param[in,out] c   neuron_updates += n; spikes_out += spikes emitted.
  */
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, uint32_t narrow, int32_t *out,
+                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
                      esn_counters *c);
 
 #ifdef __cplusplus

@@ -21,8 +21,8 @@
  *     buffers        per node except Output and Flatten (which reuses its input's buffer):
  *                    out_size x int32, twice when a recurrent edge reads it (last step's copy)
  *     states         per neuron layer, one block (aligned 8) of its state variables in this order,
- *                    each starting 4-byte aligned: v (int16 when state_bits <= 16, else int32),
- *                    i (CubaLIF/CubaLI: int16 when current_bits <= 16, else int32), eta (ALIF:
+ *                    each starting 4-byte aligned: v (int8 when state_bits <= 8, int16 up to 16, else
+ *                    int32), i (CubaLIF/CubaLI: likewise by current_bits), eta (ALIF:
  *                    int32), pending (subtract-late resets: int16 spike counts, at most 255).
  *                    A stateless layer keeps none: LIF, LI, CubaLIF or CubaLI whose decays (alpha,
  *                    alpha_syn) are all 0, without synaptic delay or subtract-late reset, carries
@@ -34,7 +34,7 @@
  * Counters, per node and step (Output, Input and Flatten count nothing). They describe the
  * arithmetic, whatever the schedule and storage: every element of a buffer or state variable counts
  * 4 bytes (the int32 the kernels compute in), also where it is stored as uint8 (spike T-step buffers),
- * int16 (narrow state) or not at all (stateless layers); copies a schedule makes between its buffers
+ * int8 or int16 (narrow state) or not at all (stateless layers); copies a schedule makes between its buffers
  * are not counted. So every schedule gives the same counters, equal to esn_step's. Wb is the stored bits
  * of one weight (2, 4, 8 or 16; 0 for pools), B the bytes the bias array occupies (0 without one), P the
  * bytes all the node's parameter arrays occupy (each at its width, per element, channel or layer), E the

@@ -27,16 +27,18 @@
 #include "esn/esn_fixedpoint.h"
 #include "esn/esn_kernels.h"
 
-/* v and i are int32 or, with their bit set in `narrow`, int16 (values their saturation keeps within 16
- * bits); pending is always int16 (spike counts), eta always int32. */
-static int64_t esn_ld(const void *p, uint32_t n16, uint32_t j)
+/* v and i are stored at 8, 16 or 32 bits (the values their saturation keeps fit); pending is always int16
+ * (spike counts), eta always int32. */
+static int64_t esn_ld(const void *p, uint32_t bits, uint32_t j)
 {
-    return n16 ? ((const int16_t *)p)[j] : ((const int32_t *)p)[j];
+    return esn_param_load(p, bits, j);
 }
 
-static void esn_st(void *p, uint32_t n16, uint32_t j, int64_t v)
+static void esn_st(void *p, uint32_t bits, uint32_t j, int64_t v)
 {
-    if (n16) {
+    if (bits == 8u) {
+        ((int8_t *)p)[j] = (int8_t)v;
+    } else if (bits == 16u) {
         ((int16_t *)p)[j] = (int16_t)v;
     } else {
         ((int32_t *)p)[j] = (int32_t)v;
@@ -73,7 +75,7 @@ static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
 }
 
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, uint32_t narrow, int32_t *out,
+                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
                      esn_counters *c)
 {
     const uint32_t n = nd->out_size;
@@ -97,8 +99,8 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     void *cur = stateless ? (void *)out : state[ESN_VAR_I];
     int32_t *eta = (int32_t *)state[ESN_VAR_ETA];
     int16_t *pending = (int16_t *)state[ESN_VAR_PENDING];
-    const uint32_t v16 = stateless ? 0u : narrow & (1u << ESN_VAR_V);
-    const uint32_t i16 = stateless ? 0u : narrow & (1u << ESN_VAR_I);
+    const uint32_t v_bits = stateless ? 32u : state_bits[ESN_VAR_V]; /* bits v and i are stored at */
+    const uint32_t i_bits = stateless ? 32u : state_bits[ESN_VAR_I];
     uint32_t k_v = 0u, k_i = 0u, k_mult = 0u, k_eta = 0u, k_adapt = 0u;
     uint64_t spikes = 0u;
     uint32_t slot;
@@ -151,20 +153,20 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
             }
             drive = acc;
             if (cuba) {
-                const int64_t i_prev = esn_ld(cur, i16, j);
+                const int64_t i_prev = esn_ld(cur, i_bits, j);
                 const int64_t i_new = esn_sat64(esn_rshift((int64_t)esn_par_at(&par[ESN_P_ALPHA_SYN], j) * i_prev, db,
                                                            mode, stoch ? esn_noise(k_i, j) : 0u) +
                                                     acc,
                                                 m->current_bits);
                 const int64_t jj = nd->syn_delay ? i_prev : i_new;
-                esn_st(cur, i16, j, i_new);
+                esn_st(cur, i_bits, j, i_new);
                 drive = esn_rshift(jj * esn_par_at(&par[ESN_P_CUR_MULT], j), ESN_GAIN_SHIFT, mode,
                                    stoch ? esn_noise(k_mult, j) : 0u);
             }
             if (kind == ESN_KIND_IF) {
-                vv = esn_ld(v, v16, j);
+                vv = esn_ld(v, v_bits, j);
             } else {
-                vv = esn_rshift((int64_t)esn_par_at(&par[ESN_P_ALPHA], j) * esn_ld(v, v16, j), db, mode,
+                vv = esn_rshift((int64_t)esn_par_at(&par[ESN_P_ALPHA], j) * esn_ld(v, v_bits, j), db, mode,
                                 stoch ? esn_noise(k_v, j) : 0u);
             }
             vv += drive + esn_par_at(&par[ESN_P_BIAS], j);
@@ -175,7 +177,7 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
                                                  mode, stoch ? esn_noise(k_adapt, j) : 0u);
                 vv = esn_sat64(vv, sb);
                 s = (ge ? vv >= theta : vv > theta) ? 1 : 0;
-                esn_st(v, v16, j, esn_sat64(vv - s * theta, sb));
+                esn_st(v, v_bits, j, esn_sat64(vv - s * theta, sb));
                 eta[j] = (int32_t)esn_sat64(esn_rshift((int64_t)esn_par_at(&par[ESN_P_RHO], j) * eta_j, db, mode,
                                                        stoch ? esn_noise(k_eta, j) : 0u) +
                                                 (int64_t)s * esn_par_at(&par[ESN_P_ETA_INC], j),
@@ -186,7 +188,7 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
             }
             if (!spiking) {
                 vv = esn_sat64(vv, sb);
-                esn_st(v, v16, j, vv);
+                esn_st(v, v_bits, j, vv);
                 out[j] = (int32_t)vv;
                 continue;
             }
@@ -214,7 +216,7 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
             } else if (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE) {
                 pending[j] = (int16_t)s;
             }
-            esn_st(v, v16, j, vv);
+            esn_st(v, v_bits, j, vv);
             out[j] = s;
             spikes += (uint32_t)s;
         }
