@@ -21,6 +21,8 @@ model with its exit, deployed as planned).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ import numpy as np
 
 from .artifact import load_json
 from .board import Board, get_board
-from .calibrate.profile import Profile, stale_calibration
+from .calibrate.profile import Profile, compare, stale_calibration
 from .calibrate.profile import profile as _profile
 from .calibrate.run import run_calibration
 from .cost import coefficients
@@ -42,8 +44,9 @@ from .emit.csource import c_sources
 from .emit.files import write_files
 from .errors import ArenaTooSmall, EdgesnnError, EmitError
 from .firmware import cache as _cache
-from .firmware.build import Firmware, default_cache_dir
+from .firmware.build import Firmware, default_cache_dir, find_tool
 from .firmware.build import build as _build_firmware
+from .firmware.cycles import RunEstimate, estimate_run, timing
 from .firmware.runtime import model_ram_bytes
 from .graph import Graph
 from .graph.nir_io import NirWarning, read_nir
@@ -53,7 +56,7 @@ from .plan import Infeasible, Plan
 from .plan import plan as _plan
 from .quantize import QGraph
 from .quantize.reference import check_spike_inputs
-from .runtime.binding import CModel, extension_available
+from .runtime.binding import CModel, extension_available, run_c
 from .runtime.engines import load_model, refuse_settings, run_engine, to_qgraph
 
 Model = Graph | QGraph | Plan
@@ -261,14 +264,88 @@ class Profiled:
     profile: Profile
     how: str                           # which model was profiled, and how it was quantized
     notes: list[str] = field(default_factory=list)
+    cycles: RunEstimate | None = None  # cycles=True: the traced run's estimated cycles (edgesnn.firmware.cycles)
+    trace_seconds: float = 0.0         # cycles=True: the traced run's wall time (run, trace, reading, pricing)
+
+    def estimated_cycles(self) -> dict[str, float] | None:
+        """Estimated cycles, means per input, by the profile's rows (layers; "(runtime)": the whole run minus
+        the layers, as in the measured column) and "total" (the whole run: every esn_step call)."""
+        if self.cycles is None:
+            return None
+        c = self.cycles
+        out = {name: float(c.node(name)[1].mean()) for name, _, _, _ in self.profile.rows if name in c.nodes}
+        layers = sum(out.values())
+        for name, _, _, _ in self.profile.rows:
+            if name not in c.nodes:
+                out[name] = float(c.run_cycles.mean()) - layers
+        out["total"] = float(c.run_cycles.mean())
+        return out
+
+    def to_dict(self) -> dict:
+        """The profile's JSON; with cycles=True each row's and the total's "estimated_cycles" (means per input)
+        and what they are ("cycles_estimate": the core, its timings' source, zero-wait memory)."""
+        d = self.profile.to_dict()
+        est = self.estimated_cycles()
+        if est is not None:
+            for row in d["rows"]:
+                row["estimated_cycles"] = est[row["layer"]]
+            d["total"]["estimated_cycles"] = est["total"]
+            d["total"]["traced_instructions"] = float(self.cycles.run_instructions.mean())
+            d["cycles_estimate"] = {"core": self.cycles.core, "timings": self.cycles.source, "memory": "zero-wait",
+                                    "note": CYCLES_NOTE}
+        return d
+
+
+CYCLES_NOTE = ("est. cycles: cycle-approximate estimates, each instruction QEMU executed priced with the core's "
+               "published timings (edgesnn/firmware/cycles.py), zero-wait memory; instructions: QEMU's counts")
+
+
+def _check_cycles(board: Board, port: str | None) -> None:
+    """Estimated cycles need QEMU's instruction trace of the run and objdump's disassembly of the firmware:
+    one EdgesnnError naming what is missing, before anything runs."""
+    if port is not None or not board.is_emulated:
+        where = f" (over {port})" if port is not None else ""
+        raise EdgesnnError(f"estimated cycles (--cycles) need an emulated board: they price QEMU's trace of every "
+                           f"executed instruction, and {board.id}{where} is real hardware; profile it without "
+                           "--cycles")
+    try:
+        timing(board.core)
+        for tool in ("qemu-system-arm", "arm-none-eabi-objdump"):
+            find_tool(tool)
+    except EdgesnnError as e:
+        raise EdgesnnError(f"estimated cycles (--cycles) on {board.id}: {e}") from None
+
+
+def _profile_traced(qgraph, x, board: Board, coeffs, model: str, boot_timeout) -> tuple[Profile, RunEstimate, float]:
+    """calibrate.profile.profile's run (compiled in, under QEMU) with QEMU tracing every executed instruction
+    into a private temporary directory (mode 0700, removed afterwards), and the trace's estimated cycles."""
+    tmp = Path(tempfile.mkdtemp(prefix="edgesnn-trace-"))
+    try:
+        os.chmod(tmp, 0o700)
+        trace = tmp / "trace.log"
+        t0 = time.perf_counter()
+        res, fw = run_on_board(board, qgraph, x, builtin=True, boot_timeout=boot_timeout, trace=trace)
+        if res.run_cycles is None:
+            raise EdgesnnError(f"{board.id}: the device reports no cycle counter; nothing to compare with")
+        mib = trace.stat().st_size / 2**20
+        est = estimate_run(fw.elf, trace, board.core, list(qgraph.graph.schedule().order), inputs=len(x),
+                           label=f"estimated cycles: reading the instruction trace ({mib:,.0f} MiB)")
+        seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return compare(qgraph, res, run_c(qgraph, x), board, coeffs, model), est, seconds
 
 
 def profile(model: Model | str | os.PathLike, inputs, *, board: Board | str | None = None,
             calibration: str | None = None, port: str | None = None, limit: int | None = None,
-            boot_timeout: float | None = None, name: str | None = None) -> Profiled:
-    """The cost model's estimate beside what the board measured, per layer, on the same inputs."""
+            boot_timeout: float | None = None, name: str | None = None, cycles: bool = False) -> Profiled:
+    """The cost model's estimate beside what the board measured, per layer, on the same inputs. cycles: also
+    estimated cycles per layer and per run (emulated boards only: QEMU traces every executed instruction and
+    edgesnn.firmware.cycles prices it with the core's published timings; a few times slower)."""
     m = _model(model)
     board = board if isinstance(board, Board) else get_board(board)
+    if cycles:
+        _check_cycles(board, port)
     if isinstance(m, Plan):
         qgraph, how = m.qgraph, "the plan's quantized model"
         if m.schedule != "time-step-major":
@@ -285,11 +362,15 @@ def profile(model: Model | str | os.PathLike, inputs, *, board: Board | str | No
     x = check_spike_inputs(qgraph, inputs)
     if limit is not None:
         x = x[:limit]
-    p = _profile(qgraph, x, board, coeffs=coefficients(board, calibration), port=port, model=name or "model",
-                 boot_timeout=boot_timeout)
+    coeffs = coefficients(board, calibration)
+    est, seconds = None, 0.0
+    if cycles:
+        p, est, seconds = _profile_traced(qgraph, x, board, coeffs, name or "model", boot_timeout)
+    else:
+        p = _profile(qgraph, x, board, coeffs=coeffs, port=port, model=name or "model", boot_timeout=boot_timeout)
     how += "; " + ("compiled in, QEMU " + str(board.qemu_machine) if port is None else f"blob over {port}")
     stale = stale_calibration(board, calibration)
-    return Profiled(p, how, p.notes + ([stale] if stale else []))
+    return Profiled(p, how, p.notes + ([stale] if stale else []), est, seconds)
 
 
 def calibrate(board: Board | str, **options) -> dict:

@@ -31,7 +31,7 @@ from .plan.search import save_front_png
 from .quantize import ROUNDINGS
 from .quantize.config import RANGES
 from .quantize.reference import BYTE_COUNTERS
-from .report import activity_table, graph_info, graph_table
+from .report import activity_table, graph_info, graph_table, profile_table
 
 
 def _json(data) -> str:
@@ -203,13 +203,17 @@ def cmd_run(args) -> None:
 
 def cmd_profile(args) -> None:
     pr = api.profile(args.model, args.inputs, board=args.board, calibration=args.calibration, port=args.port,
-                     limit=args.limit, boot_timeout=args.boot_timeout)
-    print(pr.profile.table())
+                     limit=args.limit, boot_timeout=args.boot_timeout, cycles=args.cycles)
+    c = pr.cycles
+    print(profile_table(pr.profile, pr.estimated_cycles(), c and c.core, c and c.source))
     print(f"model: {pr.how}")
+    if c is not None:
+        print(f"traced run: {c.run_instructions.mean():,.0f} instructions per input in the trace, "
+              f"{pr.trace_seconds:.1f} s to run, trace and price")
     for note in pr.notes:
         print(f"note: {note}")
     if args.output:
-        save_json(args.output, pr.profile.to_dict())
+        save_json(args.output, pr.to_dict())
         print(f"-> {args.output}")
 
 
@@ -469,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--calibration", metavar="CAL.json", help="coefficients file (default calibration/BOARD.json "
                                                              "when present)")
     s.add_argument("--port", metavar="DEV", help="a real board's serial port, flashed with the runtime firmware")
+    s.add_argument("--cycles", action="store_true",
+                   help="also estimated cycles per layer and per run (emulated boards only): QEMU logs every executed "
+                        "instruction and each is priced with the core's published timings, zero-wait memory; "
+                        "cycle-approximate, a few times slower, the log ~80 B per instruction in a private temp dir")
     _add_boot_timeout(s)
     s.add_argument("-o", "--output", metavar="PROFILE.json", help="also write the table as JSON")
     s.set_defaults(func=cmd_profile)

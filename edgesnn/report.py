@@ -69,3 +69,27 @@ def activity_table(graph: ir.Graph, result) -> str:
 
 def accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(labels)))
+
+
+def profile_table(profile, est_cycles: dict[str, float] | None = None, core: str | None = None,
+                  timings: str | None = None) -> str:
+    """calibrate.profile.Profile's table; with est_cycles (api.Profiled.estimated_cycles(): by row and
+    "total", means per input) an "est. cycles" column beside the instructions and a footnote saying what
+    the estimate is."""
+    if est_cycles is None:
+        return profile.table()
+    u = profile.unit
+    body = [[n, k, f"{e:,.0f}", f"{m:,.0f}", f"{profile.error(e, m):+.1%}", f"{est_cycles[n]:,.0f}"]
+            for n, k, e, m in profile.rows]
+    body.append(["total", "", f"{profile.total_estimated:,.0f}", f"{profile.total_measured:,.0f}",
+                 f"{profile.total_error:+.1%}", f"{est_cycles['total']:,.0f}"])
+    head = ["layer", "kind", f"estimated {u}", f"measured {u}", "error", "est. cycles"]
+    ratio = est_cycles["total"] / profile.total_measured if profile.total_measured else float("nan")
+    return (tabulate(body, head, tablefmt="simple_outline", disable_numparse=True)
+            + f"\n{profile.model} on {profile.board}: means per input over {profile.inputs} inputs "
+              f"({profile.mean_steps:.1f} steps); calibration: {profile.calibration}; measured (runtime) = whole run "
+              f"- layers, total = whole run (every esn_step call)"
+            + f"\nest. cycles: cycle-approximate estimates, not measurements: every instruction QEMU executed, "
+              f"priced with the {core or 'core'}'s published timings ({timings or 'edgesnn/firmware/cycles.py'}) "
+              f"with zero-wait memory (a real board's flash wait states are not in them); {u} are QEMU's counts; "
+              f"{ratio:.2f} estimated cycles per measured {u[:-1] if u.endswith('s') else u} over the whole run")

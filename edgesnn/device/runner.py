@@ -248,15 +248,20 @@ class DeviceModel:
 
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,
                  dsp: bool = True, cache_dir: str | Path | None = None, timeout: float = 5.0,
-                 via=None, schedule="time", stage=None,
-                 boot_timeout: float | None = None) -> tuple[DeviceResult, F.Firmware | None]:
+                 via=None, schedule="time", stage=None, boot_timeout: float | None = None,
+                 trace: str | Path | None = None) -> tuple[DeviceResult, F.Firmware | None]:
     """Build (cached) and check the firmware, boot QEMU (or open `port`), load, run, shut down. timeout: per
     request; boot_timeout: QEMU's boot, to the firmware's ready line (qemu.DEFAULT_BOOT_TIMEOUT for None).
+    trace: a file QEMU logs every executed instruction's pc to (QemuTarget(trace=); estimated cycles,
+    edgesnn.firmware.cycles, read it); emulated boards only, a DeviceError with `port`.
     `schedule`
     ("time", "layer", "fused", group sizes or group-ending node names; edgesnn.lower) runs over the
     inputs' T steps; the model carries it, compiled in or in its blob, and the weights of `stage` (weighted
     node names, or "all") are copied into the arena once per input."""
     steps = int(np.shape(inputs)[1])
+    if trace is not None and (port is not None or not board.is_emulated):
+        raise DeviceError(f"board {board.id}: an instruction trace needs QEMU; a real board "
+                          f"({port or 'no port'}) executes what no one logs")
     if port is not None:
         # the board may run any edgesnn firmware with the runtime; where edgesnn can build it, build it
         # (cached) so that a model that cannot fit is refused with the numbers, and its ELF is at hand
@@ -271,7 +276,7 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
         return res, fw
     fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
                                 steps=steps, stage=stage)
-    q = QemuTarget(board, fw.elf, timeout=timeout, via=via, boot_timeout=boot_timeout)
+    q = QemuTarget(board, fw.elf, timeout=timeout, via=via, boot_timeout=boot_timeout, trace=trace)
     q.start()
     try:
         res = DeviceModel(q.link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,

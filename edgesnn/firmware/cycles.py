@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgesnnError
+from ..progress import Progress
 from .build import find_tool
 
 # Instruction classes. Every mnemonic the compiler emits for the runtime maps to one class (after its
@@ -282,21 +283,49 @@ _TRACE = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/"
                     rb"|Stopped execution of TB chain before 0x[0-9a-f]+ \[([0-9a-f]+)\])", re.M)
 
 
-def read_trace(path: str | Path) -> np.ndarray:
+def read_trace(path: str | Path, *, label: str | None = None, chunk_bytes: int = 32 << 20) -> np.ndarray:
     """Executed pcs, in order, from QEMU's `-singlestep -d exec,nochain` log (one translation block per
     instruction, each logged as it is entered). A block QEMU enters and then leaves unexecuted is logged
     again when it runs: "cpu_io_recompile: rewound execution of TB to PC" (an I/O access under -icount
     re-runs its block) and "Stopped execution of TB chain before ... [PC]" (an interrupt or the icount
-    budget stopped it at its start) each take back the entry just logged for PC."""
-    pcs: list[int] = []
-    for exec_pc, rewound, stopped in _TRACE.findall(Path(path).read_bytes()):
-        if exec_pc:
-            pcs.append(int(exec_pc, 16))
-        else:
-            back = int(rewound or stopped, 16)
-            if pcs and pcs[-1] == back:
-                pcs.pop()
-    return np.asarray(pcs, np.int64)
+    budget stopped it at its start) each take back the entry just logged for PC.
+
+    The log is ~80 bytes per executed instruction (a digits-MLP input, ~750 k instructions: ~60 MB), so it
+    is read in chunks of whole lines; `label`: a progress line on a terminal (edgesnn.progress), in MiB."""
+    path = Path(path)
+    parts: list[np.ndarray] = []
+    cur: list[int] = []
+    mib = 1 << 20
+    with open(path, "rb") as f, Progress(-(-path.stat().st_size // mib), label or "", min_seconds=0.5) as bar:
+        bar.enabled = bar.enabled and label is not None
+        buf, read = b"", 0
+        while True:
+            block = f.read(chunk_bytes)
+            if block:
+                buf += block
+                cut = buf.rfind(b"\n") + 1      # whole lines only: the rest waits for the next chunk
+                text, buf = buf[:cut], buf[cut:]
+            else:
+                text, buf = buf, b""
+            for exec_pc, rewound, stopped in _TRACE.findall(text):
+                if exec_pc:
+                    cur.append(int(exec_pc, 16))
+                else:
+                    back = int(rewound or stopped, 16)
+                    if not cur and parts and len(parts[-1]) and parts[-1][-1] == back:
+                        parts[-1] = parts[-1][:-1]
+                    elif cur and cur[-1] == back:
+                        cur.pop()
+            if len(cur) >= 1 << 20:
+                parts.append(np.asarray(cur, np.int64))
+                cur = []
+            done = (read + len(block)) // mib - read // mib
+            read += len(block)
+            bar.update(done)
+            if not block:
+                break
+    parts.append(np.asarray(cur, np.int64))
+    return np.concatenate(parts)
 
 
 # -- the estimate ----------------------------------------------------------------------------------
@@ -440,3 +469,44 @@ def per_node(est: Estimate, n_nodes: int, within: tuple[int, int] | None = None)
             out[k].instructions += n
             out[k].cycles += c
     return out
+
+
+@dataclass
+class RunEstimate:
+    """A traced device run, per input: the instructions and estimated cycles of each node (the schedule's
+    order, as the firmware times them) and of the whole run (every esn_step call, the firmware's
+    `run_cycles`)."""
+    core: str
+    source: str                    # the timing table's reference (TIMINGS[core].source)
+    nodes: list[str]
+    instructions: np.ndarray       # [inputs, nodes]
+    cycles: np.ndarray             # [inputs, nodes]
+    run_instructions: np.ndarray   # [inputs]
+    run_cycles: np.ndarray         # [inputs]
+
+    def node(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(instructions, estimated cycles) per input of node `name`."""
+        j = self.nodes.index(name)
+        return self.instructions[:, j], self.cycles[:, j]
+
+
+def estimate_run(elf: str | Path, trace: str | Path, core: str, nodes: list[str], *,
+                 inputs: int | None = None, label: str | None = None) -> RunEstimate:
+    """The RunEstimate of a runtime firmware's traced run (QemuTarget(trace=)): `nodes` the model's schedule
+    order; `inputs` the number of inputs run (an EdgesnnError when the trace holds another number)."""
+    t = timing(core)
+    est = estimate(disassemble(elf), read_trace(trace, label=label), core)
+    spans = input_spans(est)
+    if inputs is not None and len(spans) != inputs:
+        raise EdgesnnError(f"{trace}: the trace holds {len(spans)} inputs (esn_reset ... esn_step), {inputs} were run")
+    n = len(nodes)
+    ins, cyc = np.zeros((len(spans), n), np.int64), np.zeros((len(spans), n), np.int64)
+    run_ins, run_cyc = np.zeros(len(spans), np.int64), np.zeros(len(spans), np.int64)
+    for i, span in enumerate(spans):
+        for k, w in enumerate(per_node(est, n, span)):
+            ins[i, k], cyc[i, k] = w.instructions, w.cycles
+        for s, e in est.calls("esn_step", span):
+            a, c = est.span(s, e)
+            run_ins[i] += a
+            run_cyc[i] += c
+    return RunEstimate(t.core, t.source, list(nodes), ins, cyc, run_ins, run_cyc)

@@ -96,3 +96,27 @@ def test_traced_run_agrees_with_qemus_instruction_count(boards, fw_cache):
     slope = (rows[1]["cycles"] - rows[0]["cycles"]) / (rows[1]["synops"] - rows[0]["synops"])
     print(f"estimated cycles per synop, dense 64 -> 64 on cortex-m4, marginal: {slope:.2f}")
     assert 4.25 <= slope < 8
+
+
+def test_read_trace_in_chunks_reads_what_one_read_does(tmp_path):
+    """The log is read in chunks of whole lines (a large trace is hundreds of MB): any chunk size gives the
+    same pcs, a rewound or stopped entry taken back across a chunk's edge included."""
+    rng = np.random.default_rng(0)
+    lines, want = [], []
+    for k in range(3000):
+        pc = int(rng.integers(0x100, 0x8000)) & ~1
+        lines.append(f"Trace 0: 0x7f00{k:08x} [00000000/{pc:08x}/00000000/ff200000] esn_f\n")
+        want.append(pc)
+        r = rng.random()
+        if r < 0.05:
+            lines.append(f"cpu_io_recompile: rewound execution of TB to {pc:08x}\n")
+            want.pop()
+        elif r < 0.1:
+            lines.append(f"Stopped execution of TB chain before 0x7f00{k:08x} [{pc:08x}] esn_f\n")
+            want.pop()
+        elif r < 0.15:
+            lines.append("IN: some other log line\n")
+    path = tmp_path / "trace.log"
+    path.write_text("".join(lines))
+    for chunk in (1, 7, 61, 4096, 1 << 20):
+        assert C.read_trace(path, chunk_bytes=chunk).tolist() == want, chunk
