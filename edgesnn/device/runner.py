@@ -40,7 +40,7 @@ from ..board import Board
 from ..emit.blob import to_blob
 from ..errors import DeviceError
 from ..firmware import build as F
-from ..firmware.runtime import build_runtime_firmware
+from ..firmware.runtime import RUN_REQ_HEADER, build_runtime_firmware
 from ..graph import ir
 from ..measurement import Measurement
 from . import protocol as P
@@ -51,7 +51,6 @@ COUNTER_NAMES = ("spikes_in", "synops", "neuron_updates", "spikes_out", "param_b
                  "arena_bytes_written", "cycles")
 CYCLE_SOURCES = {0: "none", 1: "dwt", 2: "ticks"}
 RUN_HEADER = 12  # RUN answer: u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles
-RUN_REQ_HEADER = 3  # RUN request: u8 flags, u16 steps, then the inputs unless staged
 RUN_INPUT_HEADER = 4  # RUN_INPUT request: u32 offset into the staging area, then bytes
 LOAD_ANSWER = 32  # LOAD_MODEL answer bytes (protocol version 2)
 RUN_RESET, RUN_NO_OUTPUTS, RUN_STAGED = 1, 2, 4  # RUN flags

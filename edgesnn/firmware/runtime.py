@@ -9,6 +9,12 @@ The C runtime (runtime_c/src) sits behind the firmware's extension point
 compiled into the image (`builtin=True`: edgesnn.emit.csource, weights in flash, the arena only the
 runtime's). Either way the ELF's measured sizes are checked against the board's limits before
 anything runs, and a model that does not fit is refused with the numbers (FirmwareTooLarge).
+
+Input staging (protocol v2): a step's input larger than a RUN frame's payload (RUN_REQ_HEADER + input
+bytes > the board's max_payload_bytes, which the build passes as ESN_FW_MAX_PAYLOAD) is staged by
+RUN_INPUT into the firmware arena left after the blob and the runtime's arena (esn_fw_ext_runtime.c).
+Such a model's firmware arena holds one step's input more (`input_staging_bytes`), counted in the fit
+check; a grouped schedule stages into its own input buffer, inside the runtime's arena.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ RUNTIME_SRC = RUNTIME_C / "src"
 RUNTIME_INC = RUNTIME_C / "include"
 EXT_SOURCE = F.FW_DIR / "esn_fw_ext_runtime.c"
 SMALL_SRAM_BYTES = 64 * 1024  # below this the blob loader's tables shrink (ESN_MAX_NODES/EDGES)
+# RUN request: u8 flags, u16 steps, then the steps' inputs (esn_fw_ext_runtime.c reads them at r->in + 3;
+# tests/device/test_device_large_input.py checks the two agree). edgesnn.device.runner uses this one.
+RUN_REQ_HEADER = 3
 
 
 def runtime_sources() -> list[Path]:
@@ -54,6 +63,17 @@ def model_ram_bytes(qgraph, builtin: bool = False, schedule="time", steps: int |
     return (0 if builtin else align8(len(blob_from_lowered(low)))), low.arena_bytes
 
 
+def input_staging_bytes(board: Board, low) -> int:
+    """Firmware arena bytes a lowered model needs for RUN_INPUT's staging area beyond its blob and runtime
+    arena: one step's input (8-byte aligned) where a step's input does not fit a RUN frame on `board`
+    (RUN_REQ_HEADER + input bytes > its max_payload_bytes), else 0; 0 for a grouped schedule (its own
+    [T][input] buffer, inside the runtime's arena, is the staging area)."""
+    size = low.input_size   # one byte per input value
+    if low.steps or RUN_REQ_HEADER + size <= board.firmware["max_payload_bytes"]:
+        return 0
+    return align8(size)
+
+
 def with_arena(board: Board, sizes: F.FirmwareSizes, arena: int) -> F.FirmwareSizes:
     """`sizes` with another arena, charged to the board's regions as firmware.measure charges them."""
     regions = {name: 0 for name in board.regions}
@@ -75,7 +95,8 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     byte its arena region has left, so one build per board serves every model that fits. A model
     compiled in (builtin) is built into its firmware with an arena of exactly esn_arena_size(), or with
     a grouped `schedule` over `steps` steps esn_arena_size_sched() (the model carries the schedule).
-    An explicit arena_bytes builds exactly that arena.
+    Either way a model whose step input is larger than a RUN frame needs input_staging_bytes() more, in
+    the check and (builtin) in the arena. An explicit arena_bytes builds exactly that arena, unchecked.
     """
     low = lower(qgraph, schedule, steps, stage) if qgraph is not None else None
     extra_sources: list[Path] = []
@@ -86,9 +107,14 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
         return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, align8(arena)),
                        ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
 
+    staging = input_staging_bytes(board, low) if low is not None else 0
+
     def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
         lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
-        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena {low.arena_bytes:,} B{lever}",
+        stage = (f" + input staging {staging:,} B (one step's input, {low.input_size:,} B, is larger than a "
+                 f"{board.firmware['max_payload_bytes']:,} B frame: RUN_INPUT stages it in the arena)"
+                 if staging else "")
+        return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena {low.arena_bytes:,} B{stage}{lever}",
                                   regions=e.regions)
 
     if builtin:
@@ -107,7 +133,7 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
         includes.append(gen)
         cflags.append("-DESN_FW_BUILTIN_MODEL=1")
         try:
-            return _build(arena_bytes if arena_bytes is not None else low.arena_bytes)
+            return _build(arena_bytes if arena_bytes is not None else low.arena_bytes + staging)
         except F.FirmwareTooLarge as e:
             raise _refuse(e, "compiled-in model (weights in flash)") from None
     if arena_bytes is not None:
@@ -115,7 +141,7 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     probe = _build(8)
     if qgraph is not None:
         blob = len(blob_from_lowered(low))
-        need = align8(blob) + low.arena_bytes
+        need = align8(blob) + low.arena_bytes + staging
         try:
             F.check_fits(board, with_arena(board, probe.sizes, need))
         except F.FirmwareTooLarge as e:

@@ -17,9 +17,12 @@ import pytest
 from edgesnn.device import protocol as P
 from edgesnn.device.qemu import QemuTarget
 from edgesnn.device.runner import RUN_REQ_HEADER, DeviceModel
-from edgesnn.firmware.runtime import build_runtime_firmware, model_ram_bytes
+from edgesnn.firmware.build import FirmwareTooLarge
+from edgesnn.firmware.runtime import build_runtime_firmware, input_staging_bytes, model_ram_bytes
+from edgesnn.lower import lower
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime.binding import run_c
+from edgesnn.board import load_board_file
 from tests.helpers.boards import board_variant
 from tests.helpers.device import example_qgraph, same_as_host, spike_inputs
 from tests.helpers.paths import ROOT
@@ -42,13 +45,15 @@ def test_nmnist_sized_cnn_runs_on_the_device_bit_identical_to_the_host(tmp_path,
     step_bytes = int(np.prod(q.graph.input.shape))
     assert step_bytes == 2_312 and step_bytes + RUN_REQ_HEADER > b.firmware["max_payload_bytes"]
     x = bench_inputs(q.graph.input.shape, n=2, steps=4, seed=1)
-    # weights compiled into flash (the 256 KB blob takes ~15 s over QEMU's UART), the arena the runtime's
-    # plus one step of staging; run_on_board(b, q, x) sends the blob and stages in the arena left after it
+    # weights compiled into flash (the blob would take seconds over QEMU's UART); the firmware's arena is
+    # the runtime's plus one step's input to stage (build_runtime_firmware sizes it: no explicit arena)
     _, arena = model_ram_bytes(q, builtin=True)
-    fw = build_runtime_firmware(b, q, builtin=True, arena_bytes=arena + step_bytes + 8, cache_dir=fw_cache)
+    assert input_staging_bytes(b, lower(q)) == step_bytes
+    fw = build_runtime_firmware(b, q, builtin=True, cache_dir=fw_cache)
+    assert fw.sizes.arena == arena + step_bytes
     with QemuTarget(b, fw.elf, timeout=10.0) as t:
         dm = DeviceModel(t.link, q, b, builtin=True)
-        assert dm._chunking()[2] and dm.stage_bytes >= step_bytes
+        assert dm._chunking()[2] and dm.stage_bytes == step_bytes
         res = dm.run(x)
         assert t.close() == 0
     same_as_host(res, q, x)
@@ -151,3 +156,69 @@ def test_a_grouped_schedule_stages_into_its_own_input_buffer(boards, fw_cache):
         dm.max_payload = RUN_REQ_HEADER + 64 - 1                     # then frames a byte short of a step
         assert dm._chunking() == (6, False, True)
         same_as_host(dm.run(x), q, x, "fused")
+
+
+def _with_payload(board, tmp_path, max_payload: int):
+    """`board` (a variant already) with another max_payload_bytes (the firmware's ESN_FW_MAX_PAYLOAD)."""
+    old = f"max_payload_bytes = {board.firmware['max_payload_bytes']:_}"
+    text = board.path.read_text()
+    assert old in text and f'id = "{board.id}"' in text
+    new_id = f"{board.id}-p{max_payload}"
+    path = tmp_path / f"{new_id}.toml"
+    path.write_text(text.replace(old, f"max_payload_bytes = {max_payload:_}").replace(f'id = "{board.id}"',
+                                                                                    f'id = "{new_id}"'))
+    return load_board_file(path)
+
+
+@pytest.mark.needs_arm_gcc
+def test_the_fit_check_counts_input_staging(tmp_path, fw_cache):
+    """digits_mlp's 64 B step on a board whose frames carry 64 B: RUN (3 B header) cannot carry it, so the
+    firmware needs 64 B of staging. On a board whose SRAM holds the model but not its staging, compiled in
+    and as a blob, the build is refused before anything boots, naming the staging; with 1,024 B frames
+    the same SRAM holds it."""
+    q = example_qgraph("digits_mlp")
+    low = lower(q)
+    big = board_variant(tmp_path, "qemu-mps2-an386-p", sram_bytes=1 << 20)
+    small_frames = _with_payload(big, tmp_path, 64)
+    assert input_staging_bytes(big, low) == 0 and input_staging_bytes(small_frames, low) == 64
+    assert input_staging_bytes(small_frames, lower(q, "fused", 6)) == 0   # a grouped schedule's own buffer
+
+    region = small_frames.arena_region
+
+    def board(name: str, sram: int):   # under 64 KiB all (SMALL_SRAM_BYTES: the loader's tables shrink below)
+        return _with_payload(board_variant(tmp_path, name, sram_bytes=sram, arena_bytes=1024), tmp_path, 64)
+
+    ref = board("qemu-mps2-an386-ref", 60_000)
+    fw = build_runtime_firmware(ref, q, builtin=True, cache_dir=fw_cache)
+    assert fw.sizes.arena == low.arena_bytes + 64
+
+    # compiled in: SRAM for the firmware, the runtime arena and the staging fits; 32 B less is refused
+    used = fw.sizes.regions[region]
+    assert build_runtime_firmware(board("qemu-mps2-an386-s0", used), q, builtin=True, cache_dir=fw_cache).sizes.arena \
+        == low.arena_bytes + 64
+    with pytest.raises(FirmwareTooLarge, match=r"runtime arena [\d,]+ B \+ input staging 64 B \(one step's input"):
+        build_runtime_firmware(board("qemu-mps2-an386-s1", used - 32), q, builtin=True, cache_dir=fw_cache)
+
+    # as a blob, checked before anything boots: the probe's RAM + blob + runtime arena + staging
+    blob, arena = model_ram_bytes(q)
+    probe = build_runtime_firmware(ref, arena_bytes=8, cache_dir=fw_cache)
+    used = probe.sizes.regions[region] - 8 + blob + arena + 64
+    assert build_runtime_firmware(board("qemu-mps2-an386-b0", used), q, cache_dir=fw_cache).sizes.arena \
+        >= blob + arena + 64
+    with pytest.raises(FirmwareTooLarge, match=r"model blob [\d,]+ B sent to RAM, runtime arena [\d,]+ B "
+                                               r"\+ input staging 64 B"):
+        build_runtime_firmware(board("qemu-mps2-an386-b1", used - 32), q, cache_dir=fw_cache)
+
+
+def test_run_req_header_is_the_firmwares():
+    """RUN_REQ_HEADER (edgesnn.firmware.runtime, used by the runner and the fit check) mirrors the RUN request's
+    layout in the firmware: u8 flags, u16 steps, then the inputs at r->in + 3."""
+    src = (ROOT / "runtime_c/ports/firmware/esn_fw_ext_runtime.c").read_text()
+    assert f"x = r->in + {RUN_REQ_HEADER};" in src
+    assert f"r->in_len != {RUN_REQ_HEADER}u + (uint64_t)n * in_size" in src
+    assert RUN_REQ_HEADER == struct.calcsize("<BH")
+    # the frame's payload limit is the board's max_payload_bytes, passed to the build as ESN_FW_MAX_PAYLOAD
+    header = (ROOT / "runtime_c/ports/firmware/esn_fw_config.h").read_text()
+    assert "#ifndef ESN_FW_MAX_PAYLOAD" in header
+    build = (ROOT / "edgesnn/firmware/build.py").read_text()
+    assert '"ESN_FW_MAX_PAYLOAD": str(fw["max_payload_bytes"])' in build
