@@ -21,13 +21,13 @@ from pathlib import Path
 from ..resources import RUNTIME_C
 
 RUNTIME_CODE_BYTES: dict[str, int] = {
-    "cortex-m0": 20_228,
-    "cortex-m0plus": 20_228,
-    "cortex-m3": 18_622,
-    "cortex-m4": 18_840,
-    "cortex-m7": 18_836,
-    "cortex-m33": 18_840,
-    "cortex-m55": 19_108,
+    "cortex-m0": 21_488,
+    "cortex-m0plus": 21_488,
+    "cortex-m3": 19_780,
+    "cortex-m4": 19_998,
+    "cortex-m7": 19_986,
+    "cortex-m33": 19_998,
+    "cortex-m55": 20_294,
 }
 SOURCE = "arm-none-eabi-size, -Os objects of runtime_c/src (gcc 12.2.1), see edgesnn/cost/runtime_size.py"
 

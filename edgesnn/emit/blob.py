@@ -6,10 +6,11 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
                         section count, section table offset
     section table       16 bytes per section: type, flags, offset, size, count
     MODEL  (64 bytes)   node/edge counts, bit widths, rounding, seed, early exit, input/output sizes,
-                        schedule steps T (version 2; 0: no schedule)
-    NODES  (216 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, flags (bit 0
-                        starts a schedule group, bit 1 stages the weights), and (offset, count, bits,
-                        mode) of each of the 11 parameter arrays
+                        schedule steps T (0: no schedule), the memory plan's arena bytes
+    NODES  (224 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, flags (bit 0
+                        starts a schedule group, bit 1 stages the weights), (offset, count, bits, mode)
+                        of each of the 11 parameter arrays, and the memory plan's offsets of its
+                        output buffer (even, odd steps) and state block (edgesnn.lower.MemoryPlan)
     EDGES  (8 each)     src, dst, recurrent flag, index in the graph's edge list; grouped by dst
     PARAMS              the arrays in device layout and storage (edgesnn.lower: packed 2- and 4-bit
                         weights, parameters per element, channel or layer at 8/16/32 bits), each
@@ -38,20 +39,20 @@ from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS
-from ..lower import RESET_CODES, LNode, Lowered, align8, config_record, lower, unpack_rows
+from ..lower import RESET_CODES, LNode, Lowered, MemoryPlan, align8, config_record, lower, unpack_rows
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, storage_dtype
 
 MAGIC = b"ESNB"
 VERSION = 3
-HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 216, 8
+HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 224, 8
 SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 
 _HEADER = struct.Struct("<4sHHIIHHI24x")
 _SECTION = struct.Struct("<HHIII")
-_MODEL = struct.Struct("<HHHH8BIiiIII24x")
-_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "IIBBH" * len(PARAM_SLOTS) + "4x")
+_MODEL = struct.Struct("<HHHH8BIiiIIII20x")
+_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "IIBBH" * len(PARAM_SLOTS) + "III")
 _EDGE = struct.Struct("<HHBBH")
 _CONFIG_KEYS = ("weight_bits", "state_bits", "current_bits", "adapt_bits", "threshold_bits", "decay_bits",
                 "rounding", "exit_enabled")
@@ -114,15 +115,18 @@ def blob_from_lowered(low: Lowered) -> bytes:
                 (SEC_META, meta_off, len(meta), 1)]
     for i, (typ, o, size, count) in enumerate(sections):
         _SECTION.pack_into(buf, HEADER_BYTES + i * SECTION_BYTES, typ, 0, o, size, count)
+    plan = low.memory_plan()
     cfg = config_record(q)
     _MODEL.pack_into(buf, model_off, n, m, 0, low.output_node, *(cfg[k] for k in _CONFIG_KEYS), cfg["seed"],
-                     cfg["exit_threshold_q8"], cfg["exit_beta_q16"], low.input_size, low.output_size, low.steps)
+                     cfg["exit_threshold_q8"], cfg["exit_beta_q16"], low.input_size, low.output_size, low.steps,
+                     plan.arena_bytes)
     for k, nd in enumerate(low.nodes):
         flat = [v for ref in refs[k] for v in ref]
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
                         nd.flat_start, nd.flat_end, 0, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
-                        nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, 0, *flat)
+                        nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, 0, *flat,
+                        *plan.buf_off[k], plan.state_off[k])
     for i, e in enumerate(low.edges):
         _EDGE.pack_into(buf, edges_off + i * EDGE_BYTES, e.src, e.dst, e.back, 0, e.orig)
     for o, data in chunks:
@@ -204,7 +208,7 @@ def _parse(h: dict) -> QGraph:
     edges = [_EDGE.unpack_from(data, sec[SEC_EDGES][0] + i * EDGE_BYTES) for i in range(m)]
     graph_edges = [(names[s], names[d]) for s, d, _, _, _ in sorted(edges, key=lambda e: e[4])]
     p_lo, p_size, _ = sec[SEC_PARAMS]
-    nodes, layers = {}, {}
+    nodes, layers, plan = {}, {}, MemoryPlan([], [], vals[18])
     for k in range(n):
         f = _NODE.unpack_from(data, sec[SEC_NODES][0] + k * NODE_BYTES)
         kind = BY_CODE[f[0]].name
@@ -214,6 +218,8 @@ def _parse(h: dict) -> QGraph:
                    first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10],
                    kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31])
         refs = f[33:]
+        plan.buf_off.append(list(f[-3:-1]))
+        plan.state_off.append(f[-1])
         for i, slot in enumerate(PARAM_SLOTS):
             o, cnt, bits, mode, reserved = refs[5 * i:5 * i + 5]
             if cnt == 0:
@@ -252,7 +258,11 @@ def _parse(h: dict) -> QGraph:
     if {(names[s], names[d]) for s, d, b, _, _ in edges if b} != set(sched.back_edges):
         raise BlobError("the blob's recurrent edges are not its graph's back edges")
     exit_cfg = {"threshold_q8": thr, "beta_q16": beta} if cfgv["exit_enabled"] else None
-    return QGraph(graph, config, layers, meta.get("qgraph_meta", {}), exit_cfg)
+    q = QGraph(graph, config, layers, meta.get("qgraph_meta", {}), exit_cfg)
+    problem = lower(q).plan_problem(plan)
+    if problem:
+        raise BlobError(f"the blob's memory plan is refused: {problem}")
+    return q
 
 
 def schedule_of(data: bytes) -> tuple[list[int], int]:

@@ -35,8 +35,10 @@ contiguous groups that each run all T = steps steps before the next (inside a gr
 their group starts (ESN_NODE_STAGE_WEIGHTS: for weights in slow external flash; the copy costs the
 largest group's staged weights in SRAM, `staged_weight_bytes()` per input are copied).
 
-`Lowered.arena_size()` is the exact arena of esn_init (time-step-major), `arena_size_sched()` that of
-esn_sched_init for the lowered schedule; `schedule_refusal()` says why a schedule cannot run a model.
+`Lowered.memory_plan()` places every buffer and state block of esn_init's arena (time-step-major) once,
+here: the blob carries the offsets and the runtime only checks them (`plan_problem()` says what it would
+refuse); `arena_size()` is that plan's bytes. `arena_size_sched()` is esn_sched_init's arena for the lowered
+schedule (placed by the runtime, esn_schedule.c); `schedule_refusal()` says why a schedule cannot run a model.
 Both follow the state storage of esn_runtime.h: v and i as int8 or int16 when their bit widths allow, no state
 at all for a stateless layer (`stateless()`: all decays zero, nothing carried across steps).
 """
@@ -153,6 +155,16 @@ class LEdge:
 
 
 @dataclass
+class MemoryPlan:
+    """esn_init's arena, planned offline (Lowered.memory_plan): per node its output buffer's offsets at even
+    and odd steps (equal unless a recurrent edge reads it; a Flatten's are its input's, the Output's 0) and
+    its state block's offset (0 without one), and the arena's bytes."""
+    buf_off: list[list[int]]
+    state_off: list[int]
+    arena_bytes: int
+
+
+@dataclass
 class Lowered:
     qgraph: QGraph
     nodes: list[LNode]
@@ -208,14 +220,88 @@ class Lowered:
         return self.arena_size_sched() if self.steps else self.arena_size()
 
     def arena_size(self) -> int:
-        """Exact arena bytes of esn_init (time-step-major): esn_arena_size() (layout in esn_runtime.h)."""
+        """Exact arena bytes of esn_init (time-step-major): the memory plan's (esn_arena_size())."""
+        return self.memory_plan().arena_bytes
+
+    def arena_base(self) -> int:
+        """Bytes of esn_init's fixed part before buffers and state (esn__arena_base): node table, counters,
+        output and exit accumulator."""
         n = len(self.nodes)
-        off = align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
+        return align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
+
+    def _regions(self) -> list[tuple[tuple[str, int, int], int, int, int]]:
+        """((kind, node, parity), bytes, first, last node step alive) of every buffer and state block."""
+        n = len(self.nodes)
+        last = list(range(n))  # last node that reads each node's buffer (itself if none)
+        for e in self.edges:  # readers of a Flatten read its input's buffer
+            if not e.back:
+                last[self.owner(e.src)] = max(last[self.owner(e.src)], e.dst)
         doubled = {self.owner(e.src) for e in self.edges if e.back}
+        out = []
         for k, nd in enumerate(self.nodes):
             if nd.kind not in ("Output", "Flatten"):
-                off += align8(4 * nd.out_size) * (2 if k in doubled else 1)
-        return off + sum(self.state_bytes(k) for k in range(n))
+                size = align8(4 * nd.out_size)
+                if k in doubled:  # read at the next step through a recurrent edge: kept throughout
+                    out += [(("buf", k, 0), size, 0, n), (("buf", k, 1), size, 0, n)]
+                else:
+                    out.append((("buf", k, 0), size, k, last[k]))
+            if self.state_bytes(k):
+                out.append((("state", k, 0), self.state_bytes(k), 0, n))
+        return out
+
+    def plan_problem(self, plan: "MemoryPlan") -> str | None:
+        """Why the runtime would refuse `plan` for this program (esn__check_plan), or None."""
+        base = self.arena_base()
+        doubled = {self.owner(e.src) for e in self.edges if e.back}
+        if plan.arena_bytes == 0:
+            return "no memory plan"
+        for k, nd in enumerate(self.nodes):
+            b0, b1 = plan.buf_off[k]
+            if (nd.kind == "Output" and (b0 or b1) or nd.kind == "Flatten" and [b0, b1] != list(plan.buf_off[self.owner(k)])
+                    or nd.kind not in ("Output", "Flatten") and k not in doubled and b1 != b0):
+                return f"node {nd.name!r}: buffer offsets {b0}, {b1}"
+            if not self.state_bytes(k) and plan.state_off[k]:
+                return f"node {nd.name!r}: a state offset without state"
+        spans = []
+        for (what, k, parity), size, first, last in self._regions():
+            at = plan.state_off[k] if what == "state" else plan.buf_off[k][parity]
+            if at < base or at + size > plan.arena_bytes or at % 8:
+                return f"node {self.nodes[k].name!r}: {what} at {at} lies outside [{base}, {plan.arena_bytes}) or unaligned"
+            spans.append((at, at + size, first, last, self.nodes[k].name))
+        for i, (o, e, f, l, name) in enumerate(spans):
+            for o2, e2, f2, l2, name2 in spans[i + 1:]:
+                if o < e2 and o2 < e and f <= l2 and f2 <= l:
+                    return f"nodes {name!r} and {name2!r} share arena bytes while both are alive"
+        return None
+
+    def memory_plan(self) -> "MemoryPlan":
+        """Where esn_init's arena holds every buffer and state block (time-step-major), planned here once and
+        carried in the blob: the runtime checks it (bounds, alignment, no two live regions sharing a byte)
+        instead of placing anything. After the runtime's fixed part (node table, counters, output and exit
+        accumulator), regions are placed largest first at the lowest 8-aligned offset that no region alive at
+        the same time occupies. A node's output buffer lives from its own step until its last reader's (through
+        Flattens, which share their input's buffer); a buffer read through a recurrent edge is two buffers
+        (one per step parity), kept for the whole input like every state block."""
+        n = len(self.nodes)
+        base = self.arena_base()
+        regions = [(size, first, last, key) for key, size, first, last in self._regions()]
+        placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
+        where = {}
+        for size, first, end_t, key in sorted(regions, key=lambda r: (-r[0], r[3])):
+            at = base
+            for o, e, _, _ in sorted(p for p in placed if p[2] <= end_t and first <= p[3]):  # alive together
+                if at + size <= o:
+                    break  # fits in the gap below this one
+                at = max(at, e)
+            placed.append((at, at + size, first, end_t))
+            where[key] = at
+        buf = [[where.get(("buf", self.owner(k), p), 0) if self.nodes[k].kind != "Output" else 0
+                for p in (0, 1)] for k in range(n)]
+        for k in range(n):
+            if ("buf", self.owner(k), 1) not in where:  # one buffer for both step parities
+                buf[k][1] = buf[k][0]
+        state = [where.get(("state", k, 0), 0) for k in range(n)]
+        return MemoryPlan(buf, state, max([base] + [e for _, e, _, _ in placed]))
 
     # -- schedules (esn_schedule.c) ---------------------------------------------------------------
     def group_of(self) -> list[int]:

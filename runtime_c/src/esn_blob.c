@@ -150,7 +150,7 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     esn_model *m = &bm->model;
     const uint32_t nodes = esn_rd16(r);
     const uint32_t edges = esn_rd16(r + 2);
-    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 40, 24u)) {
+    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 44, 20u)) {
         return ESN_FAIL(ESN_ERR_SECTION, -1, nodes);
     }
     if (nodes < 2u || nodes > ESN_MAX_NODES) {
@@ -177,6 +177,10 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     m->input_size = esn_rd32(r + 28);
     m->output_size = esn_rd32(r + 32);
     m->sched_steps = esn_rd32(r + 36);
+    m->arena_bytes = esn_rd32(r + 40);
+    if (m->arena_bytes == 0u) { /* edgesnn plans every blob's arena (esn_model.arena_bytes) */
+        return ESN_FAIL(ESN_ERR_PLAN, -1, 0);
+    }
     m->nodes = bm->nodes;
     m->edges = bm->edges;
     return ESN_OK;
@@ -240,9 +244,12 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
             nd->dil[a] = (uint16_t)esn_rd16(r + 68 + 2 * a);
         }
         nd->groups = esn_rd32(r + 72);
-        if (esn_rd32(r + 76) != 0u || esn_rd32(r + ESN_BLOB_NODE_BYTES - 4u) != 0u) {
+        if (esn_rd32(r + 76) != 0u) {
             return ESN_FAIL(ESN_ERR_ENUM, k, esn_rd32(r + 76));
         }
+        nd->buf_off[0] = esn_rd32(r + 212); /* the memory plan, checked by esn__check_plan */
+        nd->buf_off[1] = esn_rd32(r + 216);
+        nd->state_off = esn_rd32(r + 220);
         for (a = 0u; a < ESN_P_COUNT; ++a) { /* the arrays' storage; where they lie: esn_read_params */
             const uint8_t *ref = r + 80u + ESN_BLOB_PARAM_REF_BYTES * a;
             nd->param[a] = NULL;

@@ -123,6 +123,17 @@ static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int
     sm->bytes = (at + 7u) & ~7u;
 }
 
+/* Bytes of esn_init's fixed part, before the buffers and state: node table, step and total counters, output
+ * and exit accumulator (esn_runtime.h). */
+static inline uint64_t esn__arena_base(const esn_model *m)
+{
+    const uint64_t n = m->n_nodes;
+    return ((n * 16u + 7u) & ~(uint64_t)7u) + 2u * n * 64u + 2u * (((uint64_t)m->output_size * 8u + 7u) & ~(uint64_t)7u);
+}
+
+/* The memory plan's regions, checked by esn__validate_params when the model has one (arena_bytes != 0). */
+esn_status esn__check_plan(const esn_model *m, esn_diag *diag);
+
 /* Memory-traffic counters of one node's step from its synops (esn_runtime.h); n_state = S. */
 void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c);
 

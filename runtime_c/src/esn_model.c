@@ -640,7 +640,7 @@ static esn_status esn_check_neuron_params(const esn_model *m, uint32_t k, esn_di
     return ESN_OK;
 }
 
-esn_status esn__validate_params(const esn_model *m, esn_diag *diag)
+static esn_status esn_validate_values(const esn_model *m, esn_diag *diag)
 {
     uint32_t gain[ESN_MAX_NODES];  /* weighted: largest |row| sum; pools: window size; flatten: 1 */
     uint32_t bias[ESN_MAX_NODES];  /* weighted: largest |bias| */
@@ -718,6 +718,109 @@ esn_status esn__validate_params(const esn_model *m, esn_diag *diag)
         }
     }
     return ESN_FAIL(ESN_ERR_OVERFLOW, -1, 0); /* a cycle without a neuron layer: unbounded */
+}
+
+/* One region of the memory plan: node k's buffer at parity r (r = 0, 1) or its state block (r = 2). */
+typedef struct esn_region {
+    uint64_t off, end;   /* [off, end) in the arena */
+    uint32_t first, last; /* the node steps it is alive for (whole input: 0 .. n_nodes) */
+} esn_region;
+
+/* Region r of node k; 0 when it has none. last_read[k]: the last node reading k's buffer in a step. */
+static int esn_region_of(const esn_model *m, uint32_t k, uint32_t r, const uint8_t *last_read, const uint8_t *doubled,
+                         esn_region *g)
+{
+    const esn_node *nd = &m->nodes[k];
+    if (r == 2u) {
+        esn__state_map sm;
+        esn__state_map_of(m, nd, esn__n_state(nd) != 0u && esn__stateless(nd), &sm);
+        if (sm.bytes == 0u) {
+            return 0;
+        }
+        g->off = nd->state_off;
+        g->end = g->off + sm.bytes;
+        g->first = 0u;
+        g->last = m->n_nodes;
+        return 1;
+    }
+    if (nd->kind == ESN_KIND_OUTPUT || nd->kind == ESN_KIND_FLATTEN || (r == 1u && !doubled[k])) {
+        return 0;
+    }
+    g->off = nd->buf_off[r];
+    g->end = g->off + (((uint64_t)nd->out_size * 4u + 7u) & ~(uint64_t)7u);
+    g->first = doubled[k] ? 0u : k; /* a recurrent edge reads it at the next step: kept throughout */
+    g->last = doubled[k] ? m->n_nodes : last_read[k];
+    return 1;
+}
+
+esn_status esn__check_plan(const esn_model *m, esn_diag *diag)
+{
+    const uint64_t base = esn__arena_base(m);
+    uint8_t last_read[ESN_MAX_NODES];
+    uint8_t doubled[ESN_MAX_NODES];
+    uint32_t k;
+    uint32_t e;
+    uint32_t a;
+    uint32_t b;
+    for (k = 0u; k < m->n_nodes; ++k) {
+        last_read[k] = (uint8_t)k;
+        doubled[k] = 0u;
+    }
+    for (e = 0u; e < m->n_edges; ++e) { /* grouped by destination: dst never decreases */
+        const uint32_t o = esn__owner(m, m->edges[e].src);
+        uint32_t dst = 0u;
+        for (k = 0u; k < m->n_nodes; ++k) {
+            if (e >= m->nodes[k].first_edge && e < (uint32_t)m->nodes[k].first_edge + m->nodes[k].n_edges) {
+                dst = k;
+            }
+        }
+        if (m->edges[e].back) {
+            doubled[o] = 1u;
+        } else if (dst > last_read[o]) {
+            last_read[o] = (uint8_t)dst;
+        }
+    }
+    for (k = 0u; k < m->n_nodes; ++k) { /* each region alone: the fields it does not use are 0 */
+        const esn_node *nd = &m->nodes[k];
+        const uint32_t o = esn__owner(m, k);
+        esn_region g;
+        uint32_t r;
+        if (nd->kind == ESN_KIND_OUTPUT ? (nd->buf_off[0] | nd->buf_off[1]) != 0u
+            : nd->kind == ESN_KIND_FLATTEN ? nd->buf_off[0] != m->nodes[o].buf_off[0] ||
+                                                 nd->buf_off[1] != m->nodes[o].buf_off[1]
+                                           : !doubled[k] && nd->buf_off[1] != nd->buf_off[0]) {
+            return ESN_FAIL(ESN_ERR_PLAN, k, nd->buf_off[1]);
+        }
+        if (!esn_region_of(m, k, 2u, last_read, doubled, &g) && nd->state_off != 0u) {
+            return ESN_FAIL(ESN_ERR_PLAN, k, nd->state_off);
+        }
+        for (r = 0u; r < 3u; ++r) {
+            if (esn_region_of(m, k, r, last_read, doubled, &g) &&
+                (g.off < base || g.end > m->arena_bytes || (g.off & 7u) != 0u)) {
+                return ESN_FAIL(ESN_ERR_PLAN, k, (int64_t)g.off);
+            }
+        }
+    }
+    for (a = 0u; a < 3u * m->n_nodes; ++a) { /* no two regions alive at once share a byte */
+        esn_region ga;
+        if (!esn_region_of(m, a / 3u, a % 3u, last_read, doubled, &ga)) {
+            continue;
+        }
+        for (b = a + 1u; b < 3u * m->n_nodes; ++b) {
+            esn_region gb;
+            if (esn_region_of(m, b / 3u, b % 3u, last_read, doubled, &gb) && ga.off < gb.end && gb.off < ga.end &&
+                ga.first <= gb.last && gb.first <= ga.last) {
+                return ESN_FAIL(ESN_ERR_PLAN, (int32_t)(b / 3u), (int64_t)gb.off);
+            }
+        }
+    }
+    return ESN_OK;
+}
+
+esn_status esn__validate_params(const esn_model *m, esn_diag *diag)
+{
+    ESN_CHECK(esn_validate_values(m, diag));
+    return m->arena_bytes != 0u ? esn__check_plan(m, diag) : ESN_OK;
 }
 
 esn_status esn_model_validate(const esn_model *m, esn_diag *diag)

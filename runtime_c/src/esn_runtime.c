@@ -46,6 +46,7 @@ static const char *const esn_status_strings[ESN_STATUS_COUNT] = {
     [ESN_ERR_STATE] = "call out of order (not initialised, or stepped after early exit)",
     [ESN_ERR_ENDIAN] = "big-endian host cannot use the blob in place",
     [ESN_ERR_SCHEDULE] = "schedule refused: a recurrent edge across groups, or early exit with a schedule",
+    [ESN_ERR_PLAN] = "memory plan refused: a region outside the arena, misaligned, or over a live one",
 };
 
 const char *esn_status_str(esn_status s)
@@ -83,16 +84,22 @@ static int esn_is_double(const esn_model *m, uint32_t owner)
     return 0;
 }
 
-/* Computes the layout (esn_runtime.h); fills rt when it is not NULL. */
+/* Computes the layout (esn_runtime.h); fills rt when it is not NULL. A model with a memory plan
+ * (arena_bytes != 0, checked by esn_model_validate) has its buffers and state where the plan says;
+ * otherwise every buffer and state block gets its own bytes, in node order. */
 static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *bytes)
 {
-    const uint64_t n = m->n_nodes;
-    uint64_t off = esn_align8(n * ESN_RT_BYTES);
+    uint64_t off = esn__arena_base(m); /* node table, counters, output and exit accumulator */
     uint32_t k;
     uint16_t layer = 0u;
-    off += 2u * n * ESN_COUNTERS_BYTES;   /* step and total counters */
-    off += 2u * esn_align8((uint64_t)m->output_size * 8u); /* output and exit accumulator */
-    for (k = 0u; k < m->n_nodes; ++k) {
+    const int planned = m->arena_bytes != 0u;
+    for (k = 0u; k < m->n_nodes && planned; ++k) {
+        if (rt != NULL) {
+            rt[k].buf_off[0] = m->nodes[k].buf_off[0];
+            rt[k].buf_off[1] = m->nodes[k].buf_off[1];
+        }
+    }
+    for (k = 0u; k < m->n_nodes && !planned; ++k) {
         const esn_node *nd = &m->nodes[k];
         const uint64_t size = esn_align8((uint64_t)nd->out_size * 4u);
         uint64_t b0 = 0u;
@@ -133,7 +140,7 @@ static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *byte
             if (off > UINT32_MAX) {
                 return ESN_ERR_LIMIT;
             }
-            rt[k].state_off = (uint32_t)off;
+            rt[k].state_off = planned ? nd->state_off : (uint32_t)off;
             rt[k].n_state = (uint8_t)s;
             rt[k].layer = layer;
             rt[k].flags = (uint8_t)((nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? ESN_RT_PENDING : 0u) |
@@ -145,7 +152,7 @@ static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *byte
     if (off > (uint64_t)UINT32_MAX - 7u) {
         return ESN_ERR_LIMIT;
     }
-    *bytes = off;
+    *bytes = planned ? m->arena_bytes : off;
     return ESN_OK;
 }
 

@@ -17,8 +17,9 @@
  *        rounding (esn_rounding), exit enabled (0/1)
  *     16 u32 seed  20 i32 exit threshold (1/256 nat)  24 i32 exit beta (Q16)
  *     28 u32 input size  32 u32 output size  36 u32 schedule steps T (0: no schedule)
- *     40 24 reserved bytes (0)
- *   NODES  (count nodes, 216 bytes each, schedule order)
+ *     40 u32 arena bytes of the memory plan (esn_model.arena_bytes; never 0 in a blob)
+ *     44 20 reserved bytes (0)
+ *   NODES  (count nodes, 224 bytes each, schedule order)
  *     0  u8 kind  1 u8 reset  2 u8 spike rule  3 u8 syn_delay  4 u16 max_spikes
  *     6  u16 first edge  8 u16 edges  10 u8 in rank  11 u8 out rank  12 i8 flatten start
  *     13 i8 flatten end  14 u8 reserved (0)  15 u8 flags (bit 0: a schedule group starts here,
@@ -29,7 +30,7 @@
  *     80 11 x 12 bytes, the esn_param arrays: u32 offset (from the blob's start, in PARAMS), u32 count
  *        (elements stored: per element, per channel or 1, as the mode says), u8 bits per element
  *        (esn_node.pbits), u8 mode (esn_param_mode), u16 reserved (0); all 0 where absent
- *     212 u32 reserved (0)
+ *     212 u32[2] the memory plan's output buffer offsets (even, odd steps)  220 u32 its state block's offset
  *   EDGES  (count edges, 8 bytes each, grouped by destination in node order)
  *     0  u16 src  2 u16 dst  4 u8 recurrent (0/1)  5 u8 reserved (0)  6 u16 index in the graph's edge list
  *   PARAMS (count = number of arrays): the arrays, each at its width; weights packed at 2 and 4 bits,
@@ -37,7 +38,7 @@
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
  * Version 3 stores every parameter array at its own width and coverage (packed sub-byte weights,
- * parameters once per channel or layer); versions 1 and 2 (int32 parameters, one per element) are
+ * parameters once per channel or layer) and the arena's memory plan; versions 1 and 2 (int32 parameters, one per element) are
  * refused with ESN_ERR_VERSION: recompile the model with this edgesnn.
  *
  * The loader checks every field, size, offset, alignment, count, shape product, enumeration and
@@ -60,7 +61,7 @@ extern "C" {
 #define ESN_BLOB_HEADER_BYTES 48u
 #define ESN_BLOB_SECTION_BYTES 16u
 #define ESN_BLOB_MODEL_BYTES 64u
-#define ESN_BLOB_NODE_BYTES 216u
+#define ESN_BLOB_NODE_BYTES 224u
 #define ESN_BLOB_PARAM_REF_BYTES 12u
 #define ESN_BLOB_EDGE_BYTES 8u
 

@@ -11,15 +11,22 @@
  * model that carries one are below (esn_sched_*).
  *
  * The runtime never allocates. esn_arena_size() reports the exact bytes a model needs; the arena
- * holds, in this order, each region starting 8-byte aligned:
+ * holds, each region starting 8-byte aligned, first the runtime's fixed part:
  *
  *     node table     n_nodes x 16 bytes (buffer and state offsets, layer index)
  *     step counters  n_nodes x esn_counters (64 bytes): the last step's activity
  *     total counters n_nodes x esn_counters: accumulated since the last reset
  *     output         output_size x int64: the last step's output
  *     exit acc       output_size x int64: the output summed since reset (early exit)
+ *
+ * then the buffers and state blocks where the model's memory plan puts them (esn_model.arena_bytes != 0;
+ * every model edgesnn writes has one, planned by edgesnn.lower: Lowered.memory_plan), or, without a
+ * plan, each in its own bytes in node order:
+ *
  *     buffers        per node except Output and Flatten (which reuses its input's buffer):
- *                    out_size x int32, twice when a recurrent edge reads it (last step's copy)
+ *                    out_size x int32, twice when a recurrent edge reads it (last step's copy); a
+ *                    buffer is alive from its node's step to its last reader's in the same step
+ *                    (recurrently read ones: throughout), so a plan may give dead ones' bytes to others
  *     states         per neuron layer, one block (aligned 8) of its state variables in this order,
  *                    each starting 4-byte aligned: v (int8 when state_bits <= 8, int16 up to 16, else
  *                    int32), i (CubaLIF/CubaLI: likewise by current_bits), eta (ALIF:
@@ -29,7 +36,8 @@
  *                    nothing from one step to the next (v and i start every step at 0, which is
  *                    what a zero decay makes of any previous value), so it needs no block at all.
  *
- * edgesnn.emit.layout.arena_size() computes the same number in Python.
+ * esn_model_validate() checks a plan: every region inside [fixed part, arena_bytes), 8-aligned, and no two
+ * regions alive at the same node step sharing a byte (ESN_ERR_PLAN).
  *
  * Counters, per node and step (Output, Input and Flatten count nothing). They describe the
  * arithmetic, whatever the schedule and storage: every element of a buffer or state variable counts

@@ -46,6 +46,7 @@ typedef enum esn_status {
     ESN_ERR_STATE,       /**< call out of order: context not initialised, or stepped after its exit */
     ESN_ERR_ENDIAN,      /**< a big-endian host cannot use a blob in place */
     ESN_ERR_SCHEDULE,    /**< the model's schedule cannot run it (a recurrent edge across groups, early exit) */
+    ESN_ERR_PLAN,        /**< the memory plan puts a region outside the arena, misaligned, or over a live one */
     ESN_STATUS_COUNT
 } esn_status;
 
@@ -166,6 +167,11 @@ typedef struct esn_node {
      * arrays 8, 16 or 32. 0 reads as the default: 8 for the weights, 32 for the others. */
     uint8_t pbits[ESN_P_COUNT];
     uint8_t pmode[ESN_P_COUNT]; /**< esn_param_mode of each array */
+    /** The memory plan (esn_model.arena_bytes != 0): arena offsets of the node's output buffer at even and
+     * odd steps (different only when a recurrent edge reads it; a Flatten's are its input's, the Output's 0)
+     * and of its state block (0 without one). esn_runtime.h says what lives where and when. */
+    uint32_t buf_off[2];
+    uint32_t state_off;
 } esn_node;
 
 /** Bits per stored element of parameter array `slot` of nd (esn_node.pbits, its default resolved). */
@@ -211,6 +217,8 @@ typedef struct esn_model {
     int32_t exit_beta_q16;     /**< (0, 2^31): output unit in Q16 */
     uint32_t input_size;      /**< elements of one input step */
     uint32_t output_size;     /**< elements of one output step */
+    uint32_t arena_bytes;     /**< esn_init's arena as planned offline (the nodes' buf_off, state_off); 0: no
+                                   plan, esn_init lays the arena out itself */
     uint32_t sched_steps;     /**< 0: no schedule (esn_init/esn_step, time-step-major); T >= 1: the grouped
                                    schedule the nodes' ESN_NODE_NEW_GROUP flags define, over T steps
                                    (esn_sched_init/esn_sched_run) */

@@ -1,0 +1,110 @@
+"""The offline memory plan: lowering places every buffer and state block of esn_init's arena (dead buffers'
+bytes given to later ones), the blob carries the offsets, and the runtime checks them instead of placing
+anything; a plan that puts a region outside the arena, misaligned, or over a live region is refused by the
+C loader and by the Python reader alike."""
+
+import struct
+import sys
+
+import pytest
+
+from edgesnn.emit import BlobError, from_blob, to_blob
+from edgesnn.emit.blob import NODE_BYTES, SEC_MODEL, SEC_NODES, read_header
+from edgesnn.lower import lower
+from edgesnn.quantize import QuantConfig, quantize
+from edgesnn.runtime import CModel
+from edgesnn.runtime.binding import _lib
+from tests.helpers.models import paper_case
+from tests.helpers.paths import ROOT
+
+from ..emit.test_blob import load_status, patched
+
+sys.path.insert(0, str(ROOT / "bench"))
+from real_models import MODELS, spike_inputs  # noqa: E402
+
+
+def _regions_alive_together_never_share_bytes(low, plan):
+    spans = []
+    for (what, k, parity), size, first, last in low._regions():
+        at = plan.state_off[k] if what == "state" else plan.buf_off[k][parity]
+        spans.append((at, at + size, first, last))
+    for i, (o, e, f, l) in enumerate(spans):
+        assert o >= low.arena_base() and e <= plan.arena_bytes and o % 8 == 0
+        for o2, e2, f2, l2 in spans[i + 1:]:
+            assert not (o < e2 and o2 < e and f <= l2 and f2 <= l)
+
+
+@pytest.mark.parametrize("case", ["braille_subtract", "cnn_sinabs"])
+def test_the_plan_reuses_dead_buffers_and_the_runtime_takes_it(case):
+    q, _ = paper_case(case, QuantConfig())
+    low = lower(q)
+    plan = low.memory_plan()
+    _regions_alive_together_never_share_bytes(low, plan)
+    assert low.plan_problem(plan) is None
+    every_region_alone = low.arena_base() + sum(size for _, size, _, _ in low._regions())
+    assert plan.arena_bytes <= every_region_alone
+    if case == "cnn_sinabs":  # a feed-forward stack: most buffers are dead by the time later ones are written
+        assert plan.arena_bytes < every_region_alone * 0.8
+    assert CModel(to_blob(q)).arena_size == plan.arena_bytes == low.arena_bytes
+
+
+def test_real_sized_cnn_arena_shrinks_with_the_plan():
+    g = MODELS["nmnist_cnn"]()
+    q = quantize(g, QuantConfig(weight_bits=4, state_bits=8), spike_inputs(g.input.shape, n=4, seed=1))
+    low = lower(q)
+    every_region_alone = low.arena_base() + sum(size for _, size, _, _ in low._regions())
+    assert every_region_alone == 157_136  # int32 buffers and int8 state, each in its own bytes
+    assert low.arena_bytes == low.memory_plan().arena_bytes <= 110_000  # fits a 128 KiB board with its stack
+
+
+def _plan_field(blob: bytes, node: int, index: int) -> int:
+    return read_header(blob)["sections"][SEC_NODES][0] + node * NODE_BYTES + 212 + 4 * index
+
+
+@pytest.fixture(scope="module")
+def braille():
+    q, _ = paper_case("braille_subtract", QuantConfig())
+    return q, to_blob(q), lower(q)
+
+
+def _refused(bad: bytes, status: str = "ESN_ERR_PLAN") -> None:
+    _, lib = _lib()
+    assert load_status(bad) == getattr(lib, status)
+    with pytest.raises(BlobError):
+        CModel(bad)
+    with pytest.raises(BlobError):
+        from_blob(bad)
+
+
+def test_a_buffer_over_a_live_one_is_refused(braille):
+    q, b, low = braille
+    plan = low.memory_plan()
+    k = next(i for i, nd in enumerate(low.nodes) if nd.kind == "Linear" and plan.buf_off[i][0] == plan.buf_off[i][1])
+    src = low.edges[low.nodes[k].first_edge].src  # its input is alive while k is written
+    _refused(patched(patched(b, _plan_field(b, k, 0), "<I", plan.buf_off[src][0]), _plan_field(b, k, 1), "<I",
+                     plan.buf_off[src][0]))
+
+
+@pytest.mark.parametrize("what,index,value", [
+    ("outside the arena", 0, 1 << 30),
+    ("misaligned", 0, None),
+    ("inside the runtime's fixed part", 0, 8),
+    ("a second buffer though no recurrent edge reads it", 1, None),
+])
+def test_a_region_out_of_place_is_refused(braille, what, index, value):
+    q, b, low = braille
+    plan = low.memory_plan()
+    k = next(i for i, nd in enumerate(low.nodes) if nd.kind == "Linear" and plan.buf_off[i][0] == plan.buf_off[i][1])
+    if value is None:
+        value = plan.buf_off[k][0] + 4
+    _refused(patched(b, _plan_field(b, k, index), "<I", value))
+
+
+def test_a_state_offset_on_a_node_without_state_and_a_blob_without_plan_are_refused(braille):
+    q, b, low = braille
+    k = next(i for i, nd in enumerate(low.nodes) if nd.kind == "Linear")
+    _refused(patched(b, _plan_field(b, k, 2), "<I", low.arena_base()))
+    _refused(patched(b, read_header(b)["sections"][SEC_MODEL][0] + 40, "<I", 0))
+    small = patched(b, read_header(b)["sections"][SEC_MODEL][0] + 40, "<I",
+                    struct.unpack_from("<I", b, read_header(b)["sections"][SEC_MODEL][0] + 40)[0] - 8)
+    _refused(small)  # the last region ends beyond the arena the plan declares
