@@ -21,13 +21,13 @@ from pathlib import Path
 from ..resources import RUNTIME_C
 
 RUNTIME_CODE_BYTES: dict[str, int] = {
-    "cortex-m0": 21_488,
-    "cortex-m0plus": 21_488,
-    "cortex-m3": 19_780,
-    "cortex-m4": 19_998,
-    "cortex-m7": 19_986,
-    "cortex-m33": 19_998,
-    "cortex-m55": 20_294,
+    "cortex-m0": 22_168,
+    "cortex-m0plus": 22_168,
+    "cortex-m3": 20_454,
+    "cortex-m4": 20_656,
+    "cortex-m7": 20_652,
+    "cortex-m33": 20_672,
+    "cortex-m55": 20_920,
 }
 SOURCE = "arm-none-eabi-size, -Os objects of runtime_c/src (gcc 12.2.1), see edgesnn/cost/runtime_size.py"
 

@@ -74,6 +74,71 @@ static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
     return q->per_neuron ? esn_param_load(q->p, q->bits, j) : q->value;
 }
 
+/* floor(x / 2^s) for int32 x, without relying on how the compiler shifts negative numbers (esn_asr64). */
+static inline int32_t esn_asr32(int32_t x, uint32_t s)
+{
+    return x >= 0 ? x >> s : -1 - ((-1 - x) >> s);
+}
+
+/*
+ * IF and LIF layers in their common form, with the generic loop's results bit for bit: one spike a step at
+ * most, reset to zero, to a value or by subtraction, truncating or nearest rounding, v kept in 8 or 16 bits
+ * and every parameter stored per channel or per layer (hoisted out of the neuron loop). Then the leak
+ * alpha * v fits int32 (|alpha| <= 2^16, |v| <= 2^15, rounding term <= 2^15) and only the sum needs 64 bits.
+ * Returns the spikes emitted.
+ */
+static uint64_t esn_if_lif_fast(const esn_model *m, const esn_node *nd, const int32_t *const *in, uint32_t n_in,
+                                void *v, uint32_t v_bits, int32_t *out, uint32_t channels, uint32_t plane, esn_par *par)
+{
+    const uint32_t db = m->decay_bits;
+    const int32_t round = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (int32_t)1 << (db - 1u) : 0;
+    const int64_t hi = (int64_t)((((uint64_t)1) << (m->state_bits - 1u)) - 1u);
+    const int64_t lo = -hi - 1;
+    const int leak = nd->kind == ESN_KIND_LIF;
+    const int ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
+    const uint32_t reset = nd->reset;
+    int8_t *v8 = (int8_t *)v;
+    int16_t *v16 = (int16_t *)v;
+    uint64_t spikes = 0u;
+    uint32_t j = 0u;
+    uint32_t ch;
+    uint32_t e;
+    for (ch = 0u; ch < channels; ++ch) {
+        const uint32_t end = j + plane;
+        int32_t alpha, bias, thr, v_reset;
+        esn_par_channel(&par[ESN_P_ALPHA], nd, ESN_P_ALPHA, ch);
+        esn_par_channel(&par[ESN_P_BIAS], nd, ESN_P_BIAS, ch);
+        esn_par_channel(&par[ESN_P_THRESHOLD], nd, ESN_P_THRESHOLD, ch);
+        esn_par_channel(&par[ESN_P_V_RESET], nd, ESN_P_V_RESET, ch);
+        alpha = par[ESN_P_ALPHA].value;
+        bias = par[ESN_P_BIAS].value;
+        thr = par[ESN_P_THRESHOLD].value;
+        v_reset = par[ESN_P_V_RESET].value;
+        for (; j < end; ++j) {
+            const int32_t vj = v_bits == 8u ? v8[j] : v16[j];
+            int64_t vv = in[0][j];
+            int32_t s;
+            for (e = 1u; e < n_in; ++e) {
+                vv += in[e][j];
+            }
+            vv += bias + (leak ? esn_asr32(alpha * vj + round, db) : vj);
+            vv = vv > hi ? hi : (vv < lo ? lo : vv);
+            s = (ge ? vv >= thr : vv > thr) ? 1 : 0;
+            if (s) { /* vv >= thr >= 1: a subtraction stays above lo */
+                vv = reset == (uint32_t)ESN_RESET_ZERO ? 0 : reset == (uint32_t)ESN_RESET_VALUE ? v_reset : vv - thr;
+            }
+            if (v_bits == 8u) {
+                v8[j] = (int8_t)vv;
+            } else {
+                v16[j] = (int16_t)vv;
+            }
+            out[j] = s;
+            spikes += (uint32_t)s;
+        }
+    }
+    return spikes;
+}
+
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
                      const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
                      esn_counters *c)
@@ -111,6 +176,14 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
 
     for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* every slot but the weights */
         esn_par_init(&par[slot], nd, slot);
+    }
+    if ((kind == ESN_KIND_IF || kind == ESN_KIND_LIF) && !stateless && v_bits <= 16u && nd->max_spikes == 1u &&
+        nd->reset != (uint8_t)ESN_RESET_SUBTRACT_LATE && !stoch && !par[ESN_P_BIAS].per_neuron &&
+        !par[ESN_P_THRESHOLD].per_neuron && !par[ESN_P_ALPHA].per_neuron && !par[ESN_P_V_RESET].per_neuron) {
+        spikes = esn_if_lif_fast(m, nd, in, n_in, v, v_bits, out, channels, plane, par);
+        c->neuron_updates += n;
+        c->spikes_out += spikes;
+        return;
     }
     if (kind == ESN_KIND_THRESHOLD) { /* no state, no noise: its own loop keeps the others' loop as it was */
         for (ch = 0u; ch < channels; ++ch) {
