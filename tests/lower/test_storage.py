@@ -145,3 +145,30 @@ def test_state_at_8_bits_is_stored_in_bytes():
     assert low8.arena_bytes < low16.arena_bytes
     assert CModel(to_blob(q8)).arena_size == low8.arena_bytes
     assert_same(simulate_fixed(q8, x, record_states=True), run_c(q8, x, record_states=True), "8-bit state", q8)
+
+
+@pytest.mark.parametrize("reset", ["zero", "value", "subtract"])
+@pytest.mark.parametrize("rule", [">", ">="])
+@pytest.mark.parametrize("state_bits,rounding", [(8, "truncate"), (16, "nearest"), (24, "nearest")])
+def test_if_lif_fast_loop_matches_the_reference(reset, rule, state_bits, rounding):
+    """The runtime's IF/LIF loop for layer-wide parameters (v in 8 or 16 bits; 24 bits takes the generic loop):
+    every reset, spike rule and deterministic rounding, state by state against the specification."""
+    import dataclasses
+    from edgesnn.graph import Graph
+    from tests.helpers.models import example_case
+    from tests.helpers.paths import MODELS
+    q, x = example_case(MODELS / "digits_mlp.json", QuantConfig(6, state_bits, rounding=rounding), n=6)
+    def layer_wide(a):
+        return np.full_like(np.asarray(a, float), float(np.mean(a)))
+    nodes = {k: dataclasses.replace(nd, reset=reset, spike_rule=rule, threshold=layer_wide(nd.threshold),
+                                    alpha=layer_wide(nd.alpha), bias=layer_wide(nd.bias),
+                                    v_reset=layer_wide(nd.threshold) * 0.25)
+             if nd.kind == "LIF" else nd for k, nd in q.graph.nodes.items()}
+    g = Graph(nodes, q.graph.edges, q.graph.dt, q.graph.meta)
+    from edgesnn.quantize import quantize
+    q2 = quantize(g, q.config, x)
+    low = lower(q2)
+    assert all(nd.modes[s] != PM_ELEM for nd in low.nodes if nd.kind == "LIF" for s in nd.params)
+    r = simulate_fixed(q2, x)
+    assert all(r.counts[k]["spikes_out"].sum() > 0 for k in ("lif1", "lif2"))  # the layers do spike
+    assert_same(simulate_fixed(q2, x, record_states=True), run_c(q2, x, record_states=True), f"{reset} {rule}", q2)
