@@ -173,6 +173,7 @@ class ExampleResult:
     float32: dict = field(default_factory=dict)
     test: tuple[float, float, int] | None = None      # (float, quantized accuracy, inputs) on the test set
     best: tuple[QuantConfig, int, int] | None = None  # none within: the most accurate setting (config, correct, B)
+    candidates: list = field(default_factory=list)    # every setting searched: (config, correct, model B as lowered)
     searched: int = 0
     seconds: float = 0.0
 
@@ -203,6 +204,7 @@ def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STAT
     with quant_search._cached_ranges(g, x):
         sizes = [lowered_bytes(quantize(g, c, x)) for c in configs]
     cands = [(c, int(e.correct.sum()), w + p + a) for c, e, (w, p, a) in zip(configs, evs, sizes)]
+    res.candidates = cands
     i = choose(res.float_correct, n, cands, max_drop_pts)
     if i is None:
         res.best = min(cands, key=lambda c: (-c[1], c[2]))
