@@ -65,8 +65,11 @@ class BenchSpec:
 
 def _neuron(kind: str, name: str, n: int, thr: float, rng) -> ir.Node:
     ones = np.ones(n)
-    alpha = rng.uniform(0.7, 0.98, n)
-    base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n)}
+    # per neuron (multiple timescales) or one for the layer: the runtime runs layer-wide IF/LIF in a faster loop
+    alpha = rng.uniform(0.7, 0.98, n) if rng.random() < 0.5 else np.full(n, rng.uniform(0.7, 0.98))
+    # thresholds and biases per neuron or one for the layer too: the runtime loads per-neuron ones at every update
+    spread = rng.uniform(0.8, 1.2, n) if rng.random() < 0.5 else ones
+    base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n) if rng.random() < 0.5 else rng.normal(0, 0.05, n)}
     row = KINDS[kind]
     if not row.spiking:
         extra = {"alpha": alpha}
@@ -76,7 +79,7 @@ def _neuron(kind: str, name: str, n: int, thr: float, rng) -> ir.Node:
     if row.adaptive:
         return ir.ALIF(**base, alpha=alpha, rho=rng.uniform(0.8, 0.99, n), b0=ones * thr, beta=ones * 0.5)
     reset = ("zero", "subtract", "value", "subtract", "late")[int(rng.integers(5))]
-    spk = {"threshold": ones * thr, "v_reset": np.zeros(n), "reset": "subtract" if reset == "late" else reset,
+    spk = {"threshold": spread * thr, "v_reset": np.zeros(n), "reset": "subtract" if reset == "late" else reset,
            "reset_late": reset == "late"}
     if kind == "IF":
         return ir.IF(**base, **spk)

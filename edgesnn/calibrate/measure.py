@@ -40,7 +40,8 @@ from ..device.runner import DeviceModel
 from ..device.serial_link import SerialLink
 from ..errors import EdgesnnError
 from ..firmware import build as F
-from ..firmware.runtime import build_runtime_firmware, model_ram_bytes
+from ..firmware.runtime import build_runtime_firmware, input_staging_bytes, model_ram_bytes
+from ..lower import lower
 from ..progress import Progress
 from ..resources import RUNTIME_C as root
 from . import bench as B
@@ -133,8 +134,10 @@ class Session:
         self.prov = provenance(board, self.hello, self.fw)
 
     def fits(self, qgraph) -> bool:
+        """Whether the firmware arena holds the model's blob, its runtime arena and, where a step's input is
+        larger than a frame, the staging area RUN_INPUT fills."""
         blob, arena = model_ram_bytes(qgraph)
-        return blob + arena <= self.hello.arena_bytes
+        return blob + arena + input_staging_bytes(self.board, lower(qgraph)) <= self.hello.arena_bytes
 
     def run(self, qgraph, x):
         return DeviceModel(self.link, qgraph, self.board).run(x)

@@ -20,9 +20,13 @@ Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif, threshold) and, where th
               conv, pool: <f>.cycles_per_window_tap * spikes_in * kh * kw   window bounds checks
               conv: conv.cycles_per_tap * synops / (C_out / groups)         one output position
     neuron    <k>.cycles_per_invocation, <k>.<reset>.cycles_per_neuron_update (IF, LIF, CubaLIF: reset zero,
-              value, subtract or subtract_late; the others <k>.cycles_per_neuron_update), <k>.cycles_per_spike_out
+              value, subtract or subtract_late; IF and LIF that the runtime runs in its fast loop, parameters
+              per layer or channel: <k>.fast.cycles_per_neuron_update; the others <k>.cycles_per_neuron_update),
+              <k>.cycles_per_spike_out
               neuron.cycles_per_extra_input * out_size * (edges - 1) * invocations   summing inputs
               neuron.cycles_per_wide_state_update * neuron_updates   state over 16 bits (int32, not int16)
+              neuron[.fast].cycles_per_channel * (channels - 1) * invocations   per-channel parameter fetches
+              neuron.cycles_per_neuron_param * neuron_updates * arrays stored per neuron   their loads
 
 A name that the coefficients lack falls back to the next more generic one (affine.int8.cycles_per_synop
 -> affine.cycles_per_synop -> cycles_per_synop), so an uncalibrated board runs on the generic PRIORS;
@@ -79,6 +83,7 @@ from ..errors import EdgesnnError, EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS, NEURON_FAMILIES
 from ..lower import SCHEDULES, arena_size_schedule
+from ..quantize.qgraph import PM_ELEM, param_storage
 from ..resources import calibration_file
 from .runtime_size import runtime_code_bytes
 
@@ -96,7 +101,7 @@ ZERO_SRC = "prior: not modelled before calibration (0)"
 for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel", "cycles_per_tail_quad",
            "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
-           "cycles_per_output_value", "cycles_per_exit_value"):
+           "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param"):
     PRIORS[_k] = (0.0, ZERO_SRC)
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
@@ -334,6 +339,13 @@ def layer_info(qgraph) -> dict:
                                    or (KINDS[node.kind].current and cfg.current_bits > 16))
         if isinstance(node, ir._Spiking):  # the reset's arithmetic runs for every neuron, spiking or not
             d["reset"] = "subtract_late" if node.reset_late else node.reset
+        if node.kind in ("IF", "LIF") and ql is not None:
+            d["fast"] = _fast_if_lif(qgraph, node, ql)
+        if node.stateful and ql is not None:  # per-channel parameters are fetched once per channel, per-neuron
+            shape = sched.shapes[name]        # ones at every update
+            d["channels"] = int(shape[0]) if len(shape) >= 2 else 1
+            d["per_neuron_params"] = sum(param_storage(np.asarray(a).reshape(shape), len(shape) >= 2)[1] == PM_ELEM
+                                         for a in ql.params.values())
         if isinstance(node, (ir.Conv2d, ir.SumPool2d)):
             k = node.weight.shape[2:] if isinstance(node, ir.Conv2d) else node.kernel_size
             d["window"] = int(np.prod(k))
@@ -346,6 +358,17 @@ def layer_info(qgraph) -> dict:
              "output_size": int(np.prod(g.output.shape)), "output_edges": len(g.predecessors(out_name)),
              "exit": qgraph.exit is not None}
     return {"layers": layers, "model": model}
+
+
+def _fast_if_lif(qgraph, node, ql) -> bool:
+    """Whether the runtime runs this IF/LIF layer in its fast loop (runtime_c/src/kernels/esn_neuron.c,
+    esn_if_lif_fast): one spike a step, no late reset, deterministic rounding, v in at most 16 bits (and kept:
+    not stateless), every parameter stored per layer or channel."""
+    cfg, shape = qgraph.config, node.neuron_shape
+    return bool(cfg.state_bits <= 16 and cfg.rounding != "stochastic" and node.max_spikes == 1
+                and not node.reset_late and (node.kind == "IF" or np.any(ql.params["alpha"]))
+                and all(param_storage(np.asarray(a).reshape(shape), len(shape) >= 2)[1] != PM_ELEM
+                        for a in ql.params.values()))
 
 
 def _graded_input(g, name: str) -> bool:
@@ -370,11 +393,16 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
     (synops, spikes_in, neuron_updates, spikes_out, invocations; totals or means alike)."""
     f, inv = info["family"], float(c.get("invocations", 0.0))
     if f in NEURON_FAMILIES:
-        u = f"{f}.{info['reset']}" if info.get("reset") else f
+        u = f"{f}.fast" if info.get("fast") else f"{f}.{info['reset']}" if info.get("reset") else f
         t = {f"{f}.cycles_per_invocation": inv, f"{u}.cycles_per_neuron_update": c.get("neuron_updates", 0.0),
              f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}
         if info.get("wide_state"):
             t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
+        if info.get("per_neuron_params"):
+            t["neuron.cycles_per_neuron_param"] = c.get("neuron_updates", 0.0) * info["per_neuron_params"]
+        if info.get("channels", 1) > 1:
+            t["neuron.fast.cycles_per_channel" if info.get("fast") else "neuron.cycles_per_channel"] = \
+                (info["channels"] - 1) * inv
         if info["edges"] > 1:
             t["neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
         return t
