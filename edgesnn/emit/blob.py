@@ -231,8 +231,7 @@ def _parse(h: dict) -> QGraph:
             if not ok or reserved:
                 raise BlobError(f"node {names[k]!r}: parameter {slot!r} stored at {bits} bits in mode {mode}")
             ln.bits[slot], ln.modes[slot] = bits, mode
-            ln.params[slot] = np.zeros(cnt, np.int64)
-            size = ln.param_nbytes(slot)
+            size = ln.stored_bytes(slot, cnt, bits)
             if o < p_lo or o + size > p_lo + p_size:
                 raise BlobError(f"node {names[k]!r}: parameter {slot!r} lies outside the PARAMS section")
             raw = data[o:o + size]

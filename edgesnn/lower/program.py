@@ -135,10 +135,13 @@ class LNode:
 
     def param_nbytes(self, slot: str) -> int:
         """Bytes of param_data(slot) (esn__param_bytes)."""
-        a, bits = self.params[slot], self.bits[slot]
+        return self.stored_bytes(slot, int(self.params[slot].size), self.bits[slot])
+
+    def stored_bytes(self, slot: str, count: int, bits: int) -> int:
+        """Bytes `count` elements of array `slot` take at `bits` each (weights: whole rows, each on a byte)."""
         if slot != "weight":
-            return int(a.size) * bits // 8
-        return int(a.size) // self.weight_row_len * ((self.weight_row_len * bits + 7) // 8)
+            return count * bits // 8
+        return count // self.weight_row_len * ((self.weight_row_len * bits + 7) // 8)
 
     @property
     def n_state(self) -> int:
