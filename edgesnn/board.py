@@ -46,7 +46,7 @@ CORES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "cortex-m55": ("armv8.1-m.main", ("none", "fpv5-d16"), True),
 }
 REGION_KINDS = ("flash", "sram", "sdram")
-RUNNERS = ("pyocd", "openocd")
+RUNNERS = ("pyocd", "openocd", "drive")   # drive: copy the image to the board's USB mass-storage drive
 PORTS_DIR = RUNTIME_C / "ports"   # one folder per port, each described by its PORT_FILE
 PORT_FILE = "port.toml"
 PORT_KINDS = ("firmware", "layer", "host")
@@ -63,6 +63,18 @@ class QemuMachine:
     args: tuple[str, ...]                       # more QEMU arguments this machine needs
     port: str                                   # the port whose port.toml lists it
     path: Path
+
+
+@dataclass(frozen=True)
+class ChipSetting:
+    """One per-chip fact a port reads from its boards' [firmware.chip] table (a [chip.NAME] of its
+    port.toml): an integer in [min, max], compiled in as ESN_CHIP_<NAME> (clocks, PLL factors, pins)."""
+    name: str
+    summary: str
+    min: int
+    max: int
+    required: bool
+    default: int | None
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Port:
     with_runtime: tuple[str, ...] = ()            # linked together with the C runtime only
     defines: dict[str, str] = field(default_factory=dict)  # more -D NAME=VALUE for every firmware of the port
     machines: dict[str, QemuMachine] = field(default_factory=dict)
+    chip: dict[str, ChipSetting] = field(default_factory=dict)  # what boards give in [firmware.chip]
 
     @property
     def dir(self) -> Path:
@@ -264,6 +277,8 @@ FLASH = {
     "runner": (_str(RUNNERS), True),
     "pyocd_target": (_str(), False), "pyocd_args": (_strlist, False),
     "openocd_config": (_strlist, False), "openocd_args": (_strlist, False),
+    "drive_label": (_str(pattern=r"[A-Za-z0-9_-]{1,11}"), False),   # the volume label of the board's drive
+    "drive_image": (_str(("hex", "uf2", "bin")), False),              # the format its boot loader takes
 }
 SERIAL = {"baud": (_int(300, 20_000_000), True)}
 FIRMWARE = {   # port, tick_source: checked against the port descriptions on disk (load_ports)
@@ -271,6 +286,7 @@ FIRMWARE = {   # port, tick_source: checked against the port descriptions on dis
     "stack_bytes": (_int(512, multiple=8), True), "arena_bytes": (_int(0, multiple=8), True),
     "max_payload_bytes": (_int(64, 4096), True), "tick_hz": (_int(1), True),
     "tick_source": (_str(), True),
+    "chip": (lambda v: None if isinstance(v, dict) else f"must be a table, got {v!r}", False),
 }
 QEMU = {"machine": (_str(), True), "limits_of": (_str(), True)}   # machine: one a port description lists
 
@@ -413,7 +429,7 @@ PORT_TOP = {
     "extensions": (_strlist, False),
     "with_runtime": (_strlist, False),
 }
-PORT_TABLES = {"tick", "defines", "machines"}
+PORT_TABLES = {"tick", "defines", "machines", "chip"}
 PORT_TICK = {"sources": (lambda v: None if v == [] else _strlist(v), True)}
 
 
@@ -429,6 +445,8 @@ def _int_list(v):
     return None if ok else f"must be a non-empty list of 32-bit addresses, got {v!r}"
 
 
+CHIP = {"summary": (_str(), True), "min": (_int(0, 0xFFFF_FFFF), True), "max": (_int(0, 0xFFFF_FFFF), True),
+        "required": (_bool, True), "default": (_int(0, 0xFFFF_FFFF), False)}
 MACHINE = {
     "core": (_str(tuple(CORES)), True),
     "timer_hz": (_int(1, 2_000_000_000), True),
@@ -509,6 +527,31 @@ def _port_file(path: Path) -> tuple[Port | None, _Problems]:
                 serial_uart_bases=tuple(ok["serial_uart_bases"]), args=tuple(ok.get("args", [])),
                 port=port_id, path=path)
 
+    chip: dict[str, ChipSetting] = {}
+    chip_raw = raw.get("chip", {})
+    if not isinstance(chip_raw, dict):
+        p.add("[chip]", "must hold [chip.NAME] tables")
+        chip_raw = {}
+    for name, c in chip_raw.items():
+        pre = f"chip.{name}."
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            p.add(f"chip.{name}", "a setting's name is lower_snake_case (it becomes ESN_CHIP_<NAME>)")
+            continue
+        ok = p.check_table(c, CHIP, pre)
+        if {"summary", "min", "max", "required"} <= set(ok):
+            if ok["min"] > ok["max"]:
+                p.add(pre + "max", f"{ok['max']:,} is below min {ok['min']:,}")
+            d = ok.get("default")
+            if ok["required"] and d is not None:
+                p.add(pre + "default", "a required setting has no default")
+            elif not ok["required"] and d is None:
+                p.add(pre + "default", "missing (an optional setting needs one)")
+            elif d is not None and not ok["min"] <= d <= ok["max"]:
+                p.add(pre + "default", f"{d:,} is outside [{ok['min']:,}, {ok['max']:,}]")
+            chip[name] = ChipSetting(name, ok["summary"], ok["min"], ok["max"], ok["required"], d)
+    if chip and kind != "firmware":
+        p.add("[chip]", "only a firmware port reads chip settings from its boards")
+
     port = None
     if {"id", "kind", "summary", "sources"} <= set(top):
         port = Port(id=top["id"], kind=kind, summary=top["summary"], path=path,
@@ -518,7 +561,7 @@ def _port_file(path: Path) -> tuple[Port | None, _Problems]:
                     tick_sources=tuple(top.get("tick_sources", [])), ticks=ticks,
                     linker_script=top.get("linker_script"), extension=top.get("extension"),
                     extensions=tuple(top.get("extensions", [])), with_runtime=tuple(top.get("with_runtime", [])),
-                    defines=dict(defines), machines=machines)
+                    defines=dict(defines), machines=machines, chip=chip)
         # the files it names exist, and every C file of the folder is named (a new source is not left out)
         keys = {"sources": port.sources, "extensions": port.extensions, "with_runtime": port.with_runtime,
                 "linker_script": [port.linker_script] if port.linker_script else [],
@@ -645,6 +688,32 @@ def _choose(p: _Problems, key: str, value: str, choices: list[str], what: str) -
     return False
 
 
+def _check_chip(p: _Problems, given: Any, port: Port) -> None:
+    """A board's [firmware.chip] against what its port declares: every required setting, each in range."""
+    if not isinstance(given, dict):
+        return  # reported by the table check
+    for name, v in given.items():
+        key = f"firmware.chip.{name}"
+        s = port.chip.get(name)
+        if s is None:
+            near = difflib.get_close_matches(name, list(port.chip), n=1)
+            p.add(key, f"port {port.id} reads no such setting ({', '.join(port.chip) or 'none'}; {port.path})"
+                       + (f"; did you mean {near[0]!r}?" if near else ""))
+        elif not _is_int(v) or not s.min <= v <= s.max:
+            p.add(key, f"must be an integer in [{s.min:,}, {s.max:,}] ({s.summary}), got {v!r}")
+    for name, s in port.chip.items():
+        if s.required and name not in given:
+            p.add(f"firmware.chip.{name}", f"missing (port {port.id} needs it: {s.summary})")
+
+
+def chip_settings(board: Board) -> dict[str, int]:
+    """The board's chip settings for its port, defaults filled in: what the build compiles in as ESN_CHIP_<NAME>."""
+    if board.port is None:
+        return {}
+    given = board.firmware.get("chip", {})
+    return {n: given.get(n, s.default) for n, s in board.port.chip.items()}
+
+
 def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Board:
     """Check one parsed board file; raise one BoardError listing every problem. Its firmware port and QEMU
     machine are checked against `ports` (default: the descriptions in runtime_c/ports, load_ports)."""
@@ -688,6 +757,10 @@ def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Boa
     fl = tables.get("flash", {})
     if fl.get("runner") == "pyocd" and "pyocd_target" not in fl:
         p.add("flash.pyocd_target", "missing (required when flash.runner = \"pyocd\")")
+    if fl.get("runner") == "drive":
+        for k in ("drive_label", "drive_image"):
+            if k not in fl:
+                p.add(f"flash.{k}", "missing (required when flash.runner = \"drive\")")
     if fl.get("runner") == "openocd" and "openocd_config" not in fl:
         p.add("flash.openocd_config", "missing (required when flash.runner = \"openocd\")")
 
@@ -718,6 +791,7 @@ def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Boa
             if "tick_source" in fw:
                 _choose(p, "firmware.tick_source", fw["tick_source"], list(port.tick_sources),
                         f"the tick sources port {port.id} offers")
+            _check_chip(p, raw["firmware"].get("chip", {}), port)
         machines = {n: m for x in ports.values() for n, m in x.machines.items()}
         if "machine" in q and _choose(p, "qemu.machine", q["machine"], sorted(machines),
                                       "the QEMU machines the ports describe"):

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..artifact import atomic_write_bytes
+from ..board import port_chain
 from ..cost.model import layer_info
 from ..device.qemu import QemuTarget
 from ..device.runner import DeviceModel
@@ -69,11 +70,13 @@ class Measurements:
     provenance: dict = field(default_factory=dict)
 
 
-def runtime_sources() -> str:
-    """Digest of the C sources the firmware's runtime compiles from: a calibration holds for those only
-    (the runtime version string stays the same while the sources change)."""
+def runtime_sources(board) -> str:
+    """Digest of the C sources a board's firmware compiles from: the runtime and the folders of its port
+    chain. A calibration holds for those only (the runtime version string stays the same while the
+    sources change); another board's port changing leaves it valid."""
+    folders = [q.dir for q in port_chain(board.port)] if board.port is not None else []
     files = sorted([*(root / "src").rglob("*.[ch]"), *(root / "include").rglob("*.h"),
-                    *(f for f in (root / "ports").rglob("*.[chS]") if "host" not in f.parts)])
+                    *(f for d in folders for f in d.glob("*.[chS]"))])
     h = hashlib.sha256()
     for f in files:
         h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
@@ -90,7 +93,7 @@ def provenance(board, hello, fw) -> dict:
     return {"v": ROW_VERSION, "board": board.id, "runtime": hello.runtime_version, "firmware": hello.fw_version,
             "compiler": compiler if fw is not None else f"unknown (firmware not built here; host has {compiler})",
             "cflags": list(fw.cflags) if fw is not None else [], "tick_hz": hello.tick_hz,
-            "runtime_sources": runtime_sources() if fw is not None else "unknown (firmware not built here)",
+            "runtime_sources": runtime_sources(board) if fw is not None else "unknown (firmware not built here)",
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "edgesnn_version": __version__}
 

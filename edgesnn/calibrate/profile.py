@@ -168,7 +168,7 @@ def stale_calibration(board, path=None) -> str | None:
         was = json.loads(p.read_text()).get("provenance", {}).get("runtime_sources")
     except (OSError, json.JSONDecodeError, AttributeError):
         return None
-    now = runtime_sources()
+    now = runtime_sources(board)
     if was and was != now:
         return (f"{p} was measured on runtime sources {was}, these are {now}: the runtime changed since; "
                 f"re-run `edgesnn calibrate --board {board.id}` (or `make calibrate`)")

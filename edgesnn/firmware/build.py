@@ -42,7 +42,7 @@ from string import Template
 from tabulate import tabulate
 
 from .. import __version__
-from ..board import PORTS_DIR, Board, load_ports, port_chain
+from ..board import PORTS_DIR, Board, chip_settings, load_ports, port_chain
 from ..errors import DeviceError
 from ..resources import RUNTIME_C
 from . import cache as C
@@ -184,7 +184,8 @@ def firmware_defines(board: Board, *, arena_bytes: int | None = None, selftest_f
         "ESN_FW_SEMIHOSTING": "1" if board.is_emulated else "0",
     }
     if board.port is not None:
-        d.update(board.port.defines)   # the port's own settings (port.toml [defines]; none so far)
+        d.update(board.port.defines)   # the port's own settings (port.toml [defines])
+        d.update({f"ESN_CHIP_{n.upper()}": f"{v:#x}u" for n, v in chip_settings(board).items()})
     if selftest_fault:
         d["ESN_FW_SELFTEST_FAULT"] = str(int(selftest_fault))
     return d
