@@ -10,7 +10,7 @@ the command line (cli.py) only parses arguments and prints what these return.
     profile(model, inputs, board=...) -> Profiled   estimated beside measured, per layer
     calibrate(board, ...) -> dict             fitted cost coefficients (calibration/BOARD.json)
     cache(clear=False) -> CacheState          the firmware cache
-    flash(board, elf=None, ...) -> list[str]  the command line that wrote the board
+    flash(board, elf=None, model=None, ...) -> FlashResult   a firmware built (or given), checked, flashed
 
 A model argument may be a path or a loaded artifact: a float Graph (quantized first where a fixed-point
 engine or a device needs it, with the `quant` settings: weight_bits, state_bits, rounding, calib,
@@ -37,7 +37,7 @@ from .calibrate.profile import profile as _profile
 from .calibrate.run import run_calibration
 from .cost import coefficients
 from .data import load_dataset, load_inputs, load_labels
-from .device.flash import flash as _flash
+from .device import flash as _FL
 from .device.runner import run_on_board
 from .emit.blob import blob_from_lowered
 from .emit.csource import c_sources
@@ -45,9 +45,8 @@ from .emit.files import write_files
 from .errors import ArenaTooSmall, EdgesnnError, EmitError
 from .firmware import cache as _cache
 from .firmware.build import Firmware, default_cache_dir, find_tool
-from .firmware.build import build as _build_firmware
 from .firmware.cycles import RunEstimate, estimate_run, timing
-from .firmware.runtime import model_ram_bytes
+from .firmware.runtime import build_runtime_firmware, model_ram_bytes
 from .graph import Graph
 from .graph.nir_io import NirWarning, read_nir
 from .lower import lower
@@ -400,9 +399,49 @@ def cache(clear: bool = False) -> CacheState:
     return CacheState(where, _cache.entries(where), _cache.max_bytes(), removed)
 
 
-def flash(board: Board | str, elf: str | os.PathLike | None = None, *, runner: str | None = None,
-          probe: str | None = None, dry_run: bool = False) -> list[str]:
-    """Writes `elf` (default: the board's runtime firmware, built) to a real board; returns the command."""
+@dataclass
+class FlashResult:
+    board: Board
+    flashed: "_FL.Flashed"       # runner, command or drive, the images checked against the ELF, files written
+    firmware: Firmware | None    # built here (None: the ELF was given)
+    what: str                    # what the firmware carries
+
+
+def flash(board: Board | str, elf: str | os.PathLike | None = None, *, model: Model | str | os.PathLike | None = None,
+          runner: str | None = None, probe: str | None = None, drive: str | os.PathLike | None = None,
+          out_dir: str | os.PathLike | None = None, dry_run: bool = False, dsp: bool = True,
+          **quant) -> FlashResult:
+    """Writes a firmware to a real board: `elf` as it is, or the board's runtime firmware built here, with
+    `model` compiled in (a plan as planned: its schedule and arena placement) or, without one, the firmware
+    that takes models as blobs over serial (`run`/`profile`/`calibrate --port`). runner: pyocd, openocd or
+    drive (the board file's by default); the tool or drive is checked before anything is built. dry_run:
+    build and check, flash nothing. out_dir: the ELF, BIN, HEX (and UF2) written there, all or none, once
+    the flash succeeded (or on a dry run)."""
     board = board if isinstance(board, Board) else get_board(board)
-    elf = elf or _build_firmware(board).elf
-    return _flash(board, elf, runner=runner, probe=probe, dry_run=dry_run)
+    r = _FL.route(board, runner=runner, probe=probe, drive=drive, dry_run=dry_run)
+    fw, what = None, "the given ELF"
+    given = [f"--{k.replace('_', '-')}" for k, v in quant.items() if v is not None]
+    if elf is not None and model is not None:
+        raise EdgesnnError("give a firmware ELF or a model to build one, not both")
+    if given and model is None:
+        raise EdgesnnError(f"{', '.join(given)}: quantization settings apply to a model compiled into the firmware "
+                           "(--model or PLAN.json); " + ("an ELF is flashed as it is" if elf is not None else
+                                                         "without one the firmware takes models over serial"))
+    if elf is not None:
+        pass
+    elif model is None:
+        fw = build_runtime_firmware(board, dsp=dsp)
+        what = "the runtime, models sent as blobs over serial"
+    else:
+        m = _model(model)
+        name = Path(model).stem if isinstance(model, (str, os.PathLike)) else "model"
+        if isinstance(m, Plan):
+            deploy = m.deploy_on(board)
+            extra = {} if deploy["schedule"] == "time" else {"schedule": deploy["schedule"], "steps": deploy["steps"]}
+            fw = build_runtime_firmware(deploy["board"], deployable(m, **quant), builtin=True, dsp=dsp, **extra)
+            what = f"the runtime with the plan {name} compiled in"
+        else:
+            fw = build_runtime_firmware(board, deployable(m, **quant), builtin=True, dsp=dsp)
+            what = f"the runtime with the model {name} compiled in"
+    res = _FL.flash_board(r, elf if elf is not None else fw.elf, out_dir=out_dir)
+    return FlashResult(board, res, fw, what)

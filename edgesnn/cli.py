@@ -173,9 +173,53 @@ def cmd_cache(args) -> None:
         print(tabulate(rows, headers=["board", "key", "size", "last used"], tablefmt="simple", disable_numparse=True))
 
 
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return Path(path).suffix.lower() in (".elf", ".axf")
+
+
+def _firmware_line(fw, board, what: str) -> str:
+    s = fw.sizes
+    return (f"firmware {fw.elf} ({'cached' if fw.cached else 'built'}; {what}): text {s.text:,} B, data {s.data:,} B, "
+            f"bss {s.bss:,} B, stack {s.stack:,} B, arena {s.arena:,} B; "
+            + ", ".join(f"{reg} {u:,}/{board.regions[reg].size_bytes:,} B" for reg, u in s.regions.items()))
+
+
 def cmd_flash(args) -> None:
-    cmd = api.flash(args.board, args.elf, runner=args.runner, probe=args.probe, dry_run=args.dry_run)
-    print(("would run: " if args.dry_run else "flashed with: ") + shlex.join(cmd))
+    target, model = args.target, args.model
+    elf = None
+    if target is not None:
+        if model is not None:
+            raise EdgesnnError(f"{target} and --model {model}: give one firmware ELF, model or plan")
+        if _is_elf(target):
+            elf = target
+        else:
+            model = target
+    quant = _quant_options(args)
+    r = api.flash(args.board, elf, model=model, runner=args.runner, probe=args.probe, drive=args.drive,
+                  out_dir=args.output, dry_run=args.dry_run, **quant)
+    f = r.flashed
+    if r.firmware is not None:
+        print(_firmware_line(r.firmware, r.board, r.what))
+    if f.command is not None:
+        print(("would run: " if f.dry_run else f"flashed {f.board} with: ") + shlex.join(f.command))
+    else:
+        img, label = f.drive_file, r.board.flash.get("drive_label") or "?"
+        if f.dry_run:
+            where = str(f.drive) if f.drive else f"the drive labelled {label} (not mounted now)"
+            print(f"would copy {img.name} ({len(img.data):,} B, {img.format.upper()}) to {where}")
+        else:
+            print(f"copied {img.name} ({len(img.data):,} B, {img.format.upper()}) to {f.drive} ({label}, the drive "
+                  f"of {f.board}), synced; " + (f.note or "the board takes it and restarts into the new firmware"))
+    if f.written:
+        rows = [[p.name, i.format.upper(), f"{len(i.data):,}", f"{i.start:#010x}..{i.end:#010x}"]
+                for p, i in zip(f.written, f.images)]
+        print(f"wrote {len(f.written)} files to {Path(args.output)}/ (each read back and checked against the ELF):")
+        print(tabulate(rows, headers=["file", "format", "bytes", "addresses"], tablefmt="simple",
+                       disable_numparse=True))
 
 
 def cmd_run(args) -> None:
@@ -421,15 +465,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the same facts as JSON")
     s.set_defaults(func=cmd_cache)
 
-    s = sub.add_parser("flash", help="write a firmware ELF to a real board with pyocd or openocd",
-                       description="Flash ELF onto BOARD with the runner its board file names (boards/BOARD.toml, "
-                                   "[flash]). The ELF must be linked for the board's flash addresses. Without ELF, "
-                                   "the board's firmware is built first (boards with a firmware port only).")
+    s = sub.add_parser("flash", help="build a board's firmware (a model compiled in, or not) and flash it",
+                       description="Flash BOARD (a real one, see `edgesnn boards`): with a firmware ELF, that ELF; "
+                                   "with a model or PLAN.json, the runtime firmware built here with the model "
+                                   "compiled in (a plan as planned; run it with `edgesnn run ... --port DEV "
+                                   "--builtin`); with neither, the runtime firmware that takes models as blobs over "
+                                   "serial (`edgesnn run|profile|calibrate ... --port DEV`). The runner is the board "
+                                   "file's ([flash] runner) unless --runner: pyocd or openocd through a debug probe, "
+                                   "or drive: the image copied to the board's USB drive (micro:bit: HEX to "
+                                   "MICROBIT; Pico: UF2 to RPI-RP2 in BOOTSEL mode). The ELF must be linked for the "
+                                   "board's flash addresses, and every image is read back and checked against it. "
+                                   "-o DIR also writes the ELF, BIN, HEX (and UF2 where the board takes it), all or "
+                                   "none, once the flash succeeded. See docs/boards.md.")
     s.add_argument("--board", required=True, metavar="BOARD", help="a board id (see `edgesnn boards`)")
-    s.add_argument("elf", nargs="?", metavar="ELF", help="the firmware image (default: build the board's firmware)")
-    s.add_argument("--runner", choices=["pyocd", "openocd"], help="override the board file's runner")
+    s.add_argument("target", nargs="?", metavar="ELF|PLAN.json",
+                   help="a firmware ELF, or a plan (or model) to compile in (default: the runtime firmware)")
+    s.add_argument("--model", metavar="MODEL.json", help="a model to compile into the firmware (weights in flash)")
+    s.add_argument("--runner", choices=["pyocd", "openocd", "drive"], help="override the board file's runner")
     s.add_argument("--probe", metavar="SERIAL", help="debug probe serial number / UID, when several are plugged in")
-    s.add_argument("--dry-run", action="store_true", help="print the command line and run nothing")
+    s.add_argument("--drive", metavar="PATH", help="runner drive: the board's mounted drive (default: the folder "
+                                                   "named by its label under /media/$USER, /run/media/$USER, "
+                                                   "/Volumes)")
+    s.add_argument("-o", "--output", metavar="DIR", help="also write the ELF, BIN, HEX (and UF2) here")
+    s.add_argument("--dry-run", action="store_true",
+                   help="build and check the firmware and its images, print the command line, flash nothing")
+    _add_quant_options(s)
     s.set_defaults(func=cmd_flash)
 
     s = sub.add_parser("run", help="run a model on an emulated or real board and bring back outputs and counters",

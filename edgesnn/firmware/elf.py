@@ -81,6 +81,20 @@ class Elf:
                 return paddr + (addr - vaddr)
         return addr
 
+    def load_segments(self) -> list[tuple[int, bytes]]:
+        """(load address, bytes) of every PT_LOAD segment with bytes in the file, in file order: what a
+        programmer writes to flash (the load address is the physical one, so .data's initial values sit
+        in flash where the start-up code copies them from)."""
+        out = []
+        for (ptype, off, _vaddr, paddr, filesz, _memsz, _fl, _al) in self._segments:
+            if ptype != PT_LOAD or filesz == 0:
+                continue
+            if off + filesz > len(self.data):
+                raise DeviceError(f"{self.path}: a load segment at {paddr:#010x} ({filesz:,} B) runs past the "
+                                  f"end of the file")
+            out.append((paddr, self.data[off: off + filesz]))
+        return out
+
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 
