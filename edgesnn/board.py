@@ -921,6 +921,18 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.0f}" if n % 1024 == 0 else f"{n / 1024:,.1f}"
 
 
+def verified(b: Board, short: bool = False) -> str:
+    """What has been checked of a board, from what the test suite does with it: an emulated board with a port
+    runs there under QEMU; a real board's firmware is built and checked against its limits there (and its
+    images read back), but nothing in the repository runs on silicon. short: the table's wording."""
+    if b.port is None:
+        return "no firmware port"
+    if b.is_emulated:
+        return "runs under QEMU in tests" if short else f"runs in the test suite under QEMU {b.qemu_machine}"
+    return ("builds, fits; not run on silicon" if short
+            else "image builds and fits in the test suite; not yet run on silicon")
+
+
 def catalogue_info(boards: dict[str, Board]) -> dict:
     """What `edgesnn boards` shows, as plain data: one dict per board (in the table's order), the default
     board and the folders the boards came from. catalogue_table prints the same facts."""
@@ -931,12 +943,13 @@ def catalogue_info(boards: dict[str, Board]) -> dict:
         rows.append({"id": b.id, "default": b.id == DEFAULT_BOARD, "name": b.name, "kind": b.kind, "mcu": b.mcu,
                      "core": b.core, "fpu": b.fpu, "clock_hz": b.clock_hz, "flash_bytes": b.flash_bytes,
                      "sram_bytes": b.sram_bytes, "sdram_bytes": b.sdram_bytes, "port": b.firmware.get("port"),
-                     "runs_on": runs})
+                     "runs_on": runs, "verified": verified(b)})
     return {"boards": rows, "default": DEFAULT_BOARD, "dirs": [str(d) for d in board_dirs()]}
 
 
 def catalogue_table(boards: dict[str, Board]) -> str:
-    """One row per board: what it is, its limits, and how it runs (QEMU machine or flash runner)."""
+    """One row per board: what it is, its limits, how it runs (QEMU machine or flash runner), its firmware
+    port and what has been verified of it."""
     info = catalogue_info(boards)
     rows = []
     for b in info["boards"]:
@@ -946,10 +959,13 @@ def catalogue_table(boards: dict[str, Board]) -> str:
         rows.append([b["id"] + (" *" if b["default"] else ""), b["mcu"], b["core"],
                      b["fpu"] if b["fpu"] != "none" else "-",
                      f"{b['clock_hz'] / 1e6:g}", _kib(b["flash_bytes"]), _kib(b["sram_bytes"]),
-                     _kib(b["sdram_bytes"]) if b["sdram_bytes"] else "-", b["port"] or "-", runs])
+                     _kib(b["sdram_bytes"]) if b["sdram_bytes"] else "-", b["port"] or "none yet", runs,
+                     verified(boards[b["id"]], short=True)])
     table = tabulate(rows, headers=["board", "mcu", "core", "fpu", "MHz", "flash KiB", "SRAM KiB", "SDRAM KiB",
-                                    "port", "runs on"], tablefmt="simple", disable_numparse=True)
-    return table + f"\n* default board ({len(boards)} boards in {', '.join(info['dirs'])})"
+                                    "firmware port", "runs on", "verified"], tablefmt="simple",
+                     disable_numparse=True)
+    return table + (f"\n* default board ({len(boards)} boards in {', '.join(info['dirs'])}); flashing, serial ports "
+                    "and what runs where: docs/boards.md")
 
 
 def board_info(b: Board) -> dict:
@@ -965,10 +981,12 @@ def board_info(b: Board) -> dict:
     else:
         fl = b.flash
         d["flash"] = {"runner": fl.get("runner"), "pyocd_target": fl.get("pyocd_target"),
-                      "openocd_config": list(fl.get("openocd_config", []))}
+                      "openocd_config": list(fl.get("openocd_config", [])), "drive_label": fl.get("drive_label"),
+                      "drive_image": fl.get("drive_image")}
         d.update(energy_per_cycle_pj=cost.get("energy_per_cycle_pj"),
                  energy_per_cycle_source=cost.get("energy_per_cycle_source"))
     d["firmware"] = b.firmware or None
+    d["verified"] = verified(b)
     d["regions"] = [{"name": r.name, "kind": r.kind, "origin": r.origin, "size_bytes": r.size_bytes,
                      "read_cycles": r.read_cycles, "read_energy_pj": r.read_energy_pj,
                      "holds": [role for role, n in (("code", b.code_region), ("data", b.data_region),
@@ -993,13 +1011,17 @@ def board_detail(b: Board) -> str:
         lines.append(f"  qemu machine {d['qemu_machine']}, enforcing the limits of {d['limits_of']}")
     else:
         fl = d["flash"]
+        drive = (f", drive: {fl['drive_image'] or 'hex'} copied to {fl['drive_label']}" if fl["drive_label"] else "")
         lines.append(f"  flash with {fl['runner']} (pyocd target {fl['pyocd_target'] or '-'}, "
-                     f"openocd {' '.join(fl['openocd_config']) or '-'})")
+                     f"openocd {' '.join(fl['openocd_config']) or '-'}{drive}): `edgesnn flash --board {d['id']}`")
         lines.append(f"  energy per cycle {d['energy_per_cycle_pj']:g} pJ: {d['energy_per_cycle_source']}")
     if d["firmware"]:
         fw = d["firmware"]
         lines.append(f"  firmware: port {fw['port']}, stack {fw['stack_bytes']:,} B, arena {fw['arena_bytes']:,} B, "
                      f"max payload {fw['max_payload_bytes']} B, ticks {fw['tick_source']} at {fw['tick_hz']:,} Hz")
+    else:
+        lines.append("  firmware: no port yet (runtime_c/ports); the planner's estimates hold, nothing can be built")
+    lines.append(f"  verified: {d['verified']}")
     lines.append(tabulate(rows, headers=["region", "kind", "origin", "KiB", "read cycles", "read pJ", "holds"],
                           tablefmt="simple", disable_numparse=True))
     sources = [f"  {r['name']}: {r['source']}" for r in d["regions"] if r["source"]]

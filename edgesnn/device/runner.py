@@ -245,6 +245,49 @@ class DeviceModel:
                            link=self.link.stats.to_dict(), seconds=seconds)
 
 
+def open_board(board: Board, port: str, *, timeout: float = 5.0) -> SerialLink:
+    """The serial link to the real `board` on `port`, its HELLO checked: the port opens, the firmware answers
+    in a protocol version this host speaks, and it was built for this board. Otherwise one DeviceError
+    naming board and port and what to do; the port is closed again."""
+    where = f"board {board.id} on {port}"
+    try:
+        link = SerialLink.open(port, baud=board.baud, timeout=timeout)
+    except DeviceError as e:
+        cause = str(e).removeprefix(f"cannot open serial link {port}: ")
+        raise DeviceError(f"{where}: cannot open the serial port ({cause}); is the board plugged in and is this its "
+                          "port (Linux /dev/ttyACM* or /dev/ttyUSB*, macOS /dev/cu.usbmodem*, Windows COM*)?") from None
+    try:
+        hello = link.handshake()
+    except P.LinkTimeout:
+        link.close()
+        raise DeviceError(f"{where}: no answer to HELLO at {board.baud} baud; flash it with the edgesnn firmware "
+                          f"(`edgesnn flash --board {board.id}`), reset it, and check that {port} is its serial "
+                          "port") from None
+    except DeviceError as e:   # another protocol version, a fault report, a refusal
+        link.close()
+        raise DeviceError(f"{where}: {e}") from None
+    if hello.board != board.id:
+        link.close()
+        raise DeviceError(f"{where}: the firmware there was built for board {hello.board!r}, not {board.id}: "
+                          f"flash this board's firmware (`edgesnn flash --board {board.id}`), or pass --board "
+                          f"{hello.board} if that is the board on {port}")
+    return link
+
+
+def _on_board(e: P.RemoteError, board: Board, port: str, builtin: bool) -> DeviceError:
+    """A device's refusal on a real board, named with board and port; a firmware that holds another kind of
+    model (compiled in, or none) than the run sends says how to match them."""
+    where = f"board {board.id} on {port}"
+    if e.request == P.T_LOAD_MODEL and e.status == P.ST_UNSUPPORTED:
+        if builtin:
+            return DeviceError(f"{where}: the firmware has no model compiled in ({e.text}); flash one with `edgesnn "
+                               f"flash --board {board.id} MODEL` or run without --builtin to send the model")
+        return DeviceError(f"{where}: the firmware runs the model compiled into it only ({e.text}); run it with "
+                           f"--builtin, or flash the firmware that takes models over serial (`edgesnn flash --board "
+                           f"{board.id}`)")
+    return DeviceError(f"{where}: {e}")
+
+
 def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None = None, builtin: bool = False,
                  dsp: bool = True, cache_dir: str | Path | None = None, timeout: float = 5.0,
                  via=None, schedule="time", stage=None, boot_timeout: float | None = None,
@@ -267,11 +310,15 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
         # for `edgesnn flash --board B ELF`
         fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
                                     steps=steps, stage=stage) if board.firmware.get("port") else None
-        with SerialLink.open(port, baud=board.baud, timeout=timeout) as link:
-            link.handshake()
-            res = DeviceModel(link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,
-                              stage=stage).run(inputs)
-            link.request(P.T_RESET, b"\0")
+        with open_board(board, port, timeout=timeout) as link:
+            try:
+                res = DeviceModel(link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,
+                                  stage=stage).run(inputs)
+                link.request(P.T_RESET, b"\0")
+            except P.RemoteError as e:
+                raise _on_board(e, board, port, builtin) from None
+            except DeviceError as e:
+                raise DeviceError(f"board {board.id} on {port}: {e}") from None
         return res, fw
     fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
                                 steps=steps, stage=stage)
