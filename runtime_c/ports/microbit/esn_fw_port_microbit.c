@@ -1,13 +1,16 @@
 /*
  * esn_fw_port_microbit.c: port for the BBC micro:bit v1 (nRF51822, Cortex-M0), real or emulated
- * by QEMU's `microbit` machine: UART0 for the serial link (TX P0.24, RX P0.25, the pins wired to
- * the interface chip's USB serial), TIMER0 in 32-bit mode at 16 MHz for ticks (the nRF51's M0
- * has no SysTick).
+ * by QEMU's `microbit` machine: the 16 MHz crystal (HFXO) started with a bounded wait, UART0 for
+ * the serial link on the pins the board routes to its interface chip's USB serial (chip settings
+ * uart_tx_pin / uart_rx_pin: P0.24 / P0.25 on the micro:bit), TIMER0 in 32-bit mode at 16 MHz for
+ * ticks (the nRF51's M0 has no SysTick).
  *
- * nRF51 Series Reference Manual v3.0: UART sec. 29 (tasks STARTRX 0x000, STARTTX 0x008; events
- * RXDRDY 0x108, TXDRDY 0x11C; ENABLE 0x500 = 4; PSELTXD 0x50C, PSELRXD 0x514; RXD 0x518,
- * TXD 0x51C; BAUDRATE 0x524), TIMER sec. 18 (START 0x000, CLEAR 0x00C, CAPTURE[n] 0x040 + 4n,
- * MODE 0x504, BITMODE 0x508, PRESCALER 0x510, CC[n] 0x540 + 4n).
+ * nRF51 Series Reference Manual v3.0: CLOCK sec. 13 (base 0x40000000: TASKS_HFCLKSTART 0x000,
+ * EVENTS_HFCLKSTARTED 0x100, HFCLKSTAT 0x40C (SRC bit 0: 1 = crystal), XTALFREQ 0x550: 0xFF 16 MHz,
+ * 0x00 32 MHz), UART sec. 29 (tasks STARTRX 0x000, STARTTX 0x008; events RXDRDY 0x108, TXDRDY
+ * 0x11C; ENABLE 0x500 = 4; PSELTXD 0x50C, PSELRXD 0x514; RXD 0x518, TXD 0x51C; BAUDRATE 0x524),
+ * TIMER sec. 18 (START 0x000, CLEAR 0x00C, CAPTURE[n] 0x040 + 4n, MODE 0x504, BITMODE 0x508,
+ * PRESCALER 0x510, CC[n] 0x540 + 4n).
  *
  * The 32-bit timer wraps every 2^32 / 16 MHz = 268 s; ticks are extended to 64 bits in software,
  * which holds as long as esn_fw_port_ticks() runs at least once per wrap (the idle loop calls it).
@@ -17,11 +20,33 @@
 #include "esn_cortex_m.h"
 #include "esn_fw_config.h"
 #include "esn_fw_port.h"
+#include "esn_fw_server.h"
 
 #ifndef ESN_FW_UART_BASE
 #define ESN_FW_UART_BASE 0x40002000u
 #endif
+/* Chip settings (port.toml [chip.*], given by each board's [firmware.chip]); the defaults are the
+ * micro:bit's, for a build without a board file. */
+#ifndef ESN_CHIP_UART_TX_PIN
+#define ESN_CHIP_UART_TX_PIN 24u
+#endif
+#ifndef ESN_CHIP_UART_RX_PIN
+#define ESN_CHIP_UART_RX_PIN 25u
+#endif
+#ifndef ESN_CHIP_XTALFREQ
+#define ESN_CHIP_XTALFREQ 0xFFu
+#endif
+#ifndef ESN_CHIP_HFXO_WAIT_US
+#define ESN_CHIP_HFXO_WAIT_US 10000u
+#endif
+
+#define CLOCK_BASE 0x40000000u
 #define TIMER0_BASE 0x40008000u
+
+#define CLOCK_HFCLKSTART ESN_REG(CLOCK_BASE + 0x000u)
+#define CLOCK_HFCLKSTARTED ESN_REG(CLOCK_BASE + 0x100u)
+#define CLOCK_HFCLKSTAT ESN_REG(CLOCK_BASE + 0x40Cu)
+#define CLOCK_XTALFREQ ESN_REG(CLOCK_BASE + 0x550u)
 
 #define UART_STARTRX ESN_REG(ESN_FW_UART_BASE + 0x000u)
 #define UART_STARTTX ESN_REG(ESN_FW_UART_BASE + 0x008u)
@@ -45,10 +70,32 @@
 static uint8_t s_tx_busy;
 static uint32_t s_tick_last, s_tick_high;
 
+/* Starts the crystal and waits for it at most ESN_CHIP_HFXO_WAIT_US, timed by TIMER0 (it runs from
+ * whichever 16 MHz clock runs, the RC one included). Never hangs: on a timeout the chip keeps
+ * running on the RC oscillator (a few percent off: marginal for the UART, so it is reported).
+ * @return 1 when the crystal runs. */
+static int hfxo_start(void)
+{
+    CLOCK_XTALFREQ = ESN_CHIP_XTALFREQ;
+    CLOCK_HFCLKSTARTED = 0;
+    CLOCK_HFCLKSTART = 1u;
+    for (;;) {
+        TIMER_CAPTURE1 = 1u;
+        if (CLOCK_HFCLKSTARTED || TIMER_CC1 >= ESN_CHIP_HFXO_WAIT_US * 16u) {
+            break;
+        }
+    }
+    return (CLOCK_HFCLKSTAT & 1u) != 0;
+}
+
 void esn_fw_port_init(void)
 {
-    UART_PSELTXD = 24u;
-    UART_PSELRXD = 25u;
+    int xtal;
+    /* The UART comes first, the timer after it: under QEMU 7.2 the reverse order made every later
+     * tick count run ~10^5 ticks ahead after a system reset (measured; the part does not care).
+     * Nothing is sent before the crystal runs (the baud generator follows whichever HFCLK runs). */
+    UART_PSELTXD = ESN_CHIP_UART_TX_PIN;
+    UART_PSELRXD = ESN_CHIP_UART_RX_PIN;
     UART_BAUDRATE = 0x01D7E000u; /* 115200 baud */
     UART_ENABLE = 4u;
     UART_TXDRDY = 0;
@@ -62,8 +109,16 @@ void esn_fw_port_init(void)
     TIMER_PRESCALER = 0u; /* 16 MHz */
     TIMER_CLEAR = 1u;
     TIMER_START = 1u;
+    xtal = hfxo_start();
+    TIMER_CLEAR = 1u; /* ticks count from here */
     s_tick_last = 0;
     s_tick_high = 0;
+
+    /* Which clock runs: a text line ended by 0x00, like the ready line after it (the host keeps
+     * both among the link's texts). */
+    esn_fw_puts(xtal ? "\r\nESN-CLOCK hfclk=xtal 16000000\r\n"
+                     : "\r\nESN-CLOCK hfclk=rc 16000000 (the crystal did not start in time)\r\n");
+    esn_fw_port_putc(0x00);
 }
 
 int esn_fw_port_getc(void)
