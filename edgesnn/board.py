@@ -100,6 +100,7 @@ class Port:
     defines: dict[str, str] = field(default_factory=dict)  # more -D NAME=VALUE for every firmware of the port
     machines: dict[str, QemuMachine] = field(default_factory=dict)
     chip: dict[str, ChipSetting] = field(default_factory=dict)  # what boards give in [firmware.chip]
+    boot2: str | None = None                      # second-stage boot loader source (RP2040), see build.py
 
     @property
     def dir(self) -> Path:
@@ -108,7 +109,7 @@ class Port:
     def named_files(self) -> list[str]:
         """Every file the description names."""
         out = [*self.sources, *(f for fs in self.ticks.values() for f in fs), *self.extensions, *self.with_runtime]
-        out += [f for f in (self.linker_script, self.extension) if f]
+        out += [f for f in (self.linker_script, self.extension, self.boot2) if f]
         return out
 
 
@@ -428,6 +429,7 @@ PORT_TOP = {
     "extension": (_str(), False),
     "extensions": (_strlist, False),
     "with_runtime": (_strlist, False),
+    "boot2": (_str(), False),   # a C file compiled alone into the .boot2 block (edgesnn/firmware/build.py)
 }
 PORT_TABLES = {"tick", "defines", "machines", "chip"}
 PORT_TICK = {"sources": (lambda v: None if v == [] else _strlist(v), True)}
@@ -561,11 +563,12 @@ def _port_file(path: Path) -> tuple[Port | None, _Problems]:
                     tick_sources=tuple(top.get("tick_sources", [])), ticks=ticks,
                     linker_script=top.get("linker_script"), extension=top.get("extension"),
                     extensions=tuple(top.get("extensions", [])), with_runtime=tuple(top.get("with_runtime", [])),
-                    defines=dict(defines), machines=machines, chip=chip)
+                    defines=dict(defines), machines=machines, chip=chip, boot2=top.get("boot2"))
         # the files it names exist, and every C file of the folder is named (a new source is not left out)
         keys = {"sources": port.sources, "extensions": port.extensions, "with_runtime": port.with_runtime,
                 "linker_script": [port.linker_script] if port.linker_script else [],
                 "extension": [port.extension] if port.extension else [],
+                "boot2": [port.boot2] if port.boot2 else [],
                 **{f"tick.{n}.sources": fs for n, fs in ticks.items()}}
         for key, names in keys.items():
             for n in names:
