@@ -184,7 +184,8 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
         t = templates[i % len(templates)]
         kind = NEURON_KINDS[(i // 3) % len(NEURON_KINDS)]
         readout = READOUT_KINDS[(i * 5 + 1) % len(READOUT_KINDS)]
-        wb = (8, 16)[(i // 2) % 2] if t != "scale" else (8, 16)[(i // 10) % 2]
+        # every stored weight width: 4 and 2 bits unpack in their own loops (scale layers: 8 and 16 only)
+        wb = (8, 4, 16, 2)[(i // 2) % 4] if t != "scale" else (8, 16)[(i // 10) % 2]
         k = _logu(rng, 2, 24)
         thr = float(rng.uniform(0.3, 3.0))
         rate = float(rng.uniform(0.03, 0.6))

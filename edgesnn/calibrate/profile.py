@@ -10,7 +10,8 @@ esn_step call minus its layers, the total the whole run. All figures are means p
 estimated rows add up to the estimated total and the measured rows to the measured one.
 
 held_out() runs the example models, which no calibration is fitted on, and reports the error of their
-totals under two sets of coefficients (before and after calibration).
+totals under two sets of coefficients (before and after calibration): each at the default precision and
+at the packed one plans pick (PACKED: 4-bit weights, 8-bit state), whose kernels unpack two weights a byte.
 """
 
 from __future__ import annotations
@@ -125,17 +126,23 @@ def example_models() -> list[tuple[str, Path, Path]]:
     return out
 
 
+PACKED = {"weight_bits": 4, "state_bits": 8}   # the held-out models' second precision: what plans pick
+
+
 def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 10,
              boot_timeout: float | None = None) -> list[dict]:
-    """Each example model run once on the board, its total estimated under each of `coeff_sets`
+    """Each example model run once on the board at the default quantization (as `edgesnn run MODEL.json`)
+    and once at PACKED (named MODEL@w4s8), its total estimated under each of `coeff_sets`
     ({label: Coefficients}); a model that cannot fit the board is listed with why."""
     out = []
-    cases = example_models()
+    cases = [(name + suffix, path, data, quant) for name, path, data in example_models()
+             for suffix, quant in (("", {}), (f"@w{PACKED['weight_bits']}s{PACKED['state_bits']}", PACKED))]
     with Progress(len(cases), "held-out models") as bar:
-        for name, path, data in cases:
-            q = to_qgraph(load_model(str(path)))  # default quantization, as `edgesnn run MODEL.json`
+        for name, path, data, quant in cases:
             x, _ = load_dataset(data)
-            x = x[:inputs].reshape(min(inputs, len(x)), x.shape[1], *q.graph.input.shape)
+            model = load_model(str(path))
+            x = x[:inputs].reshape(min(inputs, len(x)), x.shape[1], *model.input.shape)
+            q = to_qgraph(model, **quant)
             try:
                 res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
             except FirmwareTooLarge as e:

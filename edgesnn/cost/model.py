@@ -6,7 +6,8 @@ spikes in and out, parameter bytes read, arena bytes read and written, time step
 included) and layer invocations. The model, per layer L, is a sum of terms (coefficient x count),
 each coefficient named for the layer's family (affine: Linear/Affine, conv: Conv1d/Conv2d, pool:
 Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif, threshold) and, where the kernel differs, its weight width
-(int8 takes the DSP accumulate on cores with it, int16 the reference loop):
+as stored (int2 and int4 rows unpack two or four weights a byte, int8 takes the DSP accumulate on cores
+with it, int16 the reference loop):
 
     synaptic  <f>.cycles_per_invocation * invocations           call, dispatch, counters, timing
               <f>.cycles_per_output * out_size * invocations     bias copy (conv: + cycles_per_channel)
@@ -14,7 +15,7 @@ Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif, threshold) and, where th
               <f>.cycles_per_input_scanned * in_size * edges * invocations   the scan for nonzero inputs
               <f>.<w>.cycles_per_spike_in * spikes_in            per event: row address, kernel call
               <f>.<w>.cycles_per_synop * synops                  the accumulate
-              (affine.int8.graded.*: a layer fed by a pool or multi-spike neurons: the multiply loop)
+              (affine.int{2,4,8}.graded.*: a layer fed by a pool or multi-spike neurons: the multiply loop)
               affine.int8.cycles_per_tail_quad * spikes_in * (fan_out % 16 // 4)   past the DSP's 16-wide
               affine.int8.cycles_per_tail_single * spikes_in * (fan_out % 4)        loop, 4 or 1 at a time
               conv, pool: <f>.cycles_per_window_tap * spikes_in * kh * kw   window bounds checks
@@ -83,7 +84,7 @@ from ..errors import EdgesnnError, EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS, NEURON_FAMILIES
 from ..lower import SCHEDULES, arena_size_schedule
-from ..quantize.qgraph import PM_ELEM, param_storage
+from ..quantize.qgraph import PM_ELEM, param_storage, weight_storage_bits
 from ..resources import calibration_file
 from .runtime_size import runtime_code_bytes
 
@@ -329,7 +330,7 @@ def layer_info(qgraph) -> dict:
              "out_size": int(np.prod(sched.shapes[name]))}
         ql = qgraph.layers.get(name)
         if ql is not None and "weight" in ql.params:
-            d["weight_bits"] = 8 * int(ql.params["weight"].dtype.itemsize)
+            d["weight_bits"] = weight_storage_bits(qgraph.config.weight_bits)   # as stored: 2, 4, 8 or 16
         if isinstance(node, ir.SYNAPTIC_TYPES):
             d["bias"] = ql is not None and "bias" in ql.params
             d["graded"] = _graded_input(g, name)
@@ -407,8 +408,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
             t["neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
         return t
     w = f"{f}.int{info['weight_bits']}" if "weight_bits" in info else f
-    if w == "affine.int8" and info.get("graded"):
-        w = "affine.int8.graded"  # the reference multiply loop, not the DSP row add
+    if f == "affine" and info.get("graded") and info.get("weight_bits", 16) < 16:
+        w += ".graded"  # the multiply loop, not the add-a-row kernel (DSP for int8, unpacking for int2/int4)
     syn, sp = c.get("synops", 0.0), c.get("spikes_in", 0.0)
     t = {f"{f}.cycles_per_invocation": inv, f"{f}.cycles_per_input_scanned": info["in_size"] * info["edges"] * inv,
          f"{w}.cycles_per_synop": syn}

@@ -136,7 +136,8 @@ def test_benchmark_design_varies_its_dimensions_independently():
     c = np.corrcoef(np.vstack([np.log(fi), np.log(fo), rate]))
     assert np.abs(c[np.triu_indices(3, 1)]).max() < 0.3
     assert {s.template for s in specs} == {"dense", "conv", "scale"}
-    assert {s.weight_bits for s in specs} == {8, 16} and len({s.kind for s in specs}) == 4
+    assert {s.weight_bits for s in specs} == {2, 4, 8, 16} and len({s.kind for s in specs}) == 4
+    assert {s.weight_bits for s in specs if s.template == "conv"} == {2, 4, 8, 16}   # conv + the graded readout
     with pytest.raises(Exception, match="schedule 'layer-major' is not one the device firmware runs"):
         B.build(B.BenchSpec(**{**specs[0].to_dict(), "conv": (), "schedule": "layer-major"}))
 

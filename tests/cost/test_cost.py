@@ -74,6 +74,29 @@ def test_coefficient_names_fall_back_to_the_generic_ones():
         resolve("lif.cycles_per_nothing", v)
 
 
+@pytest.mark.parametrize("bits, stored", [(2, 2), (3, 4), (4, 4), (5, 8), (8, 8), (12, 16)])
+def test_synaptic_terms_are_priced_at_the_width_weights_are_stored_at(bits, stored):
+    """A 4-bit layer runs the unpacking loop, not the int8 DSP one: its terms name the stored width, which the
+    calibration fits (the digits MLP at 4 bits was estimated -27 % while priced as int8)."""
+    from edgesnn.cost.model import layer_info, layer_terms
+    g = Graph.load(MODELS / "digits_cnn.json")
+    x, _ = load_dataset(DATA / "digits_val_cnn.npz")
+    q = quantize(g, QuantConfig(weight_bits=bits), x[:8])
+    layers = layer_info(q)["layers"]
+    syn = {n: d for n, d in layers.items() if d["family"] in ("affine", "conv")}
+    assert syn and all(d["weight_bits"] == stored for d in syn.values())
+    for n, d in syn.items():
+        terms = layer_terms(d, {"synops": 10.0, "spikes_in": 2.0, "invocations": 1.0})
+        want = f"{d['family']}.int{stored}" + (".graded" if d["family"] == "affine" and d["graded"] and stored < 16 else "")
+        assert terms[f"{want}.cycles_per_synop"] == 10.0, (n, terms)
+    graded = {"family": "affine", "weight_bits": stored, "graded": True, "in_size": 4, "out_size": 4, "edges": 1}
+    name = f"affine.int{stored}.graded" if stored < 16 else "affine.int16"   # counts above 1: the multiply loop
+    assert layer_terms(graded, {"synops": 3.0})[f"{name}.cycles_per_synop"] == 3.0
+    cal = coefficients(get_board("qemu-mps2-an386")).values
+    if stored in (2, 4):   # the committed calibration fitted the packed loops
+        assert f"affine.int{stored}.cycles_per_synop" in cal and f"conv.int{stored}.cycles_per_synop" in cal
+
+
 def test_priors_alone_give_the_generic_model_and_a_calibration_names_its_terms(report, tmp_path):
     q, r, _ = report
     b = get_board()
