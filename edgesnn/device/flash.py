@@ -42,7 +42,8 @@ from ..firmware.image import ImageFile, board_images, formats_of, write_images
 
 RUNNERS = ("pyocd", "openocd", "drive")
 INSTALL_HINTS = {
-    "pyocd": "install it with `pip install pyocd`; STM32 targets also need `pyocd pack install <target>`",
+    "pyocd": "install it with `pip install pyocd` (or `pip install 'edgesnn[flash]'`); STM32 targets also need "
+             "`pyocd pack install <target>`",
     "openocd": "install it with `apt-get install openocd`",
 }
 
