@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +210,110 @@ def test_the_port_cites_a_reference_manual_beside_each_register_block():
     for rm in ("RM0090", "RM0390", "RM0385", "RM0433", "RM0351", "RM0438"):
         assert re.search(rf"{rm} sec\. \d", text), rm
     assert "0xC5ACCE55" in text   # the Cortex-M7's DWT lock access key
+
+
+# ---------------------------------------------------------------------------------------------
+# The register programming of the chips no emulator models, run on the host: the port's own files
+# (esn_fw_port_stm32.c, esn_stm32_clock.c) built with the board's settings against a register model
+# (runtime_c/ports/stm32/tests/esn_stm32_host_model.c) whose second thread raises each ready flag once its
+# enable bit is set, except the one a case says never comes. The expected values are encoded here
+# from the reference manuals' field tables, independently of the C.
+
+PORT = Path(__file__).parents[2] / "runtime_c" / "ports"
+CLK = {"ok": 0, "vos": 2, "hse": 3, "pll": 4, "switch": 7}   # ESN_STM32_CLK_* (esn_stm32.h)
+ERROR_NAME = {"vos": "vos-not-ready", "hse": "hse-not-ready", "pll": "pll-not-locked", "switch": "switch-not-done"}
+RESET_NAME = {1: "hsi", 2: "hsi", 3: "hsi", 4: "msi", 5: "msi"}
+
+
+def _model(board, tmp_path: Path) -> Path:
+    exe = tmp_path / f"model-{board.id}"
+    defines = F.firmware_defines(board)
+    cmd = (["gcc", "-std=c99", "-O1", "-pthread", "-Wall", "-Wextra", "-Werror", "-Wno-int-to-pointer-cast",
+            "-DESN_STM32_HOST_MODEL=1", "-DESN_STM32_READY_POLLS=200000000u"]
+           + [f"-D{k}={v}" for k, v in defines.items()]
+           + [f"-I{PORT / d}" for d in ("stm32", "firmware", "cortex_m")]
+           + [str(PORT / "stm32" / f) for f in ("esn_fw_port_stm32.c", "esn_stm32_clock.c", "tests/esn_stm32_host_model.c")]
+           + ["-o", str(exe)])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return exe
+
+
+def _apb(d: int) -> int:
+    return 0 if d == 1 else 3 + d.bit_length() - 1
+
+
+def _ahb(d: int) -> int:
+    return 0 if d == 1 else 7 + d.bit_length() - 1
+
+
+def _cases(board_id: str) -> list[str]:
+    """Every step whose ready flag can fail on this chip (the F446, L476 and L552 have no HSE to wait for;
+    the F4/F7's voltage scale needs no wait)."""
+    fam = REFERENCE[board_id]["family"]
+    return (["ok", "pll", "switch"] + (["hse"] if board_id in ("qemu-netduinoplus2", "nucleo-h743zi", "stm32f746g-disco")
+                                       else []) + (["vos"] if fam in (3, 5) else []))
+
+
+@pytest.mark.needs_cc
+@pytest.mark.skipif(sys.platform != "linux", reason="maps the peripheral windows at their addresses (Linux mmap)")
+@pytest.mark.parametrize("board_id", sorted(REFERENCE))
+def test_clock_and_uart_registers_on_a_host_model(boards, tmp_path, board_id):
+    exe = _model(boards[board_id], tmp_path)
+    for case in _cases(board_id):
+        _check_model_case(boards[board_id], exe, case)
+
+
+def _check_model_case(b, exe: Path, case: str) -> None:
+    c, fam = chip_settings(b), REFERENCE[b.id]["family"]
+    out = subprocess.run([str(exe), str(CLK[case])], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    reg = {k: v.strip() for k, v in (line.split("=", 1) for line in out.stdout.splitlines() if line.strip())}
+    text = reg.pop("text")
+    r = {k: int(v, 16) for k, v in reg.items()}
+    clock = dict(kv.split("=", 1) for kv in text.split()[1:])
+    ok = case == "ok"
+    sysclk = b.clock_hz if ok else c["reset_clock_hz"]
+    uart_div = c["ahb_div"] * (c["apb1_div"] if c["uart_apb"] == 1 else c["apb2_div"])
+    uart_clk = b.clock_hz // uart_div if ok else c["reset_clock_hz"]
+    assert clock == {"sysclk_hz": str(sysclk), "source": "pll" if ok else RESET_NAME[fam], "uart_clk_hz": str(uart_clk),
+                     "rated_hz": str(b.clock_hz), "error": "none" if ok else ERROR_NAME[case]}
+
+    # the UART: its clock enabled, 8N1 with the baud divider of the clock that runs, pins in their AF
+    assert r["uart_en"] >> c["uart_en_bit"] & 1 and r["gpio_en"] >> c["tx_gpio_en_bit"] & 1
+    brr = (256 * uart_clk + b.baud // 2) // b.baud if c["lpuart"] else (uart_clk + b.baud // 2) // b.baud
+    assert r["uart_brr"] == brr
+    assert r["uart_cr1"] == ((1 << 13) | 0xC if fam == 1 else 0xD)   # UE TE RE: F4 UE at 13, else at 0
+    for pin, moder, afr in ((c["tx_pin"], r["tx_moder"], r["tx_afr"]), (c["rx_pin"], r["rx_moder"], r["rx_afr"])):
+        assert moder >> 2 * pin & 3 == 2 and afr >> 4 * (pin & 7) & 0xF == c["uart_af"]
+    assert r["rx_pupdr"] >> 2 * c["rx_pin"] & 3 == 1
+    if fam in (2, 3):   # Cortex-M7: I- and D-cache on, DWT unlocked
+        assert r["scb_ccr"] & 0x30000 == 0x30000 and r["dwt_lar"] == 0xC5ACCE55 and r["demcr"] >> 24 & 1
+
+    hse = c["hse_hz"] > 0
+    if not ok:   # back on the reset clock: PLL and HSE off, switch and prescalers at reset
+        assert r["rcc_cr"] & (1 << 24 | 1 << 16 | 1 << 18) == 0
+        assert r["rcc_cfgr"] & (0x7 if fam == 3 else 0xFFF3) == 0
+        return
+    assert r["rcc_cr"] >> 24 & 1 and (r["rcc_cr"] >> 16 & 1) == hse and (r["rcc_cr"] >> 18 & 1) == c["hse_bypass"]
+    m, n, p, q, ws = c["pll_m"], c["pll_n"], c["pll_p"], c["pll_q"], c["flash_wait_states"]
+    if fam in (1, 2):   # RM0090/RM0390 sec. 6.3.2, RM0385 sec. 5.3.2; reset bits outside the fields kept (PLLR)
+        assert r["rcc_pllcfgr"] == (0x2000_0000 | m | n << 6 | (p // 2 - 1) << 16 | hse << 22 | q << 24)
+        assert r["rcc_cfgr"] == 2 | 2 << 2 | _ahb(c["ahb_div"]) << 4 | _apb(c["apb1_div"]) << 10 | _apb(c["apb2_div"]) << 13
+        assert r["flash_acr"] == ws | (0x700 if fam == 1 else 0x300)    # + PRFTEN ICEN DCEN (F4) / PRFTEN ARTEN (F7)
+        assert r["pwr_cr"] >> 16 & 3 == (3 if c["over_drive"] else 0)  # ODEN, ODSWEN
+    elif fam == 3:      # RM0433 sec. 8.7
+        rge = 1 if 2e6 <= 8e6 / m < 4e6 else None
+        assert r["rcc_pllckselr"] == (0x0202_0000 | 2 | m << 4) and r["rcc_pllcfgr"] == 0x01FF_0000 | rge << 2
+        assert r["rcc_pll1divr"] == (n - 1) | (p - 1) << 9 | (q - 1) << 16 | 1 << 24
+        assert r["rcc_cfgr"] == 3 | 3 << 3
+        assert (r["rcc_d1cfgr"], r["rcc_d2cfgr"], r["rcc_d3cfgr"]) == (
+            _ahb(c["ahb_div"]) | _apb(c["apb1_div"]) << 4, _apb(c["apb1_div"]) << 4 | _apb(c["apb2_div"]) << 8,
+            _apb(c["apb1_div"]) << 4)
+        assert r["flash_acr"] == ws | c["flash_prog_delay"] << 4
+        assert r["pwr_cr3"] & 7 == 6 and r["pwr_d3cr"] >> 14 == 3 and r["syscfg_pwrcr"] & 1 == (c["vos"] == 0)
+    else:               # RM0351 sec. 6.4.4, RM0438 sec. 9.8.4
+        assert r["rcc_pllcfgr"] == (3 if hse else 1) | (m - 1) << 4 | n << 8 | 1 << 24 | (p // 2 - 1) << 25
+        assert r["rcc_cfgr"] == 3 | 3 << 2 | _ahb(c["ahb_div"]) << 4 | _apb(c["apb1_div"]) << 8 | _apb(c["apb2_div"]) << 11
+        assert r["flash_acr"] == ws | (0x700 if fam == 4 else 0)
+        assert r["pwr_cr1"] >> 9 & 3 == c["vos"] and r["pwr_cr2"] >> 9 & 1 == c["vddio2"]

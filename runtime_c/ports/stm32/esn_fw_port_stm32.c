@@ -80,7 +80,11 @@
 
 static esn_stm32_clock s_clock;
 
+#ifdef ESN_STM32_HOST_MODEL /* tests/esn_stm32_host_model.c runs this file on the host against a register model */
+#define BARRIERS() __asm volatile("" ::: "memory")
+#else
 #define BARRIERS() __asm volatile("dsb\n\tisb" ::: "memory")
+#endif
 
 #if ESN_STM32_M7
 static void esn_stm32_caches_on(void)

@@ -117,7 +117,7 @@ static uint8_t esn_stm32_pll_up(void)
 #endif
     RCC_CR |= 1u << 16;
     if (!WAIT_SET(RCC_CR, 1u << 17)) {
-        RCC_CR &= ~(1u << 16);
+        RCC_CR &= ~(1u << 16 | 1u << 18); /* HSEON, HSEBYP */
         return ESN_STM32_CLK_HSE;
     }
 #endif
@@ -126,26 +126,26 @@ static uint8_t esn_stm32_pll_up(void)
         | (ESN_CHIP_HSE_HZ ? 1u << 22 : 0u) | (uint32_t)ESN_CHIP_PLL_Q << 24;
     RCC_CR |= 1u << 24;
     if (!WAIT_SET(RCC_CR, 1u << 25)) {
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_PLL;
     }
 #if ESN_CHIP_OVER_DRIVE
     PWR_CR |= 1u << 16;
     if (!WAIT_SET(PWR_CSR, 1u << 16)) {
         PWR_CR &= ~(1u << 16);
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_OVERDRIVE;
     }
     PWR_CR |= 1u << 17;
     if (!WAIT_SET(PWR_CSR, 1u << 17)) {
         PWR_CR &= ~(1u << 16 | 1u << 17);
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_OVERDRIVE;
     }
 #endif
     FLASH_ACR = (uint32_t)ESN_CHIP_FLASH_WAIT_STATES | ACR_CACHES;
     if ((FLASH_ACR & 0xFu) != ESN_CHIP_FLASH_WAIT_STATES) {
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_FLASH;
     }
     RCC_CFGR = (RCC_CFGR & ~CFGR_BUS) | ESN_STM32_HPRE(ESN_CHIP_AHB_DIV) << 4
@@ -153,7 +153,7 @@ static uint8_t esn_stm32_pll_up(void)
     RCC_CFGR = (RCC_CFGR & ~3u) | 2u;
     if (!esn_stm32_wait(&RCC_CFGR, 3u << 2, 2u << 2)) {
         RCC_CFGR &= ~(3u | CFGR_BUS);
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_SWITCH;
     }
     return ESN_STM32_CLK_OK;
@@ -231,7 +231,7 @@ static uint8_t esn_stm32_pll_up(void)
 #endif
     RCC_CR |= 1u << 16;
     if (!WAIT_SET(RCC_CR, 1u << 17)) {
-        RCC_CR &= ~(1u << 16);
+        RCC_CR &= ~(1u << 16 | 1u << 18); /* HSEON, HSEBYP */
         return ESN_STM32_CLK_HSE;
     }
 #endif
@@ -241,12 +241,12 @@ static uint8_t esn_stm32_pll_up(void)
         | ((uint32_t)ESN_CHIP_PLL_Q - 1u) << 16 | 1u << 24;
     RCC_CR |= 1u << 24;
     if (!WAIT_SET(RCC_CR, 1u << 25)) {
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_PLL;
     }
     FLASH_ACR = (uint32_t)ESN_CHIP_FLASH_WAIT_STATES | (uint32_t)ESN_CHIP_FLASH_PROG_DELAY << 4;
     if ((FLASH_ACR & 0x3Fu) != ((uint32_t)ESN_CHIP_FLASH_WAIT_STATES | (uint32_t)ESN_CHIP_FLASH_PROG_DELAY << 4)) {
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_FLASH;
     }
     RCC_D1CFGR = ESN_STM32_HPRE(ESN_CHIP_AHB_DIV) | ESN_STM32_PPRE(ESN_CHIP_APB1_DIV) << 4;
@@ -258,7 +258,7 @@ static uint8_t esn_stm32_pll_up(void)
         RCC_D1CFGR = 0;
         RCC_D2CFGR = 0;
         RCC_D3CFGR = 0;
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_SWITCH;
     }
     return ESN_STM32_CLK_OK;
@@ -320,7 +320,7 @@ static uint8_t esn_stm32_pll_up(void)
 #endif
     RCC_CR |= 1u << 16;
     if (!WAIT_SET(RCC_CR, 1u << 17)) {
-        RCC_CR &= ~(1u << 16);
+        RCC_CR &= ~(1u << 16 | 1u << 18); /* HSEON, HSEBYP */
         return ESN_STM32_CLK_HSE;
     }
 #endif
@@ -328,12 +328,12 @@ static uint8_t esn_stm32_pll_up(void)
         | 1u << 24 | (uint32_t)(ESN_CHIP_PLL_P / 2u - 1u) << 25;
     RCC_CR |= 1u << 24;
     if (!WAIT_SET(RCC_CR, 1u << 25)) {
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_PLL;
     }
     FLASH_ACR = (uint32_t)ESN_CHIP_FLASH_WAIT_STATES | ACR_CACHES;
     if ((FLASH_ACR & 0xFu) != ESN_CHIP_FLASH_WAIT_STATES) {
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_FLASH;
     }
     RCC_CFGR = (RCC_CFGR & ~CFGR_BUS) | (ESN_STM32_SYSCLK_HZ > 80000000u ? ESN_STM32_HPRE(2) : 0u) << 4
@@ -341,7 +341,7 @@ static uint8_t esn_stm32_pll_up(void)
     RCC_CFGR = (RCC_CFGR & ~3u) | 3u;
     if (!esn_stm32_wait(&RCC_CFGR, 3u << 2, 3u << 2)) {
         RCC_CFGR &= ~(3u | CFGR_BUS);
-        RCC_CR &= ~(1u << 24 | 1u << 16);
+        RCC_CR &= ~(1u << 24 | 1u << 16 | 1u << 18); /* PLLON, HSEON, HSEBYP */
         return ESN_STM32_CLK_SWITCH;
     }
     if (ESN_STM32_SYSCLK_HZ > 80000000u) {
