@@ -1023,7 +1023,8 @@ def board_detail(b: Board) -> str:
         lines.append(f"  firmware: port {fw['port']}, stack {fw['stack_bytes']:,} B, arena {fw['arena_bytes']:,} B, "
                      f"max payload {fw['max_payload_bytes']} B, ticks {fw['tick_source']} at {fw['tick_hz']:,} Hz")
     else:
-        lines.append("  firmware: no port yet (runtime_c/ports); the planner's estimates hold, nothing can be built")
+        lines.append("  firmware: no port yet (runtime_c/ports): plans use the analytical memory estimate, and nothing "
+                     "can be built or flashed")
     lines.append(f"  verified: {d['verified']}")
     lines.append(tabulate(rows, headers=["region", "kind", "origin", "KiB", "read cycles", "read pJ", "holds"],
                           tablefmt="simple", disable_numparse=True))

@@ -471,3 +471,34 @@ def test_written_image_boots_and_runs_the_demo_over_its_port(tmp_path, capsys, f
     with np.load(tmp_path / "out.npz") as got:
         host = api.simulate(MODELS / "digits_mlp.json", np.load(x), engine="fixed-python").measurement
         assert np.array_equal(got["out_spikes"], host.outputs)
+
+
+# ---------------------------------------------------------------------------------------------
+# `edgesnn boards`: firmware port and what is verified, computed from the catalogue
+
+def test_boards_show_port_and_what_is_verified(tmp_path, capsys, monkeypatch):
+    board_file(tmp_path)
+    board_file(tmp_path, "portless", port=False)
+    monkeypatch.setenv("EDGESNN_BOARDS", str(tmp_path / "boards"))
+    assert run("boards") == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "mps2" in rows["test-pico"] and "builds, fits; not run on silicon" in rows["test-pico"]
+    assert "none yet" in rows["portless"] and "no firmware port" in rows["portless"]
+    assert "runs under QEMU in tests" in rows["qemu-mps2-an386"]
+    assert run("boards", "--json") == 0
+    import json
+    info = {b["id"]: b for b in json.loads(capsys.readouterr().out)["boards"]}
+    for b in info.values():
+        if b["port"] is None:
+            assert b["verified"] == "no firmware port", b["id"]
+        elif b["kind"] == "qemu":
+            assert b["verified"] == f"runs in the test suite under QEMU {b['runs_on']['qemu_machine']}"
+        else:
+            assert b["verified"] == "image builds and fits in the test suite; not yet run on silicon", b["id"]
+    assert run("boards", "portless") == 0
+    text = capsys.readouterr().out
+    assert "firmware: no port yet" in text and "verified: no firmware port" in text
+    assert run("boards", "test-pico") == 0
+    text = capsys.readouterr().out
+    assert "drive: uf2 copied to TESTDRIVE" in text and "`edgesnn flash --board test-pico`" in text
+    assert "verified: image builds and fits in the test suite; not yet run on silicon" in text
