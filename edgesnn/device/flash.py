@@ -203,15 +203,13 @@ def route(board: Board, *, runner: str | None = None, probe: str | None = None, 
     if fmt not in formats_of(board):
         raise DeviceError(f"board {board.id}: flash.drive_image {fmt!r} is not a format edgesnn writes for it "
                           f"({', '.join(formats_of(board)[1:])})")
-    if dry_run:
-        try:
-            found = find_drive(board, drive)
-        except DeviceError:
-            found = None
-        if not board.flash.get("drive_label") and drive is None:
-            find_drive(board)   # raises: the board has no drive at all
-        return Route(board, runner, None, None, found, fmt, dry_run)
-    return Route(board, runner, None, None, find_drive(board, drive), fmt, dry_run)
+    try:
+        found = find_drive(board, drive)
+    except DeviceError:
+        if not dry_run or drive is not None or not board.flash.get("drive_label"):
+            raise
+        found = None   # a dry run flashes nothing: a drive not mounted now is no error
+    return Route(board, runner, None, None, found, fmt, dry_run)
 
 
 @dataclass
