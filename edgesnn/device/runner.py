@@ -306,10 +306,15 @@ def run_on_board(board: Board, qgraph, inputs: np.ndarray, *, port: str | None =
                           f"({port or 'no port'}) executes what no one logs")
     if port is not None:
         # the board may run any edgesnn firmware with the runtime; where edgesnn can build it, build it
-        # (cached) so that a model that cannot fit is refused with the numbers, and its ELF is at hand
-        # for `edgesnn flash --board B ELF`
-        fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir, schedule=schedule,
-                                    steps=steps, stage=stage) if board.firmware.get("port") else None
+        # (cached) so that a model that cannot fit is refused with the numbers. Without the cross compiler
+        # here the board's own checks stand (its LOAD_MODEL refuses a blob larger than its arena)
+        fw = None
+        if board.firmware.get("port"):
+            try:
+                fw = build_runtime_firmware(board, qgraph, builtin=builtin, dsp=dsp, cache_dir=cache_dir,
+                                            schedule=schedule, steps=steps, stage=stage)
+            except F.ToolchainMissing:
+                fw = None
         with open_board(board, port, timeout=timeout) as link:
             try:
                 res = DeviceModel(link, qgraph, board, builtin=builtin, schedule=schedule, steps=steps,

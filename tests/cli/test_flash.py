@@ -502,3 +502,16 @@ def test_boards_show_port_and_what_is_verified(tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out
     assert "drive: uf2 copied to TESTDRIVE" in text and "`edgesnn flash --board test-pico`" in text
     assert "verified: image builds and fits in the test suite; not yet run on silicon" in text
+
+
+def test_run_on_a_port_needs_no_cross_compiler(tmp_path, peer, capsys, monkeypatch):
+    """A board flashed elsewhere: without arm-none-eabi-gcc here the run still talks to it (the fit check of
+    the build is skipped; the board refuses what does not fit its arena)."""
+    b = board_file(tmp_path)   # has a port: the run would build its firmware to check the fit
+    p = peer(server=P.DeviceServer(board="another"))
+    x = tmp_path / "x.npy"
+    np.save(x, np.load(DATA / "digits_test.npz")["inputs"][:1])
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    err = fails(capsys, "run", MODELS / "digits_mlp.json", "--board", b, "--inputs", x, "--port", p.path,
+                "-o", tmp_path / "o.npz")
+    assert f"board test-pico on {p.path}: the firmware there was built for board 'another'" in err
