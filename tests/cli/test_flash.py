@@ -515,3 +515,32 @@ def test_run_on_a_port_needs_no_cross_compiler(tmp_path, peer, capsys, monkeypat
     err = fails(capsys, "run", MODELS / "digits_mlp.json", "--board", b, "--inputs", x, "--port", p.path,
                 "-o", tmp_path / "o.npz")
     assert f"board test-pico on {p.path}: the firmware there was built for board 'another'" in err
+
+
+def test_drive_that_goes_away_after_taking_the_image(tmp_path, monkeypatch):
+    """The RP2040 boot ROM restarts once it has every block, and the OS may fail the sync of a drive that
+    is gone: that is success only when every byte was written; a failing sync on a drive still there is not."""
+    board = load_board_file(board_file(tmp_path))
+    img = I.ImageFile("test-pico.uf2", "uf2", b"\x00" * 1024, 0, 1024)
+    drive = tmp_path / "RPI-RP2"
+    drive.mkdir()
+    real_fsync = os.fsync
+
+    def gone(fd):
+        real_fsync(fd)
+        (drive / "edgesnn-test-pico.uf2").unlink()
+        drive.rmdir()
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fsync", gone)
+    dest, note = FL.copy_to_drive(board, img, drive)
+    assert dest == drive / "edgesnn-test-pico.uf2" and "went away as the boot loader took the image" in note
+
+    drive.mkdir()
+
+    def fails_here(fd):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fsync", fails_here)
+    with pytest.raises(DeviceError, match=r"copying test-pico.uf2 to test-pico's drive TESTDRIVE .* failed after "
+                                          r"1,024 of 1,024 B \(Input/output error\); the board may hold a partial "
+                                          r"image: copy it again"):
+        FL.copy_to_drive(board, img, drive)
