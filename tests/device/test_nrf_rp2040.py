@@ -39,14 +39,15 @@ REAL = ["microbit-v1", "microbit-v2", "arduino-nano-33-ble", "rpi-pico"]
 PORT = {"microbit-v1": "microbit", "microbit-v2": "nrf52", "arduino-nano-33-ble": "nrf52", "rpi-pico": "rp2040"}
 
 # Peripheral base addresses from the datasheets' memory maps:
-#   nRF51 Series Reference Manual v3.0 sec. 7 (memory map / instantiation table): CLOCK 0x40000000,
-#     UART0 0x40002000, TIMER0 0x40008000.
-#   nRF52833 PS v1.6 and nRF52840 PS v1.7, "Instantiation" table of the memory chapter (4.x): CLOCK
-#     0x40000000, UART0 0x40002000, TIMER0 0x40008000, GPIO P0 0x50000000 (P1 0x50000300).
+#   nRF51822 PS v3.4, memory chapter, "Instantiation" table (IDs and base addresses), as the nRF51 RM v3.0
+#     register chapters repeat them: CLOCK 0x40000000 (sec. 13), UART0 0x40002000 (sec. 29), TIMER0
+#     0x40008000 (sec. 18), GPIO 0x50000000 (sec. 14).
+#   nRF52833 PS v1.6 and nRF52840 PS v1.7, memory chapter, "Instantiation" table: CLOCK 0x40000000,
+#     UART0 0x40002000, TIMER0 0x40008000, GPIO P0 0x50000000 (P1 0x50000300).
 #   RP2040 datasheet sec. 2.2 (address map): XIP_SSI 0x18000000, CLOCKS 0x40008000, RESETS 0x4000C000,
 #     IO_BANK0 0x40014000, XOSC 0x40024000, PLL_SYS 0x40028000, UART0 0x40034000, TIMER 0x40054000,
 #     WATCHDOG 0x40058000.
-NRF51 = {"CLOCK": 0x4000_0000, "UART0": 0x4000_2000, "TIMER0": 0x4000_8000}
+NRF51 = {"CLOCK": 0x4000_0000, "UART0": 0x4000_2000, "TIMER0": 0x4000_8000, "GPIO": 0x5000_0000}
 NRF52 = {"CLOCK": 0x4000_0000, "UART0": 0x4000_2000, "TIMER0": 0x4000_8000, "P0": 0x5000_0000}
 RP2040 = {"XIP_SSI": 0x1800_0000, "CLOCKS": 0x4000_8000, "RESETS": 0x4000_C000, "IO_BANK0": 0x4001_4000,
           "XOSC": 0x4002_4000, "PLL_SYS": 0x4002_8000, "UART0": 0x4003_4000, "TIMER": 0x4005_4000,
@@ -59,7 +60,8 @@ PINS = {"microbit-v1": dict(uart_tx_pin=24, uart_rx_pin=25),                  # 
         "rpi-pico": dict(uart_tx_gpio=0, uart_rx_gpio=1)}                      # GP0 / GP1
 # the port source's #define NAME_BASE and the datasheet block it must equal
 SOURCE_BASES = {
-    "microbit": ("microbit/esn_fw_port_microbit.c", {"CLOCK_BASE": "CLOCK", "TIMER0_BASE": "TIMER0"}, NRF51),
+    "microbit": ("microbit/esn_fw_port_microbit.c", {"CLOCK_BASE": "CLOCK", "TIMER0_BASE": "TIMER0", "GPIO_BASE": "GPIO"},
+                 NRF51),
     "nrf52": ("nrf52/esn_fw_port_nrf52.c", {"CLOCK_BASE": "CLOCK"}, NRF52),
     "rp2040": ("rp2040/esn_fw_port_rp2040.c", {"RESETS_BASE": "RESETS", "CLOCKS_BASE": "CLOCKS", "XOSC_BASE": "XOSC",
                                                "PLL_SYS_BASE": "PLL_SYS", "IO_BANK0_BASE": "IO_BANK0",

@@ -9,6 +9,8 @@
  * EVENTS_HFCLKSTARTED 0x100, HFCLKSTAT 0x40C (SRC bit 0: 1 = crystal), XTALFREQ 0x550: 0xFF 16 MHz,
  * 0x00 32 MHz), UART sec. 29 (tasks STARTRX 0x000, STARTTX 0x008; events RXDRDY 0x108, TXDRDY
  * 0x11C; ENABLE 0x500 = 4; PSELTXD 0x50C, PSELRXD 0x514; RXD 0x518, TXD 0x51C; BAUDRATE 0x524),
+ * GPIO sec. 14 (base 0x50000000: OUTSET 0x508, PIN_CNF[n] 0x700 + 4n: DIR bit 0, INPUT bit 1 = 0
+ * connects the input buffer; the UART chapter asks for TXD as an output at 1, RXD an input),
  * TIMER sec. 18 (START 0x000, CLEAR 0x00C, CAPTURE[n] 0x040 + 4n, MODE 0x504, BITMODE 0x508,
  * PRESCALER 0x510, CC[n] 0x540 + 4n).
  *
@@ -42,11 +44,15 @@
 
 #define CLOCK_BASE 0x40000000u
 #define TIMER0_BASE 0x40008000u
+#define GPIO_BASE 0x50000000u
 
 #define CLOCK_HFCLKSTART ESN_REG(CLOCK_BASE + 0x000u)
 #define CLOCK_HFCLKSTARTED ESN_REG(CLOCK_BASE + 0x100u)
 #define CLOCK_HFCLKSTAT ESN_REG(CLOCK_BASE + 0x40Cu)
 #define CLOCK_XTALFREQ ESN_REG(CLOCK_BASE + 0x550u)
+
+#define GPIO_OUTSET ESN_REG(GPIO_BASE + 0x508u)
+#define GPIO_PIN_CNF(n) ESN_REG(GPIO_BASE + 0x700u + 4u * (n))
 
 #define UART_STARTRX ESN_REG(ESN_FW_UART_BASE + 0x000u)
 #define UART_STARTTX ESN_REG(ESN_FW_UART_BASE + 0x008u)
@@ -94,6 +100,9 @@ void esn_fw_port_init(void)
     /* The UART comes first, the timer after it: under QEMU 7.2 the reverse order made every later
      * tick count run ~10^5 ticks ahead after a system reset (measured; the part does not care).
      * Nothing is sent before the crystal runs (the baud generator follows whichever HFCLK runs). */
+    GPIO_OUTSET = 1u << ESN_CHIP_UART_TX_PIN; /* the line idles high */
+    GPIO_PIN_CNF(ESN_CHIP_UART_TX_PIN) = 1u;  /* output */
+    GPIO_PIN_CNF(ESN_CHIP_UART_RX_PIN) = 0u;  /* input */
     UART_PSELTXD = ESN_CHIP_UART_TX_PIN;
     UART_PSELRXD = ESN_CHIP_UART_RX_PIN;
     UART_BAUDRATE = 0x01D7E000u; /* 115200 baud */
