@@ -15,7 +15,8 @@
  *  - GPIO (P0 0x50000000, P1 0x50000300): OUTSET 0x508, PIN_CNF[n] 0x700 + 4n (DIR bit 0, INPUT
  *    bit 1 = 0 connects the input buffer). The UART chapter asks for TXD as an output driven high
  *    and RXD as an input before the UART is enabled, so the line idles high.
- *  - TIMER (TIMER0 0x40008000, the board's chip.timer_base): TASKS_START 0x000, TASKS_CLEAR 0x00C,
+ *  - TIMER (TIMER0 0x40008000, the board's chip.timer_base): TASKS_START 0x000, TASKS_STOP 0x004,
+ *    TASKS_CLEAR 0x00C,
  *    TASKS_CAPTURE[n] 0x040 + 4n, MODE 0x504, BITMODE 0x508 (3 = 32 bit), PRESCALER 0x510 (0 =
  *    16 MHz), CC[n] 0x540 + 4n.
  *
@@ -64,12 +65,17 @@
 #define GPIO_PIN_CNF(pin) ESN_REG(GPIO_PORT_BASE(pin) + 0x700u + 4u * ((pin) & 31u))
 
 #define TIMER_START ESN_REG(ESN_CHIP_TIMER_BASE + 0x000u)
+#define TIMER_STOP ESN_REG(ESN_CHIP_TIMER_BASE + 0x004u)
 #define TIMER_CLEAR ESN_REG(ESN_CHIP_TIMER_BASE + 0x00Cu)
 #define TIMER_CAPTURE1 ESN_REG(ESN_CHIP_TIMER_BASE + 0x044u)
 #define TIMER_MODE ESN_REG(ESN_CHIP_TIMER_BASE + 0x504u)
 #define TIMER_BITMODE ESN_REG(ESN_CHIP_TIMER_BASE + 0x508u)
 #define TIMER_PRESCALER ESN_REG(ESN_CHIP_TIMER_BASE + 0x510u)
 #define TIMER_CC1 ESN_REG(ESN_CHIP_TIMER_BASE + 0x544u)
+
+/* NVIC interrupt clear-enable / clear-pending (ARMv7-M ARM sec. B3.4): the nRF52840 has 48 IRQs. */
+#define NVIC_ICER(n) ESN_REG(0xE000E180u + 4u * (n))
+#define NVIC_ICPR(n) ESN_REG(0xE000E280u + 4u * (n))
 
 #define TIMER_HZ 16000000u
 #if ESN_FW_TICK_HZ != 0 && ESN_FW_TICK_HZ != TIMER_HZ
@@ -98,6 +104,15 @@ static int hfxo_start(void)
 void esn_fw_port_init(void)
 {
     int xtal;
+    /* A boot loader may run first (the Nano 33 BLE's Arduino one does) and leave SysTick, interrupts,
+     * the UART(E) or the TIMER on: an interrupt would land in the fault reporter, so all are off. */
+    ESN_SYST_CSR = 0;
+    NVIC_ICER(0) = 0xFFFFFFFFu;
+    NVIC_ICER(1) = 0xFFFFFFFFu;
+    NVIC_ICPR(0) = 0xFFFFFFFFu;
+    NVIC_ICPR(1) = 0xFFFFFFFFu;
+    UART_ENABLE = 0u;
+    TIMER_STOP = 1u;
     esn_cortex_m_init(); /* DWT cycle counter */
 
     GPIO_OUTSET(ESN_CHIP_UART_TX_PIN) = 1u << (ESN_CHIP_UART_TX_PIN & 31u);
