@@ -131,6 +131,23 @@ def test_clock_fallback_is_reported_and_the_link_runs_on_the_reset_clock(boards,
 
 
 @pytest.mark.needs_qemu
+@pytest.mark.parametrize("kind, exception, cause", [(2, "BusFault", "PRECISERR"), (3, "UsageFault", "DIVBYZERO")])
+def test_faults_are_reported_on_the_emulated_stm32(fw_cache, boards, kind, exception, cause):
+    """The shared fault reporter works on this machine too (a read of an unmapped address, a division by zero)."""
+    from edgesnn.device import protocol as P
+    b = boards[EMULATED]
+    t = QemuTarget(b, F.build(b, cache_dir=fw_cache, selftest_fault=kind).elf)
+    t.start()
+    try:
+        t.link.echo(b"first")   # the self-test faults on the second ECHO
+        with pytest.raises(P.FirmwareFault) as ei:
+            t.link.echo(b"second")
+        assert exception in str(ei.value) and cause in str(ei.value) and "esn_fw_selftest_fault" in str(ei.value)
+    finally:
+        t.kill()
+
+
+@pytest.mark.needs_qemu
 def test_a_pll_that_never_locks_is_reported_too(fw_cache, tmp_path):
     """The same board with its PLL fed by the HSI (no HSE to wait for): now the PLL-lock wait is the one that
     gives up, and the boot still reaches the ready line on the HSI."""

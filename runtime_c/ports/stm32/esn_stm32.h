@@ -55,7 +55,14 @@ const char *esn_stm32_clock_error_name(uint8_t error);
 /** The name of the system clock source a switch status reads back ("hsi", "msi", "hse", "pll"). */
 const char *esn_stm32_sws_name(uint8_t sws);
 
-/** Polls *reg until (*reg & mask) == want, at most ESN_STM32_READY_POLLS times; 1 when it got there. */
+/**
+ * Polls a status register until a field reads as wanted, at most ESN_STM32_READY_POLLS times (default
+ * 500,000: tens of ms at the reset clock, several times a crystal's start-up).
+ * @param[in] reg   the register
+ * @param[in] mask  the bits to look at
+ * @param[in] want  their wanted value (a subset of mask)
+ * @return 1 when the field got there, 0 when the bound ran out
+ */
 int esn_stm32_wait(volatile uint32_t *reg, uint32_t mask, uint32_t want);
 
 #endif /* ESN_STM32_H */
