@@ -60,8 +60,8 @@ PINS = {"microbit-v1": dict(uart_tx_pin=24, uart_rx_pin=25),                  # 
         "rpi-pico": dict(uart_tx_gpio=0, uart_rx_gpio=1)}                      # GP0 / GP1
 # the port source's #define NAME_BASE and the datasheet block it must equal
 SOURCE_BASES = {
-    "microbit": ("microbit/esn_fw_port_microbit.c", {"CLOCK_BASE": "CLOCK", "TIMER0_BASE": "TIMER0", "GPIO_BASE": "GPIO"},
-                 NRF51),
+    "microbit": ("microbit/esn_fw_port_microbit.c",
+                 {"CLOCK_BASE": "CLOCK", "TIMER0_BASE": "TIMER0", "GPIO_BASE": "GPIO"}, NRF51),
     "nrf52": ("nrf52/esn_fw_port_nrf52.c", {"CLOCK_BASE": "CLOCK"}, NRF52),
     "rp2040": ("rp2040/esn_fw_port_rp2040.c", {"RESETS_BASE": "RESETS", "CLOCKS_BASE": "CLOCKS", "XOSC_BASE": "XOSC",
                                                "PLL_SYS_BASE": "PLL_SYS", "IO_BANK0_BASE": "IO_BANK0",
@@ -91,10 +91,6 @@ def test_crc_matches_known_values():
     # CRC-32/MPEG-2 check value (the CRC catalogue's "123456789") and the empty input
     assert crc32_mpeg2(b"123456789") == 0x0376_E6E7 == F.boot2_crc32(b"123456789")
     assert crc32_mpeg2(b"") == 0xFFFF_FFFF
-
-
-def _image(elf: Elf) -> dict[int, bytes]:
-    return dict(elf.load_segments())
 
 
 def _read(elf: Elf, addr: int, n: int) -> bytes:
@@ -173,7 +169,8 @@ def test_image_builds_fits_and_starts_where_the_chip_looks(boards, images, board
     for name, used in fw.sizes.regions.items():
         assert 0 < used <= b.regions[name].size_bytes, (name, used)
     alloc = {s.name: s.size for s in elf.sections if s.alloc}
-    assert fw.sizes.text == alloc.get(".boot2", 0) + alloc[".text"] + alloc.get(".ARM.exidx", 0) + alloc.get(".ARM.extab", 0)
+    assert fw.sizes.text == sum(alloc.get(n, 0) for n in (".boot2", ".text", ".ARM.exidx", ".ARM.extab"))
+    assert (".boot2" in alloc) == (board_id == "rpi-pico")
     # every loaded byte lies in flash
     for addr, data in elf.load_segments():
         assert flash.origin <= addr and addr + len(data) <= flash.end, hex(addr)
@@ -216,10 +213,12 @@ def test_a_broken_boot2_is_refused(tmp_path, boards):
     good = src.read_text()
     path = boards["rpi-pico"].path
     board = lambda: validate(tomllib.loads(path.read_text()), path, ports=load_ports(ports))  # noqa: E731
-    src.write_text(good.replace('__asm volatile("mov %0, lr"', '__asm volatile(".space 300");\n    __asm volatile("mov %0, lr"'))
+    entry = '__asm volatile("mov %0, lr"'
+    src.write_text(good.replace(entry, '__asm volatile(".space 300");\n    ' + entry))
     with pytest.raises(DeviceError, match=r"boot2 .* is \d+ B of code; .* at most 252 B"):
         F.build(board(), cache_dir=tmp_path / "c1")
-    src.write_text(good + "\nint esn_boot2_state;\nvoid esn_boot2_mark(void);\nvoid esn_boot2_mark(void) { esn_boot2_state = 1; }\n")
+    src.write_text(good + "\nint esn_boot2_state;\nvoid esn_boot2_mark(void);\n"
+                          "void esn_boot2_mark(void) { esn_boot2_state = 1; }\n")
     with pytest.raises(DeviceError, match=r"must compile to one code section with no data and no relocations"):
         F.build(board(), cache_dir=tmp_path / "c2")
 
