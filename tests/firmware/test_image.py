@@ -339,3 +339,36 @@ needs_objcopy = pytest.mark.skipif(OBJCOPY is None, reason="arm-none-eabi-objcop
 test_mps2_firmware_images_equal_objcopys_and_read_back = needs_objcopy(
     test_mps2_firmware_images_equal_objcopys_and_read_back)
 test_data_is_placed_at_its_load_address = needs_objcopy(test_data_is_placed_at_its_load_address)
+
+
+def crc32_mpeg2(data: bytes) -> int:
+    """CRC-32/MPEG-2 (poly 0x04C11DB7, init 0xFFFFFFFF, not reflected), the RP2040 boot ROM's check of boot2."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x8000_0000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+@pytest.mark.needs_arm_gcc
+@pytest.mark.skipif("rpi-pico" not in REAL_WITH_PORT, reason="the rp2040 port is not there")
+def test_pico_uf2_starts_with_a_boot2_the_boot_rom_takes():
+    """What the RP2040 boot ROM reads from the UF2 the RPI-RP2 drive takes: blocks for family RP2040, the
+    first at the start of flash (0x1000_0000) holding the ELF's .boot2, whose last word is the CRC-32/MPEG-2
+    of its first 252 bytes; then the vector table at 0x1000_0100."""
+    board = get_board("rpi-pico")
+    fw = build_runtime_firmware(board)
+    uf2 = next(f for f in I.board_images(board, fw.elf) if f.format == "uf2").data
+    flags, addr, size = struct.unpack_from("<III", uf2, 8)
+    assert (flags, addr, size) == (0x2000, 0x1000_0000, 256)
+    assert struct.unpack_from("<I", uf2, 28)[0] == 0xE48BFF56
+    boot2 = uf2[32:32 + 256]
+    e = Elf(fw.elf)
+    sec = e.section(".boot2")
+    assert sec is not None and sec.lma == 0x1000_0000 and sec.size == 256
+    assert boot2 == I.from_elf(fw.elf).read(0x1000_0000, 256)
+    assert struct.unpack("<I", boot2[252:])[0] == crc32_mpeg2(boot2[:252])
+    sp, reset = struct.unpack_from("<II", uf2, 512 + 32)   # block 1: the vector table
+    assert struct.unpack_from("<I", uf2, 512 + 12)[0] == 0x1000_0100
+    assert 0x2000_0000 < sp <= 0x2004_2000 and reset & 1 and 0x1000_0100 < reset < 0x1020_0000
