@@ -12,7 +12,8 @@ is checked is what the images are made of:
   recomputed here independently of edgesnn/firmware/build.py, and it sets up the SSI for 03h reads;
 - the peripheral base addresses each board uses (board file, chip settings, the port's #defines and
   the literals in the linked code) against a table taken from the datasheets.
-The micro:bit v1 image is the qemu-microbit one with the real board's settings: qemu-microbit still
+The micro:bit v1 is the exception: QEMU's microbit machine is its nRF51822, so the real board's image
+itself (no semihosting) boots and answers there; and qemu-microbit, built from the same port, still
 boots (its ESN-CLOCK line says which clock runs) and runs every example model bit-identically
 (tests/device/test_device_runtime.py).
 """
@@ -252,6 +253,28 @@ def test_qemu_microbit_boots_and_says_which_clock_runs(boards, fw_cache):
         q.link.handshake()
         assert q.link.counter().ticks < 100_000   # restarted with the machine (~1e4), not run ahead (~5e5)
     assert q.exit_code == 0
+
+
+@pytest.mark.needs_qemu
+def test_real_microbit_v1_image_runs_on_the_emulated_nrf51(boards, fw_cache):
+    """The image flashed to a real micro:bit v1 (no semihosting, its own board id) boots on QEMU's microbit
+    machine, the same nRF51822: it announces its clock, answers, and its ticks keep the emulated rate
+    (2 instructions per SPIN iteration, 62.5 instructions per 16 MHz tick). It has no EXIT (a real board
+    parks instead), so the emulator is killed."""
+    fw = F.build(boards["microbit-v1"], cache_dir=fw_cache)
+    assert fw.defines["ESN_FW_SEMIHOSTING"] == "0"
+    q = QemuTarget(boards["qemu-microbit"], fw.elf, handshake=False)
+    q.start()
+    try:
+        assert q.link.texts == ["ESN-CLOCK hfclk=xtal 16000000",
+                                "ESN-READY edgesnn-fw/" + q.ready_line.split("edgesnn-fw/")[1]]
+        assert q.ready_line.endswith("board=microbit-v1")
+        h = q.link.handshake()
+        assert h.board == "microbit-v1" and "exit" not in h.capabilities and h.tick_hz == 16_000_000
+        assert q.link.echo(b"real board image") == b"real board image"
+        assert q.link.spin(100_000).ticks == pytest.approx(2 * 100_000 / 62.5, abs=1.5)
+    finally:
+        q.kill()
 
 
 def test_board_files_document_the_link(boards):
