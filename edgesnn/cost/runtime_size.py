@@ -21,13 +21,13 @@ from pathlib import Path
 from ..resources import RUNTIME_C
 
 RUNTIME_CODE_BYTES: dict[str, int] = {
-    "cortex-m0": 22_168,
-    "cortex-m0plus": 22_168,
-    "cortex-m3": 20_454,
-    "cortex-m4": 20_656,
-    "cortex-m7": 20_652,
-    "cortex-m33": 20_672,
-    "cortex-m55": 20_920,
+    "cortex-m0": 22_362,
+    "cortex-m0plus": 22_362,
+    "cortex-m3": 20_666,
+    "cortex-m4": 20_868,
+    "cortex-m7": 20_864,
+    "cortex-m33": 20_884,
+    "cortex-m55": 21_128,
 }
 SOURCE = "arm-none-eabi-size, -Os objects of runtime_c/src (gcc 12.2.1), see edgesnn/cost/runtime_size.py"
 

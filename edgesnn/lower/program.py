@@ -232,14 +232,31 @@ class Lowered:
         n = len(self.nodes)
         return align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
 
+    def _liveness(self) -> tuple[list[int], set[int]]:
+        """(last node that reads each node's buffer, itself if none; the nodes whose buffer a recurrent edge
+        reads at the next step), readers of a Flatten reading its input's buffer."""
+        last = list(range(len(self.nodes)))
+        for e in self.edges:
+            if not e.back:
+                last[self.owner(e.src)] = max(last[self.owner(e.src)], e.dst)
+        return last, {self.owner(e.src) for e in self.edges if e.back}
+
+    def in_place_input(self, k: int) -> int | None:
+        """The node over whose buffer neuron layer k may write its output (esn_in_place): its only input's,
+        when nothing reads that buffer after k and neither is kept for a recurrent edge (every neuron kernel
+        reads in[j] before it writes out[j]); None otherwise."""
+        nd = self.nodes[k]
+        if not KINDS[nd.kind].neuron or nd.n_edges != 1 or self.edges[nd.first_edge].back:
+            return None
+        o = self.owner(self.edges[nd.first_edge].src)
+        last, doubled = self._liveness()
+        ok = o not in doubled and k not in doubled and last[o] == k and self.nodes[o].out_size == nd.out_size
+        return o if ok else None
+
     def _regions(self) -> list[tuple[tuple[str, int, int], int, int, int]]:
         """((kind, node, parity), bytes, first, last node step alive) of every buffer and state block."""
         n = len(self.nodes)
-        last = list(range(n))  # last node that reads each node's buffer (itself if none)
-        for e in self.edges:  # readers of a Flatten read its input's buffer
-            if not e.back:
-                last[self.owner(e.src)] = max(last[self.owner(e.src)], e.dst)
-        doubled = {self.owner(e.src) for e in self.edges if e.back}
+        last, doubled = self._liveness()
         out = []
         for k, nd in enumerate(self.nodes):
             if nd.kind not in ("Output", "Flatten"):
@@ -255,7 +272,7 @@ class Lowered:
     def plan_problem(self, plan: "MemoryPlan") -> str | None:
         """Why the runtime would refuse `plan` for this program (esn__check_plan), or None."""
         base = self.arena_base()
-        doubled = {self.owner(e.src) for e in self.edges if e.back}
+        _, doubled = self._liveness()
         if plan.arena_bytes == 0:
             return "no memory plan"
         for k, nd in enumerate(self.nodes):
@@ -270,11 +287,15 @@ class Lowered:
             at = plan.state_off[k] if what == "state" else plan.buf_off[k][parity]
             if at < base or at + size > plan.arena_bytes or at % 8:
                 return f"node {self.nodes[k].name!r}: {what} at {at} lies outside [{base}, {plan.arena_bytes}) or unaligned"
-            spans.append((at, at + size, first, last, self.nodes[k].name))
-        for i, (o, e, f, l, name) in enumerate(spans):
-            for o2, e2, f2, l2, name2 in spans[i + 1:]:
-                if o < e2 and o2 < e and f <= l2 and f2 <= l:
-                    return f"nodes {name!r} and {name2!r} share arena bytes while both are alive"
+            spans.append((at, at + size, first, last, (what, k)))
+        writes_over = {k: o for k in range(len(self.nodes)) if (o := self.in_place_input(k)) is not None
+                       and plan.buf_off[o][0] == plan.buf_off[k][0]}   # in place, as planned
+        for i, (o, e, f, l, a) in enumerate(spans):
+            for o2, e2, f2, l2, b in spans[i + 1:]:
+                if o < e2 and o2 < e and f <= l2 and f2 <= l and not (
+                        a[0] == b[0] == "buf" and writes_over.get(b[1]) == a[1]):
+                    return (f"nodes {self.nodes[a[1]].name!r} and {self.nodes[b[1]].name!r} share arena bytes "
+                            "while both are alive")
         return None
 
     def memory_plan(self) -> "MemoryPlan":
@@ -284,10 +305,22 @@ class Lowered:
         accumulator), regions are placed largest first at the lowest 8-aligned offset that no region alive at
         the same time occupies. A node's output buffer lives from its own step until its last reader's (through
         Flattens, which share their input's buffer); a buffer read through a recurrent edge is two buffers
-        (one per step parity), kept for the whole input like every state block."""
+        (one per step parity), kept for the whole input like every state block. A neuron layer writes over
+        its input's buffer where it may (in_place_input): the two are one region, alive for both."""
         n = len(self.nodes)
         base = self.arena_base()
-        regions = [(size, first, last, key) for key, size, first, last in self._regions()]
+        home = list(range(n))   # the node whose buffer region holds k's output
+        for k in range(n):
+            o = self.in_place_input(k)
+            home[k] = home[o] if o is not None else k
+        merged: dict = {}
+        for (what, k, parity), size, first, last in self._regions():
+            key = (what, home[k] if what == "buf" else k, parity)
+            if key in merged:   # an in-place layer: its input's region lives on until its own last reader
+                merged[key] = (size, merged[key][1], max(merged[key][2], last))
+            else:
+                merged[key] = (size, first, last)
+        regions = [(size, first, last, key) for key, (size, first, last) in merged.items()]
         placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
         where = {}
         for size, first, end_t, key in sorted(regions, key=lambda r: (-r[0], r[3])):
@@ -298,10 +331,10 @@ class Lowered:
                 at = max(at, e)
             placed.append((at, at + size, first, end_t))
             where[key] = at
-        buf = [[where.get(("buf", self.owner(k), p), 0) if self.nodes[k].kind != "Output" else 0
+        buf = [[where.get(("buf", home[self.owner(k)], p), 0) if self.nodes[k].kind != "Output" else 0
                 for p in (0, 1)] for k in range(n)]
         for k in range(n):
-            if ("buf", self.owner(k), 1) not in where:  # one buffer for both step parities
+            if ("buf", home[self.owner(k)], 1) not in where:  # one buffer for both step parities
                 buf[k][1] = buf[k][0]
         state = [where.get(("state", k, 0), 0) for k in range(n)]
         return MemoryPlan(buf, state, max([base] + [e for _, e, _, _ in placed]))

@@ -753,6 +753,18 @@ static int esn_region_of(const esn_model *m, uint32_t k, uint32_t r, const uint8
     return 1;
 }
 
+/* Whether neuron node k writes its output over the buffer of its only input, as planned: allowed when no
+ * node reads that buffer after k and neither is kept for a recurrent edge, since every neuron kernel reads
+ * in[j] before it writes out[j]. The N-MNIST-sized CNN's first LIF layer saves 43 KB of arena so. */
+static int esn_in_place(const esn_model *m, uint32_t k, const uint8_t *last_read, const uint8_t *doubled)
+{
+    const esn_node *nd = &m->nodes[k];
+    const esn_edge *ed = &m->edges[nd->first_edge];
+    const uint32_t o = nd->n_edges == 1u ? esn__owner(m, ed->src) : k;
+    return esn__is_neuron(nd->kind) && o != k && !ed->back && !doubled[k] && !doubled[o] && last_read[o] == k &&
+           m->nodes[o].out_size == nd->out_size && m->nodes[o].buf_off[0] == nd->buf_off[0];
+}
+
 esn_status esn__check_plan(const esn_model *m, esn_diag *diag)
 {
     const uint64_t base = esn__arena_base(m);
@@ -809,7 +821,9 @@ esn_status esn__check_plan(const esn_model *m, esn_diag *diag)
         for (b = a + 1u; b < 3u * m->n_nodes; ++b) {
             esn_region gb;
             if (esn_region_of(m, b / 3u, b % 3u, last_read, doubled, &gb) && ga.off < gb.end && gb.off < ga.end &&
-                ga.first <= gb.last && gb.first <= ga.last) {
+                ga.first <= gb.last && gb.first <= ga.last &&
+                !(a % 3u == 0u && b % 3u == 0u && esn_in_place(m, b / 3u, last_read, doubled) &&
+                  esn__owner(m, m->edges[m->nodes[b / 3u].first_edge].src) == a / 3u)) {
                 return ESN_FAIL(ESN_ERR_PLAN, (int32_t)(b / 3u), (int64_t)gb.off);
             }
         }
