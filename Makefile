@@ -89,7 +89,7 @@ c-tools:
 # --- cost-model calibration of the emulated boards (docs/calibration.md) -----------------------
 # Microbenchmarks under QEMU -> calibration/BOARD.measurements.jsonl -> calibration/BOARD.json,
 # with the held-out example models' error before and after. A few minutes per board.
-CAL_BOARDS := qemu-mps2-an386 qemu-mps2-an500 qemu-mps2-an505 qemu-microbit
+CAL_BOARDS := qemu-mps2-an386 qemu-mps2-an500 qemu-mps2-an505 qemu-microbit qemu-netduinoplus2
 
 .PHONY: calibrate
 calibrate: $(STAMP) toolchain

@@ -37,8 +37,7 @@ from ..artifact import atomic_write_bytes
 from ..board import port_chain
 from ..cost.model import layer_info
 from ..device.qemu import QemuTarget
-from ..device.runner import DeviceModel
-from ..device.serial_link import SerialLink
+from ..device.runner import DeviceModel, open_board
 from ..errors import EdgesnnError
 from ..firmware import build as F
 from ..firmware.runtime import build_runtime_firmware, input_staging_bytes, model_ram_bytes
@@ -128,8 +127,8 @@ class Session:
     def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None):
         self.board, self.q = board, None
         self.fw = build_runtime_firmware(board) if board.firmware.get("port") else None
-        if port is not None:
-            self.link = SerialLink.open(port, baud=board.baud, timeout=timeout)
+        if port is not None:   # the real board's HELLO checked: protocol version, board id
+            self.link = open_board(board, port, timeout=timeout)
         else:
             self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout)
             self.link = self.q.start()

@@ -36,7 +36,7 @@ def test_catalogue_has_the_boards_the_project_promises():
     emulated = {b for b, x in boards.items() if x.kind == "qemu"}
     assert {"nucleo-f446re", "nucleo-l476rg", "nucleo-h743zi", "stm32f746g-disco", "arduino-nano-33-ble",
             "rpi-pico", "microbit-v2", "nucleo-l552ze-q"} <= real
-    assert emulated == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit"}
+    assert emulated == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505", "qemu-microbit", "qemu-netduinoplus2"}
     assert boards[DEFAULT_BOARD].qemu_machine == "mps2-an386"
     cores = {b.core for b in boards.values()}
     assert {"cortex-m0", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33"} <= cores
@@ -83,7 +83,7 @@ def test_every_kind_of_problem_is_listed_at_once(tmp_path):
         "toolchain.cflags: must contain -mfpu=fpv4-sp-d16",
         "cost.energy_per_cycle_source: missing (required)",
         "cost.energy_source: unknown key (did you mean 'energy_per_cycle_source'?)",
-        "flash.runner: must be one of pyocd, openocd; got 'jlink'",
+        "flash.runner: must be one of pyocd, openocd, drive; got 'jlink'",
     ]
     for e in expected:
         assert any(e in f for f in found), f"{e!r} not in\n{joined}"

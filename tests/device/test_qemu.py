@@ -64,7 +64,7 @@ def test_boot_handshake_echo_counter_reset_exit(boards, fw_cache, board_id):
         # -icount shift=0 (1 ns per instruction) instructions per tick = 1e9 / the board's timer clock
         n = 100_000
         s1, s2 = link.spin(n), link.spin(n)
-        assert s1.ticks == pytest.approx(2 * n * b.firmware["tick_hz"] / 1e9, abs=1.5)
+        assert s1.ticks == pytest.approx(2 * n * b.firmware["tick_hz"] / 1e9, abs=max(1.5, 30 * b.firmware["tick_hz"] / 1e9))  # + the call
         assert abs(s1.ticks - s2.ticks) <= 1
         with pytest.raises(P.RemoteError, match="UNSUPPORTED.*no runtime linked"):
             link.request(P.T_RUN)

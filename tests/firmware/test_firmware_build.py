@@ -33,8 +33,8 @@ def test_defines_come_from_the_board_file(boards):
 
 
 def test_hardware_board_without_port_is_refused_clearly(boards, tmp_path):
-    with pytest.raises(DeviceError, match="board 'nucleo-f446re' has no firmware port yet"):
-        F.build(boards["nucleo-f446re"], cache_dir=tmp_path)
+    with pytest.raises(DeviceError, match="board 'netduino-plus-2' has no firmware port yet"):
+        F.build(boards["netduino-plus-2"], cache_dir=tmp_path)
 
 
 def test_missing_compiler_is_a_clear_error(boards, tmp_path, monkeypatch):
