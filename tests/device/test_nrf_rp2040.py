@@ -61,9 +61,11 @@ PINS = {"microbit-v1": dict(uart_tx_pin=24, uart_rx_pin=25),                  # 
         "rpi-pico": dict(uart_tx_gpio=0, uart_rx_gpio=1)}                      # GP0 / GP1
 # the port source's #define NAME_BASE and the datasheet block it must equal
 SOURCE_BASES = {
-    "microbit": ("microbit/esn_fw_port_microbit.c",
-                 {"CLOCK_BASE": "CLOCK", "TIMER0_BASE": "TIMER0", "GPIO_BASE": "GPIO"}, NRF51),
-    "nrf52": ("nrf52/esn_fw_port_nrf52.c", {"CLOCK_BASE": "CLOCK"}, NRF52),
+    # the nordic layer's registers, which the nRF51 (microbit) and nRF52 ports share: both datasheets
+    "microbit": ("nordic/esn_nordic.h", {"ESN_NORDIC_CLOCK_BASE": "CLOCK", "ESN_CHIP_TIMER_BASE": "TIMER0",
+                                         "ESN_NORDIC_GPIO_BASE": "GPIO"}, NRF51),
+    "nrf52": ("nordic/esn_nordic.h", {"ESN_NORDIC_CLOCK_BASE": "CLOCK", "ESN_CHIP_TIMER_BASE": "TIMER0",
+                                      "ESN_NORDIC_GPIO_BASE": "P0"}, NRF52),
     "rp2040": ("rp2040/esn_fw_port_rp2040.c", {"RESETS_BASE": "RESETS", "CLOCKS_BASE": "CLOCKS", "XOSC_BASE": "XOSC",
                                                "PLL_SYS_BASE": "PLL_SYS", "IO_BANK0_BASE": "IO_BANK0",
                                                "TIMER_BASE": "TIMER", "WATCHDOG_BASE": "WATCHDOG"}, RP2040),

@@ -59,7 +59,7 @@ def test_every_port_folder_is_described_and_names_existing_files():
     assert hooks_required == set(re.findall(r"\besn_fw_port_(\w+)\s*\(", header))   # the header's hooks, all
     for port in (p for p in ports.values() if p.kind == "firmware"):
         chain = port_chain(port)
-        assert [q.id for q in chain] == ["firmware", "cortex_m", port.id]
+        assert [q.id for q in chain][:2] == ["firmware", "cortex_m"] and chain[-1] is port
         hooks = [h for q in chain for h in q.hooks]
         assert sorted(hooks) == sorted(hooks_required)       # each hook defined exactly once
         for t in port.tick_sources:
@@ -120,7 +120,7 @@ def test_every_problem_of_a_port_file_is_listed_at_once(tmp_path):
     f.write_text(text)
     (ports / "mps2" / "esn_fw_extra.c").write_text("int x;\n")                       # a C file nobody names
     (ports / "microbit" / PORT_FILE).write_text(
-        (PORTS_DIR / "microbit" / PORT_FILE).read_text().replace('hooks = ["init",', 'hooks = ["start", "init",'))
+        (PORTS_DIR / "microbit" / PORT_FILE).read_text().replace('hooks = ["init"]', 'hooks = ["start", "init"]'))
     with pytest.raises(BoardError) as ei:
         load_ports(ports)
     msg = str(ei.value)
