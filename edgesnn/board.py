@@ -149,7 +149,6 @@ class Board:
     code_region: str
     data_region: str
     arena_region: str
-    cc: str
     cflags: tuple[str, ...]
     baud: int
     path: Path
@@ -272,7 +271,10 @@ REGION = {
     "read_cycles": (_num(), False), "write_cycles": (_num(), False),
     "read_energy_pj": (_num(), False), "write_energy_pj": (_num(), False), "source": (_str(), False),
 }
-TOOLCHAIN = {"cc": (_str(), False), "cflags": (_strlist, True)}
+# No `cc`: board files are data and name no program to run (a board file given by path could run anything);
+# the compiler is arm-none-eabi-gcc from the PATH or $EDGESNN_ARM_GCC (edgesnn/firmware/build.compiler).
+TOOLCHAIN = {"cflags": (_strlist, True)}
+TOOLCHAIN_CC_REFUSED = "not allowed: board files are data; set EDGESNN_ARM_GCC to use another compiler"
 COST = {"energy_per_cycle_pj": (_num(1e-3), True), "energy_per_cycle_source": (_str(), True)}
 FLASH = {
     "runner": (_str(RUNNERS), True),
@@ -744,6 +746,10 @@ def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Boa
         if kind == "hardware" and name == "qemu":
             p.add("[qemu]", "only an emulated board (kind = \"qemu\") has a QEMU machine")
             continue
+        if name == "toolchain" and isinstance(raw[name], dict) and "cc" in raw[name]:
+            p.add("toolchain.cc", TOOLCHAIN_CC_REFUSED)
+            tables[name] = p.check_table({k: v for k, v in raw[name].items() if k != "cc"}, spec, f"{name}.")
+            continue
         tables[name] = p.check_table(raw[name], spec, f"{name}.", extra={"regions"} if name == "memory" else set())
 
     core, feats = top.get("core"), tables.get("features", {})
@@ -823,7 +829,7 @@ def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Boa
         fpu=feats["fpu"], dsp=feats["dsp"], flash_bytes=mem["flash_bytes"], sram_bytes=mem["sram_bytes"],
         sdram_bytes=sdram, regions=regions, code_region=mem["code_region"], data_region=mem["data_region"],
         arena_region=mem.get("arena_region", mem["data_region"]),
-        cc=tables["toolchain"].get("cc", "arm-none-eabi-gcc"), cflags=tuple(tables["toolchain"]["cflags"]),
+        cflags=tuple(tables["toolchain"]["cflags"]),
         baud=tables["serial"]["baud"], path=path, raw=raw, port=port, machine=machine)
 
 
@@ -843,10 +849,11 @@ def load_board_file(path: str | Path) -> Board:
     return validate(raw, path)
 
 
-def check_catalogue(boards: dict[str, Board]) -> None:
-    """Checks across files: an emulated board enforces exactly the limits of the real board it names."""
+def check_catalogue(boards: dict[str, Board], only: Board | None = None) -> None:
+    """Checks across files: an emulated board enforces exactly the limits of the real board it names (every
+    board of `boards`, or `only`, a board file given by path, against the catalogue `boards`)."""
     problems: list[str] = []
-    for b in boards.values():
+    for b in ([only] if only is not None else boards.values()):
         if not b.is_emulated:
             continue
         ref = boards.get(b.limits_of)
@@ -906,8 +913,11 @@ def get_board(board_id: str | None = None, directory: str | Path | None = None) 
     """One board by id (the default emulated board when None), or a path to a board file."""
     if board_id is None:
         board_id = DEFAULT_BOARD
-    if board_id.endswith(".toml"):
-        return load_board_file(board_id)
+    if board_id.endswith(".toml"):   # a board file of the user's: its limits_of resolved in the catalogue
+        b = load_board_file(board_id)
+        if b.is_emulated:
+            check_catalogue(load_catalogue(directory), only=b)
+        return b
     boards = load_catalogue(directory)
     if board_id not in boards:
         near = difflib.get_close_matches(board_id, list(boards), n=3)

@@ -11,13 +11,20 @@ script template), each folder's `sources` then the sources of the board's tick s
 layers' default extension (esn_fw_ext_none.c).
 
 Every build lands in a cache folder named by a hash of everything that can change the image: the
-sources and headers, the compiler flags and defines, the generated linker script and the compiler's
-version. It is built in a temporary folder and renamed into place only when it compiled, linked
-and fits, so the cache never holds a half-written or oversized firmware, and two processes
-building the same firmware at once do not collide. The object files are not kept. The cache is
-bounded: after each build the least recently used entries beyond EDGESNN_CACHE_MAX_BYTES (default
-500 MB) are removed (edgesnn/firmware/cache.py; `edgesnn cache` shows it, `edgesnn cache --clear`
-empties it).
+sources and headers, the generated sources (a compiled-in model's model.c/.h, passed as bytes), the
+compiler flags and defines, the generated linker script and the compiler's version. It is built in a
+temporary folder and renamed into place only when it compiled, linked and fits, with a manifest of
+its files' SHA-256 written last, so the cache never holds a half-written or oversized firmware, and
+two processes building the same firmware at once do not collide. The cache folder is private to the
+user (0700, owner checked) and every reuse re-hashes the entry against its manifest: a tampered or
+incomplete entry is rebuilt, never used (edgesnn/firmware/cache.py). The generated sources are written
+into the build folder and kept in the entry (model/): nothing is read from a shared temporary folder.
+The object files are not kept. The cache is bounded: after each build the least recently used
+entries beyond EDGESNN_CACHE_MAX_BYTES (default 500 MB) are removed (`edgesnn cache` shows it,
+`edgesnn cache --clear` empties it).
+
+The compiler is arm-none-eabi-gcc from the PATH, or the program EDGESNN_ARM_GCC names: board files are
+data and do not name programs (edgesnn/board.py refuses toolchain.cc).
 
 Sizes come from the ELF's section headers (edgesnn/firmware/elf.py): text (code, read-only data and
 the vector table), data (initialised RAM, whose image also takes flash), bss, stack (reserved by
@@ -120,10 +127,30 @@ class Firmware:
         return d
 
 
+ENV_CC = "EDGESNN_ARM_GCC"
+DEFAULT_CC = "arm-none-eabi-gcc"
+ENTRY_REQUIRED = ("firmware.elf", "build.json")   # what a cache entry must hold, verified at every reuse
+GENERATED_DIR = "model"                            # the generated sources' folder in a build and its entry
+
+
 def default_cache_dir() -> Path:
-    env = os.environ.get("EDGESNN_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgesnn"
-    return base / "firmware"
+    """The firmware cache: the user's cache root (cache.root(): $EDGESNN_CACHE, else
+    $XDG_CACHE_HOME/edgesnn, else ~/.cache/edgesnn) / firmware."""
+    return C.root() / "firmware"
+
+
+def compiler() -> str:
+    """The C compiler of the firmware: $EDGESNN_ARM_GCC when set (a name on the PATH or a path), else
+    arm-none-eabi-gcc from the PATH."""
+    env = os.environ.get(ENV_CC, "").strip()
+    if env:
+        if os.sep in env:
+            if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+                raise ToolchainMissing(f"{ENV_CC}={env!r}: no such executable file")
+            return env
+        return find_tool(env, f"{ENV_CC} names it; set it to an installed compiler, or unset it to use "
+                              f"{DEFAULT_CC}")
+    return find_tool(DEFAULT_CC)
 
 
 def find_tool(name: str, hint: str = "run `make setup` (as root it installs gcc-arm-none-eabi, "
@@ -303,17 +330,24 @@ def check_fits(board: Board, sizes: FirmwareSizes) -> None:
 
 def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int | None = None,
           selftest_fault: int = 0, ext_sources: list[str | Path] | None = None,
-          extra_cflags: list[str] | None = None, extra_includes: list[str | Path] | None = None) -> Firmware:
+          extra_cflags: list[str] | None = None, extra_includes: list[str | Path] | None = None,
+          generated: dict[str, bytes] | None = None) -> Firmware:
     """Build (or fetch from the cache) the firmware for `board`; raise FirmwareTooLarge when it does not fit.
 
     arena_bytes overrides the board's firmware.arena_bytes (the planner will pass the exact size);
     selftest_fault (1 undefined instruction, 2 bus error, 3 divide by zero) makes a test build that
     faults on its second ECHO; ext_sources replace the extension stub (esn_fw_ext_none.c) with the
-    runtime integration, built with extra_includes on the include path.
+    runtime integration, built with extra_includes on the include path. generated: sources made for this
+    build (name -> bytes, e.g. a compiled-in model's model.c and model.h), part of the key, written into
+    the build folder's model/ (on the include path; its .c files compiled) and kept in the entry.
     """
     if board.kind == "hardware" and not board.firmware:
         port_sources(board)  # raises: no port yet
-    cc = find_tool(board.cc)
+    cc = compiler()
+    generated = dict(generated or {})
+    for name in generated:
+        if "/" in name or "\\" in name or name.startswith(".") or not name.endswith((".c", ".h")):
+            raise DeviceError(f"generated source {name!r}: a plain .c or .h file name")
     srcs, includes = port_sources(board, [Path(s) for s in ext_sources] if ext_sources else None)
     includes = includes + [Path(p).resolve() for p in (extra_includes or [])]
     defines = firmware_defines(board, arena_bytes=arena_bytes, selftest_fault=selftest_fault)
@@ -328,27 +362,45 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
     headers = sorted({p for d in includes for p in Path(d).glob("*.h")})
     for f in sorted(set(srcs) | ({boot2} if boot2 else set())) + headers:
         h.update(str(f.relative_to(RUNTIME_C) if f.is_relative_to(RUNTIME_C) else f).encode() + b"\0" + f.read_bytes())
+    for name, data in sorted(generated.items()):
+        h.update(f"{GENERATED_DIR}/{name}".encode() + b"\0" + data)
     key = h.hexdigest()[:16]
 
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    if cache_dir:
+        cache = C.private(cache_dir)
+    else:
+        C.private(C.root())   # the user's cache root first: the error names the folder they set
+        cache = C.private(default_cache_dir())
     final = cache / f"{board.id}-{key}"
     elf_path = final / "firmware.elf"
-    meta = final / "build.json"
-    if elf_path.is_file() and meta.is_file():
-        sizes = measure(elf_path, board)
-        check_fits(board, sizes)
-        C.touch(final)  # last use, for the cache's LRU
-        return Firmware(board.id, elf_path, key, sizes, defines, cflags, [str(s) for s in srcs],
-                        selftest_fault, cached=True)
+    gen_names = sorted(generated)
+    used_srcs = [str(s) for s in srcs] + [str(final / GENERATED_DIR / n) for n in gen_names if n.endswith(".c")]
+    if final.is_dir() and not final.is_symlink():
+        why = C.verify(final, key, ENTRY_REQUIRED + tuple(f"{GENERATED_DIR}/{n}" for n in gen_names))
+        if why is None:
+            sizes = measure(elf_path, board)
+            check_fits(board, sizes)
+            C.touch(final)  # last use, for the cache's LRU
+            return Firmware(board.id, elf_path, key, sizes, defines, cflags, used_srcs, selftest_fault, cached=True)
+        C.discard(final, why)
+    elif os.path.lexists(final):
+        C.discard(final, "not a folder")
 
     limit = C.max_bytes()  # a bad EDGESNN_CACHE_MAX_BYTES is refused before building
-    C.ensure_dir(cache)
     tmp = Path(tempfile.mkdtemp(prefix=f".{board.id}-{key}.", dir=cache))
     try:
         (tmp / "link.ld").write_text(script)
         out = tmp / "firmware.elf"
+        gen_srcs = []
+        if generated:
+            gen_dir = tmp / GENERATED_DIR
+            gen_dir.mkdir(mode=0o700)
+            for name in gen_names:
+                (gen_dir / name).write_bytes(generated[name])
+            includes = includes + [gen_dir]
+            gen_srcs = [gen_dir / n for n in gen_names if n.endswith(".c")]
         compile_cmd = ([cc] + cflags + [f"-D{k}={v}" for k, v in defines.items()] + [f"-I{d}" for d in includes])
-        compiled = srcs + ([_build_boot2(compile_cmd, boot2, tmp, board)] if boot2 is not None else [])
+        compiled = srcs + gen_srcs + ([_build_boot2(compile_cmd, boot2, tmp, board)] if boot2 is not None else [])
         objs = [tmp / f"{i:02d}-{s.stem}.o" for i, s in enumerate(compiled)]
         cmds = [compile_cmd + ["-c", str(s), "-o", str(o)] for s, o in zip(compiled, objs)]
         cmds.append([cc] + cflags + [str(o) for o in objs] + LDFLAGS
@@ -365,15 +417,17 @@ def build(board: Board, *, cache_dir: str | Path | None = None, arena_bytes: int
                                   + (proc.stderr or proc.stdout).strip()[-4000:])
         sizes = measure(out, board)
         check_fits(board, sizes)  # raises before anything lands in the cache
-        fw = Firmware(board.id, elf_path, key, sizes, defines, cflags, [str(s) for s in srcs], selftest_fault)
+        fw = Firmware(board.id, elf_path, key, sizes, defines, cflags, used_srcs, selftest_fault)
         (tmp / "build.json").write_text(json.dumps(fw.to_dict(), indent=1) + "\n")
         for o in objs:  # most of an entry's bytes; build.cmd says how they were made
             o.unlink(missing_ok=True)
+        C.write_manifest(tmp, key)   # last: an entry without it is incomplete
         try:
             os.rename(tmp, final)
             C.touch(final)
         except OSError:
-            if not (elf_path.is_file() and meta.is_file()):  # lost a race to a complete build: use it
+            # lost a race to another build of the same key: use it once it checks out
+            if C.verify(final, key, ENTRY_REQUIRED) is not None:
                 raise
         C.prune(cache, limit, keep=[final])
         return fw

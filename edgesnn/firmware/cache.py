@@ -15,21 +15,40 @@ EDGESNN_CACHE_MAX_BYTES (default 500 MB; plain bytes or with a k/M/G or KiB/MiB/
 recently used first, never removing the entry just built or used. An entry is removed by renaming it
 to a '.' name first, so no process ever sees a half-deleted entry as a complete one.
 
-The cache folder is created private to its user (mode 0700).
+Private and verified (a cache holds what runs on the board, so whoever can write it decides that):
+- One cache root per user, root(): $EDGESNN_CACHE, else $XDG_CACHE_HOME/edgesnn, else ~/.cache/edgesnn;
+  the firmware entries live in its `firmware/` folder. private() creates each folder mode 0700 (mkdir
+  with that mode, so it is never more open, even for an instant) and refuses one that is not owned by
+  the user or that group or others can access (CachePermissionError: one error naming the folder and
+  what to do). Such a folder is never used, fixed or emptied silently: whatever it holds may have been
+  written by someone else, so the user removes it (edgesnn recreates it private) or points
+  EDGESNN_CACHE elsewhere.
+- Every entry carries MANIFEST (its key and the SHA-256 of each of its files), written last, before the
+  entry is renamed into place. verify() re-hashes the files at every reuse; an entry that fails (a file
+  edited, missing or half-written, no manifest, another key) is logged as a warning, removed and
+  rebuilt, never used.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgesnnError
 
+log = logging.getLogger("edgesnn.cache")
+
+ENV_CACHE = "EDGESNN_CACHE"
 ENV_MAX_BYTES = "EDGESNN_CACHE_MAX_BYTES"
+MANIFEST = "manifest.json"
 DEFAULT_MAX_BYTES = 500 * 1000 ** 2
 STALE_SECONDS = 3600.0
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3,
@@ -65,12 +84,120 @@ def human(n: int) -> str:
     return f"{n / 1000 ** 2:,.1f} MB" if n >= 1000 ** 2 else f"{n / 1000:,.1f} kB"
 
 
-def ensure_dir(cache_dir: Path) -> None:
-    """Create the cache folder, and each missing parent, private to the user (0700); existing folders are
-    left as they are."""
-    missing = [d for d in [cache_dir, *cache_dir.parents] if not d.exists()]
+class CachePermissionError(EdgesnnError):
+    """A cache folder is not private to its user (another owner, or open to group or others)."""
+
+
+def root() -> Path:
+    """The user's cache root: $EDGESNN_CACHE, else $XDG_CACHE_HOME/edgesnn, else ~/.cache/edgesnn."""
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgesnn"
+
+
+def private(folder: str | Path) -> Path:
+    """Create `folder` (and each missing parent) mode 0700, then check that it is a folder owned by the
+    user with no access for group or others; CachePermissionError naming it and what to do otherwise."""
+    folder = Path(folder)
+    missing = [d for d in [folder, *folder.parents] if not os.path.lexists(d)]
     for d in reversed(missing):
-        d.mkdir(mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(d, 0o700)   # the mode is set as it is made: never more open than 0700
+        except FileExistsError:
+            continue             # made meanwhile by another process: checked below like any other
+        if os.stat(d).st_mode & 0o700 != 0o700:
+            os.chmod(d, 0o700)   # a umask took the owner's bits: ours, just made, never more open
+    try:
+        st = os.stat(folder)
+    except OSError as e:
+        raise CachePermissionError(f"cache folder {folder}: {e.strerror}; set {ENV_CACHE} to a folder of your "
+                                   f"own") from None
+    why = _not_private(st)
+    if why:
+        raise CachePermissionError(
+            f"cache folder {folder} {why}: a cache that others can write could change what runs on the board, "
+            f"so edgesnn does not use it; remove it (edgesnn recreates it private, mode 0700) or set "
+            f"{ENV_CACHE} to a folder of your own")
+    return folder
+
+
+def _not_private(st: os.stat_result) -> str | None:
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder"
+    if st.st_uid != os.getuid():
+        return f"is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
+    if st.st_mode & 0o077:
+        return f"has mode {stat.S_IMODE(st.st_mode):04o}: group or others can access it (it must be 0700)"
+    return None
+
+
+def ensure_dir(cache_dir: Path) -> None:
+    """private(cache_dir): kept for callers of the old name."""
+    private(cache_dir)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files(entry_dir: Path) -> list[str]:
+    """The entry's regular files (relative, '/'-separated), the manifest aside."""
+    out = []
+    for dirpath, _, names in os.walk(entry_dir):
+        for n in names:
+            rel = Path(dirpath, n).relative_to(entry_dir).as_posix()
+            if rel != MANIFEST:
+                out.append(rel)
+    return sorted(out)
+
+
+def write_manifest(entry_dir: Path, key: str) -> None:
+    """Record the key and every file's SHA-256 in entry_dir/MANIFEST; written last (temporary name, then
+    renamed), once every other file of the entry is complete."""
+    files = {rel: _sha256(entry_dir / rel) for rel in _files(entry_dir)}
+    tmp = entry_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, entry_dir / MANIFEST)
+
+
+def verify(entry_dir: Path, key: str, required=()) -> str | None:
+    """None when the entry is what its manifest says (same key, the `required` files and every file listed
+    there, each with its recorded SHA-256), else what is wrong, in a few words."""
+    try:
+        man = json.loads((entry_dir / MANIFEST).read_text())
+        files = man["files"]
+        if not isinstance(files, dict):
+            raise TypeError
+    except FileNotFoundError:
+        return f"no {MANIFEST} (half-written, or made by an older edgesnn)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{MANIFEST} unreadable"
+    if man.get("key") != key:
+        return f"{MANIFEST} is for key {man.get('key')!r}, not {key}"
+    for rel in required:
+        if rel not in files:
+            return f"{rel} is not in {MANIFEST}"
+    for rel, digest in sorted(files.items()):
+        p = entry_dir / rel
+        try:
+            if p.is_symlink() or not p.is_file():
+                return f"{rel} is missing"
+            if _sha256(p) != digest:
+                return f"{rel} changed since it was built (SHA-256 differs from {MANIFEST})"
+        except OSError:
+            return f"{rel} unreadable"
+    return None
+
+
+def discard(entry_dir: Path, why: str) -> None:
+    """Log why an entry is not used, and remove it (it is rebuilt)."""
+    log.warning("note: cache entry %s failed verification: %s; rebuilding it", entry_dir, why)
+    _remove(entry_dir)
 
 
 def _size(path: Path) -> int:

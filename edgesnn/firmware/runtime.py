@@ -19,8 +19,6 @@ check; a grouped schedule stages into its own input buffer, inside the runtime's
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from pathlib import Path
 
 from ..board import Board
@@ -99,13 +97,14 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     the check and (builtin) in the arena. An explicit arena_bytes builds exactly that arena, unchecked.
     """
     low = lower(qgraph, schedule, steps, stage) if qgraph is not None else None
-    extra_sources: list[Path] = []
+    generated: dict[str, bytes] = {}
     includes = [RUNTIME_INC, RUNTIME_SRC]
     cflags = runtime_cflags(board, dsp=dsp)
 
     def _build(arena: int) -> F.Firmware:
         return F.build(board, cache_dir=cache_dir, arena_bytes=max(8, align8(arena)),
-                       ext_sources=runtime_sources() + extra_sources, extra_includes=includes, extra_cflags=cflags)
+                       ext_sources=runtime_sources(), extra_includes=includes, extra_cflags=cflags,
+                       generated=generated)
 
     staging = input_staging_bytes(board, low) if low is not None else 0
 
@@ -120,17 +119,10 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
     if builtin:
         if qgraph is None:
             raise DeviceError("a compiled-in model needs the model")
-        src = c_sources(qgraph, "snn", schedule, steps, stage)
-        digest = hashlib.sha256(src["model.c"] + src["model.h"]).hexdigest()[:16]
-        gen = Path(tempfile.gettempdir()) / "edgesnn-models" / digest
-        if not (gen / "model.c").is_file():
-            gen.mkdir(parents=True, exist_ok=True)
-            for name, data in src.items():
-                tmp = gen / (name + ".tmp")
-                tmp.write_bytes(data)
-                tmp.replace(gen / name)
-        extra_sources.append(gen / "model.c")
-        includes.append(gen)
+        # model.c/.h go to the build as bytes: part of the firmware's key, written into its private build
+        # folder and kept, verified, in the cache entry (firmware.build); nothing is read back from a shared
+        # temporary folder
+        generated.update(c_sources(qgraph, "snn", schedule, steps, stage))
         cflags.append("-DESN_FW_BUILTIN_MODEL=1")
         try:
             return _build(arena_bytes if arena_bytes is not None else low.arena_bytes + staging)
