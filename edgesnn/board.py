@@ -856,8 +856,9 @@ def check_catalogue(boards: dict[str, Board], only: Board | None = None) -> None
     for b in ([only] if only is not None else boards.values()):
         if not b.is_emulated:
             continue
+        pre = f"{b.path}: " if only is None else ""
         ref = boards.get(b.limits_of)
-        where = f"{b.path}: qemu.limits_of"
+        where = f"{b.path}: qemu.limits_of" if only is None else "qemu.limits_of"
         if ref is None:
             near = difflib.get_close_matches(b.limits_of, list(boards), n=1)
             problems.append(f"{where}: no board {b.limits_of!r} in the catalogue"
@@ -868,18 +869,19 @@ def check_catalogue(boards: dict[str, Board], only: Board | None = None) -> None
             continue
         for attr in ("core", "fpu", "flash_bytes", "sram_bytes", "sdram_bytes"):
             if getattr(b, attr) != getattr(ref, attr):
-                problems.append(f"{b.path}: {attr} = {getattr(b, attr)!r} but {ref.path.name} (qemu.limits_of) "
+                problems.append(f"{pre}{attr} = {getattr(b, attr)!r} but {ref.path.name} (qemu.limits_of) "
                                 f"has {getattr(ref, attr)!r}")
         for name, r in b.regions.items():
             rr = ref.regions.get(name)
             if rr is None:
-                problems.append(f"{b.path}: memory.regions.{name} has no counterpart in {ref.path.name}")
+                problems.append(f"{pre}memory.regions.{name} has no counterpart in {ref.path.name}")
             elif rr.size_bytes != r.size_bytes or rr.kind != r.kind:
-                problems.append(f"{b.path}: memory.regions.{name} is {r.kind} {_fmt(r.size_bytes)}, "
+                problems.append(f"{pre}memory.regions.{name} is {r.kind} {_fmt(r.size_bytes)}, "
                                 f"{ref.path.name} has {rr.kind} {_fmt(rr.size_bytes)}")
     if problems:
         n = len(problems)
-        raise BoardError(f"board catalogue: {n} problem{'s' * (n != 1)}:\n" + "\n".join(f"  - {x}" for x in problems))
+        head = "board catalogue" if only is None else f"{only.path}"
+        raise BoardError(f"{head}: {n} problem{'s' * (n != 1)}:\n" + "\n".join(f"  - {x}" for x in problems))
 
 
 def load_catalogue(directory: str | Path | None = None) -> dict[str, Board]:
