@@ -7,7 +7,9 @@ A data set file is a numpy `.npz` archive with two arrays:
     labels   [N]                   integer class of each sample
 
 `save_dataset` checks both and writes atomically; `load_dataset` checks them again and names the
-file and the field at fault in an `EdgesnnError`. Only numpy is needed here; scikit-learn, which
+file and the field at fault in an `EdgesnnError`. Every array's `.npy` header is read and checked before its
+data: a numeric dtype (bool, integer, float; never an object array, so nothing is ever unpickled), at most
+EDGESNN_MAX_ELEMENTS elements (graph/ir.py `max_elements`), and as many data bytes as the header promises. Only numpy is needed here; scikit-learn, which
 ships the digits, is imported only by `load_digits_split`.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from .artifact import atomic_write_bytes
 from .errors import EdgesnnError
+from .graph.ir import check_elements
 
 FIELDS = ("inputs", "labels")
 
@@ -181,6 +184,12 @@ def _read_npz(path: Path, fields: tuple[str, ...], required: tuple[str, ...]) ->
             if key not in present:
                 continue
             try:
+                info = z.zip.getinfo(key + ".npy")
+                with z.zip.open(info) as f:
+                    _check_header(f, info.file_size, f"{path}: field {key!r}")
+            except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+                raise EdgesnnError(f"{path}: field {key!r} is damaged ({e})") from None
+            try:
                 got[key] = z[key]
             except ValueError as e:  # an object array, which would need pickle
                 raise EdgesnnError(f"{path}: field {key!r} cannot be read without pickle ({e})") from None
@@ -206,7 +215,34 @@ def _format(path: Path, what: str, key: str) -> str:
                        f"'{key}' (np.savez), and this is neither")
 
 
+_MAX_HEADER = 10_000  # bytes of an .npy header (numpy's own default limit)
+
+
+def _check_header(f, size: int, where: str) -> None:
+    """Read the .npy header at the start of the open file `f` (of `size` bytes) and refuse, naming `where`,
+    what must not be loaded: an object or structured dtype, more than max_elements() values, fewer data bytes
+    than the header promises. ValueError/EOFError for a header numpy cannot parse."""
+    from numpy.lib import format as npf
+    version = npf.read_magic(f)
+    read = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
+    shape, _, dtype = read(f, max_header_size=_MAX_HEADER)
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
+        raise EdgesnnError(f"{where}: dtype {dtype} is not allowed; need bool, integer or float values "
+                           "(object arrays would need pickle, which edgesnn never uses)")
+    n = check_elements(shape, where, error=EdgesnnError)
+    need = n * dtype.itemsize
+    have = size - f.tell()
+    if have < need:
+        raise EdgesnnError(f"{where}: truncated: the header promises {shape} {dtype} ({need:,} bytes of data), the "
+                           f"file holds {max(have, 0):,}")
+
+
 def _read_npy(path: Path, what: str) -> np.ndarray:
+    try:
+        with open(path, "rb") as f:
+            _check_header(f, path.stat().st_size, f"{path}: {what}")
+    except (ValueError, OSError, EOFError) as e:
+        raise EdgesnnError(f"{path}: cannot read {what} ({e})") from None
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:

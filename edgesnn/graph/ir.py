@@ -16,6 +16,8 @@ bias from the first step on, as snnTorch's RLeaky does, wherever the search happ
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,6 +28,55 @@ from ..errors import EdgesnnError, GraphError
 from .kinds import KINDS, names
 
 Shape = tuple[int, ...]
+
+DT_RANGE = (1e-9, 10.0)
+"""Accepted time steps, in seconds: below a nanosecond no SNN is trained, and far below it dt/tau underflows
+(every decay exactly 1, every gain 0: a silently dead model); above 10 s no exporter's update is stable."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Every parameter of a graph must be finite in float32, the precision the float simulation runs in (as the
+frameworks do): a larger one would become inf there. The NIR importer bounds what it derives more tightly
+(nir_io.PARAM_MAX)."""
+
+ENV_MAX_ELEMENTS = "EDGESNN_MAX_ELEMENTS"
+DEFAULT_MAX_ELEMENTS = 1 << 26
+"""Default bound on the elements of any one tensor of a model or data file, and on a model's tensors in all:
+67,108,864 (256 MiB at float32), a hundred times the largest real model here (the MNIST-sized MLP's 401,408
+weights) and beyond any microcontroller's memory; raise it with EDGESNN_MAX_ELEMENTS."""
+
+
+def max_elements() -> int:
+    """The element limit: $EDGESNN_MAX_ELEMENTS when set (a positive integer), else DEFAULT_MAX_ELEMENTS."""
+    raw = os.environ.get(ENV_MAX_ELEMENTS)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MAX_ELEMENTS
+    try:
+        v = int(raw.replace("_", ""))
+    except ValueError:
+        v = 0
+    if v < 1 or len(raw) > 30:
+        raise EdgesnnError(f"{ENV_MAX_ELEMENTS}={raw[:40]!r}: need a positive integer (elements per tensor)")
+    return v
+
+
+def check_elements(shape, what: str, *, error: type[EdgesnnError] = GraphError) -> int:
+    """The element count of `shape`, or `error` naming `what` when it exceeds max_elements()."""
+    n = math.prod(int(s) for s in shape)
+    limit = max_elements()
+    if n > limit:
+        raise error(f"{what}: shape {tuple(int(s) for s in shape)} holds {n:,} elements, more than the limit of "
+                    f"{limit:,} ({ENV_MAX_ELEMENTS} raises it)")
+    return n
+
+
+def check_dt(dt: float, what: str = "dt") -> float:
+    """dt within DT_RANGE, or a GraphError that says the range and why."""
+    lo, hi = DT_RANGE
+    if not lo <= dt <= hi:
+        raise GraphError(f"{what} = {dt!r} s lies outside [{lo:g}, {hi:g}] s, the time steps edgesnn accepts (below "
+                         "a nanosecond dt/tau underflows and the model silently stops decaying and integrating; "
+                         "above 10 s no exporter's update is stable)")
+    return float(dt)
 
 
 def _pair(v, name: str, node: str) -> tuple[int, int]:
@@ -62,10 +113,16 @@ class Node:
     def validate(self) -> None:
         """Check finiteness of every array; subclasses add their own rules."""
         for key, a in self.arrays().items():
+            check_elements(a.shape, f"node {self.name!r} field {key!r}")
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 bad = np.argwhere(~np.isfinite(a))[0]
                 raise GraphError(f"node {self.name!r}: field {key!r} has a non-finite value "
                                  f"({a[tuple(bad)]}) at index {tuple(int(i) for i in bad)}")
+            if a.size and a.dtype.kind in "fiu" and float(np.max(np.abs(a))) > FLOAT32_MAX:
+                bad = np.unravel_index(int(np.argmax(np.abs(a))), a.shape)
+                raise GraphError(f"node {self.name!r}: field {key!r} holds {float(a[bad]):.4g} at index "
+                                 f"{tuple(int(i) for i in bad)}, beyond float32's range (+-3.4e38), the precision "
+                                 "the float simulation runs in")
 
     def _err(self, msg: str) -> GraphError:
         return GraphError(f"node {self.name!r} ({self.kind}): {msg}")
@@ -84,35 +141,64 @@ class Node:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Node":
+        """A node from its file form. Structure first (kind, missing and unknown fields), then the kind's declared
+        schema (edgesnn/schema/model.py: exact types and ranges), then each stored array, its size bounded
+        before it is decoded."""
+        from ..schema import check
+        from ..schema.model import ModelSchemaError, schemas
         if not isinstance(d, dict):
             raise GraphError(f"a node entry must be an object, got {type(d).__name__}")
         kind = d.get("kind")
-        if kind not in NODE_TYPES:
-            raise GraphError(f"node {d.get('name')!r}: unknown node kind {kind!r}; "
+        if not isinstance(kind, str) or kind not in NODE_TYPES:
+            raise GraphError(f"node {_label(d.get('name'))}: unknown node kind {_label(kind)}; "
                              f"known: {', '.join(sorted(NODE_TYPES))}")
         sub = NODE_TYPES[kind]
+        for f in dataclasses.fields(sub):
+            if f.name not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise GraphError(f"node {_label(d.get('name'))} ({kind}): missing field {f.name!r}")
+        unknown = set(d) - {f.name for f in dataclasses.fields(sub)} - {"kind"}
+        if unknown:
+            raise GraphError(f"node {_label(d.get('name'))} ({kind}): unknown fields {sorted(unknown)[:10]}")
+        arrays = {f.name for f in dataclasses.fields(sub) if f.type == "np.ndarray"}
+        for key in sorted(arrays & set(d)):  # an array given as plain JSON: the message the format always gave
+            if not (isinstance(d[key], dict) and "b64" in d[key]):
+                raise GraphError(f"node {_label(d.get('name'))} field {key!r}: expected a stored array, "
+                                 f"got {type(d[key]).__name__}")
+        for key in sorted(arrays & set(d)):
+            check(d[key], schemas()[2][kind]["properties"][key],
+                  f"node {_label(d.get('name'))} field {key!r}: malformed stored array", error=ModelSchemaError)
+        check(d, schemas()[2][kind], f"node {_label(d.get('name'))} ({kind})", error=ModelSchemaError)
         kwargs = {}
         for f in dataclasses.fields(sub):
             if f.name not in d:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    raise GraphError(f"node {d.get('name')!r} ({kind}): missing field {f.name!r}")
                 continue
             v = d[f.name]
-            where = f"node {d.get('name')!r} field {f.name!r}"
-            if f.type == "np.ndarray":
-                if not (isinstance(v, dict) and "b64" in v):
-                    raise GraphError(f"{where}: expected a stored array, got {type(v).__name__}")
+            where = f"node {d['name']!r} field {f.name!r}"
+            if f.name in arrays:
+                check_elements(v["shape"], where)  # before decoding: a short file may claim a huge shape
                 try:
                     v = decode_array(v, where)
                 except EdgesnnError as e:
                     raise GraphError(str(e)) from None
-            elif isinstance(v, list):
-                v = tuple(v)
+            else:
+                v = _exact_ints(v)
             kwargs[f.name] = v
-        unknown = set(d) - {f.name for f in dataclasses.fields(sub)} - {"kind"}
-        if unknown:
-            raise GraphError(f"node {d.get('name')!r} ({kind}): unknown fields {sorted(unknown)}")
         return sub(**kwargs)
+
+
+def _label(v) -> str:
+    """A node name (or kind) as messages quote it, shortened when a hostile file makes it long or odd."""
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _exact_ints(v):
+    """Integral floats (the schema's integers include 2.0) as ints; lists as tuples."""
+    if isinstance(v, list):
+        return tuple(_exact_ints(x) for x in v)
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 # ----------------------------------------------------------------------------------------------
@@ -135,6 +221,7 @@ class Input(Node):
     def validate(self) -> None:
         if not self.shape or any(s <= 0 for s in self.shape):
             raise self._err(f"shape {self.shape} must be non-empty and positive")
+        check_elements(self.shape, f"node {self.name!r} (Input) field 'shape'")
 
 
 @dataclass(eq=False, kw_only=True)
@@ -303,7 +390,7 @@ class Flatten(Node):
         e = self.end_dim + n if self.end_dim < 0 else self.end_dim
         if not (0 <= s <= e < n):
             raise self._err(f"dims {self.start_dim}..{self.end_dim} out of range for input {in_shape}")
-        return (*in_shape[:s], int(np.prod(in_shape[s:e + 1])), *in_shape[e + 1:])
+        return (*in_shape[:s], math.prod(in_shape[s:e + 1]), *in_shape[e + 1:])
 
 
 @dataclass(eq=False, kw_only=True)
@@ -602,8 +689,10 @@ class Graph:
         return self._schedule
 
     def _build_schedule(self) -> Schedule:
-        if not (isinstance(self.dt, (int, float)) and np.isfinite(self.dt) and self.dt > 0):
+        if not (isinstance(self.dt, (int, float)) and not isinstance(self.dt, bool) and np.isfinite(self.dt)
+                and self.dt > 0):
             raise GraphError(f"dt must be a positive number of seconds, got {self.dt!r}")
+        check_dt(self.dt)
         for key, node in self.nodes.items():
             if not isinstance(node, Node):
                 raise GraphError(f"node {key!r} is not an edgesnn node")
@@ -641,6 +730,11 @@ class Graph:
                 raise GraphError(f"node {name!r} sums inputs of different shapes: "
                                  + ", ".join(f"{a} {shapes[a]}" for a in fwd))
             shapes[name] = node.out_shape(in_shapes.pop())
+            check_elements(shapes[name], f"node {name!r} ({node.kind}) output")
+        total = sum(math.prod(s) for s in shapes.values()) + self.parameter_count()
+        if total > max_elements():
+            raise GraphError(f"the model's tensors hold {total:,} elements in all (parameters and every layer's "
+                             f"output), more than the limit of {max_elements():,} ({ENV_MAX_ELEMENTS} raises it)")
         for a, b in back:
             expect = shapes[self._forward_input(b, back)]
             if shapes[a] != expect:
@@ -669,24 +763,28 @@ class Graph:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "graph") -> "Graph":
+        """A graph from its file form, checked against the declared schema (edgesnn/schema/model.py) and then for
+        what a schema cannot say: edges naming nodes, shapes agreeing, sizes within max_elements()."""
+        from ..schema import check
+        from ..schema.model import ModelSchemaError, check_numbers, schemas
         if not isinstance(d, dict) or d.get("artifact") != "graph":
-            raise GraphError(f"{where}: not an edgesnn graph (artifact field is "
-                             f"{d.get('artifact') if isinstance(d, dict) else type(d).__name__!r})")
+            what = d.get("artifact") if isinstance(d, dict) else type(d).__name__
+            raise GraphError(f"{where}: not an edgesnn graph (artifact field is {_label(what)})")
+        for key in ("nodes", "edges", "dt"):
+            if key not in d:
+                raise GraphError(f"{where}: missing field {key!r}")
+        check_numbers(d, where)
+        check(d, schemas()[1], where, error=ModelSchemaError)
         try:
             nodes = [Node.from_dict(n) for n in d["nodes"]]
-            edges = [tuple(e) for e in d["edges"]]
-            if any(len(e) != 2 for e in edges):
-                raise GraphError(f"an edge must name two nodes: {next(list(e) for e in edges if len(e) != 2)}")
-            dt = d["dt"]
-        except KeyError as e:
-            raise GraphError(f"{where}: missing field {e}") from None
         except GraphError as e:
             raise GraphError(f"{where}: {e}") from None
+        edges = [tuple(e) for e in d["edges"]]
         names = [n.name for n in nodes]
         if len(set(names)) != len(names):
             raise GraphError(f"{where}: duplicate node names")
         try:
-            return cls({n.name: n for n in nodes}, edges, dt, d.get("meta", {}))
+            return cls({n.name: n for n in nodes}, edges, d["dt"], d.get("meta", {}))
         except GraphError as e:
             raise GraphError(f"{where}: {e}") from None
 

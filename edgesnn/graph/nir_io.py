@@ -25,6 +25,13 @@ from ..errors import NirError
 from . import ir
 from .dialects import DIALECTS, TAU_FIELDS, Dialect, Neurons, get_dialect, same_dt
 
+PARAM_MAX = 1e18
+"""Largest magnitude of any parameter an import produces (weights as read, neuron parameters after
+discretisation): the product of two parameters and an input of up to 100 then stays below float32's 3.4e38,
+so the float simulation (float32, as the frameworks run) cannot overflow from the parameters alone. No
+exporter writes anything near it; `r = 1e300` would otherwise import and simulate to inf/NaN."""
+MAX_HDF5_DEPTH = 32  # nested groups in a NIR file (sub-graphs, parameters): far above any exporter's
+
 SUPPORTED = ("Input", "Output", "Linear", "Affine", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
              "Scale", "IF", "LIF", "LI", "CubaLIF", "CubaLI", "Threshold", "Identity", "NIRGraph")
 _KNOBS = ("reset", "spike_rule", "reset_late", "max_spikes", "syn_delay")
@@ -64,7 +71,6 @@ def read_raw(path: str | os.PathLike) -> dict:
     """The NIR file as nested dictionaries of numpy arrays, or a NirError naming the file."""
     _nir()
     import h5py
-    from nir.serialization import hdf2dict
     path = Path(path)
     if not path.exists():
         raise NirError(f"{path}: no such file")
@@ -72,11 +78,35 @@ def read_raw(path: str | os.PathLike) -> dict:
         with h5py.File(path, "r") as f:
             if "node" not in f:
                 raise NirError(f"{path}: an HDF5 file but not a NIR graph (no 'node' group)")
-            return hdf2dict(f["node"])
+            return _read_group(f["node"], str(path), "node", 1)
     except NirError:
         raise
     except Exception as e:  # h5py raises OSError and friends for anything malformed
         raise NirError(f"{path}: cannot read as a NIR (HDF5) file: {e}") from None
+
+
+def _read_group(group, source: str, where: str, depth: int) -> dict:
+    """nir.serialization.hdf2dict with bounds: only hard links (no external files), nesting at most
+    MAX_HDF5_DEPTH, and every dataset's size checked against the element limit before it is read (a small
+    HDF5 file can declare a huge dataset that holds only its fill value)."""
+    import h5py
+    if depth > MAX_HDF5_DEPTH:
+        raise NirError(f"{source}: {where}: groups nested deeper than {MAX_HDF5_DEPTH} levels; not a NIR graph")
+    out: dict = {}
+    for key in group:
+        name = f"{where}/{_s(key)}"
+        if not isinstance(group.get(key, getlink=True), h5py.HardLink):
+            raise NirError(f"{source}: {name}: a link to elsewhere (soft or external), which NIR files do not use")
+        item = group[key]
+        if isinstance(item, h5py.Group):
+            out[_s(key)] = _read_group(item, source, name, depth + 1)
+        elif isinstance(item, h5py.Dataset):
+            if item.dtype.kind not in "biufSUO":
+                raise NirError(f"{source}: {name}: a dataset of dtype {item.dtype}, which NIR files do not hold")
+            ir.check_elements(item.shape or (), f"{source}: {name}", error=NirError)
+            v = item[()]
+            out[_s(key)] = v.decode("utf8", errors="replace") if isinstance(v, bytes) else v
+    return out
 
 
 def _flatten(raw: dict, prefix: str = "", owner: str | None = None):
@@ -87,7 +117,10 @@ def _flatten(raw: dict, prefix: str = "", owner: str | None = None):
         raise NirError("the file's top node is not a NIRGraph")
     nodes: dict[str, dict] = {}
     edges: list[tuple[str, str]] = []
-    for name, node in (raw.get("nodes") or {}).items():
+    raw_nodes = raw.get("nodes")
+    if raw_nodes is not None and not isinstance(raw_nodes, dict):
+        raise NirError(f"{(prefix or 'the top graph.')[:-1]}: 'nodes' must be a group of nodes")
+    for name, node in (raw_nodes or {}).items():
         full = prefix + str(name)
         if not isinstance(node, dict) or "type" not in node:
             raise NirError(f"node {full!r}: malformed (no 'type' field)")
@@ -102,6 +135,8 @@ def _flatten(raw: dict, prefix: str = "", owner: str | None = None):
         else:
             nodes[full] = node
     raw_edges = raw.get("edges")
+    if raw_edges is not None and not (isinstance(raw_edges, (list, np.ndarray)) and np.ndim(raw_edges) == 2):
+        raise NirError(f"{(prefix or 'the top graph.')[:-1]}: 'edges' must be a list of [source, target] pairs")
     for e in ([] if raw_edges is None else list(raw_edges)):
         if len(e) != 2:
             raise NirError(f"malformed edge {e!r}")
@@ -157,12 +192,44 @@ def _ints(raw: dict, key: str, name: str, n: int, default) -> tuple[int, ...]:
     a = np.asarray(v).reshape(-1)
     if a.size == 1:
         a = np.repeat(a, n)
-    if a.size != n or a.dtype.kind not in "iuf" or np.any(a != np.round(a)):
-        raise NirError(f"node {name!r}: {key} {v!r} must be {n} integer(s)")
+    if a.size != n or a.dtype.kind not in "iuf" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+        raise NirError(f"node {name!r}: {key} {_short(v)} must be {n} integer(s)")
+    if np.any(np.abs(a) > MAX_DIM):
+        raise NirError(f"node {name!r}: {key} {_short(v)} lies beyond +-{MAX_DIM} (sizes are int32)")
     return tuple(int(x) for x in a)
 
 
-def _knobs(raw: dict, d: Dialect, v_reset: np.ndarray | None, reset: str | None) -> dict:
+MAX_DIM = 2**31 - 1
+
+
+def _short(v) -> str:
+    r = repr(v.tolist() if isinstance(v, np.ndarray) else v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _int_scalar(raw: dict, key: str, name: str, default: int, lo: int, hi: int) -> int:
+    """One integer field (groups, start_dim, ...): a number or a one-element array, integral, in [lo, hi]."""
+    v = raw.get(key, default)
+    a = np.asarray(v) if not isinstance(v, (bytes, str, dict)) else np.asarray([])
+    if a.size != 1 or a.dtype.kind not in "iuf" or not np.isfinite(a.reshape(-1)[0]) or \
+            a.reshape(-1)[0] != np.round(a.reshape(-1)[0]):
+        raise NirError(f"node {name!r}: {key} {_short(v)} must be one integer")
+    x = int(a.reshape(-1)[0])
+    if not lo <= x <= hi:
+        raise NirError(f"node {name!r}: {key} {x} must lie in [{lo}, {hi}]")
+    return x
+
+
+def _shape(v, what: str) -> tuple[int, ...]:
+    """A declared shape: a 1-D array of integers >= 1 (at most 8 of them), or NirError naming `what`."""
+    a = np.asarray(v) if not isinstance(v, (bytes, str, dict)) else np.asarray("x")
+    if a.dtype.kind not in "iuf" or a.ndim > 1 or not 1 <= a.size <= 8 or not np.all(np.isfinite(a)) \
+            or np.any(a != np.round(a)) or np.any(a < 1) or np.any(a > MAX_DIM):
+        raise NirError(f"{what}: shape {_short(v)} must be 1 to 8 integers in [1, {MAX_DIM}]")
+    return tuple(int(x) for x in a.reshape(-1))
+
+
+def _knobs(raw: dict, d: Dialect, v_reset: np.ndarray | None, reset: str | None, name: str) -> dict:
     k = {"spike_rule": d.spike_rule, "reset_late": d.reset_late, "max_spikes": d.max_spikes}
     if reset is not None:
         k["reset"] = reset
@@ -174,9 +241,29 @@ def _knobs(raw: dict, d: Dialect, v_reset: np.ndarray | None, reset: str | None)
         k["reset_late"], k["max_spikes"] = False, 1
     for key, v in _meta(raw).items():  # written by edgesnn's exporter: the file states its semantics
         if key.startswith("edgesnn.") and key[8:] in _KNOBS and key != "edgesnn.syn_delay":
-            v = v.item() if isinstance(v, np.generic) else v
-            k[key[8:]] = type(k.get(key[8:], v))(v) if key[8:] != "reset" else str(v)
+            k[key[8:]] = knob(key[8:], v, name)
     return k
+
+
+def knob(key: str, v, name: str):
+    """An `edgesnn.<key>` metadata value, exactly typed: reset and spike_rule one of their names, reset_late
+    and syn_delay a bool (or 0/1, as the exporter writes them), max_spikes an integer in [1, 255]."""
+    v = v.item() if isinstance(v, np.ndarray) and v.shape == () else v
+    v = v.item() if isinstance(v, np.generic) else v
+    v = v.decode("utf8", errors="replace") if isinstance(v, bytes) else v
+    where = f"node {name!r}: metadata edgesnn.{key}"
+    if key in ("reset", "spike_rule"):
+        allowed = ir.RESETS if key == "reset" else ir.SPIKE_RULES
+        if not isinstance(v, str) or v not in allowed:
+            raise NirError(f"{where} = {_short(v)} is not one of {', '.join(allowed)}")
+        return v
+    if key in ("reset_late", "syn_delay"):
+        if v not in (0, 1) or isinstance(v, float) or not isinstance(v, (bool, int)):
+            raise NirError(f"{where} = {_short(v)} must be a boolean (0 or 1)")
+        return bool(v)
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 255:
+        raise NirError(f"{where} = {_short(v)} must be an integer in [1, 255]")
+    return v
 
 
 def _padding(raw, name, ksize, dil, n):
@@ -212,19 +299,19 @@ def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset
         pad = _padding(raw, name, w.shape[2:], dil, n)
         declared = raw.get("input_shape")
         if declared is not None and np.asarray(declared).size and len(in_shape) == n + 1:
-            declared = tuple(int(x) for x in np.asarray(declared).reshape(-1))
+            declared = _shape(declared, f"node {name!r} ({t}) field 'input_shape'")
             if declared != tuple(in_shape[1:]):
                 raise NirError(f"node {name!r} ({t}): declares input_shape {declared} but receives {in_shape}")
         cls = ir.Conv1d if n == 1 else ir.Conv2d
         return cls(name=name, weight=w, bias=A("bias", np.zeros(w.shape[:1])), stride=stride,
-                   padding=pad, dilation=dil, groups=int(np.asarray(raw.get("groups", 1))))
+                   padding=pad, dilation=dil, groups=_int_scalar(raw, "groups", name, 1, 1, MAX_DIM))
     if t in ("SumPool2d", "AvgPool2d"):
         cls = ir.SumPool2d if t == "SumPool2d" else ir.AvgPool2d
         ks = _ints(raw, "kernel_size", name, 2, None)
         return cls(name=name, kernel_size=ks, stride=_ints(raw, "stride", name, 2, ks),
                    padding=_ints(raw, "padding", name, 2, 0))
     if t == "Flatten":
-        s, e = int(np.asarray(raw.get("start_dim", 0))), int(np.asarray(raw.get("end_dim", -1)))
+        s, e = _int_scalar(raw, "start_dim", name, 0, -9, 9), _int_scalar(raw, "end_dim", name, -1, -9, 9)
         if d.flatten_counts_batch:
             s, e = (s - 1 if s > 0 else s), (e - 1 if e > 0 else e)
         return ir.Flatten(name=name, start_dim=s, end_dim=e)
@@ -235,15 +322,16 @@ def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset
     B = lambda key, default=None: _bcast(A(key, default), shape, name, key)  # noqa: E731
     where = f"node {name!r} ({t})"
     if t == "Threshold":  # stateless, no time constant: nothing to discretise; the dialect's spike rule
-        rule = _meta(raw).get("edgesnn.spike_rule", d.spike_rule)
-        return ir.Threshold(name=name, threshold=B("threshold"), spike_rule=str(rule))
+        rule = _meta(raw).get("edgesnn.spike_rule")
+        rule = d.spike_rule if rule is None else knob("spike_rule", rule, name)
+        return ir.Threshold(name=name, threshold=B("threshold"), spike_rule=rule)
     if d.v_init and t not in ("LI", "CubaLI") and np.any(B(d.v_init, 0.0)):
         raise NirError(f"{where}: {d.name} starts the membrane at {d.v_init}, which is nonzero here; edgesnn "
                        "starts every membrane at 0 and cannot run this node faithfully")
     spiking = t in ("IF", "LIF", "CubaLIF")
     if spiking:
         thr, v_reset = B("v_threshold"), B("v_reset", 0.0)
-        spike = dict(threshold=thr, v_reset=v_reset, **_knobs(raw, d, v_reset, reset))
+        spike = dict(threshold=thr, v_reset=v_reset, **_knobs(raw, d, v_reset, reset, name))
     if t == "IF":
         return ir.IF(name=name, gain=d.integrator_gain(B("r", 1.0), dt), bias=np.zeros(shape), **spike)
     if t in ("LIF", "LI"):
@@ -253,7 +341,8 @@ def _convert(name: str, raw: dict, in_shape: tuple, d: Dialect, dt: float, reset
     if t in ("CubaLIF", "CubaLI"):
         a_syn, g_syn = d.synapse(B("tau_syn"), B("w_in", 1.0), dt, where)
         alpha, gain, bias = d.cuba_membrane(B("tau_mem"), B("r", 1.0), B("v_leak", 0.0), dt, where)
-        syn_delay = bool(_meta(raw).get("edgesnn.syn_delay", d.syn_delay))
+        syn_delay = _meta(raw).get("edgesnn.syn_delay")
+        syn_delay = d.syn_delay if syn_delay is None else knob("syn_delay", syn_delay, name)
         common = dict(name=name, alpha=alpha, alpha_syn=a_syn, gain_syn=g_syn, gain=gain, bias=bias,
                       syn_delay=syn_delay)
         return ir.CubaLIF(**common, **spike) if spiking else ir.CubaLI(**common)
@@ -276,12 +365,25 @@ def _choose_dt(dt: float | None, meta: dict, d: Dialect, neurons: Neurons, force
                notes: list[str]) -> float:
     """dt from, in this order: the file (edgesnn records it; a different dt only with force), the caller,
     the exporter (a dialect that fixes it or a file that encodes it); else an error that asks for it."""
-    if dt is not None and not (np.isfinite(dt) and dt > 0):
+    if dt is not None and not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and np.isfinite(dt)
+                               and dt > 0):
         raise NirError(f"dt must be a positive number of seconds, got {dt!r}")
+    if dt is not None:
+        try:
+            ir.check_dt(dt, "--dt")
+        except ir.GraphError as e:
+            raise NirError(str(e)) from None
     if "dt" in meta:
-        recorded = float(np.asarray(meta["dt"]))
+        a = np.asarray(meta["dt"]) if not isinstance(meta["dt"], (str, bytes, dict)) else np.asarray("x")
+        if a.size != 1 or a.dtype.kind not in "iuf":
+            raise NirError(f"{source}: metadata dt = {_short(meta['dt'])} is not a number of seconds")
+        recorded = float(a.reshape(-1)[0])
         if not (np.isfinite(recorded) and recorded > 0):
             raise NirError(f"{source}: the file records dt = {recorded!r}, not a positive number of seconds")
+        try:
+            ir.check_dt(recorded, "the dt the file records")
+        except ir.GraphError as e:
+            raise NirError(f"{source}: {e}") from None
         if dt is None:
             notes.append(f"dt = {recorded:g} s, recorded in the file")
             return recorded
@@ -355,22 +457,28 @@ def from_raw(raw: dict, *, dt: float | None = None, dialect: str = "nir", reset:
             shp = raw_node.get("shape")
             if shp is None:
                 raise NirError(f"node {name!r} (Input): no shape")
-            declared = tuple(int(x) for x in np.asarray(shp).reshape(-1))
+            declared = _shape(shp, f"{source}: node {name!r} (Input)")
             out[name] = ir.Input(name=name, shape=_input_shape(name, declared, nodes, edges))
+            ir.check_elements(out[name].shape, f"{source}: node {name!r} (Input) field 'shape'", error=NirError)
         else:
             fwd = [a for a, b in edges if b == name and (a, name) not in back]  # never empty: the search came this way
             in_shape = shapes[fwd[0]]
             if t == "Output":
                 declared = raw_node.get("shape")  # may carry extra leading batch/time axes, like Input's
+                if declared is not None:
+                    declared = _shape(declared, f"{source}: node {name!r} (Output)")
                 if declared is not None and tuple(np.asarray(declared).reshape(-1)[-len(in_shape):]) != in_shape \
                         and int(np.prod(np.asarray(declared))) != int(np.prod(in_shape)):
                     raise NirError(f"node {name!r} (Output): declares shape {tuple(np.asarray(declared))} "
                                    f"but receives {in_shape}")
                 out[name] = ir.Output(name=name, shape=in_shape)
             else:
-                out[name] = _convert(name, raw_node, in_shape, d, dt, reset)
+                with np.errstate(all="ignore"):  # overflow is refused below, naming the field
+                    out[name] = _convert(name, raw_node, in_shape, d, dt, reset)
+                _bounded(out[name], source, dt)
         try:
             shapes[name] = out[name].out_shape(shapes[fwd[0]] if t != "Input" else ())
+            ir.check_elements(shapes[name], f"node {name!r} ({t}) output")
         except ir.GraphError as e:
             raise NirError(f"{source}: {e}") from None
     try:
@@ -380,6 +488,20 @@ def from_raw(raw: dict, *, dt: float | None = None, dialect: str = "nir", reset:
         raise NirError(f"{source}: {e}") from None
     notes += d.notes
     return graph
+
+
+def _bounded(node: ir.Node, source: str, dt: float) -> None:
+    """Every parameter finite and within +-PARAM_MAX (see there), or NirError naming the node and field."""
+    for key, a in node.arrays().items():
+        if not a.size:
+            continue
+        bad = ~np.isfinite(a) | (np.abs(a) > PARAM_MAX)
+        if np.any(bad):
+            i = tuple(int(x) for x in np.argwhere(bad)[0])
+            raise NirError(f"{source}: node {node.name!r} ({node.kind}): field {key!r} is {float(a[i]):.4g} at index "
+                           f"{i} after discretisation at dt = {dt:g} s; every parameter must be finite and "
+                           f"within +-{PARAM_MAX:.0e} (so that products of two parameters and an input stay finite "
+                           "in float32, the precision the simulation runs in)")
 
 
 def _input_shape(name: str, declared: tuple, nodes: dict, edges: list) -> tuple:
@@ -392,7 +514,11 @@ def _input_shape(name: str, declared: tuple, nodes: dict, edges: list) -> tuple:
     if len(need) != 1 or len(declared) <= (rank := need.pop()):
         return declared
     trailing = declared[-rank:]
+    if "weight" not in consumers[0]:  # refused with its node's name when that node is converted
+        return declared
     w = np.asarray(consumers[0]["weight"])
+    if w.ndim < 1:
+        return declared
     if rank == 1 and trailing != (w.shape[-1],):
         raise NirError(f"node {name!r} (Input): shape {declared} does not end in the {w.shape[-1]} inputs "
                        f"its first layer reads")
