@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..artifact import decode_array, encode_array, load_json, save_json, stamp
-from ..errors import QuantizeError
+from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
 from .config import QuantConfig
 
@@ -80,14 +80,26 @@ class QGraph:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "qgraph") -> "QGraph":
+        """A quantized graph from its file form: the declared schema (edgesnn/schema/qgraph.py), the float graph's
+        own checks, then every check the C runtime makes of the model (emit.blob.check_qgraph), so that a file the
+        runtime would refuse is refused here, at load, whatever engine is to run it."""
+        from ..schema import check
+        from ..schema.qgraph import QGRAPH, QGraphSchemaError
         if not isinstance(d, dict) or d.get("artifact") != "qgraph":
             raise QuantizeError(f"{where}: not an edgesnn quantized graph")
+        check(d, QGRAPH, where, error=QGraphSchemaError)
         try:
-            return cls(Graph.from_dict(d["graph"], where), QuantConfig.from_dict(d["config"]),
-                       {k: QLayer.from_dict(v, f"{where}: layer {k!r}") for k, v in d["layers"].items()},
-                       d.get("meta", {}), d.get("exit"))
+            q = cls(Graph.from_dict(d["graph"], where), QuantConfig.from_dict(d["config"]),
+                    {k: QLayer.from_dict(v, f"{where}: layer {k!r}") for k, v in d["layers"].items()},
+                    d.get("meta", {}), d.get("exit"))
         except (KeyError, TypeError) as e:
             raise QuantizeError(f"{where}: malformed quantized graph ({e})") from None
+        from ..emit.blob import check_qgraph  # emit imports this module
+        try:
+            check_qgraph(q)
+        except EdgesnnError as e:
+            raise QuantizeError(f"{where}: {e}") from None
+        return q
 
     def save(self, path) -> None:
         save_json(path, self.to_dict())

@@ -71,6 +71,14 @@ def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
     return inputs.astype(np.int64)
 
 
+def check_model(qgraph: QGraph) -> None:
+    """Refuse what the C runtime refuses (EmitError naming node, field and value): the specification runs
+    exactly the models the runtime runs. The one validation is the blob reader's (emit.blob.check_qgraph:
+    lowering, then the C loader's structure, value and accumulator checks in Python)."""
+    from ..emit.blob import check_qgraph  # emit imports quantize
+    check_qgraph(qgraph)
+
+
 class FixedNeuron:
     """Integer state of one neuron layer for a batch, and its one-step update."""
 
@@ -167,6 +175,7 @@ def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = 
     """Run the quantized graph on spike-count inputs [N, T, *input_shape]; outputs are integers."""
     graph = qgraph.graph
     x_all = check_spike_inputs(qgraph, inputs)
+    check_model(qgraph)
     sched = graph.schedule()
     n, steps = x_all.shape[:2]
     nodes = graph.nodes
