@@ -12,12 +12,24 @@ Two environment variables add places of the user's own, searched before the ship
   writes by default. Without it, an installed edgesnn writes to the user's data folder
   (`$XDG_DATA_HOME/edgesnn/calibration`, looked up before the shipped calibrations), never into
   site-packages; a checkout writes to its own `calibration/`, as `make calibrate` expects.
+
+A calibration of the user's own steers the planner, so one is used only when nobody else can have
+written it: the file and its folder must be owned by the user and not writable by group or others
+(UntrustedFile otherwise: one error naming the file and what to do; never silently skipped, which would
+plan with other figures than the user expects). The checkout's own calibration/ is the repository's.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+from .errors import EdgesnnError
+
+
+class UntrustedFile(EdgesnnError):
+    """A file of the user's own that others could have written (another owner, or group/other-writable)."""
 
 PACKAGE = Path(__file__).resolve().parent
 SHARED_FOLDERS = ("boards", "calibration", "runtime_c", "examples")
@@ -62,4 +74,23 @@ def calibration_file(board_id: str) -> Path:
     """The calibration of `board_id` that applies: the user's when there is one, else the shipped one
     (which may not exist: the cost model then uses the board file's priors)."""
     mine = user_calibration_dir() / f"{board_id}.json"
-    return mine if mine.exists() else CALIBRATION_DIR / f"{board_id}.json"
+    if not mine.exists():
+        return CALIBRATION_DIR / f"{board_id}.json"
+    if mine.parent.resolve() != CALIBRATION_DIR.resolve():
+        check_not_writable_by_others(mine, "calibration")
+    return mine
+
+
+def check_not_writable_by_others(path: Path, what: str) -> None:
+    """UntrustedFile unless `path` and its folder are owned by the user and not writable by group or others."""
+    for p in (path.parent, path):
+        st = os.stat(p)
+        if st.st_uid != os.getuid():
+            why = f"is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
+        elif st.st_mode & 0o022:
+            why = f"has mode {stat.S_IMODE(st.st_mode):04o}: group or others can write it"
+        else:
+            continue
+        raise UntrustedFile(f"{path}: not used as the {what} for its board: {p} {why}, so someone else may have "
+                            f"written it; if it is yours, `chmod go-w {p}`, else remove it (or set "
+                            f"EDGESNN_CALIBRATION_DIR to a folder of your own)")

@@ -7,6 +7,15 @@ input by input, shared out over one thread per core (each with its own context a
 results on any number), and returns a SimResult with the same fields the simulators fill, plus per-node
 `cycles` in its counts. Status codes of the C side become EdgesnnError subclasses whose messages
 name the node (by its name, from the blob's metadata) and the offending value.
+
+Where the extension comes from: it is not a cache. `pip install` (setup.py's cffi_modules, a private
+temporary build folder) compiles it into the package, next to this file: site-packages for an install,
+edgesnn/runtime/ for a checkout (`python edgesnn/runtime/_build.py` compiles in build/cffi, where cffi
+rewrites a C file that differs and recompiles everything, so nothing left there is reused). It is loaded
+by import from the package and only from there, and checked once before first use (_check_loaded): the
+file and its folder must belong to the user or to root and not be writable by others (else
+UntrustedExtension, naming the file and what to do), and in a checkout the digest of the C sources it
+embeds must equal that of runtime_c/ on disk (else "stale": rebuild).
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -62,11 +73,33 @@ def _lib():
     except ImportError as e:
         raise ExtensionMissing("the C runtime extension edgesnn.runtime._esn is not built; install the package "
                             f"(`pip install -e .`, or `make setup`) to compile it ({e})") from None
+    if not _fresh_checked:
+        check_extension_file(Path(_esn.__file__))
     _check_fresh(_esn.ffi, _esn.lib)
     return _esn.ffi, _esn.lib
 
 
 _fresh_checked = False
+
+
+class UntrustedExtension(CRuntimeError):
+    """The host extension's file could have been written by someone else (another owner, or world-writable)."""
+
+
+def check_extension_file(path: Path) -> None:
+    """UntrustedExtension unless the extension `path` and its folder belong to the user or root and others
+    cannot write them (group-writable is allowed: a user-private group, umask 002, makes that usual)."""
+    for p in (path.parent, path):
+        st = os.stat(p)
+        if st.st_uid not in (os.getuid(), 0):
+            why = f"is owned by uid {st.st_uid}, neither you (uid {os.getuid()}) nor root"
+        elif st.st_mode & 0o002:
+            why = f"has mode {stat.S_IMODE(st.st_mode):04o}: anyone can write it"
+        else:
+            continue
+        raise UntrustedExtension(f"the C runtime extension {path} is not loaded: {p} {why}, so someone else may "
+                                 f"have replaced it; reinstall edgesnn into a folder only you (or root) can write "
+                                 f"(`pip install` in a virtual environment of your own)")
 
 
 def extension_available() -> bool:
