@@ -7,8 +7,8 @@ A data set file is a numpy `.npz` archive with two arrays:
     labels   [N]                   integer class of each sample
 
 `save_dataset` checks both and writes atomically; `load_dataset` checks them again and names the
-file and the field at fault in an `EdgesnnError`. Every array's `.npy` header is read and checked before its
-data: a numeric dtype (bool, integer, float; never an object array, so nothing is ever unpickled), at most
+file and the field at fault in an `EdgesnnError`. Every array's `.npy` header is read and checked before
+its data: a numeric dtype (bool, integer, float; never an object array, so nothing is ever unpickled), at most
 EDGESNN_MAX_ELEMENTS elements (graph/ir.py `max_elements`), and as many data bytes as the header promises. Only numpy is needed here; scikit-learn, which
 ships the digits, is imported only by `load_digits_split`.
 """

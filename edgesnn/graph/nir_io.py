@@ -203,7 +203,7 @@ MAX_DIM = 2**31 - 1
 
 
 def _short(v) -> str:
-    r = repr(v.tolist() if isinstance(v, np.ndarray) else v)
+    r = repr(v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v)
     return r if len(r) <= 60 else r[:57] + "..."
 
 
@@ -536,8 +536,13 @@ def read_nir(path, *, dt: float | None = None, dialect: str = "nir", reset: str 
     taus are Norse 1.1's dt*tau (norse#411) or true taus; 'literal' or 'scaled' forces a reading.
     notes: a list that receives one line per decision taken (the dt used and why, the Norse reading,
     snnTorch's clamped betas)."""
-    return from_raw(read_raw(path), dt=dt, dialect=dialect, reset=reset, norse_tau=norse_tau, force=force,
-                    notes=notes, source=str(path))
+    try:
+        return from_raw(read_raw(path), dt=dt, dialect=dialect, reset=reset, norse_tau=norse_tau, force=force,
+                        notes=notes, source=str(path))
+    except NirError as e:  # every message names the file, once
+        if str(e).startswith(f"{path}: "):
+            raise
+        raise NirError(f"{path}: {e}") from None
 
 
 def from_nir(graph, *, dt: float | None = None, dialect: str = "nir", reset: str | None = None,
