@@ -50,11 +50,39 @@ def stamp(kind: str, body: dict) -> dict:
     return {"artifact": kind, "edgesnn_version": __version__, **body}
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write via a temporary file in the same folder, so a failure leaves no partial file."""
+class OutputError(EdgesnnError):
+    """An output path that cannot be written: a folder where a file is asked for, no permission, a file
+    where a folder would have to be."""
+
+
+def check_writable(path: str | os.PathLike, what: str = "-o") -> None:
+    """Refuse, before any work is done, an output file that cannot be written: an existing folder, a path under
+    a file, a folder without write permission. Creates nothing."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if path.is_dir():
+        raise OutputError(f"{what} {path}: is a folder; give a file name")
+    parent = path.parent
+    while not parent.exists():  # the folders atomic_write_bytes would create: the nearest existing one decides
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"{what} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {path}: cannot write in {parent} (permission denied)")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write via a temporary file in the same folder, so a failure leaves no partial file. An output that cannot
+    be written raises OutputError (one line naming the path), never a bare OSError."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -62,6 +90,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it an ordinary file's mode
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

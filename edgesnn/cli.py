@@ -14,7 +14,7 @@ import numpy as np
 from tabulate import tabulate
 
 from . import __version__, api
-from .artifact import save_json
+from .artifact import check_writable, load_json, save_json
 from .board import board_detail, board_info, catalogue_info, catalogue_table, get_board, load_catalogue
 from .data import load_inputs
 from .demo import run_demo
@@ -26,7 +26,7 @@ from .graph.dialects import DIALECTS
 from .graph.nir_io import write_nir
 from .graph.simulate import COUNTERS
 from .measurement import Measurement
-from .plan import Infeasible, front_table, plan_summary
+from .plan import Infeasible, Plan, front_table, plan_summary
 from .plan.search import save_front_png
 from .quantize import ROUNDINGS
 from .quantize.config import RANGES
@@ -46,7 +46,22 @@ def _quant_options(args) -> dict:
             "calib": load_inputs(args.calib, "calibration inputs")[0] if args.calib else None}
 
 
+def _plan_board(model: str, board: str | None) -> str | None:
+    """--board as given; without it, a plan's own board (a plan runs on the board it was planned for:
+    Plan.check_board refuses another), else None: the default board."""
+    if board is not None or not str(model).endswith(".json"):
+        return board
+    try:
+        d = load_json(model)
+    except EdgesnnError:
+        return None  # the model's own load reports it
+    if isinstance(d, dict) and d.get("artifact") == "plan" and isinstance(d.get("board"), str):
+        return d["board"]
+    return None
+
+
 def cmd_import(args) -> None:
+    check_writable(args.output)
     imp = api.import_nir(args.model, dt=args.dt, dialect=args.dialect, reset=args.reset, norse_tau=args.norse_tau,
                          force=args.force)
     for w in imp.warnings:
@@ -59,6 +74,7 @@ def cmd_import(args) -> None:
 
 
 def cmd_export(args) -> None:
+    check_writable(args.output)
     graph = api.load_graph(args.model)
     write_nir(graph, args.output)
     print(f"exported {args.model} -> {args.output} (NIR, literal Euler reading with dt = {graph.dt:g} s in its "
@@ -71,6 +87,7 @@ def cmd_info(args) -> None:
 
 
 def cmd_simulate(args) -> None:
+    check_writable(args.output)
     sim = api.simulate(args.model, args.inputs, engine=args.engine, labels=args.labels, progress=True,
                        **_quant_options(args))
     m = sim.measurement
@@ -91,6 +108,8 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_plan(args) -> None:
+    check_writable(args.output)
+    check_writable(Path(args.output).with_suffix(".png"), "-o (its plot)")
     result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
                       objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
                       progress=True, confidence=args.confidence)
@@ -223,7 +242,8 @@ def cmd_flash(args) -> None:
 
 
 def cmd_run(args) -> None:
-    r = api.run(args.model, args.inputs, board=args.board, port=args.port, builtin=args.builtin,
+    check_writable(args.output)
+    r = api.run(args.model, args.inputs, board=_plan_board(args.model, args.board), port=args.port, builtin=args.builtin,
                 dsp=not args.reference_kernels, timeout=args.timeout, boot_timeout=args.boot_timeout,
                 **_quant_options(args))
     m, board = r.measurement, r.board
@@ -246,8 +266,14 @@ def cmd_run(args) -> None:
 
 
 def cmd_profile(args) -> None:
-    pr = api.profile(args.model, args.inputs, board=args.board, calibration=args.calibration, port=args.port,
-                     limit=args.limit, boot_timeout=args.boot_timeout, cycles=args.cycles)
+    if args.output:
+        check_writable(args.output)
+    model, board = args.model, _plan_board(args.model, args.board)
+    m = api.load(model)
+    if isinstance(m, Plan):  # the plan's board, or refused: as `run` deploys it (Plan.deploy_on)
+        m.check_board(get_board(board))
+    pr = api.profile(m, args.inputs, name=Path(model).stem, board=board, calibration=args.calibration,
+                     port=args.port, limit=args.limit, boot_timeout=args.boot_timeout, cycles=args.cycles)
     c = pr.cycles
     print(profile_table(pr.profile, pr.estimated_cycles(), c and c.core, c and c.source))
     print(f"model: {pr.how}")
@@ -262,6 +288,9 @@ def cmd_profile(args) -> None:
 
 
 def cmd_calibrate(args) -> None:
+    for path in (args.output, args.measurements):
+        if path:
+            check_writable(path, "-o" if path == args.output else "--measurements")
     api.calibrate(args.board, output=args.output, port=args.port, benchmarks=args.benchmarks,
                   measurements=args.measurements, refit=args.refit, held_out=not args.no_held_out,
                   inputs=args.inputs, seed=args.seed, boot_timeout=args.boot_timeout)
@@ -501,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or cycles on a board) in OUT.npz as LAYER.COUNTER [N] arrays.")
     s.add_argument("model", metavar="MODEL.json|PLAN.json",
                    help="a model, or a plan (`edgesnn plan`): its chosen candidate runs compiled in, as planned")
-    s.add_argument("--board", default="qemu-mps2-an386", metavar="BOARD", help="board id (default qemu-mps2-an386)")
+    s.add_argument("--board", default=None, metavar="BOARD",
+                   help="board id (default: a plan's own board, else qemu-mps2-an386; a plan runs only on its board)")
     s.add_argument("--inputs", required=True, metavar="X.npy|DATA.npz",
                    help="inputs [N, T, ...]: a .npy array or a data set .npz holding 'inputs'")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
@@ -526,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(measured: the whole run). Figures are means per input. A float MODEL is "
                                    "quantized with the default settings.")
     s.add_argument("model", metavar="MODEL.json|PLAN.json")
-    s.add_argument("--board", default="qemu-mps2-an386", metavar="BOARD", help="board id (default qemu-mps2-an386)")
+    s.add_argument("--board", default=None, metavar="BOARD",
+                   help="board id (default: a plan's own board, else qemu-mps2-an386; a plan runs only on its board)")
     s.add_argument("--inputs", required=True, metavar="X.npy|X.npz",
                    help="inputs [N, T, ...]: a .npy array or an .npz holding 'inputs' (a dataset file)")
     s.add_argument("-n", "--limit", type=int, metavar="N", help="only the first N inputs")

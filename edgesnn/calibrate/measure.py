@@ -213,14 +213,30 @@ def _check(row, where: str) -> str | None:
     return None
 
 
+def _schema(row: dict, where: str) -> str | None:
+    """The declared row schema (edgesnn/schema/calibration.py), after _check's own messages: every field the fit
+    reads typed, every number finite."""
+    from ..schema import SchemaError, check
+    from ..schema.calibration import ROW, non_finite
+    bad = non_finite(row)
+    if bad:
+        return f"{where}: {bad}: not a finite number"
+    try:
+        check(row, ROW, where)
+    except SchemaError as e:
+        return str(e)
+    return None
+
+
 def load(path: str | Path, *, board: str | None = None, runtime: str | None = None) -> Measurements:
     """Read and check a measurements file; rows that fail are rejected with file:line and why (see the
     module docstring). The first good row sets the board, runtime and unit unless given."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise CalibrationError(f"{path}: cannot read the measurements ({e})") from None
+        text = path.read_bytes().decode()
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise CalibrationError(f"{path}: cannot read the measurements ({why})") from None
     out = Measurements(str(path), board=board, runtime=runtime)
     lines_of: dict[str, list[int]] = {}
     bad_bench: dict[str, str] = {}
@@ -239,7 +255,10 @@ def load(path: str | Path, *, board: str | None = None, runtime: str | None = No
         except json.JSONDecodeError as e:
             out.rejected.append(f"{where}: not JSON ({e.msg} at column {e.colno})")
             continue
-        why = _check(row, where)
+        except (ValueError, RecursionError) as e:  # a 5000-digit number, nesting deeper than the parser goes
+            out.rejected.append(f"{where}: not readable JSON ({str(e) or type(e).__name__})")
+            continue
+        why = _check(row, where) or _schema(row, where)
         if why is None:
             for key in ("board", "runtime", "unit"):
                 want = getattr(out, key)

@@ -143,19 +143,26 @@ def _mirror(board):
 
 def load_calibration(path: str | Path) -> dict:
     """A calibration file, checked: {coefficient name: (value, source)} and its id."""
+    from ..schema import check
+    from ..schema.calibration import CALIBRATION, CalibrationSchemaError, non_finite
     try:
-        d = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise EdgesnnError(f"{path}: cannot read the calibration file ({e})") from None
+        d = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: not JSON, not UTF-8, a 5000-digit number
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise EdgesnnError(f"{path}: cannot read the calibration file ({why})") from None
     if not isinstance(d, dict) or d.get("artifact") != "calibration" or not isinstance(d.get("coefficients"), dict):
         raise EdgesnnError(f"{path}: not an edgesnn calibration file (need 'artifact': 'calibration' and "
                            "'coefficients': {name: {value, source}})")
-    out = {}
-    for k, v in d["coefficients"].items():
-        if not isinstance(v, dict) or not isinstance(v.get("value"), (int, float)) or not v["value"] >= 0:
+    for k, v in d["coefficients"].items():  # the message the loader always gave for a bad coefficient
+        if not isinstance(v, dict) or not isinstance(v.get("value"), (int, float)) or isinstance(v["value"], bool) \
+                or not 0 <= v["value"] < float("inf"):
             raise EdgesnnError(f"{path}: coefficient {k!r} needs a non-negative 'value' and a 'source'")
-        out[k] = (float(v["value"]), str(v.get("source", "calibration")))
-    return {"id": str(d.get("id", Path(path).name)), "coefficients": out}
+    bad = non_finite(d)
+    if bad:
+        raise CalibrationSchemaError(f"{path}: {bad}: not a finite number")
+    check(d, CALIBRATION, str(path), error=CalibrationSchemaError)
+    out = {k: (float(v["value"]), str(v.get("source", "calibration"))) for k, v in d["coefficients"].items()}
+    return {"id": str(d.get("id", Path(path).name)), "board": d.get("board"), "coefficients": out}
 
 
 def coefficients(board, calibration: str | Path | None = None, *, priors_only: bool = False) -> Coefficients:
@@ -192,6 +199,9 @@ def coefficients(board, calibration: str | Path | None = None, *, priors_only: b
     path = Path(calibration) if calibration else calibration_file(board.id)
     if not priors_only and (calibration or path.exists()):
         cal = load_calibration(path)
+        if cal["board"] is not None and cal["board"] != board.id:
+            raise EdgesnnError(f"{path}: a calibration of board {cal['board']!r}, not {board.id!r}: its coefficients "
+                               f"were fitted on that board's measurements")
         for k, (v, s) in cal["coefficients"].items():
             vals[k], srcs[k] = v, f"calibration {cal['id']}: {s}"
         cal_id = cal["id"]

@@ -11,6 +11,8 @@ from .search import (
     OBJECTIVES,
     Infeasible,
     Plan,
+    PlanBoardMismatch,
+    PlanFileError,
     PlanInputError,
     Searched,
     front_table,
@@ -19,5 +21,5 @@ from .search import (
     search_quantization,
 )
 
-__all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanInputError", "calibrate", "front_table", "plan",
-           "plan_summary", "search_quantization", "Searched"]
+__all__ = ["OBJECTIVES", "ExitPolicy", "Infeasible", "Plan", "PlanBoardMismatch", "PlanFileError", "PlanInputError",
+           "calibrate", "front_table", "plan", "plan_summary", "search_quantization", "Searched"]

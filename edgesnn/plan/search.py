@@ -75,6 +75,15 @@ class PlanInputError(EdgesnnError):
     """Validation data or a setting the planner cannot use."""
 
 
+class PlanFileError(EdgesnnError):
+    """A plan file that cannot be used as it is: edited, inconsistent with its quantized model, or placing
+    something where the board cannot hold it."""
+
+
+class PlanBoardMismatch(PlanFileError):
+    """A plan deployed on another board than the one it was planned for."""
+
+
 @dataclass
 class Infeasible:
     """No candidate fits: what is asked, what the board has, by how much it misses, what would close it."""
@@ -188,6 +197,10 @@ class Plan:
         return {"confidence": p, "temperature": float(f"{t:.6g}"), "entropy_nats": e["threshold_q8"] / 256}
 
     def to_dict(self) -> dict:
+        d = self._fields()
+        return d | {"record": {"sha256": field_digests(d)}}
+
+    def _fields(self) -> dict:
         return {"artifact": "plan", "edgesnn_version": __version__, "board": self.board,
                 "calibration": self.cost["calibration"], "schedule": self.schedule, "placement": self.placement,
                 "quant_config": self.qgraph.config.to_dict(), "exit": self.exit.to_dict(), "accuracy": self.accuracy,
@@ -198,16 +211,55 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "plan") -> "Plan":
+        """A plan from its file form: the declared schema (edgesnn/schema/plan.py), the embedded quantized graph
+        (checked as the runtime checks it), its visible fields against that graph (quant_config, exit,
+        exit_confidence), then every field against the plan's record of it (record.sha256: a digest of each
+        top-level field made when the plan was written). A plan is a result, not a settings file: an edit is
+        refused naming the field. (The record catches careless edits; it is no signature against a forger.)"""
+        from ..schema import check
+        from ..schema.plan import PLAN, PlanSchemaError
         if not isinstance(d, dict) or d.get("artifact") != "plan":
-            raise EdgesnnError(f"{where}: not an edgesnn plan")
+            raise PlanFileError(f"{where}: not an edgesnn plan")
+        check(d, PLAN, where, error=PlanSchemaError)
         try:
-            return cls(d["board"], QGraph.from_dict(d["qgraph"], f"{where}: qgraph"), ExitPolicy.from_dict(d["exit"]),
-                       d["schedule"], d["placement"], d["cost"], float(d["accuracy"]), float(d["float_accuracy"]),
-                       d["objective"], d["target"], d.get("front", []), d.get("sensitivity", []),
-                       int(d.get("searched", 0)), d.get("data", {}), d.get("confidence", {}), list(d.get("notes", [])),
-                       d.get("search_space", {}))
-        except (KeyError, TypeError) as e:
-            raise EdgesnnError(f"{where}: malformed plan ({e})") from None
+            q = QGraph.from_dict(d["qgraph"], f"{where}: qgraph")
+        except EdgesnnError as e:
+            raise PlanFileError(str(e)) from None
+        p = cls(d["board"], q, ExitPolicy.from_dict(d["exit"]), d["schedule"], d["placement"], d["cost"],
+                float(d["accuracy"]), float(d["float_accuracy"]), d["objective"], d["target"], d.get("front", []),
+                d.get("sensitivity", []), int(d.get("searched", 0)), d["data"], d.get("confidence", {}),
+                list(d.get("notes", [])), d.get("search_space", {}))
+        p._cross_check(d, where)
+        return p
+
+    def _cross_check(self, d: dict, where: str) -> None:
+        """Visible fields against the quantized graph they describe, then against the plan's record."""
+        q = self.qgraph
+        for k, v in q.config.to_dict().items():
+            if d["quant_config"].get(k) != v:
+                raise PlanFileError(f"{where}: quant_config.{k} is {d['quant_config'].get(k)!r} but the plan's "
+                                    f"quantized model has {v!r}; a plan is not edited: plan again")
+        for k in ("threshold_q8", "beta_q16"):
+            have = None if q.exit is None else q.exit[k]
+            if d["exit"][k] != have:
+                raise PlanFileError(f"{where}: exit.{k} is {d['exit'][k]!r} but the plan's quantized model exits "
+                                    f"with {have!r}; a plan is not edited: plan again (or give the exit to "
+                                    "`edgesnn simulate|compile|run` as --exit-confidence on the model)")
+        if d.get("exit_confidence") != self.exit_terms:
+            raise PlanFileError(f"{where}: exit_confidence {d.get('exit_confidence')!r} is not the plan's exit "
+                                f"({self.exit_terms!r}); a plan is not edited: plan again")
+        if self.schedule != "time-step-major" and q.exit is not None:
+            raise PlanFileError(f"{where}: schedule {self.schedule!r} with an early exit: only time-step-major "
+                                "runs the exit")
+        fields = {k: v for k, v in d.items() if k != "record"}
+        recorded = d["record"]["sha256"]
+        digests = field_digests(fields)
+        for k in sorted(set(recorded) | set(digests)):
+            if recorded.get(k) != digests.get(k):
+                what = ("is not in the plan's record" if k not in recorded else
+                        "is missing" if k not in digests else "differs from the plan's record of it")
+                raise PlanFileError(f"{where}: field {k!r} {what}: edited after planning; a plan is a result, "
+                                    "not a settings file: plan again")
 
     def save(self, path) -> None:
         save_json(path, self.to_dict())
@@ -222,9 +274,20 @@ class Plan:
         """The steps T a grouped schedule is laid out for (None for time-step-major, which takes any T)."""
         return None if self.runtime_schedule == "time" else int(self.data["steps"])
 
+    def check_board(self, board) -> None:
+        """The rule: a plan runs on the board it was planned for (its memory, costs and placement are that
+        board's). `edgesnn run|profile|flash PLAN.json` take the plan's board when --board is not given; another
+        board is refused here, in one line."""
+        if board.id != self.board:
+            raise PlanBoardMismatch(f"the plan was made for board {self.board!r}, not {board.id!r} (--board): its "
+                                    f"fit, costs and placement are {self.board}'s; leave --board out, or plan again "
+                                    f"with --board {board.id}")
+
     def deploy_on(self, board) -> dict:
         """What deploying this plan on `board` takes: the board with the arena placed as planned, and the
-        keyword arguments of run_on_board / build_runtime_firmware (schedule, and its steps)."""
+        keyword arguments of run_on_board / build_runtime_firmware (schedule, and its steps). Refused for
+        another board than the plan's, and for a placement the board cannot hold."""
+        self.check_board(board)
         return {"board": placed(board, self.placement), "schedule": self.runtime_schedule,
                 "steps": self.runtime_steps}
 
@@ -406,10 +469,33 @@ def arena_regions(board, arena: int, other: int) -> list[str]:
     return out
 
 
+def ram_regions(board) -> list[str]:
+    """The regions an arena may be linked into: data regions (SRAM, data TCM, SDRAM), not the instruction TCM
+    nor flash (the arena is written every step; in flash it would work under QEMU only)."""
+    return [name for name, r in board.regions.items() if r.kind in ("sram", "sdram") and not name.startswith("itcm")]
+
+
 def placed(board, placement: dict):
-    """`board` with its arena in placement["arena"]: the firmware's linker script puts it there."""
-    return board if placement["arena"] == board.arena_region else dataclasses.replace(board,
-                                                                                     arena_region=placement["arena"])
+    """`board` with its arena in placement["arena"]: the firmware's linker script puts it there. Refused
+    (PlanFileError naming the field) for an arena outside the board's RAM regions and for weights anywhere
+    but its code region."""
+    arena, weights = placement.get("arena"), placement.get("weights")
+    if arena not in ram_regions(board):
+        raise PlanFileError(f"placement.arena {arena!r}: not a RAM region of {board.id} (the arena is written every "
+                            f"step; its RAM regions: {', '.join(ram_regions(board))})")
+    if weights != board.code_region:
+        raise PlanFileError(f"placement.weights {weights!r}: the weights are the firmware's const tables, in "
+                            f"{board.id}'s code region {board.code_region!r}")
+    return board if arena == board.arena_region else dataclasses.replace(board, arena_region=arena)
+
+
+def field_digests(d: dict) -> dict:
+    """SHA-256 of each top-level field's canonical JSON (a plan's record of itself)."""
+    import hashlib
+    import json
+    canon = json.loads(json.dumps(d))
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+            for k, v in canon.items()}
 
 
 def _objective_key(objective: str, c: dict):
