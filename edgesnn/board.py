@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import struct
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, Callable
 
 from tabulate import tabulate
 
+from .device import protocol as _protocol
 from .errors import BoardError
 from .resources import BOARDS_DIR, RUNTIME_C, board_dirs
 
@@ -284,10 +286,30 @@ FLASH = {
     "drive_image": (_str(("hex", "uf2", "bin")), False),              # the format its boot loader takes
 }
 SERIAL = {"baud": (_int(300, 20_000_000), True)}
+# The smallest firmware.max_payload_bytes the protocol works with (edgesnn/device/protocol.py): the firmware pages
+# READ_COUNTERS by whole nodes, and one node's page is the page header (u16 nodes, u16 first, u16 count, u8 cycle
+# source, u8 pad) and its esn_counters, one u64 per counter (edgesnn/device/runner.py read_counters; the payloads:
+# runtime_c/ports/firmware/esn_fw_ext_runtime.c); FAULT's fixed payload must fit too. 4096: ESN_FW_MAX_PAYLOAD's.
+_COUNTER_PAGE_HEADER_BYTES = struct.calcsize("<HHHBx")
+_NODE_COUNTERS_BYTES = struct.calcsize("<8Q")   # spikes_in .. arena_bytes_written, cycles (runner.COUNTER_NAMES)
+MIN_PAYLOAD_BYTES = max(_COUNTER_PAGE_HEADER_BYTES + _NODE_COUNTERS_BYTES, _protocol.FAULT_PAYLOAD_BYTES)
+MAX_PAYLOAD_BYTES = 4096
+
+
+def _payload(v):
+    if not _is_int(v) or v > MAX_PAYLOAD_BYTES:
+        return _int(MIN_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES)(v)
+    if v < MIN_PAYLOAD_BYTES:
+        return (f"must be >= {MIN_PAYLOAD_BYTES}, got {v:,}: a READ_COUNTERS answer pages whole nodes, and one "
+                f"node's page takes {MIN_PAYLOAD_BYTES} B ({_COUNTER_PAGE_HEADER_BYTES} B header + "
+                f"{_NODE_COUNTERS_BYTES} B of counters)")
+    return None
+
+
 FIRMWARE = {   # port, tick_source: checked against the port descriptions on disk (load_ports)
     "port": (_str(), True), "uart_base": (_int(0, 0xFFFF_FFFF), True),
     "stack_bytes": (_int(512, multiple=8), True), "arena_bytes": (_int(0, multiple=8), True),
-    "max_payload_bytes": (_int(64, 4096), True), "tick_hz": (_int(1), True),
+    "max_payload_bytes": (_payload, True), "tick_hz": (_int(1), True),
     "tick_source": (_str(), True),
     "chip": (lambda v: None if isinstance(v, dict) else f"must be a table, got {v!r}", False),
 }
