@@ -8,9 +8,10 @@ A data set file is a numpy `.npz` archive with two arrays:
 
 `save_dataset` checks both and writes atomically; `load_dataset` checks them again and names the
 file and the field at fault in an `EdgesnnError`. Every array's `.npy` header is read and checked before
-its data: a numeric dtype (bool, integer, float; never an object array, so nothing is ever unpickled), at most
-EDGESNN_MAX_ELEMENTS elements (graph/ir.py `max_elements`), and as many data bytes as the header promises. Only numpy is needed here; scikit-learn, which
-ships the digits, is imported only by `load_digits_split`.
+its data: a numeric dtype (bool, integer, float; never an object array, so nothing is ever unpickled), at
+most EDGESNN_MAX_ELEMENTS elements (graph/ir.py `max_elements`), and as many data bytes as the header
+promises. Only numpy is needed here; scikit-learn, which ships the digits, is imported only by
+`load_digits_split`.
 """
 
 from __future__ import annotations
@@ -184,10 +185,11 @@ def _read_npz(path: Path, fields: tuple[str, ...], required: tuple[str, ...]) ->
             if key not in present:
                 continue
             try:
-                info = z.zip.getinfo(key + ".npy")
+                names = z.zip.namelist()
+                info = z.zip.getinfo(key + ".npy" if key + ".npy" in names else key)
                 with z.zip.open(info) as f:
                     _check_header(f, info.file_size, f"{path}: field {key!r}")
-            except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+            except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
                 raise EdgesnnError(f"{path}: field {key!r} is damaged ({e})") from None
             try:
                 got[key] = z[key]

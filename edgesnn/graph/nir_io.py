@@ -365,8 +365,8 @@ def _choose_dt(dt: float | None, meta: dict, d: Dialect, neurons: Neurons, force
                notes: list[str]) -> float:
     """dt from, in this order: the file (edgesnn records it; a different dt only with force), the caller,
     the exporter (a dialect that fixes it or a file that encodes it); else an error that asks for it."""
-    if dt is not None and not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and np.isfinite(dt)
-                               and dt > 0):
+    if dt is not None and not (isinstance(dt, (int, float, np.integer, np.floating)) and not isinstance(dt, bool)
+                               and np.isfinite(dt) and dt > 0):
         raise NirError(f"dt must be a positive number of seconds, got {dt!r}")
     if dt is not None:
         try:

@@ -553,13 +553,13 @@ def _saved(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _npz(**members: bytes) -> bytes:
+def _npz(suffix: str = ".npy", **members: bytes) -> bytes:
     import io
     import zipfile
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for k, v in members.items():
-            z.writestr(k + ".npy", v)
+            z.writestr(k + suffix, v)
     return buf.getvalue()
 
 
@@ -606,6 +606,8 @@ def gen_input_cases(g: Gen) -> None:
          rf"{{P}}: field 'labels': shape \(1099511627776,\) holds 1,099,511,627,776 elements, {el}"),
         ("npz-labels-float", _npz(inputs=good_npy, labels=_npy((2,), "<f8", data=bytes(16))), ("inputs",),
          r"{P}: field 'labels' has dtype float64; need an integer dtype"),
+        ("npz-member-not-npy", _npz(**{"inputs": b"garbage" * 10}, suffix=""), ("inputs",),
+         r"{P}: field 'inputs' is damaged \(.*\)"),
         ("npz-truncated-zip", _npz(inputs=good_npy)[:300], ("inputs",), r"{P}: not a readable \.npz archive \(.*\)"),
         ("labels-36tib", _npy(tib, "<i8"), ("labels",),
          rf"{{P}}: labels: shape \(1048576, 1048576, 36\) holds 39,582,418,599,936 elements, {el}"),
