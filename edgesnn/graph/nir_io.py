@@ -74,6 +74,8 @@ def read_raw(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise NirError(f"{path}: no such file")
+    if not path.is_file():
+        raise NirError(f"{path}: not a file")
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:

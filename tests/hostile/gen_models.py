@@ -283,6 +283,10 @@ def gen_model_cases(g: Gen) -> None:
     g.add("text-top-list", "text-top-list.json", "[1, 2, 3]", ("info",), r"{P}: not an edgesnn graph \(artifact field is 'list'\)")
     g.add("text-top-null", "text-top-null.json", "null", ("info",), r"{P}: not an edgesnn graph \(artifact field is 'NoneType'\)")
     g.add("text-top-string", "text-top-string.json", '"graph"', ("info",), r"{P}: not an edgesnn graph \(artifact field is 'str'\)")
+    folder = g.out / "text-folder.json"
+    folder.mkdir()
+    g.cases.append(Case("text-folder", folder.name, ("info",), _q(str(folder)) + r": .*",
+                        needs="edgesnn/artifact.py load_json: catch OSError (a folder)"))
     # The parser itself fails on these before any schema sees them: load_json (edgesnn/artifact.py) lets a
     # ValueError (an integer of more than 4300 digits) and a RecursionError (nesting past ~1000) escape.
     g.add("text-bigint-5000", "text-bigint-5000.json", src.replace(dt_line, '"dt": ' + "9" * 5000), ("info",),
@@ -529,6 +533,9 @@ def gen_nir_cases(g: Gen) -> None:
     g.cases.append(Case("nir-compound", p.name, ("import",),
                         _q(f"{p}: node/nodes/fc1/bias: a dataset of dtype [('a', '<i4'), ('b', '<f4')], which NIR "
                            "files do not hold")))
+    folder = g.out / "nir-folder.nir"
+    folder.mkdir()
+    g.cases.append(Case("nir-folder", folder.name, ("import",), _q(f"{folder}: not a file")))
     # A NIR file where a model JSON belongs.
     g.cases.append(Case("nir-as-model", path.name, ("info", "simulate"),
                         _q(f"{path}: a NIR file; convert it first with `edgesnn import {path} -o MODEL.json`")))
@@ -591,6 +598,9 @@ def gen_input_cases(g: Gen) -> None:
         ("npy-negative-shape", _npy((-1, 4)), ("inputs",), r"{P}: cannot read inputs \(.*\)"),
         ("npy-bad-version", b"\x93NUMPY\x09\x00" + good_npy[8:], ("inputs",), r"{P}: cannot read inputs \(.*\)"),
         ("npy-magic-only", b"\x93NUMPY", ("inputs",), r"{P}: cannot read inputs \(.*\)"),
+        ("npy-empty", b"", ("inputs",),
+         r"{P}: inputs must be a \.npy array file \(np\.save\) or a data set \.npz holding 'inputs' \(np\.savez\), and "
+         r"this is neither"),
         ("npy-not-numpy", b"hello world", ("inputs",),
          r"{P}: inputs must be a \.npy array file \(np\.save\) or a data set \.npz holding 'inputs' \(np\.savez\), and "
          r"this is neither"),
