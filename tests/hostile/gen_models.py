@@ -170,17 +170,23 @@ def gen_model_cases(g: Gen) -> None:
         ("name-int", _setter("lif1", "name", 5), r"{P}: node 5 \(LIF\): name: 5 is not of type 'string'"),
         ("name-empty", _setter("lif1", "name", ""), r"{P}: node '' \(LIF\): name: '' should be non-empty"),
         ("name-duplicate", _setter("lif2", "name", "lif1"), "{P}: duplicate node names"),
-        ("field-missing", lambda d: _node(d, "lif1").pop("threshold"), r"{P}: node 'lif1' \(LIF\): missing field 'threshold'"),
+        ("field-missing", lambda d: _node(d, "lif1").pop("threshold"),
+         r"{P}: node 'lif1' \(LIF\): missing field 'threshold'"),
         ("field-missing-weight", lambda d: _node(d, "fc1").pop("weight"),
          r"{P}: node 'fc1' \(Affine\): missing field 'weight'"),
         ("field-unknown", _setter("lif1", "tau", 0.5), r"{P}: node 'lif1' \(LIF\): unknown fields \['tau'\]"),
-        ("array-null", _setter("fc1", "weight", None), "{P}: node 'fc1' field 'weight': expected a stored array, got NoneType"),
-        ("array-float", _setter("fc1", "weight", 1.5), "{P}: node 'fc1' field 'weight': expected a stored array, got float"),
-        ("array-list", _setter("fc1", "weight", [[1.0, 2.0]]), "{P}: node 'fc1' field 'weight': expected a stored array, got list"),
+        ("array-null", _setter("fc1", "weight", None),
+         "{P}: node 'fc1' field 'weight': expected a stored array, got NoneType"),
+        ("array-float", _setter("fc1", "weight", 1.5),
+         "{P}: node 'fc1' field 'weight': expected a stored array, got float"),
+        ("array-list", _setter("fc1", "weight", [[1.0, 2.0]]),
+         "{P}: node 'fc1' field 'weight': expected a stored array, got list"),
         ("array-dtype-int", lambda d: _node(d, "fc1")["weight"].update(dtype="int8"),
-         r"{P}: node 'fc1' field 'weight': malformed stored array: dtype: 'int8' is not one of \['float32', 'float64'\]"),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: dtype: 'int8' is not one of \['float32', "
+          r"'float64'\]"),
         ("array-dtype-object", lambda d: _node(d, "fc1")["weight"].update(dtype="object"),
-         r"{P}: node 'fc1' field 'weight': malformed stored array: dtype: 'object' is not one of \['float32', 'float64'\]"),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: dtype: 'object' is not one of \['float32', "
+          r"'float64'\]"),
         ("array-shape-str", lambda d: _node(d, "fc1")["weight"].update(shape="128x64"),
          "{P}: node 'fc1' field 'weight': malformed stored array: shape: '128x64' is not of type 'array'"),
         ("array-shape-float", lambda d: _node(d, "fc1")["weight"].update(shape=[128, 64.5]),
@@ -209,11 +215,15 @@ def gen_model_cases(g: Gen) -> None:
          r"{P}: node 'lif1' \(LIF\): field 'alpha' must lie in \[0, 1\] .*"),
         ("max-spikes-zero-reset", lambda d: (_node(d, "lif1").update(reset="zero", max_spikes=3)),
          r"{P}: node 'lif1' \(LIF\): several spikes per step need reset='subtract'"),
-        ("output-shape", _setter("output", "shape", [11]), r"{P}: node 'output' \(Output\): receives shape \(10,\) but declares \(11,\)"),
-        ("input-shape-wrong", _setter("input", "shape", [65]), r"{P}: node 'fc1' \(Affine\): expects input shape \(64,\), got \(65,\)"),
-        ("input-shape-9d", _setter("input", "shape", [1] * 9), r"{P}: node 'input' \(Input\): shape: \[1, 1, 1, 1, 1, 1, 1, 1, 1\] is too long"),
+        ("output-shape", _setter("output", "shape", [11]),
+         r"{P}: node 'output' \(Output\): receives shape \(10,\) but declares \(11,\)"),
+        ("input-shape-wrong", _setter("input", "shape", [65]),
+         r"{P}: node 'fc1' \(Affine\): expects input shape \(64,\), got \(65,\)"),
+        ("input-shape-9d", _setter("input", "shape", [1] * 9),
+         r"{P}: node 'input' \(Input\): shape: \[1, 1, 1, 1, 1, 1, 1, 1, 1\] is too long"),
         ("input-huge", _setter("input", "shape", [2**31 - 1]),
-         rf"{{P}}: node 'input' \(Input\) field 'shape': shape \(2147483647,\) holds 2,147,483,647 elements, more than the "
+         rf"{{P}}: node 'input' \(Input\) field 'shape': shape \(2147483647,\) holds 2,147,483,647 elements, "
+          rf"more than the "
          rf"limit of {LIMIT} \(EDGESNN_MAX_ELEMENTS raises it\)"),
         ("input-dim-beyond-int32", _setter("input", "shape", [2**31]),
          r"{P}: node 'input' \(Input\): shape\[0\]: 2147483648 is greater than the maximum of 2147483647"),
@@ -224,14 +234,18 @@ def gen_model_cases(g: Gen) -> None:
          r"{P}: nodes not reachable from the input 'input': \['island'\]"),
         ("two-inputs", lambda d: d["nodes"].append({"kind": "Input", "name": "in2", "shape": [64]}),
          r"{P}: graph must have exactly one Input node, found 2: \['input', 'in2'\]"),
-        ("deep-meta", lambda d: d["meta"].update(deep=_nest(100)), "{P}: nested deeper than 64 levels; not an edgesnn artifact"),
-        ("deep-node", _setter("lif1", "reset", _nest(80)), "{P}: nested deeper than 64 levels; not an edgesnn artifact"),
+        ("deep-meta", lambda d: d["meta"].update(deep=_nest(100)),
+         "{P}: nested deeper than 64 levels; not an edgesnn artifact"),
+        ("deep-node", _setter("lif1", "reset", _nest(80)),
+         "{P}: nested deeper than 64 levels; not an edgesnn artifact"),
         ("bigint-meta", lambda d: d["meta"].update(steps=int("9" * 4000)),
          "{P}: meta.steps: an integer of 4000 digits, beyond the int64 range every edgesnn integer lies in"),
         ("bigint-max-spikes", _setter("lif1", "max_spikes", 10**30),
-         "{P}: node 'lif1' field max_spikes: an integer of 31 digits, beyond the int64 range every edgesnn integer lies in"),
+         "{P}: node 'lif1' field max_spikes: an integer of 31 digits, beyond the int64 range every edgesnn "
+          "integer lies in"),
         ("bigint-shape", _setter("input", "shape", [10**25]),
-         r"{P}: node 'input' field shape\[0\]: an integer of 26 digits, beyond the int64 range every edgesnn integer lies in"),
+         r"{P}: node 'input' field shape\[0\]: an integer of 26 digits, beyond the int64 range every edgesnn "
+          r"integer lies in"),
         ("int64-shape", _setter("input", "shape", [2**62]),
          r"{P}: node 'input' \(Input\): shape\[0\]: 4611686018427387904 is greater than the maximum of 2147483647"),
     ]
@@ -255,22 +269,28 @@ def gen_model_cases(g: Gen) -> None:
     g.model("cnn-kernel-3d", "digits_cnn", _setter("pool1", "kernel_size", [2, 2, 2]),
             r"{P}: node 'pool1' \(SumPool2d\): kernel_size: \[2, 2, 2\] is too long")
     g.model("cnn-total-over", "digits_cnn", _total_over,
-            rf"{{P}}: the model's tensors hold 108,000,000 elements in all \(parameters and every layer's output\), more "
+            rf"{{P}}: the model's tensors hold 108,000,000 elements in all \(parameters and every layer's "
+             rf"output\), more "
             rf"than the limit of {LIMIT} \(EDGESNN_MAX_ELEMENTS raises it\)", ("info", "simulate"))
 
     # Tokens and text that are not JSON, or not the JSON the parser gives back as it was written.
     src = (ROOT / "examples" / "models" / "digits_mlp.json").read_text()
     dt_line = re.search(r'"dt": [0-9.e-]+', src).group(0)
     for cid, token, expect in [
-        ("nan-dt", "NaN", "{P}: dt: nan is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
-        ("inf-dt", "Infinity", "{P}: dt: inf is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
-        ("neginf-dt", "-Infinity", "{P}: dt: -inf is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
-        ("overflow-dt", "1e400", "{P}: dt: inf is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
+        ("nan-dt", "NaN",
+         "{P}: dt: nan is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
+        ("inf-dt", "Infinity",
+         "{P}: dt: inf is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
+        ("neginf-dt", "-Infinity",
+         "{P}: dt: -inf is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
+        ("overflow-dt", "1e400",
+         "{P}: dt: inf is not a finite number (JSON has no NaN or Infinity, and a number beyond 1.8e308 overflows)"),
     ]:
         g.add(f"text-{cid}", f"text-{cid}.json", src.replace(dt_line, f'"dt": {token}'), ("info", "simulate"),
               _q(expect).replace(_q("{P}"), "{P}"))
     g.add("text-nan-max-spikes", "text-nan-max-spikes.json", src.replace('"max_spikes": 1', '"max_spikes": NaN', 1),
-          ("info",), _q("{P}: node 'lif1' field max_spikes: nan is not a finite number (JSON has no NaN or Infinity, and "
+          ("info",), _q("{P}: node 'lif1' field max_spikes: nan is not a finite number (JSON has no NaN or "
+           "Infinity, and "
                         "a number beyond 1.8e308 overflows)").replace(_q("{P}"), "{P}"))
     for n in (1, 10, 100, len(src) // 3, len(src) // 2, len(src) - 2):
         g.add(f"text-truncated-{n}", f"text-truncated-{n}.json", src[:n], ("info", "simulate"),
@@ -280,9 +300,12 @@ def gen_model_cases(g: Gen) -> None:
           r"{P}: not valid JSON \(.*\)")
     g.add("text-latin1", "text-latin1.json", src.replace('"digits_mlp"', '"digits_\xe9"').encode("latin-1"), ("info",),
           r"{P}: not valid JSON \(.*\)")
-    g.add("text-top-list", "text-top-list.json", "[1, 2, 3]", ("info",), r"{P}: not an edgesnn graph \(artifact field is 'list'\)")
-    g.add("text-top-null", "text-top-null.json", "null", ("info",), r"{P}: not an edgesnn graph \(artifact field is 'NoneType'\)")
-    g.add("text-top-string", "text-top-string.json", '"graph"', ("info",), r"{P}: not an edgesnn graph \(artifact field is 'str'\)")
+    g.add("text-top-list", "text-top-list.json", "[1, 2, 3]", ("info",),
+     r"{P}: not an edgesnn graph \(artifact field is 'list'\)")
+    g.add("text-top-null", "text-top-null.json", "null", ("info",),
+     r"{P}: not an edgesnn graph \(artifact field is 'NoneType'\)")
+    g.add("text-top-string", "text-top-string.json", '"graph"', ("info",),
+     r"{P}: not an edgesnn graph \(artifact field is 'str'\)")
     folder = g.out / "text-folder.json"
     folder.mkdir()
     g.cases.append(Case("text-folder", folder.name, ("info",), _q(str(folder)) + r": .*",
@@ -386,8 +409,10 @@ def gen_nir_cases(g: Gen) -> None:
          f"{ms}reset_late = 0.5 must be a boolean \\(0 or 1\\)"),
         ("meta-reset-bogus", "mlp", meta("lif1", "edgesnn.reset", "bogus"),
          f"{ms}reset = 'bogus' is not one of zero, value, subtract"),
-        ("meta-reset-int", "mlp", meta("lif1", "edgesnn.reset", 5), f"{ms}reset = 5 is not one of zero, value, subtract"),
-        ("meta-spike-rule", "mlp", meta("lif1", "edgesnn.spike_rule", "~"), f"{ms}spike_rule = '~' is not one of >, >="),
+        ("meta-reset-int", "mlp", meta("lif1", "edgesnn.reset", 5),
+         f"{ms}reset = 5 is not one of zero, value, subtract"),
+        ("meta-spike-rule", "mlp", meta("lif1", "edgesnn.spike_rule", "~"),
+         f"{ms}spike_rule = '~' is not one of >, >="),
         ("meta-syn-delay", "cuba", lambda r: nodes(r, "_1").__setitem__("metadata", {"edgesnn.syn_delay": "lots"}),
          "node '_1': metadata edgesnn.syn_delay = 'lots' must be a boolean \\(0 or 1\\)"),
         ("input-shape-str", "mlp", field("input", "shape", "abc"),
@@ -407,7 +432,8 @@ def gen_nir_cases(g: Gen) -> None:
          rf"the limit of {LIMIT} \(EDGESNN_MAX_ELEMENTS raises it\)"),
         ("output-shape-str", "mlp", field("output", "shape", "ten"),
          "{P}: node 'output' \\(Output\\): shape 'ten' must be 1 to 8 integers in \\[1, 2147483647\\]"),
-        ("groups-array", "cnn", field("conv1", "groups", np.array([1, 2])), "node 'conv1': groups \\[1, 2\\] must be one integer"),
+        ("groups-array", "cnn", field("conv1", "groups", np.array([1, 2])),
+         "node 'conv1': groups \\[1, 2\\] must be one integer"),
         ("groups-float", "cnn", field("conv1", "groups", 1.7), "node 'conv1': groups 1.7 must be one integer"),
         ("groups-str", "cnn", field("conv1", "groups", "2"), "node 'conv1': groups '2' must be one integer"),
         ("groups-zero", "cnn", field("conv1", "groups", 0), "node 'conv1': groups 0 must lie in \\[1, 2147483647\\]"),
@@ -420,27 +446,35 @@ def gen_nir_cases(g: Gen) -> None:
         ("padding-huge", "cnn", field("conv1", "padding", np.array([2**40, 1])),
          "node 'conv1': padding \\[1099511627776, 1\\] lies beyond \\+-2147483647 \\(sizes are int32\\)"),
         ("input-shape-decl-str", "cnn", field("conv1", "input_shape", np.array([b"8", b"8"])),
-         "node 'conv1' \\(Conv2d\\) field 'input_shape': shape \\[b'8', b'8'\\] must be 1 to 8 integers in \\[1, 2147483647\\]"),
-        ("flatten-start-str", "cnn", field("flatten1", "start_dim", "zero"), "node 'flatten1': start_dim 'zero' must be one integer"),
-        ("flatten-end-big", "cnn", field("flatten1", "end_dim", 99), "node 'flatten1': end_dim 99 must lie in \\[-9, 9\\]"),
-        ("affine-no-weight", "mlp", lambda r: nodes(r, "fc1").pop("weight"), "node 'fc1' \\(Affine\\): missing field 'weight'"),
-        ("affine-weight-str", "mlp", field("fc1", "weight", "heavy"), "node 'fc1': field 'weight' is not numeric \\(<U5\\)"),
+         "node 'conv1' \\(Conv2d\\) field 'input_shape': shape \\[b'8', b'8'\\] must be 1 to 8 integers in "
+          "\\[1, 2147483647\\]"),
+        ("flatten-start-str", "cnn", field("flatten1", "start_dim", "zero"),
+         "node 'flatten1': start_dim 'zero' must be one integer"),
+        ("flatten-end-big", "cnn", field("flatten1", "end_dim", 99),
+         "node 'flatten1': end_dim 99 must lie in \\[-9, 9\\]"),
+        ("affine-no-weight", "mlp", lambda r: nodes(r, "fc1").pop("weight"),
+         "node 'fc1' \\(Affine\\): missing field 'weight'"),
+        ("affine-weight-str", "mlp", field("fc1", "weight", "heavy"),
+         "node 'fc1': field 'weight' is not numeric \\(<U5\\)"),
         ("affine-weight-nan", "mlp", lambda r: nodes(r, "fc1")["weight"].__setitem__((0, 0), np.nan),
          "node 'fc1': field 'weight' contains NaN or infinite values"),
         ("affine-weight-1e30", "mlp", scale("fc1", "weight", 1e30),
-         r"{P}: node 'fc1' \(Affine\): field 'weight' is -?[0-9.]+e\+[0-9]+ at index \(\d+, \d+\) after discretisation at "
+         r"{P}: node 'fc1' \(Affine\): field 'weight' is -?[0-9.]+e\+[0-9]+ at index \(\d+, \d+\) after "
+          r"discretisation at "
          r"dt = 0.001 s; every parameter must be finite and within \+-1e\+18 \(so that products of two parameters "
          r"and an input stay finite in float32, the precision the simulation runs in\)"),
         ("affine-bias-shape", "mlp", field("fc1", "bias", np.zeros(7)),
          r"{P}: node 'fc1' \(Affine\): bias shape \(7,\) does not match output \(128,\)"),
         ("lif-r-1e300", "mlp", field("lif1", "r", np.full(128, 1e300)),
-         r"{P}: node 'lif1' \(LIF\): field 'gain' is [0-9.]+e\+[0-9]+ at index \(0,\) after discretisation at dt = 0.001 s; "
+         r"{P}: node 'lif1' \(LIF\): field 'gain' is [0-9.]+e\+[0-9]+ at index \(0,\) after discretisation at "
+          r"dt = 0.001 s; "
          r"every parameter must be finite and within \+-1e\+18 .*"),
         ("lif-threshold-1e300", "mlp", field("lif1", "v_threshold", np.full(128, 1e300)),
          r"{P}: node 'lif1' \(LIF\): field 'threshold' is 1e\+300 at index \(0,\) after discretisation .*"),
         ("lif-tau-tiny-r-huge", "mlp", lambda r: (nodes(r, "lif1").__setitem__("tau", np.full(128, 1e-300)),
                                                   nodes(r, "lif1").__setitem__("r", np.full(128, 1e300))),
-         r"node 'lif1' \(LIF\): dt = 0.001 s exceeds the time constant 1e-300 s, so the forward-Euler update of dialect "
+         r"node 'lif1' \(LIF\): dt = 0.001 s exceeds the time constant 1e-300 s, so the forward-Euler update of "
+          r"dialect "
          r"'nir' is unstable; import with a smaller --dt"),
         ("lif-tau-str", "mlp", field("lif1", "tau", "slow"), "node 'lif1': field 'tau' is not numeric \\(<U4\\)"),
         ("lif-vleak-inf", "mlp", field("lif1", "v_leak", np.full(128, np.inf)),
@@ -448,7 +482,8 @@ def gen_nir_cases(g: Gen) -> None:
         ("cuba-w-in-1e300", "cuba", field("_1", "w_in", np.full(1, 1e300)),
          r"{P}: node '_1' \(CubaLIF\): field 'gain_syn' is [0-9.]+e\+[0-9]+ at index \(\d+,\) after discretisation at "
          r"dt = 0.0001 s; every parameter must be finite and within \+-1e\+18 .*"),
-        ("dt-meta-str", "mlp", lambda r: r["metadata"].__setitem__("dt", "fast"), "{P}: metadata dt = 'fast' is not a number of seconds"),
+        ("dt-meta-str", "mlp", lambda r: r["metadata"].__setitem__("dt", "fast"),
+         "{P}: metadata dt = 'fast' is not a number of seconds"),
         ("dt-meta-tiny", "mlp", lambda r: r["metadata"].__setitem__("dt", 1e-320),
          r"{P}: the dt the file records = 1e-320 s lies outside \[1e-09, 10\] s, the time steps edgesnn accepts .*"),
         ("dt-meta-array", "mlp", lambda r: r["metadata"].__setitem__("dt", np.array([1e-3, 1e-3])),
@@ -462,7 +497,8 @@ def gen_nir_cases(g: Gen) -> None:
          "edge 'fc1' -> 'ghost' names a node 'ghost' that the file does not define"),
         ("edges-three", "mlp", lambda r: r.__setitem__("edges", np.array([[b"input", b"fc1", b"lif1"]])),
          "malformed edge .*"),
-        ("nodes-dataset", "mlp", lambda r: r.__setitem__("nodes", np.arange(3)), "the top graph: 'nodes' must be a group of nodes"),
+        ("nodes-dataset", "mlp", lambda r: r.__setitem__("nodes", np.arange(3)),
+         "the top graph: 'nodes' must be a group of nodes"),
         ("top-type", "mlp", lambda r: r.__setitem__("type", "LIF"), "the file's top node is not a NIRGraph"),
     ]
     for cid, base, mutate, expect in cases:
@@ -494,14 +530,17 @@ def gen_nir_cases(g: Gen) -> None:
     for n in (8, 512, len(good) // 2, len(good) - 100):
         g.add(f"nir-truncated-{n}", f"nir-truncated-{n}.nir", good[:n], ("import",),
               r"{P}: cannot read as a NIR \(HDF5\) file: .*")
-    g.add("nir-not-hdf5", "nir-not-hdf5.nir", b"NIR?" * 100, ("import",), r"{P}: cannot read as a NIR \(HDF5\) file: .*")
-    g.add("nir-json", "nir-json.nir", (ROOT / "examples" / "models" / "digits_mlp.json").read_bytes()[:3000], ("import",),
+    g.add("nir-not-hdf5", "nir-not-hdf5.nir", b"NIR?" * 100, ("import",),
+     r"{P}: cannot read as a NIR \(HDF5\) file: .*")
+    g.add("nir-json",
+     "nir-json.nir", (ROOT / "examples" / "models" / "digits_mlp.json").read_bytes()[:3000], ("import",),
           r"{P}: cannot read as a NIR \(HDF5\) file: .*")
     import h5py
     p = g.out / "nir-no-node.nir"
     with h5py.File(p, "w") as f:
         f.create_dataset("weights", data=np.zeros(3))
-    g.cases.append(Case("nir-no-node", p.name, ("import",), _q(f"{p}: an HDF5 file but not a NIR graph (no 'node' group)")))
+    g.cases.append(Case("nir-no-node", p.name, ("import",), _q(f"{p}: an HDF5 file but not a NIR graph (no "
+     f"'node' group)")))
     p = g.out / "nir-dataset-bomb.nir"   # 16 GiB declared, a few KB on disk: chunks never written hold the fill value
     write_raw(p, copy.deepcopy(mlp))
     with h5py.File(p, "a") as f:
@@ -594,7 +633,8 @@ def gen_input_cases(g: Gen) -> None:
          r"{P}: inputs: truncated: the header promises \(2, 4, 64\) uint8 \(512 bytes of data\), the file holds 412"),
         ("npy-header-only", _npy((2, 4, 64)), ("inputs", "calib"),
          r"{P}: inputs: truncated: the header promises \(2, 4, 64\) uint8 \(512 bytes of data\), the file holds 0"),
-        ("npy-bad-header", b"\x93NUMPY\x01\x00\x10\x00{'descr': <|>}\n", ("inputs",), r"{P}: cannot read inputs \(.*\)"),
+        ("npy-bad-header", b"\x93NUMPY\x01\x00\x10\x00{'descr': <|>}\n", ("inputs",),
+         r"{P}: cannot read inputs \(.*\)"),
         ("npy-negative-shape", _npy((-1, 4)), ("inputs",), r"{P}: cannot read inputs \(.*\)"),
         ("npy-bad-version", b"\x93NUMPY\x09\x00" + good_npy[8:], ("inputs",), r"{P}: cannot read inputs \(.*\)"),
         ("npy-magic-only", b"\x93NUMPY", ("inputs",), r"{P}: cannot read inputs \(.*\)"),
@@ -609,9 +649,11 @@ def gen_input_cases(g: Gen) -> None:
         ("npz-object", _npz(inputs=_npy((2, 4, 64), "|O")), ("inputs",),
          r"{P}: field 'inputs': dtype object is not allowed; .*"),
         ("npz-truncated-member", _npz(inputs=good_npy[:200]), ("inputs",),
-         r"{P}: field 'inputs': truncated: the header promises \(2, 4, 64\) uint8 \(512 bytes of data\), the file holds 72"),
+         r"{P}: field 'inputs': truncated: the header promises \(2, 4, 64\) uint8 \(512 bytes of data\), the "
+          r"file holds 72"),
         ("npz-no-inputs", _npz(x=good_npy), ("inputs", "data"),
-         r"{P}: missing field 'inputs' \(a data set \.npz holds 'inputs' \[N, T, \.\.\.\] and 'labels' \[N\]; found \['x'\]\)"),
+         r"{P}: missing field 'inputs' \(a data set \.npz holds 'inputs' \[N, T, \.\.\.\] and 'labels' \[N\]; "
+          r"found \['x'\]\)"),
         ("npz-labels-huge", _npz(inputs=good_npy, labels=_npy((2**40,), "<i8")), ("inputs", "data"),
          rf"{{P}}: field 'labels': shape \(1099511627776,\) holds 1,099,511,627,776 elements, {el}"),
         ("npz-labels-float", _npz(inputs=good_npy, labels=_npy((2,), "<f8", data=bytes(16))), ("inputs",),

@@ -165,3 +165,24 @@ def test_element_limit_is_user_settable(monkeypatch, tmp_path):
     with pytest.raises(EdgesnnError, match=r"big.npy: inputs: truncated: the header promises \(100000000, 1, 1\)"):
         load_inputs(tmp_path / "big.npy")
     Graph.load(GOOD_MODEL)
+
+
+def test_declared_schema_holds_every_real_model():
+    """MODEL_SCHEMA, the whole declaration in one document, accepts every example model and refuses the issue's
+    bad values with the same field named as the loader's node-by-node check (check_model)."""
+    import json
+
+    from edgesnn.errors import GraphError
+    from edgesnn.schema import SchemaError, check
+    from edgesnn.schema.model import MODEL_SCHEMA, check_model
+    for p in sorted((ROOT / "examples" / "models").glob("*.json")):
+        if p.name != "results.json":
+            doc = json.loads(p.read_text())
+            check(doc, MODEL_SCHEMA, p.name)
+            check_model(doc, p.name)
+    doc = json.loads(Path(GOOD_MODEL).read_text())
+    doc["nodes"][2]["reset_late"] = "no"
+    with pytest.raises(SchemaError, match=r"^m.json: nodes\[2\].reset_late: 'no' is not of type 'boolean'$"):
+        check(doc, MODEL_SCHEMA, "m.json")
+    with pytest.raises(GraphError, match=r"^m.json: node 'lif1' \(LIF\): reset_late: 'no' is not of type 'boolean'$"):
+        check_model(doc, "m.json")
