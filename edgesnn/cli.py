@@ -243,9 +243,9 @@ def cmd_flash(args) -> None:
 
 def cmd_run(args) -> None:
     check_writable(args.output)
-    r = api.run(args.model, args.inputs, board=_plan_board(args.model, args.board), port=args.port, builtin=args.builtin,
-                dsp=not args.reference_kernels, timeout=args.timeout, boot_timeout=args.boot_timeout,
-                **_quant_options(args))
+    r = api.run(args.model, args.inputs, board=_plan_board(args.model, args.board), port=args.port,
+                builtin=args.builtin, dsp=not args.reference_kernels, timeout=args.timeout,
+                boot_timeout=args.boot_timeout, **_quant_options(args))
     m, board = r.measurement, r.board
     m.save_npz(args.output)
     n, t = m.outputs.shape[:2]
@@ -489,7 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "$XDG_CACHE_HOME/edgesnn/firmware, else ~/.cache/edgesnn/firmware), its entries "
                                    "with size and last use, and its cap: EDGESNN_CACHE_MAX_BYTES (default 500 MB; "
                                    "500M, 2GiB, ...), to which the least recently used entries are pruned after "
-                                   "each build. A build that is needed again is rebuilt.")
+                                   "each build. A build that is needed again is rebuilt. The cache is private: its "
+                                   "folders are made mode 0700 and refused (one error naming the folder) when another "
+                                   "user owns them or group or others can access them; every entry is re-hashed "
+                                   "against its manifest before reuse, and one that changed is rebuilt.")
     s.add_argument("--clear", action="store_true", help="remove every entry")
     s.add_argument("--json", action="store_true", help="print the same facts as JSON")
     s.set_defaults(func=cmd_cache)

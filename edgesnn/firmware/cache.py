@@ -106,6 +106,9 @@ def private(folder: str | Path) -> Path:
             os.mkdir(d, 0o700)   # the mode is set as it is made: never more open than 0700
         except FileExistsError:
             continue             # made meanwhile by another process: checked below like any other
+        except OSError as e:
+            raise CachePermissionError(f"cache folder {folder}: cannot create {d}: {e.strerror}; set {ENV_CACHE} to "
+                                       f"a folder of your own") from None
         if os.stat(d).st_mode & 0o700 != 0o700:
             os.chmod(d, 0o700)   # a umask took the owner's bits: ours, just made, never more open
     try:
@@ -246,7 +249,10 @@ def _remove(path: Path) -> bool:
         os.rename(path, trash)
     except FileNotFoundError:
         return False
-    shutil.rmtree(trash, ignore_errors=True)
+    if trash.is_symlink() or not trash.is_dir():
+        trash.unlink(missing_ok=True)   # not an entry of ours: a link or a file in its place
+    else:
+        shutil.rmtree(trash, ignore_errors=True)
     return True
 
 

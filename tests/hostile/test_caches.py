@@ -73,7 +73,7 @@ def test_tampered_model_c_in_the_cache_is_rebuilt_and_outputs_are_unchanged(tmp_
     args = ["run", MODELS / "digits_mlp.json", "--builtin", "--inputs", digits_x]
     assert run(*args, "-o", tmp_path / "o1.npz") == 0
     assert "(built)" in capsys.readouterr().out
-    assert oct(os.stat(cache).st_mode & 0o777) == "0o700" and oct(os.stat(cache / "firmware").st_mode & 0o777) == "0o700"
+    assert os.stat(cache).st_mode & 0o777 == os.stat(cache / "firmware").st_mode & 0o777 == 0o700
     assert not (shared_tmp / "edgesnn-models").exists()
     [model_c] = (cache / "firmware").glob("*/model/model.c")
     entry, original = model_c.parents[1], model_c.read_bytes()
@@ -228,7 +228,8 @@ def test_host_extension_is_loaded_only_when_nobody_else_can_have_written_it(tmp_
     os.chmod(so, 0o666)
     with pytest.raises(binding.UntrustedExtension) as e:
         binding.check_extension_file(so)
-    assert str(e.value) == f"the C runtime extension {so} is not loaded: {so} has mode 0666: anyone can write it, {tail}"
+    assert str(e.value) == (f"the C runtime extension {so} is not loaded: {so} has mode 0666: anyone can write it, "
+                            f"{tail}")
     os.chmod(so, 0o644)
     os.chmod(d, 0o777)
     with pytest.raises(binding.UntrustedExtension) as e:
