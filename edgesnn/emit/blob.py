@@ -455,8 +455,8 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
     n_sec = struct.unpack_from("<H", data, 16)[0]
     counts = [_SECTION.unpack_from(data, HEADER_BYTES + i * SECTION_BYTES) for i in range(n_sec)]
     count = {typ: c for typ, _, _, _, c in counts}
-    if (sec[SEC_MODEL][1] != MODEL_BYTES or count[SEC_MODEL] != 1
-            or sec[SEC_NODES][1] != count[SEC_NODES] * NODE_BYTES or sec[SEC_EDGES][1] != count[SEC_EDGES] * EDGE_BYTES):
+    if (sec[SEC_MODEL][1] != MODEL_BYTES or count[SEC_MODEL] != 1 or sec[SEC_NODES][1] != count[SEC_NODES] * NODE_BYTES
+            or sec[SEC_EDGES][1] != count[SEC_EDGES] * EDGE_BYTES):
         raise _Refused("SECTION", "malformed section table: a section's size does not match its count")
     names = _blob_meta_names(data, sec)
     mo = sec[SEC_MODEL][0]

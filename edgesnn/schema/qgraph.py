@@ -10,7 +10,7 @@ Python, so a quantized graph loads exactly when the runtime would run it.
 
 from __future__ import annotations
 
-from . import BOOL, STR, SchemaError, array, int_range, num_range, obj
+from . import STR, SchemaError, array, int_range, num_range, obj
 from ..quantize.config import RANGES, ROUNDINGS
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
@@ -45,4 +45,4 @@ QGRAPH = obj({"artifact": {"const": "qgraph"}, "edgesnn_version": STR, "config":
               "layers": {"type": "object", "additionalProperties": LAYER}},
              ["artifact", "config", "graph", "layers"])
 
-__all__ = ["BOOL", "QGRAPH", "QGraphSchemaError", "INT_ARRAY", "CONFIG", "EXIT"]
+__all__ = ["CONFIG", "EXIT", "INT_ARRAY", "QGRAPH", "QGraphSchemaError"]

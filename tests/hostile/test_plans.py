@@ -133,3 +133,25 @@ def test_the_reference_limits_are_the_host_runtimes():
     assert B.MAX_NODES == _esn.lib.ESN_MAX_NODES
     assert {k: int(v) for k, v in DEFINES} == {"ESN_MAX_NODES": B.MAX_NODES, "ESN_MAX_EDGES": B.MAX_EDGES,
                                                "ESN_MAX_FANIN": B.MAX_FANIN}
+
+
+@pytest.mark.parametrize("slot,value", [("threshold", 0), ("threshold", -7), ("alpha", 5000), ("v_reset", 40000),
+                                        ("bias", 2 ** 31 - 1), ("weight", 100)])
+def test_in_memory_models_get_the_same_verdict_from_both_engines(slot, value):
+    """A QGraph edited in memory (no file, no load check): simulate_fixed refuses exactly when run_c does, naming
+    the node."""
+    from edgesnn.quantize import QGraph
+    from edgesnn.quantize.reference import simulate_fixed
+    from edgesnn.runtime.binding import run_c
+    q = QGraph.load(_DIR / "mlp.q.json")
+    layer = "fc1" if slot in ("bias", "weight") else "lif1"
+    a = q.layers[layer].params[slot].astype(np.int64).copy()
+    a.reshape(-1)[0] = value
+    q.layers[layer].params[slot] = a.astype(np.int32 if slot != "weight" else np.int16)
+    x = np.load(_DIR / "x.npy")
+    errors = []
+    for engine in (simulate_fixed, run_c):
+        with pytest.raises(EdgesnnError) as e:
+            engine(q, x)
+        errors.append(str(e.value))
+    assert all(f"'{layer}'" in m for m in errors), errors
