@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 
 from . import BOOL, STR, SchemaError, array, int_range, num_range, obj
+from ..graph.kinds import KINDS
+from ..quantize.qgraph import WEIGHT_STORAGE_BITS  # a weight's stored bits: info.weight_bits
 
 
 class CalibrationSchemaError(SchemaError):
@@ -29,10 +31,15 @@ CALIBRATION = obj({
 }, ["artifact", "coefficients"])
 
 _COUNT = int_range(0)
+# the facts cost.layer_info records and cost.layer_terms reads: a family, kind or reset it does not know would
+# silently price the row as something else
 INFO = {"type": "object", "properties": {
-    **{k: _COUNT for k in ("in_size", "out_size", "edges", "channels", "nodes", "input_size", "output_size",
-                           "output_edges", "weight_bits", "per_neuron_params")},
-    **{k: STR for k in ("family", "kind", "reset")},
+    **{k: _COUNT for k in ("channels", "nodes", "input_size", "output_size", "output_edges", "per_neuron_params")},
+    **{k: int_range(1) for k in ("in_size", "out_size", "edges")},
+    "weight_bits": {"enum": list(WEIGHT_STORAGE_BITS)},
+    "family": {"enum": sorted({k.family for k in KINDS.values() if k.family})},
+    "kind": {"enum": list(KINDS)},
+    "reset": {"enum": ["zero", "value", "subtract", "subtract_late"]},
     **{k: BOOL for k in ("bias", "graded", "fast", "wide_state")}}}
 
 ROW = obj({

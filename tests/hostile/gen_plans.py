@@ -485,6 +485,14 @@ MEASUREMENT_MUTATIONS = {
     "meas-version": (0, lambda r: r.update(v=2), "row format v2, this edgesnn reads v1"),
     "meas-board-list": (0, lambda r: r.update(board=["x"]), "field 'board' has type list"),
     "meas-steps-float": (0, lambda r: r.update(steps=4.5), "steps: 4.5 is not of type 'integer'"),
+    "meas-family-unknown": (0, lambda r: r["info"].update(family="xyz"),
+                            "info.family: 'xyz' is not one of ['affine', 'alif', 'conv', 'cubali', 'cubalif', 'if', "
+                            "'li', 'lif', 'pool', 'scale', 'threshold']"),
+    "meas-reset-unknown": (1, lambda r: r["info"].update(reset="sideways"),
+                           "info.reset: 'sideways' is not one of ['zero', 'value', 'subtract', 'subtract_late']"),
+    "meas-weight-bits-3": (0, lambda r: r["info"].update(weight_bits=3), "info.weight_bits: 3 is not one of "
+                                                                          "[2, 4, 8, 16]"),
+    "meas-edges-zero": (0, lambda r: r["info"].update(edges=0), "info.edges: 0 is less than the minimum of 1"),
 }
 
 
