@@ -220,6 +220,9 @@ class Plan:
         from ..schema.plan import PLAN, PlanSchemaError
         if not isinstance(d, dict) or d.get("artifact") != "plan":
             raise PlanFileError(f"{where}: not an edgesnn plan")
+        if "record" not in d:
+            raise PlanFileError(f"{where}: no record of its fields (written before plans were checked, or the record "
+                                "was removed): plan again")
         check(d, PLAN, where, error=PlanSchemaError)
         try:
             q = QGraph.from_dict(d["qgraph"], f"{where}: qgraph")

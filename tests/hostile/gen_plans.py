@@ -329,7 +329,9 @@ def plan_cases(paths: dict, out: Path) -> list[Case]:
     add("plan-quant-config-string", lambda d: d["quant_config"].update(weight_bits="8"),
         "{f}: quant_config.weight_bits: '8' is not of type 'integer'")
     add("plan-qgraph-list", lambda d: d.update(qgraph=[]), "{f}: qgraph: [] is not of type 'object'")
-    add("plan-no-record", lambda d: d.pop("record"), "{f}: (top level): 'record' is a required property")
+    add("plan-no-record", lambda d: d.pop("record"), "{f}: no record of its fields (written before plans were "
+        "checked, or the record was removed): plan again")
+    add("plan-record-string", lambda d: d.update(record="trust me"), "{f}: record: 'trust me' is not of type 'object'")
     add("plan-unknown-field", lambda d: d.update(turbo=True),
         "{f}: (top level): Additional properties are not allowed ('turbo' was unexpected)")
     add("plan-notes-string", lambda d: d.update(notes="fine"), "{f}: notes: 'fine' is not of type 'array'")
