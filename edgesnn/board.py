@@ -308,12 +308,23 @@ def _payload(v):
 
 FIRMWARE = {   # port, tick_source: checked against the port descriptions on disk (load_ports)
     "port": (_str(), True), "uart_base": (_int(0, 0xFFFF_FFFF), True),
-    "stack_bytes": (_int(512, multiple=8), True), "arena_bytes": (_int(0, multiple=8), True),
+    "stack_bytes": (_int(8, multiple=8), True), "arena_bytes": (_int(0, multiple=8), True),
     "max_payload_bytes": (_payload, True), "tick_hz": (_int(1), True),
     "tick_source": (_str(), True),
     "chip": (lambda v: None if isinstance(v, dict) else f"must be a table, got {v!r}", False),
 }
 QEMU = {"machine": (_str(), True), "limits_of": (_str(), True)}   # machine: one a port description lists
+
+# The smallest firmware.stack_bytes (validate): the stack the firmware was measured to use, plus a margin for an
+# interrupt's frame at the deepest point (104 B with FP state) and code changes. Measured on every emulated board
+# with the stack painted at reset and its high-water mark read back (the ESN-STACK line at exit,
+# runtime_c/ports/cortex_m), running the example models (both schedules, blob and compiled in) and
+# bench/real_models.py's: the deepest path is a grouped schedule's set-up (esn_sched_init), whose tables scale
+# with ESN_MAX_NODES, which is 16 on boards under 64 KiB of SRAM (edgesnn/firmware/runtime.py). Below it the
+# stack overflows: a fault (MSPLIM, the MPU guard, or unmapped memory below the stack), never a wrong answer.
+STACK_MIN_BYTES = 3_072          # measured 2,388 B (Cortex-M4, M7, M33, ESN_MAX_NODES 64)
+STACK_MIN_SMALL_BYTES = 1_536    # measured 1,132 B (Cortex-M0, ESN_MAX_NODES 16)
+STACK_SMALL_SRAM_BYTES = 64 * 1024   # as edgesnn.firmware.runtime.SMALL_SRAM_BYTES
 
 
 class _Problems:
@@ -796,6 +807,14 @@ def validate(raw: dict, path: Path, ports: dict[str, Port] | None = None) -> Boa
         p.add("flash.openocd_config", "missing (required when flash.runner = \"openocd\")")
 
     fw = tables.get("firmware", {})
+    if "stack_bytes" in fw and regions:
+        small = sum(r.size_bytes for r in regions.values() if r.kind == "sram") < STACK_SMALL_SRAM_BYTES
+        least, used, where = ((STACK_MIN_SMALL_BYTES, 1_132, " on a board under 64 KiB of SRAM (ESN_MAX_NODES 16)")
+                              if small else (STACK_MIN_BYTES, 2_388, ""))
+        if fw["stack_bytes"] < least:
+            p.add("firmware.stack_bytes", f"{_fmt(fw['stack_bytes'])} is below the minimum {_fmt(least)}: the "
+                  f"firmware was measured to use up to {_fmt(used)} of stack{where} (a grouped schedule's set-up), "
+                  f"and a smaller stack overflows")
     data = regions.get(mem.get("data_region", ""))
     arena_name = mem.get("arena_region", mem.get("data_region"))
     if data and "stack_bytes" in fw and "arena_bytes" in fw:

@@ -9,6 +9,17 @@
 #include "esn_fw_port.h"
 #include "esn_fw_server.h"
 
+extern uint32_t __stack_bottom[], __stack_top[];
+
+uint32_t esn_cortex_m_stack_used(void)
+{
+    const uint32_t *p = __stack_bottom;
+    while (p < __stack_top && *p == ESN_STACK_PAINT) {
+        p++;
+    }
+    return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
+}
+
 void esn_cortex_m_init(void)
 {
 #if ESN_CM_MAINLINE
@@ -36,8 +47,17 @@ void esn_fw_port_reset(void)
     }
 }
 
+/* Before stopping, one text line with the stack's high-water mark (how board.py's minimum stack_bytes
+ * was measured): ESN-STACK used=<bytes> stack_bytes=<size>. */
 void esn_fw_port_exit(int code)
 {
+    esn_fw_puts("\r\nESN-STACK stack_used=");
+    esn_cortex_m_put_dec(esn_cortex_m_stack_used());
+    esn_fw_puts(" stack_bytes=");
+    esn_cortex_m_put_dec((uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
+    esn_fw_puts("\r\n");
+    esn_fw_port_putc(0x00); /* ends the text for the host's reader, as after the ready line */
+    esn_fw_port_flush();
 #if ESN_FW_SEMIHOSTING
     esn_semihost_exit(code);
 #else
@@ -79,7 +99,7 @@ __attribute__((noinline)) void esn_fw_selftest_fault(int kind)
         volatile uint32_t a = 1, b = 0;
         a = a / b;
         (void)a;
-    } else if (kind == 4) { /* stack overflow: push until the stack runs off its region */
+    } else if (kind == 4) { /* stack overflow: push until the stack runs into the guard, MSPLIM or unmapped memory */
         __asm volatile(".syntax unified\n"
                        "1:\n\t"
                        "push {r0-r7}\n\t"

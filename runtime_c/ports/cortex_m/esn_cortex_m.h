@@ -25,6 +25,11 @@
 #define ESN_SCB_BFAR ESN_REG(0xE000ED38u)
 #define ESN_SCB_CPACR ESN_REG(0xE000ED88u)
 #define ESN_DEMCR ESN_REG(0xE000EDFCu)
+#define ESN_MPU_TYPE ESN_REG(0xE000ED90u) /* PMSAv7/PMSAv6: Armv7-M ARM B3.5.5, Armv6-M ARM B3.5 */
+#define ESN_MPU_CTRL ESN_REG(0xE000ED94u)
+#define ESN_MPU_RNR ESN_REG(0xE000ED98u)
+#define ESN_MPU_RBAR ESN_REG(0xE000ED9Cu)
+#define ESN_MPU_RASR ESN_REG(0xE000EDA0u)
 #define ESN_DWT_CTRL ESN_REG(0xE0001000u)
 #define ESN_DWT_CYCCNT ESN_REG(0xE0001004u)
 
@@ -33,6 +38,37 @@
 #else
 #define ESN_CM_MAINLINE 0
 #endif
+
+/* The cores whose MPU (when present) has the PMSAv7 register layout: ARMv7-M and ARMv6-M. */
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_6M__)
+#define ESN_CM_PMSAV7 1
+#else
+#define ESN_CM_PMSAV7 0
+#endif
+
+/* Stack overflow trap (esn_startup.c): the MPU guard below the stack. It must be larger than the
+ * largest single stack allocation of the firmware, so that no write can jump over it: measured with
+ * -fstack-usage, esn_sched_init's 1,912 B frame (runtime_c/src/esn_schedule.c, ESN_MAX_NODES 64) on
+ * Cortex-M4. Any power of two from 32 B (ARMv6-M: 256 B) aligned to itself. */
+#ifndef ESN_STACK_GUARD_BYTES
+#define ESN_STACK_GUARD_BYTES 4096u
+#endif
+#define ESN_MPU_MIN_REGION (ESN_CM_MAINLINE ? 32u : 256u)
+
+/* The fault reporter's own stack (esn_startup.c: esn_fault_stack). */
+#define ESN_FAULT_STACK_BYTES 640
+
+/* The word the unused stack is painted with at reset; the lowest ESN_STACK_REDZONE_BYTES of the
+ * stack must keep it (esn_cortex_m_stack_check). */
+#define ESN_STACK_PAINT 0x5AC3A55Cu
+#define ESN_STACK_REDZONE_BYTES 64u
+
+/** Bytes of the main stack ever used since reset: its size less the painted words still intact at
+ * its bottom (a lower bound: a frame that skipped words leaves them painted). */
+uint32_t esn_cortex_m_stack_used(void);
+
+/** Writes v in decimal on the serial link (esn_fault.c). */
+void esn_cortex_m_put_dec(uint32_t v);
 
 /** Enables the DWT cycle counter where there is one. */
 void esn_cortex_m_init(void);

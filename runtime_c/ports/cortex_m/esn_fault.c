@@ -8,10 +8,13 @@
  * ESN_FW_EXIT_FAULT_BASE + exception number (semihosting; a real board parks the core).
  *
  * The reporter runs on its own small stack (esn_startup.c), so a broken main stack does not stop
- * the report. ARMv8-M mainline catches a stack overflow with MSPLIM (UsageFault STKOF; the frame
- * was not stacked, so pc and lr are reported as 0). Not handled: on ARMv6-M and ARMv7-M an
- * overflow past mapped memory makes the exception entry itself fault, which locks the core up
- * before any handler runs; QEMU then aborts ("Lockup") and the host reports the emulator's exit.
+ * the report. A stack overflow (esn_startup.c) is a UsageFault STKOF on ARMv8-M mainline (MSPLIM;
+ * nothing was stacked) and a MemManage fault in the guard below the stack on ARMv7-M (MSTKERR: the
+ * frame's stacking failed too). Either way the frame is not in memory: it is read only when it lies
+ * wholly inside the main stack or the fault stack, else pc, lr and xpsr are reported as 0. ARMv6-M
+ * cannot take a fault on an overflowed stack (the core locks up before any handler runs; QEMU stops
+ * with "Lockup", which the host reports as FirmwareLockup).
+ * The text line ends with the main stack's high-water mark: stack_used=<bytes> stack_bytes=<size>.
  */
 #include <stdint.h>
 
@@ -21,6 +24,18 @@
 #include "esn_fw_server.h"
 
 void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return) __attribute__((used, noreturn));
+
+extern uint32_t __stack_bottom[], __stack_top[];
+extern uint64_t esn_fault_stack[];
+
+/* Whether the 8-word basic frame at f lies inside the main stack or the fault stack (a nested fault
+ * in the reporter), i.e. whether reading it cannot fault again. */
+static int esn_frame_readable(const uint32_t *f)
+{
+    uintptr_t a = (uintptr_t)f, fs = (uintptr_t)esn_fault_stack;
+    return (a >= (uintptr_t)__stack_bottom && a + 32u <= (uintptr_t)__stack_top)
+           || (a >= fs && a + 32u <= fs + ESN_FAULT_STACK_BYTES);
+}
 
 static const char *esn_exc_name(uint32_t n)
 {
@@ -49,7 +64,7 @@ static void esn_put_hex(uint32_t v)
     }
 }
 
-static void esn_put_dec(uint32_t v)
+void esn_cortex_m_put_dec(uint32_t v)
 {
     char b[11];
     int i = 10;
@@ -89,7 +104,7 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
     mmfar = ESN_SCB_MMFAR;
     bfar = ESN_SCB_BFAR;
 #endif
-    if (cfsr & (1u << 20)) { /* STKOF: the hardware did not stack a frame; pc and lr are lost */
+    if ((cfsr & (1u << 20)) || !esn_frame_readable(frame)) { /* STKOF, or SP outside the stack: no frame */
         regs[0] = regs[1] = regs[2] = 0;
     } else {
         regs[0] = frame[6]; /* pc */
@@ -105,7 +120,7 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
     esn_fw_puts("\r\n" ESN_FW_FAULT_PREFIX " ");
     esn_fw_puts(esn_exc_name(ipsr));
     esn_fw_puts(" exc=");
-    esn_put_dec(ipsr);
+    esn_cortex_m_put_dec(ipsr);
     esn_field(" pc=", regs[0]);
     esn_field(" lr=", regs[1]);
     esn_field(" xpsr=", regs[2]);
@@ -114,6 +129,10 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
     esn_field(" mmfar=", mmfar);
     esn_field(" bfar=", bfar);
     esn_field(" sp=", regs[7]);
+    esn_fw_puts(" stack_used=");
+    esn_cortex_m_put_dec(esn_cortex_m_stack_used());
+    esn_fw_puts(" stack_bytes=");
+    esn_cortex_m_put_dec((uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
     esn_fw_puts("\r\n");
 
     payload[0] = (uint8_t)ipsr;

@@ -1,14 +1,32 @@
 /*
  * esn_startup.c: vector table and reset handler for every Cortex-M port.
  *
- * Reset: enable the FPU (when built for one), set the stack limit (ARMv8-M mainline: a stack
- * overflow then faults instead of corrupting .data), copy .data, zero .bss, point VTOR at the
- * table, enable the configurable faults (MemManage, BusFault, UsageFault, SecureFault) and the
- * divide-by-zero trap so a fault names its cause, then call main. Every exception and interrupt
- * without a handler goes to the fault reporter (esn_fault.c), which names it.
+ * Reset: enable the FPU (when built for one), arm the stack overflow trap (below), paint the
+ * unused stack with ESN_STACK_PAINT (its high-water mark: esn_cortex_m_stack_used), copy .data,
+ * zero .bss, point VTOR at the table, enable the configurable faults (MemManage, BusFault,
+ * UsageFault, SecureFault) and the divide-by-zero trap so a fault names its cause, then call main.
+ * Every exception and interrupt without a handler goes to the fault reporter (esn_fault.c).
  *
- * Symbols come from the linker script (esn_fw.ld.in): __stack_bottom/__stack_top (the .stack
- * section at the start of the data region, so an overflow runs off the region's bottom),
+ * Stack overflow, per architecture (the stack is the first section of the data region, esn_fw.ld.in):
+ * - ARMv8-M mainline (M33): MSPLIM = __stack_bottom. A push or SP update below it raises a
+ *   UsageFault with CFSR.STKOF and nothing is written (Armv8-M ARM, B3.10 "Stack limit checks").
+ * - ARMv7-M (M4, M7): an MPU guard region, no access, of ESN_STACK_GUARD_BYTES just below
+ *   __stack_bottom (PMSAv7, Armv7-M ARM B3.5; PRIVDEFENA keeps the default map everywhere else). The
+ *   region's bottom alone does not do: under QEMU 7.2 the MPS2 machines decode 0x0101_0000-0x1FFF_FFFF
+ *   as RAZ/WI "RESERVED" (`info mtree -f`), so an overflow there wrote nothing, read zeros and gave
+ *   wrong answers with no fault; on silicon what lies below the SRAM differs per chip. The first
+ *   write into the guard is a MemManage fault (DACCVIOL, MMFAR; MSTKERR when the exception entry's own
+ *   stacking hits it, B1.5.6), which the core still takes. The guard (4 KiB) is larger than any frame
+ *   the firmware allocates (-fstack-usage: 1,912 B, esn_sched_init), so no write can skip it.
+ * - ARMv6-M with an MPU (RP2040's M0+): the same guard, and on ARMv6-M
+ *   (M0, nRF51: no MPU) the region's bottom, below which nothing is mapped. Either way the first write
+ *   below the stack faults, but ARMv6-M has only HardFault, and stacking its frame onto the overflowed
+ *   stack faults again: the core locks up (Armv6-M ARM B1.5.15, "Unrecoverable exception cases"), so no
+ *   handler can run. QEMU then stops and prints "Lockup" (the host raises FirmwareLockup); the nRF51
+ *   resets (RESETREAS.LOCKUP); the RP2040 halts. Never a wrong answer. Overflows that stop within the
+ *   stack's lowest ESN_STACK_REDZONE_BYTES are reported by esn_cortex_m_stack_check (after each request).
+ *
+ * Symbols come from the linker script (esn_fw.ld.in): __stack_bottom/__stack_top,
  * __data_load/__data_start/__data_end, __bss_start/__bss_end.
  */
 #include <stdint.h>
@@ -28,8 +46,8 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return);
 void SysTick_Handler(void) __attribute__((weak, alias("esn_fault_entry")));
 
 /* The reporter runs on its own stack, so that a fault caused by an exhausted or corrupt main stack
- * (ARMv8-M: MSPLIM at its limit) can still be reported. */
-#define ESN_FAULT_STACK_BYTES 640
+ * (MSPLIM at its limit, or SP inside the MPU guard) can still be reported: the entry moves SP there
+ * (and MSPLIM to its bottom) before any C code runs. */
 uint64_t esn_fault_stack[ESN_FAULT_STACK_BYTES / 8];
 
 /* Finds the stacked exception frame (MSP or PSP, from EXC_RETURN bit 2), moves to the fault stack
@@ -81,16 +99,50 @@ __attribute__((section(".vectors"), used)) const esn_vector esn_vectors[16 + ESN
     [16 ... 16 + ESN_IRQ_COUNT - 1] = esn_fault_entry,
 };
 
+/* Arms the MPU guard below the stack (PMSAv7 on ARMv7-M, Armv7-M ARM B3.5.5-B3.5.9; the same registers
+ * on an ARMv6-M core with the optional MPU, Armv6-M ARM B3.5). MPU_TYPE.DREGION = 0: no MPU (nRF51).
+ * The guard is the highest-numbered region, which wins over any other (B3.5.3), no access (AP = 000),
+ * execute-never; its size is a power of two aligned to itself, so it shrinks to what __stack_bottom's
+ * alignment allows. HFNMIENA = 0: HardFault and NMI run with the MPU off (the reporter never needs it). */
+#if ESN_CM_PMSAV7
+static void esn_stack_guard(void)
+{
+    uint32_t bottom = (uint32_t)(uintptr_t)__stack_bottom, size = ESN_STACK_GUARD_BYTES, regions;
+    regions = (ESN_MPU_TYPE >> 8) & 0xFFu;
+    if (regions == 0u || bottom == 0u) {
+        return;
+    }
+    while (size > ESN_MPU_MIN_REGION && (bottom & (size - 1u)) != 0u) {
+        size >>= 1;
+    }
+    if ((bottom & (size - 1u)) != 0u) {
+        return; /* __stack_bottom (the data region's origin) too poorly aligned for any region */
+    }
+    ESN_MPU_RNR = regions - 1u;
+    ESN_MPU_RBAR = bottom - size;
+    ESN_MPU_RASR = (1u << 28) | ((uint32_t)(31 - __builtin_clz(size) - 1) << 1) | 1u; /* XN, SIZE, ENABLE */
+    ESN_MPU_CTRL = (1u << 2) | 1u; /* PRIVDEFENA, ENABLE */
+    __asm volatile("dsb\n\tisb" ::: "memory");
+}
+#endif
+
 void Reset_Handler(void)
 {
-    uint32_t *src, *dst;
+    uint32_t *src, *dst, *sp;
 #if defined(__ARM_FP)
     ESN_SCB_CPACR |= (0xFu << 20); /* CP10, CP11: full access */
     __asm volatile("dsb\n\tisb" ::: "memory");
 #endif
 #if defined(__ARM_ARCH_8M_MAIN__)
     __asm volatile("msr msplim, %0" : : "r"(__stack_bottom));
+#elif ESN_CM_PMSAV7
+    esn_stack_guard();
 #endif
+    /* Paint the stack below this frame (64 B spare) for the high-water mark and the red zone check. */
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    for (dst = __stack_bottom; dst < sp - 16;) {
+        *dst++ = ESN_STACK_PAINT;
+    }
     for (src = __data_load, dst = __data_start; dst < __data_end;) {
         *dst++ = *src++;
     }
