@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgesnn.api import deployable
-from edgesnn.board import get_board
+from edgesnn.board import STACK_MIN_SMALL_BYTES, get_board
 from edgesnn.cli import main
 from edgesnn.cost import coefficients
 from edgesnn.data import load_dataset
@@ -97,7 +97,8 @@ def test_early_exit_meets_the_target_on_test(model, suffix):
 @pytest.mark.needs_c_ext
 def test_infeasible_on_a_board_too_small(mlp, tmp_path):
     g, x, y = mlp
-    tiny = board_variant(tmp_path, "tiny-test", sram_bytes=3072, stack_bytes=1024, arena_bytes=2048)
+    # the smallest stack a board under 64 KiB of SRAM may reserve (board validation; the firmware's measured use)
+    tiny = board_variant(tmp_path, "tiny-test", sram_bytes=3072, stack_bytes=STACK_MIN_SMALL_BYTES, arena_bytes=1024)
     r = plan(g, tiny, x, y, configs=SMALL, workers=1, sensitivity=False)
     assert isinstance(r, Infeasible)
     assert r.gap["sram_bytes"] > 0 and r.bound["sram_bytes"] == 3072
@@ -208,8 +209,8 @@ def test_a_board_too_small_for_time_step_major_gets_a_grouped_schedule(tmp_path)
     time_arena, fused = arena_size(q), arena_size_schedule(q, "fused", 4)
     assert fused < time_arena
     io = 4 + 8 * 10   # one step's input (4 pixels) and the int64 output accumulator
-    sram = 1024 + io + (fused + time_arena) // 2  # between the two
-    small = board_variant(tmp_path, "small-test", sram_bytes=sram, stack_bytes=1024, arena_bytes=1024)
+    sram = STACK_MIN_SMALL_BYTES + io + (fused + time_arena) // 2  # between the two
+    small = board_variant(tmp_path, "small-test", sram_bytes=sram, stack_bytes=STACK_MIN_SMALL_BYTES, arena_bytes=1024)
     p = plan(g, small, x, y, max_drop=0.5, configs=[QuantConfig()],
              workers=1, sensitivity=False, measure=False)
     assert isinstance(p, Plan) and p.schedule == "fused"
