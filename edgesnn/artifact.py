@@ -103,10 +103,17 @@ def save_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def load_json(path: str | os.PathLike) -> Any:
+    """A JSON artifact, parsed; every way it cannot be is one EdgesnnError naming the file."""
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read())
+            data = f.read()
     except FileNotFoundError:
         raise EdgesnnError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except OSError as e:  # a folder, no permission
+        raise EdgesnnError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise EdgesnnError(f"{path}: not valid JSON (nested too deeply to parse)") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, and Python's 4300-digit integer limit
         raise EdgesnnError(f"{path}: not valid JSON ({e})") from None

@@ -84,9 +84,8 @@ def runtime_sources(board) -> str:
 
 def provenance(board, hello, fw) -> dict:
     """Who measured: board, the firmware's runtime version (HELLO), compiler and flags, date."""
-    cc = board.raw.get("toolchain", {}).get("cc", "arm-none-eabi-gcc")
     try:
-        compiler = F._cc_version(F.find_tool(cc))
+        compiler = F._cc_version(F.compiler())
     except EdgesnnError:
         compiler = "unknown"
     return {"v": ROW_VERSION, "board": board.id, "runtime": hello.runtime_version, "firmware": hello.fw_version,
