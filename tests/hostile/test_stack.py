@@ -59,6 +59,17 @@ def _expect_overflow(b: Board, fault: P.FirmwareFault) -> None:
     assert fault.exit_code == 64 + fault.exc
 
 
+def test_every_boards_stack_sits_where_an_overflow_faults(boards):
+    """The stack starts its data region; below it, the MPU guard (ARMv7-M, ARMv6-M with an MPU) must cover
+    ESN_STACK_GUARD_BYTES, which needs that alignment, and must not cover a region the firmware uses."""
+    for b in boards.values():
+        if not b.firmware:
+            continue
+        bottom = b.regions[b.data_region].origin
+        assert bottom % GUARD_BYTES == 0 and bottom >= GUARD_BYTES, b.id
+        assert not [r.name for r in b.regions.values() if r.origin < bottom and r.end > bottom - GUARD_BYTES], b.id
+
+
 @pytest.mark.parametrize("board_id", EMULATED)
 def test_a_board_file_with_a_stack_below_the_minimum_is_refused(tmp_path, boards, board_id):
     b = boards[board_id]

@@ -58,10 +58,8 @@
 /* The fault reporter's own stack (esn_startup.c: esn_fault_stack). */
 #define ESN_FAULT_STACK_BYTES 640
 
-/* The word the unused stack is painted with at reset; the lowest ESN_STACK_REDZONE_BYTES of the
- * stack must keep it (esn_cortex_m_stack_check). */
+/* The word the unused stack is painted with at reset (esn_cortex_m_stack_used). */
 #define ESN_STACK_PAINT 0x5AC3A55Cu
-#define ESN_STACK_REDZONE_BYTES 64u
 
 /** Bytes of the main stack ever used since reset: its size less the painted words still intact at
  * its bottom (a lower bound: a frame that skipped words leaves them painted). */

@@ -8,23 +8,24 @@
  * Every exception and interrupt without a handler goes to the fault reporter (esn_fault.c).
  *
  * Stack overflow, per architecture (the stack is the first section of the data region, esn_fw.ld.in):
- * - ARMv8-M mainline (M33): MSPLIM = __stack_bottom. A push or SP update below it raises a
- *   UsageFault with CFSR.STKOF and nothing is written (Armv8-M ARM, B3.10 "Stack limit checks").
+ * - ARMv8-M mainline (M33): MSPLIM = __stack_bottom. A push or SP update below it raises a UsageFault
+ *   with CFSR.STKOF and writes nothing (Armv8-M ARM, "Stack limit checks").
  * - ARMv7-M (M4, M7): an MPU guard region, no access, of ESN_STACK_GUARD_BYTES just below
- *   __stack_bottom (PMSAv7, Armv7-M ARM B3.5; PRIVDEFENA keeps the default map everywhere else). The
- *   region's bottom alone does not do: under QEMU 7.2 the MPS2 machines decode 0x0101_0000-0x1FFF_FFFF
- *   as RAZ/WI "RESERVED" (`info mtree -f`), so an overflow there wrote nothing, read zeros and gave
- *   wrong answers with no fault; on silicon what lies below the SRAM differs per chip. The first
- *   write into the guard is a MemManage fault (DACCVIOL, MMFAR; MSTKERR when the exception entry's own
- *   stacking hits it, B1.5.6), which the core still takes. The guard (4 KiB) is larger than any frame
- *   the firmware allocates (-fstack-usage: 1,912 B, esn_sched_init), so no write can skip it.
- * - ARMv6-M with an MPU (RP2040's M0+): the same guard, and on ARMv6-M
- *   (M0, nRF51: no MPU) the region's bottom, below which nothing is mapped. Either way the first write
- *   below the stack faults, but ARMv6-M has only HardFault, and stacking its frame onto the overflowed
- *   stack faults again: the core locks up (Armv6-M ARM B1.5.15, "Unrecoverable exception cases"), so no
- *   handler can run. QEMU then stops and prints "Lockup" (the host raises FirmwareLockup); the nRF51
- *   resets (RESETREAS.LOCKUP); the RP2040 halts. Never a wrong answer. Overflows that stop within the
- *   stack's lowest ESN_STACK_REDZONE_BYTES are reported by esn_cortex_m_stack_check (after each request).
+ *   __stack_bottom (Armv7-M ARM B3.5, "Protected Memory System Architecture, PMSAv7"; PRIVDEFENA keeps
+ *   the default map everywhere else). The region's bottom alone does not do: QEMU 7.2's MPS2 machines
+ *   decode 0x0101_0000-0x1FFF_FFFF as RAZ/WI "RESERVED" (`info mtree -f`), so an overflow there wrote
+ *   nothing, read zeros and gave wrong answers with no fault; on silicon what lies below the SRAM
+ *   differs per chip (STM32: system memory, option bytes). The first access to the guard is a
+ *   MemManage fault (CFSR.DACCVIOL with MMFAR; MSTKERR when the exception entry's own stacking hits it),
+ *   which ARMv7-M still takes: a stacking fault is a derived exception, not a lockup. The guard (4 KiB)
+ *   is larger than any frame the firmware allocates (-fstack-usage: 1,912 B, esn_sched_init), so no
+ *   write can skip it.
+ * - ARMv6-M: the RP2040's M0+ has the optional MPU (same registers, regions of 256 B or more): the same
+ *   guard; the nRF51's M0 has none, and nothing is mapped below its SRAM. Either way the first write
+ *   below the stack faults. On silicon ARMv6-M then locks up: its only fault, HardFault, cannot stack
+ *   its frame onto the overflowed stack (Armv6-M ARM, "Lockup"); the nRF51 resets (RESETREAS.LOCKUP),
+ *   the RP2040 stops, and the host sees no answer. Never a wrong one. QEMU 7.2 does not model that
+ *   lockup: it takes the HardFault, and the reporter (which does not read the unstacked frame) reports it.
  *
  * Symbols come from the linker script (esn_fw.ld.in): __stack_bottom/__stack_top,
  * __data_load/__data_start/__data_end, __bss_start/__bss_end.
@@ -99,11 +100,12 @@ __attribute__((section(".vectors"), used)) const esn_vector esn_vectors[16 + ESN
     [16 ... 16 + ESN_IRQ_COUNT - 1] = esn_fault_entry,
 };
 
-/* Arms the MPU guard below the stack (PMSAv7 on ARMv7-M, Armv7-M ARM B3.5.5-B3.5.9; the same registers
- * on an ARMv6-M core with the optional MPU, Armv6-M ARM B3.5). MPU_TYPE.DREGION = 0: no MPU (nRF51).
- * The guard is the highest-numbered region, which wins over any other (B3.5.3), no access (AP = 000),
- * execute-never; its size is a power of two aligned to itself, so it shrinks to what __stack_bottom's
- * alignment allows. HFNMIENA = 0: HardFault and NMI run with the MPU off (the reporter never needs it). */
+/* Arms the MPU guard below the stack: MPU_TYPE, MPU_CTRL, MPU_RNR, MPU_RBAR, MPU_RASR of PMSAv7
+ * (Armv7-M ARM B3.5; an ARMv6-M core with the optional MPU has the same registers, Armv6-M ARM B3.5).
+ * MPU_TYPE.DREGION = 0: no MPU (nRF51). The guard is the highest-numbered region, which wins where
+ * regions overlap, no access (RASR.AP = 000), execute-never; its size is a power of two aligned to
+ * itself, so it shrinks to what __stack_bottom's alignment allows (every board's data region starts at
+ * least 4 KiB aligned). HFNMIENA = 0: HardFault and NMI run with the MPU off; the reporter needs none. */
 #if ESN_CM_PMSAV7
 static void esn_stack_guard(void)
 {

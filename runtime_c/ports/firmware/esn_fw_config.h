@@ -31,7 +31,8 @@
 #endif
 /* Test builds only: fault on the second ECHO (the first succeeds, so a test sees a working link). 1 = undefined instruction, 2 = read of an unmapped
  * address (ESN_FW_FAULT_ADDR), 3 = integer division by zero (trapped on ARMv7-M and later),
- * 4 = stack overflow (caught by MSPLIM on ARMv8-M mainline; elsewhere it locks the core up). */
+ * 4 = stack overflow: pushes until the stack runs out (MSPLIM on ARMv8-M mainline, the MPU guard on
+ * ARMv7-M, unmapped memory on the nRF51; runtime_c/ports/cortex_m/esn_startup.c). */
 #ifndef ESN_FW_SELFTEST_FAULT
 #define ESN_FW_SELFTEST_FAULT 0
 #endif
