@@ -109,7 +109,7 @@ __attribute__((section(".vectors"), used)) const esn_vector esn_vectors[16 + ESN
 #if ESN_CM_PMSAV7
 static void esn_stack_guard(void)
 {
-    uint32_t bottom = (uint32_t)(uintptr_t)__stack_bottom, size = ESN_STACK_GUARD_BYTES, regions;
+    uint32_t bottom = (uint32_t)(uintptr_t)__stack_bottom, size = ESN_STACK_GUARD_BYTES, regions, i;
     regions = (ESN_MPU_TYPE >> 8) & 0xFFu;
     if (regions == 0u || bottom == 0u) {
         return;
@@ -119,6 +119,12 @@ static void esn_stack_guard(void)
     }
     if ((bottom & (size - 1u)) != 0u) {
         return; /* __stack_bottom (the data region's origin) too poorly aligned for any region */
+    }
+    ESN_MPU_CTRL = 0; /* off while its regions change */
+    __asm volatile("dsb\n\tisb" ::: "memory");
+    for (i = 0; i + 1u < regions; i++) { /* regions a boot loader that ran first may have left on */
+        ESN_MPU_RNR = i;
+        ESN_MPU_RASR = 0;
     }
     ESN_MPU_RNR = regions - 1u;
     ESN_MPU_RBAR = bottom - size;
