@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 
 import pytest
 
@@ -23,7 +24,7 @@ from edgesnn.device.qemu import QemuTarget
 from edgesnn.device.runner import DeviceModel
 from edgesnn.errors import BoardError
 from edgesnn.firmware import build as F
-from edgesnn.firmware.runtime import build_runtime_firmware
+from edgesnn.firmware.runtime import RUNTIME_INC, RUNTIME_SRC, build_runtime_firmware, runtime_cflags, runtime_sources
 from tests.helpers.boards import EMULATED, board_variant
 from tests.helpers.device import example_qgraph, same_as_host, spike_inputs
 
@@ -70,6 +71,28 @@ def test_every_boards_stack_sits_where_an_overflow_faults(boards):
         assert not [r.name for r in b.regions.values() if r.origin < bottom and r.end > bottom - GUARD_BYTES], b.id
 
 
+@pytest.mark.needs_arm_gcc
+@pytest.mark.parametrize("board_id", ["qemu-mps2-an386", "rpi-pico"])
+def test_no_frame_of_the_firmware_can_jump_over_the_guard(boards, tmp_path, board_id):
+    """Every stack frame of the runtime firmware (ESN_MAX_NODES 64; M4 and M0+ code) is smaller than the
+    guard, so an overflow's first write below the stack lands in it (gcc -fstack-usage, per function)."""
+    b = boards[board_id]
+    srcs, includes = F.port_sources(b, runtime_sources())
+    cmd = ([F.find_tool("arm-none-eabi-gcc")] + list(b.cflags) + F.COMMON_CFLAGS + runtime_cflags(b)
+           + [f"-D{k}={v}" for k, v in F.firmware_defines(b).items()]
+           + [f"-I{d}" for d in list(includes) + [RUNTIME_INC, RUNTIME_SRC]] + ["-fstack-usage"])
+    assert len(srcs) > 10
+    frames = {}
+    for i, src in enumerate(srcs):
+        out = tmp_path / f"{i}.o"
+        subprocess.run(cmd + ["-c", str(src), "-o", str(out)], check=True, capture_output=True)
+        for line in out.with_suffix(".su").read_text().splitlines():
+            where, size, _ = line.rsplit("\t", 2)
+            frames[where.rsplit(":", 1)[-1]] = int(size)
+    worst = max(frames, key=frames.get)
+    assert frames[worst] + 64 < GUARD_BYTES, f"{worst}: {frames[worst]} B frame; raise ESN_STACK_GUARD_BYTES"
+
+
 @pytest.mark.parametrize("board_id", EMULATED)
 def test_a_board_file_with_a_stack_below_the_minimum_is_refused(tmp_path, boards, board_id):
     b = boards[board_id]
@@ -84,7 +107,8 @@ def test_a_board_file_with_a_stack_below_the_minimum_is_refused(tmp_path, boards
         f"{board_id}-tiny-stack.toml: 1 problem:\n  - firmware.stack_bytes: {tiny:,} B is below the minimum "
         f"{least:,} B: the firmware was measured to use up to {used} of stack{where} (a grouped schedule's "
         f"set-up), and a smaller stack overflows")
-    assert board_variant(tmp_path, f"{board_id}-least-stack", board_id, stack_bytes=least).firmware["stack_bytes"] == least
+    ok = board_variant(tmp_path, f"{board_id}-least-stack", board_id, stack_bytes=least)
+    assert ok.firmware["stack_bytes"] == least
 
 
 @pytest.mark.needs_qemu
