@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -117,3 +118,36 @@ def load_json(path: str | os.PathLike) -> Any:
         raise EdgesnnError(f"{path}: not valid JSON (nested too deeply to parse)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, and Python's 4300-digit integer limit
         raise EdgesnnError(f"{path}: not valid JSON ({e})") from None
+
+
+# ---- sizes: bounded before anything is allocated (model files, NIR files, data files)
+
+ENV_MAX_ELEMENTS = "EDGESNN_MAX_ELEMENTS"
+DEFAULT_MAX_ELEMENTS = 1 << 26
+"""Default bound on the elements of any one tensor of a model or data file, and on a model's tensors in all:
+67,108,864 (256 MiB at float32), a hundred times the largest real model here (the MNIST-sized MLP's 401,408
+weights) and beyond any microcontroller's memory; raise it with EDGESNN_MAX_ELEMENTS."""
+
+
+def max_elements() -> int:
+    """The element limit: $EDGESNN_MAX_ELEMENTS when set (a positive integer), else DEFAULT_MAX_ELEMENTS."""
+    raw = os.environ.get(ENV_MAX_ELEMENTS)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MAX_ELEMENTS
+    try:
+        v = int(raw.replace("_", ""))
+    except ValueError:
+        v = 0
+    if v < 1 or len(raw) > 30:
+        raise EdgesnnError(f"{ENV_MAX_ELEMENTS}={raw[:40]!r}: need a positive integer (elements per tensor)")
+    return v
+
+
+def check_elements(shape, what: str, *, error: type[EdgesnnError] = EdgesnnError) -> int:
+    """The element count of `shape`, or `error` naming `what` when it exceeds max_elements()."""
+    n = math.prod(int(s) for s in shape)
+    limit = max_elements()
+    if n > limit:
+        raise error(f"{what}: shape {tuple(int(s) for s in shape)} holds {n:,} elements, more than the limit of "
+                    f"{limit:,} ({ENV_MAX_ELEMENTS} raises it)")
+    return n

@@ -30,7 +30,6 @@ from typing import Any, Callable
 
 from tabulate import tabulate
 
-from .device import protocol as _protocol
 from .errors import BoardError
 from .resources import BOARDS_DIR, RUNTIME_C, board_dirs
 
@@ -289,10 +288,11 @@ SERIAL = {"baud": (_int(300, 20_000_000), True)}
 # The smallest firmware.max_payload_bytes the protocol works with (edgesnn/device/protocol.py): the firmware pages
 # READ_COUNTERS by whole nodes, and one node's page is the page header (u16 nodes, u16 first, u16 count, u8 cycle
 # source, u8 pad) and its esn_counters, one u64 per counter (edgesnn/device/runner.py read_counters; the payloads:
-# runtime_c/ports/firmware/esn_fw_ext_runtime.c); FAULT's fixed payload must fit too. 4096: ESN_FW_MAX_PAYLOAD's.
+# runtime_c/ports/firmware/esn_fw_ext_runtime.c); FAULT's fixed payload is smaller (tests/base/test_board.py checks
+# both against the protocol's definitions). 4096: ESN_FW_MAX_PAYLOAD's.
 _COUNTER_PAGE_HEADER_BYTES = struct.calcsize("<HHHBx")
 _NODE_COUNTERS_BYTES = struct.calcsize("<8Q")   # spikes_in .. arena_bytes_written, cycles (runner.COUNTER_NAMES)
-MIN_PAYLOAD_BYTES = max(_COUNTER_PAGE_HEADER_BYTES + _NODE_COUNTERS_BYTES, _protocol.FAULT_PAYLOAD_BYTES)
+MIN_PAYLOAD_BYTES = _COUNTER_PAGE_HEADER_BYTES + _NODE_COUNTERS_BYTES
 MAX_PAYLOAD_BYTES = 4096
 
 

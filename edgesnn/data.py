@@ -9,7 +9,7 @@ A data set file is a numpy `.npz` archive with two arrays:
 `save_dataset` checks both and writes atomically; `load_dataset` checks them again and names the
 file and the field at fault in an `EdgesnnError`. Every array's `.npy` header is read and checked before
 its data: a numeric dtype (bool, integer, float; never an object array, so nothing is ever unpickled), at
-most EDGESNN_MAX_ELEMENTS elements (graph/ir.py `max_elements`), and as many data bytes as the header
+most EDGESNN_MAX_ELEMENTS elements (artifact.py `max_elements`), and as many data bytes as the header
 promises. Only numpy is needed here; scikit-learn, which ships the digits, is imported only by
 `load_digits_split`.
 """
@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifact import atomic_write_bytes
+from .artifact import atomic_write_bytes, check_elements
 from .errors import EdgesnnError
-from .graph.ir import check_elements
 
 FIELDS = ("inputs", "labels")
 

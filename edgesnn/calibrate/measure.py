@@ -36,6 +36,7 @@ from .. import __version__
 from ..artifact import atomic_write_bytes
 from ..board import port_chain
 from ..cost.model import layer_info
+from ..cost.schema import ROW, non_finite
 from ..device.qemu import QemuTarget
 from ..device.runner import DeviceModel, open_board
 from ..errors import EdgesnnError
@@ -44,6 +45,7 @@ from ..firmware.runtime import build_runtime_firmware, input_staging_bytes, mode
 from ..lower import lower
 from ..progress import Progress
 from ..resources import RUNTIME_C as root
+from ..schema import SchemaError, check
 from . import bench as B
 
 ROW_VERSION = 1
@@ -213,10 +215,8 @@ def _check(row, where: str) -> str | None:
 
 
 def _schema(row: dict, where: str) -> str | None:
-    """The declared row schema (edgesnn/schema/calibration.py), after _check's own messages: every field the fit
+    """The declared row schema (edgesnn/cost/schema.py), after _check's own messages: every field the fit
     reads typed, every number finite."""
-    from ..schema import SchemaError, check
-    from ..schema.calibration import ROW, non_finite
     bad = non_finite(row)
     if bad:
         return f"{where}: {bad}: not a finite number"

@@ -86,6 +86,8 @@ from ..graph.kinds import KINDS, NEURON_FAMILIES
 from ..lower import SCHEDULES, arena_size_schedule
 from ..quantize.qgraph import PM_ELEM, param_storage, weight_storage_bits
 from ..resources import calibration_file
+from ..schema import check
+from .schema import CALIBRATION, CalibrationSchemaError, non_finite
 from .runtime_size import runtime_code_bytes
 
 PRIOR_SRC = "prior: edgesnn estimate for the reference C kernels on a Cortex-M4 (not measured)"
@@ -143,8 +145,6 @@ def _mirror(board):
 
 def load_calibration(path: str | Path) -> dict:
     """A calibration file, checked: {coefficient name: (value, source)} and its id."""
-    from ..schema import check
-    from ..schema.calibration import CALIBRATION, CalibrationSchemaError, non_finite
     try:
         d = json.loads(Path(path).read_bytes())
     except (OSError, ValueError, RecursionError) as e:  # ValueError: not JSON, not UTF-8, a 5000-digit number

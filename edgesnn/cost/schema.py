@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from . import BOOL, STR, SchemaError, array, int_range, num_range, obj
 from ..graph.kinds import KINDS
 from ..quantize.qgraph import WEIGHT_STORAGE_BITS  # a weight's stored bits: info.weight_bits
+from ..schema import BOOL, STR, SchemaError, array, int_range, num_range, obj
 
 
 class CalibrationSchemaError(SchemaError):

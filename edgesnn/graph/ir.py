@@ -23,8 +23,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..artifact import decode_array, encode_array, load_json, save_json, stamp
+from ..artifact import (ENV_MAX_ELEMENTS, check_elements, decode_array, encode_array, load_json, max_elements,
+                        save_json, stamp)
 from ..errors import EdgesnnError, GraphError
+from ..schema import check
+from . import schema as model_schema   # the file format's declared schema; it reads this module's node classes
 from .kinds import KINDS, names
 
 Shape = tuple[int, ...]
@@ -37,37 +40,6 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 """Every parameter of a graph must be finite in float32, the precision the float simulation runs in (as the
 frameworks do): a larger one would become inf there. The NIR importer bounds what it derives more tightly
 (nir_io.PARAM_MAX)."""
-
-ENV_MAX_ELEMENTS = "EDGESNN_MAX_ELEMENTS"
-DEFAULT_MAX_ELEMENTS = 1 << 26
-"""Default bound on the elements of any one tensor of a model or data file, and on a model's tensors in all:
-67,108,864 (256 MiB at float32), a hundred times the largest real model here (the MNIST-sized MLP's 401,408
-weights) and beyond any microcontroller's memory; raise it with EDGESNN_MAX_ELEMENTS."""
-
-
-def max_elements() -> int:
-    """The element limit: $EDGESNN_MAX_ELEMENTS when set (a positive integer), else DEFAULT_MAX_ELEMENTS."""
-    raw = os.environ.get(ENV_MAX_ELEMENTS)
-    if raw is None or raw.strip() == "":
-        return DEFAULT_MAX_ELEMENTS
-    try:
-        v = int(raw.replace("_", ""))
-    except ValueError:
-        v = 0
-    if v < 1 or len(raw) > 30:
-        raise EdgesnnError(f"{ENV_MAX_ELEMENTS}={raw[:40]!r}: need a positive integer (elements per tensor)")
-    return v
-
-
-def check_elements(shape, what: str, *, error: type[EdgesnnError] = GraphError) -> int:
-    """The element count of `shape`, or `error` naming `what` when it exceeds max_elements()."""
-    n = math.prod(int(s) for s in shape)
-    limit = max_elements()
-    if n > limit:
-        raise error(f"{what}: shape {tuple(int(s) for s in shape)} holds {n:,} elements, more than the limit of "
-                    f"{limit:,} ({ENV_MAX_ELEMENTS} raises it)")
-    return n
-
 
 def check_dt(dt: float, what: str = "dt") -> float:
     """dt within DT_RANGE, or a GraphError that says the range and why."""
@@ -113,7 +85,7 @@ class Node:
     def validate(self) -> None:
         """Check finiteness of every array; subclasses add their own rules."""
         for key, a in self.arrays().items():
-            check_elements(a.shape, f"node {self.name!r} field {key!r}")
+            check_elements(a.shape, f"node {self.name!r} field {key!r}", error=GraphError)
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 bad = np.argwhere(~np.isfinite(a))[0]
                 raise GraphError(f"node {self.name!r}: field {key!r} has a non-finite value "
@@ -142,10 +114,8 @@ class Node:
     @classmethod
     def from_dict(cls, d: dict) -> "Node":
         """A node from its file form. Structure first (kind, missing and unknown fields), then the kind's declared
-        schema (edgesnn/schema/model.py: exact types and ranges), then each stored array, its size bounded
+        schema (edgesnn/graph/schema.py: exact types and ranges), then each stored array, its size bounded
         before it is decoded."""
-        from ..schema import check
-        from ..schema.model import ModelSchemaError, schemas
         if not isinstance(d, dict):
             raise GraphError(f"a node entry must be an object, got {type(d).__name__}")
         kind = d.get("kind")
@@ -165,9 +135,11 @@ class Node:
                 raise GraphError(f"node {_label(d.get('name'))} field {key!r}: expected a stored array, "
                                  f"got {type(d[key]).__name__}")
         for key in sorted(arrays & set(d)):
-            check(d[key], schemas()[2][kind]["properties"][key],
-                  f"node {_label(d.get('name'))} field {key!r}: malformed stored array", error=ModelSchemaError)
-        check(d, schemas()[2][kind], f"node {_label(d.get('name'))} ({kind})", error=ModelSchemaError)
+            check(d[key], model_schema.schemas()[2][kind]["properties"][key],
+                  f"node {_label(d.get('name'))} field {key!r}: malformed stored array",
+                  error=model_schema.ModelSchemaError)
+        check(d, model_schema.schemas()[2][kind], f"node {_label(d.get('name'))} ({kind})",
+              error=model_schema.ModelSchemaError)
         kwargs = {}
         for f in dataclasses.fields(sub):
             if f.name not in d:
@@ -175,7 +147,7 @@ class Node:
             v = d[f.name]
             where = f"node {d['name']!r} field {f.name!r}"
             if f.name in arrays:
-                check_elements(v["shape"], where)  # before decoding: a short file may claim a huge shape
+                check_elements(v["shape"], where, error=GraphError)  # before decoding: a short file may claim a huge shape
                 try:
                     v = decode_array(v, where)
                 except EdgesnnError as e:
@@ -221,7 +193,7 @@ class Input(Node):
     def validate(self) -> None:
         if not self.shape or any(s <= 0 for s in self.shape):
             raise self._err(f"shape {self.shape} must be non-empty and positive")
-        check_elements(self.shape, f"node {self.name!r} (Input) field 'shape'")
+        check_elements(self.shape, f"node {self.name!r} (Input) field 'shape'", error=GraphError)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -730,7 +702,7 @@ class Graph:
                 raise GraphError(f"node {name!r} sums inputs of different shapes: "
                                  + ", ".join(f"{a} {shapes[a]}" for a in fwd))
             shapes[name] = node.out_shape(in_shapes.pop())
-            check_elements(shapes[name], f"node {name!r} ({node.kind}) output")
+            check_elements(shapes[name], f"node {name!r} ({node.kind}) output", error=GraphError)
         total = sum(math.prod(s) for s in shapes.values()) + self.parameter_count()
         if total > max_elements():
             raise GraphError(f"the model's tensors hold {total:,} elements in all (parameters and every layer's "
@@ -763,18 +735,16 @@ class Graph:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "graph") -> "Graph":
-        """A graph from its file form, checked against the declared schema (edgesnn/schema/model.py) and then for
+        """A graph from its file form, checked against the declared schema (edgesnn/graph/schema.py) and then for
         what a schema cannot say: edges naming nodes, shapes agreeing, sizes within max_elements()."""
-        from ..schema import check
-        from ..schema.model import ModelSchemaError, check_numbers, schemas
         if not isinstance(d, dict) or d.get("artifact") != "graph":
             what = d.get("artifact") if isinstance(d, dict) else type(d).__name__
             raise GraphError(f"{where}: not an edgesnn graph (artifact field is {_label(what)})")
         for key in ("nodes", "edges", "dt"):
             if key not in d:
                 raise GraphError(f"{where}: missing field {key!r}")
-        check_numbers(d, where)
-        check(d, schemas()[1], where, error=ModelSchemaError)
+        model_schema.check_numbers(d, where)
+        check(d, model_schema.schemas()[1], where, error=model_schema.ModelSchemaError)
         try:
             nodes = [Node.from_dict(n) for n in d["nodes"]]
         except GraphError as e:

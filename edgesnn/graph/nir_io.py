@@ -480,7 +480,7 @@ def from_raw(raw: dict, *, dt: float | None = None, dialect: str = "nir", reset:
                 _bounded(out[name], source, dt)
         try:
             shapes[name] = out[name].out_shape(shapes[fwd[0]] if t != "Input" else ())
-            ir.check_elements(shapes[name], f"node {name!r} ({t}) output")
+            ir.check_elements(shapes[name], f"node {name!r} ({t}) output", error=ir.GraphError)
         except ir.GraphError as e:
             raise NirError(f"{source}: {e}") from None
     try:

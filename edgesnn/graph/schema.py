@@ -1,6 +1,6 @@
 """The declared schema of a float model (MODEL.json, as `Graph.save` writes it), checked at every load.
 
-    from edgesnn.schema.model import MODEL_SCHEMA, check_model
+    from edgesnn.graph.schema import MODEL_SCHEMA, check_model
     check_model(doc, "model.json")   # ModelSchemaError("model.json: node 'lif1' (LIF): reset_late: ...")
 
 MODEL_SCHEMA declares the whole document: the top-level fields, and one node schema per kind, built from the
@@ -13,7 +13,7 @@ and Infinity, and 1e400 becomes inf: refused here, as JSON itself has no such nu
 index: the numbers (finite, bounded), the top level with each node as an object, then each node on its own.
 What a schema cannot say is checked by the loader after it (graph/ir.py): edges naming nodes that exist,
 shapes agreeing along the edges, stored arrays holding as many values as their shape, and sizes against
-the user-settable element limit (EDGESNN_MAX_ELEMENTS, see graph/ir.py `max_elements`).
+the user-settable element limit (EDGESNN_MAX_ELEMENTS, see artifact.py `max_elements`).
 
 Ranges and why:
   dt            [1e-9, 10] s. A step below a nanosecond is not a time step any SNN is trained with, and
@@ -31,7 +31,8 @@ import math
 from typing import Any
 
 from ..errors import GraphError
-from . import BOOL, SchemaError, array, check, field_path, int_range, num_range, obj
+from ..schema import BOOL, SchemaError, array, check, field_path, int_range, num_range, obj
+from . import ir
 
 MAX_DIM = 2**31 - 1          # int32 sizes, as the C runtime's
 MAX_RANK = 8                 # axes of any tensor
@@ -62,7 +63,6 @@ def _window(lo: int, spatial: int) -> dict:
 
 def _field_schemas(cls) -> dict[str, dict]:
     """Schemas of the fields of one IR node class that are not stored arrays."""
-    from ..graph import ir
     spatial = getattr(cls, "spatial", 2)
     return {
         "shape": SHAPE,
@@ -78,7 +78,6 @@ def _field_schemas(cls) -> dict[str, dict]:
 
 def node_schema(kind: str) -> dict:
     """The schema of one node of `kind`: its IR class's fields, those without a default required."""
-    from ..graph import ir
     cls = ir.NODE_TYPES[kind]
     scalars = _field_schemas(cls)
     props: dict[str, dict] = {"kind": {"const": kind}, "name": NAME}
@@ -93,7 +92,6 @@ def node_schema(kind: str) -> dict:
 
 
 def _schemas() -> tuple[dict, dict, dict[str, dict]]:
-    from ..graph import ir
     nodes = {k: node_schema(k) for k in ir.NODE_TYPES}
     any_node = {"type": "object", "required": ["kind", "name"],
                 "properties": {"kind": {"enum": sorted(nodes)}},
@@ -121,7 +119,7 @@ def schemas() -> tuple[dict, dict, dict[str, dict]]:
     return _CACHE["s"]
 
 
-def __getattr__(name: str):  # MODEL_SCHEMA is built on first use: graph/ir.py imports this module lazily
+def __getattr__(name: str):  # MODEL_SCHEMA is built on first use: graph/ir.py imports this module first
     if name == "MODEL_SCHEMA":
         return schemas()[0]
     raise AttributeError(name)

@@ -10,8 +10,8 @@ of it (edits are refused, naming the field), and at deployment the board and the
 
 from __future__ import annotations
 
-from . import NUM, STR, SchemaError, array, int_range, num_range, obj
-from .qgraph import CONFIG
+from ..quantize.schema import CONFIG
+from ..schema import NUM, STR, SchemaError, array, int_range, num_range, obj
 
 SCHEDULE_LABELS = ("time-step-major", "fused", "layer-major")
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")

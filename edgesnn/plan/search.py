@@ -53,6 +53,7 @@ from ..artifact import save_json
 from ..board import load_catalogue
 from ..cost import CostReport, coefficients, estimate, memory_terms, schedule_arenas
 from ..emit import to_blob
+from ..emit.blob import check_qgraph
 from ..errors import EdgesnnError, EmitError
 from ..firmware.build import FirmwareTooLarge
 from ..graph import Graph
@@ -62,9 +63,11 @@ from ..progress import Progress
 from ..quantize import QGraph, QuantConfig, make_stateless, quantize, stateless_candidates
 from ..quantize.fixedpoint import beta_q16_to_temperature, q8_to_confidence
 from ..runtime.binding import run_c
+from ..schema import check
 from .exit import ExitPolicy, calibrate
 from .firmware import build_for_plan, firmware_base
 from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
+from .schema import PLAN, PlanSchemaError
 from .stats import paired_drop, wilson
 
 OBJECTIVES = ("energy", "latency", "flash", "sram", "edp")
@@ -211,13 +214,11 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "plan") -> "Plan":
-        """A plan from its file form: the declared schema (edgesnn/schema/plan.py), the embedded quantized graph
+        """A plan from its file form: the declared schema (edgesnn/plan/schema.py), the embedded quantized graph
         (checked as the runtime checks it), its visible fields against that graph (quant_config, exit,
         exit_confidence), then every field against the plan's record of it (record.sha256: a digest of each
         top-level field made when the plan was written). A plan is a result, not a settings file: an edit is
         refused naming the field. (The record catches careless edits; it is no signature against a forger.)"""
-        from ..schema import check
-        from ..schema.plan import PLAN, PlanSchemaError
         if not isinstance(d, dict) or d.get("artifact") != "plan":
             raise PlanFileError(f"{where}: not an edgesnn plan")
         if "record" not in d:
@@ -228,6 +229,10 @@ class Plan:
             q = QGraph.from_dict(d["qgraph"], f"{where}: qgraph")
         except EdgesnnError as e:
             raise PlanFileError(str(e)) from None
+        try:
+            check_qgraph(q)   # as the runtime checks it
+        except EdgesnnError as e:
+            raise PlanFileError(f"{where}: qgraph: {e}") from None
         p = cls(d["board"], q, ExitPolicy.from_dict(d["exit"]), d["schedule"], d["placement"], d["cost"],
                 float(d["accuracy"]), float(d["float_accuracy"]), d["objective"], d["target"], d.get("front", []),
                 d.get("sensitivity", []), int(d.get("searched", 0)), d["data"], d.get("confidence", {}),

@@ -22,7 +22,9 @@ import numpy as np
 from ..artifact import decode_array, encode_array, load_json, save_json, stamp
 from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
+from ..schema import check
 from .config import QuantConfig
+from .schema import QGRAPH, QGraphSchemaError
 
 
 @dataclass
@@ -80,11 +82,9 @@ class QGraph:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "qgraph") -> "QGraph":
-        """A quantized graph from its file form: the declared schema (edgesnn/schema/qgraph.py), the float graph's
-        own checks, then every check the C runtime makes of the model (emit.blob.check_qgraph), so that a file the
-        runtime would refuse is refused here, at load, whatever engine is to run it."""
-        from ..schema import check
-        from ..schema.qgraph import QGRAPH, QGraphSchemaError
+        """A quantized graph from its file form: the declared schema (edgesnn/quantize/schema.py) and the float
+        graph's own checks. Every check the C runtime makes of the model (emit.blob.check_qgraph, a stage above)
+        follows at each load of a quantized model for running: runtime.engines.load_model, Plan.from_dict."""
         if not isinstance(d, dict) or d.get("artifact") != "qgraph":
             raise QuantizeError(f"{where}: not an edgesnn quantized graph")
         check(d, QGRAPH, where, error=QGraphSchemaError)
@@ -94,11 +94,6 @@ class QGraph:
                     d.get("meta", {}), d.get("exit"))
         except (KeyError, TypeError) as e:
             raise QuantizeError(f"{where}: malformed quantized graph ({e})") from None
-        from ..emit.blob import check_qgraph  # emit imports this module
-        try:
-            check_qgraph(q)
-        except EdgesnnError as e:
-            raise QuantizeError(f"{where}: {e}") from None
         return q
 
     def save(self, path) -> None:

@@ -71,14 +71,6 @@ def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
     return inputs.astype(np.int64)
 
 
-def check_model(qgraph: QGraph) -> None:
-    """Refuse what the C runtime refuses (EmitError naming node, field and value): the specification runs
-    exactly the models the runtime runs. The one validation is the blob reader's (emit.blob.check_qgraph:
-    lowering, then the C loader's structure, value and accumulator checks in Python)."""
-    from ..emit.blob import check_qgraph  # emit imports quantize
-    check_qgraph(qgraph)
-
-
 class FixedNeuron:
     """Integer state of one neuron layer for a batch, and its one-step update."""
 
@@ -172,10 +164,11 @@ def _synaptic(qgraph: QGraph, node: ir.Node, x: np.ndarray) -> np.ndarray:
 
 def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = False,
                    progress: bool = False) -> SimResult:
-    """Run the quantized graph on spike-count inputs [N, T, *input_shape]; outputs are integers."""
+    """Run the quantized graph on spike-count inputs [N, T, *input_shape]; outputs are integers. The model is one
+    the C runtime accepts: runtime.engines checks it as the runtime does (emit.blob.check_qgraph) before either
+    engine runs it, and quantize() and the planner build only such models."""
     graph = qgraph.graph
     x_all = check_spike_inputs(qgraph, inputs)
-    check_model(qgraph)
     sched = graph.schedule()
     n, steps = x_all.shape[:2]
     nodes = graph.nodes

@@ -1,6 +1,6 @@
 """The quantized graph's file form (QGraph.to_dict): declared here, checked by QGraph.from_dict at every load.
 
-The float graph inside is the model artifact's (edgesnn/schema/model.py, checked by Graph.from_dict); what
+The float graph inside is the model artifact's (edgesnn/graph/schema.py, checked by Graph.from_dict); what
 this schema adds is the integer side: the settings (exact integers in their ranges, a known rounding), the
 exit policy, and per layer its stored integer arrays (dtype, shape bounded before anything is decoded),
 scales and target. What a schema cannot say - the values the runtime accepts, the accumulator bound, the
@@ -10,8 +10,8 @@ Python, so a quantized graph loads exactly when the runtime would run it.
 
 from __future__ import annotations
 
-from . import STR, SchemaError, array, int_range, num_range, obj
-from ..quantize.config import RANGES, ROUNDINGS
+from ..schema import STR, SchemaError, array, int_range, num_range, obj
+from .config import RANGES, ROUNDINGS
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
 MAX_DIM = 1 << 26  # the runtime's ESN_MAX_ELEMS: no parameter array holds more

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifact import load_json
-from ..emit.blob import from_blob
+from ..emit.blob import check_qgraph, from_blob
 from ..errors import EdgesnnError, QuantizeError
 from ..graph import Graph
 from ..graph.simulate import SimResult, simulate
@@ -76,8 +76,18 @@ def load_model(path: str):
             raise type(e)(f"{path}: {e}") from None
     d = load_json(path)
     if isinstance(d, dict) and d.get("artifact") == "qgraph":
-        return QGraph.from_dict(d, path)
+        return checked(QGraph.from_dict(d, path), path)
     return Graph.from_dict(d, path)
+
+
+def checked(q: QGraph, where: str) -> QGraph:
+    """`q` when the C runtime would accept it, else the runtime's reason (naming node, field and value) as a
+    QuantizeError naming `where`: both engines run exactly the models the runtime runs."""
+    try:
+        check_qgraph(q)
+    except EdgesnnError as e:
+        raise QuantizeError(f"{where}: {e}") from None
+    return q
 
 
 def refuse_settings(given: list[str], *, engine: str | None = None, quantized: bool = False) -> None:
@@ -110,6 +120,6 @@ def run_engine(engine: str, model, inputs, *, progress: bool = False, **quant) -
             raise EdgesnnError("this model is already quantized; run it with --engine fixed-python or fixed-c")
         return model, simulate(model, inputs, progress=progress)
     q = to_qgraph(model, **quant)
-    if engine == "fixed-python":
-        return q.graph, simulate_fixed(q, inputs, progress=progress)
+    if engine == "fixed-python":   # the C runtime validates what it loads; the reference is checked as it does
+        return q.graph, simulate_fixed(checked(q, "model"), inputs, progress=progress)
     return q.graph, run_c(q, inputs)

@@ -170,3 +170,13 @@ def test_cli_boards(capsys):
     assert "sdram" in out and "0xc0000000" in out and "Horowitz" in out
     assert cli.main(["boards", "nope"]) == 1
     assert "no board 'nope'" in capsys.readouterr().err
+
+
+def test_the_smallest_payload_carries_a_counter_page_and_a_fault_report():
+    """board.MIN_PAYLOAD_BYTES is worked out in board.py from the counter page's layout (board files are checked
+    below the device layer); it must hold one node's counter page as the runner reads it, and FAULT's payload."""
+    from edgesnn.board import MIN_PAYLOAD_BYTES
+    from edgesnn.device import protocol
+    from edgesnn.device.runner import COUNTER_NAMES
+    assert MIN_PAYLOAD_BYTES == 8 + 8 * len(COUNTER_NAMES) == 72
+    assert MIN_PAYLOAD_BYTES >= protocol.FAULT_PAYLOAD_BYTES

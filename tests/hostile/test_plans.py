@@ -138,11 +138,10 @@ def test_the_reference_limits_are_the_host_runtimes():
 @pytest.mark.parametrize("slot,value", [("threshold", 0), ("threshold", -7), ("alpha", 5000), ("v_reset", 40000),
                                         ("bias", 2 ** 31 - 1), ("weight", 100)])
 def test_in_memory_models_get_the_same_verdict_from_both_engines(slot, value):
-    """A QGraph edited in memory (no file, no load check): simulate_fixed refuses exactly when run_c does, naming
-    the node."""
+    """A QGraph edited in memory (no file, no load check): the fixed-python engine refuses exactly when fixed-c
+    does, naming the node (runtime.engines checks the model as the runtime does before the reference runs it)."""
     from edgesnn.quantize import QGraph
-    from edgesnn.quantize.reference import simulate_fixed
-    from edgesnn.runtime.binding import run_c
+    from edgesnn.runtime.engines import run_engine
     q = QGraph.load(_DIR / "mlp.q.json")
     layer = "fc1" if slot in ("bias", "weight") else "lif1"
     a = q.layers[layer].params[slot].astype(np.int64).copy()
@@ -150,8 +149,8 @@ def test_in_memory_models_get_the_same_verdict_from_both_engines(slot, value):
     q.layers[layer].params[slot] = a.astype(np.int32 if slot != "weight" else np.int16)
     x = np.load(_DIR / "x.npy")
     errors = []
-    for engine in (simulate_fixed, run_c):
+    for engine in ("fixed-python", "fixed-c"):
         with pytest.raises(EdgesnnError) as e:
-            engine(q, x)
+            run_engine(engine, q, x)
         errors.append(str(e.value))
     assert all(f"'{layer}'" in m for m in errors), errors

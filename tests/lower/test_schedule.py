@@ -17,6 +17,7 @@ from edgesnn.errors import EmitError, QuantizeError, SimulationError
 from edgesnn.quantize import QuantConfig, make_stateless, stateless_candidates
 from edgesnn.runtime import ArenaTooSmall, CModel, ScheduleRefused, run_c
 from edgesnn.quantize.reference import simulate_fixed
+from edgesnn.board import STACK_MIN_SMALL_BYTES
 from tests.helpers.boards import board_variant
 from tests.helpers.models import (assert_same, example_case, example_models, paper_case, quant_config, random_graph,
                                  spikes)
@@ -286,7 +287,7 @@ def test_cost_model_knows_each_schedules_arena():
 
 def _tiny_board(tmp_path, sram: int):
     # the board of the planner's too-small case, with `sram` bytes
-    return board_variant(tmp_path, "tiny-test", sram_bytes=sram, stack_bytes=1024, arena_bytes=512)
+    return board_variant(tmp_path, "tiny-test", sram_bytes=sram, stack_bytes=STACK_MIN_SMALL_BYTES, arena_bytes=512)
 
 
 def test_infeasible_lever_states_the_layer_major_arena(tmp_path):
