@@ -174,7 +174,7 @@ def test_declared_schema_holds_every_real_model():
 
     from edgesnn.errors import GraphError
     from edgesnn.schema import SchemaError, check
-    from edgesnn.schema.model import MODEL_SCHEMA, check_model
+    from edgesnn.graph.schema import MODEL_SCHEMA, check_model
     for p in sorted((ROOT / "examples" / "models").glob("*.json")):
         if p.name != "results.json":
             doc = json.loads(p.read_text())
