@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from .data import load_inputs
 from .demo import run_demo
 from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
 from .device.runner import counters_table
-from .errors import EdgesnnError
+from .errors import DeviceWarning, EdgesnnError
 from .firmware import cache as C
 from .graph.dialects import DIALECTS
 from .graph.nir_io import write_nir
@@ -601,6 +602,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    def show(message, category, *_):   # edgesnn's own warnings as one line, like its errors
+        if issubclass(category, DeviceWarning):
+            print(f"edgesnn {args.command}: warning: {message}", file=sys.stderr)
+        else:
+            default_show(message, category, *_)
+
+    default_show, warnings.showwarning = warnings.showwarning, show
     try:
         args.func(args)
     except EdgesnnError as e:
@@ -608,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"edgesnn {args.command}: {note}", file=sys.stderr)
         print(f"edgesnn {args.command}: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = default_show
     return 0
 
 

@@ -36,6 +36,11 @@ class DeviceError(EdgesnnError):
     """A board, toolchain, emulator or serial link misbehaved."""
 
 
+class DeviceWarning(UserWarning):
+    """A device that works, but not as built: e.g. a board running on its fallback clock. The CLI prints it as
+    one `warning:` line."""
+
+
 class CRuntimeError(DeviceError):
     """The C runtime refused a call (bad arguments, call order)."""
 

@@ -310,6 +310,7 @@ class Hello:
     runtime_version: str
     board: str
     tick_source: str
+    clock: str = ""   # the port's clock line ("sysclk_hz=... source=hsi error=hse-not-ready"); "" when it has none
 
     @property
     def capabilities(self) -> list[str]:
@@ -327,12 +328,15 @@ class Hello:
         for _ in range(4):
             s, at = _take_str(p, at)
             strs.append(s)
+        if at < len(p):   # the clock line, added after the four strings: older firmware ends before it
+            s, at = _take_str(p, at)
+            strs.append(s)
         return cls(ver, vmin, maxp, caps, arena, tick_hz, *strs)
 
     def encode(self) -> bytes:
         out = struct.pack("<BBHIII", self.proto_version, self.proto_min_version, self.max_payload, self.caps,
                           self.arena_bytes, self.tick_hz)
-        for s in (self.fw_version, self.runtime_version, self.board, self.tick_source):
+        for s in (self.fw_version, self.runtime_version, self.board, self.tick_source, self.clock):
             b = s.encode()[:255]
             out += bytes([len(b)]) + b
         return out
@@ -416,6 +420,7 @@ class DeviceServer:
     arena_bytes: int = 4096
     tick_hz: int = 1_000_000
     clock: Callable[[], int] = field(default=lambda: 0)
+    clock_line: str = ""            # what HELLO says of the clock set-up ("rated ...", "fallback ...")
     executed: list[int] = field(default_factory=list)   # request types actually executed (dedup leaves repeats out)
 
     def __post_init__(self):
@@ -446,7 +451,8 @@ class DeviceServer:
             st, body = ST_VERSION, bytes([self.version, self.min_version])
         elif f.type == T_HELLO:
             st, body = ST_OK, Hello(self.version, self.min_version, self.max_payload, CAP_ECHO | CAP_COUNTER | CAP_RESET,
-                                    self.arena_bytes, self.tick_hz, "py", "none", self.board, "python").encode()
+                                    self.arena_bytes, self.tick_hz, "py", "none", self.board, "python",
+                                    self.clock_line).encode()
         elif f.type == T_ECHO:
             st, body = ST_OK, f.payload
         elif f.type == T_COUNTER:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import struct
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from tabulate import tabulate
 
 from ..board import Board
 from ..emit.blob import to_blob
-from ..errors import DeviceError
+from ..errors import DeviceError, DeviceWarning
 from ..firmware import build as F
 from ..firmware.runtime import RUN_REQ_HEADER, build_runtime_firmware
 from ..graph import ir
@@ -271,6 +272,10 @@ def open_board(board: Board, port: str, *, timeout: float = 5.0) -> SerialLink:
         raise DeviceError(f"{where}: the firmware there was built for board {hello.board!r}, not {board.id}: "
                           f"flash this board's firmware (`edgesnn flash --board {board.id}`), or pass --board "
                           f"{hello.board} if that is the board on {port}")
+    if hello.clock.startswith("fallback"):   # a clock did not come up: cycles (DWT) hold, times in ticks do not
+        warnings.warn(DeviceWarning(f"{where} runs on its fallback clock ({hello.clock.removeprefix('fallback ')}): "
+                                    f"times from its {hello.tick_source} ticks assume {hello.tick_hz:,} Hz and are "
+                                    "off by the clocks' ratio; check its crystal and power"))
     return link
 
 

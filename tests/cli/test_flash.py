@@ -365,6 +365,28 @@ def test_open_board_checks_hello(tmp_path, peer):
         link.close()
 
 
+def test_a_board_on_its_fallback_clock_is_a_warning_and_hello_says_which_clock(tmp_path, peer, recwarn):
+    """HELLO carries the port's clock line (rated or fallback); firmware from before it ends after the tick source."""
+    from edgesnn.errors import DeviceWarning
+    line = "fallback sysclk_hz=16000000 source=hsi uart_clk_hz=16000000 rated_hz=180000000 error=hse-not-ready"
+    h = P.Hello(1, 1, 256, 0, 4096, 180_000_000, "fw", "rt", "b", "systick", line)
+    assert P.Hello.decode(h.encode()) == h
+    older = h.encode()[:-(len(line) + 1)]
+    assert P.Hello.decode(older).clock == "" and P.Hello.decode(older).board == "b"
+    board = load_board_file(board_file(tmp_path, "pty-board", port=False))
+    p = peer(server=P.DeviceServer(board="pty-board", clock_line=line))
+    link = open_board(board, p.path, timeout=0.5)
+    link.close()
+    w = [x for x in recwarn if issubclass(x.category, DeviceWarning)]
+    assert len(w) == 1 and str(w[0].message) == (
+        f"board pty-board on {p.path} runs on its fallback clock (sysclk_hz=16000000 source=hsi uart_clk_hz=16000000 "
+        "rated_hz=180000000 error=hse-not-ready): times from its python ticks assume 1,000,000 Hz and are off by the "
+        "clocks' ratio; check its crystal and power")
+    p2 = peer(server=P.DeviceServer(board="pty-board", clock_line="rated sysclk_hz=180000000"))
+    open_board(board, p2.path, timeout=0.5).close()
+    assert len([x for x in recwarn if issubclass(x.category, DeviceWarning)]) == 1
+
+
 def test_open_board_refuses_another_boards_firmware(tmp_path, peer):
     board = load_board_file(board_file(tmp_path, "pty-board", port=False))
     p = peer(server=P.DeviceServer(board="nucleo-f446re"))

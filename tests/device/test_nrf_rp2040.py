@@ -248,10 +248,10 @@ def test_qemu_microbit_boots_and_says_which_clock_runs(boards, fw_cache):
     fw = F.build(b, cache_dir=fw_cache)
     assert fw.defines["ESN_CHIP_UART_TX_PIN"] == "0x18u" and fw.defines["ESN_CHIP_UART_RX_PIN"] == "0x19u"
     with QemuTarget(b, fw.elf) as q:
-        assert q.link.texts[0] == "ESN-CLOCK hfclk=xtal 16000000"
+        assert q.link.texts[0] == "ESN-CLOCK rated hfclk=xtal 16000000"
         assert q.link.echo(b"micro:bit") == b"micro:bit"
         line = q.link.reset(system=True)
-        assert line.startswith("ESN-READY") and q.link.texts.count("ESN-CLOCK hfclk=xtal 16000000") == 2
+        assert line.startswith("ESN-READY") and q.link.texts.count("ESN-CLOCK rated hfclk=xtal 16000000") == 2
         q.link.handshake()
         assert q.link.counter().ticks < 100_000   # restarted with the machine (~1e4), not run ahead (~5e5)
     assert q.exit_code == 0
@@ -268,11 +268,12 @@ def test_real_microbit_v1_image_runs_on_the_emulated_nrf51(boards, fw_cache):
     q = QemuTarget(boards["qemu-microbit"], fw.elf, handshake=False)
     q.start()
     try:
-        assert q.link.texts == ["ESN-CLOCK hfclk=xtal 16000000",
+        assert q.link.texts == ["ESN-CLOCK rated hfclk=xtal 16000000",
                                 "ESN-READY edgesnn-fw/" + q.ready_line.split("edgesnn-fw/")[1]]
         assert q.ready_line.endswith("board=microbit-v1")
         h = q.link.handshake()
         assert h.board == "microbit-v1" and "exit" not in h.capabilities and h.tick_hz == 16_000_000
+        assert h.clock == "rated hfclk=xtal 16000000"
         assert q.link.echo(b"real board image") == b"real board image"
         assert q.link.spin(100_000).ticks == pytest.approx(2 * 100_000 / 62.5, abs=1.5)
     finally:

@@ -80,7 +80,7 @@ def _vectors(elf: Elf, origin: int) -> tuple[int, int]:
 
 def _clock_line(texts: list[str]) -> dict[str, str]:
     line = next(t for t in texts if t.startswith("ESN-CLOCK "))
-    return dict(kv.split("=", 1) for kv in line.split()[1:])
+    return dict(kv.split("=", 1) if "=" in kv else ("state", kv) for kv in line.split()[1:])
 
 
 @pytest.mark.needs_qemu
@@ -117,8 +117,9 @@ def test_clock_fallback_is_reported_and_the_link_runs_on_the_reset_clock(boards,
     fw = F.build(b, cache_dir=fw_cache)
     with QemuTarget(b, fw.elf) as t:
         clock = _clock_line(t.link.texts)
-        assert clock == {"sysclk_hz": "16000000", "source": "hsi", "uart_clk_hz": "16000000",
+        assert clock == {"state": "fallback", "sysclk_hz": "16000000", "source": "hsi", "uart_clk_hz": "16000000",
                          "rated_hz": "168000000", "error": "hse-not-ready"}
+        assert t.hello.clock == t.link.texts[0].removeprefix("ESN-CLOCK ")   # HELLO says it too
         assert t.link.texts.index(next(s for s in t.link.texts if s.startswith("ESN-CLOCK"))) < \
             t.link.texts.index(t.ready_line)
         assert t.link.echo(bytes(range(256))) == bytes(range(256))
@@ -288,7 +289,8 @@ def _check_model_case(b, exe: Path, case: str) -> None:
     reg = {k: v.strip() for k, v in (line.split("=", 1) for line in out.stdout.splitlines() if line.strip())}
     text = reg.pop("text")
     r = {k: int(v, 16) for k, v in reg.items()}
-    clock = dict(kv.split("=", 1) for kv in text.split()[1:])
+    assert text.split()[:2] == ["ESN-CLOCK", "rated" if case == "ok" else "fallback"], text
+    clock = dict(kv.split("=", 1) for kv in text.split()[2:])
     ok = case == "ok"
     sysclk = b.clock_hz if ok else c["reset_clock_hz"]
     uart_div = c["ahb_div"] * (c["apb1_div"] if c["uart_apb"] == 1 else c["apb2_div"])

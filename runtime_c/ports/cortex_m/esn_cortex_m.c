@@ -52,9 +52,9 @@ void esn_fw_port_reset(void)
 void esn_fw_port_exit(int code)
 {
     esn_fw_puts("\r\nESN-STACK stack_used=");
-    esn_cortex_m_put_dec(esn_cortex_m_stack_used());
+    esn_fw_put_dec(esn_cortex_m_stack_used());
     esn_fw_puts(" stack_bytes=");
-    esn_cortex_m_put_dec((uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
+    esn_fw_put_dec((uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
     esn_fw_puts("\r\n");
     esn_fw_port_putc(0x00); /* ends the text for the host's reader, as after the ready line */
     esn_fw_port_flush();

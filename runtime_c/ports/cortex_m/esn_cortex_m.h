@@ -66,7 +66,6 @@
 uint32_t esn_cortex_m_stack_used(void);
 
 /** Writes v in decimal on the serial link (esn_fault.c). */
-void esn_cortex_m_put_dec(uint32_t v);
 
 /** Enables the DWT cycle counter where there is one. */
 void esn_cortex_m_init(void);

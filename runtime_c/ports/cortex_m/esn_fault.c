@@ -64,18 +64,6 @@ static void esn_put_hex(uint32_t v)
     }
 }
 
-void esn_cortex_m_put_dec(uint32_t v)
-{
-    char b[11];
-    int i = 10;
-    b[i] = 0;
-    do {
-        b[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v && i > 0);
-    esn_fw_puts(&b[i]);
-}
-
 static void esn_field(const char *name, uint32_t v)
 {
     esn_fw_puts(name);
@@ -120,7 +108,7 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
     esn_fw_puts("\r\n" ESN_FW_FAULT_PREFIX " ");
     esn_fw_puts(esn_exc_name(ipsr));
     esn_fw_puts(" exc=");
-    esn_cortex_m_put_dec(ipsr);
+    esn_fw_put_dec(ipsr);
     esn_field(" pc=", regs[0]);
     esn_field(" lr=", regs[1]);
     esn_field(" xpsr=", regs[2]);
@@ -130,9 +118,9 @@ void esn_fw_fault_report(uint32_t *frame, uint32_t exc_return)
     esn_field(" bfar=", bfar);
     esn_field(" sp=", regs[7]);
     esn_fw_puts(" stack_used=");
-    esn_cortex_m_put_dec(esn_cortex_m_stack_used());
+    esn_fw_put_dec(esn_cortex_m_stack_used());
     esn_fw_puts(" stack_bytes=");
-    esn_cortex_m_put_dec((uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
+    esn_fw_put_dec((uint32_t)((uintptr_t)__stack_top - (uintptr_t)__stack_bottom));
     esn_fw_puts("\r\n");
 
     payload[0] = (uint8_t)ipsr;

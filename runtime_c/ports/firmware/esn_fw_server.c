@@ -36,6 +36,49 @@ void esn_fw_puts(const char *s)
     }
 }
 
+/* v in decimal, NUL-terminated, at the end of b[11]; returns its first digit. */
+static const char *esn_fw_dec(uint32_t v, char *b)
+{
+    int i = 10;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v && i > 0);
+    return &b[i];
+}
+
+void esn_fw_put_dec(uint32_t v)
+{
+    char b[11];
+    esn_fw_puts(esn_fw_dec(v, b));
+}
+
+static char s_clock[128]; /* the clock line; truncated, never overrun */
+static uint8_t s_clock_len;
+
+void esn_fw_clock_add(const char *s)
+{
+    while (*s && s_clock_len < sizeof s_clock - 1u) {
+        s_clock[s_clock_len++] = *s++;
+    }
+    s_clock[s_clock_len] = 0;
+}
+
+void esn_fw_clock_add_dec(uint32_t v)
+{
+    char b[11];
+    esn_fw_clock_add(esn_fw_dec(v, b));
+}
+
+void esn_fw_clock_report(void)
+{
+    esn_fw_puts("\r\nESN-CLOCK ");
+    esn_fw_puts(s_clock);
+    esn_fw_puts("\r\n");
+    esn_fw_port_putc(0x00);
+}
+
 void esn_fw_send_frame(uint8_t type, const uint8_t *payload, uint16_t len)
 {
     uint8_t f[ESN_FW_OVERHEAD_BYTES + 64];
@@ -121,6 +164,7 @@ static int do_hello(const esn_fw_req *r)
     n = put_str(o, n, r->out_cap, esn_fw_ext_runtime_version());
     n = put_str(o, n, r->out_cap, ESN_FW_BOARD);
     n = put_str(o, n, r->out_cap, ESN_FW_TICK_SOURCE);
+    n = put_str(o, n, r->out_cap, s_clock);
     *r->out_len = n;
     return ESN_FW_ST_OK;
 }

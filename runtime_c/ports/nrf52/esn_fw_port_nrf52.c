@@ -44,8 +44,7 @@ void esn_fw_port_init(void)
     xtal = esn_nordic_hfxo_start(ESN_CHIP_HFXO_WAIT_US); /* nothing is sent before: the baud follows HFCLK */
     esn_nordic_ticks_restart();                          /* ticks count from here */
 
-    /* Which clock runs: a text line ended by 0x00 before the ready line (the host keeps it). */
-    esn_fw_puts(xtal ? "\r\nESN-CLOCK hfclk=xtal 64000000\r\n"
-                     : "\r\nESN-CLOCK hfclk=rc 64000000 (the crystal did not start in time)\r\n");
-    esn_fw_port_putc(0x00);
+    /* Which clock runs: the boot's ESN-CLOCK line, and HELLO's clock (esn_fw_server.h) */
+    esn_fw_clock_add(xtal ? "rated hfclk=xtal 64000000" : "fallback hfclk=rc 64000000 (the crystal did not start in time)");
+    esn_fw_clock_report();
 }

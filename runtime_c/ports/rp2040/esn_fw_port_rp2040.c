@@ -175,19 +175,6 @@ static int clocks_start(void)
 
 static uint32_t s_uart_clk_hz;
 
-static void put_dec(uint32_t v)
-{
-    char d[10];
-    int n = 0;
-    do {
-        d[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    while (n > 0) {
-        esn_fw_port_putc((uint8_t)d[--n]);
-    }
-}
-
 void esn_fw_port_init(void)
 {
     int clk = clocks_start();
@@ -211,14 +198,13 @@ void esn_fw_port_init(void)
     REG(IO_BANK0_BASE, 0x04u + 8u * ESN_CHIP_UART_TX_GPIO) = 2u;       /* FUNCSEL UART */
     REG(IO_BANK0_BASE, 0x04u + 8u * ESN_CHIP_UART_RX_GPIO) = 2u;
 
-    /* Which clock runs, and at what rate (ROSC: nominal): a text line ended by 0x00 before the
-     * ready line (the host keeps it among the link's texts). */
-    esn_fw_puts(clk == 2   ? "\r\nESN-CLOCK clk_sys=pll_sys "
-                : clk == 1 ? "\r\nESN-CLOCK clk_sys=xosc (PLL_SYS did not lock) "
-                           : "\r\nESN-CLOCK clk_sys=rosc (the crystal did not start: baud and ticks approximate) ");
-    put_dec(s_uart_clk_hz);
-    esn_fw_puts(" Hz\r\n");
-    esn_fw_port_putc(0x00);
+    /* Which clock runs (ROSC: at its nominal rate): the boot's ESN-CLOCK line, and HELLO's clock */
+    esn_fw_clock_add(clk == 2   ? "rated clk_sys=pll_sys "
+                     : clk == 1 ? "fallback clk_sys=xosc (PLL_SYS did not lock) "
+                                : "fallback clk_sys=rosc (the crystal did not start: baud and ticks approximate) ");
+    esn_fw_clock_add_dec(s_uart_clk_hz);
+    esn_fw_clock_add(" Hz");
+    esn_fw_clock_report();
 }
 
 int esn_fw_port_getc(void)

@@ -143,33 +143,20 @@ static void esn_stm32_uart_init(uint32_t clk_hz)
     UART_CR1 = UART_CR1_ON;
 }
 
-static void esn_stm32_put_dec(uint32_t v)
-{
-    char b[11];
-    int i = 10;
-    b[i] = 0;
-    do {
-        b[--i] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v && i > 0);
-    esn_fw_puts(&b[i]);
-}
-
-/* The clock line: a text line of its own, delimited by 0x00 like the ready line that follows. */
+/* The clock line (esn_fw_server.h): printed before the ready line and carried by HELLO. */
 static void esn_stm32_report_clock(void)
 {
-    esn_fw_puts("\r\nESN-CLOCK sysclk_hz=");
-    esn_stm32_put_dec(s_clock.sysclk_hz);
-    esn_fw_puts(" source=");
-    esn_fw_puts(esn_stm32_sws_name(s_clock.sws));
-    esn_fw_puts(" uart_clk_hz=");
-    esn_stm32_put_dec(s_clock.uart_clk_hz);
-    esn_fw_puts(" rated_hz=");
-    esn_stm32_put_dec(ESN_FW_UART_CLOCK_HZ);
-    esn_fw_puts(" error=");
-    esn_fw_puts(esn_stm32_clock_error_name(s_clock.error));
-    esn_fw_puts("\r\n");
-    esn_fw_port_putc(0x00);
+    esn_fw_clock_add(s_clock.error == ESN_STM32_CLK_OK ? "rated sysclk_hz=" : "fallback sysclk_hz=");
+    esn_fw_clock_add_dec(s_clock.sysclk_hz);
+    esn_fw_clock_add(" source=");
+    esn_fw_clock_add(esn_stm32_sws_name(s_clock.sws));
+    esn_fw_clock_add(" uart_clk_hz=");
+    esn_fw_clock_add_dec(s_clock.uart_clk_hz);
+    esn_fw_clock_add(" rated_hz=");
+    esn_fw_clock_add_dec(ESN_FW_UART_CLOCK_HZ);
+    esn_fw_clock_add(" error=");
+    esn_fw_clock_add(esn_stm32_clock_error_name(s_clock.error));
+    esn_fw_clock_report();
 }
 
 void esn_fw_port_init(void)

@@ -41,6 +41,36 @@ void esn_fw_puts(const char *s)
     }
 }
 
+/* the firmware layer's clock line (esn_fw_server.c), printed as the firmware prints it */
+static char s_clock[128];
+static size_t s_clock_len;
+
+void esn_fw_clock_add(const char *s)
+{
+    while (*s && s_clock_len + 1 < sizeof s_clock) {
+        s_clock[s_clock_len++] = *s++;
+    }
+}
+
+void esn_fw_clock_add_dec(uint32_t v)
+{
+    char b[11];
+    int i = 10;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v && i > 0);
+    esn_fw_clock_add(&b[i]);
+}
+
+void esn_fw_clock_report(void)
+{
+    esn_fw_puts("\r\nESN-CLOCK ");
+    esn_fw_puts(s_clock);
+    esn_fw_puts("\r\n");
+}
+
 static int s_fail;
 static volatile int s_stop;
 
