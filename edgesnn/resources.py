@@ -81,16 +81,25 @@ def calibration_file(board_id: str) -> Path:
     return mine
 
 
-def check_not_writable_by_others(path: Path, what: str) -> None:
-    """UntrustedFile unless `path` and its folder are owned by the user and not writable by group or others."""
+def untrusted(path: Path, *, root_ok: bool = False, group_ok: bool = False) -> tuple[Path, str] | None:
+    """(the file or folder at fault, why) when `path` or its folder could have been written by someone else:
+    owned by another user (root allowed when root_ok), or writable by others (or by the group unless group_ok);
+    None when both are safe."""
     for p in (path.parent, path):
         st = os.stat(p)
-        if st.st_uid != os.getuid():
-            why = f"is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
-        elif st.st_mode & 0o022:
-            why = f"has mode {stat.S_IMODE(st.st_mode):04o}: group or others can write it"
-        else:
-            continue
+        if st.st_uid != os.getuid() and not (root_ok and st.st_uid == 0):
+            whom = f"neither you (uid {os.getuid()}) nor root" if root_ok else f"not by you (uid {os.getuid()})"
+            return p, f"is owned by uid {st.st_uid}, {whom}"
+        if st.st_mode & (0o002 if group_ok else 0o022):
+            return p, f"has mode {stat.S_IMODE(st.st_mode):04o}: {'anyone' if group_ok else 'group or others'} can write it"
+    return None
+
+
+def check_not_writable_by_others(path: Path, what: str) -> None:
+    """UntrustedFile unless `path` and its folder are owned by the user and not writable by group or others."""
+    bad = untrusted(path)
+    if bad:
+        p, why = bad
         raise UntrustedFile(f"{path}: not used as the {what} for its board: {p} {why}, so someone else may have "
                             f"written it; if it is yours, `chmod go-w {p}`, else remove it (or set "
                             f"EDGESNN_CALIBRATION_DIR to a folder of your own)")

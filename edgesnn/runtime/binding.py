@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,7 +35,7 @@ from ..graph.kinds import STATE_VARS
 from ..graph.simulate import SimResult
 from ..lower import ScheduleError, ScheduleSpecError, lower
 from ..quantize.reference import FIXED_COUNTERS, check_spike_inputs
-from ..resources import CHECKOUT
+from ..resources import CHECKOUT, untrusted
 
 C_COUNTERS = FIXED_COUNTERS + ("cycles",)  # the order of esn_counters' fields
 
@@ -89,14 +88,9 @@ class UntrustedExtension(CRuntimeError):
 def check_extension_file(path: Path) -> None:
     """UntrustedExtension unless the extension `path` and its folder belong to the user or root and others
     cannot write them (group-writable is allowed: a user-private group, umask 002, makes that usual)."""
-    for p in (path.parent, path):
-        st = os.stat(p)
-        if st.st_uid not in (os.getuid(), 0):
-            why = f"is owned by uid {st.st_uid}, neither you (uid {os.getuid()}) nor root"
-        elif st.st_mode & 0o002:
-            why = f"has mode {stat.S_IMODE(st.st_mode):04o}: anyone can write it"
-        else:
-            continue
+    bad = untrusted(path, root_ok=True, group_ok=True)
+    if bad:
+        p, why = bad
         raise UntrustedExtension(f"the C runtime extension {path} is not loaded: {p} {why}, so someone else may "
                                  f"have replaced it; reinstall edgesnn into a folder only you (or root) can write "
                                  f"(`pip install` in a virtual environment of your own)")

@@ -27,7 +27,7 @@ from edgesnn.device import protocol as P
 from edgesnn.device.runner import open_board
 from edgesnn.errors import DeviceError
 from edgesnn.firmware import image as I
-from tests.device.test_protocol import PtyPeer
+from tests.device.test_protocol import peer  # noqa: F401  (the pty peer fixture)
 from tests.helpers.cli import fails, run
 from tests.helpers.paths import DATA, MODELS
 
@@ -341,19 +341,6 @@ def test_elf_linked_elsewhere_is_refused(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------------
 # A real board's serial port: the same client, HELLO checked
-
-@pytest.fixture
-def peer():
-    made = []
-
-    def make(**kw):
-        p = PtyPeer(**kw)
-        made.append(p)
-        return p
-    yield make
-    for p in made:
-        p.close()
-
 
 def test_open_board_checks_hello(tmp_path, peer):
     board = load_board_file(board_file(tmp_path, "pty-board", port=False))
