@@ -19,7 +19,7 @@ from edgesnn.device.qemu import QemuTarget
 from edgesnn.device.runner import RUN_REQ_HEADER, DeviceModel
 from edgesnn.firmware.build import FirmwareTooLarge
 from edgesnn.firmware.runtime import build_runtime_firmware, input_staging_bytes, model_ram_bytes
-from edgesnn.lower import lower
+from edgesnn.lower import align8, lower
 from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime.binding import run_c
 from edgesnn.board import load_board_file
@@ -170,43 +170,58 @@ def _with_payload(board, tmp_path, max_payload: int):
     return load_board_file(path)
 
 
+def _wide_input_net(n_in: int = 100):
+    """Input(n_in) -> fc (Linear, 16) -> lif (LIF) -> Output: a step of n_in bytes, more than the smallest frame
+    a board may have (72 B, one counter page) carries with RUN's header."""
+    from edgesnn.graph import ir
+    rng = np.random.default_rng(5)
+    nodes = {"x": ir.Input(name="x", shape=(n_in,)),
+             "fc": ir.Linear(name="fc", weight=rng.normal(0, 0.3, (16, n_in))),
+             "lif": ir.LIF(name="lif", alpha=np.full(16, 0.9), gain=np.ones(16), bias=np.zeros(16),
+                           threshold=np.ones(16), v_reset=np.zeros(16)),
+             "y": ir.Output(name="y", shape=(16,))}
+    g = ir.Graph(nodes, [("x", "fc"), ("fc", "lif"), ("lif", "y")], 1e-3)
+    return quantize(g, QuantConfig())
+
+
 @pytest.mark.needs_arm_gcc
 def test_the_fit_check_counts_input_staging(tmp_path, fw_cache):
-    """digits_mlp's 64 B step on a board whose frames carry 64 B: RUN (3 B header) cannot carry it, so the
-    firmware needs 64 B of staging. On a board whose SRAM holds the model but not its staging, compiled in
-    and as a blob, the build is refused before anything boots, naming the staging; with 1,024 B frames
-    the same SRAM holds it."""
-    q = example_qgraph("digits_mlp")
+    """A 100 B step on a board whose frames carry 72 B: RUN (3 B header) cannot carry it, so the firmware needs
+    104 B of staging (100, 8-aligned). On a board whose SRAM holds the model but not its staging, compiled in and as a blob,
+    the build is refused before anything boots, naming the staging; with 1,024 B frames the same SRAM holds
+    it."""
+    q = _wide_input_net()
     low = lower(q)
+    stage = align8(100)   # the staging area, 8-aligned in the arena
     big = board_variant(tmp_path, "qemu-mps2-an386-p", sram_bytes=1 << 20)
-    small_frames = _with_payload(big, tmp_path, 64)
-    assert input_staging_bytes(big, low) == 0 and input_staging_bytes(small_frames, low) == 64
+    small_frames = _with_payload(big, tmp_path, 72)
+    assert input_staging_bytes(big, low) == 0 and input_staging_bytes(small_frames, low) == stage
     assert input_staging_bytes(small_frames, lower(q, "fused", 6)) == 0   # a grouped schedule's own buffer
 
     region = small_frames.arena_region
 
     def board(name: str, sram: int):   # under 64 KiB all (SMALL_SRAM_BYTES: the loader's tables shrink below)
-        return _with_payload(board_variant(tmp_path, name, sram_bytes=sram, arena_bytes=1024), tmp_path, 64)
+        return _with_payload(board_variant(tmp_path, name, sram_bytes=sram, arena_bytes=1024), tmp_path, 72)
 
     ref = board("qemu-mps2-an386-ref", 60_000)
     fw = build_runtime_firmware(ref, q, builtin=True, cache_dir=fw_cache)
-    assert fw.sizes.arena == low.arena_bytes + 64
+    assert fw.sizes.arena == low.arena_bytes + stage
 
     # compiled in: SRAM for the firmware, the runtime arena and the staging fits; 32 B less is refused
     used = fw.sizes.regions[region]
     assert build_runtime_firmware(board("qemu-mps2-an386-s0", used), q, builtin=True, cache_dir=fw_cache).sizes.arena \
-        == low.arena_bytes + 64
-    with pytest.raises(FirmwareTooLarge, match=r"runtime arena [\d,]+ B \+ input staging 64 B \(one step's input"):
+        == low.arena_bytes + stage
+    with pytest.raises(FirmwareTooLarge, match=rf"runtime arena [\d,]+ B \+ input staging {stage} B \(one step's input"):
         build_runtime_firmware(board("qemu-mps2-an386-s1", used - 32), q, builtin=True, cache_dir=fw_cache)
 
     # as a blob, checked before anything boots: the probe's RAM + blob + runtime arena + staging
     blob, arena = model_ram_bytes(q)
     probe = build_runtime_firmware(ref, arena_bytes=8, cache_dir=fw_cache)
-    used = probe.sizes.regions[region] - 8 + blob + arena + 64
+    used = probe.sizes.regions[region] - 8 + blob + arena + stage
     assert build_runtime_firmware(board("qemu-mps2-an386-b0", used), q, cache_dir=fw_cache).sizes.arena \
-        >= blob + arena + 64
+        >= blob + arena + stage
     with pytest.raises(FirmwareTooLarge, match=r"model blob [\d,]+ B sent to RAM, runtime arena [\d,]+ B "
-                                               r"\+ input staging 64 B"):
+                                               rf"\+ input staging {stage} B"):
         build_runtime_firmware(board("qemu-mps2-an386-b1", used - 32), q, cache_dir=fw_cache)
 
 
