@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -612,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
     default_show, warnings.showwarning = warnings.showwarning, show
     try:
         args.func(args)
+        sys.stdout.flush()   # a closed pipe shows here, not as a traceback at interpreter exit
+    except BrokenPipeError:   # `edgesnn boards | head`: the reader is gone; say nothing more, at exit too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except EdgesnnError as e:
         for note in getattr(e, "__notes__", ()):  # e.g. a warning that explains the error
             print(f"edgesnn {args.command}: {note}", file=sys.stderr)

@@ -186,3 +186,11 @@ def test_import_says_where_snntorch_beta_was_clamped(tmp_path, capsys):
     assert ("note: node 'lif' (LIF): beta clamped to 1.0 at 1 of 2 neurons (file beta up to 1.037), as snnTorch "
             "clamps it when it runs") in capsys.readouterr().out
     np.testing.assert_allclose(Graph.load(tmp_path / "m.json").nodes["lif"].alpha, [0.9, 1.0])
+
+
+def test_a_reader_that_leaves_early_is_no_traceback():
+    """`edgesnn boards | head -1`-style: the pipe's reader is gone before edgesnn writes; no traceback."""
+    code = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
+            "from edgesnn.cli import main; sys.exit(main(['boards']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and p.stderr == "", p.stderr
