@@ -359,6 +359,14 @@ class _Problems:
                 self.add(prefix + key, "unknown key" + (f" (did you mean {near[0]!r}?)" if near else ""))
         return ok
 
+    def named_tables(self, raw: dict, key: str) -> dict:
+        """raw[key]'s [key.NAME] tables ({} when absent); a non-table is a problem and counts as none."""
+        tables = raw.get(key, {})
+        if not isinstance(tables, dict):
+            self.add(f"[{key}]", f"must hold [{key}.NAME] tables")
+            return {}
+        return tables
+
     def raise_if_any(self) -> None:
         if self.items:
             n = len(self.items)
@@ -532,14 +540,10 @@ def _port_file(path: Path) -> tuple[Port | None, _Problems]:
             p.add(k, "names a hook twice")
 
     ticks: dict[str, tuple[str, ...]] = {}
-    tick_raw = raw.get("tick", {})
-    if not isinstance(tick_raw, dict):
-        p.add("[tick]", "must hold [tick.NAME] tables")
-    else:
-        for name, t in tick_raw.items():
-            ok = p.check_table(t, PORT_TICK, f"tick.{name}.")
-            if "sources" in ok:
-                ticks[name] = tuple(ok["sources"])
+    for name, t in p.named_tables(raw, "tick").items():
+        ok = p.check_table(t, PORT_TICK, f"tick.{name}.")
+        if "sources" in ok:
+            ticks[name] = tuple(ok["sources"])
     defines = raw.get("defines", {})
     if not isinstance(defines, dict) or not all(
             re.fullmatch(r"[A-Z_][A-Z0-9_]*", k) and isinstance(v, str) for k, v in defines.items()):
@@ -548,11 +552,7 @@ def _port_file(path: Path) -> tuple[Port | None, _Problems]:
 
     port_id = top.get("id", folder.name)
     machines: dict[str, QemuMachine] = {}
-    machines_raw = raw.get("machines", {})
-    if not isinstance(machines_raw, dict):
-        p.add("[machines]", "must hold [machines.NAME] tables")
-        machines_raw = {}
-    for name, m in machines_raw.items():
+    for name, m in p.named_tables(raw, "machines").items():
         pre = f"machines.{name}."
         ok = p.check_table(m, MACHINE, pre)
         if "core" in ok and "cores" in top and ok["core"] not in top["cores"]:
@@ -565,11 +565,7 @@ def _port_file(path: Path) -> tuple[Port | None, _Problems]:
                 port=port_id, path=path)
 
     chip: dict[str, ChipSetting] = {}
-    chip_raw = raw.get("chip", {})
-    if not isinstance(chip_raw, dict):
-        p.add("[chip]", "must hold [chip.NAME] tables")
-        chip_raw = {}
-    for name, c in chip_raw.items():
+    for name, c in p.named_tables(raw, "chip").items():
         pre = f"chip.{name}."
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             p.add(f"chip.{name}", "a setting's name is lower_snake_case (it becomes ESN_CHIP_<NAME>)")

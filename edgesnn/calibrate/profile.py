@@ -135,27 +135,28 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
     and once at PACKED (named MODEL@w4s8), its total estimated under each of `coeff_sets`
     ({label: Coefficients}); a model that cannot fit the board is listed with why."""
     out = []
-    cases = [(name + suffix, path, data, quant) for name, path, data in example_models()
-             for suffix, quant in (("", {}), (f"@w{PACKED['weight_bits']}s{PACKED['state_bits']}", PACKED))]
-    with Progress(len(cases), "held-out models") as bar:
-        for name, path, data, quant in cases:
-            x, _ = load_dataset(data)
+    precisions = (("", {}), (f"@w{PACKED['weight_bits']}s{PACKED['state_bits']}", PACKED))
+    models = example_models()
+    with Progress(len(models) * len(precisions), "held-out models") as bar:
+        for base, path, data in models:
             model = load_model(str(path))
+            x, _ = load_dataset(data)
             x = x[:inputs].reshape(min(inputs, len(x)), x.shape[1], *model.input.shape)
-            q = to_qgraph(model, **quant)
-            try:
-                res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
-            except FirmwareTooLarge as e:
-                out.append({"model": name, "skipped": e.regions})
+            for suffix, quant in precisions:
+                name, q = base + suffix, to_qgraph(model, **quant)
+                try:
+                    res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
+                except FirmwareTooLarge as e:
+                    out.append({"model": name, "skipped": e.regions})
+                    bar.update()
+                    continue
+                row = {"model": name, "inputs": len(x), "measured": float(res.run_cycles.sum()) / len(x)}
+                for label, c in coeff_sets.items():
+                    p = compare(q, res, host, board, c, name)
+                    row[label] = {"estimated": p.total_estimated, "error": p.total_error,
+                                  "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
+                out.append(row)
                 bar.update()
-                continue
-            row = {"model": name, "inputs": len(x), "measured": float(res.run_cycles.sum()) / len(x)}
-            for label, c in coeff_sets.items():
-                p = compare(q, res, host, board, c, name)
-                row[label] = {"estimated": p.total_estimated, "error": p.total_error,
-                              "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
-            out.append(row)
-            bar.update()
     return out
 
 

@@ -39,7 +39,8 @@ from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS
-from ..lower import RESET_CODES, LNode, Lowered, MemoryPlan, align8, config_record, lower, unpack_rows
+from ..lower import (RESET_CODES, LNode, Lowered, MemoryPlan, align8, config_record, lower, unpack_rows, weight_bytes,
+                     weight_row_len)
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, storage_dtype
@@ -592,18 +593,12 @@ def _param_stored(r: _Rec, i: int) -> int:
 
 
 def _row_len(r: _Rec) -> int:
-    name = r.row.name if r.row else ""
-    if name in ("Linear", "Affine"):
-        return r.out_size
-    if name in ("Conv1d", "Conv2d"):
-        return r.out_shape[0] // r.groups if r.groups else 0
-    return r.in_size if name == "Scale" else 0
+    return weight_row_len(r.row.name if r.row else "", r.in_size, r.out_size, r.out_shape[0], r.groups)
 
 
 def _param_bytes(r: _Rec, i: int) -> int:
     if i == 0:
-        n = _row_len(r)
-        return 0 if n == 0 else (_param_count(r, 0) // n) * ((n * _pbits(r, 0) + 7) // 8)
+        return weight_bytes(_param_count(r, 0), _row_len(r), _pbits(r, 0))
     mode = r.pmode[i]
     cnt = 1 if mode == PM_LAYER else r.out_shape[0] if mode == PM_CHANNEL else (
         r.out_size if r.row and r.row.neuron else r.out_shape[0])
@@ -617,11 +612,6 @@ def _load(data: bytes, o: int, r: _Rec, i: int, cnt: int) -> np.ndarray:
         rows = _param_count(r, 0) // n
         return unpack_rows(data[o:o + _param_bytes(r, 0)], bits, n, rows * n).reshape(rows, n)
     return np.frombuffer(data, f"<i{bits // 8}", cnt, o).astype(np.int64)
-
-
-def _conv_out_len(n: int, k: int, stride: int, pad: int, dil: int) -> int:
-    span = n + 2 * pad - dil * (k - 1) - 1
-    return 0 if span < 0 else span // stride + 1
 
 
 def _structure(md: dict, recs: list[_Rec], edges: list, fail) -> None:  # noqa: C901 (esn__validate_structure)
@@ -749,7 +739,7 @@ def _geometry(k: int, r: _Rec, fail) -> None:
         fail("SHAPE", k, f"groups {r.groups} do not divide the channels {r.in_shape[0]} -> {r.out_shape[0]}")
     for a in range(1, rank):
         g = a - 1 if rank == 3 else 1
-        o = _conv_out_len(r.in_shape[a], r.kernel[g], r.stride[g], r.pad[g], r.dil[g])
+        o = ir.conv_out_len(r.in_shape[a], r.kernel[g], r.stride[g], r.pad[g], r.dil[g])
         if o < 1 or o != r.out_shape[a]:
             fail("SHAPE", k, f"output length {r.out_shape[a]} on axis {a}; the window gives {o}")
 

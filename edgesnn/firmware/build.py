@@ -291,9 +291,7 @@ def _boot2_block(obj: Path, source: Path) -> bytes:
     if len(code) != 1 or other or rel:
         raise DeviceError(f"boot2 {source} must compile to one code section with no data and no relocations "
                           f"(got code {[s.name for _, s in code]}, data {other}, relocations {rel})")
-    idx, sec = code[0]
-    off = elf._raw_sections[idx][4]
-    body = elf.data[off: off + sec.size]
+    body = elf.section_data(code[0][0])
     if len(body) > BOOT2_BYTES - 4:
         raise DeviceError(f"boot2 {source} is {len(body)} B of code; the boot ROM copies {BOOT2_BYTES} B, "
                           f"the last 4 its CRC: at most {BOOT2_BYTES - 4} B")

@@ -135,11 +135,6 @@ def _not_private(st: os.stat_result) -> str | None:
     return None
 
 
-def ensure_dir(cache_dir: Path) -> None:
-    """private(cache_dir): kept for callers of the old name."""
-    private(cache_dir)
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

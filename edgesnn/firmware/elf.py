@@ -95,6 +95,11 @@ class Elf:
             out.append((paddr, self.data[off: off + filesz]))
         return out
 
+    def section_data(self, index: int) -> bytes:
+        """The file bytes of section `index` (of self.sections; nothing for a NOBITS section)."""
+        _n, typ, _f, _a, off, size, *_r = self._raw_sections[index]
+        return b"" if typ == SHT_NOBITS else self.data[off: off + size]
+
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 

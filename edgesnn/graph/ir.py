@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -246,7 +245,10 @@ class Affine(Linear):
 
 
 def conv_out_len(n: int, k: int, stride: int, pad: int, dil: int) -> int:
-    return (n + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    """Output length along one axis; 0 where the dilated kernel does not fit the padded input
+    (esn_conv_out_len)."""
+    span = n + 2 * pad - dil * (k - 1) - 1
+    return 0 if span < 0 else span // stride + 1
 
 
 @dataclass(eq=False, kw_only=True)

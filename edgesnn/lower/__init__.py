@@ -13,8 +13,10 @@ Both writers (edgesnn.emit: the blob and the C sources) start from `lower`, so t
 
 from .program import (MAX_RANK, RESET_CODES, SCHEDULE_LABELS, SCHEDULES, LEdge, LNode, Lowered, MemoryPlan,
                       ScheduleError, ScheduleSpecError, align8, arena_size, arena_size_layer_major,
-                      arena_size_schedule, config_record, lower, pack_rows, schedule_spec, unpack_rows)
+                      arena_size_schedule, config_record, lower, pack_rows, schedule_spec, unpack_rows, weight_bytes,
+                      weight_row_len)
 
 __all__ = ["MAX_RANK", "RESET_CODES", "SCHEDULE_LABELS", "SCHEDULES", "LEdge", "LNode", "Lowered", "MemoryPlan",
            "ScheduleError", "ScheduleSpecError", "align8", "arena_size", "arena_size_layer_major",
-           "arena_size_schedule", "config_record", "lower", "pack_rows", "schedule_spec", "unpack_rows"]
+           "arena_size_schedule", "config_record", "lower", "pack_rows", "schedule_spec", "unpack_rows", "weight_bytes",
+           "weight_row_len"]

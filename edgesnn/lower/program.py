@@ -120,13 +120,8 @@ class LNode:
 
     @property
     def weight_row_len(self) -> int:
-        """Weights one input event reads (a row; esn__weight_row_len): out_size (Linear/Affine), C_out / groups
-        (conv), in_size (Scale, one row)."""
-        if self.kind in ("Linear", "Affine"):
-            return self.out_size
-        if self.kind in ("Conv1d", "Conv2d"):
-            return self.out_shape[0] // self.groups
-        return self.in_size
+        """Weights one input event reads (weight_row_len of this node)."""
+        return weight_row_len(self.kind, self.in_size, self.out_size, self.out_shape[0], self.groups)
 
     def param_data(self, slot: str) -> bytes:
         """Array `slot` as the runtime reads it: little-endian at its stored bits, weights packed by row."""
@@ -139,9 +134,7 @@ class LNode:
 
     def stored_bytes(self, slot: str, count: int, bits: int) -> int:
         """Bytes `count` elements of array `slot` take at `bits` each (weights: whole rows, each on a byte)."""
-        if slot != "weight":
-            return count * bits // 8
-        return count // self.weight_row_len * ((self.weight_row_len * bits + 7) // 8)
+        return weight_bytes(count, self.weight_row_len, bits) if slot == "weight" else count * bits // 8
 
     @property
     def n_state(self) -> int:
@@ -241,17 +234,19 @@ class Lowered:
                 last[self.owner(e.src)] = max(last[self.owner(e.src)], e.dst)
         return last, {self.owner(e.src) for e in self.edges if e.back}
 
-    def in_place_input(self, k: int) -> int | None:
-        """The node over whose buffer neuron layer k may write its output (esn_in_place): its only input's,
-        when nothing reads that buffer after k and neither is kept for a recurrent edge (every neuron kernel
-        reads in[j] before it writes out[j]); None otherwise."""
-        nd = self.nodes[k]
-        if not KINDS[nd.kind].neuron or nd.n_edges != 1 or self.edges[nd.first_edge].back:
-            return None
-        o = self.owner(self.edges[nd.first_edge].src)
+    def in_place_inputs(self) -> dict[int, int]:
+        """{neuron layer k: the node over whose buffer k may write its output} (esn_in_place): its only
+        input's, when nothing reads that buffer after k and neither is kept for a recurrent edge (every neuron
+        kernel reads in[j] before it writes out[j])."""
         last, doubled = self._liveness()
-        ok = o not in doubled and k not in doubled and last[o] == k and self.nodes[o].out_size == nd.out_size
-        return o if ok else None
+        out = {}
+        for k, nd in enumerate(self.nodes):
+            if not KINDS[nd.kind].neuron or nd.n_edges != 1 or self.edges[nd.first_edge].back:
+                continue
+            o = self.owner(self.edges[nd.first_edge].src)
+            if o not in doubled and k not in doubled and last[o] == k and self.nodes[o].out_size == nd.out_size:
+                out[k] = o
+        return out
 
     def _regions(self) -> list[tuple[tuple[str, int, int], int, int, int]]:
         """((kind, node, parity), bytes, first, last node step alive) of every buffer and state block."""
@@ -288,8 +283,8 @@ class Lowered:
             if at < base or at + size > plan.arena_bytes or at % 8:
                 return f"node {self.nodes[k].name!r}: {what} at {at} lies outside [{base}, {plan.arena_bytes}) or unaligned"
             spans.append((at, at + size, first, last, (what, k)))
-        writes_over = {k: o for k in range(len(self.nodes)) if (o := self.in_place_input(k)) is not None
-                       and plan.buf_off[o][0] == plan.buf_off[k][0]}   # in place, as planned
+        writes_over = {k: o for k, o in self.in_place_inputs().items()
+                       if plan.buf_off[o][0] == plan.buf_off[k][0]}   # in place, as planned
         for i, (o, e, f, l, a) in enumerate(spans):
             for o2, e2, f2, l2, b in spans[i + 1:]:
                 if o < e2 and o2 < e and f <= l2 and f2 <= l and not (
@@ -306,13 +301,13 @@ class Lowered:
         the same time occupies. A node's output buffer lives from its own step until its last reader's (through
         Flattens, which share their input's buffer); a buffer read through a recurrent edge is two buffers
         (one per step parity), kept for the whole input like every state block. A neuron layer writes over
-        its input's buffer where it may (in_place_input): the two are one region, alive for both."""
+        its input's buffer where it may (in_place_inputs): the two are one region, alive for both."""
         n = len(self.nodes)
         base = self.arena_base()
+        in_place = self.in_place_inputs()
         home = list(range(n))   # the node whose buffer region holds k's output
         for k in range(n):
-            o = self.in_place_input(k)
-            home[k] = home[o] if o is not None else k
+            home[k] = home[in_place[k]] if k in in_place else k
         merged: dict = {}
         for (what, k, parity), size, first, last in self._regions():
             key = (what, home[k] if what == "buf" else k, parity)
@@ -530,6 +525,22 @@ class Lowered:
 def _state_width(bits: int) -> int:
     """Bytes a state variable saturated to `bits` is stored in (esn__state_map_of)."""
     return 1 if bits <= 8 else 2 if bits <= 16 else 4
+
+
+def weight_row_len(kind: str, in_size: int, out_size: int, c_out: int, groups: int) -> int:
+    """Weights one input event reads (a row; esn__weight_row_len): out_size (Linear/Affine), C_out / groups
+    (conv), in_size (Scale, one row); 0 for a kind without weights or a record with no groups (the blob
+    reader asks before anything is checked)."""
+    if kind in ("Linear", "Affine"):
+        return out_size
+    if kind in ("Conv1d", "Conv2d"):
+        return c_out // groups if groups else 0
+    return in_size if kind == "Scale" else 0
+
+
+def weight_bytes(count: int, row_len: int, bits: int) -> int:
+    """Bytes `count` weights take at `bits` each, in rows of row_len that each start on a byte (esn__param_bytes)."""
+    return count // row_len * ((row_len * bits + 7) // 8) if row_len else 0
 
 
 def align8(x: int) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..artifact import decode_array, encode_array, load_json, save_json, stamp
-from ..errors import EdgesnnError, QuantizeError
+from ..errors import QuantizeError
 from ..graph import Graph
 from ..schema import check
 from .config import QuantConfig

@@ -104,7 +104,7 @@ def test_in_place_only_for_a_neuron_layer_over_its_only_input(braille):
     plan = low.memory_plan()
     kinds = [nd.kind for nd in low.nodes]
     assert kinds == ["Input", "Linear", "CubaLIF", "Linear", "CubaLIF", "Output", "Linear"]
-    assert [low.in_place_input(k) for k in range(7)] == [None, None, None, None, 3, None, None]
+    assert [low.in_place_inputs().get(k) for k in range(7)] == [None, None, None, None, 3, None, None]
     assert plan.buf_off[4] == plan.buf_off[3] and CModel(b).arena_size == plan.arena_bytes   # taken as planned
     two_inputs = patched(patched(b, _plan_field(b, 2, 0), "<I", plan.buf_off[1][0]), _plan_field(b, 2, 1), "<I",
                          plan.buf_off[1][0])
