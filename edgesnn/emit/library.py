@@ -156,6 +156,7 @@ def _api_header(name: str, low: Lowered, inp: InputBinding, facts: dict, source:
 #ifndef {up}_H
 #define {up}_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
