@@ -1110,7 +1110,9 @@ def write_tree(out_dir: str | os.PathLike, files: dict[str, bytes], force: bool 
                 raise EmitError(f"{rel!r}: not a path inside the library")
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
-        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would make the library private to its writer
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # as mkdir would make it: mkdtemp's 0700 would keep it private
         if out.is_dir():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.rename(out, old / "dir")
