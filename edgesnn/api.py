@@ -43,7 +43,7 @@ from .device.runner import run_on_board
 from .emit.blob import blob_from_lowered
 from .emit.csource import c_sources
 from .emit.files import write_files
-from .emit.library import check_name, default_name, library_files, write_tree
+from .emit.library import TARGETS, check_name, default_name, library_files, write_tree
 from .errors import ArenaTooSmall, EdgesnnError, EmitError
 from .firmware import cache as _cache
 from .firmware.build import Firmware, default_cache_dir, find_tool
@@ -239,6 +239,8 @@ def export_c(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *, ta
     A plan is exported as planned: its quantized model, exit and schedule (over its steps). A float model is
     quantized with `quant` first. name: the C prefix (default: from the file name). An existing non-empty
     out_dir is refused unless force."""
+    if target not in TARGETS:
+        raise EmitError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
     if name is not None:
         check_name(name)
     m = _model(model)

@@ -37,7 +37,8 @@ CORES = {"cortex-m4": "v7E-M", "cortex-m0plus": "v6S-M", "cortex-m33": "v8-M.mai
 
 def _sh(cmd, cwd=None, env=None) -> str:
     r = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
+    assert r.returncode == 0, \
+        f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
     return r.stdout
 
 
@@ -225,7 +226,8 @@ def test_zephyr_module_follows_the_module_specification(tmp_path):
     lists = (d / cmake_dir / "CMakeLists.txt").read_text()
     kc = (d / kconfig).read_text()
     symbol = re.search(r"^config (\w+)", kc, re.M).group(1)
-    assert f"if(CONFIG_{symbol})" in lists and f"CONFIG_{symbol}=y" in (d / "samples" / "digits" / "prj.conf").read_text()
+    assert f"if(CONFIG_{symbol})" in lists
+    assert f"CONFIG_{symbol}=y" in (d / "samples" / "digits" / "prj.conf").read_text()
     # the sources and include folders the module's CMakeLists names exist, and compile as plain C
     mod = "${ZEPHYR_CURRENT_MODULE_DIR}/"
     named = re.findall(re.escape(mod) + r"(\S+)", lists)

@@ -134,8 +134,8 @@ int main(void)
 }}
 """)
     _sh(["arm-none-eabi-gcc", *CPU, "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c",
-         tmp_path / "digits_main.c", f"-I{tmp_path / 'lib' / 'include'}", f"-I{tmp_path / 'lib' / 'runtime' / 'include'}",
-         "-o", tmp_path / "digits_main.o"])
+         tmp_path / "digits_main.c", f"-I{tmp_path / 'lib' / 'include'}",
+         f"-I{tmp_path / 'lib' / 'runtime' / 'include'}", "-o", tmp_path / "digits_main.o"])
     out = _firmware(tmp_path, build, "digits", tmp_path / "digits_main.o", tmp_path / "digits.elf")
     got = np.array([[int(v) for v in ln.split()] for ln in out.strip().splitlines()])
     want = api.simulate(MODELS / "digits_mlp.json", xs, engine="fixed-c", exit_confidence=0.9).measurement
