@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test setup toolchain clean
 
-# The cross toolchain and emulator the device tests use (binutils come with gcc-arm-none-eabi).
+# The cross toolchain and emulator the device tests use (binutils come with gcc-arm-none-eabi), and cmake,
+# which builds the C libraries `edgesnn export-c` writes (tests/emit/test_library.py).
 # Idempotent: does nothing when the tools are there; installs them when run as root on Debian,
 # refreshing the package lists only when apt cannot see the packages (or the install fails on
 # stale lists); otherwise says what is missing and goes on (the device tests then skip).
-TOOLCHAIN_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+TOOLCHAIN_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake
 TOOLCHAIN_OK   := command -v arm-none-eabi-gcc >/dev/null 2>&1 && command -v qemu-system-arm >/dev/null 2>&1 \
+                  && command -v cmake >/dev/null 2>&1 \
                   && [ -f /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc.a ]
 
 setup: $(STAMP) toolchain

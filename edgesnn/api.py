@@ -5,6 +5,7 @@ the command line (cli.py) only parses arguments and prints what these return.
     import_nir(path, ...) -> Imported         a NIR file as a Graph, with the notes and warnings of its reading
     simulate(model, inputs, ...) -> Simulated  a float, fixed-python or fixed-c run (Measurement), accuracy with labels
     compile(model, out_dir, ...) -> Compiled  model.blob + model.c/.h, checked by the C loader first
+    export_c(model, out_dir, target=...) -> Exported   a C library of the model for the user's firmware
     plan(model, board, data, ...) -> Plan | Infeasible
     run(model, inputs, board=...) -> Ran      on an emulated or real board: a Measurement and the firmware
     profile(model, inputs, board=...) -> Profiled   estimated beside measured, per layer
@@ -42,6 +43,7 @@ from .device.runner import run_on_board
 from .emit.blob import blob_from_lowered
 from .emit.csource import c_sources
 from .emit.files import write_files
+from .emit.library import TARGETS, check_name, default_name, library_files, write_tree
 from .errors import ArenaTooSmall, EdgesnnError, EmitError
 from .firmware import cache as _cache
 from .firmware.build import Firmware, default_cache_dir, find_tool
@@ -54,6 +56,7 @@ from .measurement import Measurement
 from .plan import Infeasible, Plan
 from .plan import plan as _plan
 from .quantize import QGraph
+from .quantize.fixedpoint import q8_to_confidence
 from .quantize.reference import check_spike_inputs
 from .runtime.binding import CModel, extension_available, run_c
 from .runtime.engines import load_model, refuse_settings, run_engine, to_qgraph
@@ -210,6 +213,68 @@ def compile(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *,  # 
         raise EmitError(f"{out_dir}: cannot write the compiled model ({e})") from None
     weights = sum(nd.param_nbytes("weight") for nd in low.nodes if "weight" in nd.params)
     return Compiled(out, len(blob), need, weights, checked, qgraph, schedule if isinstance(schedule, str) else "groups")
+
+
+@dataclass
+class Exported:
+    out_dir: Path
+    target: str
+    name: str
+    files: list[str]             # relative paths written
+    arena_bytes: int
+    weight_bytes: int
+    runtime_kept: list[str]      # runtime_c/src files copied
+    runtime_left_out: dict       # runtime_c/src file -> what it is (not needed by this model)
+    qgraph: QGraph
+    schedule: str                # "time-step-major" or the plan's grouped schedule
+
+
+def export_c(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *, target: str = "cmake",
+             name: str | None = None, force: bool = False, **quant) -> Exported:
+    """The `edgesnn export-c` stage: a self-contained C library of the model for the user's own firmware
+    (edgesnn.emit.library), written into out_dir all or nothing: the runtime's sources, the model as const
+    tables, NAME.h/NAME.c (init, reset, step, infer with the early exit, counters) over a static arena, an
+    example main, a README and the target's build files (cmake, arduino, zephyr, platformio).
+
+    A plan is exported as planned: its quantized model, exit and schedule (over its steps). A float model is
+    quantized with `quant` first. name: the C prefix (default: from the file name). An existing non-empty
+    out_dir is refused unless force."""
+    if target not in TARGETS:
+        raise EmitError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
+    if name is not None:
+        check_name(name)
+    m = _model(model)
+    stem = Path(model).name.split(".")[0] if isinstance(model, (str, os.PathLike)) else "model"
+    source = Path(model).name if isinstance(model, (str, os.PathLike)) else f"a {type(m).__name__}"
+    name = name or default_name(stem)
+    qgraph = deployable(m, **quant)
+    schedule, steps, sched_name, plan_lines, example_steps = "time", None, "time-step-major", [], None
+    if isinstance(m, Plan):
+        schedule, steps = m.runtime_schedule, m.runtime_steps
+        sched_name = m.schedule if schedule != "time" else "time-step-major"
+        example_steps = m.data["steps"] if isinstance(m.data.get("steps"), int) else None
+        plan_lines = [f"planned for board {m.board}: accuracy {100 * m.accuracy:.1f}% on its validation data "
+                      f"(float {100 * m.float_accuracy:.1f}%)",
+                      f"placement: weights in {m.placement.get('weights')}, arena in {m.placement.get('arena')} "
+                      f"(put the context there, e.g. with a section attribute)"]
+    cfg = qgraph.config
+    if qgraph.exit is not None:
+        k = int(np.prod(qgraph.graph.output.shape))
+        conf = q8_to_confidence(qgraph.exit["threshold_q8"], k)
+        exit_text = (f"early exit: an input stops after the step at which its output's confidence reaches "
+                     f"{conf:.4f} (entropy below {qgraph.exit['threshold_q8'] / 256:.3f} nats, computed in Q8 on "
+                     "the device)")
+    else:
+        exit_text = "no early exit: every input runs all its steps"
+    facts = {"quant": f"{cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} rounding",
+             "exit": qgraph.exit is not None, "exit_text": exit_text,
+             "schedule_text": sched_name + (f" over T = {steps} steps" if steps else " (any number of steps)"),
+             "plan": plan_lines}
+    lib = library_files(qgraph, target, name, schedule=schedule, steps=steps, source=source, facts=facts,
+                        example_steps=example_steps)
+    out = write_tree(out_dir, lib.files, force=force)
+    return Exported(out, target, name, list(lib.files), lib.arena_bytes, lib.weight_bytes, lib.runtime_kept,
+                    lib.runtime_left_out, qgraph, sched_name)
 
 
 def plan(model: Graph | str | os.PathLike, board: Board | str | None, data, **options) -> Plan | Infeasible:

@@ -138,6 +138,17 @@ def cmd_compile(args) -> None:
           + ("" if c.checked_by_c else " (not checked by the C loader: host extension not built)"))
 
 
+def cmd_export_c(args) -> None:
+    e = api.export_c(args.model, args.output, target=args.target, name=args.name, force=args.force,
+                     **_quant_options(args))
+    cfg = e.qgraph.config
+    left = ", ".join(e.runtime_left_out) or "nothing"
+    print(f"exported {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state"
+          f"{', early exit' if e.qgraph.exit else ''}, {e.schedule}) -> {e.out_dir}/: a {e.target} library "
+          f"'{e.name}' of {len(e.files)} files; weights {e.weight_bytes:,} B const, arena {e.arena_bytes:,} B in "
+          f"{e.name}_ctx; runtime sources {len(e.runtime_kept)} (left out: {left}); see {e.out_dir}/README.md")
+
+
 def cmd_demo(args) -> None:
     run_demo(args.out)
 
@@ -417,6 +428,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the arena the firmware provides; refuse a model that needs more")
     _add_quant_options(s)
     s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("export-c", help="write a C library of a model for your own firmware (CMake, Arduino, "
+                                        "Zephyr, PlatformIO)",
+                       description="Write DIR, a self-contained C library of MODEL: the runtime's sources it needs, "
+                                   "the model as const tables, NAME.h with a small API (NAME_init, NAME_reset, "
+                                   "NAME_step, NAME_infer with the early exit, NAME_predict, counters) over a static "
+                                   "arena sized by the model's memory plan, an example main, a README and the "
+                                   "target's build files. A PLAN.json is exported as planned (quantization, exit, "
+                                   "schedule). Nothing is written when anything fails. See docs/c-api.md.")
+    s.add_argument("model", metavar="MODEL.json|PLAN.json")
+    s.add_argument("-o", "--output", required=True, metavar="DIR")
+    s.add_argument("--target", default="cmake", metavar="TARGET",
+                   help="cmake (CMakeLists.txt + arm-none-eabi toolchain file, host example reading INPUTS.npy), "
+                        "arduino (library.properties, src/), zephyr (zephyr/module.yml, CMake, Kconfig) or "
+                        "platformio (library.json); default cmake")
+    s.add_argument("--name", metavar="NAME", help="C prefix of the API and the library's name (default: from the "
+                                                  "model's file name)")
+    s.add_argument("--force", action="store_true", help="replace DIR when it exists and is not empty")
+    _add_quant_options(s)
+    s.set_defaults(func=cmd_export_c)
 
     s = sub.add_parser("plan", help="search quantization, early exit and cost for a board; write PLAN.json",
                        description="Quantize MODEL over bit widths x rounding per parameter kind, measure each "

@@ -1,0 +1,307 @@
+"""The C library of a model (edgesnn export-c, edgesnn.emit.library), tested for real: the CMake library
+builds on the host and its example prints `--engine fixed-c`'s predictions (the early exit applied, a plan's
+grouped schedule too); it cross-compiles for Cortex-M4, M0+ and M33 through its toolchain file; the Arduino,
+Zephyr and PlatformIO layouts hold what their specifications require and their sources compile as plain C
+with arm-none-eabi-gcc; the runtime files it leaves out are called by nothing it keeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesnn import api
+from edgesnn.board import get_board
+from edgesnn.data import load_dataset
+from edgesnn.emit import library as L
+from edgesnn.graph import Graph
+from edgesnn.lower import lower
+from edgesnn.plan import Plan, plan
+from edgesnn.quantize import QuantConfig
+from edgesnn.runtime.binding import run_c
+from tests.helpers.cbuild import RUNTIME, STRICT, gcc
+from tests.helpers.paths import DATA, MODELS
+
+HAVE_CMAKE = shutil.which("cmake") is not None
+needs_cmake = pytest.mark.skipif(not HAVE_CMAKE, reason="cmake not installed (make setup installs it)")
+WARN = "-Wall -Wextra -Wdouble-promotion -Wconversion -Wsign-conversion -Wshadow -Wstrict-prototypes -pedantic -Werror"
+# what each core's objects must say they are (arm-none-eabi-readelf -A: Tag_CPU_arch)
+CORES = {"cortex-m4": "v7E-M", "cortex-m0plus": "v6S-M", "cortex-m33": "v8-M.mainline"}
+
+
+def _sh(cmd, cwd=None, env=None) -> str:
+    r = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, \
+        f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
+    return r.stdout
+
+
+def _cmake_build(src: Path, build: Path, *args, cflags: str = WARN) -> None:
+    env = {**os.environ, "CFLAGS": cflags}   # CFLAGS adds to the toolchain file's flags (CMAKE_C_FLAGS would replace)
+    _sh(["cmake", "-S", src, "-B", build, *args], env=env)
+    _sh(["cmake", "--build", build, "-j", "2"], env=env)
+
+
+def _host_predictions(lib: Path, name: str, x: np.ndarray, tmp: Path) -> np.ndarray:
+    _cmake_build(lib, tmp / f"build-{name}")
+    np.save(tmp / "x.npy", np.ascontiguousarray(x, np.uint8))
+    out = _sh([tmp / f"build-{name}" / f"{name}_example", tmp / "x.npy"])
+    return np.array([int(v) for v in out.split()])
+
+
+# ---------------------------------------------------------------------------------------------
+# The CMake library on the host: predictions equal fixed-c's
+
+@needs_cmake
+@pytest.mark.needs_c_ext
+@pytest.mark.parametrize("model,data,quant", [
+    ("digits_mlp", "digits_test.npz", {"exit_confidence": 0.9}),
+    ("digits_cnn", "digits_test_cnn.npz", {}),
+    ("seqdigits_alif", "seqdigits_test.npz", {"weight_bits": 4, "state_bits": 12, "exit_confidence": 0.8}),
+])
+def test_cmake_host_example_predicts_as_fixed_c(tmp_path, model, data, quant):
+    x, _ = load_dataset(DATA / data)
+    x = x[:60]
+    e = api.export_c(MODELS / f"{model}.json", tmp_path / "lib", target="cmake", **quant)
+    assert e.name == model and (tmp_path / "lib" / "CMakeLists.txt").is_file()
+    got = _host_predictions(tmp_path / "lib", model, x, tmp_path)
+    want = api.simulate(MODELS / f"{model}.json", x, engine="fixed-c", **quant).measurement
+    np.testing.assert_array_equal(got, want.pred)
+    if quant.get("exit_confidence"):
+        assert want.steps.min() < x.shape[1], "the exit never fired: the test would not see it"
+        assert "EARLY_EXIT 1" in (tmp_path / "lib" / "include" / f"{model}.h").read_text()
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory):
+    """Two plans: the MLP time-step-major with its calibrated early exit, and the recurrent LIF net at T = 4,
+    for which the SRAM objective picks the fused (grouped) schedule."""
+    d = tmp_path_factory.mktemp("plans")
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
+    p = plan(g, get_board(), x[:120], y[:120], max_drop=0.05, configs=[QuantConfig()], workers=1,
+             sensitivity=False, measure=False)
+    assert isinstance(p, Plan) and p.schedule == "time-step-major"
+    p.save(d / "mlp.plan.json")
+    g = Graph.load(MODELS / "psdigits_lif.json")
+    x, y = load_dataset(DATA / "psdigits_val.npz")
+    f = plan(g, get_board(), x[:60, :4], y[:60], max_drop=0.5, configs=[QuantConfig()], workers=1,
+             sensitivity=False, objective="sram", measure=False)
+    assert isinstance(f, Plan) and f.schedule == "fused"
+    f.save(d / "lif.plan.json")
+    return d / "mlp.plan.json", d / "lif.plan.json"
+
+
+@needs_cmake
+@pytest.mark.needs_c_ext
+def test_a_plan_is_exported_as_planned(plans, tmp_path):
+    mlp, lif = plans
+    x, _ = load_dataset(DATA / "digits_test.npz")
+    x = x[:60]
+    e = api.export_c(mlp, tmp_path / "mlp", name="mlp")
+    p = api.load(mlp)
+    assert e.qgraph.to_dict() == p.qgraph.to_dict() and e.runtime_left_out.keys() == {"esn_blob.c", "esn_schedule.c"}
+    want = api.simulate(mlp, x).measurement     # a plan runs fixed-c with its exit
+    np.testing.assert_array_equal(_host_predictions(tmp_path / "mlp", "mlp", x, tmp_path), want.pred)
+    readme = (tmp_path / "mlp" / "README.md").read_text()
+    assert f"planned for board {p.board}" in readme and "early exit" in readme
+    # the grouped schedule: its runner is kept, inputs of T = 4 steps, arena esn_arena_size_sched()
+    xs, _ = load_dataset(DATA / "psdigits_test.npz")
+    xs = xs[:60, :4]
+    e = api.export_c(lif, tmp_path / "lif", name="lif")
+    q = api.load(lif)
+    assert "esn_schedule.c" in e.runtime_kept and e.schedule == "fused"
+    assert e.arena_bytes == lower(q.qgraph, q.runtime_schedule, 4).arena_bytes
+    h = (tmp_path / "lif" / "include" / "lif.h").read_text()
+    assert "#define LIF_SCHED_STEPS 4u" in h and "esn_sched_ctx rt;" in h
+    want = run_c(q.qgraph, xs, schedule=q.runtime_schedule)
+    np.testing.assert_array_equal(_host_predictions(tmp_path / "lif", "lif", xs, tmp_path), want.pred)
+
+
+@needs_cmake
+@pytest.mark.needs_c_ext
+def test_host_example_refuses_bad_inputs_in_one_line(tmp_path):
+    api.export_c(MODELS / "digits_mlp.json", tmp_path / "lib", name="m")
+    _cmake_build(tmp_path / "lib", tmp_path / "b")
+    exe = tmp_path / "b" / "m_example"
+    np.save(tmp_path / "f.npy", np.zeros((2, 3, 64), np.float32))
+    np.save(tmp_path / "w.npy", np.zeros((2, 3, 65), np.uint8))
+    (tmp_path / "t.npy").write_bytes(b"not numpy")
+    for f, why in (("f.npy", "dtype must be |u1"), ("w.npy", "each step must hold"), ("t.npy", "not a .npy file")):
+        r = subprocess.run([exe, tmp_path / f], capture_output=True, text=True)
+        assert r.returncode == 1 and why in r.stderr and r.stderr.count("\n") == 1 and not r.stdout, (f, r.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cortex-M through the toolchain file
+
+@needs_cmake
+@pytest.mark.needs_arm_gcc
+@pytest.mark.needs_c_ext
+def test_cmake_library_cross_compiles_for_cortex_m(tmp_path):
+    api.export_c(MODELS / "digits_cnn.json", tmp_path / "lib", name="cnn", exit_confidence=0.9)
+    for cpu, arch in CORES.items():
+        b = tmp_path / f"b-{cpu}"
+        _cmake_build(tmp_path / "lib", b, "-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake", f"-DEDGESNN_CPU={cpu}",
+                     "-DCMAKE_BUILD_TYPE=MinSizeRel", cflags="-Wall -Wextra -Werror")
+        lib = b / "libcnn.a"
+        attrs = _sh(["arm-none-eabi-readelf", "-A", lib])
+        assert set(re.findall(r"Tag_CPU_arch: (\S+)", attrs)) == {arch}, (cpu, attrs[:400])
+        members = _sh(["arm-none-eabi-ar", "t", lib]).split()
+        assert "cnn.c.obj" in members and "cnn_model.c.obj" in members and "esn_blob.c.obj" not in members
+        assert list(b.rglob("examples/mcu/main.c.obj")), f"{cpu}: the MCU example was not compiled"
+        syms = _sh(["arm-none-eabi-nm", lib])
+        assert re.search(r" T cnn_infer\b", syms) and re.search(r" R cnn_model\b", syms), cpu  # weights are const
+
+
+# ---------------------------------------------------------------------------------------------
+# Arduino, Zephyr, PlatformIO: their specifications, and their sources as plain C
+
+ARDUINO_FIELDS = ("name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url",
+                  "architectures")   # arduino.github.io/arduino-cli/latest/library-specification: required
+ARDUINO_CATEGORIES = {"Display", "Communication", "Signal Input/Output", "Sensors", "Device Control", "Timing",
+                      "Data Storage", "Data Processing", "Other"}
+
+
+def _properties(path: Path) -> dict:
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _compile_all(sources, includes, tmp: Path, flags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                                                      "-mfpu=fpv4-sp-d16")) -> None:
+    """Each file compiled as plain C99 with the strict flags by arm-none-eabi-gcc (objects only)."""
+    for i, src in enumerate(sorted(sources)):
+        _sh(["arm-none-eabi-gcc", *flags, *STRICT, "-c", src, *(f"-I{d}" for d in includes), "-o", tmp / f"{i}.o"])
+
+
+def _library(tmp: Path, target: str, **kw) -> Path:
+    api.export_c(MODELS / "digits_mlp.json", tmp / target, target=target, name="digits", **kw)
+    return tmp / target
+
+
+@pytest.mark.needs_arm_gcc
+def test_arduino_layout_follows_the_library_specification(tmp_path):
+    d = _library(tmp_path, "arduino", exit_confidence=0.9)
+    props = _properties(d / "library.properties")
+    assert all(props.get(k) for k in ARDUINO_FIELDS), props
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _.\-]*", props["name"]) and props["category"] in ARDUINO_CATEGORIES
+    assert re.fullmatch(r"\d+\.\d+\.\d+", props["version"]) and props["includes"] == "digits.h"
+    assert (d / "src" / "digits.h").is_file() and not list(d.glob("*.c"))   # 1.5 format: code under src/ only
+    sketches = list((d / "examples").glob("*/*.ino"))
+    assert sketches and all(s.stem == s.parent.name for s in sketches)       # a sketch folder names its .ino
+    # the Arduino builder compiles src/ recursively with src/ as the include root
+    _compile_all(list((d / "src").rglob("*.c")), [d / "src"], tmp_path)
+    # the sketch is C++: the header must be usable from it (a minimal Arduino.h stands in for the core)
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "Arduino.h").write_text("struct SerialT { void begin(long) {} void print(const char *) {} "
+                                    "void print(int) {} void print(unsigned) {} void println(const char *) {} };\n"
+                                    "static SerialT Serial;\nstatic inline void delay(unsigned long) {}\n")
+    src = tmp_path / "sketch.cpp"
+    src.write_text('#include "Arduino.h"\n' + sketches[0].read_text())
+    _sh(["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-c",
+         src, f"-I{stub}", f"-I{d / 'src'}", "-o", tmp_path / "sketch.o"])
+
+
+@pytest.mark.needs_arm_gcc
+def test_zephyr_module_follows_the_module_specification(tmp_path):
+    d = _library(tmp_path, "zephyr")
+    yml = (d / "zephyr" / "module.yml").read_text()
+    # docs.zephyrproject.org develop/modules: build.cmake is the folder with the module's CMakeLists.txt,
+    # build.kconfig its Kconfig file, both relative to the module's root
+    cmake_dir = re.search(r"^\s+cmake:\s*(\S+)", yml, re.M).group(1)
+    kconfig = re.search(r"^\s+kconfig:\s*(\S+)", yml, re.M).group(1)
+    assert re.search(r"^build:", yml, re.M) and re.search(r"^name:\s*\S+", yml, re.M)
+    lists = (d / cmake_dir / "CMakeLists.txt").read_text()
+    kc = (d / kconfig).read_text()
+    symbol = re.search(r"^config (\w+)", kc, re.M).group(1)
+    assert f"if(CONFIG_{symbol})" in lists
+    assert f"CONFIG_{symbol}=y" in (d / "samples" / "digits" / "prj.conf").read_text()
+    # the sources and include folders the module's CMakeLists names exist, and compile as plain C
+    mod = "${ZEPHYR_CURRENT_MODULE_DIR}/"
+    named = re.findall(re.escape(mod) + r"(\S+)", lists)
+    sources = [d / p for p in named if p.endswith(".c")]
+    includes = [d / p for p in named if not p.endswith(".c")]
+    assert sources and all(p.exists() for p in sources + includes)
+    assert {p.relative_to(d).as_posix() for p in d.rglob("*.c")} - {p.relative_to(d).as_posix() for p in sources} \
+        == {"samples/digits/src/main.c"}   # every library source is built
+    _compile_all(sources, includes, tmp_path)
+    stub = tmp_path / "stub" / "zephyr"
+    (stub / "sys").mkdir(parents=True)
+    (stub / "kernel.h").write_text("")
+    (stub / "sys" / "printk.h").write_text("void printk(const char *fmt, ...);\n")
+    _compile_all([d / "samples" / "digits" / "src" / "main.c"], [*includes, tmp_path / "stub"], tmp_path / "stub")
+
+
+@pytest.mark.needs_arm_gcc
+def test_platformio_library_follows_the_manifest_specification(tmp_path):
+    d = _library(tmp_path, "platformio")
+    man = json.loads((d / "library.json").read_text())
+    # docs.platformio.org manifests/library-json: name and version required; build.srcDir / includeDir
+    assert man["name"] == "digits" and re.fullmatch(r"\d+\.\d+\.\d+", man["version"])
+    assert man["frameworks"] == "*" and man["platforms"] == "*" and man["headers"] == ["digits.h"]
+    src, inc = d / man["build"]["srcDir"], d / man["build"]["includeDir"]
+    assert (inc / "digits.h").is_file()
+    for ex in man["examples"]:
+        assert all((d / ex["base"] / f).is_file() for f in ex["files"])
+    _compile_all(list(src.rglob("*.c")), [inc, src], tmp_path)
+    _compile_all([d / "examples" / "stream" / "main.c"], [inc], tmp_path / "..")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the library copies of the runtime
+
+def _symbols(obj: Path) -> tuple[set[str], set[str]]:
+    out = _sh(["nm", obj])
+    defined = {ln.split()[-1] for ln in out.splitlines() if re.search(r" [TDRB] ", ln)}
+    used = {ln.split()[-1] for ln in out.splitlines() if re.search(r"^\s+U ", ln)}
+    return defined, used
+
+
+@pytest.mark.needs_cc
+@pytest.mark.parametrize("grouped", [False, True])
+def test_left_out_runtime_files_are_called_by_nothing_kept(tmp_path, grouped):
+    """OPTIONAL_SOURCES is the one table of what a model may leave out: checked from the objects' symbols."""
+    low = type("Low", (), {"steps": 4 if grouped else 0})()
+    defined, used = {}, set()
+    for src in sorted((RUNTIME / "src").rglob("*.c")):
+        rel = src.relative_to(RUNTIME / "src").as_posix()
+        obj = tmp_path / (rel.replace("/", "_") + ".o")
+        _sh([gcc(), "-std=c99", "-O2", "-c", src, f"-I{RUNTIME / 'include'}", f"-I{RUNTIME / 'src'}", "-o", obj])
+        d, u = _symbols(obj)
+        left = rel in L.OPTIONAL_SOURCES and not L.OPTIONAL_SOURCES[rel][1](low)
+        defined[rel] = (d, left)
+        if not left:
+            used |= u
+    gone = {s for d, left in defined.values() if left for s in d}
+    assert gone, "nothing left out"
+    assert not gone & used, f"kept files call into left-out ones: {sorted(gone & used)}"
+
+
+def test_runtime_files_are_derived_from_the_shipped_tree(tmp_path, monkeypatch):
+    """A new source under runtime_c/src (another helper's kernel file) is copied without a change here; the
+    runtime is read from edgesnn.resources' RUNTIME_C, which an installed wheel points into edgesnn/_share."""
+    rt = tmp_path / "runtime_c"
+    shutil.copytree(RUNTIME / "include", rt / "include")
+    shutil.copytree(RUNTIME / "src", rt / "src")
+    (rt / "src" / "kernels" / "esn_new_kernel.c").write_text("int esn_new_kernel_x;\n")
+    monkeypatch.setattr(L, "RUNTIME_C", rt)
+    e = api.export_c(MODELS / "digits_mlp.json", tmp_path / "lib", target="arduino", name="m")
+    assert "kernels/esn_new_kernel.c" in e.runtime_kept
+    assert (tmp_path / "lib" / "src" / "runtime" / "kernels" / "esn_new_kernel.c").is_file()
+    assert not (tmp_path / "lib" / "src" / "runtime" / "esn_blob.c").exists()
+    shutil.rmtree(rt / "src")
+    with pytest.raises(L.EmitError, match="runtime's sources are missing"):
+        api.export_c(MODELS / "digits_mlp.json", tmp_path / "lib2", name="m")
+    assert not (tmp_path / "lib2").exists()
