@@ -156,22 +156,51 @@ static void esn_init_out(int32_t *out, const esn_node *nd, uint32_t channels, ui
     }
 }
 
-/* (C, H, W) of a conv/pool tensor: rank 3 as is, rank 2 ([C][L], Conv1d) as (C, 1, L). */
-static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t *c, uint32_t *h, uint32_t *w)
+/* A conv/pool tensor's geometry: (C, H, W) (rank 3 as is, rank 2 [C][L] as (C, 1, L)) and where element
+ * (c, y, x) lies: c * cs + (y * W + x) * ps, row-major (cs = H * W, ps = 1) or channel-last (cs = 1, ps = C). */
+typedef struct esn_geo {
+    uint32_t c, h, w, cs, ps;
+} esn_geo;
+
+static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t cl, esn_geo *g)
 {
-    *c = shape[0];
-    *h = rank == 3u ? shape[1] : 1u;
-    *w = rank == 3u ? shape[2] : shape[1];
+    g->c = shape[0];
+    g->h = rank == 3u ? shape[1] : 1u;
+    g->w = rank == 3u ? shape[2] : shape[1];
+    g->cs = cl && g->c > 1u ? 1u : g->h * g->w; /* one channel: both layouts are the same order */
+    g->ps = cl && g->c > 1u ? g->c : 1u;
+}
+
+/* (channel, pixel y * W + x) of storage index j of a tensor of geometry g. */
+static inline uint32_t esn_pixel_of(const esn_geo *g, uint32_t j, uint32_t *ch)
+{
+    const uint32_t a = j / (g->ps == 1u ? g->cs : g->ps);
+    const uint32_t b = j - a * (g->ps == 1u ? g->cs : g->ps);
+    *ch = g->ps == 1u ? a : b;
+    return g->ps == 1u ? b : a;
+}
+
+/* A conv's output at rest: the bias of each channel at every pixel (zeros without one), in the node's layout. */
+static void esn_conv_init(int32_t *out, const esn_node *nd, const esn_geo *o)
+{
+    const uint32_t plane = o->h * o->w;
+    uint32_t p;
+    if (o->ps == 1u || nd->param[ESN_P_BIAS] == NULL) {
+        esn_init_out(out, nd, o->c, plane);
+        return;
+    }
+    esn_init_out(out, nd, o->c, 1u); /* channel-last: pixel 0's channels, then copies of them */
+    for (p = 1u; p < plane; ++p) {
+        memcpy(out + (size_t)p * o->c, out, (size_t)o->c * sizeof(int32_t));
+    }
 }
 
 void esn_rest_out(const esn_node *nd, int32_t *out)
 {
-    uint32_t c;
-    uint32_t h;
-    uint32_t w;
+    esn_geo o;
     if (nd->param[ESN_P_BIAS] != NULL && nd->out_rank > 1u) { /* a conv's bias is per channel */
-        esn_chw(nd->out_shape, nd->out_rank, &c, &h, &w);
-        esn_init_out(out, nd, c, h * w);
+        esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &o);
+        esn_conv_init(out, nd, &o);
     } else {
         esn_init_out(out, nd, nd->out_size, 1u);
     }
@@ -204,66 +233,96 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     c->synops += (uint64_t)events * n_out;
 }
 
+/*
+ * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
+ * iy + pad_y - ky * dil_y = oy * stride_y (and likewise along x), 0 <= oy < OH. Weights are
+ * [C_in][KH][KW reversed][C_out/g] (esn_kernels.h), so along a kernel row the taps that land, taken from the
+ * highest kx down, reach output pixels ox left to right through weight rows in storage order. With a channel-last
+ * output, one group, stride_x == dil_x (then every tap of a row lands or none, on consecutive pixels) and rows that
+ * end on a byte, those taps are one contiguous run of (taps x C_out) weights added to as many contiguous outputs:
+ * one esn_row_mac call per (event, kernel row), the dense row kernel (DSP on Cortex-M4, vectorised on the host).
+ * Otherwise one call per tap, C_out/g outputs cs apart. Events with x in {2, 3} (pool sums) on a run add the row
+ * x times: the add-only kernel beats a multiply per weight, and integer adds are exact in any order.
+ */
 void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
 {
     const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
     const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
     const uint32_t rb = esn__weight_row_bytes(nd);
-    uint32_t cin, h, wd, cout, oh, ow;
-    uint32_t cin_g, cout_g, plane, taps, ch, iy, ix, ky, kx;
-    esn_chw(nd->in_shape, nd->in_rank, &cin, &h, &wd);
-    esn_chw(nd->out_shape, nd->out_rank, &cout, &oh, &ow);
-    cin_g = cin / nd->groups;
-    cout_g = cout / nd->groups;
-    plane = oh * ow;
-    taps = (uint32_t)nd->kernel[0] * nd->kernel[1];
-    esn_init_out(out, nd, cout, plane);
-    for (ch = 0u; ch < cin; ++ch) {
-        int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * plane;
-        const uint8_t *w_ch = w + (size_t)ch * taps * rb;
-        for (iy = 0u; iy < h; ++iy) {
-            for (ix = 0u; ix < wd; ++ix) {
-                const int64_t x = esn_input_at(in, n_in, (ch * h + iy) * wd + ix);
-                int32_t xi;
-                if (x == 0) {
+    const uint32_t kh = nd->kernel[0];
+    const uint32_t kw = nd->kernel[1];
+    esn_geo gi, go;
+    uint32_t cin_g, cout_g, oh, ow, j, run, events = 0u, taps = 0u;
+    int64_t x = 0;
+    esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
+    esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
+    cin_g = gi.c / nd->groups;
+    cout_g = go.c / nd->groups;
+    oh = go.h;
+    ow = go.w;
+    run = go.cs == 1u && nd->groups == 1u && nd->stride[1] == nd->dil[1] && (go.c * bits) % 8u == 0u;
+    esn_conv_init(out, nd, &go);
+    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
+         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
+        uint32_t ch, ky;
+        const uint32_t p = esn_pixel_of(&gi, j, &ch);
+        const uint32_t iy = p / gi.w;
+        const uint32_t ix = p - iy * gi.w;
+        const int32_t xi = esn_fits_i32(x) ? (int32_t)x : 0;
+        const uint32_t reps = (xi == 2 || xi == 3) ? (uint32_t)xi : 1u; /* a run adds x = 2, 3 as 2, 3 spikes */
+        const int32_t xr = reps > 1u ? 1 : xi;
+        int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * go.cs;
+        const uint8_t *w_ch = w + (size_t)ch * kh * kw * rb;
+        ++events;
+        for (ky = 0u; ky < kh; ++ky) {
+            const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);
+            const uint8_t *w_row = w_ch + (size_t)ky * kw * rb;
+            int32_t *o_row;
+            uint32_t oy, kx;
+            if (ny < 0) {
+                break; /* ny only decreases with ky */
+            }
+            oy = (uint32_t)ny / nd->stride[0];
+            if (oy * nd->stride[0] != (uint32_t)ny || oy >= oh) {
+                continue;
+            }
+            o_row = out_g + (size_t)oy * ow * go.ps;
+            if (run) {
+                const uint32_t nx = ix + nd->pad[1];
+                const uint32_t q = nx / nd->stride[1]; /* ox of tap kx is q - kx */
+                const uint32_t lo = q >= ow ? q - ow + 1u : 0u;
+                const uint32_t hi = q < kw - 1u ? q : kw - 1u;
+                uint32_t n, r;
+                if (q * nd->stride[1] != nx || lo > hi) {
                     continue;
                 }
-                c->spikes_in += 1u;
-                xi = esn_fits_i32(x) ? (int32_t)x : 0;
-                for (ky = 0u; ky < nd->kernel[0]; ++ky) {
-                    const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);
-                    uint32_t oy;
-                    if (ny < 0) {
-                        break; /* ny only decreases with ky */
-                    }
-                    if ((uint32_t)ny % nd->stride[0] != 0u) {
-                        continue;
-                    }
-                    oy = (uint32_t)ny / nd->stride[0];
-                    if (oy >= oh) {
-                        continue;
-                    }
-                    for (kx = 0u; kx < nd->kernel[1]; ++kx) {
-                        const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);
-                        uint32_t ox;
-                        if (nx < 0) {
-                            break;
-                        }
-                        if ((uint32_t)nx % nd->stride[1] != 0u) {
-                            continue;
-                        }
-                        ox = (uint32_t)nx / nd->stride[1];
-                        if (ox >= ow) {
-                            continue;
-                        }
-                        c->synops += cout_g;
-                        esn_row_mac(out_g + oy * ow + ox, plane, w_ch + (size_t)(ky * nd->kernel[1] + kx) * rb, cout_g,
-                                    bits, xi);
-                    }
+                n = (hi - lo + 1u) * go.c;
+                taps += hi - lo + 1u;
+                o_row += (size_t)(q - hi) * go.c;
+                w_row += (size_t)(kw - 1u - hi) * rb;
+                r = reps;
+                do {
+                    esn_row_mac(o_row, 1u, w_row, n, bits, xr);
+                } while (--r > 0u);
+                continue;
+            }
+            for (kx = 0u; kx < kw; ++kx) {
+                const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);
+                uint32_t ox;
+                if (nx < 0) {
+                    break;
                 }
+                ox = (uint32_t)nx / nd->stride[1];
+                if (ox * nd->stride[1] != (uint32_t)nx || ox >= ow) {
+                    continue;
+                }
+                ++taps;
+                esn_row_mac(o_row + (size_t)ox * go.ps, go.cs, w_row + (size_t)(kw - 1u - kx) * rb, cout_g, bits, xi);
             }
         }
     }
+    c->spikes_in += events;
+    c->synops += (uint64_t)taps * cout_g;
 }
 
 void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
@@ -286,53 +345,46 @@ void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int3
 
 void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
 {
-    uint32_t channels, h, wd, oc, oh, ow, plane, ch, iy, ix, ky, kx;
-    esn_chw(nd->in_shape, nd->in_rank, &channels, &h, &wd);
-    esn_chw(nd->out_shape, nd->out_rank, &oc, &oh, &ow);
-    plane = oh * ow;
+    esn_geo gi, go;
+    uint32_t j, events = 0u, taps = 0u;
+    int64_t xl = 0;
+    esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
+    esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
     memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
-    for (ch = 0u; ch < channels; ++ch) {
-        int32_t *out_c = out + (size_t)ch * plane;
-        for (iy = 0u; iy < h; ++iy) {
-            for (ix = 0u; ix < wd; ++ix) {
-                /* fits int32: esn_model_validate bounds the window sums */
-                const int32_t x = (int32_t)esn_input_at(in, n_in, (ch * h + iy) * wd + ix);
-                if (x == 0) {
+    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &xl); j < nd->in_size;
+         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &xl)) {
+        uint32_t ch, ky, kx;
+        const uint32_t p = esn_pixel_of(&gi, j, &ch);
+        const uint32_t iy = p / gi.w;
+        const uint32_t ix = p - iy * gi.w;
+        const int32_t x = (int32_t)xl; /* fits int32: esn_model_validate bounds the window sums */
+        int32_t *out_c = out + (size_t)ch * go.cs;
+        ++events;
+        for (ky = 0u; ky < nd->kernel[0]; ++ky) {
+            const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)ky;
+            uint32_t oy;
+            if (ny < 0) {
+                break;
+            }
+            oy = (uint32_t)ny / nd->stride[0];
+            if (oy * nd->stride[0] != (uint32_t)ny || oy >= go.h) {
+                continue;
+            }
+            for (kx = 0u; kx < nd->kernel[1]; ++kx) {
+                const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)kx;
+                uint32_t ox;
+                if (nx < 0) {
+                    break;
+                }
+                ox = (uint32_t)nx / nd->stride[1];
+                if (ox * nd->stride[1] != (uint32_t)nx || ox >= go.w) {
                     continue;
                 }
-                c->spikes_in += 1u;
-                for (ky = 0u; ky < nd->kernel[0]; ++ky) {
-                    const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)ky;
-                    uint32_t oy;
-                    if (ny < 0) {
-                        break;
-                    }
-                    if ((uint32_t)ny % nd->stride[0] != 0u) {
-                        continue;
-                    }
-                    oy = (uint32_t)ny / nd->stride[0];
-                    if (oy >= oh) {
-                        continue;
-                    }
-                    for (kx = 0u; kx < nd->kernel[1]; ++kx) {
-                        const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)kx;
-                        uint32_t ox;
-                        if (nx < 0) {
-                            break;
-                        }
-                        if ((uint32_t)nx % nd->stride[1] != 0u) {
-                            continue;
-                        }
-                        ox = (uint32_t)nx / nd->stride[1];
-                        if (ox >= ow) {
-                            continue;
-                        }
-                        out_c[oy * ow + ox] += x;
-                        c->synops += 1u;
-                    }
-                }
+                out_c[((size_t)oy * go.w + ox) * go.ps] += x;
+                ++taps;
             }
         }
     }
-    (void)oc;
+    c->spikes_in += events;
+    c->synops += taps;
 }
