@@ -171,13 +171,48 @@ static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t cl, esn_geo *g
     g->ps = cl && g->c > 1u ? g->c : 1u;
 }
 
-/* (channel, pixel y * W + x) of storage index j of a tensor of geometry g. */
-static inline uint32_t esn_pixel_of(const esn_geo *g, uint32_t j, uint32_t *ch)
+/* Where the current input event lies, as the counters of its storage order: (iy, ix, ch) channel-last, (ch, iy, ix)
+ * row-major, the last running fastest. Events come in increasing index, so moving the counters to the next one
+ * costs a step per fastest-axis row skipped, less than the scan that skipped it, and no division. */
+typedef struct esn_cursor {
+    uint32_t j, slow, mid, fast; /* storage index and its counters */
+    uint32_t n_mid, n_fast;
+} esn_cursor;
+
+static void esn_cursor_init(esn_cursor *cu, const esn_geo *g)
 {
-    const uint32_t a = j / (g->ps == 1u ? g->cs : g->ps);
-    const uint32_t b = j - a * (g->ps == 1u ? g->cs : g->ps);
-    *ch = g->ps == 1u ? a : b;
-    return g->ps == 1u ? b : a;
+    cu->j = cu->slow = cu->mid = cu->fast = 0u;
+    cu->n_mid = g->ps == 1u ? g->h : g->w;
+    cu->n_fast = g->ps == 1u ? g->w : g->c;
+}
+
+static inline void esn_cursor_to(esn_cursor *cu, uint32_t j)
+{
+    cu->fast += j - cu->j;
+    cu->j = j;
+    while (cu->fast >= cu->n_fast) {
+        cu->fast -= cu->n_fast;
+        if (++cu->mid == cu->n_mid) {
+            cu->mid = 0u;
+            ++cu->slow;
+        }
+    }
+}
+
+/* (channel, y, x) of the cursor's event in a tensor of geometry g. */
+static inline uint32_t esn_cursor_ch(const esn_cursor *cu, const esn_geo *g)
+{
+    return g->ps == 1u ? cu->slow : cu->fast;
+}
+
+static inline uint32_t esn_cursor_y(const esn_cursor *cu, const esn_geo *g)
+{
+    return g->ps == 1u ? cu->mid : cu->slow;
+}
+
+static inline uint32_t esn_cursor_x(const esn_cursor *cu, const esn_geo *g)
+{
+    return g->ps == 1u ? cu->fast : cu->mid;
 }
 
 /* A conv's output at rest: the bias of each channel at every pixel (zeros without one), in the node's layout. */
@@ -249,31 +284,42 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
     const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
     const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
     const uint32_t rb = esn__weight_row_bytes(nd);
-    const uint32_t kh = nd->kernel[0];
-    const uint32_t kw = nd->kernel[1];
+    const uint32_t kh = nd->kernel[0], kw = nd->kernel[1], s0 = nd->stride[0], s1 = nd->stride[1];
     esn_geo gi, go;
-    uint32_t cin_g, cout_g, oh, ow, j, run, events = 0u, taps = 0u;
+    esn_cursor cu;
+    uint32_t cin_g, cout_g, j, run, events = 0u, taps = 0u;
     int64_t x = 0;
     esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
     esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
     cin_g = gi.c / nd->groups;
     cout_g = go.c / nd->groups;
-    oh = go.h;
-    ow = go.w;
-    run = go.cs == 1u && nd->groups == 1u && nd->stride[1] == nd->dil[1] && (go.c * bits) % 8u == 0u;
+    run = go.cs == 1u && nd->groups == 1u && s1 == nd->dil[1] && (go.c * bits) % 8u == 0u;
+    esn_cursor_init(&cu, &gi);
     esn_conv_init(out, nd, &go);
     for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
          j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
-        uint32_t ch, ky;
-        const uint32_t p = esn_pixel_of(&gi, j, &ch);
-        const uint32_t iy = p / gi.w;
-        const uint32_t ix = p - iy * gi.w;
+        uint32_t ch, iy, nx, ky, q = 0u, lo = 1u, hi = 0u, n = 0u;
         const int32_t xi = esn_fits_i32(x) ? (int32_t)x : 0;
         const uint32_t reps = (xi == 2 || xi == 3) ? (uint32_t)xi : 1u; /* a run adds x = 2, 3 as 2, 3 spikes */
-        const int32_t xr = reps > 1u ? 1 : xi;
-        int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * go.cs;
+        int32_t *out_g;
+        esn_cursor_to(&cu, j);
+        ch = esn_cursor_ch(&cu, &gi);
+        iy = esn_cursor_y(&cu, &gi);
+        nx = esn_cursor_x(&cu, &gi) + nd->pad[1];
+        out_g = out + (nd->groups == 1u ? 0u : (size_t)(ch / cin_g) * cout_g * go.cs);
         const uint8_t *w_ch = w + (size_t)ch * kh * kw * rb;
         ++events;
+        if (run) { /* taps lo..hi of every kernel row land, on output pixels q - hi .. q - lo */
+            q = s1 == 1u ? nx : nx / s1;
+            if (q * s1 == nx) {
+                lo = q >= go.w ? q - go.w + 1u : 0u;
+                hi = q < kw - 1u ? q : kw - 1u;
+            }
+            if (lo > hi) {
+                continue;
+            }
+            n = (hi - lo + 1u) * go.c;
+        }
         for (ky = 0u; ky < kh; ++ky) {
             const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);
             const uint8_t *w_row = w_ch + (size_t)ky * kw * rb;
@@ -282,38 +328,28 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
             if (ny < 0) {
                 break; /* ny only decreases with ky */
             }
-            oy = (uint32_t)ny / nd->stride[0];
-            if (oy * nd->stride[0] != (uint32_t)ny || oy >= oh) {
+            oy = s0 == 1u ? (uint32_t)ny : (uint32_t)ny / s0;
+            if (oy * s0 != (uint32_t)ny || oy >= go.h) {
                 continue;
             }
-            o_row = out_g + (size_t)oy * ow * go.ps;
+            o_row = out_g + (size_t)oy * go.w * go.ps;
             if (run) {
-                const uint32_t nx = ix + nd->pad[1];
-                const uint32_t q = nx / nd->stride[1]; /* ox of tap kx is q - kx */
-                const uint32_t lo = q >= ow ? q - ow + 1u : 0u;
-                const uint32_t hi = q < kw - 1u ? q : kw - 1u;
-                uint32_t n, r;
-                if (q * nd->stride[1] != nx || lo > hi) {
-                    continue;
-                }
-                n = (hi - lo + 1u) * go.c;
+                uint32_t r = reps;
                 taps += hi - lo + 1u;
-                o_row += (size_t)(q - hi) * go.c;
-                w_row += (size_t)(kw - 1u - hi) * rb;
-                r = reps;
                 do {
-                    esn_row_mac(o_row, 1u, w_row, n, bits, xr);
+                    esn_row_mac(o_row + (size_t)(q - hi) * go.c, 1u, w_row + (size_t)(kw - 1u - hi) * rb, n, bits,
+                                reps > 1u ? 1 : xi);
                 } while (--r > 0u);
                 continue;
             }
             for (kx = 0u; kx < kw; ++kx) {
-                const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);
+                const int32_t mx = (int32_t)nx - (int32_t)(kx * nd->dil[1]);
                 uint32_t ox;
-                if (nx < 0) {
+                if (mx < 0) {
                     break;
                 }
-                ox = (uint32_t)nx / nd->stride[1];
-                if (ox * nd->stride[1] != (uint32_t)nx || ox >= ow) {
+                ox = s1 == 1u ? (uint32_t)mx : (uint32_t)mx / s1;
+                if (ox * s1 != (uint32_t)mx || ox >= go.w) {
                     continue;
                 }
                 ++taps;
@@ -343,43 +379,37 @@ void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int3
     c->synops += events;
 }
 
+/* The windows (k wide, stride s, dilation 1) over position n (padding included) that hold it: outputs o with
+ * o * s <= n < o * s + k, within [0, len): [*lo, returned end). No division at stride 1. */
+static uint32_t esn_windows(uint32_t n, uint32_t k, uint32_t s, uint32_t len, uint32_t *lo)
+{
+    const uint32_t hi = s == 1u ? n : n / s;
+    *lo = n + 1u > k ? (s == 1u ? n + 1u - k : (n + s - k) / s) : 0u; /* ceil((n - k + 1) / s) */
+    return hi < len ? hi + 1u : len;
+}
+
 void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
 {
     esn_geo gi, go;
+    esn_cursor cu;
     uint32_t j, events = 0u, taps = 0u;
     int64_t xl = 0;
     esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
     esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
+    esn_cursor_init(&cu, &gi);
     memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
     for (j = esn_next_event(in, n_in, 0u, nd->in_size, &xl); j < nd->in_size;
          j = esn_next_event(in, n_in, j + 1u, nd->in_size, &xl)) {
-        uint32_t ch, ky, kx;
-        const uint32_t p = esn_pixel_of(&gi, j, &ch);
-        const uint32_t iy = p / gi.w;
-        const uint32_t ix = p - iy * gi.w;
+        uint32_t y0, x0, y1, x1, oy, ox;
         const int32_t x = (int32_t)xl; /* fits int32: esn_model_validate bounds the window sums */
-        int32_t *out_c = out + (size_t)ch * go.cs;
+        int32_t *out_c;
+        esn_cursor_to(&cu, j);
+        y1 = esn_windows(esn_cursor_y(&cu, &gi) + nd->pad[0], nd->kernel[0], nd->stride[0], go.h, &y0);
+        x1 = esn_windows(esn_cursor_x(&cu, &gi) + nd->pad[1], nd->kernel[1], nd->stride[1], go.w, &x0);
+        out_c = out + (size_t)esn_cursor_ch(&cu, &gi) * go.cs;
         ++events;
-        for (ky = 0u; ky < nd->kernel[0]; ++ky) {
-            const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)ky;
-            uint32_t oy;
-            if (ny < 0) {
-                break;
-            }
-            oy = (uint32_t)ny / nd->stride[0];
-            if (oy * nd->stride[0] != (uint32_t)ny || oy >= go.h) {
-                continue;
-            }
-            for (kx = 0u; kx < nd->kernel[1]; ++kx) {
-                const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)kx;
-                uint32_t ox;
-                if (nx < 0) {
-                    break;
-                }
-                ox = (uint32_t)nx / nd->stride[1];
-                if (ox * nd->stride[1] != (uint32_t)nx || ox >= go.w) {
-                    continue;
-                }
+        for (oy = y0; oy < y1; ++oy) {
+            for (ox = x0; ox < x1; ++ox) {
                 out_c[((size_t)oy * go.w + ox) * go.ps] += x;
                 ++taps;
             }
