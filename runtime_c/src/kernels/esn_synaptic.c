@@ -215,18 +215,23 @@ static inline uint32_t esn_cursor_x(const esn_cursor *cu, const esn_geo *g)
     return g->ps == 1u ? cu->fast : cu->mid;
 }
 
-/* A conv's output at rest: the bias of each channel at every pixel (zeros without one), in the node's layout. */
+/* A conv's output at rest: the bias of each channel at every pixel (zeros without one), in the node's layout. A
+ * bias the same for every channel (zeros, typically) is the same fill in either layout: esn_init_out's. */
 static void esn_conv_init(int32_t *out, const esn_node *nd, const esn_geo *o)
 {
     const uint32_t plane = o->h * o->w;
-    uint32_t p;
-    if (o->ps == 1u || nd->param[ESN_P_BIAS] == NULL) {
+    uint32_t i;
+    int uniform = 1;
+    for (i = 1u; i < o->c && nd->param[ESN_P_BIAS] != NULL; ++i) {
+        uniform &= esn__param_of(nd, ESN_P_BIAS, i, i) == esn__param_of(nd, ESN_P_BIAS, 0u, 0u);
+    }
+    if (o->ps == 1u || uniform) {
         esn_init_out(out, nd, o->c, plane);
         return;
     }
-    esn_init_out(out, nd, o->c, 1u); /* channel-last: pixel 0's channels, then copies of them */
-    for (p = 1u; p < plane; ++p) {
-        memcpy(out + (size_t)p * o->c, out, (size_t)o->c * sizeof(int32_t));
+    esn_init_out(out, nd, o->c, 1u); /* channel-last: pixel 0's channels, then a word copy of them on */
+    for (i = o->c; i < o->c * plane; ++i) {
+        out[i] = out[i - o->c];
     }
 }
 
@@ -278,87 +283,144 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
  * one esn_row_mac call per (event, kernel row), the dense row kernel (DSP on Cortex-M4, vectorised on the host).
  * Otherwise one call per tap, C_out/g outputs cs apart. Events with x in {2, 3} (pool sums) on a run add the row
  * x times: the add-only kernel beats a multiply per weight, and integer adds are exact in any order.
+ * Where it is not optimal: at C_out = 12 a run is at most 60 weights, so the row kernel's per-call cost shows.
  */
-void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
-{
-    const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
-    const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
-    const uint32_t rb = esn__weight_row_bytes(nd);
-    const uint32_t kh = nd->kernel[0], kw = nd->kernel[1], s0 = nd->stride[0], s1 = nd->stride[1];
+
+/* What every event of one esn_conv call reads, computed once (on Cortex-M at -Os, the event loop then keeps
+ * few values live). */
+typedef struct esn_conv_ctx {
+    const esn_node *nd;
+    int32_t *out;
     esn_geo gi, go;
-    esn_cursor cu;
-    uint32_t cin_g, cout_g, j, run, events = 0u, taps = 0u;
-    int64_t x = 0;
-    esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
-    esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
-    cin_g = gi.c / nd->groups;
-    cout_g = go.c / nd->groups;
-    run = go.cs == 1u && nd->groups == 1u && s1 == nd->dil[1] && (go.c * bits) % 8u == 0u;
-    esn_cursor_init(&cu, &gi);
-    esn_conv_init(out, nd, &go);
-    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
-         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
-        uint32_t ch, iy, nx, ky, q = 0u, lo = 1u, hi = 0u, n = 0u;
-        const int32_t xi = esn_fits_i32(x) ? (int32_t)x : 0;
-        const uint32_t reps = (xi == 2 || xi == 3) ? (uint32_t)xi : 1u; /* a run adds x = 2, 3 as 2, 3 spikes */
-        int32_t *out_g;
-        esn_cursor_to(&cu, j);
-        ch = esn_cursor_ch(&cu, &gi);
-        iy = esn_cursor_y(&cu, &gi);
-        nx = esn_cursor_x(&cu, &gi) + nd->pad[1];
-        out_g = out + (nd->groups == 1u ? 0u : (size_t)(ch / cin_g) * cout_g * go.cs);
-        const uint8_t *w_ch = w + (size_t)ch * kh * kw * rb;
-        ++events;
-        if (run) { /* taps lo..hi of every kernel row land, on output pixels q - hi .. q - lo */
-            q = s1 == 1u ? nx : nx / s1;
-            if (q * s1 == nx) {
-                lo = q >= go.w ? q - go.w + 1u : 0u;
-                hi = q < kw - 1u ? q : kw - 1u;
+    uint32_t bits, rb, kh, kw, s0, s1, d0, cin_g, cout_g, o_row, run;
+} esn_conv_ctx;
+
+/* The taps of kernel rows whose output rows an event reaches, `rows` of them from output row o and weight row wr,
+ * each next one o_back outputs before and w_next bytes after, tap by tap (tap kx lands on pixel
+ * (nx - kx * dil_x) / stride_x). Returns the taps. */
+static uint32_t esn_conv_taps(const esn_conv_ctx *k, int32_t *o, uint32_t o_back, const uint8_t *wr, uint32_t w_next,
+                              uint32_t rows, uint32_t nx, int32_t x)
+{
+    uint32_t taps = 0u;
+    for (; rows > 0u; --rows, o -= o_back, wr += w_next) {
+        uint32_t kx;
+        for (kx = 0u; kx < k->kw; ++kx) {
+            const int32_t mx = (int32_t)nx - (int32_t)(kx * k->nd->dil[1]);
+            uint32_t ox;
+            if (mx < 0) {
+                break;
             }
-            if (lo > hi) {
+            ox = k->s1 == 1u ? (uint32_t)mx : (uint32_t)mx / k->s1;
+            if (ox * k->s1 != (uint32_t)mx || ox >= k->go.w) {
                 continue;
             }
-            n = (hi - lo + 1u) * go.c;
-        }
-        for (ky = 0u; ky < kh; ++ky) {
-            const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);
-            const uint8_t *w_row = w_ch + (size_t)ky * kw * rb;
-            int32_t *o_row;
-            uint32_t oy, kx;
-            if (ny < 0) {
-                break; /* ny only decreases with ky */
-            }
-            oy = s0 == 1u ? (uint32_t)ny : (uint32_t)ny / s0;
-            if (oy * s0 != (uint32_t)ny || oy >= go.h) {
-                continue;
-            }
-            o_row = out_g + (size_t)oy * go.w * go.ps;
-            if (run) {
-                uint32_t r = reps;
-                taps += hi - lo + 1u;
-                do {
-                    esn_row_mac(o_row + (size_t)(q - hi) * go.c, 1u, w_row + (size_t)(kw - 1u - hi) * rb, n, bits,
-                                reps > 1u ? 1 : xi);
-                } while (--r > 0u);
-                continue;
-            }
-            for (kx = 0u; kx < kw; ++kx) {
-                const int32_t mx = (int32_t)nx - (int32_t)(kx * nd->dil[1]);
-                uint32_t ox;
-                if (mx < 0) {
-                    break;
-                }
-                ox = s1 == 1u ? (uint32_t)mx : (uint32_t)mx / s1;
-                if (ox * s1 != (uint32_t)mx || ox >= go.w) {
-                    continue;
-                }
-                ++taps;
-                esn_row_mac(o_row + (size_t)ox * go.ps, go.cs, w_row + (size_t)(kw - 1u - kx) * rb, cout_g, bits, xi);
-            }
+            ++taps;
+            esn_row_mac(o + (size_t)ox * k->go.ps, k->go.cs, wr + (size_t)(k->kw - 1u - kx) * k->rb, k->cout_g,
+                        k->bits, x);
         }
     }
+    return taps;
+}
+
+/* One event (ch, y + pad_y = ny, x + pad_x = nx) of value x: returns its taps. */
+static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, uint32_t nx, int32_t x)
+{
+    int32_t *o = k->out + (k->cin_g == k->gi.c ? 0u : (size_t)(ch / k->cin_g) * k->cout_g * k->go.cs);
+    const uint8_t *wr = (const uint8_t *)k->nd->param[ESN_P_WEIGHT] + (size_t)ch * k->kh * k->kw * k->rb;
+    uint32_t ky, lo = 0u, hi = 0u, n = 0u, taps = 0u;
+    if (k->run) { /* taps lo..hi of every kernel row land, on output pixels q - hi .. q - lo */
+        const uint32_t q = k->s1 == 1u ? nx : nx / k->s1;
+        lo = q >= k->go.w ? q - k->go.w + 1u : 0u;
+        hi = q < k->kw - 1u ? q : k->kw - 1u;
+        if (q * k->s1 != nx || lo > hi) {
+            return 0u;
+        }
+        n = (hi - lo + 1u) * k->go.c;
+        o += (size_t)(q - hi) * k->go.c;
+        wr += (size_t)(k->kw - 1u - hi) * k->rb;
+    }
+    if (k->s0 == 1u) { /* kernel rows ky0..ky1 land on output rows ny - ky * d0, one after another */
+        const uint32_t d0 = k->d0;
+        const uint32_t ky0 = ny >= k->go.h ? (d0 == 1u ? ny - k->go.h : (ny - k->go.h) / d0) + 1u : 0u;
+        const uint32_t top = d0 == 1u ? ny : ny / d0;
+        const uint32_t ky1 = top < k->kh - 1u ? top : k->kh - 1u;
+        uint32_t rows;
+        if (ky0 > ky1) {
+            return 0u;
+        }
+        rows = ky1 - ky0 + 1u;
+        o += (size_t)(ny - ky0 * d0) * k->o_row;
+        wr += (size_t)ky0 * k->kw * k->rb;
+        if (!k->run) {
+            return esn_conv_taps(k, o, d0 * k->o_row, wr, k->kw * k->rb, rows, nx, x);
+        }
+        if (x == 1) {
+            for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
+                esn_row_mac(o, 1u, wr, n, k->bits, 1);
+            }
+        } else {
+            const uint32_t reps = (x == 2 || x == 3) ? (uint32_t)x : 1u; /* x = 2, 3 as 2, 3 spikes */
+            for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
+                uint32_t r;
+                for (r = 0u; r < reps; ++r) {
+                    esn_row_mac(o, 1u, wr, n, k->bits, reps > 1u ? 1 : x);
+                }
+            }
+        }
+        return rows * (hi - lo + 1u);
+    }
+    for (ky = 0u; ky < k->kh; ++ky) { /* stride_y > 1: row by row */
+        const int32_t m = (int32_t)ny - (int32_t)(ky * k->d0);
+        uint32_t oy;
+        if (m < 0) {
+            break; /* m only decreases with ky */
+        }
+        oy = (uint32_t)m / k->s0;
+        if (oy * k->s0 != (uint32_t)m || oy >= k->go.h) {
+            continue;
+        }
+        if (!k->run) {
+            taps += esn_conv_taps(k, o + (size_t)oy * k->o_row, 0u, wr + (size_t)ky * k->kw * k->rb, 0u, 1u, nx, x);
+            continue;
+        }
+        taps += hi - lo + 1u;
+        esn_row_mac(o + (size_t)oy * k->o_row, 1u, wr + (size_t)ky * k->kw * k->rb, n, k->bits, x);
+    }
+    return taps;
+}
+
+void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+{
+    esn_conv_ctx k;
+    esn_cursor cu;
+    uint32_t j, events = 0u, taps = 0u;
+    int64_t x = 0;
+    k.nd = nd;
+    k.out = out;
+    esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &k.gi);
+    esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &k.go);
+    k.bits = esn_param_bits(nd, ESN_P_WEIGHT);
+    k.rb = esn__weight_row_bytes(nd);
+    k.kh = nd->kernel[0];
+    k.kw = nd->kernel[1];
+    k.s0 = nd->stride[0];
+    k.s1 = nd->stride[1];
+    k.d0 = nd->dil[0];
+    k.cin_g = k.gi.c / nd->groups;
+    k.cout_g = k.go.c / nd->groups;
+    k.o_row = k.go.w * k.go.ps; /* outputs from one output row to the next */
+    k.run = k.go.cs == 1u && nd->groups == 1u && k.s1 == nd->dil[1] && (k.go.c * k.bits) % 8u == 0u;
+    esn_cursor_init(&cu, &k.gi);
+    esn_conv_init(out, nd, &k.go);
+    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
+         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
+        esn_cursor_to(&cu, j);
+        ++events;
+        taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
+                               esn_cursor_x(&cu, &k.gi) + nd->pad[1], esn_fits_i32(x) ? (int32_t)x : 0);
+    }
     c->spikes_in += events;
-    c->synops += (uint64_t)taps * cout_g;
+    c->synops += (uint64_t)taps * k.cout_g;
 }
 
 void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
