@@ -8,9 +8,15 @@ from `lower(qgraph)`, so they cannot disagree. The C declarations are in
 
 Device layouts of the weights (chosen so that the weights one input event reads are contiguous):
 
-    Linear / Affine   [in][out]                        the transpose of the float [out, in]
-    Conv2d            [C_in][KH][KW][C_out / groups]   (Conv1d: KH = 1)
+    Linear / Affine   [in][out]                        the transpose of the float [out, in]; rows in the
+                                                       input's storage order (below)
+    Conv2d            [C_in][KH][KW][C_out / groups]   each kernel row's taps reversed (Conv1d: KH = 1)
     Scale             [n]
+
+Tensor layouts (LNode.layout, esn_node.layout): conv and pool outputs, the neuron layers and Flattens after
+them, are stored channel-last ([H][W][C]) where nothing that needs row-major reads them (_set_layouts), so a
+conv tap adds C_out contiguous outputs; neuron parameters per element and dense weight rows after such a tensor
+are stored in its order (cl_perm). The Input, the Output and what a recurrent edge reads stay row-major.
 
 Weights are stored at `weight_storage_bits` (2 and 4 packed, low bits first, every weight row starting on a
 byte; 8; 16): a row is what one input event reads ([out] for Linear/Affine, [C_out / groups] for a conv,

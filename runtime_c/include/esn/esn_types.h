@@ -140,8 +140,8 @@ typedef enum esn_param_mode {
 /** esn_node.layout: the node's output (OUT) or input (IN) buffer is stored channel-last: a [C][H][W] ([C][L])
  * tensor as [H][W][C] ([L][C]), so that the C_out weights one conv tap adds are contiguous outputs
  * (esn_kernels.h). Set by lowering (edgesnn/lower) on the chains conv/pool -> neuron -> pool/conv/Flatten ->
- * Linear; the tensors a neuron layer with per-channel parameters, the Output or a recurrent edge reads, and the
- * Input, stay row-major. A tensor's flat order is its producer's (a neuron layer and a Flatten keep their input's
+ * Linear; the tensors a neuron layer with per-channel parameters or under stochastic rounding (its noise is keyed
+ * by the row-major index), the Output, a Scale or a recurrent edge reads, and the Input, stay row-major. A tensor's flat order is its producer's (a neuron layer and a Flatten keep their input's
  * layout; a Linear after a Flatten of a channel-last tensor has its weight rows, a neuron layer its per-element
  * parameters, in that order): only the conv and pool kernels read the bits. */
 #define ESN_LAYOUT_OUT_CL 1u
