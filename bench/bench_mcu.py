@@ -13,6 +13,9 @@ small fan-outs) and the marginal cost of one more synop (the slope between the l
 rate), for both kernels, with the ratio reference / DSP. The outputs of both are checked equal to
 the host's C runtime.
 
+Conv: the N-MNIST-sized CNN's conv layers on QEMU (conv_layers): instructions per synop of each, reference and
+DSP kernels, its whole step included (output fill, input scan, scatter).
+
 Code size: every runtime_c/src file compiled alone with arm-none-eabi-gcc -Os for each core (all
 kernels, DSP paths where the core has them, ESN_STRIP_LOG), measured with arm-none-eabi-size and
 grouped as the execution path (runtime + kernels + fixed point), the model validator and the blob
@@ -121,6 +124,51 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
     return rows
 
 
+# -- conv layers -----------------------------------------------------------------------------------
+
+def conv_layers(board, *, dsp: bool, steps: int = 4, weight_bits: int = 8, state_bits: int = 8, seed: int = 1,
+                cache_dir=None) -> list[dict]:
+    """Instructions per synop of each conv layer of bench/real_models.py's N-MNIST-sized CNN (2x34x34, 12c5 -
+    pool2 - 32c5 - pool2 - fc10), compiled into the firmware, over `steps` steps of one Bernoulli input at 10 %
+    on `board` (one QEMU session), the outputs checked bit-identical with the host's C runtime. Per layer:
+    events (nonzero input entries), synops and instructions (the layer's whole step: output fill, input scan and
+    scatter). conv2 reads pool1's window sums: x of 2 or 3 add a run 2 or 3 times (esn_conv)."""
+    from edgesnn.device.qemu import QemuTarget
+    from edgesnn.device.runner import DeviceModel
+    from edgesnn.firmware.runtime import build_runtime_firmware
+    from edgesnn.quantize import QuantConfig, quantize
+    from edgesnn.runtime.binding import run_c
+    sys.path.insert(0, str(ROOT / "bench"))
+    import real_models
+    q = quantize(real_models.nmnist_cnn(), QuantConfig(weight_bits=weight_bits, state_bits=state_bits))
+    x = real_models.spike_inputs(q.graph.input.shape, n=1, steps=steps, seed=seed)
+    fw = build_runtime_firmware(board, q, dsp=dsp, builtin=True, cache_dir=cache_dir)
+    with QemuTarget(board, fw.elf, timeout=60.0) as t:
+        assert t.hello.runtime_version.endswith("+dsp" if dsp else "+ref"), t.hello.runtime_version
+        res = DeviceModel(t.link, q, board, builtin=True).run(x)
+    if not np.array_equal(res.outputs, run_c(q, x).outputs):
+        raise AssertionError("N-MNIST CNN: device outputs differ from the host's")
+    rows = []
+    for name in ("conv1", "conv2"):
+        node, c = q.graph.nodes[name], res.counts[name]
+        rows.append({"layer": name, "c_in": int(node.weight.shape[1]), "c_out": int(node.weight.shape[0]),
+                     "events": int(c["spikes_in"].sum()), "synops": int(c["synops"].sum()),
+                     "instructions": int(c[res.unit].sum())})
+    return rows
+
+
+def conv_table(board, steps: int = 4) -> str:
+    from tabulate import tabulate
+    ref, dsp = conv_layers(board, dsp=False, steps=steps), conv_layers(board, dsp=True, steps=steps)
+    body = [[r["layer"], f"{r['c_in']} -> {r['c_out']}", r["events"], r["synops"],
+             f"{r['instructions'] / r['synops']:.2f}", f"{o['instructions'] / o['synops']:.2f}"]
+            for r, o in zip(ref, dsp)]
+    return (f"instructions per synaptic operation of the N-MNIST-sized CNN's conv layers (5x5 kernels, channel-last "
+            f"outputs), {board.id}, 8-bit weights, one input at 10 %, {steps} steps\n"
+            + tabulate(body, headers=["layer", "channels", "events", "synops", "ref /synop", "dsp /synop"],
+                       tablefmt="simple", disable_numparse=True))
+
+
 CYCLE_BOARDS = ("qemu-microbit", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505")
 
 
@@ -215,6 +263,8 @@ def main(argv=None) -> int:
     print(tabulate(table, headers=["fan-out", "rate", "synops", "ref /synop", "dsp /synop", "ratio",
                                    "ref marginal", "dsp marginal", "ratio"], tablefmt="simple",
                    disable_numparse=True))
+    print()
+    print(conv_table(board))
     if args.cycles:
         print()
         print(cycles_table(args.steps))

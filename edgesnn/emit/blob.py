@@ -17,8 +17,9 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
                         8-byte aligned
     META                UTF-8 JSON the runtime skips: node names, scales, dt, metadata
 
-Version 3 stores every parameter array at its own width and coverage; versions 1 and 2 (every array
-int32 or int8/int16 per element) are refused, here and by the runtime, with the advice to recompile.
+Version 4 carries each tensor's layout (node byte 14, esn_node.layout: channel-last conv/pool chains, with the
+dense weight rows and neuron parameters that index them in that order) and stores conv weights with each kernel
+row's taps reversed; versions 1 to 3 are refused, here and by the runtime, with the advice to recompile.
 `schedule_of(blob)` reads the schedule back ((flags, steps)); `from_blob` returns the QGraph alone.
 
 `to_blob(qgraph)` writes one; `from_blob(data)` reads one back into a QGraph whose integers,
@@ -39,14 +40,14 @@ from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS
-from ..lower import (RESET_CODES, LNode, Lowered, MemoryPlan, align8, config_record, lower, unpack_rows, weight_bytes,
-                     weight_row_len)
+from ..lower import (IN_CL, OUT_CL, RESET_CODES, LEdge, LNode, Lowered, MemoryPlan, align8, cl_channels, cl_perm,
+                     config_record, lower, unpack_rows, weight_bytes, weight_row_len)
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, storage_dtype
 
 MAGIC = b"ESNB"
-VERSION = 3
+VERSION = 4
 HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 224, 8
 SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 
@@ -125,7 +126,7 @@ def blob_from_lowered(low: Lowered) -> bytes:
         flat = [v for ref in refs[k] for v in ref]
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
-                        nd.flat_start, nd.flat_end, 0, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
+                        nd.flat_start, nd.flat_end, nd.layout, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
                         nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, 0, *flat,
                         *plan.buf_off[k], plan.state_off[k])
     for i, e in enumerate(low.edges):
@@ -214,6 +215,8 @@ def _parse(h: dict) -> QGraph:
     graph_edges = [(names[s], names[d]) for s, d, _, _, _ in sorted(edges, key=lambda e: e[4])]
     p_lo, p_size, _ = sec[SEC_PARAMS]
     nodes, layers, plan = {}, {}, MemoryPlan([], [], vals[18])
+    lnodes: list[LNode] = []
+    ledges = [LEdge(s, d, b, o) for s, d, b, _, o in edges]
     for k in range(n):
         f = _NODE.unpack_from(data, sec[SEC_NODES][0] + k * NODE_BYTES)
         kind = BY_CODE[f[0]].name
@@ -221,7 +224,7 @@ def _parse(h: dict) -> QGraph:
         in_shape, out_shape = tuple(f[13:13 + in_rank]), tuple(f[17:17 + out_rank])
         ln = LNode(names[k], kind, in_shape, out_shape, reset=f[1], spike_rule=f[2], syn_delay=f[3], max_spikes=f[4],
                    first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10],
-                   kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31])
+                   kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31], layout=f[11])
         refs = f[33:]
         plan.buf_off.append(list(f[-3:-1]))
         plan.state_off.append(f[-1])
@@ -250,6 +253,14 @@ def _parse(h: dict) -> QGraph:
                     or mode == PM_CHANNEL and not (KINDS[kind].neuron and len(ln.out_shape) >= 2)):
                 raise BlobError(f"node {names[k]!r}: parameter {slot!r} holds {cnt} values in mode {mode}")
             ln.params[slot] = np.repeat(values, full // cnt)  # per channel or layer -> per element
+        lnodes.append(ln)
+        if ln.layout & IN_CL and not KINDS[kind].conv_like:  # back from the input's channel-last order
+            perm = cl_perm(ln.in_size, cl_channels(lnodes, ledges, ledges[ln.first_edge].src))
+            for slot, a in ln.params.items():
+                if KINDS[kind].neuron or slot == "weight":  # a dense layer's rows, a neuron layer's entries
+                    logical = np.empty_like(a.reshape(ln.in_size, -1))
+                    logical[perm] = a.reshape(ln.in_size, -1)
+                    ln.params[slot] = logical.reshape(-1)
         node, qparams = _rebuild(ln, layers_meta.get(names[k], {}), config)
         nodes[names[k]] = node
         if qparams is not None:
@@ -348,6 +359,7 @@ def _rebuild(ln: LNode, lm: dict, config: QuantConfig):
             g, c_out, c_in = ln.groups, ln.out_shape[0], ln.in_shape[0]
             kh, kw = ln.kernel
             w = flat.reshape(g, c_in // g, kh, kw, c_out // g).transpose(0, 4, 1, 2, 3).reshape(c_out, c_in // g, kh, kw)
+            w = w[..., ::-1]  # the device stores each kernel row's taps reversed
             if kind == "Conv1d":
                 w = w[:, :, 0, :]
         q["weight"] = np.ascontiguousarray(w).astype(wd)
@@ -416,7 +428,7 @@ class _Refused(Exception):
 class _Rec:
     """One node record as esn_read_nodes reads it."""
     __slots__ = ("kind", "reset", "spike_rule", "syn_delay", "max_spikes", "first_edge", "n_edges", "in_rank",
-                 "out_rank", "flat_start", "flat_end", "reserved", "flags", "in_shape", "out_shape", "in_size",
+                 "out_rank", "flat_start", "flat_end", "layout", "flags", "in_shape", "out_shape", "in_size",
                  "out_size", "kernel", "stride", "pad", "dil", "groups", "reserved32", "refs", "pbits", "pmode",
                  "param", "name", "row")
 
@@ -497,7 +509,7 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
         f = _NODE.unpack_from(data, no + k * NODE_BYTES)
         r = _Rec()
         (r.kind, r.reset, r.spike_rule, r.syn_delay, r.max_spikes, r.first_edge, r.n_edges, r.in_rank, r.out_rank,
-         r.flat_start, r.flat_end, r.reserved, r.flags) = f[:13]
+         r.flat_start, r.flat_end, r.layout, r.flags) = f[:13]
         r.in_shape, r.out_shape, r.in_size, r.out_size = list(f[13:17]), list(f[17:21]), f[21], f[22]
         r.kernel, r.stride, r.pad, r.dil, r.groups, r.reserved32 = f[23:25], f[25:27], f[27:29], f[29:31], f[31], f[32]
         r.refs = [f[33 + 5 * i:38 + 5 * i] for i in range(len(PARAM_SLOTS))]
@@ -668,8 +680,13 @@ def _enums(md: dict, k: int, r: _Rec, fail) -> None:
     if (not 1 <= r.max_spikes <= 255 or (not resets and r.max_spikes != 1)
             or (r.max_spikes > 1 and r.reset not in (2, 3))):
         fail("ENUM", k, f"max_spikes {r.max_spikes} out of range (1..255, above 1 only with a subtracting reset)")
-    if r.reserved:
-        fail("ENUM", k, f"reserved field holds {r.reserved}")
+    both, dense = OUT_CL | IN_CL, row.name in ("Linear", "Affine")
+    if (r.layout & ~both or (not row.conv_like and not row.neuron and row.name != "Flatten"
+                             and r.layout != (r.layout & IN_CL if dense else 0))
+            or ((row.neuron or row.name == "Flatten") and r.layout not in (0, both))
+            or (row.neuron and r.layout and md["rounding"] == ROUNDING_CODES["stochastic"])
+            or (row.name == "Flatten" and r.layout and r.flat_start == 0 and r.flat_end + 1 != r.in_rank)):
+        fail("ENUM", k, f"layout {r.layout} out of range")
     allowed = row.required | row.optional
     for i, slot in enumerate(PARAM_SLOTS):
         bits, mode = r.pbits[i], r.pmode[i]
@@ -682,6 +699,8 @@ def _enums(md: dict, k: int, r: _Rec, fail) -> None:
                                              or (mode == PM_CHANNEL and row.neuron and r.out_rank >= 2))
         if not ok:
             fail("PARAM", k, f"parameter {slot!r} stored at {bits} bits in mode {mode}")
+        if mode == PM_CHANNEL and r.layout:
+            fail("ENUM", k, f"layout {r.layout}: a channel-last neuron layer with per-channel {slot!r}")
     if (r.flags & ~(_NEW_GROUP | _STAGE_WEIGHTS) or (k == 0 and r.flags)
             or (r.flags & _STAGE_WEIGHTS and not row.weighted)):
         fail("ENUM", k, f"flags {r.flags} out of range")
@@ -710,6 +729,8 @@ def _edges(md: dict, recs, edges, k: int, r: _Rec, expect_first: int, fail) -> N
             fail("EDGE", k, f"edge {e}: a Flatten takes no recurrent edge")
         forward += not back
         s = recs[src]
+        if bool(s.layout & OUT_CL) != bool(r.layout & IN_CL) or (back and s.layout & OUT_CL):
+            fail("ENUM", k, f"edge {e} from node {src}: layout {s.layout} -> {r.layout}")
         if s.out_rank != r.in_rank or s.out_shape != r.in_shape:
             fail("SHAPE", k, f"edge {e} brings shape {s.out_shape[:s.out_rank]}; the node takes "
                              f"{r.in_shape[:r.in_rank]}")

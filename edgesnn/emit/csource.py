@@ -68,7 +68,7 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
         fields = [f".kind = {KINDS[nd.kind].c_name}", f".reset = {nd.reset}", f".spike_rule = {nd.spike_rule}",
                   f".syn_delay = {nd.syn_delay}", f".max_spikes = {nd.max_spikes}", f".first_edge = {nd.first_edge}",
                   f".n_edges = {nd.n_edges}", f".in_rank = {len(nd.in_shape)}", f".out_rank = {len(nd.out_shape)}",
-                  f".flat_start = {nd.flat_start}", f".flat_end = {nd.flat_end}",
+                  f".flat_start = {nd.flat_start}", f".flat_end = {nd.flat_end}", f".layout = {nd.layout}u",
                   f".in_shape = {c_list(nd.in_shape)}",
                   f".out_shape = {c_list(nd.out_shape)}", f".in_size = {nd.in_size}u", f".out_size = {nd.out_size}u",
                   f".kernel = {c_list(nd.kernel)}", f".stride = {c_list(nd.stride)}", f".pad = {c_list(nd.pad)}",

@@ -11,12 +11,12 @@
 Both writers (edgesnn.emit: the blob and the C sources) start from `lower`, so they cannot disagree.
 """
 
-from .program import (MAX_RANK, RESET_CODES, SCHEDULE_LABELS, SCHEDULES, LEdge, LNode, Lowered, MemoryPlan,
+from .program import (IN_CL, MAX_RANK, OUT_CL, RESET_CODES, SCHEDULE_LABELS, SCHEDULES, LEdge, LNode, Lowered, MemoryPlan,
                       ScheduleError, ScheduleSpecError, align8, arena_size, arena_size_layer_major,
-                      arena_size_schedule, config_record, lower, pack_rows, schedule_spec, unpack_rows, weight_bytes,
+                      arena_size_schedule, cl_channels, cl_perm, config_record, lower, pack_rows, schedule_spec, unpack_rows, weight_bytes,
                       weight_row_len)
 
-__all__ = ["MAX_RANK", "RESET_CODES", "SCHEDULE_LABELS", "SCHEDULES", "LEdge", "LNode", "Lowered", "MemoryPlan",
+__all__ = ["IN_CL", "MAX_RANK", "OUT_CL", "RESET_CODES", "SCHEDULE_LABELS", "SCHEDULES", "LEdge", "LNode", "Lowered", "MemoryPlan",
            "ScheduleError", "ScheduleSpecError", "align8", "arena_size", "arena_size_layer_major",
-           "arena_size_schedule", "config_record", "lower", "pack_rows", "schedule_spec", "unpack_rows", "weight_bytes",
+           "arena_size_schedule", "cl_channels", "cl_perm", "config_record", "lower", "pack_rows", "schedule_spec", "unpack_rows", "weight_bytes",
            "weight_row_len"]

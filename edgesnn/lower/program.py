@@ -8,9 +8,15 @@ from `lower(qgraph)`, so they cannot disagree. The C declarations are in
 
 Device layouts of the weights (chosen so that the weights one input event reads are contiguous):
 
-    Linear / Affine   [in][out]                        the transpose of the float [out, in]
-    Conv2d            [C_in][KH][KW][C_out / groups]   (Conv1d: KH = 1)
+    Linear / Affine   [in][out]                        the transpose of the float [out, in]; rows in the
+                                                       input's storage order (below)
+    Conv2d            [C_in][KH][KW][C_out / groups]   each kernel row's taps reversed (Conv1d: KH = 1)
     Scale             [n]
+
+Tensor layouts (LNode.layout, esn_node.layout): conv and pool outputs, the neuron layers and Flattens after
+them, are stored channel-last ([H][W][C]) where nothing that needs row-major reads them (_set_layouts), so a
+conv tap adds C_out contiguous outputs; neuron parameters per element and dense weight rows after such a tensor
+are stored in its order (cl_perm). The Input, the Output and what a recurrent edge reads stay row-major.
 
 Weights are stored at `weight_storage_bits` (2 and 4 packed, low bits first, every weight row starting on a
 byte; 8; 16): a row is what one input event reads ([out] for Linear/Affine, [C_out / groups] for a conv,
@@ -53,7 +59,7 @@ from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.qgraph import PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
+from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
 
 RESET_CODES = {"zero": 0, "value": 1, "subtract": 2, "subtract_late": 3}
 MAX_RANK = 4
@@ -105,6 +111,7 @@ class LNode:
     bits: dict[str, int] = field(default_factory=dict)    # slot -> bits per stored element (esn_node.pbits)
     modes: dict[str, int] = field(default_factory=dict)   # slot -> PM_ELEM, PM_CHANNEL or PM_LAYER (esn_node.pmode)
     flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
+    layout: int = 0  # bit 0: the output is stored channel-last (ESN_LAYOUT_OUT_CL); bit 1: the input (ESN_LAYOUT_IN_CL)
 
     @property
     def code(self) -> int:
@@ -581,9 +588,82 @@ def _weights(node: ir.Node, w: np.ndarray, groups: int) -> np.ndarray:
     if isinstance(node, ir.Conv2d):
         if w.ndim == 3:  # Conv1d [C_out, C_in/g, K] -> KH = 1
             w = w[:, :, None, :]
-        c_out, cin_g, kh, kw = w.shape
-        return w.reshape(groups, c_out // groups, cin_g, kh, kw).transpose(0, 2, 3, 4, 1).reshape(-1)
+        c_out, cin_g, kh, kw = w.shape  # each kernel row's taps reversed: esn_conv adds a row's taps as one run
+        return w[..., ::-1].reshape(groups, c_out // groups, cin_g, kh, kw).transpose(0, 2, 3, 4, 1).reshape(-1)
     return w.T.reshape(-1)
+
+
+OUT_CL, IN_CL = 1, 2  # esn_node.layout bits (ESN_LAYOUT_OUT_CL, ESN_LAYOUT_IN_CL)
+
+
+def cl_perm(size: int, channels: int) -> np.ndarray:
+    """Where a channel-last tensor keeps its entries: storage index s holds row-major (logical) index perm[s], for
+    a tensor of `size` entries whose row-major order is [channels][rest] (stored as [rest][channels])."""
+    return np.arange(size).reshape(channels, -1).T.reshape(-1)
+
+
+def cl_channels(nodes, edges, k: int) -> int:
+    """C of the channel-last order node k's output is stored in: its axis 0 at rank >= 2 (a Flatten that keeps the
+    channel axis first keeps [rest][C] last), else that of its input (a Flatten of everything, a neuron layer
+    after it)."""
+    while len(nodes[k].out_shape) < 2:
+        k = edges[nodes[k].first_edge].src
+    return int(nodes[k].out_shape[0])
+
+
+def _set_layouts(nodes: list[LNode], edges: list[LEdge], stochastic: bool) -> None:
+    """Chooses each tensor's layout (esn_node.layout) and puts the arrays that index it in its order.
+
+    Conv and pool outputs are stored channel-last ([H][W][C]) so that one conv tap adds C_out / groups contiguous
+    outputs (esn_conv: the dense row kernel), with every tensor that must share their order: a neuron layer's
+    output and a Flatten's are their input's, and the inputs of one node (summed entry by entry) share one. Such a
+    class of tensors stays row-major where something reads it that needs row-major: the Output, a recurrent edge,
+    a Scale, a neuron layer with a per-channel parameter (the neuron kernel's channel is that of [C][H][W]) or under
+    stochastic rounding (its noise is keyed by the row-major index), a
+    Flatten that merges the channel axis with some but not all of the others, or where the class holds the Input
+    or a dense layer's output. A neuron layer's per-element parameters and a dense layer's weight rows after a
+    channel-last tensor are permuted into its order (cl_perm); counters do not depend on the layout."""
+    parent = list(range(len(nodes)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    ins = [[e.src for e in edges if e.dst == k] for k in range(len(nodes))]
+    for k, nd in enumerate(nodes):
+        for a in ins[k][1:]:
+            parent[find(a)] = find(ins[k][0])
+        if ins[k] and (KINDS[nd.kind].neuron or nd.kind == "Flatten"):
+            parent[find(k)] = find(ins[k][0])
+    veto, has_conv = set(), set()
+    for k, nd in enumerate(nodes):
+        row, c = KINDS[nd.kind], find(k)
+        if row.conv_like:
+            has_conv.add(c)
+        elif nd.kind in ("Input", "Linear", "Affine", "Scale"):
+            veto.add(c)
+        elif row.neuron and (PM_CHANNEL in nd.modes.values() or stochastic):
+            veto.add(c)
+        elif nd.kind == "Flatten" and nd.flat_start == 0 and nd.flat_end != len(nd.in_shape) - 1:
+            veto.add(c)
+        if nd.kind in ("Output", "Scale"):
+            veto.update(find(a) for a in ins[k])
+    veto.update(find(e.src) for e in edges if e.back)
+    cl = [find(k) in has_conv and find(k) not in veto for k in range(len(nodes))]
+    for k, nd in enumerate(nodes):
+        if nd.kind == "Output":
+            continue
+        nd.layout = (OUT_CL if cl[k] else 0) | (IN_CL if ins[k] and cl[ins[k][0]] else 0)
+        if not nd.layout & IN_CL or KINDS[nd.kind].conv_like:
+            continue
+        perm = cl_perm(nd.in_size, cl_channels(nodes, edges, ins[k][0]))
+        if nd.kind in ("Linear", "Affine"):  # weight rows [in][out] in the input's storage order
+            nd.params["weight"] = nd.params["weight"].reshape(nd.in_size, -1)[perm].reshape(-1)
+        for slot, mode in nd.modes.items():
+            if KINDS[nd.kind].neuron and mode == PM_ELEM:
+                nd.params[slot] = nd.params[slot][perm]
 
 
 def _check_int(a: np.ndarray, lo: int, hi: int, name: str, kind: str, what: str) -> None:
@@ -678,6 +758,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
                 values, ln.modes[slot], ln.bits[slot] = param_storage(a.reshape(shape), row.neuron and len(shape) >= 2)
                 ln.params[slot] = values.astype(np.int32)
         nodes.append(ln)
+    _set_layouts(nodes, edges, cfg.rounding == "stochastic")
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
     low = Lowered(qgraph, nodes, edges, outs[0])
     schedule = schedule_spec(schedule)

@@ -33,7 +33,7 @@ from ..errors import ArenaTooSmall, CRuntimeError, ExtensionMissing, ScheduleRef
 from ..graph import ir
 from ..graph.kinds import STATE_VARS
 from ..graph.simulate import SimResult
-from ..lower import ScheduleError, ScheduleSpecError, lower
+from ..lower import ScheduleError, ScheduleSpecError, cl_perm, lower
 from ..quantize.reference import FIXED_COUNTERS, check_spike_inputs
 from ..resources import CHECKOUT, untrusted
 
@@ -234,6 +234,11 @@ class CModel:
         pos = 0
         for k, vname, size in blocks:
             a = states[:, :, pos:pos + size].astype(np.int64)
+            ch = int(lib.esn_host_cl_channels(m, k))
+            if ch:  # a channel-last layer's state, back in row-major order
+                logical = np.empty_like(a)
+                logical[:, :, cl_perm(size, ch)] = a
+                a = logical
             shape = (state_shapes or {}).get(names[k], (size,))
             recorded.setdefault(names[k], {})[vname] = a.reshape(n, steps, *shape)
             pos += size

@@ -229,7 +229,7 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
         nd->out_rank = r[11];
         nd->flat_start = esn_rdi8(r + 12);
         nd->flat_end = esn_rdi8(r + 13);
-        nd->reserved = r[14];
+        nd->layout = r[14]; /* checked by esn__validate_structure */
         nd->flags = r[15];
         for (a = 0u; a < ESN_MAX_RANK; ++a) {
             nd->in_shape[a] = esn_rd32(r + 16 + 4 * a);

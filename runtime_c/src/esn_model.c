@@ -260,8 +260,19 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
         (nd->max_spikes > 1u && nd->reset != ESN_RESET_SUBTRACT && nd->reset != ESN_RESET_SUBTRACT_LATE)) {
         return ESN_FAIL(ESN_ERR_ENUM, k, nd->max_spikes);
     }
-    if (nd->reserved != 0u) {
-        return ESN_FAIL(ESN_ERR_ENUM, k, nd->reserved);
+    /* channel-last tensors (esn_types.h, esn_node.layout): only conv/pool read and write them by strides; a neuron
+     * layer or a Flatten keeps its input's order, a Linear/Affine may read one (its rows are in that order); the
+     * Input, the Output and Scale are row-major, and so is a neuron layer with a per-channel parameter */
+    if ((nd->layout & ~(ESN_LAYOUT_OUT_CL | ESN_LAYOUT_IN_CL)) != 0u ||
+        (!esn__is_conv_like(kind) && !esn__is_neuron(kind) && kind != ESN_KIND_FLATTEN &&
+         nd->layout != ((kind == ESN_KIND_LINEAR || kind == ESN_KIND_AFFINE) ? (nd->layout & ESN_LAYOUT_IN_CL) : 0u)) ||
+        ((esn__is_neuron(kind) || kind == ESN_KIND_FLATTEN) && nd->layout != 0u &&
+         nd->layout != (ESN_LAYOUT_OUT_CL | ESN_LAYOUT_IN_CL)) ||
+        /* stochastic rounding keys a neuron's noise by its index, which is that of the row-major order */
+        (esn__is_neuron(kind) && nd->layout != 0u && m->rounding == (uint8_t)ESN_ROUND_STOCHASTIC) ||
+        (kind == ESN_KIND_FLATTEN && nd->layout != 0u && nd->flat_start == 0 && nd->flat_end + 1 != (int32_t)nd->in_rank)) {
+        /* a Flatten keeps [..][C] last unless it merges the channel axis with some, not all, of the others */
+        return ESN_FAIL(ESN_ERR_ENUM, k, nd->layout);
     }
     for (slot = 0u; slot < ESN_P_COUNT; ++slot) { /* storage of each array: esn_types.h, esn_node.pbits */
         const uint32_t bits = nd->pbits[slot];
@@ -279,6 +290,9 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
         }
         if (!ok) {
             return ESN_FAIL(ESN_ERR_PARAM, k, slot);
+        }
+        if (mode == ESN_PM_CHANNEL && nd->layout != 0u) { /* the neuron kernel's channel is that of [C][H][W] */
+            return ESN_FAIL(ESN_ERR_ENUM, k, nd->layout);
         }
     }
     if ((nd->flags & ~(ESN_NODE_NEW_GROUP | ESN_NODE_STAGE_WEIGHTS)) != 0u || (k == 0u && nd->flags != 0u) ||
@@ -321,6 +335,11 @@ static esn_status esn_check_edges(const esn_model *m, uint32_t k, uint32_t expec
         }
         forward += ed->back ? 0u : 1u;
         src = &m->nodes[ed->src];
+        /* the node reads its sources in the layout they write; a recurrent edge reads a row-major buffer */
+        if ((uint32_t)((src->layout & ESN_LAYOUT_OUT_CL) != 0u) != (uint32_t)((nd->layout & ESN_LAYOUT_IN_CL) != 0u) ||
+            (ed->back && (src->layout & ESN_LAYOUT_OUT_CL) != 0u)) {
+            return esn__fail(diag, ESN_ERR_ENUM, (int32_t)k, (int32_t)e, src->layout);
+        }
         if (!esn_same_shape(src->out_shape, src->out_rank, nd->in_shape, nd->in_rank)) {
             return esn__fail(diag, ESN_ERR_SHAPE, (int32_t)k, (int32_t)e, ed->src);
         }

@@ -122,7 +122,8 @@ static void naive_conv(const esn_node *nd, const int32_t *x, const int8_t *w, in
                                 *synops += 1u;
                             }
                             acc += pool ? v
-                                        : v * w[((c * nd->kernel[0] + ky) * nd->kernel[1] + kx) * cout_g + o % cout_g];
+                                        : v * w[((c * nd->kernel[0] + ky) * nd->kernel[1] + (nd->kernel[1] - 1u - kx)) *
+                                                    cout_g + o % cout_g]; /* taps of a kernel row reversed */
                         }
                     }
                 }
@@ -138,13 +139,19 @@ static uint32_t out_len(uint32_t n, uint32_t k, uint32_t s, uint32_t p, uint32_t
     return span < 0 ? 0u : (uint32_t)span / s + 1u;
 }
 
+/* Index of row-major element j of a [C][P] tensor in the layout `cl` stores it in ([P][C] when cl). */
+static uint32_t at_layout(uint32_t j, uint32_t c, uint32_t p, int cl)
+{
+    return cl ? (j % p) * c + j / p : j;
+}
+
 static void test_conv_and_pool_scatter(void)
 {
     static int8_t w[4096];
     static uint8_t packed[4096];
-    static int32_t bias[16], x[2048], y[4096], want[4096];
+    static int32_t bias[16], x[2048], xs[2048], y[4096], want[4096];
     uint32_t trial;
-    for (trial = 0; trial < 300u; ++trial) {
+    for (trial = 0; trial < 600u; ++trial) {
         esn_node nd;
         esn_counters c;
         const int32_t *in[1];
@@ -153,6 +160,7 @@ static void test_conv_and_pool_scatter(void)
         const int pool = trial % 3u == 0u;
         const int conv1d = !pool && trial % 3u == 1u;
         const int nibbles = !pool && (trial & 8u); /* 4-bit weights, packed rows (esn_kernels.h) */
+        const int in_cl = (trial & 16u) != 0u, out_cl = (trial & 32u) != 0u; /* channel-last tensors */
         memset(&nd, 0, sizeof nd);
         memset(&c, 0, sizeof c);
         nd.kind = pool ? ESN_KIND_SUMPOOL2D : (conv1d ? ESN_KIND_CONV1D : ESN_KIND_CONV2D);
@@ -211,7 +219,11 @@ static void test_conv_and_pool_scatter(void)
             nd.param[ESN_P_WEIGHT] = packed;
             nd.pbits[ESN_P_WEIGHT] = 4u;
         }
-        in[0] = x;
+        nd.layout = (uint8_t)((in_cl ? ESN_LAYOUT_IN_CL : 0u) | (out_cl ? ESN_LAYOUT_OUT_CL : 0u));
+        for (i = 0; i < nd.in_size; ++i) {
+            xs[at_layout(i, nd.in_shape[0], nd.in_size / nd.in_shape[0], in_cl)] = x[i];
+        }
+        in[0] = xs;
         naive_conv(&nd, x, w, want, &synops);
         if (pool) {
             esn_pool_s32(&nd, in, 1u, y, &c);
@@ -219,8 +231,9 @@ static void test_conv_and_pool_scatter(void)
             esn_conv(&nd, in, 1u, y, &c);
         }
         for (i = 0; i < nd.out_size; ++i) {
-            if (y[i] != want[i]) {
-                printf("FAIL conv trial %u: out[%u] = %d, expected %d\n", trial, i, (int)y[i], (int)want[i]);
+            const int32_t got = y[at_layout(i, nd.out_shape[0], nd.out_size / nd.out_shape[0], out_cl)];
+            if (got != want[i]) {
+                printf("FAIL conv trial %u: out[%u] = %d, expected %d\n", trial, i, (int)got, (int)want[i]);
                 ++failures;
                 break;
             }
@@ -423,9 +436,12 @@ static void test_blob_loader_basics(void)
     static uint64_t buf[16];
     EXPECT_EQ(esn_blob_load(&bm, buf, 10u), ESN_ERR_TRUNCATED);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_MAGIC);
-    memcpy(buf, "ESNB\x04\x00", 6u);
+    memcpy(buf, "ESNB\x05\x00", 6u);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
-    EXPECT_EQ(bm.version, 4);
+    EXPECT_EQ(bm.version, 5);
+    memcpy(buf, "ESNB\x03\x00", 6u); /* version 3: no tensor layouts, conv taps in order, refused */
+    EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
+    EXPECT_EQ(bm.version, 3);
     memcpy(buf, "ESNB\x02\x00", 6u); /* version 2: int32 parameters, refused */
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
     EXPECT_EQ(bm.version, 2);

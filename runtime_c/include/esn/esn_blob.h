@@ -5,7 +5,7 @@
  * is edgesnn/emit/blob.py):
  *
  *   header, 48 bytes
- *     0  char[4] magic "ESNB"         4  u16 version (ESN_BLOB_VERSION = 3; see below)   6  u16 header bytes (48)
+ *     0  char[4] magic "ESNB"         4  u16 version (ESN_BLOB_VERSION = 4; see below)   6  u16 header bytes (48)
  *     8  u32 total bytes (mult. of 8) 12 u32 CRC-32 (zlib) of bytes [16, total)
  *     16 u16 sections                 18 u16 flags (0)                    20 u32 section table offset (48)
  *     24 24 reserved bytes (0)
@@ -22,7 +22,7 @@
  *   NODES  (count nodes, 224 bytes each, schedule order)
  *     0  u8 kind  1 u8 reset  2 u8 spike rule  3 u8 syn_delay  4 u16 max_spikes
  *     6  u16 first edge  8 u16 edges  10 u8 in rank  11 u8 out rank  12 i8 flatten start
- *     13 i8 flatten end  14 u8 reserved (0)  15 u8 flags (bit 0: a schedule group starts here,
+ *     13 i8 flatten end  14 u8 layout (esn_node.layout)  15 u8 flags (bit 0: a schedule group starts here,
  *        bit 1: stage the weights in the arena)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
@@ -37,9 +37,11 @@
  *          every weight row (esn_kernels.h) starting on a byte
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
- * Version 3 stores every parameter array at its own width and coverage (packed sub-byte weights,
- * parameters once per channel or layer) and the arena's memory plan; versions 1 and 2 (int32 parameters, one per element) are
- * refused with ESN_ERR_VERSION: recompile the model with this edgesnn.
+ * Version 4 adds the tensors' layouts (node byte 14: channel-last conv/pool chains) and stores conv weights with
+ * each kernel row's taps in reverse order ([C_in][KH][KW reversed][C_out/g], esn_kernels.h); version 3 stored
+ * every parameter array at its own width and coverage (packed sub-byte weights, parameters once per channel or
+ * layer) and the arena's memory plan. Versions 1 to 3 are refused with ESN_ERR_VERSION: recompile the model
+ * with this edgesnn.
  *
  * The loader checks every field, size, offset, alignment, count, shape product, enumeration and
  * the CRC before anything uses them, then esn_model_validate(): a truncated, corrupted or hostile
@@ -57,7 +59,7 @@
 extern "C" {
 #endif
 
-#define ESN_BLOB_VERSION 3u
+#define ESN_BLOB_VERSION 4u
 #define ESN_BLOB_HEADER_BYTES 48u
 #define ESN_BLOB_SECTION_BYTES 16u
 #define ESN_BLOB_MODEL_BYTES 64u

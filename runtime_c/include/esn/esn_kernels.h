@@ -8,7 +8,9 @@
  * of the output. Weight layouts, chosen so that the weights one event reads are contiguous:
  *
  *   Linear/Affine  W [in][out]                      (the transpose of the float [out, in])
- *   Conv2d         W [C_in][KH][KW][C_out / groups] (input channel c belongs to group c / (C_in / groups))
+ *   Conv2d         W [C_in][KH][KW][C_out / groups] (input channel c belongs to group c / (C_in / groups)),
+ *                  each kernel row's taps stored in reverse (kx = KW - 1 first): the taps one event reaches along a
+ *                  row then add to output pixels left to right in storage order (esn_conv)
  *   Conv1d         as Conv2d with KH = 1 and a height-1 input
  *   Scale          W [n]                            (elementwise)
  *
@@ -16,14 +18,17 @@
  * Weights are stored at 2 or 4 bits (packed two's complement, low bits first, every row starting on a byte,
  * padded with zero bits), 8 or 16 bits (esn_node.pbits); each kernel reads them at the node's width.
  *
- * Tensors are row-major: [C][H][W] for conv/pool, [C][L] for Conv1d.
+ * Tensors are row-major, [C][H][W] for conv/pool and [C][L] for Conv1d, or channel-last ([H][W][C], [L][C]) where
+ * esn_node.layout says so (esn_types.h): conv and pool read and write either by strides; with a channel-last
+ * output a conv tap adds C_out / groups contiguous outputs, and a run of taps along a kernel row one contiguous
+ * block, through the dense row kernel.
  * All accumulators are int32: esn_model_validate() proves that no output can leave the int32
  * range for any admissible input, so the kernels need no saturation checks and may add in any
  * order.
  *
- * Where they are not optimal: the reference paths scan every input entry (no event lists) and the
- * conv scatter writes output channels with a stride of OH*OW; an ESN_HAS_DSP path may pack two
- * int16 products per instruction.
+ * Where they are not optimal: the reference paths scan every input entry (no event lists); a row-major conv
+ * output (kept where a per-channel neuron layer, the Output or a recurrent edge reads it) is written with a
+ * stride of OH*OW per channel; an ESN_HAS_DSP path may pack two int16 products per instruction.
  */
 #ifndef ESN_KERNELS_H
 #define ESN_KERNELS_H
@@ -56,7 +61,8 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
 /**
  * Conv1d / Conv2d, event driven (scatter), weights at their stored bits.
  * @param[in]  nd    geometry (kernel, stride, pad, dil, groups), in_shape [C_in][H][W] (Conv1d [C_in][L]),
- *                   out_shape [C_out][OH][OW], weights [C_in][KH][KW][C_out/groups], optional bias [C_out].
+ *                   out_shape [C_out][OH][OW], each stored as layout says (row-major or channel-last), weights
+ *                   [C_in][KH][KW reversed][C_out/groups], optional bias [C_out].
  * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
  * @param[in]  n_in  [1, ESN_MAX_FANIN].
  * @param[out] out   int32 [out_size].
@@ -72,7 +78,7 @@ void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int3
 
 /**
  * SumPool2d / AvgPool2d (a sum; AvgPool's 1/k^2 lives in the next weights), event driven.
- * @param[in]  nd   kernel, stride, pad; in_shape [C][H][W]; out_shape [C][OH][OW].
+ * @param[in]  nd   kernel, stride, pad; in_shape [C][H][W]; out_shape [C][OH][OW], each as layout says.
  * @param[out] out  int32 [out_size]: window sums of the input (zero padding).
  * @param[in,out] c spikes_in += nonzero entries; synops += windows covering each entry.
  */

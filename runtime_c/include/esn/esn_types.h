@@ -137,6 +137,16 @@ typedef enum esn_param_mode {
  * before the node's group runs its T steps, and read them there (weights in slow external flash). */
 #define ESN_NODE_STAGE_WEIGHTS 2u
 
+/** esn_node.layout: the node's output (OUT) or input (IN) buffer is stored channel-last: a [C][H][W] ([C][L])
+ * tensor as [H][W][C] ([L][C]), so that the C_out weights one conv tap adds are contiguous outputs
+ * (esn_kernels.h). Set by lowering (edgesnn/lower) on the chains conv/pool -> neuron -> pool/conv/Flatten ->
+ * Linear; the tensors a neuron layer with per-channel parameters or under stochastic rounding (its noise is keyed
+ * by the row-major index), the Output, a Scale or a recurrent edge reads, and the Input, stay row-major. A tensor's flat order is its producer's (a neuron layer and a Flatten keep their input's
+ * layout; a Linear after a Flatten of a channel-last tensor has its weight rows, a neuron layer its per-element
+ * parameters, in that order): only the conv and pool kernels read the bits. */
+#define ESN_LAYOUT_OUT_CL 1u
+#define ESN_LAYOUT_IN_CL 2u
+
 /** One node. Fields a kind does not use are 0 / NULL. */
 typedef struct esn_node {
     uint8_t kind;           /**< esn_kind */
@@ -150,7 +160,7 @@ typedef struct esn_node {
     uint8_t out_rank;       /**< [1, 4] */
     int8_t flat_start;      /**< Flatten: first merged axis of the input, [0, in_rank) */
     int8_t flat_end;        /**< Flatten: last merged axis, [flat_start, in_rank) */
-    uint8_t reserved;       /**< 0 */
+    uint8_t layout;         /**< ESN_LAYOUT_OUT_CL | ESN_LAYOUT_IN_CL: which of its tensors are channel-last */
     uint8_t flags;          /**< ESN_NODE_NEW_GROUP, ESN_NODE_STAGE_WEIGHTS; other bits 0 */
     uint32_t in_shape[ESN_MAX_RANK];  /**< per-step input shape, unused axes 0 */
     uint32_t out_shape[ESN_MAX_RANK]; /**< per-step output shape, unused axes 0 */

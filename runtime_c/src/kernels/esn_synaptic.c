@@ -156,22 +156,91 @@ static void esn_init_out(int32_t *out, const esn_node *nd, uint32_t channels, ui
     }
 }
 
-/* (C, H, W) of a conv/pool tensor: rank 3 as is, rank 2 ([C][L], Conv1d) as (C, 1, L). */
-static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t *c, uint32_t *h, uint32_t *w)
+/* A conv/pool tensor's geometry: (C, H, W) (rank 3 as is, rank 2 [C][L] as (C, 1, L)) and where element
+ * (c, y, x) lies: c * cs + (y * W + x) * ps, row-major (cs = H * W, ps = 1) or channel-last (cs = 1, ps = C). */
+typedef struct esn_geo {
+    uint32_t c, h, w, cs, ps;
+} esn_geo;
+
+static void esn_chw(const uint32_t *shape, uint8_t rank, uint32_t cl, esn_geo *g)
 {
-    *c = shape[0];
-    *h = rank == 3u ? shape[1] : 1u;
-    *w = rank == 3u ? shape[2] : shape[1];
+    g->c = shape[0];
+    g->h = rank == 3u ? shape[1] : 1u;
+    g->w = rank == 3u ? shape[2] : shape[1];
+    g->cs = cl && g->c > 1u ? 1u : g->h * g->w; /* one channel: both layouts are the same order */
+    g->ps = cl && g->c > 1u ? g->c : 1u;
+}
+
+/* Where the current input event lies, as the counters of its storage order: (iy, ix, ch) channel-last, (ch, iy, ix)
+ * row-major, the last running fastest. Events come in increasing index, so moving the counters to the next one
+ * costs a step per fastest-axis row skipped, less than the scan that skipped it, and no division. */
+typedef struct esn_cursor {
+    uint32_t j, slow, mid, fast; /* storage index and its counters */
+    uint32_t n_mid, n_fast;
+} esn_cursor;
+
+static void esn_cursor_init(esn_cursor *cu, const esn_geo *g)
+{
+    cu->j = cu->slow = cu->mid = cu->fast = 0u;
+    cu->n_mid = g->ps == 1u ? g->h : g->w;
+    cu->n_fast = g->ps == 1u ? g->w : g->c;
+}
+
+static inline void esn_cursor_to(esn_cursor *cu, uint32_t j)
+{
+    cu->fast += j - cu->j;
+    cu->j = j;
+    while (cu->fast >= cu->n_fast) {
+        cu->fast -= cu->n_fast;
+        if (++cu->mid == cu->n_mid) {
+            cu->mid = 0u;
+            ++cu->slow;
+        }
+    }
+}
+
+/* (channel, y, x) of the cursor's event in a tensor of geometry g. */
+static inline uint32_t esn_cursor_ch(const esn_cursor *cu, const esn_geo *g)
+{
+    return g->ps == 1u ? cu->slow : cu->fast;
+}
+
+static inline uint32_t esn_cursor_y(const esn_cursor *cu, const esn_geo *g)
+{
+    return g->ps == 1u ? cu->mid : cu->slow;
+}
+
+static inline uint32_t esn_cursor_x(const esn_cursor *cu, const esn_geo *g)
+{
+    return g->ps == 1u ? cu->fast : cu->mid;
+}
+
+/* A conv's output at rest: the bias of each channel at every pixel (zeros without one), in the node's layout. A
+ * bias the same for every channel (zeros, typically) is the same fill in either layout: esn_init_out's. */
+static void esn_conv_init(int32_t *out, const esn_node *nd, const esn_geo *o)
+{
+    const uint32_t plane = o->h * o->w;
+    uint32_t i;
+    int uniform = 1;
+    for (i = 1u; i < o->c && nd->param[ESN_P_BIAS] != NULL; ++i) {
+        uniform &= esn__param_of(nd, ESN_P_BIAS, i, i) == esn__param_of(nd, ESN_P_BIAS, 0u, 0u);
+    }
+    if (o->ps == 1u || uniform) {
+        esn_init_out(out, nd, o->c, plane);
+        return;
+    }
+    esn_init_out(out, nd, o->c, 1u); /* channel-last: pixel 0's channels, then a word copy of them on */
+    for (i = o->c; i < o->c * plane; ++i) {
+        out[i] = out[i - o->c];
+    }
 }
 
 void esn_rest_out(const esn_node *nd, int32_t *out)
 {
-    uint32_t c;
-    uint32_t h;
-    uint32_t w;
+    esn_geo o;
     if (nd->param[ESN_P_BIAS] != NULL && nd->out_rank > 1u) { /* a conv's bias is per channel */
-        esn_chw(nd->out_shape, nd->out_rank, &c, &h, &w);
-        esn_init_out(out, nd, c, h * w);
+        esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &o);
+        esn_conv_init(out, nd, &o);
     } else {
         esn_init_out(out, nd, nd->out_size, 1u);
     }
@@ -204,66 +273,154 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     c->synops += (uint64_t)events * n_out;
 }
 
-void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+/*
+ * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
+ * iy + pad_y - ky * dil_y = oy * stride_y (and likewise along x), 0 <= oy < OH. Weights are
+ * [C_in][KH][KW reversed][C_out/g] (esn_kernels.h), so along a kernel row the taps that land, taken from the
+ * highest kx down, reach output pixels ox left to right through weight rows in storage order. With a channel-last
+ * output, one group, stride_x == dil_x (then every tap of a row lands or none, on consecutive pixels) and rows that
+ * end on a byte, those taps are one contiguous run of (taps x C_out) weights added to as many contiguous outputs:
+ * one esn_row_mac call per (event, kernel row), the dense row kernel (DSP on Cortex-M4, vectorised on the host).
+ * Otherwise one call per tap, C_out/g outputs cs apart. Events with x in {2, 3} (pool sums) on a run add the row
+ * x times: the add-only kernel beats a multiply per weight, and integer adds are exact in any order.
+ * Where it is not optimal: at C_out = 12 a run is at most 60 weights, so the row kernel's per-call cost shows.
+ */
+
+/* What every event of one esn_conv call reads, computed once (on Cortex-M at -Os, the event loop then keeps
+ * few values live). */
+typedef struct esn_conv_ctx {
+    const esn_node *nd;
+    int32_t *out;
+    esn_geo gi, go;
+    uint32_t bits, rb, kh, kw, s0, s1, d0, cin_g, cout_g, o_row, run;
+} esn_conv_ctx;
+
+/* The taps of kernel rows whose output rows an event reaches, `rows` of them from output row o and weight row wr,
+ * each next one o_back outputs before and w_next bytes after, tap by tap (tap kx lands on pixel
+ * (nx - kx * dil_x) / stride_x). Returns the taps. */
+static uint32_t esn_conv_taps(const esn_conv_ctx *k, int32_t *o, uint32_t o_back, const uint8_t *wr, uint32_t w_next,
+                              uint32_t rows, uint32_t nx, int32_t x)
 {
-    const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
-    const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
-    const uint32_t rb = esn__weight_row_bytes(nd);
-    uint32_t cin, h, wd, cout, oh, ow;
-    uint32_t cin_g, cout_g, plane, taps, ch, iy, ix, ky, kx;
-    esn_chw(nd->in_shape, nd->in_rank, &cin, &h, &wd);
-    esn_chw(nd->out_shape, nd->out_rank, &cout, &oh, &ow);
-    cin_g = cin / nd->groups;
-    cout_g = cout / nd->groups;
-    plane = oh * ow;
-    taps = (uint32_t)nd->kernel[0] * nd->kernel[1];
-    esn_init_out(out, nd, cout, plane);
-    for (ch = 0u; ch < cin; ++ch) {
-        int32_t *out_g = out + (size_t)(ch / cin_g) * cout_g * plane;
-        const uint8_t *w_ch = w + (size_t)ch * taps * rb;
-        for (iy = 0u; iy < h; ++iy) {
-            for (ix = 0u; ix < wd; ++ix) {
-                const int64_t x = esn_input_at(in, n_in, (ch * h + iy) * wd + ix);
-                int32_t xi;
-                if (x == 0) {
-                    continue;
-                }
-                c->spikes_in += 1u;
-                xi = esn_fits_i32(x) ? (int32_t)x : 0;
-                for (ky = 0u; ky < nd->kernel[0]; ++ky) {
-                    const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)(ky * nd->dil[0]);
-                    uint32_t oy;
-                    if (ny < 0) {
-                        break; /* ny only decreases with ky */
-                    }
-                    if ((uint32_t)ny % nd->stride[0] != 0u) {
-                        continue;
-                    }
-                    oy = (uint32_t)ny / nd->stride[0];
-                    if (oy >= oh) {
-                        continue;
-                    }
-                    for (kx = 0u; kx < nd->kernel[1]; ++kx) {
-                        const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)(kx * nd->dil[1]);
-                        uint32_t ox;
-                        if (nx < 0) {
-                            break;
-                        }
-                        if ((uint32_t)nx % nd->stride[1] != 0u) {
-                            continue;
-                        }
-                        ox = (uint32_t)nx / nd->stride[1];
-                        if (ox >= ow) {
-                            continue;
-                        }
-                        c->synops += cout_g;
-                        esn_row_mac(out_g + oy * ow + ox, plane, w_ch + (size_t)(ky * nd->kernel[1] + kx) * rb, cout_g,
-                                    bits, xi);
-                    }
+    uint32_t taps = 0u;
+    for (; rows > 0u; --rows, o -= o_back, wr += w_next) {
+        uint32_t kx;
+        for (kx = 0u; kx < k->kw; ++kx) {
+            const int32_t mx = (int32_t)nx - (int32_t)(kx * k->nd->dil[1]);
+            uint32_t ox;
+            if (mx < 0) {
+                break;
+            }
+            ox = k->s1 == 1u ? (uint32_t)mx : (uint32_t)mx / k->s1;
+            if (ox * k->s1 != (uint32_t)mx || ox >= k->go.w) {
+                continue;
+            }
+            ++taps;
+            esn_row_mac(o + (size_t)ox * k->go.ps, k->go.cs, wr + (size_t)(k->kw - 1u - kx) * k->rb, k->cout_g,
+                        k->bits, x);
+        }
+    }
+    return taps;
+}
+
+/* One event (ch, y + pad_y = ny, x + pad_x = nx) of value x: returns its taps. */
+static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, uint32_t nx, int32_t x)
+{
+    int32_t *o = k->out + (k->cin_g == k->gi.c ? 0u : (size_t)(ch / k->cin_g) * k->cout_g * k->go.cs);
+    const uint8_t *wr = (const uint8_t *)k->nd->param[ESN_P_WEIGHT] + (size_t)ch * k->kh * k->kw * k->rb;
+    uint32_t ky, lo = 0u, hi = 0u, n = 0u, taps = 0u;
+    if (k->run) { /* taps lo..hi of every kernel row land, on output pixels q - hi .. q - lo */
+        const uint32_t q = k->s1 == 1u ? nx : nx / k->s1;
+        lo = q >= k->go.w ? q - k->go.w + 1u : 0u;
+        hi = q < k->kw - 1u ? q : k->kw - 1u;
+        if (q * k->s1 != nx || lo > hi) {
+            return 0u;
+        }
+        n = (hi - lo + 1u) * k->go.c;
+        o += (size_t)(q - hi) * k->go.c;
+        wr += (size_t)(k->kw - 1u - hi) * k->rb;
+    }
+    if (k->s0 == 1u) { /* kernel rows ky0..ky1 land on output rows ny - ky * d0, one after another */
+        const uint32_t d0 = k->d0;
+        const uint32_t ky0 = ny >= k->go.h ? (d0 == 1u ? ny - k->go.h : (ny - k->go.h) / d0) + 1u : 0u;
+        const uint32_t top = d0 == 1u ? ny : ny / d0;
+        const uint32_t ky1 = top < k->kh - 1u ? top : k->kh - 1u;
+        uint32_t rows;
+        if (ky0 > ky1) {
+            return 0u;
+        }
+        rows = ky1 - ky0 + 1u;
+        o += (size_t)(ny - ky0 * d0) * k->o_row;
+        wr += (size_t)ky0 * k->kw * k->rb;
+        if (!k->run) {
+            return esn_conv_taps(k, o, d0 * k->o_row, wr, k->kw * k->rb, rows, nx, x);
+        }
+        if (x == 1) {
+            for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
+                esn_row_mac(o, 1u, wr, n, k->bits, 1);
+            }
+        } else {
+            const uint32_t reps = (x == 2 || x == 3) ? (uint32_t)x : 1u; /* x = 2, 3 as 2, 3 spikes */
+            for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
+                uint32_t r;
+                for (r = 0u; r < reps; ++r) {
+                    esn_row_mac(o, 1u, wr, n, k->bits, reps > 1u ? 1 : x);
                 }
             }
         }
+        return rows * (hi - lo + 1u);
     }
+    for (ky = 0u; ky < k->kh; ++ky) { /* stride_y > 1: row by row */
+        const int32_t m = (int32_t)ny - (int32_t)(ky * k->d0);
+        uint32_t oy;
+        if (m < 0) {
+            break; /* m only decreases with ky */
+        }
+        oy = (uint32_t)m / k->s0;
+        if (oy * k->s0 != (uint32_t)m || oy >= k->go.h) {
+            continue;
+        }
+        if (!k->run) {
+            taps += esn_conv_taps(k, o + (size_t)oy * k->o_row, 0u, wr + (size_t)ky * k->kw * k->rb, 0u, 1u, nx, x);
+            continue;
+        }
+        taps += hi - lo + 1u;
+        esn_row_mac(o + (size_t)oy * k->o_row, 1u, wr + (size_t)ky * k->kw * k->rb, n, k->bits, x);
+    }
+    return taps;
+}
+
+void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+{
+    esn_conv_ctx k;
+    esn_cursor cu;
+    uint32_t j, events = 0u, taps = 0u;
+    int64_t x = 0;
+    k.nd = nd;
+    k.out = out;
+    esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &k.gi);
+    esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &k.go);
+    k.bits = esn_param_bits(nd, ESN_P_WEIGHT);
+    k.rb = esn__weight_row_bytes(nd);
+    k.kh = nd->kernel[0];
+    k.kw = nd->kernel[1];
+    k.s0 = nd->stride[0];
+    k.s1 = nd->stride[1];
+    k.d0 = nd->dil[0];
+    k.cin_g = k.gi.c / nd->groups;
+    k.cout_g = k.go.c / nd->groups;
+    k.o_row = k.go.w * k.go.ps; /* outputs from one output row to the next */
+    k.run = k.go.cs == 1u && nd->groups == 1u && k.s1 == nd->dil[1] && (k.go.c * k.bits) % 8u == 0u;
+    esn_cursor_init(&cu, &k.gi);
+    esn_conv_init(out, nd, &k.go);
+    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
+         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
+        esn_cursor_to(&cu, j);
+        ++events;
+        taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
+                               esn_cursor_x(&cu, &k.gi) + nd->pad[1], esn_fits_i32(x) ? (int32_t)x : 0);
+    }
+    c->spikes_in += events;
+    c->synops += (uint64_t)taps * k.cout_g;
 }
 
 void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
@@ -284,55 +441,42 @@ void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int3
     c->synops += events;
 }
 
+/* The windows (k wide, stride s, dilation 1) over position n (padding included) that hold it: outputs o with
+ * o * s <= n < o * s + k, within [0, len): [*lo, returned end). No division at stride 1. */
+static uint32_t esn_windows(uint32_t n, uint32_t k, uint32_t s, uint32_t len, uint32_t *lo)
+{
+    const uint32_t hi = s == 1u ? n : n / s;
+    *lo = n + 1u > k ? (s == 1u ? n + 1u - k : (n + s - k) / s) : 0u; /* ceil((n - k + 1) / s) */
+    return hi < len ? hi + 1u : len;
+}
+
 void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
 {
-    uint32_t channels, h, wd, oc, oh, ow, plane, ch, iy, ix, ky, kx;
-    esn_chw(nd->in_shape, nd->in_rank, &channels, &h, &wd);
-    esn_chw(nd->out_shape, nd->out_rank, &oc, &oh, &ow);
-    plane = oh * ow;
+    esn_geo gi, go;
+    esn_cursor cu;
+    uint32_t j, events = 0u, taps = 0u;
+    int64_t xl = 0;
+    esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
+    esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
+    esn_cursor_init(&cu, &gi);
     memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
-    for (ch = 0u; ch < channels; ++ch) {
-        int32_t *out_c = out + (size_t)ch * plane;
-        for (iy = 0u; iy < h; ++iy) {
-            for (ix = 0u; ix < wd; ++ix) {
-                /* fits int32: esn_model_validate bounds the window sums */
-                const int32_t x = (int32_t)esn_input_at(in, n_in, (ch * h + iy) * wd + ix);
-                if (x == 0) {
-                    continue;
-                }
-                c->spikes_in += 1u;
-                for (ky = 0u; ky < nd->kernel[0]; ++ky) {
-                    const int32_t ny = (int32_t)(iy + nd->pad[0]) - (int32_t)ky;
-                    uint32_t oy;
-                    if (ny < 0) {
-                        break;
-                    }
-                    if ((uint32_t)ny % nd->stride[0] != 0u) {
-                        continue;
-                    }
-                    oy = (uint32_t)ny / nd->stride[0];
-                    if (oy >= oh) {
-                        continue;
-                    }
-                    for (kx = 0u; kx < nd->kernel[1]; ++kx) {
-                        const int32_t nx = (int32_t)(ix + nd->pad[1]) - (int32_t)kx;
-                        uint32_t ox;
-                        if (nx < 0) {
-                            break;
-                        }
-                        if ((uint32_t)nx % nd->stride[1] != 0u) {
-                            continue;
-                        }
-                        ox = (uint32_t)nx / nd->stride[1];
-                        if (ox >= ow) {
-                            continue;
-                        }
-                        out_c[oy * ow + ox] += x;
-                        c->synops += 1u;
-                    }
-                }
+    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &xl); j < nd->in_size;
+         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &xl)) {
+        uint32_t y0, x0, y1, x1, oy, ox;
+        const int32_t x = (int32_t)xl; /* fits int32: esn_model_validate bounds the window sums */
+        int32_t *out_c;
+        esn_cursor_to(&cu, j);
+        y1 = esn_windows(esn_cursor_y(&cu, &gi) + nd->pad[0], nd->kernel[0], nd->stride[0], go.h, &y0);
+        x1 = esn_windows(esn_cursor_x(&cu, &gi) + nd->pad[1], nd->kernel[1], nd->stride[1], go.w, &x0);
+        out_c = out + (size_t)esn_cursor_ch(&cu, &gi) * go.cs;
+        ++events;
+        for (oy = y0; oy < y1; ++oy) {
+            for (ox = x0; ox < x1; ++ox) {
+                out_c[((size_t)oy * go.w + ox) * go.ps] += x;
+                ++taps;
             }
         }
     }
-    (void)oc;
+    c->spikes_in += events;
+    c->synops += taps;
 }
