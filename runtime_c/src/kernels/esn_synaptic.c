@@ -218,14 +218,15 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n
 {
     const int8_t *batch[4][4];
     uint8_t count[4] = {0u, 0u, 0u, 0u}; /* bytes: one word store clears them */
+    const int32_t *const end = x + n_x;
+    const int32_t *p;
     uint32_t events = 0u;
-    uint32_t j;
     uint32_t a;
-    for (j = esn_scan(x, 0u, n_x); j < n_x; j = esn_scan(x, j + 1u, n_x)) {
-        const uint8_t *row = w + (size_t)j * rb;
+    for (p = esn_scan_s32_dsp(x, end); p != end; p = esn_scan_s32_dsp(p + 1, end)) {
+        const uint8_t *row = w + (size_t)(p - x) * rb;
         ++events;
-        if (x[j] != 1) {
-            esn_row_mac(out, 1u, row, n_out, 8u, x[j]);
+        if (*p != 1) {
+            esn_row_mac(out, 1u, row, n_out, 8u, *p);
             continue;
         }
         a = (uint32_t)(uintptr_t)row & 3u;

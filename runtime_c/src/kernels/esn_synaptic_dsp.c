@@ -166,7 +166,8 @@ void esn_add_rows_s8_dsp(int32_t *out, const int8_t *const *rows, uint32_t k, ui
 }
 
 /* The first nonzero entry in [p, end), or end: 4 entries per LDM and 3 ORRs (7 instructions, 13 cycles
- * per 4 entries where a C loop takes 12 instructions), then one at a time. */
+ * per 4 entries where a C loop takes 12 instructions); the entry that made the group nonzero is found in the
+ * loaded registers, then the last 0-3 entries one at a time. */
 __attribute__((naked, noinline)) const int32_t *esn_scan_s32_dsp(ESN_ASM_ARG const int32_t *p, ESN_ASM_ARG const int32_t *end)
 {
     __asm__ volatile(
@@ -176,12 +177,20 @@ __attribute__((naked, noinline)) const int32_t *esn_scan_s32_dsp(ESN_ASM_ARG con
         "cmp r0, r12\n\t"
         "bhs 2f\n\t"
         "ldm r0!, {r2, r3, r4, r5}\n\t"
-        "orrs r2, r2, r3\n\t"
-        "orrs r4, r4, r5\n\t"
-        "orrs r2, r2, r4\n\t"
+        "orr r1, r2, r3\n\t"           /* r1 (end) is free in here: r12 bounds the loop */
+        "orr r1, r1, r4\n\t"
+        "orrs r1, r1, r5\n\t"
         "beq 1b\n\t"
-        "subs r0, r0, #16\n\t"         /* back to the group holding the event */
+        "subs r0, r0, #16\n\t"         /* the group's first entry */
+        "cbnz r2, 3f\n\t"
+        "adds r0, r0, #4\n\t"
+        "cbnz r3, 3f\n\t"
+        "adds r0, r0, #4\n\t"
+        "cbnz r4, 3f\n\t"
+        "adds r0, r0, #4\n\t"          /* r5 != 0 */
+        "b 3f\n\t"
         "2:\n\t"
+        "add r1, r12, #12\n\t"         /* end again */
         "cmp r0, r1\n\t"
         "bhs 3f\n\t"
         "ldr r2, [r0]\n\t"
@@ -193,8 +202,8 @@ __attribute__((naked, noinline)) const int32_t *esn_scan_s32_dsp(ESN_ASM_ARG con
         "bx lr\n\t");
 }
 
-/* 8 words per STMIA (1 + 8 cycles, TRM sec. 3.3.1), then 4, 2, 1 by the bits of n: a bias or zero
- * fill of 256 outputs in 37 instructions, where a word loop takes 4 per output. */
+/* 16 words per iteration (two STMIA of 8: 1 + 8 cycles each, TRM sec. 3.3.1), then 8, 4, 2, 1 by the bits
+ * of n: a bias or zero fill of 256 outputs in about 70 instructions, where a word loop takes 3-4 per output. */
 __attribute__((naked, noinline)) void esn_fill_s32_dsp(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG int32_t v, ESN_ASM_ARG uint32_t n)
 {
     __asm__ volatile(
@@ -206,21 +215,24 @@ __attribute__((naked, noinline)) void esn_fill_s32_dsp(ESN_ASM_ARG int32_t *out,
         "mov r7, r1\n\t"
         "mov r8, r1\n\t"
         "mov r12, r1\n\t"
-        "subs r2, r2, #8\n\t"
+        "subs r2, r2, #16\n\t"
         "blo 2f\n\t"
         "1:\n\t"
         "stmia r0!, {r1, r3, r4, r5, r6, r7, r8, r12}\n\t"
-        "subs r2, r2, #8\n\t"
+        "stmia r0!, {r1, r3, r4, r5, r6, r7, r8, r12}\n\t"
+        "subs r2, r2, #16\n\t"
         "bhs 1b\n\t"
-        "2:\n\t"                 /* r2 = n mod 8 - 8: its low 3 bits are n's */
-        "lsls r2, r2, #30\n\t"   /* bit 2 -> C, bit 1 -> N */
+        "2:\n\t"                 /* r2 = n mod 16 - 16: its low 4 bits are n's */
+        "lsls r2, r2, #29\n\t"   /* bit 3 -> C, bit 2 -> N */
         "it cs\n\t"
-        "stmiacs r0!, {r1, r3, r4, r5}\n\t"
+        "stmiacs r0!, {r1, r3, r4, r5, r6, r7, r8, r12}\n\t"
         "it mi\n\t"
-        "stmiami r0!, {r1, r3}\n\t"
-        "lsls r2, r2, #2\n\t"    /* bit 0 -> C */
+        "stmiami r0!, {r1, r3, r4, r5}\n\t"
+        "lsls r2, r2, #2\n\t"    /* bit 1 -> C, bit 0 -> N */
         "it cs\n\t"
-        "strcs r1, [r0]\n\t"
+        "stmiacs r0!, {r1, r3}\n\t"
+        "it mi\n\t"
+        "strmi r1, [r0]\n\t"
         "pop {r4-r8}\n\t"
         "bx lr\n\t");
 }
