@@ -53,3 +53,61 @@ def test_dsp_kernel_meets_its_instruction_target(boards, fw_cache):
 def test_runtime_execution_path_fits_12_kib_on_cortex_m4():
     sizes = bench_mcu.code_sizes({"cortex-m4": bench_mcu.CORES["cortex-m4"]})["cortex-m4"]
     assert sizes["execution (runtime, kernels, fixed point)"] <= 12 * 1024, sizes
+
+
+def _affine_qgraph(fan_out: int, fan_in: int, bits: int, seed: int):
+    """Input(fan_in) -> Affine(fan_in -> fan_out, bias) -> LI -> Output at `bits`-bit weights: the bias goes
+    through the output fill, the odd row lengths through every alignment of a row's start."""
+    from edgesnn.graph import Graph, ir
+    from edgesnn.quantize import QuantConfig, quantize
+    rng = np.random.default_rng(seed)
+    nodes = {"in": ir.Input(name="in", shape=(fan_in,)),
+             "fc": ir.Affine(name="fc", weight=rng.normal(size=(fan_out, fan_in)), bias=rng.normal(size=fan_out)),
+             "li": bench_mcu._neuron("LI", fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
+    g = Graph(nodes, [("in", "fc"), ("fc", "li"), ("li", "out")], 1e-3)
+    return quantize(g, QuantConfig(bits, 16), bench_mcu.spikes(8, 10, 0.5, fan_in))
+
+
+def _event_counts(fan_in: int, steps: int, seed: int) -> np.ndarray:
+    """Step t has exactly t % (fan_in + 1) nonzero entries (batches of 1..N rows, a row per alignment class
+    and every class's remainder), at random places; one in five is a count of 2 or 3 (the esn_row_mac path)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((1, steps, fan_in), np.uint8)
+    for t in range(steps):
+        on = rng.choice(fan_in, t % (fan_in + 1), replace=False)
+        x[0, t, on] = np.where(rng.random(len(on)) < 0.2, rng.integers(2, 4, len(on)), 1)
+    return x
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("fan_out, bits, builtin", [(1, 8, False), (3, 8, True), (6, 8, False), (13, 8, True),
+                                                    (67, 8, False), (67, 8, True), (256, 8, True), (67, 2, False),
+                                                    (67, 4, True), (67, 16, False)])
+def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, builtin):
+    """Every weight width through the DSP build (int8: rows batched by alignment, 1..4 per pass, with the
+    unaligned head and tail; 2, 4 and 16 bits: the portable loops beside them), weights in flash (builtin,
+    whatever the compiler's alignment) and in the RAM blob (8-byte aligned), with a bias and 0..24 events a
+    step: outputs and synop counts equal the host's C runtime (itself bit-exact with the reference)."""
+    fan_in = 24
+    q = _affine_qgraph(fan_out, fan_in, bits, seed=fan_out + bits)
+    x = _event_counts(fan_in, 30, seed=fan_out)
+    res, _ = run_on_board(boards["qemu-mps2-an386"], q, x, builtin=builtin, cache_dir=fw_cache)
+    ref = run_c(q, x)
+    assert np.array_equal(res.outputs, ref.outputs)
+    assert np.array_equal(res.counts["fc"]["synops"], ref.counts["fc"]["synops"].sum(1))
+    assert np.array_equal(res.counts["fc"]["spikes_in"], ref.counts["fc"]["spikes_in"].sum(1))
+
+
+@pytest.mark.needs_qemu
+def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
+    """The int8 dense layer of a DSP build runs the multi-row kernel, the LDM scan and the STMIA fill
+    (read off QEMU's trace of the executed instructions), and stays bit-exact while doing so."""
+    from edgesnn.firmware import cycles as C
+    board = boards["qemu-mps2-an386"]
+    q = _affine_qgraph(64, 24, 8, seed=3)
+    x = _event_counts(24, 12, seed=4)
+    res, fw = run_on_board(board, q, x, cache_dir=fw_cache, trace=tmp_path / "trace.log")
+    assert np.array_equal(res.outputs, run_c(q, x).outputs)
+    ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace.log"), board.core).by_function()
+    for fn in ("esn_rows_words_s8", "esn_scan_s32_dsp", "esn_fill_s32_dsp", "esn_add_row_s8_dsp"):
+        assert ran.get(fn, (0, 0))[0] > 0, fn
