@@ -2,7 +2,7 @@
 QEMU: odd fan-outs (rows that start at every byte alignment), spike counts above 1 (the scalar
 path beside it), and the cores with the DSP extension (M4, M7, M33) as well as the M0's reference.
 Also: the DSP kernel costs fewer instructions per synop than the reference at fan-out >= 64, within
-the 3-instruction target, and the runtime's execution path fits 12 KiB of flash on Cortex-M4 (all kinds'
+the targets (whole dense layer 64 -> 256 at a 5% input rate <= 2.5 instructions per synop), and the runtime's execution path fits 12 KiB of flash on Cortex-M4 (all kinds'
 kernels with their specialised fast loops: a TFLM interpreter with its reference kernels is larger).
 
 Skipped only when qemu-system-arm or arm-none-eabi-gcc is absent (`make setup` installs both).
@@ -41,12 +41,15 @@ def test_dsp_kernel_is_bit_exact_with_the_reference(boards, fw_cache, board_id, 
 def test_dsp_kernel_meets_its_instruction_target(boards, fw_cache):
     board = boards["qemu-mps2-an386"]
     rates = (0.05, 0.5)
-    ref = bench_mcu.measure(board, 256, rates, dsp=False, steps=4, cache_dir=fw_cache)
-    dsp = bench_mcu.measure(board, 256, rates, dsp=True, steps=4, cache_dir=fw_cache)
+    ref = bench_mcu.measure(board, 256, rates, dsp=False, steps=20, cache_dir=fw_cache)
+    dsp = bench_mcu.measure(board, 256, rates, dsp=True, steps=20, cache_dir=fw_cache)
     slope = [(r[1]["instructions"] - r[0]["instructions"]) / (r[1]["synops"] - r[0]["synops"]) for r in (ref, dsp)]
-    print("marginal instructions per synop, fan-out 256: ref %.2f, dsp %.2f" % tuple(slope))
-    assert slope[1] <= 3.0 and slope[1] < slope[0] / 2
-    assert dsp[1]["instructions"] / dsp[1]["synops"] <= 3.0   # the whole layer too, at a 50% rate
+    whole = [r["instructions"] / r["synops"] for r in dsp]
+    print("marginal instructions per synop, fan-out 256: ref %.2f, dsp %.2f" % tuple(slope),
+          "; whole layer, dsp: %.2f at 5%%, %.2f at 50%%" % tuple(whole))
+    assert slope[1] <= 2.0 and slope[1] < slope[0] / 2   # multi-row batches: 1.70 measured (one row at a time 2.16)
+    assert whole[0] <= 2.5   # the whole layer at a 5% rate (fill, scan, batching included): 2.47 measured
+    assert whole[1] <= 2.0   # and at 50%: 1.78 measured
 
 
 @pytest.mark.needs_arm_gcc
