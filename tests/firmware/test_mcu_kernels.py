@@ -85,10 +85,12 @@ def _event_counts(fan_in: int, steps: int, seed: int) -> np.ndarray:
 @pytest.mark.needs_qemu
 @pytest.mark.parametrize("fan_out, bits, builtin", [(1, 8, False), (3, 8, True), (6, 8, False), (13, 8, True),
                                                     (67, 8, False), (67, 8, True), (256, 8, True), (67, 2, False),
-                                                    (67, 4, True), (67, 16, False)])
+                                                    (67, 4, True), (13, 4, False), (29, 4, True), (256, 4, False),
+                                                    (67, 16, False)])
 def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, builtin):
     """Every weight width through the DSP build (int8: rows batched by alignment, 1..4 per pass, with the
-    unaligned head and tail; 2, 4 and 16 bits: the portable loops beside them), weights in flash (builtin,
+    unaligned head and tail; 4 bits: the word unpack with byte pairs around it, odd row lengths starting at
+    every byte of a word; 2 and 16 bits: the portable loops), weights in flash (builtin,
     whatever the compiler's alignment) and in the RAM blob (8-byte aligned), with a bias and 0..24 events a
     step: outputs and synop counts equal the host's C runtime (itself bit-exact with the reference)."""
     fan_in = 24
@@ -103,8 +105,8 @@ def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, buil
 
 @pytest.mark.needs_qemu
 def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
-    """The int8 dense layer of a DSP build runs the multi-row kernel, the LDM scan and the STMIA fill
-    (read off QEMU's trace of the executed instructions), and stays bit-exact while doing so."""
+    """The int8 dense layer of a DSP build runs the multi-row kernel, the LDM scan and the STMIA fill, the
+    4-bit one the word unpack (read off QEMU's trace of the executed instructions), bit-exact while doing so."""
     from edgesnn.firmware import cycles as C
     board = boards["qemu-mps2-an386"]
     q = _affine_qgraph(64, 24, 8, seed=3)
@@ -114,3 +116,8 @@ def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
     ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace.log"), board.core).by_function()
     for fn in ("esn_rows_words_s8", "esn_scan_s32_dsp", "esn_fill_s32_dsp", "esn_add_row_s8_dsp"):
         assert ran.get(fn, (0, 0))[0] > 0, fn
+    q4 = _affine_qgraph(64, 24, 4, seed=3)
+    res, fw = run_on_board(board, q4, x, cache_dir=fw_cache, trace=tmp_path / "trace4.log")
+    assert np.array_equal(res.outputs, run_c(q4, x).outputs)
+    ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace4.log"), board.core).by_function()
+    assert ran.get("esn_add_row_p4_dsp", (0, 0))[0] > 0

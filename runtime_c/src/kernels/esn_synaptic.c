@@ -33,16 +33,34 @@ static inline void esn_add_row_s16(int32_t *out, const int16_t *row, uint32_t n)
 }
 
 /* Packed rows: one byte holds two 4-bit (four 2-bit) weights, low bits first; a row starts on a byte. */
-static inline void esn_add_row_p4(int32_t *out, const uint8_t *row, uint32_t n)
+static void esn_p4_pairs(int32_t *out, const uint8_t *row, uint32_t from, uint32_t to)
 {
     uint32_t o;
-    for (o = 0u; o + 2u <= n; o += 2u) {
+    for (o = from; o < to; o += 2u) {
         const uint32_t b = row[o >> 1];
         out[o] += (int32_t)((b & 15u) ^ 8u) - 8;
         out[o + 1u] += (int32_t)((b >> 4) ^ 8u) - 8;
     }
-    if (o < n) {
-        out[o] += esn_nibble(row, o);
+}
+
+/* On the DSP cores the word-aligned middle of the row takes esn_add_row_p4_dsp (8 weights a word), the
+ * byte pairs before and after it the loop; the order of the adds is free (esn_kernels.h). */
+static inline void esn_add_row_p4(int32_t *out, const uint8_t *row, uint32_t n)
+{
+    const uint32_t pairs = n & ~1u;
+    uint32_t from = 0u;
+#if ESN_DSP_KERNELS
+    const uint32_t head = 2u * ((0u - (uint32_t)(uintptr_t)row) & 3u); /* outputs before the first word */
+    if (head + 8u <= pairs) {
+        const uint32_t mid = (pairs - head) & ~7u;
+        esn_add_row_p4_dsp(out + head, row + (head >> 1), mid >> 3);
+        esn_p4_pairs(out, row, 0u, head);
+        from = head + mid;
+    }
+#endif
+    esn_p4_pairs(out, row, from, pairs);
+    if (pairs < n) {
+        out[pairs] += esn_nibble(row, pairs);
     }
 }
 
@@ -217,11 +235,14 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n
                                       uint32_t n_out)
 {
     const int8_t *batch[4][4];
-    uint8_t count[4] = {0u, 0u, 0u, 0u}; /* bytes: one word store clears them */
+    const int8_t **next[4]; /* where alignment class a's next row goes: batch[a] + its count */
     const int32_t *const end = x + n_x;
     const int32_t *p;
     uint32_t events = 0u;
     uint32_t a;
+    for (a = 0u; a < 4u; ++a) {
+        next[a] = batch[a];
+    }
     for (p = esn_scan_s32_dsp(x, end); p != end; p = esn_scan_s32_dsp(p + 1, end)) {
         const uint8_t *row = w + (size_t)(p - x) * rb;
         ++events;
@@ -230,15 +251,15 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n
             continue;
         }
         a = (uint32_t)(uintptr_t)row & 3u;
-        batch[a][count[a]++] = (const int8_t *)(const void *)row;
-        if (count[a] == 4u) {
+        *next[a]++ = (const int8_t *)(const void *)row;
+        if (next[a] == batch[a] + 4) {
             esn_add_rows_s8_dsp(out, batch[a], 4u, n_out);
-            count[a] = 0u;
+            next[a] = batch[a];
         }
     }
     for (a = 0u; a < 4u; ++a) {
-        if (count[a] != 0u) {
-            esn_add_rows_s8_dsp(out, batch[a], count[a], n_out);
+        if (next[a] != batch[a]) {
+            esn_add_rows_s8_dsp(out, batch[a], (uint32_t)(next[a] - batch[a]), n_out);
         }
     }
     return events;

@@ -130,17 +130,20 @@ __attribute__((naked, noinline)) static void esn_rows_words_s8(ESN_ASM_ARG int32
         "pop {r4-r11, pc}\n\t");
 }
 
-/* out[o] += rows[0][o] + ... + rows[k-1][o] for o in [from, to): the unaligned head and tail. */
-static void esn_rows_scalar_s8(int32_t *out, const int8_t *const *rows, uint32_t k, uint32_t from, uint32_t to)
+/* out[o] += rows[0][o] + ... + rows[k-1][o] for o in [from, to), to - from <= 3 (the entries before the rows'
+ * first word and after their last): rows past k read zeros, so one loop of 13 instructions per output
+ * serves every k (k >= 2). */
+static void esn_rows_edge_s8(int32_t *out, const int8_t *const *rows, uint32_t k, uint32_t from, uint32_t to)
 {
+    static const int8_t zeros[3] = {0, 0, 0};
+    const int8_t *const r0 = rows[0] + from;
+    const int8_t *const r1 = rows[1] + from;
+    const int8_t *const r2 = k > 2u ? rows[2] + from : zeros;
+    const int8_t *const r3 = k > 3u ? rows[3] + from : zeros;
     uint32_t o;
-    uint32_t i;
-    for (o = from; o < to; ++o) {
-        int32_t s = out[o];
-        for (i = 0u; i < k; ++i) {
-            s += rows[i][o];
-        }
-        out[o] = s;
+    out += from;
+    for (o = 0u; o < to - from; ++o) {
+        out[o] += r0[o] + r1[o] + r2[o] + r3[o];
     }
 }
 
@@ -155,13 +158,13 @@ void esn_add_rows_s8_dsp(int32_t *out, const int8_t *const *rows, uint32_t k, ui
     head = head < n ? head : n;
     words = (n - head) >> 2;
     if (head != 0u) {
-        esn_rows_scalar_s8(out, rows, k, 0u, head);
+        esn_rows_edge_s8(out, rows, k, 0u, head);
     }
     if (words > 0u) {
         esn_rows_words_s8(out + head, rows, words, k | (head << 8));
     }
     if (head + (words << 2) != n) {
-        esn_rows_scalar_s8(out, rows, k, head + (words << 2), n);
+        esn_rows_edge_s8(out, rows, k, head + (words << 2), n);
     }
 }
 
@@ -235,6 +238,43 @@ __attribute__((naked, noinline)) void esn_fill_s32_dsp(ESN_ASM_ARG int32_t *out,
         "strmi r1, [r0]\n\t"
         "pop {r4-r8}\n\t"
         "bx lr\n\t");
+}
+
+/* out[o] += the 8 signed nibbles of each of `words` (>= 1) word-aligned weight words, low nibble first: one
+ * spike through a 4-bit row. EOR 0x88888888 flips each nibble's sign bit, the two ANDs split the low and high
+ * nibbles into bytes (v ^ 8 in 0..15) and USUB8 subtracts 8 from each byte, which leaves the nibble's two's
+ * complement value as a signed byte (the reference's ((v ^ 8) - 8) exactly); SXTAB adds each byte to its
+ * accumulator. 21 instructions per 8 synapses (2.6 a synapse; the C loop takes about 7). */
+__attribute__((naked, noinline)) void esn_add_row_p4_dsp(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG const uint8_t *row,
+                                                        ESN_ASM_ARG uint32_t words)
+{
+    __asm__ volatile(
+        "push {r4-r7, lr}\n\t"
+        "add r2, r1, r2, lsl #2\n\t"   /* the row's end */
+        "mov r12, #0x08080808\n\t"
+        "1:\n\t"
+        "ldr r3, [r1], #4\n\t"
+        "eor r3, r3, #0x88888888\n\t"
+        "lsr lr, r3, #4\n\t"
+        "and r3, r3, #0x0F0F0F0F\n\t"   /* low nibbles: outputs 0, 2, 4, 6 */
+        "and lr, lr, #0x0F0F0F0F\n\t"   /* high nibbles: outputs 1, 3, 5, 7 */
+        "usub8 r3, r3, r12\n\t"
+        "usub8 lr, lr, r12\n\t"
+        "ldm r0, {r4-r7}\n\t"
+        "sxtab r4, r4, r3\n\t"
+        "sxtab r5, r5, lr\n\t"
+        "sxtab r6, r6, r3, ror #8\n\t"
+        "sxtab r7, r7, lr, ror #8\n\t"
+        "stmia r0!, {r4-r7}\n\t"
+        "ldm r0, {r4-r7}\n\t"
+        "sxtab r4, r4, r3, ror #16\n\t"
+        "sxtab r5, r5, lr, ror #16\n\t"
+        "sxtab r6, r6, r3, ror #24\n\t"
+        "sxtab r7, r7, lr, ror #24\n\t"
+        "stmia r0!, {r4-r7}\n\t"
+        "cmp r1, r2\n\t"
+        "bne 1b\n\t"
+        "pop {r4-r7, pc}\n\t");
 }
 
 #else

@@ -50,6 +50,15 @@ void esn_fill_s32_dsp(int32_t *out, int32_t v, uint32_t n);
  * @return         the first q in [p, end) with *q != 0, or end.
  */
 const int32_t *esn_scan_s32_dsp(const int32_t *p, const int32_t *end);
+
+/**
+ * out[o] += w[o] for o in [0, 8 * words): one spike through a packed 4-bit row (two's complement nibbles, low
+ * nibble first), bit-exact with esn_nibble.
+ * @param[in,out] out    int32 [8 * words], 4-byte aligned.
+ * @param[in]     row    uint8 [4 * words], 4-byte aligned.
+ * @param[in]     words  >= 1.
+ */
+void esn_add_row_p4_dsp(int32_t *out, const uint8_t *row, uint32_t words);
 #endif
 
 #endif /* ESN_SYNAPTIC_DSP_H */
