@@ -71,6 +71,20 @@ def _affine_qgraph(fan_out: int, fan_in: int, bits: int, seed: int):
     return quantize(g, QuantConfig(bits, 16), bench_mcu.spikes(8, 10, 0.5, fan_in))
 
 
+def bias_variants(fan_out: int, fan_in: int, bits: int = 8, seed: int = 1):
+    """[(label, qgraph)]: _affine_qgraph with its quantized bias rescaled so that it is stored per output at 8,
+    16 and 32 bits, and once for the layer (edgesnn.quantize.qgraph.param_storage)."""
+    out = []
+    for label, scale, const in (("b8", 1, None), ("b16", 100, None), ("b32", 20000, None), ("layer", 1, -100)):
+        q = _affine_qgraph(fan_out, fan_in, bits, seed)
+        b = q.layers["fc"].params["bias"].astype(np.int64) * scale
+        if const is not None:
+            b[:] = const
+        q.layers["fc"].params["bias"] = b.astype(np.int32)
+        out.append((label, q))
+    return out
+
+
 def _event_counts(fan_in: int, steps: int, seed: int) -> np.ndarray:
     """Step t has exactly t % (fan_in + 1) nonzero entries (batches of 1..N rows, a row per alignment class
     and every class's remainder), at random places; one in five is a count of 2 or 3 (the esn_row_mac path)."""
@@ -121,3 +135,14 @@ def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
     assert np.array_equal(res.outputs, run_c(q4, x).outputs)
     ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace4.log"), board.core).by_function()
     assert ran.get("esn_add_row_p4_dsp", (0, 0))[0] > 0
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("fan_out", [7, 64])
+def test_dense_bias_fill_is_bit_exact(boards, fw_cache, fan_out):
+    """The output initialisation of the DSP build (STMIA fill for a layer-wide bias or none, a copy loop per
+    stored width for an Affine's per-output bias) against the host's C runtime."""
+    x = _event_counts(24, 8, seed=fan_out)
+    for label, q in bias_variants(fan_out, 24):
+        res, _ = run_on_board(boards["qemu-mps2-an386"], q, x, builtin=label == "b16", cache_dir=fw_cache)
+        assert np.array_equal(res.outputs, run_c(q, x).outputs), label

@@ -191,12 +191,34 @@ static inline void esn_fill(int32_t *o, int32_t v, uint32_t n)
 #endif
 }
 
-/* out[ch][p] = bias[ch] for `channels` x `plane` entries, or zeros without a bias. */
+/* out[ch][p] = bias[ch] for `channels` x `plane` entries, or zeros without a bias. One fill for a bias stored
+ * once for the layer; an Affine's bias (plane 1, one value per output) is copied in one loop per stored width,
+ * not a fill per output. */
 static void esn_init_out(int32_t *out, const esn_node *nd, uint32_t channels, uint32_t plane)
 {
+    const void *const bias = nd->param[ESN_P_BIAS];
+    const uint32_t bits = esn_param_bits(nd, ESN_P_BIAS);
     uint32_t ch;
-    if (nd->param[ESN_P_BIAS] == NULL) {
+    if (bias == NULL) {
         esn_fill(out, 0, channels * plane);
+        return;
+    }
+    if (nd->pmode[ESN_P_BIAS] == (uint8_t)ESN_PM_LAYER) {
+        esn_fill(out, esn_param_load(bias, bits, 0u), channels * plane);
+        return;
+    }
+    if (plane == 1u) {
+        if (bits == 32u) {
+            memcpy(out, bias, (size_t)channels * sizeof(int32_t));
+        } else if (bits == 16u) {
+            for (ch = 0u; ch < channels; ++ch) {
+                out[ch] = ((const int16_t *)bias)[ch];
+            }
+        } else {
+            for (ch = 0u; ch < channels; ++ch) {
+                out[ch] = ((const int8_t *)bias)[ch];
+            }
+        }
         return;
     }
     for (ch = 0u; ch < channels; ++ch) {
