@@ -97,17 +97,17 @@ def _event_counts(fan_in: int, steps: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.needs_qemu
-@pytest.mark.parametrize("fan_out, bits, builtin", [(1, 8, False), (3, 8, True), (6, 8, False), (13, 8, True),
-                                                    (67, 8, False), (67, 8, True), (256, 8, True), (67, 2, False),
-                                                    (67, 4, True), (13, 4, False), (29, 4, True), (256, 4, False),
-                                                    (67, 16, False)])
-def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, builtin):
+@pytest.mark.parametrize("fan_out, bits, builtin, fan_in", [
+    (1, 8, False, 24), (3, 8, True, 24), (6, 8, False, 23), (13, 8, True, 24), (67, 8, False, 24), (67, 8, True, 23),
+    (256, 8, True, 24), (67, 2, False, 24), (67, 4, True, 24), (13, 4, False, 23), (29, 4, True, 24),
+    (256, 4, False, 24), (67, 16, False, 24)])
+def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, builtin, fan_in):
     """Every weight width through the DSP build (int8: rows batched by alignment, 1..4 per pass, with the
     unaligned head and tail; 4 bits: the word unpack with byte pairs around it, odd row lengths starting at
     every byte of a word; 2 and 16 bits: the portable loops), weights in flash (builtin,
-    whatever the compiler's alignment) and in the RAM blob (8-byte aligned), with a bias and 0..24 events a
-    step: outputs and synop counts equal the host's C runtime (itself bit-exact with the reference)."""
-    fan_in = 24
+    whatever the compiler's alignment) and in the RAM blob (8-byte aligned), with a bias and 0..fan_in events a
+    step, inputs a whole number of the scan's 4-entry groups long or not (24, 23): outputs and synop counts
+    equal the host's C runtime (itself bit-exact with the reference)."""
     q = _affine_qgraph(fan_out, fan_in, bits, seed=fan_out + bits)
     x = _event_counts(fan_in, 30, seed=fan_out)
     res, _ = run_on_board(boards["qemu-mps2-an386"], q, x, builtin=builtin, cache_dir=fw_cache)
@@ -123,7 +123,7 @@ def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
     4-bit one the word unpack (read off QEMU's trace of the executed instructions), bit-exact while doing so."""
     from edgesnn.firmware import cycles as C
     board = boards["qemu-mps2-an386"]
-    q = _affine_qgraph(64, 24, 8, seed=3)
+    q = bench_mcu.dense_qgraph(64, fan_in=24)   # no bias: the output is zero-filled
     x = _event_counts(24, 12, seed=4)
     res, fw = run_on_board(board, q, x, cache_dir=fw_cache, trace=tmp_path / "trace.log")
     assert np.array_equal(res.outputs, run_c(q, x).outputs)
