@@ -117,10 +117,18 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
         names = list(q.graph.schedule().order)
         spans = C.input_spans(est)
         assert len(spans) == len(rows), (len(spans), len(rows))
+        k = names.index("fc")
         for row, span in zip(rows, spans):
             nodes = dict(zip(names, C.per_node(est, len(names), span)))
             row["cycles"], row["traced_instructions"] = nodes["fc"].cycles, nodes["fc"].instructions
             row["neuron_cycles"], row["neuron_instructions"] = nodes["li"].cycles, nodes["li"].instructions
+            row["kernel_instructions"] = row["kernel_cycles"] = 0
+            for s, e in est.calls("esn_step", span):   # the dense layer's window of each step, by function
+                ticks = est.calls("esn_port_cycles", (s, e))
+                for fn, (n, cyc) in est.by_function(ticks[2 * k][1], ticks[2 * k + 1][0]).items():
+                    if fn in DENSE_KERNELS:
+                        row["kernel_instructions"] += n
+                        row["kernel_cycles"] += cyc
     return rows
 
 
@@ -166,6 +174,33 @@ def conv_table(board, steps: int = 4) -> str:
     return (f"instructions per synaptic operation of the N-MNIST-sized CNN's conv layers (5x5 kernels, channel-last "
             f"outputs), {board.id}, 8-bit weights, one input at 10 %, {steps} steps\n"
             + tabulate(body, headers=["layer", "channels", "events", "synops", "ref /synop", "dsp /synop"],
+                       tablefmt="simple", disable_numparse=True))
+
+
+# The functions that add weight rows into the accumulators (esn_synaptic.c, esn_synaptic_dsp.c; the rest of the
+# layer's window is the output fill, the input scan, the event loop and the runtime's bookkeeping).
+DENSE_KERNELS = ("esn_rows_words_s8", "esn_rows_edge_s8", "esn_add_rows_s8_dsp", "esn_add_row_s8_dsp",
+                 "esn_add_row_p4_dsp", "esn_row_mac", "esn_p4_pairs")
+
+
+def dense_cycles_table(board, fan_outs=(64, 256), rates=(0.05, 0.5), steps: int = 20, builtin: bool = False) -> str:
+    """Instructions and estimated cycles per synop of the dense layer (DSP kernel) on `board`: the whole layer at
+    each rate, and the marginal cost between the rates of the whole layer and of its row kernels alone
+    (DENSE_KERNELS: the inner loops with their per-row calls)."""
+    from tabulate import tabulate
+    body = []
+    for f in fan_outs:
+        rows = measure(board, f, rates, dsp=board.dsp, steps=steps, cycles=True, builtin=builtin)
+        lo, hi = rows[0], rows[-1]
+        d = max(1, hi["synops"] - lo["synops"])
+        whole = [f"{r['traced_instructions'] / r['synops']:.2f} / {r['cycles'] / r['synops']:.2f}" for r in rows]
+        body.append([f, *whole, f"{(hi['traced_instructions'] - lo['traced_instructions']) / d:.2f}",
+                     f"{(hi['cycles'] - lo['cycles']) / d:.2f}", f"{(hi['kernel_instructions'] - lo['kernel_instructions']) / d:.2f}",
+                     f"{(hi['kernel_cycles'] - lo['kernel_cycles']) / d:.2f}"])
+    return (f"dense {FAN_IN} -> F on {board.id} ({board.core}), DSP kernel, {steps} steps, weights "
+            f"{'in flash (built in)' if builtin else 'in the RAM blob'}: instructions / estimated cycles per synop\n"
+            + tabulate(body, headers=["fan-out", *[f"layer at {r:.0%}" for r in rates], "marginal instr",
+                                      "marginal cycles", "kernel instr", "kernel cycles"],
                        tablefmt="simple", disable_numparse=True))
 
 
@@ -266,6 +301,8 @@ def main(argv=None) -> int:
     print()
     print(conv_table(board))
     if args.cycles:
+        print()
+        print(dense_cycles_table(board, steps=args.steps))
         print()
         print(cycles_table(args.steps))
     sizes = code_sizes()

@@ -33,16 +33,34 @@ static inline void esn_add_row_s16(int32_t *out, const int16_t *row, uint32_t n)
 }
 
 /* Packed rows: one byte holds two 4-bit (four 2-bit) weights, low bits first; a row starts on a byte. */
-static inline void esn_add_row_p4(int32_t *out, const uint8_t *row, uint32_t n)
+static void esn_p4_pairs(int32_t *out, const uint8_t *row, uint32_t from, uint32_t to)
 {
     uint32_t o;
-    for (o = 0u; o + 2u <= n; o += 2u) {
+    for (o = from; o < to; o += 2u) {
         const uint32_t b = row[o >> 1];
         out[o] += (int32_t)((b & 15u) ^ 8u) - 8;
         out[o + 1u] += (int32_t)((b >> 4) ^ 8u) - 8;
     }
-    if (o < n) {
-        out[o] += esn_nibble(row, o);
+}
+
+/* On the DSP cores the word-aligned middle of the row takes esn_add_row_p4_dsp (8 weights a word), the
+ * byte pairs before and after it the loop; the order of the adds is free (esn_kernels.h). */
+static inline void esn_add_row_p4(int32_t *out, const uint8_t *row, uint32_t n)
+{
+    const uint32_t pairs = n & ~1u;
+    uint32_t from = 0u;
+#if ESN_DSP_KERNELS
+    const uint32_t head = 2u * ((0u - (uint32_t)(uintptr_t)row) & 3u); /* outputs before the first word */
+    if (head + 8u <= pairs) {
+        const uint32_t mid = (pairs - head) & ~7u;
+        esn_add_row_p4_dsp(out + head, row + (head >> 1), mid >> 3);
+        esn_p4_pairs(out, row, 0u, head);
+        from = head + mid;
+    }
+#endif
+    esn_p4_pairs(out, row, from, pairs);
+    if (pairs < n) {
+        out[pairs] += esn_nibble(row, pairs);
     }
 }
 
@@ -113,15 +131,33 @@ static inline int64_t esn_input_at(const int32_t *const *in, uint32_t n_in, uint
     return x;
 }
 
+/* The first entry at or after j of one input buffer that is not zero (n when none). Spiking inputs are
+ * mostly zeros: four entries are tested per OR-ed group (on the DSP cores one LDM and 3 ORRs, 1.75
+ * instructions per entry, where an entry at a time takes 6-7). */
+static inline uint32_t esn_scan(const int32_t *x, uint32_t j, uint32_t n)
+{
+#if ESN_DSP_KERNELS
+    return (uint32_t)(esn_scan_s32_dsp(x + j, x + n) - x);
+#else
+    const int32_t *p = x + j;
+    const int32_t *const end = x + n;
+    while (end - p >= 4 && (p[0] | p[1] | p[2] | p[3]) == 0) {
+        p += 4;
+    }
+    while (p < end && *p == 0) {
+        ++p;
+    }
+    return (uint32_t)(p - x);
+#endif
+}
+
 /* The first entry at or after j whose input is not zero (n when none), its value in *x. Most layers read one
- * buffer, mostly zeros: that scan is a bare loop over int32 words. */
+ * buffer, mostly zeros: that is esn_scan. */
 static inline uint32_t esn_next_event(const int32_t *const *in, uint32_t n_in, uint32_t j, uint32_t n, int64_t *x)
 {
     if (n_in == 1u) {
         const int32_t *x0 = in[0];
-        while (j < n && x0[j] == 0) {
-            ++j;
-        }
+        j = esn_scan(x0, j, n);
         *x = j < n ? x0[j] : 0;
         return j;
     }
@@ -138,21 +174,55 @@ static inline int esn_fits_i32(int64_t x)
     return x >= INT32_MIN && x <= INT32_MAX;
 }
 
-/* out[ch][p] = bias[ch] for `channels` x `plane` entries, or zeros without a bias. */
+/* o[i] = v for i in [0, n): 8 words per STMIA on the DSP cores (esn_fill_s32_dsp). */
+static inline void esn_fill(int32_t *o, int32_t v, uint32_t n)
+{
+#if ESN_DSP_KERNELS
+    esn_fill_s32_dsp(o, v, n);
+#else
+    uint32_t i;
+    if (v == 0) {
+        memset(o, 0, (size_t)n * sizeof(int32_t));
+        return;
+    }
+    for (i = 0u; i < n; ++i) {
+        o[i] = v;
+    }
+#endif
+}
+
+/* out[ch][p] = bias[ch] for `channels` x `plane` entries, or zeros without a bias. One fill for a bias stored
+ * once for the layer; an Affine's bias (plane 1, one value per output) is copied in one loop per stored width,
+ * not a fill per output. */
 static void esn_init_out(int32_t *out, const esn_node *nd, uint32_t channels, uint32_t plane)
 {
+    const void *const bias = nd->param[ESN_P_BIAS];
+    const uint32_t bits = esn_param_bits(nd, ESN_P_BIAS);
     uint32_t ch;
-    uint32_t p;
-    if (nd->param[ESN_P_BIAS] == NULL) {
-        memset(out, 0, (size_t)channels * plane * sizeof(int32_t));
+    if (bias == NULL) {
+        esn_fill(out, 0, channels * plane);
+        return;
+    }
+    if (nd->pmode[ESN_P_BIAS] == (uint8_t)ESN_PM_LAYER) {
+        esn_fill(out, esn_param_load(bias, bits, 0u), channels * plane);
+        return;
+    }
+    if (plane == 1u) {
+        if (bits == 32u) {
+            memcpy(out, bias, (size_t)channels * sizeof(int32_t));
+        } else if (bits == 16u) {
+            for (ch = 0u; ch < channels; ++ch) {
+                out[ch] = ((const int16_t *)bias)[ch];
+            }
+        } else {
+            for (ch = 0u; ch < channels; ++ch) {
+                out[ch] = ((const int8_t *)bias)[ch];
+            }
+        }
         return;
     }
     for (ch = 0u; ch < channels; ++ch) {
-        int32_t *o = out + (size_t)ch * plane;
-        const int32_t b = esn__param_of(nd, ESN_P_BIAS, ch, ch);
-        for (p = 0u; p < plane; ++p) {
-            o[p] = b;
-        }
+        esn_fill(out + (size_t)ch * plane, esn__param_of(nd, ESN_P_BIAS, ch, ch), plane);
     }
 }
 
@@ -246,6 +316,47 @@ void esn_rest_out(const esn_node *nd, int32_t *out)
     }
 }
 
+#if ESN_DSP_KERNELS
+/* The spikes (x == 1) of one int8 input buffer, up to 4 rows per pass over the accumulators
+ * (esn_add_rows_s8_dsp). Rows of a pass must share their address mod 4, so spikes wait in one batch per
+ * alignment class (one class when the row length is a multiple of 4, as at fan-out 64 or 256); other
+ * counts take esn_row_mac at once. Returns the number of nonzero entries. Summing in this order is exact:
+ * esn_model_validate bounds |bias| + sum |x w| per output, hence every partial sum (esn_kernels.h). */
+static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n_x, const uint8_t *w, uint32_t rb,
+                                      uint32_t n_out)
+{
+    const int8_t *batch[4][4];
+    const int8_t **next[4]; /* where alignment class a's next row goes: batch[a] + its count */
+    const int32_t *const end = x + n_x;
+    const int32_t *p;
+    uint32_t events = 0u;
+    uint32_t a;
+    for (a = 0u; a < 4u; ++a) {
+        next[a] = batch[a];
+    }
+    for (p = esn_scan_s32_dsp(x, end); p != end; p = esn_scan_s32_dsp(p + 1, end)) {
+        const uint8_t *row = w + (size_t)(p - x) * rb;
+        ++events;
+        if (*p != 1) {
+            esn_row_mac(out, 1u, row, n_out, 8u, *p);
+            continue;
+        }
+        a = (uint32_t)(uintptr_t)row & 3u;
+        *next[a]++ = (const int8_t *)(const void *)row;
+        if (next[a] == batch[a] + 4) {
+            esn_add_rows_s8_dsp(out, batch[a], 4u, n_out);
+            next[a] = batch[a];
+        }
+    }
+    for (a = 0u; a < 4u; ++a) {
+        if (next[a] != batch[a]) {
+            esn_add_rows_s8_dsp(out, batch[a], (uint32_t)(next[a] - batch[a]), n_out);
+        }
+    }
+    return events;
+}
+#endif
+
 /*
  * Weight rows are esn__weight_row_bytes() apart, each read at the node's stored bits (esn_row_mac).
  * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
@@ -262,11 +373,18 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     int64_t x = 0;
     uint32_t j;
     esn_init_out(out, nd, n_out, 1u);
-    for (j = esn_next_event(in, n_in, 0u, n_in_entries, &x); j < n_in_entries;
-         j = esn_next_event(in, n_in, j + 1u, n_in_entries, &x)) {
-        ++events;
-        if (esn_fits_i32(x)) {
-            esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
+#if ESN_DSP_KERNELS
+    if (n_in == 1u && bits == 8u) {
+        events = esn_linear_s8_batched(out, in[0], n_in_entries, w, rb, n_out);
+    } else
+#endif
+    {
+        for (j = esn_next_event(in, n_in, 0u, n_in_entries, &x); j < n_in_entries;
+             j = esn_next_event(in, n_in, j + 1u, n_in_entries, &x)) {
+            ++events;
+            if (esn_fits_i32(x)) {
+                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
+            }
         }
     }
     c->spikes_in += events; /* counted once per call: 64-bit adds per event cost as much as a row of 8 */

@@ -27,6 +27,38 @@
  * @param[in]     row  int8 [n], any alignment.
  */
 void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n);
+
+/**
+ * out[o] += rows[0][o] + ... + rows[k-1][o] for o in [0, n): k spikes of one step through int8 weight rows,
+ * four accumulators held in registers across the k rows (one LDM/STM per 4k synapses). Bit-exact with k
+ * esn_add_row_s8_dsp calls: the validator bounds every partial sum (esn_kernels.h), so the order is free.
+ * @param[in,out] out   int32 [n], 4-byte aligned.
+ * @param[in]     rows  [k] pointers to int8 [n], all with the same address mod 4 (any alignment).
+ * @param[in]     k     [1, 4].
+ */
+void esn_add_rows_s8_dsp(int32_t *out, const int8_t *const *rows, uint32_t k, uint32_t n);
+
+/**
+ * out[i] = v for i in [0, n): the bias or zero initialisation of a synaptic layer's output.
+ * @param[out] out  int32 [n], 4-byte aligned.
+ */
+void esn_fill_s32_dsp(int32_t *out, int32_t v, uint32_t n);
+
+/**
+ * The first nonzero entry of an input buffer: most entries of a spiking layer's input are zero.
+ * @param[in] p    int32 [end - p], 4-byte aligned.
+ * @return         the first q in [p, end) with *q != 0, or end.
+ */
+const int32_t *esn_scan_s32_dsp(const int32_t *p, const int32_t *end);
+
+/**
+ * out[o] += w[o] for o in [0, 8 * words): one spike through a packed 4-bit row (two's complement nibbles, low
+ * nibble first), bit-exact with esn_nibble.
+ * @param[in,out] out    int32 [8 * words], 4-byte aligned.
+ * @param[in]     row    uint8 [4 * words], 4-byte aligned.
+ * @param[in]     words  >= 1.
+ */
+void esn_add_row_p4_dsp(int32_t *out, const uint8_t *row, uint32_t words);
 #endif
 
 #endif /* ESN_SYNAPTIC_DSP_H */
