@@ -357,11 +357,7 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n
 }
 #endif
 
-/*
- * Weight rows are esn__weight_row_bytes() apart, each read at the node's stored bits (esn_row_mac).
- * Conv scatter: input (ch, iy, ix) reaches output (o, oy, ox) through tap (ky, kx) when
- * iy + pad_y - ky * dil_y = oy * stride_y (and likewise along x), 0 <= oy < OH.
- */
+/* Weight rows are esn__weight_row_bytes() apart, each read at the node's stored bits (esn_row_mac). */
 void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
 {
     const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
