@@ -42,11 +42,14 @@ def c_comment(text: str) -> str:
     return "/* " + str(text).replace("*/", "* /") + " */"
 
 
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
-    """A `static const` array definition, `per_line` values a line."""
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16, align: str = "") -> str:
+    """A `static const` array definition, `per_line` values a line; `align` a specifier put before the type
+    (e.g. "ESN_ALIGN(4)", esn_config.h)."""
     vals = [c_int(v) for v in np.asarray(values).reshape(-1)]
     lines = [", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line)]
-    return f"static const {ctype} {name}[{len(vals)}] = {{\n" + "".join(f"    {ln}\n" for ln in lines) + "};"
+    spec = f"{align} " if align else ""
+    return (f"static {spec}const {ctype} {name}[{len(vals)}] = {{\n" + "".join(f"    {ln}\n" for ln in lines)
+            + "};")
 
 
 def c_list(values) -> str:

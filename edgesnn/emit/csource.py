@@ -38,6 +38,11 @@ from ..quantize.qgraph import QGraph
 from .cgen import c_array, c_comment, c_ident, c_int, c_list
 from .files import write_files
 
+# Parameter arrays start on a word, as the blob's do: the DSP row kernels read weights a word at a time and
+# otherwise take their scalar head and tail on most rows (3.08 against 2.56 estimated cycles per synop, dense
+# fan-out 64, on Cortex-M4).
+_ALIGN = "ESN_ALIGN(4)"
+
 _ROUNDING = ("ESN_ROUND_TRUNCATE", "ESN_ROUND_NEAREST", "ESN_ROUND_STOCHASTIC")
 
 
@@ -60,9 +65,9 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
             ident = f"{name}_{k}_{c_ident(nd.name)}_{slot}"
             bits = nd.bits[slot]
             if bits < 8:  # packed weights: the bytes as the blob holds them
-                arrays.append(c_array("uint8_t", ident, np.frombuffer(nd.param_data(slot), np.uint8)))
+                arrays.append(c_array("uint8_t", ident, np.frombuffer(nd.param_data(slot), np.uint8), align=_ALIGN))
             else:
-                arrays.append(c_array(f"int{bits}_t", ident, nd.params[slot]))
+                arrays.append(c_array(f"int{bits}_t", ident, nd.params[slot], align=_ALIGN))
             params.append(f"[ESN_P_{slot.upper()}] = {ident}")
             storage.append((slot, bits, nd.modes[slot]))
         fields = [f".kind = {KINDS[nd.kind].c_name}", f".reset = {nd.reset}", f".spike_rule = {nd.spike_rule}",

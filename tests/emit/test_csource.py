@@ -37,7 +37,7 @@ def test_c_sources_are_deterministic_and_named(nir_paper, tmp_path):
     a = c_sources(q, "kws")
     assert a == c_sources(q, "kws")
     assert b"extern const esn_model kws_model;" in a["model.h"] and b"#define KWS_ARENA_BYTES" in a["model.h"]
-    assert b"static const int8_t kws_1_fc1_weight[" in a["model.c"]
+    assert b"static ESN_ALIGN(4) const int8_t kws_1_fc1_weight[" in a["model.c"]
     with pytest.raises(EmitError, match="must be a C identifier"):
         c_sources(q, "my model")
 

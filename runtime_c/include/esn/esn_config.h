@@ -46,6 +46,17 @@
 #define ESN_HAS_DSP 1
 #endif
 
+/* ESN_ALIGN(n): a static array starts on an n-byte boundary (generated model tables: word reads of weights). */
+#ifndef ESN_ALIGN
+#if defined(__GNUC__) || defined(__clang__)
+#define ESN_ALIGN(n) __attribute__((aligned(n)))
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define ESN_ALIGN(n) _Alignas(n)
+#else
+#define ESN_ALIGN(n) /* the kernels stay correct on any alignment, only slower */
+#endif
+#endif
+
 /* Format constant, not a setting: tensors have at most 4 axes (batch and time excluded). */
 #define ESN_MAX_RANK 4
 
