@@ -44,7 +44,7 @@ GROUPS = {"execution (runtime, kernels, fixed point)": ("esn_runtime", "esn_syna
           "model validator": ("esn_model",), "blob loader": ("esn_blob",)}
 
 
-NEURON_KINDS = ("LI", "IF", "LIF", "CubaLIF")
+NEURON_KINDS = ("LI", "IF", "LIF", "CubaLIF", "ALIF")
 
 
 def _neuron(kind: str, n: int):
@@ -60,12 +60,15 @@ def _neuron(kind: str, n: int):
         return ir.LIF(alpha=0.9 * ones, **common, **spiking)
     if kind == "CubaLIF":
         return ir.CubaLIF(alpha=0.9 * ones, alpha_syn=0.8 * ones, gain_syn=ones, **common, **spiking)
+    if kind == "ALIF":  # each neuron its own membrane and adaptation time constants
+        spread = np.linspace(0.0, 1.0, n)
+        return ir.ALIF(alpha=0.85 + 0.1 * spread, rho=0.95 + 0.04 * spread, b0=ones, beta=0.5 * ones, **common)
     raise ValueError(f"neuron kind {kind!r}: one of {NEURON_KINDS}")
 
 
-def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI"):
+def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI", state_bits: int = 16):
     """Input(fan_in) -> Linear(fan_in -> fan_out) -> neuron `kind` (the node is named "li" whatever its
-    kind; an LI readout by default) -> Output, quantized to int8 weights."""
+    kind; an LI readout by default) -> Output, quantized to int8 weights and v at `state_bits`."""
     from edgesnn.graph import Graph, ir
     from edgesnn.quantize import QuantConfig, quantize
     rng = np.random.default_rng(seed)
@@ -73,7 +76,7 @@ def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = 
     nodes = {"in": ir.Input(name="in", shape=(fan_in,)), "fc": ir.Linear(name="fc", weight=w),
              "li": _neuron(kind, fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
     edges = [("in", "fc"), ("fc", "li"), ("li", "out")]
-    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, 16), spikes(8, 10, 0.5, fan_in))
+    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, state_bits), spikes(8, 10, 0.5, fan_in))
 
 
 def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1) -> np.ndarray:
@@ -81,7 +84,7 @@ def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1)
 
 
 def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None, cycles: bool = False,
-            kind: str = "LI", builtin: bool = False) -> list[dict]:
+            kind: str = "LI", builtin: bool = False, state_bits: int = 16) -> list[dict]:
     """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate. cycles:
     also trace the executed instructions (QemuTarget(trace=...)) and add the estimated cycles
     (edgesnn.firmware.cycles, the board's core) of the dense layer ("cycles") and of the neuron layer
@@ -91,7 +94,7 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
     from edgesnn.firmware import cycles as C
     from edgesnn.firmware.runtime import build_runtime_firmware
     from edgesnn.runtime.binding import run_c
-    q = dense_qgraph(fan_out, kind=kind)
+    q = dense_qgraph(fan_out, kind=kind, state_bits=state_bits)
     fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir, builtin=builtin)
     rows = []
     tmp = tempfile.TemporaryDirectory() if cycles else None
@@ -124,12 +127,13 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
 CYCLE_BOARDS = ("qemu-microbit", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505")
 
 
-def per_core(board, kind: str, fan_out: int = 64, rates=(0.05, 0.5), steps: int = 10, cache_dir=None) -> dict:
+def per_core(board, kind: str, fan_out: int = 64, rates=(0.05, 0.5), steps: int = 10, cache_dir=None,
+             state_bits: int = 16) -> dict:
     """Marginal instructions and estimated cycles per synop of the dense layer (slope between the rates: the
     inner loop, without the layer's fixed cost), per neuron update of `kind`, on `board` (DSP kernel where
     its core has one)."""
     rows = measure(board, fan_out, rates, dsp=board.dsp, steps=steps, cache_dir=cache_dir,
-                   cycles=True, kind=kind, builtin=True)
+                   cycles=True, kind=kind, builtin=True, state_bits=state_bits)
     lo, hi = rows[0], rows[-1]
     dsyn = max(1, hi["synops"] - lo["synops"])
     upd = sum(r["neuron_updates"] for r in rows)

@@ -74,6 +74,25 @@ static inline int64_t esn_rshift(int64_t p, uint32_t s, uint32_t mode, uint32_t 
     return esn_asr64(p, s);
 }
 
+/**
+ * x clamped to [lo, hi] (lo <= hi): the int32 saturation of the fast neuron loops (esn_neuron.c). With
+ * constant power-of-two bounds GCC makes it one SSAT (ARMv7-M ARM A7.7.149); otherwise two compares.
+ */
+static inline int32_t esn_clamp32(int32_t x, int32_t lo, int32_t hi)
+{
+    const int32_t y = x > lo ? x : lo; /* max, then min: the form GCC's SSAT pattern matches inside loops */
+    return y < hi ? y : hi;
+}
+
+/**
+ * The int32 whose two's-complement bits are u (the value a 32-bit register holds), without the
+ * implementation-defined conversion of an unsigned value above INT32_MAX; GCC makes it no instruction.
+ */
+static inline int32_t esn_s32(uint32_t u)
+{
+    return u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)(~u) - 1;
+}
+
 /** lowbias32 (Chris Wellons): the 32-bit mixer of fixedpoint.hash32. */
 static inline uint32_t esn_hash32(uint32_t x)
 {
