@@ -75,29 +75,32 @@ static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
 }
 
 /*
- * Fast paths, chosen once per call by esn_neuron_step where their bounds hold, bit for bit the generic loop's
- * results: IF, LIF and LI (one loop) and ALIF with v stored in 8 or 16 bits (state_bits sb <= 16), truncating
- * or nearest rounding, one spike a step at most, no late reset. Everything a neuron does is int32 (one 32x32
- * multiply per decay; ALIF's eta alone needs a 64-bit product), every branch on the kind, reset, spike rule
- * or storage width is taken once per call (a per-width loop is instantiated at compile time; the rule and
- * the reset are folded into constants) and the counters are added once per call.
+ * Fast paths, chosen once per call by esn_neuron_fast where their bounds hold, bit for bit the generic loop's
+ * results: IF, LIF, LI and ALIF with v stored in 8 or 16 bits (state_bits sb <= 16), truncating or nearest
+ * rounding, one spike a step at most, no late reset, parameters once per layer or channel (ALIF: its time
+ * constants may be per neuron). A neuron's arithmetic is int32, every branch on the kind, reset, spike rule or
+ * storage width is taken once per call (a loop per width and ending, instantiated at compile time; the rule and
+ * the reset folded into constants) and the counters are added once per call.
  *
  * Bounds (db = decay_bits in [2, 16], every decay in [0, 2^db], |v| <= 2^15, esn_model_validate):
  *  - acc: each input entry is below 2^31 in magnitude (the validator's propagated bound); a layer with
- *    several inputs sums them in int64 once (esn_acc_sum). acc is clamped to [-2^29, 2^29) and the caller
- *    checks |bias| <= 2^28: then |leak| <= 2^15 (below) makes acc + leak + bias an int32 that saturates to
- *    sb bits as the unclamped sum does, since beyond +-2^29 both lie beyond +-(2^29 - 2^28 - 2^15) > 2^15.
+ *    several inputs sums them in int64 once (esn_acc_sum). acc is clamped to [-2^29, 2^29) (SSAT #30) and the
+ *    caller checks |bias| <= 2^28: then |leak| <= 2^15 (below) makes acc + leak + bias an int32 that saturates
+ *    to sb bits as the unclamped sum does, since beyond +-2^29 both lie beyond +-(2^29 - 2^28 - 2^15) > 2^15.
  *  - leak = floor((alpha v + r) / 2^db), r in {0, 2^(db-1)}: alpha v + r is in [-2^31, 2^31 - 2^15], and
  *    |leak| <= 2^15. It is computed as the logical shift ((uint32)(alpha v) + r + 2^31) >> db, whose dividend
  *    is non-negative and below 2^32 (no signed shift), less 2^(31-db): r + 2^31 is one constant and the
  *    2^(31-db) is folded into the bias. IF is LIF with alpha = 2^db (the shift gives back v exactly).
  *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
- *    [0, 2^15): the subtracting reset needs no saturation; a reset to zero or a value is v & 0 + v_reset.
+ *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
+ *    keep = 0, off = v_reset (0 for a reset to zero).
  */
 #if defined(__GNUC__)
 #define ESN_LOOP static inline __attribute__((always_inline)) /* each call below is one specialised loop */
-#define ESN_OWN static __attribute__((noinline, optimize("O2"))) /* its own frame: the generic loop's registers stay out of it */
+#define ESN_OWN static __attribute__((noinline))              /* its own frame, its loop's constants in registers */
+#define ESN_HOT static __attribute__((noinline, optimize("O2"))) /* -Os keeps a loop's test at its top */
 #else
+#define ESN_HOT static
 #define ESN_LOOP static inline
 #define ESN_OWN static
 #endif
@@ -135,20 +138,246 @@ static const int32_t *esn_acc_sum(const int32_t *const *in, uint32_t n_in, uint3
 }
 
 /* A parameter stored once per layer or channel: its value for channel ch (0 where absent). */
-static int32_t esn_par_ch(const esn_node *nd, uint32_t slot, uint32_t ch)
+static inline int32_t esn_par_ch(const esn_node *nd, uint32_t slot, uint32_t ch)
 {
     const void *p = nd->param[slot];
     return p == NULL ? 0 : esn_param_load(p, esn_param_bits(nd, slot), nd->pmode[slot] == (uint8_t)ESN_PM_CHANNEL ? ch : 0u);
 }
 
-/* Whether every stored value of a parameter lies in [lo, hi] (a layer-wide or per-channel array: a few values). */
-static int esn_par_within(const esn_node *nd, uint32_t slot, uint32_t channels, int32_t lo, int32_t hi)
+/* The constants of one channel of the IF/LIF/LI loop (and ALIF's first pass). */
+typedef struct esn_lif_k {
+    uint32_t db, alpha, rb; /* rb: rounding term + 2^31 */
+    int32_t add;            /* bias - 2^(31-db) */
+    int32_t thr, keep, off; /* threshold - ge; a crossing v becomes v * keep + off */
+    int32_t hi;             /* 2^(sb-1) - 1 */
+    const uint16_t *pa;     /* LI and ALIF: alpha of each neuron, a step of sa neurons (0: one value) */
+    uint32_t sa;
+} esn_lif_k;
+
+/* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
+ * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa). Returns the spikes. */
+ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
+                               int spiking, const esn_lif_k *k)
 {
+    int8_t *v8 = (int8_t *)vp;
+    int16_t *v16 = (int16_t *)vp;
+    const int32_t *const end = acc + n;
+    const uint32_t db = k->db, rb = k->rb, sa = k->sa;
+    const int32_t add = k->add, thr = k->thr, keep = k->keep, off = k->off, hi = k->hi;
+    const uint16_t *pa = k->pa;
+    uint32_t alpha = k->alpha;
+    uint32_t spikes = 0u;
+    if (n == 0u) {
+        return 0u;
+    }
+    do { /* the test at the bottom: one compare and branch a neuron */
+        const int32_t vj = w == 8u ? *v8 : *v16;
+        int32_t x;
+        if (!spiking) {
+            alpha = *pa;
+            pa += sa;
+        }
+        x = ESN_SSAT(*acc++, 30) + (int32_t)((alpha * (uint32_t)vj + rb) >> db) + add;
+        x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
+        if (spiking) {
+            const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
+            if (s != 0u) {
+                x = x * keep + off;
+            }
+            *out++ = (int32_t)s;
+            spikes += s;
+        } else {
+            *out++ = x;
+        }
+        if (w == 8u) {
+            *v8++ = (int8_t)x;
+        } else {
+            *v16++ = (int16_t)x;
+        }
+    } while (acc != end);
+    return spikes;
+}
+
+/* One channel: the loop for v at w bits saturated to sb bits. */
+ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, uint32_t sb, int spiking,
+                             const esn_lif_k *k)
+{
+    if (w == 8u) { /* state_bits 8 */
+        return spiking ? esn_lif_loop(a, v, o, n, 8u, 8u, 1, k) : esn_lif_loop(a, v, o, n, 8u, 8u, 0, k);
+    }
+    if (sb == 16u) {
+        return spiking ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, 0, k);
+    }
+    return spiking ? esn_lif_loop(a, v, o, n, 16u, 0u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 0, k);
+}
+
+/*
+ * ALIF in two passes: the first is LI's loop (v = sat(leak + acc + bias), kept in v and `out`), the second reads
+ * v back from `out` and adapts. With ab = adapt_bits, r_ab its rounding term and the caller's checks (sb = 8 or
+ * 16, 0 <= beta < 2^16):
+ *  - where 0 <= eta < 2^15 (one unsigned compare; eta >= 0 always, unless set so: it starts at 0, decays
+ *    towards 0 and grows by eta_inc >= 0), beta eta + r_ab and rho eta + r (rho <= 2^16) are non-negative
+ *    int32s: theta = b0 + ((beta eta + r_ab) >> ab) and eta' = (rho eta + r) >> db are two MLA and two LSR,
+ *    and eta' <= eta < 2^15 leaves eta' + eta_inc (<= 2^16) far from saturating;
+ *  - elsewhere (esn_alif_wide) both are 64-bit, and theta is clamped to [-2^30, 2^30], which changes no spike and
+ *    no v: above 2^30 no v (<= 2^15) crosses, below -2^30 every v crosses and v - theta saturates either way;
+ *  - a crossing means v >= theta, so v - theta >= 0 needs only its upper saturation.
+ * alpha, rho and eta_inc are stored once per layer or channel, or all three per neuron at 16 bits (a neuron's
+ * own time constants: pern); bias, b0 and beta once per layer or channel.
+ */
+typedef struct esn_alif_k {
+    uint32_t db, ab, rho, inc, rdb, rab, beta; /* rdb, rab: rounding terms */
+    int32_t b0;                                /* b0 - ge: x > theta - ge crosses */
+    int32_t ge;
+    uint32_t w, mode;
+    void *v;
+    int32_t *x, *eta;            /* the channel's v (then spikes) in `out`, and eta */
+    const uint16_t *pr, *pi;     /* pern: rho and eta_inc of the channel's first neuron */
+} esn_alif_k;
+
+/* Neuron j where eta is outside [0, 2^15): 64-bit products, theta clamped (exact, above). Returns its spike. */
+ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
+{
+    const int32_t x = k->x[j];
+    const int32_t e = k->eta[j];
+    const int64_t rho = pern ? k->pr[j] : k->rho;
+    int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u);
+    int64_t q = esn_rshift(rho * e, k->db, k->mode, 0u);
+    uint32_t s;
+    t = t > ((int64_t)1 << 30) ? ((int64_t)1 << 30) : t < -((int64_t)1 << 30) ? -((int64_t)1 << 30) : t;
+    s = t < x;
+    if (s != 0u) {
+        const int64_t d = esn_sat64(x - t - k->ge, k->w); /* v - theta */
+        if (k->w == 8u) {
+            ((int8_t *)k->v)[j] = (int8_t)d;
+        } else {
+            ((int16_t *)k->v)[j] = (int16_t)d;
+        }
+        q = esn_sat64(q + (pern ? k->pi[j] : k->inc), 32u);
+    }
+    k->eta[j] = (int32_t)q;
+    k->x[j] = (int32_t)s;
+    return s;
+}
+
+/* The second pass from neuron j: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
+ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
+{
+    const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, rab = k->rab, beta = k->beta;
+    const int32_t b0 = k->b0;
+    int32_t *const x0 = k->x;
+    int32_t *o = x0 + j;
+    int32_t *eta = k->eta + j;
+    int32_t *const end = x0 + n;
+    const uint16_t *pr = k->pr + j;
+    uint32_t rho = k->rho;
+    uint32_t sp = 0u;
+    for (; o != end; ++o, ++eta) {
+        const int32_t x = *o;
+        const uint32_t e = (uint32_t)*eta;
+        int32_t theta, q;
+        uint32_t s;
+        if (pern) {
+            rho = *pr++;
+        }
+        if (e >= 0x8000u) { /* eta < 0 or >= 2^15 */
+            break;
+        }
+        theta = (int32_t)((beta * e + rab) >> ab) + b0;
+        q = (int32_t)((rho * e + rdb) >> db);
+        s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
+        if (s != 0u) {
+            const uint32_t i = (uint32_t)(o - x0);
+            const int32_t d = x - theta - k->ge; /* v - theta, in [0, 2^31) */
+            if (k->w == 8u) {
+                ((int8_t *)k->v)[i] = (int8_t)ESN_SSAT(d, 8);
+            } else {
+                ((int16_t *)k->v)[i] = (int16_t)ESN_SSAT(d, 16);
+            }
+            q += (int32_t)(pern ? k->pi[i] : k->inc);
+            sp += 1u;
+        }
+        *eta = q;
+        *o = (int32_t)s;
+    }
+    *spikes += sp;
+    return (uint32_t)(o - x0);
+}
+
+ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
+{
+    return pern ? esn_alif_loop(k, j, n, 1, spikes) : esn_alif_loop(k, j, n, 0, spikes);
+}
+
+/* IF, LIF, LI and ALIF layers on the fast paths. Returns the spikes. */
+static uint32_t esn_fast_layer(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
+                               int32_t *eta, int32_t *out, uint32_t channels, uint32_t plane, int pern)
+{
+    const uint32_t db = m->decay_bits;
+    const uint32_t ab = m->adapt_bits;
+    const int near = m->rounding == (uint32_t)ESN_ROUND_NEAREST;
+    const uint32_t kind = nd->kind;
+    const int sub = nd->reset == (uint8_t)ESN_RESET_SUBTRACT;
+    const int32_t ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
+    uint32_t spikes = 0u;
     uint32_t ch;
-    if (nd->param[slot] != NULL && nd->pmode[slot] == (uint8_t)ESN_PM_ELEM) {
-        return 0;
+    uint16_t alpha16 = 0u;
+    esn_lif_k k;
+    esn_alif_k q;
+    k.db = db;
+    k.rb = (near ? (uint32_t)1 << (db - 1u) : 0u) + 0x80000000u;
+    k.hi = (int32_t)((((uint32_t)1) << (m->state_bits - 1u)) - 1u);
+    k.keep = sub;
+    k.sa = (uint32_t)pern;
+    if (kind == ESN_KIND_ALIF) {
+        q.db = db;
+        q.ab = ab;
+        q.rdb = k.rb - 0x80000000u;
+        q.rab = near ? (uint32_t)1 << (ab - 1u) : 0u;
+        q.ge = ge;
+        q.w = v_bits;
+        q.mode = m->rounding;
     }
     for (ch = 0u; ch < channels; ++ch) {
+        const uint32_t at = ch * plane;
+        const int32_t t0 = esn_par_ch(nd, ESN_P_THRESHOLD, ch);
+        void *vc = (uint8_t *)v + at * (v_bits / 8u);
+        k.alpha = kind == ESN_KIND_IF ? (uint32_t)1 << db : (uint32_t)esn_par_ch(nd, ESN_P_ALPHA, ch);
+        k.add = esn_par_ch(nd, ESN_P_BIAS, ch) - ((int32_t)1 << (31u - db));
+        k.thr = t0 - ge;
+        k.off = sub ? -t0 : nd->reset == (uint8_t)ESN_RESET_VALUE ? esn_par_ch(nd, ESN_P_V_RESET, ch) : 0;
+        alpha16 = (uint16_t)k.alpha; /* LI and ALIF: alpha <= 2^db <= 2^15 */
+        k.pa = pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
+        if (kind != ESN_KIND_ALIF) {
+            spikes += esn_lif_run(acc + at, vc, out + at, plane, v_bits, m->state_bits, kind != ESN_KIND_LI, &k);
+            continue;
+        }
+        (void)esn_lif_run(acc + at, vc, out + at, plane, v_bits, m->state_bits, 0, &k);
+        q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
+        q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
+        q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
+        q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
+        q.v = vc;
+        q.x = out + at;
+        q.eta = eta + at;
+        q.pr = (const uint16_t *)nd->param[ESN_P_RHO] + at;
+        q.pi = (const uint16_t *)nd->param[ESN_P_ETA_INC] + at;
+        for (uint32_t j = 0u; (j = esn_alif_pass(&q, j, plane, pern, &spikes)) < plane; ++j) {
+            spikes += esn_alif_wide(&q, j, pern);
+        }
+    }
+    return spikes;
+}
+
+/* Whether a parameter is absent or stored per layer or channel. */
+#define ESN_ONCE(nd, slot) ((nd)->param[slot] == NULL || (nd)->pmode[slot] != (uint8_t)ESN_PM_ELEM)
+
+/* Whether a parameter stored per layer or channel has its values in [lo, hi] (absent: yes). */
+static int esn_par_in(const esn_node *nd, uint32_t slot, uint32_t channels, int32_t lo, int32_t hi)
+{
+    const uint32_t count = nd->pmode[slot] == (uint8_t)ESN_PM_CHANNEL ? channels : 1u;
+    uint32_t ch;
+    for (ch = 0u; nd->param[slot] != NULL && ch < count; ++ch) {
         const int32_t x = esn_par_ch(nd, slot, ch);
         if (x < lo || x > hi) {
             return 0;
@@ -157,245 +386,10 @@ static int esn_par_within(const esn_node *nd, uint32_t slot, uint32_t channels, 
     return 1;
 }
 
-/* How the IF/LIF/LI loop ends a neuron's update. */
-#define ESN_LI 0u       /* output v */
-#define ESN_SET 1u      /* spike; a crossing v becomes off (0 or v_reset) */
-#define ESN_SUB 2u      /* spike; a crossing v becomes v + off (off = -threshold) */
-#define ESN_ANY 3u      /* spike; a crossing v becomes (v & keep) + off: either of the above */
+/* Whether an ALIF time constant is stored per neuron at 16 bits. */
+#define ESN_PERN(nd, slot) ((nd)->pmode[slot] == (uint8_t)ESN_PM_ELEM && esn_param_bits(nd, slot) == 16u)
 
-/* n neurons of one channel: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0,
- * to [lo, hi]. alpha in [0, 2^db], rb = rounding term + 2^31, add = bias - 2^(31-db), thr = threshold - ge.
- * Returns the spikes. */
-ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
-                               uint32_t mode, uint32_t db, uint32_t alpha, uint32_t rb, int32_t add, int32_t thr,
-                               int32_t keep, int32_t off, int32_t lo, int32_t hi, const uint16_t *pa)
-{
-    int8_t *v8 = (int8_t *)vp;
-    int16_t *v16 = (int16_t *)vp;
-    const int32_t *const end = acc + n;
-    uint32_t spikes = 0u;
-    while (acc != end) {
-        const int32_t vj = w == 8u ? *v8 : *v16;
-        int32_t x;
-        if (pa != NULL) { /* ALIF: alpha per neuron */
-            alpha = *pa++;
-        }
-        x = ESN_SSAT(*acc++, 30) + (int32_t)((alpha * (uint32_t)vj + rb) >> db) + add;
-        x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, lo, hi);
-        if (mode == ESN_LI) {
-            *out++ = x;
-        } else {
-            const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
-            if (s != 0u) {
-                x = mode == ESN_SET ? off : mode == ESN_SUB ? x + off : (x & keep) + off;
-            }
-            *out++ = (int32_t)s;
-            spikes += s;
-        }
-        if (w == 8u) {
-            *v8++ = (int8_t)x;
-        } else {
-            *v16++ = (int16_t)x;
-        }
-    }
-    return spikes;
-}
-
-/* The constants of one channel of the IF/LIF/LI loop (esn_lif_loop). */
-typedef struct esn_lif_k {
-    uint32_t db, alpha, rb;
-    int32_t add, thr, keep, off, hi;
-} esn_lif_k;
-
-/* One channel: the loop for v at w bits, saturated to sb bits, ending as `mode`. Its own frame, so that the
- * loop's constants stay in registers. */
-ESN_OWN uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, uint32_t sb, uint32_t mode,
-                             const esn_lif_k *k)
-{
-    const uint32_t db = k->db, alpha = k->alpha, rb = k->rb;
-    const int32_t add = k->add, thr = k->thr, off = k->off, hi = k->hi;
-    if (w == 8u) { /* state_bits 8 */
-        return mode == ESN_SET ? esn_lif_loop(a, v, o, n, 8u, 8u, ESN_SET, db, alpha, rb, add, thr, 0, off, 0, 0, NULL)
-             : mode == ESN_SUB ? esn_lif_loop(a, v, o, n, 8u, 8u, ESN_SUB, db, alpha, rb, add, thr, 0, off, 0, 0, NULL)
-                               : esn_lif_loop(a, v, o, n, 8u, 8u, ESN_LI, db, alpha, rb, add, 0, 0, 0, 0, 0, NULL);
-    }
-    if (sb == 16u) {
-        return mode == ESN_SET ? esn_lif_loop(a, v, o, n, 16u, 16u, ESN_SET, db, alpha, rb, add, thr, 0, off, 0, 0, NULL)
-             : mode == ESN_SUB ? esn_lif_loop(a, v, o, n, 16u, 16u, ESN_SUB, db, alpha, rb, add, thr, 0, off, 0, 0, NULL)
-                               : esn_lif_loop(a, v, o, n, 16u, 16u, ESN_LI, db, alpha, rb, add, 0, 0, 0, 0, 0, NULL);
-    }
-    /* state_bits 9 to 15: one spiking loop for both resets */
-    return mode == ESN_LI ? esn_lif_loop(a, v, o, n, 16u, 0u, ESN_LI, db, alpha, rb, add, 0, 0, 0, -hi - 1, hi, NULL)
-                          : esn_lif_loop(a, v, o, n, 16u, 0u, ESN_ANY, db, alpha, rb, add, thr, k->keep, off, -hi - 1, hi, NULL);
-}
-
-/* IF, LIF and LI layers with every parameter stored per layer or channel. Returns the spikes. */
-static uint32_t esn_lif_fast(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
-                             int32_t *out, uint32_t channels, uint32_t plane)
-{
-    const uint32_t db = m->decay_bits;
-    const uint32_t sb = m->state_bits;
-    const uint32_t mode = nd->kind == ESN_KIND_LI ? ESN_LI : nd->reset == (uint8_t)ESN_RESET_SUBTRACT ? ESN_SUB : ESN_SET;
-    uint32_t spikes = 0u;
-    uint32_t ch;
-    esn_lif_k k;
-    k.db = db;
-    k.rb = (m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (db - 1u) : 0u) + 0x80000000u;
-    k.hi = (int32_t)((((uint32_t)1) << (sb - 1u)) - 1u);
-    k.keep = mode == ESN_SUB ? -1 : 0;
-    for (ch = 0u; ch < channels; ++ch) {
-        const uint32_t at = ch * plane;
-        const int32_t t0 = esn_par_ch(nd, ESN_P_THRESHOLD, ch);
-        k.alpha = nd->kind == ESN_KIND_IF ? (uint32_t)1 << db : (uint32_t)esn_par_ch(nd, ESN_P_ALPHA, ch);
-        k.add = esn_par_ch(nd, ESN_P_BIAS, ch) - ((int32_t)1 << (31u - db));
-        k.thr = t0 - (nd->spike_rule == (uint8_t)ESN_SPIKE_GE);
-        k.off = mode == ESN_SUB ? -t0 : nd->reset == (uint8_t)ESN_RESET_VALUE ? esn_par_ch(nd, ESN_P_V_RESET, ch) : 0;
-        spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), out + at, plane, v_bits, sb, mode, &k);
-    }
-    return spikes;
-}
-
-/*
- * ALIF in two passes: the first is LI's loop (v = sat(leak + acc + bias), kept in v and `out`), the second reads
- * v back from `out` and adapts. With ab = adapt_bits, r_ab its rounding term and the caller's checks (sb = 8 or
- * 16, beta < 2^16):
- *  - where |eta| <= 2^15 (one unsigned compare of eta + 2^15 with 2^16), beta eta + r_ab and rho eta + r
- *    (rho <= 2^16) are int32, and theta = b0 + floor((beta eta + r_ab) / 2^ab) and eta' = floor((rho eta + r) / 2^db)
- *    take the offset-binary shift of the leak: two MLA, two LSR;
- *  - elsewhere (esn_alif_wide) both are 64-bit, and theta is clamped to [-2^30, 2^30], which changes no spike and
- *    no v: above 2^30 no v (<= 2^15) crosses, below -2^30 every v crosses and v - theta saturates either way;
- *  - a crossing means v >= theta, so v - theta >= 0 needs only its upper saturation; eta' lies between eta and
- *    0 (0 <= rho <= 2^db), and eta' + s eta_inc saturates at 2^31 - 1 only (eta_inc >= 0).
- * alpha, rho and eta_inc are stored once per layer or channel, or all three per neuron at 16 bits (a neuron's
- * own time constants, read through pointers: pern); bias, b0 and beta once per layer or channel.
- */
-typedef struct esn_alif_k {
-    uint32_t db, ab, rho, inc, rb, rab, beta;
-    int32_t b0;  /* b0 - ge - 2^(31-ab): x > theta - ge crosses */
-    int32_t odb; /* 2^(31-db) */
-    int32_t ge;
-    const uint16_t *pr, *pi; /* pern: rho and eta_inc of the channel's first neuron */
-} esn_alif_k;
-
-/* theta - ge (clamped to [-2^30, 2^30]) and eta' of a neuron whose |eta| exceeds 2^15: 64-bit products. */
-ESN_OWN int32_t esn_alif_wide(int32_t e, uint32_t rho, const esn_alif_k *k, int32_t *q)
-{
-    const int64_t b0 = (int64_t)k->b0 + ((int64_t)1 << (31u - k->ab));
-    const int64_t t = b0 + esn_asr64((int64_t)k->beta * e + (int64_t)(k->rab - 0x80000000u), k->ab);
-    *q = (int32_t)esn_asr64((int64_t)rho * e + (int64_t)(k->rb - 0x80000000u), k->db);
-    return t > ((int32_t)1 << 30) ? ((int32_t)1 << 30) : t < -((int32_t)1 << 30) ? -((int32_t)1 << 30) : (int32_t)t;
-}
-
-/* The second pass over n neurons: x = v (in `out`), eta; writes spikes to `out`, v where it spikes, eta. */
-ESN_LOOP uint32_t esn_alif_loop(int32_t *out, void *vp, int32_t *eta, uint32_t n, uint32_t w, int pern,
-                                const esn_alif_k *k)
-{
-    const uint32_t db = k->db, ab = k->ab, rb = k->rb, rab = k->rab, beta = k->beta;
-    const int32_t b0 = k->b0, odb = k->odb;
-    const uint16_t *pr = k->pr, *pi = k->pi;
-    uint32_t rho = k->rho;
-    uint32_t spikes = 0u;
-    uint32_t j;
-    for (j = 0u; j < n; ++j) {
-        const int32_t x = out[j];
-        const int32_t e = eta[j];
-        int32_t theta, q;
-        uint32_t s;
-        if (pern) {
-            rho = pr[j];
-        }
-        if ((uint32_t)e + 0x8000u < 0x10000u) { /* -2^15 <= eta < 2^15 */
-            theta = (int32_t)((beta * (uint32_t)e + rab) >> ab) + b0;
-            q = (int32_t)((rho * (uint32_t)e + rb) >> db) - odb;
-        } else {
-            theta = esn_alif_wide(e, rho, k, &q);
-        }
-        s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
-        if (s != 0u) {
-            const int32_t inc = (int32_t)(pern ? pi[j] : k->inc);
-            const int32_t d = x - theta - k->ge; /* v - theta, in [0, 2^31) */
-            if (w == 8u) {
-                ((int8_t *)vp)[j] = (int8_t)ESN_SSAT(d, 8);
-            } else {
-                ((int16_t *)vp)[j] = (int16_t)ESN_SSAT(d, 16);
-            }
-            q = q > INT32_MAX - inc ? INT32_MAX : q + inc;
-            spikes += 1u;
-        }
-        eta[j] = q;
-        out[j] = (int32_t)s;
-    }
-    return spikes;
-}
-
-/* One channel of ALIF: both passes. */
-ESN_OWN uint32_t esn_alif_run(const int32_t *a, void *v, int32_t *eta, int32_t *o, uint32_t n, uint32_t w,
-                              const uint16_t *pa, uint32_t alpha, int32_t add, const esn_alif_k *k)
-{
-    const uint32_t db = k->db, rb = k->rb;
-    if (w == 8u) {
-        if (pa != NULL) {
-            (void)esn_lif_loop(a, v, o, n, 8u, 8u, ESN_LI, db, 0u, rb, add, 0, 0, 0, 0, 0, pa);
-            return esn_alif_loop(o, v, eta, n, 8u, 1, k);
-        }
-        (void)esn_lif_loop(a, v, o, n, 8u, 8u, ESN_LI, db, alpha, rb, add, 0, 0, 0, 0, 0, NULL);
-        return esn_alif_loop(o, v, eta, n, 8u, 0, k);
-    }
-    if (pa != NULL) {
-        (void)esn_lif_loop(a, v, o, n, 16u, 16u, ESN_LI, db, 0u, rb, add, 0, 0, 0, 0, 0, pa);
-        return esn_alif_loop(o, v, eta, n, 16u, 1, k);
-    }
-    (void)esn_lif_loop(a, v, o, n, 16u, 16u, ESN_LI, db, alpha, rb, add, 0, 0, 0, 0, 0, NULL);
-    return esn_alif_loop(o, v, eta, n, 16u, 0, k);
-}
-
-/* ALIF layers (state_bits 8 or 16). Returns the spikes. */
-static uint32_t esn_alif_fast(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
-                              int32_t *eta, int32_t *out, uint32_t channels, uint32_t plane, int pern)
-{
-    const uint32_t db = m->decay_bits;
-    const uint32_t ab = m->adapt_bits;
-    const int near = m->rounding == (uint32_t)ESN_ROUND_NEAREST;
-    uint32_t spikes = 0u;
-    uint32_t ch;
-    esn_alif_k k;
-    k.db = db;
-    k.ab = ab;
-    k.rb = (near ? (uint32_t)1 << (db - 1u) : 0u) + 0x80000000u;
-    k.rab = (near ? (uint32_t)1 << (ab - 1u) : 0u) + 0x80000000u;
-    k.odb = (int32_t)1 << (31u - db);
-    k.ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
-    for (ch = 0u; ch < channels; ++ch) {
-        const uint32_t at = ch * plane;
-        k.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
-        k.b0 = esn_par_ch(nd, ESN_P_B0, ch) - k.ge - ((int32_t)1 << (31u - ab));
-        k.pr = (const uint16_t *)nd->param[ESN_P_RHO] + at;
-        k.pi = (const uint16_t *)nd->param[ESN_P_ETA_INC] + at;
-        k.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
-        k.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
-        spikes += esn_alif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), eta + at, out + at, plane, v_bits,
-                               pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : NULL,
-                               (uint32_t)esn_par_ch(nd, ESN_P_ALPHA, ch),
-                               esn_par_ch(nd, ESN_P_BIAS, ch) - ((int32_t)1 << (31u - db)), &k);
-    }
-    return spikes;
-}
-
-#define ESN_PBIT(slot) ((uint32_t)1 << (slot))
-
-/* Whether none of the parameters in `slots` (a bit per esn_param) is stored per neuron. */
-static int esn_uniform(const esn_node *nd, uint32_t slots)
-{
-    uint32_t slot;
-    for (slot = 1u; slot < ESN_P_COUNT; ++slot) {
-        if ((slots >> slot) & 1u && nd->param[slot] != NULL && nd->pmode[slot] == (uint8_t)ESN_PM_ELEM) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Runs the layer's step on a fast path where one applies (their conditions and bounds above) and returns 1;
+/* Runs the layer's step on a fast path where one applies (the conditions and bounds above) and returns 1;
  * returns 0, having changed nothing, where the generic loop must run it. */
 static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t *const *in, uint32_t n_in,
                            void *const *state, const uint8_t *state_bits, int32_t *out, esn_counters *c)
@@ -404,43 +398,37 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
     const uint32_t n = nd->out_size;
     const uint32_t sb = m->state_bits;
     const uint32_t channels = nd->out_rank >= 2u && nd->out_shape[0] != 0u ? nd->out_shape[0] : 1u;
-    const uint32_t plane = n / channels;
-    void *const v = state[ESN_VAR_V];
-    uint32_t spikes;
-    if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || v == NULL || sb > 16u ||
-        !esn_par_within(nd, ESN_P_BIAS, channels, -ESN_BIAS_MAX, ESN_BIAS_MAX)) {
+    const uint32_t plane = channels == 1u ? n : n / channels;
+    int pern = 0;
+    if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
+        !ESN_ONCE(nd, ESN_P_BIAS) || !ESN_ONCE(nd, ESN_P_THRESHOLD) || !ESN_ONCE(nd, ESN_P_V_RESET) ||
+        !esn_par_in(nd, ESN_P_BIAS, channels, -ESN_BIAS_MAX, ESN_BIAS_MAX)) {
         return 0;
     }
-    if (kind == ESN_KIND_IF || kind == ESN_KIND_LIF || kind == ESN_KIND_LI) {
-        if ((kind != ESN_KIND_LI && (nd->max_spikes != 1u || nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) ||
-            !esn_uniform(nd, ESN_PBIT(ESN_P_THRESHOLD) | ESN_PBIT(ESN_P_ALPHA) | ESN_PBIT(ESN_P_V_RESET))) {
+    if (kind == ESN_KIND_ALIF) {
+        pern = ESN_PERN(nd, ESN_P_ALPHA);
+        if ((sb != 8u && sb != 16u) || m->decay_bits > 15u || !ESN_ONCE(nd, ESN_P_B0) || !ESN_ONCE(nd, ESN_P_BETA) ||
+            !esn_par_in(nd, ESN_P_BETA, channels, 0, 0xFFFF) ||
+            (pern ? !ESN_PERN(nd, ESN_P_RHO) || !ESN_PERN(nd, ESN_P_ETA_INC)
+                  : !ESN_ONCE(nd, ESN_P_ALPHA) || !ESN_ONCE(nd, ESN_P_RHO) || !ESN_ONCE(nd, ESN_P_ETA_INC))) {
             return 0;
         }
-        spikes = esn_lif_fast(m, nd, esn_acc_sum(in, n_in, n, out), v, state_bits[ESN_VAR_V], out, channels, plane);
-    } else if (kind == ESN_KIND_ALIF) {
-        const uint32_t pn = ESN_PBIT(ESN_P_ALPHA) | ESN_PBIT(ESN_P_RHO) | ESN_PBIT(ESN_P_ETA_INC);
-        const int pern = nd->pmode[ESN_P_ALPHA] == (uint8_t)ESN_PM_ELEM;
-        if ((sb != 8u && sb != 16u) || !esn_uniform(nd, ESN_PBIT(ESN_P_B0)) ||
-            !esn_par_within(nd, ESN_P_BETA, channels, 0, 0xFFFF) ||
-            !(pern ? nd->pmode[ESN_P_RHO] == (uint8_t)ESN_PM_ELEM && nd->pmode[ESN_P_ETA_INC] == (uint8_t)ESN_PM_ELEM &&
-                         esn_param_bits(nd, ESN_P_ALPHA) == 16u && esn_param_bits(nd, ESN_P_RHO) == 16u &&
-                         esn_param_bits(nd, ESN_P_ETA_INC) == 16u
-                   : esn_uniform(nd, pn))) {
-            return 0;
-        }
-        spikes = esn_alif_fast(m, nd, esn_acc_sum(in, n_in, n, out), v, state_bits[ESN_VAR_V], (int32_t *)state[ESN_VAR_ETA],
-                               out, channels, plane, pern);
-    } else {
-        return 0;
+    } else if (!ESN_ONCE(nd, ESN_P_ALPHA) || (kind == ESN_KIND_LI ? m->decay_bits > 15u
+                                              : (kind != ESN_KIND_IF && kind != ESN_KIND_LIF) ||
+                                                    nd->max_spikes != 1u ||
+                                                    nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) {
+        return 0; /* LI and ALIF: alpha <= 2^15 (alpha16) */
     }
     c->neuron_updates += n;
-    c->spikes_out += spikes;
+    c->spikes_out += esn_fast_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                    (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern);
     return 1;
 }
 
-void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
-                     esn_counters *c)
+/* The generic loop: every kind, storage and rounding (the specification's equations as written above). */
+ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
+                                const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits,
+                                int32_t *out, esn_counters *c)
 {
     const uint32_t n = nd->out_size;
     const uint32_t db = m->decay_bits;
@@ -473,9 +461,6 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     uint32_t end;
     uint32_t e;
 
-    if (esn_neuron_fast(m, nd, in, n_in, state, state_bits, out, c)) {
-        return;
-    }
     for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* every slot but the weights */
         esn_par_init(&par[slot], nd, slot);
     }
@@ -590,4 +575,13 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     }
     c->neuron_updates += n;
     c->spikes_out += spikes;
+}
+
+void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
+                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
+                     esn_counters *c)
+{
+    if (!esn_neuron_fast(m, nd, in, n_in, state, state_bits, out, c)) {
+        esn_neuron_generic(m, nd, layer, t, in, n_in, state, state_bits, out, c);
+    }
 }
