@@ -1,7 +1,10 @@
 """Instructions per synaptic operation of the event-driven dense layer on an emulated Cortex-M4,
 reference kernel against the DSP-extension kernel, and the runtime's code size per core.
 
-    .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20]
+    .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20] [--cycles | --neurons]
+
+--neurons: instructions and estimated cycles per neuron update of each kind (LI, IF, LIF, CubaLIF, ALIF with
+per-neuron time constants) at 8- and 16-bit state, against the targets LIF16 <= 30 and ALIF <= 50.
 
 A dense layer Input(64) -> Linear(64 -> F) -> LI -> Output runs on QEMU (`-icount shift=0`: 1 ns per
 executed instruction) for fan-outs F in 16, 64, 256 and input spike rates 5%, 20%, 50%. The
@@ -165,6 +168,35 @@ def cycles_table(steps: int = 10, boards=CYCLE_BOARDS, kinds=NEURON_KINDS) -> st
             + f"\ntimings: {notes}")
 
 
+NEURON_TARGETS = {("LIF", 16): 30, ("ALIF", 16): 50}  # instructions per update (docs: "kernels near the limit")
+
+
+def neuron_rows(board, kinds=NEURON_KINDS, state_bits=(8, 16), steps: int = 10, cache_dir=None) -> list[dict]:
+    """Instructions (QEMU, traced) and estimated cycles per neuron update of each kind at each state width, on
+    `board` (per_core's dense 64 -> 64 layer: the neuron layer's whole time between its two port timestamps,
+    including the runtime's per-layer dispatch and traffic counters, over 64 neurons)."""
+    rows = []
+    for sb in state_bits:
+        for kind in kinds:
+            r = per_core(board, kind, steps=steps, cache_dir=cache_dir, state_bits=sb)
+            rows.append({"kind": kind, "state_bits": sb, "instructions": r["update_instructions"],
+                         "cycles": r["update_cycles"], "target": NEURON_TARGETS.get((kind, sb))})
+    return rows
+
+
+def neuron_table(board, steps: int = 10) -> str:
+    from tabulate import tabulate
+    body = [[r["kind"], r["state_bits"], f"{r['instructions']:.1f}", f"{r['cycles']:.1f}",
+             "" if r["target"] is None else f"<= {r['target']}",
+             "" if r["target"] is None else ("met" if r["instructions"] <= r["target"] else "missed")]
+            for r in neuron_rows(board, steps=steps)]
+    return (f"per neuron update, {board.id} ({board.core}), dense 64 -> 64, {steps} steps at 5% and 50% input rates: "
+            "instructions (QEMU, traced) and estimated cycles (edgesnn.firmware.cycles), the neuron layer's whole "
+            "time (dispatch and counters included)\n"
+            + tabulate(body, headers=["neuron", "state bits", "instr/update", "est. cycles/update", "target", ""],
+                       tablefmt="simple", disable_numparse=True))
+
+
 def have_arm_gcc() -> bool:
     import shutil
     return bool(shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"))
@@ -200,8 +232,13 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cycles", action="store_true", help="also estimated cycles per synop and per neuron update, "
                                                           "per core (QEMU instruction traces; slower)")
+    ap.add_argument("--neurons", action="store_true", help="only the neuron table: instructions and estimated "
+                                                           "cycles per update of each kind at 8- and 16-bit state")
     args = ap.parse_args(argv)
     board = get_board(args.board)
+    if args.neurons:
+        print(neuron_table(board, steps=min(args.steps, 10)))
+        return 0
     table = []
     for f in FAN_OUTS:
         ref = measure(board, f, dsp=False, steps=args.steps)

@@ -78,8 +78,9 @@ def _layer_params(q, kind, rng, edges=False):
 
     if "alpha" in p and kind != "ALIF":
         fill("alpha", pick(0, one, [0, 1, one - 1, one]))
-    if "bias" in p:
-        fill("bias", pick(-smax, smax, [-(1 << 28), -smax - 1, smax, 1 << 28]))
+    if "bias" in p:  # bmax: the largest |bias| the IF/LIF/LI loop folds into its rounding term (esn_bias_max)
+        bmax = min((((1 << 31) - 1) >> cfg.decay_bits) - 32767, 1 << 28)
+        fill("bias", pick(-smax, smax, [-bmax - 1, -bmax, -smax - 1, 0, smax, bmax, bmax + 1, 1 << 28]))
     if "threshold" in p:
         thr = pick(1, smax, [1, 2, smax])
         fill("threshold", thr)
@@ -89,7 +90,7 @@ def _layer_params(q, kind, rng, edges=False):
         p["alpha"] = rng.integers(max(0, one - 400), one + 1, n).astype(np.int32)
         p["rho"] = rng.integers(max(0, one - 300), one + 1, n).astype(np.int32)
         p["rho"][:4] = one  # no decay: eta grows past 2^15 (the 64-bit neuron of the fast loop)
-        p["eta_inc"] = rng.integers(200, (1 << cfg.adapt_bits) + 1, n).astype(np.int32)
+        p["eta_inc"] = rng.integers(min(200, 1 << cfg.adapt_bits), (1 << cfg.adapt_bits) + 1, n).astype(np.int32)
         p["eta_inc"][:4] = 1 << cfg.adapt_bits
         fill("b0", pick(1, smax, [1, smax]))
         fill("beta", pick(0, 0xFFFF, [0, 1, 0xFFFF]))
@@ -117,6 +118,21 @@ def test_fast_paths_match_the_reference_over_random_parameters(kind, state_bits,
         if kind != "LI":
             spiked += int(ref.counts["nrn"]["spikes_out"].sum() > 0)
     assert kind == "LI" or spiked >= 3  # the spike paths ran
+
+
+@pytest.mark.parametrize("kind", ["IF", "LIF", "LI", "ALIF"])
+@pytest.mark.parametrize("decay_bits", [2, 3, 15, 16])
+def test_decay_widths_at_the_ends_of_their_range(kind, decay_bits):
+    """The bias folded into the rounding term has room 2^(31-db) - 2^15: all of 2^28 at db = 2, only 0 at db = 16
+    (LI and ALIF then take the generic loop: alpha = 2^16 does not fit their 16-bit alpha)."""
+    rng = np.random.default_rng(decay_bits)
+    for trial in range(8):
+        config = QuantConfig(8, 16, decay_bits=decay_bits, adapt_bits=[4, 16, 12][trial % 3],
+                             rounding=["nearest", "truncate"][trial % 2])
+        q = _model(kind, config,
+                   ["zero", "value", "subtract"][trial % 3] if kind in ("IF", "LIF") else "subtract", seed=trial)
+        _layer_params(q, kind, rng, edges=trial >= 3)
+        _check(q, _inputs(rng, big=trial % 2 == 0), f"{kind} db{decay_bits} #{trial}")
 
 
 @pytest.mark.parametrize("kind", ["IF", "LIF", "LI", "ALIF", "CubaLIF"])

@@ -43,6 +43,16 @@ static inline int64_t esn_asr64(int64_t x, uint32_t s)
 }
 
 /**
+ * floor(x / 2^s) for int32 x, as esn_asr64: defined for every x, and one ASR with GCC and Clang (they fold the
+ * negative branch, -1 - ((-1 - x) >> s) = ~(~x >> s), into the arithmetic shift).
+ * @param[in] s  shift: [0, 31].
+ */
+static inline int32_t esn_asr32(int32_t x, uint32_t s)
+{
+    return x >= 0 ? x >> s : -1 - ((-1 - x) >> s);
+}
+
+/**
  * Saturates to the signed range of `bits` bits (fixedpoint.sat).
  * @param[in] x     any int64 value.
  * @param[in] bits  [2, 63].

@@ -83,14 +83,15 @@ static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
  * the reset folded into constants) and the counters are added once per call.
  *
  * Bounds (db = decay_bits in [2, 16], every decay in [0, 2^db], |v| <= 2^15, esn_model_validate):
+ *  - leak + bias = floor((alpha v + r + bias 2^db) / 2^db), r in {0, 2^(db-1)}: adding a multiple of 2^db
+ *    before a floor shift adds its quotient after it, so r + bias 2^db is one constant and the update one MLA
+ *    and one ASR (esn_asr32). alpha v + r is in [-2^31, 2^31 - 2^16 + 2^15]; the caller checks that the bias
+ *    keeps the sum in int32 (esn_bias_max: |bias| <= 2^(31-db) - 2^15, only 0 at db = 16) and
+ *    |bias| <= 2^28. IF is LIF with alpha = 2^db (the shift gives back v exactly).
  *  - acc: each input entry is below 2^31 in magnitude (the validator's propagated bound); a layer with
- *    several inputs sums them in int64 once (esn_acc_sum). acc is clamped to [-2^29, 2^29) (SSAT #30) and the
- *    caller checks |bias| <= 2^28: then |leak| <= 2^15 (below) makes acc + leak + bias an int32 that saturates
- *    to sb bits as the unclamped sum does, since beyond +-2^29 both lie beyond +-(2^29 - 2^28 - 2^15) > 2^15.
- *  - leak = floor((alpha v + r) / 2^db), r in {0, 2^(db-1)}: alpha v + r is in [-2^31, 2^31 - 2^15], and
- *    |leak| <= 2^15. It is computed as the logical shift ((uint32)(alpha v) + r + 2^31) >> db, whose dividend
- *    is non-negative and below 2^32 (no signed shift), less 2^(31-db): r + 2^31 is one constant and the
- *    2^(31-db) is folded into the bias. IF is LIF with alpha = 2^db (the shift gives back v exactly).
+ *    several inputs sums them in int64 once (esn_acc_sum). acc is clamped to [-2^29, 2^29) (SSAT #30): with
+ *    |leak + bias| <= 2^15 + 2^28, acc + leak + bias is an int32 that saturates to sb bits as the unclamped
+ *    sum does, since beyond +-2^29 both lie beyond +-(2^29 - 2^28 - 2^15) > 2^15.
  *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
  *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
  *    keep = 0, off = v_reset (0 for a reset to zero).
@@ -115,7 +116,6 @@ static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
 
 #define ESN_ACC_LO (-((int32_t)1 << 29))
 #define ESN_ACC_HI (((int32_t)1 << 29) - 1)
-#define ESN_BIAS_MAX ((int32_t)1 << 28)
 
 /* The step's input: in[0] itself, or the sum of the n_in > 1 inputs, clamped to the fast loops' range (exact,
  * see above) and written to `out`, which then holds no input (a layer writes over its input only where it has one)
@@ -146,8 +146,9 @@ static inline int32_t esn_par_ch(const esn_node *nd, uint32_t slot, uint32_t ch)
 
 /* The constants of one channel of the IF/LIF/LI loop (and ALIF's first pass). */
 typedef struct esn_lif_k {
-    uint32_t db, alpha, rb; /* rb: rounding term + 2^31 */
-    int32_t add;            /* bias - 2^(31-db) */
+    uint32_t db;
+    int32_t alpha;          /* [0, 2^db] */
+    int32_t rb;             /* rounding term + bias 2^db */
     int32_t thr, keep, off; /* threshold - ge; a crossing v becomes v * keep + off */
     int32_t hi;             /* 2^(sb-1) - 1 */
     const uint16_t *pa;     /* LI and ALIF: alpha of each neuron, a step of sa neurons (0: one value) */
@@ -162,10 +163,10 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
     int8_t *v8 = (int8_t *)vp;
     int16_t *v16 = (int16_t *)vp;
     const int32_t *const end = acc + n;
-    const uint32_t db = k->db, rb = k->rb, sa = k->sa;
-    const int32_t add = k->add, thr = k->thr, keep = k->keep, off = k->off, hi = k->hi;
+    const uint32_t db = k->db, sa = k->sa;
+    const int32_t rb = k->rb, thr = k->thr, keep = k->keep, off = k->off, hi = k->hi;
     const uint16_t *pa = k->pa;
-    uint32_t alpha = k->alpha;
+    int32_t alpha = k->alpha;
     uint32_t spikes = 0u;
     if (n == 0u) {
         return 0u;
@@ -174,10 +175,10 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
         const int32_t vj = w == 8u ? *v8 : *v16;
         int32_t x;
         if (!spiking) {
-            alpha = *pa;
+            alpha = (int32_t)*pa;
             pa += sa;
         }
-        x = ESN_SSAT(*acc++, 30) + (int32_t)((alpha * (uint32_t)vj + rb) >> db) + add;
+        x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
         x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
         if (spiking) {
             const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
@@ -260,19 +261,18 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
     return s;
 }
 
-/* The second pass from neuron j: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
+/* The second pass from neuron j < n: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
 ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
 {
     const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, rab = k->rab, beta = k->beta;
     const int32_t b0 = k->b0;
-    int32_t *const x0 = k->x;
-    int32_t *o = x0 + j;
+    int32_t *o = k->x + j;
     int32_t *eta = k->eta + j;
-    int32_t *const end = x0 + n;
+    int32_t *const end = k->x + n;
     const uint16_t *pr = k->pr + j;
     uint32_t rho = k->rho;
     uint32_t sp = 0u;
-    for (; o != end; ++o, ++eta) {
+    do { /* the test at the bottom */
         const int32_t x = *o;
         const uint32_t e = (uint32_t)*eta;
         int32_t theta, q;
@@ -287,7 +287,7 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
         q = (int32_t)((rho * e + rdb) >> db);
         s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
         if (s != 0u) {
-            const uint32_t i = (uint32_t)(o - x0);
+            const uint32_t i = (uint32_t)(o - k->x);
             const int32_t d = x - theta - k->ge; /* v - theta, in [0, 2^31) */
             if (k->w == 8u) {
                 ((int8_t *)k->v)[i] = (int8_t)ESN_SSAT(d, 8);
@@ -297,11 +297,11 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
             q += (int32_t)(pern ? k->pi[i] : k->inc);
             sp += 1u;
         }
-        *eta = q;
-        *o = (int32_t)s;
-    }
+        *eta++ = q;
+        *o++ = (int32_t)s;
+    } while (o != end);
     *spikes += sp;
-    return (uint32_t)(o - x0);
+    return (uint32_t)(o - k->x);
 }
 
 ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
@@ -309,61 +309,83 @@ ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int 
     return pern ? esn_alif_loop(k, j, n, 1, spikes) : esn_alif_loop(k, j, n, 0, spikes);
 }
 
-/* IF, LIF, LI and ALIF layers on the fast paths. Returns the spikes. */
-static uint32_t esn_fast_layer(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
-                               int32_t *eta, int32_t *out, uint32_t channels, uint32_t plane, int pern)
+/* The constants of the first pass (IF, LIF, LI; ALIF's v) for channel ch. */
+static void esn_lif_consts(const esn_model *m, const esn_node *nd, uint32_t ch, esn_lif_k *k)
 {
     const uint32_t db = m->decay_bits;
-    const uint32_t ab = m->adapt_bits;
-    const int near = m->rounding == (uint32_t)ESN_ROUND_NEAREST;
-    const uint32_t kind = nd->kind;
+    const int32_t t0 = esn_par_ch(nd, ESN_P_THRESHOLD, ch);
     const int sub = nd->reset == (uint8_t)ESN_RESET_SUBTRACT;
+    k->db = db;
+    k->rb = (m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (int32_t)1 << (db - 1u) : 0) +
+            esn_par_ch(nd, ESN_P_BIAS, ch) * ((int32_t)1 << db); /* in int32: esn_bias_ok */
+    k->hi = (int32_t)((((uint32_t)1) << (m->state_bits - 1u)) - 1u);
+    k->keep = sub;
+    k->alpha = nd->kind == ESN_KIND_IF ? (int32_t)1 << db : esn_par_ch(nd, ESN_P_ALPHA, ch);
+    k->thr = t0 - (nd->spike_rule == (uint8_t)ESN_SPIKE_GE);
+    k->off = sub ? -t0 : nd->reset == (uint8_t)ESN_RESET_VALUE ? esn_par_ch(nd, ESN_P_V_RESET, ch) : 0;
+}
+
+/* IF, LIF and LI layers. Returns the spikes. */
+ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
+                               int32_t *out, uint32_t channels, uint32_t plane)
+{
+    const int spiking = nd->kind != ESN_KIND_LI;
+    uint32_t spikes = 0u;
+    uint32_t at = 0u;
+    uint32_t ch;
+    uint16_t alpha16;
+    esn_lif_k k;
+    for (ch = 0u; ch < channels; ++ch, at += plane) {
+        esn_lif_consts(m, nd, ch, &k);
+        alpha16 = (uint16_t)k.alpha; /* LI: alpha <= 2^db <= 2^15 */
+        k.pa = &alpha16;
+        k.sa = 0u;
+        spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), out + at, plane, v_bits, m->state_bits,
+                              spiking, &k);
+    }
+    return spikes;
+}
+
+/* ALIF layers (state_bits 8 or 16). Returns the spikes. */
+ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
+                                int32_t *eta, int32_t *out, uint32_t channels, uint32_t plane, int pern)
+{
+    const uint32_t ab = m->adapt_bits;
     const int32_t ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
     uint32_t spikes = 0u;
+    uint32_t at = 0u;
     uint32_t ch;
-    uint16_t alpha16 = 0u;
+    uint32_t j;
+    uint16_t alpha16;
     esn_lif_k k;
     esn_alif_k q;
-    k.db = db;
-    k.rb = (near ? (uint32_t)1 << (db - 1u) : 0u) + 0x80000000u;
-    k.hi = (int32_t)((((uint32_t)1) << (m->state_bits - 1u)) - 1u);
-    k.keep = sub;
-    k.sa = (uint32_t)pern;
-    if (kind == ESN_KIND_ALIF) {
-        q.db = db;
-        q.ab = ab;
-        q.rdb = k.rb - 0x80000000u;
-        q.rab = near ? (uint32_t)1 << (ab - 1u) : 0u;
-        q.ge = ge;
-        q.w = v_bits;
-        q.mode = m->rounding;
-    }
-    for (ch = 0u; ch < channels; ++ch) {
-        const uint32_t at = ch * plane;
-        const int32_t t0 = esn_par_ch(nd, ESN_P_THRESHOLD, ch);
-        void *vc = (uint8_t *)v + at * (v_bits / 8u);
-        k.alpha = kind == ESN_KIND_IF ? (uint32_t)1 << db : (uint32_t)esn_par_ch(nd, ESN_P_ALPHA, ch);
-        k.add = esn_par_ch(nd, ESN_P_BIAS, ch) - ((int32_t)1 << (31u - db));
-        k.thr = t0 - ge;
-        k.off = sub ? -t0 : nd->reset == (uint8_t)ESN_RESET_VALUE ? esn_par_ch(nd, ESN_P_V_RESET, ch) : 0;
-        alpha16 = (uint16_t)k.alpha; /* LI and ALIF: alpha <= 2^db <= 2^15 */
+    q.db = m->decay_bits;
+    q.ab = ab;
+    q.rab = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (ab - 1u) : 0u;
+    q.ge = ge;
+    q.w = v_bits;
+    q.mode = m->rounding;
+    for (ch = 0u; ch < channels; ++ch, at += plane) {
+        esn_lif_consts(m, nd, ch, &k);
+        alpha16 = (uint16_t)k.alpha; /* alpha <= 2^db <= 2^15 */
         k.pa = pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
-        if (kind != ESN_KIND_ALIF) {
-            spikes += esn_lif_run(acc + at, vc, out + at, plane, v_bits, m->state_bits, kind != ESN_KIND_LI, &k);
-            continue;
-        }
-        (void)esn_lif_run(acc + at, vc, out + at, plane, v_bits, m->state_bits, 0, &k);
+        k.sa = (uint32_t)pern;
+        q.rdb = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (q.db - 1u) : 0u;
+        q.v = (uint8_t *)v + at * (v_bits / 8u);
+        (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
         q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
         q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
         q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
         q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
-        q.v = vc;
         q.x = out + at;
         q.eta = eta + at;
         q.pr = (const uint16_t *)nd->param[ESN_P_RHO] + at;
         q.pi = (const uint16_t *)nd->param[ESN_P_ETA_INC] + at;
-        for (uint32_t j = 0u; (j = esn_alif_pass(&q, j, plane, pern, &spikes)) < plane; ++j) {
-            spikes += esn_alif_wide(&q, j, pern);
+        for (j = 0u; j < plane;) {
+            j = esn_alif_pass(&q, j, plane, pern, &spikes);
+            if (j < plane) {
+                spikes += esn_alif_wide(&q, j++, pern);
+            }
         }
     }
     return spikes;
@@ -386,6 +408,15 @@ static int esn_par_in(const esn_node *nd, uint32_t slot, uint32_t channels, int3
     return 1;
 }
 
+/* The largest |bias| the IF/LIF/LI loop folds into its rounding term (the bounds above): alpha v + r + bias 2^db
+ * stays in int32 for alpha <= 2^db, -2^15 <= v < 2^15, r <= 2^(db-1) exactly when |bias| <= 2^(31-db) - 2^15
+ * (floor((2^31 - 1 - 2^db (2^15 - 1) - 2^(db-1)) / 2^db), and its negative side); capped at 2^28. */
+static int32_t esn_bias_max(uint32_t db)
+{
+    const int32_t b = (int32_t)(0x7FFFFFFFu >> db) - 32767;
+    return b > ((int32_t)1 << 28) ? (int32_t)1 << 28 : b;
+}
+
 /* Whether an ALIF time constant is stored per neuron at 16 bits. */
 #define ESN_PERN(nd, slot) ((nd)->pmode[slot] == (uint8_t)ESN_PM_ELEM && esn_param_bits(nd, slot) == 16u)
 
@@ -402,7 +433,7 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
     int pern = 0;
     if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
         !ESN_ONCE(nd, ESN_P_BIAS) || !ESN_ONCE(nd, ESN_P_THRESHOLD) || !ESN_ONCE(nd, ESN_P_V_RESET) ||
-        !esn_par_in(nd, ESN_P_BIAS, channels, -ESN_BIAS_MAX, ESN_BIAS_MAX)) {
+        !esn_par_in(nd, ESN_P_BIAS, channels, -esn_bias_max(m->decay_bits), esn_bias_max(m->decay_bits))) {
         return 0;
     }
     if (kind == ESN_KIND_ALIF) {
@@ -420,8 +451,11 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
         return 0; /* LI and ALIF: alpha <= 2^15 (alpha16) */
     }
     c->neuron_updates += n;
-    c->spikes_out += esn_fast_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
-                                    (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern);
+    c->spikes_out += kind == ESN_KIND_ALIF
+                         ? esn_alif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                          (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
+                         : esn_lif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                         out, channels, plane);
     return 1;
 }
 
