@@ -217,9 +217,10 @@ ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, 
  * v back from `out` and adapts. With ab = adapt_bits, r_ab its rounding term and the caller's checks (sb = 8 or
  * 16, 0 <= beta < 2^16):
  *  - where 0 <= eta < 2^15 (one unsigned compare; eta >= 0 always, unless set so: it starts at 0, decays
- *    towards 0 and grows by eta_inc >= 0), beta eta + r_ab and rho eta + r (rho <= 2^16) are non-negative
- *    int32s: theta = b0 + ((beta eta + r_ab) >> ab) and eta' = (rho eta + r) >> db are two MLA and two LSR,
- *    and eta' <= eta < 2^15 leaves eta' + eta_inc (<= 2^16) far from saturating;
+ *    towards 0 and grows by eta_inc >= 0), beta eta + r_ab + (b0 - ge) 2^ab (each term below 2^31, b0 <= 2^15,
+ *    ab <= 16) and rho eta + r (rho <= 2^16) are uint32s: theta - ge = (beta eta + r_ab + (b0 - ge) 2^ab) >> ab
+ *    (a multiple of 2^ab added before the shift is its quotient after it) and eta' = (rho eta + r) >> db are
+ *    two MLA and two LSR, and eta' <= eta < 2^15 leaves eta' + eta_inc (<= 2^16) far from saturating;
  *  - elsewhere (esn_alif_wide) both are 64-bit, and theta is clamped to [-2^30, 2^30], which changes no spike and
  *    no v: above 2^30 no v (<= 2^15) crosses, below -2^30 every v crosses and v - theta saturates either way;
  *  - a crossing means v >= theta, so v - theta >= 0 needs only its upper saturation.
@@ -264,8 +265,8 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
 /* The second pass from neuron j < n: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
 ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
 {
-    const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, rab = k->rab, beta = k->beta;
-    const int32_t b0 = k->b0;
+    const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, beta = k->beta;
+    const uint32_t rab = k->rab + ((uint32_t)k->b0 << ab);
     int32_t *o = k->x + j;
     int32_t *eta = k->eta + j;
     int32_t *const end = k->x + n;
@@ -283,7 +284,7 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
         if (e >= 0x8000u) { /* eta < 0 or >= 2^15 */
             break;
         }
-        theta = (int32_t)((beta * e + rab) >> ab) + b0;
+        theta = (int32_t)((beta * e + rab) >> ab); /* (rab: r_ab + (b0 - ge) 2^ab) */
         q = (int32_t)((rho * e + rdb) >> db);
         s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
         if (s != 0u) {
