@@ -231,8 +231,7 @@ ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, 
  *    ab <= 16) and rho eta + r (rho <= 2^16) are uint32s: theta - ge = (beta eta + r_ab + (b0 - ge) 2^ab) >> ab
  *    (a multiple of 2^ab added before the shift is its quotient after it) and eta' = (rho eta + r) >> db are
  *    two MLA and two LSR, and eta' <= eta < 2^15 leaves eta' + eta_inc (<= 2^16) far from saturating;
- *  - elsewhere (esn_alif_wide) both are 64-bit, and theta is clamped to [-2^30, 2^30], which changes no spike and
- *    no v: above 2^30 no v (<= 2^15) crosses, below -2^30 every v crosses and v - theta saturates either way;
+ *  - elsewhere (esn_alif_wide) the neuron is the generic loop's, in int64 (|beta eta| < 2^47);
  *  - a crossing means v >= theta, so v - theta >= 0 needs only its upper saturation.
  * alpha, rho and eta_inc are stored once per layer or channel, or all three per neuron at 16 bits (a neuron's
  * own time constants: pern); bias, b0 and beta once per layer or channel.
@@ -247,17 +246,15 @@ typedef struct esn_alif_k {
     const uint16_t *pr, *pi;     /* pern: rho and eta_inc of the channel's first neuron */
 } esn_alif_k;
 
-/* Neuron j where eta is outside [0, 2^15): 64-bit products, theta clamped (exact, above). Returns its spike. */
+/* Neuron j where eta is outside [0, 2^15): 64-bit products and sums. Returns its spike. */
 ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
 {
     const int32_t x = k->x[j];
     const int32_t e = k->eta[j];
     const int64_t rho = pern ? k->pr[j] : k->rho;
-    int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u);
+    const int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u); /* theta - ge */
     int64_t q = esn_rshift(rho * e, k->db, k->mode, 0u);
-    uint32_t s;
-    t = t > ((int64_t)1 << 30) ? ((int64_t)1 << 30) : t < -((int64_t)1 << 30) ? -((int64_t)1 << 30) : t;
-    s = t < x;
+    const uint32_t s = t < x;
     if (s != 0u) {
         const int64_t d = esn_sat64(x - t - k->ge, k->w); /* v - theta */
         if (k->w == 8u) {
