@@ -94,15 +94,6 @@ static inline int32_t esn_clamp32(int32_t x, int32_t lo, int32_t hi)
     return y < hi ? y : hi;
 }
 
-/**
- * The int32 whose two's-complement bits are u (the value a 32-bit register holds), without the
- * implementation-defined conversion of an unsigned value above INT32_MAX; GCC makes it no instruction.
- */
-static inline int32_t esn_s32(uint32_t u)
-{
-    return u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)(~u) - 1;
-}
-
 /** lowbias32 (Chris Wellons): the 32-bit mixer of fixedpoint.hash32. */
 static inline uint32_t esn_hash32(uint32_t x)
 {
