@@ -1,7 +1,10 @@
 """Instructions per synaptic operation of the event-driven dense layer on an emulated Cortex-M4,
 reference kernel against the DSP-extension kernel, and the runtime's code size per core.
 
-    .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20]
+    .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20] [--cycles | --neurons]
+
+--neurons: instructions and estimated cycles per neuron update of each kind (LI, IF, LIF, CubaLIF, ALIF with
+per-neuron time constants) at 8- and 16-bit state, against the targets LIF16 <= 30 and ALIF <= 50.
 
 A dense layer Input(64) -> Linear(64 -> F) -> LI -> Output runs on QEMU (`-icount shift=0`: 1 ns per
 executed instruction) for fan-outs F in 16, 64, 256 and input spike rates 5%, 20%, 50%. The
@@ -47,7 +50,7 @@ GROUPS = {"execution (runtime, kernels, fixed point)": ("esn_runtime", "esn_syna
           "model validator": ("esn_model",), "blob loader": ("esn_blob",)}
 
 
-NEURON_KINDS = ("LI", "IF", "LIF", "CubaLIF")
+NEURON_KINDS = ("LI", "IF", "LIF", "CubaLIF", "ALIF")
 
 
 def _neuron(kind: str, n: int):
@@ -63,12 +66,15 @@ def _neuron(kind: str, n: int):
         return ir.LIF(alpha=0.9 * ones, **common, **spiking)
     if kind == "CubaLIF":
         return ir.CubaLIF(alpha=0.9 * ones, alpha_syn=0.8 * ones, gain_syn=ones, **common, **spiking)
+    if kind == "ALIF":  # each neuron its own membrane and adaptation time constants
+        spread = np.linspace(0.0, 1.0, n)
+        return ir.ALIF(alpha=0.85 + 0.1 * spread, rho=0.95 + 0.04 * spread, b0=ones, beta=0.5 * ones, **common)
     raise ValueError(f"neuron kind {kind!r}: one of {NEURON_KINDS}")
 
 
-def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI"):
+def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI", state_bits: int = 16):
     """Input(fan_in) -> Linear(fan_in -> fan_out) -> neuron `kind` (the node is named "li" whatever its
-    kind; an LI readout by default) -> Output, quantized to int8 weights."""
+    kind; an LI readout by default) -> Output, quantized to int8 weights and v at `state_bits`."""
     from edgesnn.graph import Graph, ir
     from edgesnn.quantize import QuantConfig, quantize
     rng = np.random.default_rng(seed)
@@ -76,7 +82,7 @@ def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = 
     nodes = {"in": ir.Input(name="in", shape=(fan_in,)), "fc": ir.Linear(name="fc", weight=w),
              "li": _neuron(kind, fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
     edges = [("in", "fc"), ("fc", "li"), ("li", "out")]
-    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, 16), spikes(8, 10, 0.5, fan_in))
+    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, state_bits), spikes(8, 10, 0.5, fan_in))
 
 
 def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1) -> np.ndarray:
@@ -84,7 +90,7 @@ def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1)
 
 
 def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None, cycles: bool = False,
-            kind: str = "LI", builtin: bool = False) -> list[dict]:
+            kind: str = "LI", builtin: bool = False, state_bits: int = 16) -> list[dict]:
     """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate. cycles:
     also trace the executed instructions (QemuTarget(trace=...)) and add the estimated cycles
     (edgesnn.firmware.cycles, the board's core) of the dense layer ("cycles") and of the neuron layer
@@ -94,7 +100,7 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
     from edgesnn.firmware import cycles as C
     from edgesnn.firmware.runtime import build_runtime_firmware
     from edgesnn.runtime.binding import run_c
-    q = dense_qgraph(fan_out, kind=kind)
+    q = dense_qgraph(fan_out, kind=kind, state_bits=state_bits)
     fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir, builtin=builtin)
     rows = []
     tmp = tempfile.TemporaryDirectory() if cycles else None
@@ -207,12 +213,13 @@ def dense_cycles_table(board, fan_outs=(64, 256), rates=(0.05, 0.5), steps: int 
 CYCLE_BOARDS = ("qemu-microbit", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an505")
 
 
-def per_core(board, kind: str, fan_out: int = 64, rates=(0.05, 0.5), steps: int = 10, cache_dir=None) -> dict:
+def per_core(board, kind: str, fan_out: int = 64, rates=(0.05, 0.5), steps: int = 10, cache_dir=None,
+             state_bits: int = 16) -> dict:
     """Marginal instructions and estimated cycles per synop of the dense layer (slope between the rates: the
     inner loop, without the layer's fixed cost), per neuron update of `kind`, on `board` (DSP kernel where
     its core has one)."""
     rows = measure(board, fan_out, rates, dsp=board.dsp, steps=steps, cache_dir=cache_dir,
-                   cycles=True, kind=kind, builtin=True)
+                   cycles=True, kind=kind, builtin=True, state_bits=state_bits)
     lo, hi = rows[0], rows[-1]
     dsyn = max(1, hi["synops"] - lo["synops"])
     upd = sum(r["neuron_updates"] for r in rows)
@@ -242,6 +249,35 @@ def cycles_table(steps: int = 10, boards=CYCLE_BOARDS, kinds=NEURON_KINDS) -> st
             + tabulate(body, headers=["board", "core", "instr/synop", "est. cycles/synop", "neuron", "instr/update",
                                       "est. cycles/update"], tablefmt="simple", disable_numparse=True)
             + f"\ntimings: {notes}")
+
+
+NEURON_TARGETS = {("LIF", 16): 30, ("ALIF", 16): 50}  # instructions per update (docs: "kernels near the limit")
+
+
+def neuron_rows(board, kinds=NEURON_KINDS, state_bits=(8, 16), steps: int = 10, cache_dir=None) -> list[dict]:
+    """Instructions (QEMU, traced) and estimated cycles per neuron update of each kind at each state width, on
+    `board` (per_core's dense 64 -> 64 layer: the neuron layer's whole time between its two port timestamps,
+    including the runtime's per-layer dispatch and traffic counters, over 64 neurons)."""
+    rows = []
+    for sb in state_bits:
+        for kind in kinds:
+            r = per_core(board, kind, steps=steps, cache_dir=cache_dir, state_bits=sb)
+            rows.append({"kind": kind, "state_bits": sb, "instructions": r["update_instructions"],
+                         "cycles": r["update_cycles"], "target": NEURON_TARGETS.get((kind, sb))})
+    return rows
+
+
+def neuron_table(board, steps: int = 10) -> str:
+    from tabulate import tabulate
+    body = [[r["kind"], r["state_bits"], f"{r['instructions']:.1f}", f"{r['cycles']:.1f}",
+             "" if r["target"] is None else f"<= {r['target']}",
+             "" if r["target"] is None else ("met" if r["instructions"] <= r["target"] else "missed")]
+            for r in neuron_rows(board, steps=steps)]
+    return (f"per neuron update, {board.id} ({board.core}), dense 64 -> 64, {steps} steps at 5% and 50% input rates: "
+            "instructions (QEMU, traced) and estimated cycles (edgesnn.firmware.cycles), the neuron layer's whole "
+            "time (dispatch and counters included)\n"
+            + tabulate(body, headers=["neuron", "state bits", "instr/update", "est. cycles/update", "target", ""],
+                       tablefmt="simple", disable_numparse=True))
 
 
 def have_arm_gcc() -> bool:
@@ -279,8 +315,13 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cycles", action="store_true", help="also estimated cycles per synop and per neuron update, "
                                                           "per core (QEMU instruction traces; slower)")
+    ap.add_argument("--neurons", action="store_true", help="only the neuron table: instructions and estimated "
+                                                           "cycles per update of each kind at 8- and 16-bit state")
     args = ap.parse_args(argv)
     board = get_board(args.board)
+    if args.neurons:
+        print(neuron_table(board, steps=min(args.steps, 10)))
+        return 0
     table = []
     for f in FAN_OUTS:
         ref = measure(board, f, dsp=False, steps=args.steps)

@@ -43,6 +43,16 @@ static inline int64_t esn_asr64(int64_t x, uint32_t s)
 }
 
 /**
+ * floor(x / 2^s) for int32 x, as esn_asr64: defined for every x, and one ASR with GCC and Clang (they fold the
+ * negative branch, -1 - ((-1 - x) >> s) = ~(~x >> s), into the arithmetic shift).
+ * @param[in] s  shift: [0, 31].
+ */
+static inline int32_t esn_asr32(int32_t x, uint32_t s)
+{
+    return x >= 0 ? x >> s : -1 - ((-1 - x) >> s);
+}
+
+/**
  * Saturates to the signed range of `bits` bits (fixedpoint.sat).
  * @param[in] x     any int64 value.
  * @param[in] bits  [2, 63].
@@ -72,6 +82,16 @@ static inline int64_t esn_rshift(int64_t p, uint32_t s, uint32_t mode, uint32_t 
         p += (int64_t)(r & ((((uint32_t)1) << s) - 1u));
     }
     return esn_asr64(p, s);
+}
+
+/**
+ * x clamped to [lo, hi] (lo <= hi): the int32 saturation of the fast neuron loops (esn_neuron.c). With
+ * constant power-of-two bounds GCC makes it one SSAT (ARMv7-M ARM A7.7.149); otherwise two compares.
+ */
+static inline int32_t esn_clamp32(int32_t x, int32_t lo, int32_t hi)
+{
+    const int32_t y = x > lo ? x : lo; /* max, then min: the form GCC's SSAT pattern matches inside loops */
+    return y < hi ? y : hi;
 }
 
 /** lowbias32 (Chris Wellons): the 32-bit mixer of fixedpoint.hash32. */

@@ -21,11 +21,25 @@
  * rounding term (< 2^32) cannot overflow either. Stochastic rounding draws one noise word per
  * neuron and rounded product from the counter-based hash (esn_fixedpoint.h), so the result does
  * not depend on the order of evaluation.
+ *
+ * esn_neuron_step takes the int32 fast paths below (IF, LIF, LI, ALIF at 8- or 16-bit state, deterministic
+ * rounding) where their bounds hold, checked once per call; the generic loop after them is the reference path
+ * (every kind, width and rounding; Cortex-M0 and the host run the same C).
  */
 #include <string.h>
 
 #include "esn/esn_fixedpoint.h"
 #include "esn/esn_kernels.h"
+
+#if defined(__GNUC__)
+#define ESN_LOOP static inline __attribute__((always_inline)) /* each call below is one specialised loop */
+#define ESN_OWN static __attribute__((noinline))              /* its own frame, its loop's constants in registers */
+#define ESN_HOT static __attribute__((noinline, optimize("O2"))) /* -Os keeps a loop's test at its top */
+#else
+#define ESN_HOT static
+#define ESN_LOOP static inline
+#define ESN_OWN static
+#endif
 
 /* v and i are stored at 8, 16 or 32 bits (the values their saturation keeps fit); pending is always int16
  * (spike counts), eta always int32. */
@@ -62,86 +76,401 @@ static void esn_par_init(esn_par *q, const esn_node *nd, uint32_t slot)
     q->value = q->p != NULL && !q->per_neuron ? esn_param_load(q->p, q->bits, 0u) : 0;
 }
 
-static void esn_par_channel(esn_par *q, const esn_node *nd, uint32_t slot, uint32_t ch)
+ESN_OWN void esn_par_channel(esn_par *q, const esn_node *nd, uint32_t slot, uint32_t ch)
 {
     if (q->p != NULL && nd->pmode[slot] == (uint8_t)ESN_PM_CHANNEL) {
         q->value = esn_param_load(q->p, q->bits, ch);
     }
 }
 
-static inline int32_t esn_par_at(const esn_par *q, uint32_t j)
+/* Inlined into the generic loop (it reads up to nine a neuron): CubaLIF 298 -> 291 instructions a neuron on
+ * Cortex-M4 for 98 bytes. */
+ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
 {
     return q->per_neuron ? esn_param_load(q->p, q->bits, j) : q->value;
 }
 
-/* floor(x / 2^s) for int32 x, without relying on how the compiler shifts negative numbers (esn_asr64). */
-static inline int32_t esn_asr32(int32_t x, uint32_t s)
+/*
+ * Fast paths, chosen once per call by esn_neuron_fast where their bounds hold, bit for bit the generic loop's
+ * results: IF, LIF, LI and ALIF with v stored in 8 or 16 bits (state_bits sb <= 16), truncating or nearest
+ * rounding, one spike a step at most, no late reset, parameters once per layer or channel (ALIF: its time
+ * constants may be per neuron). A neuron's arithmetic is int32, every branch on the kind, reset, spike rule or
+ * storage width is taken once per call (a loop per width and ending, instantiated at compile time; the rule and
+ * the reset folded into constants) and the counters are added once per call.
+ *
+ * Bounds (db = decay_bits in [2, 16], every decay in [0, 2^db], |v| <= 2^15, esn_model_validate):
+ *  - leak + bias = floor((alpha v + r + bias 2^db) / 2^db), r in {0, 2^(db-1)}: adding a multiple of 2^db
+ *    before a floor shift adds its quotient after it, so r + bias 2^db is one constant and the update one MLA
+ *    and one ASR (esn_asr32). alpha v + r is in [-2^31, 2^31 - 2^16 + 2^15]; the caller checks that the bias
+ *    keeps the sum in int32 (esn_bias_max: |bias| <= 2^(31-db) - 2^15, only 0 at db = 16) and
+ *    |bias| <= 2^28. IF is LIF with alpha = 2^db (the shift gives back v exactly).
+ *  - acc: each input entry is below 2^31 in magnitude (the validator's propagated bound); a layer with
+ *    several inputs sums them in int64 once (esn_acc_sum). acc is clamped to [-2^29, 2^29) (SSAT #30): with
+ *    |leak + bias| <= 2^15 + 2^28, acc + leak + bias is an int32 that saturates to sb bits as the unclamped
+ *    sum does, since beyond +-2^29 both lie beyond +-(2^29 - 2^28 - 2^15) > 2^15.
+ *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
+ *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
+ *    keep = 0, off = v_reset (0 for a reset to zero).
+ * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included; ALIF about 40 in two passes
+ * (its v, then its adaptation: one pass would spill registers); CubaLIF/CubaLI, per-neuron thresholds or biases,
+ * late resets, several spikes a step, stochastic rounding and 32-bit state take the generic loop.
+ */
+
+/* Saturation to a constant b bits: one SSAT (ARMv7-M ARM A7.7.149) where the core has it (ACLE __ARM_FEATURE_SAT;
+ * the compiler's builtin behind arm_acle.h's __ssat, so that no header beyond stdint.h and string.h is needed). */
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+#define ESN_SSAT(x, b) ((int32_t)__builtin_arm_ssat((x), (b)))
+#else
+#define ESN_SSAT(x, b) esn_clamp32((x), -((int32_t)1 << ((b) - 1)), ((int32_t)1 << ((b) - 1)) - 1)
+#endif
+
+#define ESN_ACC_LO (-((int32_t)1 << 29))
+#define ESN_ACC_HI (((int32_t)1 << 29) - 1)
+
+/* The step's input: in[0] itself, or the sum of the n_in > 1 inputs, clamped to the fast loops' range (exact,
+ * see above) and written to `out`, which then holds no input (a layer writes over its input only where it has one)
+ * and whose entry j each loop reads before it writes it. */
+static const int32_t *esn_acc_sum(const int32_t *const *in, uint32_t n_in, uint32_t n, int32_t *out)
 {
-    return x >= 0 ? x >> s : -1 - ((-1 - x) >> s);
+    uint32_t j;
+    uint32_t e;
+    if (n_in == 1u) {
+        return in[0];
+    }
+    for (j = 0u; j < n; ++j) {
+        int64_t a = in[0][j];
+        for (e = 1u; e < n_in; ++e) {
+            a += in[e][j];
+        }
+        out[j] = a > ESN_ACC_HI ? ESN_ACC_HI : (a < ESN_ACC_LO ? ESN_ACC_LO : (int32_t)a);
+    }
+    return out;
+}
+
+/* A parameter stored once per layer or channel: its value for channel ch (0 where absent). */
+static inline int32_t esn_par_ch(const esn_node *nd, uint32_t slot, uint32_t ch)
+{
+    const void *p = nd->param[slot];
+    return p == NULL ? 0 : esn_param_load(p, esn_param_bits(nd, slot), nd->pmode[slot] == (uint8_t)ESN_PM_CHANNEL ? ch : 0u);
+}
+
+/* The constants of one channel of the IF/LIF/LI loop (and ALIF's first pass). */
+typedef struct esn_lif_k {
+    uint32_t db;
+    int32_t alpha;          /* [0, 2^db] */
+    int32_t rb;             /* rounding term + bias 2^db */
+    int32_t thr, keep, off; /* threshold - ge; a crossing v becomes v * keep + off */
+    int32_t hi;             /* 2^(sb-1) - 1 */
+    const uint16_t *pa;     /* LI and ALIF: alpha of each neuron, a step of sa neurons (0: one value) */
+    uint32_t sa;
+} esn_lif_k;
+
+/* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
+ * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa). Returns the spikes. */
+ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
+                               int spiking, const esn_lif_k *k)
+{
+    int8_t *v8 = (int8_t *)vp;
+    int16_t *v16 = (int16_t *)vp;
+    const int32_t *const end = acc + n;
+    const uint32_t db = k->db, sa = k->sa;
+    const int32_t rb = k->rb, thr = k->thr, keep = k->keep, off = k->off, hi = k->hi;
+    const uint16_t *pa = k->pa;
+    int32_t alpha = k->alpha;
+    uint32_t spikes = 0u;
+    if (n == 0u) {
+        return 0u;
+    }
+    do { /* the test at the bottom: one compare and branch a neuron */
+        const int32_t vj = w == 8u ? *v8 : *v16;
+        int32_t x;
+        if (!spiking) {
+            alpha = (int32_t)*pa;
+            pa += sa;
+        }
+        x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
+        x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
+        if (spiking) {
+            const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
+            if (s != 0u) {
+                x = x * keep + off;
+            }
+            *out++ = (int32_t)s;
+            spikes += s;
+        } else {
+            *out++ = x;
+        }
+        if (w == 8u) {
+            *v8++ = (int8_t)x;
+        } else {
+            *v16++ = (int16_t)x;
+        }
+    } while (acc != end);
+    return spikes;
+}
+
+/* One channel: the loop for v at w bits saturated to sb bits. */
+ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, uint32_t sb, int spiking,
+                             const esn_lif_k *k)
+{
+    if (w == 8u) { /* state_bits 8 */
+        return spiking ? esn_lif_loop(a, v, o, n, 8u, 8u, 1, k) : esn_lif_loop(a, v, o, n, 8u, 8u, 0, k);
+    }
+    if (sb == 16u) {
+        return spiking ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, 0, k);
+    }
+    return spiking ? esn_lif_loop(a, v, o, n, 16u, 0u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 0, k);
 }
 
 /*
- * IF and LIF layers in their common form, with the generic loop's results bit for bit: one spike a step at
- * most, reset to zero, to a value or by subtraction, truncating or nearest rounding, v kept in 8 or 16 bits
- * and every parameter stored per channel or per layer (hoisted out of the neuron loop). Then the leak
- * alpha * v fits int32 (|alpha| <= 2^16, |v| <= 2^15, rounding term <= 2^15) and only the sum needs 64 bits.
- * Returns the spikes emitted.
+ * ALIF in two passes: the first is LI's loop (v = sat(leak + acc + bias), kept in v and `out`), the second reads
+ * v back from `out` and adapts. With ab = adapt_bits, r_ab its rounding term and the caller's checks (sb = 8 or
+ * 16, 0 <= beta < 2^16):
+ *  - where 0 <= eta < 2^15 (one unsigned compare; eta >= 0 always, unless set so: it starts at 0, decays
+ *    towards 0 and grows by eta_inc >= 0), beta eta + r_ab + (b0 - ge) 2^ab (each term below 2^31, b0 <= 2^15,
+ *    ab <= 16) and rho eta + r (rho <= 2^16) are uint32s: theta - ge = (beta eta + r_ab + (b0 - ge) 2^ab) >> ab
+ *    (a multiple of 2^ab added before the shift is its quotient after it) and eta' = (rho eta + r) >> db are
+ *    two MLA and two LSR, and eta' <= eta < 2^15 leaves eta' + eta_inc (<= 2^16) far from saturating;
+ *  - elsewhere (esn_alif_wide) the neuron is the generic loop's, in int64 (|beta eta| < 2^47);
+ *  - a crossing means v >= theta, so v - theta >= 0 needs only its upper saturation.
+ * alpha, rho and eta_inc are stored once per layer or channel, or all three per neuron at 16 bits (a neuron's
+ * own time constants: pern); bias, b0 and beta once per layer or channel.
  */
-static uint64_t esn_if_lif_fast(const esn_model *m, const esn_node *nd, const int32_t *const *in, uint32_t n_in,
-                                void *v, uint32_t v_bits, int32_t *out, uint32_t channels, uint32_t plane, esn_par *par)
+typedef struct esn_alif_k {
+    uint32_t db, ab, rho, inc, rdb, rab, beta; /* rdb, rab: rounding terms */
+    int32_t b0;                                /* b0 - ge: x > theta - ge crosses */
+    int32_t ge;
+    uint32_t w, mode;
+    void *v;
+    int32_t *x, *eta;            /* the channel's v (then spikes) in `out`, and eta */
+    const uint16_t *pr, *pi;     /* pern: rho and eta_inc of the channel's first neuron */
+} esn_alif_k;
+
+/* Neuron j where eta is outside [0, 2^15): 64-bit products and sums. Returns its spike. */
+ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
+{
+    const int32_t x = k->x[j];
+    const int32_t e = k->eta[j];
+    const int64_t rho = pern ? k->pr[j] : k->rho;
+    const int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u); /* theta - ge */
+    int64_t q = esn_rshift(rho * e, k->db, k->mode, 0u);
+    const uint32_t s = t < x;
+    if (s != 0u) {
+        const int64_t d = esn_sat64(x - t - k->ge, k->w); /* v - theta */
+        if (k->w == 8u) {
+            ((int8_t *)k->v)[j] = (int8_t)d;
+        } else {
+            ((int16_t *)k->v)[j] = (int16_t)d;
+        }
+        q = esn_sat64(q + (pern ? k->pi[j] : k->inc), 32u);
+    }
+    k->eta[j] = (int32_t)q;
+    k->x[j] = (int32_t)s;
+    return s;
+}
+
+/* The second pass from neuron j < n: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
+ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
+{
+    const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, beta = k->beta;
+    const uint32_t rab = k->rab + ((uint32_t)k->b0 << ab);
+    int32_t *o = k->x + j;
+    int32_t *eta = k->eta + j;
+    int32_t *const end = k->x + n;
+    const uint16_t *pr = k->pr + j;
+    uint32_t rho = k->rho;
+    uint32_t sp = 0u;
+    do { /* the test at the bottom */
+        const int32_t x = *o;
+        const uint32_t e = (uint32_t)*eta;
+        int32_t theta, q;
+        uint32_t s;
+        if (pern) {
+            rho = *pr++;
+        }
+        if (e >= 0x8000u) { /* eta < 0 or >= 2^15 */
+            break;
+        }
+        theta = (int32_t)((beta * e + rab) >> ab); /* (rab: r_ab + (b0 - ge) 2^ab) */
+        q = (int32_t)((rho * e + rdb) >> db);
+        s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
+        if (s != 0u) {
+            const uint32_t i = (uint32_t)(o - k->x);
+            const int32_t d = x - theta - k->ge; /* v - theta, in [0, 2^31) */
+            if (k->w == 8u) {
+                ((int8_t *)k->v)[i] = (int8_t)ESN_SSAT(d, 8);
+            } else {
+                ((int16_t *)k->v)[i] = (int16_t)ESN_SSAT(d, 16);
+            }
+            q += (int32_t)(pern ? k->pi[i] : k->inc);
+            sp += 1u;
+        }
+        *eta++ = q;
+        *o++ = (int32_t)s;
+    } while (o != end);
+    *spikes += sp;
+    return (uint32_t)(o - k->x);
+}
+
+ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
+{
+    return pern ? esn_alif_loop(k, j, n, 1, spikes) : esn_alif_loop(k, j, n, 0, spikes);
+}
+
+/* The constants of the first pass (IF, LIF, LI; ALIF's v) for channel ch. */
+static void esn_lif_consts(const esn_model *m, const esn_node *nd, uint32_t ch, esn_lif_k *k)
 {
     const uint32_t db = m->decay_bits;
-    const int32_t round = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (int32_t)1 << (db - 1u) : 0;
-    const int64_t hi = (int64_t)((((uint64_t)1) << (m->state_bits - 1u)) - 1u);
-    const int64_t lo = -hi - 1;
-    const int leak = nd->kind == ESN_KIND_LIF;
-    const int ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
-    const uint32_t reset = nd->reset;
-    int8_t *v8 = (int8_t *)v;
-    int16_t *v16 = (int16_t *)v;
-    uint64_t spikes = 0u;
-    uint32_t j = 0u;
+    const int32_t t0 = esn_par_ch(nd, ESN_P_THRESHOLD, ch);
+    const int sub = nd->reset == (uint8_t)ESN_RESET_SUBTRACT;
+    k->db = db;
+    k->rb = (m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (int32_t)1 << (db - 1u) : 0) +
+            esn_par_ch(nd, ESN_P_BIAS, ch) * ((int32_t)1 << db); /* in int32: esn_bias_ok */
+    k->hi = (int32_t)((((uint32_t)1) << (m->state_bits - 1u)) - 1u);
+    k->keep = sub;
+    k->alpha = nd->kind == ESN_KIND_IF ? (int32_t)1 << db : esn_par_ch(nd, ESN_P_ALPHA, ch);
+    k->thr = t0 - (nd->spike_rule == (uint8_t)ESN_SPIKE_GE);
+    k->off = sub ? -t0 : nd->reset == (uint8_t)ESN_RESET_VALUE ? esn_par_ch(nd, ESN_P_V_RESET, ch) : 0;
+}
+
+/* IF, LIF and LI layers. Returns the spikes. */
+ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
+                               int32_t *out, uint32_t channels, uint32_t plane)
+{
+    const int spiking = nd->kind != ESN_KIND_LI;
+    uint32_t spikes = 0u;
+    uint32_t at = 0u;
     uint32_t ch;
-    uint32_t e;
-    for (ch = 0u; ch < channels; ++ch) {
-        const uint32_t end = j + plane;
-        int32_t alpha, bias, thr, v_reset;
-        esn_par_channel(&par[ESN_P_ALPHA], nd, ESN_P_ALPHA, ch);
-        esn_par_channel(&par[ESN_P_BIAS], nd, ESN_P_BIAS, ch);
-        esn_par_channel(&par[ESN_P_THRESHOLD], nd, ESN_P_THRESHOLD, ch);
-        esn_par_channel(&par[ESN_P_V_RESET], nd, ESN_P_V_RESET, ch);
-        alpha = par[ESN_P_ALPHA].value;
-        bias = par[ESN_P_BIAS].value;
-        thr = par[ESN_P_THRESHOLD].value;
-        v_reset = par[ESN_P_V_RESET].value;
-        for (; j < end; ++j) {
-            const int32_t vj = v_bits == 8u ? v8[j] : v16[j];
-            int64_t vv = in[0][j];
-            int32_t s;
-            for (e = 1u; e < n_in; ++e) {
-                vv += in[e][j];
+    uint16_t alpha16;
+    esn_lif_k k;
+    for (ch = 0u; ch < channels; ++ch, at += plane) {
+        esn_lif_consts(m, nd, ch, &k);
+        alpha16 = (uint16_t)k.alpha; /* LI: alpha <= 2^db <= 2^15 */
+        k.pa = &alpha16;
+        k.sa = 0u;
+        spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), out + at, plane, v_bits, m->state_bits,
+                              spiking, &k);
+    }
+    return spikes;
+}
+
+/* ALIF layers (state_bits 8 or 16). Returns the spikes. */
+ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const int32_t *acc, void *v, uint32_t v_bits,
+                                int32_t *eta, int32_t *out, uint32_t channels, uint32_t plane, int pern)
+{
+    const uint32_t ab = m->adapt_bits;
+    const int32_t ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
+    uint32_t spikes = 0u;
+    uint32_t at = 0u;
+    uint32_t ch;
+    uint32_t j;
+    uint16_t alpha16;
+    esn_lif_k k;
+    esn_alif_k q;
+    q.db = m->decay_bits;
+    q.ab = ab;
+    q.rab = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (ab - 1u) : 0u;
+    q.ge = ge;
+    q.w = v_bits;
+    q.mode = m->rounding;
+    for (ch = 0u; ch < channels; ++ch, at += plane) {
+        esn_lif_consts(m, nd, ch, &k);
+        alpha16 = (uint16_t)k.alpha; /* alpha <= 2^db <= 2^15 */
+        k.pa = pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
+        k.sa = (uint32_t)pern;
+        q.rdb = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (q.db - 1u) : 0u;
+        q.v = (uint8_t *)v + at * (v_bits / 8u);
+        (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
+        q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
+        q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
+        q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
+        q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
+        q.x = out + at;
+        q.eta = eta + at;
+        q.pr = (const uint16_t *)nd->param[ESN_P_RHO] + at;
+        q.pi = (const uint16_t *)nd->param[ESN_P_ETA_INC] + at;
+        for (j = 0u; j < plane;) {
+            j = esn_alif_pass(&q, j, plane, pern, &spikes);
+            if (j < plane) {
+                spikes += esn_alif_wide(&q, j++, pern);
             }
-            vv += bias + (leak ? esn_asr32(alpha * vj + round, db) : vj);
-            vv = vv > hi ? hi : (vv < lo ? lo : vv);
-            s = (ge ? vv >= thr : vv > thr) ? 1 : 0;
-            if (s) { /* vv >= thr >= 1: a subtraction stays above lo */
-                vv = reset == (uint32_t)ESN_RESET_ZERO ? 0 : reset == (uint32_t)ESN_RESET_VALUE ? v_reset : vv - thr;
-            }
-            if (v_bits == 8u) {
-                v8[j] = (int8_t)vv;
-            } else {
-                v16[j] = (int16_t)vv;
-            }
-            out[j] = s;
-            spikes += (uint32_t)s;
         }
     }
     return spikes;
 }
 
-void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
-                     esn_counters *c)
+/* Whether a parameter is absent or stored per layer or channel. */
+#define ESN_ONCE(nd, slot) ((nd)->param[slot] == NULL || (nd)->pmode[slot] != (uint8_t)ESN_PM_ELEM)
+
+/* Whether a parameter stored per layer or channel has its values in [lo, hi] (absent: yes). */
+static int esn_par_in(const esn_node *nd, uint32_t slot, uint32_t channels, int32_t lo, int32_t hi)
+{
+    const uint32_t count = nd->pmode[slot] == (uint8_t)ESN_PM_CHANNEL ? channels : 1u;
+    uint32_t ch;
+    for (ch = 0u; nd->param[slot] != NULL && ch < count; ++ch) {
+        const int32_t x = esn_par_ch(nd, slot, ch);
+        if (x < lo || x > hi) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The largest |bias| the IF/LIF/LI loop folds into its rounding term (the bounds above): alpha v + r + bias 2^db
+ * stays in int32 for alpha <= 2^db, -2^15 <= v < 2^15, r <= 2^(db-1) exactly when |bias| <= 2^(31-db) - 2^15
+ * (floor((2^31 - 1 - 2^db (2^15 - 1) - 2^(db-1)) / 2^db), and its negative side); capped at 2^28. */
+static int32_t esn_bias_max(uint32_t db)
+{
+    const int32_t b = (int32_t)(0x7FFFFFFFu >> db) - 32767;
+    return b > ((int32_t)1 << 28) ? (int32_t)1 << 28 : b;
+}
+
+/* Whether an ALIF time constant is stored per neuron at 16 bits. */
+#define ESN_PERN(nd, slot) ((nd)->pmode[slot] == (uint8_t)ESN_PM_ELEM && esn_param_bits(nd, slot) == 16u)
+
+/* Runs the layer's step on a fast path where one applies (the conditions and bounds above) and returns 1;
+ * returns 0, having changed nothing, where the generic loop must run it. */
+static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t *const *in, uint32_t n_in,
+                           void *const *state, const uint8_t *state_bits, int32_t *out, esn_counters *c)
+{
+    const uint32_t kind = nd->kind;
+    const uint32_t n = nd->out_size;
+    const uint32_t sb = m->state_bits;
+    const uint32_t channels = nd->out_rank >= 2u && nd->out_shape[0] != 0u ? nd->out_shape[0] : 1u;
+    const uint32_t plane = channels == 1u ? n : n / channels;
+    int pern = 0;
+    if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
+        !ESN_ONCE(nd, ESN_P_BIAS) || !ESN_ONCE(nd, ESN_P_THRESHOLD) || !ESN_ONCE(nd, ESN_P_V_RESET) ||
+        !esn_par_in(nd, ESN_P_BIAS, channels, -esn_bias_max(m->decay_bits), esn_bias_max(m->decay_bits))) {
+        return 0;
+    }
+    if (kind == ESN_KIND_ALIF) {
+        pern = ESN_PERN(nd, ESN_P_ALPHA);
+        if ((sb != 8u && sb != 16u) || m->decay_bits > 15u || !ESN_ONCE(nd, ESN_P_B0) || !ESN_ONCE(nd, ESN_P_BETA) ||
+            !esn_par_in(nd, ESN_P_BETA, channels, 0, 0xFFFF) ||
+            (pern ? !ESN_PERN(nd, ESN_P_RHO) || !ESN_PERN(nd, ESN_P_ETA_INC)
+                  : !ESN_ONCE(nd, ESN_P_ALPHA) || !ESN_ONCE(nd, ESN_P_RHO) || !ESN_ONCE(nd, ESN_P_ETA_INC))) {
+            return 0;
+        }
+    } else if (!ESN_ONCE(nd, ESN_P_ALPHA) || (kind == ESN_KIND_LI ? m->decay_bits > 15u
+                                              : (kind != ESN_KIND_IF && kind != ESN_KIND_LIF) ||
+                                                    nd->max_spikes != 1u ||
+                                                    nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) {
+        return 0; /* LI and ALIF: alpha <= 2^15 (alpha16) */
+    }
+    c->neuron_updates += n;
+    c->spikes_out += kind == ESN_KIND_ALIF
+                         ? esn_alif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                          (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
+                         : esn_lif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                         out, channels, plane);
+    return 1;
+}
+
+/* The generic loop: every kind, storage and rounding (the specification's equations as written above). */
+ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
+                                const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits,
+                                int32_t *out, esn_counters *c)
 {
     const uint32_t n = nd->out_size;
     const uint32_t db = m->decay_bits;
@@ -176,14 +505,6 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
 
     for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* every slot but the weights */
         esn_par_init(&par[slot], nd, slot);
-    }
-    if ((kind == ESN_KIND_IF || kind == ESN_KIND_LIF) && !stateless && v_bits <= 16u && nd->max_spikes == 1u &&
-        nd->reset != (uint8_t)ESN_RESET_SUBTRACT_LATE && !stoch && !par[ESN_P_BIAS].per_neuron &&
-        !par[ESN_P_THRESHOLD].per_neuron && !par[ESN_P_ALPHA].per_neuron && !par[ESN_P_V_RESET].per_neuron) {
-        spikes = esn_if_lif_fast(m, nd, in, n_in, v, v_bits, out, channels, plane, par);
-        c->neuron_updates += n;
-        c->spikes_out += spikes;
-        return;
     }
     if (kind == ESN_KIND_THRESHOLD) { /* no state, no noise: its own loop keeps the others' loop as it was */
         for (ch = 0u; ch < channels; ++ch) {
@@ -296,4 +617,13 @@ void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uin
     }
     c->neuron_updates += n;
     c->spikes_out += spikes;
+}
+
+void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
+                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
+                     esn_counters *c)
+{
+    if (!esn_neuron_fast(m, nd, in, n_in, state, state_bits, out, c)) {
+        esn_neuron_generic(m, nd, layer, t, in, n_in, state, state_bits, out, c);
+    }
 }
