@@ -53,9 +53,9 @@ def test_dsp_kernel_meets_its_instruction_target(boards, fw_cache):
 
 
 @pytest.mark.needs_arm_gcc
-def test_runtime_execution_path_fits_12_kib_on_cortex_m4():
+def test_runtime_execution_path_fits_14_kib_on_cortex_m4():
     sizes = bench_mcu.code_sizes({"cortex-m4": bench_mcu.CORES["cortex-m4"]})["cortex-m4"]
-    assert sizes["execution (runtime, kernels, fixed point)"] <= 12 * 1024, sizes
+    assert sizes["execution (runtime, kernels, fixed point)"] <= 14 * 1024, sizes
 
 
 def _affine_qgraph(fan_out: int, fan_in: int, bits: int, seed: int):
