@@ -116,12 +116,37 @@ class Symbolizer:
         return "?"
 
 
-def trace_args(path: str | Path) -> list[str]:
-    """QEMU options that log every executed instruction's pc to `path` (edgesnn.firmware.cycles.read_trace
-    reads it): one translation block per instruction (-singlestep), each logged as it is entered
-    (-d exec), none chained to the next unlogged (nochain). About 3x the wall time of a plain run and
-    ~75 bytes of log per executed instruction (serial I/O included)."""
-    return ["-singlestep", "-d", "exec,nochain", "-D", str(path)]
+class BlockTrace(os.PathLike):
+    """A trace file path that asks for QEMU's block log (trace_args(blocks=True)) instead of the per-instruction
+    one: QemuTarget(trace=BlockTrace(path)); it passes through anything that takes a trace path."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def stat(self):
+        return self.path.stat()
+
+    def __repr__(self) -> str:
+        return f"BlockTrace({str(self.path)!r})"
+
+
+def trace_args(path: str | Path, blocks: bool | None = None) -> list[str]:
+    """QEMU options that log the executed code to `path` (edgesnn.firmware.cycles reads it).
+
+    blocks=False (the per-instruction trace, read_trace): one translation block per instruction (-singlestep),
+    each logged as it is entered (-d exec), none chained to the next unlogged (nochain). About 3x the wall
+    time of a plain run and ~80 bytes of log per executed instruction.
+    blocks=True (the block log, read_blocks): QEMU's own translation blocks (a straight line of code ending at
+    a branch), each logged as it is entered; every executed instruction follows from the block's first pc, its
+    cflags and the disassembly. Measured on digits_mlp, 2 inputs on qemu-mps2-an386 (2.37 M instructions with
+    the serial I/O): 50 MB of log and 1.25 s wall against 186 MB and 3.8 s (a plain run: 0.7 s).
+    blocks=None: blocks when `path` is a BlockTrace."""
+    if blocks is None:
+        blocks = isinstance(path, BlockTrace)
+    return (["-d", "exec,nochain"] if blocks else ["-singlestep", "-d", "exec,nochain"]) + ["-D", os.fspath(path)]
 
 
 def qemu_command(board: Board, elf: str | Path, qemu: str = "qemu-system-arm", *, icount: bool = True,
@@ -147,7 +172,8 @@ class QemuTarget:
                  boot_timeout: float | None = None, handshake: bool = True, icount: bool = True, nodelay: bool = True,
                  extra_args: list[str] | None = None, via: Callable[[int], str] | None = None,
                  trace: str | Path | None = None):
-        """trace: a file to log every executed instruction's pc to (trace_args; estimated cycles read it).
+        """trace: a file to log every executed instruction's pc to (trace_args; estimated cycles read it); a
+        BlockTrace logs QEMU's translation blocks instead (a quarter of the size, a third of the time).
         timeout: per request once booted; boot_timeout: from starting QEMU to the firmware's ready line
         (DEFAULT_BOOT_TIMEOUT for None; BootTimeout names the board and the timeout when it passes).
         via: maps QEMU's loopback port to the URL to connect to instead (e.g. a test proxy)."""
