@@ -27,6 +27,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +40,11 @@ from ..artifact import atomic_write_bytes
 from ..board import port_chain
 from ..cost.model import layer_info
 from ..cost.schema import ROW, non_finite
-from ..device.qemu import QemuTarget
+from ..device.qemu import BlockTrace, QemuTarget
 from ..device.runner import DeviceModel, open_board
 from ..errors import EdgesnnError
 from ..firmware import build as F
+from ..firmware import cycles as C
 from ..firmware.runtime import build_runtime_firmware, input_staging_bytes, model_ram_bytes
 from ..lower import lower
 from ..progress import Progress
@@ -125,13 +129,14 @@ class Session:
     """One device session: QEMU booted once with the blob-loading runtime firmware, or a real board on
     `port` already flashed with it; models are sent as blobs one after another."""
 
-    def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None):
+    def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None,
+                 trace=None):
         self.board, self.q = board, None
         self.fw = build_runtime_firmware(board) if board.firmware.get("port") else None
         if port is not None:   # the real board's HELLO checked: protocol version, board id
             self.link = open_board(board, port, timeout=timeout)
         else:
-            self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout)
+            self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout, trace=trace)
             self.link = self.q.start()
         self.hello = self.link.hello or self.link.handshake()
         self.prov = provenance(board, self.hello, self.fw)
@@ -177,6 +182,80 @@ def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs:
                 rows += run_rows(q, s.run(q, x), s.prov, spec.id, {"spec": spec.to_dict()})
             bar.update()
     return rows, skipped
+
+
+CYCLE_UNIT = "estimated cycles"
+CYCLE_INPUTS, CYCLE_STEPS = 1, 4   # the traced run of each benchmark: its first input's first steps
+
+
+def estimated_cycle_rows(rows: list[dict], est, runs: list[tuple[str, object, object]]) -> list[dict]:
+    """Rows in CYCLE_UNIT of traced runs: each run's (bench, qgraph, DeviceResult) in the order they ran, `est`
+    the edgesnn.firmware.cycles.Estimate of the session's block log (one esn_reset ... esn_step span per
+    input). Each layer's "measured" is its estimated cycles between the two esn_port_cycles calls that time
+    it, the (run) row's every esn_step call; `rows` the runs' rows as run_rows made them (instructions)."""
+    spans = C.input_spans(est)
+    want = sum(len(res.steps) for _, _, res in runs)
+    if len(spans) != want:
+        raise CalibrationError(f"the block log holds {len(spans)} inputs (esn_reset ... esn_step), {want} were run")
+    out, k, i = [], 0, 0
+    for bench, q, res in runs:
+        order = list(q.graph.schedule().order)
+        per_node = {n: 0 for n in order}
+        whole = 0
+        for span in spans[k:k + len(res.steps)]:
+            for name, w in zip(order, C.per_node(est, len(order), span)):
+                per_node[name] += w.cycles
+            whole += sum(est.span(a, b)[1] for a, b in est.calls("esn_step", span))
+        k += len(res.steps)
+        mine = [r for r in rows[i:] if r["bench"] == bench]
+        i += len(mine)
+        total = 0
+        for r in mine:
+            r = {**r, "unit": CYCLE_UNIT}
+            if r["layer"] == RUN_ROW:
+                r["measured"], r["layers_measured"] = int(whole), int(total)
+            else:
+                r["measured"] = int(per_node[r["layer"]])
+                total += r["measured"]
+            out.append(r)
+    return out
+
+
+def measure_cycles(board, specs: list[B.BenchSpec], *, inputs: int = 3, steps: int = 16,
+                   label: str = "microbenchmarks, estimated cycles", boot_timeout: float | None = None,
+                   trace_dir: str | Path | None = None) -> tuple[list[dict], dict]:
+    """Estimated cycles of `specs` on an emulated board: one QEMU session logging its translation blocks
+    (QemuTarget(trace=BlockTrace)), each benchmark quantized as measure() does (its `inputs` x `steps`
+    inputs) and run on its first CYCLE_INPUTS input(s)' first CYCLE_STEPS steps: the log of the whole suite is
+    then ~0.3 GB rather than ~4 GB, and every estimated figure is exact (no tick resolution), so fewer
+    steps serve. (rows in CYCLE_UNIT, {"log_bytes", "instructions", "seconds"} of the traced session)."""
+    import time
+    tmp = tempfile.mkdtemp(prefix="edgesnn-cycles-", dir=trace_dir)
+    try:
+        os.chmod(tmp, 0o700)
+        code = C.disassemble(build_runtime_firmware(board).elf)   # cached: the session's firmware
+        trace = BlockTrace(Path(tmp) / "blocks.log", C.runtime_ranges(code))  # the runtime's code only
+        rows, runs = [], []
+        t0 = time.perf_counter()
+        prepared = []
+        for spec in specs:    # quantized before QEMU boots: the guest spins (and logs) while the host works
+            x = B.inputs(spec, inputs, steps)
+            prepared.append((spec, B.quantized(spec, x), x[:CYCLE_INPUTS, :CYCLE_STEPS]))
+        with Session(board, boot_timeout=boot_timeout, trace=trace) as s, Progress(len(specs), label) as bar:
+            for spec, q, x in prepared:
+                if s.fits(q):
+                    res = s.run(q, x)
+                    rows += run_rows(q, res, s.prov, spec.id, {"spec": spec.to_dict()})
+                    runs.append((spec.id, q, res))
+                bar.update()
+        size = trace.stat().st_size
+        est = C.estimate_blocks(code, C.read_blocks(trace.path), board.core, filtered=True)
+        out = estimated_cycle_rows(rows, est, runs)
+        return out, {"log_bytes": size, "instructions": est.instructions,
+                     "seconds": round(time.perf_counter() - t0, 1), "inputs": CYCLE_INPUTS, "steps": CYCLE_STEPS,
+                     "timings": C.timing(board.core).source}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_rows(rows: list[dict], path: str | Path) -> None:

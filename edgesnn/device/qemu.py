@@ -120,8 +120,9 @@ class BlockTrace(os.PathLike):
     """A trace file path that asks for QEMU's block log (trace_args(blocks=True)) instead of the per-instruction
     one: QemuTarget(trace=BlockTrace(path)); it passes through anything that takes a trace path."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, dfilter: str | None = None):
         self.path = Path(path)
+        self.dfilter = dfilter   # QEMU -dfilter ranges: only blocks starting there are logged
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -146,7 +147,8 @@ def trace_args(path: str | Path, blocks: bool | None = None) -> list[str]:
     blocks=None: blocks when `path` is a BlockTrace."""
     if blocks is None:
         blocks = isinstance(path, BlockTrace)
-    return (["-d", "exec,nochain"] if blocks else ["-singlestep", "-d", "exec,nochain"]) + ["-D", os.fspath(path)]
+    filt = ["-dfilter", path.dfilter] if isinstance(path, BlockTrace) and path.dfilter else []
+    return (["-d", "exec,nochain"] if blocks else ["-singlestep", "-d", "exec,nochain"]) + filt + ["-D", os.fspath(path)]
 
 
 def qemu_command(board: Board, elf: str | Path, qemu: str = "qemu-system-arm", *, icount: bool = True,

@@ -276,6 +276,74 @@ def disassemble(elf: str | Path) -> Code:
     return Code(Path(elf), insns, funcs)
 
 
+def static_returns(code: Code, targets: tuple[str, ...], within: tuple[str, ...] | None = None) -> list[int]:
+    """Return addresses of every BL/BLX to one of `targets` (in functions `within`, or anywhere)."""
+    entries = {code.functions[t] for t in targets if t in code.functions}
+    out = []
+    for a, ins in code.insns.items():
+        if ins.cls == "bl" and (within is None or ins.function in within):
+            try:
+                if int(ins.operands.split()[0], 16) in entries:
+                    out.append(a + ins.size)
+            except (ValueError, IndexError):
+                continue
+    return sorted(out)
+
+
+def runtime_ranges(code: Code, roots: tuple[str, ...] = ("esn_step", "esn_reset")) -> str:
+    """QEMU `-dfilter` ranges that keep a trace to the code the runtime's windows need: every function but the
+    firmware's serial server (esn_fw_*: it spins on the UART while the host prepares the next request; under
+    -icount sleep=off that spin would fill the log), except the server functions `roots` reach by direct
+    calls (the port's cycle-counter hooks); in the server functions left out, only the return point of each
+    call of a root. Every esn_step and esn_reset call, and all they execute, stays in the log, so the
+    windows' figures are those of an unfiltered trace (tests/firmware/test_cycles.py checks it). Keeping
+    only what the roots reach directly would be smaller (no model loader) but loses the kernels the runtime
+    reaches through function pointers: measured, digits_mlp's windows came out 7 % short."""
+    order = sorted(code.insns)
+    by_func: dict[str, list[int]] = {}
+    for a in order:
+        by_func.setdefault(code.insns[a].function, []).append(a)
+    entry = {a: f for f, a in code.functions.items()}
+    callees: dict[str, set] = {f: set() for f in by_func}
+    for f, addrs in by_func.items():
+        for a in addrs:
+            ins = code.insns[a]
+            if ins.mnemonic.split(".")[0] in ("bl", "b", "blx") and ins.operands.split(" ")[0]:
+                try:
+                    t = int(ins.operands.split()[0], 16)
+                except ValueError:
+                    continue
+                if t in entry and entry[t] != f:
+                    callees[f].add(entry[t])
+    keep = {f for f in by_func if not f.startswith("esn_fw_")}
+    todo, seen = list(roots), set(roots)
+    while todo:                       # what the roots reach by direct calls (the port's hooks among them)
+        for c in callees.get(todo.pop(), ()):
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    keep |= seen
+    # in the server functions left out, only the return point of each call of a root (the block after the
+    # BL): there the root's call ends (Estimate.calls with filtered=True)
+    rets = [(r, r + 2, False) for f in by_func if f not in keep for r in static_returns(code, roots, (f,))]
+    spans = list(rets)
+    for a in order:                   # runs of kept code in address order (two static functions may share a name)
+        ins = code.insns[a]
+        if ins.function in keep:
+            if spans and spans[-1][1] == a and spans[-1][2]:
+                spans[-1] = (spans[-1][0], a + ins.size, True)
+            else:
+                spans.append((a, a + ins.size, True))
+    spans = sorted((lo, hi) for lo, hi, *_ in spans)
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return ",".join(f"{lo:#x}..{hi - 1:#x}" for lo, hi in merged)
+
+
 # -- the executed stream --------------------------------------------------------------------------
 
 _TRACE = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/"
@@ -412,6 +480,7 @@ class Estimate:
     last: np.ndarray         # its last instruction's pc
     func: np.ndarray         # function index of its first instruction (into `names`)
     names: list[str]
+    filtered: bool = False   # the log was filtered (runtime_ranges): a call's caller may be left out of it
     _cum: np.ndarray = field(init=False, repr=False)
     _icum: np.ndarray = field(init=False, repr=False)
 
@@ -453,14 +522,21 @@ class Estimate:
             if i == 0:
                 continue
             caller = self.code.insns.get(int(self.last[i - 1]))
-            if caller is None or caller.cls not in ("bl", "bx"):
+            if caller is not None and caller.cls in ("bl", "bx"):
+                rets = (caller.addr + caller.size,)
+            elif self.filtered:   # the BL's block was left out of the log: every return address of a BL to it
+                rets = tuple(static_returns(self.code, (function,)))
+            else:
                 continue
-            ret = caller.addr + caller.size
-            if ret not in cache:
-                cache[ret] = lo + np.flatnonzero(self.pcs[lo:hi] == ret)
-            pos = cache[ret]
-            k = np.searchsorted(pos, i)
-            out.append((int(i), int(pos[k]) if k < len(pos) else hi))
+            end = hi
+            for ret in rets:
+                if ret not in cache:
+                    cache[ret] = lo + np.flatnonzero(self.pcs[lo:hi] == ret)
+                pos = cache[ret]
+                k = np.searchsorted(pos, i)
+                if k < len(pos):
+                    end = min(end, int(pos[k]))
+            out.append((int(i), end))
         return out
 
 
@@ -544,7 +620,7 @@ def _price(pr: _Priced, pcs: np.ndarray, insns: np.ndarray, base: np.ndarray, la
     return Estimate(t.core, pr.code, pcs, insns, cyc, last, func, names)
 
 
-def estimate_blocks(code: Code, blocks: Blocks, core: str) -> Estimate:
+def estimate_blocks(code: Code, blocks: Blocks, core: str, *, filtered: bool = False) -> Estimate:
     """Estimated cycles of executed translation blocks (read_blocks) on `core`: each distinct block priced
     once from its instructions (walked in the disassembly), then per execution only the taken-branch refill
     (decided by the next block's pc) and the load/store pipelining across the block boundary. The same figure,
@@ -576,8 +652,10 @@ def estimate_blocks(code: Code, blocks: Blocks, core: str) -> Estimate:
         if fn[j] == len(names):
             names.append(costs[0][5])
     # a block that starts with a pipelined load/store: its static total counted the first at full price
-    return _price(pr, blocks.start, s["insns"][inv], s["base"][inv], s["last"][inv], b["control"][inv],
-                  b["first_single"][inv], s["first_base"][inv], b["last_ok"][inv], fn[inv], names)
+    est = _price(pr, blocks.start, s["insns"][inv], s["base"][inv], s["last"][inv], b["control"][inv],
+                 b["first_single"][inv], s["first_base"][inv], b["last_ok"][inv], fn[inv], names)
+    est.filtered = filtered
+    return est
 
 
 def expand(code: Code, blocks: Blocks) -> np.ndarray:
@@ -681,11 +759,11 @@ class RunEstimate:
 
 
 def estimate_run(elf: str | Path, trace: str | Path, core: str, nodes: list[str], *,
-                 inputs: int | None = None, label: str | None = None) -> RunEstimate:
+                 inputs: int | None = None, label: str | None = None, filtered: bool = False) -> RunEstimate:
     """The RunEstimate of a runtime firmware's traced run (QemuTarget(trace=)): `nodes` the model's schedule
     order; `inputs` the number of inputs run (an EdgesnnError when the trace holds another number)."""
     t = timing(core)
-    est = estimate_blocks(disassemble(elf), read_blocks(trace, label=label), core)
+    est = estimate_blocks(disassemble(elf), read_blocks(trace, label=label), core, filtered=filtered)
     spans = input_spans(est)
     if inputs is not None and len(spans) != inputs:
         raise EdgesnnError(f"{trace}: the trace holds {len(spans)} inputs (esn_reset ... esn_step), {inputs} were run")
