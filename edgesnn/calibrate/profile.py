@@ -88,19 +88,28 @@ def compare(qgraph, res, host, board, coeffs, model: str = "model") -> Profile:
     """The Profile of one device run against the estimate under `coeffs`."""
     rep = estimate(qgraph, host, board, coeffs=coeffs)
     n = len(res.steps)
+    # the device counted instructions (QEMU): set them beside the instruction fit's estimate where the
+    # calibration has one (its `cycles` are then estimated cycles, compared with a traced run's: held_out)
+    by_instr = res.unit == "instructions" and rep.instructions is not None
+
+    def est(lc):
+        return lc.instructions if by_instr else lc.cycles
+
     meas = {name: float(cs[res.unit].sum()) / n for name, cs in res.counts.items()}
     whole = float(res.run_cycles.sum()) / n
     rows = []
     for lc in rep.layers:
         if lc.name == RUNTIME_ROW:
-            rows.append((lc.name, "time loop", lc.cycles, whole - sum(meas.values())))
+            rows.append((lc.name, "time loop", est(lc), whole - sum(meas.values())))
         else:
-            rows.append((lc.name, lc.kind, lc.cycles, meas[lc.name]))
+            rows.append((lc.name, lc.kind, est(lc), meas[lc.name]))
     notes = []
     if not np.array_equal(res.steps, host.steps if host.steps is not None else res.steps):
         notes.append("the device ran other step counts than the host runtime: the runtimes differ")
-    return Profile(board.id, model, res.unit, coeffs.calibration, n, float(res.steps.mean()), rows, rep.cycles,
-                   whole, notes)
+    if coeffs.note:
+        notes.append(coeffs.note)
+    return Profile(board.id, model, res.unit, coeffs.calibration, n, float(res.steps.mean()), rows,
+                   rep.instructions if by_instr else rep.cycles, whole, notes)
 
 
 def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: str = "model",
