@@ -120,3 +120,71 @@ def test_read_trace_in_chunks_reads_what_one_read_does(tmp_path):
     path.write_text("".join(lines))
     for chunk in (1, 7, 61, 4096, 1 << 20):
         assert C.read_trace(path, chunk_bytes=chunk).tolist() == want, chunk
+
+
+def test_read_blocks_takes_back_stopped_blocks_and_cuts_rewound_ones(tmp_path):
+    """A block left before its first instruction is taken back; one an I/O access rewound ran up to the
+    rewound pc (which re-runs as the next, one-instruction block); any chunk size reads the same."""
+    lines = ["Trace 0: 0x7f0000000100 [00800408/000007d8/00000110/ff020200] f\n",
+             "cpu_io_recompile: rewound execution of TB to 000007de\n",
+             "Trace 0: 0x7f0000000480 [00800408/000007de/00000110/ff038201] f\n",
+             "Trace 0: 0x7f0000000600 [00800408/000007e2/00000110/ff020200] f\n",
+             "Stopped execution of TB chain before 0x7f0000000600 [000007e2] f\n",
+             "Trace 0: 0x7f0000000600 [00800408/000007e2/00000110/ff020202] f\n",
+             "Trace 0: 0x7f0000000700 [00800408/00000800/00000110/ff020200] f\n",
+             "cpu_io_recompile: rewound execution of TB to 00000800\n"]
+    path = tmp_path / "blocks.log"
+    path.write_text("".join(lines))
+    for chunk in (1, 13, 1 << 20):
+        b = C.read_blocks(path, chunk_bytes=chunk)
+        assert b.start.tolist() == [0x7d8, 0x7de, 0x7e2], chunk
+        assert b.limit.tolist() == [0, 1, 2] and b.cut.tolist() == [0x7de, -1, -1]
+
+
+def _traced(board, q, x, trace):
+    from edgesnn.device.runner import run_on_board   # noqa: PLC0415 (tests only)
+    res, fw = run_on_board(board, q, x, builtin=True, trace=trace)
+    return res, fw
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("board_id,model", [("qemu-mps2-an386", "digits_mlp"), ("qemu-mps2-an386", "digits_cnn"),
+                                            ("qemu-microbit", None)])
+def test_block_log_gives_the_per_instruction_traces_estimate(boards, tmp_path, board_id, model):
+    """The same firmware and inputs run three times under QEMU: per-instruction trace (-singlestep), block log,
+    block log filtered to the runtime's code. Every node's instructions and estimated cycles, and every
+    input's whole run, are the same in all three, and the block log is a fraction of the trace's size; the
+    block estimate also equals the per-instruction estimate of the stream it expands to."""
+    from edgesnn.device.qemu import BlockTrace            # noqa: PLC0415
+    from edgesnn.runtime.engines import load_model, to_qgraph  # noqa: PLC0415
+    from tests.helpers.paths import MODELS                # noqa: PLC0415
+    board = boards[board_id]
+    if model is None:
+        q = bench_mcu.dense_qgraph(24, fan_in=16)
+        x = (np.random.default_rng(5).random((2, 3, 16)) < 0.4).astype(np.uint8)
+    else:
+        q = to_qgraph(load_model(str(MODELS / f"{model}.json")))
+        shape = tuple(q.graph.input.shape)
+        x = (np.random.default_rng(5).random((2, 3, *shape)) < 0.3).astype(np.uint8)
+    nodes = list(q.graph.schedule().order)
+    single = tmp_path / "single.log"
+    res, fw = _traced(board, q, x, single)
+    a = C.estimate_run(fw.elf, single, board.core, nodes, inputs=2)
+    code = C.disassemble(fw.elf)
+    sizes = {"single": single.stat().st_size}
+    for name, trace in (("blocks", BlockTrace(tmp_path / "blocks.log")),
+                        ("filtered", BlockTrace(tmp_path / "filtered.log", C.runtime_ranges(code)))):
+        _traced(board, q, x, trace)
+        sizes[name] = trace.stat().st_size
+        b = C.estimate_run(fw.elf, trace.path, board.core, nodes, inputs=2, filtered=name == "filtered")
+        assert np.array_equal(a.cycles, b.cycles) and np.array_equal(a.instructions, b.instructions), name
+        assert np.array_equal(a.run_cycles, b.run_cycles), name
+        assert np.array_equal(a.run_instructions, b.run_instructions), name
+        if name == "blocks":
+            blocks = C.read_blocks(trace.path)
+            assert C.estimate(code, C.expand(code, blocks), board.core).total_cycles == \
+                C.estimate_blocks(code, blocks, board.core).total_cycles
+    assert (a.run_cycles > a.run_instructions).all()
+    print(f"{board_id} {model}: log bytes {sizes}")
+    # the serial spin between requests varies with host timing: the filtered log is not always the smaller
+    assert sizes["blocks"] < sizes["single"] / 2 and sizes["filtered"] < sizes["single"] / 2
