@@ -202,10 +202,19 @@ def estimated_cycle_rows(rows: list[dict], est, runs: list[tuple[str, object, ob
         order = list(q.graph.schedule().order)
         per_node = {n: 0 for n in order}
         whole = 0
+        traced = 0
         for span in spans[k:k + len(res.steps)]:
             for name, w in zip(order, C.per_node(est, len(order), span)):
                 per_node[name] += w.cycles
-            whole += sum(est.span(a, b)[1] for a, b in est.calls("esn_step", span))
+            calls = est.calls("esn_step", span)
+            whole += sum(est.span(a, b)[1] for a, b in calls)
+            traced += sum(est.span(a, b)[0] for a, b in calls)
+        # the log must hold every instruction QEMU counted (its count is read a tick apart at each end of a
+        # layer's window and of each RUN): a block missing from it would show here
+        slack = 0.01 * float(res.run_cycles.sum()) + 500
+        if abs(traced - float(res.run_cycles.sum())) > slack:
+            raise CalibrationError(f"benchmark {bench}: the block log holds {traced:,} instructions of esn_step, "
+                                   f"QEMU counted {int(res.run_cycles.sum()):,}: the log misses code")
         k += len(res.steps)
         mine = [r for r in rows[i:] if r["bench"] == bench]
         i += len(mine)
@@ -221,39 +230,48 @@ def estimated_cycle_rows(rows: list[dict], est, runs: list[tuple[str, object, ob
     return out
 
 
-def measure_cycles(board, specs: list[B.BenchSpec], *, inputs: int = 3, steps: int = 16,
-                   label: str = "microbenchmarks, estimated cycles", boot_timeout: float | None = None,
-                   trace_dir: str | Path | None = None) -> tuple[list[dict], dict]:
-    """Estimated cycles of `specs` on an emulated board: one QEMU session logging its translation blocks
-    (QemuTarget(trace=BlockTrace)), each benchmark quantized as measure() does (its `inputs` x `steps`
-    inputs) and run on its first CYCLE_INPUTS input(s)' first CYCLE_STEPS steps: the log of the whole suite is
-    then ~0.3 GB rather than ~4 GB, and every estimated figure is exact (no tick resolution), so fewer
-    steps serve. (rows in CYCLE_UNIT, {"log_bytes", "instructions", "seconds"} of the traced session)."""
+def measure_with_cycles(board, specs: list[B.BenchSpec], *, inputs: int = 3, steps: int = 16,
+                        label: str = "microbenchmarks", boot_timeout: float | None = None,
+                        trace_dir: str | Path | None = None) -> tuple[list[dict], list[dict], list[str], dict]:
+    """measure() on an emulated board, and estimated cycles of the same benchmarks in the same session: after
+    each benchmark's measured run, QEMU's block log is turned on (QemuTarget.log) for one more run of its
+    first CYCLE_INPUTS input(s)' first CYCLE_STEPS steps, and off again; the log covers the runtime's code
+    only (runtime_ranges). Every estimated figure is exact (no tick resolution), so a short run serves, and
+    the pass adds only those runs and their log to the calibration (the blob is loaded once for both).
+    (rows in instructions, rows in CYCLE_UNIT, skipped notes, {"log_bytes", "instructions", "seconds", ...})."""
     import time
     tmp = tempfile.mkdtemp(prefix="edgesnn-cycles-", dir=trace_dir)
     try:
         os.chmod(tmp, 0o700)
         code = C.disassemble(build_runtime_firmware(board).elf)   # cached: the session's firmware
-        trace = BlockTrace(Path(tmp) / "blocks.log", C.runtime_ranges(code))  # the runtime's code only
-        rows, runs = [], []
-        t0 = time.perf_counter()
-        prepared = []
-        for spec in specs:    # quantized before QEMU boots: the guest spins (and logs) while the host works
-            x = B.inputs(spec, inputs, steps)
-            prepared.append((spec, B.quantized(spec, x), x[:CYCLE_INPUTS, :CYCLE_STEPS]))
+        trace = BlockTrace(Path(tmp) / "blocks.log", C.runtime_ranges(code), paused=True)
+        rows, crows_raw, runs, skipped = [], [], [], []
+        traced_s = 0.0
         with Session(board, boot_timeout=boot_timeout, trace=trace) as s, Progress(len(specs), label) as bar:
-            for spec, q, x in prepared:
-                if s.fits(q):
-                    res = s.run(q, x)
-                    rows += run_rows(q, res, s.prov, spec.id, {"spec": spec.to_dict()})
+            for spec in specs:
+                x = B.inputs(spec, inputs, steps)
+                q = B.quantized(spec, x)
+                if not s.fits(q):
+                    skipped.append(f"{spec.id}: does not fit the firmware arena of {s.hello.arena_bytes:,} B")
+                else:
+                    dm = DeviceModel(s.link, q, board)
+                    rows += run_rows(q, dm.run(x), s.prov, spec.id, {"spec": spec.to_dict()})
+                    t0 = time.perf_counter()
+                    s.q.log(True)
+                    res = dm.run(x[:CYCLE_INPUTS, :CYCLE_STEPS])
+                    s.q.log(False)
+                    traced_s += time.perf_counter() - t0
+                    crows_raw += run_rows(q, res, s.prov, spec.id, {"spec": spec.to_dict()})
                     runs.append((spec.id, q, res))
                 bar.update()
-        size = trace.stat().st_size
+        t0 = time.perf_counter()
+        size = trace.stat().st_size if trace.path.exists() else 0
         est = C.estimate_blocks(code, C.read_blocks(trace.path), board.core, filtered=True)
-        out = estimated_cycle_rows(rows, est, runs)
-        return out, {"log_bytes": size, "instructions": est.instructions,
-                     "seconds": round(time.perf_counter() - t0, 1), "inputs": CYCLE_INPUTS, "steps": CYCLE_STEPS,
-                     "timings": C.timing(board.core).source}
+        crows = estimated_cycle_rows(crows_raw, est, runs)
+        return rows, crows, skipped, {"log_bytes": size, "instructions": est.instructions,
+                                      "seconds": round(traced_s + time.perf_counter() - t0, 1),
+                                      "inputs": CYCLE_INPUTS, "steps": CYCLE_STEPS,
+                                      "timings": C.timing(board.core).source}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

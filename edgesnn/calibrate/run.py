@@ -89,16 +89,20 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
         mpath = Path(measurements) if measurements else output.with_name(f"{board.id}.measurements.jsonl")
         arena = board.regions[board.arena_region].size_bytes
         specs = B.design(benchmarks, seed, max_size=256 if arena >= SMALL_ARENA_BYTES else 40)
-        rows, skipped = M.measure(board, specs, port=port, boot_timeout=boot_timeout)
+    cpath = None
+    if cycles is None:
+        cycles = board.is_emulated and port is None
+    if not refit:
+        if cycles:
+            rows, crows, skipped, info = M.measure_with_cycles(board, specs, boot_timeout=boot_timeout)
+        else:
+            rows, skipped = M.measure(board, specs, port=port, boot_timeout=boot_timeout)
         M.write_rows(rows, mpath)
         print(f"{len(specs) - len(skipped)} microbenchmarks measured on {board.id} -> {mpath}", file=out)
     cpath = mpath.with_name(mpath.name.replace(".measurements.jsonl", "") + ".cycles.jsonl") \
         if mpath.name.endswith(".measurements.jsonl") else mpath.with_suffix(".cycles.jsonl")
     cyc = None
-    if cycles is None:
-        cycles = board.is_emulated and port is None
     if cycles and not refit:
-        crows, info = M.measure_cycles(board, specs, boot_timeout=boot_timeout)
         M.write_rows(crows, cpath)
         print(f"estimated cycles of the microbenchmarks ({info['inputs']} input x {info['steps']} steps each, "
               f"{info['instructions']:,} instructions traced, {info['log_bytes'] / 2**20:,.0f} MiB of block log, "

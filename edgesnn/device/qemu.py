@@ -120,9 +120,12 @@ class BlockTrace(os.PathLike):
     """A trace file path that asks for QEMU's block log (trace_args(blocks=True)) instead of the per-instruction
     one: QemuTarget(trace=BlockTrace(path)); it passes through anything that takes a trace path."""
 
-    def __init__(self, path: str | Path, dfilter: str | None = None):
+    def __init__(self, path: str | Path, dfilter: str | None = None, paused: bool = False):
         self.path = Path(path)
         self.dfilter = dfilter   # QEMU -dfilter ranges: only blocks starting there are logged
+        # paused: QEMU starts logging nothing (-d nochain: blocks still never chain, so that none goes unlogged
+        # once logging is on) until QemuTarget.log(True) turns it on through the monitor, and off again
+        self.paused = paused
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -148,7 +151,8 @@ def trace_args(path: str | Path, blocks: bool | None = None) -> list[str]:
     if blocks is None:
         blocks = isinstance(path, BlockTrace)
     filt = ["-dfilter", path.dfilter] if isinstance(path, BlockTrace) and path.dfilter else []
-    return (["-d", "exec,nochain"] if blocks else ["-singlestep", "-d", "exec,nochain"]) + filt + ["-D", os.fspath(path)]
+    what = "nochain" if isinstance(path, BlockTrace) and path.paused else "exec,nochain"
+    return (["-d", what] if blocks else ["-singlestep", "-d", what]) + filt + ["-D", os.fspath(path)]
 
 
 def qemu_command(board: Board, elf: str | Path, qemu: str = "qemu-system-arm", *, icount: bool = True,
@@ -185,6 +189,11 @@ class QemuTarget:
         self.via = via
         if trace is not None:
             self.extra_args = list(extra_args or []) + trace_args(trace)
+        self._monitor_path: Path | None = None
+        self._monitor = None
+        if isinstance(trace, BlockTrace) and trace.paused:   # the human monitor on a private socket: log()
+            self._monitor_path = trace.path.with_name(trace.path.name + ".monitor")
+            self.extra_args += ["-monitor", f"unix:{self._monitor_path},server=on,wait=off"]
         self.proc: subprocess.Popen | None = None
         self.link: SerialLink | None = None
         self.port: int | None = None
@@ -335,7 +344,32 @@ class QemuTarget:
                 self.link.close()
         return self.exit_code
 
+    def log(self, on: bool, timeout: float = 10.0) -> None:
+        """A paused BlockTrace: turn QEMU's block log on or off (HMP `log`), returning once QEMU has done it."""
+        import socket
+        if self._monitor_path is None:
+            raise DeviceError("log(): this QEMU was started without a paused BlockTrace")
+        if self._monitor is None:
+            self._monitor = socket.socket(socket.AF_UNIX)
+            self._monitor.settimeout(timeout)
+            self._monitor.connect(str(self._monitor_path))
+            self._hmp("")
+        self._hmp("log exec,nochain" if on else "log nochain")
+
+    def _hmp(self, cmd: str) -> str:
+        self._monitor.sendall(cmd.encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"(qemu) "):
+            got = self._monitor.recv(4096)
+            if not got:
+                raise DeviceError(f"QEMU's monitor closed during {cmd!r}")
+            buf += got
+        return buf.decode(errors="replace")
+
     def kill(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
         if self.link is not None:
             self.link.close()
         if self.proc is not None and self.proc.poll() is None:
