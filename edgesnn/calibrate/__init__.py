@@ -113,4 +113,7 @@ def calibration(board, meas, f, *, held_out: list | None = None, command: str = 
     if held_out is not None:
         d["held_out"] = {"models": held_out, "before": summary(held_out, "before"),
                          "after": summary(held_out, "after")}
+        if any("cycles" in r for r in held_out):   # estimated cycles of a traced input against the model's
+            d["held_out"]["cycles"] = {"before": summary(held_out, "before", True),
+                                       "after": summary(held_out, "after", True)}
     return d

@@ -17,6 +17,9 @@ at the packed one plans pick (PACKED: 4-bit weights, 8-bit state), whose kernels
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +28,17 @@ from tabulate import tabulate
 
 from ..cost.model import RUNTIME_ROW, coefficients, estimate
 from ..data import load_dataset
-from ..device.runner import run_on_board
+from ..device.qemu import BlockTrace, QemuTarget
+from ..device.runner import DeviceModel, run_on_board
 from ..errors import EdgesnnError
+from ..firmware import cycles as C
 from ..firmware.build import FirmwareTooLarge
+from ..firmware.runtime import build_runtime_firmware
 from ..progress import Progress
 from ..resources import EXAMPLES, calibration_file
 from ..runtime.binding import run_c
 from ..runtime.engines import load_model, to_qgraph
-from .measure import runtime_sources
+from .measure import CYCLE_INPUTS, runtime_sources
 
 
 @dataclass
@@ -82,6 +88,42 @@ def run_device(qgraph, x, board, *, port: str | None = None, boot_timeout: float
     if res.run_cycles is None:
         raise EdgesnnError(f"{board.id}: the device reports no cycle counter; nothing to compare with")
     return res, run_c(qgraph, x)
+
+
+def run_device_cycles(qgraph, x, board, *, boot_timeout: float | None = None):
+    """run_device under QEMU (compiled in), and in the same QEMU session one more run of x's first
+    CYCLE_INPUTS input(s) with the block log on (runtime_ranges, QemuTarget.log): (DeviceResult of x, host
+    SimResult of x, the traced inputs, their estimated cycles per input [edgesnn.firmware.cycles])."""
+    fw = build_runtime_firmware(board, qgraph, builtin=True)
+    code = C.disassemble(fw.elf)
+    tmp = Path(tempfile.mkdtemp(prefix="edgesnn-cycles-"))
+    try:
+        os.chmod(tmp, 0o700)
+        trace = BlockTrace(tmp / "blocks.log", C.runtime_ranges(code), paused=True)
+        q = QemuTarget(board, fw.elf, boot_timeout=boot_timeout, trace=trace)
+        q.start()
+        try:
+            dm = DeviceModel(q.link, qgraph, board, builtin=True)
+            res = dm.run(x)
+            xt = x[:CYCLE_INPUTS]
+            q.log(True)
+            dm.run(xt)
+            q.log(False)
+        except BaseException:
+            q.kill()
+            raise
+        code_ = q.close()
+        if code_ != 0:
+            raise EdgesnnError(f"firmware exited with code {code_}, expected 0")
+        est = C.estimate_blocks(code, C.read_blocks(trace.path), board.core, filtered=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    spans = C.input_spans(est)
+    if len(spans) != len(xt):
+        raise EdgesnnError(f"the block log holds {len(spans)} inputs (esn_reset calls {len(est.calls('esn_reset'))}, "
+                           f"esn_step calls {len(est.calls('esn_step'))}, {len(est.pcs)} blocks), {len(xt)} were traced")
+    per_input = np.asarray([sum(est.span(a, b)[1] for a, b in est.calls("esn_step", sp)) for sp in spans], float)
+    return res, run_c(qgraph, x), xt, per_input
 
 
 def compare(qgraph, res, host, board, coeffs, model: str = "model") -> Profile:
@@ -139,10 +181,13 @@ PACKED = {"weight_bits": 4, "state_bits": 8}   # the held-out models' second pre
 
 
 def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 10,
-             boot_timeout: float | None = None) -> list[dict]:
+             boot_timeout: float | None = None, cycles: bool = False) -> list[dict]:
     """Each example model run once on the board at the default quantization (as `edgesnn run MODEL.json`)
     and once at PACKED (named MODEL@w4s8), its total estimated under each of `coeff_sets`
-    ({label: Coefficients}); a model that cannot fit the board is listed with why."""
+    ({label: Coefficients}); a model that cannot fit the board is listed with why. cycles (emulated boards):
+    also the estimated cycles of its first input(s), traced in the same session (run_device_cycles), against
+    each set's cycles for those inputs: row["cycles"] = {"inputs", "traced": per input, label: {"estimated",
+    "error"}}."""
     out = []
     precisions = (("", {}), (f"@w{PACKED['weight_bits']}s{PACKED['state_bits']}", PACKED))
     models = example_models()
@@ -154,7 +199,10 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
             for suffix, quant in precisions:
                 name, q = base + suffix, to_qgraph(model, **quant)
                 try:
-                    res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
+                    if cycles:
+                        res, host, xt, traced = run_device_cycles(q, x, board, boot_timeout=boot_timeout)
+                    else:
+                        res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
                 except FirmwareTooLarge as e:
                     out.append({"model": name, "skipped": e.regions})
                     bar.update()
@@ -164,13 +212,23 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
                     p = compare(q, res, host, board, c, name)
                     row[label] = {"estimated": p.total_estimated, "error": p.total_error,
                                   "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
+                if cycles:
+                    t = float(traced.mean())
+                    hc = run_c(q, xt)
+                    row["cycles"] = {"inputs": len(xt), "traced": t}
+                    for label, c in coeff_sets.items():
+                        e = estimate(q, hc, board, coeffs=c).cycles
+                        row["cycles"][label] = {"estimated": e, "error": (e - t) / t if t else float("nan"),
+                                                "unit": c.unit}
                 out.append(row)
                 bar.update()
     return out
 
 
-def summary(rows: list[dict], label: str) -> dict:
-    errs = [abs(r[label]["error"]) for r in rows if label in r]
+def summary(rows: list[dict], label: str, cycles: bool = False) -> dict:
+    """Median and worst |error| of the rows' totals under `label` (cycles: of their estimated cycles)."""
+    errs = [abs((r["cycles"] if cycles else r)[label]["error"]) for r in rows
+            if label in (r.get("cycles", {}) if cycles else r)]
     if not errs:
         return {"models": 0}
     return {"models": len(errs), "median_error": float(np.median(errs)), "worst_error": float(max(errs))}

@@ -66,6 +66,21 @@ def report(cal: dict, skipped: list[str]) -> str:
         lines.append("held-out example models (never fitted on), total per input:")
         lines.append(tabulate(rows, ["model", f"measured {cal['provenance']['unit']}", "error before (priors)",
                                      "error after", "after, per layer"], tablefmt="simple", disable_numparse=True))
+        if ho.get("cycles"):
+            crow = []
+            for r in ho["models"]:
+                c = r.get("cycles")
+                if c:
+                    crow.append([r["model"], f"{c['traced']:,.0f}", _pct(c["before"]["error"]),
+                                 _pct(c["after"]["error"])])
+            cb, ca = ho["cycles"]["before"], ho["cycles"]["after"]
+            if ca.get("models"):
+                crow.append(["median | worst", "", f"{_pct(cb['median_error'])} | {_pct(cb['worst_error'])}",
+                             f"{_pct(ca['median_error'])} | {_pct(ca['worst_error'])}"])
+            lines.append("held-out, estimated cycles of a traced input (QEMU's block log priced with the core's "
+                         "published timings) against the cost model's cycles:")
+            lines.append(tabulate(crow, ["model", "traced est. cycles", "error before (priors)", "error after"],
+                                  tablefmt="simple", disable_numparse=True))
     return "\n".join(lines)
 
 
@@ -129,7 +144,8 @@ def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, meas
         finally:
             os.unlink(tmp)
         cal = calibration(board, meas, f, held_out=run_held_out(board, sets, port=port, inputs=inputs,
-                                                                        boot_timeout=boot_timeout), command=cmd,
+                                                                        boot_timeout=boot_timeout,
+                                                                        cycles=cfit is not None), command=cmd,
                           measurements_ref=ref, cycles=cfit)
     atomic_write_bytes(output, (json.dumps(cal, indent=1) + "\n").encode())
     print(report(cal, skipped), file=out)

@@ -353,13 +353,16 @@ class QemuTarget:
             self._monitor = socket.socket(socket.AF_UNIX)
             self._monitor.settimeout(timeout)
             self._monitor.connect(str(self._monitor_path))
-            self._hmp("")
+            self._hmp(None)    # the banner and its prompt
         self._hmp("log exec,nochain" if on else "log nochain")
 
-    def _hmp(self, cmd: str) -> str:
-        self._monitor.sendall(cmd.encode() + b"\n")
+    def _hmp(self, cmd: str | None) -> str:
+        """Send an HMP command and wait for the prompt that follows its echo (the command has then run)."""
+        if cmd is not None:
+            self._monitor.sendall(cmd.encode() + b"\n")
+        want = cmd.encode() if cmd else b""
         buf = b""
-        while not buf.endswith(b"(qemu) "):
+        while not (buf.endswith(b"(qemu) ") and want in buf):
             got = self._monitor.recv(4096)
             if not got:
                 raise DeviceError(f"QEMU's monitor closed during {cmd!r}")

@@ -518,14 +518,15 @@ class Estimate:
         idx = lo + np.flatnonzero(self.pcs[lo:hi] == entry)
         out = []
         cache: dict[int, np.ndarray] = {}
+        static = tuple(static_returns(self.code, (function,))) if self.filtered else ()
         for i in idx:
-            if i == 0:
-                continue
-            caller = self.code.insns.get(int(self.last[i - 1]))
-            if caller is not None and caller.cls in ("bl", "bx"):
+            caller = self.code.insns.get(int(self.last[i - 1])) if i > 0 else None
+            if caller is not None and caller.cls in ("bl", "bx") and not self.filtered:
                 rets = (caller.addr + caller.size,)
-            elif self.filtered:   # the BL's block was left out of the log: every return address of a BL to it
-                rets = tuple(static_returns(self.code, (function,)))
+            elif self.filtered and (caller is None or caller.function != function):
+                # the BL's block may be left out of a filtered log (the block before may be anything logged
+                # earlier): the call ends at the first return point of any BL to the function
+                rets = static + ((caller.addr + caller.size,) if caller is not None and caller.cls == "bl" else ())
             else:
                 continue
             end = hi
