@@ -85,6 +85,47 @@ def test_dsp_inner_loop_matches_its_hand_count_on_cortex_m4(boards, fw_cache):
     assert C.estimate(code, pcs2, "cortex-m4").span(0, 30)[1] == 66
 
 
+def _m0_s8_loop(code: C.Code) -> list[C.Insn]:
+    """The int8 row accumulate of esn_row_mac on the Cortex-M0 (the reference path: one synapse per pass):
+    a 9-instruction loop from a CMP to an unconditional B back to it, with one LDRSB, one LDR and one STMIA."""
+    body = sorted((i for i in code.insns.values() if i.function == "esn_row_mac"), key=lambda i: i.addr)
+    for j, ins in enumerate(body):
+        if ins.mnemonic.split(".")[0] == "b":
+            target = int(ins.operands.split()[0], 16)
+            loop = [i for i in body[:j + 1] if i.addr >= target]
+            names = [i.mnemonic.split(".")[0] for i in loop]
+            if len(loop) == 9 and names[0] == "cmp" and names.count("ldrsb") == 1 and "stmia" in names:
+                return loop
+    raise AssertionError("no int8 row loop in esn_row_mac (the compiled code changed: recount it by hand)")
+
+
+@pytest.mark.needs_arm_gcc
+def test_reference_row_loop_matches_its_hand_count_on_cortex_m0(boards, fw_cache):
+    # Hand count from the Cortex-M0 TRM (DDI 0432C) Table 3-1, one pass = 1 synapse, 9 instructions:
+    #   cmp r3, r7              1
+    #   beq.n (not taken)       1
+    #   movs r0, #0             1
+    #   ldr r2, [r4, #0]        2   (no load pipelining on the M0)
+    #   ldrsb r0, [r3, r0]      2
+    #   adds r3, #1             1
+    #   adds r2, r2, r0         1
+    #   stmia r4!, {r2}         2   (1 + N, N = 1)
+    #   b.n (back to cmp)       3   (B: 1 + P, P = 2)
+    #   = 14 cycles per synapse (9 instructions); the last pass leaves at the BEQ (taken: 3): cmp + beq = 4.
+    board = boards["qemu-microbit"]
+    fw = build_runtime_firmware(board, bench_mcu.dense_qgraph(16, fan_in=8), builtin=True, dsp=board.dsp,
+                                cache_dir=fw_cache)
+    code = C.disassemble(fw.elf)
+    loop = _m0_s8_loop(code)
+    assert C.timing(board.core).core == "cortex-m0"
+    beq = loop[1]
+    exit_to = int(beq.operands.split()[0], 16)
+    pcs = np.array([i.addr for i in loop] * 3 + [loop[0].addr, beq.addr, exit_to], np.int64)
+    est = C.estimate(code, pcs, board.core)
+    assert [est.span(k * 9, (k + 1) * 9)[1] for k in range(3)] == [14, 14, 14]
+    assert est.span(27, 29)[1] == 4
+
+
 @pytest.mark.needs_qemu
 def test_traced_run_agrees_with_qemus_instruction_count(boards, fw_cache):
     board = boards["qemu-mps2-an386"]
