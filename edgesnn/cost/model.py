@@ -63,8 +63,12 @@ parameters and descriptor); SRAM = arena (exact, edgesnn.lower.arena_size) + sta
 firmware stack, else 4 KiB) + I/O buffers (one step's uint8 input + int64 output accumulator).
 A plan's chosen candidate replaces these with the sizes measured from its built firmware ELF
 (CostReport.with_firmware; `memory_source` says which one a report carries).
-Where the model is weak: it is linear in counts (no pipeline or cache effects), and the emulated
-board's cycles are instruction counts QEMU does not time.
+Where the model is weak: it is linear in counts (no pipeline or cache effects). On an emulated board QEMU
+counts instructions; a calibration made with estimated cycles (edgesnn.firmware.cycles: QEMU's executed
+blocks priced with the core's published timings, zero-wait memory) carries a second coefficient set: its
+`cycle_coefficients` price `cycles` and the latency, its instruction fit stays as `instruction_values`
+(LayerCost.instructions, CostReport.instructions). An older calibration of an emulated board (no
+`cycle_coefficients`) prices instructions as cycles, and says so (Coefficients.note).
 """
 
 from __future__ import annotations
