@@ -53,6 +53,9 @@ class Profile:
     total_estimated: float
     total_measured: float
     notes: list[str] = field(default_factory=list)
+    # where the estimated column is instructions (an emulated board calibrated with estimated cycles): the
+    # cost model's estimated cycles of each row (rows' order, (runtime) last) and in total
+    model_cycles: list[float] | None = None
 
     @staticmethod
     def error(est: float, meas: float) -> float:
@@ -63,12 +66,17 @@ class Profile:
         return self.error(self.total_estimated, self.total_measured)
 
     def to_dict(self) -> dict:
-        return {"artifact": "profile", "board": self.board, "model": self.model, "unit": self.unit,
-                "calibration": self.calibration, "inputs": self.inputs, "mean_steps": self.mean_steps,
-                "rows": [{"layer": n, "kind": k, "estimated": e, "measured": m, "error": self.error(e, m)}
-                         for n, k, e, m in self.rows],
-                "total": {"estimated": self.total_estimated, "measured": self.total_measured,
-                          "error": self.total_error}, "notes": self.notes}
+        d = {"artifact": "profile", "board": self.board, "model": self.model, "unit": self.unit,
+             "calibration": self.calibration, "inputs": self.inputs, "mean_steps": self.mean_steps,
+             "rows": [{"layer": n, "kind": k, "estimated": e, "measured": m, "error": self.error(e, m)}
+                      for n, k, e, m in self.rows],
+             "total": {"estimated": self.total_estimated, "measured": self.total_measured,
+                       "error": self.total_error}, "notes": self.notes}
+        if self.model_cycles is not None:
+            for row, c in zip(d["rows"], self.model_cycles):
+                row["model_cycles"] = c
+            d["total"]["model_cycles"] = float(sum(self.model_cycles))
+        return d
 
     def table(self) -> str:
         u = self.unit
@@ -151,7 +159,8 @@ def compare(qgraph, res, host, board, coeffs, model: str = "model") -> Profile:
     if coeffs.note:
         notes.append(coeffs.note)
     return Profile(board.id, model, res.unit, coeffs.calibration, n, float(res.steps.mean()), rows,
-                   rep.instructions if by_instr else rep.cycles, whole, notes)
+                   rep.instructions if by_instr else rep.cycles, whole, notes,
+                   [lc.cycles for lc in rep.layers] if by_instr else None)
 
 
 def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: str = "model",
