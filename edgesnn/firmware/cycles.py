@@ -404,9 +404,9 @@ PAGE_BYTES = 1024       # TARGET_PAGE_SIZE on M-profile cores (target/arm/cpu.c:
 # (target/arm/tcg/translate.c: DISAS_UPDATE/DISAS_WFI/DISAS_YIELD/DISAS_NORETURN)
 _TB_END = {"svc", "bkpt", "udf", "msr", "cpsid", "cpsie", "isb", "wfi", "wfe", "yield"}
 
-_BLOCK = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/[0-9a-f]+/([0-9a-f]+)\]"
-                    rb"|cpu_io_recompile: rewound execution of TB to ([0-9a-f]+)"
-                    rb"|Stopped execution of TB chain before 0x[0-9a-f]+ \[([0-9a-f]+)\])", re.M)
+_BLOCK = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]{8})/[0-9a-f]+/([0-9a-f]{8})\]"
+                    rb"|cpu_io_recompile: rewound execution of TB to ([0-9a-f]{8})"
+                    rb"|Stopped execution of TB chain before 0x[0-9a-f]+ \[([0-9a-f]{8})\])", re.M)
 
 
 @dataclass
@@ -428,9 +428,7 @@ def read_blocks(path: str | Path, *, label: str | None = None, chunk_bytes: int 
     ~20 bytes of log per executed instruction (a block is ~4 instructions), a quarter of the per-instruction
     trace (read_trace)."""
     path = Path(path)
-    start: list[int] = []
-    limit: list[int] = []
-    cut: list[int] = []
+    kinds, vals, flags = [], [], []      # per logged line: 0 Trace, 1 rewound, 2 stopped; its pc; its cflags
     mib = 1 << 20
     with open(path, "rb") as f, Progress(-(-path.stat().st_size // mib), label or "", min_seconds=0.5) as bar:
         bar.enabled = bar.enabled and label is not None
@@ -443,26 +441,46 @@ def read_blocks(path: str | Path, *, label: str | None = None, chunk_bytes: int 
                 text, buf = buf[:c], buf[c:]
             else:
                 text, buf = buf, b""
-            for pc, flags, rewound, stopped in _BLOCK.findall(text):
-                if pc:
-                    start.append(int(pc, 16))
-                    limit.append(int(flags, 16) & CF_COUNT_MASK)
-                    cut.append(-1)
-                elif rewound:
-                    back = int(rewound, 16)
-                    if start and start[-1] == back:      # rewound to its first instruction: it ran nothing
-                        start.pop(), limit.pop(), cut.pop()
-                    elif start:
-                        cut[-1] = back
-                else:
-                    if start and start[-1] == int(stopped, 16):
-                        start.pop(), limit.pop(), cut.pop()
+            found = _BLOCK.findall(text)
+            if found:   # the hex fields decoded in numpy: a Python int() per line was most of the time
+                kinds.append(np.asarray([0 if t[0] else 1 if t[2] else 2 for t in found], np.int8))
+                vals.append(_hex8(b"".join([t[0] or t[2] or t[3] for t in found])))
+                flags.append(_hex8(b"".join([t[1] or b"00000000" for t in found])))
             done = (read + len(block)) // mib - read // mib
             read += len(block)
             bar.update(done)
             if not block:
                 break
-    return Blocks(np.asarray(start, np.int64), np.asarray(limit, np.int64), np.asarray(cut, np.int64))
+    kind = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
+    val = np.concatenate(vals) if vals else np.zeros(0, np.int64)
+    flag = np.concatenate(flags) if flags else np.zeros(0, np.int64)
+    is_tb = kind == 0
+    start, limit = val[is_tb], flag[is_tb] & CF_COUNT_MASK
+    cut = np.full(len(start), -1, np.int64)
+    keep = np.ones(len(start), bool)
+    last = np.cumsum(is_tb) - 1          # per line: the index of the last block logged at or before it
+    for i in np.flatnonzero(~is_tb).tolist():   # rare: I/O rewinds and stopped chains
+        j = int(last[i])
+        while j >= 0 and not keep[j]:
+            j -= 1
+        if j < 0:
+            continue
+        if kind[i] == 1:
+            if start[j] == val[i]:       # rewound to its first instruction: it ran nothing
+                keep[j] = False
+            else:
+                cut[j] = val[i]
+        elif start[j] == val[i]:         # stopped before its first instruction
+            keep[j] = False
+    return Blocks(start[keep], limit[keep], cut[keep])
+
+
+def _hex8(text: bytes) -> np.ndarray:
+    """Fixed 8-digit lowercase hex numbers, concatenated, as int64."""
+    d = np.frombuffer(text, np.uint8).reshape(-1, 8).astype(np.int64)
+    d = np.where(d >= ord("a"), d - (ord("a") - 10), d - ord("0"))
+    return d @ (16 ** np.arange(7, -1, -1, dtype=np.int64))
+
 
 
 # -- the estimate ----------------------------------------------------------------------------------
@@ -627,10 +645,15 @@ def estimate_blocks(code: Code, blocks: Blocks, core: str, *, filtered: bool = F
     (decided by the next block's pc) and the load/store pipelining across the block boundary. The same figure,
     instruction for instruction, as `estimate` of the per-instruction stream (expand() gives that stream)."""
     pr = _Priced(timing(core), code)
-    keys = np.stack([blocks.start, blocks.limit, blocks.cut], axis=1) if len(blocks.start) else \
-        np.zeros((0, 3), np.int64)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    # one int64 key per block (np.unique over rows is ~20x slower): start, limit (9 bits), which cut (the
+    # rewound-to pcs are few: an index into their table, 0 for none)
+    cuts, cut_ix = np.unique(blocks.cut, return_inverse=True)
+    if len(cuts) >= 1 << 20:
+        raise EdgesnnError(f"{len(cuts)} distinct rewound pcs in a block log: more than its keys hold")
+    keys = (blocks.start << 29) | (blocks.limit << 20) | cut_ix.reshape(-1)
+    ukeys, inv = np.unique(keys, return_inverse=True)
     inv = inv.reshape(-1)
+    uniq = np.stack([ukeys >> 29, (ukeys >> 20) & CF_COUNT_MASK, cuts[ukeys & ((1 << 20) - 1)]], axis=1)
     n = len(uniq)
     s = {k: np.zeros(n, np.int64) for k in ("insns", "base", "last", "first_base")}
     b = {k: np.zeros(n, bool) for k in ("control", "first_single", "last_ok")}
