@@ -98,9 +98,12 @@ def run_device(qgraph, x, board, *, port: str | None = None, boot_timeout: float
     return res, run_c(qgraph, x)
 
 
+HELD_OUT_CYCLE_STEPS = 8   # the held-out models' traced run: the first 8 steps of the first input
+
+
 def run_device_cycles(qgraph, x, board, *, boot_timeout: float | None = None):
     """run_device under QEMU (compiled in), and in the same QEMU session one more run of x's first
-    CYCLE_INPUTS input(s) with the block log on (runtime_ranges, QemuTarget.log): (DeviceResult of x, host
+    CYCLE_INPUTS input(s), first HELD_OUT_CYCLE_STEPS steps, with the block log on (runtime_ranges, QemuTarget.log): (DeviceResult of x, host
     SimResult of x, the traced inputs, their estimated cycles per input [edgesnn.firmware.cycles])."""
     fw = build_runtime_firmware(board, qgraph, builtin=True)
     code = C.disassemble(fw.elf)
@@ -113,7 +116,7 @@ def run_device_cycles(qgraph, x, board, *, boot_timeout: float | None = None):
         try:
             dm = DeviceModel(q.link, qgraph, board, builtin=True)
             res = dm.run(x)
-            xt = x[:CYCLE_INPUTS]
+            xt = x[:CYCLE_INPUTS, :HELD_OUT_CYCLE_STEPS]
             q.log(True)
             dm.run(xt)
             q.log(False)
