@@ -313,8 +313,11 @@ class CostReport:
         return int(sum(self.sram.values()))
 
     def summary(self) -> dict:
-        return {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": self.energy_j, "edp_js": self.edp_js,
-                "flash_bytes": self.flash_bytes, "sram_bytes": self.sram_bytes, "mean_steps": self.mean_steps}
+        d = {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": self.energy_j, "edp_js": self.edp_js,
+             "flash_bytes": self.flash_bytes, "sram_bytes": self.sram_bytes, "mean_steps": self.mean_steps}
+        if self.instructions is not None:   # an emulated board calibrated with estimated cycles: both
+            d["instructions"] = self.instructions
+        return d
 
     def to_dict(self) -> dict:
         return {"artifact": "cost_report", "edgesnn_version": __version__, "board": self.board,
