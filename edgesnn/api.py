@@ -40,6 +40,7 @@ from .cost import coefficients
 from .data import load_dataset, load_inputs, load_labels
 from .device import flash as _FL
 from .device.runner import run_on_board
+from .device.qemu import BlockTrace
 from .emit.blob import blob_from_lowered
 from .emit.csource import c_sources
 from .emit.files import write_files
@@ -386,13 +387,13 @@ def _profile_traced(qgraph, x, board: Board, coeffs, model: str, boot_timeout) -
     tmp = Path(tempfile.mkdtemp(prefix="edgesnn-trace-"))
     try:
         os.chmod(tmp, 0o700)
-        trace = tmp / "trace.log"
+        trace = BlockTrace(tmp / "trace.log")    # QEMU's block log: edgesnn.firmware.cycles.read_blocks
         t0 = time.perf_counter()
         res, fw = run_on_board(board, qgraph, x, builtin=True, boot_timeout=boot_timeout, trace=trace)
         if res.run_cycles is None:
             raise EdgesnnError(f"{board.id}: the device reports no cycle counter; nothing to compare with")
         mib = trace.stat().st_size / 2**20
-        est = estimate_run(fw.elf, trace, board.core, list(qgraph.graph.schedule().order), inputs=len(x),
+        est = estimate_run(fw.elf, trace.path, board.core, list(qgraph.graph.schedule().order), inputs=len(x),
                            label=f"estimated cycles: reading the instruction trace ({mib:,.0f} MiB)")
         seconds = time.perf_counter() - t0
     finally:

@@ -306,7 +306,8 @@ def cmd_calibrate(args) -> None:
             check_writable(path, "-o" if path == args.output else "--measurements")
     api.calibrate(args.board, output=args.output, port=args.port, benchmarks=args.benchmarks,
                   measurements=args.measurements, refit=args.refit, held_out=not args.no_held_out,
-                  inputs=args.inputs, seed=args.seed, boot_timeout=args.boot_timeout)
+                  inputs=args.inputs, seed=args.seed, boot_timeout=args.boot_timeout,
+                  cycles=False if args.no_cycles else None)
 
 
 def _add_quant_options(s) -> None:
@@ -626,6 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmarks", type=int, default=96, metavar="N", help="microbenchmarks to run (default 96)")
     s.add_argument("--inputs", type=int, default=10, metavar="N", help="test inputs per held-out model (default 10)")
     s.add_argument("--no-held-out", action="store_true", help="skip the held-out example models")
+    s.add_argument("--no-cycles", action="store_true",
+                   help="emulated boards: skip the traced pass that fits estimated cycles (QEMU's block log priced "
+                        "with the core's published timings); the coefficients are then instructions")
     s.add_argument("--seed", type=int, default=0, help="seed of the benchmark design and the CV folds")
     _add_boot_timeout(s)
     s.set_defaults(func=cmd_calibrate)

@@ -79,11 +79,15 @@ def profile_table(profile, est_cycles: dict[str, float] | None = None, core: str
     if est_cycles is None:
         return profile.table()
     u = profile.unit
+    mc = profile.model_cycles   # the cost model's cycles (a calibration with estimated-cycle coefficients)
     body = [[n, k, f"{e:,.0f}", f"{m:,.0f}", f"{profile.error(e, m):+.1%}", f"{est_cycles[n]:,.0f}"]
-            for n, k, e, m in profile.rows]
+            + ([f"{mc[i]:,.0f}", f"{profile.error(mc[i], est_cycles[n]):+.1%}"] if mc else [])
+            for i, (n, k, e, m) in enumerate(profile.rows)]
     body.append(["total", "", f"{profile.total_estimated:,.0f}", f"{profile.total_measured:,.0f}",
-                 f"{profile.total_error:+.1%}", f"{est_cycles['total']:,.0f}"])
-    head = ["layer", "kind", f"estimated {u}", f"measured {u}", "error", "est. cycles"]
+                 f"{profile.total_error:+.1%}", f"{est_cycles['total']:,.0f}"]
+                + ([f"{sum(mc):,.0f}", f"{profile.error(sum(mc), est_cycles['total']):+.1%}"] if mc else []))
+    head = ["layer", "kind", f"estimated {u}", f"measured {u}", "error", "est. cycles"] + (
+        ["model cycles", "error"] if mc else [])
     ratio = est_cycles["total"] / profile.total_measured if profile.total_measured else float("nan")
     return (tabulate(body, head, tablefmt="simple_outline", disable_numparse=True)
             + f"\n{profile.model} on {profile.board}: means per input over {profile.inputs} inputs "
@@ -92,4 +96,6 @@ def profile_table(profile, est_cycles: dict[str, float] | None = None, core: str
             + f"\nest. cycles: cycle-approximate estimates, not measurements: every instruction QEMU executed, "
               f"priced with the {core or 'core'}'s published timings ({timings or 'edgesnn/firmware/cycles.py'}) "
               f"with zero-wait memory (a real board's flash wait states are not in them); {u} are QEMU's counts; "
-              f"{ratio:.2f} estimated cycles per measured {u[:-1] if u.endswith('s') else u} over the whole run")
+              f"{ratio:.2f} estimated cycles per measured {u[:-1] if u.endswith('s') else u} over the whole run"
+            + ("\nmodel cycles: the cost model's cycles (the calibration's estimated-cycle coefficients) against "
+               "the traced run's est. cycles; estimated instructions: its instruction coefficients" if mc else ""))

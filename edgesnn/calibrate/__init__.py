@@ -47,9 +47,37 @@ def _region_coefficients(board) -> dict:
     return out
 
 
+def _fit_report(f, meas) -> dict:
+    return {"method": "non-negative least squares on relative errors, Huber-reweighted (k = 2 MAD), rows "
+                      "beyond max(8 MAD, 10 %) trimmed", "benchmarks": f.benchmarks, "rows": f.rows,
+            "train": f.train, "cv": f.cv, "outliers": f.outliers, "not_fitted": f.not_fitted,
+            "left_out": f.left_out, "rejected": meas.rejected}
+
+
+def cycle_coefficients(meas, f, info: dict | None = None) -> dict:
+    """The estimated-cycles fit's coefficients, each with its source (and the fallbacks' means)."""
+    cv = f.cv
+    src = (f"robust NNLS on {f.benchmarks} microbenchmarks ({f.rows} rows, {meas.unit}: QEMU's block log priced "
+           f"with the core's published timings, edgesnn/firmware/cycles.py); {cv['folds']}-fold CV: layer error "
+           f"median {cv['layer_error_median']:.1%}, total median {cv['total_error_median']:.1%}")
+    out = {k: {"value": round(v, 4), "source": src} for k, v in sorted(f.coefficients.items())}
+    kids: dict[str, list[str]] = {}
+    for k in f.coefficients:
+        for parent in fallbacks(k)[1:]:
+            if parent not in f.coefficients:
+                kids.setdefault(parent, []).append(k)
+    for parent, ks in sorted(kids.items()):
+        out[parent] = {"value": round(sum(f.coefficients[k] for k in ks) / len(ks), 4),
+                       "source": f"fallback: mean of the fitted {', '.join(sorted(ks))} (estimated cycles)"}
+    return out
+
+
 def calibration(board, meas, f, *, held_out: list | None = None, command: str = "",
-                measurements_ref: str | None = None) -> dict:
-    """The calibration file (calibration/README.md): coefficients with sources, provenance, fit report."""
+                measurements_ref: str | None = None, cycles: tuple | None = None) -> dict:
+    """The calibration file (calibration/README.md): coefficients with sources, provenance, fit report.
+    cycles: (Measurements in estimated cycles, their Fit, the traced pass's figures) on emulated boards: the
+    file then carries "cycle_coefficients" (what the planner's latency uses) and "fit_cycles" beside the
+    instruction fit's "coefficients" and "fit"."""
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
     cv = f.cv
     src = (f"robust NNLS on {f.benchmarks} microbenchmarks ({f.rows} rows, {meas.unit}, {meas.runtime}); "
@@ -76,11 +104,16 @@ def calibration(board, meas, f, *, held_out: list | None = None, command: str = 
                                                                 "edgesnn_version", "tick_hz")},
                         "command": command},
          "coefficients": coeffs,
-         "fit": {"method": "non-negative least squares on relative errors, Huber-reweighted (k = 2 MAD), rows "
-                           "beyond max(8 MAD, 10 %) trimmed", "benchmarks": f.benchmarks, "rows": f.rows,
-                 "train": f.train, "cv": f.cv, "outliers": f.outliers, "not_fitted": f.not_fitted,
-                 "left_out": f.left_out, "rejected": meas.rejected}}
+         "fit": _fit_report(f, meas)}
+    if cycles is not None:
+        cmeas, cf, info = cycles
+        d["cycle_coefficients"] = cycle_coefficients(cmeas, cf)
+        d["fit_cycles"] = {**_fit_report(cf, cmeas), "measurements": info.get("measurements", cmeas.path),
+                           "traced": {k: v for k, v in info.items() if k != "measurements"}}
     if held_out is not None:
         d["held_out"] = {"models": held_out, "before": summary(held_out, "before"),
                          "after": summary(held_out, "after")}
+        if any("cycles" in r for r in held_out):   # estimated cycles of a traced input against the model's
+            d["held_out"]["cycles"] = {"before": summary(held_out, "before", True),
+                                       "after": summary(held_out, "after", True)}
     return d

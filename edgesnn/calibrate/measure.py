@@ -27,6 +27,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +40,11 @@ from ..artifact import atomic_write_bytes
 from ..board import port_chain
 from ..cost.model import layer_info
 from ..cost.schema import ROW, non_finite
-from ..device.qemu import QemuTarget
+from ..device.qemu import BlockTrace, QemuTarget
 from ..device.runner import DeviceModel, open_board
 from ..errors import EdgesnnError
 from ..firmware import build as F
+from ..firmware import cycles as C
 from ..firmware.runtime import build_runtime_firmware, input_staging_bytes, model_ram_bytes
 from ..lower import lower
 from ..progress import Progress
@@ -125,13 +129,14 @@ class Session:
     """One device session: QEMU booted once with the blob-loading runtime firmware, or a real board on
     `port` already flashed with it; models are sent as blobs one after another."""
 
-    def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None):
+    def __init__(self, board, port: str | None = None, timeout: float = 5.0, boot_timeout: float | None = None,
+                 trace=None):
         self.board, self.q = board, None
         self.fw = build_runtime_firmware(board) if board.firmware.get("port") else None
         if port is not None:   # the real board's HELLO checked: protocol version, board id
             self.link = open_board(board, port, timeout=timeout)
         else:
-            self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout)
+            self.q = QemuTarget(board, self.fw.elf, timeout=timeout, boot_timeout=boot_timeout, trace=trace)
             self.link = self.q.start()
         self.hello = self.link.hello or self.link.handshake()
         self.prov = provenance(board, self.hello, self.fw)
@@ -177,6 +182,98 @@ def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs:
                 rows += run_rows(q, s.run(q, x), s.prov, spec.id, {"spec": spec.to_dict()})
             bar.update()
     return rows, skipped
+
+
+CYCLE_UNIT = "estimated cycles"
+CYCLE_INPUTS, CYCLE_STEPS = 1, 3   # the traced run of each benchmark: its first input's first steps (4: +39 % on make calibrate)
+
+
+def estimated_cycle_rows(rows: list[dict], est, runs: list[tuple[str, object, object]]) -> list[dict]:
+    """Rows in CYCLE_UNIT of traced runs: each run's (bench, qgraph, DeviceResult) in the order they ran, `est`
+    the edgesnn.firmware.cycles.Estimate of the session's block log (one esn_reset ... esn_step span per
+    input). Each layer's "measured" is its estimated cycles between the two esn_port_cycles calls that time
+    it, the (run) row's every esn_step call; `rows` the runs' rows as run_rows made them (instructions)."""
+    spans = C.input_spans(est)
+    want = sum(len(res.steps) for _, _, res in runs)
+    if len(spans) != want:
+        raise CalibrationError(f"the block log holds {len(spans)} inputs (esn_reset ... esn_step), {want} were run")
+    out, k, i = [], 0, 0
+    for bench, q, res in runs:
+        order = list(q.graph.schedule().order)
+        per_node = {n: 0 for n in order}
+        whole = 0
+        traced = 0
+        for span in spans[k:k + len(res.steps)]:
+            for name, w in zip(order, C.per_node(est, len(order), span)):
+                per_node[name] += w.cycles
+            calls = est.calls("esn_step", span)
+            whole += sum(est.span(a, b)[1] for a, b in calls)
+            traced += sum(est.span(a, b)[0] for a, b in calls)
+        # the log must hold every instruction QEMU counted (its count is read a tick apart at each end of a
+        # layer's window and of each RUN): a block missing from it would show here
+        slack = 0.01 * float(res.run_cycles.sum()) + 500
+        if abs(traced - float(res.run_cycles.sum())) > slack:
+            raise CalibrationError(f"benchmark {bench}: the block log holds {traced:,} instructions of esn_step, "
+                                   f"QEMU counted {int(res.run_cycles.sum()):,}: the log misses code")
+        k += len(res.steps)
+        mine = [r for r in rows[i:] if r["bench"] == bench]
+        i += len(mine)
+        total = 0
+        for r in mine:
+            r = {**r, "unit": CYCLE_UNIT}
+            if r["layer"] == RUN_ROW:
+                r["measured"], r["layers_measured"] = int(whole), int(total)
+            else:
+                r["measured"] = int(per_node[r["layer"]])
+                total += r["measured"]
+            out.append(r)
+    return out
+
+
+def measure_with_cycles(board, specs: list[B.BenchSpec], *, inputs: int = 3, steps: int = 16,
+                        label: str = "microbenchmarks", boot_timeout: float | None = None,
+                        trace_dir: str | Path | None = None) -> tuple[list[dict], list[dict], list[str], dict]:
+    """measure() on an emulated board, and estimated cycles of the same benchmarks in the same session: after
+    each benchmark's measured run, QEMU's block log is turned on (QemuTarget.log) for one more run of its
+    first CYCLE_INPUTS input(s)' first CYCLE_STEPS steps, and off again; the log covers the runtime's code
+    only (runtime_ranges). Every estimated figure is exact (no tick resolution), so a short run serves, and
+    the pass adds only those runs and their log to the calibration (the blob is loaded once for both).
+    (rows in instructions, rows in CYCLE_UNIT, skipped notes, {"log_bytes", "instructions", "seconds", ...})."""
+    import time
+    tmp = tempfile.mkdtemp(prefix="edgesnn-cycles-", dir=trace_dir)
+    try:
+        os.chmod(tmp, 0o700)
+        code = C.disassemble(build_runtime_firmware(board).elf)   # cached: the session's firmware
+        trace = BlockTrace(Path(tmp) / "blocks.log", C.runtime_ranges(code), paused=True)
+        rows, crows_raw, runs, skipped = [], [], [], []
+        traced_s = 0.0
+        with Session(board, boot_timeout=boot_timeout, trace=trace) as s, Progress(len(specs), label) as bar:
+            for spec in specs:
+                x = B.inputs(spec, inputs, steps)
+                q = B.quantized(spec, x)
+                if not s.fits(q):
+                    skipped.append(f"{spec.id}: does not fit the firmware arena of {s.hello.arena_bytes:,} B")
+                else:
+                    dm = DeviceModel(s.link, q, board)
+                    rows += run_rows(q, dm.run(x), s.prov, spec.id, {"spec": spec.to_dict()})
+                    t0 = time.perf_counter()
+                    s.q.log(True)
+                    res = dm.run(x[:CYCLE_INPUTS, :CYCLE_STEPS])
+                    s.q.log(False)
+                    traced_s += time.perf_counter() - t0
+                    crows_raw += run_rows(q, res, s.prov, spec.id, {"spec": spec.to_dict()})
+                    runs.append((spec.id, q, res))
+                bar.update()
+        t0 = time.perf_counter()
+        size = trace.stat().st_size if trace.path.exists() else 0
+        est = C.estimate_blocks(code, C.read_blocks(trace.path), board.core, filtered=True)
+        crows = estimated_cycle_rows(crows_raw, est, runs)
+        return rows, crows, skipped, {"log_bytes": size, "instructions": est.instructions,
+                                      "seconds": round(traced_s + time.perf_counter() - t0, 1),
+                                      "inputs": CYCLE_INPUTS, "steps": CYCLE_STEPS,
+                                      "timings": C.timing(board.core).source}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_rows(rows: list[dict], path: str | Path) -> None:

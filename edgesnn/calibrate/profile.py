@@ -17,6 +17,9 @@ at the packed one plans pick (PACKED: 4-bit weights, 8-bit state), whose kernels
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +28,17 @@ from tabulate import tabulate
 
 from ..cost.model import RUNTIME_ROW, coefficients, estimate
 from ..data import load_dataset
-from ..device.runner import run_on_board
+from ..device.qemu import BlockTrace, QemuTarget
+from ..device.runner import DeviceModel, run_on_board
 from ..errors import EdgesnnError
+from ..firmware import cycles as C
 from ..firmware.build import FirmwareTooLarge
+from ..firmware.runtime import build_runtime_firmware
 from ..progress import Progress
 from ..resources import EXAMPLES, calibration_file
 from ..runtime.binding import run_c
 from ..runtime.engines import load_model, to_qgraph
-from .measure import runtime_sources
+from .measure import CYCLE_INPUTS, runtime_sources
 
 
 @dataclass
@@ -47,6 +53,9 @@ class Profile:
     total_estimated: float
     total_measured: float
     notes: list[str] = field(default_factory=list)
+    # where the estimated column is instructions (an emulated board calibrated with estimated cycles): the
+    # cost model's estimated cycles of each row (rows' order, (runtime) last) and in total
+    model_cycles: list[float] | None = None
 
     @staticmethod
     def error(est: float, meas: float) -> float:
@@ -57,12 +66,17 @@ class Profile:
         return self.error(self.total_estimated, self.total_measured)
 
     def to_dict(self) -> dict:
-        return {"artifact": "profile", "board": self.board, "model": self.model, "unit": self.unit,
-                "calibration": self.calibration, "inputs": self.inputs, "mean_steps": self.mean_steps,
-                "rows": [{"layer": n, "kind": k, "estimated": e, "measured": m, "error": self.error(e, m)}
-                         for n, k, e, m in self.rows],
-                "total": {"estimated": self.total_estimated, "measured": self.total_measured,
-                          "error": self.total_error}, "notes": self.notes}
+        d = {"artifact": "profile", "board": self.board, "model": self.model, "unit": self.unit,
+             "calibration": self.calibration, "inputs": self.inputs, "mean_steps": self.mean_steps,
+             "rows": [{"layer": n, "kind": k, "estimated": e, "measured": m, "error": self.error(e, m)}
+                      for n, k, e, m in self.rows],
+             "total": {"estimated": self.total_estimated, "measured": self.total_measured,
+                       "error": self.total_error}, "notes": self.notes}
+        if self.model_cycles is not None:
+            for row, c in zip(d["rows"], self.model_cycles):
+                row["model_cycles"] = c
+            d["total"]["model_cycles"] = float(sum(self.model_cycles))
+        return d
 
     def table(self) -> str:
         u = self.unit
@@ -84,23 +98,72 @@ def run_device(qgraph, x, board, *, port: str | None = None, boot_timeout: float
     return res, run_c(qgraph, x)
 
 
+HELD_OUT_CYCLE_STEPS = 8   # the held-out models' traced run: the first 8 steps of the first input
+
+
+def run_device_cycles(qgraph, x, board, *, boot_timeout: float | None = None):
+    """run_device under QEMU (compiled in), and in the same QEMU session one more run of x's first
+    CYCLE_INPUTS input(s), first HELD_OUT_CYCLE_STEPS steps, with the block log on (runtime_ranges, QemuTarget.log): (DeviceResult of x, host
+    SimResult of x, the traced inputs, their estimated cycles per input [edgesnn.firmware.cycles])."""
+    fw = build_runtime_firmware(board, qgraph, builtin=True)
+    code = C.disassemble(fw.elf)
+    tmp = Path(tempfile.mkdtemp(prefix="edgesnn-cycles-"))
+    try:
+        os.chmod(tmp, 0o700)
+        trace = BlockTrace(tmp / "blocks.log", C.runtime_ranges(code), paused=True)
+        q = QemuTarget(board, fw.elf, boot_timeout=boot_timeout, trace=trace)
+        q.start()
+        try:
+            dm = DeviceModel(q.link, qgraph, board, builtin=True)
+            res = dm.run(x)
+            xt = x[:CYCLE_INPUTS, :HELD_OUT_CYCLE_STEPS]
+            q.log(True)
+            dm.run(xt)
+            q.log(False)
+        except BaseException:
+            q.kill()
+            raise
+        code_ = q.close()
+        if code_ != 0:
+            raise EdgesnnError(f"firmware exited with code {code_}, expected 0")
+        est = C.estimate_blocks(code, C.read_blocks(trace.path), board.core, filtered=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    spans = C.input_spans(est)
+    if len(spans) != len(xt):
+        raise EdgesnnError(f"the block log holds {len(spans)} inputs (esn_reset calls {len(est.calls('esn_reset'))}, "
+                           f"esn_step calls {len(est.calls('esn_step'))}, {len(est.pcs)} blocks), {len(xt)} were traced")
+    per_input = np.asarray([sum(est.span(a, b)[1] for a, b in est.calls("esn_step", sp)) for sp in spans], float)
+    return res, run_c(qgraph, x), xt, per_input
+
+
 def compare(qgraph, res, host, board, coeffs, model: str = "model") -> Profile:
     """The Profile of one device run against the estimate under `coeffs`."""
     rep = estimate(qgraph, host, board, coeffs=coeffs)
     n = len(res.steps)
+    # the device counted instructions (QEMU): set them beside the instruction fit's estimate where the
+    # calibration has one (its `cycles` are then estimated cycles, compared with a traced run's: held_out)
+    by_instr = res.unit == "instructions" and rep.instructions is not None
+
+    def est(lc):
+        return lc.instructions if by_instr else lc.cycles
+
     meas = {name: float(cs[res.unit].sum()) / n for name, cs in res.counts.items()}
     whole = float(res.run_cycles.sum()) / n
     rows = []
     for lc in rep.layers:
         if lc.name == RUNTIME_ROW:
-            rows.append((lc.name, "time loop", lc.cycles, whole - sum(meas.values())))
+            rows.append((lc.name, "time loop", est(lc), whole - sum(meas.values())))
         else:
-            rows.append((lc.name, lc.kind, lc.cycles, meas[lc.name]))
+            rows.append((lc.name, lc.kind, est(lc), meas[lc.name]))
     notes = []
     if not np.array_equal(res.steps, host.steps if host.steps is not None else res.steps):
         notes.append("the device ran other step counts than the host runtime: the runtimes differ")
-    return Profile(board.id, model, res.unit, coeffs.calibration, n, float(res.steps.mean()), rows, rep.cycles,
-                   whole, notes)
+    if coeffs.note:
+        notes.append(coeffs.note)
+    return Profile(board.id, model, res.unit, coeffs.calibration, n, float(res.steps.mean()), rows,
+                   rep.instructions if by_instr else rep.cycles, whole, notes,
+                   [lc.cycles for lc in rep.layers] if by_instr else None)
 
 
 def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: str = "model",
@@ -130,10 +193,13 @@ PACKED = {"weight_bits": 4, "state_bits": 8}   # the held-out models' second pre
 
 
 def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 10,
-             boot_timeout: float | None = None) -> list[dict]:
+             boot_timeout: float | None = None, cycles: bool = False) -> list[dict]:
     """Each example model run once on the board at the default quantization (as `edgesnn run MODEL.json`)
     and once at PACKED (named MODEL@w4s8), its total estimated under each of `coeff_sets`
-    ({label: Coefficients}); a model that cannot fit the board is listed with why."""
+    ({label: Coefficients}); a model that cannot fit the board is listed with why. cycles (emulated boards):
+    also the estimated cycles of its first input(s), traced in the same session (run_device_cycles), against
+    each set's cycles for those inputs: row["cycles"] = {"inputs", "traced": per input, label: {"estimated",
+    "error"}}."""
     out = []
     precisions = (("", {}), (f"@w{PACKED['weight_bits']}s{PACKED['state_bits']}", PACKED))
     models = example_models()
@@ -145,7 +211,10 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
             for suffix, quant in precisions:
                 name, q = base + suffix, to_qgraph(model, **quant)
                 try:
-                    res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
+                    if cycles:
+                        res, host, xt, traced = run_device_cycles(q, x, board, boot_timeout=boot_timeout)
+                    else:
+                        res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
                 except FirmwareTooLarge as e:
                     out.append({"model": name, "skipped": e.regions})
                     bar.update()
@@ -155,13 +224,23 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
                     p = compare(q, res, host, board, c, name)
                     row[label] = {"estimated": p.total_estimated, "error": p.total_error,
                                   "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
+                if cycles:
+                    t = float(traced.mean())
+                    hc = run_c(q, xt)
+                    row["cycles"] = {"inputs": len(xt), "traced": t}
+                    for label, c in coeff_sets.items():
+                        e = estimate(q, hc, board, coeffs=c).cycles
+                        row["cycles"][label] = {"estimated": e, "error": (e - t) / t if t else float("nan"),
+                                                "unit": c.unit}
                 out.append(row)
                 bar.update()
     return out
 
 
-def summary(rows: list[dict], label: str) -> dict:
-    errs = [abs(r[label]["error"]) for r in rows if label in r]
+def summary(rows: list[dict], label: str, cycles: bool = False) -> dict:
+    """Median and worst |error| of the rows' totals under `label` (cycles: of their estimated cycles)."""
+    errs = [abs((r["cycles"] if cycles else r)[label]["error"]) for r in rows
+            if label in (r.get("cycles", {}) if cycles else r)]
     if not errs:
         return {"models": 0}
     return {"models": len(errs), "median_error": float(np.median(errs)), "worst_error": float(max(errs))}

@@ -63,8 +63,12 @@ parameters and descriptor); SRAM = arena (exact, edgesnn.lower.arena_size) + sta
 firmware stack, else 4 KiB) + I/O buffers (one step's uint8 input + int64 output accumulator).
 A plan's chosen candidate replaces these with the sizes measured from its built firmware ELF
 (CostReport.with_firmware; `memory_source` says which one a report carries).
-Where the model is weak: it is linear in counts (no pipeline or cache effects), and the emulated
-board's cycles are instruction counts QEMU does not time.
+Where the model is weak: it is linear in counts (no pipeline or cache effects). On an emulated board QEMU
+counts instructions; a calibration made with estimated cycles (edgesnn.firmware.cycles: QEMU's executed
+blocks priced with the core's published timings, zero-wait memory) carries a second coefficient set: its
+`cycle_coefficients` price `cycles` and the latency, its instruction fit stays as `instruction_values`
+(LayerCost.instructions, CostReport.instructions). An older calibration of an emulated board (no
+`cycle_coefficients`) prices instructions as cycles, and says so (Coefficients.note).
 """
 
 from __future__ import annotations
@@ -121,16 +125,28 @@ class Coefficients:
     values: dict[str, float]
     sources: dict[str, str]
     calibration: str  # "priors" or the calibration file's id
+    # an emulated board calibrated with estimated cycles: `values` are those (latency), and these the same
+    # terms fitted to QEMU's instruction counts (what its counters measure); None otherwise
+    instruction_values: dict[str, float] | None = None
+    unit: str = "cycles"   # what `values` price: "cycles" (priors, a real board), "estimated cycles", "instructions"
+    note: str = ""         # why the unit is what it is (an older calibration file)
 
     def to_dict(self) -> dict:
-        return {"board": self.board, "calibration": self.calibration,
-                "coefficients": {k: {"value": v, "source": self.sources[k]} for k, v in sorted(self.values.items())}}
+        d = {"board": self.board, "calibration": self.calibration, "unit": self.unit,
+             "coefficients": {k: {"value": v, "source": self.sources[k]} for k, v in sorted(self.values.items())}}
+        if self.instruction_values is not None:
+            d["instruction_coefficients"] = dict(sorted(self.instruction_values.items()))
+        if self.note:
+            d["note"] = self.note
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Coefficients":
         c = d["coefficients"]
+        iv = d.get("instruction_coefficients")
         return cls(d["board"], {k: float(v["value"]) for k, v in c.items()}, {k: v["source"] for k, v in c.items()},
-                   d["calibration"])
+                   d["calibration"], {k: float(v) for k, v in iv.items()} if iv is not None else None,
+                   d.get("unit", "cycles"), d.get("note", ""))
 
 
 def _mirror(board):
@@ -162,7 +178,16 @@ def load_calibration(path: str | Path) -> dict:
         raise CalibrationSchemaError(f"{path}: {bad}: not a finite number")
     check(d, CALIBRATION, str(path), error=CalibrationSchemaError)
     out = {k: (float(v["value"]), str(v.get("source", "calibration"))) for k, v in d["coefficients"].items()}
-    return {"id": str(d.get("id", Path(path).name)), "board": d.get("board"), "coefficients": out}
+    cyc = {k: (float(v["value"]), str(v.get("source", "calibration"))) for k, v in d.get("cycle_coefficients",
+                                                                                           {}).items()}
+    unit = (d.get("provenance") or {}).get("unit", "cycles")
+    return {"id": str(d.get("id", Path(path).name)), "board": d.get("board"), "coefficients": out,
+            "cycle_coefficients": cyc or None, "unit": unit}
+
+
+OLD_CALIBRATION_NOTE = ("{id} has no estimated-cycle coefficients (made before edgesnn recorded them): its "
+                        "coefficients are QEMU instructions, so latency here is instructions / clock; recalibrate "
+                        "(`edgesnn calibrate --board {board}`) for estimated cycles")
 
 
 def coefficients(board, calibration: str | Path | None = None, *, priors_only: bool = False) -> Coefficients:
@@ -205,6 +230,14 @@ def coefficients(board, calibration: str | Path | None = None, *, priors_only: b
         for k, (v, s) in cal["coefficients"].items():
             vals[k], srcs[k] = v, f"calibration {cal['id']}: {s}"
         cal_id = cal["id"]
+        if cal["cycle_coefficients"]:   # latency from estimated cycles; the instruction fit kept beside
+            instr = dict(vals)
+            for k, (v, s) in cal["cycle_coefficients"].items():
+                vals[k], srcs[k] = v, f"calibration {cal['id']} (estimated cycles): {s}"
+            return Coefficients(board.id, vals, srcs, cal_id, instr, "estimated cycles")
+        if cal["unit"] == "instructions":
+            return Coefficients(board.id, vals, srcs, cal_id, None, "instructions",
+                                OLD_CALIBRATION_NOTE.format(id=cal_id, board=board.id))
     return Coefficients(board.id, vals, srcs, cal_id)
 
 
@@ -216,15 +249,20 @@ class LayerCost:
     cycles: float
     energy_pj: float
     terms: dict[str, float] = field(default_factory=dict)  # coefficient name used -> its count
+    instructions: float | None = None  # the instruction fit's figure (Coefficients.instruction_values), if any
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "counts": self.counts, "cycles": self.cycles,
-                "energy_pj": self.energy_pj, "terms": self.terms}
+        d = {"name": self.name, "kind": self.kind, "counts": self.counts, "cycles": self.cycles,
+             "energy_pj": self.energy_pj, "terms": self.terms}
+        if self.instructions is not None:
+            d["instructions"] = self.instructions
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LayerCost":
         return cls(d["name"], d["kind"], {k: float(v) for k, v in d["counts"].items()}, float(d["cycles"]),
-                   float(d["energy_pj"]), {k: float(v) for k, v in d.get("terms", {}).items()})
+                   float(d["energy_pj"]), {k: float(v) for k, v in d.get("terms", {}).items()},
+                   float(d["instructions"]) if d.get("instructions") is not None else None)
 
 
 @dataclass
@@ -248,6 +286,13 @@ class CostReport:
         return float(sum(l.cycles for l in self.layers))
 
     @property
+    def instructions(self) -> float | None:
+        """Estimated instructions (the instruction fit of an emulated board calibrated with estimated cycles)."""
+        if any(l.instructions is None for l in self.layers):
+            return None
+        return float(sum(l.instructions for l in self.layers))
+
+    @property
     def latency_s(self) -> float:
         return self.cycles / self.clock_hz
 
@@ -268,8 +313,11 @@ class CostReport:
         return int(sum(self.sram.values()))
 
     def summary(self) -> dict:
-        return {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": self.energy_j, "edp_js": self.edp_js,
-                "flash_bytes": self.flash_bytes, "sram_bytes": self.sram_bytes, "mean_steps": self.mean_steps}
+        d = {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": self.energy_j, "edp_js": self.edp_js,
+             "flash_bytes": self.flash_bytes, "sram_bytes": self.sram_bytes, "mean_steps": self.mean_steps}
+        if self.instructions is not None:   # an emulated board calibrated with estimated cycles: both
+            d["instructions"] = self.instructions
+        return d
 
     def to_dict(self) -> dict:
         return {"artifact": "cost_report", "edgesnn_version": __version__, "board": self.board,
@@ -518,7 +566,7 @@ def estimate(qgraph, result, board, *, coeffs: Coefficients | None = None, place
     """CostReport of `qgraph` on `board` from the activity in `result` (a run on the user's data)."""
     coeffs = coeffs or coefficients(board)
     placement = placement or {"weights": board.code_region, "arena": board.arena_region}
-    v = coeffs.values
+    v, iv = coeffs.values, coeffs.instruction_values
     wr, ar = placement["weights"], placement["arena"]
     nodes = qgraph.graph.nodes
     info = layer_info(qgraph)
@@ -530,16 +578,20 @@ def estimate(qgraph, result, board, *, coeffs: Coefficients | None = None, place
         cyc = instr + mem
         e = (cyc * v["energy_per_cycle_pj"] + pr * v[f"{wr}.read_energy_pj"] + rd * v[f"{ar}.read_energy_pj"]
              + wt * v[f"{ar}.write_energy_pj"])
-        layers.append(LayerCost(name, nodes[name].kind, c, float(cyc), float(e), used))
+        ins = priced(layer_terms(info["layers"][name], c), iv)[0] if iv is not None else None
+        layers.append(LayerCost(name, nodes[name].kind, c, float(cyc), float(e), used, ins))
     steps = float(result.mean_steps)
     rt = runtime_terms(info["model"], steps)
     cyc, used = priced(rt, v)
     layers.append(LayerCost(RUNTIME_ROW, "time loop", {"steps": steps, **{k.removeprefix("cycles_per_"): n for k, n
                                                                           in rt.items() if k != "cycles_per_step"}},
-                            cyc, cyc * v["energy_per_cycle_pj"], used))
+                            cyc, cyc * v["energy_per_cycle_pj"], used, priced(rt, iv)[0] if iv is not None else None))
     flash, sram, code_src = memory(qgraph, board, blob_bytes, arena_bytes, schedule=schedule,
                                    steps=int(result.outputs.shape[1]))
-    notes = [f"runtime code: {code_src}"]
+    notes = [f"runtime code: {code_src}"] + ([coeffs.note] if coeffs.note else [])
+    if iv is not None:
+        notes.append("cycles: estimated cycles (the calibration's fit to QEMU runs priced with the core's published "
+                     "timings); instructions: its fit to QEMU's instruction counts")
     if schedule != "time-step-major":
         notes.append(f"cycles: the instruction terms are those of time-step-major (one call per layer and step); "
                      f"{schedule} calls each layer once for all its steps, which they do not model")

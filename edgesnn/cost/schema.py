@@ -28,6 +28,9 @@ CALIBRATION = obj({
     "artifact": {"const": "calibration"}, "edgesnn_version": STR, "board": STR, "id": STR, "created": STR,
     "provenance": {"type": "object"}, "coefficients": {"type": "object", "additionalProperties": COEFFICIENT},
     "fit": {"type": "object"}, "held_out": {"type": "object"},
+    # emulated boards: the same terms fitted to estimated cycles (edgesnn.firmware.cycles), beside the
+    # instruction fit in "coefficients"; files made before edgesnn recorded them have neither
+    "cycle_coefficients": {"type": "object", "additionalProperties": COEFFICIENT}, "fit_cycles": {"type": "object"},
 }, ["artifact", "coefficients"])
 
 _COUNT = int_range(0)

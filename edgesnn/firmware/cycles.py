@@ -276,6 +276,74 @@ def disassemble(elf: str | Path) -> Code:
     return Code(Path(elf), insns, funcs)
 
 
+def static_returns(code: Code, targets: tuple[str, ...], within: tuple[str, ...] | None = None) -> list[int]:
+    """Return addresses of every BL/BLX to one of `targets` (in functions `within`, or anywhere)."""
+    entries = {code.functions[t] for t in targets if t in code.functions}
+    out = []
+    for a, ins in code.insns.items():
+        if ins.cls == "bl" and (within is None or ins.function in within):
+            try:
+                if int(ins.operands.split()[0], 16) in entries:
+                    out.append(a + ins.size)
+            except (ValueError, IndexError):
+                continue
+    return sorted(out)
+
+
+def runtime_ranges(code: Code, roots: tuple[str, ...] = ("esn_step", "esn_reset")) -> str:
+    """QEMU `-dfilter` ranges that keep a trace to the code the runtime's windows need: every function but the
+    firmware's serial server (esn_fw_*: it spins on the UART while the host prepares the next request; under
+    -icount sleep=off that spin would fill the log), except the server functions `roots` reach by direct
+    calls (the port's cycle-counter hooks); in the server functions left out, only the return point of each
+    call of a root. Every esn_step and esn_reset call, and all they execute, stays in the log, so the
+    windows' figures are those of an unfiltered trace (tests/firmware/test_cycles.py checks it). Keeping
+    only what the roots reach directly would be smaller (no model loader) but loses the kernels the runtime
+    reaches through function pointers: measured, digits_mlp's windows came out 7 % short."""
+    order = sorted(code.insns)
+    by_func: dict[str, list[int]] = {}
+    for a in order:
+        by_func.setdefault(code.insns[a].function, []).append(a)
+    entry = {a: f for f, a in code.functions.items()}
+    callees: dict[str, set] = {f: set() for f in by_func}
+    for f, addrs in by_func.items():
+        for a in addrs:
+            ins = code.insns[a]
+            if ins.mnemonic.split(".")[0] in ("bl", "b", "blx") and ins.operands.split(" ")[0]:
+                try:
+                    t = int(ins.operands.split()[0], 16)
+                except ValueError:
+                    continue
+                if t in entry and entry[t] != f:
+                    callees[f].add(entry[t])
+    keep = {f for f in by_func if not f.startswith("esn_fw_")}
+    todo, seen = list(roots), set(roots)
+    while todo:                       # what the roots reach by direct calls (the port's hooks among them)
+        for c in callees.get(todo.pop(), ()):
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    keep |= seen
+    # in the server functions left out, only the return point of each call of a root (the block after the
+    # BL): there the root's call ends (Estimate.calls with filtered=True)
+    rets = [(r, r + 2, False) for f in by_func if f not in keep for r in static_returns(code, roots, (f,))]
+    spans = list(rets)
+    for a in order:                   # runs of kept code in address order (two static functions may share a name)
+        ins = code.insns[a]
+        if ins.function in keep:
+            if spans and spans[-1][1] == a and spans[-1][2]:
+                spans[-1] = (spans[-1][0], a + ins.size, True)
+            else:
+                spans.append((a, a + ins.size, True))
+    spans = sorted((lo, hi) for lo, hi, *_ in spans)
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return ",".join(f"{lo:#x}..{hi - 1:#x}" for lo, hi in merged)
+
+
 # -- the executed stream --------------------------------------------------------------------------
 
 _TRACE = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/"
@@ -328,35 +396,138 @@ def read_trace(path: str | Path, *, label: str | None = None, chunk_bytes: int =
     return np.concatenate(parts)
 
 
+# -- the executed translation blocks ----------------------------------------------------------------
+
+CF_COUNT_MASK = 0x1ff   # QEMU 7.2 include/exec/exec-all.h: a TB's cflags carry its instruction limit (0: none)
+PAGE_BYTES = 1024       # TARGET_PAGE_SIZE on M-profile cores (target/arm/cpu.c: 1 KiB pages for PMSA/M)
+# instructions that end a translation block besides control transfers and writes to pc
+# (target/arm/tcg/translate.c: DISAS_UPDATE/DISAS_WFI/DISAS_YIELD/DISAS_NORETURN)
+_TB_END = {"svc", "bkpt", "udf", "msr", "cpsid", "cpsie", "isb", "wfi", "wfe", "yield"}
+
+_BLOCK = re.compile(rb"^(?:Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]{8})/[0-9a-f]+/([0-9a-f]{8})\]"
+                    rb"|cpu_io_recompile: rewound execution of TB to ([0-9a-f]{8})"
+                    rb"|Stopped execution of TB chain before 0x[0-9a-f]+ \[([0-9a-f]{8})\])", re.M)
+
+
+@dataclass
+class Blocks:
+    """Executed translation blocks, in order: each one's first pc, its instruction limit (cflags; 0: none) and
+    where it was cut (-1: not cut; else the pc of the instruction an I/O access under -icount rewound it to,
+    which re-runs in the next block: the block executed the instructions before it)."""
+    start: np.ndarray
+    limit: np.ndarray
+    cut: np.ndarray
+
+
+def read_blocks(path: str | Path, *, label: str | None = None, chunk_bytes: int = 32 << 20) -> Blocks:
+    """The executed translation blocks of QEMU's `-d exec,nochain` log (no -singlestep: a block per straight
+    line of code, each logged as it is entered; nochain: every entry is logged). A block entered and left
+    before its first instruction ("Stopped execution of TB chain before ... [PC]": an interrupt or the icount
+    budget) is taken back; one that an I/O access rewound ("cpu_io_recompile: rewound execution of TB to PC")
+    ran up to PC, and the instruction at PC re-runs in a one-instruction block (cflags limit 1) next.
+    ~20 bytes of log per executed instruction (a block is ~4 instructions), a quarter of the per-instruction
+    trace (read_trace)."""
+    path = Path(path)
+    kinds, vals, flags = [], [], []      # per logged line: 0 Trace, 1 rewound, 2 stopped; its pc; its cflags
+    mib = 1 << 20
+    with open(path, "rb") as f, Progress(-(-path.stat().st_size // mib), label or "", min_seconds=0.5) as bar:
+        bar.enabled = bar.enabled and label is not None
+        buf, read = b"", 0
+        while True:
+            block = f.read(chunk_bytes)
+            if block:
+                buf += block
+                c = buf.rfind(b"\n") + 1
+                text, buf = buf[:c], buf[c:]
+            else:
+                text, buf = buf, b""
+            found = _BLOCK.findall(text)
+            if found:   # the hex fields decoded in numpy: a Python int() per line was most of the time
+                kinds.append(np.asarray([0 if t[0] else 1 if t[2] else 2 for t in found], np.int8))
+                vals.append(_hex8(b"".join([t[0] or t[2] or t[3] for t in found])))
+                flags.append(_hex8(b"".join([t[1] or b"00000000" for t in found])))
+            done = (read + len(block)) // mib - read // mib
+            read += len(block)
+            bar.update(done)
+            if not block:
+                break
+    kind = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
+    val = np.concatenate(vals) if vals else np.zeros(0, np.int64)
+    flag = np.concatenate(flags) if flags else np.zeros(0, np.int64)
+    is_tb = kind == 0
+    start, limit = val[is_tb], flag[is_tb] & CF_COUNT_MASK
+    cut = np.full(len(start), -1, np.int64)
+    keep = np.ones(len(start), bool)
+    last = np.cumsum(is_tb) - 1          # per line: the index of the last block logged at or before it
+    for i in np.flatnonzero(~is_tb).tolist():   # rare: I/O rewinds and stopped chains
+        j = int(last[i])
+        while j >= 0 and not keep[j]:
+            j -= 1
+        if j < 0:
+            continue
+        if kind[i] == 1:
+            if start[j] == val[i]:       # rewound to its first instruction: it ran nothing
+                keep[j] = False
+            else:
+                cut[j] = val[i]
+        elif start[j] == val[i]:         # stopped before its first instruction
+            keep[j] = False
+    return Blocks(start[keep], limit[keep], cut[keep])
+
+
+def _hex8(text: bytes) -> np.ndarray:
+    """Fixed 8-digit lowercase hex numbers, concatenated, as int64."""
+    d = np.frombuffer(text, np.uint8).reshape(-1, 8).astype(np.int64)
+    d = np.where(d >= ord("a"), d - (ord("a") - 10), d - ord("0"))
+    return d @ (16 ** np.arange(7, -1, -1, dtype=np.int64))
+
+
+
 # -- the estimate ----------------------------------------------------------------------------------
 
 @dataclass
 class Estimate:
-    """Estimated cycles of each executed instruction of a trace."""
+    """Estimated cycles of an executed stream, held per executed block (a translation block of QEMU's block
+    log, or a single instruction of the per-instruction trace): positions index blocks; every call's entry
+    and return address starts one (a branch ends a translation block)."""
     core: str
     code: Code
-    pcs: np.ndarray          # executed pcs
-    cycles: np.ndarray       # estimated cycles of each
-    func: np.ndarray         # function index of each (into `names`)
+    pcs: np.ndarray          # each block's first pc
+    insns: np.ndarray        # its instructions
+    cycles: np.ndarray       # its estimated cycles
+    last: np.ndarray         # its last instruction's pc
+    func: np.ndarray         # function index of its first instruction (into `names`)
     names: list[str]
+    filtered: bool = False   # the log was filtered (runtime_ranges): a call's caller may be left out of it
     _cum: np.ndarray = field(init=False, repr=False)
+    _icum: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
         self._cum = np.concatenate([[0], np.cumsum(self.cycles)])
+        self._icum = np.concatenate([[0], np.cumsum(self.insns)])
+
+    @property
+    def instructions(self) -> int:
+        return int(self._icum[-1])
+
+    @property
+    def total_cycles(self) -> int:
+        return int(self._cum[-1])
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """(instructions, estimated cycles) of trace positions [start, end)."""
-        return end - start, int(self._cum[end] - self._cum[start])
+        """(instructions, estimated cycles) of stream positions (blocks) [start, end)."""
+        return int(self._icum[end] - self._icum[start]), int(self._cum[end] - self._cum[start])
 
     def by_function(self, start: int = 0, end: int | None = None) -> dict[str, tuple[int, int]]:
+        """{function: (instructions, estimated cycles)}, each block counted in the function it starts in."""
         end = len(self.pcs) if end is None else end
         f = self.func[start:end]
-        n = np.bincount(f, minlength=len(self.names))
+        n = np.bincount(f, weights=self.insns[start:end], minlength=len(self.names))
         c = np.bincount(f, weights=self.cycles[start:end], minlength=len(self.names))
         return {self.names[i]: (int(n[i]), int(c[i])) for i in np.flatnonzero(n)}
 
     def calls(self, function: str, within: tuple[int, int] | None = None) -> list[tuple[int, int]]:
-        """Trace spans [entry, return) of each call of `function` (entered by a BL/BLX; the call returns
+        """Stream spans [entry, return) of each call of `function` (entered by a BL/BLX; the call returns
         where the executed stream reaches the caller's return address)."""
         entry = self.code.functions.get(function)
         if entry is None:
@@ -365,62 +536,183 @@ class Estimate:
         idx = lo + np.flatnonzero(self.pcs[lo:hi] == entry)
         out = []
         cache: dict[int, np.ndarray] = {}
+        static = tuple(static_returns(self.code, (function,))) if self.filtered else ()
         for i in idx:
-            if i == 0:
+            caller = self.code.insns.get(int(self.last[i - 1])) if i > 0 else None
+            if caller is not None and caller.cls in ("bl", "bx") and not self.filtered:
+                rets = (caller.addr + caller.size,)
+            elif self.filtered and (caller is None or caller.function != function):
+                # the BL's block may be left out of a filtered log (the block before may be anything logged
+                # earlier): the call ends at the first return point of any BL to the function
+                rets = static + ((caller.addr + caller.size,) if caller is not None and caller.cls == "bl" else ())
+            else:
                 continue
-            caller = self.code.insns.get(int(self.pcs[i - 1]))
-            if caller is None or caller.cls not in ("bl", "bx"):
-                continue
-            ret = caller.addr + caller.size
-            if ret not in cache:
-                cache[ret] = lo + np.flatnonzero(self.pcs[lo:hi] == ret)
-            pos = cache[ret]
-            k = np.searchsorted(pos, i)
-            out.append((int(i), int(pos[k]) if k < len(pos) else hi))
+            end = hi
+            for ret in rets:
+                if ret not in cache:
+                    cache[ret] = lo + np.flatnonzero(self.pcs[lo:hi] == ret)
+                pos = cache[ret]
+                k = np.searchsorted(pos, i)
+                if k < len(pos):
+                    end = min(end, int(pos[k]))
+            out.append((int(i), end))
         return out
 
 
-def estimate(code: Code, pcs: np.ndarray, core: str) -> Estimate:
-    """Estimated cycles of each executed pc of `pcs` on `core` (TIMINGS)."""
-    t = timing(core)
-    uniq, inv = np.unique(pcs, return_inverse=True)
-    n = len(uniq)
-    base, size, refill, single, reg_off_store = (np.zeros(n, np.int64) for _ in range(5))
-    control = np.zeros(n, bool)
-    names: list[str] = []
-    name_ix: dict[str, int] = {}
-    func = np.zeros(n, np.int64)
-    for j, pc in enumerate(uniq):
-        ins = code.at(int(pc))
-        try:
-            cls = ins.cls
-        except EdgesnnError as e:
-            raise EdgesnnError(f"{e} at {ins.addr:#x} in {ins.function} ({code.elf})") from None
-        b, per = t.cost(cls)
-        base[j] = b + per * (ins.regs if cls in MULTI else 0)
-        size[j] = ins.size
-        wpc = ins.writes_pc
-        control[j] = cls in CONTROL or wpc
-        if cls == "pop" and wpc:
-            base[j] += POP_PC_EXTRA.get(t.core, 0)
-        single[j] = cls in SINGLE_LS and not wpc
-        reg_off_store[j] = cls == "store" and bool(re.search(r"\[\w+,\s*r\d+", ins.operands))
-        func[j] = name_ix.setdefault(ins.function, len(names))
-        if func[j] == len(names):
-            names.append(ins.function)
-    cyc = base[inv].copy()
-    nxt = np.empty_like(pcs)
-    nxt[:-1] = pcs[1:]
-    nxt[-1] = -1
-    taken = control[inv] & (nxt != pcs + size[inv])
-    taken[-1] = False     # the last instruction of the trace: unknown, not charged
+@dataclass
+class _Priced:
+    """The static price of each instruction of a Code on one core (TIMINGS), computed once per pc."""
+    t: CoreTiming
+    code: Code
+    cache: dict = field(default_factory=dict)
+
+    def __call__(self, pc: int) -> tuple[int, int, bool, bool, bool, str]:
+        """(base cycles, size, control transfer, single load/store, store with a register offset, function)"""
+        got = self.cache.get(pc)
+        if got is None:
+            ins = self.code.at(pc)
+            try:
+                cls = ins.cls
+            except EdgesnnError as e:
+                raise EdgesnnError(f"{e} at {ins.addr:#x} in {ins.function} ({self.code.elf})") from None
+            b, per = self.t.cost(cls)
+            base = b + per * (ins.regs if cls in MULTI else 0)
+            wpc = ins.writes_pc
+            if cls == "pop" and wpc:
+                base += POP_PC_EXTRA.get(self.t.core, 0)
+            got = (base, ins.size, cls in CONTROL or wpc, cls in SINGLE_LS and not wpc,
+                   cls == "store" and bool(re.search(r"\[\w+,\s*r\d+", ins.operands)), ins.function)
+            self.cache[pc] = got
+        return got
+
+    def ends_block(self, pc: int) -> bool:
+        """Whether QEMU ends a translation block after this instruction: a control transfer, a write to pc, or
+        an instruction that changes the core's state (_TB_END)."""
+        if self(pc)[2]:
+            return True
+        m = self.code.at(pc).mnemonic.lower().split(".", 1)[0]
+        return m in _TB_END or m.rstrip("s") in _TB_END
+
+
+def _walk(pr: _Priced, start: int, limit: int, cut: int) -> list[int]:
+    """The pcs one translation block executed: from `start` in address order, up to and including the first
+    instruction that ends a block, at most `limit` (0: no limit) and before `cut`; a block never crosses a
+    1 KiB page (the translator stops once the next instruction starts on, or a 32-bit one reaches, the next page)."""
+    out, pc, page = [], start, start & ~(PAGE_BYTES - 1)
+    while True:
+        if pc == cut:
+            break
+        out.append(pc)
+        size = pr(pc)[1]
+        if pr.ends_block(pc) or (limit and len(out) >= limit):
+            break
+        pc += size
+        if pc - page >= PAGE_BYTES:
+            break
+        if pc - page >= PAGE_BYTES - 3 and pc in pr.code.insns and pr.code.insns[pc].size == 4:
+            break
+        if len(out) > 512:
+            raise EdgesnnError(f"{pr.code.elf}: a translation block from {start:#x} runs past 512 instructions "
+                               "(QEMU's TCG_MAX_INSNS): the block log and the disassembly disagree")
+    if not out:
+        raise EdgesnnError(f"{pr.code.elf}: an empty translation block at {start:#x} (cut at {cut:#x})")
+    return out
+
+
+def _price(pr: _Priced, pcs: np.ndarray, insns: np.ndarray, base: np.ndarray, last: np.ndarray, control: np.ndarray,
+           first_single: np.ndarray, first_base: np.ndarray, last_ok: np.ndarray, func: np.ndarray,
+           names: list[str]) -> Estimate:
+    """The Estimate of executed blocks given each one's static figures: its cycles within itself (`base`), plus
+    the refill P where its last instruction transfers control and the next block does not start at its
+    fall-through, minus the pipelining of its first instruction where it is a single load/store after one."""
+    t = pr.t
+    cyc = base.copy()
+    u, uinv = np.unique(last, return_inverse=True)
+    fall = last + np.asarray([pr(int(p))[1] for p in u.tolist()], np.int64)[uinv.reshape(-1)]
+    taken = np.zeros(len(pcs), bool)
+    taken[:-1] = control[:-1] & (pcs[1:] != fall[:-1])    # the last block's: unknown, not charged
     cyc += np.where(taken, t.P, 0)
     if t.pipelined_ls and len(pcs) > 1:
-        s = single[inv].astype(bool)
-        prev_ok = np.zeros(len(pcs), bool)
-        prev_ok[1:] = s[:-1] & ~reg_off_store[inv][:-1].astype(bool)
-        cyc -= np.where(s & prev_ok & (cyc > 1), cyc - 1, 0)
-    return Estimate(t.core, code, pcs, cyc, func[inv], names)
+        pipe = np.zeros(len(pcs), bool)
+        pipe[1:] = first_single[1:] & last_ok[:-1]
+        cyc -= np.where(pipe & (first_base > 1), first_base - 1, 0)
+    return Estimate(t.core, pr.code, pcs, insns, cyc, last, func, names)
+
+
+def estimate_blocks(code: Code, blocks: Blocks, core: str, *, filtered: bool = False) -> Estimate:
+    """Estimated cycles of executed translation blocks (read_blocks) on `core`: each distinct block priced
+    once from its instructions (walked in the disassembly), then per execution only the taken-branch refill
+    (decided by the next block's pc) and the load/store pipelining across the block boundary. The same figure,
+    instruction for instruction, as `estimate` of the per-instruction stream (expand() gives that stream)."""
+    pr = _Priced(timing(core), code)
+    # one int64 key per block (np.unique over rows is ~20x slower): start, limit (9 bits), which cut (the
+    # rewound-to pcs are few: an index into their table, 0 for none)
+    cuts, cut_ix = np.unique(blocks.cut, return_inverse=True)
+    if len(cuts) >= 1 << 20:
+        raise EdgesnnError(f"{len(cuts)} distinct rewound pcs in a block log: more than its keys hold")
+    keys = (blocks.start << 29) | (blocks.limit << 20) | cut_ix.reshape(-1)
+    ukeys, inv = np.unique(keys, return_inverse=True)
+    inv = inv.reshape(-1)
+    uniq = np.stack([ukeys >> 29, (ukeys >> 20) & CF_COUNT_MASK, cuts[ukeys & ((1 << 20) - 1)]], axis=1)
+    n = len(uniq)
+    s = {k: np.zeros(n, np.int64) for k in ("insns", "base", "last", "first_base")}
+    b = {k: np.zeros(n, bool) for k in ("control", "first_single", "last_ok")}
+    fn = np.zeros(n, np.int64)
+    names: list[str] = []
+    name_ix: dict[str, int] = {}
+    for j, (st, lim, ct) in enumerate(uniq.tolist()):
+        body = _walk(pr, st, lim, ct)
+        costs = [pr(p) for p in body]
+        total, prev_ok = 0, False
+        for c in costs:
+            cy = c[0]
+            if pr.t.pipelined_ls and c[3] and prev_ok and cy > 1:
+                cy = 1
+            total += cy
+            prev_ok = c[3] and not c[4]
+        s["insns"][j], s["base"][j], s["last"][j], s["first_base"][j] = len(body), total, body[-1], costs[0][0]
+        b["control"][j], b["first_single"][j], b["last_ok"][j] = costs[-1][2], costs[0][3], prev_ok
+        fn[j] = name_ix.setdefault(costs[0][5], len(names))
+        if fn[j] == len(names):
+            names.append(costs[0][5])
+    # a block that starts with a pipelined load/store: its static total counted the first at full price
+    est = _price(pr, blocks.start, s["insns"][inv], s["base"][inv], s["last"][inv], b["control"][inv],
+                 b["first_single"][inv], s["first_base"][inv], b["last_ok"][inv], fn[inv], names)
+    est.filtered = filtered
+    return est
+
+
+def expand(code: Code, blocks: Blocks) -> np.ndarray:
+    """The per-instruction pc stream of executed blocks (what `-singlestep` would have logged)."""
+    pr = _Priced(TIMINGS["cortex-m4"], code)
+    bodies: dict[tuple, list[int]] = {}
+    out: list[int] = []
+    for key in zip(blocks.start.tolist(), blocks.limit.tolist(), blocks.cut.tolist()):
+        body = bodies.get(key)
+        if body is None:
+            body = bodies[key] = _walk(pr, *key)
+        out += body
+    return np.asarray(out, np.int64)
+
+
+def estimate(code: Code, pcs: np.ndarray, core: str) -> Estimate:
+    """Estimated cycles of each executed pc of `pcs` (the per-instruction stream, read_trace) on `core`
+    (TIMINGS): every instruction its own block."""
+    pr = _Priced(timing(core), code)
+    uniq, inv = np.unique(pcs, return_inverse=True)
+    n = len(uniq)
+    base, ctl, single, ok, fn = (np.zeros(n, np.int64) for _ in range(5))
+    names: list[str] = []
+    name_ix: dict[str, int] = {}
+    for j, pc in enumerate(uniq.tolist()):
+        c = pr(pc)
+        base[j], ctl[j], single[j], ok[j] = c[0], c[2], c[3], c[3] and not c[4]
+        fn[j] = name_ix.setdefault(c[5], len(names))
+        if fn[j] == len(names):
+            names.append(c[5])
+    pcs = np.asarray(pcs, np.int64)
+    return _price(pr, pcs, np.ones(len(pcs), np.int64), base[inv], pcs, ctl[inv].astype(bool),
+                  single[inv].astype(bool), base[inv], ok[inv].astype(bool), fn[inv], names)
 
 
 # -- the runtime's windows ---------------------------------------------------------------------------
@@ -491,11 +783,11 @@ class RunEstimate:
 
 
 def estimate_run(elf: str | Path, trace: str | Path, core: str, nodes: list[str], *,
-                 inputs: int | None = None, label: str | None = None) -> RunEstimate:
+                 inputs: int | None = None, label: str | None = None, filtered: bool = False) -> RunEstimate:
     """The RunEstimate of a runtime firmware's traced run (QemuTarget(trace=)): `nodes` the model's schedule
     order; `inputs` the number of inputs run (an EdgesnnError when the trace holds another number)."""
     t = timing(core)
-    est = estimate(disassemble(elf), read_trace(trace, label=label), core)
+    est = estimate_blocks(disassemble(elf), read_blocks(trace, label=label), core, filtered=filtered)
     spans = input_spans(est)
     if inputs is not None and len(spans) != inputs:
         raise EdgesnnError(f"{trace}: the trace holds {len(spans)} inputs (esn_reset ... esn_step), {inputs} were run")

@@ -14,7 +14,10 @@ from edgesnn.calibrate import calibration
 from edgesnn.calibrate import bench as B
 from edgesnn.calibrate import fit as FT
 from edgesnn.calibrate import measure as M
-from edgesnn.cost.model import coefficients, layer_terms, runtime_terms
+from edgesnn.cost.model import coefficients, estimate, layer_terms, runtime_terms
+from edgesnn.runtime.binding import run_c
+from edgesnn.runtime.engines import load_model, to_qgraph
+from tests.helpers.paths import MODELS
 
 PROV = {"v": 1, "board": "qemu-mps2-an386", "runtime": "edgesnn-runtime/0.1.0+dsp", "unit": "instructions",
         "compiler": "gcc", "cflags": [], "date": "2026-11-22T00:00:00Z", "schedule": "time-step-major"}
@@ -155,3 +158,62 @@ def test_cli_refit_writes_the_calibration_or_nothing(tmp_path, capsys):
     args = ["calibrate", "--board", "qemu-mps2-an386", "--refit", str(path), "--no-held-out", "-o", str(out2)]
     assert main(args) == 1
     assert "too few points to fit" in capsys.readouterr().err and not out2.exists()
+
+
+def _cycle_rows(seed: int = 1) -> list[dict]:
+    """synthetic_rows in estimated cycles: every coefficient of TRUE x 1.7 (a core slower than one a cycle)."""
+    global TRUE
+    saved = TRUE
+    TRUE = {k: v * 1.7 for k, v in saved.items()}
+    try:
+        rows = synthetic_rows(seed=seed)
+    finally:
+        TRUE = saved
+    return [{**r, "unit": M.CYCLE_UNIT} for r in rows]
+
+
+def test_cycle_fit_beside_the_instruction_fit_prices_latency_in_estimated_cycles(tmp_path):
+    """An emulated board's calibration fits the same terms twice: to QEMU's instructions ("coefficients") and
+    to estimated cycles ("cycle_coefficients"); the cost model's cycles and latency use the second, its
+    instructions the first, and a profile against QEMU's instruction counts compares instructions."""
+    b = get_board("qemu-mps2-an386")
+    ipath, cpath = tmp_path / "m.jsonl", tmp_path / "m.cycles.jsonl"
+    M.write_rows(synthetic_rows(), ipath)
+    M.write_rows(_cycle_rows(), cpath)
+    meas, cmeas = M.load(ipath), M.load(cpath)
+    assert cmeas.unit == M.CYCLE_UNIT and not cmeas.rejected
+    f, cf = FT.fit(meas), FT.fit(cmeas)
+    for k, v in TRUE.items():
+        assert cf.coefficients[k] == pytest.approx(1.7 * v, rel=0.03), k
+    cal = calibration(b, meas, f, cycles=(cmeas, cf, {"inputs": 1, "steps": 4}))
+    assert cal["cycle_coefficients"]["affine.int8.cycles_per_synop"]["value"] == pytest.approx(3.4, rel=0.03)
+    assert "estimated cycles" in cal["cycle_coefficients"]["affine.int8.cycles_per_synop"]["source"]
+    assert cal["fit_cycles"]["traced"] == {"inputs": 1, "steps": 4}
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(cal))
+    co = coefficients(b, path)
+    assert co.unit == "estimated cycles" and not co.note
+    assert co.values["affine.int8.cycles_per_synop"] == pytest.approx(3.4, rel=0.03)
+    assert co.instruction_values["affine.int8.cycles_per_synop"] == pytest.approx(2.0, rel=0.03)
+    assert co.values["sram.read_cycles"] == 0     # what the cycle set does not name stays the instruction file's
+    q = to_qgraph(load_model(str(MODELS / "digits_mlp.json")))
+    x = (np.random.default_rng(0).random((2, 4, 64)) < 0.3).astype(np.uint8)
+    rep = estimate(q, run_c(q, x), b, coeffs=co)
+    assert rep.instructions is not None and rep.cycles == pytest.approx(1.7 * rep.instructions, rel=0.05)
+    assert rep.latency_s == pytest.approx(rep.cycles / b.clock_hz)
+    assert any("estimated cycles" in n for n in rep.notes)
+
+
+def test_an_older_calibration_without_cycles_loads_with_a_note(tmp_path):
+    b = get_board("qemu-mps2-an386")
+    path = tmp_path / "m.jsonl"
+    M.write_rows(synthetic_rows(), path)
+    meas = M.load(path)
+    cal = calibration(b, meas, FT.fit(meas))
+    assert "cycle_coefficients" not in cal
+    f = tmp_path / "cal.json"
+    f.write_text(json.dumps(cal))
+    co = coefficients(b, f)
+    assert co.unit == "instructions" and co.instruction_values is None
+    assert "no estimated-cycle coefficients" in co.note and "recalibrate" in co.note
+    assert co.values["affine.int8.cycles_per_synop"] == pytest.approx(2.0, rel=0.03)

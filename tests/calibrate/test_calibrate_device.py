@@ -72,3 +72,32 @@ def test_profile_rows_add_up_to_the_totals(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", x=x[:2])
     assert main(["profile", str(MLP), "--inputs", str(tmp_path / "bad.npz")]) == 1
     assert "bad.npz: missing field 'inputs'" in capsys.readouterr().err
+
+
+@pytest.mark.needs_qemu
+def test_measure_with_cycles_records_estimated_cycles_beside_instructions(tmp_path):
+    """The instruction rows are measure()'s; each benchmark also gets rows in estimated cycles from its traced
+    1-input, 4-step run (QEMU's block log turned on and off through the monitor), which add up like the
+    instruction rows, exceed the instructions that run executed (Cortex-M4: every instruction a cycle or
+    more) and fit."""
+    board = get_board("qemu-mps2-an386")
+    specs = B.design(8, seed=5)
+    rows, crows, skipped, info = M.measure_with_cycles(board, specs, inputs=2, steps=8)
+    assert not skipped and info["instructions"] > 0 and info["log_bytes"] > 0
+    assert [r["bench"] for r in rows] == [r["bench"] for r in crows]
+    assert {r["unit"] for r in rows} == {"instructions"} and {r["unit"] for r in crows} == {M.CYCLE_UNIT}
+    for r, c in zip(rows, crows):
+        assert r["layer"] == c["layer"]
+        if c["layer"] == M.RUN_ROW:
+            assert c["counts"]["steps"] == M.CYCLE_STEPS and c["measured"] > c["layers_measured"] > 0
+        else:
+            assert c["counts"]["invocations"] == M.CYCLE_STEPS
+    # a benchmark's traced run is its first input's first steps: about 1 / (2 inputs x 2) of the measured one
+    # in instructions, and more than that in estimated cycles
+    for r, c in zip(rows, crows):
+        if r["layer"] == M.RUN_ROW:
+            assert c["measured"] > r["measured"] / 4 * 0.8, (r["bench"], r["measured"], c["measured"])
+    path = tmp_path / "c.jsonl"
+    M.write_rows(crows, path)
+    meas = M.load(path, board=board.id)
+    assert not meas.rejected and meas.unit == M.CYCLE_UNIT and len(meas.runs) == 8

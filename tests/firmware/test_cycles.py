@@ -85,6 +85,47 @@ def test_dsp_inner_loop_matches_its_hand_count_on_cortex_m4(boards, fw_cache):
     assert C.estimate(code, pcs2, "cortex-m4").span(0, 30)[1] == 66
 
 
+def _m0_s8_loop(code: C.Code) -> list[C.Insn]:
+    """The int8 row accumulate of esn_row_mac on the Cortex-M0 (the reference path: one synapse per pass):
+    a 9-instruction loop from a CMP to an unconditional B back to it, with one LDRSB, one LDR and one STMIA."""
+    body = sorted((i for i in code.insns.values() if i.function == "esn_row_mac"), key=lambda i: i.addr)
+    for j, ins in enumerate(body):
+        if ins.mnemonic.split(".")[0] == "b":
+            target = int(ins.operands.split()[0], 16)
+            loop = [i for i in body[:j + 1] if i.addr >= target]
+            names = [i.mnemonic.split(".")[0] for i in loop]
+            if len(loop) == 9 and names[0] == "cmp" and names.count("ldrsb") == 1 and "stmia" in names:
+                return loop
+    raise AssertionError("no int8 row loop in esn_row_mac (the compiled code changed: recount it by hand)")
+
+
+@pytest.mark.needs_arm_gcc
+def test_reference_row_loop_matches_its_hand_count_on_cortex_m0(boards, fw_cache):
+    # Hand count from the Cortex-M0 TRM (DDI 0432C) Table 3-1, one pass = 1 synapse, 9 instructions:
+    #   cmp r3, r7              1
+    #   beq.n (not taken)       1
+    #   movs r0, #0             1
+    #   ldr r2, [r4, #0]        2   (no load pipelining on the M0)
+    #   ldrsb r0, [r3, r0]      2
+    #   adds r3, #1             1
+    #   adds r2, r2, r0         1
+    #   stmia r4!, {r2}         2   (1 + N, N = 1)
+    #   b.n (back to cmp)       3   (B: 1 + P, P = 2)
+    #   = 14 cycles per synapse (9 instructions); the last pass leaves at the BEQ (taken: 3): cmp + beq = 4.
+    board = boards["qemu-microbit"]
+    fw = build_runtime_firmware(board, bench_mcu.dense_qgraph(16, fan_in=8), builtin=True, dsp=board.dsp,
+                                cache_dir=fw_cache)
+    code = C.disassemble(fw.elf)
+    loop = _m0_s8_loop(code)
+    assert C.timing(board.core).core == "cortex-m0"
+    beq = loop[1]
+    exit_to = int(beq.operands.split()[0], 16)
+    pcs = np.array([i.addr for i in loop] * 3 + [loop[0].addr, beq.addr, exit_to], np.int64)
+    est = C.estimate(code, pcs, board.core)
+    assert [est.span(k * 9, (k + 1) * 9)[1] for k in range(3)] == [14, 14, 14]
+    assert est.span(27, 29)[1] == 4
+
+
 @pytest.mark.needs_qemu
 def test_traced_run_agrees_with_qemus_instruction_count(boards, fw_cache):
     board = boards["qemu-mps2-an386"]
@@ -141,3 +182,71 @@ def test_read_trace_in_chunks_reads_what_one_read_does(tmp_path):
     path.write_text("".join(lines))
     for chunk in (1, 7, 61, 4096, 1 << 20):
         assert C.read_trace(path, chunk_bytes=chunk).tolist() == want, chunk
+
+
+def test_read_blocks_takes_back_stopped_blocks_and_cuts_rewound_ones(tmp_path):
+    """A block left before its first instruction is taken back; one an I/O access rewound ran up to the
+    rewound pc (which re-runs as the next, one-instruction block); any chunk size reads the same."""
+    lines = ["Trace 0: 0x7f0000000100 [00800408/000007d8/00000110/ff020200] f\n",
+             "cpu_io_recompile: rewound execution of TB to 000007de\n",
+             "Trace 0: 0x7f0000000480 [00800408/000007de/00000110/ff038201] f\n",
+             "Trace 0: 0x7f0000000600 [00800408/000007e2/00000110/ff020200] f\n",
+             "Stopped execution of TB chain before 0x7f0000000600 [000007e2] f\n",
+             "Trace 0: 0x7f0000000600 [00800408/000007e2/00000110/ff020202] f\n",
+             "Trace 0: 0x7f0000000700 [00800408/00000800/00000110/ff020200] f\n",
+             "cpu_io_recompile: rewound execution of TB to 00000800\n"]
+    path = tmp_path / "blocks.log"
+    path.write_text("".join(lines))
+    for chunk in (1, 13, 1 << 20):
+        b = C.read_blocks(path, chunk_bytes=chunk)
+        assert b.start.tolist() == [0x7d8, 0x7de, 0x7e2], chunk
+        assert b.limit.tolist() == [0, 1, 2] and b.cut.tolist() == [0x7de, -1, -1]
+
+
+def _traced(board, q, x, trace):
+    from edgesnn.device.runner import run_on_board   # noqa: PLC0415 (tests only)
+    res, fw = run_on_board(board, q, x, builtin=True, trace=trace)
+    return res, fw
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("board_id,model", [("qemu-mps2-an386", "digits_mlp"), ("qemu-mps2-an386", "digits_cnn"),
+                                            ("qemu-microbit", None)])
+def test_block_log_gives_the_per_instruction_traces_estimate(boards, tmp_path, board_id, model):
+    """The same firmware and inputs run three times under QEMU: per-instruction trace (-singlestep), block log,
+    block log filtered to the runtime's code. Every node's instructions and estimated cycles, and every
+    input's whole run, are the same in all three, and the block log is a fraction of the trace's size; the
+    block estimate also equals the per-instruction estimate of the stream it expands to."""
+    from edgesnn.device.qemu import BlockTrace            # noqa: PLC0415
+    from edgesnn.runtime.engines import load_model, to_qgraph  # noqa: PLC0415
+    from tests.helpers.paths import MODELS                # noqa: PLC0415
+    board = boards[board_id]
+    if model is None:
+        q = bench_mcu.dense_qgraph(24, fan_in=16)
+        x = (np.random.default_rng(5).random((2, 3, 16)) < 0.4).astype(np.uint8)
+    else:
+        q = to_qgraph(load_model(str(MODELS / f"{model}.json")))
+        shape = tuple(q.graph.input.shape)
+        x = (np.random.default_rng(5).random((2, 3, *shape)) < 0.3).astype(np.uint8)
+    nodes = list(q.graph.schedule().order)
+    single = tmp_path / "single.log"
+    res, fw = _traced(board, q, x, single)
+    a = C.estimate_run(fw.elf, single, board.core, nodes, inputs=2)
+    code = C.disassemble(fw.elf)
+    sizes = {"single": single.stat().st_size}
+    for name, trace in (("blocks", BlockTrace(tmp_path / "blocks.log")),
+                        ("filtered", BlockTrace(tmp_path / "filtered.log", C.runtime_ranges(code)))):
+        _traced(board, q, x, trace)
+        sizes[name] = trace.stat().st_size
+        b = C.estimate_run(fw.elf, trace.path, board.core, nodes, inputs=2, filtered=name == "filtered")
+        assert np.array_equal(a.cycles, b.cycles) and np.array_equal(a.instructions, b.instructions), name
+        assert np.array_equal(a.run_cycles, b.run_cycles), name
+        assert np.array_equal(a.run_instructions, b.run_instructions), name
+        if name == "blocks":
+            blocks = C.read_blocks(trace.path)
+            assert C.estimate(code, C.expand(code, blocks), board.core).total_cycles == \
+                C.estimate_blocks(code, blocks, board.core).total_cycles
+    assert (a.run_cycles > a.run_instructions).all()
+    print(f"{board_id} {model}: log bytes {sizes}")
+    # the serial spin between requests varies with host timing: the filtered log is not always the smaller
+    assert sizes["blocks"] < sizes["single"] / 2 and sizes["filtered"] < sizes["single"] / 2
