@@ -111,7 +111,13 @@ def _check_installed(dist, tmp_path):
     assert (work / "build" / "model.blob").stat().st_size > 0
     edgesnn("run", "plan.json", "--inputs", "x.npy", "-o", "out.npz")
     with np.load(work / "out.npz") as z:
-        assert z["pred"].shape == (4,)
+        pred = z["pred"]
+    assert pred.shape == (4,)
+    # the drop-in C library from the installed package's runtime sources, built as a user's CMake project
+    edgesnn("export-c", "plan.json", "-o", "lib", "--name", "digits")
+    _run(["cmake", "-S", work / "lib", "-B", work / "lib-build"], cwd=work)
+    _run(["cmake", "--build", work / "lib-build"], cwd=work)
+    assert _run([work / "lib-build" / "digits_example", "x.npy"], cwd=work).split() == [str(int(p)) for p in pred]
     assert "total" in edgesnn("profile", "plan.json", "--inputs", "x.npy")
     # a board given as a file of the user's: its firmware port comes from the installed package
     shutil.copy(share / "boards" / "qemu-microbit.toml", work / "qemu-microbit.toml")
