@@ -21,8 +21,8 @@ with it, int16 the reference loop):
               conv, pool: <f>.cycles_per_window_tap * spikes_in * kh * kw   window bounds checks
               conv: conv.cycles_per_tap * synops / (C_out / groups)         one output position
     neuron    <k>.cycles_per_invocation, <k>.<reset>.cycles_per_neuron_update (IF, LIF, CubaLIF: reset zero,
-              value, subtract or subtract_late; IF and LIF that the runtime runs in its fast loop, parameters
-              per layer or channel: <k>.fast.cycles_per_neuron_update; the others <k>.cycles_per_neuron_update),
+              value, subtract or subtract_late; IF, LIF, LI and ALIF that the runtime runs on its fast path
+              (_fast_neuron): <k>.fast.cycles_per_neuron_update; the others <k>.cycles_per_neuron_update),
               <k>.cycles_per_spike_out
               neuron.cycles_per_extra_input * out_size * (edges - 1) * invocations   summing inputs
               neuron.cycles_per_wide_state_update * neuron_updates   state over 16 bits (int32, not int16)
@@ -398,8 +398,8 @@ def layer_info(qgraph) -> dict:
                                    or (KINDS[node.kind].current and cfg.current_bits > 16))
         if isinstance(node, ir._Spiking):  # the reset's arithmetic runs for every neuron, spiking or not
             d["reset"] = "subtract_late" if node.reset_late else node.reset
-        if node.kind in ("IF", "LIF") and ql is not None:
-            d["fast"] = _fast_if_lif(qgraph, node, ql)
+        if node.kind in FAST_NEURON_KINDS and ql is not None:
+            d["fast"] = _fast_neuron(qgraph, node, ql)
         if node.stateful and ql is not None:  # per-channel parameters are fetched once per channel, per-neuron
             shape = sched.shapes[name]        # ones at every update
             d["channels"] = int(shape[0]) if len(shape) >= 2 else 1
@@ -419,15 +419,47 @@ def layer_info(qgraph) -> dict:
     return {"layers": layers, "model": model}
 
 
-def _fast_if_lif(qgraph, node, ql) -> bool:
-    """Whether the runtime runs this IF/LIF layer in its fast loop (runtime_c/src/kernels/esn_neuron.c,
-    esn_if_lif_fast): one spike a step, no late reset, deterministic rounding, v in at most 16 bits (and kept:
-    not stateless), every parameter stored per layer or channel."""
+FAST_NEURON_KINDS = ("IF", "LIF", "LI", "ALIF")
+
+
+def _bias_max(decay_bits: int) -> int:
+    """The largest |bias| the fast loop folds into its rounding term (esn_bias_max in esn_neuron.c)."""
+    return min((0x7FFFFFFF >> decay_bits) - 32767, 1 << 28)
+
+
+def _fast_neuron(qgraph, node, ql) -> bool:
+    """Whether the runtime runs this layer on its int32 fast path (runtime_c/src/kernels/esn_neuron.c,
+    esn_neuron_fast; checked there once per call, mirrored here): deterministic rounding, v kept (not stateless)
+    in at most 16 bits, bias, threshold and v_reset stored per layer or channel with |bias| <= esn_bias_max;
+    IF/LIF: one spike a step, no late reset, alpha per layer or channel; LI: that alpha and decay_bits <= 15;
+    ALIF: state at 8 or 16 bits, decay_bits <= 15, b0 and beta per layer or channel with beta in [0, 2^16),
+    and alpha, rho, eta_inc all per layer or channel or all per neuron at 16 bits."""
     cfg, shape = qgraph.config, node.neuron_shape
-    return bool(cfg.state_bits <= 16 and cfg.rounding != "stochastic" and node.max_spikes == 1
-                and not node.reset_late and (node.kind == "IF" or np.any(ql.params["alpha"]))
-                and all(param_storage(np.asarray(a).reshape(shape), len(shape) >= 2)[1] != PM_ELEM
-                        for a in ql.params.values()))
+    store = {k: param_storage(np.asarray(a).reshape(shape), len(shape) >= 2) for k, a in ql.params.items()}
+
+    def once(k: str) -> bool:
+        return k not in store or store[k][1] != PM_ELEM
+
+    def per_neuron16(k: str) -> bool:
+        return k in store and store[k][1] == PM_ELEM and store[k][2] == 16
+
+    bias = np.asarray(ql.params.get("bias", 0))
+    if (cfg.rounding == "stochastic" or cfg.state_bits > 16 or not all(map(once, ("bias", "threshold", "v_reset")))
+            or (bias.size and int(np.abs(bias).max()) > _bias_max(cfg.decay_bits))):
+        return False
+    if node.kind != "IF" and not np.any(ql.params["alpha"]) and node.kind != "ALIF":
+        return False   # all decays 0: a stateless layer, which the generic loop runs in its output buffer
+    if node.kind == "ALIF":
+        beta = np.asarray(ql.params["beta"])
+        consts = ("alpha", "rho", "eta_inc")
+        return bool(cfg.state_bits in (8, 16) and cfg.decay_bits <= 15 and once("b0") and once("beta")
+                    and int(beta.min()) >= 0 and int(beta.max()) <= 0xFFFF
+                    and (all(map(per_neuron16, consts)) if per_neuron16("alpha") else all(map(once, consts))))
+    if not once("alpha"):
+        return False
+    if node.kind == "LI":
+        return cfg.decay_bits <= 15
+    return bool(node.max_spikes == 1 and not node.reset_late)
 
 
 def _graded_input(g, name: str) -> bool:
