@@ -334,9 +334,7 @@ int {name}_infer({name}_ctx *ctx, const {name}_input_t *inputs, uint32_t T, int6
 }}
 """
     step = inp.step_call.format(ctx="&ctx->rt", x="input")
-    if not low.steps:
-        body = f"""
-int {name}_init({name}_ctx *ctx)
+    init = f"""int {name}_init({name}_ctx *ctx)
 {{
     esn_status s;
     if (ctx == NULL) {{
@@ -345,7 +343,7 @@ int {name}_init({name}_ctx *ctx)
     ctx->ready = 0u;
     s = esn_model_validate(&{name}_model, NULL);
     if (s == ESN_OK) {{
-        s = esn_init(&ctx->rt, &{name}_model, ctx->arena, (uint32_t)sizeof ctx->arena);
+        s = {"esn_sched_init" if low.steps else "esn_init"}(&ctx->rt, &{name}_model, ctx->arena, (uint32_t)sizeof ctx->arena);
     }}
     if (s != ESN_OK) {{
         return -(int)s;
@@ -353,7 +351,10 @@ int {name}_init({name}_ctx *ctx)
     ctx->ready = 1u;
     return {name}_reset(ctx);
 }}
-
+"""
+    if not low.steps:
+        body = f"""
+{init}
 int {name}_reset({name}_ctx *ctx)
 {{
     esn_status s;
@@ -415,24 +416,7 @@ const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int t
         body = f"""
 /* The grouped schedule runs every group over all T steps before the next one (esn_schedule.c), so the
  * steps are staged in the runtime's input buffer and the whole input runs when the last one arrives. */
-int {name}_init({name}_ctx *ctx)
-{{
-    esn_status s;
-    if (ctx == NULL) {{
-        return -(int)ESN_ERR_NULL;
-    }}
-    ctx->ready = 0u;
-    s = esn_model_validate(&{name}_model, NULL);
-    if (s == ESN_OK) {{
-        s = esn_sched_init(&ctx->rt, &{name}_model, ctx->arena, (uint32_t)sizeof ctx->arena);
-    }}
-    if (s != ESN_OK) {{
-        return -(int)s;
-    }}
-    ctx->ready = 1u;
-    return {name}_reset(ctx);
-}}
-
+{init}
 int {name}_reset({name}_ctx *ctx)
 {{
     if (ctx == NULL) {{
