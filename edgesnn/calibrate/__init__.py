@@ -54,13 +54,10 @@ def _fit_report(f, meas) -> dict:
             "left_out": f.left_out, "rejected": meas.rejected}
 
 
-def cycle_coefficients(meas, f, info: dict | None = None) -> dict:
-    """The estimated-cycles fit's coefficients, each with its source (and the fallbacks' means)."""
-    cv = f.cv
-    src = (f"robust NNLS on {f.benchmarks} microbenchmarks ({f.rows} rows, {meas.unit}: QEMU's block log priced "
-           f"with the core's published timings, edgesnn/firmware/cycles.py); {cv['folds']}-fold CV: layer error "
-           f"median {cv['layer_error_median']:.1%}, total median {cv['total_error_median']:.1%}")
-    out = {k: {"value": round(v, 4), "source": src} for k, v in sorted(f.coefficients.items())}
+def _fitted(f, source: str, unit_note: str = "") -> dict:
+    """A fit's coefficients with their source, and the names they fall back from (a reset mode, weight width or
+    kind no benchmark ran) with the mean of the fitted names under them rather than the generic prior."""
+    out = {k: {"value": round(v, 4), "source": source} for k, v in sorted(f.coefficients.items())}
     kids: dict[str, list[str]] = {}
     for k in f.coefficients:
         for parent in fallbacks(k)[1:]:
@@ -68,8 +65,17 @@ def cycle_coefficients(meas, f, info: dict | None = None) -> dict:
                 kids.setdefault(parent, []).append(k)
     for parent, ks in sorted(kids.items()):
         out[parent] = {"value": round(sum(f.coefficients[k] for k in ks) / len(ks), 4),
-                       "source": f"fallback: mean of the fitted {', '.join(sorted(ks))} (estimated cycles)"}
+                       "source": f"fallback: mean of the fitted {', '.join(sorted(ks))}{unit_note}"}
     return out
+
+
+def cycle_coefficients(meas, f, info: dict | None = None) -> dict:
+    """The estimated-cycles fit's coefficients, each with its source (and the fallbacks' means)."""
+    cv = f.cv
+    src = (f"robust NNLS on {f.benchmarks} microbenchmarks ({f.rows} rows, {meas.unit}: QEMU's block log priced "
+           f"with the core's published timings, edgesnn/firmware/cycles.py); {cv['folds']}-fold CV: layer error "
+           f"median {cv['layer_error_median']:.1%}, total median {cv['total_error_median']:.1%}")
+    return _fitted(f, src, " (estimated cycles)")
 
 
 def calibration(board, meas, f, *, held_out: list | None = None, command: str = "",
@@ -83,17 +89,7 @@ def calibration(board, meas, f, *, held_out: list | None = None, command: str = 
     src = (f"robust NNLS on {f.benchmarks} microbenchmarks ({f.rows} rows, {meas.unit}, {meas.runtime}); "
            f"{cv['folds']}-fold CV: layer error median {cv['layer_error_median']:.1%}, total median "
            f"{cv['total_error_median']:.1%}")
-    coeffs = {k: {"value": round(v, 4), "source": src} for k, v in sorted(f.coefficients.items())}
-    # the names they fall back from (a reset mode, weight width or kind no benchmark ran) get the mean of
-    # the fitted names under them rather than the generic prior
-    kids: dict[str, list[str]] = {}
-    for k in f.coefficients:
-        for parent in fallbacks(k)[1:]:
-            if parent not in f.coefficients:
-                kids.setdefault(parent, []).append(k)
-    for parent, ks in sorted(kids.items()):
-        coeffs[parent] = {"value": round(sum(f.coefficients[k] for k in ks) / len(ks), 4),
-                          "source": f"fallback: mean of the fitted {', '.join(sorted(ks))}"}
+    coeffs = _fitted(f, src)
     for k, (v, s) in _region_coefficients(board).items():
         coeffs[k] = {"value": v, "source": s}
     d = {"artifact": "calibration", "edgesnn_version": __version__, "board": board.id, "id": f"{board.id}/{date}",
