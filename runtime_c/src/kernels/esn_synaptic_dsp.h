@@ -29,6 +29,15 @@
 void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n);
 
 /**
+ * out[o] += x * row[o] for o in [0, n): an event of value x (a pool's window sum) through an int8 weight row,
+ * bit-exact with the reference loop (exact 16 x 16 products into int32 accumulators).
+ * @param[in,out] out  int32 [n], 4-byte aligned.
+ * @param[in]     row  int8 [n], any alignment.
+ * @param[in]     x    [-32768, 32767].
+ */
+void esn_mac_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n, int32_t x);
+
+/**
  * out[o] += rows[0][o] + ... + rows[k-1][o] for o in [0, n): k spikes of one step through int8 weight rows,
  * four accumulators held in registers across the k rows (one LDM/STM per 4k synapses). Bit-exact with k
  * esn_add_row_s8_dsp calls: the validator bounds every partial sum (esn_kernels.h), so the order is free.
