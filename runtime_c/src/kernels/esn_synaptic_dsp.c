@@ -29,42 +29,56 @@
 
 #if ESN_DSP_KERNELS
 
-/* Four synapses: one weight word, four accumulators in r4-r6, r8 (LDM/STMIA need ascending registers). */
-#define ESN_DSP_GROUP4                              \
-    "ldr %[w], [%[row]], #4\n\t"                   \
-    "ldm %[out], {r4, r5, r6, r8}\n\t"              \
-    "sxtab r4, r4, %[w]\n\t"                        \
-    "sxtab r5, r5, %[w], ror #8\n\t"                \
-    "sxtab r6, r6, %[w], ror #16\n\t"               \
-    "sxtab r8, r8, %[w], ror #24\n\t"               \
-    "stmia %[out]!, {r4, r5, r6, r8}\n\t"
+/* The weight word in register W added to the accumulators A-D, one byte each. */
+#define ESN_DSP_ADD4(W, A, B, C, D)                \
+    "sxtab " A ", " A ", " W "\n\t"               \
+    "sxtab " B ", " B ", " W ", ror #8\n\t"       \
+    "sxtab " C ", " C ", " W ", ror #16\n\t"      \
+    "sxtab " D ", " D ", " W ", ror #24\n\t"
+
+#define ESN_ASM_ARG __attribute__((unused)) /* read by the asm body in r0-r3 (AAPCS) */
+
+/* out += `words` (>= 1) words of 4 int8 weights from row: an odd word first (LDM/STM of 4), then two words per
+ * iteration with 8 accumulators in r4-r11 (LDM, 2 LDR, 8 SXTAB, STM, CMP, BNE: 14 instructions per 8 synapses).
+ * LDR reads the row at any byte address: ARMv7-M takes unaligned LDR (CCR.UNALIGN_TRP stays 0; ARM DDI 0403E
+ * A3.2.1), at one extra bus access where the word straddles (TRM DDI 0439B 3.3.2), so no scalar head. */
+__attribute__((naked, noinline)) void esn_add_words_s8_dsp(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG const int8_t *row,
+                                                               ESN_ASM_ARG uint32_t words)
+{
+    __asm__ volatile(
+        "push {r4-r11}\n\t"
+        "lsrs r2, r2, #1\n\t"          /* word pairs; the odd word -> C */
+        "bcc 2f\n\t"
+        "ldr r3, [r1], #4\n\t"
+        "ldm r0, {r4-r7}\n\t"
+        ESN_DSP_ADD4("r3", "r4", "r5", "r6", "r7")
+        "stmia r0!, {r4-r7}\n\t"
+        "2:\n\t"
+        "cbz r2, 3f\n\t"
+        "add r2, r0, r2, lsl #5\n\t"   /* the end of out: 32 bytes per pair */
+        "1:\n\t"
+        "ldm r0, {r4-r11}\n\t"
+        "ldr r3, [r1], #4\n\t"
+        ESN_DSP_ADD4("r3", "r4", "r5", "r6", "r7")
+        "ldr r3, [r1], #4\n\t"
+        ESN_DSP_ADD4("r3", "r8", "r9", "r10", "r11")
+        "stmia r0!, {r4-r11}\n\t"
+        "cmp r0, r2\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        "pop {r4-r11}\n\t"
+        "bx lr\n\t");
+}
 
 void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n)
 {
-    uint32_t w; /* LDR of a row at any byte address: ARMv7-M takes unaligned LDR (CCR.UNALIGN_TRP stays 0) */
-    if (n >= 16u) { /* 16 synapses per iteration: 4 x 7 instructions + 2 of loop control */
-        const int8_t *end = row + (n & ~15u);
-        __asm__ volatile("1:\n\t" ESN_DSP_GROUP4 ESN_DSP_GROUP4 ESN_DSP_GROUP4 ESN_DSP_GROUP4
-                         "cmp %[row], %[end]\n\t"
-                         "bne 1b\n\t"
-                         : [out] "+r"(out), [row] "+r"(row), [w] "=&r"(w)
-                         : [end] "r"(end)
-                         : "r4", "r5", "r6", "r8", "cc", "memory");
-        n &= 15u;
+    const uint32_t words = n >> 2;
+    uint32_t o;
+    if (words > 0u) {
+        esn_add_words_s8_dsp(out, row, words);
     }
-    if (n >= 4u) {
-        const int8_t *end = row + (n & ~3u);
-        __asm__ volatile("2:\n\t" ESN_DSP_GROUP4
-                         "cmp %[row], %[end]\n\t"
-                         "bne 2b\n\t"
-                         : [out] "+r"(out), [row] "+r"(row), [w] "=&r"(w)
-                         : [end] "r"(end)
-                         : "r4", "r5", "r6", "r8", "cc", "memory");
-        n &= 3u;
-    }
-    while (n > 0u) {
-        *out++ += *row++;
-        n--;
+    for (o = words << 2; o < n; ++o) {
+        out[o] += row[o];
     }
 }
 
@@ -81,7 +95,6 @@ void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n)
     "smlabb " B ", " W ", r3, " B "\n\t"       \
     "smlatb " D ", " W ", r3, " D "\n\t"
 
-#define ESN_ASM_ARG __attribute__((unused)) /* read by the asm body in r0-r3 (AAPCS) */
 __attribute__((naked, noinline)) static void esn_mac_words_s8(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG const int8_t *row,
                                                                ESN_ASM_ARG uint32_t words, ESN_ASM_ARG int32_t x)
 {
@@ -121,12 +134,7 @@ void esn_mac_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n, int32_t x)
     }
 }
 
-/* The weight word in register W added to the accumulators r4-r7, one byte each. */
-#define ESN_DSP_SXTAB4(W)                  \
-    "sxtab r4, r4, " W "\n\t"              \
-    "sxtab r5, r5, " W ", ror #8\n\t"      \
-    "sxtab r6, r6, " W ", ror #16\n\t"     \
-    "sxtab r7, r7, " W ", ror #24\n\t"
+#define ESN_DSP_SXTAB4(W) ESN_DSP_ADD4(W, "r4", "r5", "r6", "r7")
 
 /* The word loop of esn_add_rows_s8_dsp: out (r0) += the next word of each of k rows (r3 bits 0-2, k in
  * 2..4) from rows[0..3] (r1: all four pointers loaded, k used) plus `head` bytes (r3 bits 8-9), which makes
