@@ -8,9 +8,11 @@
  * reference's exactly: no 16-bit lane that could wrap, as SADD16/SXTAB16 lanes would), and STMIA
  * writes them back.
  *
- * One row (esn_add_row_s8_dsp): 7 instructions per 4 synapses, unrolled four times, plus 2 per loop,
- * i.e. 1.875 instructions and 4.25 estimated cycles per synapse (Cortex-M4 TRM DDI 0439B sec. 3.3:
- * LDR 2, LDM/STM 1+N, SXTAB 1, taken branch 1+P): 10 of the 16 cycles per 4 synapses move accumulators.
+ * One row (esn_add_words_s8_dsp): 8 accumulators per LDM/STM, 14 instructions per 8 synapses,
+ * i.e. 1.75 instructions and 4.25 estimated cycles per synapse (Cortex-M4 TRM DDI 0439B sec. 3.3:
+ * LDR 2, LDM/STM 1+N, SXTAB 1, taken branch 1+P): 18 of the 34 cycles move accumulators.
+ * An event of value x != 1 (a conv reading pool sums): esn_mac_row_s8_dsp, SXTB16 + SMLABB/SMLATB,
+ * 18 instructions per 8 synapses whatever x (x repeated adds of the row took 1.875 x).
  * Several rows (esn_add_rows_s8_dsp, output-stationary): k = 2..4 rows of one batch of spikes are
  * added while 4 accumulators sit in registers, so one LDM/STM pair serves 4k synapses:
  * LDM + k LDR (pipelined: 1 + k cycles) + 4k SXTAB + STM + CMP + BNE, for k = 4 19 instructions and
@@ -18,9 +20,11 @@
  * Where it is not optimal: int16 partial sums (SXTAB16, two lanes per instruction) would halve the
  * SXTABs, but need a bound on k rows' sums per lane that the int32 bound analysis does not give.
  *
- * Alignment: rows need not be word aligned (the row length is the layer's fan-out); a scalar
- * prologue brings the row pointers to a word boundary, since out advances with them and stays aligned.
- * Rows added together must therefore share their address mod 4 (the caller groups them so). Not optimal:
+ * Alignment: rows need not be word aligned (the row length is the layer's fan-out). The one-row kernels
+ * read them with unaligned LDR (ARMv7-M; one more bus access where a word straddles, which the cycle
+ * estimate does not count). The multi-row kernel has a scalar prologue that brings the row pointers to a word
+ * boundary, since out advances with them and stays aligned; rows added together must therefore share their
+ * address mod 4 (the caller groups them so). Not optimal:
  * a compiled-in model's `static const int8_t` weights are byte aligned, so at -Os most rows have a scalar
  * head and tail (fan-out 64: 3.08 against 2.56 estimated cycles per synop for the kernels with the blob's
  * 8-byte aligned weights); word-aligned weight arrays in the emitted model.c would remove them.

@@ -22,7 +22,7 @@
 /**
  * out[o] += row[o] for o in [0, n): one spike through an int8 weight row into int32 accumulators.
  * Bit-exact with the reference loop: every int8 weight is sign-extended and added to its own 32-bit
- * accumulator (SXTAB), so no lane can wrap; 4 synapses per weight word, 4 words per loop.
+ * accumulator (SXTAB), so no lane can wrap; 4 synapses per weight word, 2 words per loop.
  * @param[in,out] out  int32 [n], 4-byte aligned.
  * @param[in]     row  int8 [n], any alignment.
  */
