@@ -146,7 +146,8 @@ def conv_layers(board, *, dsp: bool, steps: int = 4, weight_bits: int = 8, state
     pool2 - 32c5 - pool2 - fc10), compiled into the firmware, over `steps` steps of one Bernoulli input at 10 %
     on `board` (one QEMU session), the outputs checked bit-identical with the host's C runtime. Per layer:
     events (nonzero input entries), synops and instructions (the layer's whole step: output fill, input scan and
-    scatter). conv2 reads pool1's window sums: x of 2 or 3 add a run 2 or 3 times (esn_conv)."""
+    scatter). conv2 reads pool1's window sums: on the DSP cores x != 1 takes the multiply-accumulate run kernel
+    (esn_synaptic_dsp.c esn_mac_row_s8_dsp), elsewhere x of 2 or 3 add a run 2 or 3 times (esn_conv_run)."""
     from edgesnn.device.qemu import QemuTarget
     from edgesnn.device.runner import DeviceModel
     from edgesnn.firmware.runtime import build_runtime_firmware
@@ -186,7 +187,7 @@ def conv_table(board, steps: int = 4) -> str:
 # The functions that add weight rows into the accumulators (esn_synaptic.c, esn_synaptic_dsp.c; the rest of the
 # layer's window is the output fill, the input scan, the event loop and the runtime's bookkeeping).
 DENSE_KERNELS = ("esn_rows_words_s8", "esn_rows_edge_s8", "esn_add_rows_s8_dsp", "esn_add_row_s8_dsp",
-                 "esn_add_row_p4_dsp", "esn_row_mac", "esn_p4_pairs")
+                 "esn_add_words_s8_dsp", "esn_add_row_p4_dsp", "esn_row_mac", "esn_p4_pairs")
 
 
 def dense_cycles_table(board, fan_outs=(64, 256), rates=(0.05, 0.5), steps: int = 20, builtin: bool = False) -> str:

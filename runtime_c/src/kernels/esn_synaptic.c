@@ -395,9 +395,11 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
  * output, one group, stride_x == dil_x (then every tap of a row lands or none, on consecutive pixels) and rows that
  * end on a byte, those taps are one contiguous run of (taps x C_out) weights added to as many contiguous outputs:
  * one esn_row_mac call per (event, kernel row), the dense row kernel (DSP on Cortex-M4, vectorised on the host).
- * Otherwise one call per tap, C_out/g outputs cs apart. Events with x in {2, 3} (pool sums) on a run add the row
- * x times: the add-only kernel beats a multiply per weight, and integer adds are exact in any order.
- * Where it is not optimal: at C_out = 12 a run is at most 60 weights, so the row kernel's per-call cost shows.
+ * Otherwise one call per tap, C_out/g outputs cs apart. Events with x != 1 (pool sums) on a run: esn_conv_run.
+ * On Cortex-M4 (N-MNIST CNN, bench_mcu.conv_table): conv1 (C_out 12, runs of at most 60 weights) 2.94, conv2
+ * (C_out 32, pool sums x of 1..3) 2.53 instructions per synop, whole layer. Where it is not optimal: the event's
+ * geometry (~130 instructions, spilled at -Os) and a call per kernel row (~11) weigh on conv1's short runs; a
+ * kernel that took all rows of an event (out and weight strides) would save most of the latter.
  */
 
 /* What every event of one esn_conv call reads, computed once (on Cortex-M at -Os, the event loop then keeps
@@ -436,6 +438,32 @@ static uint32_t esn_conv_taps(const esn_conv_ctx *k, int32_t *o, uint32_t o_back
     return taps;
 }
 
+/* One run of n weights from wr added x times to the outputs from o. On the DSP cores int8 runs call the kernels
+ * directly (esn_row_mac's dispatch cost about 20 instructions a run) and x != 1 takes the multiply-accumulate
+ * kernel; elsewhere x = 2, 3 (pool sums) add the row 2, 3 times: the add-only kernel beats a multiply per weight,
+ * and integer adds are exact in any order. */
+static inline void esn_conv_run(const esn_conv_ctx *k, int32_t *o, const uint8_t *wr, uint32_t n, int32_t x)
+{
+    uint32_t r;
+#if ESN_DSP_KERNELS
+    if (k->bits == 8u && x >= -32768 && x <= 32767) {
+        if (x == 1) {
+            esn_add_row_s8_dsp(o, (const int8_t *)(const void *)wr, n);
+        } else {
+            esn_mac_row_s8_dsp(o, (const int8_t *)(const void *)wr, n, x);
+        }
+        return;
+    }
+#endif
+    if (x == 2 || x == 3) {
+        for (r = 0u; r < (uint32_t)x; ++r) {
+            esn_row_mac(o, 1u, wr, n, k->bits, 1);
+        }
+        return;
+    }
+    esn_row_mac(o, 1u, wr, n, k->bits, x);
+}
+
 /* One event (ch, y + pad_y = ny, x + pad_x = nx) of value x: returns its taps. */
 static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, uint32_t nx, int32_t x)
 {
@@ -468,18 +496,20 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
         if (!k->run) {
             return esn_conv_taps(k, o, d0 * k->o_row, wr, k->kw * k->rb, rows, nx, x);
         }
-        if (x == 1) {
-            for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
-                esn_row_mac(o, 1u, wr, n, k->bits, 1);
-            }
-        } else {
-            const uint32_t reps = (x == 2 || x == 3) ? (uint32_t)x : 1u; /* x = 2, 3 as 2, 3 spikes */
-            for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
-                uint32_t r;
-                for (r = 0u; r < reps; ++r) {
-                    esn_row_mac(o, 1u, wr, n, k->bits, reps > 1u ? 1 : x);
-                }
-            }
+#if ESN_DSP_KERNELS
+        if (k->bits == 8u && x == 1 && (n & 3u) == 0u) { /* spikes on whole words: the word kernel straight */
+            const uint32_t o_back = d0 * k->o_row, w_next = k->kw * k->rb;
+            const uint8_t *const w_end = wr + (size_t)rows * w_next;
+            do {
+                esn_add_words_s8_dsp(o, (const int8_t *)(const void *)wr, n >> 2);
+                o -= o_back;
+                wr += w_next;
+            } while (wr != w_end);
+            return rows * (hi - lo + 1u);
+        }
+#endif
+        for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
+            esn_conv_run(k, o, wr, n, x);
         }
         return rows * (hi - lo + 1u);
     }
@@ -498,7 +528,7 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
             continue;
         }
         taps += hi - lo + 1u;
-        esn_row_mac(o + (size_t)oy * k->o_row, 1u, wr + (size_t)ky * k->kw * k->rb, n, k->bits, x);
+        esn_conv_run(k, o + (size_t)oy * k->o_row, wr + (size_t)ky * k->kw * k->rb, n, x);
     }
     return taps;
 }
@@ -526,8 +556,22 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
     k.run = k.go.cs == 1u && nd->groups == 1u && k.s1 == nd->dil[1] && (k.go.c * k.bits) % 8u == 0u;
     esn_cursor_init(&cu, &k.gi);
     esn_conv_init(out, nd, &k.go);
-    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
-         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
+    for (j = 0u;; ++j) {
+#if ESN_DSP_KERNELS
+        if (n_in == 1u) { /* one buffer: the scan straight (esn_next_event's call cost ~20 instructions an event) */
+            j = (uint32_t)(esn_scan_s32_dsp(in[0] + j, in[0] + nd->in_size) - in[0]);
+            if (j >= nd->in_size) {
+                break;
+            }
+            x = in[0][j];
+        } else
+#endif
+        {
+            j = esn_next_event(in, n_in, j, nd->in_size, &x);
+            if (j >= nd->in_size) {
+                break;
+            }
+        }
         esn_cursor_to(&cu, j);
         ++events;
         taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],

@@ -8,9 +8,11 @@
  * reference's exactly: no 16-bit lane that could wrap, as SADD16/SXTAB16 lanes would), and STMIA
  * writes them back.
  *
- * One row (esn_add_row_s8_dsp): 7 instructions per 4 synapses, unrolled four times, plus 2 per loop,
- * i.e. 1.875 instructions and 4.25 estimated cycles per synapse (Cortex-M4 TRM DDI 0439B sec. 3.3:
- * LDR 2, LDM/STM 1+N, SXTAB 1, taken branch 1+P): 10 of the 16 cycles per 4 synapses move accumulators.
+ * One row (esn_add_words_s8_dsp): 8 accumulators per LDM/STM, 14 instructions per 8 synapses,
+ * i.e. 1.75 instructions and 4.25 estimated cycles per synapse (Cortex-M4 TRM DDI 0439B sec. 3.3:
+ * LDR 2, LDM/STM 1+N, SXTAB 1, taken branch 1+P): 18 of the 34 cycles move accumulators.
+ * An event of value x != 1 (a conv reading pool sums): esn_mac_row_s8_dsp, SXTB16 + SMLABB/SMLATB,
+ * 18 instructions per 8 synapses whatever x (x repeated adds of the row took 1.875 x).
  * Several rows (esn_add_rows_s8_dsp, output-stationary): k = 2..4 rows of one batch of spikes are
  * added while 4 accumulators sit in registers, so one LDM/STM pair serves 4k synapses:
  * LDM + k LDR (pipelined: 1 + k cycles) + 4k SXTAB + STM + CMP + BNE, for k = 4 19 instructions and
@@ -18,9 +20,11 @@
  * Where it is not optimal: int16 partial sums (SXTAB16, two lanes per instruction) would halve the
  * SXTABs, but need a bound on k rows' sums per lane that the int32 bound analysis does not give.
  *
- * Alignment: rows need not be word aligned (the row length is the layer's fan-out); a scalar
- * prologue brings the row pointers to a word boundary, since out advances with them and stays aligned.
- * Rows added together must therefore share their address mod 4 (the caller groups them so). Not optimal:
+ * Alignment: rows need not be word aligned (the row length is the layer's fan-out). The one-row kernels
+ * read them with unaligned LDR (ARMv7-M; one more bus access where a word straddles, which the cycle
+ * estimate does not count). The multi-row kernel has a scalar prologue that brings the row pointers to a word
+ * boundary, since out advances with them and stays aligned; rows added together must therefore share their
+ * address mod 4 (the caller groups them so). Not optimal:
  * a compiled-in model's `static const int8_t` weights are byte aligned, so at -Os most rows have a scalar
  * head and tail (fan-out 64: 3.08 against 2.56 estimated cycles per synop for the kernels with the blob's
  * 8-byte aligned weights); word-aligned weight arrays in the emitted model.c would remove them.
@@ -29,62 +33,118 @@
 
 #if ESN_DSP_KERNELS
 
-/* Four synapses: one weight word, four accumulators in r4-r6, r8 (LDM/STMIA need ascending registers). */
-#define ESN_DSP_GROUP4                              \
-    "ldr %[w], [%[row]], #4\n\t"                   \
-    "ldm %[out], {r4, r5, r6, r8}\n\t"              \
-    "sxtab r4, r4, %[w]\n\t"                        \
-    "sxtab r5, r5, %[w], ror #8\n\t"                \
-    "sxtab r6, r6, %[w], ror #16\n\t"               \
-    "sxtab r8, r8, %[w], ror #24\n\t"               \
-    "stmia %[out]!, {r4, r5, r6, r8}\n\t"
+/* The weight word in register W added to the accumulators A-D, one byte each. */
+#define ESN_DSP_ADD4(W, A, B, C, D)                \
+    "sxtab " A ", " A ", " W "\n\t"               \
+    "sxtab " B ", " B ", " W ", ror #8\n\t"       \
+    "sxtab " C ", " C ", " W ", ror #16\n\t"      \
+    "sxtab " D ", " D ", " W ", ror #24\n\t"
+
+#define ESN_ASM_ARG __attribute__((unused)) /* read by the asm body in r0-r3 (AAPCS) */
+
+/* out += `words` (>= 1) words of 4 int8 weights from row: an odd word first (LDM/STM of 4), then two words per
+ * iteration with 8 accumulators in r4-r11 (LDM, 2 LDR, 8 SXTAB, STM, CMP, BNE: 14 instructions per 8 synapses).
+ * LDR reads the row at any byte address: ARMv7-M takes unaligned LDR (CCR.UNALIGN_TRP stays 0; ARM DDI 0403E
+ * A3.2.1), at one extra bus access where the word straddles (TRM DDI 0439B 3.3.2), so no scalar head. */
+__attribute__((naked, noinline)) void esn_add_words_s8_dsp(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG const int8_t *row,
+                                                               ESN_ASM_ARG uint32_t words)
+{
+    __asm__ volatile(
+        "push {r4-r11}\n\t"
+        "lsrs r2, r2, #1\n\t"          /* word pairs; the odd word -> C */
+        "bcc 2f\n\t"
+        "ldr r3, [r1], #4\n\t"
+        "ldm r0, {r4-r7}\n\t"
+        ESN_DSP_ADD4("r3", "r4", "r5", "r6", "r7")
+        "stmia r0!, {r4-r7}\n\t"
+        "2:\n\t"
+        "cbz r2, 3f\n\t"
+        "add r2, r0, r2, lsl #5\n\t"   /* the end of out: 32 bytes per pair */
+        "1:\n\t"
+        "ldm r0, {r4-r11}\n\t"
+        "ldr r3, [r1], #4\n\t"
+        ESN_DSP_ADD4("r3", "r4", "r5", "r6", "r7")
+        "ldr r3, [r1], #4\n\t"
+        ESN_DSP_ADD4("r3", "r8", "r9", "r10", "r11")
+        "stmia r0!, {r4-r11}\n\t"
+        "cmp r0, r2\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        "pop {r4-r11}\n\t"
+        "bx lr\n\t");
+}
 
 void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n)
 {
-    uint32_t w;
-    while (n > 0u && ((uintptr_t)row & 3u) != 0u) {
-        *out++ += *row++;
-        n--;
+    const uint32_t words = n >> 2;
+    uint32_t o;
+    if (words > 0u) {
+        esn_add_words_s8_dsp(out, row, words);
     }
-    if (n >= 16u) { /* 16 synapses per iteration: 4 x 7 instructions + 2 of loop control */
-        const int8_t *end = row + (n & ~15u);
-        __asm__ volatile("1:\n\t" ESN_DSP_GROUP4 ESN_DSP_GROUP4 ESN_DSP_GROUP4 ESN_DSP_GROUP4
-                         "cmp %[row], %[end]\n\t"
-                         "bne 1b\n\t"
-                         : [out] "+r"(out), [row] "+r"(row), [w] "=&r"(w)
-                         : [end] "r"(end)
-                         : "r4", "r5", "r6", "r8", "cc", "memory");
-        n &= 15u;
-    }
-    if (n >= 4u) {
-        const int8_t *end = row + (n & ~3u);
-        __asm__ volatile("2:\n\t" ESN_DSP_GROUP4
-                         "cmp %[row], %[end]\n\t"
-                         "bne 2b\n\t"
-                         : [out] "+r"(out), [row] "+r"(row), [w] "=&r"(w)
-                         : [end] "r"(end)
-                         : "r4", "r5", "r6", "r8", "cc", "memory");
-        n &= 3u;
-    }
-    while (n > 0u) {
-        *out++ += *row++;
-        n--;
+    for (o = words << 2; o < n; ++o) {
+        out[o] += row[o];
     }
 }
 
-/* The weight word in register W added to the accumulators r4-r7, one byte each. */
-#define ESN_DSP_SXTAB4(W)                  \
-    "sxtab r4, r4, " W "\n\t"              \
-    "sxtab r5, r5, " W ", ror #8\n\t"      \
-    "sxtab r6, r6, " W ", ror #16\n\t"     \
-    "sxtab r7, r7, " W ", ror #24\n\t"
+/* out[o] += x * row[o] for `words` (>= 1) words of 4 int8 weights, x in int16: SXTB16 splits a weight word into
+ * the sign-extended halfword pairs (bytes 0, 2) and (1, 3), SMLABB / SMLATB add lane * x to each 32-bit
+ * accumulator (the 16 x 16 product is exact in 32 bits, the sum the reference's: the validator bounds it). Two
+ * words per iteration, 8 accumulators in r4-r11: 18 instructions per 8 synapses, where x repeated adds of a
+ * spike's row took 1.875 x each. Unaligned LDR as in esn_add_row_s8_dsp. */
+#define ESN_DSP_MAC4(W, A, B, C, D)            \
+    "sxtb16 lr, " W "\n\t"                     \
+    "sxtb16 " W ", " W ", ror #8\n\t"          \
+    "smlabb " A ", lr, r3, " A "\n\t"          \
+    "smlatb " C ", lr, r3, " C "\n\t"          \
+    "smlabb " B ", " W ", r3, " B "\n\t"       \
+    "smlatb " D ", " W ", r3, " D "\n\t"
+
+__attribute__((naked, noinline)) static void esn_mac_words_s8(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG const int8_t *row,
+                                                               ESN_ASM_ARG uint32_t words, ESN_ASM_ARG int32_t x)
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "lsrs r2, r2, #1\n\t"          /* word pairs; the odd word -> C */
+        "bcc 2f\n\t"
+        "ldr r12, [r1], #4\n\t"
+        "ldm r0, {r4-r7}\n\t"
+        ESN_DSP_MAC4("r12", "r4", "r5", "r6", "r7")
+        "stmia r0!, {r4-r7}\n\t"
+        "2:\n\t"
+        "cbz r2, 3f\n\t"
+        "add r2, r0, r2, lsl #5\n\t"   /* the end of out: 32 bytes per pair */
+        "1:\n\t"
+        "ldr r12, [r1], #4\n\t"
+        "ldm r0, {r4-r11}\n\t"
+        ESN_DSP_MAC4("r12", "r4", "r5", "r6", "r7")
+        "ldr r12, [r1], #4\n\t"
+        ESN_DSP_MAC4("r12", "r8", "r9", "r10", "r11")
+        "stmia r0!, {r4-r11}\n\t"
+        "cmp r0, r2\n\t"
+        "bne 1b\n\t"
+        "3:\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+
+void esn_mac_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n, int32_t x)
+{
+    const uint32_t words = n >> 2;
+    uint32_t o;
+    if (words > 0u) {
+        esn_mac_words_s8(out, row, words, x);
+    }
+    for (o = words << 2; o < n; ++o) {
+        out[o] += x * row[o];
+    }
+}
+
+#define ESN_DSP_SXTAB4(W) ESN_DSP_ADD4(W, "r4", "r5", "r6", "r7")
 
 /* The word loop of esn_add_rows_s8_dsp: out (r0) += the next word of each of k rows (r3 bits 0-2, k in
  * 2..4) from rows[0..3] (r1: all four pointers loaded, k used) plus `head` bytes (r3 bits 8-9), which makes
  * them word aligned, for `words` (r2, >= 1) words of 4 synapses. A naked function: it owns every register
  * (AAPCS: r4-r11 saved), which 4 row pointers, 4 weight words, 4 accumulators, out and its end need; the
  * compiler could not spare them around inline asm. */
-#define ESN_ASM_ARG __attribute__((unused)) /* read by the asm body in r0-r3 (AAPCS) */
 __attribute__((naked, noinline)) static void esn_rows_words_s8(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG const int8_t *const *rows,
                                                                 ESN_ASM_ARG uint32_t words, ESN_ASM_ARG uint32_t k_head)
 {

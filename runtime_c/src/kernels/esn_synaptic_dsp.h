@@ -22,11 +22,28 @@
 /**
  * out[o] += row[o] for o in [0, n): one spike through an int8 weight row into int32 accumulators.
  * Bit-exact with the reference loop: every int8 weight is sign-extended and added to its own 32-bit
- * accumulator (SXTAB), so no lane can wrap; 4 synapses per weight word, 4 words per loop.
+ * accumulator (SXTAB), so no lane can wrap; 4 synapses per weight word, 2 words per loop.
  * @param[in,out] out  int32 [n], 4-byte aligned.
  * @param[in]     row  int8 [n], any alignment.
  */
 void esn_add_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n);
+
+/**
+ * out[o] += row[o] for o in [0, 4 * words): esn_add_row_s8_dsp's word loop, for callers whose rows are whole words.
+ * @param[in,out] out    int32 [4 * words], 4-byte aligned.
+ * @param[in]     row    int8 [4 * words], any alignment.
+ * @param[in]     words  >= 1.
+ */
+void esn_add_words_s8_dsp(int32_t *out, const int8_t *row, uint32_t words);
+
+/**
+ * out[o] += x * row[o] for o in [0, n): an event of value x (a pool's window sum) through an int8 weight row,
+ * bit-exact with the reference loop (exact 16 x 16 products into int32 accumulators).
+ * @param[in,out] out  int32 [n], 4-byte aligned.
+ * @param[in]     row  int8 [n], any alignment.
+ * @param[in]     x    [-32768, 32767].
+ */
+void esn_mac_row_s8_dsp(int32_t *out, const int8_t *row, uint32_t n, int32_t x);
 
 /**
  * out[o] += rows[0][o] + ... + rows[k-1][o] for o in [0, n): k spikes of one step through int8 weight rows,
