@@ -247,10 +247,16 @@ void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
         c->arena_bytes_read = 4u * (e * nd->in_size + c->synops);
         c->arena_bytes_written = 4u * ((uint64_t)nd->out_size + c->synops);
     } else if (esn__is_neuron(nd->kind)) {
+        /* esn__param_bytes of each present array, inlined (every neuron layer, every step): a neuron layer has
+         * no weights, and each array holds one value per neuron, per channel or per layer; each term is below
+         * 2^28 (ESN_MAX_ELEMS 4 bytes), so 32-bit products and a 64-bit sum */
+        const uint32_t per[3] = {nd->out_size, nd->out_shape[0], 1u}; /* ESN_PM_ELEM, _CHANNEL, _LAYER */
         uint64_t p = 0u;
         uint32_t slot;
-        for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* a neuron layer has no weights */
-            p += nd->param[slot] != NULL ? esn__param_bytes(nd, slot) : 0u;
+        for (slot = 1u; slot < ESN_P_COUNT; ++slot) {
+            if (nd->param[slot] != NULL) {
+                p += per[nd->pmode[slot]] * (esn_param_bits(nd, slot) >> 3);
+            }
         }
         c->param_bytes_read = p;
         c->arena_bytes_read = 4u * (uint64_t)nd->out_size * (e + n_state);

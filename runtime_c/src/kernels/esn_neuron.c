@@ -269,24 +269,32 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
     return s;
 }
 
-/* The second pass from neuron j < n: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
-ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
+/* The second pass from neuron j < n, v stored at w bits: stops at n or at a neuron for esn_alif_wide, whose index
+ * it returns. It stores every v (the first pass's value or, after a spike, v - theta) through a pointer of its
+ * own: a spike then costs an SSAT and an ADD, not the neuron's address, width and eta_inc looked up anew. */
+ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uint32_t w, int pern, uint32_t *spikes)
 {
     const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, beta = k->beta;
     const uint32_t rab = k->rab + ((uint32_t)k->b0 << ab);
+    const int32_t ge = k->ge;
     int32_t *o = k->x + j;
     int32_t *eta = k->eta + j;
     int32_t *const end = k->x + n;
+    int8_t *v8 = (int8_t *)k->v + j;
+    int16_t *v16 = (int16_t *)k->v + j;
     const uint16_t *pr = k->pr + j;
+    const uint16_t *pi = k->pi + j;
     uint32_t rho = k->rho;
+    uint32_t inc = k->inc;
     uint32_t sp = 0u;
     do { /* the test at the bottom */
-        const int32_t x = *o;
+        int32_t x = *o;
         const uint32_t e = (uint32_t)*eta;
         int32_t theta, q;
         uint32_t s;
         if (pern) {
             rho = *pr++;
+            inc = *pi++;
         }
         if (e >= 0x8000u) { /* eta < 0 or >= 2^15 */
             break;
@@ -295,15 +303,15 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
         q = (int32_t)((rho * e + rdb) >> db);
         s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
         if (s != 0u) {
-            const uint32_t i = (uint32_t)(o - k->x);
-            const int32_t d = x - theta - k->ge; /* v - theta, in [0, 2^31) */
-            if (k->w == 8u) {
-                ((int8_t *)k->v)[i] = (int8_t)ESN_SSAT(d, 8);
-            } else {
-                ((int16_t *)k->v)[i] = (int16_t)ESN_SSAT(d, 16);
-            }
-            q += (int32_t)(pern ? k->pi[i] : k->inc);
-            sp += 1u;
+            const int32_t d = x - theta - ge; /* v - theta, in [0, 2^31) */
+            x = w == 8u ? ESN_SSAT(d, 8) : ESN_SSAT(d, 16);
+            q += (int32_t)inc;
+        }
+        sp += s;
+        if (w == 8u) {
+            *v8++ = (int8_t)x;
+        } else {
+            *v16++ = (int16_t)x;
         }
         *eta++ = q;
         *o++ = (int32_t)s;
@@ -314,7 +322,10 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
 
 ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
 {
-    return pern ? esn_alif_loop(k, j, n, 1, spikes) : esn_alif_loop(k, j, n, 0, spikes);
+    if (k->w == 8u) {
+        return pern ? esn_alif_loop(k, j, n, 8u, 1, spikes) : esn_alif_loop(k, j, n, 8u, 0, spikes);
+    }
+    return pern ? esn_alif_loop(k, j, n, 16u, 1, spikes) : esn_alif_loop(k, j, n, 16u, 0, spikes);
 }
 
 /* The constants of the first pass (IF, LIF, LI; ALIF's v) for channel ch. */
