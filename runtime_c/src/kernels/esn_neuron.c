@@ -381,19 +381,26 @@ ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const in
     q.db = m->decay_bits;
     q.ab = ab;
     q.rab = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (ab - 1u) : 0u;
+    q.rdb = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (q.db - 1u) : 0u;
     q.ge = ge;
     q.w = v_bits;
     q.mode = m->rounding;
+    q.rho = q.inc = 0u; /* pern: read per neuron */
+    k.db = q.db;
+    k.alpha = k.thr = k.keep = k.off = k.hi = 0; /* the latter four unread (no spikes, sat = w) */
     for (ch = 0u; ch < channels; ++ch, at += plane) {
-        esn_lif_consts(m, nd, ch, &k);
+        /* the first pass is LI's (esn_lif_consts' fields it reads: no threshold, reset or hi, since sb = w) */
+        k.rb = (int32_t)q.rdb + esn_par_ch(nd, ESN_P_BIAS, ch) * ((int32_t)1 << q.db); /* in int32: esn_bias_ok */
+        if (!pern) {
+            k.alpha = esn_par_ch(nd, ESN_P_ALPHA, ch);
+            q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
+            q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
+        }
         alpha16 = (uint16_t)k.alpha; /* alpha <= 2^db <= 2^15 */
         k.pa = pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
         k.sa = (uint32_t)pern;
-        q.rdb = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (q.db - 1u) : 0u;
         q.v = (uint8_t *)v + at * (v_bits / 8u);
         (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
-        q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
-        q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
         q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
         q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
         q.x = out + at;
