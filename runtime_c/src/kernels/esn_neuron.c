@@ -166,7 +166,8 @@ typedef struct esn_lif_k {
 } esn_lif_k;
 
 /* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
- * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa). Returns the spikes. */
+ * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa), -1 for ALIF's first pass with
+ * alpha per neuron (pa read one by one, v left to the second pass, which stores it). Returns the spikes. */
 ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
                                int spiking, const esn_lif_k *k)
 {
@@ -184,13 +185,15 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
     do { /* the test at the bottom: one compare and branch a neuron */
         const int32_t vj = w == 8u ? *v8 : *v16;
         int32_t x;
-        if (!spiking) {
+        if (spiking < 0) {
+            alpha = (int32_t)*pa++;
+        } else if (!spiking) {
             alpha = (int32_t)*pa;
             pa += sa;
         }
         x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
         x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
-        if (spiking) {
+        if (spiking > 0) {
             const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
             if (s != 0u) {
                 x = x * keep + off;
@@ -199,6 +202,14 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
             spikes += s;
         } else {
             *out++ = x;
+        }
+        if (spiking < 0) { /* v: read, not written (a post-indexed load) */
+            if (w == 8u) {
+                ++v8;
+            } else {
+                ++v16;
+            }
+            continue; /* the test below still runs */
         }
         if (w == 8u) {
             *v8++ = (int8_t)x;
@@ -220,6 +231,13 @@ ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, 
         return spiking ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, 0, k);
     }
     return spiking ? esn_lif_loop(a, v, o, n, 16u, 0u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 0, k);
+}
+
+/* ALIF's first pass with alpha per neuron (sb = w): one load of alpha a neuron and no store of v (58 -> 56
+ * instructions per update, bench_mcu --neurons). */
+ESN_HOT void esn_alif_first(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, const esn_lif_k *k)
+{
+    (void)(w == 8u ? esn_lif_loop(a, v, o, n, 8u, 8u, -1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, -1, k));
 }
 
 /*
@@ -255,13 +273,13 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
     const int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u); /* theta - ge */
     int64_t q = esn_rshift(rho * e, k->db, k->mode, 0u);
     const uint32_t s = t < x;
+    const int64_t d = s != 0u ? esn_sat64(x - t - k->ge, k->w) : x; /* v - theta, or v (the loop left it) */
+    if (k->w == 8u) {
+        ((int8_t *)k->v)[j] = (int8_t)d;
+    } else {
+        ((int16_t *)k->v)[j] = (int16_t)d;
+    }
     if (s != 0u) {
-        const int64_t d = esn_sat64(x - t - k->ge, k->w); /* v - theta */
-        if (k->w == 8u) {
-            ((int8_t *)k->v)[j] = (int8_t)d;
-        } else {
-            ((int16_t *)k->v)[j] = (int16_t)d;
-        }
         q = esn_sat64(q + (pern ? k->pi[j] : k->inc), 32u);
     }
     k->eta[j] = (int32_t)q;
@@ -400,7 +418,11 @@ ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const in
         k.pa = pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
         k.sa = (uint32_t)pern;
         q.v = (uint8_t *)v + at * (v_bits / 8u);
-        (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
+        if (pern) {
+            esn_alif_first(acc + at, q.v, out + at, plane, v_bits, &k);
+        } else {
+            (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
+        }
         q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
         q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
         q.x = out + at;
