@@ -309,7 +309,8 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
         esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, sm.bits, out, c);
         /* S as esn__n_state counts it (stateless layers included) */
         v = (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_V, kind) + (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_I, kind) +
-            (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind) + (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u);
+            (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind) +
+            (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u);
         esn_neuron_traffic(nd, v, c);
         return;
     }
