@@ -242,17 +242,18 @@ static int32_t *esn_buf(const esn_ctx *ctx, uint32_t node, uint32_t parity)
 static void esn_neuron_traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
     /* esn__param_bytes of each present array, inlined: a neuron layer has no weights, and each array holds one
-     * value per neuron, per channel or per layer; each term is below 2^28 (ESN_MAX_ELEMS 4 bytes), so 32-bit
-     * products and a 64-bit sum */
-    const uint32_t per[3] = {nd->out_size, nd->out_shape[0], 1u}; /* ESN_PM_ELEM, _CHANNEL, _LAYER */
+     * value per neuron, per channel or per layer (esn_param_mode 0, 1, 2). Its bytes per value (1, 2 or 4) are
+     * summed by mode in one word, a byte a mode (at most 40 each: ten arrays), then each sum times its count */
     const uint64_t n = nd->out_size;
-    uint64_t p = 0u;
+    uint32_t by = 0u;
     uint32_t slot;
+    uint64_t p;
     for (slot = 1u; slot < ESN_P_COUNT; ++slot) {
         if (nd->param[slot] != NULL) {
-            p += per[nd->pmode[slot]] * (esn_param_bits(nd, slot) >> 3);
+            by += (esn_param_bits(nd, slot) >> 3) << (8u * nd->pmode[slot]);
         }
     }
+    p = (by & 255u) * n + ((by >> 8) & 255u) * (uint64_t)nd->out_shape[0] + (by >> 16);
     c->param_bytes_read = p;
     c->arena_bytes_read = 4u * n * (nd->n_edges + n_state);
     c->arena_bytes_written = 4u * n * (n_state + 1u);
