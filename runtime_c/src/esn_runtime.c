@@ -237,6 +237,28 @@ static int32_t *esn_buf(const esn_ctx *ctx, uint32_t node, uint32_t parity)
     return (int32_t *)esn_at(ctx, ctx->rt[node].buf_off[parity]);
 }
 
+/* A neuron layer's traffic (esn__traffic), S its state variables. Called by esn__compute with S from the kind's
+ * sets (esn__n_state without its calls): every neuron layer, every step, so no call per parameter array either. */
+static void esn_neuron_traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
+{
+    /* esn__param_bytes of each present array, inlined: a neuron layer has no weights, and each array holds one
+     * value per neuron, per channel or per layer (esn_param_mode 0, 1, 2). Its bytes per value (1, 2 or 4) are
+     * summed by mode in one word, a byte a mode (at most 40 each: ten arrays), then each sum times its count */
+    const uint64_t n = nd->out_size;
+    uint32_t by = 0u;
+    uint32_t slot;
+    uint64_t p;
+    for (slot = 1u; slot < ESN_P_COUNT; ++slot) {
+        if (nd->param[slot] != NULL) {
+            by += (esn_param_bits(nd, slot) >> 3) << (8u * nd->pmode[slot]);
+        }
+    }
+    p = (by & 255u) * n + ((by >> 8) & 255u) * (uint64_t)nd->out_shape[0] + (by >> 16);
+    c->param_bytes_read = p;
+    c->arena_bytes_read = 4u * n * (nd->n_edges + n_state);
+    c->arena_bytes_written = 4u * n * (n_state + 1u);
+}
+
 /* Memory traffic of one node's step (definitions in esn_runtime.h). */
 void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
@@ -247,21 +269,15 @@ void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
         c->arena_bytes_read = 4u * (e * nd->in_size + c->synops);
         c->arena_bytes_written = 4u * ((uint64_t)nd->out_size + c->synops);
     } else if (esn__is_neuron(nd->kind)) {
-        uint64_t p = 0u;
-        uint32_t slot;
-        for (slot = 1u; slot < ESN_P_COUNT; ++slot) { /* a neuron layer has no weights */
-            p += nd->param[slot] != NULL ? esn__param_bytes(nd, slot) : 0u;
-        }
-        c->param_bytes_read = p;
-        c->arena_bytes_read = 4u * (uint64_t)nd->out_size * (e + n_state);
-        c->arena_bytes_written = 4u * (uint64_t)nd->out_size * (n_state + 1u);
+        esn_neuron_traffic(nd, n_state, c);
     }
 }
 
 void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, void *state_base,
                   uint32_t layer, uint32_t t, esn_counters *c)
 {
-    switch ((esn_kind)nd->kind) {
+    const uint32_t kind = nd->kind;
+    switch ((esn_kind)kind) {
     case ESN_KIND_LINEAR:
     case ESN_KIND_AFFINE:
         esn_linear(nd, in, nd->n_edges, out, c);
@@ -284,17 +300,20 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
     case ESN_KIND_CUBALI:
     case ESN_KIND_ALIF:
     case ESN_KIND_THRESHOLD: {
-        void *state[ESN_VAR_COUNT] = {NULL, NULL, NULL, NULL};
+        void *state[ESN_VAR_COUNT];
         esn__state_map sm;
         uint32_t v;
         esn__state_map_of(m, nd, state_base == NULL, &sm);
-        for (v = 0u; v < ESN_VAR_COUNT; ++v) {
-            if (sm.off[v] != ESN_NO_VAR) {
-                state[v] = (uint8_t *)state_base + sm.off[v];
-            }
+        for (v = 0u; v < ESN_VAR_COUNT; ++v) { /* each assigned (an initialiser would be a memset call) */
+            state[v] = sm.off[v] != ESN_NO_VAR ? (uint8_t *)state_base + sm.off[v] : NULL;
         }
         esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, sm.bits, out, c);
-        break;
+        /* S as esn__n_state counts it (stateless layers included) */
+        v = (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_V, kind) + (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_I, kind) +
+            (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind) +
+            (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u);
+        esn_neuron_traffic(nd, v, c);
+        return;
     }
     case ESN_KIND_INPUT:
     case ESN_KIND_OUTPUT:

@@ -111,8 +111,9 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
  *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
  *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
  *    keep = 0, off = v_reset (0 for a reset to zero).
- * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included; ALIF about 40 in two passes
- * (its v, then its adaptation: one pass would spill registers); CubaLIF/CubaLI, per-neuron thresholds or biases,
+ * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included; ALIF about 36 in two passes
+ * (its v, then its adaptation: one fused pass, tried, spills six registers and measured 61 against 58.5
+ * instructions per update); CubaLIF/CubaLI, per-neuron thresholds or biases,
  * late resets, several spikes a step, stochastic rounding and 32-bit state take the generic loop.
  */
 
@@ -166,7 +167,8 @@ typedef struct esn_lif_k {
 } esn_lif_k;
 
 /* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
- * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa). Returns the spikes. */
+ * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa), -1 for ALIF's first pass with
+ * alpha per neuron (pa read one by one, v left to the second pass, which stores it). Returns the spikes. */
 ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
                                int spiking, const esn_lif_k *k)
 {
@@ -184,13 +186,15 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
     do { /* the test at the bottom: one compare and branch a neuron */
         const int32_t vj = w == 8u ? *v8 : *v16;
         int32_t x;
-        if (!spiking) {
+        if (spiking < 0) {
+            alpha = (int32_t)*pa++;
+        } else if (!spiking) {
             alpha = (int32_t)*pa;
             pa += sa;
         }
         x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
         x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
-        if (spiking) {
+        if (spiking > 0) {
             const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
             if (s != 0u) {
                 x = x * keep + off;
@@ -199,6 +203,14 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
             spikes += s;
         } else {
             *out++ = x;
+        }
+        if (spiking < 0) { /* v: read, not written (a post-indexed load) */
+            if (w == 8u) {
+                ++v8;
+            } else {
+                ++v16;
+            }
+            continue; /* the test below still runs */
         }
         if (w == 8u) {
             *v8++ = (int8_t)x;
@@ -220,6 +232,13 @@ ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, 
         return spiking ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, 0, k);
     }
     return spiking ? esn_lif_loop(a, v, o, n, 16u, 0u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 0, k);
+}
+
+/* ALIF's first pass with alpha per neuron (sb = w): one load of alpha a neuron and no store of v (58 -> 56
+ * instructions per update, bench_mcu --neurons). */
+ESN_HOT void esn_alif_first(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, const esn_lif_k *k)
+{
+    (void)(w == 8u ? esn_lif_loop(a, v, o, n, 8u, 8u, -1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, -1, k));
 }
 
 /*
@@ -246,7 +265,8 @@ typedef struct esn_alif_k {
     const uint16_t *pr, *pi;     /* pern: rho and eta_inc of the channel's first neuron */
 } esn_alif_k;
 
-/* Neuron j where eta is outside [0, 2^15): 64-bit products and sums. Returns its spike. */
+/* Neuron j where eta is outside [0, 2^15), its new v in k->x[j] (the first pass's): 64-bit products and sums;
+ * stores its v (the first pass left it to the second). Returns its spike. */
 ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
 {
     const int32_t x = k->x[j];
@@ -255,13 +275,13 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
     const int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u); /* theta - ge */
     int64_t q = esn_rshift(rho * e, k->db, k->mode, 0u);
     const uint32_t s = t < x;
+    const int64_t d = s != 0u ? esn_sat64(x - t - k->ge, k->w) : x; /* v - theta, or v (the loop left it) */
+    if (k->w == 8u) {
+        ((int8_t *)k->v)[j] = (int8_t)d;
+    } else {
+        ((int16_t *)k->v)[j] = (int16_t)d;
+    }
     if (s != 0u) {
-        const int64_t d = esn_sat64(x - t - k->ge, k->w); /* v - theta */
-        if (k->w == 8u) {
-            ((int8_t *)k->v)[j] = (int8_t)d;
-        } else {
-            ((int16_t *)k->v)[j] = (int16_t)d;
-        }
         q = esn_sat64(q + (pern ? k->pi[j] : k->inc), 32u);
     }
     k->eta[j] = (int32_t)q;
@@ -269,23 +289,33 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
     return s;
 }
 
-/* The second pass from neuron j < n: stops at n or at a neuron for esn_alif_wide, whose index it returns. */
-ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
+/* The second pass from neuron j < n, v stored at w bits: stops at n or at a neuron for esn_alif_wide, whose index
+ * it returns. It stores every v (the first pass's value or, after a spike, v - theta) through a pointer of its
+ * own: a spike then costs an SSAT and an ADD, not the neuron's address, width and eta_inc looked up anew. */
+ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uint32_t w, int pern, uint32_t *spikes)
 {
     const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, beta = k->beta;
     const uint32_t rab = k->rab + ((uint32_t)k->b0 << ab);
+    const int32_t ge = k->ge;
     int32_t *o = k->x + j;
     int32_t *eta = k->eta + j;
     int32_t *const end = k->x + n;
+    int8_t *v8 = (int8_t *)k->v + j;
+    int16_t *v16 = (int16_t *)k->v + j;
     const uint16_t *pr = k->pr + j;
+    /* eta_inc of the neuron whose rho is at pr lies di bytes on (two arrays: an address difference, not a pointer
+     * one): one register instead of a third pointer to step, 1 instruction a neuron */
+    const uintptr_t di = (uintptr_t)k->pi - (uintptr_t)k->pr;
     uint32_t rho = k->rho;
+    uint32_t inc = k->inc;
     uint32_t sp = 0u;
     do { /* the test at the bottom */
-        const int32_t x = *o;
+        int32_t x = *o;
         const uint32_t e = (uint32_t)*eta;
         int32_t theta, q;
         uint32_t s;
         if (pern) {
+            inc = *(const uint16_t *)((uintptr_t)pr + di);
             rho = *pr++;
         }
         if (e >= 0x8000u) { /* eta < 0 or >= 2^15 */
@@ -295,15 +325,15 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
         q = (int32_t)((rho * e + rdb) >> db);
         s = (uint32_t)(theta - x) >> 31; /* x > theta - ge; both within 2^30 */
         if (s != 0u) {
-            const uint32_t i = (uint32_t)(o - k->x);
-            const int32_t d = x - theta - k->ge; /* v - theta, in [0, 2^31) */
-            if (k->w == 8u) {
-                ((int8_t *)k->v)[i] = (int8_t)ESN_SSAT(d, 8);
-            } else {
-                ((int16_t *)k->v)[i] = (int16_t)ESN_SSAT(d, 16);
-            }
-            q += (int32_t)(pern ? k->pi[i] : k->inc);
-            sp += 1u;
+            const int32_t d = x - theta - ge; /* v - theta, in [0, 2^31) */
+            x = w == 8u ? ESN_SSAT(d, 8) : ESN_SSAT(d, 16);
+            q += (int32_t)inc;
+        }
+        sp += s;
+        if (w == 8u) {
+            *v8++ = (int8_t)x;
+        } else {
+            *v16++ = (int16_t)x;
         }
         *eta++ = q;
         *o++ = (int32_t)s;
@@ -314,7 +344,10 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, int
 
 ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
 {
-    return pern ? esn_alif_loop(k, j, n, 1, spikes) : esn_alif_loop(k, j, n, 0, spikes);
+    if (k->w == 8u) {
+        return pern ? esn_alif_loop(k, j, n, 8u, 1, spikes) : esn_alif_loop(k, j, n, 8u, 0, spikes);
+    }
+    return pern ? esn_alif_loop(k, j, n, 16u, 1, spikes) : esn_alif_loop(k, j, n, 16u, 0, spikes);
 }
 
 /* The constants of the first pass (IF, LIF, LI; ALIF's v) for channel ch. */
@@ -370,19 +403,30 @@ ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const in
     q.db = m->decay_bits;
     q.ab = ab;
     q.rab = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (ab - 1u) : 0u;
+    q.rdb = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (q.db - 1u) : 0u;
     q.ge = ge;
     q.w = v_bits;
     q.mode = m->rounding;
+    q.rho = q.inc = 0u; /* pern: read per neuron */
+    k.db = q.db;
+    k.alpha = k.thr = k.keep = k.off = k.hi = 0; /* the latter four unread (no spikes, sat = w) */
     for (ch = 0u; ch < channels; ++ch, at += plane) {
-        esn_lif_consts(m, nd, ch, &k);
+        /* the first pass is LI's (esn_lif_consts' fields it reads: no threshold, reset or hi, since sb = w) */
+        k.rb = (int32_t)q.rdb + esn_par_ch(nd, ESN_P_BIAS, ch) * ((int32_t)1 << q.db); /* in int32: esn_bias_ok */
+        if (!pern) {
+            k.alpha = esn_par_ch(nd, ESN_P_ALPHA, ch);
+            q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
+            q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
+        }
         alpha16 = (uint16_t)k.alpha; /* alpha <= 2^db <= 2^15 */
         k.pa = pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
         k.sa = (uint32_t)pern;
-        q.rdb = m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (uint32_t)1 << (q.db - 1u) : 0u;
         q.v = (uint8_t *)v + at * (v_bits / 8u);
-        (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
-        q.rho = (uint32_t)esn_par_ch(nd, ESN_P_RHO, ch);
-        q.inc = (uint32_t)esn_par_ch(nd, ESN_P_ETA_INC, ch);
+        if (pern) {
+            esn_alif_first(acc + at, q.v, out + at, plane, v_bits, &k);
+        } else {
+            (void)esn_lif_run(acc + at, q.v, out + at, plane, v_bits, m->state_bits, 0, &k);
+        }
         q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
         q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
         q.x = out + at;
