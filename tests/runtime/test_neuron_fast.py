@@ -5,7 +5,8 @@ last the loop with runtime saturation bounds), reset, spike rule and rounding (s
 checked too), and values at the edges the fast paths' bound arguments rest on: inputs beyond +-2^29 (the clamp),
 biases at +-2^28 and beyond it (the generic loop), decays 0 and 2^db, thresholds 1 and 2^(sb-1) - 1, v_reset at
 both ends of the state range, ALIF beta at 2^16 - 1 and 2^16 (the generic loop), eta grown past 2^15 (the 64-bit
-neuron inside the fast loop) and a layer with two inputs (their sum clamped once). That the fast paths are taken
+neuron inside the fast loop) and a layer with two inputs (their sum clamped once); per-neuron alpha and threshold
+at 16 bits (LIF's pern loop, LI's alpha), and the per-neuron layouts the fast paths decline. That the fast paths are taken
 on Cortex-M4 is shown by their instruction counts on QEMU (tests/firmware/test_neuron_targets.py,
 bench/bench_mcu.py --neurons)."""
 
@@ -286,7 +287,8 @@ def test_per_neuron_parameters_outside_the_fast_bounds_fall_back_bit_exactly(kin
     a LIF with one of alpha and threshold once, IF with per-neuron thresholds, per-neuron v_reset or bias: the
     generic loop, exact."""
     rng = np.random.default_rng(11)
-    cases = ["thr8", "vreset", "bias"] + (["alpha8", "alpha32", "alpha_once", "thr_once"] if kind == "LIF" else ["thr16"])
+    cases = ["thr8", "vreset", "bias"] + (["alpha8", "alpha32", "alpha_once", "thr_once"] if kind == "LIF"
+                                          else ["thr16"])
     for case in cases:
         db = 16 if case == "alpha32" else 12
         q = _model(kind, QuantConfig(8, 16, decay_bits=db), "value", seed=2)

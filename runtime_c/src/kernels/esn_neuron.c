@@ -94,9 +94,10 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
  * Fast paths, chosen once per call by esn_neuron_fast where their bounds hold, bit for bit the generic loop's
  * results: IF, LIF, LI and ALIF with v stored in 8 or 16 bits (state_bits sb <= 16), truncating or nearest
  * rounding, one spike a step at most, no late reset, parameters once per layer or channel (ALIF: its time
- * constants may be per neuron). A neuron's arithmetic is int32, every branch on the kind, reset, spike rule or
- * storage width is taken once per call (a loop per width and ending, instantiated at compile time; the rule and
- * the reset folded into constants) and the counters are added once per call.
+ * constants may be per neuron; LI: its alpha; LIF: alpha and threshold both, at 16 bits, pern). A neuron's
+ * arithmetic is int32, every branch on the kind, reset, spike rule or storage width is taken once per call (a
+ * loop per width and ending, instantiated at compile time; the rule and the reset folded into constants) and the
+ * counters are added once per call.
  *
  * Bounds (db = decay_bits in [2, 16], every decay in [0, 2^db], |v| <= 2^15, esn_model_validate):
  *  - leak + bias = floor((alpha v + r + bias 2^db) / 2^db), r in {0, 2^(db-1)}: adding a multiple of 2^db
@@ -111,9 +112,13 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
  *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
  *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
  *    keep = 0, off = v_reset (0 for a reset to zero).
- * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included; ALIF about 40 in two passes
- * (its v, then its adaptation: one pass would spill registers); CubaLIF/CubaLI, per-neuron thresholds or biases,
- * late resets, several spikes a step, stochastic rounding and 32-bit state take the generic loop.
+ *  - pern (alpha, threshold per neuron at 16 bits, v at 16 bits): the bounds above hold neuron by neuron (the
+ *    validator's alpha in [0, 2^db] and threshold in [1, 2^(sb-1) - 1] are per element; alpha >= 0 and < 2^15 at
+ *    16 bits, so read as uint16); the reset is (v - threshold) * keep + off, v - threshold in [0, 2^15).
+ * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included (pern: 24, ~37.5 a neuron update
+ * with the layer's dispatch); ALIF about 40 in two passes (its v, then its adaptation: one pass would spill
+ * registers); CubaLIF/CubaLI, per-neuron biases or v_reset, per-neuron thresholds at 8 bits or with alpha once
+ * (IF), late resets, several spikes a step, stochastic rounding and 32-bit state take the generic loop.
  */
 
 /* Saturation to a constant b bits: one SSAT (ARMv7-M ARM A7.7.149) where the core has it (ACLE __ARM_FEATURE_SAT;
@@ -470,9 +475,10 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
                   : !ESN_ONCE(nd, ESN_P_ALPHA) || !ESN_ONCE(nd, ESN_P_RHO) || !ESN_ONCE(nd, ESN_P_ETA_INC))) {
             return 0;
         }
-    } else if ((ESN_ONCE(nd, ESN_P_ALPHA) ? !ESN_ONCE(nd, ESN_P_THRESHOLD) /* per neuron: LI, or LIF with both */
-                                          : !ESN_PERN(nd, ESN_P_ALPHA) || (kind == ESN_KIND_LI ? 0
-                                                : kind != ESN_KIND_LIF || ESN_ONCE(nd, ESN_P_THRESHOLD) || sb <= 8u)) ||
+    } else if ((ESN_ONCE(nd, ESN_P_ALPHA) /* per neuron: LI's alpha, or LIF's alpha and threshold (v at 16 bits) */
+                    ? !ESN_ONCE(nd, ESN_P_THRESHOLD)
+                    : !ESN_PERN(nd, ESN_P_ALPHA) ||
+                          (kind != ESN_KIND_LI && (kind != ESN_KIND_LIF || ESN_ONCE(nd, ESN_P_THRESHOLD) || sb <= 8u))) ||
                (kind == ESN_KIND_LI ? m->decay_bits > 15u
                                               : (kind != ESN_KIND_IF && kind != ESN_KIND_LIF) ||
                                                     nd->max_spikes != 1u ||
