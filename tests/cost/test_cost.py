@@ -114,13 +114,15 @@ def test_priors_alone_give_the_generic_model_and_a_calibration_names_its_terms(r
     f.write_text(json.dumps({"artifact": "calibration", "id": "test/2", "board": b.id, "coefficients": {
         "affine.int8.cycles_per_synop": {"value": 2.0, "source": "fit"},
         "lif.subtract.cycles_per_neuron_update": {"value": 100.0, "source": "fit"},
+        "lif.fast.cycles_per_neuron_update": {"value": 30.0, "source": "fit"},
         "cycles_per_node_step": {"value": 150.0, "source": "fit"}}}))
     cal = estimate(q, r, b, coeffs=coefficients(b, f))
     fc1c = next(l for l in cal.layers if l.name == "fc1")
     assert fc1c.terms["affine.int8.cycles_per_synop"] == c["synops"]
     assert fc1c.cycles == pytest.approx(fc1.cycles - 2.0 * c["synops"])
     lif1 = next(l for l in cal.layers if l.name == "lif1")
-    assert "lif.subtract.cycles_per_neuron_update" in lif1.terms  # the examples reset by subtraction
+    # the example's lif1 (alpha and threshold per neuron at 16 bits) runs the runtime's fast loop
+    assert "lif.fast.cycles_per_neuron_update" in lif1.terms
     rt = cal.layers[-1]
     assert rt.name == "(runtime)" and rt.terms["cycles_per_node_step"] == pytest.approx(6 * rep.mean_steps)
     assert sum(l.cycles for l in cal.layers) == pytest.approx(cal.cycles) and "calibration: test/2" in cal.table()

@@ -35,3 +35,13 @@ def test_neuron_fast_paths_are_taken_on_cortex_m4(boards, fw_cache, state_bits):
     if state_bits == 16:
         assert got["LIF"] <= bench_mcu.NEURON_TARGETS[("LIF", 16)], got
     assert got["ALIF"] <= bench_mcu.NEURON_TARGETS[("ALIF", 16)], got
+
+
+@pytest.mark.needs_qemu
+def test_per_neuron_lif_takes_the_fast_path_on_cortex_m4(boards, fw_cache):
+    """LIF with alpha and threshold per neuron at 16 bits (a trained model's multiple timescales, bench_mcu's
+    LIF-pn): the fast loop (the generic loop costs ~180 instructions per update here), within its target of 40."""
+    board = boards["qemu-mps2-an386"]
+    (row,) = bench_mcu.neuron_rows(board, kinds=("LIF-pn",), state_bits=(16,), steps=4, cache_dir=fw_cache)
+    print("per-neuron LIF16 instructions per update:", round(row["instructions"], 1))
+    assert row["instructions"] <= bench_mcu.NEURON_TARGETS[("LIF-pn", 16)], row

@@ -5,7 +5,8 @@ last the loop with runtime saturation bounds), reset, spike rule and rounding (s
 checked too), and values at the edges the fast paths' bound arguments rest on: inputs beyond +-2^29 (the clamp),
 biases at +-2^28 and beyond it (the generic loop), decays 0 and 2^db, thresholds 1 and 2^(sb-1) - 1, v_reset at
 both ends of the state range, ALIF beta at 2^16 - 1 and 2^16 (the generic loop), eta grown past 2^15 (the 64-bit
-neuron inside the fast loop) and a layer with two inputs (their sum clamped once). That the fast paths are taken
+neuron inside the fast loop) and a layer with two inputs (their sum clamped once); per-neuron alpha and threshold
+at 16 bits (LIF's pern loop, LI's alpha), and the per-neuron layouts the fast paths decline. That the fast paths are taken
 on Cortex-M4 is shown by their instruction counts on QEMU (tests/firmware/test_neuron_targets.py,
 bench/bench_mcu.py --neurons)."""
 
@@ -16,8 +17,10 @@ import zlib
 import numpy as np
 import pytest
 
+from edgesnn.cost.model import _fast_neuron
 from edgesnn.graph import Graph, ir
 from edgesnn.quantize import QuantConfig, quantize
+from edgesnn.quantize.qgraph import PM_ELEM, param_storage
 from edgesnn.quantize.reference import simulate_fixed
 from edgesnn.runtime import run_c
 from tests.helpers.models import assert_same
@@ -206,3 +209,104 @@ def test_channel_parameters_take_the_fast_loop_per_channel():
         assert nd.modes["threshold"] == PM_CHANNEL
         ref = _check(q, x, f"cnn sb{sb}")
         assert ref.counts[name]["spikes_out"].sum() > 0
+
+
+def _fast(q) -> bool:
+    """The cost model's mirror of esn_neuron_fast's conditions for the neuron node (the QEMU counts of
+    tests/firmware/test_neuron_targets.py show the runtime takes the path it names)."""
+    return _fast_neuron(q, q.graph.nodes["nrn"], q.layers["nrn"])
+
+
+def _per_neuron_params(q, kind, rng, alpha_pn=True, thr_pn=True, edges=False):
+    """Per-neuron alpha (16-bit storage where db >= 8) and threshold (16-bit where some value is >= 128) over
+    their validated ranges; edges: the neurons 0..3 at the ends (alpha 0, 1, 2^db - 1, 2^db; threshold 1, 2,
+    2^(sb-1) - 2, 2^(sb-1) - 1). Bias (within esn_bias_max) and v_reset one value for the layer."""
+    cfg = q.config
+    p = q.layers["nrn"].params
+    smax = (1 << (cfg.state_bits - 1)) - 1
+    one = 1 << cfg.decay_bits
+    _layer_params(q, kind, rng, edges=edges)
+    if "bias" in p:  # within esn_bias_max (the bias bounds have their own tests above)
+        p["bias"] = np.full(p["bias"].shape, rng.choice([-smax - 1, smax]) if edges else rng.integers(-9, 10), np.int32)
+    if "alpha" in p and not alpha_pn:  # not 0: a stateless layer
+        p["alpha"] = np.full(p["alpha"].shape, rng.choice([1, one]) if edges else rng.integers(one // 2, one + 1),
+                             np.int32)
+    if "alpha" in p and alpha_pn:
+        p["alpha"] = rng.integers(max(0, one - one // 8), one + 1, N).astype(np.int32)
+        if edges:
+            p["alpha"][:4] = [0, 1, one - 1, one]
+    if "threshold" in p and thr_pn:
+        top = min(smax, 3000)
+        p["threshold"] = np.exp(rng.uniform(0, np.log(top), N)).astype(np.int32).clip(1, smax)
+        p["threshold"][-1] = top if smax >= 128 else p["threshold"][-1]
+        if edges:
+            p["threshold"][:4] = [1, 2, smax - 1, smax]
+
+
+@pytest.mark.parametrize("kind", ["IF", "LIF", "LI"])
+@pytest.mark.parametrize("state_bits", [8, 12, 16])
+@pytest.mark.parametrize("rounding", ["truncate", "nearest"])
+def test_per_neuron_time_constants_and_thresholds_take_the_fast_loop(kind, state_bits, rounding):
+    """Alpha and threshold per neuron at 16 bits (a trained model's multiple timescales): every reset and spike
+    rule, values at the ends of their ranges, bit-exact with the reference; the fast path is taken wherever both
+    are stored at 16 bits or once (8-bit state: thresholds stored at 8 bits, so only per-neuron alpha is fast)."""
+    rng = np.random.default_rng(zlib.crc32(f"pn {kind} {state_bits} {rounding}".encode()))
+    resets = ["zero", "value", "subtract"] if kind != "LI" else ["subtract"]
+    spiked = fast = 0
+    for trial in range(8):
+        reset, rule = resets[trial % len(resets)], [">", ">="][trial // 3 % 2]
+        q = _model(kind, QuantConfig(8, state_bits, rounding=rounding), reset, rule, seed=trial)
+        alpha_pn, thr_pn = [(True, True), (True, False), (False, True), (True, True)][trial % 4]
+        _per_neuron_params(q, kind, rng, alpha_pn, thr_pn, edges=trial >= 5)
+        store = {k: lower_storage(q, k) for k in ("alpha", "threshold") if k in q.layers["nrn"].params}
+        pn = {k: mode == PM_ELEM for k, (mode, bits) in store.items()}
+        want = (all(bits == 16 or mode != PM_ELEM for mode, bits in store.values())  # LIF: both per neuron or none
+                and (kind != "LIF" or pn["alpha"] == pn["threshold"]) and not (kind == "IF" and pn["threshold"]))
+        assert _fast(q) == want, (store, kind, state_bits)
+        fast += want
+        x = _inputs(rng, big=trial % 2 == 1)
+        ref = _check(q, x, f"pn {kind} sb{state_bits} {rounding} {reset} {rule} {alpha_pn}/{thr_pn} #{trial}")
+        if kind != "LI":
+            spiked += int(ref.counts["nrn"]["spikes_out"].sum() > 0)
+    assert kind == "LI" or spiked >= 4
+    # (alpha, threshold) per neuron: (yes, yes) x4, (yes, no) x2, (no, yes) x2; 8-bit state: thresholds at 8 bits
+    assert fast == {"LI": 8, "IF": 2, "LIF": 4 if state_bits > 8 else 0}[kind], fast
+
+
+def lower_storage(q, name):
+    """(mode, bits) of the neuron node's parameter `name` as the blob stores it."""
+    p = q.layers["nrn"].params[name]
+    shape = q.graph.nodes["nrn"].neuron_shape
+    _, mode, bits = param_storage(np.asarray(p).reshape(shape), len(shape) >= 2)
+    return mode, bits
+
+
+@pytest.mark.parametrize("kind", ["IF", "LIF"])
+def test_per_neuron_parameters_outside_the_fast_bounds_fall_back_bit_exactly(kind):
+    """Per-neuron thresholds stored at 8 bits, an alpha per neuron at 8 bits or 32 bits (2^16 at decay_bits 16),
+    a LIF with one of alpha and threshold once, IF with per-neuron thresholds, per-neuron v_reset or bias: the
+    generic loop, exact."""
+    rng = np.random.default_rng(11)
+    cases = ["thr8", "vreset", "bias"] + (["alpha8", "alpha32", "alpha_once", "thr_once"] if kind == "LIF"
+                                          else ["thr16"])
+    for case in cases:
+        db = 16 if case == "alpha32" else 12
+        q = _model(kind, QuantConfig(8, 16, decay_bits=db), "value", seed=2)
+        _per_neuron_params(q, kind, rng)
+        p = q.layers["nrn"].params
+        if case == "thr8":
+            p["threshold"] = rng.integers(1, 100, N).astype(np.int32)
+        elif case == "vreset":
+            p["v_reset"] = rng.integers(-50, 50, N).astype(np.int32)
+        elif case == "bias":
+            p["bias"] = rng.integers(-50, 50, N).astype(np.int32)
+        elif case == "alpha8":
+            p["alpha"] = rng.integers(0, 100, N).astype(np.int32)
+        elif case == "alpha32":
+            p["alpha"][:2] = 1 << 16
+        elif case == "alpha_once":
+            p["alpha"][:] = 4000
+        elif case == "thr_once":
+            p["threshold"][:] = 300
+        assert not _fast(q), case
+        _check(q, _inputs(rng, big=True), f"{kind} {case}")

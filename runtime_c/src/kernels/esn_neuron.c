@@ -94,9 +94,10 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
  * Fast paths, chosen once per call by esn_neuron_fast where their bounds hold, bit for bit the generic loop's
  * results: IF, LIF, LI and ALIF with v stored in 8 or 16 bits (state_bits sb <= 16), truncating or nearest
  * rounding, one spike a step at most, no late reset, parameters once per layer or channel (ALIF: its time
- * constants may be per neuron). A neuron's arithmetic is int32, every branch on the kind, reset, spike rule or
- * storage width is taken once per call (a loop per width and ending, instantiated at compile time; the rule and
- * the reset folded into constants) and the counters are added once per call.
+ * constants may be per neuron; LI: its alpha; LIF: alpha and threshold both, at 16 bits, pern). A neuron's
+ * arithmetic is int32, every branch on the kind, reset, spike rule or storage width is taken once per call (a
+ * loop per width and ending, instantiated at compile time; the rule and the reset folded into constants) and the
+ * counters are added once per call.
  *
  * Bounds (db = decay_bits in [2, 16], every decay in [0, 2^db], |v| <= 2^15, esn_model_validate):
  *  - leak + bias = floor((alpha v + r + bias 2^db) / 2^db), r in {0, 2^(db-1)}: adding a multiple of 2^db
@@ -111,10 +112,14 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
  *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
  *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
  *    keep = 0, off = v_reset (0 for a reset to zero).
- * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included; ALIF about 36 in two passes
- * (its v, then its adaptation: one fused pass, tried, spills six registers and measured 61 against 58.5
- * instructions per update); CubaLIF/CubaLI, per-neuron thresholds or biases,
- * late resets, several spikes a step, stochastic rounding and 32-bit state take the generic loop.
+ *  - pern (alpha, threshold per neuron at 16 bits, v at 16 bits): the bounds above hold neuron by neuron (the
+ *    validator's alpha in [0, 2^db] and threshold in [1, 2^(sb-1) - 1] are per element; alpha >= 0 and < 2^15 at
+ *    16 bits, so read as uint16); the reset is (v - threshold) * keep + off, v - threshold in [0, 2^15).
+ * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included (pern: 24, ~37.5 a neuron update
+ * with the layer's dispatch); ALIF about 36 in two passes (its v, then its adaptation: one fused pass, tried,
+ * spills six registers and measured 61 against 58.5 instructions per update); CubaLIF/CubaLI, per-neuron biases
+ * or v_reset, per-neuron thresholds at 8 bits or with alpha once (IF), late resets, several spikes a step,
+ * stochastic rounding and 32-bit state take the generic loop.
  */
 
 /* Saturation to a constant b bits: one SSAT (ARMv7-M ARM A7.7.149) where the core has it (ACLE __ARM_FEATURE_SAT;
@@ -162,22 +167,28 @@ typedef struct esn_lif_k {
     int32_t rb;             /* rounding term + bias 2^db */
     int32_t thr, keep, off; /* threshold - ge; a crossing v becomes v * keep + off */
     int32_t hi;             /* 2^(sb-1) - 1 */
-    const uint16_t *pa;     /* LI and ALIF: alpha of each neuron, a step of sa neurons (0: one value) */
+    int32_t ge;             /* 1 for the rule >= */
+    const uint16_t *pa;     /* LI, ALIF and pern: alpha of each neuron, a step of sa neurons (0: one value) */
     uint32_t sa;
+    const int16_t *pt;      /* pern: the threshold of each neuron (NULL: once) */
 } esn_lif_k;
 
 /* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
  * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa), -1 for ALIF's first pass with
- * alpha per neuron (pa read one by one, v left to the second pass, which stores it). Returns the spikes. */
+ * alpha per neuron (pa read one by one, v left to the second pass, which stores it); pern (LIF only): each
+ * neuron's own alpha and threshold read through pa and pt (no step registers: a LIF with one of them once, or IF
+ * with per-neuron thresholds, takes the generic loop). Returns the spikes. */
 ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
-                               int spiking, const esn_lif_k *k)
+                               int spiking, int pern, const esn_lif_k *k)
 {
     int8_t *v8 = (int8_t *)vp;
     int16_t *v16 = (int16_t *)vp;
     const int32_t *const end = acc + n;
-    const uint32_t db = k->db, sa = k->sa;
-    const int32_t rb = k->rb, thr = k->thr, keep = k->keep, off = k->off, hi = k->hi;
+    const uint32_t db = k->db, sa = pern ? 1u : k->sa;
+    const int32_t keep = k->keep, hi = k->hi, ge = k->ge, rb = k->rb;
+    const int32_t thr = k->thr, off = pern ? k->off + keep * (thr + ge) : k->off; /* pern: -threshold unfolded */
     const uint16_t *pa = k->pa;
+    const int16_t *pt = k->pt;
     int32_t alpha = k->alpha;
     uint32_t spikes = 0u;
     if (n == 0u) {
@@ -186,18 +197,22 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
     do { /* the test at the bottom: one compare and branch a neuron */
         const int32_t vj = w == 8u ? *v8 : *v16;
         int32_t x;
+        int32_t t = thr;
         if (spiking < 0) {
             alpha = (int32_t)*pa++;
-        } else if (!spiking) {
+        } else if (!spiking || pern) {
             alpha = (int32_t)*pa;
             pa += sa;
+        }
+        if (pern) {
+            t = *pt++ - ge; /* threshold in [1, 2^(sb-1) - 1] (esn_model_validate) */
         }
         x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
         x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
         if (spiking > 0) {
-            const uint32_t s = (uint32_t)(thr - x) >> 31; /* x > thr; |thr - x| < 2^16 */
-            if (s != 0u) {
-                x = x * keep + off;
+            const uint32_t s = (uint32_t)(t - x) >> 31; /* x > t; |t - x| < 2^16 */
+            if (s != 0u) { /* x >= threshold: x - threshold in [0, 2^15); off: v_reset, 0 or -threshold */
+                x = pern ? (x - t - ge) * keep + off : x * keep + off;
             }
             *out++ = (int32_t)s;
             spikes += s;
@@ -225,20 +240,23 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
 ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, uint32_t sb, int spiking,
                              const esn_lif_k *k)
 {
+    if (spiking && k->pt != NULL) { /* pern (its thresholds at 16 bits: state_bits > 8) */
+        return sb == 16u ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 1, 1, k);
+    }
     if (w == 8u) { /* state_bits 8 */
-        return spiking ? esn_lif_loop(a, v, o, n, 8u, 8u, 1, k) : esn_lif_loop(a, v, o, n, 8u, 8u, 0, k);
+        return spiking ? esn_lif_loop(a, v, o, n, 8u, 8u, 1, 0, k) : esn_lif_loop(a, v, o, n, 8u, 8u, 0, 0, k);
     }
     if (sb == 16u) {
-        return spiking ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, 0, k);
+        return spiking ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, 0, k) : esn_lif_loop(a, v, o, n, 16u, 16u, 0, 0, k);
     }
-    return spiking ? esn_lif_loop(a, v, o, n, 16u, 0u, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 0, k);
+    return spiking ? esn_lif_loop(a, v, o, n, 16u, 0u, 1, 0, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 0, 0, k);
 }
 
 /* ALIF's first pass with alpha per neuron (sb = w): one load of alpha a neuron and no store of v (58 -> 56
  * instructions per update, bench_mcu --neurons). */
 ESN_HOT void esn_alif_first(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, const esn_lif_k *k)
 {
-    (void)(w == 8u ? esn_lif_loop(a, v, o, n, 8u, 8u, -1, k) : esn_lif_loop(a, v, o, n, 16u, 16u, -1, k));
+    (void)(w == 8u ? esn_lif_loop(a, v, o, n, 8u, 8u, -1, 0, k) : esn_lif_loop(a, v, o, n, 16u, 16u, -1, 0, k));
 }
 
 /*
@@ -362,7 +380,8 @@ static void esn_lif_consts(const esn_model *m, const esn_node *nd, uint32_t ch, 
     k->hi = (int32_t)((((uint32_t)1) << (m->state_bits - 1u)) - 1u);
     k->keep = sub;
     k->alpha = nd->kind == ESN_KIND_IF ? (int32_t)1 << db : esn_par_ch(nd, ESN_P_ALPHA, ch);
-    k->thr = t0 - (nd->spike_rule == (uint8_t)ESN_SPIKE_GE);
+    k->ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
+    k->thr = t0 - k->ge;
     k->off = sub ? -t0 : nd->reset == (uint8_t)ESN_RESET_VALUE ? esn_par_ch(nd, ESN_P_V_RESET, ch) : 0;
 }
 
@@ -371,6 +390,8 @@ ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int
                                int32_t *out, uint32_t channels, uint32_t plane)
 {
     const int spiking = nd->kind != ESN_KIND_LI;
+    /* alpha (LI, or LIF with pt) and threshold (LIF with pa) per neuron at 16 bits (esn_neuron_fast) */
+    const int pa = nd->param[ESN_P_ALPHA] != NULL && nd->pmode[ESN_P_ALPHA] == (uint8_t)ESN_PM_ELEM;
     uint32_t spikes = 0u;
     uint32_t at = 0u;
     uint32_t ch;
@@ -379,8 +400,9 @@ ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int
     for (ch = 0u; ch < channels; ++ch, at += plane) {
         esn_lif_consts(m, nd, ch, &k);
         alpha16 = (uint16_t)k.alpha; /* LI: alpha <= 2^db <= 2^15 */
-        k.pa = &alpha16;
-        k.sa = 0u;
+        k.pa = pa ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
+        k.sa = (uint32_t)pa;
+        k.pt = pa && spiking ? (const int16_t *)nd->param[ESN_P_THRESHOLD] + at : NULL;
         spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), out + at, plane, v_bits, m->state_bits,
                               spiking, &k);
     }
@@ -484,7 +506,8 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
     const uint32_t plane = channels == 1u ? n : n / channels;
     int pern = 0;
     if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
-        !ESN_ONCE(nd, ESN_P_BIAS) || !ESN_ONCE(nd, ESN_P_THRESHOLD) || !ESN_ONCE(nd, ESN_P_V_RESET) ||
+        !ESN_ONCE(nd, ESN_P_BIAS) || !(ESN_ONCE(nd, ESN_P_THRESHOLD) || ESN_PERN(nd, ESN_P_THRESHOLD)) ||
+        !ESN_ONCE(nd, ESN_P_V_RESET) ||
         !esn_par_in(nd, ESN_P_BIAS, channels, -esn_bias_max(m->decay_bits), esn_bias_max(m->decay_bits))) {
         return 0;
     }
@@ -496,11 +519,15 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
                   : !ESN_ONCE(nd, ESN_P_ALPHA) || !ESN_ONCE(nd, ESN_P_RHO) || !ESN_ONCE(nd, ESN_P_ETA_INC))) {
             return 0;
         }
-    } else if (!ESN_ONCE(nd, ESN_P_ALPHA) || (kind == ESN_KIND_LI ? m->decay_bits > 15u
+    } else if ((ESN_ONCE(nd, ESN_P_ALPHA) /* per neuron: LI's alpha, or LIF's alpha and threshold (v at 16 bits) */
+                    ? !ESN_ONCE(nd, ESN_P_THRESHOLD)
+                    : !ESN_PERN(nd, ESN_P_ALPHA) ||
+                          (kind != ESN_KIND_LI && (kind != ESN_KIND_LIF || ESN_ONCE(nd, ESN_P_THRESHOLD) || sb <= 8u))) ||
+               (kind == ESN_KIND_LI ? m->decay_bits > 15u
                                               : (kind != ESN_KIND_IF && kind != ESN_KIND_LIF) ||
                                                     nd->max_spikes != 1u ||
                                                     nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) {
-        return 0; /* LI and ALIF: alpha <= 2^15 (alpha16) */
+        return 0; /* LI and ALIF: alpha <= 2^15 (alpha16); per neuron: LI's alpha, or LIF's alpha and threshold */
     }
     c->neuron_updates += n;
     c->spikes_out += kind == ESN_KIND_ALIF
