@@ -5,7 +5,7 @@ runtime_c/src/kernels/*.c, compiled one by one with
 
     arm-none-eabi-gcc -std=c99 -Os -mthumb -mcpu=<core> -ffunction-sections -fdata-sections -Iruntime_c/include
 
-(arm-none-eabi-gcc 12.2.1, edgesnn 0.1.0 sources of 2026-12-06; tests/cost/test_cost.py checks the
+(arm-none-eabi-gcc 12.2.1, edgesnn 0.1.0 sources of 2026-12-07; tests/cost/test_cost.py checks the
 table against measure() wherever the toolchain is installed, so it cannot fall behind the sources again).
 The figure is text + data of the objects before the link: an upper bound, since a firmware link with
 --gc-sections drops functions a build does not call. Re-measure with `edgesnn.cost.runtime_size.measure()` after changing the runtime.
@@ -21,13 +21,13 @@ from pathlib import Path
 from ..resources import RUNTIME_C
 
 RUNTIME_CODE_BYTES: dict[str, int] = {
-    "cortex-m0": 22_362,
-    "cortex-m0plus": 22_362,
-    "cortex-m3": 20_666,
-    "cortex-m4": 20_868,
-    "cortex-m7": 20_864,
-    "cortex-m33": 20_884,
-    "cortex-m55": 21_128,
+    "cortex-m0": 27_916,
+    "cortex-m0plus": 27_916,
+    "cortex-m3": 25_174,
+    "cortex-m4": 26_495,
+    "cortex-m7": 26_497,
+    "cortex-m33": 26_521,
+    "cortex-m55": 27_069,
 }
 SOURCE = "arm-none-eabi-size, -Os objects of runtime_c/src (gcc 12.2.1), see edgesnn/cost/runtime_size.py"
 
