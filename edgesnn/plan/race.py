@@ -22,7 +22,9 @@
        Not used when the target is judged on a confidence bound (plan(confidence=...)): there the qualified
        set also depends on each candidate's paired drop.
    The survivors run on all N inputs: their accuracy, correct vector and activity are the exhaustive search's.
-   Memory is bounded: per candidate its counts, and a correct vector only for those still racing.
+   Memory is bounded: per candidate its counts, a correct vector only for those still racing, and the blobs of
+   racing candidates up to `blob_budget` bytes (later rounds run those without quantizing again; the others
+   are quantized again, which is deterministic).
 
 Where this is not optimal: the first round quantizes every candidate that the flash floor leaves (the fixed
 cost per candidate); per-kind sensitivity is reported but not used to order the grid (every survivor of a round
@@ -84,7 +86,8 @@ def _bounds(k: int, n: int, total: int, level: float) -> tuple[float, float]:
 
 def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarray, *, fits, mem, floor: float,
          flash_floor=None, shortlist: int = 6, front_rule: bool = True, alpha: float = 1e-3, n0: int = 64,
-         workers: int = 1, calib: np.ndarray | None = None, seed: int = 0) -> Raced:
+         workers: int = 1, calib: np.ndarray | None = None, seed: int = 0,
+         blob_budget: int = 256 << 20) -> Raced:
     """The racing search (module docstring). fits(e) and mem(e) judge an Evaluated on its blob and arena bytes as
     plan() does; flash_floor(weight_bits) -> False drops a config before quantizing it (memory alone rules it out)."""
     n_total = int(len(y))
@@ -111,13 +114,14 @@ def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarr
             floors = {wb: weight_floor(graph, wb) for wb in {c.weight_bits for c in configs}}
             least = min(floors.values())
             smallest = [i for i, c in enumerate(configs) if floors[c.weight_bits] == least]
-            for i, digest, blob, arena, _, _ in run([(i, configs[i], 0, 0) for i in smallest]):
+            for i, digest, blob, arena, _, _, _ in run([(i, configs[i], 0, 0) for i in smallest]):
                 evs[i] = Evaluated(configs[i], float("nan"), blob, arena, digest, {}, None, 0)
             info["quantized"] = len(smallest)
             return Raced([e for e in evs if e is not None], info, list(configs))
         # round 1 on every remaining candidate: exact sizes, fit, first counts
         state = {}   # digest -> [k, n, correct chunks, activity sums, member indices]
-        for i, digest, blob, arena, correct, act in run([(i, configs[i], 0, sizes[0]) for i in keep]):
+        blobs, held = {}, 0   # digest -> blob of a racing candidate, so later rounds need not quantize it again
+        for i, digest, blob, arena, correct, act, data in run([(i, configs[i], 0, sizes[0], True) for i in keep]):
             evs[i] = Evaluated(configs[i], 0.0, blob, arena, digest, {}, None, sizes[0])
             info["pairs"] += sizes[0]
             if not fits(evs[i]):
@@ -125,6 +129,9 @@ def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarr
                 evs[i].accuracy = float(np.mean(correct)) if correct.size else 0.0
                 continue
             if digest not in state:
+                if len(sizes) > 1 and held + blob <= blob_budget:
+                    blobs[digest] = data
+                    held += blob
                 state[digest] = {"k": int(correct.sum()), "n": sizes[0], "chunks": [correct], "act": act,
                                  "members": [i], "mem": mem(evs[i])}
             else:
@@ -133,8 +140,9 @@ def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarr
         alive = list(state)
         for r, size in enumerate(sizes):
             if r:  # the survivors on the next inputs
-                tasks = [(state[d]["members"][0], configs[state[d]["members"][0]], sizes[r - 1], size) for d in alive]
-                for i, digest, _, _, correct, act in run(tasks):
+                tasks = [(state[d]["members"][0], blobs.get(d) or configs[state[d]["members"][0]], sizes[r - 1], size)
+                         for d in alive]
+                for i, digest, _, _, correct, act, _ in run(tasks):
                     s = state[digest]
                     s["k"] += int(correct.sum())
                     s["n"] = size
@@ -163,6 +171,8 @@ def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarr
                         dropped.add(d)
                         info["dropped_front"] += len(state[d]["members"])
             alive = [d for d in alive if d not in dropped]
+            for d in dropped:
+                held -= len(blobs.pop(d, b""))
         for d, s in state.items():
             complete = s["n"] >= n_total
             correct_p = np.concatenate(s["chunks"])
