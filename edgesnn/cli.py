@@ -114,12 +114,18 @@ def cmd_plan(args) -> None:
     check_writable(Path(args.output).with_suffix(".png"), "-o (its plot)")
     result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
                       objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
-                      progress=True, confidence=args.confidence)
+                      progress=True, confidence=args.confidence, search=args.search)
     if isinstance(result, Infeasible):  # nothing written: no plan to deploy
         raise EdgesnnError(result.message() + f"\n  no plan written ({args.output})")
     for note in result.notes:
         print(f"edgesnn plan: warning: {note}", file=sys.stderr)
     print(front_table(result))
+    race = result.search_space.get("search")
+    if race:
+        print(f"search: race over {race['candidates']} candidates, {race['pairs']:,} of {race['pairs_exhaustive']:,} "
+              f"candidate x input runs ({100 * race['fraction']:.1f} %);\n        ruled out: "
+              f"{race['pruned_flash_floor']} by flash alone, {race['unfit']} by memory, {race['dropped_target']} "
+              f"below the target, {race['dropped_front']} off the shortlist (--search exhaustive: all)")
     print(plan_summary(result, args.output))
     result.save(args.output)
     png = str(Path(args.output).with_suffix(".png"))
@@ -477,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "when the upper bound of its drop against float on the same inputs (--max-drop) or the "
                         "lower bound of its accuracy (--target-acc) meets it. Default: the point estimate decides; "
                         "the 95 %% interval is reported either way, with a warning when it is wider than the target")
+    s.add_argument("--search", default="race", choices=["race", "exhaustive"],
+                   help="race (default): candidates that memory alone rules out are not simulated, the rest run on "
+                        "growing subsets of VAL and are dropped only when the interval of their accuracy says they "
+                        "cannot meet the target nor be shortlisted (the same plan and front, a fraction of the "
+                        "runs); exhaustive: every candidate on every input")
     s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: the CPUs available)")
     s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     s.set_defaults(func=cmd_plan)

@@ -87,6 +87,7 @@ class Evaluated:
     digest: str
     activity: dict   # node -> counter -> mean per input (full length, no exit)
     correct: np.ndarray | None = None  # bool [N]: which validation inputs it gets right (confidence intervals)
+    inputs: int | None = None  # inputs it ran on when a racing search dropped it early (None: all of them)
 
     def row(self) -> dict:
         return {"config": self.config.to_dict(), "accuracy": self.accuracy, "blob_bytes": self.blob_bytes,
@@ -129,6 +130,44 @@ def _evaluate(config: QuantConfig) -> Evaluated:
     ev = Evaluated(config, acc, len(blob), m.arena_size, digest, act, correct)
     _S["seen"][digest] = ev
     return ev
+
+
+def _evaluate_part(task: tuple) -> tuple:
+    """One candidate on inputs [lo, hi) of the search's inputs (a racing round, plan/race.py): (index, digest,
+    blob bytes, arena bytes, correct bool [hi - lo], activity sums node -> counter -> total). The quantization
+    is redone (it is deterministic), so nothing per candidate is kept between rounds but its counts."""
+    i, config, lo, hi = task[:4]
+    g = _S["graph"]
+    # a blob the search kept from an earlier round, or the config quantized again (deterministic)
+    blob = config if isinstance(config, bytes) else to_blob(quantize(g, config, _S["calib"]))
+    m = CModel(blob)
+    kept = blob if len(task) > 4 and task[4] else None  # the blob back to the search (its first round)
+    if hi <= lo:
+        return i, hashlib.sha1(blob).hexdigest(), len(blob), m.arena_size, np.zeros(0, bool), {}, kept
+    r = m.run(_S["x"][lo:hi], names=_S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
+              counted=_S["counted"], threads=_S["threads"])
+    act = {k: {c: float(v.sum()) for c, v in cs.items() if c != "cycles"} for k, cs in r.counts.items()}
+    return (i, hashlib.sha1(blob).hexdigest(), len(blob), m.arena_size, np.asarray(r.pred == _S["labels"][lo:hi]),
+            act, kept)
+
+
+@contextmanager
+def part_runner(graph: ir.Graph, x: np.ndarray, labels: np.ndarray, *, calib: np.ndarray | None, workers: int):
+    """A function mapping tasks (index, config or blob, lo, hi[, return the blob]) to an iterator over
+    _evaluate_part's results, in order (streamed: a result's blob can be let go before the next arrives): in
+    this process or in `workers` forked ones (forked once for the whole search, with the inputs in place)."""
+    sched = graph.schedule()
+    _S.clear()
+    _S.update(graph=graph, calib=calib, x=np.ascontiguousarray(x, dtype=np.uint8), labels=np.asarray(labels),
+              names=list(sched.order), seen={}, threads=1 if workers > 1 else None,
+              counted={k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES)
+                       or graph.nodes[k].stateful})
+    with _cached_ranges(graph, calib):
+        if workers <= 1:
+            yield lambda tasks: (_evaluate_part(t) for t in tasks)
+            return
+        with mp.get_context("fork").Pool(workers) as pool:
+            yield lambda tasks: pool.imap(_evaluate_part, tasks, chunksize=max(1, min(8, len(tasks) // (4 * workers))))
 
 
 def _eval_chunk(configs: list[QuantConfig]) -> list[Evaluated]:

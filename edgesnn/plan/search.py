@@ -67,6 +67,7 @@ from ..schema import check
 from .exit import ExitPolicy, calibrate
 from .firmware import build_for_plan, firmware_base
 from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
+from .race import race, weight_floor
 from .schema import PLAN, PlanSchemaError
 from .stats import paired_drop, wilson
 
@@ -618,57 +619,13 @@ def _bound_infeasible(board_id: str, cands: list[tuple], target: dict, confidenc
                                   "retrain with quantization-aware training (edgesnn.train.qat)"])
 
 
-def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
-         objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
-         exit_max_drop: float = 0.005, shortlist: int = 6, sensitivity: bool = True, calibration=None,
-         progress: bool = False, measure: bool = True, firmware_cache=None,
-         searched: Searched | None = None, confidence: float | None = None) -> Plan | Infeasible:
-    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
+SEARCHES = ("race", "exhaustive")
+SENSITIVITY_INPUTS = 256  # a racing search's sensitivity table runs on this many inputs (its rows say so)
 
-    measure: build the board's firmware, size every row on it and report the chosen candidate's measured flash
-    and SRAM (plan/firmware.py); without it every row keeps the analytical estimate. The rows not chosen say
-    "memory": "estimate".
-    searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards.
-    confidence: a level (0.95) under which a candidate meets the target only when the bound of its interval does:
-    the upper bound of its drop against float on the same inputs (max_drop; plan/stats.py paired_drop) or the
-    lower bound of its accuracy (target_acc; Wilson). None (default): the point estimates decide. Either way
-    Plan.stats carries the intervals (at 95 % without a level) and Plan.notes warns when the validation data
-    is too small for the target."""
-    if objective not in OBJECTIVES:
-        raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
-    if target_acc is not None and max_drop is not None:
-        raise PlanInputError("give either target_acc or max_drop, not both")
-    if target_acc is not None and not 0 <= target_acc <= 1:
-        raise PlanInputError(f"target_acc {target_acc} must be a fraction in [0, 1]")
-    if max_drop is not None and not 0 <= max_drop <= 1:
-        raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
-    if not 0 <= exit_max_drop <= 1:
-        raise PlanInputError(f"exit_max_drop {exit_max_drop} must be a fraction in [0, 1]")
-    if confidence is not None and not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
-        raise PlanInputError(f"confidence {confidence} must be a level in (0, 1), e.g. 0.95")
-    x, y = check_data(graph, x_val, y_val)
-    coeffs = coefficients(board, calibration)
-    if searched is None:
-        searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
-                                       progress=progress)
-    float_acc, evs, sens_rows = searched.float_accuracy, searched.evaluated, searched.sensitivity
-    if target_acc is None:
-        target_acc = float_acc - (0.01 if max_drop is None else max_drop)
-        target = {"max_drop": 0.01 if max_drop is None else max_drop, "accuracy": target_acc}
-    else:
-        target = {"target_acc": target_acc, "accuracy": target_acc}
-    if searched.float_correct is None:
-        searched.float_correct = np.asarray(simulate(graph, x).pred == y)
-    ref = searched.float_correct
 
-    def meets(correct) -> bool:
-        """The target met on the bound of the interval at `confidence` (always True without one)."""
-        if confidence is None:
-            return True
-        if "max_drop" in target:
-            return paired_drop(ref, correct, confidence)[2] <= target["max_drop"] + 1e-12
-        return wilson(int(np.sum(correct)), len(correct), confidence)[0] >= target_acc - 1e-12
-
+def _memory_judges(graph: Graph, board, x):
+    """mem(e) -> (flash, SRAM) bytes of an Evaluated from its blob and arena (the analytical terms), and
+    fits(e): it fits the board time-step-major or under the smallest grouped-schedule arena."""
     def mem(e):
         f, s = _terms(e, board, graph)
         return sum(f.values()), sum(s.values())
@@ -685,16 +642,128 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
             return False
         f, s = mem(dataclasses.replace(e, arena_bytes=grouped[k]))
         return _fits(f, s, board)
-    fitting = [e for e in evs if _fits(*mem(e), board) or fits_grouped(e)]
+    return mem, lambda e: _fits(*mem(e), board) or fits_grouped(e)
+
+
+def _race_summary(info: dict) -> dict:
+    keys = ("candidates", "inputs", "rounds", "pruned_flash_floor", "quantized", "unfit", "dropped_target",
+            "dropped_front", "pairs", "pairs_exhaustive", "fraction")
+    return {"method": "race"} | {k: info[k] for k in keys if k in info}
+
+
+def _race_search(graph: Graph, board, x, y, *, configs, workers, sensitivity: bool, target_acc, max_drop,
+                 shortlist: int, front_rule: bool):
+    """The racing search (plan/race.py) for one board and target: Searched (every quantized candidate; those
+    dropped early carry `inputs` and no correct vector) and the race."""
+    float_correct = np.asarray(simulate(graph, x).pred == y)
+    float_acc = float(np.mean(float_correct))
+    floor = target_acc if target_acc is not None else float_acc - (0.01 if max_drop is None else max_drop)
+    configs = configs or candidates(graph)
+    workers = workers or default_workers()
+    mem, fits = _memory_judges(graph, board, x)
+    code = memory_terms(graph, board, 0, 0)[0]["runtime_code"]
+    floors = {}
+
+    def flash_floor(wb: int) -> bool:  # the weights alone within the board's flash
+        if wb not in floors:
+            floors[wb] = code + weight_floor(graph, wb) <= board.flash_bytes
+        return floors[wb]
+    raced = race(graph, configs, x, y, fits=fits, mem=lambda e: sum(mem(e)), floor=floor, flash_floor=flash_floor,
+                 shortlist=shortlist, front_rule=front_rule, workers=workers, calib=x)
+    sens_rows = []
+    if sensitivity and raced.info.get("quantized", 0) and any(e.correct is not None for e in raced.evaluated):
+        sens = sensitivity_configs(graph)
+        n = min(len(y), SENSITIVITY_INPUTS)
+        pick = np.random.default_rng(1).permutation(len(y))[:n]
+        sens_evs = evaluate(graph, [c for _, _, c in sens], x[pick], y[pick], calib=x, workers=workers)
+        sens_rows = [{"kind": k, "value": v, "accuracy": e.accuracy, "inputs": n,
+                      "drop_pts": 100 * (sens_evs[0].accuracy - e.accuracy)} for (k, v, _), e in zip(sens, sens_evs)]
+    return Searched(float_acc, raced.evaluated, sens_rows, float_correct=float_correct), raced
+
+
+def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, max_drop: float | None = None,
+         objective: str = "energy", configs: list[QuantConfig] | None = None, workers: int | None = None,
+         exit_max_drop: float = 0.005, shortlist: int = 6, sensitivity: bool = True, calibration=None,
+         progress: bool = False, measure: bool = True, firmware_cache=None,
+         searched: Searched | None = None, confidence: float | None = None,
+         search: str = "race") -> Plan | Infeasible:
+    """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
+
+    measure: build the board's firmware, size every row on it and report the chosen candidate's measured flash
+    and SRAM (plan/firmware.py); without it every row keeps the analytical estimate. The rows not chosen say
+    "memory": "estimate".
+    searched: a search_quantization(graph, x_val, y_val, ...) made before (on the same data), to plan many boards.
+    confidence: a level (0.95) under which a candidate meets the target only when the bound of its interval does:
+    the upper bound of its drop against float on the same inputs (max_drop; plan/stats.py paired_drop) or the
+    lower bound of its accuracy (target_acc; Wilson). None (default): the point estimates decide. Either way
+    Plan.stats carries the intervals (at 95 % without a level) and Plan.notes warns when the validation data
+    is too small for the target.
+    search: "race" (default; plan/race.py): candidates that memory alone rules out are not quantized, the rest
+    race on growing subsets of the validation data and are dropped only when the interval of their accuracy
+    says they can neither qualify nor be shortlisted; the chosen plan and front are the exhaustive search's
+    (tests/plan/test_race.py). "exhaustive": every candidate on every input (the reference). With `searched`
+    given, that search is used as it is."""
+    if search not in SEARCHES:
+        raise PlanInputError(f"search {search!r} is not one of {', '.join(SEARCHES)}")
+    if objective not in OBJECTIVES:
+        raise PlanInputError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if target_acc is not None and max_drop is not None:
+        raise PlanInputError("give either target_acc or max_drop, not both")
+    if target_acc is not None and not 0 <= target_acc <= 1:
+        raise PlanInputError(f"target_acc {target_acc} must be a fraction in [0, 1]")
+    if max_drop is not None and not 0 <= max_drop <= 1:
+        raise PlanInputError(f"max_drop {max_drop} must be a fraction in [0, 1]")
+    if not 0 <= exit_max_drop <= 1:
+        raise PlanInputError(f"exit_max_drop {exit_max_drop} must be a fraction in [0, 1]")
+    if confidence is not None and not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise PlanInputError(f"confidence {confidence} must be a level in (0, 1), e.g. 0.95")
+    x, y = check_data(graph, x_val, y_val)
+    coeffs = coefficients(board, calibration)
+    raced = None
+    if searched is None and search == "race":
+        searched, raced = _race_search(graph, board, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
+                                       target_acc=target_acc, max_drop=max_drop, shortlist=shortlist,
+                                       front_rule=confidence is None)
+    elif searched is None:
+        searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
+                                       progress=progress)
+    float_acc, evs, sens_rows = searched.float_accuracy, searched.evaluated, searched.sensitivity
+    if target_acc is None:
+        target_acc = float_acc - (0.01 if max_drop is None else max_drop)
+        target = {"max_drop": 0.01 if max_drop is None else max_drop, "accuracy": target_acc}
+    else:
+        target = {"target_acc": target_acc, "accuracy": target_acc}
+    if searched.float_correct is None:
+        searched.float_correct = np.asarray(simulate(graph, x).pred == y)
+    ref = searched.float_correct
+    searched_count = len(evs) if raced is None else raced.info["candidates"]
+
+    def meets(correct) -> bool:
+        """The target met on the bound of the interval at `confidence` (always True without one)."""
+        if confidence is None:
+            return True
+        if "max_drop" in target:
+            return paired_drop(ref, correct, confidence)[2] <= target["max_drop"] + 1e-12
+        return wilson(int(np.sum(correct)), len(correct), confidence)[0] >= target_acc - 1e-12
+
+    mem, fits = _memory_judges(graph, board, x)
+    fitting = [e for e in evs if fits(e)]
     if not fitting:
         smallest = min(evs, key=lambda e: sum(mem(e)))
-        return infeasible_memory(smallest, board, graph, quantize(graph, smallest.config, x), int(x.shape[1]))
-    qualified = [e for e in fitting if e.accuracy >= target_acc - 1e-12 and meets(e.correct)]
+        out = infeasible_memory(smallest, board, graph, quantize(graph, smallest.config, x), int(x.shape[1]))
+        if raced is not None:
+            i = raced.info
+            out.demand["search"] = (f"{i['pruned_flash_floor']} of {i['candidates']} candidates ruled out by their "
+                                    f"weights' flash alone, {i.get('quantized', 0)} quantized to size them, "
+                                    f"{i['pairs']} candidate x input runs")
+        return out
+    complete = [e for e in fitting if e.correct is not None]  # a racing search's survivors (all, exhaustive)
+    qualified = [e for e in complete if e.accuracy >= target_acc - 1e-12 and meets(e.correct)]
     if not qualified and confidence is not None:
-        return _bound_infeasible(board.id, [(e.accuracy, e.correct, e.config.to_dict()) for e in fitting], target,
+        return _bound_infeasible(board.id, [(e.accuracy, e.correct, e.config.to_dict()) for e in complete], target,
                                  confidence, ref)
     if not qualified:
-        best = max(fitting, key=lambda e: e.accuracy)
+        best = max(complete, key=lambda e: e.accuracy)
         field_name = "max_drop" if "max_drop" in target else "target_acc"
         return Infeasible(board.id, f"no candidate meets the accuracy target ({field_name})",
                           {"accuracy": target_acc, "field": field_name}, {"best_accuracy": best.accuracy,
@@ -774,19 +843,22 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     for fr in front_rows:
         fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
     stats, notes = _confidence(ref, chosen["correct"], target, confidence)
-    space = {k: list(dict.fromkeys(e.config.to_dict()[k] for e in evs)) for k in kinds_of(graph)}
-    space |= {"schedules": list(SCHEDULES), "candidates": len(evs)}
+    searched_configs = [e.config for e in evs] if raced is None else raced.configs
+    space = {k: list(dict.fromkeys(c.to_dict()[k] for c in searched_configs)) for k in kinds_of(graph)}
+    space |= {"schedules": list(SCHEDULES), "candidates": searched_count}
+    if raced is not None:
+        space["search"] = _race_summary(raced.info)
     on_front = {id(r) for r in front}
     def point(e):
         return e.accuracy, e.config.weight_bits, e.config.state_bits, e.config.rounding
-    plot = {"candidates": [point(e) for e in evs], "shortlisted": [point(e) for e in short],
+    plot = {"candidates": [point(e) for e in evs if e.correct is not None], "shortlisted": [point(e) for e in short],
             "mappings": [{"accuracy": r["accuracy"], "energy_j": r["energy_j"], "schedule": r["schedule"],
                           "exit": r["exit"].threshold_q8 is not None, "front": id(r) in on_front,
                           "chosen": r is chosen} for r in rows],
             "target_acc": target_acc}
     return Plan(board.id, chosen["qgraph"], chosen["exit"], chosen["schedule"],
                 chosen["placement"], chosen["cost"], chosen["accuracy"],
-                float_acc, objective, target, front_rows, sens_rows, len(evs),
+                float_acc, objective, target, front_rows, sens_rows, searched_count,
                 {"inputs": int(x.shape[0]), "steps": int(x.shape[1])}, stats, notes, space, plot)
 
 
