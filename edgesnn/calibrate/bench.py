@@ -124,6 +124,8 @@ def build(spec: BenchSpec) -> ir.Graph:
         n = int(np.prod(shape))
         neu = _neuron(spec.kind, "neuron", n, spec.threshold * max(1.0, spec.rate * c * ks * ks) ** 0.5, rng)
         neu = _reshape_neuron(neu, shape)
+        if rng.random() < 0.4:  # per-channel time constants and thresholds, as a trained conv net has: the
+            _per_channel(neu, rng)   # conv output then stays row-major (esn_conv's strided path)
         pl = ir.SumPool2d(name="pool", kernel_size=(pool, pool), stride=(pool, pool))
         fl = ir.Flatten(name="flatten")
         nodes += [inp, syn, neu, pl, fl]
@@ -153,6 +155,15 @@ def _reshape_neuron(neu: ir.Node, shape) -> ir.Node:
     for key, a in neu.arrays().items():
         setattr(neu, key, a.reshape(shape))
     return neu
+
+
+def _per_channel(neu: ir.Node, rng) -> None:
+    """Makes `neu`'s alpha and threshold (those it has; arrays [C, H, W]) one value per channel, in place."""
+    for key in ("alpha", "threshold"):
+        a = getattr(neu, key, None)
+        if isinstance(a, np.ndarray) and a.ndim == 3:
+            per = rng.uniform(0.7, 0.98, a.shape[0]) if key == "alpha" else a.mean(axis=(1, 2))
+            setattr(neu, key, np.broadcast_to(per[:, None, None], a.shape).copy())
 
 
 def inputs(spec: BenchSpec, n: int, steps: int) -> np.ndarray:
@@ -209,5 +220,5 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
             fi = c * hw * hw
         specs.append(BenchSpec(f"b{i:03d}-{t}-{kind.lower()}-w{wb}", t, seed * 100_003 + i, fi, fo, round(rate, 4), wb,
                                kind, readout, k, round(thr, 3), recurrent=(t == "dense" and i % 4 == 2),
-                               exit=(i % 5 == 4), state_bits=24 if i % 6 == 1 else 16, conv=conv))
+                               exit=(i % 5 == 4), state_bits=24 if i % 7 == 3 else 16, conv=conv))
     return specs

@@ -87,7 +87,7 @@ from ..emit import to_blob
 from ..errors import EdgesnnError, EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS, NEURON_FAMILIES
-from ..lower import SCHEDULES, arena_size_schedule
+from ..lower import OUT_CL, SCHEDULES, arena_size_schedule, lower
 from ..quantize.qgraph import PM_ELEM, param_storage, weight_storage_bits
 from ..resources import calibration_file
 from ..schema import check
@@ -378,6 +378,8 @@ def layer_info(qgraph) -> dict:
     g = qgraph.graph
     sched = g.schedule()
     layers = {}
+    layouts = {nd.name: nd.layout for nd in lower(qgraph).nodes} if any(
+        isinstance(n, ir.Conv2d) for n in g.nodes.values()) else {}
     for name in sched.order:
         node = g.nodes[name]
         if not (isinstance(node, ir.SYNAPTIC_TYPES) or node.stateful):
@@ -411,6 +413,9 @@ def layer_info(qgraph) -> dict:
             if isinstance(node, ir.Conv2d):
                 d["cout_per_group"] = int(node.weight.shape[0] // node.groups)
                 d["plane"] = int(np.prod(sched.shapes[name][1:]))
+                # row-major output (lowering keeps it where a per-channel neuron layer reads it): each tap's
+                # C_out weights go to a strided column, not one contiguous run (esn_conv)
+                d["strided"] = not layouts.get(name, 0) & OUT_CL
         layers[name] = d
     out_name = g.output.name
     model = {"nodes": len(sched.order), "input_size": int(np.prod(g.input.shape)),
@@ -493,14 +498,16 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
              f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}
         if info.get("wide_state"):
             t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
-        if info.get("per_neuron_params"):
-            t["neuron.cycles_per_neuron_param"] = c.get("neuron_updates", 0.0) * info["per_neuron_params"]
+        if info.get("per_neuron_params"):  # the fast path reads them through pointers, the generic loop by width
+            t["neuron.fast.cycles_per_neuron_param" if info.get("fast") else "neuron.cycles_per_neuron_param"] = c.get("neuron_updates", 0.0) * info["per_neuron_params"]
         if info.get("channels", 1) > 1:
             t["neuron.fast.cycles_per_channel" if info.get("fast") else "neuron.cycles_per_channel"] = \
                 (info["channels"] - 1) * inv
         if info["edges"] > 1:
             t["neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
         return t
+    if info.get("strided"):  # a row-major conv: its own coefficients (conv.strided.*, falling back to conv.*)
+        f = "conv.strided"
     w = f"{f}.int{info['weight_bits']}" if "weight_bits" in info else f
     if f == "affine" and info.get("graded") and info.get("weight_bits", 16) < 16:
         w += ".graded"  # the multiply loop, not the add-a-row kernel (DSP for int8, unpacking for int2/int4)
@@ -509,8 +516,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
          f"{w}.cycles_per_synop": syn}
     if info.get("bias"):  # copied per output (a conv per channel, then per position); else one memset
         t[f"{f}.cycles_per_output"] = info["out_size"] * inv
-        if f == "conv":
-            t["conv.cycles_per_channel"] = info["out_size"] / max(1, info.get("plane", 1)) * inv
+        if f.startswith("conv"):
+            t[f"{f}.cycles_per_channel"] = info["out_size"] / max(1, info.get("plane", 1)) * inv
     else:
         t[f"{f}.cycles_per_output_cleared"] = info["out_size"] * inv
     if w == "affine.int8":  # the DSP accumulate does 16 synapses per loop; the rest go 4 or 1 at a time
@@ -522,8 +529,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
         t["pool.cycles_per_spike_in"] = sp
     if "window" in info:
         t[f"{f}.cycles_per_window_tap"] = sp * info["window"]
-    if f == "conv":
-        t["conv.cycles_per_tap"] = syn / max(1, info["cout_per_group"])
+    if f.startswith("conv"):
+        t[f"{f}.cycles_per_tap"] = syn / max(1, info["cout_per_group"])
     return t
 
 
