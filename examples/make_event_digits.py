@@ -13,7 +13,7 @@ digits, which need no download. Per digit:
    (0, 0) -> (3, 6) -> (6, 0) -> (0, 0) (a triangle, as N-MNIST's three saccades), rendered every 0.5 ms
    with bilinear sub-pixel shifts;
 3. each pixel keeps a reference log intensity, log(I + 0.1); when the current log intensity has moved
-   by at least the pixel's contrast threshold (0.25 times 1 + 0.05 N(0, 1), a seeded per-pixel mismatch)
+   by at least the pixel's contrast threshold (0.5 times 1 + 0.05 N(0, 1), a seeded per-pixel mismatch)
    and the pixel is out of its 1 ms refractory period, it emits one event, ON (p = 1) up or OFF (p = 0)
    down, and moves its reference one threshold that way; the event's time is the frame time plus a
    seeded jitter within the 0.5 ms frame (microseconds, sorted per recording).
