@@ -432,11 +432,14 @@ def _read_structured_npy(path: Path) -> np.ndarray:
 
 
 def _npy_is_structured(path: Path) -> bool:
+    """A one-dimensional structured array with an event field (x, t or p): events, checked as events. Any
+    other structured array is refused by _read_npy as a dtype edgesnn does not read."""
     from numpy.lib import format as npf
     try:
         with open(path, "rb") as f:
             version = npf.read_magic(f)
             read = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
-            return read(f, max_header_size=_MAX_HEADER)[2].fields is not None
+            shape, _, dtype = read(f, max_header_size=_MAX_HEADER)
     except (ValueError, OSError, EOFError):
         return False  # _read_npy says what is wrong
+    return dtype.names is not None and len(shape) == 1 and bool({"x", "t", "p"} & set(dtype.names))
