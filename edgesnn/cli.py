@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", metavar="MODEL.json|MODEL.blob|PLAN.json")
     s.add_argument("--inputs", required=True, metavar="X.npy|DATA.npz",
                    help="inputs [N, T, ...]: a .npy array or a data set .npz holding 'inputs' (and 'labels' [N], "
-                        "which make the accuracy)")
+                        "which make the accuracy), or an event data set .npz, binned as it says (docs/data.md)")
     s.add_argument("--labels", metavar="Y.npy", help="labels [N] of the inputs (integers), for the accuracy: a .npy "
                                                      "array or an .npz holding 'labels'")
     s.add_argument("--engine", default=None, choices=["float", "fixed-python", "fixed-c"],
@@ -467,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(`edgesnn compile PLAN.json -o DIR`, `edgesnn run PLAN.json --board BOARD`).")
     s.add_argument("model", metavar="MODEL.json")
     s.add_argument("--board", default=None, metavar="BOARD", help="a board id (default: qemu-mps2-an386)")
-    s.add_argument("--data", required=True, metavar="VAL.npz", help="validation data: inputs [N, T, ...] + labels [N]")
+    s.add_argument("--data", required=True, metavar="VAL.npz", help="validation data: inputs [N, T, ...] + labels [N], or an event data set .npz with labels "
+                                                         "(docs/data.md)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--target-acc", type=float, metavar="A", help="least validation accuracy, a fraction (0.96)")
     g.add_argument("--max-drop", type=float, metavar="D", help="largest drop from the float accuracy, a fraction "
@@ -581,7 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", default=None, metavar="BOARD",
                    help="board id (default: a plan's own board, else qemu-mps2-an386; a plan runs only on its board)")
     s.add_argument("--inputs", required=True, metavar="X.npy|DATA.npz",
-                   help="inputs [N, T, ...]: a .npy array or a data set .npz holding 'inputs'")
+                   help="inputs [N, T, ...]: a .npy array, a data set .npz holding 'inputs', or an event data set "
+                        ".npz (docs/data.md)")
     s.add_argument("-o", "--output", required=True, metavar="OUT.npz")
     s.add_argument("--port", metavar="DEV", help="a real board's serial port (e.g. /dev/ttyACM0), already flashed "
                                                  "with the runtime firmware (edgesnn flash)")

@@ -25,6 +25,7 @@ import numpy as np
 
 from .artifact import atomic_write_bytes, check_elements
 from .errors import EdgesnnError
+from .events import bin_events, check_events
 
 FIELDS = ("inputs", "labels")
 
@@ -157,6 +158,11 @@ def save_dataset(path: str | os.PathLike, inputs: np.ndarray, labels: np.ndarray
 def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a data set `.npz`: returns (inputs [N, T, *input_shape], labels [N])."""
     path = Path(path)
+    if is_event_file(path):
+        x, y = load_event_inputs(path)
+        if y is None:
+            raise EdgesnnError(f"{path}: missing field 'labels' (a data set needs one label per recording)")
+        return _check(x, y, str(path))
     got = _read_npz(path, FIELDS, FIELDS)
     return _check(got["inputs"], got["labels"], str(path))
 
@@ -257,7 +263,11 @@ def load_inputs(path: str | os.PathLike, what: str = "inputs") -> tuple[np.ndarr
     load_dataset checks them; the inputs' shape and values are left to the model that takes them."""
     path = Path(path)
     if _format(path, what, "inputs") == "npy":
+        if _npy_is_structured(path):
+            return load_event_inputs(path)  # checks the events, then says they need a binning
         return _read_npy(path, what), None
+    if is_event_file(path):
+        return load_event_inputs(path)
     got = _read_npz(path, FIELDS, ("inputs",))
     inputs, labels = got["inputs"], got.get("labels")
     if labels is not None:
@@ -283,3 +293,153 @@ def check_labels(labels, n: int, where: str) -> np.ndarray:
     if labels.size and labels.min() < 0:
         raise EdgesnnError(f"{where} holds a negative class ({labels.min()})")
     return labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Event data sets (docs/data.md): recordings of tonic-style events, binned on loading (events.py)
+# ----------------------------------------------------------------------------------------------
+
+EVENT_FIELDS = ("x", "y", "t", "p", "offsets", "labels", "sensor_size", "dt", "steps", "size", "merge_polarity")
+EVENT_REQUIRED = ("x", "t", "p", "offsets", "sensor_size", "dt", "steps")
+
+
+def is_event_file(path: str | os.PathLike) -> bool:
+    """An event data set .npz: one holding 'offsets' (read from the zip's directory, no array loaded)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "offsets.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def save_events(path: str | os.PathLike, recordings, labels, sensor_size, *, dt: int, steps: int, size=None,
+                merge_polarity: bool = False) -> None:
+    """Write an event data set .npz (compressed, atomically): the recordings (structured arrays x, y, t, p or
+    x, t, p) concatenated with their offsets, labels [N] (or None), the sensor size (W, H, P; H = 1 for
+    audio) and the binning that loading applies (dt, steps, and optionally size (W', H') and merged
+    polarities). Every recording is checked as loading checks it."""
+    recordings = list(recordings)
+    if not recordings:
+        raise EdgesnnError(f"{path}: no recordings to save")
+    names = recordings[0].dtype.names or ()
+    for i, ev in enumerate(recordings):
+        check_events(ev, sensor_size, f"{path}: recording {i}")
+        if (ev.dtype.names or ()) != names:
+            raise EdgesnnError(f"{path}: recording {i} has fields {ev.dtype.names}, recording 0 {names}")
+    arrays = {f: np.concatenate([ev[f] for ev in recordings]) for f in names}
+    arrays["offsets"] = np.concatenate([[0], np.cumsum([len(ev) for ev in recordings])]).astype(np.int64)
+    arrays["sensor_size"] = np.asarray(sensor_size, dtype=np.int64)
+    arrays["dt"], arrays["steps"] = np.int64(dt), np.int64(steps)
+    if labels is not None:
+        arrays["labels"] = check_labels(np.asarray(labels), len(recordings), f"{path}: field 'labels'")
+    if size is not None:
+        arrays["size"] = np.asarray(size, dtype=np.int64)
+    arrays["merge_polarity"] = np.int64(bool(merge_polarity))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _scalar(a: np.ndarray, path: Path, key: str) -> int:
+    if a.shape != () or a.dtype.kind not in "iu":
+        raise EdgesnnError(f"{path}: field {key!r} must be an integer scalar, got {a.dtype} {a.shape}")
+    return int(a)
+
+
+def load_events(path: str | os.PathLike):
+    """The recordings of an event data set .npz, or of a .npy holding one structured event array.
+
+    Returns (recordings: list of structured arrays, labels [N] or None, info: dict with sensor_size, dt,
+    steps, size, merge_polarity; for a .npy, sensor_size is (max x + 1, max y + 1 or 1, 2) and no binning).
+    Every failure is an EdgesnnError naming the file and the field."""
+    path = Path(path)
+    if _format(path, "events", "offsets") == "npy":
+        ev = _read_structured_npy(path)
+        camera = "y" in (ev.dtype.names or ())
+        check_events(ev, (2**62, 2**62, 2), f"{path}")
+        ss = (int(ev["x"].max()) + 1 if ev.size else 1, (int(ev["y"].max()) + 1 if ev.size else 1) if camera else 1,
+              2)
+        return [ev], None, {"sensor_size": ss, "dt": None, "steps": None, "size": None, "merge_polarity": False}
+    got = _read_npz(path, EVENT_FIELDS, EVENT_REQUIRED)
+    ss = got["sensor_size"]
+    if ss.shape != (3,) or ss.dtype.kind not in "iu" or ss.min() < 1 or ss[2] > 2:
+        raise EdgesnnError(f"{path}: field 'sensor_size' must be 3 positive integers (W, H, P) with P 1 or 2, "
+                           f"got {ss.tolist()}")
+    info = {"sensor_size": tuple(int(s) for s in ss), "dt": _scalar(got["dt"], path, "dt"),
+            "steps": _scalar(got["steps"], path, "steps"), "size": None,
+            "merge_polarity": bool(_scalar(got["merge_polarity"], path, "merge_polarity"))
+            if "merge_polarity" in got else False}
+    if "size" in got:
+        s = got["size"]
+        if s.shape != (2,) or s.dtype.kind not in "iu":
+            raise EdgesnnError(f"{path}: field 'size' must be 2 integers (W', H'), got {s.dtype} {s.shape}")
+        info["size"] = tuple(int(v) for v in s)
+    fields = [f for f in ("x", "y", "t", "p") if f in got]
+    n_ev = got["t"].shape
+    for f in fields:
+        if got[f].ndim != 1 or got[f].shape != n_ev:
+            raise EdgesnnError(f"{path}: field {f!r} has shape {got[f].shape}; need one value per event {n_ev}")
+    off = got["offsets"]
+    if off.ndim != 1 or off.size < 2 or off.dtype.kind not in "iu" or off[0] != 0 or off[-1] != n_ev[0] \
+            or np.any(np.diff(off.astype(np.int64)) < 0):
+        raise EdgesnnError(f"{path}: field 'offsets' must be [N + 1] non-decreasing integers from 0 to the "
+                           f"number of events ({n_ev[0]})")
+    if info["sensor_size"][1] != 1 and "y" not in got:
+        raise EdgesnnError(f"{path}: field 'y' missing, and sensor_size {info['sensor_size']} has a height")
+    ev = np.zeros(n_ev, dtype=[(f, got[f].dtype) for f in fields])
+    for f in fields:
+        ev[f] = got[f]
+    check_events(ev[:0], info["sensor_size"], str(path))  # dtypes
+    recs = [ev[int(a):int(b)] for a, b in zip(off[:-1], off[1:])]
+    for i, r in enumerate(recs):
+        check_events(r, info["sensor_size"], str(path), recording=i)
+    labels = got.get("labels")
+    if labels is not None:
+        check_labels(labels, len(recs), f"{path}: field 'labels'")
+    return recs, labels, info
+
+
+def load_event_inputs(path: str | os.PathLike, use_tonic: bool | None = None):
+    """(inputs uint8 [N, T, ...], labels or None) of an event data set .npz, binned as the file says."""
+    recs, labels, info = load_events(path)
+    if info["dt"] is None:
+        raise EdgesnnError(f"{path}: a structured event array carries no binning; save it as an event data set "
+                           "(edgesnn.data.save_events(..., dt=, steps=)) to run it")
+    x, _ = bin_events(recs, info["sensor_size"], info["dt"], info["steps"], size=info["size"],
+                      merge_polarity=info["merge_polarity"], use_tonic=use_tonic, where=str(path))
+    return x, labels
+
+
+def _read_structured_npy(path: Path) -> np.ndarray:
+    from numpy.lib import format as npf
+    try:
+        with open(path, "rb") as f:
+            version = npf.read_magic(f)
+            read = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
+            shape, _, dtype = read(f, max_header_size=_MAX_HEADER)
+    except (ValueError, OSError, EOFError) as e:
+        raise EdgesnnError(f"{path}: cannot read events ({e})") from None
+    if dtype.fields is None or dtype.hasobject:
+        raise EdgesnnError(f"{path}: not a structured event array (need fields x, y, t, p or x, t, p); "
+                           f"got dtype {dtype}")
+    if len(shape) != 1:
+        raise EdgesnnError(f"{path}: events must be one-dimensional, got shape {shape}")
+    check_elements(shape, f"{path}: events")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise EdgesnnError(f"{path}: cannot read events ({e})") from None
+
+
+def _npy_is_structured(path: Path) -> bool:
+    """A one-dimensional structured array with an event field (x, t or p): events, checked as events. Any
+    other structured array is refused by _read_npy as a dtype edgesnn does not read."""
+    from numpy.lib import format as npf
+    try:
+        with open(path, "rb") as f:
+            version = npf.read_magic(f)
+            read = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
+            shape, _, dtype = read(f, max_header_size=_MAX_HEADER)
+    except (ValueError, OSError, EOFError):
+        return False  # _read_npy says what is wrong
+    return dtype.names is not None and len(shape) == 1 and bool({"x", "t", "p"} & set(dtype.names))

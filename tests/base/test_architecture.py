@@ -17,7 +17,7 @@ PACKAGE = ROOT / "edgesnn"
 LEVELS = {
     # the base every stage may use
     "__init__": 0, "errors": 0, "artifact": 0.1, "progress": 0.1, "resources": 0.1, "schema": 0.1,  # the validator
-    "board": 0.2, "data": 0.2,
+    "board": 0.2, "data": 0.2, "events": 0.15,  # events: arrays only; data reads event files
     "measurement": 0.2,
     "graph": 1,       # IR, node kinds, NIR, float simulation
     "quantize": 2,    # formats, PTQ, the fixed-point reference
