@@ -360,9 +360,29 @@ def read_trace(path: str | Path, *, label: str | None = None, chunk_bytes: int =
 
     The log is ~80 bytes per executed instruction (a digits-MLP input, ~750 k instructions: ~60 MB), so it
     is read in chunks of whole lines; `label`: a progress line on a terminal (edgesnn.progress), in MiB."""
-    path = Path(path)
     parts: list[np.ndarray] = []
     cur: list[int] = []
+    for text in _whole_lines(path, chunk_bytes, label):
+        for exec_pc, rewound, stopped in _TRACE.findall(text):
+            if exec_pc:
+                cur.append(int(exec_pc, 16))
+            else:
+                back = int(rewound or stopped, 16)
+                if not cur and parts and len(parts[-1]) and parts[-1][-1] == back:
+                    parts[-1] = parts[-1][:-1]
+                elif cur and cur[-1] == back:
+                    cur.pop()
+        if len(cur) >= 1 << 20:
+            parts.append(np.asarray(cur, np.int64))
+            cur = []
+    parts.append(np.asarray(cur, np.int64))
+    return np.concatenate(parts)
+
+
+def _whole_lines(path, chunk_bytes: int, label: str | None):
+    """A log file read in chunks of `chunk_bytes`, each cut after its last newline (the rest waits for the next
+    chunk), with a progress line in MiB when `label` is given."""
+    path = Path(path)
     mib = 1 << 20
     with open(path, "rb") as f, Progress(-(-path.stat().st_size // mib), label or "", min_seconds=0.5) as bar:
         bar.enabled = bar.enabled and label is not None
@@ -371,29 +391,15 @@ def read_trace(path: str | Path, *, label: str | None = None, chunk_bytes: int =
             block = f.read(chunk_bytes)
             if block:
                 buf += block
-                cut = buf.rfind(b"\n") + 1      # whole lines only: the rest waits for the next chunk
+                cut = buf.rfind(b"\n") + 1
                 text, buf = buf[:cut], buf[cut:]
             else:
                 text, buf = buf, b""
-            for exec_pc, rewound, stopped in _TRACE.findall(text):
-                if exec_pc:
-                    cur.append(int(exec_pc, 16))
-                else:
-                    back = int(rewound or stopped, 16)
-                    if not cur and parts and len(parts[-1]) and parts[-1][-1] == back:
-                        parts[-1] = parts[-1][:-1]
-                    elif cur and cur[-1] == back:
-                        cur.pop()
-            if len(cur) >= 1 << 20:
-                parts.append(np.asarray(cur, np.int64))
-                cur = []
-            done = (read + len(block)) // mib - read // mib
+            yield text
+            bar.update((read + len(block)) // mib - read // mib)
             read += len(block)
-            bar.update(done)
             if not block:
-                break
-    parts.append(np.asarray(cur, np.int64))
-    return np.concatenate(parts)
+                return
 
 
 # -- the executed translation blocks ----------------------------------------------------------------
@@ -427,30 +433,13 @@ def read_blocks(path: str | Path, *, label: str | None = None, chunk_bytes: int 
     ran up to PC, and the instruction at PC re-runs in a one-instruction block (cflags limit 1) next.
     ~20 bytes of log per executed instruction (a block is ~4 instructions), a quarter of the per-instruction
     trace (read_trace)."""
-    path = Path(path)
     kinds, vals, flags = [], [], []      # per logged line: 0 Trace, 1 rewound, 2 stopped; its pc; its cflags
-    mib = 1 << 20
-    with open(path, "rb") as f, Progress(-(-path.stat().st_size // mib), label or "", min_seconds=0.5) as bar:
-        bar.enabled = bar.enabled and label is not None
-        buf, read = b"", 0
-        while True:
-            block = f.read(chunk_bytes)
-            if block:
-                buf += block
-                c = buf.rfind(b"\n") + 1
-                text, buf = buf[:c], buf[c:]
-            else:
-                text, buf = buf, b""
-            found = _BLOCK.findall(text)
-            if found:   # the hex fields decoded in numpy: a Python int() per line was most of the time
-                kinds.append(np.asarray([0 if t[0] else 1 if t[2] else 2 for t in found], np.int8))
-                vals.append(_hex8(b"".join([t[0] or t[2] or t[3] for t in found])))
-                flags.append(_hex8(b"".join([t[1] or b"00000000" for t in found])))
-            done = (read + len(block)) // mib - read // mib
-            read += len(block)
-            bar.update(done)
-            if not block:
-                break
+    for text in _whole_lines(path, chunk_bytes, label):
+        found = _BLOCK.findall(text)
+        if found:   # the hex fields decoded in numpy: a Python int() per line was most of the time
+            kinds.append(np.asarray([0 if t[0] else 1 if t[2] else 2 for t in found], np.int8))
+            vals.append(_hex8(b"".join([t[0] or t[2] or t[3] for t in found])))
+            flags.append(_hex8(b"".join([t[1] or b"00000000" for t in found])))
     kind = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
     val = np.concatenate(vals) if vals else np.zeros(0, np.int64)
     flag = np.concatenate(flags) if flags else np.zeros(0, np.int64)
