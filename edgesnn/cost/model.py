@@ -506,18 +506,19 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
         if info["edges"] > 1:
             t["neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
         return t
-    if info.get("strided"):  # a row-major conv: its own coefficients (conv.strided.*, falling back to conv.*)
-        f = "conv.strided"
     w = f"{f}.int{info['weight_bits']}" if "weight_bits" in info else f
+    # a row-major conv output: each tap adds a strided column, not one contiguous run (esn_conv): its synops and
+    # taps have their own coefficients (conv.strided.int8.cycles_per_synop, falling back to conv.strided.*)
+    lay = ".strided" if info.get("strided") else ""
     if f == "affine" and info.get("graded") and info.get("weight_bits", 16) < 16:
         w += ".graded"  # the multiply loop, not the add-a-row kernel (DSP for int8, unpacking for int2/int4)
     syn, sp = c.get("synops", 0.0), c.get("spikes_in", 0.0)
     t = {f"{f}.cycles_per_invocation": inv, f"{f}.cycles_per_input_scanned": info["in_size"] * info["edges"] * inv,
-         f"{w}.cycles_per_synop": syn}
+         f"{f}{lay}{w[len(f):]}.cycles_per_synop": syn}
     if info.get("bias"):  # copied per output (a conv per channel, then per position); else one memset
         t[f"{f}.cycles_per_output"] = info["out_size"] * inv
-        if f.startswith("conv"):
-            t[f"{f}.cycles_per_channel"] = info["out_size"] / max(1, info.get("plane", 1)) * inv
+        if f == "conv":
+            t["conv.cycles_per_channel"] = info["out_size"] / max(1, info.get("plane", 1)) * inv
     else:
         t[f"{f}.cycles_per_output_cleared"] = info["out_size"] * inv
     if w == "affine.int8":  # the DSP accumulate does 16 synapses per loop; the rest go 4 or 1 at a time
@@ -529,8 +530,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
         t["pool.cycles_per_spike_in"] = sp
     if "window" in info:
         t[f"{f}.cycles_per_window_tap"] = sp * info["window"]
-    if f.startswith("conv"):
-        t[f"{f}.cycles_per_tap"] = syn / max(1, info["cout_per_group"])
+    if f == "conv":
+        t[f"conv{lay}.cycles_per_tap"] = syn / max(1, info["cout_per_group"])
     return t
 
 
