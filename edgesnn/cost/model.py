@@ -503,8 +503,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
         if info.get("channels", 1) > 1:
             t["neuron.fast.cycles_per_channel" if info.get("fast") else "neuron.cycles_per_channel"] = \
                 (info["channels"] - 1) * inv
-        if info["edges"] > 1:
-            t["neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
+        if info["edges"] > 1:  # the fast path sums its inputs once (esn_acc_sum), the generic loop per neuron
+            t["neuron.fast.cycles_per_extra_input" if info.get("fast") else "neuron.cycles_per_extra_input"] = info["out_size"] * (info["edges"] - 1) * inv
         return t
     w = f"{f}.int{info['weight_bits']}" if "weight_bits" in info else f
     # a row-major conv output: each tap adds a strided column, not one contiguous run (esn_conv): its synops and
