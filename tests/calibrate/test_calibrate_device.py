@@ -27,6 +27,8 @@ TEST_DATA = DATA / "digits_test.npz"
 
 
 @pytest.mark.needs_qemu
+@pytest.mark.xfail(strict=True, reason="the runtime's new fast paths add terms a 24-benchmark sweep cannot fit (the "
+                   "digits MLP is +124 % after it, +19 % after 40): more benchmarks or fewer terms, issue #18 item 3")
 def test_small_sweep_fit_predicts_a_held_out_model(tmp_path):
     board = get_board("qemu-mps2-an386")
     specs = B.design(24, seed=3)

