@@ -352,28 +352,30 @@ int {name}_infer({name}_ctx *ctx, const {name}_input_t *inputs, uint32_t T, int6
     return {name}_reset(ctx);
 }}
 """
-    if not low.steps:
-        body = f"""
-{init}
-int {name}_reset({name}_ctx *ctx)
+    # time-step-major resets the runtime here; a grouped schedule resets it when it runs the staged input
+    runtime_reset = """    s = esn_reset(&ctx->rt);
+    if (s != ESN_OK) {
+        return -(int)s;
+    }
+""" if not low.steps else ""
+    reset = f"""int {name}_reset({name}_ctx *ctx)
 {{
-    esn_status s;
-    if (ctx == NULL) {{
+{"    esn_status s;" + chr(10) if not low.steps else ""}    if (ctx == NULL) {{
         return -(int)ESN_ERR_NULL;
     }}
     if (!ctx->ready) {{
         return -(int)ESN_ERR_STATE;
     }}
-    s = esn_reset(&ctx->rt);
-    if (s != ESN_OK) {{
-        return -(int)s;
-    }}
-    memset(ctx->scores, 0, sizeof ctx->scores);
+{runtime_reset}    memset(ctx->scores, 0, sizeof ctx->scores);
     ctx->steps = 0u;
     ctx->done = 0u;
     return {up}_OK;
 }}
-
+"""
+    if not low.steps:
+        body = f"""
+{init}
+{reset}
 int {name}_step({name}_ctx *ctx, const {name}_input_t *input, int64_t *output)
 {{
     const int64_t *y;
@@ -417,20 +419,7 @@ const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int t
 /* The grouped schedule runs every group over all T steps before the next one (esn_schedule.c), so the
  * steps are staged in the runtime's input buffer and the whole input runs when the last one arrives. */
 {init}
-int {name}_reset({name}_ctx *ctx)
-{{
-    if (ctx == NULL) {{
-        return -(int)ESN_ERR_NULL;
-    }}
-    if (!ctx->ready) {{
-        return -(int)ESN_ERR_STATE;
-    }}
-    memset(ctx->scores, 0, sizeof ctx->scores);
-    ctx->steps = 0u;
-    ctx->done = 0u;
-    return {up}_OK;
-}}
-
+{reset}
 int {name}_step({name}_ctx *ctx, const {name}_input_t *input, int64_t *output)
 {{
     uint32_t t, j;
