@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,16 +173,24 @@ def measure(board, specs: list[B.BenchSpec], *, port: str | None = None, inputs:
             label: str = "microbenchmarks", boot_timeout: float | None = None) -> tuple[list[dict], list[str]]:
     """Run `specs` on the board: (rows, notes on the benchmarks skipped because they do not fit)."""
     rows, skipped = [], []
-    with Session(board, port, boot_timeout=boot_timeout) as s, Progress(len(specs), label) as bar:
+    with Session(board, port, boot_timeout=boot_timeout) as s:
+        for spec, x, q in _fitting(s, specs, inputs, steps, skipped, label):
+            rows += run_rows(q, s.run(q, x), s.prov, spec.id, {"spec": spec.to_dict()})
+    return rows, skipped
+
+
+def _fitting(s, specs: list[B.BenchSpec], inputs: int, steps: int, skipped: list[str], label: str):
+    """(spec, inputs, QGraph) of each benchmark that fits the session's firmware, under a progress bar; a note
+    in `skipped` for each that does not."""
+    with Progress(len(specs), label) as bar:
         for spec in specs:
             x = B.inputs(spec, inputs, steps)
             q = B.quantized(spec, x)
-            if not s.fits(q):
-                skipped.append(f"{spec.id}: does not fit the firmware arena of {s.hello.arena_bytes:,} B")
+            if s.fits(q):
+                yield spec, x, q
             else:
-                rows += run_rows(q, s.run(q, x), s.prov, spec.id, {"spec": spec.to_dict()})
+                skipped.append(f"{spec.id}: does not fit the firmware arena of {s.hello.arena_bytes:,} B")
             bar.update()
-    return rows, skipped
 
 
 CYCLE_UNIT = "estimated cycles"
@@ -239,7 +248,6 @@ def measure_with_cycles(board, specs: list[B.BenchSpec], *, inputs: int = 3, ste
     only (runtime_ranges). Every estimated figure is exact (no tick resolution), so a short run serves, and
     the pass adds only those runs and their log to the calibration (the blob is loaded once for both).
     (rows in instructions, rows in CYCLE_UNIT, skipped notes, {"log_bytes", "instructions", "seconds", ...})."""
-    import time
     tmp = tempfile.mkdtemp(prefix="edgesnn-cycles-", dir=trace_dir)
     try:
         os.chmod(tmp, 0o700)
@@ -247,23 +255,17 @@ def measure_with_cycles(board, specs: list[B.BenchSpec], *, inputs: int = 3, ste
         trace = BlockTrace(Path(tmp) / "blocks.log", C.runtime_ranges(code), paused=True)
         rows, crows_raw, runs, skipped = [], [], [], []
         traced_s = 0.0
-        with Session(board, boot_timeout=boot_timeout, trace=trace) as s, Progress(len(specs), label) as bar:
-            for spec in specs:
-                x = B.inputs(spec, inputs, steps)
-                q = B.quantized(spec, x)
-                if not s.fits(q):
-                    skipped.append(f"{spec.id}: does not fit the firmware arena of {s.hello.arena_bytes:,} B")
-                else:
-                    dm = DeviceModel(s.link, q, board)
-                    rows += run_rows(q, dm.run(x), s.prov, spec.id, {"spec": spec.to_dict()})
-                    t0 = time.perf_counter()
-                    s.q.log(True)
-                    res = dm.run(x[:CYCLE_INPUTS, :CYCLE_STEPS])
-                    s.q.log(False)
-                    traced_s += time.perf_counter() - t0
-                    crows_raw += run_rows(q, res, s.prov, spec.id, {"spec": spec.to_dict()})
-                    runs.append((spec.id, q, res))
-                bar.update()
+        with Session(board, boot_timeout=boot_timeout, trace=trace) as s:
+            for spec, x, q in _fitting(s, specs, inputs, steps, skipped, label):
+                dm = DeviceModel(s.link, q, board)
+                rows += run_rows(q, dm.run(x), s.prov, spec.id, {"spec": spec.to_dict()})
+                t0 = time.perf_counter()
+                s.q.log(True)
+                res = dm.run(x[:CYCLE_INPUTS, :CYCLE_STEPS])
+                s.q.log(False)
+                traced_s += time.perf_counter() - t0
+                crows_raw += run_rows(q, res, s.prov, spec.id, {"spec": spec.to_dict()})
+                runs.append((spec.id, q, res))
         t0 = time.perf_counter()
         size = trace.stat().st_size if trace.path.exists() else 0
         est = C.estimate_blocks(code, C.read_blocks(trace.path), board.core, filtered=True)
