@@ -28,6 +28,7 @@
  */
 #include <string.h>
 
+#include "../esn_internal.h"
 #include "esn/esn_fixedpoint.h"
 #include "esn/esn_kernels.h"
 
@@ -133,20 +134,20 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
 #define ESN_ACC_LO (-((int32_t)1 << 29))
 #define ESN_ACC_HI (((int32_t)1 << 29) - 1)
 
-/* The step's input: in[0] itself, or the sum of the n_in > 1 inputs, clamped to the fast loops' range (exact,
- * see above) and written to `out`, which then holds no input (a layer writes over its input only where it has one)
- * and whose entry j each loop reads before it writes it. */
-static const int32_t *esn_acc_sum(const int32_t *const *in, uint32_t n_in, uint32_t n, int32_t *out)
+/* The step's input: in[0] itself where it is one int32 buffer, or the sum of the inputs (each at its width),
+ * clamped to the fast loops' range (exact, see above) and written to `out`, which then holds no input (a layer
+ * writes over its input only where it has one int32 input) and whose entry j each loop reads before it writes it. */
+static const int32_t *esn_acc_sum(const void *const *in, const uint8_t *in8, uint32_t n_in, uint32_t n, int32_t *out)
 {
     uint32_t j;
     uint32_t e;
-    if (n_in == 1u) {
-        return in[0];
+    if (n_in == 1u && (in8 == NULL || in8[0] == 0u)) {
+        return (const int32_t *)in[0];
     }
     for (j = 0u; j < n; ++j) {
-        int64_t a = in[0][j];
+        int64_t a = esn__in_at(in, in8, 0u, j);
         for (e = 1u; e < n_in; ++e) {
-            a += in[e][j];
+            a += esn__in_at(in, in8, e, j);
         }
         out[j] = a > ESN_ACC_HI ? ESN_ACC_HI : (a < ESN_ACC_LO ? ESN_ACC_LO : (int32_t)a);
     }
@@ -496,7 +497,7 @@ static int32_t esn_bias_max(uint32_t db)
 
 /* Runs the layer's step on a fast path where one applies (the conditions and bounds above) and returns 1;
  * returns 0, having changed nothing, where the generic loop must run it. */
-static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t *const *in, uint32_t n_in,
+static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in,
                            void *const *state, const uint8_t *state_bits, int32_t *out, esn_counters *c)
 {
     const uint32_t kind = nd->kind;
@@ -531,17 +532,17 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
     }
     c->neuron_updates += n;
     c->spikes_out += kind == ESN_KIND_ALIF
-                         ? esn_alif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                         ? esn_alif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
                                           (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
-                         : esn_lif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                         : esn_lif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
                                          out, channels, plane);
     return 1;
 }
 
 /* The generic loop: every kind, storage and rounding (the specification's equations as written above). */
 ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                                const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits,
-                                int32_t *out, esn_counters *c)
+                                const void *const *in, const uint8_t *in8, uint32_t n_in, void *const *state,
+                                const uint8_t *state_bits, int32_t *out, esn_counters *c)
 {
     const uint32_t n = nd->out_size;
     const uint32_t db = m->decay_bits;
@@ -582,10 +583,10 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
             esn_par_channel(&par[ESN_P_THRESHOLD], nd, ESN_P_THRESHOLD, ch);
             for (end = j + plane; j < end; ++j) {
                 const int32_t thr = esn_par_at(&par[ESN_P_THRESHOLD], j);
-                int64_t acc = in[0][j];
+                int64_t acc = esn__in_at(in, in8, 0u, j);
                 int32_t s;
                 for (e = 1u; e < n_in; ++e) {
-                    acc += in[e][j];
+                    acc += esn__in_at(in, in8, e, j);
                 }
                 s = (ge ? acc >= thr : acc > thr) ? 1 : 0;
                 out[j] = s;
@@ -608,13 +609,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
             esn_par_channel(&par[slot], nd, slot, ch);
         }
         for (end = j + plane; j < end; ++j) {
-            int64_t acc = in[0][j];
+            int64_t acc = esn__in_at(in, in8, 0u, j);
             int64_t drive;
             int64_t vv;
             int32_t s;
             int32_t thr;
             for (e = 1u; e < n_in; ++e) {
-                acc += in[e][j];
+                acc += esn__in_at(in, in8, e, j);
             }
             drive = acc;
             if (cuba) {
@@ -691,10 +692,10 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
 }
 
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
-                     esn_counters *c)
+                     const void *const *in, const uint8_t *in8, uint32_t n_in, void *const *state,
+                     const uint8_t *state_bits, int32_t *out, esn_counters *c)
 {
-    if (!esn_neuron_fast(m, nd, in, n_in, state, state_bits, out, c)) {
-        esn_neuron_generic(m, nd, layer, t, in, n_in, state, state_bits, out, c);
+    if (!esn_neuron_fast(m, nd, in, in8, n_in, state, state_bits, out, c)) {
+        esn_neuron_generic(m, nd, layer, t, in, in8, n_in, state, state_bits, out, c);
     }
 }
