@@ -53,7 +53,8 @@ class BenchSpec:
     threshold: float       # neuron threshold in units of the mean drive (sets the output spike rate)
     recurrent: bool = False
     exit: bool = False     # the entropy exit test on (never firing: threshold 0)
-    state_bits: int = 16   # over 16 the runtime keeps int32 state, else int16
+    state_bits: int = 16   # stored as int8 up to 8 bits, int16 up to 16, else int32
+    rounding: str = "nearest"  # stochastic takes the generic neuron loop, a noise draw per shifted product
     conv: tuple = ()       # (C_in, H, W, kernel, stride, padding, pool)
     schedule: str = "time-step-major"
 
@@ -124,7 +125,7 @@ def build(spec: BenchSpec) -> ir.Graph:
         n = int(np.prod(shape))
         neu = _neuron(spec.kind, "neuron", n, spec.threshold * max(1.0, spec.rate * c * ks * ks) ** 0.5, rng)
         neu = _reshape_neuron(neu, shape)
-        if rng.random() < 0.4:  # per-channel time constants and thresholds, as a trained conv net has: the
+        if rng.random() < 0.5:  # per-channel time constants and thresholds, as a trained conv net has: the
             _per_channel(neu, rng)   # conv output then stays row-major (esn_conv's strided path)
         pl = ir.SumPool2d(name="pool", kernel_size=(pool, pool), stride=(pool, pool))
         fl = ir.Flatten(name="flatten")
@@ -174,9 +175,9 @@ def inputs(spec: BenchSpec, n: int, steps: int) -> np.ndarray:
 
 
 def quantized(spec: BenchSpec, x: np.ndarray):
-    """The benchmark's QGraph: default precision but its weight width; the exit test on when the spec says."""
+    """The benchmark's QGraph: its weight and state widths and rounding; the exit test on when the spec says."""
     q = quantize(build(spec), QuantConfig(weight_bits=spec.weight_bits, state_bits=spec.state_bits,
-                                          current_bits=spec.state_bits), x)
+                                          current_bits=spec.state_bits, rounding=spec.rounding), x)
     return q.with_exit(0) if spec.exit else q
 
 
@@ -186,8 +187,8 @@ def _logu(rng, lo: int, hi: int) -> int:
 
 def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]:
     """`count` benchmark specs, about 55 % dense, 25 % conv, 10 % scale (at least one of each when count
-    >= 8); weight width, neuron kind and readout kind cycle so each appears evenly. max_size caps the
-    layer sizes (small boards)."""
+    >= 8); weight width, neuron kind, readout kind, state width and rounding cycle so each appears evenly and
+    every neuron kind meets every state width. max_size caps the layer sizes (small boards)."""
     rng = np.random.default_rng(seed)
     specs = []
     templates = ["dense", "conv", "dense", "scale", "dense", "conv", "dense", "dense", "conv", "dense"]
@@ -220,5 +221,9 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
             fi = c * hw * hw
         specs.append(BenchSpec(f"b{i:03d}-{t}-{kind.lower()}-w{wb}", t, seed * 100_003 + i, fi, fo, round(rate, 4), wb,
                                kind, readout, k, round(thr, 3), recurrent=(t == "dense" and i % 4 == 2),
-                               exit=(i % 5 == 4), state_bits=24 if i % 7 == 3 else 16, conv=conv))
+                               exit=(i % 5 == 4), conv=conv,
+                               # every state storage (int8, int16 at 12 and 16 bits, int32) for every kind and
+                               # weight width; plans pick narrow state, and truncate or stochastic rounding
+                               state_bits=(16, 8, 12, 24)[(i + i // 8) % 4],
+                               rounding="stochastic" if i % 9 == 5 else ("truncate" if (i // 4) % 2 else "nearest")))
     return specs

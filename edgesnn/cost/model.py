@@ -26,6 +26,8 @@ with it, int16 the reference loop):
               <k>.cycles_per_spike_out
               neuron.cycles_per_extra_input * out_size * (edges - 1) * invocations   summing inputs
               neuron.cycles_per_wide_state_update * neuron_updates   state over 16 bits (int32, not int16)
+              neuron.cycles_per_noise_key * invocations, neuron.cycles_per_noise_draw * neuron_updates * draws
+                        stochastic rounding (noise_draws: draws per update of the kind)
               neuron[.fast].cycles_per_channel * (channels - 1) * invocations   per-channel parameter fetches
               neuron.cycles_per_neuron_param * neuron_updates * arrays stored per neuron   their loads
 
@@ -108,7 +110,8 @@ ZERO_SRC = "prior: not modelled before calibration (0)"
 for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel", "cycles_per_tail_quad",
            "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
-           "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param"):
+           "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param", "cycles_per_noise_key",
+           "cycles_per_noise_draw"):
     PRIORS[_k] = (0.0, ZERO_SRC)
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
@@ -398,6 +401,8 @@ def layer_info(qgraph) -> dict:
             cfg = qgraph.config
             d["wide_state"] = bool(cfg.state_bits > 16
                                    or (KINDS[node.kind].current and cfg.current_bits > 16))
+        if node.stateful and qgraph.config.rounding == "stochastic":   # noise drawn per shifted product
+            d["noise_draws"] = noise_draws(node.kind)
         if isinstance(node, ir._Spiking):  # the reset's arithmetic runs for every neuron, spiking or not
             d["reset"] = "subtract_late" if node.reset_late else node.reset
         if node.kind in FAST_NEURON_KINDS and ql is not None:
@@ -425,6 +430,14 @@ def layer_info(qgraph) -> dict:
 
 
 FAST_NEURON_KINDS = ("IF", "LIF", "LI", "ALIF")
+
+
+def noise_draws(kind: str) -> int:
+    """Stochastic rounding's noise draws per neuron update (esn_neuron.c's generic loop, one per shifted
+    product): the membrane decay (all but IF), the current's decay and gain (Cuba*), the threshold's
+    adaptation and its decay (ALIF)."""
+    row = KINDS[kind]
+    return int(row.family != "if") + 2 * int(bool(row.current)) + 2 * int(bool(row.adaptive))
 
 
 def _bias_max(decay_bits: int) -> int:
@@ -498,6 +511,9 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
              f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}
         if info.get("wide_state"):
             t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
+        if info.get("noise_draws") is not None:   # stochastic rounding: the streams keyed per call, a draw each
+            t["neuron.cycles_per_noise_key"] = inv
+            t["neuron.cycles_per_noise_draw"] = c.get("neuron_updates", 0.0) * info["noise_draws"]
         if info.get("per_neuron_params"):  # the fast path reads them through pointers, the generic loop by width
             t["neuron.fast.cycles_per_neuron_param" if info.get("fast") else "neuron.cycles_per_neuron_param"] = c.get("neuron_updates", 0.0) * info["per_neuron_params"]
         if info.get("channels", 1) > 1:
