@@ -5,7 +5,10 @@
 
 One quantization search per model on its validation data (board-independent, edgesnn.plan.search_quantization),
 then edgesnn.plan.plan for each board with it: memory fit, early exit, schedule, cost on that board's
-coefficients, and for boards with a firmware port the chosen candidate's firmware built and measured.
+coefficients, and for boards with a firmware port the chosen candidate's firmware built and measured. On
+emulated boards the chosen plan then runs CHECK_INPUTS test inputs under QEMU and its estimated instructions
+are set against the measured ones (edgesnn.calibrate.profile.estimate_check: issue #18's target is median
+<= 2 %, worst <= 5 % per board), summed up in a last table.
 The digits models plan on the 5-coding validation set (examples/make_eval_sets.py) and are checked on the
 5-coding test set; the sequence models have one deterministic coding. The recurrent models search a smaller
 grid (their runs are 64 steps long; RECURRENT_MENU).
@@ -27,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from edgesnn.artifact import save_json  # noqa: E402
+from edgesnn.calibrate.profile import check_summary, estimate_check  # noqa: E402
 from edgesnn.board import load_catalogue  # noqa: E402
 from edgesnn.data import load_dataset  # noqa: E402
 from edgesnn.graph import Graph  # noqa: E402
@@ -43,6 +47,7 @@ MODELS = {  # model -> (validation set, test set)
 }
 # recurrent weights compound rounding over 64 steps: post-training, 8 bits lose 2-4 pt on these models, 12-16 bits
 # are within a point of float (measured on their validation sets), so their grid starts at 8 bits
+CHECK_INPUTS = 5   # test inputs each chosen plan runs on an emulated board (the estimate check)
 RECURRENT_MENU = {"weight_bits": (8, 12, 16), "state_bits": (16, 24), "threshold_bits": (None,), "decay_bits": (12, 16),
                   "current_bits": (16,), "adapt_bits": (12, 16), "rounding": ("nearest",)}
 
@@ -69,6 +74,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown board(s) {', '.join(unknown)}; known: {', '.join(sorted(boards))}")
     results = json.loads(args.out.read_text()) if args.out.exists() else {}  # other models' rows are kept
+    checks: dict[str, list[float]] = {}
     for name in args.models:
         val, test = MODELS[name]
         graph = Graph.load(HERE / "models" / f"{name}.json")
@@ -96,6 +102,10 @@ def main(argv=None) -> int:
             sl = p.qgraph.meta.get("stateless", [])
             per_board[bid]["stateless"] = sl
             per_board[bid]["placement"] = p.placement
+            if boards[bid].is_emulated:
+                chk = estimate_check(p.qgraph, xt[:CHECK_INPUTS], boards[bid], model=name)
+                per_board[bid]["estimate_check"] = chk
+                checks.setdefault(bid, []).append(chk["error"])
             rows.append([bid, f"w{c.weight_bits} s{c.state_bits} {c.rounding}",
                          p.schedule + (f", stateless {'+'.join(sl)}" if sl else ""),
                          f"{100 * t['test_accuracy_full']:.2f} -> {100 * t['test_accuracy']:.2f}%",
@@ -106,6 +116,11 @@ def main(argv=None) -> int:
         results[name] = {"validation": val, "test": test, "candidates": len(searched.evaluated),
                          "float_val_accuracy": searched.float_accuracy, "boards": per_board}
         save_json(args.out, results)
+    if checks:
+        print("estimated vs measured instructions of the chosen plans on the emulated boards "
+              f"({CHECK_INPUTS} test inputs each; target median <= 2 %, worst <= 5 %):")
+        print(tabulate(check_summary(checks), ["board", "plans", "median |error|", "worst"],
+                       tablefmt="simple_outline", disable_numparse=True))
     print(f"-> {args.out}")
     return 0
 
