@@ -66,7 +66,8 @@ from ..runtime.binding import run_c
 from ..schema import check
 from .exit import ExitPolicy, calibrate
 from .firmware import build_for_plan, firmware_base
-from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
+from .quant_search import (Evaluated, _cached_ranges, candidates, default_workers, evaluate, kinds_of,
+                           sensitivity_configs)
 from .race import race, weight_floor
 from .schema import PLAN, PlanSchemaError
 from .stats import paired_drop, wilson
@@ -721,9 +722,10 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     coeffs = coefficients(board, calibration)
     raced = None
     if searched is None and search == "race":
-        searched, raced = _race_search(graph, board, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
-                                       target_acc=target_acc, max_drop=max_drop, shortlist=shortlist,
-                                       front_rule=confidence is None)
+        with _cached_ranges(graph, x):  # one float simulation for the race and the sensitivity runs
+            searched, raced = _race_search(graph, board, x, y, configs=configs, workers=workers,
+                                           sensitivity=sensitivity, target_acc=target_acc, max_drop=max_drop,
+                                           shortlist=shortlist, front_rule=confidence is None)
     elif searched is None:
         searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
                                        progress=progress)
@@ -786,13 +788,15 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     # the firmware around the model, measured once from the first shortlisted model's image: every row's
     # flash and SRAM are then the image's to a few bytes, not the analytical model's (which misses the
     # firmware's server, start-up code and buffers)
-    base = firmware_base(quantize(graph, short[0].config, x), board, firmware_cache) if measure else None
+    with _cached_ranges(graph, x):  # quantize's float simulation of x, once for the whole shortlist (not per model)
+        base = firmware_base(quantize(graph, short[0].config, x), board, firmware_cache) if measure else None
+        for e in short:
+            key = (e.digest, exit_max_drop, target_acc)
+            if key not in searched.models:  # board-independent: the same on every board planned from `searched`
+                searched.models[key] = _models_of(graph, e, x, y, target_acc, exit_max_drop)
     rows = []
     for e in short:
-        key = (e.digest, exit_max_drop, target_acc)
-        if key not in searched.models:  # board-independent: the same on every board planned from `searched`
-            searched.models[key] = _models_of(graph, e, x, y, target_acc, exit_max_drop)
-        for m in searched.models[key]:
+        for m in searched.models[(e.digest, exit_max_drop, target_acc)]:
             mapping = {"config": e, "stateless": m["stateless"], "board": board, "graph": graph, "coeffs": coeffs,
                        "objective": objective, "base": base}
             for r in _mapping_row(mapping, "time-step-major", m["exit_model"], m["exit_run"], m["exit_accuracy"],
