@@ -508,7 +508,7 @@ def _port_source(name: str, source: str) -> str:
     return f"""{_head(f"{name}: the runtime's board hooks, as no-ops", source)}
 /*
  * The runtime calls two hooks (esn/esn_port.h): esn_port_cycles() around every layer of every step (its
- * counters' `cycles`) and esn_port_log(). These return 0 and drop the message. Compile with
+ * counters' `cycles`; only where it counts: {up}_COUNTERS) and esn_port_log(). These return 0 and drop the message. Compile with
  * -D{up}_USER_PORT and define the three functions yourself to count cycles (DWT->CYCCNT on a Cortex-M3/4/7/33,
  * k_cycle_get_32() on Zephyr) or to see log lines; -DESN_ENABLE_CYCLES=0 removes the calls altogether.
  */
