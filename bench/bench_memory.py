@@ -131,13 +131,16 @@ def lowered_bytes(qgraph, counters: bool = True) -> tuple[int, int, int]:
 
 
 def float32_bytes(graph: Graph, calib: np.ndarray) -> dict:
-    """The float32 counterpart (module docstring): 'params' + 'arena' = 'total' (same layout at 32 bits), and
+    """The float32 counterpart (module docstring): 'params' + 'arena' = 'total' (same layout at 32 bits, counters
+    compiled out as in the model's release build; 'counting_total' with them compiled in), and
     'plain' by the plainer rule 4 x (graph parameters) + 4 x (kept node outputs + state variables)."""
-    low = lower(quantize(graph, FLOAT32, calib), counters=False)  # the release rule, as the model's
+    q = quantize(graph, FLOAT32, calib)
+    low = lower(q, counters=False)  # the release rule, as the model's
     params = 4 * sum(int(nd.params[s].size) for nd in low.nodes for s in nd.params)
     kept = sum(nd.out_size for nd in low.nodes if nd.kind not in ("Output", "Flatten"))
     state = sum(nd.n_state * nd.out_size for k, nd in enumerate(low.nodes) if low.state_bytes(k))
     return {"params": params, "arena": low.arena_bytes, "total": params + low.arena_bytes,
+            "counting_total": params + lower(q).arena_bytes,   # counters compiled in, both sides
             "plain": 4 * graph.parameter_count() + 4 * (kept + state)}
 
 
@@ -306,8 +309,9 @@ def example_table(results: list[ExampleResult], board_id: str) -> str:
                 f"({100 * (r.test[1] - r.test[0]):+.1f} pt)" if r.test else "")
         notes.append(f"  {r.name}: {r.searched} settings, {r.seconds:.1f} s; weights {w:,} B + params {p:,} B; "
                      f"accuracy 95 % Wilson {100 * r.acc_ci[0]:.1f}..{100 * r.acc_ci[1]:.1f} %; {'; '.join(checks)}; "
-                     f"with counters compiled in the arena is {r.counting_arena:,} B: "
-                     f"{fl['total'] / (r.fw.params + r.counting_arena):.2f}x; "
+                     f"with counters compiled in (both sides) the arena is {r.counting_arena:,} B: "
+                     f"{fl['counting_total']:,} / {r.fw.params + r.counting_arena:,} B = "
+                     f"{fl['counting_total'] / (r.fw.params + r.counting_arena):.2f}x; "
                      f"ratio by the plain rule {fl['plain']:,} B / {r.model_bytes:,} B = "
                      f"{fl['plain'] / r.model_bytes:.2f}x; {test}")
     table = tabulate(rows, ["model", "val N", "setting", "float %", "quant % (drop, 95 % paired CI)",
