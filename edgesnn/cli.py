@@ -146,13 +146,14 @@ def cmd_compile(args) -> None:
 
 def cmd_export_c(args) -> None:
     e = api.export_c(args.model, args.output, target=args.target, name=args.name, force=args.force,
-                     **_quant_options(args))
+                     counters=args.counters, **_quant_options(args))
     cfg = e.qgraph.config
     left = ", ".join(e.runtime_left_out) or "nothing"
     print(f"exported {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state"
           f"{', early exit' if e.qgraph.exit else ''}, {e.schedule}) -> {e.out_dir}/: a {e.target} library "
           f"'{e.name}' of {len(e.files)} files; weights {e.weight_bytes:,} B const, arena {e.arena_bytes:,} B in "
-          f"{e.name}_ctx; runtime sources {len(e.runtime_kept)} (left out: {left}); see {e.out_dir}/README.md")
+          f"{e.name}_ctx; counters {'on' if args.counters else 'off (a release build)'}; runtime sources "
+          f"{len(e.runtime_kept)} (left out: {left}); see {e.out_dir}/README.md")
 
 
 def cmd_demo(args) -> None:
@@ -453,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", metavar="NAME", help="C prefix of the API and the library's name (default: from the "
                                                   "model's file name)")
     s.add_argument("--force", action="store_true", help="replace DIR when it exists and is not empty")
+    s.add_argument("--counters", action=argparse.BooleanOptionalAction, default=False,
+                   help="build the runtime with its per-layer activity counters (ESN_ENABLE_COUNTERS 1: 128 B of "
+                        "arena a layer, and counting work every step; NAME_counters reads them). Default "
+                        "--no-counters: a release build whose arena holds none and whose NAME_counters returns NULL "
+                        "(edgesnn run/profile measure the counters on the runtime firmware)")
     _add_quant_options(s)
     s.set_defaults(func=cmd_export_c)
 

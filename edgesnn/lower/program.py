@@ -45,6 +45,8 @@ largest group's staged weights in SRAM, `staged_weight_bytes()` per input are co
 here: the blob carries the offsets and the runtime only checks them (`plan_problem()` says what it would
 refuse); `arena_size()` is that plan's bytes. `arena_size_sched()` is esn_sched_init's arena for the lowered
 schedule (placed by the runtime, esn_schedule.c); `schedule_refusal()` says why a schedule cannot run a model.
+Each is the arena of a runtime built with counters (ESN_ENABLE_COUNTERS 1), or without when lowered with
+counters=False (a release build: its fixed part holds no counters, so the plan's offsets differ).
 Both follow the state storage of esn_runtime.h: v and i as int8 or int16 when their bit widths allow, no state
 at all for a stateless layer (`stateless()`: all decays zero, nothing carried across steps).
 """
@@ -174,6 +176,7 @@ class Lowered:
     edges: list[LEdge]   # grouped by destination, in node order, then graph order
     output_node: int
     steps: int = 0       # T of the schedule; 0: none (time-step-major, esn_step)
+    counters: bool = True  # for a runtime built with ESN_ENABLE_COUNTERS 1 (its arena holds the counters), or 0
 
     @property
     def input_size(self) -> int:
@@ -226,11 +229,16 @@ class Lowered:
         """Exact arena bytes of esn_init (time-step-major): the memory plan's (esn_arena_size())."""
         return self.memory_plan().arena_bytes
 
+    def counter_bytes(self) -> int:
+        """Arena bytes of one node's counters (esn_internal.h ESN_COUNTERS_ARENA_BYTES): an esn_counters in a
+        runtime built with ESN_ENABLE_COUNTERS 1, none with 0."""
+        return COUNTERS_BYTES if self.counters else 0
+
     def arena_base(self) -> int:
-        """Bytes of esn_init's fixed part before buffers and state (esn__arena_base): node table, counters,
-        output and exit accumulator."""
+        """Bytes of esn_init's fixed part before buffers and state (esn__arena_base): node table, step and
+        total counters (when the runtime counts: self.counters), output and exit accumulator."""
         n = len(self.nodes)
-        return align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
+        return align8(n * RT_BYTES) + 2 * n * self.counter_bytes() + 2 * align8(8 * self.output_size)
 
     def _liveness(self) -> tuple[list[int], set[int]]:
         """(last node that reads each node's buffer, itself if none; the nodes whose buffer a recurrent edge
@@ -414,11 +422,12 @@ class Lowered:
                                 "starts); time-step-major reads them in place")
             flags = [f | (2 if nd.name in names else 0) for f, nd in zip(flags, self.nodes)]
         if not any(flags):
-            return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0)
+            return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0,
+                           self.counters)
         if not isinstance(steps, (int, np.integer)) or steps < 1 or steps > 2 ** 32 - 1:
             raise ScheduleSpecError(f"steps = {steps}: a grouped schedule needs the number of steps T >= 1")
         low = Lowered(self.qgraph, [replace(nd, flags=f) for nd, f in zip(self.nodes, flags)], self.edges,
-                      self.output_node, int(steps))
+                      self.output_node, int(steps), self.counters)
         why = low.schedule_refusal()
         if why:
             raise ScheduleError(why)
@@ -519,8 +528,8 @@ class Lowered:
         staged = max(sum(align8(nodes[k].param_nbytes("weight")) for k in range(n) if grp[k] == g
                          and nodes[k].flags & 2) for g in range(groups))
         out_bytes = 4 if nodes[self.output_node].n_edges == 1 else 8  # one edge: int32 copies, else int64 sums
-        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * out_bytes)
-                 + align8(T * self.input_size))
+        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * self.counter_bytes()
+                 + align8(T * self.output_size * out_bytes) + align8(T * self.input_size))
         return fixed + state + staged + end
 
     def staged_weight_bytes(self) -> int:
@@ -672,9 +681,10 @@ def _check_int(a: np.ndarray, lo: int, hi: int, name: str, kind: str, what: str)
         raise _err(name, kind, f"{what} holds {bad}, outside [{lo}, {hi}]")
 
 
-def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None) -> Lowered:
+def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None, counters: bool = True) -> Lowered:
     """Lowers a QGraph, with a grouped schedule over `steps` steps unless schedule is "time" (module
-    docstring); raises EmitError naming the node and field for anything the runtime cannot hold, and for
+    docstring), for a runtime built with counters (ESN_ENABLE_COUNTERS 1, the default: every runtime edgesnn
+    runs itself) or without (a release library: its arena's fixed part holds no counters); raises EmitError naming the node and field for anything the runtime cannot hold, and for
     a schedule that cannot run the model (naming the recurrent edge, or early exit)."""
     if not isinstance(qgraph, QGraph):
         raise EmitError(f"expected a QGraph, got {type(qgraph).__name__}")
@@ -760,7 +770,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
         nodes.append(ln)
     _set_layouts(nodes, edges, cfg.rounding == "stochastic")
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
-    low = Lowered(qgraph, nodes, edges, outs[0])
+    low = Lowered(qgraph, nodes, edges, outs[0], counters=bool(counters))
     schedule = schedule_spec(schedule)
     if isinstance(schedule, str) and schedule == "time" and not stage:
         return low
@@ -776,9 +786,10 @@ def config_record(qgraph: QGraph) -> dict:
             "exit_threshold_q8": int(ex["threshold_q8"]) if ex else 0, "exit_beta_q16": int(ex["beta_q16"]) if ex else 0}
 
 
-def arena_size(qgraph: QGraph) -> int:
-    """Exact arena bytes the C runtime needs for `qgraph` (equals esn_arena_size())."""
-    return lower(qgraph).arena_size()
+def arena_size(qgraph: QGraph, counters: bool = True) -> int:
+    """Exact arena bytes the C runtime needs for `qgraph` (equals esn_arena_size() of a runtime built with
+    ESN_ENABLE_COUNTERS = counters)."""
+    return lower(qgraph, counters=counters).arena_size()
 
 
 def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
@@ -787,8 +798,8 @@ def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
     return lower(qgraph).arena_size_layer_major(steps)
 
 
-def arena_size_schedule(qgraph: QGraph, schedule, steps: int, stage=None) -> int:
+def arena_size_schedule(qgraph: QGraph, schedule, steps: int, stage=None, counters: bool = True) -> int:
     """Exact arena bytes of `qgraph` under `schedule` over `steps` steps (staging the weights of `stage`):
-    esn_arena_size() for "time" (or a single group), else esn_arena_size_sched(); EmitError for a
-    schedule it cannot run."""
-    return lower(qgraph, schedule, steps, stage).arena_bytes
+    esn_arena_size() for "time" (or a single group), else esn_arena_size_sched(), of a runtime built with
+    ESN_ENABLE_COUNTERS = counters; EmitError for a schedule it cannot run."""
+    return lower(qgraph, schedule, steps, stage, counters).arena_bytes

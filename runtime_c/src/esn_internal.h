@@ -123,23 +123,24 @@ static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int
     sm->bytes = (at + 7u) & ~7u;
 }
 
-/* Bytes of esn_init's fixed part, before the buffers and state: node table, step and total counters, output
- * and exit accumulator (esn_runtime.h). */
+/* Arena bytes of one node's counters (esn_counters, 64 bytes; none without ESN_ENABLE_COUNTERS). */
+#define ESN_COUNTERS_ARENA_BYTES (ESN_ENABLE_COUNTERS ? 64u : 0u)
+
+/* Bytes of esn_init's fixed part, before the buffers and state: node table, step and total counters (when
+ * compiled in), output and exit accumulator (esn_runtime.h). */
 static inline uint64_t esn__arena_base(const esn_model *m)
 {
     const uint64_t n = m->n_nodes;
-    return ((n * 16u + 7u) & ~(uint64_t)7u) + 2u * n * 64u + 2u * (((uint64_t)m->output_size * 8u + 7u) & ~(uint64_t)7u);
+    return ((n * 16u + 7u) & ~(uint64_t)7u) + 2u * n * ESN_COUNTERS_ARENA_BYTES +
+           2u * (((uint64_t)m->output_size * 8u + 7u) & ~(uint64_t)7u);
 }
 
 /* The memory plan's regions, checked by esn__validate_params when the model has one (arena_bytes != 0). */
 esn_status esn__check_plan(const esn_model *m, esn_diag *diag);
 
-/* Memory-traffic counters of one node's step from its synops (esn_runtime.h); n_state = S. */
-void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c);
-
 /* One step of a synaptic or neuron node (others: traffic only): the kernel on `in`, into `out`, with
  * the state block at state_base laid out by esn__state_map_of (NULL: a stateless layer), then its
- * traffic counters. */
+ * traffic counters into c (NULL, and not touched, without ESN_ENABLE_COUNTERS). */
 void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, void *state_base,
                   uint32_t layer, uint32_t t, esn_counters *c);
 

@@ -41,6 +41,9 @@
 extern "C" {
 #endif
 
+/* Every kernel adds its activity to the counters c (esn_runtime.h); built without ESN_ENABLE_COUNTERS it counts
+ * nothing and never touches c (NULL then). */
+
 /**
  * What a synaptic node outputs at rest (zero input), which a recurrent edge carries at step 0.
  * @param[in]  nd   a Linear, Affine, Conv, pool or Scale node.

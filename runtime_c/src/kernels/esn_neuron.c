@@ -215,7 +215,7 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
                 x = pern ? (x - t - ge) * keep + off : x * keep + off;
             }
             *out++ = (int32_t)s;
-            spikes += s;
+            spikes += ESN_TALLY(s);
         } else {
             *out++ = x;
         }
@@ -347,7 +347,7 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uin
             x = w == 8u ? ESN_SSAT(d, 8) : ESN_SSAT(d, 16);
             q += (int32_t)inc;
         }
-        sp += s;
+        sp += ESN_TALLY(s);
         if (w == 8u) {
             *v8++ = (int8_t)x;
         } else {
@@ -505,6 +505,7 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
     const uint32_t channels = nd->out_rank >= 2u && nd->out_shape[0] != 0u ? nd->out_shape[0] : 1u;
     const uint32_t plane = channels == 1u ? n : n / channels;
     int pern = 0;
+    uint32_t spikes;
     if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
         !ESN_ONCE(nd, ESN_P_BIAS) || !(ESN_ONCE(nd, ESN_P_THRESHOLD) || ESN_PERN(nd, ESN_P_THRESHOLD)) ||
         !ESN_ONCE(nd, ESN_P_V_RESET) ||
@@ -529,12 +530,15 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
                                                     nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) {
         return 0; /* LI and ALIF: alpha <= 2^15 (alpha16); per neuron: LI's alpha, or LIF's alpha and threshold */
     }
-    c->neuron_updates += n;
-    c->spikes_out += kind == ESN_KIND_ALIF
-                         ? esn_alif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
-                                          (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
-                         : esn_lif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
-                                         out, channels, plane);
+    spikes = kind == ESN_KIND_ALIF
+                 ? esn_alif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                  (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
+                 : esn_lif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V], out,
+                                 channels, plane);
+    if (ESN_ENABLE_COUNTERS) {
+        c->neuron_updates += n;
+        c->spikes_out += spikes;
+    }
     return 1;
 }
 
@@ -589,11 +593,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
                 }
                 s = (ge ? acc >= thr : acc > thr) ? 1 : 0;
                 out[j] = s;
-                spikes += (uint32_t)s;
+                spikes += ESN_TALLY((uint32_t)s);
             }
         }
-        c->neuron_updates += n;
-        c->spikes_out += spikes;
+        if (ESN_ENABLE_COUNTERS) {
+            c->neuron_updates += n;
+            c->spikes_out += spikes;
+        }
         return;
     }
     if (stoch) {
@@ -648,7 +654,7 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
                                                 (int64_t)s * esn_par_at(&par[ESN_P_ETA_INC], j),
                                             32u);
                 out[j] = s;
-                spikes += (uint32_t)s;
+                spikes += ESN_TALLY((uint32_t)s);
                 continue;
             }
             if (!spiking) {
@@ -683,11 +689,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
             }
             esn_st(v, v_bits, j, vv);
             out[j] = s;
-            spikes += (uint32_t)s;
+            spikes += ESN_TALLY((uint32_t)s);
         }
     }
-    c->neuron_updates += n;
-    c->spikes_out += spikes;
+    if (ESN_ENABLE_COUNTERS) {
+        c->neuron_updates += n;
+        c->spikes_out += spikes;
+    }
 }
 
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,

@@ -336,7 +336,7 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n
     }
     for (p = esn_scan_s32_dsp(x, end); p != end; p = esn_scan_s32_dsp(p + 1, end)) {
         const uint8_t *row = w + (size_t)(p - x) * rb;
-        ++events;
+        events += ESN_TALLY(1u);
         if (*p != 1) {
             esn_row_mac(out, 1u, row, n_out, 8u, *p);
             continue;
@@ -377,14 +377,16 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     {
         for (j = esn_next_event(in, n_in, 0u, n_in_entries, &x); j < n_in_entries;
              j = esn_next_event(in, n_in, j + 1u, n_in_entries, &x)) {
-            ++events;
+            events += ESN_TALLY(1u);
             if (esn_fits_i32(x)) {
                 esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
             }
         }
     }
-    c->spikes_in += events; /* counted once per call: 64-bit adds per event cost as much as a row of 8 */
-    c->synops += (uint64_t)events * n_out;
+    if (ESN_ENABLE_COUNTERS) { /* counted once per call: 64-bit adds per event cost as much as a row of 8 */
+        c->spikes_in += events;
+        c->synops += (uint64_t)events * n_out;
+    }
 }
 
 /*
@@ -430,7 +432,7 @@ static uint32_t esn_conv_taps(const esn_conv_ctx *k, int32_t *o, uint32_t o_back
             if (ox * k->s1 != (uint32_t)mx || ox >= k->go.w) {
                 continue;
             }
-            ++taps;
+            taps += ESN_TALLY(1u);
             esn_row_mac(o + (size_t)ox * k->go.ps, k->go.cs, wr + (size_t)(k->kw - 1u - kx) * k->rb, k->cout_g,
                         k->bits, x);
         }
@@ -505,13 +507,13 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
                 o -= o_back;
                 wr += w_next;
             } while (wr != w_end);
-            return rows * (hi - lo + 1u);
+            return ESN_TALLY(rows * (hi - lo + 1u));
         }
 #endif
         for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
             esn_conv_run(k, o, wr, n, x);
         }
-        return rows * (hi - lo + 1u);
+        return ESN_TALLY(rows * (hi - lo + 1u));
     }
     for (ky = 0u; ky < k->kh; ++ky) { /* stride_y > 1: row by row */
         const int32_t m = (int32_t)ny - (int32_t)(ky * k->d0);
@@ -527,7 +529,7 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
             taps += esn_conv_taps(k, o + (size_t)oy * k->o_row, 0u, wr + (size_t)ky * k->kw * k->rb, 0u, 1u, nx, x);
             continue;
         }
-        taps += hi - lo + 1u;
+        taps += ESN_TALLY(hi - lo + 1u);
         esn_conv_run(k, o + (size_t)oy * k->o_row, wr + (size_t)ky * k->kw * k->rb, n, x);
     }
     return taps;
@@ -573,12 +575,14 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
             }
         }
         esn_cursor_to(&cu, j);
-        ++events;
+        events += ESN_TALLY(1u);
         taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
                                esn_cursor_x(&cu, &k.gi) + nd->pad[1], esn_fits_i32(x) ? (int32_t)x : 0);
     }
-    c->spikes_in += events;
-    c->synops += (uint64_t)taps * k.cout_g;
+    if (ESN_ENABLE_COUNTERS) {
+        c->spikes_in += events;
+        c->synops += (uint64_t)taps * k.cout_g;
+    }
 }
 
 void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
@@ -590,13 +594,15 @@ void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int3
     memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
     for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
          j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
-        ++events;
+        events += ESN_TALLY(1u);
         if (esn_fits_i32(x)) {
             out[j] += (int32_t)x * esn__weight_at(nd, rb, 0u, j);
         }
     }
-    c->spikes_in += events;
-    c->synops += events;
+    if (ESN_ENABLE_COUNTERS) {
+        c->spikes_in += events;
+        c->synops += events;
+    }
 }
 
 /* The windows (k wide, stride s, dilation 1) over position n (padding included) that hold it: outputs o with
@@ -627,14 +633,16 @@ void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, i
         y1 = esn_windows(esn_cursor_y(&cu, &gi) + nd->pad[0], nd->kernel[0], nd->stride[0], go.h, &y0);
         x1 = esn_windows(esn_cursor_x(&cu, &gi) + nd->pad[1], nd->kernel[1], nd->stride[1], go.w, &x0);
         out_c = out + (size_t)esn_cursor_ch(&cu, &gi) * go.cs;
-        ++events;
+        events += ESN_TALLY(1u);
         for (oy = y0; oy < y1; ++oy) {
             for (ox = x0; ox < x1; ++ox) {
                 out_c[((size_t)oy * go.w + ox) * go.ps] += x;
-                ++taps;
+                taps += ESN_TALLY(1u);
             }
         }
     }
-    c->spikes_in += events;
-    c->synops += taps;
+    if (ESN_ENABLE_COUNTERS) {
+        c->spikes_in += events;
+        c->synops += taps;
+    }
 }
