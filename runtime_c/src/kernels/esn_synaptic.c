@@ -79,11 +79,39 @@ static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
     }
 }
 
-/* out[o * stride] += x * row[o] for a row of n weights stored at `bits`: one dispatch per row, so the loops
- * stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths, the DSP one for int8. */
+/* Binary rows (1 bit, 8 weights a byte, low bit first): out[o * stride] += bit o ? -x : x, where x is the event
+ * times the layer's magnitude (esn_node.wmag); no multiply at all. The sign is applied as (x ^ s) - s with s = 0 or
+ * -1 (no branch); |x| < 2^31 since esn_model_validate bounds |x| * wmag. On the DSP cores a dense row with
+ * 1 <= x <= 127 takes esn_add_row_b1_dsp a byte (8 weights) at a time, the 0-7 weights after it this loop. */
+static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, int32_t x)
+{
+    uint32_t o = 0u, b = 0u;
+#if ESN_DSP_KERNELS
+    if (stride == 1u && x >= 1 && x <= 127 && n >= 8u) {
+        o = n & ~7u;
+        esn_add_row_b1_dsp(out, row, o >> 3, x);
+    }
+#endif
+    for (; o < n; ++o, b >>= 1) {
+        int32_t s;
+        if ((o & 7u) == 0u) { /* o starts at 0 or after the DSP's whole bytes */
+            b = row[o >> 3];
+        }
+        s = -(int32_t)(b & 1u);
+        out[(size_t)o * stride] += (x ^ s) - s;
+    }
+}
+
+/* out[o * stride] += x * row[o] for a row of n weights stored at `bits` (1 bit: x already times wmag): one
+ * dispatch per row, so the loops stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths,
+ * the DSP one for int8. */
 static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, uint32_t bits, int32_t x)
 {
     uint32_t o;
+    if (bits == 1u) {
+        esn_row_b1(out, stride, row, n, x);
+        return;
+    }
     if (x == 1 && stride == 1u) {
         switch (bits) {
         case 2u:
@@ -365,6 +393,7 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     const uint32_t n_out = nd->out_size;
     const uint32_t rb = esn__weight_row_bytes(nd);
     const uint32_t n_in_entries = nd->in_size;
+    const int32_t mag = bits == 1u ? (int32_t)nd->wmag : 1; /* binary rows add +-x * wmag (esn_row_b1) */
     uint32_t events = 0u;
     int64_t x = 0;
     uint32_t j;
@@ -379,7 +408,7 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
              j = esn_next_event(in, n_in, j + 1u, n_in_entries, &x)) {
             ++events;
             if (esn_fits_i32(x)) {
-                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
+                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x * mag);
             }
         }
     }
@@ -575,7 +604,8 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
         esn_cursor_to(&cu, j);
         ++events;
         taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
-                               esn_cursor_x(&cu, &k.gi) + nd->pad[1], esn_fits_i32(x) ? (int32_t)x : 0);
+                               esn_cursor_x(&cu, &k.gi) + nd->pad[1],
+                               esn_fits_i32(x) ? (int32_t)x * (k.bits == 1u ? (int32_t)nd->wmag : 1) : 0);
     }
     c->spikes_in += events;
     c->synops += (uint64_t)taps * k.cout_g;
