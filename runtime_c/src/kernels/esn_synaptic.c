@@ -85,19 +85,15 @@ static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
  * 1 <= x <= 127 takes esn_add_row_b1_dsp a byte (8 weights) at a time, the 0-7 weights after it this loop. */
 static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, int32_t x)
 {
-    uint32_t o = 0u, b = 0u;
+    uint32_t o = 0u;
 #if ESN_DSP_KERNELS
-    if (stride == 1u && x >= 1 && x <= 127 && n >= 8u) {
+    if (stride == 1u && (uint32_t)(x - 1) < 127u && n >= 8u) {
         o = n & ~7u;
         esn_add_row_b1_dsp(out, row, o >> 3, x);
     }
 #endif
-    for (; o < n; ++o, b >>= 1) {
-        int32_t s;
-        if ((o & 7u) == 0u) { /* o starts at 0 or after the DSP's whole bytes */
-            b = row[o >> 3];
-        }
-        s = -(int32_t)(b & 1u);
+    for (; o < n; ++o) {
+        const int32_t s = -(int32_t)((row[o >> 3] >> (o & 7u)) & 1u);
         out[(size_t)o * stride] += (x ^ s) - s;
     }
 }
@@ -393,7 +389,7 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     const uint32_t n_out = nd->out_size;
     const uint32_t rb = esn__weight_row_bytes(nd);
     const uint32_t n_in_entries = nd->in_size;
-    const int32_t mag = bits == 1u ? (int32_t)nd->wmag : 1; /* binary rows add +-x * wmag (esn_row_b1) */
+    const int32_t mag = nd->wmag != 0u ? (int32_t)nd->wmag : 1; /* binary rows add +-x * wmag (esn_row_b1) */
     uint32_t events = 0u;
     int64_t x = 0;
     uint32_t j;
@@ -605,7 +601,7 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
         ++events;
         taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
                                esn_cursor_x(&cu, &k.gi) + nd->pad[1],
-                               esn_fits_i32(x) ? (int32_t)x * (k.bits == 1u ? (int32_t)nd->wmag : 1) : 0);
+                               esn_fits_i32(x) ? (int32_t)x * (nd->wmag != 0u ? (int32_t)nd->wmag : 1) : 0);
     }
     c->spikes_in += events;
     c->synops += (uint64_t)taps * k.cout_g;
