@@ -80,9 +80,11 @@ static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
 }
 
 /* Binary rows (1 bit, 8 weights a byte, low bit first): out[o * stride] += bit o ? -x : x, where x is the event
- * times the layer's magnitude (esn_node.wmag); no multiply at all. The sign is applied as (x ^ s) - s with s = 0 or
- * -1 (no branch); |x| < 2^31 since esn_model_validate bounds |x| * wmag. On the DSP cores a dense row with
- * 1 <= x <= 127 takes esn_add_row_b1_dsp a byte (8 weights) at a time, the 0-7 weights after it this loop. */
+ * times the layer's magnitude (esn_node.wmag): no multiply. A byte at a time, its bits shifted out over a marker bit
+ * just above the last weight it holds (bit 8, or n - o in a row's last byte), so one loop ends both a byte and the
+ * row; each bit's sign is applied as x - t - t, t = bit * x (no branch, no overflow: esn_model_validate bounds
+ * |x| = |event * wmag| < 2^31).
+ * On the DSP cores a dense row with 1 <= x <= 127 takes esn_add_row_b1_dsp for its whole bytes first. */
 static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, int32_t x)
 {
     uint32_t o = 0u;
@@ -90,11 +92,15 @@ static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32
     if (stride == 1u && (uint32_t)(x - 1) < 127u && n >= 8u) {
         o = n & ~7u;
         esn_add_row_b1_dsp(out, row, o >> 3, x);
+        out += o;
     }
 #endif
-    for (; o < n; ++o) {
-        const int32_t s = -(int32_t)((row[o >> 3] >> (o & 7u)) & 1u);
-        out[(size_t)o * stride] += (x ^ s) - s;
+    for (; o < n; o += 8u) {
+        uint32_t b = row[o >> 3] | (1u << (n - o < 8u ? n - o : 8u));
+        for (; b != 1u; b >>= 1, out += stride) {
+            const int32_t t = (int32_t)(b & 1u) * x; /* 0 or x: x - t - t is x or -x, each step in range */
+            *out += x - t - t;
+        }
     }
 }
 
