@@ -87,16 +87,18 @@ static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
  * On the DSP cores a dense row with 1 <= x <= 127 takes esn_add_row_b1_dsp for its whole bytes first. */
 static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, int32_t x)
 {
-    uint32_t o = 0u;
 #if ESN_DSP_KERNELS
     if (stride == 1u && (uint32_t)(x - 1) < 127u && n >= 8u) {
-        o = n & ~7u;
-        esn_add_row_b1_dsp(out, row, o >> 3, x);
-        out += o;
+        esn_add_row_b1_dsp(out, row, n >> 3, x);
+        out += n & ~7u;
+        row += n >> 3;
+        n &= 7u;
     }
 #endif
-    for (; o < n; o += 8u) {
-        uint32_t b = row[o >> 3] | (1u << (n - o < 8u ? n - o : 8u));
+    while (n != 0u) { /* few live values: Thumb-1 (Cortex-M0) keeps them all in r0-r7 */
+        const uint32_t k = n < 8u ? n : 8u;
+        uint32_t b = *row++ | (1u << k);
+        n -= k;
         for (; b != 1u; b >>= 1, out += stride) {
             const int32_t t = (int32_t)(b & 1u) * x; /* 0 or x: x - t - t is x or -x, each step in range */
             *out += x - t - t;
