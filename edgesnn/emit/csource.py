@@ -81,6 +81,8 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
                   f".kernel = {c_list(nd.kernel)}", f".stride = {c_list(nd.stride)}", f".pad = {c_list(nd.pad)}",
                   f".dil = {c_list(nd.dil)}", f".groups = {nd.groups}u", f".flags = {nd.flags}u",
                   f".buf_off = {c_list(plan.buf_off[k])}", f".state_off = {plan.state_off[k]}u"]
+        if nd.wmag:  # binary weights' magnitude (esn_node.wmag)
+            fields.append(f".wmag = {nd.wmag}u")
         if params:
             fields.append(".param = {" + ", ".join(params) + "}")
             fields.append(".pbits = {" + ", ".join(f"[ESN_P_{sl.upper()}] = {b}" for sl, b, _ in storage) + "}")

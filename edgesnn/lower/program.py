@@ -18,9 +18,10 @@ them, are stored channel-last ([H][W][C]) where nothing that needs row-major rea
 conv tap adds C_out contiguous outputs; neuron parameters per element and dense weight rows after such a tensor
 are stored in its order (cl_perm). The Input, the Output and what a recurrent edge reads stay row-major.
 
-Weights are stored at `weight_storage_bits` (2 and 4 packed, low bits first, every weight row starting on a
-byte; 8; 16): a row is what one input event reads ([out] for Linear/Affine, [C_out / groups] for a conv,
-the whole [n] for Scale). Every other parameter is stored once for the layer when its values agree, once
+Weights are stored at `weight_storage_bits` (1, 2 and 4 packed, low bits first, every weight row starting on a
+byte; 8; 16). At 1 bit they are binary (weight_bits 1): +-m with one magnitude m per layer (LNode.wmag,
+esn_node.wmag, the blob's node byte 76), bit 0 for +m and bit 1 for -m; no weight is zero. A row is what one
+input event reads ([out] for Linear/Affine, [C_out / groups] for a conv, the whole [n] for Scale). Every other parameter is stored once for the layer when its values agree, once
 per channel for a neuron layer of rank >= 2 whose values agree within each channel, else per element (per
 output channel for the bias of a weighted layer, per neuron otherwise), at 8, 16 or 32 bits, the fewest
 that hold it (edgesnn.quantize.qgraph.param_storage; esn_node.pbits and pmode in esn_types.h).
@@ -61,7 +62,7 @@ from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
+from ..quantize.qgraph import BINARY_MAX, PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
 
 RESET_CODES = {"zero": 0, "value": 1, "subtract": 2, "subtract_late": 3}
 MAX_RANK = 4
@@ -114,6 +115,7 @@ class LNode:
     modes: dict[str, int] = field(default_factory=dict)   # slot -> PM_ELEM, PM_CHANNEL or PM_LAYER (esn_node.pmode)
     flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
     layout: int = 0  # bit 0: the output is stored channel-last (ESN_LAYOUT_OUT_CL); bit 1: the input (ESN_LAYOUT_IN_CL)
+    wmag: int = 0  # binary (1-bit) weights: their magnitude m, [1, BINARY_MAX] (esn_node.wmag); else 0
 
     @property
     def code(self) -> int:
@@ -564,18 +566,20 @@ def align8(x: int) -> int:
 
 
 def pack_rows(values: np.ndarray, bits: int, row_len: int) -> bytes:
-    """Integers at `bits` per element, little-endian: 8 and 16 as they are, 2 and 4 packed low bits first
-    with every row of `row_len` elements starting on a byte (the last byte of a row padded with zero bits)."""
+    """Integers at `bits` per element, little-endian: 8 and 16 as they are, 1, 2 and 4 packed low bits first
+    with every row of `row_len` elements starting on a byte (the last byte of a row padded with zero bits); at 1
+    bit the signs of binary weights (bit 1 where the value is negative)."""
     if bits >= 8:
         return np.ascontiguousarray(values).astype(f"<i{bits // 8}").tobytes()
     per = 8 // bits
-    rows = (np.asarray(values).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint8).reshape(-1, row_len)
+    v = np.asarray(values).astype(np.int64)
+    rows = ((v < 0) if bits == 1 else (v & ((1 << bits) - 1))).astype(np.uint8).reshape(-1, row_len)
     rows = np.pad(rows, ((0, 0), (0, (-row_len) % per))).reshape(rows.shape[0], -1, per)
     return (rows << (np.arange(per, dtype=np.uint8) * bits)).sum(axis=2).astype(np.uint8).tobytes()
 
 
 def unpack_rows(data: bytes, bits: int, row_len: int, count: int) -> np.ndarray:
-    """The inverse of pack_rows: `count` signed integers (int64)."""
+    """The inverse of pack_rows: `count` signed integers (int64); at 1 bit the signs +-1 (times the node's wmag)."""
     if bits >= 8:
         return np.frombuffer(data, f"<i{bits // 8}", count).astype(np.int64)
     per = 8 // bits
@@ -583,6 +587,8 @@ def unpack_rows(data: bytes, bits: int, row_len: int, count: int) -> np.ndarray:
     row_bytes = (row_len * bits + 7) // 8
     b = np.frombuffer(data, np.uint8, rows * row_bytes).reshape(rows, row_bytes, 1)
     u = ((b >> (np.arange(per, dtype=np.uint8) * bits)) & ((1 << bits) - 1)).reshape(rows, -1)[:, :row_len]
+    if bits == 1:
+        return (1 - 2 * u.astype(np.int64)).reshape(-1)
     return ((u.astype(np.int64) ^ (1 << (bits - 1))) - (1 << (bits - 1))).reshape(-1)
 
 
@@ -697,7 +703,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None,
     edges = sorted((LEdge(index[a], index[b], int((a, b) in sched.back_edges), i) for i, (a, b) in enumerate(g.edges)),
                    key=lambda e: (e.dst, e.orig))
     wdtype = storage_dtype(cfg.weight_bits)
-    wmax = (1 << (cfg.weight_bits - 1)) - 1
+    wmax = BINARY_MAX if cfg.weight_bits == 1 else (1 << (cfg.weight_bits - 1)) - 1
     smax = (1 << (cfg.state_bits - 1)) - 1
     one = 1 << cfg.decay_bits
     nodes: list[LNode] = []
@@ -755,6 +761,11 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None,
                 a = a.astype(np.int64)
                 if slot == "weight":
                     _check_int(a, -wmax - 1, wmax, name, kind, f"weight (weight_bits = {cfg.weight_bits})")
+                    if cfg.weight_bits == 1:  # binary: every weight +-m, one m >= 1 for the layer
+                        ln.wmag = int(np.abs(a).max()) if a.size else 1
+                        if ln.wmag < 1 or np.any(np.abs(a) != ln.wmag):
+                            raise _err(name, kind, "binary weights (weight_bits = 1) must all be +-m for one m in "
+                                       f"[1, {BINARY_MAX}]; they hold {sorted(set(np.abs(a).tolist()))[:4]}...")
                     ln.params[slot] = _weights(node, a, ln.groups).astype(wdtype)
                     ln.bits[slot], ln.modes[slot] = weight_storage_bits(cfg.weight_bits), PM_ELEM
                     continue

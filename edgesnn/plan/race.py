@@ -54,7 +54,7 @@ class Raced:
 
 
 def weight_floor(graph: ir.Graph, weight_bits: int) -> int:
-    """Bytes the blob holds for `graph`'s weights at `weight_bits` (packed 2 / 4, else 8 / 16 bits; each row on a
+    """Bytes the blob holds for `graph`'s weights at `weight_bits` (packed 1 / 2 / 4, else 8 / 16 bits; each row on a
     byte), without quantizing: a lower bound of the blob (which adds headers and the other parameters)."""
     bits = weight_storage_bits(weight_bits)
     sched = graph.schedule()

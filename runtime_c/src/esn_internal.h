@@ -47,7 +47,10 @@ static inline int32_t esn__weight_at(const esn_node *nd, uint32_t row_bytes, uin
 {
     const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
     const uint8_t *r = (const uint8_t *)nd->param[ESN_P_WEIGHT] + (size_t)row * row_bytes;
-    return bits == 4u ? esn_nibble(r, col) : bits == 2u ? esn_crumb(r, col) : esn_param_load(r, bits, col);
+    return bits == 4u   ? esn_nibble(r, col)
+           : bits == 2u ? esn_crumb(r, col)
+           : bits == 1u ? ((r[col >> 3] >> (col & 7u)) & 1u ? -(int32_t)nd->wmag : (int32_t)nd->wmag)
+                        : esn_param_load(r, bits, col);
 }
 
 /* Value of a non-weight parameter for output element j of channel ch (ch ignored unless ESN_PM_CHANNEL). */

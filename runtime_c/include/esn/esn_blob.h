@@ -26,17 +26,19 @@
  *        bit 1: stage the weights in the arena)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
- *     76 u32 reserved (0)
+ *     76 u32 binary weights' magnitude (esn_node.wmag): [1, 127] when the weights are stored at 1 bit, else 0
  *     80 11 x 12 bytes, the esn_param arrays: u32 offset (from the blob's start, in PARAMS), u32 count
  *        (elements stored: per element, per channel or 1, as the mode says), u8 bits per element
  *        (esn_node.pbits), u8 mode (esn_param_mode), u16 reserved (0); all 0 where absent
  *     212 u32[2] the memory plan's output buffer offsets (even, odd steps)  220 u32 its state block's offset
  *   EDGES  (count edges, 8 bytes each, grouped by destination in node order)
  *     0  u16 src  2 u16 dst  4 u8 recurrent (0/1)  5 u8 reserved (0)  6 u16 index in the graph's edge list
- *   PARAMS (count = number of arrays): the arrays, each at its width; weights packed at 2 and 4 bits,
+ *   PARAMS (count = number of arrays): the arrays, each at its width; weights packed at 1, 2 and 4 bits,
  *          every weight row (esn_kernels.h) starting on a byte
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
+ * Node byte 76, reserved (0) in the first version-4 readers, holds the magnitude of 1-bit (binary) weights: those
+ * readers refuse such a blob (ESN_ERR_ENUM, and ESN_ERR_PARAM for the 1-bit weights), so no version bump was needed.
  * Version 4 adds the tensors' layouts (node byte 14: channel-last conv/pool chains) and stores conv weights with
  * each kernel row's taps in reverse order ([C_in][KH][KW reversed][C_out/g], esn_kernels.h); version 3 stored
  * every parameter array at its own width and coverage (packed sub-byte weights, parameters once per channel or

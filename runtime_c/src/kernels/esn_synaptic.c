@@ -79,11 +79,43 @@ static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
     }
 }
 
-/* out[o * stride] += x * row[o] for a row of n weights stored at `bits`: one dispatch per row, so the loops
- * stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths, the DSP one for int8. */
+/* Binary rows (1 bit, 8 weights a byte, low bit first): out[o * stride] += bit o ? -x : x, where x is the event
+ * times the layer's magnitude (esn_node.wmag): no multiply. A byte at a time, its bits shifted out over a marker bit
+ * just above the last weight it holds (bit 8, or n - o in a row's last byte), so one loop ends both a byte and the
+ * row; each bit's sign is applied as x - t - t, t = bit * x (no branch, no overflow: esn_model_validate bounds
+ * |x| = |event * wmag| < 2^31).
+ * On the DSP cores a dense row with 1 <= x <= 127 takes esn_add_row_b1_dsp for its whole bytes first. */
+static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, int32_t x)
+{
+#if ESN_DSP_KERNELS
+    if (stride == 1u && (uint32_t)(x - 1) < 127u && n >= 8u) {
+        esn_add_row_b1_dsp(out, row, n >> 3, x);
+        out += n & ~7u;
+        row += n >> 3;
+        n &= 7u;
+    }
+#endif
+    while (n != 0u) { /* few live values: Thumb-1 (Cortex-M0) keeps them all in r0-r7 */
+        const uint32_t k = n < 8u ? n : 8u;
+        uint32_t b = *row++ | (1u << k);
+        n -= k;
+        for (; b != 1u; b >>= 1, out += stride) {
+            const int32_t t = (int32_t)(b & 1u) * x; /* 0 or x: x - t - t is x or -x, each step in range */
+            *out += x - t - t;
+        }
+    }
+}
+
+/* out[o * stride] += x * row[o] for a row of n weights stored at `bits` (1 bit: x already times wmag): one
+ * dispatch per row, so the loops stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths,
+ * the DSP one for int8. */
 static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, uint32_t bits, int32_t x)
 {
     uint32_t o;
+    if (bits == 1u) {
+        esn_row_b1(out, stride, row, n, x);
+        return;
+    }
     if (x == 1 && stride == 1u) {
         switch (bits) {
         case 2u:
@@ -365,6 +397,7 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     const uint32_t n_out = nd->out_size;
     const uint32_t rb = esn__weight_row_bytes(nd);
     const uint32_t n_in_entries = nd->in_size;
+    const int32_t mag = nd->wmag != 0u ? (int32_t)nd->wmag : 1; /* binary rows add +-x * wmag (esn_row_b1) */
     uint32_t events = 0u;
     int64_t x = 0;
     uint32_t j;
@@ -379,7 +412,7 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
              j = esn_next_event(in, n_in, j + 1u, n_in_entries, &x)) {
             events += ESN_TALLY(1u);
             if (esn_fits_i32(x)) {
-                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
+                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x * mag);
             }
         }
     }
@@ -577,7 +610,8 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
         esn_cursor_to(&cu, j);
         events += ESN_TALLY(1u);
         taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
-                               esn_cursor_x(&cu, &k.gi) + nd->pad[1], esn_fits_i32(x) ? (int32_t)x : 0);
+                               esn_cursor_x(&cu, &k.gi) + nd->pad[1],
+                               esn_fits_i32(x) ? (int32_t)x * (nd->wmag != 0u ? (int32_t)nd->wmag : 1) : 0);
     }
     if (ESN_ENABLE_COUNTERS) {
         c->spikes_in += events;
