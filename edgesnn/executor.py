@@ -188,6 +188,9 @@ class RayExecutor:
             try:
                 ray.init(**kw)
             except ConnectionError as e:
+                if self.address == "auto":
+                    raise ExecutorError("--executor ray:auto: no Ray cluster runs on this machine (start one with "
+                                        "`ray start --head`, or give ray:HOST:PORT)") from None
                 raise ExecutorError(f"cannot join a Ray cluster at {self.address}: {e}") from None
             self._owned = True
         self._ray = ray
@@ -252,6 +255,9 @@ def _get(ray, ref):
     except ray.exceptions.RayTaskError as e:
         if isinstance(e.cause, EdgesnnError):
             raise e.cause from None
+        if isinstance(e.cause, ImportError):   # a worker without edgesnn (or without its C extension)
+            raise ExecutorError(f"a Ray worker cannot import what the task needs ({e.cause}): install edgesnn "
+                                f"{__version__} on every node of the cluster") from None
         raise
 
 
