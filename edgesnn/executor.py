@@ -18,7 +18,7 @@ ray    Ray (the extra `cluster`: pip install 'edgesnn[cluster]'). `shared` goes 
        (ray.put); the tasks, grouped in chunks, carry only a reference to it, and each worker process runs
        `setup` once per session (the last sessions' states are kept per process). "ray" starts a Ray instance on
        this machine with `workers` CPUs (or joins the one this process has already started: ray.init before);
-       "ray:HOST:PORT" joins a running cluster (`ray start --head` on its head node; docs/planner.md), "ray:auto"
+       "ray:HOST:PORT" joins a running cluster (`ray start --head` on its head node; docs/cluster.md), "ray:auto"
        the cluster started on this machine. Every worker must have edgesnn at this version installed: a task
        refuses a worker whose version differs. The C runtime is bit-exact on every platform, so the results are
        those of local execution (tests/plan/test_executor.py).
@@ -78,6 +78,9 @@ class LocalExecutor:
     @property
     def parallel(self) -> bool:
         return self.workers > 1
+
+    def start(self):
+        return self
 
     def close(self) -> None:
         pass
@@ -196,6 +199,11 @@ class RayExecutor:
         self._ray = ray
         self._remote = ray.remote(num_cpus=1)(_ray_chunk)
         return ray
+
+    def start(self):
+        """Start (or join) Ray now rather than at the first session."""
+        self._connect()
+        return self
 
     @property
     def workers(self) -> int:

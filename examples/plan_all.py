@@ -2,7 +2,7 @@
 
     python examples/plan_all.py                       # all models x all boards -> examples/results/plans.json
     python examples/plan_all.py --models digits_mlp --boards qemu-mps2-an386 qemu-microbit
-    python examples/plan_all.py --executor ray:HEAD:6379    # the candidates on a Ray cluster (docs/planner.md)
+    python examples/plan_all.py --executor ray:HEAD:6379    # the candidates on a Ray cluster (docs/cluster.md)
 
 One quantization search per model on its validation data (board-independent, edgesnn.plan.search_quantization),
 then edgesnn.plan.plan for each board with it: memory fit, early exit, schedule, cost on that board's

@@ -720,7 +720,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     (tests/plan/test_race.py). "exhaustive": every candidate on every input (the reference). With `searched`
     given, that search is used as it is.
     executor: where the candidates run: "local" (default: `workers` processes), "ray" (a Ray instance here),
-    "ray:HOST:PORT" (a Ray cluster; docs/planner.md) or an executor (edgesnn/executor.py); the plan is the same."""
+    "ray:HOST:PORT" (a Ray cluster; docs/cluster.md) or an executor (edgesnn/executor.py); the plan is the same."""
     if search not in SEARCHES:
         raise PlanInputError(f"search {search!r} is not one of {', '.join(SEARCHES)}")
     if objective not in OBJECTIVES:
