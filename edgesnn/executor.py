@@ -29,6 +29,7 @@ a map leaves CPUs idle; the state is rebuilt in every Ray worker process that ru
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import socket
@@ -103,15 +104,21 @@ class LocalExecutor:
             yield here
             return
         _LOCAL["state"] = state
+        pool = mp.get_context("fork").Pool(self.workers)
+
+        def run(fn, tasks, ordered=True, most=8):
+            tasks = list(tasks)
+            size = max(1, min(most, len(tasks) // (4 * self.workers)))
+            for i, r in enumerate(pool.imap(_local_call, [(fn, t) for t in tasks], chunksize=size)):
+                yield r if ordered else (i, r)
         try:
-            with mp.get_context("fork").Pool(self.workers) as pool:
-                def run(fn, tasks, ordered=True, most=8):
-                    tasks = list(tasks)
-                    size = max(1, min(most, len(tasks) // (4 * self.workers)))
-                    for i, r in enumerate(pool.imap(_local_call, [(fn, t) for t in tasks], chunksize=size)):
-                        yield r if ordered else (i, r)
-                yield run
+            yield run
+            pool.close()   # the workers end on their own (SIGTERM would wake the handlers Ray installs, if imported)
+        except BaseException:
+            pool.terminate()
+            raise
         finally:
+            pool.join()
             _LOCAL.clear()
 
 
@@ -178,7 +185,8 @@ class RayExecutor:
         if not ray.is_initialized():
             if self.address and self.address != "auto":
                 _check_reachable(self.address)
-            kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            # Ray's own notes (start-up, token) stay quiet: a command prints one line per problem
+            kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             if self.address:
                 kw["address"] = self.address
             else:
