@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import re
 import socket
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -271,9 +272,16 @@ def _get(ray, ref):
     except ray.exceptions.RayTaskError as e:
         if isinstance(e.cause, EdgesnnError):
             raise e.cause from None
-        if isinstance(e.cause, ImportError):   # a worker without edgesnn (or without its C extension)
-            raise ExecutorError(f"a Ray worker cannot import what the task needs ({e.cause}): install edgesnn "
-                                f"{__version__} on every node of the cluster") from None
+        # a worker without edgesnn or a module a task needs: Ray cannot import the task's function there (its
+        # RuntimeError says so) or unpickle its arguments (a RaySystemError naming the module), or the task's own
+        # import fails (the C extension, torch)
+        text = str(e.cause)
+        named = re.search(r"No module named '[^']+'", text)
+        if named or isinstance(e.cause, ImportError) or "failed to import on the worker" in text:
+            what = named.group(0) if named else (text.strip().splitlines()[0] if isinstance(e.cause, ImportError)
+                                                 else "edgesnn's task function could not be imported there")
+            raise ExecutorError(f"a Ray worker cannot import what the task needs ({what}): install edgesnn "
+                                f"{__version__} (and its extras) on every node of the cluster") from None
         raise
 
 

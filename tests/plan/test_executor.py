@@ -141,3 +141,14 @@ def test_an_unreachable_cluster_is_one_line(tmp_path):
     assert r.returncode == 1
     assert f"cannot reach a Ray cluster at 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "p.json").exists()
+
+
+def test_a_worker_missing_a_module_is_one_line(ray_instance, tmp_path, monkeypatch):
+    """A task whose code a worker cannot import (here a module only on this process's path; on a cluster, a node
+    without edgesnn or its extras): an ExecutorError that says what to install, not a remote traceback."""
+    (tmp_path / "only_on_the_driver.py").write_text("def task(state, t):\n    return t\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_on_the_driver
+    with pytest.raises(E.ExecutorError, match="a Ray worker cannot import what the task needs"):
+        with ray_instance.session(_setup, {}) as run:
+            list(run(only_on_the_driver.task, [1]))
