@@ -345,7 +345,7 @@ def _add_executor(s, what: str) -> None:
     s.add_argument("--executor", default="local", metavar="local|ray[:ADDRESS]",
                    help=f"where {what} run: local (default: this machine's processes), ray (a Ray instance started "
                         "here), ray:HOST:PORT (a running Ray cluster: `ray start --head` on its head node; every node "
-                        "with edgesnn at this version; docs/planner.md). Needs edgesnn[cluster]; the results are "
+                        "with edgesnn at this version; docs/cluster.md). Needs edgesnn[cluster]; the results are "
                         "the same")
 
 
