@@ -23,6 +23,7 @@ from .demo import run_demo
 from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
 from .device.runner import counters_table
 from .errors import DeviceWarning, EdgesnnError
+from .executor import get_executor
 from .firmware import cache as C
 from .graph.dialects import DIALECTS
 from .graph.nir_io import write_nir
@@ -112,9 +113,10 @@ def cmd_simulate(args) -> None:
 def cmd_plan(args) -> None:
     check_writable(args.output)
     check_writable(Path(args.output).with_suffix(".png"), "-o (its plot)")
-    result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
-                      objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
-                      progress=True, confidence=args.confidence, search=args.search)
+    with get_executor(args.executor, args.workers) as ex:   # a bad spec or a missing Ray: refused before any work
+        result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
+                          objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
+                          progress=True, confidence=args.confidence, search=args.search, executor=ex)
     if isinstance(result, Infeasible):  # nothing written: no plan to deploy
         raise EdgesnnError(result.message() + f"\n  no plan written ({args.output})")
     for note in result.notes:
@@ -174,10 +176,11 @@ def cmd_search_kernels(args) -> None:
     if any(len(c) != 2 for c in channels):
         raise EdgesnnError(f"--channels {args.channels!r}: each entry is C1xC2, e.g. 8x16")
     budget = args.budget_bytes if args.budget_bytes is not None else board.sram_bytes
-    res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
-                         weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
-                         seed=args.seed, seeds=args.seeds, val_codings=args.val_codings, out_dir=args.output,
-                         progress=not args.quiet)
+    with get_executor(args.executor) as ex:
+        res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
+                             weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
+                             seed=args.seed, seeds=args.seeds, val_codings=args.val_codings, out_dir=args.output,
+                             progress=not args.quiet, executor=ex)
     print(res.report())
     print(f"models on the front and the best 3x3 -> {args.output}/*.json; everything -> {args.output}/search.json")
 
@@ -339,6 +342,14 @@ def _add_quant_options(s) -> None:
     q.add_argument("--exit-nats", type=float, metavar="H", help=argparse.SUPPRESS)  # deprecated: temperature 1
 
 
+def _add_executor(s, what: str) -> None:
+    s.add_argument("--executor", default="local", metavar="local|ray[:ADDRESS]",
+                   help=f"where {what} run: local (default: this machine's processes), ray (a Ray instance started "
+                        "here), ray:HOST:PORT (a running Ray cluster: `ray start --head` on its head node; every node "
+                        "with edgesnn at this version; docs/cluster.md). Needs edgesnn[cluster]; the results are "
+                        "the same")
+
+
 def _add_boot_timeout(s) -> None:
 
     def seconds(text: str) -> float:
@@ -495,7 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "growing subsets of VAL and are dropped only when the interval of their accuracy says they "
                         "cannot meet the target nor be shortlisted (the same plan and front, a fraction of the "
                         "runs); exhaustive: every candidate on every input")
-    s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: the CPUs available)")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes (default: the CPUs available; with --executor ray the local Ray instance's CPUs)")
+    _add_executor(s, "the candidates")
     s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     s.set_defaults(func=cmd_plan)
 
@@ -524,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val-codings", type=int, default=1, metavar="N",
                    help="average validation accuracy over N rate codings of the validation digits (default 1)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_executor(s, "the trainings (each proxy and each full training a task)")
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.set_defaults(func=cmd_search_kernels)
 

@@ -2,6 +2,7 @@
 
     python examples/plan_all.py                       # all models x all boards -> examples/results/plans.json
     python examples/plan_all.py --models digits_mlp --boards qemu-mps2-an386 qemu-microbit
+    python examples/plan_all.py --executor ray:HEAD:6379    # the candidates on a Ray cluster (docs/cluster.md)
 
 One quantization search per model on its validation data (board-independent, edgesnn.plan.search_quantization),
 then edgesnn.plan.plan for each board with it: memory fit, early exit, schedule, cost on that board's
@@ -12,6 +13,10 @@ are set against the measured ones (edgesnn.calibrate.profile.estimate_check: iss
 The digits models plan on the 5-coding validation set (examples/make_eval_sets.py) and are checked on the
 5-coding test set; the sequence models have one deterministic coding. The recurrent models search a smaller
 grid (their runs are 64 steps long; RECURRENT_MENU).
+
+--executor local|ray[:ADDRESS]: where each model's candidates run (edgesnn/executor.py; one Ray connection for the
+whole sweep, each model's graph and validation data shipped once). The per-board part (memory fit, exit, schedules,
+firmware builds) runs here: it needs this machine's toolchain and is cheap beside the search.
 
 Prints one table per model and writes examples/results/plans.json (every figure, per model and board).
 """
@@ -33,6 +38,8 @@ from edgesnn.artifact import save_json  # noqa: E402
 from edgesnn.calibrate.profile import check_summary, estimate_check  # noqa: E402
 from edgesnn.board import load_catalogue  # noqa: E402
 from edgesnn.data import load_dataset  # noqa: E402
+from edgesnn.errors import EdgesnnError  # noqa: E402
+from edgesnn.executor import get_executor  # noqa: E402
 from edgesnn.graph import Graph  # noqa: E402
 from edgesnn.plan import Infeasible, plan, search_quantization  # noqa: E402
 from edgesnn.plan.quant_search import candidates  # noqa: E402
@@ -66,13 +73,24 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     ap.add_argument("--boards", nargs="+", default=None, help="board ids (default: every board in boards/)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "plans.json")
+    ap.add_argument("--executor", default="local", metavar="local|ray[:ADDRESS]",
+                    help="where the candidates run (default local; ray: a Ray instance here; ray:HOST:PORT: a cluster)")
     args = ap.parse_args(argv)
-    from tabulate import tabulate
     boards = load_catalogue()
     ids = args.boards or sorted(boards)
     unknown = sorted(set(ids) - set(boards))
     if unknown:
         ap.error(f"unknown board(s) {', '.join(unknown)}; known: {', '.join(sorted(boards))}")
+    try:
+        executor = get_executor(args.executor)
+    except EdgesnnError as e:
+        ap.error(str(e))
+    with executor:
+        return _sweep(args, boards, ids, executor)
+
+
+def _sweep(args, boards, ids, executor) -> int:
+    from tabulate import tabulate
     results = json.loads(args.out.read_text()) if args.out.exists() else {}  # other models' rows are kept
     checks: dict[str, list[float]] = {}
     for name in args.models:
@@ -83,7 +101,7 @@ def main(argv=None) -> int:
         recurrent = x.shape[1] > 16
         configs = candidates(graph, RECURRENT_MENU) if recurrent else None
         t0 = time.perf_counter()
-        searched = search_quantization(graph, x, y, configs=configs, progress=True)
+        searched = search_quantization(graph, x, y, configs=configs, progress=True, executor=executor)
         print(f"== {name}: {len(searched.evaluated)} candidates on {len(y)} validation inputs in "
               f"{time.perf_counter() - t0:.0f} s; float {100 * searched.float_accuracy:.2f}%")
         rows, per_board = [], {}
