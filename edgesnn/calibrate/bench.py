@@ -196,8 +196,10 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
         t = templates[i % len(templates)]
         kind = NEURON_KINDS[(i // 3) % len(NEURON_KINDS)]
         readout = READOUT_KINDS[(i * 5 + 1) % len(READOUT_KINDS)]
-        # every stored weight width: 4 and 2 bits unpack in their own loops (scale layers: 8 and 16 only)
+        # every stored weight width: 4, 2 and 1 bits unpack in their own loops (scale layers: 8 and 16 only)
         wb = (8, 4, 16, 2)[(i // 2) % 4] if t != "scale" else (8, 16)[(i // 10) % 2]
+        if i % 11 == 6 and t != "scale":   # binary rows (their own kernels; off the planner's default grid: rarer)
+            wb = 1
         k = _logu(rng, 2, 24)
         thr = float(rng.uniform(0.3, 3.0))
         rate = float(rng.uniform(0.03, 0.6))
