@@ -25,6 +25,10 @@ recordings and rate codes are made in chunks of CHUNK digits, chunk k of a split
 first CHUNK test digits can be regenerated alone (the tests do). Nothing generated is committed: the
 validation and test sets go to examples/data/real_*.npz (git-ignored), rewritten by every run.
 
+The models and their results.json go to examples/models/real/, not examples/models/: what enumerates the
+small examples there (the runtime's bit-exactness and sanitizer tests, the loader fuzzer, calibration's
+held-out models, the demo, bench_memory) stays as fast as it was.
+
 Everything is seeded; training runs on CPU, one torch thread, deterministic algorithms.
 """
 
@@ -47,6 +51,7 @@ sys.path.insert(0, str(HERE))
 from edgesnn.artifact import save_json  # noqa: E402
 from edgesnn.data import rate_code, save_dataset  # noqa: E402
 
+MODELS_DIR = Path("models") / "real"   # beside, not among, the small examples that tests and calibration sweep
 CHUNK = 64
 CALIB = 64
 SEEDS = {"train": 100, "val": 200, "test": 300}   # + chunk index
@@ -193,7 +198,7 @@ def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
     graph = to_graph(model, model.input_shape, dt=1e-3, meta={
         "name": name, "steps": int(te.shape[1]), "dataset": DATASETS[task],
         "weights": f"{WEIGHT_BITS}-bit grid (QAT, {qcfg.rounding} rounding): integer x per-layer scale"})
-    path = out / "models" / f"{name}.json"
+    path = out / MODELS_DIR / f"{name}.json"
     graph.save(path, compact=True)
     graph = Graph.load(path)  # every figure below is of the saved file
     qg = quantize(graph, qcfg, calib)
@@ -262,7 +267,7 @@ def main(argv=None) -> int:
                 save_dataset(args.out / "data" / f"real_{task}_{part}.npz", x, y)
                 print(f"data/real_{task}_{part}.npz: {x.shape}")
         return 0
-    results_path = args.out / "models" / "results.json"
+    results_path = args.out / MODELS_DIR / "results.json"
     for name in args.only or list(SETTINGS):
         entry = train_one(name, args.epochs, args.progress, args.out)
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
