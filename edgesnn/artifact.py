@@ -11,6 +11,11 @@ stored compactly: `encode_array(a, compact=True)` writes
 zero), and only when decoding gives back every value bit for bit (float32 multiplication rounds k * s
 once, the same on every IEEE machine); otherwise it writes the plain form. A 4-bit grid takes an eighth
 of float32's bytes.
+
+Otherwise, a float32 array of few distinct values (a neuron parameter learnt per channel and stored per
+neuron, a constant) is stored as its palette and packed 4- or 8-bit indices into it:
+    {"dtype": "float32", "shape": [...], "palette": {"bits": 4 or 8, "b64": the distinct values, float32}, "b64": ...}
+again exact (the values are copied, not computed), and only where it takes fewer bytes than the plain form.
 """
 
 from __future__ import annotations
@@ -80,15 +85,38 @@ def _unpack(raw: bytes, bits: int, n: int) -> np.ndarray:
     return np.where(u >= 8, u - 16, u).astype(np.int8)
 
 
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _palette(a: np.ndarray) -> dict | None:
+    """The palette form of a float32 array of at most 256 distinct bit patterns, when it is smaller."""
+    if a.dtype != np.float32 or a.size == 0:
+        return None
+    values, idx = np.unique(np.ascontiguousarray(a).reshape(-1).view(np.uint32), return_inverse=True)
+    if values.size > 256:
+        return None
+    bits = 4 if values.size <= 16 else 8
+    packed = _pack((idx.astype(np.int16) - (8 if bits == 4 else 128)).astype(np.int8), bits)
+    if len(packed) + 4 * values.size >= 4 * a.size:
+        return None
+    return {"dtype": "float32", "shape": list(a.shape),
+            "palette": {"bits": bits, "b64": _b64(values.astype("<u4").tobytes())}, "b64": _b64(packed)}
+
+
 def encode_array(a: np.ndarray, compact: bool = False) -> dict:
-    """The stored form of `a`; with `compact`, a float32 array on a grid is stored packed (module docstring)."""
+    """The stored form of `a`; with `compact`, a float32 array on a grid, or of few distinct values, is stored
+    packed (module docstring)."""
     a = np.asarray(a)
     if compact:
         g = _grid(a)
         if g is not None:
             bits, s, k = g
             return {"dtype": "float32", "shape": list(a.shape), "grid": {"bits": bits, "scale": float(s)},
-                    "b64": base64.b64encode(_pack(k, bits)).decode("ascii")}
+                    "b64": _b64(_pack(k, bits))}
+        pal = _palette(a)
+        if pal is not None:
+            return pal
     if a.dtype.name not in _DTYPES:
         raise EdgesnnError(f"cannot store an array of dtype {a.dtype}")
     le = a.astype(a.dtype.newbyteorder("<"), copy=False)
@@ -104,7 +132,11 @@ def decode_array(d: dict, where: str = "array") -> np.ndarray:
         shape = tuple(int(s) for s in d["shape"])
         raw = base64.b64decode(d["b64"], validate=True)
         if "grid" in d:
+            if "palette" in d:
+                raise ValueError("an array has a grid or a palette, not both")
             return _decode_grid(d["grid"], d["dtype"], raw, shape)
+        if "palette" in d:
+            return _decode_palette(d["palette"], d["dtype"], raw, shape)
         a = np.frombuffer(raw, dtype=dtype)
         if a.size != int(np.prod(shape, dtype=np.int64)):
             raise ValueError(f"{a.size} values stored for shape {shape}")
@@ -127,6 +159,26 @@ def _decode_grid(grid, dtype: str, raw: bytes, shape: tuple[int, ...]) -> np.nda
     k = _unpack(raw, int(bits), int(np.prod(shape, dtype=np.int64)))
     with np.errstate(over="ignore"):  # k * scale beyond float32 is inf, which the node's validation names
         return (k.astype(np.float32) * np.float32(scale)).reshape(shape)
+
+
+def _decode_palette(pal, dtype: str, raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    if dtype != "float32":
+        raise ValueError(f"a palette array must be float32, not {dtype!r}")
+    if not isinstance(pal, dict) or set(pal) != {"bits", "b64"}:
+        raise ValueError("palette must hold exactly 'bits' and 'b64'")
+    bits = pal["bits"]
+    if isinstance(bits, bool) or bits not in GRID_BITS:
+        raise ValueError(f"palette bits {bits!r} is not one of {GRID_BITS}")
+    if not isinstance(pal["b64"], str) or len(pal["b64"]) > 4 * ((4 << bits) + 2) // 3:
+        raise ValueError(f"palette values must be base64 of at most {1 << bits} float32 values")
+    values = base64.b64decode(pal["b64"], validate=True)
+    if not 0 < len(values) <= 4 << bits or len(values) % 4:
+        raise ValueError(f"palette of {len(values)} bytes: need 1 to {1 << bits} float32 values")
+    table = np.frombuffer(values, dtype="<f4").astype(np.float32)
+    idx = _unpack(raw, int(bits), int(np.prod(shape, dtype=np.int64))).astype(np.int16) + (8 if bits == 4 else 128)
+    if idx.size and int(idx.max()) >= table.size:
+        raise ValueError(f"palette index {int(idx.max())} beyond its {table.size} values")
+    return table[idx].reshape(shape)
 
 
 def stamp(kind: str, body: dict) -> dict:

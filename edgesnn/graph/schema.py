@@ -56,7 +56,9 @@ STORED_ARRAY = obj({"dtype": {"enum": list(FLOAT_DTYPES)},
                     "b64": {"type": "string"},       # its length is bounded by the element limit before decoding
                     # float32 values k * scale stored as packed k (edgesnn/artifact.py: exact, for QAT weights)
                     "grid": obj({"bits": {"enum": [4, 8]}, "scale": num_range(0, exclusive_lo=True)},
-                                ("bits", "scale"))},
+                                ("bits", "scale")),
+                    # a float32 array of few distinct values: the values, and packed indices into them
+                    "palette": obj({"bits": {"enum": [4, 8]}, "b64": {"type": "string"}}, ("bits", "b64"))},
                    ("dtype", "shape", "b64"))
 
 

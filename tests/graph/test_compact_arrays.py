@@ -116,3 +116,51 @@ def test_graph_load_names_the_node_of_a_bad_grid(tmp_path):
     with pytest.raises(EdgesnnError, match=r"node 'fc' field 'weight': malformed stored array \(6 bytes stored for "
                                            r"144 4-bit values \(need 72\)\)"):
         Graph.load(tmp_path / "bad.json")
+
+
+def _palette(idx_bytes: bytes, shape, values=(0.25, -1.5, 3.0), bits=4) -> dict:
+    return {"dtype": "float32", "shape": list(shape),
+            "palette": {"bits": bits, "b64": base64.b64encode(np.asarray(values, "<f4").tobytes()).decode()},
+            "b64": base64.b64encode(idx_bytes).decode()}
+
+
+@pytest.mark.parametrize("distinct,bits", [(2, 4), (12, 4), (16, 4), (17, 8), (256, 8)])
+def test_palette_round_trip_for_few_distinct_values(distinct, bits):
+    values = np.random.default_rng(distinct).normal(size=distinct).astype(np.float32)
+    a = np.repeat(values, 900 // distinct + 1)[:900].reshape(30, 30)  # e.g. a per-channel parameter per neuron
+    d = encode_array(a, compact=True)
+    assert "grid" not in d and d["palette"]["bits"] == bits
+    back = decode_array(json.loads(json.dumps(d)))
+    np.testing.assert_array_equal(back.view(np.uint32), a.view(np.uint32))
+
+
+def test_palette_keeps_negative_zero_and_nan_free_values_exact():
+    a = np.array([-0.0, 0.0, 1e-45, -0.0] * 8, np.float32)
+    d = encode_array(a, compact=True)
+    assert "palette" in d
+    np.testing.assert_array_equal(decode_array(d).view(np.uint32), a.view(np.uint32))
+
+
+def test_palette_only_where_smaller():
+    assert "palette" not in encode_array(np.float32([1.5, 2.25, 3.125]) ** 2 / 7, compact=True)  # 3 of 3 distinct
+
+
+def test_palette_index_order():
+    # index = nibble - 8 stored two's complement: nibble 0x8 is value 0, 0x9 value 1, 0xA value 2
+    np.testing.assert_array_equal(decode_array(_palette(bytes([0x98, 0x0A]), (3,))), np.float32([0.25, -1.5, 3.0]))
+
+
+@pytest.mark.parametrize("d,msg", [
+    (_palette(bytes([0x98, 0x0B]), (3,)), "palette index 3 beyond its 3 values"),
+    (_palette(bytes([0x98, 0x1A]), (3,)), "padding nibble after the last 4-bit value is not zero"),
+    (_palette(bytes([0x98]), (3,)), r"1 bytes stored for 3 4-bit values \(need 2\)"),
+    (_palette(bytes(2), (2,), bits=5), r"palette bits 5 is not one of \(4, 8\)"),
+    (_palette(bytes(1), (2,), values=range(17)), "at most 16 float32 values"),
+    (_palette(bytes(1), (2,), values=()), "palette of 0 bytes: need 1 to 16 float32 values"),
+    ({**_palette(bytes(1), (2,)), "dtype": "float64"}, "a palette array must be float32, not 'float64'"),
+    ({**_palette(bytes(1), (2,)), "palette": {"bits": 4}}, "palette must hold exactly 'bits' and 'b64'"),
+    ({**_palette(bytes(1), (2,)), "grid": {"bits": 4, "scale": 1.0}}, "a grid or a palette, not both"),
+])
+def test_malformed_palette_arrays_are_refused(d, msg):
+    with pytest.raises(EdgesnnError, match=rf"node 'lif' field 'alpha': malformed stored array \(.*{msg}.*\)"):
+        decode_array(d, "node 'lif' field 'alpha'")

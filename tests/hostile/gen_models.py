@@ -239,6 +239,13 @@ def gen_model_cases(g: Gen) -> None:
          r"\(need 8192\)\)"),
         ("grid-overflow", lambda d: _node(d, "fc1").update(weight=_grid_b64(scale=float(np.float32(3e38)), fill=0x77)),
          r"{P}: node 'fc1': field 'weight' has a non-finite value \(inf\) at index \(0, 0\)"),
+        ("palette-index-beyond", lambda d: _node(d, "lif1").update(alpha=_palette_b64(fill=0xA9)),
+         r"{P}: node 'lif1' field 'alpha': malformed stored array \(palette index 2 beyond its 2 values\)"),
+        ("palette-bits", lambda d: _node(d, "lif1").update(alpha=_palette_b64(bits=2)),
+         r"{P}: node 'lif1' field 'alpha': malformed stored array: palette.bits: 2 is not one of \[4, 8\]"),
+        ("palette-and-grid", lambda d: _node(d, "lif1").update(alpha={**_palette_b64(), "grid": {"bits": 4,
+                                                                                                "scale": 1.0}}),
+         r"{P}: node 'lif1' field 'alpha': malformed stored array \(an array has a grid or a palette, not both\)"),
         ("threshold-zero", lambda d: _node(d, "lif1")["threshold"].update(_f32_b64([0.0] * 128)),
          r"{P}: node 'lif1' \(LIF\): field 'threshold' must be positive"),
         ("alpha-above-one", lambda d: _node(d, "lif1")["alpha"].update(_f32_b64([1.5] * 128)),
@@ -368,6 +375,14 @@ def _grid_b64(bits=4, scale=0.015625, dtype="float32", nbytes=None, fill=0x21, d
     if drop:
         grid.pop(drop)
     return {"dtype": dtype, "shape": [128, 64], "grid": grid, "b64": base64.b64encode(bytes([fill]) * n).decode()}
+
+
+def _palette_b64(bits=4, fill=0x98) -> dict:
+    """lif1's alpha of digits_mlp ([128]) as a palette of two values, with one thing wrong."""
+    import base64
+    vals = base64.b64encode(np.float32([0.9, 0.8]).astype("<f4").tobytes()).decode()
+    return {"dtype": "float32", "shape": [128], "palette": {"bits": bits, "b64": vals},
+            "b64": base64.b64encode(bytes([fill]) * 64).decode()}
 
 
 def _f64_b64(values) -> dict:
