@@ -144,7 +144,8 @@ def main(argv=None) -> int:
                      "search_seconds": round(search_s, 1), "max_drop": MAX_DROP, "menu": menu, "boards": per_board,
                      "command": "python examples/plan_real.py --models " + name
                                 + (f" --boards {' '.join(args.boards)}" if args.boards else "")
-                                + (f" --val {args.val}" if args.val != 128 else "")}
+                                + (f" --val {args.val}" if args.val != 128 else "")
+                                + (" --no-measure" if args.no_measure else "")}
         save_json(args.out, out)
         fits = sorted(b for b, r in per_board.items() if r["fits"])
         pick = next((b for b in PREFERRED if b in fits), fits[0] if fits else None)
