@@ -1,6 +1,6 @@
 """Train the real-sized example models (the architectures of bench/real_models.py) and save them small.
 
-    python examples/train_real.py                        # all four, one after another (~30 min on one core)
+    python examples/train_real.py                        # all four, one after another (~40 min on one core)
     python examples/train_real.py --only mnist_mlp --epochs 2
 
     nmnist_cnn   2x34x34 -> Conv 12@5x5 -> LIF -> SumPool 2 -> Conv 32@5x5 -> LIF -> SumPool 2 -> Flatten
@@ -17,13 +17,13 @@
 Each model is trained in float (surrogate gradients, Adam, cosine schedule, the best validation epoch kept),
 then fine-tuned with quantization in the loop at 4-bit weights (edgesnn.train.qat_finetune, 16-bit state,
 nearest rounding, calibrated on the first CALIB validation inputs). Its weights are then set to the
-deployed grid (integer times the layer's scale), so the saved float graph is the 4-bit model and is stored
-4-bit packed (Graph.save(compact=True): exact, a quarter of int8's... an eighth of float32's bytes).
+deployed grid (integer times the layer's scale), so the saved float graph is the 4-bit model, stored 4-bit
+packed (Graph.save(compact=True): exact, an eighth of float32's bytes; per-channel neuron parameters as palettes).
 
 Data: the split of examples/train_examples.py (1222 train / 215 val / 360 test digits). Event and sequence
 recordings and rate codes are made in chunks of CHUNK digits, chunk k of a split with seed base + k, so the
 first CHUNK test digits can be regenerated alone (the tests do). Nothing generated is committed: the
-validation and test sets go to examples/data/real_*.npz (git-ignored), rewritten by every run.
+validation and test sets go to examples/data/real/ (git-ignored), rewritten by every run.
 
 The models and their results.json go to examples/models/real/, not examples/models/: what enumerates the
 small examples there (the runtime's bit-exactness and sanitizer tests, the loader fuzzer, calibration's
@@ -168,8 +168,8 @@ def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
     data = task_data(task)
     data_seconds = time.perf_counter() - t_data
     (tr, y_tr), (va, y_va), (te, y_te) = data["train"], data["val"], data["test"]
-    save_dataset(out / "data" / f"real_{task}_val.npz", va, y_va)
-    save_dataset(out / "data" / f"real_{task}_test.npz", te, y_te)
+    save_dataset(out / "data" / f"real/{task}_val.npz", va, y_va)
+    save_dataset(out / "data" / f"real/{task}_test.npz", te, y_te)
     s = dict(SETTINGS[name])
     if epochs:
         s["epochs"], s["qat_epochs"] = epochs, max(1, epochs // 4)
@@ -210,8 +210,8 @@ def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
     totals, n = sim.totals(), len(y_te)
     entry = {
         "model": f"{name}.json",
-        "test_data": f"real_{task}_test.npz",
-        "val_data": f"real_{task}_val.npz",
+        "test_data": f"real/{task}_test.npz",
+        "val_data": f"real/{task}_val.npz",
         "data_command": f"python examples/train_real.py --data-only {task}",
         "dataset": DATASETS[task],
         "test_samples": int(n),
@@ -264,8 +264,8 @@ def main(argv=None) -> int:
         for task in args.data_only:
             d = task_data(task, ("val", "test"))
             for part, (x, y) in d.items():
-                save_dataset(args.out / "data" / f"real_{task}_{part}.npz", x, y)
-                print(f"data/real_{task}_{part}.npz: {x.shape}")
+                save_dataset(args.out / "data" / f"real/{task}_{part}.npz", x, y)
+                print(f"data/real/{task}_{part}.npz: {x.shape}")
         return 0
     results_path = args.out / MODELS_DIR / "results.json"
     for name in args.only or list(SETTINGS):
