@@ -452,8 +452,8 @@ def _fast_neuron(qgraph, node, ql) -> bool:
     """Whether the runtime runs this layer on its int32 fast path (runtime_c/src/kernels/esn_neuron.c,
     esn_neuron_fast; checked there once per call, mirrored here): deterministic rounding, v kept (not stateless)
     in at most 16 bits, bias and v_reset stored per layer or channel with |bias| <= esn_bias_max; IF/LIF/LI:
-    alpha and threshold per layer or channel, or per neuron at 16 bits (LI: alpha; LIF: both per neuron, or both
-    not, v stored at 16 bits); IF/LIF: one spike a step, no late reset; LI: decay_bits <= 15;
+    alpha and threshold per layer or channel, or per neuron (LI: alpha at 16 bits; LIF: both per neuron, each at
+    8 or 16 bits, or both not); IF/LIF: one spike a step, no late reset; LI: decay_bits <= 15;
     ALIF: state at 8 or 16 bits, decay_bits <= 15, b0 and beta per layer or channel with beta in [0, 2^16),
     and alpha, rho, eta_inc all per layer or channel or all per neuron at 16 bits."""
     cfg, shape = qgraph.config, node.neuron_shape
@@ -465,9 +465,12 @@ def _fast_neuron(qgraph, node, ql) -> bool:
     def per_neuron16(k: str) -> bool:
         return k in store and store[k][1] == PM_ELEM and store[k][2] == 16
 
+    def per_neuron(k: str) -> bool:   # at 8 or 16 bits
+        return k in store and store[k][1] == PM_ELEM and store[k][2] in (8, 16)
+
     bias = np.asarray(ql.params.get("bias", 0))
     if (cfg.rounding == "stochastic" or cfg.state_bits > 16 or not all(map(once, ("bias", "v_reset")))
-            or not (once("threshold") or per_neuron16("threshold"))
+            or not (once("threshold") or per_neuron("threshold"))
             or (bias.size and int(np.abs(bias).max()) > _bias_max(cfg.decay_bits))):
         return False
     if node.kind != "IF" and not np.any(ql.params["alpha"]) and node.kind != "ALIF":
@@ -479,8 +482,8 @@ def _fast_neuron(qgraph, node, ql) -> bool:
                     and int(beta.min()) >= 0 and int(beta.max()) <= 0xFFFF
                     and (all(map(per_neuron16, consts)) if per_neuron16("alpha") else all(map(once, consts))))
     if not (once("threshold") if once("alpha") else
-            per_neuron16("alpha") and (node.kind == "LI" or node.kind == "LIF" and not once("threshold")
-                                       and cfg.state_bits > 8)):
+            per_neuron16("alpha") if node.kind == "LI" else
+            node.kind == "LIF" and per_neuron("alpha") and not once("threshold")):
         return False
     if node.kind == "LI":
         return cfg.decay_bits <= 15
