@@ -71,7 +71,20 @@ def _local_call(job):
     return fn(_LOCAL["state"], task)
 
 
-class LocalExecutor:
+class _Executor:
+    """What every executor shares: a context manager that closes it (a Ray connection it opened, a pool)."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LocalExecutor(_Executor):
     spec = "local"
 
     def __init__(self, workers: int | None = None):
@@ -83,15 +96,6 @@ class LocalExecutor:
 
     def start(self):
         return self
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @contextmanager
     def session(self, setup, shared):
@@ -170,7 +174,7 @@ def _check_reachable(address: str) -> None:
                             "running there, and the port open?") from None
 
 
-class RayExecutor:
+class RayExecutor(_Executor):
     def __init__(self, address: str | None = None, workers: int | None = None):
         self.address = address
         self.spec = "ray" + (f":{address}" if address else "")
@@ -225,12 +229,6 @@ class RayExecutor:
         if self._owned and self._ray is not None:
             self._ray.shutdown()
         self._ray, self._owned = None, False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @contextmanager
     def session(self, setup, shared):
