@@ -18,6 +18,7 @@ from tabulate import tabulate
 from . import __version__, api
 from .artifact import check_writable, load_json, save_json
 from .board import board_detail, board_info, catalogue_info, catalogue_table, get_board, load_catalogue
+from .calibrate.bench import DEFAULT_COUNT
 from .data import load_inputs
 from .demo import run_demo
 from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
@@ -657,7 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the measurements go (default: next to CAL.json, BOARD.measurements.jsonl)")
     s.add_argument("--refit", metavar="FILE.jsonl", help="fit these measurements; run no microbenchmarks")
     s.add_argument("--port", metavar="DEV", help="a real board's serial port (e.g. /dev/ttyACM0)")
-    s.add_argument("--benchmarks", type=int, default=96, metavar="N", help="microbenchmarks to run (default 96)")
+    s.add_argument("--benchmarks", type=int, default=DEFAULT_COUNT, metavar="N",
+                   help=f"microbenchmarks to run (default {DEFAULT_COUNT})")
     s.add_argument("--inputs", type=int, default=10, metavar="N", help="test inputs per held-out model (default 10)")
     s.add_argument("--no-held-out", action="store_true", help="skip the held-out example models")
     s.add_argument("--no-cycles", action="store_true",

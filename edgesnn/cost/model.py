@@ -29,6 +29,7 @@ with it, int16 the reference loop):
               neuron.cycles_per_noise_key * invocations, neuron.cycles_per_noise_draw * neuron_updates * draws
                         stochastic rounding (noise_draws: draws per update of the kind)
               neuron[.fast].cycles_per_channel * (channels - 1) * invocations   per-channel parameter fetches
+              neuron.fast.cycles_per_width_select_update * neuron_updates   LIF's per-neuron loop with 8-bit loads
               neuron.cycles_per_neuron_param * neuron_updates * arrays stored per neuron   their loads
 
 A name that the coefficients lack falls back to the next more generic one (affine.int8.cycles_per_synop
@@ -111,7 +112,7 @@ for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel
            "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
            "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param", "cycles_per_noise_key",
-           "cycles_per_noise_draw"):
+           "cycles_per_noise_draw", "cycles_per_width_select_update"):
     PRIORS[_k] = (0.0, ZERO_SRC)
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
@@ -410,6 +411,8 @@ def layer_info(qgraph) -> dict:
             d["reset"] = "subtract_late" if node.reset_late else node.reset
         if node.kind in FAST_NEURON_KINDS and ql is not None:
             d["fast"] = _fast_neuron(qgraph, node, ql)
+            if d["fast"] and node.kind == "LIF" and _pern_width_select(node, ql):
+                d["width_select"] = True
         if node.stateful and ql is not None:  # per-channel parameters are fetched once per channel, per-neuron
             shape = sched.shapes[name]        # ones at every update
             d["channels"] = int(shape[0]) if len(shape) >= 2 else 1
@@ -490,6 +493,15 @@ def _fast_neuron(qgraph, node, ql) -> bool:
     return bool(node.max_spikes == 1 and not node.reset_late)
 
 
+def _pern_width_select(node, ql) -> bool:
+    """Whether a fast LIF layer with per-neuron alpha and threshold runs the loop that selects each load's width
+    (esn_lif_run's pern 2: either stored at 8 bits), not the one with constant 16-bit steps."""
+    shape = node.neuron_shape
+    store = {k: param_storage(np.asarray(ql.params[k]).reshape(shape), len(shape) >= 2)
+             for k in ("alpha", "threshold") if k in ql.params}
+    return all(mode == PM_ELEM for _, mode, _ in store.values()) and any(b != 16 for _, _, b in store.values())
+
+
 def _graded_input(g, name: str) -> bool:
     """Whether a layer's events can carry counts above 1 (a pool's window sums, several spikes per step):
     those take the multiply loop instead of the add-a-row kernel. The graph's input counts as spikes."""
@@ -517,6 +529,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
              f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}
         if info.get("wide_state"):
             t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
+        if info.get("width_select"):   # per-neuron alpha/threshold at 8 bits: a compare-and-select a load
+            t["neuron.fast.cycles_per_width_select_update"] = c.get("neuron_updates", 0.0)
         if info.get("noise_draws") is not None:   # stochastic rounding: the streams keyed per call, a draw each
             t["neuron.cycles_per_noise_key"] = inv
             t["neuron.cycles_per_noise_draw"] = c.get("neuron_updates", 0.0) * info["noise_draws"]

@@ -157,3 +157,20 @@ def test_stochastic_rounding_prices_its_noise_draws():
                 assert t["neuron.cycles_per_noise_draw"] == 40.0 * noise_draws(d["kind"]), (n, t)
             else:
                 assert "neuron.cycles_per_noise_draw" not in t and "neuron.cycles_per_noise_key" not in t
+
+
+def test_per_neuron_lif_at_8_bits_prices_its_width_select():
+    """The digits MLP's lif1 (alpha and threshold per neuron) runs the fast loop with constant 16-bit steps at the
+    default precision and the width-selecting one when a plan stores them at 8 bits (6 decay bits, 8-bit state):
+    only the latter carries neuron.fast.cycles_per_width_select_update."""
+    from edgesnn.cost.model import layer_info, layer_terms
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, _ = load_dataset(DATA / "digits_val.npz")
+    counts = {"neuron_updates": 64.0, "invocations": 4.0}
+    for cfg, select in ((QuantConfig(), False), (QuantConfig(weight_bits=4, state_bits=8, decay_bits=6), True)):
+        info = layer_info(quantize(g, cfg, x[:8]))["layers"]["lif1"]
+        assert info["fast"] and info["per_neuron_params"] == 2, info
+        t = layer_terms(info, counts)
+        assert ("neuron.fast.cycles_per_width_select_update" in t) == select, (cfg, t)
+        if select:
+            assert t["neuron.fast.cycles_per_width_select_update"] == 64.0
