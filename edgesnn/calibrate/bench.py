@@ -58,6 +58,7 @@ class BenchSpec:
     exit: bool = False     # the entropy exit test on (never firing: threshold 0)
     state_bits: int = 16   # stored as int8 up to 8 bits, int16 up to 16, else int32
     rounding: str = "nearest"  # stochastic takes the generic neuron loop, a noise draw per shifted product
+    decay_bits: int = 12   # at 6 (as plans pick) per-neuron decays are stored at 8 bits: their own loops
     conv: tuple = ()       # (C_in, H, W, kernel, stride, padding, pool)
     schedule: str = "time-step-major"
 
@@ -73,7 +74,8 @@ def _neuron(kind: str, name: str, n: int, thr: float, rng) -> ir.Node:
     alpha = rng.uniform(0.7, 0.98, n) if rng.random() < 0.5 else np.full(n, rng.uniform(0.7, 0.98))
     # thresholds and biases per neuron or one for the layer too: the runtime loads per-neuron ones at every update
     spread = rng.uniform(0.8, 1.2, n) if rng.random() < 0.5 else ones
-    base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n) if rng.random() < 0.5 else rng.normal(0, 0.05, n)}
+    # per-neuron biases (a quarter: the fast paths take biases once per layer, as the example models have them)
+    base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n) if rng.random() < 0.75 else rng.normal(0, 0.05, n)}
     row = KINDS[kind]
     if not row.spiking:
         extra = {"alpha": alpha}
@@ -178,9 +180,10 @@ def inputs(spec: BenchSpec, n: int, steps: int) -> np.ndarray:
 
 
 def quantized(spec: BenchSpec, x: np.ndarray):
-    """The benchmark's QGraph: its weight and state widths and rounding; the exit test on when the spec says."""
+    """The benchmark's QGraph: its weight, state and decay widths and rounding; the exit test on when the spec says."""
     q = quantize(build(spec), QuantConfig(weight_bits=spec.weight_bits, state_bits=spec.state_bits,
-                                          current_bits=spec.state_bits, rounding=spec.rounding), x)
+                                          current_bits=spec.state_bits, rounding=spec.rounding,
+                                          decay_bits=spec.decay_bits), x)
     return q.with_exit(0) if spec.exit else q
 
 
@@ -231,6 +234,7 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
                                # weight width; plans pick narrow state, and truncate or stochastic rounding; half the
                                # recurrent ones at 16 bits, nearest: in reach of the fast paths (two inputs summed)
                                state_bits=16 if i % 8 == 2 else (16, 8, 12, 24)[(i + i // 8) % 4],
+                               decay_bits=6 if i % 5 in (1, 3) else 12,
                                rounding="nearest" if i % 8 == 2 else
                                "stochastic" if i % 9 == 5 else ("truncate" if (i // 4) % 2 else "nearest")))
     return specs
