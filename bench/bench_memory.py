@@ -241,7 +241,7 @@ def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STAT
     res = ExampleResult(name, n, int(fcorrect.sum()), float32=float32_bytes(g, x), searched=len(configs))
     # model bytes of every candidate as lowered (the ELF of the chosen one is checked against them below);
     # the float simulation behind quantize's ranges runs once, as in the search
-    with quant_search._cached_ranges(g, x):
+    with quant_search.observed_once(g, x):
         sizes = [lowered_bytes(quantize(g, c, x), counters=False) for c in configs]
     cands = [(c, int(e.correct.sum()), w + p + a) for c, e, (w, p, a) in zip(configs, evs, sizes)]
     res.candidates = cands
