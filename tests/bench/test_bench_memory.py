@@ -34,9 +34,11 @@ def test_the_rule_takes_the_fewest_bytes_within_then_accuracy_then_fewer_bits():
 
 @pytest.mark.needs_arm_gcc
 @pytest.mark.needs_c_ext
-def test_chosen_setting_is_within_one_point_and_its_elf_bytes_are_the_lowerings(boards, fw_cache):
+def test_chosen_setting_is_within_one_point_and_its_elf_bytes_are_the_lowerings(boards, tmp_path):
+    # the release library builds in a folder of its own: inside the shared firmware cache it would create that
+    # cache with the default mode, which the cache then refuses (it must be private) for every later test
     r = search_example("digits_mlp", boards[EXAMPLE_BOARD], weight_bits=(3, 4, 8), state_bits=(8, 16),
-                       cache_dir=fw_cache, test=False)
+                       cache_dir=tmp_path, test=False)
     assert r.n_val == 216 and len(r.candidates) == 6
     assert r.config is not None and within(r.float_correct, r.quant_correct, r.n_val)
     assert 100 * (r.float_correct - r.quant_correct) <= r.n_val
