@@ -33,7 +33,8 @@ toolchain:
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,data]'
+	@# cluster: Ray, for `--executor ray` and its tests (tests/plan/test_executor.py), which skip only without it
+	$(PY) -m pip install -q -e '.[dev,data,cluster]'
 	@# torch for the trainer's tests (extra `train`); on these machines this pin is a local CPU wheel
 	$(PY) -m pip install -q 'torch==2.13.0' || echo "note: torch 2.13.0 unavailable: the training tests will skip"
 	touch $@

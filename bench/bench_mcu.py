@@ -75,9 +75,11 @@ def _neuron(kind: str, n: int):
     raise ValueError(f"neuron kind {kind!r}: one of {NEURON_KINDS}")
 
 
-def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI", state_bits: int = 16):
+def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI", state_bits: int = 16,
+                 weight_bits: int = 8):
     """Input(fan_in) -> Linear(fan_in -> fan_out) -> neuron `kind` (the node is named "li" whatever its
-    kind; an LI readout by default) -> Output, quantized to int8 weights and v at `state_bits`."""
+    kind; an LI readout by default) -> Output, quantized to `weight_bits` weights (int8 by default) and v at
+    `state_bits`."""
     from edgesnn.graph import Graph, ir
     from edgesnn.quantize import QuantConfig, quantize
     rng = np.random.default_rng(seed)
@@ -85,7 +87,7 @@ def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = 
     nodes = {"in": ir.Input(name="in", shape=(fan_in,)), "fc": ir.Linear(name="fc", weight=w),
              "li": _neuron(kind, fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
     edges = [("in", "fc"), ("fc", "li"), ("li", "out")]
-    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(8, state_bits), spikes(8, 10, 0.5, fan_in))
+    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(weight_bits, state_bits), spikes(8, 10, 0.5, fan_in))
 
 
 def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1) -> np.ndarray:
@@ -93,7 +95,7 @@ def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1)
 
 
 def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None, cycles: bool = False,
-            kind: str = "LI", builtin: bool = False, state_bits: int = 16) -> list[dict]:
+            kind: str = "LI", builtin: bool = False, state_bits: int = 16, weight_bits: int = 8) -> list[dict]:
     """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate. cycles:
     also trace the executed instructions (QemuTarget(trace=...)) and add the estimated cycles
     (edgesnn.firmware.cycles, the board's core) of the dense layer ("cycles") and of the neuron layer
@@ -103,7 +105,7 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
     from edgesnn.firmware import cycles as C
     from edgesnn.firmware.runtime import build_runtime_firmware
     from edgesnn.runtime.binding import run_c
-    q = dense_qgraph(fan_out, kind=kind, state_bits=state_bits)
+    q = dense_qgraph(fan_out, kind=kind, state_bits=state_bits, weight_bits=weight_bits)
     fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir, builtin=builtin)
     rows = []
     tmp = tempfile.TemporaryDirectory() if cycles else None
@@ -190,7 +192,8 @@ def conv_table(board, steps: int = 4) -> str:
 # The functions that add weight rows into the accumulators (esn_synaptic.c, esn_synaptic_dsp.c; the rest of the
 # layer's window is the output fill, the input scan, the event loop and the runtime's bookkeeping).
 DENSE_KERNELS = ("esn_rows_words_s8", "esn_rows_edge_s8", "esn_add_rows_s8_dsp", "esn_add_row_s8_dsp",
-                 "esn_add_words_s8_dsp", "esn_add_row_p4_dsp", "esn_row_mac", "esn_p4_pairs")
+                 "esn_add_words_s8_dsp", "esn_add_row_p4_dsp", "esn_row_mac", "esn_p4_pairs",
+                 "esn_add_row_b1_dsp")
 
 
 def dense_cycles_table(board, fan_outs=(64, 256), rates=(0.05, 0.5), steps: int = 20, builtin: bool = False) -> str:
@@ -319,6 +322,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cycles", action="store_true", help="also estimated cycles per synop and per neuron update, "
                                                           "per core (QEMU instruction traces; slower)")
+    ap.add_argument("--weight-bits", type=int, default=8, metavar="B",
+                    help="the dense table's weights (default 8; 1: binary, 4: packed nibbles)")
     ap.add_argument("--neurons", action="store_true", help="only the neuron table: instructions and estimated "
                                                            "cycles per update of each kind at 8- and 16-bit state")
     args = ap.parse_args(argv)
@@ -328,8 +333,8 @@ def main(argv=None) -> int:
         return 0
     table = []
     for f in FAN_OUTS:
-        ref = measure(board, f, dsp=False, steps=args.steps)
-        opt = measure(board, f, dsp=True, steps=args.steps)
+        ref = measure(board, f, dsp=False, steps=args.steps, weight_bits=args.weight_bits)
+        opt = measure(board, f, dsp=True, steps=args.steps, weight_bits=args.weight_bits)
         slope = {}
         for name, rows in (("ref", ref), ("dsp", opt)):
             lo, hi = rows[0], rows[-1]
@@ -338,7 +343,8 @@ def main(argv=None) -> int:
             ipr, ipo = r["instructions"] / r["synops"], o["instructions"] / o["synops"]
             table.append([f, f"{r['rate']:.0%}", r["synops"], f"{ipr:.2f}", f"{ipo:.2f}", f"{ipr / ipo:.2f}x",
                           f"{slope['ref']:.2f}", f"{slope['dsp']:.2f}", f"{slope['ref'] / slope['dsp']:.2f}x"])
-    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {board.id} (QEMU -icount shift=0, "
+    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {args.weight_bits}-bit weights, {board.id} "
+          f"(QEMU -icount shift=0, "
           f"1 tick = {1e9 / board.firmware['tick_hz']:g} instructions), {args.steps} steps")
     print(tabulate(table, headers=["fan-out", "rate", "synops", "ref /synop", "dsp /synop", "ratio",
                                    "ref marginal", "dsp marginal", "ratio"], tablefmt="simple",

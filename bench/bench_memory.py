@@ -19,17 +19,22 @@ own validation set, results.json's val_data):
   rule      among the settings whose validation accuracy is at most 1 point below the float model's
             (100 x (correct_float - correct_quant) <= N, N the validation inputs), the one with the fewest
             model bytes; ties go to the higher accuracy, then the fewer weight bits, then state bits.
-  measured  the chosen setting compiled into the runtime firmware of qemu-mps2-an386 (arm-none-eabi-gcc,
-            builds cached under the temp dir): model bytes = the sizes of the ELF's parameter tables of the
-            generated model.c (symbols snn_<node>_<slot>: weights and parameters, in flash) + the runtime's
-            arena (Lowered.arena_bytes = esn_arena_size(), checked against the ELF's esn_fw_arena). The node,
+  measured  the chosen setting as a release build: the library `edgesnn export-c --no-counters` writes
+            (counters compiled out: ESN_ENABLE_COUNTERS 0), its sources and its example MCU main compiled
+            for Cortex-M4 (arm-none-eabi-gcc -Os, -mfpu=fpv4-sp-d16, linked with --gc-sections, nano and
+            nosys specs; builds under the temp dir): model bytes = the sizes of the ELF's parameter tables of
+            the generated model.c (symbols snn_<node>_<slot>: weights and parameters, in flash) + the
+            runtime's arena (the context's arena member, sizeof(snn_ctx.arena), read from the ELF; equal to
+            Lowered.arena_bytes lowered with counters=False = esn_arena_size() of that runtime). The node,
             edge and model descriptors (snn_nodes, snn_edges, snn_model) are shown beside, not counted (a
-            float32 runtime would carry the same). Without the cross compiler the lowering's figures stand
-            (the blob's parameter bytes + arena) and the table says so.
+            float32 runtime would carry the same). The arena with counters compiled in (edgesnn run/profile's
+            firmware) is shown in the notes. Without the cross compiler the lowering's figures stand (the
+            blob's parameter bytes + the release arena) and the table says so.
   float32   the same program at 32 bits: 4 B x every parameter element the runtime stores (weights, biases,
             neuron parameters, once per layer or channel where uniform, as lowered) + the runtime's arena
             for the same graph with every state variable at 32 bits (its spike and current buffers are
-            int32 already; same fixed part, same memory plan). A note also gives the ratio by the plainer
+            int32 already; same fixed part, same memory plan, and the same release rule as the model's:
+            counters compiled out, lowered with counters=False). A note also gives the ratio by the plainer
             rule 4 x (all float graph parameters, per neuron) + 4 x (every kept node output + state).
 """
 
@@ -38,6 +43,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,9 +62,9 @@ from edgesnn.board import load_catalogue  # noqa: E402
 from edgesnn.cost import memory_terms  # noqa: E402
 from edgesnn.data import load_dataset  # noqa: E402
 from edgesnn.emit import to_blob  # noqa: E402
+from edgesnn.emit.library import library_files  # noqa: E402
 from edgesnn.firmware import build as F  # noqa: E402
 from edgesnn.firmware.elf import Elf  # noqa: E402
-from edgesnn.firmware.runtime import build_runtime_firmware, input_staging_bytes  # noqa: E402
 from edgesnn.graph import Graph  # noqa: E402
 from edgesnn.graph.simulate import simulate  # noqa: E402
 from edgesnn.lower import align8, lower  # noqa: E402
@@ -76,7 +83,11 @@ WEIGHT_BITS = tuple(range(2, 9))
 STATE_BITS = tuple(range(8, 17))
 MAX_DROP_PTS = 1.0
 TARGET_RATIO = 6.0
-C_NAME = "snn"  # the generated model.c's prefix (build_runtime_firmware's)
+C_NAME = "snn"  # the exported library's prefix (its model.c's tables are snn_<node>_<slot>)
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-std=c99", "-Os",
+            "-ffunction-sections", "-fdata-sections"]
+# the release library's arena, as the compiler lays out its context (read from the ELF: symbol snn_probe_arena)
+PROBE = f'#include "{C_NAME}.h"\nconst uint32_t {C_NAME}_probe_arena = (uint32_t)sizeof((({C_NAME}_ctx *)0)->arena);\n'
 FLOAT32 = QuantConfig(weight_bits=16, state_bits=32, current_bits=32)  # every state variable at 32 bits
 
 
@@ -110,32 +121,35 @@ def choose(float_correct: int, n: int, cands: list[tuple[QuantConfig, int, int]]
     return min(ok, key=lambda i: (cands[i][2], -cands[i][1], cands[i][0].weight_bits, cands[i][0].state_bits))
 
 
-def lowered_bytes(qgraph) -> tuple[int, int, int]:
+def lowered_bytes(qgraph, counters: bool = True) -> tuple[int, int, int]:
     """(weight bytes, other parameter bytes, arena bytes) of `qgraph` as lowered (what the blob and model.c
-    hold, and esn_arena_size())."""
-    low = lower(qgraph)
+    hold, and esn_arena_size() of a runtime built with ESN_ENABLE_COUNTERS = counters)."""
+    low = lower(qgraph, counters=counters)
     weights = sum(nd.param_nbytes(s) for nd in low.nodes for s in nd.params if s == "weight")
     params = sum(nd.param_nbytes(s) for nd in low.nodes for s in nd.params if s != "weight")
     return weights, params, low.arena_bytes
 
 
 def float32_bytes(graph: Graph, calib: np.ndarray) -> dict:
-    """The float32 counterpart (module docstring): 'params' + 'arena' = 'total' (same layout at 32 bits), and
+    """The float32 counterpart (module docstring): 'params' + 'arena' = 'total' (same layout at 32 bits, counters
+    compiled out as in the model's release build; 'counting_total' with them compiled in), and
     'plain' by the plainer rule 4 x (graph parameters) + 4 x (kept node outputs + state variables)."""
-    low = lower(quantize(graph, FLOAT32, calib))
+    q = quantize(graph, FLOAT32, calib)
+    low = lower(q, counters=False)  # the release rule, as the model's
     params = 4 * sum(int(nd.params[s].size) for nd in low.nodes for s in nd.params)
     kept = sum(nd.out_size for nd in low.nodes if nd.kind not in ("Output", "Flatten"))
     state = sum(nd.n_state * nd.out_size for k, nd in enumerate(low.nodes) if low.state_bytes(k))
     return {"params": params, "arena": low.arena_bytes, "total": params + low.arena_bytes,
+            "counting_total": params + lower(q).arena_bytes,   # counters compiled in, both sides
             "plain": 4 * graph.parameter_count() + 4 * (kept + state)}
 
 
 @dataclass
 class FirmwareBytes:
-    """A compiled-in model's bytes read from its firmware ELF (or, where none could be built, the lowering's)."""
+    """A release build's model bytes read from its ELF (or, where none could be built, the lowering's)."""
     params: int            # sum of the snn_<node>_<slot> tables (weights and parameters)
     descriptors: int       # snn_nodes + snn_edges + snn_model
-    arena_symbol: int      # esn_fw_arena: the runtime's arena (+ input staging), 8-aligned
+    arena: int             # sizeof(snn_ctx.arena): the runtime's arena in the library's context
     source: str            # the ELF's path, or why the lowering's figures stand
     symbols: dict = field(default_factory=dict)
 
@@ -144,19 +158,43 @@ class FirmwareBytes:
         return self.source.endswith(".elf")
 
 
-def firmware_bytes(board, qgraph, cache_dir: Path | None) -> FirmwareBytes:
-    """Builds `qgraph` into `board`'s runtime firmware (compiled in) and reads its model tables from the ELF."""
-    low = lower(qgraph)
+def _symbol_u32(elf: Elf, name: str) -> int:
+    """The value of a const uint32_t symbol, from its section's bytes."""
+    sym = elf.symbols()[name]
+    for i, sec in enumerate(elf.sections):
+        if sec.alloc and not sec.nobits and sec.addr <= sym.value < sec.addr + sec.size:
+            return int.from_bytes(elf.section_data(i)[sym.value - sec.addr: sym.value - sec.addr + 4], "little")
+    raise RuntimeError(f"{elf.path}: {name} lies in no section with bytes")
+
+
+def release_bytes(qgraph, build_dir: Path) -> FirmwareBytes:
+    """Exports `qgraph` as the release library (export-c --no-counters), builds it with its MCU example main
+    for Cortex-M4 and reads its model tables and arena from the ELF (module docstring)."""
     try:
-        fw = build_runtime_firmware(board, qgraph, builtin=True, cache_dir=cache_dir)
-    except (F.ToolchainMissing, F.NoFirmwarePort) as e:
-        w, p, _ = lowered_bytes(qgraph)
-        return FirmwareBytes(w + p, 0, align8(low.arena_bytes + input_staging_bytes(board, low)),
-                             f"not built ({e}): the lowering's parameter bytes + arena")
-    syms = Elf(fw.elf).symbols()
+        cc = F.find_tool("arm-none-eabi-gcc")
+    except F.ToolchainMissing as e:
+        w, p, a = lowered_bytes(qgraph, counters=False)
+        return FirmwareBytes(w + p, 0, a, f"not built ({e}): the lowering's parameter bytes + release arena")
+    shutil.rmtree(build_dir, ignore_errors=True)
+    lib = library_files(qgraph, "cmake", C_NAME, counters=False)
+    for rel, data in lib.files.items():
+        (build_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (build_dir / rel).write_bytes(data)
+    (build_dir / "probe.c").write_text(PROBE)
+    sources = [*sorted((build_dir / "src").glob("*.c")), *sorted((build_dir / "runtime" / "src").rglob("*.c")),
+               build_dir / "examples" / "mcu" / "main.c", build_dir / "probe.c"]
+    elf = build_dir / f"{C_NAME}_release.elf"
+    cmd = [cc, *M4_FLAGS, f"-I{build_dir / 'include'}", f"-I{build_dir / 'runtime' / 'include'}",
+           f"-I{build_dir / 'src'}", f"-I{build_dir / 'runtime' / 'src'}", *map(str, sources), "--specs=nano.specs",
+           "--specs=nosys.specs", "-Wl,--gc-sections", f"-Wl,--undefined={C_NAME}_probe_arena", "-o", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"release build failed:\n{' '.join(cmd)}\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    e = Elf(elf)
+    syms = e.symbols()
     tables = {n: s.size for n, s in syms.items() if re.fullmatch(rf"{C_NAME}_\d+_\w+", n)}
     desc = sum(syms[n].size for n in (f"{C_NAME}_nodes", f"{C_NAME}_edges", f"{C_NAME}_model") if n in syms)
-    return FirmwareBytes(sum(tables.values()), desc, syms["esn_fw_arena"].size, str(fw.elf), tables)
+    return FirmwareBytes(sum(tables.values()), desc, _symbol_u32(e, f"{C_NAME}_probe_arena"), str(elf), tables)
 
 
 @dataclass
@@ -168,7 +206,8 @@ class ExampleResult:
     quant_correct: int = 0
     drop_ci: tuple[float, float, float] = (0.0, 0.0, 0.0)
     acc_ci: tuple[float, float] = (0.0, 0.0)
-    lowered: tuple[int, int, int] = (0, 0, 0)        # weights, params, arena as lowered
+    lowered: tuple[int, int, int] = (0, 0, 0)        # weights, params, arena as lowered (release: no counters)
+    counting_arena: int = 0                           # the arena with counters compiled in (run/profile firmware)
     fw: FirmwareBytes | None = None
     float32: dict = field(default_factory=dict)
     test: tuple[float, float, int] | None = None      # (float, quantized accuracy, inputs) on the test set
@@ -179,7 +218,7 @@ class ExampleResult:
 
     @property
     def model_bytes(self) -> int:
-        return self.fw.params + self.lowered[2]
+        return self.fw.params + self.fw.arena
 
     @property
     def ratio(self) -> float:
@@ -189,7 +228,8 @@ class ExampleResult:
 def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STATE_BITS,
                    max_drop_pts: float = MAX_DROP_PTS, cache_dir: Path | None = None, test: bool = True,
                    log=None) -> ExampleResult:
-    """The rule's setting for example model `name` and its model bytes measured on `board`'s firmware."""
+    """The rule's setting for example model `name` and its model bytes measured on its release build (for `board`'s
+    core, Cortex-M4; the board names the table)."""
     t0 = time.perf_counter()
     gpath, vpath, tpath = example_models()[name]
     g = Graph.load(gpath)
@@ -201,8 +241,8 @@ def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STAT
     res = ExampleResult(name, n, int(fcorrect.sum()), float32=float32_bytes(g, x), searched=len(configs))
     # model bytes of every candidate as lowered (the ELF of the chosen one is checked against them below);
     # the float simulation behind quantize's ranges runs once, as in the search
-    with quant_search._cached_ranges(g, x):
-        sizes = [lowered_bytes(quantize(g, c, x)) for c in configs]
+    with quant_search.observed_once(g, x):
+        sizes = [lowered_bytes(quantize(g, c, x), counters=False) for c in configs]
     cands = [(c, int(e.correct.sum()), w + p + a) for c, e, (w, p, a) in zip(configs, evs, sizes)]
     res.candidates = cands
     i = choose(res.float_correct, n, cands, max_drop_pts)
@@ -217,7 +257,8 @@ def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STAT
     res.drop_ci = paired_drop(fcorrect, evs[i].correct)
     res.acc_ci = wilson(res.quant_correct, n)
     q = quantize(g, res.config, x)
-    res.fw = firmware_bytes(board, q, cache_dir)
+    res.counting_arena = lower(q).arena_bytes
+    res.fw = release_bytes(q, Path(cache_dir or tempfile.gettempdir()) / f"release-{name}")
     if test:
         xt, yt = load_set(g, tpath)
         qt = quant_search.evaluate(g, [res.config], xt, yt, calib=x, workers=1)[0]
@@ -225,7 +266,7 @@ def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STAT
     res.seconds = time.perf_counter() - t0
     if log:
         log(f"{name}: {len(configs)} settings on {n} validation inputs, chosen w{res.config.weight_bits} "
-            f"s{res.config.state_bits}, firmware {'built' if res.fw.measured else 'not built'}, "
+            f"s{res.config.state_bits}, release build {'built' if res.fw.measured else 'not built'}, "
             f"{res.seconds:.1f} s")
     return res
 
@@ -254,20 +295,23 @@ def example_table(results: list[ExampleResult], board_id: str) -> str:
         rows.append([r.name, r.n_val, f"w{r.config.weight_bits} s{r.config.state_bits}",
                      _pct(r.float_correct, r.n_val),
                      f"{_pct(r.quant_correct, r.n_val)} ({100 * drop:+.1f} pt, {100 * lo:+.1f}..{100 * hi:+.1f})",
-                     f"{r.fw.params:,} / {a:,} / {r.model_bytes:,}", f"{r.fw.descriptors:,}", f32,
+                     f"{r.fw.params:,} / {r.fw.arena:,} / {r.model_bytes:,}", f"{r.fw.descriptors:,}", f32,
                      f"{r.ratio:.2f}x", f">= {TARGET_RATIO:g}x", "yes" if r.ratio >= TARGET_RATIO else "no"])
         checks = []
         if r.fw.measured:
             checks.append("ELF tables = lowered weights + params" if r.fw.params == w + p else
                           f"ELF tables {r.fw.params:,} B != lowered {w + p:,} B")
-            checks.append("esn_fw_arena = arena" if r.fw.arena_symbol == a else
-                          f"esn_fw_arena {r.fw.arena_symbol:,} B (arena {a:,} B + input staging)")
+            checks.append("ELF arena = lowered release arena" if r.fw.arena == align8(a) else
+                          f"ELF arena {r.fw.arena:,} B != lowered release arena {a:,} B")
         else:
             checks.append(r.fw.source)
         test = (f"test set ({r.test[2]} inputs): float {100 * r.test[0]:.1f} %, quantized {100 * r.test[1]:.1f} % "
                 f"({100 * (r.test[1] - r.test[0]):+.1f} pt)" if r.test else "")
         notes.append(f"  {r.name}: {r.searched} settings, {r.seconds:.1f} s; weights {w:,} B + params {p:,} B; "
                      f"accuracy 95 % Wilson {100 * r.acc_ci[0]:.1f}..{100 * r.acc_ci[1]:.1f} %; {'; '.join(checks)}; "
+                     f"with counters compiled in (both sides) the arena is {r.counting_arena:,} B: "
+                     f"{fl['counting_total']:,} / {r.fw.params + r.counting_arena:,} B = "
+                     f"{fl['counting_total'] / (r.fw.params + r.counting_arena):.2f}x; "
                      f"ratio by the plain rule {fl['plain']:,} B / {r.model_bytes:,} B = "
                      f"{fl['plain'] / r.model_bytes:.2f}x; {test}")
     table = tabulate(rows, ["model", "val N", "setting", "float %", "quant % (drop, 95 % paired CI)",
@@ -277,11 +321,12 @@ def example_table(results: list[ExampleResult], board_id: str) -> str:
     measured = all(r.fw is None or r.fw.measured for r in results)
     head = (f"Example models: the fewest model bytes within {MAX_DROP_PTS:g} point of float on the validation set "
             f"(weight bits {WEIGHT_BITS[0]}..{WEIGHT_BITS[-1]} x state bits {STATE_BITS[0]}..{STATE_BITS[-1]}), "
-            + (f"measured on the {board_id} firmware's ELF" if measured else
+            + (f"measured on the ELF of the release build ({board_id}'s core, Cortex-M4; counters compiled out)"
+               if measured else
                "NOT measured on firmware (see the notes): lowering's parameter bytes + arena"))
     foot = ("Drop = float - quantized, in points, with Newcombe's paired 95 % interval (edgesnn.plan.stats). Model B: "
-            "the ELF's snn_<node>_<slot> tables (weights + parameters, flash) / the runtime's arena (esn_arena_size, "
-            "SRAM) / total; descr. B: the node, edge and model descriptors, not counted. float32 B: 4 B x the "
+            "the ELF's snn_<node>_<slot> tables (weights + parameters, flash) / the runtime's arena (esn_arena_size of "
+            "the release runtime, SRAM) / total; descr. B: the node, edge and model descriptors, not counted. float32 B: 4 B x the "
             "parameter elements the runtime stores / the runtime's arena with every state variable at 32 bits "
             "(see the module docstring).")
     return "\n".join([head, table, foot, *notes])
@@ -331,8 +376,8 @@ def main() -> None:
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--real-only", action="store_true", help="only the real-sized models' table")
     which.add_argument("--examples-only", action="store_true", help="only the example models' table")
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "edgesnn-bench-memory" / "firmware",
-                    help="firmware build cache (default: under the temp dir)")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "edgesnn-bench-memory" / "release",
+                    help="where the release builds go, one folder per model (default: under the temp dir)")
     args = ap.parse_args()
     if not args.examples_only:
         settings = [tuple(int(v) for v in b.split(",")) for b in args.bits]

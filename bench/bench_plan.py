@@ -3,6 +3,7 @@ second, on the example digits MLP and the MNIST-sized MLP (bench/real_models.py)
 
     .venv/bin/python bench/bench_plan.py [--workers 2] [--cases digits:500,mnist:500,mnist:2000]
                                          [--exhaustive digits:500,mnist:500] [--board qemu-mps2-an500]
+                                         [--executors local,ray]
 
 digits:N   examples/models/digits_mlp.json on the first N inputs of the 5-coding validation set
            (examples/data/digits_val_x5.npz: 1,080 spike trains of the 216 validation images), max_drop 0.01;
@@ -11,6 +12,10 @@ mnist:N    the 784-512-256-10 LIF MLP on N Bernoulli inputs (16 steps, 10 % rate
 Each case is planned with search="race" and, when listed in --exhaustive, with search="exhaustive"; both over the
 full grid (quant_search.candidates), without firmware builds (measure=False: the planner's own work). The fronts
 and chosen plans are compared; the race reports the fraction of candidate x input runs it made.
+--executors: each search is timed on every executor listed (edgesnn/executor.py): local (`workers` forked
+processes) and ray (a Ray instance started here with `workers` CPUs, once for the whole run: its start-up is
+reported apart, `ray_start_s`; or ray:HOST:PORT, a cluster); the plans are compared with the local one
+(`same_as_local`: the whole PLAN.json).
 Targets (issue 18): mnist:500 on qemu-mps2-an500 a plan in <= 60 s wall on 2 cores, mnist:2000 in <= 120 s.
 Timings are printed, never asserted; the machine's load is printed beside them.
 """
@@ -57,6 +62,7 @@ def _front(p):
 
 def main() -> None:
     from edgesnn.board import get_board
+    from edgesnn.executor import get_executor
     from edgesnn.plan import Infeasible
     from edgesnn.plan.quant_search import candidates
     from edgesnn.plan import search as search_module
@@ -77,8 +83,16 @@ def main() -> None:
     ap.add_argument("--exhaustive", default="digits:500,mnist:500",
                     help="cases also planned exhaustively (the reference front); '' for none")
     ap.add_argument("--board", default="qemu-mps2-an500")
+    ap.add_argument("--executors", default="local", help="comma-separated: local, ray, ray:HOST:PORT")
     args = ap.parse_args()
     board = get_board(args.board)
+    specs = sorted(set(args.executors.split(",")), key=lambda e: e != "local")   # local first: the reference
+    executors, ray_start = {}, None
+    for spec in specs:
+        t = time.perf_counter()
+        executors[spec] = get_executor(spec, args.workers).start()  # Ray started (or joined) now, not in a search
+        if spec != "local":
+            ray_start = round(time.perf_counter() - t, 1)
     exhaustive = {c for c in args.exhaustive.split(",") if c}
     out = []
     for case in args.cases.split(","):
@@ -87,14 +101,24 @@ def main() -> None:
         n_cand = len(candidates(g))
         row = {"case": case, "board": board.id, "candidates": n_cand, "inputs": len(y), "workers": args.workers,
                "cpus": len(os.sched_getaffinity(0)), "load_1min": round(os.getloadavg()[0], 2)}
+        if ray_start is not None:
+            row["ray_start_s"] = ray_start
         plans = {}
-        for search in ["race"] + (["exhaustive"] if case in exhaustive else []):
+        for search, spec in [(s, e) for s in ["race"] + (["exhaustive"] if case in exhaustive else [])
+                             for e in executors]:
             spent["race_s"] = 0.0
             t = time.perf_counter()
-            p = plan(g, board, x, y, max_drop=max_drop, workers=args.workers, measure=False, search=search)
+            p = plan(g, board, x, y, max_drop=max_drop, workers=args.workers, measure=False, search=search,
+                     executor=executors[spec])
             dt = time.perf_counter() - t
-            plans[search] = p
             r = {"seconds": round(dt, 1), "candidates_per_s": round(n_cand / dt, 1)}
+            if spec != "local":
+                if search in plans:
+                    r["same_as_local"] = p.to_dict() == plans[search].to_dict()
+                row[f"{search}@{spec}"] = r
+                print(f"{case} {search} on {spec}: {dt:.1f} s", file=sys.stderr)
+                continue
+            plans[search] = p
             if search == "race":
                 r["race_search_s"] = round(spent["race_s"], 1)  # the rest: float run, sensitivity, mapping stage
             if isinstance(p, Infeasible):
@@ -120,6 +144,8 @@ def main() -> None:
             row["speedup"] = round(row["exhaustive"]["seconds"] / row["race"]["seconds"], 2)
         out.append(row)
         print(json.dumps(row), flush=True)
+    for ex in executors.values():
+        ex.close()
     print(json.dumps(out, indent=1))
 
 

@@ -231,15 +231,18 @@ class Exported:
 
 
 def export_c(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *, target: str = "cmake",
-             name: str | None = None, force: bool = False, **quant) -> Exported:
+             name: str | None = None, force: bool = False, counters: bool = False, **quant) -> Exported:
     """The `edgesnn export-c` stage: a self-contained C library of the model for the user's own firmware
     (edgesnn.emit.library), written into out_dir all or nothing: the runtime's sources, the model as const
     tables, NAME.h/NAME.c (init, reset, step, infer with the early exit, counters) over a static arena, an
     example main, a README and the target's build files (cmake, arduino, zephyr, platformio).
 
     A plan is exported as planned: its quantized model, exit and schedule (over its steps). A float model is
-    quantized with `quant` first. name: the C prefix (default: from the file name). An existing non-empty
-    out_dir is refused unless force."""
+    quantized with `quant` first. name: the C prefix (default: from the file name). counters: build the runtime
+    with its activity counters (ESN_ENABLE_COUNTERS 1); the default is a release build without them (no arena
+    bytes, no step time spent on them; NAME_counters returns NULL): the library ships in the product, while
+    `run`/`profile` measure the counters on the runtime firmware, and a plan's SRAM (made for that counting
+    firmware) stays an upper bound of the library's. An existing non-empty out_dir is refused unless force."""
     if target not in TARGETS:
         raise EmitError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
     if name is not None:
@@ -272,7 +275,7 @@ def export_c(model: Model | str | os.PathLike, out_dir: str | os.PathLike, *, ta
              "schedule_text": sched_name + (f" over T = {steps} steps" if steps else " (any number of steps)"),
              "plan": plan_lines}
     lib = library_files(qgraph, target, name, schedule=schedule, steps=steps, source=source, facts=facts,
-                        example_steps=example_steps)
+                        example_steps=example_steps, counters=counters)
     out = write_tree(out_dir, lib.files, force=force)
     return Exported(out, target, name, list(lib.files), lib.arena_bytes, lib.weight_bytes, lib.runtime_kept,
                     lib.runtime_left_out, qgraph, sched_name)

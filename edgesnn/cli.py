@@ -18,11 +18,13 @@ from tabulate import tabulate
 from . import __version__, api
 from .artifact import check_writable, load_json, save_json
 from .board import board_detail, board_info, catalogue_info, catalogue_table, get_board, load_catalogue
+from .calibrate.bench import DEFAULT_COUNT
 from .data import load_inputs
 from .demo import run_demo
 from .device.qemu import DEFAULT_BOOT_TIMEOUT, check_boot_timeout
 from .device.runner import counters_table
 from .errors import DeviceWarning, EdgesnnError
+from .executor import get_executor
 from .firmware import cache as C
 from .graph.dialects import DIALECTS
 from .graph.nir_io import write_nir
@@ -112,9 +114,10 @@ def cmd_simulate(args) -> None:
 def cmd_plan(args) -> None:
     check_writable(args.output)
     check_writable(Path(args.output).with_suffix(".png"), "-o (its plot)")
-    result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
-                      objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
-                      progress=True, confidence=args.confidence, search=args.search)
+    with get_executor(args.executor, args.workers) as ex:   # a bad spec or a missing Ray: refused before any work
+        result = api.plan(args.model, args.board, args.data, target_acc=args.target_acc, max_drop=args.max_drop,
+                          objective=args.objective, exit_max_drop=args.exit_max_drop, workers=args.workers,
+                          progress=True, confidence=args.confidence, search=args.search, executor=ex)
     if isinstance(result, Infeasible):  # nothing written: no plan to deploy
         raise EdgesnnError(result.message() + f"\n  no plan written ({args.output})")
     for note in result.notes:
@@ -146,13 +149,14 @@ def cmd_compile(args) -> None:
 
 def cmd_export_c(args) -> None:
     e = api.export_c(args.model, args.output, target=args.target, name=args.name, force=args.force,
-                     **_quant_options(args))
+                     counters=args.counters, **_quant_options(args))
     cfg = e.qgraph.config
     left = ", ".join(e.runtime_left_out) or "nothing"
     print(f"exported {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state"
           f"{', early exit' if e.qgraph.exit else ''}, {e.schedule}) -> {e.out_dir}/: a {e.target} library "
           f"'{e.name}' of {len(e.files)} files; weights {e.weight_bytes:,} B const, arena {e.arena_bytes:,} B in "
-          f"{e.name}_ctx; runtime sources {len(e.runtime_kept)} (left out: {left}); see {e.out_dir}/README.md")
+          f"{e.name}_ctx; counters {'on' if args.counters else 'off (a release build)'}; runtime sources "
+          f"{len(e.runtime_kept)} (left out: {left}); see {e.out_dir}/README.md")
 
 
 def cmd_demo(args) -> None:
@@ -173,10 +177,11 @@ def cmd_search_kernels(args) -> None:
     if any(len(c) != 2 for c in channels):
         raise EdgesnnError(f"--channels {args.channels!r}: each entry is C1xC2, e.g. 8x16")
     budget = args.budget_bytes if args.budget_bytes is not None else board.sram_bytes
-    res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
-                         weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
-                         seed=args.seed, seeds=args.seeds, val_codings=args.val_codings, out_dir=args.output,
-                         progress=not args.quiet)
+    with get_executor(args.executor) as ex:
+        res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
+                             weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
+                             seed=args.seed, seeds=args.seeds, val_codings=args.val_codings, out_dir=args.output,
+                             progress=not args.quiet, executor=ex)
     print(res.report())
     print(f"models on the front and the best 3x3 -> {args.output}/*.json; everything -> {args.output}/search.json")
 
@@ -338,6 +343,14 @@ def _add_quant_options(s) -> None:
     q.add_argument("--exit-nats", type=float, metavar="H", help=argparse.SUPPRESS)  # deprecated: temperature 1
 
 
+def _add_executor(s, what: str) -> None:
+    s.add_argument("--executor", default="local", metavar="local|ray[:ADDRESS]",
+                   help=f"where {what} run: local (default: this machine's processes), ray (a Ray instance started "
+                        "here), ray:HOST:PORT (a running Ray cluster: `ray start --head` on its head node; every node "
+                        "with edgesnn at this version; docs/cluster.md). Needs edgesnn[cluster]; the results are "
+                        "the same")
+
+
 def _add_boot_timeout(s) -> None:
 
     def seconds(text: str) -> float:
@@ -453,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", metavar="NAME", help="C prefix of the API and the library's name (default: from the "
                                                   "model's file name)")
     s.add_argument("--force", action="store_true", help="replace DIR when it exists and is not empty")
+    s.add_argument("--counters", action=argparse.BooleanOptionalAction, default=False,
+                   help="build the runtime with its per-layer activity counters (ESN_ENABLE_COUNTERS 1: 128 B of "
+                        "arena a layer, and counting work every step; NAME_counters reads them). Default "
+                        "--no-counters: a release build whose arena holds none and whose NAME_counters returns NULL "
+                        "(edgesnn run/profile measure the counters on the runtime firmware)")
     _add_quant_options(s)
     s.set_defaults(func=cmd_export_c)
 
@@ -489,7 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "growing subsets of VAL and are dropped only when the interval of their accuracy says they "
                         "cannot meet the target nor be shortlisted (the same plan and front, a fraction of the "
                         "runs); exhaustive: every candidate on every input")
-    s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: the CPUs available)")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes (default: the CPUs available; with --executor ray the local Ray instance's CPUs)")
+    _add_executor(s, "the candidates")
     s.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     s.set_defaults(func=cmd_plan)
 
@@ -518,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val-codings", type=int, default=1, metavar="N",
                    help="average validation accuracy over N rate codings of the validation digits (default 1)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_executor(s, "the trainings (each proxy and each full training a task)")
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.set_defaults(func=cmd_search_kernels)
 
@@ -637,7 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the measurements go (default: next to CAL.json, BOARD.measurements.jsonl)")
     s.add_argument("--refit", metavar="FILE.jsonl", help="fit these measurements; run no microbenchmarks")
     s.add_argument("--port", metavar="DEV", help="a real board's serial port (e.g. /dev/ttyACM0)")
-    s.add_argument("--benchmarks", type=int, default=96, metavar="N", help="microbenchmarks to run (default 96)")
+    s.add_argument("--benchmarks", type=int, default=DEFAULT_COUNT, metavar="N",
+                   help=f"microbenchmarks to run (default {DEFAULT_COUNT})")
     s.add_argument("--inputs", type=int, default=10, metavar="N", help="test inputs per held-out model (default 10)")
     s.add_argument("--no-held-out", action="store_true", help="skip the held-out example models")
     s.add_argument("--no-cycles", action="store_true",

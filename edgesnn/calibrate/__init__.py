@@ -22,9 +22,6 @@ from .profile import summary
 
 __all__ = ["CalibrationError", "calibration"]
 
-DEFAULT_BENCHMARKS = 96
-
-
 def _region_coefficients(board) -> dict:
     """Access-cycle coefficients that the fit subsumes. Measured cycles already include every load and
     store the benchmarks made, whose weights and state lie in the arena's region: that region costs no

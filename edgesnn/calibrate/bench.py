@@ -31,6 +31,9 @@ from ..graph import ir
 from ..graph.kinds import KINDS
 from ..quantize import QuantConfig, quantize
 
+# a suite's size: every term of edgesnn.cost met by >= 3 benchmarks (fit.MIN_SUPPORT) across the swept widths,
+# kinds, state storages and roundings (96 left the fast extra-input and 4/16-bit strided conv terms short)
+DEFAULT_COUNT = 160
 SCHEDULES = ("time-step-major",)  # what the firmware executes; layer-major runs on the host only
 NEURON_KINDS = ("LIF", "IF", "ALIF", "CubaLIF")  # spiking: they feed a weighted layer
 # the readout cycles through every kind: LI and CubaLI (real-valued) can only end the chain
@@ -53,7 +56,9 @@ class BenchSpec:
     threshold: float       # neuron threshold in units of the mean drive (sets the output spike rate)
     recurrent: bool = False
     exit: bool = False     # the entropy exit test on (never firing: threshold 0)
-    state_bits: int = 16   # over 16 the runtime keeps int32 state, else int16
+    state_bits: int = 16   # stored as int8 up to 8 bits, int16 up to 16, else int32
+    rounding: str = "nearest"  # stochastic takes the generic neuron loop, a noise draw per shifted product
+    decay_bits: int = 12   # at 6 (as plans pick) per-neuron decays are stored at 8 bits: their own loops
     conv: tuple = ()       # (C_in, H, W, kernel, stride, padding, pool)
     schedule: str = "time-step-major"
 
@@ -69,7 +74,8 @@ def _neuron(kind: str, name: str, n: int, thr: float, rng) -> ir.Node:
     alpha = rng.uniform(0.7, 0.98, n) if rng.random() < 0.5 else np.full(n, rng.uniform(0.7, 0.98))
     # thresholds and biases per neuron or one for the layer too: the runtime loads per-neuron ones at every update
     spread = rng.uniform(0.8, 1.2, n) if rng.random() < 0.5 else ones
-    base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n) if rng.random() < 0.5 else rng.normal(0, 0.05, n)}
+    # per-neuron biases (a quarter: the fast paths take biases once per layer, as the example models have them)
+    base = {"name": name, "gain": ones.copy(), "bias": np.zeros(n) if rng.random() < 0.75 else rng.normal(0, 0.05, n)}
     row = KINDS[kind]
     if not row.spiking:
         extra = {"alpha": alpha}
@@ -124,7 +130,7 @@ def build(spec: BenchSpec) -> ir.Graph:
         n = int(np.prod(shape))
         neu = _neuron(spec.kind, "neuron", n, spec.threshold * max(1.0, spec.rate * c * ks * ks) ** 0.5, rng)
         neu = _reshape_neuron(neu, shape)
-        if rng.random() < 0.4:  # per-channel time constants and thresholds, as a trained conv net has: the
+        if rng.random() < 0.5:  # per-channel time constants and thresholds, as a trained conv net has: the
             _per_channel(neu, rng)   # conv output then stays row-major (esn_conv's strided path)
         pl = ir.SumPool2d(name="pool", kernel_size=(pool, pool), stride=(pool, pool))
         fl = ir.Flatten(name="flatten")
@@ -174,9 +180,10 @@ def inputs(spec: BenchSpec, n: int, steps: int) -> np.ndarray:
 
 
 def quantized(spec: BenchSpec, x: np.ndarray):
-    """The benchmark's QGraph: default precision but its weight width; the exit test on when the spec says."""
+    """The benchmark's QGraph: its weight, state and decay widths and rounding; the exit test on when the spec says."""
     q = quantize(build(spec), QuantConfig(weight_bits=spec.weight_bits, state_bits=spec.state_bits,
-                                          current_bits=spec.state_bits), x)
+                                          current_bits=spec.state_bits, rounding=spec.rounding,
+                                          decay_bits=spec.decay_bits), x)
     return q.with_exit(0) if spec.exit else q
 
 
@@ -186,8 +193,8 @@ def _logu(rng, lo: int, hi: int) -> int:
 
 def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]:
     """`count` benchmark specs, about 55 % dense, 25 % conv, 10 % scale (at least one of each when count
-    >= 8); weight width, neuron kind and readout kind cycle so each appears evenly. max_size caps the
-    layer sizes (small boards)."""
+    >= 8); weight width, neuron kind, readout kind, state width and rounding cycle so each appears evenly and
+    every neuron kind meets every state width. max_size caps the layer sizes (small boards)."""
     rng = np.random.default_rng(seed)
     specs = []
     templates = ["dense", "conv", "dense", "scale", "dense", "conv", "dense", "dense", "conv", "dense"]
@@ -195,8 +202,10 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
         t = templates[i % len(templates)]
         kind = NEURON_KINDS[(i // 3) % len(NEURON_KINDS)]
         readout = READOUT_KINDS[(i * 5 + 1) % len(READOUT_KINDS)]
-        # every stored weight width: 4 and 2 bits unpack in their own loops (scale layers: 8 and 16 only)
+        # every stored weight width: 4, 2 and 1 bits unpack in their own loops (scale layers: 8 and 16 only)
         wb = (8, 4, 16, 2)[(i // 2) % 4] if t != "scale" else (8, 16)[(i // 10) % 2]
+        if i % 11 == 6 and t != "scale":   # binary rows (their own kernels; off the planner's default grid: rarer)
+            wb = 1
         k = _logu(rng, 2, 24)
         thr = float(rng.uniform(0.3, 3.0))
         rate = float(rng.uniform(0.03, 0.6))
@@ -220,5 +229,12 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
             fi = c * hw * hw
         specs.append(BenchSpec(f"b{i:03d}-{t}-{kind.lower()}-w{wb}", t, seed * 100_003 + i, fi, fo, round(rate, 4), wb,
                                kind, readout, k, round(thr, 3), recurrent=(t == "dense" and i % 4 == 2),
-                               exit=(i % 5 == 4), state_bits=24 if i % 7 == 3 else 16, conv=conv))
+                               exit=(i % 5 == 4), conv=conv,
+                               # every state storage (int8, int16 at 12 and 16 bits, int32) for every kind and
+                               # weight width; plans pick narrow state, and truncate or stochastic rounding; half the
+                               # recurrent ones at 16 bits, nearest: in reach of the fast paths (two inputs summed)
+                               state_bits=16 if i % 8 == 2 else (16, 8, 12, 24)[(i + i // 8) % 4],
+                               decay_bits=6 if i % 5 in (1, 3) else 12,
+                               rounding="nearest" if i % 8 == 2 else
+                               "stochastic" if i % 9 == 5 else ("truncate" if (i // 4) % 2 else "nearest")))
     return specs

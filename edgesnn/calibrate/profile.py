@@ -172,6 +172,25 @@ def profile(qgraph, x, board, *, coeffs=None, port: str | None = None, model: st
     return compare(qgraph, res, host, board, coeffs or coefficients(board), model)
 
 
+def estimate_check(qgraph, x, board, *, model: str = "model", boot_timeout: float | None = None) -> dict:
+    """A chosen plan's estimate checked on the device: `x` run on the board (QEMU: instructions), its
+    total and worst layer against the cost model under the board's committed calibration (a plain dict for
+    result files; issue #18's target is on these totals)."""
+    p = profile(qgraph, x, board, model=model, boot_timeout=boot_timeout)
+    return {"inputs": p.inputs, "unit": p.unit, "calibration": p.calibration, "estimated": p.total_estimated,
+            "measured": p.total_measured, "error": p.total_error,
+            "layer_error_worst": max((p.error(e, m) for _, _, e, m in p.rows), key=abs)}
+
+
+def check_summary(checks: dict[str, list[float]]) -> list[list[str]]:
+    """Table rows (board, plans, median |error|, worst error) of {board: [total errors of its plans]}."""
+    rows = []
+    for bid, errs in sorted(checks.items()):
+        worst = max(errs, key=abs)
+        rows.append([bid, str(len(errs)), f"{float(np.median(np.abs(errs))):.1%}", f"{worst:+.1%}"])
+    return rows
+
+
 def example_models() -> list[tuple[str, Path, Path]]:
     """(name, model file, its test data) of each example model (examples/models/results.json names the data)."""
     models = EXAMPLES / "models"

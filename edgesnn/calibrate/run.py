@@ -84,7 +84,7 @@ def report(cal: dict, skipped: list[str]) -> str:
     return "\n".join(lines)
 
 
-def run_calibration(board, *, output=None, port=None, benchmarks: int = 96, measurements=None, refit=None,
+def run_calibration(board, *, output=None, port=None, benchmarks: int = B.DEFAULT_COUNT, measurements=None, refit=None,
                     held_out: bool = True, inputs: int = 10, seed: int = 0, out=None,
                     boot_timeout: float | None = None, cycles: bool | None = None) -> dict:
     """Measure (unless refit), fit, check on the held-out models, write the calibration; returns its dict.

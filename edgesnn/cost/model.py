@@ -6,7 +6,7 @@ spikes in and out, parameter bytes read, arena bytes read and written, time step
 included) and layer invocations. The model, per layer L, is a sum of terms (coefficient x count),
 each coefficient named for the layer's family (affine: Linear/Affine, conv: Conv1d/Conv2d, pool:
 Sum/AvgPool, scale; if, lif, li, cubalif, cubali, alif, threshold) and, where the kernel differs, its weight width
-as stored (int2 and int4 rows unpack two or four weights a byte, int8 takes the DSP accumulate on cores
+as stored (int1 (binary, +-m), int2 and int4 rows unpack eight, four or two weights a byte, int8 takes the DSP accumulate on cores
 with it, int16 the reference loop):
 
     synaptic  <f>.cycles_per_invocation * invocations           call, dispatch, counters, timing
@@ -26,7 +26,10 @@ with it, int16 the reference loop):
               <k>.cycles_per_spike_out
               neuron.cycles_per_extra_input * out_size * (edges - 1) * invocations   summing inputs
               neuron.cycles_per_wide_state_update * neuron_updates   state over 16 bits (int32, not int16)
+              neuron.cycles_per_noise_key * invocations, neuron.cycles_per_noise_draw * neuron_updates * draws
+                        stochastic rounding (noise_draws: draws per update of the kind)
               neuron[.fast].cycles_per_channel * (channels - 1) * invocations   per-channel parameter fetches
+              neuron.fast.cycles_per_width_select_update * neuron_updates   LIF's per-neuron loop with 8-bit loads
               neuron.cycles_per_neuron_param * neuron_updates * arrays stored per neuron   their loads
 
 A name that the coefficients lack falls back to the next more generic one (affine.int8.cycles_per_synop
@@ -108,7 +111,8 @@ ZERO_SRC = "prior: not modelled before calibration (0)"
 for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel", "cycles_per_tail_quad",
            "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
-           "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param"):
+           "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param", "cycles_per_noise_key",
+           "cycles_per_noise_draw", "cycles_per_width_select_update"):
     PRIORS[_k] = (0.0, ZERO_SRC)
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
@@ -358,9 +362,12 @@ class CostReport:
 
 def fallbacks(name: str) -> list[str]:
     """The names a coefficient falls back to, most specific first:
-    affine.int8.cycles_per_synop -> affine.cycles_per_synop -> cycles_per_synop."""
+    affine.int8.cycles_per_synop -> affine.cycles_per_synop -> cycles_per_synop. Binary rows (int1), which the
+    calibration suite does not measure yet, first take their closest kernel's, int4's (both unpack a byte of weights
+    into signed bytes for SXTAB on the DSP cores: 3.25 and 3.07 instructions per synop, dense 24 -> 256, QEMU an386)."""
     parts = name.split(".")
-    return [".".join(parts[:i] + parts[-1:]) for i in range(len(parts) - 1, -1, -1)]
+    out = [".".join(parts[:i] + parts[-1:]) for i in range(len(parts) - 1, -1, -1)]
+    return [n for n in out[:1]] + [name.replace(".int1", ".int4")] + out[1:] if ".int1" in name else out
 
 
 def resolve(name: str, values: dict[str, float]) -> str:
@@ -390,7 +397,7 @@ def layer_info(qgraph) -> dict:
              "out_size": int(np.prod(sched.shapes[name]))}
         ql = qgraph.layers.get(name)
         if ql is not None and "weight" in ql.params:
-            d["weight_bits"] = weight_storage_bits(qgraph.config.weight_bits)   # as stored: 2, 4, 8 or 16
+            d["weight_bits"] = weight_storage_bits(qgraph.config.weight_bits)   # as stored: 1, 2, 4, 8 or 16
         if isinstance(node, ir.SYNAPTIC_TYPES):
             d["bias"] = ql is not None and "bias" in ql.params
             d["graded"] = _graded_input(g, name)
@@ -398,10 +405,14 @@ def layer_info(qgraph) -> dict:
             cfg = qgraph.config
             d["wide_state"] = bool(cfg.state_bits > 16
                                    or (KINDS[node.kind].current and cfg.current_bits > 16))
+        if node.stateful and qgraph.config.rounding == "stochastic":   # noise drawn per shifted product
+            d["noise_draws"] = noise_draws(node.kind)
         if isinstance(node, ir._Spiking):  # the reset's arithmetic runs for every neuron, spiking or not
             d["reset"] = "subtract_late" if node.reset_late else node.reset
         if node.kind in FAST_NEURON_KINDS and ql is not None:
             d["fast"] = _fast_neuron(qgraph, node, ql)
+            if d["fast"] and node.kind == "LIF" and _pern_width_select(node, ql):
+                d["width_select"] = True
         if node.stateful and ql is not None:  # per-channel parameters are fetched once per channel, per-neuron
             shape = sched.shapes[name]        # ones at every update
             d["channels"] = int(shape[0]) if len(shape) >= 2 else 1
@@ -427,6 +438,14 @@ def layer_info(qgraph) -> dict:
 FAST_NEURON_KINDS = ("IF", "LIF", "LI", "ALIF")
 
 
+def noise_draws(kind: str) -> int:
+    """Stochastic rounding's noise draws per neuron update (esn_neuron.c's generic loop, one per shifted
+    product): the membrane decay (all but IF), the current's decay and gain (Cuba*), the threshold's
+    adaptation and its decay (ALIF)."""
+    row = KINDS[kind]
+    return int(row.family != "if") + 2 * int(bool(row.current)) + 2 * int(bool(row.adaptive))
+
+
 def _bias_max(decay_bits: int) -> int:
     """The largest |bias| the fast loop folds into its rounding term (esn_bias_max in esn_neuron.c)."""
     return min((0x7FFFFFFF >> decay_bits) - 32767, 1 << 28)
@@ -436,8 +455,8 @@ def _fast_neuron(qgraph, node, ql) -> bool:
     """Whether the runtime runs this layer on its int32 fast path (runtime_c/src/kernels/esn_neuron.c,
     esn_neuron_fast; checked there once per call, mirrored here): deterministic rounding, v kept (not stateless)
     in at most 16 bits, bias and v_reset stored per layer or channel with |bias| <= esn_bias_max; IF/LIF/LI:
-    alpha and threshold per layer or channel, or per neuron at 16 bits (LI: alpha; LIF: both per neuron, or both
-    not, v stored at 16 bits); IF/LIF: one spike a step, no late reset; LI: decay_bits <= 15;
+    alpha and threshold per layer or channel, or per neuron (LI: alpha at 16 bits; LIF: both per neuron, each at
+    8 or 16 bits, or both not); IF/LIF: one spike a step, no late reset; LI: decay_bits <= 15;
     ALIF: state at 8 or 16 bits, decay_bits <= 15, b0 and beta per layer or channel with beta in [0, 2^16),
     and alpha, rho, eta_inc all per layer or channel or all per neuron at 16 bits."""
     cfg, shape = qgraph.config, node.neuron_shape
@@ -449,9 +468,12 @@ def _fast_neuron(qgraph, node, ql) -> bool:
     def per_neuron16(k: str) -> bool:
         return k in store and store[k][1] == PM_ELEM and store[k][2] == 16
 
+    def per_neuron(k: str) -> bool:   # at 8 or 16 bits
+        return k in store and store[k][1] == PM_ELEM and store[k][2] in (8, 16)
+
     bias = np.asarray(ql.params.get("bias", 0))
     if (cfg.rounding == "stochastic" or cfg.state_bits > 16 or not all(map(once, ("bias", "v_reset")))
-            or not (once("threshold") or per_neuron16("threshold"))
+            or not (once("threshold") or per_neuron("threshold"))
             or (bias.size and int(np.abs(bias).max()) > _bias_max(cfg.decay_bits))):
         return False
     if node.kind != "IF" and not np.any(ql.params["alpha"]) and node.kind != "ALIF":
@@ -463,12 +485,21 @@ def _fast_neuron(qgraph, node, ql) -> bool:
                     and int(beta.min()) >= 0 and int(beta.max()) <= 0xFFFF
                     and (all(map(per_neuron16, consts)) if per_neuron16("alpha") else all(map(once, consts))))
     if not (once("threshold") if once("alpha") else
-            per_neuron16("alpha") and (node.kind == "LI" or node.kind == "LIF" and not once("threshold")
-                                       and cfg.state_bits > 8)):
+            per_neuron16("alpha") if node.kind == "LI" else
+            node.kind == "LIF" and per_neuron("alpha") and not once("threshold")):
         return False
     if node.kind == "LI":
         return cfg.decay_bits <= 15
     return bool(node.max_spikes == 1 and not node.reset_late)
+
+
+def _pern_width_select(node, ql) -> bool:
+    """Whether a fast LIF layer with per-neuron alpha and threshold runs the loop that selects each load's width
+    (esn_lif_run's pern 2: either stored at 8 bits), not the one with constant 16-bit steps."""
+    shape = node.neuron_shape
+    store = {k: param_storage(np.asarray(ql.params[k]).reshape(shape), len(shape) >= 2)
+             for k in ("alpha", "threshold") if k in ql.params}
+    return all(mode == PM_ELEM for _, mode, _ in store.values()) and any(b != 16 for _, _, b in store.values())
 
 
 def _graded_input(g, name: str) -> bool:
@@ -498,6 +529,11 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
              f"{f}.cycles_per_spike_out": c.get("spikes_out", 0.0)}
         if info.get("wide_state"):
             t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
+        if info.get("width_select"):   # per-neuron alpha/threshold at 8 bits: a compare-and-select a load
+            t["neuron.fast.cycles_per_width_select_update"] = c.get("neuron_updates", 0.0)
+        if info.get("noise_draws") is not None:   # stochastic rounding: the streams keyed per call, a draw each
+            t["neuron.cycles_per_noise_key"] = inv
+            t["neuron.cycles_per_noise_draw"] = c.get("neuron_updates", 0.0) * info["noise_draws"]
         if info.get("per_neuron_params"):  # the fast path reads them through pointers, the generic loop by width
             t["neuron.fast.cycles_per_neuron_param" if info.get("fast") else "neuron.cycles_per_neuron_param"] = c.get("neuron_updates", 0.0) * info["per_neuron_params"]
         if info.get("channels", 1) > 1:

@@ -37,13 +37,14 @@ _COUNT = int_range(0)
 # the facts cost.layer_info records and cost.layer_terms reads: a family, kind or reset it does not know would
 # silently price the row as something else
 INFO = {"type": "object", "properties": {
-    **{k: _COUNT for k in ("channels", "nodes", "input_size", "output_size", "output_edges", "per_neuron_params")},
+    **{k: _COUNT for k in ("channels", "nodes", "input_size", "output_size", "output_edges", "per_neuron_params",
+                           "noise_draws")},
     **{k: int_range(1) for k in ("in_size", "out_size", "edges")},
     "weight_bits": {"enum": list(WEIGHT_STORAGE_BITS)},
     "family": {"enum": sorted({k.family for k in KINDS.values() if k.family})},
     "kind": {"enum": list(KINDS)},
     "reset": {"enum": ["zero", "value", "subtract", "subtract_late"]},
-    **{k: BOOL for k in ("bias", "graded", "fast", "wide_state", "strided")}}}
+    **{k: BOOL for k in ("bias", "graded", "fast", "wide_state", "strided", "width_select")}}}
 
 ROW = obj({
     "v": int_range(1), "board": STR, "runtime": STR, "unit": STR, "schedule": STR, "bench": STR,

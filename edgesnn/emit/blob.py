@@ -17,7 +17,7 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
                         8-byte aligned
     META                UTF-8 JSON the runtime skips: node names, scales, dt, metadata
 
-Version 5 carries each buffer's element width (node byte 76, esn_node.out_bits: uint8 for the Input, spikes and
+Version 5 carries each buffer's element width (node byte 77, esn_node.out_bits: uint8 for the Input, spikes and
 small pool sums, else int32) and a memory plan in which a neuron layer's uint8 output lies at the start of its int32
 input's region. Version 4 carried each tensor's layout (node byte 14, esn_node.layout: channel-last conv/pool chains,
 with the dense weight rows and neuron parameters that index them in that order) and stored conv weights with each
@@ -56,7 +56,7 @@ SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 _HEADER = struct.Struct("<4sHHIIHHI24x")
 _SECTION = struct.Struct("<HHIII")
 _MODEL = struct.Struct("<HHHH8BIiiIIII20x")
-_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "IIBBH" * len(PARAM_SLOTS) + "III")
+_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHIBBH" + "IIBBH" * len(PARAM_SLOTS) + "III")
 _EDGE = struct.Struct("<HHBBH")
 _CONFIG_KEYS = ("weight_bits", "state_bits", "current_bits", "adapt_bits", "threshold_bits", "decay_bits",
                 "rounding", "exit_enabled")
@@ -129,7 +129,8 @@ def blob_from_lowered(low: Lowered) -> bytes:
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
                         nd.flat_start, nd.flat_end, nd.layout, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
-                        nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, nd.out_bits, *flat,
+                        nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, nd.wmag,
+                        nd.out_bits, 0, *flat,
                         *plan.buf_off[k], plan.state_off[k])
     for i, e in enumerate(low.edges):
         _EDGE.pack_into(buf, edges_off + i * EDGE_BYTES, e.src, e.dst, e.back, 0, e.orig)
@@ -226,8 +227,9 @@ def _parse(h: dict) -> QGraph:
         in_shape, out_shape = tuple(f[13:13 + in_rank]), tuple(f[17:17 + out_rank])
         ln = LNode(names[k], kind, in_shape, out_shape, reset=f[1], spike_rule=f[2], syn_delay=f[3], max_spikes=f[4],
                    first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10],
-                   kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31], layout=f[11])
-        refs = f[33:]
+                   kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31], layout=f[11],
+                   wmag=f[32])
+        refs = f[35:]
         plan.buf_off.append(list(f[-3:-1]))
         plan.state_off.append(f[-1])
         for i, slot in enumerate(PARAM_SLOTS):
@@ -237,7 +239,8 @@ def _parse(h: dict) -> QGraph:
                     raise BlobError(f"node {names[k]!r}: absent parameter {slot!r} has a storage record")
                 continue
             bits = bits or (8 if slot == "weight" else 32)  # 0: the default storage (esn_param_bits)
-            ok = (bits in (2, 4, 8, 16) and bits >= cfgv["weight_bits"] and mode == PM_ELEM if slot == "weight"
+            ok = ((bits == 1 if cfgv["weight_bits"] == 1 else bits in (2, 4, 8, 16) and bits >= cfgv["weight_bits"])
+                  and mode == PM_ELEM and (bits == 1) == (1 <= ln.wmag <= 127) if slot == "weight"
                   else bits in (8, 16, 32) and mode in (PM_ELEM, PM_CHANNEL, PM_LAYER))
             if not ok or reserved:
                 raise BlobError(f"node {names[k]!r}: parameter {slot!r} stored at {bits} bits in mode {mode}")
@@ -247,7 +250,7 @@ def _parse(h: dict) -> QGraph:
                 raise BlobError(f"node {names[k]!r}: parameter {slot!r} lies outside the PARAMS section")
             raw = data[o:o + size]
             if slot == "weight":
-                ln.params[slot] = unpack_rows(raw, bits, ln.weight_row_len, cnt)
+                ln.params[slot] = unpack_rows(raw, bits, ln.weight_row_len, cnt) * (ln.wmag if bits == 1 else 1)
                 continue
             values = np.frombuffer(raw, f"<i{bits // 8}", cnt).astype(np.int64)
             full = ln.out_size if KINDS[kind].neuron else ln.out_shape[0]
@@ -278,8 +281,8 @@ def _parse(h: dict) -> QGraph:
     exit_cfg = {"threshold_q8": thr, "beta_q16": beta} if cfgv["exit_enabled"] else None
     q = QGraph(graph, config, layers, meta["qgraph_meta"], exit_cfg)
     low = lower(q)
-    for k, nd in enumerate(low.nodes):  # the buffers' widths as the blob has them (byte 76; 0 reads as 32)
-        nd.out_bits = data[sec[SEC_NODES][0] + k * NODE_BYTES + 76] or 32
+    for k, nd in enumerate(low.nodes):  # the buffers' widths as the blob has them (byte 77; 0 reads as 32)
+        nd.out_bits = data[sec[SEC_NODES][0] + k * NODE_BYTES + 77] or 32
     problem = low.plan_problem(plan)
     if problem:
         raise BlobError(f"the blob's memory plan is refused: {problem}")
@@ -433,7 +436,7 @@ class _Rec:
     """One node record as esn_read_nodes reads it."""
     __slots__ = ("kind", "reset", "spike_rule", "syn_delay", "max_spikes", "first_edge", "n_edges", "in_rank",
                  "out_rank", "flat_start", "flat_end", "layout", "flags", "in_shape", "out_shape", "in_size",
-                 "out_size", "kernel", "stride", "pad", "dil", "groups", "reserved32", "refs", "pbits", "pmode",
+                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "out_bits", "refs", "pbits", "pmode",
                  "param", "name", "row")
 
 
@@ -515,15 +518,18 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
         (r.kind, r.reset, r.spike_rule, r.syn_delay, r.max_spikes, r.first_edge, r.n_edges, r.in_rank, r.out_rank,
          r.flat_start, r.flat_end, r.layout, r.flags) = f[:13]
         r.in_shape, r.out_shape, r.in_size, r.out_size = list(f[13:17]), list(f[17:21]), f[21], f[22]
-        r.kernel, r.stride, r.pad, r.dil, r.groups, r.reserved32 = f[23:25], f[25:27], f[27:29], f[29:31], f[31], f[32]
-        r.refs = [f[33 + 5 * i:38 + 5 * i] for i in range(len(PARAM_SLOTS))]
+        r.kernel, r.stride, r.pad, r.dil, r.groups = f[23:25], f[25:27], f[27:29], f[29:31], f[31]
+        r.wmag, r.out_bits, reserved = f[32:35]
+        r.refs = [f[35 + 5 * i:40 + 5 * i] for i in range(len(PARAM_SLOTS))]
         r.pbits = [ref[2] for ref in r.refs]
         r.pmode = [ref[3] for ref in r.refs]
         r.param = [None] * len(PARAM_SLOTS)
         r.row = BY_CODE.get(r.kind)
         recs.append(r)
-        if r.reserved32 >> 8:
-            fail("ENUM", k, f"reserved field holds {r.reserved32}")
+        if reserved:
+            fail("ENUM", k, f"reserved field holds {reserved}")
+        if r.wmag > 127:
+            fail("ENUM", k, f"binary weight magnitude {r.wmag} out of range (0, or 1..127 with 1-bit weights)")
         for i, (o, cnt, bits, mode, res) in enumerate(r.refs):
             if res or (cnt == 0 and (bits or mode)):
                 fail("PARAM", k, f"absent or malformed storage record of parameter {PARAM_SLOTS[i]!r}")
@@ -626,13 +632,13 @@ def _load(data: bytes, o: int, r: _Rec, i: int, cnt: int) -> np.ndarray:
     if i == 0:
         n = _row_len(r)
         rows = _param_count(r, 0) // n
-        return unpack_rows(data[o:o + _param_bytes(r, 0)], bits, n, rows * n).reshape(rows, n)
+        return unpack_rows(data[o:o + _param_bytes(r, 0)], bits, n, rows * n).reshape(rows, n) * (r.wmag if bits == 1 else 1)
     return np.frombuffer(data, f"<i{bits // 8}", cnt, o).astype(np.int64)
 
 
 def _structure(md: dict, recs: list[_Rec], edges: list, fail) -> None:  # noqa: C901 (esn__validate_structure)
     n, m = md["n"], md["m"]
-    if not (2 <= md["wb"] <= 16 and 8 <= md["sb"] <= 32 and 8 <= md["cb"] <= 32 and 4 <= md["ab"] <= 16
+    if not (1 <= md["wb"] <= 16 and 8 <= md["sb"] <= 32 and 8 <= md["cb"] <= 32 and 4 <= md["ab"] <= 16
             and 2 <= md["tb"] <= md["sb"] and 2 <= md["db"] <= 16):
         raise _Refused("RANGE", f"bit widths out of range: weight {md['wb']}, state {md['sb']}, current {md['cb']}, "
                                 f"adapt {md['ab']}, threshold {md['tb']}, decay {md['db']}")
@@ -697,7 +703,7 @@ def _enums(md: dict, k: int, r: _Rec, fail) -> None:
         if slot not in allowed:
             ok = bits == 0 and mode == 0
         elif i == 0:
-            ok = bits in (0, 2, 4, 8, 16) and _pbits(r, 0) >= md["wb"] and mode == PM_ELEM
+            ok = (bits == 1 if md["wb"] == 1 else bits in (0, 2, 4, 8, 16) and _pbits(r, 0) >= md["wb"]) and mode == PM_ELEM
         else:
             ok = bits in (0, 8, 16, 32) and (mode in (PM_ELEM, PM_LAYER)
                                              or (mode == PM_CHANNEL and row.neuron and r.out_rank >= 2))
@@ -705,6 +711,8 @@ def _enums(md: dict, k: int, r: _Rec, fail) -> None:
             fail("PARAM", k, f"parameter {slot!r} stored at {bits} bits in mode {mode}")
         if mode == PM_CHANNEL and r.layout:
             fail("ENUM", k, f"layout {r.layout}: a channel-last neuron layer with per-channel {slot!r}")
+    if (r.pbits[0] == 1) != (r.wmag != 0) or r.wmag > 127:
+        fail("PARAM", k, f"binary weight magnitude {r.wmag}: 1..127 exactly when the weights are stored at 1 bit")
     if (r.flags & ~(_NEW_GROUP | _STAGE_WEIGHTS) or (k == 0 and r.flags)
             or (r.flags & _STAGE_WEIGHTS and not row.weighted)):
         fail("ENUM", k, f"flags {r.flags} out of range")
@@ -828,7 +836,7 @@ def _values(md: dict, recs, edges, fail) -> None:  # esn_validate_values
                 fail("PARAM", k, f"parameter {slot!r} {'missing' if slot in row.required else 'unexpected'}")
         if row.weighted:
             w = r.param[0]
-            wmax = (1 << (md["wb"] - 1)) - 1
+            wmax = 127 if md["wb"] == 1 else (1 << (md["wb"] - 1)) - 1
             if w.size and (int(w.min()) < -wmax - 1 or int(w.max()) > wmax):
                 bad = int(w.min()) if int(w.min()) < -wmax - 1 else int(w.max())
                 fail("RANGE", k, f"weight (weight_bits = {md['wb']}) holds {bad}, outside [{-wmax - 1}, {wmax}]")
@@ -871,15 +879,15 @@ def _values(md: dict, recs, edges, fail) -> None:  # esn_validate_values
 
 def _out_bits(recs, edges, bound, fail) -> None:  # esn_check_out_bits
     for k, r in enumerate(recs):
-        bits = r.reserved32 & 255
+        bits = r.out_bits
         u8 = bits == 8
         ok = bits in (0, 32)
         if r.row.name == "Flatten":
-            ok = u8 == (recs[_owner(recs, edges, k)].reserved32 & 255 == 8) and (ok or u8)
+            ok = u8 == (recs[_owner(recs, edges, k)].out_bits == 8) and (ok or u8)
         elif u8:
             ok = r.row.name == "Input" or r.row.spiking
             if r.row.role == "pool":
-                ok = bound[k] <= 255 and all(recs[_owner(recs, edges, edges[e][0])].reserved32 & 255 == 8
+                ok = bound[k] <= 255 and all(recs[_owner(recs, edges, edges[e][0])].out_bits == 8
                                              for e in range(r.first_edge, r.first_edge + r.n_edges))
         if not ok:
             fail("ENUM", k, f"output element bits {bits}: 8 only for the Input, spikes and pool sums <= 255 of "

@@ -13,6 +13,10 @@ The tree holds
 - the model as const tables: edgesnn.emit.csource's model.c / model.h, renamed NAME_model.c / .h;
 - NAME.h / NAME.c: a small API over the runtime (init, reset, step, infer with the model's early exit,
   predict, counters) whose context holds the arena the model's memory plan sizes (NAME_ARENA_BYTES);
+- counters: a release library (counters=False, `export-c`'s default) has the runtime built without them
+  (its copied esn_config.h sets ESN_ENABLE_COUNTERS 0): the arena's fixed part holds none (128 B a node
+  fewer, the memory plan made for that: lower(counters=False)), no step is spent counting, NAME_counters
+  returns NULL and NAME_COUNTERS is 0; counters=True keeps them (NAME_COUNTERS 1);
 - NAME_port.c: the runtime's board hooks (esn_port.h) as no-ops, left out with -DNAME_USER_PORT;
 - an example main, a README, and the build files of the target (TARGETS): CMake (+ an arm-none-eabi
   toolchain file), an Arduino library, a Zephyr module, a PlatformIO library.
@@ -120,6 +124,17 @@ def _runtime_files(low: Lowered, runtime: Path) -> tuple[dict[str, bytes], dict[
     return headers, sources, kept, left
 
 
+def _config_header(text: bytes, counters: bool) -> bytes:
+    """The runtime's esn_config.h with ESN_ENABLE_COUNTERS's default set for this library: every build system
+    (CMake, Arduino, Zephyr, PlatformIO) compiles it as is, no -D to pass."""
+    line = b"#define ESN_ENABLE_COUNTERS 1\n"
+    if text.count(line) != 1:
+        raise EmitError("runtime_c's esn_config.h no longer defines ESN_ENABLE_COUNTERS 1 once: update emit/library.py")
+    if counters:
+        return text
+    return text.replace(line, b"#define ESN_ENABLE_COUNTERS 0 /* edgesnn export-c --no-counters: a release build */\n")
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The generated C
 
@@ -134,6 +149,8 @@ def _wrap(text: str) -> str:
 
 def _api_header(name: str, low: Lowered, inp: InputBinding, facts: dict, source: str) -> str:
     up = name.upper()
+    counters = low.counters
+    counters_text = f"1: the runtime counts (ESN_ENABLE_COUNTERS 1); 0: exported --no-counters, {name}_counters is NULL"
     sched = low.steps > 0
     ctx_rt = "esn_sched_ctx" if sched else "esn_ctx"
     exit_on = facts["exit"]
@@ -178,6 +195,7 @@ extern "C" {{
 #define {up}_SCHED_STEPS {low.steps}u    {c_comment("0: any number of steps, one at a time; else T of the grouped schedule")}
 #define {up}_EARLY_EXIT {1 if exit_on else 0}     {c_comment("1: an input stops once the output is confident")}
 #define {up}_NUM_LAYERS {len(low.nodes)}u     {c_comment("nodes of the model, in run order (counters)")}
+#define {up}_COUNTERS {int(counters)}       {c_comment(counters_text)}
 
 #define {up}_OK 0    {c_comment("the step ran; feed the next")}
 #define {up}_DONE 1  {c_comment("the input is finished (early exit, or a grouped schedule's last step)")}
@@ -230,7 +248,9 @@ uint32_t {name}_steps(const {name}_ctx *ctx);
  * Activity counters of layer `layer` (0..{up}_NUM_LAYERS - 1, {name}_layer_name): synaptic operations,
  * spikes, neuron updates, bytes read and written, cycles (esn_runtime.h defines each).
  * @param total  1: since reset; 0: of the last step{" (NULL: the grouped schedule keeps totals only)" if sched else ""}.
- * @return NULL when layer is out of range or ctx is not initialised.
+ * @return NULL when layer is out of range or ctx is not initialised{"" if counters else f'''; ALWAYS NULL in this
+ *         library: exported with --no-counters, its runtime counts nothing (ESN_ENABLE_COUNTERS 0, {up}_COUNTERS 0;
+ *         its arena holds no counters). Export with --counters to read them'''}.
  */
 const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int total);
 
@@ -250,6 +270,7 @@ const char *{name}_error_str(int code);
 
 def _api_source(name: str, low: Lowered, inp: InputBinding, source: str) -> str:
     up = name.upper()
+    counters = low.counters
     names = ", ".join(json.dumps(nd.name) for nd in low.nodes)
     common_head = f"""{_head(f"{name}: the model's C API over the edgesnn runtime", source)}
 #include <string.h>
@@ -259,6 +280,9 @@ def _api_source(name: str, low: Lowered, inp: InputBinding, source: str) -> str:
 
 #if {up}_ARENA_BYTES < {up.upper()}_MODEL_ARENA_BYTES
 #error "the context's arena is smaller than the model's"
+#endif
+#if ESN_ENABLE_COUNTERS != {up}_COUNTERS
+#error "the model's memory plan is made for its runtime's ESN_ENABLE_COUNTERS: do not redefine it (export-c --[no-]counters)"
 #endif
 
 /* Scores saturate at +-2^62 as the runtime's exit accumulator does: one step's output is < 2^48. */
@@ -409,10 +433,7 @@ int {name}_step({name}_ctx *ctx, const {name}_input_t *input, int64_t *output)
     return {up}_OK;
 }}
 
-const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int total)
-{{
-    return (ctx == NULL || !ctx->ready) ? NULL : esn_counters_of(&ctx->rt, layer, total);
-}}
+{_counters_source(name, counters, "(ctx == NULL || !ctx->ready) ? NULL : esn_counters_of(&ctx->rt, layer, total)")}
 """
     else:
         body = f"""
@@ -460,15 +481,26 @@ int {name}_step({name}_ctx *ctx, const {name}_input_t *input, int64_t *output)
     return {up}_DONE;
 }}
 
-const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int total)
-{{
-    if (ctx == NULL || !ctx->ready || !total || layer >= {up}_NUM_LAYERS) {{
-        return NULL;
-    }}
-    return &ctx->rt.total[layer];
-}}
+{_counters_source(name, counters, f"(ctx == NULL || !ctx->ready || !total || layer >= {up}_NUM_LAYERS) ? NULL "
+                  ": &ctx->rt.total[layer]")}
 """
     return common_head + body
+
+
+def _counters_source(name: str, counters: bool, expr: str) -> str:
+    """NAME_counters: `expr` where the runtime counts; NULL, said so, in a library exported without counters."""
+    if counters:
+        return f"""const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int total)
+{{
+    return {expr};
+}}"""
+    return f"""const esn_counters *{name}_counters(const {name}_ctx *ctx, uint32_t layer, int total)
+{{
+    (void)ctx;
+    (void)layer;
+    (void)total;
+    return NULL; /* exported with --no-counters: the runtime counts nothing (ESN_ENABLE_COUNTERS 0) */
+}}"""
 
 
 def _port_source(name: str, source: str) -> str:
@@ -476,7 +508,7 @@ def _port_source(name: str, source: str) -> str:
     return f"""{_head(f"{name}: the runtime's board hooks, as no-ops", source)}
 /*
  * The runtime calls two hooks (esn/esn_port.h): esn_port_cycles() around every layer of every step (its
- * counters' `cycles`) and esn_port_log(). These return 0 and drop the message. Compile with
+ * counters' `cycles`; only where it counts: {up}_COUNTERS) and esn_port_log(). These return 0 and drop the message. Compile with
  * -D{up}_USER_PORT and define the three functions yourself to count cycles (DWT->CYCCNT on a Cortex-M3/4/7/33,
  * k_cycle_get_32() on Zephyr) or to see log lines; -DESN_ENABLE_CYCLES=0 removes the calls altogether.
  */
@@ -931,17 +963,18 @@ def _pio_manifest(name: str, source: str) -> str:
 
 def library_files(qgraph: QGraph, target: str, name: str, *, schedule="time", steps: int | None = None,
                   source: str = "model", example_steps: int | None = None, facts: dict | None = None,
-                  runtime: Path | None = None) -> Library:
+                  runtime: Path | None = None, counters: bool = False) -> Library:
     """Every file of the library, by path relative to its folder.
 
     schedule / steps: the plan's schedule (edgesnn.lower); facts: what the README states about the model
-    (quant, exit_text, schedule_text, plan lines); example_steps: the window of the MCU examples."""
+    (quant, exit_text, schedule_text, plan lines); example_steps: the window of the MCU examples; counters:
+    whether the runtime counts (module docstring; default off: a release build)."""
     if target not in TARGETS:
         raise EmitError(f"unknown target {target!r}: one of {', '.join(TARGETS)}")
     check_name(name)
-    low = lower(qgraph, schedule, steps)
+    low = lower(qgraph, schedule, steps, counters=counters)
     inp = input_binding(low)
-    model = c_sources(qgraph, f"{name}", schedule, steps)
+    model = c_sources(qgraph, f"{name}", schedule, steps, counters=counters)
     model_c = model["model.c"].decode()
     if model_c.count('#include "model.h"') != 1:
         raise EmitError("edgesnn.emit.csource's model.c no longer includes \"model.h\" once: update emit/library.py")
@@ -955,6 +988,7 @@ def library_files(qgraph: QGraph, target: str, name: str, *, schedule="time", st
     facts["weight_bytes"] = weights
     window = low.steps or example_steps or 16
     headers, rt_sources, kept, left = _runtime_files(low, Path(runtime or RUNTIME_C))
+    headers["esn_config.h"] = _config_header(headers["esn_config.h"], counters)
 
     ours = {f"{name}.c": _api_source(name, low, inp, source), f"{name}_model.c": model_c,
             f"{name}_model.h": model_h, f"{name}_port.c": _port_source(name, source)}
@@ -1031,6 +1065,9 @@ tables (flash), the runtime is edgesnn's portable C99 runtime: no heap, nothing 
 - input: {low.input_size} values per step ({up}_INPUT_SIZE), each {inp.what} (`{name}_input_t`, `{inp.ctype}`)
 - output: {low.output_size} values per step ({up}_OUTPUT_SIZE); the class is the argmax of their sum
 - weights and parameters: {facts['weight_bytes']:,} B const; arena: {low.arena_bytes:,} B ({up}_ARENA_BYTES)
+- counters: {"on (exported with --counters): the runtime counts each layer's activity, 128 B of the arena a layer"
+              if low.counters else "off (exported with --no-counters, a release build): the runtime counts nothing, "
+              f"its arena holds no counters and `{name}_counters` returns NULL; export with --counters to read them"}
 {plan}
 ## Memory
 
@@ -1048,7 +1085,8 @@ int cls = {name}_infer(&ctx, x, T, scores);      /* x [T][{up}_INPUT_SIZE]: rese
 {name}_reset(&ctx);
 while ({name}_step(&ctx, x_t, NULL) == {up}_OK && more_steps()) read_next(x_t);
 cls = {name}_predict(&ctx);                      /* {name}_steps(&ctx): how many steps it took */
-{name}_counters(&ctx, layer, 1);                 /* synops, spikes, bytes, cycles per layer ({name}_layer_name) */
+{name}_counters(&ctx, layer, 1);                 /* synops, spikes, bytes, cycles per layer{
+    "" if low.counters else ": NULL here (--no-counters)"} */
 ```
 
 Negative returns are `-esn_status` codes; `{name}_error_str(code)` names them. The example's window is

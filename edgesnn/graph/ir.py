@@ -99,12 +99,13 @@ class Node:
         return GraphError(f"node {self.name!r} ({self.kind}): {msg}")
 
     # -- plain data -------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self, compact: bool = False) -> dict:
+        """Plain data; `compact` stores float32 arrays that lie on a grid packed, exactly (artifact.encode_array)."""
         d: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if isinstance(v, np.ndarray):
-                v = encode_array(v)
+                v = encode_array(v, compact=compact)
             elif isinstance(v, tuple):
                 v = list(v)
             d[f.name] = v
@@ -730,9 +731,9 @@ class Graph:
         return sum(int(a.size) for n in self.nodes.values() for a in n.arrays().values())
 
     # -- plain data -------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self, compact: bool = False) -> dict:
         return stamp("graph", {"dt": self.dt, "meta": self.meta,
-                               "nodes": [n.to_dict() for n in self.nodes.values()],
+                               "nodes": [n.to_dict(compact) for n in self.nodes.values()],
                                "edges": [list(e) for e in self.edges]})
 
     @classmethod
@@ -760,8 +761,9 @@ class Graph:
         except GraphError as e:
             raise GraphError(f"{where}: {e}") from None
 
-    def save(self, path) -> None:
-        save_json(path, self.to_dict())
+    def save(self, path, compact: bool = False) -> None:
+        """Write the graph as JSON; `compact`: weights on a quantization grid (QAT) stored packed, exactly."""
+        save_json(path, self.to_dict(compact))
 
     @classmethod
     def load(cls, path) -> "Graph":

@@ -53,7 +53,12 @@ NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME}
 SHAPE = array(int_range(1, MAX_DIM), 1, MAX_RANK)
 STORED_ARRAY = obj({"dtype": {"enum": list(FLOAT_DTYPES)},
                     "shape": array(int_range(0, MAX_DIM), 0, MAX_RANK),
-                    "b64": {"type": "string"}},      # its length is bounded by the element limit before decoding
+                    "b64": {"type": "string"},       # its length is bounded by the element limit before decoding
+                    # float32 values k * scale stored as packed k (edgesnn/artifact.py: exact, for QAT weights)
+                    "grid": obj({"bits": {"enum": [4, 8]}, "scale": num_range(0, exclusive_lo=True)},
+                                ("bits", "scale")),
+                    # a float32 array of few distinct values: the values, and packed indices into them
+                    "palette": obj({"bits": {"enum": [4, 8]}, "b64": {"type": "string"}}, ("bits", "b64"))},
                    ("dtype", "shape", "b64"))
 
 

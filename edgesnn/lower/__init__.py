@@ -2,7 +2,7 @@
 
     lower(qgraph, schedule="time", steps=None, stage=None) -> Lowered
         nodes in schedule order, edges grouped by destination, parameters in device layout and storage
-    pack_rows / unpack_rows          weights packed at 2 and 4 bits, rows byte-aligned (the runtime's layout)
+    pack_rows / unpack_rows          weights packed at 1 (binary signs), 2 and 4 bits, rows byte-aligned (the runtime's layout)
     Lowered.arena_bytes              the exact arena the runtime needs for it (the one place it is computed)
     Lowered.memory_plan()            where esn_init's arena holds every buffer and state (carried in the blob)
     arena_size(qgraph)               the same for a QGraph in the time-step-major schedule

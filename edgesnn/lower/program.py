@@ -18,9 +18,10 @@ them, are stored channel-last ([H][W][C]) where nothing that needs row-major rea
 conv tap adds C_out contiguous outputs; neuron parameters per element and dense weight rows after such a tensor
 are stored in its order (cl_perm). The Input, the Output and what a recurrent edge reads stay row-major.
 
-Weights are stored at `weight_storage_bits` (2 and 4 packed, low bits first, every weight row starting on a
-byte; 8; 16): a row is what one input event reads ([out] for Linear/Affine, [C_out / groups] for a conv,
-the whole [n] for Scale). Every other parameter is stored once for the layer when its values agree, once
+Weights are stored at `weight_storage_bits` (1, 2 and 4 packed, low bits first, every weight row starting on a
+byte; 8; 16). At 1 bit they are binary (weight_bits 1): +-m with one magnitude m per layer (LNode.wmag,
+esn_node.wmag, the blob's node byte 76), bit 0 for +m and bit 1 for -m; no weight is zero. A row is what one
+input event reads ([out] for Linear/Affine, [C_out / groups] for a conv, the whole [n] for Scale). Every other parameter is stored once for the layer when its values agree, once
 per channel for a neuron layer of rank >= 2 whose values agree within each channel, else per element (per
 output channel for the bias of a weighted layer, per neuron otherwise), at 8, 16 or 32 bits, the fewest
 that hold it (edgesnn.quantize.qgraph.param_storage; esn_node.pbits and pmode in esn_types.h).
@@ -45,6 +46,8 @@ largest group's staged weights in SRAM, `staged_weight_bytes()` per input are co
 here: the blob carries the offsets and the runtime only checks them (`plan_problem()` says what it would
 refuse); `arena_size()` is that plan's bytes. `arena_size_sched()` is esn_sched_init's arena for the lowered
 schedule (placed by the runtime, esn_schedule.c); `schedule_refusal()` says why a schedule cannot run a model.
+Each is the arena of a runtime built with counters (ESN_ENABLE_COUNTERS 1), or without when lowered with
+counters=False (a release build: its fixed part holds no counters, so the plan's offsets differ).
 Both follow the state storage of esn_runtime.h: v and i as int8 or int16 when their bit widths allow, no state
 at all for a stateless layer (`stateless()`: all decays zero, nothing carried across steps).
 """
@@ -59,7 +62,7 @@ from ..errors import EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
+from ..quantize.qgraph import BINARY_MAX, PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
 
 RESET_CODES = {"zero": 0, "value": 1, "subtract": 2, "subtract_late": 3}
 MAX_RANK = 4
@@ -112,6 +115,7 @@ class LNode:
     modes: dict[str, int] = field(default_factory=dict)   # slot -> PM_ELEM, PM_CHANNEL or PM_LAYER (esn_node.pmode)
     flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
     layout: int = 0  # bit 0: the output is stored channel-last (ESN_LAYOUT_OUT_CL); bit 1: the input (ESN_LAYOUT_IN_CL)
+    wmag: int = 0  # binary (1-bit) weights: their magnitude m, [1, BINARY_MAX] (esn_node.wmag); else 0
     out_bits: int = 32  # bits per element of the output buffer (esn_node.out_bits): 8 (uint8) or 32 (int32)
 
     @property
@@ -175,6 +179,7 @@ class Lowered:
     edges: list[LEdge]   # grouped by destination, in node order, then graph order
     output_node: int
     steps: int = 0       # T of the schedule; 0: none (time-step-major, esn_step)
+    counters: bool = True  # for a runtime built with ESN_ENABLE_COUNTERS 1 (its arena holds the counters), or 0
 
     @property
     def input_size(self) -> int:
@@ -227,11 +232,16 @@ class Lowered:
         """Exact arena bytes of esn_init (time-step-major): the memory plan's (esn_arena_size())."""
         return self.memory_plan().arena_bytes
 
+    def counter_bytes(self) -> int:
+        """Arena bytes of one node's counters (esn_internal.h ESN_COUNTERS_ARENA_BYTES): an esn_counters in a
+        runtime built with ESN_ENABLE_COUNTERS 1, none with 0."""
+        return COUNTERS_BYTES if self.counters else 0
+
     def arena_base(self) -> int:
-        """Bytes of esn_init's fixed part before buffers and state (esn__arena_base): node table, counters,
-        output and exit accumulator."""
+        """Bytes of esn_init's fixed part before buffers and state (esn__arena_base): node table, step and
+        total counters (when the runtime counts: self.counters), output and exit accumulator."""
         n = len(self.nodes)
-        return align8(n * RT_BYTES) + 2 * n * COUNTERS_BYTES + 2 * align8(8 * self.output_size)
+        return align8(n * RT_BYTES) + 2 * n * self.counter_bytes() + 2 * align8(8 * self.output_size)
 
     def _liveness(self) -> tuple[list[int], set[int]]:
         """(last node that reads each node's buffer, itself if none; the nodes whose buffer a recurrent edge
@@ -437,11 +447,12 @@ class Lowered:
                                 "starts); time-step-major reads them in place")
             flags = [f | (2 if nd.name in names else 0) for f, nd in zip(flags, self.nodes)]
         if not any(flags):
-            return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0)
+            return Lowered(self.qgraph, [replace(nd, flags=0) for nd in self.nodes], self.edges, self.output_node, 0,
+                           self.counters)
         if not isinstance(steps, (int, np.integer)) or steps < 1 or steps > 2 ** 32 - 1:
             raise ScheduleSpecError(f"steps = {steps}: a grouped schedule needs the number of steps T >= 1")
         low = Lowered(self.qgraph, [replace(nd, flags=f) for nd, f in zip(self.nodes, flags)], self.edges,
-                      self.output_node, int(steps))
+                      self.output_node, int(steps), self.counters)
         why = low.schedule_refusal()
         if why:
             raise ScheduleError(why)
@@ -530,8 +541,8 @@ class Lowered:
         staged = max(sum(align8(nodes[k].param_nbytes("weight")) for k in range(n) if grp[k] == g
                          and nodes[k].flags & 2) for g in range(groups))
         out_bytes = 4 if nodes[self.output_node].n_edges == 1 else 8  # one edge: int32 copies, else int64 sums
-        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * COUNTERS_BYTES + align8(T * self.output_size * out_bytes)
-                 + align8(T * self.input_size))
+        fixed = (align8(n * RT_BYTES) + align8(ne * 8) + n * self.counter_bytes()
+                 + align8(T * self.output_size * out_bytes) + align8(T * self.input_size))
         return fixed + state + staged + end
 
     def staged_weight_bytes(self) -> int:
@@ -566,18 +577,20 @@ def align8(x: int) -> int:
 
 
 def pack_rows(values: np.ndarray, bits: int, row_len: int) -> bytes:
-    """Integers at `bits` per element, little-endian: 8 and 16 as they are, 2 and 4 packed low bits first
-    with every row of `row_len` elements starting on a byte (the last byte of a row padded with zero bits)."""
+    """Integers at `bits` per element, little-endian: 8 and 16 as they are, 1, 2 and 4 packed low bits first
+    with every row of `row_len` elements starting on a byte (the last byte of a row padded with zero bits); at 1
+    bit the signs of binary weights (bit 1 where the value is negative)."""
     if bits >= 8:
         return np.ascontiguousarray(values).astype(f"<i{bits // 8}").tobytes()
     per = 8 // bits
-    rows = (np.asarray(values).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint8).reshape(-1, row_len)
+    v = np.asarray(values).astype(np.int64)
+    rows = ((v < 0) if bits == 1 else (v & ((1 << bits) - 1))).astype(np.uint8).reshape(-1, row_len)
     rows = np.pad(rows, ((0, 0), (0, (-row_len) % per))).reshape(rows.shape[0], -1, per)
     return (rows << (np.arange(per, dtype=np.uint8) * bits)).sum(axis=2).astype(np.uint8).tobytes()
 
 
 def unpack_rows(data: bytes, bits: int, row_len: int, count: int) -> np.ndarray:
-    """The inverse of pack_rows: `count` signed integers (int64)."""
+    """The inverse of pack_rows: `count` signed integers (int64); at 1 bit the signs +-1 (times the node's wmag)."""
     if bits >= 8:
         return np.frombuffer(data, f"<i{bits // 8}", count).astype(np.int64)
     per = 8 // bits
@@ -585,6 +598,8 @@ def unpack_rows(data: bytes, bits: int, row_len: int, count: int) -> np.ndarray:
     row_bytes = (row_len * bits + 7) // 8
     b = np.frombuffer(data, np.uint8, rows * row_bytes).reshape(rows, row_bytes, 1)
     u = ((b >> (np.arange(per, dtype=np.uint8) * bits)) & ((1 << bits) - 1)).reshape(rows, -1)[:, :row_len]
+    if bits == 1:
+        return (1 - 2 * u.astype(np.int64)).reshape(-1)
     return ((u.astype(np.int64) ^ (1 << (bits - 1))) - (1 << (bits - 1))).reshape(-1)
 
 
@@ -708,9 +723,10 @@ def _check_int(a: np.ndarray, lo: int, hi: int, name: str, kind: str, what: str)
         raise _err(name, kind, f"{what} holds {bad}, outside [{lo}, {hi}]")
 
 
-def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None) -> Lowered:
+def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None, counters: bool = True) -> Lowered:
     """Lowers a QGraph, with a grouped schedule over `steps` steps unless schedule is "time" (module
-    docstring); raises EmitError naming the node and field for anything the runtime cannot hold, and for
+    docstring), for a runtime built with counters (ESN_ENABLE_COUNTERS 1, the default: every runtime edgesnn
+    runs itself) or without (a release library: its arena's fixed part holds no counters); raises EmitError naming the node and field for anything the runtime cannot hold, and for
     a schedule that cannot run the model (naming the recurrent edge, or early exit)."""
     if not isinstance(qgraph, QGraph):
         raise EmitError(f"expected a QGraph, got {type(qgraph).__name__}")
@@ -723,7 +739,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
     edges = sorted((LEdge(index[a], index[b], int((a, b) in sched.back_edges), i) for i, (a, b) in enumerate(g.edges)),
                    key=lambda e: (e.dst, e.orig))
     wdtype = storage_dtype(cfg.weight_bits)
-    wmax = (1 << (cfg.weight_bits - 1)) - 1
+    wmax = BINARY_MAX if cfg.weight_bits == 1 else (1 << (cfg.weight_bits - 1)) - 1
     smax = (1 << (cfg.state_bits - 1)) - 1
     one = 1 << cfg.decay_bits
     nodes: list[LNode] = []
@@ -781,6 +797,11 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
                 a = a.astype(np.int64)
                 if slot == "weight":
                     _check_int(a, -wmax - 1, wmax, name, kind, f"weight (weight_bits = {cfg.weight_bits})")
+                    if cfg.weight_bits == 1:  # binary: every weight +-m, one m >= 1 for the layer
+                        ln.wmag = int(np.abs(a).max()) if a.size else 1
+                        if ln.wmag < 1 or np.any(np.abs(a) != ln.wmag):
+                            raise _err(name, kind, "binary weights (weight_bits = 1) must all be +-m for one m in "
+                                       f"[1, {BINARY_MAX}]; they hold {sorted(set(np.abs(a).tolist()))[:4]}...")
                     ln.params[slot] = _weights(node, a, ln.groups).astype(wdtype)
                     ln.bits[slot], ln.modes[slot] = weight_storage_bits(cfg.weight_bits), PM_ELEM
                     continue
@@ -797,7 +818,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None)
     _set_layouts(nodes, edges, cfg.rounding == "stochastic")
     _set_out_bits(nodes, edges)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
-    low = Lowered(qgraph, nodes, edges, outs[0])
+    low = Lowered(qgraph, nodes, edges, outs[0], counters=bool(counters))
     schedule = schedule_spec(schedule)
     if isinstance(schedule, str) and schedule == "time" and not stage:
         return low
@@ -813,9 +834,10 @@ def config_record(qgraph: QGraph) -> dict:
             "exit_threshold_q8": int(ex["threshold_q8"]) if ex else 0, "exit_beta_q16": int(ex["beta_q16"]) if ex else 0}
 
 
-def arena_size(qgraph: QGraph) -> int:
-    """Exact arena bytes the C runtime needs for `qgraph` (equals esn_arena_size())."""
-    return lower(qgraph).arena_size()
+def arena_size(qgraph: QGraph, counters: bool = True) -> int:
+    """Exact arena bytes the C runtime needs for `qgraph` (equals esn_arena_size() of a runtime built with
+    ESN_ENABLE_COUNTERS = counters)."""
+    return lower(qgraph, counters=counters).arena_size()
 
 
 def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
@@ -824,8 +846,8 @@ def arena_size_layer_major(qgraph: QGraph, steps: int) -> int:
     return lower(qgraph).arena_size_layer_major(steps)
 
 
-def arena_size_schedule(qgraph: QGraph, schedule, steps: int, stage=None) -> int:
+def arena_size_schedule(qgraph: QGraph, schedule, steps: int, stage=None, counters: bool = True) -> int:
     """Exact arena bytes of `qgraph` under `schedule` over `steps` steps (staging the weights of `stage`):
-    esn_arena_size() for "time" (or a single group), else esn_arena_size_sched(); EmitError for a
-    schedule it cannot run."""
-    return lower(qgraph, schedule, steps, stage).arena_bytes
+    esn_arena_size() for "time" (or a single group), else esn_arena_size_sched(), of a runtime built with
+    ESN_ENABLE_COUNTERS = counters; EmitError for a schedule it cannot run."""
+    return lower(qgraph, schedule, steps, stage, counters).arena_bytes

@@ -54,7 +54,7 @@ class Raced:
 
 
 def weight_floor(graph: ir.Graph, weight_bits: int) -> int:
-    """Bytes the blob holds for `graph`'s weights at `weight_bits` (packed 2 / 4, else 8 / 16 bits; each row on a
+    """Bytes the blob holds for `graph`'s weights at `weight_bits` (packed 1 / 2 / 4, else 8 / 16 bits; each row on a
     byte), without quantizing: a lower bound of the blob (which adds headers and the other parameters)."""
     bits = weight_storage_bits(weight_bits)
     sched = graph.schedule()
@@ -84,12 +84,20 @@ def _bounds(k: int, n: int, total: int, level: float) -> tuple[float, float]:
     return (k + rest * lo) / total, (k + rest * hi) / total
 
 
+def _ticking(results, progress):
+    for r in results:
+        progress.update()
+        yield r
+
+
 def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarray, *, fits, mem, floor: float,
          flash_floor=None, shortlist: int = 6, front_rule: bool = True, alpha: float = 1e-3, n0: int = 64,
          workers: int = 1, calib: np.ndarray | None = None, seed: int = 0,
-         blob_budget: int = 256 << 20) -> Raced:
+         blob_budget: int = 256 << 20, executor=None, progress=None) -> Raced:
     """The racing search (module docstring). fits(e) and mem(e) judge an Evaluated on its blob and arena bytes as
-    plan() does; flash_floor(weight_bits) -> False drops a config before quantizing it (memory alone rules it out)."""
+    plan() does; flash_floor(weight_bits) -> False drops a config before quantizing it (memory alone rules it out).
+    executor: where the candidates run (edgesnn/executor.py; default local with `workers` processes).
+    progress: a Progress advanced per candidate run as it comes back; its total grows by each round's runs."""
     n_total = int(len(y))
     order = np.random.default_rng(seed).permutation(n_total)
     xp, yp = np.asarray(x)[order], np.asarray(y)[order]
@@ -109,7 +117,16 @@ def race(graph: ir.Graph, configs: list[QuantConfig], x: np.ndarray, y: np.ndarr
         keep = [i for i in keep if flash_floor(configs[i].weight_bits)]
         info["pruned_flash_floor"] = len(configs) - len(keep)
     evs: list[Evaluated | None] = [None] * len(configs)
-    with part_runner(graph, xp, yp, calib=calib, workers=workers) as run:
+    with part_runner(graph, xp, yp, calib=calib, workers=workers, executor=executor) as run_all:
+        rounds = []
+
+        def run(tasks):
+            if progress is None:
+                return run_all(tasks)
+            progress.total = (progress.total if rounds else 0) + len(tasks)
+            rounds.append(len(tasks))
+            return _ticking(run_all(tasks), progress)
+
         if not keep:  # memory alone rules out every candidate: size the smallest ones exactly, simulate nothing
             floors = {wb: weight_floor(graph, wb) for wb in {c.weight_bits for c in configs}}
             least = min(floors.values())

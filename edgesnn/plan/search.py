@@ -55,6 +55,7 @@ from ..cost import CostReport, coefficients, estimate, memory_terms, schedule_ar
 from ..emit import to_blob
 from ..emit.blob import check_qgraph
 from ..errors import EdgesnnError, EmitError
+from ..executor import get_executor
 from ..firmware.build import FirmwareTooLarge
 from ..graph import Graph
 from ..graph.simulate import simulate
@@ -66,7 +67,8 @@ from ..runtime.binding import run_c
 from ..schema import check
 from .exit import ExitPolicy, calibrate
 from .firmware import build_for_plan, firmware_base
-from .quant_search import Evaluated, candidates, default_workers, evaluate, kinds_of, sensitivity_configs
+from .quant_search import (Evaluated, candidates, default_workers, evaluate, kinds_of, observed_once,
+                           sensitivity_configs)
 from .race import race, weight_floor
 from .schema import PLAN, PlanSchemaError
 from .stats import paired_drop, wilson
@@ -543,18 +545,26 @@ class Searched:
 
 
 def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig] | None = None,
-                        workers: int | None = None, sensitivity: bool = True, progress: bool = False) -> Searched:
-    """Quantization search on (x_val, y_val): each candidate run in the C runtime, plus the sensitivity table."""
+                        workers: int | None = None, sensitivity: bool = True, progress: bool = False,
+                        executor=None) -> Searched:
+    """Quantization search on (x_val, y_val): each candidate run in the C runtime, plus the sensitivity table.
+    executor: where the candidates run: "local" (default: `workers` processes), "ray", "ray:HOST:PORT" or an
+    executor (edgesnn/executor.py); the results are the same."""
     x, y = check_data(graph, x_val, y_val)
     float_correct = np.asarray(simulate(graph, x).pred == y)
     float_acc = float(np.mean(float_correct))
     configs = configs or candidates(graph)
     sens = sensitivity_configs(graph) if sensitivity else []
     bar = Progress(len(configs) + len(sens), "plan: quantization candidates") if progress else None
-    evs = evaluate(graph, configs + [c for _, _, c in sens], x, y, calib=x, workers=workers or default_workers(),
-                   progress=bar)
-    if bar:
-        bar.close()
+    ex = get_executor(executor, workers or None)
+    try:
+        evs = evaluate(graph, configs + [c for _, _, c in sens], x, y, calib=x, workers=workers or default_workers(),
+                       progress=bar, executor=ex)
+    finally:
+        if bar:
+            bar.close()
+        if ex is not executor:
+            ex.close()
     evs, sens_evs = evs[:len(configs)], evs[len(configs):]
     sens_rows = [{"kind": k, "value": v, "accuracy": e.accuracy, "drop_pts": 100 * (sens_evs[0].accuracy - e.accuracy)}
                  for (k, v, _), e in zip(sens, sens_evs)]
@@ -652,7 +662,7 @@ def _race_summary(info: dict) -> dict:
 
 
 def _race_search(graph: Graph, board, x, y, *, configs, workers, sensitivity: bool, target_acc, max_drop,
-                 shortlist: int, front_rule: bool):
+                 shortlist: int, front_rule: bool, executor, progress: bool):
     """The racing search (plan/race.py) for one board and target: Searched (every quantized candidate; those
     dropped early carry `inputs` and no correct vector) and the race."""
     float_correct = np.asarray(simulate(graph, x).pred == y)
@@ -668,14 +678,21 @@ def _race_search(graph: Graph, board, x, y, *, configs, workers, sensitivity: bo
         if wb not in floors:
             floors[wb] = code + weight_floor(graph, wb) <= board.flash_bytes
         return floors[wb]
-    raced = race(graph, configs, x, y, fits=fits, mem=lambda e: sum(mem(e)), floor=floor, flash_floor=flash_floor,
-                 shortlist=shortlist, front_rule=front_rule, workers=workers, calib=x)
+    bar = Progress(1, "plan: race (candidate runs)") if progress else None
+    try:
+        raced = race(graph, configs, x, y, fits=fits, mem=lambda e: sum(mem(e)), floor=floor,
+                     flash_floor=flash_floor, shortlist=shortlist, front_rule=front_rule, workers=workers, calib=x,
+                     executor=executor, progress=bar)
+    finally:
+        if bar:
+            bar.close()
     sens_rows = []
     if sensitivity and raced.info.get("quantized", 0) and any(e.correct is not None for e in raced.evaluated):
         sens = sensitivity_configs(graph)
         n = min(len(y), SENSITIVITY_INPUTS)
         pick = np.random.default_rng(1).permutation(len(y))[:n]
-        sens_evs = evaluate(graph, [c for _, _, c in sens], x[pick], y[pick], calib=x, workers=workers)
+        sens_evs = evaluate(graph, [c for _, _, c in sens], x[pick], y[pick], calib=x, workers=workers,
+                            executor=executor)
         sens_rows = [{"kind": k, "value": v, "accuracy": e.accuracy, "inputs": n,
                       "drop_pts": 100 * (sens_evs[0].accuracy - e.accuracy)} for (k, v, _), e in zip(sens, sens_evs)]
     return Searched(float_acc, raced.evaluated, sens_rows, float_correct=float_correct), raced
@@ -686,7 +703,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
          exit_max_drop: float = 0.005, shortlist: int = 6, sensitivity: bool = True, calibration=None,
          progress: bool = False, measure: bool = True, firmware_cache=None,
          searched: Searched | None = None, confidence: float | None = None,
-         search: str = "race") -> Plan | Infeasible:
+         search: str = "race", executor=None) -> Plan | Infeasible:
     """Search quantization, exit policy and cost for `graph` on `board` with validation data (x_val, y_val).
 
     measure: build the board's firmware, size every row on it and report the chosen candidate's measured flash
@@ -702,7 +719,9 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     race on growing subsets of the validation data and are dropped only when the interval of their accuracy
     says they can neither qualify nor be shortlisted; the chosen plan and front are the exhaustive search's
     (tests/plan/test_race.py). "exhaustive": every candidate on every input (the reference). With `searched`
-    given, that search is used as it is."""
+    given, that search is used as it is.
+    executor: where the candidates run: "local" (default: `workers` processes), "ray" (a Ray instance here),
+    "ray:HOST:PORT" (a Ray cluster; docs/cluster.md) or an executor (edgesnn/executor.py); the plan is the same."""
     if search not in SEARCHES:
         raise PlanInputError(f"search {search!r} is not one of {', '.join(SEARCHES)}")
     if objective not in OBJECTIVES:
@@ -720,13 +739,21 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     x, y = check_data(graph, x_val, y_val)
     coeffs = coefficients(board, calibration)
     raced = None
-    if searched is None and search == "race":
-        searched, raced = _race_search(graph, board, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
-                                       target_acc=target_acc, max_drop=max_drop, shortlist=shortlist,
-                                       front_rule=confidence is None)
-    elif searched is None:
-        searched = search_quantization(graph, x, y, configs=configs, workers=workers, sensitivity=sensitivity,
-                                       progress=progress)
+    if searched is None:
+        ex = get_executor(executor, workers or None)
+        try:
+            with observed_once(graph, x):  # one float simulation for the search, its sensitivity runs and the race
+                if search == "race":
+                    searched, raced = _race_search(graph, board, x, y, configs=configs, workers=workers,
+                                                   sensitivity=sensitivity, target_acc=target_acc, max_drop=max_drop,
+                                                   shortlist=shortlist, front_rule=confidence is None, executor=ex,
+                                                   progress=progress)
+                else:
+                    searched = search_quantization(graph, x, y, configs=configs, workers=workers,
+                                                   sensitivity=sensitivity, progress=progress, executor=ex)
+        finally:
+            if ex is not executor:
+                ex.close()
     float_acc, evs, sens_rows = searched.float_accuracy, searched.evaluated, searched.sensitivity
     if target_acc is None:
         target_acc = float_acc - (0.01 if max_drop is None else max_drop)
@@ -786,13 +813,15 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     # the firmware around the model, measured once from the first shortlisted model's image: every row's
     # flash and SRAM are then the image's to a few bytes, not the analytical model's (which misses the
     # firmware's server, start-up code and buffers)
-    base = firmware_base(quantize(graph, short[0].config, x), board, firmware_cache) if measure else None
+    with observed_once(graph, x):  # quantize's float simulation of x, once for the whole shortlist (not per model)
+        base = firmware_base(quantize(graph, short[0].config, x), board, firmware_cache) if measure else None
+        for e in short:
+            key = (e.digest, exit_max_drop, target_acc)
+            if key not in searched.models:  # board-independent: the same on every board planned from `searched`
+                searched.models[key] = _models_of(graph, e, x, y, target_acc, exit_max_drop)
     rows = []
     for e in short:
-        key = (e.digest, exit_max_drop, target_acc)
-        if key not in searched.models:  # board-independent: the same on every board planned from `searched`
-            searched.models[key] = _models_of(graph, e, x, y, target_acc, exit_max_drop)
-        for m in searched.models[key]:
+        for m in searched.models[(e.digest, exit_max_drop, target_acc)]:
             mapping = {"config": e, "stateless": m["stateless"], "board": board, "graph": graph, "coeffs": coeffs,
                        "objective": objective, "base": base}
             for r in _mapping_row(mapping, "time-step-major", m["exit_model"], m["exit_run"], m["exit_accuracy"],

@@ -1,6 +1,9 @@
 """Per-parameter-kind precision (Q-SpiNN): every kind of number gets its own bit width.
 
-    weight_bits     synaptic weights (and the recurrent ones)          2..16, signed
+    weight_bits     synaptic weights (and the recurrent ones)          1..16, signed; 1: binary weights
+                    +-m (BNN style): m is one integer magnitude per weighted layer, in its target's
+                    units (about the layer's mean |w|); stored bit 0 is +m, bit 1 is -m, so no weight
+                    can be zero (a zero float weight becomes +m)
     state_bits      membrane potential v                               8..32, signed
     current_bits    synaptic current i of CubaLIF / CubaLI             8..32, signed
     adapt_bits      adaptation variable eta of ALIF (fraction bits)    4..16
@@ -19,7 +22,7 @@ from dataclasses import asdict, dataclass
 from ..errors import QuantizeError
 
 ROUNDINGS = ("truncate", "nearest", "stochastic")
-RANGES = {"weight_bits": (2, 16), "state_bits": (8, 32), "current_bits": (8, 32), "adapt_bits": (4, 16),
+RANGES = {"weight_bits": (1, 16), "state_bits": (8, 32), "current_bits": (8, 32), "adapt_bits": (4, 16),
           "threshold_bits": (2, 32), "decay_bits": (2, 16)}
 
 

@@ -3,11 +3,16 @@
 Scale of a neuron layer's state: the finest unit that both
   - fits every weight feeding it into weight_bits  (max |gain * w| / (2^(wb-1) - 1)), and
   - fits the state's range into state_bits         (range / (2^(sb-1) - 1)),
+(binary weights, weight_bits 1: each feeder's mean |gain * w| / BINARY_MAX, its one magnitude m; see below),
 where the range is the 99.9th percentile of the positive v seen on the calibration inputs (float
 simulation; the largest |v| for a readout), never less than 1.25 x the largest threshold, or without calibration
 data twice the largest threshold (a leaky readout: its steady-state bound). A Threshold layer keeps no v: its
 unit is that of its input and only has to fit 1.25 x its largest threshold. Finer units cost nothing on the device, since weights
 and state share them, so the only loss is the rounding of each number to its bit width.
+
+Binary weights (weight_bits 1, BNN style, without retraining): a weighted layer's weights become sign(w) * m, with
+m = its mean |w| in the target's units (the scale that minimises the squared error of sign(w) * m, as in
+XNOR-Net), rounded, in [1, BINARY_MAX]; a zero weight becomes +m (1 bit holds no zero).
 
 The accumulator of one step is proven not to overflow int32 from the weights and the largest
 input count, so the device can accumulate without saturation checks and in any order.
@@ -23,7 +28,7 @@ from ..graph.kinds import KINDS, names
 from ..graph.simulate import simulate
 from .config import QuantConfig
 from .fixedpoint import GAIN_SHIFT, quantize_values, sat
-from .qgraph import QGraph, QLayer, storage_dtype
+from .qgraph import BINARY_MAX, QGraph, QLayer, storage_dtype
 
 WEIGHTED = tuple(ir.NODE_TYPES[k] for k in names(lambda k: k.weighted))  # Linear, Affine, Conv1d, Conv2d, Scale
 INPUT_MAX = 255  # inputs are spike counts 0..255 (uint8)
@@ -94,7 +99,8 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
     factor, count = _flow(graph)
     observed = _observed(graph, calib)
     rng = np.random.default_rng(config.seed)
-    wmax = (1 << (config.weight_bits - 1)) - 1
+    binary = config.weight_bits == 1
+    wmax = BINARY_MAX if binary else (1 << (config.weight_bits - 1)) - 1
     q = lambda x: quantize_values(x, config.rounding, rng)  # noqa: E731
     layers: dict[str, QLayer] = {}
 
@@ -137,7 +143,8 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
             in_gain = np.ones(node.neuron_shape)
         eff = {f: (*_effective(graph.nodes[f], in_gain, factor[graph.predecessors(f)[0]], where),
                    isinstance(graph.nodes[f], ir.Scale)) for f in feeders}
-        w_abs = max(float(np.abs(w).max()) if w.size else 0.0 for w, _, _ in eff.values())
+        w_abs = max((float(np.abs(w).mean()) if binary else float(np.abs(w).max())) if w.size else 0.0
+                    for w, _, _ in eff.values())
         obs = observed.get(name, {})
 
         def unit(bits, rng_needed):
@@ -188,7 +195,12 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
 
         target_scale = scales["i"] if cuba else s_v
         for f, (w, b, _) in eff.items():
-            wq = sat(q(w / target_scale), config.weight_bits).astype(storage_dtype(config.weight_bits))
+            if binary:  # sign(w) * m, m the mean |w| in target units (the least-squares magnitude)
+                m = float(np.abs(w).mean()) / target_scale if w.size else 1.0
+                m = int(np.clip(q(np.array([m]))[0], 1, BINARY_MAX))
+                wq = np.where(w < 0, -m, m).astype(storage_dtype(8))
+            else:
+                wq = sat(q(w / target_scale), config.weight_bits).astype(storage_dtype(config.weight_bits))
             fp = {"weight": wq}
             if b is not None and np.any(b != 0):
                 fp["bias"] = _i32(q(b / target_scale))

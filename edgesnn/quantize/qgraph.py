@@ -7,7 +7,8 @@ value of one step of v), and a CubaLIF its current i in units of `scales['i']`. 
 input spike adds one weight row: no multiply. Pools and Flatten move integer spike counts.
 
 Integer parameters per kind (all arrays, shapes as in the float node):
-    weighted  weight (int8/int16), bias (int32, added every step, absent when zero)
+    weighted  weight (int8/int16; weight_bits 1: +-m, one m in [1, BINARY_MAX] per layer), bias (int32, added
+              every step, absent when zero)
     neurons   threshold (int32, >= 1), v_reset (int32), bias (int32), alpha (Q decay_bits, IF: none)
     CubaLIF   + alpha_syn (Q decay_bits), cur_mult (Q16: i -> v units, times gain)
     ALIF      + rho (Q decay_bits), b0 (int32), beta (v units per unit eta), eta_inc ((1 - rho) in Q adapt_bits)
@@ -110,12 +111,16 @@ def storage_dtype(bits: int) -> np.dtype:
 
 # How the runtime stores parameter arrays (esn_node.pbits / pmode in runtime_c/include/esn/esn_types.h): the
 # one place these choices are made; lowering writes them and the fixed-point reference counts their bytes.
-WEIGHT_STORAGE_BITS = (2, 4, 8, 16)   # 2 and 4 packed (rows start on a byte), 3 in 4, 5-8 in 8, 9-16 in 16
+# 1, 2 and 4 packed (rows start on a byte), 3 in 4, 5-8 in 8, 9-16 in 16. 1 bit holds binary weights: +-m with one
+# magnitude m per layer (esn_node.wmag), bit 0 -> +m, bit 1 -> -m.
+WEIGHT_STORAGE_BITS = (1, 2, 4, 8, 16)
+BINARY_MAX = 127  # the largest magnitude m of binary weights: a spike then adds a signed byte (esn_add_row_b1_dsp)
 PM_ELEM, PM_CHANNEL, PM_LAYER = 0, 1, 2  # one value per element, per channel (out_shape[0]), for the layer
 
 
 def weight_storage_bits(weight_bits: int) -> int:
-    """Bits one weight is stored in: the smallest of 2 (packed), 4 (packed), 8 and 16 that holds weight_bits."""
+    """Bits one weight is stored in: the smallest of 1 (binary, packed), 2 (packed), 4 (packed), 8 and 16 that holds
+    weight_bits."""
     return next(b for b in WEIGHT_STORAGE_BITS if weight_bits <= b)
 
 

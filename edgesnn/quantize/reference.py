@@ -18,8 +18,8 @@ schedule order (a Threshold layer keeps none and takes no index), as the C runti
 
 Counters: those of the float simulator (spikes_in, synops, neuron_updates, spikes_out) and the
 memory traffic of the C runtime's reference kernels (runtime_c/include/esn/esn_runtime.h), per
-node, input and step. With Wb the stored bits of one weight (qgraph.weight_storage_bits: 2, 4, 8 or 16;
-0 for pools), B the bytes the bias is stored in and P those of all the parameter arrays of a neuron layer
+node, input and step. With Wb the stored bits of one weight (qgraph.weight_storage_bits: 1, 2, 4, 8 or 16;
+0 for pools; binary weights: 1, their magnitude lives in the node, not in the rows), B the bytes the bias is stored in and P those of all the parameter arrays of a neuron layer
 (qgraph.param_storage: per element, channel or layer, at 8, 16 or 32 bits), E the node's incoming edges,
 n_in/n_out its input and output sizes and S its state variables (v; i for CubaLIF/CubaLI; eta for ALIF;
 pending for a subtract-late reset; none for Threshold):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ from tabulate import tabulate
 from ..artifact import save_json, stamp
 from ..data import load_digits_split, rate_code
 from ..errors import EdgesnnError
+from ..executor import LocalExecutor, get_executor
 from ..graph import ir
 from ..graph.simulate import simulate
 from ..quantize import QuantConfig, quantize
@@ -259,11 +261,55 @@ class SearchResult:
             "best": getattr(self.best(), "name", None), "best_3x3": getattr(self.best(True), "name", None)})
 
 
+def _spikes(images, epoch):
+    return rate_code(images[:, None], STEPS, 10_000 + epoch)
+
+
+def _setup(shared: dict) -> dict:
+    return shared
+
+
+def _proxy_task(S: dict, i: int) -> tuple[float, float]:
+    """Candidate i trained a few epochs on the subset: (float validation accuracy, seconds)."""
+    from .trainer import TrainConfig, evaluate, fit  # torch: the extra `train`, present in a search
+    t0 = time.perf_counter()
+    model = S["cands"][i].build(S["seed"])
+    fit(model, partial(_spikes, S["x_tr"][S["sub"]]), S["y_tr"][S["sub"]],
+        TrainConfig(epochs=S["proxy_epochs"], lr=S["lr"], seed=S["seed"], progress=False))
+    return evaluate(model, S["val"], S["y_va"]), round(time.perf_counter() - t0, 2)
+
+
+def _full_task(S: dict, job: tuple[int, int]) -> dict:
+    """Candidate i trained in full with seed s, quantized and evaluated in fixed point."""
+    from .export import to_graph
+    from .trainer import TrainConfig, fit
+    i, s = job
+    c = S["cands"][i]
+    weight_bytes, arena_bytes = S["memory"][i]
+    t0 = time.perf_counter()
+    model = c.build(s)
+    fit(model, partial(_spikes, S["x_tr"]), S["y_tr"], TrainConfig(epochs=S["epochs"], lr=S["lr"], seed=s,
+                                                                   progress=False))
+    graph = to_graph(model, (1, 8, 8), meta={"name": f"digits_cnn_{c.name}", "steps": STEPS, "seed": s,
+                                             "dataset": "sklearn digits 8x8, rate-coded",
+                                             "memory_estimate": {"weight_bytes": weight_bytes,
+                                                                 "arena_bytes": arena_bytes,
+                                                                 "weight_bits": S["weight_bits"]}})
+    q = quantize(graph, S["qcfg"], S["val"])
+    y_va, y_te = S["y_va"], S["y_te"]
+    fx = simulate_fixed(q, S["test"])
+    return {"val_fixed": float(np.mean([np.mean(simulate_fixed(q, v).pred == y_va) for v in S["vals"]])),
+            "test_fixed": float(np.mean(fx.pred == y_te)),
+            "synops": float(sum(cs["synops"].sum() for cs in fx.counts.values()) / len(y_te)),
+            "test_float": float(np.mean(simulate(graph, S["test"]).pred == y_te)),
+            "graph": graph if s == S["seed"] else None, "seconds": time.perf_counter() - t0}
+
+
 def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=(1, 3, 5),
                    channels=((4, 8), (6, 12), (8, 16), (10, 20), (12, 24)), weight_bits: int = 8, state_bits: int = 16,
                    epochs: int = 30, proxy_epochs: int = 4, proxy_fraction: float = 0.5, lr: float = 5e-3,
                    seed: int = 0, seeds: int = 1, val_codings: int = 1, out_dir=None, progress: bool = True,
-                   log=print) -> SearchResult:
+                   log=print, executor=None) -> SearchResult:
     """Search kernel sizes (and the given channel pairs) under `budget_bytes` of weights + arena.
 
     Full training is repeated with `seeds` initialisations (seed, seed+1, ...) and the validation
@@ -271,11 +317,11 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     first is the examples' validation file, also the calibration data): the 216 validation digits
     alone cannot tell most of these models apart. Writes, when `out_dir` is given, the front models
     and the best 3x3 (first seed) as `<name>.json` (edgesnn graph) and the whole result as `search.json`.
+    executor: where the trainings run (edgesnn/executor.py): None/"local" one after another in this process (torch
+    trains on one thread per run, deterministically), "ray" / "ray:HOST:PORT" each proxy and each full training
+    (per seed) a Ray task, the data shipped once; the results are the same, logged as the runs finish.
     """
     require_torch()
-    from .export import to_graph  # torch: the extra `train`, present now
-    from .trainer import TrainConfig, evaluate, fit
-
     if budget_bytes <= 0:
         raise EdgesnnError(f"the memory budget must be positive, got {budget_bytes} bytes")
     if seeds < 1 or val_codings < 1:
@@ -289,9 +335,6 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     t_start = time.perf_counter()
     x_tr, y_tr, (val, y_va), (test, y_te), x_va = digits_data(seed=0)
     vals = [val] + [rate_code(x_va[:, None], STEPS, 4321 + i) for i in range(1, val_codings)]
-
-    def spikes(images, epoch):
-        return rate_code(images[:, None], STEPS, 10_000 + epoch)
 
     cands = [Candidate((k1, k2), tuple(c)) for c in channels for k1 in kernel_sizes for k2 in kernel_sizes]
     results: list[CandidateResult] = []
@@ -310,50 +353,51 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     rng = np.random.default_rng(seed)
     sub = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y_tr == k))[:max(1, int(proxy_fraction *
                                   np.sum(y_tr == k)))] for k in np.unique(y_tr)]))
-    for i in fit_idx:
-        r, c = results[i], cands[i]
-        t0 = time.perf_counter()
-        model = c.build(seed)
-        fit(model, lambda e: spikes(x_tr[sub], e), y_tr[sub],
-            TrainConfig(epochs=proxy_epochs, lr=lr, seed=seed, progress=False))
-        r.proxy_val_acc = evaluate(model, val, y_va)
-        r.proxy_seconds = round(time.perf_counter() - t0, 2)
-        if progress:
-            log(f"  proxy {r.name:14s} {r.total_bytes:7,} B  val {100 * r.proxy_val_acc:6.2f} %  "
-                f"({r.proxy_seconds:.1f} s)")
-
-    # 2. full training: the proxy's front, plus every 3x3 candidate that fits (the baseline)
-    front = [fit_idx[j] for j in pareto_front([(results[i].total_bytes, results[i].proxy_val_acc) for i in fit_idx])]
-    chosen = sorted(set(front) | {i for i in fit_idx if cands[i].is_baseline})
-    log(f"full training of {len(chosen)}: proxy front {[results[i].name for i in front]} + the 3x3 baseline")
+    shared = {"cands": cands, "x_tr": x_tr, "y_tr": y_tr, "sub": sub, "val": val, "y_va": y_va, "vals": vals,
+              "test": test, "y_te": y_te, "qcfg": qcfg, "epochs": epochs, "proxy_epochs": proxy_epochs, "lr": lr,
+              "seed": seed, "weight_bits": weight_bits,
+              "memory": {i: (results[i].weight_bytes, results[i].arena_bytes) for i in fit_idx}}
+    ex = get_executor(executor, 1)
+    if isinstance(ex, LocalExecutor):   # locally one run after another (forking a process that runs torch can hang)
+        ex = LocalExecutor(1)
     graphs = {}
-    for i in chosen:
-        r, c = results[i], cands[i]
-        t0 = time.perf_counter()
-        test_float, synops = [], []
-        for s in range(seed, seed + seeds):
-            model = c.build(s)
-            fit(model, lambda e: spikes(x_tr, e), y_tr, TrainConfig(epochs=epochs, lr=lr, seed=s, progress=False))
-            graph = to_graph(model, (1, 8, 8), meta={"name": f"digits_cnn_{r.name}", "steps": STEPS, "seed": s,
-                                                     "dataset": "sklearn digits 8x8, rate-coded",
-                                                     "memory_estimate": {"weight_bytes": r.weight_bytes,
-                                                                         "arena_bytes": r.arena_bytes,
-                                                                         "weight_bits": weight_bits}})
-            q = quantize(graph, qcfg, val)
-            r.val_acc_fixed_seeds.append(float(np.mean([np.mean(simulate_fixed(q, v).pred == y_va) for v in vals])))
-            fx = simulate_fixed(q, test)
-            r.test_acc_fixed_seeds.append(float(np.mean(fx.pred == y_te)))
-            synops.append(float(sum(cs["synops"].sum() for cs in fx.counts.values()) / len(y_te)))
-            test_float.append(float(np.mean(simulate(graph, test).pred == y_te)))
-            graphs.setdefault(r.name, graph)
-        r.train_seconds = round((time.perf_counter() - t0) / seeds, 1)
-        r.full = True
-        r.val_acc_fixed = float(np.mean(r.val_acc_fixed_seeds))
-        r.test_acc_fixed = float(np.mean(r.test_acc_fixed_seeds))
-        r.test_acc_float = float(np.mean(test_float))
-        r.synops_per_sample = float(np.mean(synops))
-        log(f"  full  {r.name:14s} {r.total_bytes:7,} B  val(fixed) {100 * r.val_acc_fixed:6.2f} %  "
-            f"test(fixed) {100 * r.test_acc_fixed:6.2f} %  ({r.train_seconds:.1f} s per seed)")
+    try:
+        with ex.session(_setup, shared) as run:
+            for j, (acc, secs) in run(_proxy_task, fit_idx, ordered=False, most=1):  # logged as they finish
+                r = results[fit_idx[j]]
+                r.proxy_val_acc, r.proxy_seconds = acc, secs
+                if progress:
+                    log(f"  proxy {r.name:14s} {r.total_bytes:7,} B  val {100 * r.proxy_val_acc:6.2f} %  "
+                        f"({r.proxy_seconds:.1f} s)")
+
+            # 2. full training: the proxy's front, plus every 3x3 candidate that fits (the baseline)
+            front = [fit_idx[j] for j in pareto_front([(results[i].total_bytes, results[i].proxy_val_acc)
+                                                        for i in fit_idx])]
+            chosen = sorted(set(front) | {i for i in fit_idx if cands[i].is_baseline})
+            log(f"full training of {len(chosen)}: proxy front {[results[i].name for i in front]} + the 3x3 baseline")
+            jobs = [(i, s) for i in chosen for s in range(seed, seed + seeds)]
+            runs: dict = {}
+            for j, one in run(_full_task, jobs, ordered=False, most=1):
+                i = jobs[j][0]
+                runs.setdefault(i, {})[jobs[j][1]] = one
+                if len(runs[i]) < seeds:
+                    continue
+                r = results[i]
+                per_seed = [runs[i][s] for s in range(seed, seed + seeds)]   # in seed order, as they ran before
+                r.val_acc_fixed_seeds = [o["val_fixed"] for o in per_seed]
+                r.test_acc_fixed_seeds = [o["test_fixed"] for o in per_seed]
+                graphs[r.name] = per_seed[0]["graph"]
+                r.train_seconds = round(sum(o["seconds"] for o in per_seed) / seeds, 1)
+                r.full = True
+                r.val_acc_fixed = float(np.mean(r.val_acc_fixed_seeds))
+                r.test_acc_fixed = float(np.mean(r.test_acc_fixed_seeds))
+                r.test_acc_float = float(np.mean([o["test_float"] for o in per_seed]))
+                r.synops_per_sample = float(np.mean([o["synops"] for o in per_seed]))
+                log(f"  full  {r.name:14s} {r.total_bytes:7,} B  val(fixed) {100 * r.val_acc_fixed:6.2f} %  "
+                    f"test(fixed) {100 * r.test_acc_fixed:6.2f} %  ({r.train_seconds:.1f} s per seed)")
+    finally:
+        if ex is not executor:
+            ex.close()
 
     # 3. the final front on fixed-point validation accuracy
     for j in pareto_front([(results[i].total_bytes, results[i].val_acc_fixed) for i in chosen]):

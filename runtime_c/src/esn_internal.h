@@ -47,7 +47,10 @@ static inline int32_t esn__weight_at(const esn_node *nd, uint32_t row_bytes, uin
 {
     const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
     const uint8_t *r = (const uint8_t *)nd->param[ESN_P_WEIGHT] + (size_t)row * row_bytes;
-    return bits == 4u ? esn_nibble(r, col) : bits == 2u ? esn_crumb(r, col) : esn_param_load(r, bits, col);
+    return bits == 4u   ? esn_nibble(r, col)
+           : bits == 2u ? esn_crumb(r, col)
+           : bits == 1u ? ((r[col >> 3] >> (col & 7u)) & 1u ? -(int32_t)nd->wmag : (int32_t)nd->wmag)
+                        : esn_param_load(r, bits, col);
 }
 
 /* Value of a non-weight parameter for output element j of channel ch (ch ignored unless ESN_PM_CHANNEL). */
@@ -123,12 +126,16 @@ static inline void esn__state_map_of(const esn_model *m, const esn_node *nd, int
     sm->bytes = (at + 7u) & ~7u;
 }
 
-/* Bytes of esn_init's fixed part, before the buffers and state: node table, step and total counters, output
- * and exit accumulator (esn_runtime.h). */
+/* Arena bytes of one node's counters (esn_counters, 64 bytes; none without ESN_ENABLE_COUNTERS). */
+#define ESN_COUNTERS_ARENA_BYTES (ESN_ENABLE_COUNTERS ? 64u : 0u)
+
+/* Bytes of esn_init's fixed part, before the buffers and state: node table, step and total counters (when
+ * compiled in), output and exit accumulator (esn_runtime.h). */
 static inline uint64_t esn__arena_base(const esn_model *m)
 {
     const uint64_t n = m->n_nodes;
-    return ((n * 16u + 7u) & ~(uint64_t)7u) + 2u * n * 64u + 2u * (((uint64_t)m->output_size * 8u + 7u) & ~(uint64_t)7u);
+    return ((n * 16u + 7u) & ~(uint64_t)7u) + 2u * n * ESN_COUNTERS_ARENA_BYTES +
+           2u * (((uint64_t)m->output_size * 8u + 7u) & ~(uint64_t)7u);
 }
 
 /* Bytes of node nd's output buffer at its element width (esn_node.out_bits), 8-aligned. */
@@ -155,13 +162,10 @@ static inline int32_t esn__in_at(const void *const *in, const uint8_t *in8, uint
 /* The memory plan's regions, checked by esn__validate_params when the model has one (arena_bytes != 0). */
 esn_status esn__check_plan(const esn_model *m, esn_diag *diag);
 
-/* Memory-traffic counters of one node's step from its synops (esn_runtime.h); n_state = S. */
-void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c);
-
 /* One step of a synaptic or neuron node (others: traffic only): the kernel on `in` (input e uint8 where in8[e] != 0;
  * in8 NULL: all int32), into `out` (a pool's as uint8 where out8, else int32; a neuron layer's int32), with
  * the state block at state_base laid out by esn__state_map_of (NULL: a stateless layer), then its
- * traffic counters. */
+ * traffic counters into c (NULL, and not touched, without ESN_ENABLE_COUNTERS). */
 void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in, const uint8_t *in8, void *out,
                   int out8, void *state_base, uint32_t layer, uint32_t t, esn_counters *c);
 

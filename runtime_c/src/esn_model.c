@@ -280,9 +280,11 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
         int ok;
         if (!(mask & ESN_BIT(slot))) {
             ok = bits == 0u && mode == 0u;
-        } else if (slot == ESN_P_WEIGHT) {
-            ok = (bits == 0u || bits == 2u || bits == 4u || bits == 8u || bits == 16u) &&
-                 esn_param_bits(nd, slot) >= m->weight_bits && mode == ESN_PM_ELEM;
+        } else if (slot == ESN_P_WEIGHT) { /* binary weights (weight_bits 1) only at 1 bit, and only they */
+            ok = (m->weight_bits == 1u ? bits == 1u
+                                       : (bits == 0u || bits == 2u || bits == 4u || bits == 8u || bits == 16u) &&
+                                             esn_param_bits(nd, slot) >= m->weight_bits) &&
+                 mode == ESN_PM_ELEM;
         } else {
             ok = (bits == 0u || bits == 8u || bits == 16u || bits == 32u) &&
                  (mode == ESN_PM_ELEM || mode == ESN_PM_LAYER ||
@@ -294,6 +296,9 @@ static esn_status esn_check_enums(const esn_model *m, uint32_t k, esn_diag *diag
         if (mode == ESN_PM_CHANNEL && nd->layout != 0u) { /* the neuron kernel's channel is that of [C][H][W] */
             return ESN_FAIL(ESN_ERR_ENUM, k, nd->layout);
         }
+    }
+    if ((nd->pbits[ESN_P_WEIGHT] == 1u) != (nd->wmag != 0u) || nd->wmag > 127u) { /* esn_node.wmag */
+        return ESN_FAIL(ESN_ERR_PARAM, k, nd->wmag);
     }
     if ((nd->flags & ~(ESN_NODE_NEW_GROUP | ESN_NODE_STAGE_WEIGHTS)) != 0u || (k == 0u && nd->flags != 0u) ||
         ((nd->flags & ESN_NODE_STAGE_WEIGHTS) && !esn__is_weighted(kind))) {
@@ -410,7 +415,7 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
     if (m->n_edges < 1u || m->n_edges > ESN_MAX_EDGES) {
         return ESN_FAIL(ESN_ERR_LIMIT, -1, m->n_edges);
     }
-    if (m->weight_bits < 2u || m->weight_bits > 16u || m->state_bits < 8u || m->state_bits > 32u ||
+    if (m->weight_bits < 1u || m->weight_bits > 16u || m->state_bits < 8u || m->state_bits > 32u ||
         m->current_bits < 8u || m->current_bits > 32u || m->adapt_bits < 4u || m->adapt_bits > 16u ||
         m->threshold_bits < 2u || m->threshold_bits > m->state_bits || m->decay_bits < 2u || m->decay_bits > 16u) {
         return ESN_FAIL(ESN_ERR_RANGE, -1, 0);
@@ -587,7 +592,7 @@ static esn_status esn_check_range(const esn_model *m, uint32_t k, uint32_t slot,
 static esn_status esn_weight_gain(const esn_model *m, uint32_t k, uint32_t *gain, esn_diag *diag)
 {
     const esn_node *nd = &m->nodes[k];
-    const int32_t wmax = (int32_t)((1u << (m->weight_bits - 1u)) - 1u);
+    const int32_t wmax = m->weight_bits == 1u ? 127 : (int32_t)((1u << (m->weight_bits - 1u)) - 1u); /* binary: wmag */
     const uint32_t cols = esn__weight_row_len(nd); /* outputs per weight row (Scale: one row of n) */
     const uint32_t rows = cols != 0u ? esn__param_count(nd, ESN_P_WEIGHT) / cols : 0u;
     const uint32_t rb = esn__weight_row_bytes(nd);

@@ -197,10 +197,12 @@ esn_status esn_init(esn_ctx *ctx, const esn_model *m, void *arena, uint32_t size
     memset(ctx->rt, 0, (size_t)m->n_nodes * ESN_RT_BYTES);
     ESN_CHECK(esn_layout(m, ctx->rt, &used));
     off = (uint32_t)esn_align8((uint64_t)m->n_nodes * ESN_RT_BYTES);
-    ctx->step = (esn_counters *)esn_at(ctx, off);
-    off += (uint32_t)m->n_nodes * ESN_COUNTERS_BYTES;
-    ctx->total = (esn_counters *)esn_at(ctx, off);
-    off += (uint32_t)m->n_nodes * ESN_COUNTERS_BYTES;
+    if (ESN_ENABLE_COUNTERS) { /* else step and total stay NULL: the arena holds none */
+        ctx->step = (esn_counters *)esn_at(ctx, off);
+        off += (uint32_t)m->n_nodes * ESN_COUNTERS_BYTES;
+        ctx->total = (esn_counters *)esn_at(ctx, off);
+        off += (uint32_t)m->n_nodes * ESN_COUNTERS_BYTES;
+    }
     ctx->out = (int64_t *)esn_at(ctx, off);
     off += (uint32_t)esn_align8((uint64_t)m->output_size * 8u);
     ctx->exit_acc = (int64_t *)esn_at(ctx, off);
@@ -220,7 +222,7 @@ esn_status esn_reset(esn_ctx *ctx)
     if (!ctx->ready) {
         return ESN_ERR_STATE;
     }
-    start = (uint8_t *)ctx->step;
+    start = ctx->arena + esn_align8((uint64_t)ctx->model->n_nodes * ESN_RT_BYTES); /* all after the node table */
     memset(start, 0, (size_t)(ctx->arena_size - (uint32_t)(start - ctx->arena)));
     for (k = 0u; k < ctx->model->n_nodes; ++k) { /* recurrent edges read the value at rest at step 0 */
         const esn_node *nd = &ctx->model->nodes[k];
@@ -238,7 +240,7 @@ static int32_t *esn_buf(const esn_ctx *ctx, uint32_t node, uint32_t parity)
     return (int32_t *)esn_at(ctx, ctx->rt[node].buf_off[parity]);
 }
 
-/* A neuron layer's traffic (esn__traffic), S its state variables. Called by esn__compute with S from the kind's
+/* A neuron layer's traffic (esn_traffic), S its state variables. Called by esn__compute with S from the kind's
  * sets (esn__n_state without its calls): every neuron layer, every step, so no call per parameter array either. */
 static void esn_neuron_traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
@@ -260,8 +262,8 @@ static void esn_neuron_traffic(const esn_node *nd, uint32_t n_state, esn_counter
     c->arena_bytes_written = 4u * n * (n_state + 1u);
 }
 
-/* Memory traffic of one node's step (definitions in esn_runtime.h). */
-void esn__traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
+/* Memory traffic of one node's step from its synops (definitions in esn_runtime.h); n_state = S. */
+static void esn_traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
     const uint64_t e = nd->n_edges;
     if (esn__is_synaptic(nd->kind)) {
@@ -313,7 +315,9 @@ void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in,
         v = (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_V, kind) + (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_I, kind) +
             (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind) +
             (nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE ? 1u : 0u);
-        esn_neuron_traffic(nd, v, c);
+        if (ESN_ENABLE_COUNTERS) {
+            esn_neuron_traffic(nd, v, c);
+        }
         return;
     }
     case ESN_KIND_INPUT:
@@ -322,7 +326,9 @@ void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in,
     case ESN_KIND_COUNT:
         break; /* handled by the schedule (Input, Output), nothing to do (Flatten), unreachable */
     } /* no default: -Wswitch names a kind of esn_kinds.h that has no case here */
-    esn__traffic(nd, esn__n_state(nd), c);
+    if (ESN_ENABLE_COUNTERS) {
+        esn_traffic(nd, esn__n_state(nd), c);
+    }
 }
 
 /* Spike counts (<= max_spikes <= 255) narrowed to bytes at the start of their int32 buffer: bytes j..j+3 lie in
@@ -382,7 +388,7 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
     default:
         esn__compute(m, nd, in, in8, out, esn_out_u8(nd),
                      (rt->n_state && !(rt->flags & ESN_RT_STATELESS)) ? esn_at(ctx, rt->state_off) : NULL, rt->layer,
-                     ctx->t, &ctx->step[k]);
+                     ctx->t, ESN_ENABLE_COUNTERS ? &ctx->step[k] : NULL);
         if (esn_out_u8(nd) && esn__is_neuron(nd->kind)) {
             esn_narrow_u8(out, nd->out_size);
         }
@@ -415,7 +421,9 @@ esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
     }
     m = ctx->model;
     par = ctx->t & 1u;
-    memset(ctx->step, 0, (size_t)m->n_nodes * ESN_COUNTERS_BYTES);
+    if (ESN_ENABLE_COUNTERS) {
+        memset(ctx->step, 0, (size_t)m->n_nodes * ESN_COUNTERS_BYTES);
+    }
     for (k = 0u; k < m->n_nodes; ++k) {
 #if ESN_ENABLE_CYCLES
         const uint32_t c0 = esn_port_cycles();
@@ -425,7 +433,7 @@ esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
         esn_run_node(ctx, k, x, par);
 #endif
     }
-    for (k = 0u; k < m->n_nodes; ++k) {
+    for (k = 0u; k < m->n_nodes && ESN_ENABLE_COUNTERS; ++k) {
         esn__counters_add(&ctx->total[k], &ctx->step[k]);
     }
     if (m->exit_enabled) {
@@ -479,7 +487,7 @@ const int64_t *esn_output(const esn_ctx *ctx)
 
 const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total)
 {
-    if (ctx == NULL || !ctx->ready || node >= ctx->model->n_nodes) {
+    if (!ESN_ENABLE_COUNTERS || ctx == NULL || !ctx->ready || node >= ctx->model->n_nodes) {
         return NULL;
     }
     return total ? &ctx->total[node] : &ctx->step[node];

@@ -293,7 +293,7 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
     ESN_CHECK(esn_s_place_all(m, p, &end));
     r->view = esn_s_align8((uint64_t)n * ESN_S_RT_BYTES);
     r->total = r->view + esn_s_align8((uint64_t)m->n_edges * ESN_S_VIEW_BYTES);
-    r->out = r->total + (uint64_t)n * sizeof(esn_counters);
+    r->out = r->total + (uint64_t)n * ESN_COUNTERS_ARENA_BYTES; /* none without ESN_ENABLE_COUNTERS */
     r->input = r->out + esn_s_align8((uint64_t)p->T * m->output_size * esn_s_out_bytes(m));
     r->state = r->input + esn_s_align8((uint64_t)p->T * m->input_size);
     r->weights = r->state + state;
@@ -347,7 +347,7 @@ esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, u
     ctx->n_groups = p.n_groups;
     ctx->rt = rt = (esn_node_rt *)arena;
     ctx->view = view = (uint32_t *)(void *)(ctx->arena + r.view);
-    ctx->total = (esn_counters *)(void *)(ctx->arena + r.total);
+    ctx->total = ESN_ENABLE_COUNTERS ? (esn_counters *)(void *)(ctx->arena + r.total) : NULL;
     ctx->out = ctx->arena + r.out;
     ctx->out_bytes = esn_s_out_bytes(m);
     ctx->input = ctx->arena + r.input;
@@ -533,8 +533,10 @@ esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps)
     }
     m = ctx->model;
     ctx->staged_bytes = 0u;
-    memset(ctx->total, 0, (size_t)m->n_nodes * sizeof(esn_counters));
-    if (steps != NULL) {
+    if (ESN_ENABLE_COUNTERS) {
+        memset(ctx->total, 0, (size_t)m->n_nodes * sizeof(esn_counters));
+    }
+    if (steps != NULL) { /* zeros without ESN_ENABLE_COUNTERS */
         memset(steps, 0, (size_t)ctx->T * m->n_nodes * sizeof(esn_counters));
     }
     for (g0 = 0u; g0 < m->n_nodes; g0 = g1) {
@@ -547,6 +549,10 @@ esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps)
                 const uint32_t kind = m->nodes[k].kind;
                 if (kind == ESN_KIND_INPUT || kind == ESN_KIND_FLATTEN) {
                     continue; /* staged / read in place; count nothing */
+                }
+                if (!ESN_ENABLE_COUNTERS) {
+                    esn_s_node(ctx, k, t, NULL);
+                    continue;
                 }
                 memset(&c, 0, sizeof c);
                 esn_s_node(ctx, k, t, &c);

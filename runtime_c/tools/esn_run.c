@@ -5,11 +5,13 @@
  *   esn_run --compiled INPUTS.bin OUT.bin   (built with -DESN_RUN_COMPILED and the generated model.c)
  *   esn_run --check BLOB...                 load each blob, print its status, and run 3 steps of
  *                                           every one that loads (hostile-blob sweeps under ASan)
+ *   esn_run --arena BLOB...                 load each blob, print its status, esn_arena_size() and
+ *                                           esn_arena_size_sched() (0 where refused): one line each
  *
  * INPUTS.bin: "ESNI", u32 N, u32 T, u32 input_size, then N*T*input_size uint8 spike counts.
  * OUT.bin:    "ESNO", u32 N, u32 T, u32 output_size, u32 nodes, then per input: u32 steps, u32 0, and
  *             per step int64 outputs [output_size] and uint64 counters [nodes][8] (esn_counters
- *             order); steps after an early exit are zero.
+ *             order; zeros from a runtime built with ESN_ENABLE_COUNTERS 0); steps after an early exit are zero.
  * Exit status: 0; 1 usage or I/O; 2 the model was refused (its status on stderr); 3 a run failed.
  * Host tool: it may allocate; the runtime it drives does not.
  */
@@ -109,8 +111,9 @@ static int run_batch(const esn_model *m, void *arena, uint32_t arena_size, const
                 }
                 ran = t + 1u;
                 fwrite(esn_output(&ctx), sizeof(int64_t), m->output_size, out);
-                for (k = 0; k < m->n_nodes; ++k) {
-                    fwrite(esn_counters_of(&ctx, k, 0), sizeof(esn_counters), 1, out);
+                for (k = 0; k < m->n_nodes; ++k) { /* zeros when built without ESN_ENABLE_COUNTERS */
+                    const esn_counters *c = esn_counters_of(&ctx, k, 0);
+                    fwrite(c != NULL ? (const void *)c : (const void *)zeros, sizeof zeros, 1, out);
                 }
             } else {
                 for (k = 0; k < m->output_size; ++k) {
@@ -174,6 +177,34 @@ static int check_blobs(int argc, char **argv)
 }
 #endif
 
+#ifndef ESN_RUN_COMPILED
+/* Prints "status arena sched" for each blob (the Python lowering's figures are compared with them). */
+static int arena_sizes(int argc, char **argv)
+{
+    static esn_blob_model bm;
+    int a;
+    for (a = 0; a < argc; ++a) {
+        size_t n = 0;
+        unsigned char *blob = read_file(argv[a], &n);
+        uint32_t plain = 0, sched = 0;
+        esn_status st;
+        if (blob == NULL) {
+            return 1;
+        }
+        st = esn_blob_load(&bm, blob, (uint32_t)n);
+        if (st == ESN_OK) {
+            (void)esn_arena_size(&bm.model, &plain);
+            if (bm.model.sched_steps != 0u) {
+                (void)esn_arena_size_sched(&bm.model, &sched);
+            }
+        }
+        printf("%d %u %u\n", (int)st, (unsigned)plain, (unsigned)sched);
+        free(blob);
+    }
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
 #ifdef ESN_RUN_COMPILED
@@ -206,8 +237,11 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--check") == 0) {
         return check_blobs(argc - 2, argv + 2);
     }
+    if (argc >= 2 && strcmp(argv[1], "--arena") == 0) {
+        return arena_sizes(argc - 2, argv + 2);
+    }
     if (argc != 4) {
-        fprintf(stderr, "usage: esn_run MODEL.blob INPUTS.bin OUT.bin | esn_run --check BLOB...\n");
+        fprintf(stderr, "usage: esn_run MODEL.blob INPUTS.bin OUT.bin | esn_run --check|--arena BLOB...\n");
         return 1;
     }
     blob = read_file(argv[1], &n);

@@ -3,7 +3,7 @@
 Levels (docs/architecture.md): a module may import edgesnn modules of a lower level, and modules of
 its own package; never a later stage, never a sibling stage. Imports of edgesnn modules sit at module
 level: a function-level import would only hide a loop. Optional heavy packages (torch, matplotlib,
-scipy, nir, h5py, sklearn, tqdm) and the compiled extension stay lazy."""
+scipy, nir, h5py, sklearn, tqdm, ray) and the compiled extension stay lazy."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ PACKAGE = ROOT / "edgesnn"
 LEVELS = {
     # the base every stage may use
     "__init__": 0, "errors": 0, "artifact": 0.1, "progress": 0.1, "resources": 0.1, "schema": 0.1,  # the validator
+    "executor": 0.1,  # where a search's tasks run: locally or on Ray
     "board": 0.2, "data": 0.2, "events": 0.15,  # events: arrays only; data reads event files
     "measurement": 0.2,
     "graph": 1,       # IR, node kinds, NIR, float simulation
@@ -31,7 +32,7 @@ LEVELS = {
     "demo": 8.5,
     "cli": 9,
 }
-LAZY_OK = {"torch", "matplotlib", "scipy", "nir", "h5py", "sklearn", "tqdm"}
+LAZY_OK = {"torch", "matplotlib", "scipy", "nir", "h5py", "sklearn", "tqdm", "ray"}
 
 
 def _modules():

@@ -139,8 +139,12 @@ def test_benchmark_design_varies_its_dimensions_independently():
     c = np.corrcoef(np.vstack([np.log(fi), np.log(fo), rate]))
     assert np.abs(c[np.triu_indices(3, 1)]).max() < 0.3
     assert {s.template for s in specs} == {"dense", "conv", "scale"}
-    assert {s.weight_bits for s in specs} == {2, 4, 8, 16} and len({s.kind for s in specs}) == 4
-    assert {s.weight_bits for s in specs if s.template == "conv"} == {2, 4, 8, 16}   # conv + the graded readout
+    assert {s.weight_bits for s in specs} == {1, 2, 4, 8, 16} and len({s.kind for s in specs}) == 4
+    assert {s.weight_bits for s in specs if s.template == "conv"} == {1, 2, 4, 8, 16}   # conv + the graded readout
+    # every state storage and rounding meets every neuron kind (plans pick int8 state and truncate rounding)
+    assert {(s.kind, s.state_bits) for s in specs} == {(k, b) for k in B.NEURON_KINDS for b in (8, 12, 16, 24)}
+    assert {s.rounding for s in specs} == {"nearest", "truncate", "stochastic"}
+    assert len({s.kind for s in specs if s.weight_bits == 1}) >= 3   # binary rows not tied to one neuron kind
     with pytest.raises(Exception, match="schedule 'layer-major' is not one the device firmware runs"):
         B.build(B.BenchSpec(**{**specs[0].to_dict(), "conv": (), "schedule": "layer-major"}))
 

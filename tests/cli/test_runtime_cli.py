@@ -91,7 +91,7 @@ def _version2(blob: bytes) -> bytes:
     (["simulate", "{m}", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--weight-bits", "6"],
      r"--weight-bits: quantization settings apply to the fixed-point engines only"),
     (["simulate", "{m}", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c", "--weight-bits", "20"],
-     r"weight_bits = 20 is outside \[2, 16\]"),
+     r"weight_bits = 20 is outside \[1, 16\]"),
     (["simulate", "{m}", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-python", "--state-bits", "4"],
      r"state_bits = 4 is outside \[8, 32\]"),
     (["simulate", "{m}", "--inputs", "{xf}", "-o", "{tmp}/o.npz", "--engine", "fixed-c"],
@@ -110,7 +110,7 @@ def _version2(blob: bytes) -> bytes:
      r"calibration inputs must be a .npy array file \(np.save\) or a data set .npz holding 'inputs'"),
     (["compile", "{m}", "-o", "{tmp}/fw", "--arena-bytes", "1000"],
      r"arena of 1000 bytes is too small: this model needs \d+ \(esn_arena_size\)"),
-    (["compile", "{m}", "-o", "{tmp}/fw", "--weight-bits", "1"], r"weight_bits = 1 is outside \[2, 16\]"),
+    (["compile", "{m}", "-o", "{tmp}/fw", "--weight-bits", "0"], r"weight_bits = 0 is outside \[1, 16\]"),
     (["compile", "{m}", "-o", "{tmp}/fw", "--name", "9lives"], r"model name '9lives' must be a C identifier"),
     (["compile", "{tmp}/v2.blob", "-o", "{tmp}/fw"], r"blob format version 2 is not supported"),
 ])

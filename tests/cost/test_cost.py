@@ -135,3 +135,42 @@ def test_runtime_code_table_is_what_the_sources_measure():
     code as the sources compile now (it had fallen 5 KB behind when the grouped schedules were added)."""
     for core in ("cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33"):
         assert measure(core) == RUNTIME_CODE_BYTES[core], core
+
+
+def test_stochastic_rounding_prices_its_noise_draws():
+    """Stochastic rounding draws one noise word per shifted product in the generic neuron loop (esn_neuron.c):
+    the terms count the draws of each kind (IF none, LIF/LI one, Cuba* and ALIF three) and the per-call keys;
+    nearest rounding has neither."""
+    from edgesnn.cost.model import layer_info, layer_terms, noise_draws
+    assert [noise_draws(k) for k in ("IF", "LIF", "LI", "CubaLIF", "CubaLI", "ALIF")] == [0, 1, 1, 3, 3, 3]
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, _ = load_dataset(DATA / "digits_val.npz")
+    counts = {"neuron_updates": 40.0, "invocations": 2.0, "spikes_out": 3.0}
+    for rounding, priced in (("stochastic", True), ("nearest", False)):
+        layers = layer_info(quantize(g, QuantConfig(rounding=rounding), x[:8]))["layers"]
+        neurons = {n: d for n, d in layers.items() if "reset" in d or d["family"] in ("li", "lif", "alif")}
+        assert neurons
+        for n, d in neurons.items():
+            t = layer_terms(d, counts)
+            if priced:
+                assert t["neuron.cycles_per_noise_key"] == 2.0, (n, t)
+                assert t["neuron.cycles_per_noise_draw"] == 40.0 * noise_draws(d["kind"]), (n, t)
+            else:
+                assert "neuron.cycles_per_noise_draw" not in t and "neuron.cycles_per_noise_key" not in t
+
+
+def test_per_neuron_lif_at_8_bits_prices_its_width_select():
+    """The digits MLP's lif1 (alpha and threshold per neuron) runs the fast loop with constant 16-bit steps at the
+    default precision and the width-selecting one when a plan stores them at 8 bits (6 decay bits, 8-bit state):
+    only the latter carries neuron.fast.cycles_per_width_select_update."""
+    from edgesnn.cost.model import layer_info, layer_terms
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, _ = load_dataset(DATA / "digits_val.npz")
+    counts = {"neuron_updates": 64.0, "invocations": 4.0}
+    for cfg, select in ((QuantConfig(), False), (QuantConfig(weight_bits=4, state_bits=8, decay_bits=6), True)):
+        info = layer_info(quantize(g, cfg, x[:8]))["layers"]["lif1"]
+        assert info["fast"] and info["per_neuron_params"] == 2, info
+        t = layer_terms(info, counts)
+        assert ("neuron.fast.cycles_per_width_select_update" in t) == select, (cfg, t)
+        if select:
+            assert t["neuron.fast.cycles_per_width_select_update"] == 64.0

@@ -187,6 +187,8 @@ def test_hostile_byte_flips_with_a_valid_crc_never_crash(braille_q):
     ("section type", lambda s: HEADER_BYTES, "<H", 9, "ESN_ERR_SECTION"),
     ("section offset", lambda s: HEADER_BYTES + 4, "<I", 2 ** 31, "ESN_ERR_SECTION"),
     ("header reserved", lambda s: 30, "<B", 1, "ESN_ERR_HEADER"),
+    ("node reserved", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 78, "<H", 1, "ESN_ERR_ENUM"),
+    ("binary magnitude", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 76, "<B", 128, "ESN_ERR_ENUM"),
 ])
 def test_hostile_fields_get_their_error_code(braille_q, what, offset_of, fmt, value, status):
     _, lib = _lib()

@@ -23,7 +23,7 @@ from edgesnn.emit import library as L
 from edgesnn.graph import Graph
 from edgesnn.lower import lower
 from edgesnn.plan import Plan, plan
-from edgesnn.quantize import QuantConfig
+from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime.binding import run_c
 from tests.helpers.cbuild import RUNTIME, STRICT, gcc
 from tests.helpers.paths import DATA, MODELS
@@ -117,7 +117,7 @@ def test_a_plan_is_exported_as_planned(plans, tmp_path):
     e = api.export_c(lif, tmp_path / "lif", name="lif")
     q = api.load(lif)
     assert "esn_schedule.c" in e.runtime_kept and e.schedule == "fused"
-    assert e.arena_bytes == lower(q.qgraph, q.runtime_schedule, 4).arena_bytes
+    assert e.arena_bytes == lower(q.qgraph, q.runtime_schedule, 4, counters=False).arena_bytes  # the default
     h = (tmp_path / "lif" / "include" / "lif.h").read_text()
     assert "#define LIF_SCHED_STEPS 4u" in h and "esn_sched_ctx rt;" in h
     want = run_c(q.qgraph, xs, schedule=q.runtime_schedule)
@@ -136,6 +136,95 @@ def test_host_example_refuses_bad_inputs_in_one_line(tmp_path):
     for f, why in (("f.npy", "dtype must be |u1"), ("w.npy", "each step must hold"), ("t.npy", "not a .npy file")):
         r = subprocess.run([exe, tmp_path / f], capture_output=True, text=True)
         assert r.returncode == 1 and why in r.stderr and r.stderr.count("\n") == 1 and not r.stdout, (f, r.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counters: --no-counters (the default, a release build) and --counters
+
+# reads layer 1's counters after one inference: "null" where the library counts nothing, else its synops
+COUNTERS_MAIN = r"""
+#include <stdio.h>
+#include <string.h>
+#include "NAME.h"
+static NAME_ctx ctx;
+static NAME_input_t x[STEPS * NAME_UP_INPUT_SIZE];
+int main(void)
+{
+    const esn_counters *c;
+    unsigned j;
+    for (j = 0; j < sizeof x; ++j) {
+        x[j] = (NAME_input_t)((j * 2654435761u >> 28) < 5u);
+    }
+    if (NAME_init(&ctx) < 0 || NAME_infer(&ctx, x, STEPS, NULL) < 0) {
+        return 1;
+    }
+    c = NAME_counters(&ctx, 1u, 1);
+    if (c == NULL) {
+        printf("null %d\n", NAME_UP_COUNTERS);
+    } else {
+        printf("%llu %d\n", (unsigned long long)c->synops, NAME_UP_COUNTERS);
+    }
+    return 0;
+}
+"""
+
+
+def _counters_read(lib: Path, name: str, steps: int, tmp: Path) -> str:
+    build = tmp / f"build-{name}"
+    src = tmp / f"{name}_counters.c"
+    src.write_text(COUNTERS_MAIN.replace("NAME_UP", name.upper()).replace("NAME", name).replace("STEPS", str(steps)))
+    exe = tmp / f"{name}_counters"
+    _sh([gcc(), *STRICT, f"-I{lib / 'include'}", f"-I{lib / 'runtime' / 'include'}", src, build / f"lib{name}.a",
+         "-o", exe])
+    return _sh([exe]).strip()
+
+
+@needs_cmake
+@pytest.mark.needs_c_ext
+def test_counters_on_and_off_predict_as_fixed_c(tmp_path):
+    """Both libraries predict as fixed-c; the release one's arena is the lowering's without counters (128 B a
+    layer fewer), its NAME_counters is NULL and says so, the other's counts; the runtime's config follows."""
+    quant = {"exit_confidence": 0.9}
+    x, _ = load_dataset(DATA / "digits_test.npz")
+    x = x[:40]
+    want = api.simulate(MODELS / "digits_mlp.json", x, engine="fixed-c", **quant).measurement
+    lows = {}
+    for name, counters in (("off", False), ("on", True)):
+        e = api.export_c(MODELS / "digits_mlp.json", tmp_path / name, name=name, counters=counters, **quant)
+        lows[name] = low = lower(e.qgraph, counters=counters)
+        assert e.arena_bytes == low.arena_bytes
+        h = (tmp_path / name / "include" / f"{name}.h").read_text()
+        assert f"#define {name.upper()}_ARENA_BYTES {low.arena_bytes}u" in h
+        assert f"#define {name.upper()}_COUNTERS {int(counters)}" in h
+        assert ("ALWAYS NULL" in h) != counters and ("NULL here (--no-counters)" in (tmp_path / name / "README.md")
+                                                   .read_text()) != counters
+        assert f"#define ESN_ENABLE_COUNTERS {int(counters)}" in (tmp_path / name / "runtime" / "include" / "esn" /
+                                                                   "esn_config.h").read_text()
+        np.testing.assert_array_equal(_host_predictions(tmp_path / name, name, x, tmp_path), want.pred)
+        read = _counters_read(tmp_path / name, name, x.shape[1], tmp_path).split()
+        if counters:
+            assert int(read[0]) > 0 and read[1] == "1", read
+        else:
+            assert read == ["null", "0"]
+    assert lows["on"].arena_bytes - lows["off"].arena_bytes == 128 * len(lows["on"].nodes)
+
+
+@needs_cmake
+@pytest.mark.needs_c_ext
+def test_release_library_runs_a_grouped_schedule(tmp_path):
+    """esn_schedule.c without counters: the fused schedule at T = 4 predicts as the counting runtime runs it."""
+    g = Graph.load(MODELS / "psdigits_lif.json")
+    xs, _ = load_dataset(DATA / "psdigits_test.npz")
+    xs = xs[:40, :4]
+    q = quantize(g, QuantConfig(), xs)
+    lib = L.library_files(q, "cmake", "lif", schedule="fused", steps=4)
+    L.write_tree(tmp_path / "lif", lib.files)
+    assert "esn_schedule.c" in lib.runtime_kept
+    assert lib.arena_bytes == lower(q, "fused", 4, counters=False).arena_size_sched() \
+        == lower(q, "fused", 4).arena_size_sched() - 64 * len(lower(q).nodes)
+    want = run_c(q, xs, schedule="fused")
+    np.testing.assert_array_equal(_host_predictions(tmp_path / "lif", "lif", xs, tmp_path), want.pred)
+    assert _counters_read(tmp_path / "lif", "lif", 4, tmp_path).split() == ["null", "0"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import bench_mcu  # noqa: E402
 import real_models  # noqa: E402
 
 
-def _cnn(c1: int, c2: int, seed: int):
+def _cnn(c1: int, c2: int, seed: int, weight_bits: int = 8, state_bits: int = 8):
     """Input(2x12x12 counts) -> conv(2 -> c1, 5x5) -> LIF -> SumPool 2 -> conv(c1 -> c2, 3x3) -> LIF -> Output:
     conv1 reads counts 1..255, conv2 pool sums 1..4, both with channel-last outputs."""
     from edgesnn.graph import ir
@@ -34,7 +34,7 @@ def _cnn(c1: int, c2: int, seed: int):
                             ir.SumPool2d(name="pool1", kernel_size=(2, 2), stride=(2, 2)),
                             real_models._conv("conv2", c1, c2, 3, rng), real_models._lif("lif2", (c2, 2, 2)),
                             ir.Output(name="output", shape=(c2, 2, 2))])
-    return quantize(g, QuantConfig(weight_bits=8, state_bits=8))
+    return quantize(g, QuantConfig(weight_bits=weight_bits, state_bits=state_bits))
 
 
 def _counts(steps: int, seed: int) -> np.ndarray:
@@ -64,6 +64,26 @@ def test_conv_runs_are_bit_exact(boards, fw_cache, tmp_path, c1, c2, builtin):
     wanted = ["esn_mac_words_s8", "esn_add_words_s8_dsp"] + (["esn_add_row_s8_dsp"] if c1 % 4 or c2 % 4 else [])
     for fn in wanted:
         assert ran.get(fn, (0, 0))[0] > 0, fn
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("c1, c2, builtin", [(8, 16, True), (5, 7, False), (16, 8, False)])
+def test_binary_conv_is_bit_exact(boards, fw_cache, tmp_path, c1, c2, builtin):
+    """1-bit weights (+-m) through the conv scatter of the DSP build: runs of whole bytes (C_out a multiple of 8)
+    take the binary row kernel for spikes (x * m <= 127) and the C loop for counts and pool sums; C_out 5, 7 go tap
+    by tap through the C loop. Outputs and counters (param bytes included) equal the host's C runtime."""
+    from edgesnn.firmware import cycles as C
+    board = boards["qemu-mps2-an386"]
+    q = _cnn(c1, c2, seed=c1 + c2, weight_bits=1, state_bits=16)
+    x = _counts(6, seed=c1)
+    res, fw = run_on_board(board, q, x, builtin=builtin, cache_dir=fw_cache, trace=tmp_path / "trace.log")
+    ref = run_c(q, x)
+    assert np.array_equal(res.outputs, ref.outputs)
+    for name in ("conv1", "conv2"):
+        for counter in ("synops", "spikes_in", "param_bytes_read"):
+            assert np.array_equal(res.counts[name][counter], ref.counts[name][counter].sum(1)), (name, counter)
+    ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace.log"), board.core).by_function()
+    assert (ran.get("esn_add_row_b1_dsp", (0, 0))[0] > 0) == (c1 % 8 == 0), ran.get("esn_add_row_b1_dsp")
 
 
 @pytest.mark.needs_qemu

@@ -116,11 +116,13 @@ def _event_counts(fan_in: int, steps: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("fan_out, bits, builtin, fan_in", [
     (1, 8, False, 24), (3, 8, True, 24), (6, 8, False, 23), (13, 8, True, 24), (67, 8, False, 24), (67, 8, True, 23),
     (256, 8, True, 24), (67, 2, False, 24), (67, 4, True, 24), (13, 4, False, 23), (29, 4, True, 24),
-    (256, 4, False, 24), (67, 16, False, 24)])
+    (256, 4, False, 24), (67, 16, False, 24), (7, 1, True, 24), (67, 1, False, 24), (67, 1, True, 23),
+    (256, 1, False, 24)])
 def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, builtin, fan_in):
     """Every weight width through the DSP build (int8: rows batched by alignment, 1..4 per pass, with the
     unaligned head and tail; 4 bits: the word unpack with byte pairs around it, odd row lengths starting at
-    every byte of a word; 2 and 16 bits: the portable loops), weights in flash (builtin,
+    every byte of a word; 1 bit: the byte unpack for spikes, its 0-7 weight tail and counts x > 1 in the C loop;
+    2 and 16 bits: the portable loops), weights in flash (builtin,
     whatever the compiler's alignment) and in the RAM blob (8-byte aligned), with a bias and 0..fan_in events a
     step, inputs a whole number of the scan's 4-entry groups long or not (24, 23): outputs and synop counts
     equal the host's C runtime (itself bit-exact with the reference)."""
@@ -160,6 +162,11 @@ def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
     assert np.array_equal(res.outputs, run_c(q4, x).outputs)
     ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace4.log"), board.core).by_function()
     assert ran.get("esn_add_row_p4_dsp", (0, 0))[0] > 0
+    q1 = _affine_qgraph(64, 24, 1, seed=3)
+    res, fw = run_on_board(board, q1, x, cache_dir=fw_cache, trace=tmp_path / "trace1.log")
+    assert np.array_equal(res.outputs, run_c(q1, x).outputs)
+    ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace1.log"), board.core).by_function()
+    assert ran.get("esn_add_row_b1_dsp", (0, 0))[0] > 0
 
 
 @pytest.mark.needs_qemu

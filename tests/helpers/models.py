@@ -256,7 +256,7 @@ def random_graph(draw) -> ir.Graph:
 @st.composite
 def quant_config(draw) -> QuantConfig:
     state = draw(st.integers(8, 32))
-    return QuantConfig(weight_bits=draw(st.integers(2, 16)), state_bits=state, current_bits=draw(st.integers(8, 32)),
+    return QuantConfig(weight_bits=draw(st.integers(1, 16)), state_bits=state, current_bits=draw(st.integers(8, 32)),
                        adapt_bits=draw(st.integers(4, 16)), threshold_bits=draw(st.integers(2, state)),
                        decay_bits=draw(st.integers(2, 16)),
                        rounding=draw(st.sampled_from(["truncate", "nearest", "stochastic"])),

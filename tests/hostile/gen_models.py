@@ -209,6 +209,43 @@ def gen_model_cases(g: Gen) -> None:
         ("array-1e300", lambda d: _node(d, "fc1")["bias"].update(_f64_b64([0.0, 1e300] + [0.0] * 126)),
          r"{P}: node 'fc1': field 'bias' holds 1e\+300 at index \(1,\), beyond float32's range \(\+-3.4e38\), the "
          "precision the float simulation runs in"),
+        # 4-bit / 8-bit grid arrays (Graph.save(compact=True), the QAT-trained real-sized examples)
+        ("grid-bits", lambda d: _node(d, "fc1").update(weight=_grid_b64(bits=3)),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: grid.bits: 3 is not one of \[4, 8\]"),
+        ("grid-scale-zero", lambda d: _node(d, "fc1").update(weight=_grid_b64(scale=0)),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: grid.scale: 0 is less than or equal to the "
+         r"minimum of 0"),
+        ("grid-scale-str", lambda d: _node(d, "fc1").update(weight=_grid_b64(scale="0.5")),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: grid.scale: '0.5' is not of type 'number'"),
+        ("grid-scale-not-f32", lambda d: _node(d, "fc1").update(weight=_grid_b64(scale=0.1)),
+         r"{P}: node 'fc1' field 'weight': malformed stored array \(grid scale 0.1 is not a positive finite "
+         r"float32 value\)"),
+        ("grid-scale-huge", lambda d: _node(d, "fc1").update(weight=_grid_b64(scale=1e300)),
+         r"{P}: node 'fc1' field 'weight': malformed stored array \(grid scale 1e\+300 is not a positive finite "
+         r"float32 value\)"),
+        ("grid-missing-scale", lambda d: _node(d, "fc1").update(weight=_grid_b64(drop="scale")),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: grid: 'scale' is a required property"),
+        ("grid-extra", lambda d: _node(d, "fc1").update(weight=_grid_b64(extra={"zero_point": 0})),
+         r"{P}: node 'fc1' field 'weight': malformed stored array: grid: Additional properties are not allowed "
+         r"\('zero_point' was unexpected\)"),
+        ("grid-float64", lambda d: _node(d, "fc1").update(weight=_grid_b64(dtype="float64")),
+         r"{P}: node 'fc1' field 'weight': malformed stored array \(a grid array must be float32, not "
+         r"'float64'\)"),
+        ("grid-short", lambda d: _node(d, "fc1").update(weight=_grid_b64(nbytes=100)),
+         r"{P}: node 'fc1' field 'weight': malformed stored array \(100 bytes stored for 8192 4-bit values "
+         r"\(need 4096\)\)"),
+        ("grid-8bit-long", lambda d: _node(d, "fc1").update(weight=_grid_b64(bits=8, nbytes=8193)),
+         r"{P}: node 'fc1' field 'weight': malformed stored array \(8193 bytes stored for 8192 8-bit values "
+         r"\(need 8192\)\)"),
+        ("grid-overflow", lambda d: _node(d, "fc1").update(weight=_grid_b64(scale=float(np.float32(3e38)), fill=0x77)),
+         r"{P}: node 'fc1': field 'weight' has a non-finite value \(inf\) at index \(0, 0\)"),
+        ("palette-index-beyond", lambda d: _node(d, "lif1").update(alpha=_palette_b64(fill=0xA9)),
+         r"{P}: node 'lif1' field 'alpha': malformed stored array \(palette index 2 beyond its 2 values\)"),
+        ("palette-bits", lambda d: _node(d, "lif1").update(alpha=_palette_b64(bits=2)),
+         r"{P}: node 'lif1' field 'alpha': malformed stored array: palette.bits: 2 is not one of \[4, 8\]"),
+        ("palette-and-grid", lambda d: _node(d, "lif1").update(alpha={**_palette_b64(), "grid": {"bits": 4,
+                                                                                                "scale": 1.0}}),
+         r"{P}: node 'lif1' field 'alpha': malformed stored array \(an array has a grid or a palette, not both\)"),
         ("threshold-zero", lambda d: _node(d, "lif1")["threshold"].update(_f32_b64([0.0] * 128)),
          r"{P}: node 'lif1' \(LIF\): field 'threshold' must be positive"),
         ("alpha-above-one", lambda d: _node(d, "lif1")["alpha"].update(_f32_b64([1.5] * 128)),
@@ -328,6 +365,24 @@ def _f32_b64(values) -> dict:
     import base64
     a = np.asarray(values, dtype="<f4")
     return {"dtype": "float32", "shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode()}
+
+
+def _grid_b64(bits=4, scale=0.015625, dtype="float32", nbytes=None, fill=0x21, drop=None, extra=None) -> dict:
+    """fc1's weight of digits_mlp ([128, 64]) in the grid form, with one thing wrong."""
+    import base64
+    n = 128 * 64 * (bits if bits in (4, 8) else 4) // 8 if nbytes is None else nbytes
+    grid = {"bits": bits, "scale": scale, **(extra or {})}
+    if drop:
+        grid.pop(drop)
+    return {"dtype": dtype, "shape": [128, 64], "grid": grid, "b64": base64.b64encode(bytes([fill]) * n).decode()}
+
+
+def _palette_b64(bits=4, fill=0x98) -> dict:
+    """lif1's alpha of digits_mlp ([128]) as a palette of two values, with one thing wrong."""
+    import base64
+    vals = base64.b64encode(np.float32([0.9, 0.8]).astype("<f4").tobytes()).decode()
+    return {"dtype": "float32", "shape": [128], "palette": {"bits": bits, "b64": vals},
+            "b64": base64.b64encode(bytes([fill]) * 64).decode()}
 
 
 def _f64_b64(values) -> dict:

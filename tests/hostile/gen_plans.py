@@ -493,7 +493,7 @@ MEASUREMENT_MUTATIONS = {
     "meas-reset-unknown": (1, lambda r: r["info"].update(reset="sideways"),
                            "info.reset: 'sideways' is not one of ['zero', 'value', 'subtract', 'subtract_late']"),
     "meas-weight-bits-3": (0, lambda r: r["info"].update(weight_bits=3), "info.weight_bits: 3 is not one of "
-                                                                          "[2, 4, 8, 16]"),
+                                                                          "[1, 2, 4, 8, 16]"),
     "meas-edges-zero": (0, lambda r: r["info"].update(edges=0), "info.edges: 0 is less than the minimum of 1"),
 }
 

@@ -116,12 +116,13 @@ def test_hostile_model_through_the_script(pair, tmp_path_factory, tmp_path):
 
 
 def test_real_sizes_pass_the_bounds(tmp_path):
-    """The bounds refuse nothing real: the example models, the NIR fixtures, and the MNIST-, N-MNIST- and
+    """The bounds refuse nothing real: the example models (the trained real-sized ones too), the NIR fixtures, and the MNIST-, N-MNIST- and
     SHD-sized benchmark models (bench/real_models.py) load, import, save and load back."""
     from edgesnn.graph import Graph
     from edgesnn.graph.nir_io import read_nir
-    for p in sorted((ROOT / "examples" / "models").glob("*.json")):
-        if p.name != "results.json":
+    for p in sorted((ROOT / "examples" / "models").glob("*.json")) + sorted((ROOT / "examples" / "models" /
+                                                                               "real").glob("*.json")):
+        if p.name != "results.json":  # real/: the trained real-sized examples, weights 4-bit packed
             Graph.load(p)
     for p in sorted((ROOT / "examples" / "models").glob("*.nir")):
         read_nir(p)
@@ -175,7 +176,8 @@ def test_declared_schema_holds_every_real_model():
     from edgesnn.errors import GraphError
     from edgesnn.schema import SchemaError, check
     from edgesnn.graph.schema import MODEL_SCHEMA, check_model
-    for p in sorted((ROOT / "examples" / "models").glob("*.json")):
+    for p in sorted((ROOT / "examples" / "models").glob("*.json")) + sorted((ROOT / "examples" / "models" /
+                                                                               "real").glob("*.json")):
         if p.name != "results.json":
             doc = json.loads(p.read_text())
             check(doc, MODEL_SCHEMA, p.name)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgesnn.emit import BlobError, from_blob, to_blob
-from edgesnn.emit.blob import NODE_BYTES, SEC_NODES, read_header
+from edgesnn.emit.blob import NODE_BYTES, SEC_NODES, read_header, validate_blob
 from edgesnn.lower import lower, pack_rows, unpack_rows
 from edgesnn.quantize import QuantConfig
 from edgesnn.quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, param_storage, weight_storage_bits
@@ -38,7 +38,39 @@ def test_rows_pack_and_unpack(bits, row_len):
 
 
 def test_weight_storage_is_the_smallest_container():
-    assert [weight_storage_bits(b) for b in range(2, 17)] == [2, 4, 4] + [8] * 4 + [16] * 8
+    assert [weight_storage_bits(b) for b in range(1, 17)] == [1, 2, 4, 4] + [8] * 4 + [16] * 8
+
+
+@pytest.mark.parametrize("row_len", [1, 3, 7, 8, 9, 17])
+def test_binary_rows_pack_signs_and_unpack(row_len):
+    """1 bit: the signs of +-m, bit 1 for a negative weight, 8 a byte, low bit first, rows on a byte."""
+    rng = np.random.default_rng(row_len)
+    w = rng.choice([-5, 5], size=row_len * 7)
+    data = pack_rows(w, 1, row_len)
+    row_bytes = (row_len + 7) // 8
+    assert len(data) == 7 * row_bytes
+    np.testing.assert_array_equal(unpack_rows(data, 1, row_len, w.size), np.sign(w))
+    assert data[0] & 1 == int(w[0] < 0) and (row_len < 2 or (data[0] >> 1) & 1 == int(w[1] < 0))
+    if row_len % 8:
+        assert all(b >> (row_len % 8) == 0 for b in data[row_bytes - 1::row_bytes])
+
+
+def test_binary_weights_are_one_magnitude_per_layer_and_never_zero():
+    q, _ = paper_case("braille_subtract", QuantConfig(weight_bits=1))
+    low = lower(q)
+    weighted = [n for n in low.nodes if "weight" in n.params]
+    assert len(weighted) >= 3  # fc1, fc2 and the recurrent lif1.w_rec
+    for nd in weighted:
+        w = np.abs(nd.params["weight"])
+        assert nd.bits["weight"] == 1 and 1 <= nd.wmag <= 127 and np.all(w == nd.wmag), nd.name
+        assert nd.param_nbytes("weight") == nd.params["weight"].size // nd.weight_row_len * \
+            ((nd.weight_row_len + 7) // 8)
+    graph_w = q.graph.nodes["fc1"].weight
+    assert np.all((q.layers["fc1"].params["weight"] < 0) == (graph_w < 0))  # the signs; a zero weight is +m
+    b = to_blob(q)
+    back = from_blob(b)
+    assert to_blob(back) == b
+    np.testing.assert_array_equal(back.layers["fc1"].params["weight"], q.layers["fc1"].params["weight"])
 
 
 def test_parameters_are_stored_once_where_they_agree_at_the_width_they_need():
@@ -66,7 +98,7 @@ def _cnn_with_channel_params(config):
     return q, x, name
 
 
-@pytest.mark.parametrize("weight_bits", [2, 3, 4, 6, 8, 12])
+@pytest.mark.parametrize("weight_bits", [1, 2, 3, 4, 6, 8, 12])
 def test_c_runtime_is_bit_exact_at_every_storage(weight_bits):
     """Packed and byte weights through Conv2d and Linear, parameters per layer, channel and neuron: fixed-c
     equals the reference (outputs, every counter, every state), and the blob round-trips."""
@@ -112,6 +144,42 @@ def test_hostile_weight_storage_is_refused_by_both_readers(what, field, fmt, val
     with pytest.raises(BlobError, match=r"node 'fc1' \(Linear\): (parameter 'weight' stored at \d+ bits in mode \d+"
                                         r"|absent or malformed storage record of parameter 'weight')$"):
         from_blob(bad)
+
+
+def test_binary_weights_at_1_bit_are_bit_exact_through_recurrence():
+    """Dense and recurrent binary rows (braille: fc1 256 -> 38, its w_rec 38 -> 38): fixed-c equals the reference."""
+    q, x = paper_case("braille_subtract", QuantConfig(weight_bits=1, rounding="stochastic", seed=5), n=3, steps=12)
+    ref = simulate_fixed(q, x, record_states=True)
+    assert ref.counts["lif1.w_rec"]["synops"].sum() > 0 and ref.counts["fc1"]["param_bytes_read"].sum() > 0
+    assert_same(ref, run_c(q, x, record_states=True), "w1 braille", qgraph=q)
+
+
+def _wmag_offset(blob: bytes, node: int) -> int:
+    return read_header(blob)["sections"][SEC_NODES][0] + node * NODE_BYTES + 76
+
+
+@pytest.mark.parametrize("what,weight_bits,where,field,value,status,msg", [
+    ("1-bit rows in a 4-bit model", 4, "ref", 8, 1, "PARAM", r"parameter 'weight' stored at 1 bits"),
+    ("4-bit rows in a 1-bit model", 1, "ref", 8, 4, "PARAM", r"parameter 'weight' stored at 4 bits"),
+    ("no magnitude", 1, "wmag", 0, 0, "PARAM", r"binary weight magnitude 0"),
+    ("a magnitude beyond a byte", 1, "wmag", 0, 128, "ENUM", r"binary weight magnitude 128"),
+    ("a magnitude on 4-bit rows", 4, "wmag", 0, 3, "PARAM", r"binary weight magnitude 3"),
+    ("a magnitude on a neuron layer", 1, "wmag+1", 0, 3, "PARAM", r"binary weight magnitude 3"),
+])
+def test_hostile_binary_weights_are_refused_by_both_readers(what, weight_bits, where, field, value, status, msg):
+    q, _ = paper_case("braille_subtract", QuantConfig(weight_bits=weight_bits))
+    b = to_blob(q)
+    low = lower(q)
+    k = next(i for i, n in enumerate(low.nodes) if "weight" in n.params)
+    if where == "ref":
+        bad = patched(b, _ref_offset(b, k, 0) + field, "<B", value)
+    else:
+        j = k if where == "wmag" else next(i for i, n in enumerate(low.nodes) if "alpha" in n.params)
+        bad = patched(b, _wmag_offset(b, j), "<I", value)
+    _, lib = _lib()
+    assert load_status(bad) == getattr(lib, f"ESN_ERR_{status}"), what
+    with pytest.raises(BlobError, match=msg):
+        validate_blob(bad)
 
 
 def test_a_parameter_whose_count_is_not_its_mode_is_refused():

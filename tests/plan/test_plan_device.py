@@ -124,3 +124,20 @@ def test_front_rows_not_chosen_are_sized_on_the_measured_firmware(planned, tmp_p
                                     cache_dir=tmp / "firmware")
         assert r["sram_bytes"] == fw.sizes.ram
         assert abs(r["flash_bytes"] - fw.sizes.flash) <= 64
+
+
+@pytest.mark.needs_arm_gcc
+def test_planned_memory_at_binary_weights_is_the_measured_firmware(tmp_path):
+    """1-bit weights (weight_bits 1, chosen through the explicit grid): the planned flash and SRAM are the built
+    firmware's, whose compiled-in model holds the packed sign rows and each layer's magnitude (esn_node.wmag)."""
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x, y = load_dataset(DATA / "digits_val.npz")
+    p = plan(g, get_board(BOARD), x[:N], y[:N], max_drop=1.0, configs=[QuantConfig(weight_bits=1, state_bits=16)],
+             workers=1, sensitivity=False, firmware_cache=tmp_path / "fw")
+    assert isinstance(p, Plan) and p.qgraph.config.weight_bits == 1
+    p.save(tmp_path / "plan.json")
+    fw = build_runtime_firmware(get_board(BOARD), deployable(tmp_path / "plan.json"), builtin=True,
+                                cache_dir=tmp_path / "fw2")
+    s = fw.sizes
+    assert p.cost["totals"]["flash_bytes"] == s.text + s.data == s.flash
+    assert p.cost["totals"]["sram_bytes"] == s.data + s.bss + s.stack + s.arena == s.ram

@@ -64,7 +64,7 @@ def test_flash_alone_rules_out_everything_without_a_simulation(tmp_path):
 def test_weight_floor_is_a_lower_bound_of_every_blob():
     g = Graph.load(MODELS / "digits_mlp.json")
     x, _ = load_dataset(DATA / "digits_val.npz")
-    blobs = {w: len(to_blob(quantize(g, QuantConfig(weight_bits=w), x[:16]))) for w in (2, 3, 4, 5, 8, 12, 16)}
+    blobs = {w: len(to_blob(quantize(g, QuantConfig(weight_bits=w), x[:16]))) for w in (1, 2, 3, 4, 5, 8, 12, 16)}
     for w, blob in blobs.items():
         assert weight_floor(g, w) <= blob
     # the weights' packed bytes: 64 x 128 + 128 x 10 weights at 16 bits are 18,944 B; the rest of the blob (headers,
@@ -72,7 +72,8 @@ def test_weight_floor_is_a_lower_bound_of_every_blob():
     assert weight_floor(g, 16) == 2 * (64 * 128 + 128 * 10)
     assert weight_floor(g, 2) == 64 * (128 * 2 // 8) + 128 * 3  # rows of 10 two-bit weights take 3 bytes each
     assert weight_floor(g, 3) == weight_floor(g, 4) and weight_floor(g, 5) == weight_floor(g, 8)
-    assert weight_floor(g, 2) < weight_floor(g, 4) < weight_floor(g, 8) < weight_floor(g, 16)
+    assert weight_floor(g, 1) == 64 * (128 // 8) + 128 * 2  # binary: 8 a byte, rows of 10 take 2 bytes each
+    assert weight_floor(g, 1) < weight_floor(g, 2) < weight_floor(g, 4) < weight_floor(g, 8) < weight_floor(g, 16)
 
 
 def test_bounds_of_the_full_set_accuracy():

@@ -26,8 +26,8 @@ def example(name):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw,msg", [
-    (dict(weight_bits=1), "weight_bits = 1 is outside [2, 16]"),
-    (dict(weight_bits=17), "weight_bits = 17 is outside [2, 16]"),
+    (dict(weight_bits=0), "weight_bits = 0 is outside [1, 16]"),
+    (dict(weight_bits=17), "weight_bits = 17 is outside [1, 16]"),
     (dict(state_bits=7), "state_bits = 7 is outside [8, 32]"),
     (dict(state_bits=33), "state_bits = 33"),
     (dict(decay_bits=20), "decay_bits = 20"),
@@ -44,7 +44,7 @@ def test_settings_out_of_range_are_named(kw, msg):
 
 def test_all_problems_reported_at_once():
     with pytest.raises(QuantizeError) as e:
-        QuantConfig(weight_bits=1, state_bits=64, rounding="x")
+        QuantConfig(weight_bits=0, state_bits=64, rounding="x")
     assert "weight_bits" in str(e.value) and "state_bits" in str(e.value) and "rounding" in str(e.value)
 
 

@@ -6,7 +6,7 @@ checked too), and values at the edges the fast paths' bound arguments rest on: i
 biases at +-2^28 and beyond it (the generic loop), decays 0 and 2^db, thresholds 1 and 2^(sb-1) - 1, v_reset at
 both ends of the state range, ALIF beta at 2^16 - 1 and 2^16 (the generic loop), eta grown past 2^15 (the 64-bit
 neuron inside the fast loop) and a layer with two inputs (their sum clamped once); per-neuron alpha and threshold
-at 16 bits (LIF's pern loop, LI's alpha), and the per-neuron layouts the fast paths decline. That the fast paths are taken
+at 8 or 16 bits (LIF's pern loop; LI's alpha at 16), and the per-neuron layouts the fast paths decline. That the fast paths are taken
 on Cortex-M4 is shown by their instruction counts on QEMU (tests/firmware/test_neuron_targets.py,
 bench/bench_mcu.py --neurons)."""
 
@@ -246,22 +246,25 @@ def _per_neuron_params(q, kind, rng, alpha_pn=True, thr_pn=True, edges=False):
 @pytest.mark.parametrize("kind", ["IF", "LIF", "LI"])
 @pytest.mark.parametrize("state_bits", [8, 12, 16])
 @pytest.mark.parametrize("rounding", ["truncate", "nearest"])
-def test_per_neuron_time_constants_and_thresholds_take_the_fast_loop(kind, state_bits, rounding):
-    """Alpha and threshold per neuron at 16 bits (a trained model's multiple timescales): every reset and spike
-    rule, values at the ends of their ranges, bit-exact with the reference; the fast path is taken wherever both
-    are stored at 16 bits or once (8-bit state: thresholds stored at 8 bits, so only per-neuron alpha is fast)."""
-    rng = np.random.default_rng(zlib.crc32(f"pn {kind} {state_bits} {rounding}".encode()))
+@pytest.mark.parametrize("decay_bits", [6, 12])
+def test_per_neuron_time_constants_and_thresholds_take_the_fast_loop(kind, state_bits, rounding, decay_bits):
+    """Alpha and threshold per neuron (a trained model's multiple timescales; at 6 decay bits alpha is stored at 8
+    bits, at 8-bit state the thresholds too, as the planner's packed plans have them): every reset and spike rule,
+    values at the ends of their ranges, bit-exact with the reference; the fast path is taken for LIF with both per
+    neuron or both once (each at 8 or 16 bits), LI with alpha once or at 16 bits, IF with its threshold once."""
+    rng = np.random.default_rng(zlib.crc32(f"pn {kind} {state_bits} {rounding} {decay_bits}".encode()))
     resets = ["zero", "value", "subtract"] if kind != "LI" else ["subtract"]
     spiked = fast = 0
     for trial in range(8):
         reset, rule = resets[trial % len(resets)], [">", ">="][trial // 3 % 2]
-        q = _model(kind, QuantConfig(8, state_bits, rounding=rounding), reset, rule, seed=trial)
+        q = _model(kind, QuantConfig(8, state_bits, rounding=rounding, decay_bits=decay_bits), reset, rule, seed=trial)
         alpha_pn, thr_pn = [(True, True), (True, False), (False, True), (True, True)][trial % 4]
         _per_neuron_params(q, kind, rng, alpha_pn, thr_pn, edges=trial >= 5)
         store = {k: lower_storage(q, k) for k in ("alpha", "threshold") if k in q.layers["nrn"].params}
         pn = {k: mode == PM_ELEM for k, (mode, bits) in store.items()}
-        want = (all(bits == 16 or mode != PM_ELEM for mode, bits in store.values())  # LIF: both per neuron or none
-                and (kind != "LIF" or pn["alpha"] == pn["threshold"]) and not (kind == "IF" and pn["threshold"]))
+        want = (all(bits == 16 or mode != PM_ELEM for mode, bits in store.values()) if kind == "LI" else
+                pn["alpha"] == pn["threshold"] and all(bits in (8, 16) for _, bits in store.values()) if kind == "LIF"
+                else not pn["threshold"])
         assert _fast(q) == want, (store, kind, state_bits)
         fast += want
         x = _inputs(rng, big=trial % 2 == 1)
@@ -269,8 +272,8 @@ def test_per_neuron_time_constants_and_thresholds_take_the_fast_loop(kind, state
         if kind != "LI":
             spiked += int(ref.counts["nrn"]["spikes_out"].sum() > 0)
     assert kind == "LI" or spiked >= 4
-    # (alpha, threshold) per neuron: (yes, yes) x4, (yes, no) x2, (no, yes) x2; 8-bit state: thresholds at 8 bits
-    assert fast == {"LI": 8, "IF": 2, "LIF": 4 if state_bits > 8 else 0}[kind], fast
+    # (alpha, threshold) per neuron: (yes, yes) x4, (yes, no) x2, (no, yes) x2; stored at 8 bits where they fit
+    assert fast == {"LI": 8 if decay_bits > 7 else 2, "IF": 2, "LIF": 4}[kind], (fast, store)   # LI: alpha at 16
 
 
 def lower_storage(q, name):
@@ -283,12 +286,10 @@ def lower_storage(q, name):
 
 @pytest.mark.parametrize("kind", ["IF", "LIF"])
 def test_per_neuron_parameters_outside_the_fast_bounds_fall_back_bit_exactly(kind):
-    """Per-neuron thresholds stored at 8 bits, an alpha per neuron at 8 bits or 32 bits (2^16 at decay_bits 16),
-    a LIF with one of alpha and threshold once, IF with per-neuron thresholds, per-neuron v_reset or bias: the
-    generic loop, exact."""
+    """An alpha per neuron at 32 bits (2^16 at decay_bits 16), a LIF with one of alpha and threshold once, IF with
+    per-neuron thresholds (8 or 16 bits), per-neuron v_reset or bias: the generic loop, exact."""
     rng = np.random.default_rng(11)
-    cases = ["thr8", "vreset", "bias"] + (["alpha8", "alpha32", "alpha_once", "thr_once"] if kind == "LIF"
-                                          else ["thr16"])
+    cases = ["vreset", "bias"] + (["alpha32", "alpha_once", "thr_once"] if kind == "LIF" else ["thr8", "thr16"])
     for case in cases:
         db = 16 if case == "alpha32" else 12
         q = _model(kind, QuantConfig(8, 16, decay_bits=db), "value", seed=2)
@@ -300,8 +301,6 @@ def test_per_neuron_parameters_outside_the_fast_bounds_fall_back_bit_exactly(kin
             p["v_reset"] = rng.integers(-50, 50, N).astype(np.int32)
         elif case == "bias":
             p["bias"] = rng.integers(-50, 50, N).astype(np.int32)
-        elif case == "alpha8":
-            p["alpha"] = rng.integers(0, 100, N).astype(np.int32)
         elif case == "alpha32":
             p["alpha"][:2] = 1 << 16
         elif case == "alpha_once":

@@ -4,6 +4,7 @@ graphs over every node kind, shape, bit width and rounding mode; its fixed-point
 edgesnn.quantize.fixedpoint; the arena size and its refusals."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from edgesnn.emit import to_blob
 from edgesnn.lower import arena_size
 from edgesnn.errors import EdgesnnError, QuantizeError, SimulationError
-from edgesnn.quantize import QuantConfig
+from edgesnn.quantize import QuantConfig, ptq
 from edgesnn.quantize.fixedpoint import EXP_LUT, LN_LUT, entropy_q8, hash32, noise, rshift, sat
 from edgesnn.runtime import ArenaTooSmall, CModel, run_c
 from edgesnn.runtime.binding import _lib
@@ -84,6 +85,24 @@ def test_random_graphs_bit_exact(g, cfg, data):
     if exit_q8 is not None:
         q = q.with_exit(exit_q8, data.draw(st.sampled_from([None, 1, 1 << 16, 2 ** 31 - 1]), label="beta"))
     assert_same(reference(q, x), run_c(q, x, record_states=True), "random graph", q)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@given(g=random_graph(), cfg=quant_config(), data=st.data())
+def test_random_graphs_bit_exact_with_binary_weights(g, cfg, data):
+    """weight_bits 1 (+-m rows, 1 bit a weight) through every weighted kind: dense, recurrent, conv (runs of whole
+    bytes and strided taps), Scale, and graded inputs (counts to 255, pool sums), which add +-x * m."""
+    n, steps = 2, data.draw(st.integers(1, 8), label="steps")
+    x = spikes((n, steps, *g.input.shape), data.draw(st.sampled_from([0.1, 0.4, 0.8])),
+               data.draw(st.integers(0, 999), label="input seed"), data.draw(st.sampled_from([1, 1, 4, 255])))
+    try:
+        q = ptq.quantize(g, replace(cfg, weight_bits=1), data.draw(st.sampled_from([x, None])))
+    except QuantizeError:
+        reject()
+    assert all(ql.params["weight"].size == 0 or np.all(np.abs(ql.params["weight"]) == np.abs(ql.params["weight"]).max())
+               for ql in q.layers.values() if "weight" in ql.params)
+    assert_same(reference(q, x), run_c(q, x, record_states=True), "random graph, binary weights", q)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def test_element_widths_outside_the_bounds_are_refused(cnn):
     names = [nd.name for nd in low.nodes]
     b = to_blob(q)
     for name, value in (("xpool", 8), ("conv", 8), ("flat", 32), ("lif1", 16)):
-        bad = patched(b, _field(b, names.index(name), 76), "<B", value)
+        bad = patched(b, _field(b, names.index(name), 77), "<B", value)
         _refused(bad, "ESN_ERR_ENUM", "output element bits|element")
     # 32 where 8 is admitted: taken (every buffer then int32-sized in the plan's check) when the plan still fits
     wide = lower(q)

@@ -26,20 +26,22 @@
  *        bit 1: stage the weights in the arena)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
- *     76 u8 output element bits (esn_node.out_bits: 8 or 32; 0 reads as 32)  77 u8[3] reserved (0)
+ *     76 u8 binary weights' magnitude (esn_node.wmag): [1, 127] when the weights are stored at 1 bit, else 0
+ *     77 u8 output element bits (esn_node.out_bits: 8 or 32; 0 reads as 32)  78 u16 reserved (0)
  *     80 11 x 12 bytes, the esn_param arrays: u32 offset (from the blob's start, in PARAMS), u32 count
  *        (elements stored: per element, per channel or 1, as the mode says), u8 bits per element
  *        (esn_node.pbits), u8 mode (esn_param_mode), u16 reserved (0); all 0 where absent
  *     212 u32[2] the memory plan's output buffer offsets (even, odd steps)  220 u32 its state block's offset
  *   EDGES  (count edges, 8 bytes each, grouped by destination in node order)
  *     0  u16 src  2 u16 dst  4 u8 recurrent (0/1)  5 u8 reserved (0)  6 u16 index in the graph's edge list
- *   PARAMS (count = number of arrays): the arrays, each at its width; weights packed at 2 and 4 bits,
+ *   PARAMS (count = number of arrays): the arrays, each at its width; weights packed at 1, 2 and 4 bits,
  *          every weight row (esn_kernels.h) starting on a byte
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
- * Version 5 stores every buffer at its element width (node byte 76: uint8 spikes, Input bytes and small pool
+ * Version 5 stores every buffer at its element width (node byte 77: uint8 spikes, Input bytes and small pool
  * sums) and lets a neuron layer's uint8 output live at the start of its int32 input's region (the memory plan,
- * esn_runtime.h); version 4 added the tensors' layouts (node byte 14: channel-last conv/pool chains) and stores conv weights with
+ * esn_runtime.h); its node byte 76 holds the magnitude of 1-bit (binary) weights. Version 4 added the tensors'
+ * layouts (node byte 14: channel-last conv/pool chains) and stores conv weights with
  * each kernel row's taps in reverse order ([C_in][KH][KW reversed][C_out/g], esn_kernels.h); version 3 stored
  * every parameter array at its own width and coverage (packed sub-byte weights, parameters once per channel or
  * layer) and the arena's memory plan. Versions 1 to 4 are refused with ESN_ERR_VERSION: recompile the model

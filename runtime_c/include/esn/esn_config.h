@@ -33,9 +33,23 @@
 #define ESN_MAX_ELEMS (1UL << 26)
 #endif
 
-/* 1: time every node of every step with esn_port_cycles() (two calls per node and step). */
+/* 1: count each node's activity per step and since reset (esn_counters_of, esn_sched_ctx.total; definitions in
+ * esn_runtime.h). 0, a release build whose counters nobody reads: the arena holds no counters (2 x 64 bytes per
+ * node fewer: esn_arena_size, and edgesnn's lowering with counters=False, which plans such a model), no kernel
+ * spends an instruction on counting, outputs stay the same bit for bit, and esn_counters_of returns NULL. */
+#ifndef ESN_ENABLE_COUNTERS
+#define ESN_ENABLE_COUNTERS 1
+#endif
+
+/* ESN_TALLY(n): n where the counters are compiled in, else 0. The kernels keep their tallies (events, taps,
+ * spikes) as `t += ESN_TALLY(x)` and store them under `if (ESN_ENABLE_COUNTERS)`, so without counters the
+ * compiler drops both (dead code), with no #if in the loops. */
+#define ESN_TALLY(n) (ESN_ENABLE_COUNTERS ? (n) : 0u)
+
+/* 1: time every node of every step with esn_port_cycles() (two calls per node and step) into the counters'
+ * `cycles`; so it follows ESN_ENABLE_COUNTERS unless set. */
 #ifndef ESN_ENABLE_CYCLES
-#define ESN_ENABLE_CYCLES 1
+#define ESN_ENABLE_CYCLES ESN_ENABLE_COUNTERS
 #endif
 
 /* ESN_STRIP_LOG: define it to drop every log message and error string from the image
@@ -65,6 +79,9 @@
 #endif
 #if ESN_MAX_EDGES < 1 || ESN_MAX_EDGES > 65535
 #error "ESN_MAX_EDGES must lie in [1, 65535]"
+#endif
+#if ESN_ENABLE_CYCLES && !ESN_ENABLE_COUNTERS
+#error "ESN_ENABLE_CYCLES needs ESN_ENABLE_COUNTERS: the cycles are a counter"
 #endif
 #if ESN_MAX_FANIN < 1
 #error "ESN_MAX_FANIN must be at least 1"

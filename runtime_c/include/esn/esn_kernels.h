@@ -16,7 +16,10 @@
  *
  * A weight row is what one event reads: [out] (Linear/Affine), [C_out / groups] (conv), the whole [n] (Scale).
  * Weights are stored at 2 or 4 bits (packed two's complement, low bits first, every row starting on a byte,
- * padded with zero bits), 8 or 16 bits (esn_node.pbits); each kernel reads them at the node's width.
+ * padded with zero bits), 8 or 16 bits (esn_node.pbits); each kernel reads them at the node's width. At 1 bit
+ * (weight_bits 1) they are binary, packed 8 a byte the same way: bit 0 adds +wmag, bit 1 adds -wmag
+ * (esn_node.wmag, one magnitude per layer), so an event x adds +-x * wmag with no multiply per weight; a zero
+ * weight cannot be stored at 1 bit.
  *
  * Tensors are row-major, [C][H][W] for conv/pool and [C][L] for Conv1d, or channel-last ([H][W][C], [L][C]) where
  * esn_node.layout says so (esn_types.h): conv and pool read and write either by strides; with a channel-last
@@ -42,6 +45,9 @@
 extern "C" {
 #endif
 
+/* Every kernel adds its activity to the counters c (esn_runtime.h); built without ESN_ENABLE_COUNTERS it counts
+ * nothing and never touches c (NULL then). */
+
 /**
  * What a synaptic node outputs at rest (zero input), which a recurrent edge carries at step 0.
  * @param[in]  nd   a Linear, Affine, Conv, pool or Scale node.
@@ -50,7 +56,7 @@ extern "C" {
 void esn_rest_out(const esn_node *nd, int32_t *out);
 
 /**
- * Linear / Affine, event driven, weights at their stored bits (esn_node.pbits: packed 2 or 4, int8, int16).
+ * Linear / Affine, event driven, weights at their stored bits (esn_node.pbits: packed 1, 2 or 4, int8, int16).
  * @param[in]  nd    the node: in_size, out_size, param[ESN_P_WEIGHT] [in][out], optional bias [out].
  * @param[in]  in    [n_in] pointers to int32 [in_size], or uint8 where in8 says so; the input is their elementwise sum.
  * @param[in]  in8   [n_in]: 1 where input e is uint8; NULL: every input int32.

@@ -14,8 +14,8 @@
  * holds, each region starting 8-byte aligned, first the runtime's fixed part:
  *
  *     node table     n_nodes x 16 bytes (buffer and state offsets, layer index)
- *     step counters  n_nodes x esn_counters (64 bytes): the last step's activity
- *     total counters n_nodes x esn_counters: accumulated since the last reset
+ *     step counters  n_nodes x esn_counters (64 bytes): the last step's activity    } only with
+ *     total counters n_nodes x esn_counters: accumulated since the last reset       } ESN_ENABLE_COUNTERS
  *     output         output_size x int64: the last step's output
  *     exit acc       output_size x int64: the output summed since reset (early exit)
  *
@@ -71,6 +71,13 @@
  * parameter arrays once per step, and every neuron update reads its inputs and its state, and writes its
  * state and its output.
  * edgesnn/sim/fixed_sim.py computes the same numbers (all but cycles).
+ *
+ * Built with ESN_ENABLE_COUNTERS 0 (esn_config.h; a release build that reads no counters), the runtime counts
+ * nothing: the arena holds no counters (its fixed part is 128 bytes a node smaller; a model's memory plan must
+ * be made for it: edgesnn's lower(..., counters=False)), esn_counters_of returns NULL, esn_ctx.step/total and
+ * esn_sched_ctx.total are NULL, and esn_sched_run's steps are zeros. Outputs and state are the same bit for bit.
+ * A plan made for the counting runtime still runs there (its regions lie beyond the smaller fixed part); one made
+ * without counters is refused by a counting runtime (ESN_ERR_PLAN: its regions overlap the counters).
  */
 #ifndef ESN_RUNTIME_H
 #define ESN_RUNTIME_H
@@ -102,8 +109,8 @@ typedef struct esn_ctx {
     uint8_t ready;         /**< 1 after a successful esn_init */
     uint16_t reserved;
     esn_node_rt *rt;       /**< [n_nodes] */
-    esn_counters *step;    /**< [n_nodes] */
-    esn_counters *total;   /**< [n_nodes] */
+    esn_counters *step;    /**< [n_nodes]; NULL without ESN_ENABLE_COUNTERS */
+    esn_counters *total;   /**< [n_nodes]; NULL without ESN_ENABLE_COUNTERS */
     int64_t *out;          /**< [output_size] */
     int64_t *exit_acc;     /**< [output_size] */
 } esn_ctx;
@@ -162,7 +169,7 @@ const int64_t *esn_output(const esn_ctx *ctx);
 
 /**
  * Counters of node `node`: of the last step (total = 0) or since the last reset (total = 1).
- * @return NULL when node is out of range.
+ * @return NULL when node is out of range, ctx not initialised, or the runtime built without ESN_ENABLE_COUNTERS.
  */
 const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total);
 
@@ -194,7 +201,7 @@ esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_
  *
  *     node table     n_nodes x 16 bytes (buffer and state offsets, layer index, flags)
  *     edge views     n_edges x 8 bytes (where each edge reads its source's step)
- *     total counters n_nodes x esn_counters: of the last run
+ *     total counters n_nodes x esn_counters: of the last run (only with ESN_ENABLE_COUNTERS)
  *     outputs        T x output_size, every step's output of the last run: int32 when the Output node
  *                    has one incoming edge (it copies an int32 buffer), else int64 (a sum)
  *     input          T x input_size uint8: the staged input (the Input's T-step buffer)
@@ -222,7 +229,8 @@ typedef struct esn_sched_ctx {
     uint8_t reserved[3];
     esn_node_rt *rt;       /**< [n_nodes] */
     uint32_t *view;        /**< [n_edges][2]: arena offset, mode */
-    esn_counters *total;   /**< [n_nodes]: counters summed over the last run's T steps */
+    esn_counters *total;   /**< [n_nodes]: counters summed over the last run's T steps (NULL without
+                                ESN_ENABLE_COUNTERS) */
     void *out;             /**< [T][output_size] int32 or int64 (out_bytes): the last run's outputs */
     uint8_t *input;        /**< [T][input_size]: the input to stage before esn_sched_run */
     uint32_t staged_bytes; /**< weight bytes the last run copied into the arena (ESN_NODE_STAGE_WEIGHTS) */
@@ -259,7 +267,7 @@ uint8_t *esn_sched_input(const esn_sched_ctx *ctx);
  * @param[in,out] ctx    an initialised context; the outputs (esn_sched_output) and ctx->total receive
  *                       the results.
  * @param[out]    steps  [T][n_nodes] counters per step and node, as esn_counters_of(ctx, k, 0) after
- *                       step t of esn_run (may be NULL).
+ *                       step t of esn_run (may be NULL; zeros without ESN_ENABLE_COUNTERS).
  * @return ESN_OK, ESN_ERR_NULL or ESN_ERR_STATE (not initialised).
  */
 esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps);

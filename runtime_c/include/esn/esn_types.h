@@ -92,7 +92,7 @@ typedef enum esn_rounding {
 /** Parameter arrays of a node; which ones a kind has is its row of esn_kinds.h. Each is stored at its own width
  * (esn_node.pbits) and, except the weights, once per element, per channel or per layer (esn_node.pmode). */
 typedef enum esn_param {
-    ESN_P_WEIGHT = 0, /**< 2- or 4-bit packed, int8 or int16 (pbits); layouts in esn_kernels.h */
+    ESN_P_WEIGHT = 0, /**< 1-, 2- or 4-bit packed, int8 or int16 (pbits); layouts in esn_kernels.h */
     ESN_P_BIAS,       /**< weighted: [out channels]; neurons: [n] (state units) */
     ESN_P_THRESHOLD,  /**< [n], [1, 2^(state_bits-1)) */
     ESN_P_V_RESET,    /**< [n], within state_bits */
@@ -179,9 +179,13 @@ typedef struct esn_node {
     const void *param[ESN_P_COUNT]; /**< esn_param-indexed arrays; NULL where absent */
     /** Bits per stored element of each array, two's complement: weights 2 or 4 (packed low bits first, each
      * weight row starting on a byte: esn_kernels.h), 8 or 16, at least the model's weight_bits; other
-     * arrays 8, 16 or 32. 0 reads as the default: 8 for the weights, 32 for the others. */
+     * arrays 8, 16 or 32. 0 reads as the default: 8 for the weights, 32 for the others. Weights of a model
+     * with weight_bits 1 are binary, stored at 1 bit (packed like 2 and 4): bit 0 is +wmag, bit 1 is -wmag. */
     uint8_t pbits[ESN_P_COUNT];
     uint8_t pmode[ESN_P_COUNT]; /**< esn_param_mode of each array */
+    /** Binary (1-bit) weights: their one magnitude for the layer, in the target's units, [1, 127] (so that an
+     * event of one spike adds a signed byte, esn_kernels.h); 0 for every other node. */
+    uint8_t wmag;
     /** The memory plan (esn_model.arena_bytes != 0): arena offsets of the node's output buffer at even and
      * odd steps (different only when a recurrent edge reads it; a Flatten's are its input's, the Output's 0)
      * and of its state block (0 without one). esn_runtime.h says what lives where and when. */
@@ -219,13 +223,19 @@ static inline int32_t esn_crumb(const uint8_t *row, uint32_t i)
     return (int32_t)(((uint32_t)(row[i >> 2] >> ((i & 3u) << 1)) & 3u) ^ 2u) - 2;
 }
 
+/** Element i of a row of 1-bit (binary) weights as a sign: bit 0 -> +1, bit 1 -> -1 (times esn_node.wmag). */
+static inline int32_t esn_bit_sign(const uint8_t *row, uint32_t i)
+{
+    return 1 - 2 * (int32_t)((row[i >> 3] >> (i & 7u)) & 1u);
+}
+
 /** A model: quantization settings, exit policy, nodes in schedule order and their edges. */
 typedef struct esn_model {
     uint16_t n_nodes;         /**< [2, ESN_MAX_NODES] */
     uint16_t n_edges;         /**< [1, ESN_MAX_EDGES] */
     uint16_t input_node;      /**< always 0: the Input comes first in schedule order */
     uint16_t output_node;     /**< index of the Output node */
-    uint8_t weight_bits;      /**< [2, 16] */
+    uint8_t weight_bits;      /**< [1, 16]; 1: binary weights +-wmag (esn_node.wmag) */
     uint8_t state_bits;       /**< [8, 32], membrane v */
     uint8_t current_bits;     /**< [8, 32], synaptic current i */
     uint8_t adapt_bits;       /**< [4, 16], fraction bits of eta */

@@ -63,6 +63,10 @@
 #include "esn_fw_ext.h"
 #include "esn_fw_proto.h"
 
+#if !ESN_ENABLE_COUNTERS
+#error "the runtime firmware returns the counters (READ_COUNTERS, edgesnn run/profile): keep ESN_ENABLE_COUNTERS 1"
+#endif
+
 #ifndef ESN_FW_BUILTIN_MODEL
 #define ESN_FW_BUILTIN_MODEL 0
 #endif

@@ -113,13 +113,14 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
  *  - spike: v > thr - ge (ge = 1 for the rule >=, thr >= 1), so a crossing v is >= 1 and v - thr is in
  *    [0, 2^15): no saturation. The reset is one MLA, v * keep + off: keep = 1, off = -thr (subtract) or
  *    keep = 0, off = v_reset (0 for a reset to zero).
- *  - pern (alpha, threshold per neuron at 16 bits, v at 16 bits): the bounds above hold neuron by neuron (the
- *    validator's alpha in [0, 2^db] and threshold in [1, 2^(sb-1) - 1] are per element; alpha >= 0 and < 2^15 at
- *    16 bits, so read as uint16); the reset is (v - threshold) * keep + off, v - threshold in [0, 2^15).
+ *  - pern (LIF: alpha and threshold per neuron, each at 8 or 16 bits, v at 8 or 16): the bounds above hold neuron
+ *    by neuron (the validator's alpha in [0, 2^db] and threshold in [1, 2^(sb-1) - 1] are per element; alpha >= 0,
+ *    < 2^7 at 8 bits and < 2^15 at 16 bits, so read unsigned); the reset is (v - threshold) * keep + off,
+ *    v - threshold in [0, 2^15).
  * Where not optimal: a LIF neuron is 16 Cortex-M4 instructions, its loop included (pern: 24, ~37.5 a neuron update
  * with the layer's dispatch); ALIF about 36 in two passes (its v, then its adaptation: one fused pass, tried,
  * spills six registers and measured 61 against 58.5 instructions per update); CubaLIF/CubaLI, per-neuron biases
- * or v_reset, per-neuron thresholds at 8 bits or with alpha once (IF), late resets, several spikes a step,
+ * or v_reset, per-neuron thresholds with alpha once (IF), late resets, several spikes a step,
  * stochastic rounding and 32-bit state take the generic loop.
  */
 
@@ -169,27 +170,31 @@ typedef struct esn_lif_k {
     int32_t thr, keep, off; /* threshold - ge; a crossing v becomes v * keep + off */
     int32_t hi;             /* 2^(sb-1) - 1 */
     int32_t ge;             /* 1 for the rule >= */
-    const uint16_t *pa;     /* LI, ALIF and pern: alpha of each neuron, a step of sa neurons (0: one value) */
+    const uint16_t *pa;     /* LI and ALIF: alpha of each neuron, a step of sa neurons (0: one value) */
     uint32_t sa;
-    const int16_t *pt;      /* pern: the threshold of each neuron (NULL: once) */
+    const uint8_t *pb, *tb; /* pern: alpha and threshold of the first neuron (tb NULL: not pern) */
+    uint32_t as, ts;        /* pern: their bytes a neuron, 1 or 2 (stored at 8 or 16 bits) */
 } esn_lif_k;
 
 /* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
  * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa), -1 for ALIF's first pass with
  * alpha per neuron (pa read one by one, v left to the second pass, which stores it); pern (LIF only): each
- * neuron's own alpha and threshold read through pa and pt (no step registers: a LIF with one of them once, or IF
- * with per-neuron thresholds, takes the generic loop). Returns the spikes. */
+ * neuron's own alpha and threshold read through pb and tb, each at 8 or 16 bits (one compare-and-select a load:
+ * planners pick 6-bit decays and 8-bit thresholds; a LIF with one of them once, or IF with per-neuron thresholds,
+ * takes the generic loop). Returns the spikes. */
 ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
                                int spiking, int pern, const esn_lif_k *k)
 {
     int8_t *v8 = (int8_t *)vp;
     int16_t *v16 = (int16_t *)vp;
     const int32_t *const end = acc + n;
-    const uint32_t db = k->db, sa = pern ? 1u : k->sa;
+    /* pern 1: both at 16 bits (constant steps); pern 2: each at 8 or 16 bits (a compare-and-select a load) */
+    const uint32_t db = k->db, sa = k->sa, as = pern == 1 ? 2u : k->as, ts = pern == 1 ? 2u : k->ts;
     const int32_t keep = k->keep, hi = k->hi, ge = k->ge, rb = k->rb;
     const int32_t thr = k->thr, off = pern ? k->off + keep * (thr + ge) : k->off; /* pern: -threshold unfolded */
     const uint16_t *pa = k->pa;
-    const int16_t *pt = k->pt;
+    const uint8_t *pb = k->pb;
+    const uint8_t *tb = k->tb;
     int32_t alpha = k->alpha;
     uint32_t spikes = 0u;
     if (n == 0u) {
@@ -201,12 +206,15 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
         int32_t t = thr;
         if (spiking < 0) {
             alpha = (int32_t)*pa++;
-        } else if (!spiking || pern) {
+        } else if (!spiking) {
             alpha = (int32_t)*pa;
             pa += sa;
         }
-        if (pern) {
-            t = *pt++ - ge; /* threshold in [1, 2^(sb-1) - 1] (esn_model_validate) */
+        if (pern) { /* alpha in [0, 2^db] (< 2^7 stored at 8 bits), threshold in [1, 2^(sb-1) - 1] (esn_model_validate) */
+            alpha = as == 1u ? (int32_t)*pb : (int32_t)*(const uint16_t *)(const void *)pb;
+            t = (ts == 1u ? (int32_t)*(const int8_t *)tb : (int32_t)*(const int16_t *)(const void *)tb) - ge;
+            pb += as;
+            tb += ts;
         }
         x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
         x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
@@ -216,7 +224,7 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
                 x = pern ? (x - t - ge) * keep + off : x * keep + off;
             }
             *out++ = (int32_t)s;
-            spikes += s;
+            spikes += ESN_TALLY(s);
         } else {
             *out++ = x;
         }
@@ -241,8 +249,11 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
 ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, uint32_t sb, int spiking,
                              const esn_lif_k *k)
 {
-    if (spiking && k->pt != NULL) { /* pern (its thresholds at 16 bits: state_bits > 8) */
-        return sb == 16u ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 1, 1, k);
+    if (spiking && k->tb != NULL) { /* pern: both at 16 bits (v at 16: sb > 8) in the loops with constant steps */
+        if (k->as == 2u && k->ts == 2u) {
+            return sb == 16u ? esn_lif_loop(a, v, o, n, 16u, 16u, 1, 1, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 1, 1, k);
+        }
+        return w == 8u ? esn_lif_loop(a, v, o, n, 8u, 8u, 1, 2, k) : esn_lif_loop(a, v, o, n, 16u, 0u, 1, 2, k);
     }
     if (w == 8u) { /* state_bits 8 */
         return spiking ? esn_lif_loop(a, v, o, n, 8u, 8u, 1, 0, k) : esn_lif_loop(a, v, o, n, 8u, 8u, 0, 0, k);
@@ -348,7 +359,7 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uin
             x = w == 8u ? ESN_SSAT(d, 8) : ESN_SSAT(d, 16);
             q += (int32_t)inc;
         }
-        sp += s;
+        sp += ESN_TALLY(s);
         if (w == 8u) {
             *v8++ = (int8_t)x;
         } else {
@@ -391,8 +402,11 @@ ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int
                                int32_t *out, uint32_t channels, uint32_t plane)
 {
     const int spiking = nd->kind != ESN_KIND_LI;
-    /* alpha (LI, or LIF with pt) and threshold (LIF with pa) per neuron at 16 bits (esn_neuron_fast) */
+    /* alpha per neuron: LI's at 16 bits, or LIF's with its threshold, each at 8 or 16 bits (esn_neuron_fast) */
     const int pa = nd->param[ESN_P_ALPHA] != NULL && nd->pmode[ESN_P_ALPHA] == (uint8_t)ESN_PM_ELEM;
+    const int pern = pa && spiking;
+    const uint32_t as = esn_param_bits(nd, ESN_P_ALPHA) / 8u;
+    const uint32_t ts = esn_param_bits(nd, ESN_P_THRESHOLD) / 8u;
     uint32_t spikes = 0u;
     uint32_t at = 0u;
     uint32_t ch;
@@ -401,9 +415,12 @@ ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int
     for (ch = 0u; ch < channels; ++ch, at += plane) {
         esn_lif_consts(m, nd, ch, &k);
         alpha16 = (uint16_t)k.alpha; /* LI: alpha <= 2^db <= 2^15 */
-        k.pa = pa ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
-        k.sa = (uint32_t)pa;
-        k.pt = pa && spiking ? (const int16_t *)nd->param[ESN_P_THRESHOLD] + at : NULL;
+        k.pa = pa && !pern ? (const uint16_t *)nd->param[ESN_P_ALPHA] + at : &alpha16;
+        k.sa = (uint32_t)(pa && !pern);
+        k.pb = pern ? (const uint8_t *)nd->param[ESN_P_ALPHA] + (size_t)at * as : NULL;
+        k.tb = pern ? (const uint8_t *)nd->param[ESN_P_THRESHOLD] + (size_t)at * ts : NULL;
+        k.as = as;
+        k.ts = ts;
         spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), out + at, plane, v_bits, m->state_bits,
                               spiking, &k);
     }
@@ -492,8 +509,9 @@ static int32_t esn_bias_max(uint32_t db)
     return b > ((int32_t)1 << 28) ? (int32_t)1 << 28 : b;
 }
 
-/* Whether an ALIF time constant is stored per neuron at 16 bits. */
+/* Whether an ALIF time constant (or LI's alpha) is stored per neuron at 16 bits; ESN_PERN816: at 8 or 16 bits. */
 #define ESN_PERN(nd, slot) ((nd)->pmode[slot] == (uint8_t)ESN_PM_ELEM && esn_param_bits(nd, slot) == 16u)
+#define ESN_PERN816(nd, slot) ((nd)->pmode[slot] == (uint8_t)ESN_PM_ELEM && esn_param_bits(nd, slot) <= 16u)
 
 /* Runs the layer's step on a fast path where one applies (the conditions and bounds above) and returns 1;
  * returns 0, having changed nothing, where the generic loop must run it. */
@@ -506,8 +524,9 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const void *c
     const uint32_t channels = nd->out_rank >= 2u && nd->out_shape[0] != 0u ? nd->out_shape[0] : 1u;
     const uint32_t plane = channels == 1u ? n : n / channels;
     int pern = 0;
+    uint32_t spikes;
     if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
-        !ESN_ONCE(nd, ESN_P_BIAS) || !(ESN_ONCE(nd, ESN_P_THRESHOLD) || ESN_PERN(nd, ESN_P_THRESHOLD)) ||
+        !ESN_ONCE(nd, ESN_P_BIAS) || !(ESN_ONCE(nd, ESN_P_THRESHOLD) || ESN_PERN816(nd, ESN_P_THRESHOLD)) ||
         !ESN_ONCE(nd, ESN_P_V_RESET) ||
         !esn_par_in(nd, ESN_P_BIAS, channels, -esn_bias_max(m->decay_bits), esn_bias_max(m->decay_bits))) {
         return 0;
@@ -520,22 +539,26 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const void *c
                   : !ESN_ONCE(nd, ESN_P_ALPHA) || !ESN_ONCE(nd, ESN_P_RHO) || !ESN_ONCE(nd, ESN_P_ETA_INC))) {
             return 0;
         }
-    } else if ((ESN_ONCE(nd, ESN_P_ALPHA) /* per neuron: LI's alpha, or LIF's alpha and threshold (v at 16 bits) */
+    } else if ((ESN_ONCE(nd, ESN_P_ALPHA) /* per neuron: LI's alpha (16 bits), or LIF's alpha and threshold (8, 16) */
                     ? !ESN_ONCE(nd, ESN_P_THRESHOLD)
-                    : !ESN_PERN(nd, ESN_P_ALPHA) ||
-                          (kind != ESN_KIND_LI && (kind != ESN_KIND_LIF || ESN_ONCE(nd, ESN_P_THRESHOLD) || sb <= 8u))) ||
+                    : kind == ESN_KIND_LI ? !ESN_PERN(nd, ESN_P_ALPHA)
+                                          : kind != ESN_KIND_LIF || !ESN_PERN816(nd, ESN_P_ALPHA) ||
+                                                ESN_ONCE(nd, ESN_P_THRESHOLD)) ||
                (kind == ESN_KIND_LI ? m->decay_bits > 15u
                                               : (kind != ESN_KIND_IF && kind != ESN_KIND_LIF) ||
                                                     nd->max_spikes != 1u ||
                                                     nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) {
         return 0; /* LI and ALIF: alpha <= 2^15 (alpha16); per neuron: LI's alpha, or LIF's alpha and threshold */
     }
-    c->neuron_updates += n;
-    c->spikes_out += kind == ESN_KIND_ALIF
-                         ? esn_alif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
-                                          (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
-                         : esn_lif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
-                                         out, channels, plane);
+    spikes = kind == ESN_KIND_ALIF
+                 ? esn_alif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                  (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
+                 : esn_lif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                 out, channels, plane);
+    if (ESN_ENABLE_COUNTERS) {
+        c->neuron_updates += n;
+        c->spikes_out += spikes;
+    }
     return 1;
 }
 
@@ -590,11 +613,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
                 }
                 s = (ge ? acc >= thr : acc > thr) ? 1 : 0;
                 out[j] = s;
-                spikes += (uint32_t)s;
+                spikes += ESN_TALLY((uint32_t)s);
             }
         }
-        c->neuron_updates += n;
-        c->spikes_out += spikes;
+        if (ESN_ENABLE_COUNTERS) {
+            c->neuron_updates += n;
+            c->spikes_out += spikes;
+        }
         return;
     }
     if (stoch) {
@@ -649,7 +674,7 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
                                                 (int64_t)s * esn_par_at(&par[ESN_P_ETA_INC], j),
                                             32u);
                 out[j] = s;
-                spikes += (uint32_t)s;
+                spikes += ESN_TALLY((uint32_t)s);
                 continue;
             }
             if (!spiking) {
@@ -684,11 +709,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
             }
             esn_st(v, v_bits, j, vv);
             out[j] = s;
-            spikes += (uint32_t)s;
+            spikes += ESN_TALLY((uint32_t)s);
         }
     }
-    c->neuron_updates += n;
-    c->spikes_out += spikes;
+    if (ESN_ENABLE_COUNTERS) {
+        c->neuron_updates += n;
+        c->spikes_out += spikes;
+    }
 }
 
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,

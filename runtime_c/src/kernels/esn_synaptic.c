@@ -79,11 +79,43 @@ static inline void esn_add_row_p2(int32_t *out, const uint8_t *row, uint32_t n)
     }
 }
 
-/* out[o * stride] += x * row[o] for a row of n weights stored at `bits`: one dispatch per row, so the loops
- * stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths, the DSP one for int8. */
+/* Binary rows (1 bit, 8 weights a byte, low bit first): out[o * stride] += bit o ? -x : x, where x is the event
+ * times the layer's magnitude (esn_node.wmag): no multiply. A byte at a time, its bits shifted out over a marker bit
+ * just above the last weight it holds (bit 8, or n - o in a row's last byte), so one loop ends both a byte and the
+ * row; each bit's sign is applied as x - t - t, t = bit * x (no branch, no overflow: esn_model_validate bounds
+ * |x| = |event * wmag| < 2^31).
+ * On the DSP cores a dense row with 1 <= x <= 127 takes esn_add_row_b1_dsp for its whole bytes first. */
+static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, int32_t x)
+{
+#if ESN_DSP_KERNELS
+    if (stride == 1u && (uint32_t)(x - 1) < 127u && n >= 8u) {
+        esn_add_row_b1_dsp(out, row, n >> 3, x);
+        out += n & ~7u;
+        row += n >> 3;
+        n &= 7u;
+    }
+#endif
+    while (n != 0u) { /* few live values: Thumb-1 (Cortex-M0) keeps them all in r0-r7 */
+        const uint32_t k = n < 8u ? n : 8u;
+        uint32_t b = *row++ | (1u << k);
+        n -= k;
+        for (; b != 1u; b >>= 1, out += stride) {
+            const int32_t t = (int32_t)(b & 1u) * x; /* 0 or x: x - t - t is x or -x, each step in range */
+            *out += x - t - t;
+        }
+    }
+}
+
+/* out[o * stride] += x * row[o] for a row of n weights stored at `bits` (1 bit: x already times wmag): one
+ * dispatch per row, so the loops stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths,
+ * the DSP one for int8. */
 static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, uint32_t bits, int32_t x)
 {
     uint32_t o;
+    if (bits == 1u) {
+        esn_row_b1(out, stride, row, n, x);
+        return;
+    }
     if (x == 1 && stride == 1u) {
         switch (bits) {
         case 2u:
@@ -394,7 +426,7 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const void *x, int u8, uint3
             v = *p;
         }
         row = w + (size_t)j * rb;
-        ++events;
+        events += ESN_TALLY(1u);
         if (v != 1) {
             esn_row_mac(out, 1u, row, n_out, 8u, v);
             continue;
@@ -424,6 +456,7 @@ void esn_linear(const esn_node *nd, const void *const *in, const uint8_t *in8, u
     const uint32_t n_out = nd->out_size;
     const uint32_t rb = esn__weight_row_bytes(nd);
     const uint32_t n_in_entries = nd->in_size;
+    const int32_t mag = nd->wmag != 0u ? (int32_t)nd->wmag : 1; /* binary rows add +-x * wmag (esn_row_b1) */
     uint32_t events = 0u;
     int64_t x = 0;
     uint32_t j;
@@ -436,14 +469,16 @@ void esn_linear(const esn_node *nd, const void *const *in, const uint8_t *in8, u
     {
         for (j = esn_next_event(in, in8, n_in, 0u, n_in_entries, &x); j < n_in_entries;
              j = esn_next_event(in, in8, n_in, j + 1u, n_in_entries, &x)) {
-            ++events;
+            events += ESN_TALLY(1u);
             if (esn_fits_i32(x)) {
-                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x);
+                esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x * mag);
             }
         }
     }
-    c->spikes_in += events; /* counted once per call: 64-bit adds per event cost as much as a row of 8 */
-    c->synops += (uint64_t)events * n_out;
+    if (ESN_ENABLE_COUNTERS) { /* counted once per call: 64-bit adds per event cost as much as a row of 8 */
+        c->spikes_in += events;
+        c->synops += (uint64_t)events * n_out;
+    }
 }
 
 /*
@@ -489,7 +524,7 @@ static uint32_t esn_conv_taps(const esn_conv_ctx *k, int32_t *o, uint32_t o_back
             if (ox * k->s1 != (uint32_t)mx || ox >= k->go.w) {
                 continue;
             }
-            ++taps;
+            taps += ESN_TALLY(1u);
             esn_row_mac(o + (size_t)ox * k->go.ps, k->go.cs, wr + (size_t)(k->kw - 1u - kx) * k->rb, k->cout_g,
                         k->bits, x);
         }
@@ -564,13 +599,13 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
                 o -= o_back;
                 wr += w_next;
             } while (wr != w_end);
-            return rows * (hi - lo + 1u);
+            return ESN_TALLY(rows * (hi - lo + 1u));
         }
 #endif
         for (ky = rows; ky > 0u; --ky, o -= d0 * k->o_row, wr += k->kw * k->rb) {
             esn_conv_run(k, o, wr, n, x);
         }
-        return rows * (hi - lo + 1u);
+        return ESN_TALLY(rows * (hi - lo + 1u));
     }
     for (ky = 0u; ky < k->kh; ++ky) { /* stride_y > 1: row by row */
         const int32_t m = (int32_t)ny - (int32_t)(ky * k->d0);
@@ -586,7 +621,7 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
             taps += esn_conv_taps(k, o + (size_t)oy * k->o_row, 0u, wr + (size_t)ky * k->kw * k->rb, 0u, 1u, nx, x);
             continue;
         }
-        taps += hi - lo + 1u;
+        taps += ESN_TALLY(hi - lo + 1u);
         esn_conv_run(k, o + (size_t)oy * k->o_row, wr + (size_t)ky * k->kw * k->rb, n, x);
     }
     return taps;
@@ -643,12 +678,15 @@ void esn_conv(const esn_node *nd, const void *const *in, const uint8_t *in8, uin
             }
         }
         esn_cursor_to(&cu, j);
-        ++events;
+        events += ESN_TALLY(1u);
         taps += esn_conv_event(&k, esn_cursor_ch(&cu, &k.gi), esn_cursor_y(&cu, &k.gi) + nd->pad[0],
-                               esn_cursor_x(&cu, &k.gi) + nd->pad[1], esn_fits_i32(x) ? (int32_t)x : 0);
+                               esn_cursor_x(&cu, &k.gi) + nd->pad[1],
+                               esn_fits_i32(x) ? (int32_t)x * (nd->wmag != 0u ? (int32_t)nd->wmag : 1) : 0);
     }
-    c->spikes_in += events;
-    c->synops += (uint64_t)taps * k.cout_g;
+    if (ESN_ENABLE_COUNTERS) {
+        c->spikes_in += events;
+        c->synops += (uint64_t)taps * k.cout_g;
+    }
 }
 
 void esn_scale(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
@@ -661,13 +699,15 @@ void esn_scale(const esn_node *nd, const void *const *in, const uint8_t *in8, ui
     memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
     for (j = esn_next_event(in, in8, n_in, 0u, nd->in_size, &x); j < nd->in_size;
          j = esn_next_event(in, in8, n_in, j + 1u, nd->in_size, &x)) {
-        ++events;
+        events += ESN_TALLY(1u);
         if (esn_fits_i32(x)) {
             out[j] += (int32_t)x * esn__weight_at(nd, rb, 0u, j);
         }
     }
-    c->spikes_in += events;
-    c->synops += events;
+    if (ESN_ENABLE_COUNTERS) {
+        c->spikes_in += events;
+        c->synops += events;
+    }
 }
 
 /* The windows (k wide, stride s, dilation 1) over position n (padding included) that hold it: outputs o with
@@ -699,7 +739,7 @@ void esn_pool(const esn_node *nd, const void *const *in, const uint8_t *in8, uin
         y1 = esn_windows(esn_cursor_y(&cu, &gi) + nd->pad[0], nd->kernel[0], nd->stride[0], go.h, &y0);
         x1 = esn_windows(esn_cursor_x(&cu, &gi) + nd->pad[1], nd->kernel[1], nd->stride[1], go.w, &x0);
         at = (size_t)esn_cursor_ch(&cu, &gi) * go.cs;
-        ++events;
+        events += ESN_TALLY(1u);
         for (oy = y0; oy < y1; ++oy) {
             for (ox = x0; ox < x1; ++ox) {
                 const size_t i = at + ((size_t)oy * go.w + ox) * go.ps;
@@ -708,10 +748,12 @@ void esn_pool(const esn_node *nd, const void *const *in, const uint8_t *in8, uin
                 } else {
                     ((int32_t *)out)[i] += x;
                 }
-                ++taps;
+                taps += ESN_TALLY(1u);
             }
         }
     }
-    c->spikes_in += events;
-    c->synops += taps;
+    if (ESN_ENABLE_COUNTERS) {
+        c->spikes_in += events;
+        c->synops += taps;
+    }
 }

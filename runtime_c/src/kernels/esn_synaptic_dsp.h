@@ -83,6 +83,16 @@ const uint8_t *esn_scan_u8_dsp(const uint8_t *p, const uint8_t *end);
  * @param[in]     words  >= 1.
  */
 void esn_add_row_p4_dsp(int32_t *out, const uint8_t *row, uint32_t words);
+
+/**
+ * out[o] += bit o of row ? -x : x for o in [0, 8 * bytes): an event through a binary (1-bit) row, x = the event
+ * times the layer's magnitude, bit-exact with esn_bit_sign.
+ * @param[in,out] out    int32 [8 * bytes], 4-byte aligned.
+ * @param[in]     row    uint8 [bytes], any alignment.
+ * @param[in]     bytes  >= 1.
+ * @param[in]     x      [1, 127].
+ */
+void esn_add_row_b1_dsp(int32_t *out, const uint8_t *row, uint32_t bytes, int32_t x);
 #endif
 
 #endif /* ESN_SYNAPTIC_DSP_H */
