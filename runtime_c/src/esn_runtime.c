@@ -331,26 +331,6 @@ void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in,
     }
 }
 
-/* Spike counts (<= max_spikes <= 255) narrowed to bytes at the start of their int32 buffer: bytes j..j+3 lie in
- * int32 entries j/4..j, read by then (the stores go through memcpy, which may alias, so the compiler keeps the
- * order); the buffer's tail is free from here on (the memory plan, esn_runtime.h). Little-endian cores pack 4 a
- * word (about 2 instructions a neuron on Cortex-M4 where a byte at a time takes 5). */
-static void esn_narrow_u8(int32_t *out, uint32_t n)
-{
-    uint8_t *o8 = (uint8_t *)out;
-    uint32_t j = 0u;
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (; j + 4u <= n; j += 4u) {
-        const uint32_t w = (uint32_t)out[j] | ((uint32_t)out[j + 1u] << 8) | ((uint32_t)out[j + 2u] << 16) |
-                           ((uint32_t)out[j + 3u] << 24);
-        memcpy(o8 + j, &w, 4u);
-    }
-#endif
-    for (; j < n; ++j) {
-        o8[j] = (uint8_t)out[j];
-    }
-}
-
 static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t par)
 {
     const esn_model *m = ctx->model;
@@ -389,9 +369,6 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
         esn__compute(m, nd, in, in8, out, esn_out_u8(nd),
                      (rt->n_state && !(rt->flags & ESN_RT_STATELESS)) ? esn_at(ctx, rt->state_off) : NULL, rt->layer,
                      ctx->t, ESN_ENABLE_COUNTERS ? &ctx->step[k] : NULL);
-        if (esn_out_u8(nd) && esn__is_neuron(nd->kind)) {
-            esn_narrow_u8(out, nd->out_size);
-        }
         break;
     }
 }

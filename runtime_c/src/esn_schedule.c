@@ -59,6 +59,13 @@ static int esn_s_u8(uint32_t kind)
     return kind == ESN_KIND_INPUT || esn__is_spiking(kind);
 }
 
+/* Whether node nd's per-step buffer holds bytes: a spiking layer writes its spike counts at its width
+ * (esn_node.out_bits, esn_neuron_step) at the start of its int32-sized per-step buffer. */
+static int esn_s_step8(const esn_node *nd)
+{
+    return esn__is_neuron(nd->kind) && esn_out_u8(nd);
+}
+
 static int esn_s_owns(const esn_node *nd)
 {
     return nd->kind != ESN_KIND_OUTPUT && nd->kind != ESN_KIND_FLATTEN;
@@ -468,7 +475,9 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
     uint32_t e, j;
     for (e = 0u; e < nd->n_edges; ++e) {
         in[e] = esn_s_in(ctx, nd->first_edge + e, t);
-        in8[e] = (uint8_t)(ctx->view[2u * (nd->first_edge + e) + 1u] == ESN_V_T8);
+        const uint32_t mode = ctx->view[2u * (nd->first_edge + e) + 1u];
+        in8[e] = (uint8_t)(mode == ESN_V_T8 ||
+                           (mode == ESN_V_STEP && esn_s_step8(&m->nodes[esn__owner(m, m->edges[nd->first_edge + e].src)])));
     }
     if (nd->kind == ESN_KIND_OUTPUT) {
         const size_t row = (size_t)t * m->output_size;
@@ -500,7 +509,7 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
             staged.param[ESN_P_WEIGHT] = ctx->arena + rt->state_off;
             esn__compute(m, &staged, in, in8, o, 0, NULL, rt->layer, t, c);
         } else {
-            esn__compute(m, nd, in, in8, o, 0, /* int32 per-step buffers, uint8 or int32 T-step rows */
+            esn__compute(m, nd, in, in8, o, 0, /* int32-sized per-step buffers (spikes as bytes), uint8 or int32 T rows */
                          (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) ? ctx->arena + rt->state_off : NULL,
                          rt->layer, t, c);
         }
@@ -511,8 +520,12 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
     if ((rt->flags & ESN_S_HAS_T) && (rt->flags & ESN_S_HAS_STEP)) { /* keep step t for later groups */
         if (rt->flags & ESN_S_T8) {
             uint8_t *row = ctx->arena + rt->buf_off[1] + (size_t)t * nd->out_size;
-            for (j = 0u; j < nd->out_size; ++j) {
-                row[j] = (uint8_t)o[j]; /* spike counts: 0..255 */
+            if (esn_s_step8(nd)) {
+                memcpy(row, o, nd->out_size);
+            } else {
+                for (j = 0u; j < nd->out_size; ++j) {
+                    row[j] = (uint8_t)o[j]; /* spike counts: 0..255 */
+                }
             }
         } else {
             memcpy((int32_t *)(void *)(ctx->arena + rt->buf_off[1]) + (size_t)t * nd->out_size, o,
