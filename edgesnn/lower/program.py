@@ -259,8 +259,8 @@ class Lowered:
 
     def work_bytes(self, k: int) -> int:
         """Bytes of the int32 buffer node k computes in (esn__work_bytes): a spiking neuron layer with uint8 output
-        runs its kernel in int32 there, then narrows its spikes to the region's first out_size bytes, which alone
-        stay alive after its step; other nodes: buf_bytes."""
+        may use it as int32 scratch while it writes its spikes as bytes at the region's start, which alone stay
+        alive after its step; other nodes: buf_bytes."""
         nd = self.nodes[k]
         return align8(4 * nd.out_size) if nd.out_bits == 8 and KINDS[nd.kind].neuron else self.buf_bytes(k)
 
@@ -282,7 +282,7 @@ class Lowered:
 
     def _regions(self) -> list[tuple[tuple[str, int, int], int, int, int]]:
         """((kind, node, parity), bytes, first, last node step alive) of every buffer, state block, and int32
-        buffer a narrowing neuron layer computes in at its own step ("work": at the buffer's offset, esn_region_of)."""
+        buffer a byte-spiking neuron layer computes in at its own step ("work": at the buffer's offset, esn_region_of)."""
         n = len(self.nodes)
         last, doubled = self._liveness()
         out = []
@@ -341,7 +341,7 @@ class Lowered:
         Flattens, which share their input's buffer); a buffer read through a recurrent edge is two buffers
         (one per step parity), kept for the whole input like every state block. A neuron layer writes over
         its input's buffer where it may (in_place_inputs): the two are one region. A region is a list of pieces
-        at one offset, each (bytes, first, last): a narrowing neuron layer's is its int32 working bytes at its own
+        at one offset, each (bytes, first, last): a byte-spiking neuron layer's is its int32 working bytes at its own
         step and its uint8 output (the first bytes) until its last reader, so the tail is free after its step."""
         n = len(self.nodes)
         base = self.arena_base()

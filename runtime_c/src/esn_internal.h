@@ -144,9 +144,10 @@ static inline uint64_t esn__buf_bytes(const esn_node *nd)
     return ((uint64_t)nd->out_size * (esn_out_u8(nd) ? 1u : 4u) + 7u) & ~(uint64_t)7u;
 }
 
-/* Bytes of the int32 buffer node nd computes in: a spiking neuron layer with uint8 output runs its kernel (int32
- * spikes, stateless layers' scratch) there, then narrows the spikes to the region's first out_size bytes
- * (esn_runtime.c esn_run_node), so the rest of the region is free after its step; others: esn__buf_bytes. */
+/* Bytes of the int32 buffer node nd computes in: a spiking neuron layer with uint8 output uses its region as int32
+ * scratch (its summed inputs, a stateless layer's v) while it writes its spikes as bytes at the region's start
+ * (esn_neuron.c: byte j lies in int32 entry j/4, read by then), so the rest is free after its step; others:
+ * esn__buf_bytes. */
 static inline uint64_t esn__work_bytes(const esn_node *nd)
 {
     return esn_out_u8(nd) && esn__is_neuron(nd->kind) ? ((uint64_t)nd->out_size * 4u + 7u) & ~(uint64_t)7u

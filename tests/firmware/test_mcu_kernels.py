@@ -54,9 +54,12 @@ def test_dsp_kernel_meets_its_instruction_target(boards, fw_cache):
 
 
 @pytest.mark.needs_arm_gcc
-def test_runtime_execution_path_fits_14_kib_on_cortex_m4():
+def test_runtime_execution_path_fits_15_kib_on_cortex_m4():
+    """The execution path's code on Cortex-M4 (-Os). 14 KiB until the typed buffers: a uint8 path in every kernel's
+    input scan, uint8 pool sums and bytes written by the neuron loops took it from 14,290 to 14,964 B, and saved
+    8,488 B of the N-MNIST-sized CNN's arena (70,432 -> 61,944 B at w4s8): a trade this guard now allows."""
     sizes = bench_mcu.code_sizes({"cortex-m4": bench_mcu.CORES["cortex-m4"]})["cortex-m4"]
-    assert sizes["execution (runtime, kernels, fixed point)"] <= 14 * 1024, sizes
+    assert sizes["execution (runtime, kernels, fixed point)"] <= 15 * 1024, sizes
 
 
 def _affine_qgraph(fan_out: int, fan_in: int, bits: int, seed: int):

@@ -28,8 +28,8 @@
  *                    spike counts and pool sums <= 255 of uint8 inputs, else int32), twice when a
  *                    recurrent edge reads it (last step's copy); a buffer is alive from its node's step
  *                    to its last reader's in the same step (recurrently read ones: throughout), so a plan
- *                    may give dead ones' bytes to others. A spiking neuron layer with uint8 output runs
- *                    its kernel in int32 over out_size x 4 bytes, then narrows the spikes to the first
+ *                    may give dead ones' bytes to others. A spiking neuron layer with uint8 output may use
+ *                    out_size x 4 bytes as int32 scratch while it writes its spikes to the first
  *                    out_size bytes: only those stay alive after its step, and where it writes in place
  *                    over its int32 input, the rest of that region is free from then on (a plan's
  *                    regions: esn_model.c esn_region_of). Without a plan every buffer gets out_size x 4
