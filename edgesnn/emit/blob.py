@@ -17,9 +17,11 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
                         8-byte aligned
     META                UTF-8 JSON the runtime skips: node names, scales, dt, metadata
 
-Version 4 carries each tensor's layout (node byte 14, esn_node.layout: channel-last conv/pool chains, with the
-dense weight rows and neuron parameters that index them in that order) and stores conv weights with each kernel
-row's taps reversed; versions 1 to 3 are refused, here and by the runtime, with the advice to recompile.
+Version 5 carries each buffer's element width (node byte 77, esn_node.out_bits: uint8 for the Input, spikes and
+small pool sums, else int32) and a memory plan in which a neuron layer's uint8 output lies at the start of its int32
+input's region. Version 4 carried each tensor's layout (node byte 14, esn_node.layout: channel-last conv/pool chains,
+with the dense weight rows and neuron parameters that index them in that order) and stored conv weights with each
+kernel row's taps reversed; versions 1 to 4 are refused, here and by the runtime, with the advice to recompile.
 `schedule_of(blob)` reads the schedule back ((flags, steps)); `from_blob` returns the QGraph alone.
 
 `to_blob(qgraph)` writes one; `from_blob(data)` reads one back into a QGraph whose integers,
@@ -47,14 +49,14 @@ from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, storage_dtype
 
 MAGIC = b"ESNB"
-VERSION = 4
+VERSION = 5
 HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 224, 8
 SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 
 _HEADER = struct.Struct("<4sHHIIHHI24x")
 _SECTION = struct.Struct("<HHIII")
 _MODEL = struct.Struct("<HHHH8BIiiIIII20x")
-_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHII" + "IIBBH" * len(PARAM_SLOTS) + "III")
+_NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHIBBH" + "IIBBH" * len(PARAM_SLOTS) + "III")
 _EDGE = struct.Struct("<HHBBH")
 _CONFIG_KEYS = ("weight_bits", "state_bits", "current_bits", "adapt_bits", "threshold_bits", "decay_bits",
                 "rounding", "exit_enabled")
@@ -127,7 +129,8 @@ def blob_from_lowered(low: Lowered) -> bytes:
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
                         nd.flat_start, nd.flat_end, nd.layout, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
-                        nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, nd.wmag, *flat,
+                        nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, nd.wmag,
+                        nd.out_bits, 0, *flat,
                         *plan.buf_off[k], plan.state_off[k])
     for i, e in enumerate(low.edges):
         _EDGE.pack_into(buf, edges_off + i * EDGE_BYTES, e.src, e.dst, e.back, 0, e.orig)
@@ -226,7 +229,7 @@ def _parse(h: dict) -> QGraph:
                    first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10],
                    kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31], layout=f[11],
                    wmag=f[32])
-        refs = f[33:]
+        refs = f[35:]
         plan.buf_off.append(list(f[-3:-1]))
         plan.state_off.append(f[-1])
         for i, slot in enumerate(PARAM_SLOTS):
@@ -278,6 +281,8 @@ def _parse(h: dict) -> QGraph:
     exit_cfg = {"threshold_q8": thr, "beta_q16": beta} if cfgv["exit_enabled"] else None
     q = QGraph(graph, config, layers, meta["qgraph_meta"], exit_cfg)
     low = lower(q)
+    for k, nd in enumerate(low.nodes):  # the buffers' widths as the blob has them (byte 77; 0 reads as 32)
+        nd.out_bits = data[sec[SEC_NODES][0] + k * NODE_BYTES + 77] or 32
     problem = low.plan_problem(plan)
     if problem:
         raise BlobError(f"the blob's memory plan is refused: {problem}")
@@ -431,7 +436,7 @@ class _Rec:
     """One node record as esn_read_nodes reads it."""
     __slots__ = ("kind", "reset", "spike_rule", "syn_delay", "max_spikes", "first_edge", "n_edges", "in_rank",
                  "out_rank", "flat_start", "flat_end", "layout", "flags", "in_shape", "out_shape", "in_size",
-                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "refs", "pbits", "pmode",
+                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "out_bits", "refs", "pbits", "pmode",
                  "param", "name", "row")
 
 
@@ -513,13 +518,16 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
         (r.kind, r.reset, r.spike_rule, r.syn_delay, r.max_spikes, r.first_edge, r.n_edges, r.in_rank, r.out_rank,
          r.flat_start, r.flat_end, r.layout, r.flags) = f[:13]
         r.in_shape, r.out_shape, r.in_size, r.out_size = list(f[13:17]), list(f[17:21]), f[21], f[22]
-        r.kernel, r.stride, r.pad, r.dil, r.groups, r.wmag = f[23:25], f[25:27], f[27:29], f[29:31], f[31], f[32]
-        r.refs = [f[33 + 5 * i:38 + 5 * i] for i in range(len(PARAM_SLOTS))]
+        r.kernel, r.stride, r.pad, r.dil, r.groups = f[23:25], f[25:27], f[27:29], f[29:31], f[31]
+        r.wmag, r.out_bits, reserved = f[32:35]
+        r.refs = [f[35 + 5 * i:40 + 5 * i] for i in range(len(PARAM_SLOTS))]
         r.pbits = [ref[2] for ref in r.refs]
         r.pmode = [ref[3] for ref in r.refs]
         r.param = [None] * len(PARAM_SLOTS)
         r.row = BY_CODE.get(r.kind)
         recs.append(r)
+        if reserved:
+            fail("ENUM", k, f"reserved field holds {reserved}")
         if r.wmag > 127:
             fail("ENUM", k, f"binary weight magnitude {r.wmag} out of range (0, or 1..127 with 1-bit weights)")
         for i, (o, cnt, bits, mode, res) in enumerate(r.refs):
@@ -865,5 +873,22 @@ def _values(md: dict, recs, edges, fail) -> None:  # esn_validate_values
                 bound[k] = b
                 changed = True
         if not changed:
-            return
+            return _out_bits(recs, edges, bound, fail)
     raise _Refused("OVERFLOW", "a cycle without a neuron layer: its values are unbounded")
+
+
+def _out_bits(recs, edges, bound, fail) -> None:  # esn_check_out_bits
+    for k, r in enumerate(recs):
+        bits = r.out_bits
+        u8 = bits == 8
+        ok = bits in (0, 32)
+        if r.row.name == "Flatten":
+            ok = u8 == (recs[_owner(recs, edges, k)].out_bits == 8) and (ok or u8)
+        elif u8:
+            ok = r.row.name == "Input" or r.row.spiking
+            if r.row.role == "pool":
+                ok = bound[k] <= 255 and all(recs[_owner(recs, edges, edges[e][0])].out_bits == 8
+                                             for e in range(r.first_edge, r.first_edge + r.n_edges))
+        if not ok:
+            fail("ENUM", k, f"output element bits {bits}: 8 only for the Input, spikes and pool sums <= 255 of "
+                            "uint8 inputs, a Flatten's its input's, else 32")

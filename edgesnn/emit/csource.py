@@ -79,7 +79,7 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
                   f".in_shape = {c_list(nd.in_shape)}",
                   f".out_shape = {c_list(nd.out_shape)}", f".in_size = {nd.in_size}u", f".out_size = {nd.out_size}u",
                   f".kernel = {c_list(nd.kernel)}", f".stride = {c_list(nd.stride)}", f".pad = {c_list(nd.pad)}",
-                  f".dil = {c_list(nd.dil)}", f".groups = {nd.groups}u", f".flags = {nd.flags}u",
+                  f".dil = {c_list(nd.dil)}", f".groups = {nd.groups}u", f".flags = {nd.flags}u", f".out_bits = {nd.out_bits}u",
                   f".buf_off = {c_list(plan.buf_off[k])}", f".state_off = {plan.state_off[k]}u"]
         if nd.wmag:  # binary weights' magnitude (esn_node.wmag)
             fields.append(f".wmag = {nd.wmag}u")

@@ -116,6 +116,7 @@ class LNode:
     flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
     layout: int = 0  # bit 0: the output is stored channel-last (ESN_LAYOUT_OUT_CL); bit 1: the input (ESN_LAYOUT_IN_CL)
     wmag: int = 0  # binary (1-bit) weights: their magnitude m, [1, BINARY_MAX] (esn_node.wmag); else 0
+    out_bits: int = 32  # bits per element of the output buffer (esn_node.out_bits): 8 (uint8) or 32 (int32)
 
     @property
     def code(self) -> int:
@@ -251,32 +252,49 @@ class Lowered:
                 last[self.owner(e.src)] = max(last[self.owner(e.src)], e.dst)
         return last, {self.owner(e.src) for e in self.edges if e.back}
 
+    def buf_bytes(self, k: int) -> int:
+        """Bytes of node k's output buffer at its element width (esn__buf_bytes)."""
+        nd = self.nodes[k]
+        return align8(nd.out_size * (1 if nd.out_bits == 8 else 4))
+
+    def work_bytes(self, k: int) -> int:
+        """Bytes of the int32 buffer node k computes in (esn__work_bytes): a spiking neuron layer with uint8 output
+        may use it as int32 scratch while it writes its spikes as bytes at the region's start, which alone stay
+        alive after its step; other nodes: buf_bytes."""
+        nd = self.nodes[k]
+        return align8(4 * nd.out_size) if nd.out_bits == 8 and KINDS[nd.kind].neuron else self.buf_bytes(k)
+
     def in_place_inputs(self) -> dict[int, int]:
         """{neuron layer k: the node over whose buffer k may write its output} (esn_in_place): its only
-        input's, when nothing reads that buffer after k and neither is kept for a recurrent edge (every neuron
-        kernel reads in[j] before it writes out[j])."""
+        input's, when nothing reads that buffer after k, neither is kept for a recurrent edge, and the input is
+        int32 of k's size (every neuron kernel reads in[j] before it writes out[j]; a uint8 output then lies in the
+        region's first bytes, byte j at or before int32 j, and the rest of the region is free after k's step)."""
         last, doubled = self._liveness()
         out = {}
         for k, nd in enumerate(self.nodes):
             if not KINDS[nd.kind].neuron or nd.n_edges != 1 or self.edges[nd.first_edge].back:
                 continue
             o = self.owner(self.edges[nd.first_edge].src)
-            if o not in doubled and k not in doubled and last[o] == k and self.nodes[o].out_size == nd.out_size:
+            if (o not in doubled and k not in doubled and last[o] == k and self.nodes[o].out_size == nd.out_size
+                    and self.nodes[o].out_bits == 32):
                 out[k] = o
         return out
 
     def _regions(self) -> list[tuple[tuple[str, int, int], int, int, int]]:
-        """((kind, node, parity), bytes, first, last node step alive) of every buffer and state block."""
+        """((kind, node, parity), bytes, first, last node step alive) of every buffer, state block, and int32
+        buffer a byte-spiking neuron layer computes in at its own step ("work": at the buffer's offset, esn_region_of)."""
         n = len(self.nodes)
         last, doubled = self._liveness()
         out = []
         for k, nd in enumerate(self.nodes):
             if nd.kind not in ("Output", "Flatten"):
-                size = align8(4 * nd.out_size)
-                if k in doubled:  # read at the next step through a recurrent edge: kept throughout
+                if k in doubled:  # read at the next step through a recurrent edge: kept throughout, at its working width
+                    size = self.work_bytes(k)
                     out += [(("buf", k, 0), size, 0, n), (("buf", k, 1), size, 0, n)]
                 else:
-                    out.append((("buf", k, 0), size, k, last[k]))
+                    out.append((("buf", k, 0), self.buf_bytes(k), k, last[k]))
+                    if self.work_bytes(k) != self.buf_bytes(k):
+                        out.append((("work", k, 0), self.work_bytes(k), k, k))
             if self.state_bytes(k):
                 out.append((("state", k, 0), self.state_bytes(k), 0, n))
         return out
@@ -302,10 +320,14 @@ class Lowered:
             spans.append((at, at + size, first, last, (what, k)))
         writes_over = {k: o for k, o in self.in_place_inputs().items()
                        if plan.buf_off[o][0] == plan.buf_off[k][0]}   # in place, as planned
+
+        def shared(a, b) -> bool:
+            """A node's buffer and the int32 buffer it computes in, or an in-place layer's and its input's."""
+            return a[0] == "buf" and b[0] in ("buf", "work") and (a[1] == b[1] or writes_over.get(b[1]) == a[1])
+
         for i, (o, e, f, l, a) in enumerate(spans):
             for o2, e2, f2, l2, b in spans[i + 1:]:
-                if o < e2 and o2 < e and f <= l2 and f2 <= l and not (
-                        a[0] == b[0] == "buf" and writes_over.get(b[1]) == a[1]):
+                if o < e2 and o2 < e and f <= l2 and f2 <= l and not (shared(a, b) or shared(b, a)):
                     return (f"nodes {self.nodes[a[1]].name!r} and {self.nodes[b[1]].name!r} share arena bytes "
                             "while both are alive")
         return None
@@ -318,7 +340,9 @@ class Lowered:
         the same time occupies. A node's output buffer lives from its own step until its last reader's (through
         Flattens, which share their input's buffer); a buffer read through a recurrent edge is two buffers
         (one per step parity), kept for the whole input like every state block. A neuron layer writes over
-        its input's buffer where it may (in_place_inputs): the two are one region, alive for both."""
+        its input's buffer where it may (in_place_inputs): the two are one region. A region is a list of pieces
+        at one offset, each (bytes, first, last): a byte-spiking neuron layer's is its int32 working bytes at its own
+        step and its uint8 output (the first bytes) until its last reader, so the tail is free after its step."""
         n = len(self.nodes)
         base = self.arena_base()
         in_place = self.in_place_inputs()
@@ -327,21 +351,20 @@ class Lowered:
             home[k] = home[in_place[k]] if k in in_place else k
         merged: dict = {}
         for (what, k, parity), size, first, last in self._regions():
-            key = (what, home[k] if what == "buf" else k, parity)
-            if key in merged:   # an in-place layer: its input's region lives on until its own last reader
-                merged[key] = (size, merged[key][1], max(merged[key][2], last))
-            else:
-                merged[key] = (size, first, last)
-        regions = [(size, first, last, key) for key, (size, first, last) in merged.items()]
+            key = ("state", k, parity) if what == "state" else ("buf", home[k], parity)
+            merged.setdefault(key, []).append((size, first, last))
         placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
         where = {}
-        for size, first, end_t, key in sorted(regions, key=lambda r: (-r[0], r[3])):
+        for key, pieces in sorted(merged.items(), key=lambda r: (-max(p[0] for p in r[1]), r[0])):
+            lo, hi = min(p[1] for p in pieces), max(p[2] for p in pieces)
+            near = [q for q in placed if q[2] <= hi and lo <= q[3]]   # alive during some piece
+            clash = [[q for q in near if q[2] <= l and f <= q[3]] for _, f, l in pieces]
             at = base
-            for o, e, _, _ in sorted(p for p in placed if p[2] <= end_t and first <= p[3]):  # alive together
-                if at + size <= o:
-                    break  # fits in the gap below this one
-                at = max(at, e)
-            placed.append((at, at + size, first, end_t))
+            for cand in sorted({base} | {q[1] for q in near}):   # the lowest offset where every piece fits
+                if all(not (cand < q[1] and q[0] < cand + size) for (size, _, _), qs in zip(pieces, clash) for q in qs):
+                    at = cand
+                    break
+            placed += [(at, at + size, f, l) for size, f, l in pieces]
             where[key] = at
         buf = [[where.get(("buf", home[self.owner(k)], p), 0) if self.nodes[k].kind != "Output" else 0
                 for p in (0, 1)] for k in range(n)]
@@ -472,7 +495,6 @@ class Lowered:
         grp = self.group_of()
         last = list(grp)
         double = [False] * n
-        dst = [e.dst for e in edges]
         for e in edges:
             if nodes[e.dst].kind == "Flatten":
                 continue
@@ -483,24 +505,16 @@ class Lowered:
         t8 = [nd.kind == "Input" or KINDS[nd.kind].spiking for nd in nodes]  # uint8 buffers (esn_s_u8)
         has_t = [owns[k] and (k == 0 or last[k] > grp[k]) for k in range(n)]
         has_step = [owns[k] and k != 0 and (not has_t[k] or t8[k] or double[k]) for k in range(n)]
-        wide = []
-        for e in edges:
-            o = self.owner(e.src)
-            same = grp[o] == grp[e.dst] and o != 0
-            wide.append(nodes[e.dst].kind != "Flatten" and not same and t8[o])
 
-        def alloc(a):
+        def alloc(a):  # a later group reads a uint8 T-step buffer's row t in place (no widened copy)
             if a < n:
                 return (align8(4 * nodes[a].out_size) * (2 if double[a] else 1), grp[a], grp[a]) if has_step[a] else None
-            if a < 2 * n:
-                k = a - n
-                if k == 0 or not has_t[k]:
-                    return None
-                return align8(T * nodes[k].out_size * (1 if t8[k] else 4)), grp[k], last[k]
-            e = a - 2 * n
-            return (align8(4 * nodes[self.owner(edges[e].src)].out_size), grp[dst[e]], grp[dst[e]]) if wide[e] else None
+            k = a - n
+            if k == 0 or not has_t[k]:
+                return None
+            return align8(T * nodes[k].out_size * (1 if t8[k] else 4)), grp[k], last[k]
 
-        info = [alloc(a) for a in range(2 * n + ne)]
+        info = [alloc(a) for a in range(2 * n)]
         off: dict[int, int] = {}
 
         def place(a):
@@ -522,9 +536,6 @@ class Lowered:
                 if grp[k] == g:
                     place(k)
                     place(n + k)
-            for e in range(ne):
-                if grp[dst[e]] == g:
-                    place(2 * n + e)
         end = max((off[a] + info[a][0] for a in off), default=0)
         state = max(sum(self.state_bytes(k) for k in range(n) if grp[k] == g) for g in range(groups))
         staged = max(sum(align8(nodes[k].param_nbytes("weight")) for k in range(n) if grp[k] == g
@@ -681,6 +692,31 @@ def _set_layouts(nodes: list[LNode], edges: list[LEdge], stochastic: bool) -> No
                 nd.params[slot] = nd.params[slot][perm]
 
 
+def _set_out_bits(nodes: list[LNode], edges: list[LEdge]) -> None:
+    """Each buffer's element width (esn_node.out_bits; esn_model.c esn_check_out_bits admits it): uint8 for the Input
+    (bytes 0..255), a spiking neuron layer (spike counts <= max_spikes <= 255) and a pool whose forward inputs are
+    all uint8 and whose window sums stay <= 255 (inputs' bounds summed, times the window: 2x2 over single spikes
+    gives 4); a Flatten takes its input's; everything else (synaptic accumulators, membranes) int32."""
+    bound: dict[int, int] = {}
+
+    def owner(k: int) -> int:
+        while nodes[k].kind == "Flatten":
+            k = edges[nodes[k].first_edge].src
+        return k
+
+    for k, nd in enumerate(nodes):
+        row = KINDS[nd.kind]
+        ins = edges[nd.first_edge:nd.first_edge + nd.n_edges]
+        if nd.kind == "Input" or row.spiking:
+            nd.out_bits, bound[k] = 8, 255 if nd.kind == "Input" else nd.max_spikes
+        elif nd.kind == "Flatten":
+            nd.out_bits = nodes[owner(k)].out_bits
+        elif row.role == "pool" and ins and all(not e.back and owner(e.src) in bound for e in ins):
+            b = sum(bound[owner(e.src)] for e in ins) * nd.kernel[0] * nd.kernel[1]
+            if b <= 255:
+                nd.out_bits, bound[k] = 8, b
+
+
 def _check_int(a: np.ndarray, lo: int, hi: int, name: str, kind: str, what: str) -> None:
     if a.size and (int(a.min()) < lo or int(a.max()) > hi):
         bad = int(a.min()) if int(a.min()) < lo else int(a.max())
@@ -780,6 +816,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None,
                 ln.params[slot] = values.astype(np.int32)
         nodes.append(ln)
     _set_layouts(nodes, edges, cfg.rounding == "stochastic")
+    _set_out_bits(nodes, edges)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
     low = Lowered(qgraph, nodes, edges, outs[0], counters=bool(counters))
     schedule = schedule_spec(schedule)

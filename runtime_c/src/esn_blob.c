@@ -244,7 +244,8 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
             nd->dil[a] = (uint16_t)esn_rd16(r + 68 + 2 * a);
         }
         nd->groups = esn_rd32(r + 72);
-        if (esn_rd32(r + 76) > 127u) { /* binary weights' magnitude (esn_node.wmag), else 0 */
+        nd->out_bits = r[77]; /* checked by esn__validate_params */
+        if (r[76] > 127u || esn_rd16(r + 78) != 0u) { /* binary weights' magnitude (esn_node.wmag), else 0 */
             return ESN_FAIL(ESN_ERR_ENUM, k, esn_rd32(r + 76));
         }
         nd->wmag = r[76];

@@ -138,14 +138,37 @@ static inline uint64_t esn__arena_base(const esn_model *m)
            2u * (((uint64_t)m->output_size * 8u + 7u) & ~(uint64_t)7u);
 }
 
+/* Bytes of node nd's output buffer at its element width (esn_node.out_bits), 8-aligned. */
+static inline uint64_t esn__buf_bytes(const esn_node *nd)
+{
+    return ((uint64_t)nd->out_size * (esn_out_u8(nd) ? 1u : 4u) + 7u) & ~(uint64_t)7u;
+}
+
+/* Bytes of the int32 buffer node nd computes in: a spiking neuron layer with uint8 output uses its region as int32
+ * scratch (its summed inputs, a stateless layer's v) while it writes its spikes as bytes at the region's start
+ * (esn_neuron.c: byte j lies in int32 entry j/4, read by then), so the rest is free after its step; others:
+ * esn__buf_bytes. */
+static inline uint64_t esn__work_bytes(const esn_node *nd)
+{
+    return esn_out_u8(nd) && esn__is_neuron(nd->kind) ? ((uint64_t)nd->out_size * 4u + 7u) & ~(uint64_t)7u
+                                                       : esn__buf_bytes(nd);
+}
+
+/* Entry j of input e: uint8 where in8[e] says so (in8 NULL: every input int32). */
+static inline int32_t esn__in_at(const void *const *in, const uint8_t *in8, uint32_t e, uint32_t j)
+{
+    return (in8 != NULL && in8[e] != 0u) ? (int32_t)((const uint8_t *)in[e])[j] : ((const int32_t *)in[e])[j];
+}
+
 /* The memory plan's regions, checked by esn__validate_params when the model has one (arena_bytes != 0). */
 esn_status esn__check_plan(const esn_model *m, esn_diag *diag);
 
-/* One step of a synaptic or neuron node (others: traffic only): the kernel on `in`, into `out`, with
+/* One step of a synaptic or neuron node (others: traffic only): the kernel on `in` (input e uint8 where in8[e] != 0;
+ * in8 NULL: all int32), into `out` (a pool's as uint8 where out8, else int32; a neuron layer's int32), with
  * the state block at state_base laid out by esn__state_map_of (NULL: a stateless layer), then its
  * traffic counters into c (NULL, and not touched, without ESN_ENABLE_COUNTERS). */
-void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, void *state_base,
-                  uint32_t layer, uint32_t t, esn_counters *c);
+void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in, const uint8_t *in8, void *out,
+                  int out8, void *state_base, uint32_t layer, uint32_t t, esn_counters *c);
 
 /* Logs a line through the port unless ESN_STRIP_LOG. */
 #ifdef ESN_STRIP_LOG

@@ -664,6 +664,34 @@ static esn_status esn_check_neuron_params(const esn_model *m, uint32_t k, esn_di
     return ESN_OK;
 }
 
+/* Each buffer's element width (esn_node.out_bits): 0 or 32 for any node; 8 for the Input (bytes), a spiking neuron
+ * layer (spike counts <= max_spikes <= 255) and a pool whose inputs are all uint8 (so >= 0) and whose window sums
+ * the bound analysis keeps <= 255; a Flatten's must be its input's (0 reads as 32). */
+static esn_status esn_check_out_bits(const esn_model *m, const uint32_t *bound, esn_diag *diag)
+{
+    uint32_t k;
+    for (k = 0u; k < m->n_nodes; ++k) {
+        const esn_node *nd = &m->nodes[k];
+        int ok = nd->out_bits == 0u || nd->out_bits == 32u;
+        if (nd->kind == ESN_KIND_FLATTEN) {
+            ok = esn_out_u8(nd) == esn_out_u8(&m->nodes[esn__owner(m, k)]) && (ok || esn_out_u8(nd));
+        } else if (nd->out_bits == 8u) {
+            uint32_t e;
+            ok = nd->kind == ESN_KIND_INPUT || esn__is_spiking(nd->kind);
+            if (nd->kind == ESN_KIND_SUMPOOL2D || nd->kind == ESN_KIND_AVGPOOL2D) {
+                ok = bound[k] <= 255u;
+                for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
+                    ok &= esn_out_u8(&m->nodes[esn__owner(m, m->edges[e].src)]);
+                }
+            }
+        }
+        if (!ok) {
+            return ESN_FAIL(ESN_ERR_ENUM, k, nd->out_bits);
+        }
+    }
+    return ESN_OK;
+}
+
 static esn_status esn_validate_values(const esn_model *m, esn_diag *diag)
 {
     uint32_t gain[ESN_MAX_NODES];  /* weighted: largest |row| sum; pools: window size; flatten: 1 */
@@ -738,13 +766,15 @@ static esn_status esn_validate_values(const esn_model *m, esn_diag *diag)
             }
         }
         if (!changed) {
-            return ESN_OK;
+            return esn_check_out_bits(m, bound, diag);
         }
     }
     return ESN_FAIL(ESN_ERR_OVERFLOW, -1, 0); /* a cycle without a neuron layer: unbounded */
 }
 
-/* One region of the memory plan: node k's buffer at parity r (r = 0, 1) or its state block (r = 2). */
+/* One region of the memory plan: node k's buffer at parity r (r = 0, 1), its state block (r = 2), or (r = 3) the
+ * int32 buffer a spiking neuron layer with uint8 output computes in during its own step, whose first bytes then
+ * hold its output (esn__work_bytes): the region is that wide at the layer's step, its prefix alive after it. */
 typedef struct esn_region {
     uint64_t off, end;   /* [off, end) in the arena */
     uint32_t first, last; /* the node steps it is alive for (whole input: 0 .. n_nodes) */
@@ -767,26 +797,29 @@ static int esn_region_of(const esn_model *m, uint32_t k, uint32_t r, const uint8
         g->last = m->n_nodes;
         return 1;
     }
-    if (nd->kind == ESN_KIND_OUTPUT || nd->kind == ESN_KIND_FLATTEN || (r == 1u && !doubled[k])) {
+    if (nd->kind == ESN_KIND_OUTPUT || nd->kind == ESN_KIND_FLATTEN || (r == 1u && !doubled[k]) ||
+        (r == 3u && (doubled[k] || esn__work_bytes(nd) == esn__buf_bytes(nd)))) {
         return 0;
     }
-    g->off = nd->buf_off[r];
-    g->end = g->off + (((uint64_t)nd->out_size * 4u + 7u) & ~(uint64_t)7u);
-    g->first = doubled[k] ? 0u : k; /* a recurrent edge reads it at the next step: kept throughout */
-    g->last = doubled[k] ? m->n_nodes : last_read[k];
+    g->off = nd->buf_off[r & 1u];
+    /* a recurrent edge reads it at the next step: kept throughout, at its working width */
+    g->end = g->off + (r == 3u || doubled[k] ? esn__work_bytes(nd) : esn__buf_bytes(nd));
+    g->first = doubled[k] ? 0u : k;
+    g->last = doubled[k] ? m->n_nodes : r == 3u ? k : last_read[k];
     return 1;
 }
 
 /* Whether neuron node k writes its output over the buffer of its only input, as planned: allowed when no
- * node reads that buffer after k and neither is kept for a recurrent edge, since every neuron kernel reads
- * in[j] before it writes out[j]. The N-MNIST-sized CNN's first LIF layer saves 43 KB of arena so. */
+ * node reads that buffer after k, neither is kept for a recurrent edge, and the input is int32 of k's size,
+ * since every neuron kernel reads in[j] before it writes out[j] (and k's uint8 output then takes the region's
+ * first bytes, esn_run_node). The N-MNIST-sized CNN's first LIF layer saves 43 KB of arena so. */
 static int esn_in_place(const esn_model *m, uint32_t k, const uint8_t *last_read, const uint8_t *doubled)
 {
     const esn_node *nd = &m->nodes[k];
     const esn_edge *ed = &m->edges[nd->first_edge];
     const uint32_t o = nd->n_edges == 1u ? esn__owner(m, ed->src) : k;
     return esn__is_neuron(nd->kind) && o != k && !ed->back && !doubled[k] && !doubled[o] && last_read[o] == k &&
-           m->nodes[o].out_size == nd->out_size && m->nodes[o].buf_off[0] == nd->buf_off[0];
+           m->nodes[o].out_size == nd->out_size && !esn_out_u8(&m->nodes[o]) && m->nodes[o].buf_off[0] == nd->buf_off[0];
 }
 
 esn_status esn__check_plan(const esn_model *m, esn_diag *diag)
@@ -830,25 +863,28 @@ esn_status esn__check_plan(const esn_model *m, esn_diag *diag)
         if (!esn_region_of(m, k, 2u, last_read, doubled, &g) && nd->state_off != 0u) {
             return ESN_FAIL(ESN_ERR_PLAN, k, nd->state_off);
         }
-        for (r = 0u; r < 3u; ++r) {
+        for (r = 0u; r < 4u; ++r) {
             if (esn_region_of(m, k, r, last_read, doubled, &g) &&
                 (g.off < base || g.end > m->arena_bytes || (g.off & 7u) != 0u)) {
                 return ESN_FAIL(ESN_ERR_PLAN, k, (int64_t)g.off);
             }
         }
     }
-    for (a = 0u; a < 3u * m->n_nodes; ++a) { /* no two regions alive at once share a byte */
+    /* no two regions alive at once share a byte, but a node's output and the int32 buffer it computes in (one
+     * region, r = 0 and 3), and an in-place neuron layer's (r = 0, 3) and its input's buffer (r = 0) */
+    for (a = 0u; a < 4u * m->n_nodes; ++a) {
         esn_region ga;
-        if (!esn_region_of(m, a / 3u, a % 3u, last_read, doubled, &ga)) {
+        if (!esn_region_of(m, a / 4u, a % 4u, last_read, doubled, &ga)) {
             continue;
         }
-        for (b = a + 1u; b < 3u * m->n_nodes; ++b) {
+        for (b = a + 1u; b < 4u * m->n_nodes; ++b) {
             esn_region gb;
-            if (esn_region_of(m, b / 3u, b % 3u, last_read, doubled, &gb) && ga.off < gb.end && gb.off < ga.end &&
+            if (esn_region_of(m, b / 4u, b % 4u, last_read, doubled, &gb) && ga.off < gb.end && gb.off < ga.end &&
                 ga.first <= gb.last && gb.first <= ga.last &&
-                !(a % 3u == 0u && b % 3u == 0u && esn_in_place(m, b / 3u, last_read, doubled) &&
-                  esn__owner(m, m->edges[m->nodes[b / 3u].first_edge].src) == a / 3u)) {
-                return ESN_FAIL(ESN_ERR_PLAN, (int32_t)(b / 3u), (int64_t)gb.off);
+                !(a % 4u == 0u && (b % 4u == 0u || b % 4u == 3u) &&
+                  (a / 4u == b / 4u || (esn_in_place(m, b / 4u, last_read, doubled) &&
+                                        esn__owner(m, m->edges[m->nodes[b / 4u].first_edge].src) == a / 4u)))) {
+                return ESN_FAIL(ESN_ERR_PLAN, (int32_t)(b / 4u), (int64_t)gb.off);
             }
         }
     }

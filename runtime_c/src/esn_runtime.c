@@ -1,8 +1,9 @@
 /*
  * esn_runtime.c: arena layout, reset, the time step and the whole-input run.
  *
- * One step runs the nodes in schedule order. Every node except Output and Flatten owns an int32
- * output buffer in the arena; a Flatten reuses its input's buffer (same bytes, another shape).
+ * One step runs the nodes in schedule order. Every node except Output and Flatten owns an output
+ * buffer in the arena, its elements uint8 (Input bytes, spike counts, small pool sums) or int32
+ * (esn_node.out_bits); a Flatten reuses its input's buffer (same bytes, another shape).
  * A node read through a recurrent edge owns two buffers and writes the one of the current step's
  * parity, so the reader finds the previous step's values in the other, without a copy; at step 0
  * that one holds the node's value at rest (a weighted layer's bias, else the zeros of the reset). The Output is summed into int64 per step; with early
@@ -101,7 +102,7 @@ static esn_status esn_layout(const esn_model *m, esn_node_rt *rt, uint64_t *byte
     }
     for (k = 0u; k < m->n_nodes && !planned; ++k) {
         const esn_node *nd = &m->nodes[k];
-        const uint64_t size = esn_align8((uint64_t)nd->out_size * 4u);
+        const uint64_t size = esn_align8((uint64_t)nd->out_size * 4u); /* int32-sized: holds any width */
         uint64_t b0 = 0u;
         uint64_t b1 = 0u;
         if (nd->kind == ESN_KIND_OUTPUT || nd->kind == ESN_KIND_FLATTEN) {
@@ -225,7 +226,7 @@ esn_status esn_reset(esn_ctx *ctx)
     memset(start, 0, (size_t)(ctx->arena_size - (uint32_t)(start - ctx->arena)));
     for (k = 0u; k < ctx->model->n_nodes; ++k) { /* recurrent edges read the value at rest at step 0 */
         const esn_node *nd = &ctx->model->nodes[k];
-        if (esn__is_synaptic(nd->kind) && ctx->rt[k].buf_off[0] != ctx->rt[k].buf_off[1]) {
+        if (esn__is_synaptic(nd->kind) && !esn_out_u8(nd) && ctx->rt[k].buf_off[0] != ctx->rt[k].buf_off[1]) {
             esn_rest_out(nd, esn_buf(ctx, k, 1u));
         }
     }
@@ -275,25 +276,25 @@ static void esn_traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
     }
 }
 
-void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *in, int32_t *out, void *state_base,
-                  uint32_t layer, uint32_t t, esn_counters *c)
+void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in, const uint8_t *in8, void *out,
+                  int out8, void *state_base, uint32_t layer, uint32_t t, esn_counters *c)
 {
     const uint32_t kind = nd->kind;
     switch ((esn_kind)kind) {
     case ESN_KIND_LINEAR:
     case ESN_KIND_AFFINE:
-        esn_linear(nd, in, nd->n_edges, out, c);
+        esn_linear(nd, in, in8, nd->n_edges, (int32_t *)out, c);
         break;
     case ESN_KIND_CONV1D:
     case ESN_KIND_CONV2D:
-        esn_conv(nd, in, nd->n_edges, out, c);
+        esn_conv(nd, in, in8, nd->n_edges, (int32_t *)out, c);
         break;
     case ESN_KIND_SCALE:
-        esn_scale(nd, in, nd->n_edges, out, c);
+        esn_scale(nd, in, in8, nd->n_edges, (int32_t *)out, c);
         break;
     case ESN_KIND_SUMPOOL2D:
     case ESN_KIND_AVGPOOL2D:
-        esn_pool_s32(nd, in, nd->n_edges, out, c);
+        esn_pool(nd, in, in8, nd->n_edges, out, out8, c);
         break;
     case ESN_KIND_IF:
     case ESN_KIND_LIF:
@@ -309,7 +310,7 @@ void esn__compute(const esn_model *m, const esn_node *nd, const int32_t *const *
         for (v = 0u; v < ESN_VAR_COUNT; ++v) { /* each assigned (an initialiser would be a memset call) */
             state[v] = sm.off[v] != ESN_NO_VAR ? (uint8_t *)state_base + sm.off[v] : NULL;
         }
-        esn_neuron_step(m, nd, layer, t, in, nd->n_edges, state, sm.bits, out, c);
+        esn_neuron_step(m, nd, layer, t, in, in8, nd->n_edges, state, sm.bits, (int32_t *)out, c);
         /* S as esn__n_state counts it (stateless layers included) */
         v = (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_V, kind) + (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_I, kind) +
             (uint32_t)ESN_KIND_HAS(ESN_KINDS_STATE_ETA, kind) +
@@ -335,16 +336,22 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
     const esn_model *m = ctx->model;
     const esn_node *nd = &m->nodes[k];
     const esn_node_rt *rt = &ctx->rt[k];
-    const int32_t *in[ESN_MAX_FANIN];
+    const void *in[ESN_MAX_FANIN];
+    uint8_t in8[ESN_MAX_FANIN]; /* input e is uint8 (a Flatten's out_bits are its owner's: esn_model_validate) */
     int32_t *out = esn_buf(ctx, k, par);
     uint32_t e;
     uint32_t j;
     for (e = 0u; e < nd->n_edges; ++e) {
         const esn_edge *ed = &m->edges[nd->first_edge + e];
         in[e] = esn_buf(ctx, ed->src, ed->back ? par ^ 1u : par);
+        in8[e] = (uint8_t)esn_out_u8(&m->nodes[ed->src]);
     }
     switch ((esn_kind)nd->kind) {
     case ESN_KIND_INPUT:
+        if (esn_out_u8(nd)) {
+            memcpy(out, x, nd->out_size);
+            break;
+        }
         for (j = 0u; j < nd->out_size; ++j) {
             out[j] = x[j];
         }
@@ -353,14 +360,15 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
         for (j = 0u; j < nd->out_size; ++j) {
             int64_t s = 0;
             for (e = 0u; e < nd->n_edges; ++e) {
-                s += in[e][j];
+                s += esn__in_at(in, in8, e, j);
             }
             ctx->out[j] = s;
         }
         break;
     default:
-        esn__compute(m, nd, in, out, (rt->n_state && !(rt->flags & ESN_RT_STATELESS)) ? esn_at(ctx, rt->state_off) : NULL,
-                     rt->layer, ctx->t, ESN_ENABLE_COUNTERS ? &ctx->step[k] : NULL);
+        esn__compute(m, nd, in, in8, out, esn_out_u8(nd),
+                     (rt->n_state && !(rt->flags & ESN_RT_STATELESS)) ? esn_at(ctx, rt->state_off) : NULL, rt->layer,
+                     ctx->t, ESN_ENABLE_COUNTERS ? &ctx->step[k] : NULL);
         break;
     }
 }

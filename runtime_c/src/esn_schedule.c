@@ -11,7 +11,7 @@
  *   - a tensor read only inside its producer's group lives in a per-step int32 buffer;
  *   - a tensor read by a later group is kept for all T steps (a T-step buffer): as uint8 spike
  *     counts when its producer is the Input or a spiking neuron layer (at most 255 a step), else
- *     int32. A group reading a uint8 one widens step t into an int32 buffer of its own first;
+ *     int32. A group reading a uint8 one reads row t in place (the kernels take uint8 inputs);
  *   - only the running group's neuron state is resident (zeroed when the group starts).
  *
  * The whole input is staged in the arena first (esn_sched_input); outputs of every step are kept
@@ -21,10 +21,10 @@
  * one group, which esn_step runs), and a recurrent edge must stay inside one group.
  *
  * Arena layout (esn_runtime.h); the buffers are placed by first fit in a fixed order (group by group:
- * each node's per-step buffer, then its T-step buffer, then the group's widened views in edge order),
+ * each node's per-step buffer, then its T-step buffer),
  * each at the lowest offset clear of every buffer placed before it whose groups overlap its own.
  * First fit is not optimal in general, but it is deterministic and edgesnn.emit.layout mirrors it.
- * Placing A allocations (per-step and T-step buffers, widened views) costs O(A^3) at init: nothing
+ * Placing A allocations (per-step and T-step buffers) costs O(A^3) at init: nothing
  * for the example models (A < 30), seconds for a model near the host limits (1,024 nodes).
  */
 #include <string.h>
@@ -47,7 +47,7 @@
 /* esn_sched_ctx.view[e].mode: where edge e's destination reads its source's step t */
 #define ESN_V_STEP 0u  /* the source's per-step buffer (of the step's parity when doubled) */
 #define ESN_V_T32 1u   /* the source's int32 T-step buffer, row t */
-#define ESN_V_WIDE 2u  /* an int32 buffer of the reader's group, widened from the uint8 T-step row t */
+#define ESN_V_T8 2u    /* the source's uint8 T-step buffer, row t */
 
 static uint64_t esn_s_align8(uint64_t x)
 {
@@ -57,6 +57,13 @@ static uint64_t esn_s_align8(uint64_t x)
 static int esn_s_u8(uint32_t kind)
 {
     return kind == ESN_KIND_INPUT || esn__is_spiking(kind);
+}
+
+/* Whether node nd's per-step buffer holds bytes: a spiking layer writes its spike counts at its width
+ * (esn_node.out_bits, esn_neuron_step) at the start of its int32-sized per-step buffer. */
+static int esn_s_step8(const esn_node *nd)
+{
+    return esn__is_neuron(nd->kind) && esn_out_u8(nd);
 }
 
 static int esn_s_owns(const esn_node *nd)
@@ -73,9 +80,7 @@ typedef struct esn_s_plan {
     uint8_t flags[ESN_MAX_NODES];  /* owners: ESN_S_* and bit 0 = has a T-step buffer, bit 4 = per-step buffer */
     uint32_t sb[ESN_MAX_NODES];    /* per-step buffer offset, from the buffer region; ESN_S_NONE */
     uint32_t tb[ESN_MAX_NODES];    /* T-step buffer offset (the Input's: the input region) */
-    uint32_t wb[ESN_MAX_EDGES];    /* widened view of edge e, or ESN_S_NONE */
     uint8_t mode[ESN_MAX_EDGES];   /* ESN_V_* */
-    uint16_t dst[ESN_MAX_EDGES];   /* destination of each edge */
 } esn_s_plan;
 
 #define ESN_S_HAS_T 1u
@@ -91,7 +96,7 @@ static uint64_t esn_s_t_bytes(const esn_node *nd, uint32_t flags, uint32_t T)
     return esn_s_align8((uint64_t)T * nd->out_size * ((flags & ESN_S_T8) ? 1u : 4u));
 }
 
-/* An allocation: a = 0..n-1 per-step buffers, n..2n-1 T-step buffers, 2n.. widened views (by edge). */
+/* An allocation: a = 0..n-1 per-step buffers, n..2n-1 T-step buffers (a >= 2n: none). */
 static int esn_s_alloc(const esn_model *m, esn_s_plan *p, uint32_t a, uint64_t *size, uint32_t *g0,
                        uint32_t *g1, uint32_t **off)
 {
@@ -105,24 +110,13 @@ static int esn_s_alloc(const esn_model *m, esn_s_plan *p, uint32_t a, uint64_t *
         *off = &p->sb[a];
         return 1;
     }
-    if (a < 2u * n) {
-        const uint32_t k = a - n;
-        if (k == 0u || !(p->flags[k] & ESN_S_HAS_T)) {
-            return 0; /* the Input's T-step buffer is the input region */
-        }
-        *size = esn_s_t_bytes(&m->nodes[k], p->flags[k], p->T);
-        *g0 = p->grp[k];
-        *g1 = p->last[k];
-        *off = &p->tb[k];
-        return 1;
+    if (a - n == 0u || a >= 2u * n || !(p->flags[a - n] & ESN_S_HAS_T)) {
+        return 0; /* the Input's T-step buffer is the input region */
     }
-    a -= 2u * n;
-    if (p->mode[a] != ESN_V_WIDE) {
-        return 0;
-    }
-    *size = esn_s_align8((uint64_t)m->nodes[esn__owner(m, m->edges[a].src)].out_size * 4u);
-    *g0 = *g1 = p->grp[p->dst[a]];
-    *off = &p->wb[a];
+    *size = esn_s_t_bytes(&m->nodes[a - n], p->flags[a - n], p->T);
+    *g0 = p->grp[a - n];
+    *g1 = p->last[a - n];
+    *off = &p->tb[a - n];
     return 1;
 }
 
@@ -130,7 +124,7 @@ static int esn_s_alloc(const esn_model *m, esn_s_plan *p, uint32_t a, uint64_t *
  * allocation already placed whose groups overlap a's. */
 static esn_status esn_s_place(const esn_model *m, esn_s_plan *p, uint32_t a)
 {
-    const uint32_t count = 2u * m->n_nodes + m->n_edges;
+    const uint32_t count = 2u * m->n_nodes;
     uint64_t size, best = UINT64_MAX;
     uint32_t g0, g1, c;
     uint32_t *off;
@@ -170,11 +164,11 @@ static esn_status esn_s_place(const esn_model *m, esn_s_plan *p, uint32_t a)
     return ESN_OK;
 }
 
-/* The placement order: group by group, each node's per-step then T-step buffer, then the group's views. */
+/* The placement order: group by group, each node's per-step then T-step buffer. */
 static esn_status esn_s_place_all(const esn_model *m, esn_s_plan *p, uint64_t *end)
 {
     const uint32_t n = m->n_nodes;
-    uint32_t g, k, e;
+    uint32_t g, k;
     uint64_t hi = 0u;
     for (g = 0u; g < p->n_groups; ++g) {
         for (k = 0u; k < n; ++k) {
@@ -183,16 +177,8 @@ static esn_status esn_s_place_all(const esn_model *m, esn_s_plan *p, uint64_t *e
                 ESN_CHECK(esn_s_place(m, p, n + k));
             }
         }
-        for (k = 0u; k < n; ++k) {
-            if (p->grp[k] != g) {
-                continue;
-            }
-            for (e = m->nodes[k].first_edge; e < (uint32_t)m->nodes[k].first_edge + m->nodes[k].n_edges; ++e) {
-                ESN_CHECK(esn_s_place(m, p, 2u * n + e));
-            }
-        }
     }
-    for (k = 0u; k < 2u * n + m->n_edges; ++k) {
+    for (k = 0u; k < 2u * n; ++k) {
         uint64_t size;
         uint32_t g0, g1;
         uint32_t *off;
@@ -286,14 +272,12 @@ static esn_status esn_s_layout(const esn_model *m, esn_s_plan *p, esn_s_regions 
         const esn_node *nd = &m->nodes[k];
         for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
             const uint32_t o = esn__owner(m, m->edges[e].src);
-            p->wb[e] = ESN_S_NONE;
-            p->dst[e] = (uint16_t)k;
             if (nd->kind == ESN_KIND_FLATTEN) {
                 p->mode[e] = ESN_V_STEP; /* reads nothing */
             } else if (p->grp[o] == p->grp[k] && o != 0u) {
                 p->mode[e] = (uint8_t)((p->flags[o] & ESN_S_HAS_STEP) ? ESN_V_STEP : ESN_V_T32);
             } else {
-                p->mode[e] = (uint8_t)((p->flags[o] & ESN_S_T8) ? ESN_V_WIDE : ESN_V_T32);
+                p->mode[e] = (uint8_t)((p->flags[o] & ESN_S_T8) ? ESN_V_T8 : ESN_V_T32);
             }
         }
     }
@@ -401,9 +385,7 @@ esn_status esn_sched_init(esn_sched_ctx *ctx, const esn_model *m, void *arena, u
     for (e = 0u; e < m->n_edges; ++e) {
         const uint32_t o = esn__owner(m, m->edges[e].src);
         view[2u * e + 1u] = p.mode[e];
-        if (p.mode[e] == ESN_V_WIDE) {
-            view[2u * e] = (uint32_t)(r.buffers + p.wb[e]);
-        } else if (p.mode[e] == ESN_V_T32) {
+        if (p.mode[e] != ESN_V_STEP) {
             view[2u * e] = rt[o].buf_off[1];
         } else {
             view[2u * e] = rt[o].buf_off[0];
@@ -429,8 +411,8 @@ uint8_t *esn_sched_input(const esn_sched_ctx *ctx)
     return (ctx != NULL && ctx->ready) ? ctx->input : NULL;
 }
 
-/* Where edge e (into a node of the running group) reads step t. */
-static const int32_t *esn_s_in(const esn_sched_ctx *ctx, uint32_t e, uint32_t t)
+/* Where edge e (into a node of the running group) reads step t: uint8 where its mode is ESN_V_T8, else int32. */
+static const void *esn_s_in(const esn_sched_ctx *ctx, uint32_t e, uint32_t t)
 {
     const esn_model *m = ctx->model;
     const esn_edge *ed = &m->edges[e];
@@ -440,8 +422,8 @@ static const int32_t *esn_s_in(const esn_sched_ctx *ctx, uint32_t e, uint32_t t)
     switch (ctx->view[2u * e + 1u]) {
     case ESN_V_T32:
         return (const int32_t *)(const void *)(ctx->arena + off) + (size_t)t * n;
-    case ESN_V_WIDE:
-        return (const int32_t *)(const void *)(ctx->arena + off);
+    case ESN_V_T8:
+        return ctx->arena + off + (size_t)t * n;
     default: {
         const uint32_t par = (t & 1u) ^ (ed->back ? 1u : 0u);
         const uint32_t dbl = (ctx->rt[o].flags & ESN_S_DOUBLE) ? par : 0u;
@@ -487,18 +469,22 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
     const esn_model *m = ctx->model;
     const esn_node *nd = &m->nodes[k];
     const esn_node_rt *rt = &ctx->rt[k];
-    const int32_t *in[ESN_MAX_FANIN];
+    const void *in[ESN_MAX_FANIN];
+    uint8_t in8[ESN_MAX_FANIN];
     int32_t *o;
     uint32_t e, j;
     for (e = 0u; e < nd->n_edges; ++e) {
         in[e] = esn_s_in(ctx, nd->first_edge + e, t);
+        const uint32_t mode = ctx->view[2u * (nd->first_edge + e) + 1u];
+        in8[e] = (uint8_t)(mode == ESN_V_T8 ||
+                           (mode == ESN_V_STEP && esn_s_step8(&m->nodes[esn__owner(m, m->edges[nd->first_edge + e].src)])));
     }
     if (nd->kind == ESN_KIND_OUTPUT) {
         const size_t row = (size_t)t * m->output_size;
         for (j = 0u; j < nd->out_size; ++j) {
             int64_t s = 0;
             for (e = 0u; e < nd->n_edges; ++e) {
-                s += in[e][j];
+                s += esn__in_at(in, in8, e, j);
             }
             if (ctx->out_bytes == 4u) {
                 ((int32_t *)(void *)ctx->out)[row + j] = (int32_t)s; /* one edge: an int32 value */
@@ -521,9 +507,9 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
         if (rt->flags & ESN_S_STAGED) {
             esn_node staged = *nd; /* the same node, reading its weights from the arena's copy */
             staged.param[ESN_P_WEIGHT] = ctx->arena + rt->state_off;
-            esn__compute(m, &staged, in, o, NULL, rt->layer, t, c);
+            esn__compute(m, &staged, in, in8, o, 0, NULL, rt->layer, t, c);
         } else {
-            esn__compute(m, nd, in, o,
+            esn__compute(m, nd, in, in8, o, 0, /* int32-sized per-step buffers (spikes as bytes), uint8 or int32 T rows */
                          (rt->n_state != 0u && !(rt->flags & ESN_S_STATELESS)) ? ctx->arena + rt->state_off : NULL,
                          rt->layer, t, c);
         }
@@ -534,8 +520,12 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
     if ((rt->flags & ESN_S_HAS_T) && (rt->flags & ESN_S_HAS_STEP)) { /* keep step t for later groups */
         if (rt->flags & ESN_S_T8) {
             uint8_t *row = ctx->arena + rt->buf_off[1] + (size_t)t * nd->out_size;
-            for (j = 0u; j < nd->out_size; ++j) {
-                row[j] = (uint8_t)o[j]; /* spike counts: 0..255 */
+            if (esn_s_step8(nd)) {
+                memcpy(row, o, nd->out_size);
+            } else {
+                for (j = 0u; j < nd->out_size; ++j) {
+                    row[j] = (uint8_t)o[j]; /* spike counts: 0..255 */
+                }
             }
         } else {
             memcpy((int32_t *)(void *)(ctx->arena + rt->buf_off[1]) + (size_t)t * nd->out_size, o,
@@ -547,7 +537,7 @@ static void esn_s_node(esn_sched_ctx *ctx, uint32_t k, uint32_t t, esn_counters 
 esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps)
 {
     const esn_model *m;
-    uint32_t g0, g1, t, k, e, j;
+    uint32_t g0, g1, t, k;
     if (ctx == NULL) {
         return ESN_ERR_NULL;
     }
@@ -567,19 +557,6 @@ esn_status esn_sched_run(esn_sched_ctx *ctx, esn_counters *steps)
         }
         esn_s_start_group(ctx, g0, g1);
         for (t = 0u; t < ctx->T; ++t) {
-            /* widen this step's rows of the uint8 T-step buffers the group reads */
-            for (e = m->nodes[g0].first_edge; e < (uint32_t)m->nodes[g1 - 1u].first_edge + m->nodes[g1 - 1u].n_edges;
-                 ++e) {
-                if (ctx->view[2u * e + 1u] == ESN_V_WIDE) {
-                    const uint32_t o = esn__owner(m, m->edges[e].src);
-                    const uint32_t n = m->nodes[o].out_size;
-                    const uint8_t *row = ctx->arena + ctx->rt[o].buf_off[1] + (size_t)t * n;
-                    int32_t *w = (int32_t *)(void *)(ctx->arena + ctx->view[2u * e]);
-                    for (j = 0u; j < n; ++j) {
-                        w[j] = row[j];
-                    }
-                }
-            }
             for (k = g0; k < g1; ++k) {
                 esn_counters c;
                 const uint32_t kind = m->nodes[k].kind;

@@ -226,9 +226,9 @@ static void test_conv_and_pool_scatter(void)
         in[0] = xs;
         naive_conv(&nd, x, w, want, &synops);
         if (pool) {
-            esn_pool_s32(&nd, in, 1u, y, &c);
+            esn_pool(&nd, (const void *const *)in, NULL, 1u, y, 0, &c);
         } else {
-            esn_conv(&nd, in, 1u, y, &c);
+            esn_conv(&nd, (const void *const *)in, NULL, 1u, y, &c);
         }
         for (i = 0; i < nd.out_size; ++i) {
             const int32_t got = y[at_layout(i, nd.out_shape[0], nd.out_size / nd.out_shape[0], out_cl)];
@@ -436,9 +436,12 @@ static void test_blob_loader_basics(void)
     static uint64_t buf[16];
     EXPECT_EQ(esn_blob_load(&bm, buf, 10u), ESN_ERR_TRUNCATED);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_MAGIC);
-    memcpy(buf, "ESNB\x05\x00", 6u);
+    memcpy(buf, "ESNB\x06\x00", 6u);
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
-    EXPECT_EQ(bm.version, 5);
+    EXPECT_EQ(bm.version, 6);
+    memcpy(buf, "ESNB\x04\x00", 6u); /* version 4: every buffer int32, refused */
+    EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
+    EXPECT_EQ(bm.version, 4);
     memcpy(buf, "ESNB\x03\x00", 6u); /* version 3: no tensor layouts, conv taps in order, refused */
     EXPECT_EQ(esn_blob_load(&bm, buf, sizeof buf), ESN_ERR_VERSION);
     EXPECT_EQ(bm.version, 3);

@@ -99,7 +99,7 @@ def _version2(blob: bytes) -> bytes:
     (["simulate", "{m}", "--inputs", "{xf}", "-o", "{tmp}/o.npz", "--engine", "fixed-python"],
      r"inputs must be spike counts"),
     (["simulate", "{tmp}/v2.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c"],
-     r"v2.blob: blob format version 2 is not supported: this edgesnn .* reads version 4; re-run `edgesnn compile`"),
+     r"v2.blob: blob format version 2 is not supported: this edgesnn .* reads version 5; re-run `edgesnn compile`"),
     (["simulate", "{tmp}/cut.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c"],
      r"cut.blob: blob truncated: 100 bytes of the \d+ its header declares"),
     (["simulate", "{tmp}/ok.blob", "--inputs", "{x}", "-o", "{tmp}/o.npz", "--engine", "fixed-c", "--rounding",

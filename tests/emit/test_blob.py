@@ -55,7 +55,7 @@ def patched(blob: bytes, offset: int, fmt: str, value) -> bytes:
 def test_layout_header_sections_alignment_and_crc(braille_q):
     q, _ = braille_q
     b = to_blob(q)
-    assert b[:4] == b"ESNB" and struct.unpack_from("<HHII", b, 4) == (4, 48, len(b), zlib.crc32(b[16:]))
+    assert b[:4] == b"ESNB" and struct.unpack_from("<HHII", b, 4) == (5, 48, len(b), zlib.crc32(b[16:]))
     h = read_header(b)
     secs = h["sections"]
     assert set(secs) == {1, 2, 3, 4, 5} and len(b) % 8 == 0
@@ -187,6 +187,8 @@ def test_hostile_byte_flips_with_a_valid_crc_never_crash(braille_q):
     ("section type", lambda s: HEADER_BYTES, "<H", 9, "ESN_ERR_SECTION"),
     ("section offset", lambda s: HEADER_BYTES + 4, "<I", 2 ** 31, "ESN_ERR_SECTION"),
     ("header reserved", lambda s: 30, "<B", 1, "ESN_ERR_HEADER"),
+    ("node reserved", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 78, "<H", 1, "ESN_ERR_ENUM"),
+    ("binary magnitude", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 76, "<B", 128, "ESN_ERR_ENUM"),
 ])
 def test_hostile_fields_get_their_error_code(braille_q, what, offset_of, fmt, value, status):
     _, lib = _lib()
@@ -214,14 +216,14 @@ def test_weights_beyond_int32_accumulators_are_refused(braille_q):
 def test_other_version_is_named(braille_q):
     _, lib = _lib()
     b = to_blob(braille_q[0])
-    for version in (2, 3, 5):  # 2: parameters at int32, one per element; 3: no tensor layouts (older); 5: newer
+    for version in (2, 3, 4, 6):  # 2: int32 parameters; 3: no tensor layouts; 4: int32 buffers (older); 6: newer
         other = patched(b, 4, "<H", version)
         assert load_status(other) == lib.ESN_ERR_VERSION
         with pytest.raises(BlobError, match=rf"blob format version {version} is not supported: this runtime reads "
-                                            r"version 4; re-run `edgesnn compile`"):
+                                            r"version 5; re-run `edgesnn compile`"):
             CModel(other)
         with pytest.raises(BlobError, match=rf"blob format version {version} is not supported: this edgesnn .* "
-                                            r"reads version 4"):
+                                            r"reads version 5"):
             from_blob(other)
     assert load_status(b"XSNB" + b[4:]) == lib.ESN_ERR_MAGIC
     with pytest.raises(BlobError, match="not an edgesnn model blob"):
@@ -233,10 +235,10 @@ def test_schedule_is_read_back(braille_q):
     _, lib = _lib()
     q = braille_q[0].with_exit(None)
     b = to_blob(q)
-    assert struct.unpack_from("<H", b, 4)[0] == 4 and schedule_of(b) == ([0] * len(schedule_of(b)[0]), 0)
+    assert struct.unpack_from("<H", b, 4)[0] == 5 and schedule_of(b) == ([0] * len(schedule_of(b)[0]), 0)
     n = len(schedule_of(b)[0])
     s = to_blob(q, [1, n - 1], 5)  # two groups; the recurrent edge stays inside the second
-    assert struct.unpack_from("<H", s, 4)[0] == 4
+    assert struct.unpack_from("<H", s, 4)[0] == 5
     assert schedule_of(s) == ([0, 1] + [0] * (n - 2), 5)
     assert load_status(s) == lib.ESN_OK
 

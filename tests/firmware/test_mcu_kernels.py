@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from edgesnn.device.runner import run_on_board
+from edgesnn.lower import lower
 from edgesnn.runtime.binding import run_c
 from tests.helpers.paths import ROOT
 
@@ -53,9 +54,12 @@ def test_dsp_kernel_meets_its_instruction_target(boards, fw_cache):
 
 
 @pytest.mark.needs_arm_gcc
-def test_runtime_execution_path_fits_14_kib_on_cortex_m4():
+def test_runtime_execution_path_fits_15_kib_on_cortex_m4():
+    """The execution path's code on Cortex-M4 (-Os). 14 KiB until the typed buffers: a uint8 path in every kernel's
+    input scan, uint8 pool sums and bytes written by the neuron loops took it from 14,290 to 14,964 B, and saved
+    8,488 B of the N-MNIST-sized CNN's arena (70,432 -> 61,944 B at w4s8): a trade this guard now allows."""
     sizes = bench_mcu.code_sizes({"cortex-m4": bench_mcu.CORES["cortex-m4"]})["cortex-m4"]
-    assert sizes["execution (runtime, kernels, fixed point)"] <= 14 * 1024, sizes
+    assert sizes["execution (runtime, kernels, fixed point)"] <= 15 * 1024, sizes
 
 
 def _affine_qgraph(fan_out: int, fan_in: int, bits: int, seed: int):
@@ -69,6 +73,21 @@ def _affine_qgraph(fan_out: int, fan_in: int, bits: int, seed: int):
              "li": bench_mcu._neuron("LI", fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
     g = Graph(nodes, [("in", "fc"), ("fc", "li"), ("li", "out")], 1e-3)
     return quantize(g, QuantConfig(bits, 16), bench_mcu.spikes(8, 10, 0.5, fan_in))
+
+
+def _pooled_input_qgraph(fan_out: int, seed: int):
+    """Input(1, 4, 6) -> SumPool 2x2 -> Flatten -> Linear -> LI -> Output: the pool's window sums of input bytes
+    reach 1020, so its buffer is int32 (esn_node.out_bits) and the dense layer scans int32 entries of any value."""
+    from edgesnn.graph import Graph, ir
+    from edgesnn.quantize import QuantConfig, quantize
+    rng = np.random.default_rng(seed)
+    nodes = {"in": ir.Input(name="in", shape=(1, 4, 6)),
+             "pool": ir.SumPool2d(name="pool", kernel_size=(2, 2), stride=(2, 2)),
+             "flat": ir.Flatten(name="flat"),
+             "fc": ir.Linear(name="fc", weight=rng.normal(size=(fan_out, 6))),
+             "li": bench_mcu._neuron("LI", fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
+    g = Graph(nodes, [("in", "pool"), ("pool", "flat"), ("flat", "fc"), ("fc", "li"), ("li", "out")], 1e-3)
+    return quantize(g, QuantConfig(8, 16), bench_mcu.spikes(8, 10, 0.5, 24).reshape(8, 10, 1, 4, 6))
 
 
 def bias_variants(fan_out: int, fan_in: int, bits: int = 8, seed: int = 1):
@@ -121,8 +140,9 @@ def test_batched_dense_kernel_is_bit_exact(boards, fw_cache, fan_out, bits, buil
 
 @pytest.mark.needs_qemu
 def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
-    """The int8 dense layer of a DSP build runs the multi-row kernel, the LDM scan and the STMIA fill, the
-    4-bit one the word unpack (read off QEMU's trace of the executed instructions), bit-exact while doing so."""
+    """The int8 dense layer of a DSP build runs the multi-row kernel, the LDM scan of its uint8 input and the STMIA
+    fill, the 4-bit one the word unpack, a dense layer reading an int32 buffer (large pool sums) the int32 scan
+    (read off QEMU's trace of the executed instructions), bit-exact while doing so."""
     from edgesnn.firmware import cycles as C
     board = boards["qemu-mps2-an386"]
     q = bench_mcu.dense_qgraph(64, fan_in=24)   # no bias: the output is zero-filled
@@ -130,8 +150,16 @@ def test_batched_dense_kernel_is_taken(boards, fw_cache, tmp_path):
     res, fw = run_on_board(board, q, x, cache_dir=fw_cache, trace=tmp_path / "trace.log")
     assert np.array_equal(res.outputs, run_c(q, x).outputs)
     ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace.log"), board.core).by_function()
-    for fn in ("esn_rows_words_s8", "esn_scan_s32_dsp", "esn_fill_s32_dsp", "esn_add_row_s8_dsp"):
+    for fn in ("esn_rows_words_s8", "esn_scan_u8_dsp", "esn_fill_s32_dsp", "esn_add_row_s8_dsp"):
         assert ran.get(fn, (0, 0))[0] > 0, fn
+    assert "esn_scan_s32_dsp" not in ran   # the Input is uint8
+    q32 = _pooled_input_qgraph(16, seed=5)
+    assert [nd.out_bits for nd in lower(q32).nodes] == [8, 32, 32, 32, 32, 32]
+    x32 = x.reshape(1, 12, 1, 4, 6)
+    res, fw = run_on_board(board, q32, x32, cache_dir=fw_cache, trace=tmp_path / "trace32.log")
+    assert np.array_equal(res.outputs, run_c(q32, x32).outputs) and res.counts["fc"]["synops"].sum() > 0
+    ran = C.estimate(C.disassemble(fw.elf), C.read_trace(tmp_path / "trace32.log"), board.core).by_function()
+    assert ran.get("esn_scan_s32_dsp", (0, 0))[0] > 0 and ran.get("esn_scan_u8_dsp", (0, 0))[0] > 0
     q4 = _affine_qgraph(64, 24, 4, seed=3)
     res, fw = run_on_board(board, q4, x, cache_dir=fw_cache, trace=tmp_path / "trace4.log")
     assert np.array_equal(res.outputs, run_c(q4, x).outputs)

@@ -299,25 +299,19 @@ def test_infeasible_lever_states_the_layer_major_arena(tmp_path):
     x, y = load_dataset(DATA / "digits_val.npz")
     x, y = x[:40], y[:40]
     cfg = [QuantConfig(8, 16, rounding="nearest")]
-    for steps in (16, 1):  # at T = 16 layer-major needs more than time-major; at T = 1 less
+    # layer-major needs more than time-major at T = 16 and, since every buffer is stored at its width (uint8 input and
+    # spikes: 1,880 B time-step-major against 2,032 B layer-major), at T = 1 too (it was less with int32 buffers)
+    for steps in (16, 1):
         (tmp_path / str(steps)).mkdir()
         xs = x[:, :steps]
         q = quantize(g, cfg[0], xs)
         lm, tm = arena_size_layer_major(q, steps), arena_size(q)
         first = plan(g, _tiny_board(tmp_path / str(steps), 2048), xs, y, configs=cfg, workers=1, sensitivity=False)
         assert isinstance(first, Infeasible)
-        other = sum(first.demand["sram_terms"].values()) - first.demand["sram_terms"]["arena"]
-        if steps == 1:  # a board between the two: only a grouped schedule fits, and the plan is one
-            assert lm < tm
-            r = plan(g, _tiny_board(tmp_path / str(steps), other + lm), xs, y, max_drop=0.2, configs=cfg,
-                     workers=1, sensitivity=False, measure=False)
-            assert not isinstance(r, Infeasible) and r.schedule in ("fused", "layer-major")
-            assert r.cost["sram"]["arena"] <= lm
-        else:
-            assert lm > tm
-            lever = next(lv for lv in first.levers if "layer-major" in lv)
-            assert f"layer-major: arena {lm:,} B" in lever and f"time-step-major arena of {tm:,} B" in lever
-            assert "which does not fit" in lever
+        assert lm > tm
+        lever = next(lv for lv in first.levers if "layer-major" in lv)
+        assert f"layer-major: arena {lm:,} B" in lever and f"time-step-major arena of {tm:,} B" in lever
+        assert "which does not fit" in lever
 
 
 def test_schedule_labels_and_runtime_names_are_one_schedule():

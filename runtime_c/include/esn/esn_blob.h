@@ -5,7 +5,7 @@
  * is edgesnn/emit/blob.py):
  *
  *   header, 48 bytes
- *     0  char[4] magic "ESNB"         4  u16 version (ESN_BLOB_VERSION = 4; see below)   6  u16 header bytes (48)
+ *     0  char[4] magic "ESNB"         4  u16 version (ESN_BLOB_VERSION = 5; see below)   6  u16 header bytes (48)
  *     8  u32 total bytes (mult. of 8) 12 u32 CRC-32 (zlib) of bytes [16, total)
  *     16 u16 sections                 18 u16 flags (0)                    20 u32 section table offset (48)
  *     24 24 reserved bytes (0)
@@ -26,7 +26,8 @@
  *        bit 1: stage the weights in the arena)
  *     16 u32[4] in shape  32 u32[4] out shape  48 u32 in size  52 u32 out size
  *     56 u16[2] kernel  60 u16[2] stride  64 u16[2] pad  68 u16[2] dilation  72 u32 groups
- *     76 u32 binary weights' magnitude (esn_node.wmag): [1, 127] when the weights are stored at 1 bit, else 0
+ *     76 u8 binary weights' magnitude (esn_node.wmag): [1, 127] when the weights are stored at 1 bit, else 0
+ *     77 u8 output element bits (esn_node.out_bits: 8 or 32; 0 reads as 32)  78 u16 reserved (0)
  *     80 11 x 12 bytes, the esn_param arrays: u32 offset (from the blob's start, in PARAMS), u32 count
  *        (elements stored: per element, per channel or 1, as the mode says), u8 bits per element
  *        (esn_node.pbits), u8 mode (esn_param_mode), u16 reserved (0); all 0 where absent
@@ -37,12 +38,13 @@
  *          every weight row (esn_kernels.h) starting on a byte
  *   META   (optional): UTF-8 JSON for the Python reader (names, scales, dt); the runtime skips it
  *
- * Node byte 76, reserved (0) in the first version-4 readers, holds the magnitude of 1-bit (binary) weights: those
- * readers refuse such a blob (ESN_ERR_ENUM, and ESN_ERR_PARAM for the 1-bit weights), so no version bump was needed.
- * Version 4 adds the tensors' layouts (node byte 14: channel-last conv/pool chains) and stores conv weights with
+ * Version 5 stores every buffer at its element width (node byte 77: uint8 spikes, Input bytes and small pool
+ * sums) and lets a neuron layer's uint8 output live at the start of its int32 input's region (the memory plan,
+ * esn_runtime.h); its node byte 76 holds the magnitude of 1-bit (binary) weights. Version 4 added the tensors'
+ * layouts (node byte 14: channel-last conv/pool chains) and stores conv weights with
  * each kernel row's taps in reverse order ([C_in][KH][KW reversed][C_out/g], esn_kernels.h); version 3 stored
  * every parameter array at its own width and coverage (packed sub-byte weights, parameters once per channel or
- * layer) and the arena's memory plan. Versions 1 to 3 are refused with ESN_ERR_VERSION: recompile the model
+ * layer) and the arena's memory plan. Versions 1 to 4 are refused with ESN_ERR_VERSION: recompile the model
  * with this edgesnn.
  *
  * The loader checks every field, size, offset, alignment, count, shape product, enumeration and
@@ -61,7 +63,7 @@
 extern "C" {
 #endif
 
-#define ESN_BLOB_VERSION 4u
+#define ESN_BLOB_VERSION 5u
 #define ESN_BLOB_HEADER_BYTES 48u
 #define ESN_BLOB_SECTION_BYTES 16u
 #define ESN_BLOB_MODEL_BYTES 64u

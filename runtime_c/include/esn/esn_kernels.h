@@ -25,7 +25,8 @@
  * esn_node.layout says so (esn_types.h): conv and pool read and write either by strides; with a channel-last
  * output a conv tap adds C_out / groups contiguous outputs, and a run of taps along a kernel row one contiguous
  * block, through the dense row kernel.
- * All accumulators are int32: esn_model_validate() proves that no output can leave the int32
+ * Inputs are int32 or uint8 buffers (in8[e] != 0: spike counts, Input bytes, small pool sums; esn_node.out_bits):
+ * a uint8 input is scanned four entries per word for events. All accumulators are int32: esn_model_validate() proves that no output can leave the int32
  * range for any admissible input, so the kernels need no saturation checks and may add in any
  * order.
  *
@@ -57,38 +58,44 @@ void esn_rest_out(const esn_node *nd, int32_t *out);
 /**
  * Linear / Affine, event driven, weights at their stored bits (esn_node.pbits: packed 1, 2 or 4, int8, int16).
  * @param[in]  nd    the node: in_size, out_size, param[ESN_P_WEIGHT] [in][out], optional bias [out].
- * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
+ * @param[in]  in    [n_in] pointers to int32 [in_size], or uint8 where in8 says so; the input is their elementwise sum.
+ * @param[in]  in8   [n_in]: 1 where input e is uint8; NULL: every input int32.
  * @param[in]  n_in  [1, ESN_MAX_FANIN].
  * @param[out] out   int32 [out_size].
  * @param[in,out] c  spikes_in += nonzero input entries; synops += spikes_in * out_size.
  */
-void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_linear(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
+                esn_counters *c);
 
 /**
  * Conv1d / Conv2d, event driven (scatter), weights at their stored bits.
  * @param[in]  nd    geometry (kernel, stride, pad, dil, groups), in_shape [C_in][H][W] (Conv1d [C_in][L]),
  *                   out_shape [C_out][OH][OW], each stored as layout says (row-major or channel-last), weights
  *                   [C_in][KH][KW reversed][C_out/groups], optional bias [C_out].
- * @param[in]  in    [n_in] pointers to int32 [in_size]; the input is their elementwise sum.
+ * @param[in]  in    [n_in] pointers to [in_size] entries, int32 or uint8 (in8, as esn_linear's).
  * @param[in]  n_in  [1, ESN_MAX_FANIN].
  * @param[out] out   int32 [out_size].
  * @param[in,out] c  spikes_in += nonzero entries; synops += (C_out/groups) * valid kernel taps per entry.
  */
-void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_conv(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
+              esn_counters *c);
 
 /**
  * Scale: out[j] = x[j] * w[j], weights at their stored bits.
  * @param[in,out] c  spikes_in += nonzero entries; synops += the same (fan-out 1).
  */
-void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_scale(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
+               esn_counters *c);
 
 /**
  * SumPool2d / AvgPool2d (a sum; AvgPool's 1/k^2 lives in the next weights), event driven.
  * @param[in]  nd   kernel, stride, pad; in_shape [C][H][W]; out_shape [C][OH][OW], each as layout says.
- * @param[out] out  int32 [out_size]: window sums of the input (zero padding).
+ * @param[out] out  [out_size]: window sums of the input (zero padding), uint8 where out8 (the caller's bound
+ *                  analysis keeps every sum <= 255 and every input >= 0), else int32.
  * @param[in,out] c spikes_in += nonzero entries; synops += windows covering each entry.
  */
-void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c);
+void esn_pool(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, void *out, int out8,
+              esn_counters *c);
 
 /**
  * One step of a neuron layer (IF, LIF, LI, CubaLIF, CubaLI, ALIF) for its n = out_size neurons,
@@ -97,7 +104,9 @@ void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, i
  * @param[in]  nd     the node and its parameter arrays (per neuron, channel or layer; esn_node.pmode).
  * @param[in]  layer  index of this layer among the neuron layers (noise key).
  * @param[in]  t      step since reset (noise key).
- * @param[in]  in     [n_in] pointers to int32 [n]: this step's weighted input is their sum.
+ * @param[in]  in     [n_in] pointers to [n] entries, int32 or uint8 (in8 as esn_linear's): this step's input is their
+ *                    sum. `out` may be in[0] itself (int32: every loop reads entry j before it writes it).
+ * @param[in]  in8    [n_in] or NULL.
  * @param[in]  n_in   [1, ESN_MAX_FANIN].
  * @param[in,out] state  ESN_VAR_COUNT pointers to [n] arrays: v, i (at state_bits), eta
  *                    (int32), pending (int16); NULL for variables the kind lacks, and all NULL for a
@@ -109,8 +118,8 @@ void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, i
  * @param[in,out] c   neuron_updates += n; spikes_out += spikes emitted.
  */
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
-                     esn_counters *c);
+                     const void *const *in, const uint8_t *in8, uint32_t n_in, void *const *state,
+                     const uint8_t *state_bits, int32_t *out, esn_counters *c);
 
 #ifdef __cplusplus
 }

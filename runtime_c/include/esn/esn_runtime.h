@@ -24,9 +24,16 @@
  * plan, each in its own bytes in node order:
  *
  *     buffers        per node except Output and Flatten (which reuses its input's buffer):
- *                    out_size x int32, twice when a recurrent edge reads it (last step's copy); a
- *                    buffer is alive from its node's step to its last reader's in the same step
- *                    (recurrently read ones: throughout), so a plan may give dead ones' bytes to others
+ *                    out_size elements at the node's width (esn_node.out_bits: uint8 for the Input,
+ *                    spike counts and pool sums <= 255 of uint8 inputs, else int32), twice when a
+ *                    recurrent edge reads it (last step's copy); a buffer is alive from its node's step
+ *                    to its last reader's in the same step (recurrently read ones: throughout), so a plan
+ *                    may give dead ones' bytes to others. A spiking neuron layer with uint8 output may use
+ *                    out_size x 4 bytes as int32 scratch while it writes its spikes to the first
+ *                    out_size bytes: only those stay alive after its step, and where it writes in place
+ *                    over its int32 input, the rest of that region is free from then on (a plan's
+ *                    regions: esn_model.c esn_region_of). Without a plan every buffer gets out_size x 4
+ *                    bytes, whatever its width.
  *     states         per neuron layer, one block (aligned 8) of its state variables in this order,
  *                    each starting 4-byte aligned: v (int8 when state_bits <= 8, int16 up to 16, else
  *                    int32), i (CubaLIF/CubaLI: likewise by current_bits), eta (ALIF:
@@ -37,11 +44,13 @@
  *                    what a zero decay makes of any previous value), so it needs no block at all.
  *
  * esn_model_validate() checks a plan: every region inside [fixed part, arena_bytes), 8-aligned, and no two
- * regions alive at the same node step sharing a byte (ESN_ERR_PLAN).
+ * regions alive at the same node step sharing a byte (ESN_ERR_PLAN), but a neuron layer writing in place over its
+ * only input's int32 buffer (at the same offset, its last reader, neither read by a recurrent edge).
  *
  * Counters, per node and step (Output, Input and Flatten count nothing). They describe the
  * arithmetic, whatever the schedule and storage: every element of a buffer or state variable counts
- * 4 bytes (the int32 the kernels compute in), also where it is stored as uint8 (spike T-step buffers),
+ * 4 bytes (the int32 the kernels compute in), also where it is stored as uint8 (spike and Input buffers, pool sums
+ * of spikes, spike T-step buffers),
  * int8 or int16 (narrow state) or not at all (stateless layers); copies a schedule makes between its buffers
  * are not counted. So every schedule gives the same counters, equal to esn_step's. Wb is the stored bits
  * of one weight (2, 4, 8 or 16; 0 for pools), B the bytes the bias array occupies (0 without one), P the

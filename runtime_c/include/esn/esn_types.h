@@ -162,6 +162,11 @@ typedef struct esn_node {
     int8_t flat_end;        /**< Flatten: last merged axis, [flat_start, in_rank) */
     uint8_t layout;         /**< ESN_LAYOUT_OUT_CL | ESN_LAYOUT_IN_CL: which of its tensors are channel-last */
     uint8_t flags;          /**< ESN_NODE_NEW_GROUP, ESN_NODE_STAGE_WEIGHTS; other bits 0 */
+    /** Bits each element of the output buffer is stored at: 8 (uint8) for the Input (bytes), a spiking neuron
+     * layer (spike counts <= max_spikes <= 255) and a pool whose every input is uint8 and whose window sums the
+     * bound analysis keeps <= 255; a Flatten's is its input's; 32 (int32) otherwise. 0 reads as 32. Readers of
+     * a buffer take its owner's width (esn__out_u8). */
+    uint8_t out_bits;
     uint32_t in_shape[ESN_MAX_RANK];  /**< per-step input shape, unused axes 0 */
     uint32_t out_shape[ESN_MAX_RANK]; /**< per-step output shape, unused axes 0 */
     uint32_t in_size;       /**< product of in_shape */
@@ -187,6 +192,12 @@ typedef struct esn_node {
     uint32_t buf_off[2];
     uint32_t state_off;
 } esn_node;
+
+/** Whether nd's output buffer holds uint8 elements (esn_node.out_bits 8), else int32. */
+static inline int esn_out_u8(const esn_node *nd)
+{
+    return nd->out_bits == 8u;
+}
 
 /** Bits per stored element of parameter array `slot` of nd (esn_node.pbits, its default resolved). */
 static inline uint32_t esn_param_bits(const esn_node *nd, uint32_t slot)

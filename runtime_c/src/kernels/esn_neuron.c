@@ -28,6 +28,7 @@
  */
 #include <string.h>
 
+#include "../esn_internal.h"
 #include "esn/esn_fixedpoint.h"
 #include "esn/esn_kernels.h"
 
@@ -90,6 +91,17 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
     return q->per_neuron ? esn_param_load(q->p, q->bits, j) : q->value;
 }
 
+/* Spike count s of neuron j into `out` at its width (esn_node.out_bits). Byte j lies in int32 entry j/4 <= j, which
+ * every loop here has read by then where `out` also holds the layer's input or scratch v (a stateless layer's). */
+static inline void esn_put_spike(int32_t *out, int o8, uint32_t j, int32_t s)
+{
+    if (o8) {
+        ((uint8_t *)out)[j] = (uint8_t)s;
+    } else {
+        out[j] = s;
+    }
+}
+
 /*
  * Fast paths, chosen once per call by esn_neuron_fast where their bounds hold, bit for bit the generic loop's
  * results: IF, LIF, LI and ALIF with v stored in 8 or 16 bits (state_bits sb <= 16), truncating or nearest
@@ -134,20 +146,20 @@ ESN_LOOP int32_t esn_par_at(const esn_par *q, uint32_t j)
 #define ESN_ACC_LO (-((int32_t)1 << 29))
 #define ESN_ACC_HI (((int32_t)1 << 29) - 1)
 
-/* The step's input: in[0] itself, or the sum of the n_in > 1 inputs, clamped to the fast loops' range (exact,
- * see above) and written to `out`, which then holds no input (a layer writes over its input only where it has one)
- * and whose entry j each loop reads before it writes it. */
-static const int32_t *esn_acc_sum(const int32_t *const *in, uint32_t n_in, uint32_t n, int32_t *out)
+/* The step's input: in[0] itself where it is one int32 buffer, or the sum of the inputs (each at its width),
+ * clamped to the fast loops' range (exact, see above) and written to `out`, which then holds no input (a layer
+ * writes over its input only where it has one int32 input) and whose entry j each loop reads before it writes it. */
+static const int32_t *esn_acc_sum(const void *const *in, const uint8_t *in8, uint32_t n_in, uint32_t n, int32_t *out)
 {
     uint32_t j;
     uint32_t e;
-    if (n_in == 1u) {
-        return in[0];
+    if (n_in == 1u && (in8 == NULL || in8[0] == 0u)) {
+        return (const int32_t *)in[0];
     }
     for (j = 0u; j < n; ++j) {
-        int64_t a = in[0][j];
+        int64_t a = esn__in_at(in, in8, 0u, j);
         for (e = 1u; e < n_in; ++e) {
-            a += in[e][j];
+            a += esn__in_at(in, in8, e, j);
         }
         out[j] = a > ESN_ACC_HI ? ESN_ACC_HI : (a < ESN_ACC_LO ? ESN_ACC_LO : (int32_t)a);
     }
@@ -181,9 +193,11 @@ typedef struct esn_lif_k {
  * neuron's own alpha and threshold read through pb and tb, each at 8 or 16 bits (one compare-and-select a load:
  * planners pick 6-bit decays and 8-bit thresholds; a LIF with one of them once, or IF with per-neuron thresholds,
  * takes the generic loop). Returns the spikes. */
-ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint32_t n, uint32_t w, uint32_t sat,
+ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, void *out, uint32_t n, uint32_t w, uint32_t sat,
                                int spiking, int pern, const esn_lif_k *k)
 {
+    uint8_t *s8 = (uint8_t *)out; /* spikes: bytes (out_bits 8); LI's and ALIF's first pass: int32 v */
+    int32_t *x32 = (int32_t *)out;
     int8_t *v8 = (int8_t *)vp;
     int16_t *v16 = (int16_t *)vp;
     const int32_t *const end = acc + n;
@@ -222,20 +236,12 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
             if (s != 0u) { /* x >= threshold: x - threshold in [0, 2^15); off: v_reset, 0 or -threshold */
                 x = pern ? (x - t - ge) * keep + off : x * keep + off;
             }
-            *out++ = (int32_t)s;
+            *s8++ = (uint8_t)s;
             spikes += ESN_TALLY(s);
-        } else {
-            *out++ = x;
+        } else if (spiking == 0) {
+            *x32++ = x;
         }
-        if (spiking < 0) { /* v: read, not written (a post-indexed load) */
-            if (w == 8u) {
-                ++v8;
-            } else {
-                ++v16;
-            }
-            continue; /* the test below still runs */
-        }
-        if (w == 8u) {
+        if (w == 8u) { /* ALIF's first pass: v for the second, which reads it back (sat = w: exact) */
             *v8++ = (int8_t)x;
         } else {
             *v16++ = (int16_t)x;
@@ -245,7 +251,7 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, int32_t *out, uint3
 }
 
 /* One channel: the loop for v at w bits saturated to sb bits. */
-ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, uint32_t sb, int spiking,
+ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, void *o, uint32_t n, uint32_t w, uint32_t sb, int spiking,
                              const esn_lif_k *k)
 {
     if (spiking && k->tb != NULL) { /* pern: both at 16 bits (v at 16: sb > 8) in the loops with constant steps */
@@ -265,7 +271,7 @@ ESN_HOT uint32_t esn_lif_run(const int32_t *a, void *v, int32_t *o, uint32_t n, 
 
 /* ALIF's first pass with alpha per neuron (sb = w): one load of alpha a neuron and no store of v (58 -> 56
  * instructions per update, bench_mcu --neurons). */
-ESN_HOT void esn_alif_first(const int32_t *a, void *v, int32_t *o, uint32_t n, uint32_t w, const esn_lif_k *k)
+ESN_HOT void esn_alif_first(const int32_t *a, void *v, void *o, uint32_t n, uint32_t w, const esn_lif_k *k)
 {
     (void)(w == 8u ? esn_lif_loop(a, v, o, n, 8u, 8u, -1, 0, k) : esn_lif_loop(a, v, o, n, 16u, 16u, -1, 0, k));
 }
@@ -290,15 +296,16 @@ typedef struct esn_alif_k {
     int32_t ge;
     uint32_t w, mode;
     void *v;
-    int32_t *x, *eta;            /* the channel's v (then spikes) in `out`, and eta */
+    int32_t *eta;
+    uint8_t *s;                  /* the channel's spikes, bytes in `out` (which holds no input by then) */
     const uint16_t *pr, *pi;     /* pern: rho and eta_inc of the channel's first neuron */
 } esn_alif_k;
 
-/* Neuron j where eta is outside [0, 2^15), its new v in k->x[j] (the first pass's): 64-bit products and sums;
- * stores its v (the first pass left it to the second). Returns its spike. */
+/* Neuron j where eta is outside [0, 2^15), its new v stored by the first pass: 64-bit products and sums. Returns its
+ * spike. */
 ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
 {
-    const int32_t x = k->x[j];
+    const int32_t x = k->w == 8u ? ((const int8_t *)k->v)[j] : ((const int16_t *)k->v)[j];
     const int32_t e = k->eta[j];
     const int64_t rho = pern ? k->pr[j] : k->rho;
     const int64_t t = k->b0 + esn_rshift((int64_t)k->beta * e, k->ab, k->mode, 0u); /* theta - ge */
@@ -314,21 +321,22 @@ ESN_OWN uint32_t esn_alif_wide(const esn_alif_k *k, uint32_t j, int pern)
         q = esn_sat64(q + (pern ? k->pi[j] : k->inc), 32u);
     }
     k->eta[j] = (int32_t)q;
-    k->x[j] = (int32_t)s;
+    k->s[j] = (uint8_t)s;
     return s;
 }
 
 /* The second pass from neuron j < n, v stored at w bits: stops at n or at a neuron for esn_alif_wide, whose index
- * it returns. It stores every v (the first pass's value or, after a spike, v - theta) through a pointer of its
- * own: a spike then costs an SSAT and an ADD, not the neuron's address, width and eta_inc looked up anew. */
+ * it returns. It reads v where the first pass stored it and stores it back (after a spike, v - theta) through the
+ * same pointer: a spike then costs an SSAT and an ADD, not the neuron's address, width and eta_inc looked up anew;
+ * the spikes go out as bytes, so no pointer into `out` is read (one register fewer, no spills on Cortex-M4). */
 ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uint32_t w, int pern, uint32_t *spikes)
 {
     const uint32_t db = k->db, ab = k->ab, rdb = k->rdb, beta = k->beta;
     const uint32_t rab = k->rab + ((uint32_t)k->b0 << ab);
     const int32_t ge = k->ge;
-    int32_t *o = k->x + j;
+    uint8_t *s8 = k->s + j;
     int32_t *eta = k->eta + j;
-    int32_t *const end = k->x + n;
+    const uint8_t *const end = k->s + n;
     int8_t *v8 = (int8_t *)k->v + j;
     int16_t *v16 = (int16_t *)k->v + j;
     const uint16_t *pr = k->pr + j;
@@ -339,7 +347,7 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uin
     uint32_t inc = k->inc;
     uint32_t sp = 0u;
     do { /* the test at the bottom */
-        int32_t x = *o;
+        int32_t x = w == 8u ? *v8 : *v16;
         const uint32_t e = (uint32_t)*eta;
         int32_t theta, q;
         uint32_t s;
@@ -365,10 +373,10 @@ ESN_LOOP uint32_t esn_alif_loop(const esn_alif_k *k, uint32_t j, uint32_t n, uin
             *v16++ = (int16_t)x;
         }
         *eta++ = q;
-        *o++ = (int32_t)s;
-    } while (o != end);
+        *s8++ = (uint8_t)s;
+    } while (s8 != end);
     *spikes += sp;
-    return (uint32_t)(o - k->x);
+    return (uint32_t)(s8 - k->s);
 }
 
 ESN_OWN uint32_t esn_alif_pass(const esn_alif_k *k, uint32_t j, uint32_t n, int pern, uint32_t *spikes)
@@ -420,8 +428,9 @@ ESN_OWN uint32_t esn_lif_layer(const esn_model *m, const esn_node *nd, const int
         k.tb = pern ? (const uint8_t *)nd->param[ESN_P_THRESHOLD] + (size_t)at * ts : NULL;
         k.as = as;
         k.ts = ts;
-        spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u), out + at, plane, v_bits, m->state_bits,
-                              spiking, &k);
+        spikes += esn_lif_run(acc + at, (uint8_t *)v + at * (v_bits / 8u),
+                              spiking ? (void *)((uint8_t *)out + at) : (void *)(out + at), plane, v_bits,
+                              m->state_bits, spiking, &k);
     }
     return spikes;
 }
@@ -468,7 +477,7 @@ ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const in
         }
         q.beta = (uint32_t)esn_par_ch(nd, ESN_P_BETA, ch);
         q.b0 = esn_par_ch(nd, ESN_P_B0, ch) - ge;
-        q.x = out + at;
+        q.s = (uint8_t *)out + at;
         q.eta = eta + at;
         q.pr = (const uint16_t *)nd->param[ESN_P_RHO] + at;
         q.pi = (const uint16_t *)nd->param[ESN_P_ETA_INC] + at;
@@ -514,7 +523,7 @@ static int32_t esn_bias_max(uint32_t db)
 
 /* Runs the layer's step on a fast path where one applies (the conditions and bounds above) and returns 1;
  * returns 0, having changed nothing, where the generic loop must run it. */
-static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t *const *in, uint32_t n_in,
+static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in,
                            void *const *state, const uint8_t *state_bits, int32_t *out, esn_counters *c)
 {
     const uint32_t kind = nd->kind;
@@ -525,6 +534,7 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
     int pern = 0;
     uint32_t spikes;
     if (m->rounding == (uint32_t)ESN_ROUND_STOCHASTIC || state[ESN_VAR_V] == NULL || sb > 16u ||
+        (kind != ESN_KIND_LI && !esn_out_u8(nd)) || /* spikes as int32: a blob's choice, not the lowering's */
         !ESN_ONCE(nd, ESN_P_BIAS) || !(ESN_ONCE(nd, ESN_P_THRESHOLD) || ESN_PERN816(nd, ESN_P_THRESHOLD)) ||
         !ESN_ONCE(nd, ESN_P_V_RESET) ||
         !esn_par_in(nd, ESN_P_BIAS, channels, -esn_bias_max(m->decay_bits), esn_bias_max(m->decay_bits))) {
@@ -550,10 +560,10 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
         return 0; /* LI and ALIF: alpha <= 2^15 (alpha16); per neuron: LI's alpha, or LIF's alpha and threshold */
     }
     spikes = kind == ESN_KIND_ALIF
-                 ? esn_alif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                 ? esn_alif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
                                   (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
-                 : esn_lif_layer(m, nd, esn_acc_sum(in, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V], out,
-                                 channels, plane);
+                 : esn_lif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
+                                 out, channels, plane);
     if (ESN_ENABLE_COUNTERS) {
         c->neuron_updates += n;
         c->spikes_out += spikes;
@@ -563,8 +573,8 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const int32_t
 
 /* The generic loop: every kind, storage and rounding (the specification's equations as written above). */
 ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                                const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits,
-                                int32_t *out, esn_counters *c)
+                                const void *const *in, const uint8_t *in8, uint32_t n_in, void *const *state,
+                                const uint8_t *state_bits, int32_t *out, esn_counters *c)
 {
     const uint32_t n = nd->out_size;
     const uint32_t db = m->decay_bits;
@@ -583,6 +593,7 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
      * reads back there is multiplied by a zero decay, and `out` is written after them, so its contents
      * and the result are those of the layer that starts every step from 0. */
     const int stateless = state[ESN_VAR_V] == NULL;
+    const int o8 = esn_out_u8(nd);
     void *v = stateless ? (void *)out : state[ESN_VAR_V];
     void *cur = stateless ? (void *)out : state[ESN_VAR_I];
     int32_t *eta = (int32_t *)state[ESN_VAR_ETA];
@@ -605,13 +616,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
             esn_par_channel(&par[ESN_P_THRESHOLD], nd, ESN_P_THRESHOLD, ch);
             for (end = j + plane; j < end; ++j) {
                 const int32_t thr = esn_par_at(&par[ESN_P_THRESHOLD], j);
-                int64_t acc = in[0][j];
+                int64_t acc = esn__in_at(in, in8, 0u, j);
                 int32_t s;
                 for (e = 1u; e < n_in; ++e) {
-                    acc += in[e][j];
+                    acc += esn__in_at(in, in8, e, j);
                 }
                 s = (ge ? acc >= thr : acc > thr) ? 1 : 0;
-                out[j] = s;
+                esn_put_spike(out, o8, j, s);
                 spikes += ESN_TALLY((uint32_t)s);
             }
         }
@@ -633,13 +644,13 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
             esn_par_channel(&par[slot], nd, slot, ch);
         }
         for (end = j + plane; j < end; ++j) {
-            int64_t acc = in[0][j];
+            int64_t acc = esn__in_at(in, in8, 0u, j);
             int64_t drive;
             int64_t vv;
             int32_t s;
             int32_t thr;
             for (e = 1u; e < n_in; ++e) {
-                acc += in[e][j];
+                acc += esn__in_at(in, in8, e, j);
             }
             drive = acc;
             if (cuba) {
@@ -672,7 +683,7 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
                                                        stoch ? esn_noise(k_eta, j) : 0u) +
                                                 (int64_t)s * esn_par_at(&par[ESN_P_ETA_INC], j),
                                             32u);
-                out[j] = s;
+                esn_put_spike(out, o8, j, s);
                 spikes += ESN_TALLY((uint32_t)s);
                 continue;
             }
@@ -707,7 +718,7 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
                 pending[j] = (int16_t)s;
             }
             esn_st(v, v_bits, j, vv);
-            out[j] = s;
+            esn_put_spike(out, o8, j, s);
             spikes += ESN_TALLY((uint32_t)s);
         }
     }
@@ -718,10 +729,10 @@ ESN_OWN void esn_neuron_generic(const esn_model *m, const esn_node *nd, uint32_t
 }
 
 void esn_neuron_step(const esn_model *m, const esn_node *nd, uint32_t layer, uint32_t t,
-                     const int32_t *const *in, uint32_t n_in, void *const *state, const uint8_t *state_bits, int32_t *out,
-                     esn_counters *c)
+                     const void *const *in, const uint8_t *in8, uint32_t n_in, void *const *state,
+                     const uint8_t *state_bits, int32_t *out, esn_counters *c)
 {
-    if (!esn_neuron_fast(m, nd, in, n_in, state, state_bits, out, c)) {
-        esn_neuron_generic(m, nd, layer, t, in, n_in, state, state_bits, out, c);
+    if (!esn_neuron_fast(m, nd, in, in8, n_in, state, state_bits, out, c)) {
+        esn_neuron_generic(m, nd, layer, t, in, in8, n_in, state, state_bits, out, c);
     }
 }

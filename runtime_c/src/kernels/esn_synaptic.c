@@ -152,13 +152,13 @@ static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint3
     }
 }
 
-/* The input entry j: the sum over the node's incoming edges. */
-static inline int64_t esn_input_at(const int32_t *const *in, uint32_t n_in, uint32_t j)
+/* The input entry j: the sum over the node's incoming edges, each at its width. */
+static inline int64_t esn_input_at(const void *const *in, const uint8_t *in8, uint32_t n_in, uint32_t j)
 {
-    int64_t x = in[0][j];
+    int64_t x = esn__in_at(in, in8, 0u, j);
     uint32_t e;
     for (e = 1u; e < n_in; ++e) {
-        x += in[e][j];
+        x += esn__in_at(in, in8, e, j);
     }
     return x;
 }
@@ -183,17 +183,57 @@ static inline uint32_t esn_scan(const int32_t *x, uint32_t j, uint32_t n)
 #endif
 }
 
+/* The first entry at or after j of a uint8 buffer that is not zero (n or more when none): the portable loop tests a word of
+ * 4 entries at a time after the 0-3 entries up to a word boundary (the word read through memcpy: no aliasing
+ * assumption, one load); the DSP cores take esn_scan_u8_dsp, 16 entries per LDM (0.4 instructions an entry where the
+ * int32 scan takes 1.75). */
+static inline uint32_t esn_scan_u8(const uint8_t *x, uint32_t j, uint32_t n)
+{
+#if ESN_DSP_KERNELS
+    return (uint32_t)(esn_scan_u8_dsp(x + j, x + n) - x);
+#else
+    uint32_t w;
+    while (j < n && (j & 3u) != 0u) {
+        if (x[j] != 0u) {
+            return j;
+        }
+        ++j;
+    }
+    for (; n - j >= 4u; j += 4u) {
+        memcpy(&w, x + j, 4u);
+        if (w != 0u) {
+            break;
+        }
+    }
+    while (j < n && x[j] == 0u) {
+        ++j;
+    }
+    return j;
+#endif
+}
+
+/* esn_scan or esn_scan_u8 on one buffer of either width, the event's value in *x. */
+static inline uint32_t esn_scan1(const void *p, int u8, uint32_t j, uint32_t n, int64_t *x)
+{
+    if (u8) {
+        j = esn_scan_u8((const uint8_t *)p, j, n);
+        *x = j < n ? ((const uint8_t *)p)[j] : 0;
+    } else {
+        j = esn_scan((const int32_t *)p, j, n);
+        *x = j < n ? ((const int32_t *)p)[j] : 0;
+    }
+    return j;
+}
+
 /* The first entry at or after j whose input is not zero (n when none), its value in *x. Most layers read one
- * buffer, mostly zeros: that is esn_scan. */
-static inline uint32_t esn_next_event(const int32_t *const *in, uint32_t n_in, uint32_t j, uint32_t n, int64_t *x)
+ * buffer, mostly zeros: that is esn_scan1. */
+static inline uint32_t esn_next_event(const void *const *in, const uint8_t *in8, uint32_t n_in, uint32_t j, uint32_t n,
+                                      int64_t *x)
 {
     if (n_in == 1u) {
-        const int32_t *x0 = in[0];
-        j = esn_scan(x0, j, n);
-        *x = j < n ? x0[j] : 0;
-        return j;
+        return esn_scan1(in[0], in8 != NULL && in8[0] != 0u, j, n, x);
     }
-    while (j < n && (*x = esn_input_at(in, n_in, j)) == 0) {
+    while (j < n && (*x = esn_input_at(in, in8, n_in, j)) == 0) {
         ++j;
     }
     return j;
@@ -354,23 +394,41 @@ void esn_rest_out(const esn_node *nd, int32_t *out)
  * alignment class (one class when the row length is a multiple of 4, as at fan-out 64 or 256); other
  * counts take esn_row_mac at once. Returns the number of nonzero entries. Summing in this order is exact:
  * esn_model_validate bounds |bias| + sum |x w| per output, hence every partial sum (esn_kernels.h). */
-static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n_x, const uint8_t *w, uint32_t rb,
+static uint32_t esn_linear_s8_batched(int32_t *out, const void *x, int u8, uint32_t n_x, const uint8_t *w, uint32_t rb,
                                       uint32_t n_out)
 {
     const int8_t *batch[4][4];
     const int8_t **next[4]; /* where alignment class a's next row goes: batch[a] + its count */
-    const int32_t *const end = x + n_x;
-    const int32_t *p;
+    const uint8_t *const x8 = (const uint8_t *)x;
+    const int32_t *const x32 = (const int32_t *)x;
     uint32_t events = 0u;
     uint32_t a;
+    uint32_t j;
     for (a = 0u; a < 4u; ++a) {
         next[a] = batch[a];
     }
-    for (p = esn_scan_s32_dsp(x, end); p != end; p = esn_scan_s32_dsp(p + 1, end)) {
-        const uint8_t *row = w + (size_t)(p - x) * rb;
+    for (j = 0u;; ++j) { /* the scan of either width straight, an int32 value (a 64-bit one costs ~15 per event) */
+        const uint8_t *row;
+        int32_t v;
+        if (u8) {
+            const uint8_t *p = esn_scan_u8_dsp(x8 + j, x8 + n_x);
+            j = (uint32_t)(p - x8);
+            if (j >= n_x) {
+                break;
+            }
+            v = *p;
+        } else {
+            const int32_t *p = esn_scan_s32_dsp(x32 + j, x32 + n_x);
+            j = (uint32_t)(p - x32);
+            if (j >= n_x) {
+                break;
+            }
+            v = *p;
+        }
+        row = w + (size_t)j * rb;
         events += ESN_TALLY(1u);
-        if (*p != 1) {
-            esn_row_mac(out, 1u, row, n_out, 8u, *p);
+        if (v != 1) {
+            esn_row_mac(out, 1u, row, n_out, 8u, v);
             continue;
         }
         a = (uint32_t)(uintptr_t)row & 3u;
@@ -390,7 +448,8 @@ static uint32_t esn_linear_s8_batched(int32_t *out, const int32_t *x, uint32_t n
 #endif
 
 /* Weight rows are esn__weight_row_bytes() apart, each read at the node's stored bits (esn_row_mac). */
-void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+void esn_linear(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
+                esn_counters *c)
 {
     const uint8_t *w = (const uint8_t *)nd->param[ESN_P_WEIGHT];
     const uint32_t bits = esn_param_bits(nd, ESN_P_WEIGHT);
@@ -404,12 +463,12 @@ void esn_linear(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int
     esn_init_out(out, nd, n_out, 1u);
 #if ESN_DSP_KERNELS
     if (n_in == 1u && bits == 8u) {
-        events = esn_linear_s8_batched(out, in[0], n_in_entries, w, rb, n_out);
+        events = esn_linear_s8_batched(out, in[0], in8 != NULL && in8[0] != 0u, n_in_entries, w, rb, n_out);
     } else
 #endif
     {
-        for (j = esn_next_event(in, n_in, 0u, n_in_entries, &x); j < n_in_entries;
-             j = esn_next_event(in, n_in, j + 1u, n_in_entries, &x)) {
+        for (j = esn_next_event(in, in8, n_in, 0u, n_in_entries, &x); j < n_in_entries;
+             j = esn_next_event(in, in8, n_in, j + 1u, n_in_entries, &x)) {
             events += ESN_TALLY(1u);
             if (esn_fits_i32(x)) {
                 esn_row_mac(out, 1u, w + (size_t)j * rb, n_out, bits, (int32_t)x * mag);
@@ -568,7 +627,8 @@ static uint32_t esn_conv_event(const esn_conv_ctx *k, uint32_t ch, uint32_t ny, 
     return taps;
 }
 
-void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+void esn_conv(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
+              esn_counters *c)
 {
     esn_conv_ctx k;
     esn_cursor cu;
@@ -594,15 +654,25 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
     for (j = 0u;; ++j) {
 #if ESN_DSP_KERNELS
         if (n_in == 1u) { /* one buffer: the scan straight (esn_next_event's call cost ~20 instructions an event) */
-            j = (uint32_t)(esn_scan_s32_dsp(in[0] + j, in[0] + nd->in_size) - in[0]);
-            if (j >= nd->in_size) {
-                break;
+            if (in8 != NULL && in8[0] != 0u) {
+                const uint8_t *x8 = (const uint8_t *)in[0];
+                j = (uint32_t)(esn_scan_u8_dsp(x8 + j, x8 + nd->in_size) - x8);
+                if (j >= nd->in_size) {
+                    break;
+                }
+                x = x8[j];
+            } else {
+                const int32_t *x32 = (const int32_t *)in[0];
+                j = (uint32_t)(esn_scan_s32_dsp(x32 + j, x32 + nd->in_size) - x32);
+                if (j >= nd->in_size) {
+                    break;
+                }
+                x = x32[j];
             }
-            x = in[0][j];
         } else
 #endif
         {
-            j = esn_next_event(in, n_in, j, nd->in_size, &x);
+            j = esn_next_event(in, in8, n_in, j, nd->in_size, &x);
             if (j >= nd->in_size) {
                 break;
             }
@@ -619,15 +689,16 @@ void esn_conv(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32
     }
 }
 
-void esn_scale(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+void esn_scale(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, int32_t *out,
+               esn_counters *c)
 {
     const uint32_t rb = esn__weight_row_bytes(nd);
     uint32_t events = 0u;
     int64_t x = 0;
     uint32_t j;
     memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
-    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &x); j < nd->in_size;
-         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &x)) {
+    for (j = esn_next_event(in, in8, n_in, 0u, nd->in_size, &x); j < nd->in_size;
+         j = esn_next_event(in, in8, n_in, j + 1u, nd->in_size, &x)) {
         events += ESN_TALLY(1u);
         if (esn_fits_i32(x)) {
             out[j] += (int32_t)x * esn__weight_at(nd, rb, 0u, j);
@@ -648,7 +719,8 @@ static uint32_t esn_windows(uint32_t n, uint32_t k, uint32_t s, uint32_t len, ui
     return hi < len ? hi + 1u : len;
 }
 
-void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, int32_t *out, esn_counters *c)
+void esn_pool(const esn_node *nd, const void *const *in, const uint8_t *in8, uint32_t n_in, void *out, int out8,
+              esn_counters *c)
 {
     esn_geo gi, go;
     esn_cursor cu;
@@ -657,20 +729,25 @@ void esn_pool_s32(const esn_node *nd, const int32_t *const *in, uint32_t n_in, i
     esn_chw(nd->in_shape, nd->in_rank, nd->layout & ESN_LAYOUT_IN_CL, &gi);
     esn_chw(nd->out_shape, nd->out_rank, nd->layout & ESN_LAYOUT_OUT_CL, &go);
     esn_cursor_init(&cu, &gi);
-    memset(out, 0, (size_t)nd->out_size * sizeof(int32_t));
-    for (j = esn_next_event(in, n_in, 0u, nd->in_size, &xl); j < nd->in_size;
-         j = esn_next_event(in, n_in, j + 1u, nd->in_size, &xl)) {
+    memset(out, 0, (size_t)nd->out_size * (out8 ? 1u : sizeof(int32_t)));
+    for (j = esn_next_event(in, in8, n_in, 0u, nd->in_size, &xl); j < nd->in_size;
+         j = esn_next_event(in, in8, n_in, j + 1u, nd->in_size, &xl)) {
         uint32_t y0, x0, y1, x1, oy, ox;
         const int32_t x = (int32_t)xl; /* fits int32: esn_model_validate bounds the window sums */
-        int32_t *out_c;
+        size_t at;
         esn_cursor_to(&cu, j);
         y1 = esn_windows(esn_cursor_y(&cu, &gi) + nd->pad[0], nd->kernel[0], nd->stride[0], go.h, &y0);
         x1 = esn_windows(esn_cursor_x(&cu, &gi) + nd->pad[1], nd->kernel[1], nd->stride[1], go.w, &x0);
-        out_c = out + (size_t)esn_cursor_ch(&cu, &gi) * go.cs;
+        at = (size_t)esn_cursor_ch(&cu, &gi) * go.cs;
         events += ESN_TALLY(1u);
         for (oy = y0; oy < y1; ++oy) {
             for (ox = x0; ox < x1; ++ox) {
-                out_c[((size_t)oy * go.w + ox) * go.ps] += x;
+                const size_t i = at + ((size_t)oy * go.w + ox) * go.ps;
+                if (out8) { /* every partial sum in [0, 255]: inputs >= 0, the bound analysis caps the sum */
+                    ((uint8_t *)out)[i] = (uint8_t)(((uint8_t *)out)[i] + x);
+                } else {
+                    ((int32_t *)out)[i] += x;
+                }
                 taps += ESN_TALLY(1u);
             }
         }

@@ -268,6 +268,66 @@ __attribute__((naked, noinline)) const int32_t *esn_scan_s32_dsp(ESN_ASM_ARG con
         "bx lr\n\t");
 }
 
+/* The first nonzero byte in [p, end), or end: uint8 inputs (spike counts, Input bytes, small pool sums). The word
+ * holding p is read whole and shifted past the bytes before p (no byte loop after an event); then 16 entries per LDM
+ * of 4 words and 3 ORRs (6 instructions per 16 entries, where the int32 scan takes 7 per 4), then a word at a time.
+ * In a nonzero word RBIT + CLZ give its first nonzero byte (little-endian: the lowest address is the least
+ * significant byte, as the nibble unpack assumes). Whole aligned words are read only where they hold a byte of
+ * [p, end): they lie inside the buffer's 8-aligned region, whatever its bytes beyond end hold, and a result in them
+ * (up to 3 bytes past end) means none, as end does: the callers test >= end (no clamp: 3 instructions an event).
+ * end - 15 does not wrap: buffers lie in SRAM, far above 15. */
+__attribute__((naked, noinline)) const uint8_t *esn_scan_u8_dsp(ESN_ASM_ARG const uint8_t *p, ESN_ASM_ARG const uint8_t *end)
+{
+    __asm__ volatile(
+        "push {r4, r5}\n\t"
+        "cmp r0, r1\n\t"
+        "bhs 8f\n\t"
+        "bic r3, r0, #3\n\t"
+        "ldr r2, [r3], #4\n\t"         /* the word holding p; r3: the next one */
+        "and r12, r0, #3\n\t"
+        "lsl r12, r12, #3\n\t"
+        "lsrs r2, r2, r12\n\t"         /* the bytes before p shifted out */
+        "bne 7f\n\t"
+        "mov r0, r3\n\t"
+        "sub r12, r1, #15\n\t"         /* p < end - 15: 16 entries left */
+        "1:\n\t"
+        "cmp r0, r12\n\t"
+        "bhs 5f\n\t"
+        "ldm r0!, {r2, r3, r4, r5}\n\t"
+        "orr r1, r2, r3\n\t"           /* r1 (end) is free in here: r12 bounds the loop */
+        "orr r1, r1, r4\n\t"
+        "orrs r1, r1, r5\n\t"
+        "beq 1b\n\t"
+        "add r1, r12, #15\n\t"         /* end again */
+        "subs r0, r0, #16\n\t"         /* the group's first word */
+        "cbnz r2, 7f\n\t"
+        "adds r0, r0, #4\n\t"
+        "movs r2, r3\n\t"
+        "bne 7f\n\t"
+        "adds r0, r0, #4\n\t"
+        "movs r2, r4\n\t"
+        "bne 7f\n\t"
+        "adds r0, r0, #4\n\t"
+        "mov r2, r5\n\t"               /* r5 != 0 */
+        "b 7f\n\t"
+        "5:\n\t"
+        "add r1, r12, #15\n\t"         /* end again */
+        "6:\n\t"                       /* the last 0-15 entries, a word at a time */
+        "cmp r0, r1\n\t"
+        "bhs 8f\n\t"
+        "ldr r2, [r0]\n\t"
+        "cbnz r2, 7f\n\t"
+        "adds r0, r0, #4\n\t"
+        "b 6b\n\t"
+        "7:\n\t"                       /* r2: a nonzero word whose lowest byte is at r0 */
+        "rbit r2, r2\n\t"
+        "clz r2, r2\n\t"
+        "add r0, r0, r2, lsr #3\n\t"
+        "8:\n\t"
+        "pop {r4, r5}\n\t"
+        "bx lr\n\t");
+}
+
 /* 16 words per iteration (two STMIA of 8: 1 + 8 cycles each, TRM sec. 3.3.1), then 8, 4, 2, 1 by the bits
  * of n: a bias or zero fill of 256 outputs in about 70 instructions, where a word loop takes 3-4 per output. */
 __attribute__((naked, noinline)) void esn_fill_s32_dsp(ESN_ASM_ARG int32_t *out, ESN_ASM_ARG int32_t v, ESN_ASM_ARG uint32_t n)

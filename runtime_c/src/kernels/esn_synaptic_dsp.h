@@ -69,6 +69,13 @@ void esn_fill_s32_dsp(int32_t *out, int32_t v, uint32_t n);
 const int32_t *esn_scan_s32_dsp(const int32_t *p, const int32_t *end);
 
 /**
+ * The first nonzero entry of a uint8 input buffer (esn_scan_s32_dsp's for bytes, 16 entries per LDM).
+ * @param[in] p    uint8 [end - p], any alignment, in a buffer whose 8-aligned region holds the word of every byte.
+ * @return         the first q in [p, end) with *q != 0; when none, end or up to 3 bytes past it (test q >= end).
+ */
+const uint8_t *esn_scan_u8_dsp(const uint8_t *p, const uint8_t *end);
+
+/**
  * out[o] += w[o] for o in [0, 8 * words): one spike through a packed 4-bit row (two's complement nibbles, low
  * nibble first), bit-exact with esn_nibble.
  * @param[in,out] out    int32 [8 * words], 4-byte aligned.
