@@ -125,7 +125,8 @@ def load(ref: dict):
     g = Graph.load(ref["graph"])
     for p in (ref["val"], ref["test"]):
         if not p.exists():
-            raise SystemExit(f"{p} missing: run {ref['record'].get('data_command', 'python examples/train_real.py --data-only ...')}")
+            how = ref["record"].get("data_command", "python examples/train_real.py --data-only TASK")
+            raise SystemExit(f"{p} missing: run {how}")
     xv, yv = BM.load_set(g, ref["val"])
     xt, yt = BM.load_set(g, ref["test"])
     return g, xv, yv, xt, yt, xv[:ref["calib"]] if ref["calib"] else xv
@@ -142,6 +143,7 @@ def qspinn(name: str, ref: dict, *, weight_bits=BM.WEIGHT_BITS, state_bits=STATE
                           cache_dir=cache_dir or Path(tempfile.gettempdir()) / "edgesnn-seeds-real",
                           models={name: (ref["graph"], ref["val"], ref["test"])})
     d = {"searched": r.searched, "val_inputs": r.n_val, "float_val_accuracy": r.float_correct / r.n_val,
+         "float_test_accuracy_before_qat_recorded": ref["record"].get("accuracy_float_before_qat"),
          "weight_bits": list(weight_bits), "state_bits": list(state_bits), "float32_bytes": r.float32,
          "seconds": round(r.seconds, 1)}
     if r.config is None:
@@ -184,8 +186,8 @@ def dtsnn(name: str, ref: dict, *, qemu: int = 8, board_id: str = QEMU_BOARD, ma
                         "edp_ratio": cost_exit["edp_js"] / cost_full["edp_js"],
                         "energy_ratio": cost_exit["energy_j"] / cost_full["energy_j"]}}
     d["test_drop_pts"] = 100 * (d["test_accuracy_full"] - d["test_accuracy_exit"])
-    if qemu:
-        d["qemu"] = qemu_pair(q, qe if pol.threshold_q8 is not None else None, xt[:qemu], yt[:qemu], board)
+    if qemu and pol.threshold_q8 is not None:  # without an exit both runs would be the same
+        d["qemu"] = qemu_pair(q, qe, xt[:qemu], yt[:qemu], board)
     d["seconds"] = round(time.perf_counter() - t0, 1)
     return d
 
@@ -299,7 +301,8 @@ def seed_refs(names, seeds: int, epochs: int | None, *, train: bool = True) -> d
             if not have:
                 if not train:
                     raise SystemExit(f"seed {seed} of {name} not trained ({res}); run without --no-train")
-                log(f"alif: training {name} seed {seed}" + (f" ({epochs} epochs)" if epochs else "") + f" into {folder}")
+                log(f"alif: training {name} seed {seed}" + (f" ({epochs} epochs)" if epochs else "")
+                    + f" into {folder}")
                 argv = ["--only", name, "--seed", str(seed), "--out", str(folder)]
                 train_real.main(argv + (["--epochs", str(epochs)] if epochs else []))
             ref = real_models(folder / "models" / "real", DATA)[name]
@@ -365,6 +368,11 @@ def _pct(v: float) -> str:
     return f"{100 * v:.2f} %"
 
 
+def _pt(v: float) -> str:
+    """Points with their sign, never "-0.00"."""
+    return f"{round(v, 2) + 0.0:+.2f} pt"
+
+
 def table(res: dict) -> str:
     """The markdown table of every part in `res` (seeds_real.json's "parts")."""
     rows = ["| seed: claim | model | our figure | reproduces? |", "|---|---|---|---|"]
@@ -379,13 +387,22 @@ def table(res: dict) -> str:
                 continue
             c, t = d["config"], d["test"]
             fig = (f"w{c['weight_bits']} s{c['state_bits']}: **{d['ratio']:.2f}x** less ({d['model_bytes']:,} B "
-                   f"{'from the ELF' if d['measured_on_elf'] else 'as lowered (no ELF)'} vs {d['float32_bytes']['total']:,} "
-                   f"B float32); validation {d['drop_pts_val']:+.2f} pt")
+                   f"{'from the ELF' if d['measured_on_elf'] else 'as lowered (no ELF)'} vs "
+                   f"{d['float32_bytes']['total']:,} "
+                   f"B float32; arena {d['arena_bytes']:,} B of it); validation {_pt(-d['drop_pts_val'])}")
             ok = d["ratio"] >= 4.0
+            verdict = "yes" if ok else "**no**"
             if t:
-                fig += f", test {_pct(t['quantized'])} vs float {_pct(t['float'])} ({-t['drop_pts']:+.2f} pt)"
+                fig += f", test {_pct(t['quantized'])} vs float {_pct(t['float'])} ({_pt(-t['drop_pts'])})"
                 ok = ok and t["drop_pts"] <= 1.0
-            rows.append(f"| Q-SpiNN: ~4x memory within 1 % | {name} | {fig} | {'yes' if ok else '**no**'} |")
+                verdict = "yes" if ok else "**no**"
+                pre = d.get("float_test_accuracy_before_qat_recorded")
+                if pre is not None:
+                    gap = 100 * (t["quantized"] - pre)
+                    fig += f"; float net before QAT (recorded) {_pct(pre)}: {_pt(gap)}"
+                    if ok and gap < -1.0:
+                        verdict = "yes vs the saved graph; **no** vs the float net before QAT"
+            rows.append(f"| Q-SpiNN: ~4x memory within 1 % | {name} | {fig} | {verdict} |")
     dt = res.get("dtsnn")
     if dt:
         for name, d in dt["models"].items():
@@ -395,7 +412,7 @@ def table(res: dict) -> str:
                             f"validation within {100 * EXIT_MAX_DROP:g} pt: all {T} steps | **no** |")
                 continue
             fig = (f"{d['test_mean_steps_exit']:.2f} of {T} steps (**{d['step_reduction']:.2f}x** fewer), test "
-                   f"{_pct(d['test_accuracy_full'])} -> {_pct(d['test_accuracy_exit'])} ({-d['test_drop_pts']:+.2f} pt); "
+                   f"{_pct(d['test_accuracy_full'])} -> {_pct(d['test_accuracy_exit'])} ({_pt(-d['test_drop_pts'])}); "
                    f"cost model EDP {100 * (d['cost_model']['edp_ratio'] - 1):+.0f} %")
             qm = d.get("qemu")
             if qm and qm.get("instruction_ratio") is not None:
@@ -412,32 +429,48 @@ def table(res: dict) -> str:
     if st:
         rs = {k: v for k, v in st["schedules"].items() if "refused" not in v}
         best = max(rs, key=lambda k: rs[k]["slow_traffic_reduction"])
+        fit = [k for k in rs if rs[k]["fits_board_sram"]]
+        best_fit = max(fit, key=lambda k: rs[k]["slow_traffic_reduction"]) if fit else None
         for key, r in st["schedules"].items():
             if "refused" in r:
-                rows.append(f"| STEMS: up to 12x less off-chip traffic | {st['model']}, {key} | refused: {r['refused']} | |")
+                rows.append(f"| STEMS: up to 12x less off-chip traffic | {st['model']}, {key} | "
+                            f"refused: {r['refused']} | |")
                 continue
             fig = (f"{r['slow_memory_weight_bytes_per_input']:,.0f} B per input from {st['slow_region']} "
-                   f"({r['slow_traffic_reduction']:.1f}x less than time-step-major); arena {r['arena_bytes']:,} B, "
-                   f"peak SRAM {r['peak_sram_bytes']:,} B")
-            verdict = ("yes" if r["slow_traffic_reduction"] >= 12 else "**no**") if key == best else ""
+                   f"(**{r['slow_traffic_reduction']:.1f}x** less than time-step-major; arena {r['arena_bytes']:,} B, "
+                   f"peak SRAM {r['peak_sram_bytes']:,} B, "
+                   + ("fits" if r["fits_board_sram"] else f"**does not fit** {st['board']}'s SRAM") + ")")
+            verdict = ""
+            if key == best and r["slow_traffic_reduction"] >= 12:
+                verdict = "yes" if r["fits_board_sram"] else "yes in traffic, but **not on the board** (SRAM)"
+            elif key == best:
+                verdict = "**no**"
+            if key == best_fit and key != best:
+                verdict = ("yes" if r["slow_traffic_reduction"] >= 12 else "**no**: the best schedule that fits")
             rows.append(f"| STEMS: up to 12x less off-chip traffic | {st['model']}, {key} | {fig} | {verdict} |")
     al = res.get("alif")
     if al:
+        labels = {"float": "float", "fixed_train_config": "fixed w4 s16",
+                  "fixed_plan_config": "fixed at the plan's bits",
+                  "float_before_qat_recorded": "float before QAT"}
         for name, s in al["summary"].items():
-            fig = "; ".join(f"{label} {100 * s[m]['mean']:.2f} +- {100 * s[m]['sd']:.2f} %"
-                            for m, label in (("float", "float"), ("fixed_train_config", "fixed w4 s16"),
-                                             ("fixed_plan_config", "fixed at plan"),
-                                             ("float_before_qat_recorded", "float before QAT")) if m in s)
+            fig = "; ".join(f"{labels[m]} {100 * s[m]['mean']:.2f} +- {100 * s[m]['sd']:.2f} %"
+                            for m in labels if m in s)
             seeds = ", ".join(f"{100 * d['float']:.1f}" for d in al["per_seed"][name])
             rows.append(f"| ALIF beats LIF at equal size | {name} ({s['float']['n']} seeds) | {fig} (float per seed: "
                         f"{seeds}) | |")
         if "difference_alif_minus_lif" in al:
             dif, wins, k = al["difference_alif_minus_lif"], al["alif_wins"], al["pairs"]
-            fig = "; ".join(f"{m} {100 * dif[m]['mean']:+.2f} +- {100 * dif[m]['sd']:.2f} pt (ALIF ahead in "
-                            f"{wins[m]} of {k})" for m in dif)
+            fig = "; ".join(f"{labels[m]} {_pt(100 * dif[m]['mean'])} +- {100 * dif[m]['sd']:.2f} (ALIF ahead in "
+                            f"{wins[m]} of {k})" for m in labels if m in dif)
             ok = all(dif[m]["mean"] > 0 for m in dif)
             rows.append(f"| ALIF beats LIF at equal size | ALIF - LIF, same seed | {fig} | "
                         f"{'yes' if ok else '**no**'} |")
+    times = [f"{p} {res[p]['seconds']:.0f} s" for p in PARTS if p in res and "seconds" in res[p]]
+    if al and "seconds_with_training" in al and times:
+        times[-1] += f" ({al['seconds_with_training']:.0f} s with the training of missing seeds)"
+    if times:
+        rows += ["", "Wall time of each part's last run: " + ", ".join(times) + "."]
     return "\n".join(rows)
 
 
@@ -468,7 +501,8 @@ def main(argv=None) -> int:
     if "qspinn" in parts:
         t0, d = time.perf_counter(), {}
         for name in args.models:
-            log(f"qspinn: {name}: {len(BM.WEIGHT_BITS) * len(STATE_BITS)} settings on the validation set, release build")
+            log(f"qspinn: {name}: {len(BM.WEIGHT_BITS) * len(STATE_BITS)} settings on the validation set, "
+                "release build")
             d[name] = qspinn(name, models[name])
             log(f"qspinn: {name}: " + (f"w{d[name]['config']['weight_bits']} s{d[name]['config']['state_bits']} "
                                        f"{d[name]['ratio']:.2f}x" if d[name]["within"] else "none within")
