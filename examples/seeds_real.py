@@ -25,14 +25,17 @@ Parts (--only):
           instructions^2), and from the cost model (edgesnn.cost.estimate, the board's calibration) over the
           whole test set.
   stems   STEMS (Eissa et al., IEEE TC 2025, arXiv 2502.03287: "up to 12x reduction in off-chip data movement"
-          from layer fusion and time batching). nmnist_cnn at its training config on STEMS_BOARD (the emulated
-          board with external SDRAM) with its weights placed in the SDRAM: per schedule (time-step-major, fused,
+          from layer fusion and time batching). nmnist_cnn at its training config on STEMS_BOARD (the STM32F746
+          disco: 8 MiB external SDRAM) with its weights placed in the SDRAM: per schedule (time-step-major, fused,
           layer-major; the grouped ones also with their weights staged into the arena once per input), the
           weight bytes read from the slow memory per input, measured by the C runtime on the test inputs (its
           param_bytes_read counters of the weighted layers; staged: the bytes the runtime copied, its
           staged_bytes), the arena (edgesnn.lower.arena_size_schedule: what the runtime and firmware allocate)
-          and peak SRAM = arena + the board's stack + I/O (analytical terms); the slow-memory energy is
-          modelled from the traffic with the board file's SDRAM access cost.
+          and peak SRAM = arena + the board's stack + I/O (analytical terms). Modelled: the SDRAM reads' energy
+          from the traffic and the board file's access cost, and the whole input's energy by the cost model
+          (edgesnn.cost.estimate with the weights in SDRAM, or in the arena once staged, plus the copy) on the
+          board (priors: it has no calibration) and on its emulated twin STEMS_TWINS (calibrated instructions,
+          but no SDRAM wait states).
   alif    Multiple-timescale ALIF vs LIF at equal size (Yin, Corradi & Bohte, Nat. Mach. Intell. 2021: adaptive
           multiple-timescale spiking RNNs beat LIF ones on SHD and other time-domain tasks). shd_alif and shd_lif
           over --seeds training seeds (0: the committed models; the others trained by train_real.py --seed into
@@ -83,7 +86,8 @@ DATA = HERE / "data"
 SEEDS_DIR = DATA / "real" / "seeds"          # git-ignored: examples/data/real/
 OUT = HERE / "results" / "seeds_real.json"
 QEMU_BOARD = "qemu-mps2-an386"
-STEMS_BOARD = "qemu-mps2-an500"              # the AN500 emulates the STM32F746 disco: 8 MiB SDRAM (boards/*.toml)
+STEMS_BOARD = "stm32f746g-disco"             # 8 MiB external SDRAM, 12 read cycles a word (boards/*.toml; priors)
+STEMS_TWINS = ("qemu-mps2-an500",)           # its emulated twin: calibrated instructions, but no wait states
 STEMS_MODEL = "nmnist_cnn"
 STATE_BITS = (8, 10, 12, 16)                 # state stored int8 at <= 8 bits, int16 above: bytes change at 8 only
 EXIT_MAX_DROP = 0.005                         # plan()'s exit_max_drop: 0.5 point of the full-length run
@@ -218,8 +222,25 @@ def qemu_pair(q, qe, x: np.ndarray, y: np.ndarray, board) -> dict:
 
 # ---- STEMS --------------------------------------------------------------------------------------------
 
-def stems(name: str, ref: dict, *, board_id: str = STEMS_BOARD, inputs: int | None = 32) -> dict:
-    """Weight traffic from the slow memory and peak SRAM per schedule, weights in the board's SDRAM."""
+def _modelled(q, res, board, label: str, low, stage: bool, staged: int) -> dict:
+    """The cost model's energy and cycles per input with the weights read where they are read from (the board's
+    sdram region, or the arena once staged) plus, staged, the copy (read from sdram, written to the arena)."""
+    cf = coefficients(board)
+    cv, ar = cf.values, board.arena_region
+    slow = next(r for r, v in board.regions.items() if v.kind == "sdram")
+    rep = estimate(q, res, board, coeffs=cf, schedule=label, arena_bytes=low.arena_bytes,
+                   placement={"weights": ar if stage else slow, "arena": ar}).summary()
+    words = staged / 4
+    copy_j = words * (cv[f"{slow}.read_energy_pj"] + cv[f"{ar}.write_energy_pj"]) * 1e-12
+    copy_cycles = words * (cv[f"{slow}.read_cycles"] + cv[f"{ar}.write_cycles"])
+    return {"energy_uj_per_input": (rep["energy_j"] + copy_j) * 1e6, "cycles_per_input": rep["cycles"] + copy_cycles,
+            "calibration": cf.calibration, "sdram_read_cycles": cv[f"{slow}.read_cycles"],
+            "sdram_read_energy_pj": cv[f"{slow}.read_energy_pj"]}
+
+
+def stems(name: str, ref: dict, *, board_id: str = STEMS_BOARD, twins=STEMS_TWINS, inputs: int | None = 32) -> dict:
+    """Weight traffic from the slow memory and peak SRAM per schedule, weights in the board's SDRAM; the cost
+    model's energy on `board_id` and on `twins` (boards with the same memory map, e.g. its emulated twin)."""
     t0 = time.perf_counter()
     g, xv, yv, xt, yt, calib = load(ref)
     q = quantize(g, ref["config"], calib)
@@ -229,7 +250,8 @@ def stems(name: str, ref: dict, *, board_id: str = STEMS_BOARD, inputs: int | No
     slow = next((r for r, v in board.regions.items() if v.kind == "sdram"), None)
     if slow is None:
         raise SystemExit(f"{board_id} has no external (sdram) region")
-    energy_pj = coefficients(board).values[f"{slow}.read_energy_pj"]  # an emulated board's: the real one it mirrors
+    twins = [load_catalogue()[t] for t in twins]
+    energy_pj = coefficients(board).values[f"{slow}.read_energy_pj"]
     low0 = lower(q)
     bias = {nd.name: nd.param_nbytes("bias") if "bias" in nd.params else 0 for nd in low0.nodes}
     weighted = [nd.name for nd in low0.nodes if "weight" in nd.params]
@@ -251,6 +273,7 @@ def stems(name: str, ref: dict, *, board_id: str = STEMS_BOARD, inputs: int | No
             staged = staged_bytes(low, x[:1]) if stage else 0
             slow_bytes = staged if stage else sum(wread.values())
             _, sram, _ = memory_terms(g, board, 0, low.arena_bytes)
+            modelled = {b.id: _modelled(q, res, b, label, low, bool(stage), staged) for b in (board, *twins)}
             rows[key] = {"schedule": label, "staged": bool(stage), "arena_bytes": int(low.arena_bytes),
                          "peak_sram_bytes": int(sum(sram.values())), "sram_terms": sram,
                          "fits_board_sram": bool(sum(sram.values()) <= board.sram_bytes
@@ -258,11 +281,17 @@ def stems(name: str, ref: dict, *, board_id: str = STEMS_BOARD, inputs: int | No
                          "weight_bytes_read_per_input": sum(wread.values()),
                          "slow_memory_weight_bytes_per_input": float(slow_bytes),
                          "slow_memory_energy_uj_per_input": slow_bytes / 4 * energy_pj * 1e-6,
-                         "outputs_identical": bool(np.array_equal(res.outputs, ref_out))}
+                         "outputs_identical": bool(np.array_equal(res.outputs, ref_out)),
+                         "modelled": modelled,
+                         "modelled_energy_uj_per_input": modelled[board.id]["energy_uj_per_input"]}
     base = rows["time-step-major"]["slow_memory_weight_bytes_per_input"]
     for r in rows.values():
         if "refused" not in r:
             r["slow_traffic_reduction"] = base / r["slow_memory_weight_bytes_per_input"]
+            for bid, m in r["modelled"].items():
+                m["energy_reduction"] = (rows["time-step-major"]["modelled"][bid]["energy_uj_per_input"]
+                                         / m["energy_uj_per_input"])
+            r["modelled_energy_reduction"] = r["modelled"][board_id]["energy_reduction"]
     total_w = sum(nd.param_nbytes("weight") for nd in low0.nodes if "weight" in nd.params)
     return {"config": ref["config"].to_dict(), "board": board_id, "slow_region": slow,
             "board_sram_bytes": board.sram_bytes, "arena_region": board.arena_region,
@@ -437,7 +466,10 @@ def table(res: dict) -> str:
                             f"refused: {r['refused']} | |")
                 continue
             fig = (f"{r['slow_memory_weight_bytes_per_input']:,.0f} B per input from {st['slow_region']} "
-                   f"(**{r['slow_traffic_reduction']:.1f}x** less than time-step-major; arena {r['arena_bytes']:,} B, "
+                   f"(**{r['slow_traffic_reduction']:.1f}x** less than time-step-major; modelled energy on "
+                   f"{st['board']} {r['modelled_energy_uj_per_input']:,.0f} uJ per input, "
+                   f"{r['modelled_energy_reduction']:.2f}x less; "
+                   f"arena {r['arena_bytes']:,} B, "
                    f"peak SRAM {r['peak_sram_bytes']:,} B, "
                    + ("fits" if r["fits_board_sram"] else f"**does not fit** {st['board']}'s SRAM") + ")")
             verdict = ""
