@@ -3,7 +3,7 @@ the seed's published claim.
 
     python examples/seeds_real.py                               # all four parts (data: train_real.py --data-only)
     python examples/seeds_real.py --only qspinn,dtsnn           # some of them
-    python examples/seeds_real.py --only alif --seeds 5         # train the missing seeds first (cached)
+    python examples/seeds_real.py --only alif --seeds 3         # fewer seeds (missing ones are trained, then cached)
 
 Parts (--only):
   qspinn  Q-SpiNN (Putra & Shafique, IJCNN 2021: "ca. 4x memory footprint reduction, accuracy within 1 % of the
@@ -513,7 +513,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {','.join(PARTS)} (default all)")
     ap.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="for qspinn and dtsnn")
-    ap.add_argument("--seeds", type=int, default=3, help="training seeds per recurrent model (alif; default 3)")
+    ap.add_argument("--seeds", type=int, default=5, help="training seeds per recurrent model (alif; default 5)")
     ap.add_argument("--epochs", type=int, default=None,
                     help="alif: train every seed of both models at these float epochs (QAT a quarter) instead of "
                          "train_real.py's; cached apart (seedN-eE), seed 0 included")
