@@ -2,6 +2,7 @@
 
     python examples/train_real.py                        # all four, one after another (~40 min on one core)
     python examples/train_real.py --only mnist_mlp --epochs 2
+    python examples/train_real.py --only shd_lif --seed 1 --out examples/data/real/seeds/seed1   # another seed
 
     nmnist_cnn   2x34x34 -> Conv 12@5x5 -> LIF -> SumPool 2 -> Conv 32@5x5 -> LIF -> SumPool 2 -> Flatten
                  -> Affine(800, 10) -> LIF(10), on event-camera digits (examples/make_event_digits.py: the
@@ -29,7 +30,9 @@ The models and their results.json go to examples/models/real/, not examples/mode
 small examples there (the runtime's bit-exactness and sanitizer tests, the loader fuzzer, calibration's
 held-out models, the demo, bench_memory) stays as fast as it was.
 
-Everything is seeded; training runs on CPU, one torch thread, deterministic algorithms.
+Everything is seeded; training runs on CPU, one torch thread, deterministic algorithms. --seed N (default 0, the
+committed models: retrained, shd_lif.json comes back byte for byte) changes the initialisation and the shuffling,
+not the data; examples/seeds_real.py trains and caches seeds 1.. this way for its ALIF-vs-LIF study.
 """
 
 from __future__ import annotations
