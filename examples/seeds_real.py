@@ -67,16 +67,14 @@ import bench_memory as BM  # noqa: E402
 
 from edgesnn.artifact import save_json  # noqa: E402
 from edgesnn.board import load_catalogue  # noqa: E402
-from edgesnn.cost import coefficients, estimate  # noqa: E402
-from edgesnn.data import load_dataset  # noqa: E402
+from edgesnn.cost import coefficients, estimate, memory_terms  # noqa: E402
+from edgesnn.emit.blob import blob_from_lowered  # noqa: E402
 from edgesnn.graph import Graph  # noqa: E402
 from edgesnn.graph.simulate import simulate  # noqa: E402
 from edgesnn.lower import SCHEDULES, lower  # noqa: E402
-from edgesnn.cost.model import memory_terms  # noqa: E402
 from edgesnn.plan.exit import calibrate  # noqa: E402
 from edgesnn.quantize import QuantConfig, quantize  # noqa: E402
 from edgesnn.runtime.binding import CModel, run_c  # noqa: E402
-from edgesnn.emit.blob import blob_from_lowered  # noqa: E402
 
 PARTS = ("qspinn", "dtsnn", "stems", "alif")
 MODELS = ("mnist_mlp", "nmnist_cnn", "shd_alif", "shd_lif")
