@@ -125,3 +125,12 @@ def test_alif_accuracies_are_the_recorded_ones_and_the_differences_pair_seeds():
     diff = recorded["seqdigits_alif"]["accuracy"] - recorded["seqdigits_lif"]["accuracy"]
     assert d["difference_alif_minus_lif"]["float"]["mean"] == pytest.approx(diff, abs=1e-12)
     assert d["pairs"] == 2 and d["alif_wins"]["float"] == (2 if diff > 0 else 0)
+
+
+def test_committed_results_render_the_readme_table():
+    # the README's table is the one the last run of seeds_real.py wrote: rerun the script, paste its table
+    res = json.loads((EXAMPLES / "results" / "seeds_real.json").read_text())
+    assert res["table"] == S.table(res)
+    readme = (EXAMPLES / "README.md").read_text()
+    assert res["table"] in readme
+    assert set(S.PARTS) <= set(res) and res["alif"]["pairs"] >= 3
