@@ -227,11 +227,12 @@ class ExampleResult:
 
 def search_example(name: str, board, *, weight_bits=WEIGHT_BITS, state_bits=STATE_BITS,
                    max_drop_pts: float = MAX_DROP_PTS, cache_dir: Path | None = None, test: bool = True,
-                   log=None) -> ExampleResult:
+                   log=None, models: dict | None = None) -> ExampleResult:
     """The rule's setting for example model `name` and its model bytes measured on its release build (for `board`'s
-    core, Cortex-M4; the board names the table)."""
+    core, Cortex-M4; the board names the table). models: name -> (graph JSON, validation .npz, test .npz) to take
+    `name` from (default example_models(); examples/seeds_real.py passes the real-sized trained models)."""
     t0 = time.perf_counter()
-    gpath, vpath, tpath = example_models()[name]
+    gpath, vpath, tpath = (models or example_models())[name]
     g = Graph.load(gpath)
     x, y = load_set(g, vpath)
     fcorrect = np.asarray(simulate(g, x).pred == y)

@@ -2,6 +2,7 @@
 
     python examples/train_real.py                        # all four, one after another (~40 min on one core)
     python examples/train_real.py --only mnist_mlp --epochs 2
+    python examples/train_real.py --only shd_lif --seed 1 --out examples/data/real/seeds/seed1   # another seed
 
     nmnist_cnn   2x34x34 -> Conv 12@5x5 -> LIF -> SumPool 2 -> Conv 32@5x5 -> LIF -> SumPool 2 -> Flatten
                  -> Affine(800, 10) -> LIF(10), on event-camera digits (examples/make_event_digits.py: the
@@ -29,7 +30,9 @@ The models and their results.json go to examples/models/real/, not examples/mode
 small examples there (the runtime's bit-exactness and sanitizer tests, the loader fuzzer, calibration's
 held-out models, the demo, bench_memory) stays as fast as it was.
 
-Everything is seeded; training runs on CPU, one torch thread, deterministic algorithms.
+Everything is seeded; training runs on CPU, one torch thread, deterministic algorithms. --seed N (default 0, the
+committed models: retrained, shd_lif.json comes back byte for byte) changes the initialisation and the shuffling,
+not the data; examples/seeds_real.py trains and caches seeds 1.. this way for its ALIF-vs-LIF study.
 """
 
 from __future__ import annotations
@@ -117,10 +120,10 @@ def task_data(task: str, parts=("train", "val", "test")) -> dict:
     return {p: (encode(task, xs[p][0], SEEDS[p] * 1000), xs[p][1]) for p in parts}
 
 
-def build(name: str):
+def build(name: str, seed: int = 0):
     import torch
     from edgesnn.train import ALIF, LI, LIF, SNN, Affine, Conv2d, Flatten, Recurrent, SumPool2d
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     if name == "mnist_mlp":
         return SNN((784,), Affine(784, 512), LIF((512,)), Affine(512, 256), LIF((256,)), Affine(256, 10), LIF((10,)))
     if name == "nmnist_cnn":
@@ -155,7 +158,9 @@ def snap_to_grid(model, qgraph) -> None:
                 w.copy_(torch.from_numpy(k * np.float32(qgraph.layers[node].scales["out"])))
 
 
-def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
+def train_one(name: str, epochs: int | None, progress: bool, out: Path, seed: int = 0) -> dict:
+    """Train `name`; `seed` sets the initialisation (torch.manual_seed), the float training's shuffling
+    (2 seed) and QAT's (2 seed + 1). Seed 0 is the committed models'; the data are the same for every seed."""
     import torch
     from edgesnn.graph import Graph
     from edgesnn.graph.simulate import simulate
@@ -173,9 +178,9 @@ def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
     s = dict(SETTINGS[name])
     if epochs:
         s["epochs"], s["qat_epochs"] = epochs, max(1, epochs // 4)
-    model = build(name)
+    model = build(name, seed)
     cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], logit_scale=s["logit_scale"],
-                      seed=0, threads=1, progress=progress, keep_best=True)
+                      seed=2 * seed, threads=1, progress=progress, keep_best=True)
     print(f"== {name}: {sum(p.numel() for p in model.parameters())} torch parameters, data {data_seconds:.0f} s",
           flush=True)
     t0 = time.perf_counter()
@@ -188,7 +193,8 @@ def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
     qcfg = QuantConfig(weight_bits=WEIGHT_BITS, state_bits=STATE_BITS)
     calib = va[:CALIB]
     qcfg_train = TrainConfig(epochs=s["qat_epochs"], batch_size=s["batch_size"], lr=s["qat_lr"],
-                             logit_scale=s["logit_scale"], seed=1, threads=1, progress=progress, keep_best=True)
+                             logit_scale=s["logit_scale"], seed=2 * seed + 1, threads=1, progress=progress,
+                             keep_best=True)
     t1 = time.perf_counter()
     qres = qat_finetune(model, qcfg, tr, y_tr, calib=calib, train=qcfg_train, val=(va, y_va))
     qat_seconds = time.perf_counter() - t1
@@ -241,7 +247,9 @@ def train_one(name: str, epochs: int | None, progress: bool, out: Path) -> dict:
         "qat_train_config": {k: v for k, v in vars(qcfg_train).items() if k != "progress"},
         "spikes_out_per_sample": {k: round(v["spikes_out"] / n, 2) for k, v in totals.items() if v["spikes_out"]},
         "synops_per_sample": round(sum(v["synops"] for v in totals.values()) / n, 1),
-        "command": f"python examples/train_real.py --only {name}" + (f" --epochs {epochs}" if epochs else ""),
+        "command": f"python examples/train_real.py --only {name}" + (f" --epochs {epochs}" if epochs else "")
+                   + (f" --seed {seed}" if seed else ""),
+        "seed": seed,
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
@@ -258,6 +266,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-only", choices=sorted(set(TASKS.values())), action="append",
                     help="only write this task's validation and test sets (repeatable)")
     ap.add_argument("--out", type=Path, default=HERE, help="folder to write models/ and data/ under")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="initialisation and shuffling seed (0: the committed models'); use with --out elsewhere")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
     if args.data_only:
@@ -269,7 +279,7 @@ def main(argv=None) -> int:
         return 0
     results_path = args.out / MODELS_DIR / "results.json"
     for name in args.only or list(SETTINGS):
-        entry = train_one(name, args.epochs, args.progress, args.out)
+        entry = train_one(name, args.epochs, args.progress, args.out, args.seed)
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[name] = {**results.get(name, {}), **entry}
         save_json(results_path, results)
