@@ -36,6 +36,7 @@ from .quantize import ROUNDINGS
 from .quantize.config import RANGES
 from .quantize.reference import BYTE_COUNTERS
 from .report import activity_table, graph_info, graph_table, profile_table
+from .train.kernel_search import DIGITS_CHANNELS
 
 
 def _json(data) -> str:
@@ -166,24 +167,37 @@ def cmd_demo(args) -> None:
 def cmd_search_kernels(args) -> None:
     from .train import require_torch  # the optional extra `train` (torch): imported only when asked for
     require_torch()
-    from .train.kernel_search import search_kernels
+    from .train.kernel_search import check_template, file_data, search_kernels
     board = get_board(args.board)
     try:
         kernels = tuple(int(k) for k in args.kernels.split(","))
-        channels = tuple(tuple(int(c) for c in pair.split("x")) for pair in args.channels.split(","))
+        channels = tuple(tuple(int(c) for c in pair.split("x")) for pair in args.channels.split(",")) \
+            if args.channels else DIGITS_CHANNELS
     except ValueError:
         raise EdgesnnError(f"--kernels {args.kernels!r} / --channels {args.channels!r}: expected e.g. "
                            "'1,3,5' and '4x8,8x16'") from None
     if any(len(c) != 2 for c in channels):
         raise EdgesnnError(f"--channels {args.channels!r}: each entry is C1xC2, e.g. 8x16")
+    template = data = None
+    if args.model is not None:
+        if args.channels is not None:
+            raise EdgesnnError("--channels applies to the built-in digits space; a --model keeps its own channels")
+        if args.train is None or args.val is None:
+            raise EdgesnnError("--model needs its data sets: --train DATA and --val DATA (--test DATA optional)")
+        template = api.load_graph(args.model)
+        check_template(template)
+        data = file_data(template.input.shape, args.train, args.val, args.test)
+    elif args.train or args.val or args.test:
+        raise EdgesnnError("--train/--val/--test go with --model (the digits space brings its own data)")
     budget = args.budget_bytes if args.budget_bytes is not None else board.sram_bytes
     with get_executor(args.executor) as ex:
-        res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels,
-                             weight_bits=args.weight_bits, epochs=args.epochs, proxy_epochs=args.proxy_epochs,
-                             seed=args.seed, seeds=args.seeds, val_codings=args.val_codings, out_dir=args.output,
-                             progress=not args.quiet, executor=ex)
+        res = search_kernels(budget, board=board.id, kernel_sizes=kernels, channels=channels, template=template,
+                             data=data, weight_bits=args.weight_bits, state_bits=args.state_bits, epochs=args.epochs,
+                             proxy_epochs=args.proxy_epochs, proxy_fraction=args.proxy_fraction, lr=args.lr,
+                             batch_size=args.batch_size, seed=args.seed, seeds=args.seeds,
+                             val_codings=args.val_codings, out_dir=args.output, progress=not args.quiet, executor=ex)
     print(res.report())
-    print(f"models on the front and the best 3x3 -> {args.output}/*.json; everything -> {args.output}/search.json")
+    print(f"models on the front and the best baseline -> {args.output}/*.json; everything -> {args.output}/search.json")
 
 
 def cmd_boards(args) -> None:
@@ -519,24 +533,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out", metavar="DIR", help="where intermediate artifacts go (default: out)")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("search-kernels", help="search conv kernel sizes for the digits CNN under a board's memory",
-                       description="Train digits CNNs (two conv layers) with every combination of kernel sizes and "
-                                   "channel pairs whose weights + arena fit the budget: a short proxy training ranks "
-                                   "them, the proxy's accuracy-memory front and the 3x3 baseline train in full and "
-                                   "are evaluated in fixed point. Needs PyTorch and scikit-learn (edgesnn[train]).")
+    s = sub.add_parser("search-kernels", help="search conv kernel sizes under a board's memory (digits CNN or --model)",
+                       description="Train convolutional SNNs at every combination of kernel sizes whose blob + arena "
+                                   "(the planner's memory at the given bits) fit the budget: a short proxy training "
+                                   "ranks them, the proxy's accuracy-memory front and the baseline kernels train in "
+                                   "full and are evaluated in fixed point. Without --model: the built-in two-conv "
+                                   "digits CNN, channel pairs searched too, 3x3 the baseline. With --model: every "
+                                   "Conv2d of that model at every kernel size (its channels kept; its own kernels "
+                                   "the baseline) on --train/--val[/--test] data files (spike arrays or event "
+                                   "files). Needs PyTorch (and scikit-learn for the digits): edgesnn[train].")
     s.add_argument("--board", required=True, metavar="BOARD", help="its sram_bytes is the default budget")
-    s.add_argument("--budget-bytes", type=int, metavar="N", help="weights + arena budget (default: the board's SRAM)")
+    s.add_argument("--budget-bytes", type=int, metavar="N", help="blob + arena budget (default: the board's SRAM)")
+    s.add_argument("--model", metavar="MODEL", help="a convolutional model to vary (edgesnn JSON or NIR)")
+    s.add_argument("--train", metavar="DATA", help="with --model: training data (.npz spikes or events)")
+    s.add_argument("--val", metavar="DATA", help="with --model: validation data (ranks and calibrates)")
+    s.add_argument("--test", metavar="DATA", help="with --model: test data (reported, never used to choose)")
     s.add_argument("--epochs", type=int, default=30, metavar="E", help="full training epochs (default 30)")
-    s.add_argument("--proxy-epochs", type=int, default=4, metavar="E", help="proxy epochs on half the data (default 4)")
+    s.add_argument("--proxy-epochs", type=int, default=4, metavar="E", help="proxy epochs (default 4)")
+    s.add_argument("--proxy-fraction", type=float, default=0.5, metavar="F",
+                   help="fraction of the training set the proxy trains on, per class (default 0.5)")
+    s.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
+    s.add_argument("--batch-size", type=int, default=64, metavar="N", help="training batch size (default 64)")
     s.add_argument("--kernels", default="1,3,5", metavar="K,K", help="kernel sizes per layer (default 1,3,5)")
-    s.add_argument("--channels", default="4x8,6x12,8x16,10x20,12x24", metavar="C1xC2,...",
-                   help="channel pairs (default 4x8,6x12,8x16,10x20,12x24)")
-    s.add_argument("--weight-bits", type=int, default=8, metavar="B", help="weight bits (default 8; state 16)")
+    s.add_argument("--channels", metavar="C1xC2,...",
+                   help="digits space only: channel pairs (default "
+                   + ",".join(f"{a}x{b}" for a, b in DIGITS_CHANNELS) + ")")
+    s.add_argument("--weight-bits", type=int, default=8, metavar="B", help="weight bits (default 8)")
+    s.add_argument("--state-bits", type=int, default=16, metavar="B", help="membrane state bits (default 16)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="train each finalist N times (seeds seed..seed+N-1) and average (default 1)")
     s.add_argument("--val-codings", type=int, default=1, metavar="N",
-                   help="average validation accuracy over N rate codings of the validation digits (default 1)")
+                   help="digits space: average validation accuracy over N rate codings of the validation digits")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_executor(s, "the trainings (each proxy and each full training a task)")
     s.add_argument("-o", "--output", required=True, metavar="DIR")

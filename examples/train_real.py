@@ -265,6 +265,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, help="override the float epochs (QAT: a quarter), for a quick try")
     ap.add_argument("--data-only", choices=sorted(set(TASKS.values())), action="append",
                     help="only write this task's validation and test sets (repeatable)")
+    ap.add_argument("--with-train", action="store_true",
+                    help="with --data-only: the training set too (for `edgesnn search-kernels --train`)")
     ap.add_argument("--out", type=Path, default=HERE, help="folder to write models/ and data/ under")
     ap.add_argument("--seed", type=int, default=0,
                     help="initialisation and shuffling seed (0: the committed models'); use with --out elsewhere")
@@ -272,7 +274,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.data_only:
         for task in args.data_only:
-            d = task_data(task, ("val", "test"))
+            d = task_data(task, ("train", "val", "test") if args.with_train else ("val", "test"))
             for part, (x, y) in d.items():
                 save_dataset(args.out / "data" / f"real/{task}_{part}.npz", x, y)
                 print(f"data/real/{task}_{part}.npz: {x.shape}")

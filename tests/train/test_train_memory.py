@@ -1,5 +1,5 @@
-"""Torch-free parts of the training work: level coding of sequential digits, and the memory estimate
-the kernel search ranks candidates by (checked by hand on a small QGraph)."""
+"""Torch-free parts of the training work: level coding of sequential digits, and the memory the kernel search
+ranks candidates by (against the blob and the planner's arena on a small QGraph)."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from edgesnn.data import level_code, sequential_pixels
 from edgesnn.errors import EdgesnnError
 from edgesnn.graph import Graph, ir
 from edgesnn.quantize import QuantConfig, quantize
-from edgesnn.train.kernel_search import estimate_memory, pareto_front
+from edgesnn.train.kernel_search import model_memory, pareto_front
 
 
 def test_level_code_is_a_thermometer():
@@ -56,17 +56,23 @@ def _cnn_graph():
     return Graph({n.name: n for n in nodes}, list(zip(names, names[1:])), 1e-3)
 
 
-def test_memory_estimate_counts_weights_and_arena_by_hand():
-    q = quantize(_cnn_graph(), QuantConfig(weight_bits=4, state_bits=16))
-    m = estimate_memory(q)
-    # weights: conv 18 at 4 bits = 9 B + bias 2 x 4 B; fc 24 at 4 bits = 12 B (its zero bias is not stored)
-    assert m.weight_bytes == 9 + 8 + 12
-    # arena: input 16 B; conv acc 32 x 4; lif1 32 x (2 state + 1 spike); pool 8 B; fc acc 3 x 4; li1 3 x (2 + 4)
-    assert m.per_node["li1"] == {"weights": 0, "state": 6, "buffers": 12, "acc": 0}
-    assert m.arena_bytes == 16 + 128 + 96 + 8 + 12 + 18
-    assert m.total_bytes == m.weight_bytes + m.arena_bytes
-    wide = estimate_memory(quantize(_cnn_graph(), QuantConfig(weight_bits=12, state_bits=24)))
-    assert wide.weight_bytes == 27 + 8 + 36 and wide.per_node["lif1"]["state"] == 32 * 4
+def test_model_memory_is_the_runtime_part_of_the_blob_and_the_planned_arena():
+    """The search's memory: the blob up to its META section (what the runtime reads) and the arena the planner
+    counts; 4-bit weights take half the bytes of 8-bit ones in the blob, and the metadata does not count."""
+    from edgesnn.board import get_board
+    from edgesnn.cost import memory
+    from edgesnn.emit.blob import SEC_META, read_header, to_blob
+    q4, q8 = (quantize(_cnn_graph(), QuantConfig(weight_bits=b, state_bits=16)) for b in (4, 8))
+    model4, arena4 = model_memory(q4)
+    model8, arena8 = model_memory(q8)
+    blob4 = to_blob(q4)
+    assert model4 == read_header(blob4)["sections"][SEC_META][0] < len(blob4)
+    _, sram, _ = memory(q4, get_board("qemu-microbit"))
+    assert arena4 == arena8 == sram["arena"]
+    assert model8 - model4 == 16   # conv 18 + fc 24 weights, each array 8-aligned: 24 + 24 B at 8 bits, 16 + 16 at 4
+    renamed = _cnn_graph()
+    renamed.meta["name"] = "a much longer name than before, which only the metadata carries"
+    assert model_memory(quantize(renamed, QuantConfig(weight_bits=4, state_bits=16)))[0] == model4
 
 
 def test_pareto_front():
