@@ -30,6 +30,8 @@ with it, int16 the reference loop):
                         stochastic rounding (noise_draws: draws per update of the kind)
               neuron[.fast].cycles_per_channel * (channels - 1) * invocations   per-channel parameter fetches
               neuron.fast.cycles_per_width_select_update * neuron_updates   LIF's per-neuron loop with 8-bit loads
+              neuron.fast.cycles_per_clamped_update * neuron_updates   IF/LIF/LI's fast loop at 8 < state_bits < 16
+                        (v saturated by two compares, not one SSAT: +8 instructions a LIF update on Cortex-M4)
               neuron.cycles_per_neuron_param * neuron_updates * arrays stored per neuron   their loads
 
 A name that the coefficients lack falls back to the next more generic one (affine.int8.cycles_per_synop
@@ -112,7 +114,7 @@ for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel
            "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
            "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param", "cycles_per_noise_key",
-           "cycles_per_noise_draw", "cycles_per_width_select_update"):
+           "cycles_per_noise_draw", "cycles_per_width_select_update", "cycles_per_clamped_update"):
     PRIORS[_k] = (0.0, ZERO_SRC)
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
@@ -413,6 +415,8 @@ def layer_info(qgraph) -> dict:
             d["fast"] = _fast_neuron(qgraph, node, ql)
             if d["fast"] and node.kind == "LIF" and _pern_width_select(node, ql):
                 d["width_select"] = True
+            elif d["fast"] and node.kind != "ALIF" and 8 < qgraph.config.state_bits < 16:
+                d["clamped"] = True   # v at 16 bits saturated to state_bits by two compares, not one SSAT
         if node.stateful and ql is not None:  # per-channel parameters are fetched once per channel, per-neuron
             shape = sched.shapes[name]        # ones at every update
             d["channels"] = int(shape[0]) if len(shape) >= 2 else 1
@@ -531,6 +535,8 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
             t["neuron.cycles_per_wide_state_update"] = c.get("neuron_updates", 0.0)
         if info.get("width_select"):   # per-neuron alpha/threshold at 8 bits: a compare-and-select a load
             t["neuron.fast.cycles_per_width_select_update"] = c.get("neuron_updates", 0.0)
+        if info.get("clamped"):
+            t["neuron.fast.cycles_per_clamped_update"] = c.get("neuron_updates", 0.0)
         if info.get("noise_draws") is not None:   # stochastic rounding: the streams keyed per call, a draw each
             t["neuron.cycles_per_noise_key"] = inv
             t["neuron.cycles_per_noise_draw"] = c.get("neuron_updates", 0.0) * info["noise_draws"]

@@ -174,3 +174,18 @@ def test_per_neuron_lif_at_8_bits_prices_its_width_select():
         assert ("neuron.fast.cycles_per_width_select_update" in t) == select, (cfg, t)
         if select:
             assert t["neuron.fast.cycles_per_width_select_update"] == 64.0
+
+
+def test_fast_loops_between_8_and_16_bit_state_price_their_clamp():
+    """The digits CNN's LIF layers (per-channel parameters) take the fast loop at 8, 12 and 16-bit state; at 12
+    bits v (stored in 16) is saturated by two compares, not one SSAT (36.3 against 28.3 instructions a LIF update
+    on Cortex-M4, bench_mcu's neuron rows): only that layer carries neuron.fast.cycles_per_clamped_update."""
+    from edgesnn.cost.model import layer_info, layer_terms
+    g = Graph.load(MODELS / "digits_cnn.json")
+    x, _ = load_dataset(DATA / "digits_val_cnn.npz")
+    counts = {"neuron_updates": 64.0, "invocations": 4.0}
+    for sb, clamped in ((8, False), (12, True), (16, False), (24, False)):
+        info = layer_info(quantize(g, QuantConfig(state_bits=sb), x[:8]))["layers"]["lif1"]
+        assert info["fast"] == (sb <= 16) and not info.get("width_select"), (sb, info)
+        t = layer_terms(info, counts)
+        assert t.get("neuron.fast.cycles_per_clamped_update") == (64.0 if clamped else None), (sb, t)
