@@ -107,7 +107,7 @@ def _check(q, x, label):
 
 
 @pytest.mark.parametrize("kind", ["IF", "LIF", "LI", "ALIF"])
-@pytest.mark.parametrize("state_bits", [8, 12, 16])
+@pytest.mark.parametrize("state_bits", [8, 9, 12, 15, 16])   # 9..15: the two-SSAT saturation, every shift's ends
 @pytest.mark.parametrize("rounding", ["truncate", "nearest", "stochastic"])
 def test_fast_paths_match_the_reference_over_random_parameters(kind, state_bits, rounding):
     rng = np.random.default_rng(zlib.crc32(f"{kind} {state_bits} {rounding}".encode()))
@@ -127,7 +127,8 @@ def test_fast_paths_match_the_reference_over_random_parameters(kind, state_bits,
         if kind == "ALIF":
             wide = max(wide, int(ref.states["nrn"]["eta"].max()))
     assert kind == "LI" or spiked >= 3  # the spike paths ran
-    assert kind != "ALIF" or rounding == "stochastic" or wide >= 1 << 15  # and the fast loop's 64-bit neuron
+    # and the fast loop's 64-bit neuron (ALIF's fast path is at 8 and 16 bits; these seeds reach it at 8, 12, 16)
+    assert kind != "ALIF" or rounding == "stochastic" or state_bits in (9, 15) or wide >= 1 << 15
 
 
 @pytest.mark.parametrize("kind", ["IF", "LIF", "LI", "ALIF"])

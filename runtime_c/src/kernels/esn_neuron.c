@@ -143,6 +143,15 @@ static inline void esn_put_spike(int32_t *out, int o8, uint32_t j, int32_t s)
 #define ESN_SSAT(x, b) esn_clamp32((x), -((int32_t)1 << ((b) - 1)), ((int32_t)1 << ((b) - 1)) - 1)
 #endif
 
+/* x saturated to sb = 16 - sh bits (0 < sh < 8) with two SSATs at 16 bits: y = sat16(x) in [-2^15, 2^15), y 2^sh
+ * is below 2^23 in magnitude, sat16(y 2^sh) >> sh is y where |y| fits sb bits, else 2^(sb-1) - 1 or -2^(sb-1):
+ * the clamp to sb bits, in 4 instructions and one register instead of two compares against two bounds. */
+static inline int32_t esn_sat_sb(int32_t x, uint32_t sh)
+{
+    const int32_t y = ESN_SSAT(x, 16);
+    return esn_asr32(ESN_SSAT((int32_t)((uint32_t)y << sh), 16), sh);
+}
+
 #define ESN_ACC_LO (-((int32_t)1 << 29))
 #define ESN_ACC_HI (((int32_t)1 << 29) - 1)
 
@@ -179,7 +188,7 @@ typedef struct esn_lif_k {
     int32_t alpha;          /* [0, 2^db] */
     int32_t rb;             /* rounding term + bias 2^db */
     int32_t thr, keep, off; /* threshold - ge; a crossing v becomes v * keep + off */
-    int32_t hi;             /* 2^(sb-1) - 1 */
+    uint32_t sh;            /* 16 - sb: the saturation to sb bits at 8 < sb < 16 (esn_sat_sb) */
     int32_t ge;             /* 1 for the rule >= */
     const uint16_t *pa;     /* LI and ALIF: alpha of each neuron, a step of sa neurons (0: one value) */
     uint32_t sa;
@@ -188,7 +197,7 @@ typedef struct esn_lif_k {
 } esn_lif_k;
 
 /* n neurons: v stored at w = 8 or 16 bits, saturated to sat = 8 or 16 bits (one SSAT) or, sat = 0, to sb bits
- * (two compares); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa), -1 for ALIF's first pass with
+ * (esn_sat_sb); spiking: 1 for IF and LIF, 0 for LI (alpha read through pa), -1 for ALIF's first pass with
  * alpha per neuron (pa read one by one, v left to the second pass, which stores it); pern (LIF only): each
  * neuron's own alpha and threshold read through pb and tb, each at 8 or 16 bits (one compare-and-select a load:
  * planners pick 6-bit decays and 8-bit thresholds; a LIF with one of them once, or IF with per-neuron thresholds,
@@ -203,7 +212,8 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, void *out, uint32_t
     const int32_t *const end = acc + n;
     /* pern 1: both at 16 bits (constant steps); pern 2: each at 8 or 16 bits (a compare-and-select a load) */
     const uint32_t db = k->db, sa = k->sa, as = pern == 1 ? 2u : k->as, ts = pern == 1 ? 2u : k->ts;
-    const int32_t keep = k->keep, hi = k->hi, ge = k->ge, rb = k->rb;
+    const int32_t keep = k->keep, ge = k->ge, rb = k->rb;
+    const uint32_t sh = k->sh;
     const int32_t thr = k->thr, off = pern ? k->off + keep * (thr + ge) : k->off; /* pern: -threshold unfolded */
     const uint16_t *pa = k->pa;
     const uint8_t *pb = k->pb;
@@ -230,7 +240,7 @@ ESN_LOOP uint32_t esn_lif_loop(const int32_t *acc, void *vp, void *out, uint32_t
             tb += ts;
         }
         x = ESN_SSAT(*acc++, 30) + esn_asr32(alpha * vj + rb, db); /* + leak + bias */
-        x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_clamp32(x, -hi - 1, hi);
+        x = sat == 8u ? ESN_SSAT(x, 8) : sat == 16u ? ESN_SSAT(x, 16) : esn_sat_sb(x, sh);
         if (spiking > 0) {
             const uint32_t s = (uint32_t)(t - x) >> 31; /* x > t; |t - x| < 2^16 */
             if (s != 0u) { /* x >= threshold: x - threshold in [0, 2^15); off: v_reset, 0 or -threshold */
@@ -396,7 +406,7 @@ static void esn_lif_consts(const esn_model *m, const esn_node *nd, uint32_t ch, 
     k->db = db;
     k->rb = (m->rounding == (uint32_t)ESN_ROUND_NEAREST ? (int32_t)1 << (db - 1u) : 0) +
             esn_par_ch(nd, ESN_P_BIAS, ch) * ((int32_t)1 << db); /* in int32: esn_bias_ok */
-    k->hi = (int32_t)((((uint32_t)1) << (m->state_bits - 1u)) - 1u);
+    k->sh = 16u - m->state_bits; /* used at 8 < state_bits < 16 only */
     k->keep = sub;
     k->alpha = nd->kind == ESN_KIND_IF ? (int32_t)1 << db : esn_par_ch(nd, ESN_P_ALPHA, ch);
     k->ge = nd->spike_rule == (uint8_t)ESN_SPIKE_GE;
@@ -457,9 +467,10 @@ ESN_OWN uint32_t esn_alif_layer(const esn_model *m, const esn_node *nd, const in
     q.mode = m->rounding;
     q.rho = q.inc = 0u; /* pern: read per neuron */
     k.db = q.db;
-    k.alpha = k.thr = k.keep = k.off = k.hi = 0; /* the latter four unread (no spikes, sat = w) */
+    k.alpha = k.thr = k.keep = k.off = 0; /* the latter three unread (no spikes) */
+    k.sh = 0u;                             /* unread: sat = w */
     for (ch = 0u; ch < channels; ++ch, at += plane) {
-        /* the first pass is LI's (esn_lif_consts' fields it reads: no threshold, reset or hi, since sb = w) */
+        /* the first pass is LI's (esn_lif_consts' fields it reads: no threshold, reset or sh, since sb = w) */
         k.rb = (int32_t)q.rdb + esn_par_ch(nd, ESN_P_BIAS, ch) * ((int32_t)1 << q.db); /* in int32: esn_bias_ok */
         if (!pern) {
             k.alpha = esn_par_ch(nd, ESN_P_ALPHA, ch);
