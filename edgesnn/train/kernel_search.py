@@ -348,6 +348,26 @@ class SearchResult:
 # The search
 # ----------------------------------------------------------------------------------------------
 
+def markdown(res: dict) -> str:
+    """The markdown table of a search.json (examples/README.md carries them): every fully trained candidate by
+    memory, the front, the best and the best baseline marked; test as mean +- standard deviation over seeds."""
+    def pct(values):
+        return "-" if not values else f"{100 * np.mean(values):.2f}" + (
+            f" +- {100 * np.std(values, ddof=1):.2f}" if len(values) > 1 else "")
+    lines = ["| model | kernels | channels | model B | arena B | total B | val % (fixed) | test % (fixed) | synops / input |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for c in sorted((c for c in res["candidates"] if c["full"]), key=lambda c: (c["total_bytes"], c["name"])):
+        tags = [t for t, on in (("front", c["on_front"]), ("best", c["name"] == res["best"]),
+                                ("baseline", c["baseline"] and c["name"] != res["best_baseline"]),
+                                ("best baseline", c["name"] == res["best_baseline"] != res["best"])) if on]
+        synops = "-" if c["synops_per_sample"] is None else f"{c['synops_per_sample']:,.0f}"
+        lines.append(f"| {c['name']}{' (' + ', '.join(tags) + ')' if tags else ''} | {', '.join(map(str, c['kernels']))} "
+                     f"| {', '.join(map(str, c['channels']))} | {c['model_bytes']:,} | {c['arena_bytes']:,} "
+                     f"| {c['total_bytes']:,} | {pct(c['val_acc_fixed_seeds'])} | {pct(c['test_acc_fixed_seeds'])} "
+                     f"| {synops} |")
+    return "\n".join(lines)
+
+
 def _setup(shared: dict) -> dict:
     return shared
 

@@ -1,6 +1,7 @@
 """Torch-free parts of the training work: level coding of sequential digits, and the memory the kernel search
 ranks candidates by (against the blob and the planner's arena on a small QGraph)."""
 
+import json
 import subprocess
 import sys
 
@@ -89,3 +90,19 @@ def test_kernel_search_and_cli_import_without_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "search-kernels: error: training needs PyTorch" in r.stderr
+
+
+def test_committed_searches_render_the_readme_tables():
+    """examples/README.md carries each committed search's table as `markdown` renders its search.json (a rerun of
+    the search must paste its table), and the search's own figures agree: the front is on it, the best fits."""
+    from edgesnn.train.kernel_search import markdown
+    from tests.helpers.paths import EXAMPLES
+    readme = (EXAMPLES / "README.md").read_text()
+    for folder in ("kernel_search", "kernel_search_real"):
+        res = json.loads((EXAMPLES / "results" / folder / "search.json").read_text())
+        assert markdown(res) in readme, folder
+        by = {c["name"]: c for c in res["candidates"]}
+        assert by[res["best"]]["fits"] and by[res["best"]]["full"] and by[res["best_baseline"]]["baseline"]
+        assert set(res["front"]) == {c["name"] for c in res["candidates"] if c["on_front"]}
+        for c in res["candidates"]:
+            assert c["fits"] == (c["note"] is None and c["total_bytes"] <= res["budget_bytes"]), c["name"]
