@@ -21,8 +21,8 @@ from pathlib import Path
 from ..resources import RUNTIME_C
 
 RUNTIME_CODE_BYTES: dict[str, int] = {
-    "cortex-m0": 29_508,
-    "cortex-m0plus": 29_508,
+    "cortex-m0": 29_472,
+    "cortex-m0plus": 29_472,
     "cortex-m3": 26_526,
     "cortex-m4": 28_197,
     "cortex-m7": 28_245,

@@ -148,3 +148,28 @@ def test_model_inference_through_a_damaging_link_is_right_or_loud(boards, fw_cac
     print("fault proxy with a model:", proxy.counts, "ok", ok, "loud", loud, stats)
     assert damaged >= 20 and stats.retries > 0
     assert ok >= len(x) - 1
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("board_id", ["qemu-mps2-an386", "qemu-microbit"])
+def test_fast_neuron_saturation_between_8_and_16_bits_matches_the_host(boards, fw_cache, board_id):
+    """esn_sat_sb, the fast loops' saturation at 8 < state_bits < 16: two SSATs around a shift where the core has
+    SSAT (the AN386's Cortex-M4), two compares on ARMv6-M (the micro:bit's Cortex-M0) and on the host. Driven into
+    saturation at 9, 12 and 15 bits (large input counts, random parameters): the same as the host, which the
+    reference checks (tests/runtime/test_neuron_fast.py)."""
+    from edgesnn.cost.model import _fast_neuron
+    from edgesnn.quantize import QuantConfig
+    from tests.runtime.test_neuron_fast import _inputs, _layer_params, _model
+    rng = np.random.default_rng(2026)
+    saturated = 0
+    for sb in (9, 12, 15):
+        for kind in ("LIF", "LI"):
+            q = _model(kind, QuantConfig(8, sb), seed=sb)
+            _layer_params(q, kind, rng)
+            assert _fast_neuron(q, q.graph.nodes["nrn"], q.layers["nrn"]), (kind, sb)
+            x = _inputs(rng, n=2, steps=10, big=True)
+            res, _ = run_on_board(boards[board_id], q, x, cache_dir=fw_cache)
+            same_as_host(res, q, x)
+            v = run_c(q, x, record_states=True).states["nrn"]["v"]
+            saturated += int(np.any(np.abs(v) >= (1 << (sb - 1)) - 1))
+    assert saturated >= 3, saturated   # the saturation ran, not just the arithmetic below it

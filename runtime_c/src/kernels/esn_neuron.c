@@ -143,13 +143,18 @@ static inline void esn_put_spike(int32_t *out, int o8, uint32_t j, int32_t s)
 #define ESN_SSAT(x, b) esn_clamp32((x), -((int32_t)1 << ((b) - 1)), ((int32_t)1 << ((b) - 1)) - 1)
 #endif
 
-/* x saturated to sb = 16 - sh bits (0 < sh < 8) with two SSATs at 16 bits: y = sat16(x) in [-2^15, 2^15), y 2^sh
- * is below 2^23 in magnitude, sat16(y 2^sh) >> sh is y where |y| fits sb bits, else 2^(sb-1) - 1 or -2^(sb-1):
- * the clamp to sb bits, in 4 instructions and one register instead of two compares against two bounds. */
+/* x saturated to sb = 16 - sh bits (0 < sh < 8). With SSAT: two at 16 bits, y = sat16(x) in [-2^15, 2^15), y 2^sh
+ * below 2^23 in magnitude, sat16(y 2^sh) >> sh is y where y fits sb bits, else 2^(sb-1) - 1 or -2^(sb-1): the clamp
+ * in 4 instructions and one register, not two compares against two bounds. Without (ARMv6-M): the two compares. */
 static inline int32_t esn_sat_sb(int32_t x, uint32_t sh)
 {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
     const int32_t y = ESN_SSAT(x, 16);
     return esn_asr32(ESN_SSAT((int32_t)((uint32_t)y << sh), 16), sh);
+#else
+    const int32_t hi = (int32_t)((1u << (15u - sh)) - 1u);
+    return esn_clamp32(x, -hi - 1, hi);
+#endif
 }
 
 #define ESN_ACC_LO (-((int32_t)1 << 29))
