@@ -134,3 +134,20 @@ def test_committed_results_render_the_readme_table():
     readme = (EXAMPLES / "README.md").read_text()
     assert res["table"] in readme
     assert set(S.PARTS) <= set(res) and res["alif"]["pairs"] >= 3
+
+
+def test_spikernel_figures_are_the_committed_searchs():
+    """The part reuses results/kernel_search_real/search.json (its settings are the part's) and reports that
+    search's best model that fits and its best at the template's kernels, means and spreads over its seeds."""
+    d = S.spikernel(None)   # no model needed: nothing is trained when the committed search matches
+    r = json.loads((S.KERNEL_OUT / "search.json").read_text())
+    assert d["reused"] and d["settings"]["seeds"] == S.KERNEL_SEARCH["seeds"] >= 3
+    by = {c["name"]: c for c in r["candidates"]}
+    for key, name in (("best", r["best"]), ("baseline", r["best_baseline"])):
+        c = by[name]
+        assert d[key]["name"] == name and c["fits"] and c["full"] and d[key]["total_bytes"] <= d["budget_bytes"]
+        assert d[key]["test"]["mean"] == pytest.approx(np.mean(c["test_acc_fixed_seeds"]), abs=1e-12)
+        assert d[key]["test"]["n"] == len(c["test_acc_fixed_seeds"]) == S.KERNEL_SEARCH["seeds"]
+    assert by[r["best_baseline"]]["kernels"] == r["settings"]["baseline"]
+    assert d["fit"] == sum(c["fits"] for c in r["candidates"]) and d["candidates"] == len(r["candidates"])
+    assert "SpiKernel" in S.table({"spikernel": d})
