@@ -41,11 +41,13 @@ import numpy as np
 from tabulate import tabulate
 
 from ..artifact import save_json, stamp
-from ..data import load_digits_split, rate_code
+from ..data import load_dataset, load_digits_split, rate_code
+from ..emit.blob import SEC_META, read_header, to_blob
 from ..errors import EdgesnnError
 from ..executor import LocalExecutor, get_executor
 from ..graph import ir
 from ..graph.simulate import simulate
+from ..lower import arena_size
 from ..quantize import QuantConfig, quantize
 from ..quantize.reference import simulate_fixed
 from . import require_torch
@@ -62,8 +64,6 @@ def model_memory(qgraph) -> tuple[int, int]:
     parameter arrays: what the runtime reads; the META JSON of names and scales for tools is left out, as
     the compiled-in firmware leaves it out, and its length varies with calibration) and the arena the runtime
     allocates (time-step-major, counters on as the firmware runs)."""
-    from ..emit.blob import SEC_META, read_header, to_blob
-    from ..lower import arena_size
     head = read_header(to_blob(qgraph))
     return head["sections"].get(SEC_META, (head["total"],))[0], arena_size(qgraph)
 
@@ -232,7 +232,6 @@ def digits_data(val_codings: int = 1, seed: int = 0, val_fraction: float = 0.15)
 def file_data(input_shape, train, val, test=None) -> SearchData:
     """Data sets from files (`edgesnn.data.load_dataset`: [N, T, ...] spikes or event recordings), checked
     against the model's input shape."""
-    from ..data import load_dataset
     sets = {}
     for what, path in (("train", train), ("val", val), ("test", test)):
         if path is None:
