@@ -534,8 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("search-kernels", help="search conv kernel sizes under a board's memory (digits CNN or --model)",
-                       description="Train convolutional SNNs at every combination of kernel sizes whose blob + arena "
-                                   "(the planner's memory at the given bits) fit the budget: a short proxy training "
+                       description="Train convolutional SNNs at every combination of kernel sizes whose model + arena "
+                                   "(the planner's memory at the given bits: the tables the runtime reads and the arena "
+                                   "it allocates) fit the budget: a short proxy training "
                                    "ranks them, the proxy's accuracy-memory front and the baseline kernels train in "
                                    "full and are evaluated in fixed point. Without --model: the built-in two-conv "
                                    "digits CNN, channel pairs searched too, 3x3 the baseline. With --model: every "
@@ -543,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the baseline) on --train/--val[/--test] data files (spike arrays or event "
                                    "files). Needs PyTorch (and scikit-learn for the digits): edgesnn[train].")
     s.add_argument("--board", required=True, metavar="BOARD", help="its sram_bytes is the default budget")
-    s.add_argument("--budget-bytes", type=int, metavar="N", help="blob + arena budget (default: the board's SRAM)")
+    s.add_argument("--budget-bytes", type=int, metavar="N", help="model + arena budget in bytes (default: the board's SRAM)")
     s.add_argument("--model", metavar="MODEL", help="a convolutional model to vary (edgesnn JSON or NIR)")
     s.add_argument("--train", metavar="DATA", help="with --model: training data (.npz spikes or events)")
     s.add_argument("--val", metavar="DATA", help="with --model: validation data (ranks and calibrates)")
