@@ -275,6 +275,12 @@ class CandidateResult:
     model_file: str | None = None
     note: str | None = None                # why a candidate was not built
 
+    def size(self, model_bytes: int, arena_bytes: int, budget_bytes: int) -> None:
+        """Set its memory (estimated, or measured on the trained model) and whether that fits the budget."""
+        self.model_bytes, self.arena_bytes = model_bytes, arena_bytes
+        self.total_bytes = model_bytes + arena_bytes
+        self.fits = self.total_bytes <= budget_bytes
+
 
 @dataclass
 class SearchResult:
@@ -399,7 +405,7 @@ def _full_task(S: dict, job: tuple[int, int]) -> dict:
                                                      "steps": int(data.vals[0].shape[1]), "dataset": data.source})
     q = quantize(graph, S["qcfg"], data.vals[0][:CALIBRATION_INPUTS])
     out = {"val_fixed": float(np.mean([np.mean(simulate_fixed(q, v).pred == data.y_val) for v in data.vals])),
-           "memory": model_memory(q),
+           "memory": model_memory(q) if s == S["seed"] else None,   # the first seed's model is the one kept
            "graph": graph if s == S["seed"] else None, "test_fixed": None, "test_float": None, "synops": None}
     if data.test is not None:
         fx = simulate_fixed(q, data.test)
@@ -461,15 +467,17 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
             log(f"  {c.name}: not built: {e}")
             results.append(CandidateResult(c.name, c.kernels, c.channels, 0, 0, 0, False, note=str(e)))
             continue
-        results.append(CandidateResult(c.name, c.kernels, c.channels, blob, arena, blob + arena,
-                                       blob + arena <= budget_bytes, blob + arena, c.kernels == space.baseline))
+        r = CandidateResult(c.name, c.kernels, c.channels, 0, 0, 0, False, baseline=c.kernels == space.baseline)
+        r.size(blob, arena, budget_bytes)
+        r.estimated_bytes = r.total_bytes
+        results.append(r)
     fit_idx = [i for i, r in enumerate(results) if r.fits]
     log(f"{len(cands)} candidates, {len(fit_idx)} fit {budget_bytes:,} bytes (model at {weight_bits}-bit weights "
         f"+ arena at {state_bits}-bit state)")
     if not fit_idx:
-        raise EdgesnnError(f"no candidate fits {budget_bytes:,} bytes; the smallest needs "
-                           f"{min((r.total_bytes for r in results if r.note is None), default=0):,} (smaller kernels or fewer channels, or a "
-                           "larger budget)")
+        smallest = min((r.total_bytes for r in results if r.note is None), default=0)
+        raise EdgesnnError(f"no candidate fits {budget_bytes:,} bytes; the smallest needs {smallest:,} (smaller "
+                           "kernels or fewer channels, or a larger budget)")
 
     # 1. proxy: a few epochs on a stratified subset, float validation accuracy
     y_tr = data.y_train
@@ -477,8 +485,7 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
     sub = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y_tr == k))[:max(1, int(proxy_fraction *
                                   np.sum(y_tr == k)))] for k in np.unique(y_tr)]))
     shared = {"space": space, "cands": cands, "data": data, "sub": sub, "qcfg": qcfg, "epochs": epochs,
-              "proxy_epochs": proxy_epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-              }
+              "proxy_epochs": proxy_epochs, "lr": lr, "batch_size": batch_size, "seed": seed}
     ex = get_executor(executor, 1)
     if isinstance(ex, LocalExecutor):   # locally one run after another (forking a process that runs torch can hang)
         ex = LocalExecutor(1)
@@ -511,9 +518,7 @@ def search_kernels(budget_bytes: int, *, board: str | None = None, kernel_sizes=
                 graphs[r.name] = per_seed[0]["graph"]
                 r.train_seconds = round(sum(o["seconds"] for o in per_seed) / seeds, 1)
                 r.full = True
-                r.model_bytes, r.arena_bytes = per_seed[0]["memory"]   # measured on the trained model
-                r.total_bytes = r.model_bytes + r.arena_bytes
-                r.fits = r.total_bytes <= budget_bytes
+                r.size(*per_seed[0]["memory"], budget_bytes)   # measured on the trained model
                 r.val_acc_fixed = float(np.mean(r.val_acc_fixed_seeds))
                 r.test_acc_fixed = _mean([o["test_fixed"] for o in per_seed])
                 r.test_acc_float = _mean([o["test_float"] for o in per_seed])
