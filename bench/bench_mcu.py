@@ -4,7 +4,8 @@ reference kernel against the DSP-extension kernel, and the runtime's code size p
     .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20] [--cycles | --neurons]
 
 --neurons: instructions and estimated cycles per neuron update of each kind (LI, IF, LIF, LIF-pn, CubaLIF, ALIF with
-per-neuron time constants) at 8- and 16-bit state, against the targets LIF16 <= 30 and ALIF <= 50.
+per-neuron time constants) at 8-, 12- and 16-bit state (12: the fast loops' saturation to a width between their
+storage's, esn_sat_sb; ALIF's fast path is at 8 and 16 only), against the targets LIF16 <= 30 and ALIF <= 50.
 
 A dense layer Input(64) -> Linear(64 -> F) -> LI -> Output runs on QEMU (`-icount shift=0`: 1 ns per
 executed instruction) for fan-outs F in 16, 64, 256 and input spike rates 5%, 20%, 50%. The
@@ -279,7 +280,7 @@ def neuron_table(board, steps: int = 10) -> str:
     body = [[r["kind"], r["state_bits"], f"{r['instructions']:.1f}", f"{r['cycles']:.1f}",
              "" if r["target"] is None else f"<= {r['target']}",
              "" if r["target"] is None else ("met" if r["instructions"] <= r["target"] else "missed")]
-            for r in neuron_rows(board, steps=steps)]
+            for r in neuron_rows(board, state_bits=(8, 12, 16), steps=steps)]
     return (f"per neuron update, {board.id} ({board.core}), dense 64 -> 64, {steps} steps at 5% and 50% input rates: "
             "instructions (QEMU, traced) and estimated cycles (edgesnn.firmware.cycles), the neuron layer's whole "
             "time (dispatch and counters included)\n"
