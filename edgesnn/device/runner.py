@@ -44,6 +44,8 @@ from ..firmware import build as F
 from ..firmware.runtime import RUN_REQ_HEADER, build_runtime_firmware
 from ..graph import ir
 from ..measurement import Measurement
+from ..quantize.qgraph import input_dtype
+from ..quantize.reference import check_spike_inputs
 from . import protocol as P
 from .qemu import QemuTarget
 from .serial_link import SerialLink
@@ -69,6 +71,7 @@ class DeviceModel:
         frames survive a noisy link more often (a frame is lost when any of its bytes is). schedule, steps:
         the blob sent carries that schedule (a compiled-in model carries its own; the device says which)."""
         self.link, self.qgraph, self.board = link, qgraph, board
+        self.input_dtype = input_dtype(qgraph.config.input_bits)
         if link.hello is None:
             link.handshake()
         if not link.hello.caps & P.CAP_RUN:
@@ -115,13 +118,15 @@ class DeviceModel:
 
         Not answered: outputs larger than a payload, one step per RUN and its output paged (or a grouped
         schedule's, read per step after the run). Staged: one step's input does not fit a RUN frame."""
-        size = max(1, self.input_size)
-        staged = RUN_REQ_HEADER + self.input_size > self.max_payload
+        step_bytes = self.input_size * self.input_dtype.itemsize
+        size = max(1, step_bytes)
+        # int16 analog input is always staged: RUN's payload would leave it unaligned (esn_fw_ext_run refuses it)
+        staged = RUN_REQ_HEADER + step_bytes > self.max_payload or self.input_dtype.itemsize > 1
         if staged:
             need = size * (self.sched_steps or 1)
             if not self.link.hello.caps & P.CAP_RUN_INPUT or self.stage_bytes < need:
                 raise DeviceError(
-                    f"one step's input ({self.input_size:,} B) does not fit a payload of {self.max_payload:,} B, "
+                    f"one step's input ({step_bytes:,} B) does not fit a payload of {self.max_payload:,} B, "
                     f"and the device's input staging area holds {self.stage_bytes:,} B where {need:,} B are needed "
                     "(staging uses the firmware arena left after the model: build the firmware with a larger "
                     "arena, or send the model as a blob rather than compiled in)")
@@ -175,7 +180,8 @@ class DeviceModel:
         return np.concatenate(rows).astype(np.int64), src
 
     def run(self, inputs: np.ndarray, *, run_timeout: float | None = None) -> DeviceResult:
-        x = np.ascontiguousarray(inputs, dtype=np.uint8)
+        # spike counts as bytes; an analog model's inputs in real units, quantized as the reference does
+        x = np.ascontiguousarray(check_spike_inputs(self.qgraph, inputs), dtype=self.input_dtype)
         n, T = x.shape[:2]
         x = x.reshape(n, T, -1)
         if x.shape[2] != self.input_size:
@@ -198,7 +204,7 @@ class DeviceModel:
                 flags = base_flags | (RUN_RESET if t == 0 else 0)
                 data = x[i, t:t + m].tobytes()
                 if staged:   # a grouped schedule's buffer holds every step; esn_step's area the steps of one RUN
-                    self._stage(data, t * self.input_size if self.sched_steps else 0, run_timeout)
+                    self._stage(data, t * self.input_size * x.itemsize if self.sched_steps else 0, run_timeout)
                     data = b""
                 req = struct.pack("<BH", flags, m) + data
                 body = self.link.request(P.T_RUN, req, timeout=run_timeout)

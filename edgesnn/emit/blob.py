@@ -6,7 +6,9 @@ Layout (the C reader and the byte offsets of every field: runtime_c/include/esn/
                         section count, section table offset
     section table       16 bytes per section: type, flags, offset, size, count
     MODEL  (64 bytes)   node/edge counts, bit widths, rounding, seed, early exit, input/output sizes,
-                        schedule steps T (0: no schedule), the memory plan's arena bytes
+                        schedule steps T (0: no schedule), the memory plan's arena bytes, input bits (0: spike
+                        counts; 8 / 16: analog int8 / int16, byte 44, a reserved byte before: older runtimes
+                        refuse such a blob)
     NODES  (224 each)   schedule order: kind, reset, spike rule, shapes, geometry, edges, flags (bit 0
                         starts a schedule group, bit 1 stages the weights), (offset, count, bits, mode)
                         of each of the 11 parameter arrays, and the memory plan's offsets of its
@@ -41,13 +43,15 @@ import numpy as np
 from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
-from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS
+from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS, names
 from ..lower import (IN_CL, OUT_CL, RESET_CODES, LEdge, LNode, Lowered, MemoryPlan, align8, cl_channels, cl_perm,
                      config_record, lower, unpack_rows, weight_bytes, weight_row_len)
 from ..quantize.config import QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, storage_dtype
+from ..quantize.config import INPUT_BITS
+from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, input_scale_problem, storage_dtype
 
+ANALOG_READER_KINDS = names(lambda k: k.analog_reader)  # esn_check_analog_readers
 MAGIC = b"ESNB"
 VERSION = 5
 HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 224, 8
@@ -55,7 +59,7 @@ SEC_MODEL, SEC_NODES, SEC_EDGES, SEC_PARAMS, SEC_META = 1, 2, 3, 4, 5
 
 _HEADER = struct.Struct("<4sHHIIHHI24x")
 _SECTION = struct.Struct("<HHIII")
-_MODEL = struct.Struct("<HHHH8BIiiIIII20x")
+_MODEL = struct.Struct("<HHHH8BIiiIIIIB19x")
 _NODE = struct.Struct("<BBBBHHHBBbbBB4I4IIIHHHHHHHHIBBH" + "IIBBH" * len(PARAM_SLOTS) + "III")
 _EDGE = struct.Struct("<HHBBH")
 _CONFIG_KEYS = ("weight_bits", "state_bits", "current_bits", "adapt_bits", "threshold_bits", "decay_bits",
@@ -85,7 +89,9 @@ def blob_from_lowered(low: Lowered) -> bytes:
     meta = json.dumps({"edgesnn_version": __version__, "names": [nd.name for nd in low.nodes], "dt": q.graph.dt,
                        "graph_meta": q.graph.meta, "qgraph_meta": q.meta,
                        "layers": {k: {"scales": v.scales, "target": v.target, "into": v.into, "max_in": v.max_in}
-                                  for k, v in q.layers.items()}}, sort_keys=True).encode()
+                                  for k, v in q.layers.items()},
+                       "input_scale": None if q.input_scale is None else [float(v) for v in q.input_scale]},
+                      sort_keys=True).encode()
     n_sec = 5
     off = align8(HEADER_BYTES + n_sec * SECTION_BYTES)
     model_off = off
@@ -123,14 +129,14 @@ def blob_from_lowered(low: Lowered) -> bytes:
     cfg = config_record(q)
     _MODEL.pack_into(buf, model_off, n, m, 0, low.output_node, *(cfg[k] for k in _CONFIG_KEYS), cfg["seed"],
                      cfg["exit_threshold_q8"], cfg["exit_beta_q16"], low.input_size, low.output_size, low.steps,
-                     plan.arena_bytes)
+                     plan.arena_bytes, cfg["input_bits"])
     for k, nd in enumerate(low.nodes):
         flat = [v for ref in refs[k] for v in ref]
         _NODE.pack_into(buf, nodes_off + k * NODE_BYTES, nd.code, nd.reset, nd.spike_rule, nd.syn_delay,
                         nd.max_spikes, nd.first_edge, nd.n_edges, len(nd.in_shape), len(nd.out_shape),
                         nd.flat_start, nd.flat_end, nd.layout, nd.flags, *_pad4(nd.in_shape), *_pad4(nd.out_shape),
                         nd.in_size, nd.out_size, *nd.kernel, *nd.stride, *nd.pad, *nd.dil, nd.groups, nd.wmag,
-                        nd.out_bits, 0, *flat,
+                        nd.out_bits, nd.acc_shift, *flat,
                         *plan.buf_off[k], plan.state_off[k])
     for i, e in enumerate(low.edges):
         _EDGE.pack_into(buf, edges_off + i * EDGE_BYTES, e.src, e.dst, e.back, 0, e.orig)
@@ -213,7 +219,10 @@ def _parse(h: dict) -> QGraph:
     names = meta["names"]
     layers_meta = meta["layers"]
     rounding = {v: k for k, v in ROUNDING_CODES.items()}[cfgv["rounding"]]
-    config = QuantConfig(**{k: cfgv[k] for k in _CONFIG_KEYS[:6]}, rounding=rounding, seed=seed)
+    input_bits = vals[19]
+    config = QuantConfig(**{k: cfgv[k] for k in _CONFIG_KEYS[:6]}, rounding=rounding, seed=seed,
+                         input_bits=input_bits, input_scale="tensor" if len(meta["input_scale"] or [1]) == 1
+                         else "channel")
     edges = [_EDGE.unpack_from(data, sec[SEC_EDGES][0] + i * EDGE_BYTES) for i in range(m)]
     graph_edges = [(names[s], names[d]) for s, d, _, _, _ in sorted(edges, key=lambda e: e[4])]
     p_lo, p_size, _ = sec[SEC_PARAMS]
@@ -228,7 +237,7 @@ def _parse(h: dict) -> QGraph:
         ln = LNode(names[k], kind, in_shape, out_shape, reset=f[1], spike_rule=f[2], syn_delay=f[3], max_spikes=f[4],
                    first_edge=f[5], n_edges=f[6], flat_start=f[9], flat_end=f[10],
                    kernel=f[23:25], stride=f[25:27], pad=f[27:29], dil=f[29:31], groups=f[31], layout=f[11],
-                   wmag=f[32])
+                   wmag=f[32], acc_shift=f[34])
         refs = f[35:]
         plan.buf_off.append(list(f[-3:-1]))
         plan.state_off.append(f[-1])
@@ -271,7 +280,7 @@ def _parse(h: dict) -> QGraph:
         if qparams is not None:
             lm = layers_meta.get(names[k], {})
             layers[names[k]] = QLayer(qparams, {a: float(b) for a, b in lm.get("scales", {}).items()},
-                                      lm.get("target"), lm.get("into", "v"), int(lm.get("max_in", 1)))
+                                      lm.get("target"), lm.get("into", "v"), int(lm.get("max_in", 1)), f[34])
     graph = ir.Graph(nodes, graph_edges, meta["dt"], meta["graph_meta"])
     sched = graph.schedule()
     if list(sched.order) != names[:n] or inp != 0 or names[out_node] != graph.output.name:
@@ -279,7 +288,12 @@ def _parse(h: dict) -> QGraph:
     if {(names[s], names[d]) for s, d, b, _, _ in edges if b} != set(sched.back_edges):
         raise BlobError("the blob's recurrent edges are not its graph's back edges")
     exit_cfg = {"threshold_q8": thr, "beta_q16": beta} if cfgv["exit_enabled"] else None
-    q = QGraph(graph, config, layers, meta["qgraph_meta"], exit_cfg)
+    scale = meta["input_scale"]
+    q = QGraph(graph, config, layers, meta["qgraph_meta"], exit_cfg,
+               None if not input_bits or scale is None else np.asarray(scale, np.float64))
+    problem = input_scale_problem(q)
+    if problem:
+        raise BlobError(f"the blob's META section does not give the input's scale: {problem}")
     low = lower(q)
     for k, nd in enumerate(low.nodes):  # the buffers' widths as the blob has them (byte 77; 0 reads as 32)
         nd.out_bits = data[sec[SEC_NODES][0] + k * NODE_BYTES + 77] or 32
@@ -324,8 +338,12 @@ def _meta(data: bytes, sec: dict, n: int) -> dict:
     dt = meta.get("dt")
     dt = float(dt) if isinstance(dt, (int, float)) and not isinstance(dt, bool) and 0 < dt < float("inf") else 1e-3
     gm, qm = meta.get("graph_meta"), meta.get("qgraph_meta")
+    scale = meta.get("input_scale")
+    if not (isinstance(scale, list) and scale and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      and 0 < v < float("inf") for v in scale)):
+        scale = None
     return {"names": names, "layers": layers, "dt": dt, "graph_meta": gm if isinstance(gm, dict) else {},
-            "qgraph_meta": qm if isinstance(qm, dict) else {}}
+            "qgraph_meta": qm if isinstance(qm, dict) else {}, "input_scale": scale}
 
 
 def schedule_of(data: bytes) -> tuple[list[int], int]:
@@ -436,7 +454,7 @@ class _Rec:
     """One node record as esn_read_nodes reads it."""
     __slots__ = ("kind", "reset", "spike_rule", "syn_delay", "max_spikes", "first_edge", "n_edges", "in_rank",
                  "out_rank", "flat_start", "flat_end", "layout", "flags", "in_shape", "out_shape", "in_size",
-                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "out_bits", "refs", "pbits", "pmode",
+                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "out_bits", "acc_shift", "refs", "pbits", "pmode",
                  "param", "name", "row")
 
 
@@ -483,8 +501,8 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
     vals = _MODEL.unpack_from(data, mo)
     n, m, inp, out_node = vals[:4]
     wb, sb, cb, ab, tb, db, rounding, exit_on = vals[4:12]
-    thr, beta, in_size, out_size, steps, arena = vals[13:19]
-    if n != count[SEC_NODES] or m != count[SEC_EDGES] or any(data[mo + 44:mo + 64]):
+    thr, beta, in_size, out_size, steps, arena, input_bits = vals[13:20]
+    if n != count[SEC_NODES] or m != count[SEC_EDGES] or any(data[mo + 45:mo + 64]):
         raise _Refused("SECTION", f"the model record's counts ({n} nodes, {m} edges) do not match its sections")
     if not 2 <= n <= MAX_NODES:
         raise _Refused("LIMIT", f"{n} nodes: the runtime holds 2 to {MAX_NODES}")
@@ -519,7 +537,8 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
          r.flat_start, r.flat_end, r.layout, r.flags) = f[:13]
         r.in_shape, r.out_shape, r.in_size, r.out_size = list(f[13:17]), list(f[17:21]), f[21], f[22]
         r.kernel, r.stride, r.pad, r.dil, r.groups = f[23:25], f[25:27], f[27:29], f[29:31], f[31]
-        r.wmag, r.out_bits, reserved = f[32:35]
+        r.wmag, r.out_bits, r.acc_shift = f[32:35]
+        reserved, r.acc_shift = r.acc_shift >> 8, r.acc_shift & 0xFF  # byte 78 the shift, byte 79 reserved
         r.refs = [f[35 + 5 * i:40 + 5 * i] for i in range(len(PARAM_SLOTS))]
         r.pbits = [ref[2] for ref in r.refs]
         r.pmode = [ref[3] for ref in r.refs]
@@ -540,7 +559,7 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
                 fail("EDGE", k, f"edge {e} is not one of its incoming edges")
     model = {"n": n, "m": m, "wb": wb, "sb": sb, "cb": cb, "ab": ab, "tb": tb, "db": db, "rounding": rounding,
              "exit": exit_on, "thr": thr, "beta": beta, "inp": inp, "out": out_node, "in_size": in_size,
-             "out_size": out_size, "steps": steps}
+             "out_size": out_size, "steps": steps, "input_bits": input_bits}
     _structure(model, recs, edges, fail)
     # parameter references (esn_read_params)
     p_lo, p_size, p_count = sec[SEC_PARAMS][0], sec[SEC_PARAMS][1], count[SEC_PARAMS]
@@ -644,6 +663,8 @@ def _structure(md: dict, recs: list[_Rec], edges: list, fail) -> None:  # noqa: 
                                 f"adapt {md['ab']}, threshold {md['tb']}, decay {md['db']}")
     if md["rounding"] >= _ROUNDING_COUNT or md["exit"] > 1:
         raise _Refused("ENUM", f"rounding code {md['rounding']} or exit flag {md['exit']} out of range")
+    if md["input_bits"] not in INPUT_BITS:
+        raise _Refused("ENUM", f"input bits {md['input_bits']}: 0 (spike counts), 8 or 16 (analog)")
     if (md["thr"] < 0 or md["beta"] <= 0) if md["exit"] else (md["thr"] or md["beta"]):
         raise _Refused("RANGE", f"early exit threshold_q8 {md['thr']}, beta_q16 {md['beta']} out of range")
     if md["inp"] != 0 or md["out"] >= n:
@@ -668,6 +689,9 @@ def _structure(md: dict, recs: list[_Rec], edges: list, fail) -> None:  # noqa: 
                 and (r.in_rank != r.out_rank or r.in_shape != r.out_shape)):
             fail("SHAPE", k, f"input shape {r.in_shape[:r.in_rank]} differs from output shape "
                              f"{r.out_shape[:r.out_rank]}")
+        if r.acc_shift > 30 or (r.acc_shift and row.name not in ANALOG_READER_KINDS):
+            fail("RANGE", k, f"accumulator shift {r.acc_shift}: 0..30, nonzero only for "
+                             f"{', '.join(ANALOG_READER_KINDS)}")
         if row.weighted and _param_count(r, 0) == 0:
             fail("LIMIT", k, f"more than {MAX_ELEMS} weights")
     if first != m:
@@ -675,6 +699,13 @@ def _structure(md: dict, recs: list[_Rec], edges: list, fail) -> None:  # noqa: 
     if md["in_size"] != recs[0].out_size or md["out_size"] != recs[md["out"]].out_size:
         raise _Refused("SHAPE", f"input size {md['in_size']} / output size {md['out_size']} do not match the "
                                 "Input and Output nodes")
+    if md["input_bits"]:  # esn_check_analog_readers
+        for k in range(1, n):
+            name = recs[k].row.name
+            for e in range(recs[k].first_edge, recs[k].first_edge + recs[k].n_edges):
+                if name != "Flatten" and _owner(recs, edges, edges[e][0]) == 0 and name not in ANALOG_READER_KINDS:
+                    fail("KIND", k, f"reads the analog input (input bits {md['input_bits']}); only "
+                                    f"{', '.join(ANALOG_READER_KINDS)} layers may")
     _schedule(md, recs, edges, fail)
 
 
@@ -809,6 +840,8 @@ def _schedule(md: dict, recs, edges, fail) -> None:
         return
     if md["exit"]:
         raise _Refused("SCHEDULE", "early exit with a grouped schedule (the exit needs time-step-major)")
+    if md["input_bits"]:
+        raise _Refused("SCHEDULE", "analog input with a grouped schedule (it stages spike counts only)")
     group = [0] * len(recs)
     for j in range(1, len(recs)):
         group[j] = group[j - 1] + (recs[j].flags & _NEW_GROUP)
@@ -857,7 +890,8 @@ def _values(md: dict, recs, edges, fail) -> None:  # esn_validate_values
                 if a is not None and a.size and (int(a.min()) < lo or int(a.max()) > hi):
                     bad = int(a.min()) if int(a.min()) < lo else int(a.max())  # as lower() reports it
                     fail("RANGE", k, f"parameter {slot!r} holds {bad}, outside [{lo}, {hi}]")
-        bound[k] = (255 if row.name == "Input" else r.max_spikes if row.spiking
+        input_max = 1 << (md["input_bits"] - 1) if md["input_bits"] else 255
+        bound[k] = (input_max if row.name == "Input" else r.max_spikes if row.spiking
                     else 1 << (md["sb"] - 1) if row.neuron else 0)
     for _ in range(n + 1):
         changed = False
@@ -873,11 +907,11 @@ def _values(md: dict, recs, edges, fail) -> None:  # esn_validate_values
                 bound[k] = b
                 changed = True
         if not changed:
-            return _out_bits(recs, edges, bound, fail)
+            return _out_bits(recs, edges, bound, fail, md["input_bits"])
     raise _Refused("OVERFLOW", "a cycle without a neuron layer: its values are unbounded")
 
 
-def _out_bits(recs, edges, bound, fail) -> None:  # esn_check_out_bits
+def _out_bits(recs, edges, bound, fail, md_input_bits: int) -> None:  # esn_check_out_bits
     for k, r in enumerate(recs):
         bits = r.out_bits
         u8 = bits == 8
@@ -885,7 +919,7 @@ def _out_bits(recs, edges, bound, fail) -> None:  # esn_check_out_bits
         if r.row.name == "Flatten":
             ok = u8 == (recs[_owner(recs, edges, k)].out_bits == 8) and (ok or u8)
         elif u8:
-            ok = r.row.name == "Input" or r.row.spiking
+            ok = (r.row.name == "Input" and not md_input_bits) or r.row.spiking
             if r.row.role == "pool":
                 ok = bound[k] <= 255 and all(recs[_owner(recs, edges, edges[e][0])].out_bits == 8
                                              for e in range(r.first_edge, r.first_edge + r.n_edges))

@@ -83,6 +83,8 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
                   f".buf_off = {c_list(plan.buf_off[k])}", f".state_off = {plan.state_off[k]}u"]
         if nd.wmag:  # binary weights' magnitude (esn_node.wmag)
             fields.append(f".wmag = {nd.wmag}u")
+        if nd.acc_shift:  # an analog input's requantization (esn_node.acc_shift)
+            fields.append(f".acc_shift = {nd.acc_shift}u")
         if params:
             fields.append(".param = {" + ", ".join(params) + "}")
             fields.append(".pbits = {" + ", ".join(f"[ESN_P_{sl.upper()}] = {b}" for sl, b, _ in storage) + "}")
@@ -94,7 +96,7 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
     model += [f".{k} = {cfg[k]}" for k in ("weight_bits", "state_bits", "current_bits", "adapt_bits",
                                             "threshold_bits", "decay_bits")]
     model += [f".rounding = {_ROUNDING[cfg['rounding']]}", f".exit_enabled = {cfg['exit_enabled']}",
-              f".seed = {cfg['seed']}u", f".exit_threshold_q8 = {c_int(cfg['exit_threshold_q8'])}",
+              f".input_bits = {cfg['input_bits']}u", f".seed = {cfg['seed']}u", f".exit_threshold_q8 = {c_int(cfg['exit_threshold_q8'])}",
               f".exit_beta_q16 = {c_int(cfg['exit_beta_q16'])}", f".input_size = {low.input_size}u",
               f".output_size = {low.output_size}u", f".arena_bytes = {plan.arena_bytes}u",
               f".sched_steps = {low.steps}u", f".nodes = {name}_nodes",
@@ -122,7 +124,9 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
         "",
         '#include "esn/esn_types.h"',
         "",
-        f"#define {up}_INPUT_SIZE {low.input_size}u   {c_comment('uint8 spike counts per step')}",
+        f"#define {up}_INPUT_SIZE {low.input_size}u   "
+        + c_comment({0: "uint8 spike counts", 8: "int8 analog values", 16: "int16 analog values"}[cfg["input_bits"]]
+                    + " per step"),
         f"#define {up}_OUTPUT_SIZE {low.output_size}u  {c_comment('int64 outputs per step')}",
         f"#define {up}_SCHED_STEPS {low.steps}u {c_comment('T of the grouped schedule; 0: none (esn_step)')}",
         f"#define {up}_ARENA_BYTES {low.arena_bytes}u "

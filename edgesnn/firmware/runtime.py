@@ -65,9 +65,11 @@ def input_staging_bytes(board: Board, low) -> int:
     """Firmware arena bytes a lowered model needs for RUN_INPUT's staging area beyond its blob and runtime
     arena: one step's input (8-byte aligned) where a step's input does not fit a RUN frame on `board`
     (RUN_REQ_HEADER + input bytes > its max_payload_bytes), else 0; 0 for a grouped schedule (its own
-    [T][input] buffer, inside the runtime's arena, is the staging area)."""
-    size = low.input_size   # one byte per input value
-    if low.steps or RUN_REQ_HEADER + size <= board.firmware["max_payload_bytes"]:
+    [T][input] buffer, inside the runtime's arena, is the staging area). int16 analog input is always staged (RUN's
+    payload would leave it unaligned)."""
+    wide = low.qgraph.config.input_bits == 16
+    size = low.input_size * (2 if wide else 1)   # bytes of one step's input
+    if low.steps or (RUN_REQ_HEADER + size <= board.firmware["max_payload_bytes"] and not wide):
         return 0
     return align8(size)
 
@@ -110,8 +112,8 @@ def build_runtime_firmware(board: Board, qgraph=None, *, builtin: bool = False, 
 
     def _refuse(e: F.FirmwareTooLarge, what: str) -> F.FirmwareTooLarge:
         lever = "" if builtin else "; --builtin compiles it into flash and leaves only the runtime arena in RAM"
-        stage = (f" + input staging {staging:,} B (one step's input, {low.input_size:,} B, is larger than a "
-                 f"{board.firmware['max_payload_bytes']:,} B frame: RUN_INPUT stages it in the arena)"
+        stage = (f" + input staging {staging:,} B (one step's input, {low.input_size:,} values, is larger than a "
+                 f"{board.firmware['max_payload_bytes']:,} B frame or int16: RUN_INPUT stages it in the arena)"
                  if staging else "")
         return F.FirmwareTooLarge(f"{e}. The model: {what}, runtime arena {low.arena_bytes:,} B{stage}{lever}",
                                   regions=e.regions)

@@ -71,6 +71,11 @@ class Kind:
         return self.role == "weighted"
 
     @property
+    def analog_reader(self) -> bool:
+        """May read an analog input (esn_model.input_bits): a dense or conv layer multiplies it into its weights."""
+        return self.family in ("affine", "conv")
+
+    @property
     def synaptic(self) -> bool:
         """A weighted layer or a pool: it sums its input into a new output (event-driven)."""
         return self.role in ("weighted", "pool")

@@ -60,7 +60,7 @@ import numpy as np
 
 from ..errors import EmitError
 from ..graph import ir
-from ..graph.kinds import KINDS
+from ..graph.kinds import KINDS, names
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import BINARY_MAX, PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
 
@@ -116,6 +116,7 @@ class LNode:
     flags: int = 0  # bit 0: a schedule group starts here (ESN_NODE_NEW_GROUP); bit 1: ESN_NODE_STAGE_WEIGHTS
     layout: int = 0  # bit 0: the output is stored channel-last (ESN_LAYOUT_OUT_CL); bit 1: the input (ESN_LAYOUT_IN_CL)
     wmag: int = 0  # binary (1-bit) weights: their magnitude m, [1, BINARY_MAX] (esn_node.wmag); else 0
+    acc_shift: int = 0  # a reader of an analog input: its accumulator's right shift (esn_node.acc_shift, node byte 78)
     out_bits: int = 32  # bits per element of the output buffer (esn_node.out_bits): 8 (uint8) or 32 (int32)
 
     @property
@@ -466,6 +467,9 @@ class Lowered:
         if self.qgraph.exit is not None:
             return ("early exit is on: it needs every layer's step t before any layer's step t + 1, which only a "
                     "single group (time-step-major) gives; run it time-step-major or without the exit policy")
+        if self.qgraph.analog:
+            return ("the input is analog (input_bits > 0): a grouped schedule stages spike-count inputs only; run it "
+                    "time-step-major")
         for e in self.edges:
             if e.back and (self.owner(e.src) == 0 or len({grp[e.src], grp[e.dst], grp[self.owner(e.src)]}) > 1):
                 return (f"recurrent edge {self.nodes[e.src].name!r} -> {self.nodes[e.dst].name!r} crosses a group "
@@ -692,11 +696,11 @@ def _set_layouts(nodes: list[LNode], edges: list[LEdge], stochastic: bool) -> No
                 nd.params[slot] = nd.params[slot][perm]
 
 
-def _set_out_bits(nodes: list[LNode], edges: list[LEdge]) -> None:
+def _set_out_bits(nodes: list[LNode], edges: list[LEdge], input_bits: int = 0) -> None:
     """Each buffer's element width (esn_node.out_bits; esn_model.c esn_check_out_bits admits it): uint8 for the Input
     (bytes 0..255), a spiking neuron layer (spike counts <= max_spikes <= 255) and a pool whose forward inputs are
     all uint8 and whose window sums stay <= 255 (inputs' bounds summed, times the window: 2x2 over single spikes
-    gives 4); a Flatten takes its input's; everything else (synaptic accumulators, membranes) int32."""
+    gives 4); a Flatten takes its input's; everything else (synaptic accumulators, membranes, an analog Input) int32."""
     bound: dict[int, int] = {}
 
     def owner(k: int) -> int:
@@ -707,7 +711,9 @@ def _set_out_bits(nodes: list[LNode], edges: list[LEdge]) -> None:
     for k, nd in enumerate(nodes):
         row = KINDS[nd.kind]
         ins = edges[nd.first_edge:nd.first_edge + nd.n_edges]
-        if nd.kind == "Input" or row.spiking:
+        if nd.kind == "Input" and input_bits:
+            nd.out_bits = 32  # analog values, widened by esn_step
+        elif nd.kind == "Input" or row.spiking:
             nd.out_bits, bound[k] = 8, 255 if nd.kind == "Input" else nd.max_spikes
         elif nd.kind == "Flatten":
             nd.out_bits = nodes[owner(k)].out_bits
@@ -785,6 +791,10 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None,
         if row.required or row.optional:
             if name not in qgraph.layers:
                 raise _err(name, kind, "has no quantized parameters in the QGraph")
+            ln.acc_shift = int(qgraph.layers[name].acc_shift)
+            if not 0 <= ln.acc_shift <= 30 or (ln.acc_shift and not row.analog_reader):
+                raise _err(name, kind, f"accumulator shift {ln.acc_shift}: 0..30, and nonzero only for "
+                           f"{', '.join(names(lambda k: k.analog_reader))}")
             params = qgraph.layers[name].params
             missing, extra = row.required - set(params), set(params) - (row.required | row.optional)
             if missing or extra:
@@ -816,7 +826,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None,
                 ln.params[slot] = values.astype(np.int32)
         nodes.append(ln)
     _set_layouts(nodes, edges, cfg.rounding == "stochastic")
-    _set_out_bits(nodes, edges)
+    _set_out_bits(nodes, edges, cfg.input_bits)
     outs = [i for i, nd in enumerate(nodes) if nd.kind == "Output"]
     low = Lowered(qgraph, nodes, edges, outs[0], counters=bool(counters))
     schedule = schedule_spec(schedule)
@@ -831,7 +841,8 @@ def config_record(qgraph: QGraph) -> dict:
     return {"weight_bits": cfg.weight_bits, "state_bits": cfg.state_bits, "current_bits": cfg.current_bits,
             "adapt_bits": cfg.adapt_bits, "threshold_bits": cfg.threshold_bits, "decay_bits": cfg.decay_bits,
             "rounding": ROUNDING_CODES[cfg.rounding], "exit_enabled": int(ex is not None), "seed": cfg.seed,
-            "exit_threshold_q8": int(ex["threshold_q8"]) if ex else 0, "exit_beta_q16": int(ex["beta_q16"]) if ex else 0}
+            "exit_threshold_q8": int(ex["threshold_q8"]) if ex else 0, "exit_beta_q16": int(ex["beta_q16"]) if ex else 0,
+            "input_bits": cfg.input_bits}
 
 
 def arena_size(qgraph: QGraph, counters: bool = True) -> int:

@@ -16,6 +16,11 @@ XNOR-Net), rounded, in [1, BINARY_MAX]; a zero weight becomes +m (1 bit holds no
 
 The accumulator of one step is proven not to overflow int32 from the weights and the largest
 input count, so the device can accumulate without saturation checks and in any order.
+
+Analog input (config.input_bits 8 or 16: direct encoding, sensor readings): the input is quantized to signed integers
+x_q = round(x / s), s = max |x| / (2^(bits-1) - 1) over the calibration inputs, per tensor or per input channel
+(config.input_scale); s is folded into the weights of the layers that read it, so a value adds x_q times its weight
+row (a multiply-accumulate, where a spike adds the row once). Only Linear, Affine and Conv layers may read it.
 """
 
 from __future__ import annotations
@@ -34,16 +39,19 @@ WEIGHTED = tuple(ir.NODE_TYPES[k] for k in names(lambda k: k.weighted))  # Linea
 INPUT_MAX = 255  # inputs are spike counts 0..255 (uint8)
 
 
-def _flow(graph: ir.Graph) -> tuple[dict[str, float], dict[str, int]]:
+ANALOG_READERS = tuple(ir.NODE_TYPES[k] for k in names(lambda k: k.analog_reader))
+
+
+def _flow(graph: ir.Graph, input_max: int = INPUT_MAX) -> tuple[dict[str, float], dict[str, int]]:
     """Per node: the real factor its integer output carries (1/k^2 after an AvgPool) and the largest
-    count one output entry can hold."""
+    count one output entry can hold (input_max for the Input: 255 spikes, or an analog value's magnitude)."""
     sched = graph.schedule()
     factor, count = {}, {}
     for name in sched.order:
         node = graph.nodes[name]
         preds = [a for a in graph.predecessors(name) if (a, name) not in sched.back_edges]
         if isinstance(node, ir.Input):
-            factor[name], count[name] = 1.0, INPUT_MAX
+            factor[name], count[name] = 1.0, input_max
         elif node.spiking:
             factor[name], count[name] = 1.0, int(getattr(node, "max_spikes", 1))
         elif isinstance(node, (ir.SumPool2d, ir.Flatten)):
@@ -79,6 +87,63 @@ def _effective(node: ir.Node, gain: np.ndarray, in_factor: float, where: str):
     return w, (None if bias is None else bias * g)
 
 
+def input_readers(graph: ir.Graph) -> list[str]:
+    """The nodes that read the Input, directly or through Flatten nodes."""
+    seen, todo, readers = set(), [graph.input.name], []
+    while todo:
+        for s in graph.successors(todo.pop()):
+            if s in seen:
+                continue
+            seen.add(s)
+            (todo if isinstance(graph.nodes[s], ir.Flatten) else readers).append(s)
+    return readers
+
+
+def _check_analog_readers(graph: ir.Graph) -> None:
+    for r in input_readers(graph):
+        node = graph.nodes[r]
+        if not isinstance(node, ANALOG_READERS):
+            raise QuantizeError(f"node {r!r} ({node.kind}) reads the analog input; only a Linear, Affine, Conv1d or "
+                                "Conv2d layer may (it multiplies the input values into its weights)")
+        if len(graph.predecessors(r)) != 1:
+            raise QuantizeError(f"node {r!r} ({node.kind}) reads the analog input together with "
+                                f"{[p for p in graph.predecessors(r)]}; an analog input must be its only input")
+
+
+def choose_input_scale(graph: ir.Graph, config: QuantConfig, calib) -> np.ndarray:
+    """The real value of one analog input unit: max |x| over the calibration inputs / (2^(bits-1) - 1), one for
+    the tensor or one per input channel (axis 0 of one step's input); a channel that is always zero takes the
+    tensor's, and 1 where every input is zero."""
+    if calib is None:
+        raise QuantizeError(f"analog input (input_bits {config.input_bits}) needs calibration inputs in the same units "
+                            "to choose its scale (--calib on the command line, calib= in Python)")
+    x = np.abs(np.asarray(calib, dtype=np.float64))
+    if x.ndim < 3 or tuple(x.shape[2:]) != tuple(graph.input.shape):
+        raise QuantizeError(f"calibration inputs of shape {tuple(x.shape)}; the model takes [N, T, "
+                            f"{', '.join(map(str, graph.input.shape))}]")
+    if not np.all(np.isfinite(x)):
+        raise QuantizeError("calibration inputs hold a value that is not a finite number")
+    top = (1 << (config.input_bits - 1)) - 1
+    whole = x.max(initial=0.0)
+    peak = np.array([whole]) if config.input_scale == "tensor" else \
+        np.moveaxis(x, 2, 0).reshape(x.shape[2], -1).max(axis=1, initial=0.0)
+    # a channel the data never drive takes the tensor's scale (a coarse one of its own would set the weights' range)
+    return np.where(peak > 0, peak, whole if whole > 0 else top) / top
+
+
+def _fold_input_scale(node: ir.Node, w: np.ndarray, scale: np.ndarray, in_shape: tuple) -> np.ndarray:
+    """w (a reader of the analog input, in target units per real input) in target units per input unit."""
+    if scale.size == 1:
+        return w * float(scale[0])
+    if isinstance(node, ir.Conv2d):  # per input channel; a group's kernels read its own channels
+        g = node.groups
+        cout, cin_g = w.shape[0], w.shape[1]
+        f = scale.reshape(g, 1, cin_g, *([1] * (w.ndim - 2)))
+        return (w.reshape(g, cout // g, cin_g, *w.shape[2:]) * f).reshape(w.shape)
+    per_elem = np.broadcast_to(scale.reshape(-1, *([1] * (len(in_shape) - 1))), in_shape).reshape(-1)
+    return w * per_elem[None, :]
+
+
 def _observed(graph: ir.Graph, calib: np.ndarray | None) -> dict[str, dict[str, float]]:
     if calib is None:
         return {}
@@ -96,7 +161,13 @@ def _observed(graph: ir.Graph, calib: np.ndarray | None) -> dict[str, dict[str, 
 def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.ndarray | None = None) -> QGraph:
     """Post-training quantization of `graph` with `config`; `calib` [N, T, ...] sets state ranges."""
     sched = graph.schedule()
-    factor, count = _flow(graph)
+    analog = config.input_bits != 0
+    factor, count = _flow(graph, (1 << (config.input_bits - 1)) if analog else INPUT_MAX)
+    input_scale = None
+    if analog:
+        _check_analog_readers(graph)
+        input_scale = choose_input_scale(graph, config, calib)
+    reads_input = set(input_readers(graph)) if analog else set()
     observed = _observed(graph, calib)
     rng = np.random.default_rng(config.seed)
     binary = config.weight_bits == 1
@@ -143,6 +214,10 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
             in_gain = np.ones(node.neuron_shape)
         eff = {f: (*_effective(graph.nodes[f], in_gain, factor[graph.predecessors(f)[0]], where),
                    isinstance(graph.nodes[f], ir.Scale)) for f in feeders}
+        for f in reads_input & set(feeders):  # analog input: weights per input unit
+            w, b, is_scale = eff[f]
+            eff[f] = (_fold_input_scale(graph.nodes[f], w, input_scale, graph.input.shape),
+                      b, is_scale)
         w_abs = max((float(np.abs(w).mean()) if binary else float(np.abs(w).max())) if w.size else 0.0
                     for w, _, _ in eff.values())
         obs = observed.get(name, {})
@@ -195,20 +270,38 @@ def quantize(graph: ir.Graph, config: QuantConfig = QuantConfig(), calib: np.nda
 
         target_scale = scales["i"] if cuba else s_v
         for f, (w, b, _) in eff.items():
+            # its inputs are summed entry by entry, so one entry can carry the sum of their counts
+            max_in = sum(count[s] for s in graph.predecessors(f))
+            shift = _acc_shift(w, target_scale, wmax, binary, max_in) if f in reads_input else 0
+            unit = target_scale / (1 << shift)  # an analog reader's weights and bias, 2^shift finer
             if binary:  # sign(w) * m, m the mean |w| in target units (the least-squares magnitude)
-                m = float(np.abs(w).mean()) / target_scale if w.size else 1.0
+                m = float(np.abs(w).mean()) / unit if w.size else 1.0
                 m = int(np.clip(q(np.array([m]))[0], 1, BINARY_MAX))
                 wq = np.where(w < 0, -m, m).astype(storage_dtype(8))
             else:
-                wq = sat(q(w / target_scale), config.weight_bits).astype(storage_dtype(config.weight_bits))
+                wq = sat(q(w / unit), config.weight_bits).astype(storage_dtype(config.weight_bits))
             fp = {"weight": wq}
             if b is not None and np.any(b != 0):
-                fp["bias"] = _i32(q(b / target_scale))
-            # its inputs are summed entry by entry, so one entry can carry the sum of their counts
-            layers[f] = QLayer(fp, {"out": target_scale}, target=name, into="i" if cuba else "v",
-                               max_in=sum(count[s] for s in graph.predecessors(f)))
+                fp["bias"] = _i32(q(b / unit))
+            layers[f] = QLayer(fp, {"out": target_scale}, target=name, into="i" if cuba else "v", max_in=max_in,
+                               acc_shift=shift)
         _check_accumulator(graph, name, layers, where)
-    return QGraph(graph, config, layers, {"calibration_inputs": 0 if calib is None else int(calib.shape[0])})
+    return QGraph(graph, config, layers, {"calibration_inputs": 0 if calib is None else int(calib.shape[0])},
+                  input_scale=input_scale)
+
+
+def _acc_shift(w: np.ndarray, target_scale: float, wmax: int, binary: bool, max_in: int) -> int:
+    """The accumulator shift of a reader of the analog input: the largest (up to 30) at which its weights, 2^shift
+    times finer than its target's unit, still fit their bits and one step's sum over every input at its largest
+    magnitude still fits int32 (so the integer weights keep their precision however small one input unit is)."""
+    if not w.size:
+        return 0
+    top = (float(np.abs(w).mean()) if binary else float(np.abs(w).max())) / target_scale
+    row = float(_per_output_sum(w, False).max()) / target_scale
+    shift = 0
+    while shift < 30 and top * 2 ** (shift + 1) <= wmax and row * 2 ** (shift + 1) * max_in < 2 ** 30:
+        shift += 1
+    return shift
 
 
 def _i32(x: np.ndarray) -> np.ndarray:

@@ -6,6 +6,9 @@ value of one step of v), and a CubaLIF its current i in units of `scales['i']`. 
 `target`'s v, or i for a current-based neuron), with the target's input gain folded in, so one
 input spike adds one weight row: no multiply. Pools and Flatten move integer spike counts.
 
+A weighted layer that reads an analog input (config.input_bits) stores its weights 2^acc_shift times finer and shifts its
+accumulator back (rounding to nearest) before its target adds it.
+
 Integer parameters per kind (all arrays, shapes as in the float node):
     weighted  weight (int8/int16; weight_bits 1: +-m, one m in [1, BINARY_MAX] per layer), bias (int32, added
               every step, absent when zero)
@@ -35,16 +38,17 @@ class QLayer:
     target: str | None = None     # weighted layers: the neuron layer they add into
     into: str = "v"               # ... its membrane 'v' or its synaptic current 'i'
     max_in: int = 1               # largest input count one entry can carry (bounds the accumulator)
+    acc_shift: int = 0            # readers of an analog input: the accumulator's right shift into target units
 
     def to_dict(self) -> dict:
         return {"params": {k: encode_array(v) for k, v in self.params.items()}, "scales": self.scales,
-                "target": self.target, "into": self.into, "max_in": self.max_in}
+                "target": self.target, "into": self.into, "max_in": self.max_in, "acc_shift": self.acc_shift}
 
     @classmethod
     def from_dict(cls, d: dict, where: str) -> "QLayer":
         return cls({k: decode_array(v, f"{where} {k}") for k, v in d["params"].items()},
                    {k: float(v) for k, v in d["scales"].items()}, d.get("target"), d.get("into", "v"),
-                   int(d.get("max_in", 1)))
+                   int(d.get("max_in", 1)), int(d.get("acc_shift", 0)))
 
 
 @dataclass
@@ -55,17 +59,37 @@ class QGraph:
     meta: dict = field(default_factory=dict)
     # Early exit (DT-SNN): {"threshold_q8": int, "beta_q16": int}, see fixedpoint.entropy_q8; None = off
     exit: dict | None = None
+    # Analog input (config.input_bits 8 or 16): the real value of one input unit, [1] (per tensor) or one per input
+    # channel (axis 0 of a step's input); None for spike counts
+    input_scale: np.ndarray | None = None
+
+    @property
+    def analog(self) -> bool:
+        return self.config.input_bits != 0
+
+    def quantize_inputs(self, inputs) -> np.ndarray:
+        """Analog inputs [N, T, *input_shape] in the model's units (physical, as calibrated) as the device's integers:
+        x / scale rounded to nearest (ties away from zero, as the exported C helper), saturated to
+        +-(2^(input_bits-1) - 1), in input_dtype."""
+        x = np.asarray(inputs, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            idx = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise QuantizeError(f"analog inputs must be finite numbers; found {x[idx]} at index {idx}")
+        scale = self.input_scale.reshape(-1, *([1] * (x.ndim - 3))) if self.input_scale.size > 1 else self.input_scale
+        top = (1 << (self.config.input_bits - 1)) - 1
+        q = x / scale
+        return np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -top, top).astype(input_dtype(self.config.input_bits))
 
     def with_exit(self, threshold_q8: int | None, beta_q16: int | None = None) -> "QGraph":
         """A copy that exits an input once the output entropy drops below threshold_q8 (1/256 nat)."""
         if threshold_q8 is None:
-            return QGraph(self.graph, self.config, self.layers, self.meta, None)
+            return QGraph(self.graph, self.config, self.layers, self.meta, None, self.input_scale)
         if beta_q16 is None:
             beta_q16 = max(1, int(round(self.output_scale * 65536)))
         if not (0 <= int(threshold_q8) < 2 ** 31 and 0 < int(beta_q16) < 2 ** 31):
             raise QuantizeError(f"early-exit threshold {threshold_q8} or beta {beta_q16} out of range")
         return QGraph(self.graph, self.config, self.layers, self.meta,
-                      {"threshold_q8": int(threshold_q8), "beta_q16": int(beta_q16)})
+                      {"threshold_q8": int(threshold_q8), "beta_q16": int(beta_q16)}, self.input_scale)
 
     @property
     def output_scale(self) -> float:
@@ -79,7 +103,9 @@ class QGraph:
     def to_dict(self) -> dict:
         return stamp("qgraph", {"config": self.config.to_dict(), "meta": self.meta, "exit": self.exit,
                                 "graph": self.graph.to_dict(),
-                                "layers": {k: v.to_dict() for k, v in self.layers.items()}})
+                                "layers": {k: v.to_dict() for k, v in self.layers.items()},
+                                "input_scale": None if self.input_scale is None else
+                                [float(v) for v in self.input_scale]})
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "qgraph") -> "QGraph":
@@ -92,9 +118,13 @@ class QGraph:
         try:
             q = cls(Graph.from_dict(d["graph"], where), QuantConfig.from_dict(d["config"]),
                     {k: QLayer.from_dict(v, f"{where}: layer {k!r}") for k, v in d["layers"].items()},
-                    d.get("meta", {}), d.get("exit"))
+                    d.get("meta", {}), d.get("exit"),
+                    None if d.get("input_scale") is None else np.asarray(d["input_scale"], np.float64))
         except (KeyError, TypeError) as e:
             raise QuantizeError(f"{where}: malformed quantized graph ({e})") from None
+        problem = input_scale_problem(q)
+        if problem:
+            raise QuantizeError(f"{where}: {problem}")
         return q
 
     def save(self, path) -> None:
@@ -103,6 +133,24 @@ class QGraph:
     @classmethod
     def load(cls, path) -> "QGraph":
         return cls.from_dict(load_json(path), str(path))
+
+
+def input_dtype(input_bits: int) -> np.dtype:
+    """The element type of one input value (esn_model.input_bits): uint8 spike counts, int8 or int16 analog."""
+    return np.dtype({0: np.uint8, 8: np.int8, 16: np.int16}[input_bits])
+
+
+def input_scale_problem(q: "QGraph") -> str | None:
+    """Why q's input scale does not fit its settings and input shape (None when it does)."""
+    shape = q.graph.input.shape
+    if not q.analog:
+        return None if q.input_scale is None else "an input scale is given for spike-count input (input_bits 0)"
+    want = {"tensor": 1, "channel": int(shape[0]) if shape else 1}[q.config.input_scale]
+    if q.input_scale is None or q.input_scale.shape != (want,):
+        got = "none" if q.input_scale is None else f"{q.input_scale.size}"
+        return (f"analog input (input_bits {q.config.input_bits}, input_scale {q.config.input_scale!r}) needs "
+                f"{want} input scale value(s); found {got}")
+    return None
 
 
 def storage_dtype(bits: int) -> np.dtype:

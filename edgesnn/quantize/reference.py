@@ -57,14 +57,17 @@ FIXED_COUNTERS = COUNTERS + BYTE_COUNTERS
 
 
 def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
-    """Fixed point runs on spike counts: integers in [0, 255]."""
+    """Fixed point runs on spike counts: integers in [0, 255]; an analog model (input_bits 8 or 16) on its inputs
+    in real units, quantized with its input scale (QGraph.quantize_inputs)."""
     inputs = check_inputs(qgraph.graph, inputs)
+    if qgraph.analog:
+        return qgraph.quantize_inputs(inputs).astype(np.int64)
     if inputs.dtype.kind == "f":
         frac = inputs != np.round(inputs)
         if np.any(frac):
             idx = tuple(int(i) for i in np.argwhere(frac)[0])
             raise SimulationError(f"inputs must be spike counts (integers 0..{INPUT_MAX}); found {inputs[idx]} at "
-                                  f"index {idx}")
+                                  f"index {idx}; real values need an analog input (--input-bits 8 or 16)")
     if inputs.size and (inputs.min() < 0 or inputs.max() > INPUT_MAX):
         bad = inputs.min() if inputs.min() < 0 else inputs.max()
         raise SimulationError(f"inputs must be spike counts (integers 0..{INPUT_MAX}); found {bad}")
@@ -159,7 +162,8 @@ def weighted_forward(node: ir.Node, params: dict[str, np.ndarray], x: np.ndarray
 def _synaptic(qgraph: QGraph, node: ir.Node, x: np.ndarray) -> np.ndarray:
     if isinstance(node, ir.SumPool2d):  # AvgPool too: its 1/k^2 is folded into the next weights
         return pool_sum(x, node.kernel_size, node.stride, node.padding)
-    return weighted_forward(node, qgraph.layers[node.name].params, x)
+    layer = qgraph.layers[node.name]
+    return rshift(weighted_forward(node, layer.params, x), layer.acc_shift, "nearest")  # analog readers' shift
 
 
 def simulate_fixed(qgraph: QGraph, inputs: np.ndarray, *, record_states: bool = False,

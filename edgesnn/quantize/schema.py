@@ -11,7 +11,7 @@ Python, so a quantized graph loads exactly when the runtime would run it.
 from __future__ import annotations
 
 from ..schema import STR, SchemaError, array, int_range, num_range, obj
-from .config import RANGES, ROUNDINGS
+from .config import INPUT_BITS, INPUT_SCALES, RANGES, ROUNDINGS
 
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
 MAX_DIM = 1 << 26  # the runtime's ESN_MAX_ELEMS: no parameter array holds more
@@ -26,7 +26,8 @@ INT_ARRAY = obj({"dtype": {"enum": list(INT_DTYPES)}, "shape": array(int_range(0
 
 CONFIG = obj({**{k: int_range(lo, hi) for k, (lo, hi) in RANGES.items()},
               "threshold_bits": {"anyOf": [int_range(*RANGES["threshold_bits"]), {"type": "null"}]},
-              "rounding": {"enum": list(ROUNDINGS)}, "seed": int_range(0, 2 ** 32 - 1)},
+              "rounding": {"enum": list(ROUNDINGS)}, "seed": int_range(0, 2 ** 32 - 1),
+              "input_bits": {"enum": list(INPUT_BITS)}, "input_scale": {"enum": list(INPUT_SCALES)}},
              ["weight_bits", "state_bits", "decay_bits", "rounding"])
 
 EXIT = {"anyOf": [{"type": "null"},
@@ -38,11 +39,13 @@ LAYER = obj({"params": {"type": "object", "additionalProperties": INT_ARRAY,
                                                    "cur_mult", "rho", "b0", "beta", "eta_inc"]}},
              "scales": {"type": "object", "additionalProperties": num_range(0, exclusive_lo=True)},
              "target": {"anyOf": [STR, {"type": "null"}]}, "into": {"enum": ["v", "i"]},
-             "max_in": int_range(1, 2 ** 16)}, ["params", "scales"])
+             "max_in": int_range(1, 2 ** 16), "acc_shift": int_range(0, 30)}, ["params", "scales"])
 
 QGRAPH = obj({"artifact": {"const": "qgraph"}, "edgesnn_version": STR, "config": CONFIG,
               "meta": {"type": "object"}, "exit": EXIT, "graph": {"type": "object"},
-              "layers": {"type": "object", "additionalProperties": LAYER}},
+              "layers": {"type": "object", "additionalProperties": LAYER},
+              # analog input: the real value of one input unit, one per tensor or per input channel
+              "input_scale": {"anyOf": [{"type": "null"}, array(num_range(0, exclusive_lo=True), 1, MAX_DIM)]}},
              ["artifact", "config", "graph", "layers"])
 
 __all__ = ["CONFIG", "EXIT", "INT_ARRAY", "QGRAPH", "QGraphSchemaError"]

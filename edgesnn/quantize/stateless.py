@@ -70,4 +70,4 @@ def make_stateless(qgraph: QGraph, layer_names) -> QGraph:
     graph = Graph(nodes, list(g.edges), g.dt, dict(g.meta))
     meta = dict(qgraph.meta)
     meta["stateless"] = sorted(set(meta.get("stateless", [])) | set(names))
-    return QGraph(graph, qgraph.config, layers, meta, qgraph.exit)
+    return QGraph(graph, qgraph.config, layers, meta, qgraph.exit, qgraph.input_scale)

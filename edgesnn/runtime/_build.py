@@ -42,7 +42,8 @@ typedef enum esn_var { ESN_VAR_V, ESN_VAR_I, ESN_VAR_ETA, ESN_VAR_PENDING, ESN_V
 #define ESN_MAX_NODES ...
 typedef struct { int32_t node; int32_t edge; int64_t value; } esn_diag;
 typedef struct {
-    uint16_t n_nodes; uint16_t n_edges; uint16_t output_node; uint32_t input_size; uint32_t output_size;
+    uint16_t n_nodes; uint16_t n_edges; uint16_t output_node; uint8_t input_bits; uint32_t input_size;
+    uint32_t output_size;
     uint32_t sched_steps; ...;
 } esn_model;
 typedef struct { esn_model model; esn_diag diag; uint32_t version; ...; } esn_blob_model;
@@ -60,8 +61,8 @@ esn_status esn_model_validate(const esn_model *m, esn_diag *diag);
 esn_status esn_arena_size(const esn_model *m, uint32_t *bytes);
 esn_status esn_init(esn_ctx *ctx, const esn_model *m, void *arena, uint32_t size);
 esn_status esn_reset(esn_ctx *ctx);
-esn_status esn_step(esn_ctx *ctx, const uint8_t *x);
-esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uint32_t *steps);
+esn_status esn_step(esn_ctx *ctx, const void *x);
+esn_status esn_run(esn_ctx *ctx, const void *x, uint32_t T, int64_t *out, uint32_t *steps);
 const int64_t *esn_output(const esn_ctx *ctx);
 const esn_counters *esn_counters_of(const esn_ctx *ctx, uint32_t node, int total);
 esn_status esn_state_read(const esn_ctx *ctx, uint32_t node, esn_var var, int32_t *dst);
@@ -114,7 +115,7 @@ uint32_t esn_host_cl_channels(const esn_model *m, uint32_t node)
     return m->nodes[node].out_shape[0];
 }
 
-/* x [n][T][input_size]; out [n][T][output_size]; counters [n][T][n_nodes][8]; steps [n];
+/* x [n][T][input_size] values of esn_input_bytes() each; out [n][T][output_size]; counters [n][T][n_nodes][8]; steps [n];
  * states [n][T][state_words]: per neuron layer in node order, v then i then eta (each [out_size]).
  * Rows after an input's early exit are left as the caller set them (zeros). */
 esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32_t T, int64_t *out,
@@ -127,7 +128,7 @@ esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32
         ESN_CHECK(esn_reset(ctx));
         for (t = 0; t < T && !ctx->exited; ++t) {
             const size_t row = (size_t)i * T + t;
-            ESN_CHECK(esn_step(ctx, x + row * m->input_size));
+            ESN_CHECK(esn_step(ctx, x + row * m->input_size * esn_input_bytes(m)));
             memcpy(out + row * k, esn_output(ctx), k * sizeof(int64_t));
             memcpy(counters + row * nn * ESN_N_COUNTERS, esn_counters_of(ctx, 0, 0), nn * sizeof(esn_counters));
             if (states != NULL) {

@@ -34,6 +34,7 @@ from ..graph import ir
 from ..graph.kinds import STATE_VARS
 from ..graph.simulate import SimResult
 from ..lower import ScheduleError, ScheduleSpecError, cl_perm, lower
+from ..quantize.qgraph import input_dtype
 from ..quantize.reference import FIXED_COUNTERS, check_spike_inputs
 from ..resources import CHECKOUT, untrusted
 
@@ -194,14 +195,19 @@ class CModel:
             out_shape: tuple[int, ...] | None = None, output_spiking: bool = True,
             counted: set[str] | None = None, state_shapes: dict[str, tuple] | None = None,
             exit_on: bool | None = None, threads: int | None = None) -> SimResult:
-        """Runs x [N, T, input_size...] (uint8 spike counts) input by input; see run_c for the fields.
+        """Runs x [N, T, input_size...] (the model's input values: uint8 spike counts, or int8 / int16 analog
+        values, esn_model.input_bits) input by input; see run_c for the fields.
 
         threads: how many threads share the batch out, each running consecutive inputs on its own
         context and arena (default_threads: one per core, at least MIN_PER_THREAD inputs each). The
         speed only changes: every input's outputs, counters (but cycles), states and steps are those of
         threads=1."""
         ffi, lib, m = self.ffi, self.lib, self.model
-        x = np.ascontiguousarray(inputs, dtype=np.uint8)
+        x = np.ascontiguousarray(inputs, dtype=input_dtype(m.input_bits))
+        if x is not inputs and not np.array_equal(x, inputs):   # a cast must not change a value
+            what = f"int{m.input_bits} values" if m.input_bits else "spike counts (integers 0..255)"
+            raise SimulationError(f"inputs must be the model's {what}; these do not fit (real values need an analog "
+                                  "input: --input-bits 8 or 16)")
         n, steps = x.shape[:2]
         if math.prod(x.shape[2:]) != m.input_size:
             raise SimulationError(f"inputs of shape {x.shape} do not match the model's input size {m.input_size}")
@@ -304,7 +310,8 @@ class CModel:
 
 def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_bytes: int | None = None,
           schedule="time", stage=None, threads: int | None = None) -> SimResult:
-    """Runs a QGraph in the C runtime on spike-count inputs [N, T, *input_shape], input by input.
+    """Runs a QGraph in the C runtime on inputs [N, T, *input_shape] (spike counts, or an analog model's values in
+    real units, quantized as the reference does: check_spike_inputs), input by input.
 
     Returns the SimResult `simulate_fixed` returns for the same arguments: outputs [N, T, *out]
     (int64), counts per synaptic and neuron node (the fixed-point counters, plus `cycles` from the
@@ -337,6 +344,6 @@ def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_byte
     model = CModel(blob_from_lowered(low), arena_bytes)
     counted = {k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES) or graph.nodes[k].stateful}
     shapes = {k: sched.shapes[k] for k in sched.order}
-    return model.run(x.astype(np.uint8), record_states=record_states, names=list(sched.order),
+    return model.run(x.astype(input_dtype(qgraph.config.input_bits)), record_states=record_states, names=list(sched.order),
                      out_shape=graph.output.shape, output_spiking=graph.output_spiking, counted=counted,
                      state_shapes=shapes, exit_on=qgraph.exit is not None, threads=threads)

@@ -30,15 +30,18 @@ ENGINES = ("float", "fixed-python", "fixed-c")
 
 
 def quantize_with(graph: Graph, *, weight_bits: int | None = None, state_bits: int | None = None,
-                  rounding: str | None = None, calib=None, exit_confidence: float | None = None,
-                  exit_temperature: float | None = None, exit_nats: float | None = None) -> QGraph:
-    """quantize() with the settings a user gave (the rest at QuantConfig's defaults).
+                  rounding: str | None = None, input_bits: int | None = None, input_scale: str | None = None,
+                  calib=None, exit_confidence: float | None = None, exit_temperature: float | None = None,
+                  exit_nats: float | None = None) -> QGraph:
+    """quantize() with the settings a user gave (the rest at QuantConfig's defaults). input_bits 8 or 16: the input
+    is analog (real values, calib in the same units sets its scale; input_scale 'tensor' or 'channel').
 
     exit_confidence P: early exit once the output's confidence 1 - H / ln K reaches P, H the entropy of
     softmax(mean output per step / exit_temperature) (default EXIT_TEMPERATURE = 0.125), computed by the
     runtime in Q8 (quantize.fixedpoint: confidence_to_q8). exit_nats: the older form, an entropy threshold
     in nats with the temperature 1."""
-    given = {"weight_bits": weight_bits, "state_bits": state_bits, "rounding": rounding}
+    given = {"weight_bits": weight_bits, "state_bits": state_bits, "rounding": rounding, "input_bits": input_bits,
+             "input_scale": input_scale}
     q = quantize(graph, QuantConfig(**{k: v for k, v in given.items() if v is not None}), calib)
     if exit_nats is not None and exit_confidence is not None:
         raise QuantizeError("give the exit as exit_confidence (--exit-confidence) or exit_nats, not both")

@@ -150,7 +150,7 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     esn_model *m = &bm->model;
     const uint32_t nodes = esn_rd16(r);
     const uint32_t edges = esn_rd16(r + 2);
-    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 44, 20u)) {
+    if (nodes != sec[ESN_SEC_NODES].count || edges != sec[ESN_SEC_EDGES].count || !esn_all_zero(r + 45, 19u)) {
         return ESN_FAIL(ESN_ERR_SECTION, -1, nodes);
     }
     if (nodes < 2u || nodes > ESN_MAX_NODES) {
@@ -178,6 +178,7 @@ static esn_status esn_read_model(esn_blob_model *bm, const uint8_t *b, const esn
     m->output_size = esn_rd32(r + 32);
     m->sched_steps = esn_rd32(r + 36);
     m->arena_bytes = esn_rd32(r + 40);
+    m->input_bits = r[44];
     if (m->arena_bytes == 0u) { /* edgesnn plans every blob's arena (esn_model.arena_bytes) */
         return ESN_FAIL(ESN_ERR_PLAN, -1, 0);
     }
@@ -245,10 +246,11 @@ static esn_status esn_read_nodes(esn_blob_model *bm, const uint8_t *b, const esn
         }
         nd->groups = esn_rd32(r + 72);
         nd->out_bits = r[77]; /* checked by esn__validate_params */
-        if (r[76] > 127u || esn_rd16(r + 78) != 0u) { /* binary weights' magnitude (esn_node.wmag), else 0 */
+        if (r[76] > 127u || r[79] != 0u) { /* binary weights' magnitude (esn_node.wmag), else 0; a reserved byte */
             return ESN_FAIL(ESN_ERR_ENUM, k, esn_rd32(r + 76));
         }
         nd->wmag = r[76];
+        nd->acc_shift = r[78]; /* checked by esn__validate_structure */
         nd->buf_off[0] = esn_rd32(r + 212); /* the memory plan, checked by esn__check_plan */
         nd->buf_off[1] = esn_rd32(r + 216);
         nd->state_off = esn_rd32(r + 220);

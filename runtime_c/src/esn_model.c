@@ -370,6 +370,28 @@ uint32_t esn__group_of(const esn_model *m, uint32_t k)
     return g;
 }
 
+/* Analog input (esn_model.input_bits 8 or 16) is multiplied into the weights of the layers that read it, so only
+ * Linear, Affine and Conv layers may read the Input (a pool, Scale or neuron layer would take signed real values
+ * as spike counts). */
+static esn_status esn_check_analog_readers(const esn_model *m, esn_diag *diag)
+{
+    uint32_t k;
+    uint32_t e;
+    if (m->input_bits == 0u) {
+        return ESN_OK;
+    }
+    for (k = 1u; k < m->n_nodes; ++k) { /* readers of the Input, or of a Flatten of it */
+        const uint32_t kind = m->nodes[k].kind;
+        for (e = m->nodes[k].first_edge; e < (uint32_t)m->nodes[k].first_edge + m->nodes[k].n_edges; ++e) {
+            if (kind != ESN_KIND_FLATTEN && esn__owner(m, m->edges[e].src) == 0u && kind != ESN_KIND_LINEAR &&
+                kind != ESN_KIND_AFFINE && kind != ESN_KIND_CONV1D && kind != ESN_KIND_CONV2D) {
+                return esn__fail(diag, ESN_ERR_KIND, (int32_t)k, (int32_t)e, kind);
+            }
+        }
+    }
+    return ESN_OK;
+}
+
 /* Group flags without a schedule are meaningless; with one, early exit needs every layer's step t
  * before any layer's step t + 1 (one group, which is esn_step's schedule), and a recurrent edge
  * reads last step's value of a node that must then run in the same group as its reader. */
@@ -385,7 +407,7 @@ static esn_status esn_check_schedule(const esn_model *m, esn_diag *diag)
         }
         return ESN_OK;
     }
-    if (m->exit_enabled) {
+    if (m->exit_enabled || m->input_bits != 0u) { /* the grouped schedule stages spike-count input only */
         return ESN_FAIL(ESN_ERR_SCHEDULE, -1, m->sched_steps);
     }
     for (k = 1u; k < m->n_nodes; ++k) {
@@ -423,6 +445,9 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
     if (m->rounding >= ESN_ROUNDING_COUNT || m->exit_enabled > 1u) {
         return ESN_FAIL(ESN_ERR_ENUM, -1, m->rounding);
     }
+    if (m->input_bits != 0u && m->input_bits != 8u && m->input_bits != 16u) {
+        return ESN_FAIL(ESN_ERR_ENUM, -1, m->input_bits);
+    }
     if (m->exit_enabled ? (m->exit_threshold_q8 < 0 || m->exit_beta_q16 <= 0)
                         : (m->exit_threshold_q8 != 0 || m->exit_beta_q16 != 0)) {
         return ESN_FAIL(ESN_ERR_RANGE, -1, m->exit_beta_q16);
@@ -446,6 +471,10 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
         first += nd->n_edges;
         ESN_CHECK(esn_check_geometry(m, k, diag));
         ESN_CHECK(esn_check_flatten(nd, k, diag));
+        if (nd->acc_shift > 30u || (nd->acc_shift != 0u && kind != ESN_KIND_LINEAR && kind != ESN_KIND_AFFINE &&
+                                    kind != ESN_KIND_CONV1D && kind != ESN_KIND_CONV2D)) {
+            return ESN_FAIL(ESN_ERR_RANGE, k, nd->acc_shift);
+        }
         if ((kind == ESN_KIND_LINEAR || kind == ESN_KIND_AFFINE) && (nd->in_rank != 1u || nd->out_rank != 1u)) {
             return ESN_FAIL(ESN_ERR_SHAPE, k, nd->in_rank);
         }
@@ -460,6 +489,7 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
     if (first != m->n_edges) {
         return ESN_FAIL(ESN_ERR_EDGE, -1, first);
     }
+    ESN_CHECK(esn_check_analog_readers(m, diag));
     if (m->input_size != m->nodes[0].out_size || m->output_size != m->nodes[m->output_node].out_size) {
         return ESN_FAIL(ESN_ERR_SHAPE, -1, m->input_size);
     }
@@ -664,7 +694,7 @@ static esn_status esn_check_neuron_params(const esn_model *m, uint32_t k, esn_di
     return ESN_OK;
 }
 
-/* Each buffer's element width (esn_node.out_bits): 0 or 32 for any node; 8 for the Input (bytes), a spiking neuron
+/* Each buffer's element width (esn_node.out_bits): 0 or 32 for any node; 8 for the Input of spike counts, a spiking neuron
  * layer (spike counts <= max_spikes <= 255) and a pool whose inputs are all uint8 (so >= 0) and whose window sums
  * the bound analysis keeps <= 255; a Flatten's must be its input's (0 reads as 32). */
 static esn_status esn_check_out_bits(const esn_model *m, const uint32_t *bound, esn_diag *diag)
@@ -677,7 +707,7 @@ static esn_status esn_check_out_bits(const esn_model *m, const uint32_t *bound, 
             ok = esn_out_u8(nd) == esn_out_u8(&m->nodes[esn__owner(m, k)]) && (ok || esn_out_u8(nd));
         } else if (nd->out_bits == 8u) {
             uint32_t e;
-            ok = nd->kind == ESN_KIND_INPUT || esn__is_spiking(nd->kind);
+            ok = (nd->kind == ESN_KIND_INPUT && m->input_bits == 0u) || esn__is_spiking(nd->kind);
             if (nd->kind == ESN_KIND_SUMPOOL2D || nd->kind == ESN_KIND_AVGPOOL2D) {
                 ok = bound[k] <= 255u;
                 for (e = nd->first_edge; e < (uint32_t)nd->first_edge + nd->n_edges; ++e) {
@@ -732,8 +762,8 @@ static esn_status esn_validate_values(const esn_model *m, esn_diag *diag)
         }
         /* constant bounds: inputs are 0..255, spiking layers emit at most max_spikes, readouts
          * hold a saturated membrane */
-        if (nd->kind == ESN_KIND_INPUT) {
-            bound[k] = 255u;
+        if (nd->kind == ESN_KIND_INPUT) { /* spike counts 0..255; analog |x| <= 2^(bits-1) */
+            bound[k] = m->input_bits != 0u ? 1u << (m->input_bits - 1u) : 255u;
         } else if (esn__is_spiking(nd->kind)) {
             bound[k] = nd->max_spikes;
         } else if (esn__is_neuron(nd->kind)) {

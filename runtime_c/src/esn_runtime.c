@@ -262,6 +262,19 @@ static void esn_neuron_traffic(const esn_node *nd, uint32_t n_state, esn_counter
     c->arena_bytes_written = 4u * n * (n_state + 1u);
 }
 
+/* esn_node.acc_shift: the accumulators back in their target's units, rounded to nearest. */
+static void esn_acc_shift(const esn_node *nd, int32_t *out)
+{
+    const uint32_t s = nd->acc_shift;
+    uint32_t j;
+    if (s == 0u) {
+        return;
+    }
+    for (j = 0u; j < nd->out_size; ++j) {
+        out[j] = (int32_t)esn_asr64((int64_t)out[j] + (INT64_C(1) << (s - 1u)), s);
+    }
+}
+
 /* Memory traffic of one node's step from its synops (definitions in esn_runtime.h); n_state = S. */
 static void esn_traffic(const esn_node *nd, uint32_t n_state, esn_counters *c)
 {
@@ -284,10 +297,12 @@ void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in,
     case ESN_KIND_LINEAR:
     case ESN_KIND_AFFINE:
         esn_linear(nd, in, in8, nd->n_edges, (int32_t *)out, c);
+        esn_acc_shift(nd, (int32_t *)out);
         break;
     case ESN_KIND_CONV1D:
     case ESN_KIND_CONV2D:
         esn_conv(nd, in, in8, nd->n_edges, (int32_t *)out, c);
+        esn_acc_shift(nd, (int32_t *)out);
         break;
     case ESN_KIND_SCALE:
         esn_scale(nd, in, in8, nd->n_edges, (int32_t *)out, c);
@@ -331,7 +346,7 @@ void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in,
     }
 }
 
-static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t par)
+static void esn_run_node(esn_ctx *ctx, uint32_t k, const void *x, uint32_t par)
 {
     const esn_model *m = ctx->model;
     const esn_node *nd = &m->nodes[k];
@@ -347,13 +362,21 @@ static void esn_run_node(esn_ctx *ctx, uint32_t k, const uint8_t *x, uint32_t pa
         in8[e] = (uint8_t)esn_out_u8(&m->nodes[ed->src]);
     }
     switch ((esn_kind)nd->kind) {
-    case ESN_KIND_INPUT:
+    case ESN_KIND_INPUT: /* spike counts as bytes (or widened); analog values widened to int32 */
         if (esn_out_u8(nd)) {
             memcpy(out, x, nd->out_size);
-            break;
-        }
-        for (j = 0u; j < nd->out_size; ++j) {
-            out[j] = x[j];
+        } else if (m->input_bits == 16u) {
+            for (j = 0u; j < nd->out_size; ++j) {
+                out[j] = ((const int16_t *)x)[j];
+            }
+        } else if (m->input_bits == 8u) {
+            for (j = 0u; j < nd->out_size; ++j) {
+                out[j] = ((const int8_t *)x)[j];
+            }
+        } else {
+            for (j = 0u; j < nd->out_size; ++j) {
+                out[j] = ((const uint8_t *)x)[j];
+            }
         }
         break;
     case ESN_KIND_OUTPUT:
@@ -385,7 +408,7 @@ void esn__counters_add(esn_counters *t, const esn_counters *s)
     t->cycles += s->cycles;
 }
 
-esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
+esn_status esn_step(esn_ctx *ctx, const void *x)
 {
     const esn_model *m;
     uint32_t k;
@@ -428,7 +451,7 @@ esn_status esn_step(esn_ctx *ctx, const uint8_t *x)
     return ESN_OK;
 }
 
-esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uint32_t *steps)
+esn_status esn_run(esn_ctx *ctx, const void *x, uint32_t T, int64_t *out, uint32_t *steps)
 {
     uint32_t t;
     uint32_t ran = 0u;
@@ -442,7 +465,7 @@ esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uin
     for (t = 0u; t < T; ++t) {
         const uint32_t k = ctx->model->output_size;
         if (!ctx->exited) {
-            ESN_CHECK(esn_step(ctx, x + (size_t)t * ctx->model->input_size));
+            ESN_CHECK(esn_step(ctx, (const uint8_t *)x + (size_t)t * ctx->model->input_size * esn_input_bytes(ctx->model)));
             ran = t + 1u;
             if (out != NULL) {
                 memcpy(out + (size_t)t * k, ctx->out, (size_t)k * sizeof(int64_t));

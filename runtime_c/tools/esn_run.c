@@ -8,7 +8,8 @@
  *   esn_run --arena BLOB...                 load each blob, print its status, esn_arena_size() and
  *                                           esn_arena_size_sched() (0 where refused): one line each
  *
- * INPUTS.bin: "ESNI", u32 N, u32 T, u32 input_size, then N*T*input_size uint8 spike counts.
+ * INPUTS.bin: "ESNI", u32 N, u32 T, u32 input_size, then N*T*input_size values as the model's input_bits says
+ *             (uint8 spike counts, int8 or little-endian int16 analog values).
  * OUT.bin:    "ESNO", u32 N, u32 T, u32 output_size, u32 nodes, then per input: u32 steps, u32 0, and
  *             per step int64 outputs [output_size] and uint64 counters [nodes][8] (esn_counters
  *             order; zeros from a runtime built with ESN_ENABLE_COUNTERS 0); steps after an early exit are zero.
@@ -71,7 +72,7 @@ static int run_batch(const esn_model *m, void *arena, uint32_t arena_size, const
     n = rd32(in + 4);
     t_steps = rd32(in + 8);
     size = rd32(in + 12);
-    if (size != m->input_size || (size_t)n * t_steps * size + 16u != n_in) {
+    if (size != m->input_size || (size_t)n * t_steps * size * esn_input_bytes(m) + 16u != n_in) {
         fprintf(stderr, "esn_run: inputs do not match the model's input size %u\n", (unsigned)m->input_size);
         free(in);
         return 1;
@@ -102,7 +103,7 @@ static int run_batch(const esn_model *m, void *arena, uint32_t arena_size, const
         for (t = 0; t < t_steps; ++t) {
             uint32_t k;
             if (!ctx.exited) {
-                st = esn_step(&ctx, in + 16 + ((size_t)i * t_steps + t) * size);
+                st = esn_step(&ctx, in + 16 + ((size_t)i * t_steps + t) * size * esn_input_bytes(m));
                 if (st != ESN_OK) {
                     fprintf(stderr, "esn_run: esn_step: %s\n", esn_status_str(st));
                     fclose(out);
@@ -158,10 +159,10 @@ static int check_blobs(int argc, char **argv)
                 continue;
             }
             arena = malloc(need + 8u);
-            x = (uint8_t *)malloc(bm.model.input_size + 1u);
+            x = (uint8_t *)malloc(bm.model.input_size * esn_input_bytes(&bm.model) + 1u);
             if (arena != NULL && x != NULL && esn_init(&ctx, &bm.model, arena, need) == ESN_OK) {
                 for (t = 0; t < 3u && !ctx.exited; ++t) {
-                    for (j = 0; j < bm.model.input_size; ++j) {
+                    for (j = 0; j < bm.model.input_size * esn_input_bytes(&bm.model); ++j) {
                         x[j] = (uint8_t)(t == 0u ? 1u : (j * 2654435761u + t) >> 24);
                     }
                     (void)esn_step(&ctx, x);

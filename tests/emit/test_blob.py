@@ -187,7 +187,12 @@ def test_hostile_byte_flips_with_a_valid_crc_never_crash(braille_q):
     ("section type", lambda s: HEADER_BYTES, "<H", 9, "ESN_ERR_SECTION"),
     ("section offset", lambda s: HEADER_BYTES + 4, "<I", 2 ** 31, "ESN_ERR_SECTION"),
     ("header reserved", lambda s: 30, "<B", 1, "ESN_ERR_HEADER"),
-    ("node reserved", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 78, "<H", 1, "ESN_ERR_ENUM"),
+    ("node reserved", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 79, "<B", 1, "ESN_ERR_ENUM"),
+    ("accumulator shift of a neuron layer", lambda s: s[SEC_NODES][0] + 2 * NODE_BYTES + 78, "<B", 3, "ESN_ERR_RANGE"),
+    ("accumulator shift 31", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 78, "<B", 31, "ESN_ERR_RANGE"),
+    ("input bits", lambda s: s[SEC_MODEL][0] + 44, "<B", 7, "ESN_ERR_ENUM"),
+    ("analog input bits over a byte Input buffer", lambda s: s[SEC_MODEL][0] + 44, "<B", 8, "ESN_ERR_ENUM"),
+    ("model reserved", lambda s: s[SEC_MODEL][0] + 45, "<B", 1, "ESN_ERR_SECTION"),
     ("binary magnitude", lambda s: s[SEC_NODES][0] + 1 * NODE_BYTES + 76, "<B", 128, "ESN_ERR_ENUM"),
 ])
 def test_hostile_fields_get_their_error_code(braille_q, what, offset_of, fmt, value, status):

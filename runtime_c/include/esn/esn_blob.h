@@ -18,7 +18,7 @@
  *     16 u32 seed  20 i32 exit threshold (1/256 nat)  24 i32 exit beta (Q16)
  *     28 u32 input size  32 u32 output size  36 u32 schedule steps T (0: no schedule)
  *     40 u32 arena bytes of the memory plan (esn_model.arena_bytes; never 0 in a blob)
- *     44 20 reserved bytes (0)
+ *     44 u8 input_bits (esn_model.input_bits: 0 spike counts, 8 / 16 analog), 45 19 reserved bytes (0)
  *   NODES  (count nodes, 224 bytes each, schedule order)
  *     0  u8 kind  1 u8 reset  2 u8 spike rule  3 u8 syn_delay  4 u16 max_spikes
  *     6  u16 first edge  8 u16 edges  10 u8 in rank  11 u8 out rank  12 i8 flatten start

@@ -5,7 +5,7 @@
  *     esn_ctx ctx;
  *     ESN_CHECK(esn_model_validate(&model, NULL));      // esn_blob_load() does this for blobs
  *     ESN_CHECK(esn_init(&ctx, &model, arena, sizeof arena));
- *     ESN_CHECK(esn_run(&ctx, x, T, out, &steps));     // x [T][input_size] spike counts
+ *     ESN_CHECK(esn_run(&ctx, x, T, out, &steps));     // x [T][input_size] inputs (esn_step)
  *
  * That is the time-step-major schedule; the grouped schedules (layer-major, fused layers) of a
  * model that carries one are below (esn_sched_*).
@@ -149,20 +149,21 @@ esn_status esn_reset(esn_ctx *ctx);
 /**
  * Runs one time step.
  * @param[in,out] ctx  an initialised context that has not exited.
- * @param[in]     x    [input_size] spike counts of this step, 0..255.
+ * @param[in]     x    [input_size] values of this step, as esn_model.input_bits says: uint8 spike counts
+ *                     (0), int8 (8) or int16 (16, 2-byte aligned) analog values.
  * @return ESN_OK; ESN_ERR_STATE after an early exit (esn_reset first).
  */
-esn_status esn_step(esn_ctx *ctx, const uint8_t *x);
+esn_status esn_step(esn_ctx *ctx, const void *x);
 
 /**
  * Resets, then runs one whole input, stopping after the step at which early exit fires.
  * @param[in,out] ctx    an initialised context.
- * @param[in]     x      [T][input_size] spike counts.
+ * @param[in]     x      [T][input_size] input values (esn_step).
  * @param[in]     T      steps, >= 1.
  * @param[out]    out    [T][output_size] outputs per step, rows after an exit zero (may be NULL).
  * @param[out]    steps  steps run, [1, T] (may be NULL).
  */
-esn_status esn_run(esn_ctx *ctx, const uint8_t *x, uint32_t T, int64_t *out, uint32_t *steps);
+esn_status esn_run(esn_ctx *ctx, const void *x, uint32_t T, int64_t *out, uint32_t *steps);
 
 /** The last step's output, [output_size]. */
 const int64_t *esn_output(const esn_ctx *ctx);

@@ -186,6 +186,10 @@ typedef struct esn_node {
     /** Binary (1-bit) weights: their one magnitude for the layer, in the target's units, [1, 127] (so that an
      * event of one spike adds a signed byte, esn_kernels.h); 0 for every other node. */
     uint8_t wmag;
+    /** Linear/Affine/Conv reading an analog input: its accumulator (bias included) is shifted right by this many bits,
+     * rounding to nearest (floor((acc + 2^(s-1)) / 2^s)), into its target's units: the weights of a multiply-accumulate
+     * then keep their precision (requantization, as CMSIS-NN's output shift). [0, 30]; 0 for every other node. */
+    uint8_t acc_shift;
     /** The memory plan (esn_model.arena_bytes != 0): arena offsets of the node's output buffer at even and
      * odd steps (different only when a recurrent edge reads it; a Flatten's are its input's, the Output's 0)
      * and of its state block (0 without one). esn_runtime.h says what lives where and when. */
@@ -243,6 +247,10 @@ typedef struct esn_model {
     uint8_t decay_bits;       /**< [2, 16], fraction bits of alpha, alpha_syn, rho */
     uint8_t rounding;         /**< esn_rounding */
     uint8_t exit_enabled;     /**< 1: early exit (DT-SNN) on */
+    /** What one input value is: 0, a spike count (uint8, 0..255); 8 or 16, an analog value (int8 / int16, the
+     * quantized sensor reading: real = value x the model's input scale), which only Linear/Affine/Conv layers may
+     * read (a multiply-accumulate per value) and which the Input keeps as int32 (esn_input_bytes()). */
+    uint8_t input_bits;
     uint32_t seed;            /**< stochastic rounding seed */
     int32_t exit_threshold_q8; /**< [0, 2^31): exit once the entropy (1/256 nat) is below this */
     int32_t exit_beta_q16;     /**< (0, 2^31): output unit in Q16 */
@@ -256,6 +264,12 @@ typedef struct esn_model {
     const esn_node *nodes;    /**< [n_nodes], schedule order */
     const esn_edge *edges;    /**< [n_edges], grouped by destination in node order */
 } esn_model;
+
+/** Bytes one input value takes in the caller's buffer (esn_step, esn_run): 2 for int16 analog input, else 1. */
+static inline uint32_t esn_input_bytes(const esn_model *m)
+{
+    return m->input_bits == 16u ? 2u : 1u;
+}
 
 /** Activity of one node over one step (or accumulated). Definitions: esn_runtime.h. */
 typedef struct esn_counters {

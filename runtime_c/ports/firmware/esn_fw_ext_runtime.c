@@ -25,7 +25,8 @@
  *               [T][input_size] input buffer (offset = step x input_size + byte).
  *   RUN         req  u8 flags (bit 0: reset first = a new input; bit 1: no outputs in the answer;
  *                    bit 2: staged: the n steps' inputs were written by RUN_INPUT, none follow),
- *                    u16 n, n x input_size u8 (none with bit 2)
+ *                    u16 n, n x input_size values (u8 spike counts or i8; none with bit 2; int16
+ *                    analog input is always staged, so that esn_step reads it aligned)
  *               resp u8 exited, u8 pad, u16 steps run, u32 steps since reset, u32 cycles the
  *                    esn_step calls took (the port's cycle source, as the counters' field; 0 where
  *                    it has none: the whole step, time loop and exit test included, the outputs'
@@ -402,10 +403,14 @@ int esn_fw_ext_run(const esn_fw_req *r)
     if (r->in[0] & ~7u) {
         return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "RUN flags: only bits 0 (reset), 1 (no outputs), 2 (staged)", ESN_OK);
     }
-    in_size = s_model->input_size;
+    in_size = s_model->input_size * esn_input_bytes(s_model); /* bytes of one step's input */
     out_size = s_model->output_size;
     n = get_u16(r->in + 1);
     staged = (r->in[0] & 4u) != 0;
+    if (esn_input_bytes(s_model) > 1u && !staged) { /* int16 values must be aligned: RUN's payload is not */
+        return esn_fail(r, ESN_FW_ST_BAD_REQUEST, "int16 input is sent by RUN_INPUT (a staged RUN, flag bit 2)",
+                        ESN_OK);
+    }
     if (staged) {
         const uint32_t first = (s_model->sched_steps && !(r->in[0] & 1u)) ? s_staged : 0u;
         if (r->in_len != 3) {

@@ -143,9 +143,10 @@ static inline void esn_put_spike(int32_t *out, int o8, uint32_t j, int32_t s)
 #define ESN_SSAT(x, b) esn_clamp32((x), -((int32_t)1 << ((b) - 1)), ((int32_t)1 << ((b) - 1)) - 1)
 #endif
 
-/* x saturated to sb = 16 - sh bits (0 < sh < 8). With SSAT: two at 16 bits, y = sat16(x) in [-2^15, 2^15), y 2^sh
- * below 2^23 in magnitude, sat16(y 2^sh) >> sh is y where y fits sb bits, else 2^(sb-1) - 1 or -2^(sb-1): the clamp
- * in 4 instructions and one register, not two compares against two bounds. Without (ARMv6-M): the two compares. */
+/* x saturated to sb = 16 - sh bits (0 <= sh < 8; at sh = 0 plainly 16 bits). With SSAT: two at 16 bits, y = sat16(x)
+ * in [-2^15, 2^15), y 2^sh below 2^23 in magnitude, sat16(y 2^sh) >> sh is y where y fits sb bits, else 2^(sb-1) - 1
+ * or -2^(sb-1): the clamp in 4 instructions and one register, not two compares against two bounds. Without (ARMv6-M):
+ * the two compares. */
 static inline int32_t esn_sat_sb(int32_t x, uint32_t sh)
 {
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)

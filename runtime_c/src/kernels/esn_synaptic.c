@@ -108,7 +108,7 @@ static void esn_row_b1(int32_t *out, uint32_t stride, const uint8_t *row, uint32
 
 /* out[o * stride] += x * row[o] for a row of n weights stored at `bits` (1 bit: x already times wmag): one
  * dispatch per row, so the loops stay tight. Spikes (x == 1) of a dense row (stride 1) take the add-only paths,
- * the DSP one for int8. */
+ * the DSP one for int8; other values of a dense int8 row (analog inputs, counts above 1) the DSP multiply-accumulate. */
 static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint32_t n, uint32_t bits, int32_t x)
 {
     uint32_t o;
@@ -132,6 +132,12 @@ static void esn_row_mac(int32_t *out, uint32_t stride, const uint8_t *row, uint3
             return;
         }
     }
+#if ESN_DSP_KERNELS
+    if (bits == 8u && stride == 1u && x >= -32768 && x <= 32767) { /* analog inputs and pool sums: SMLABB/SMLATB */
+        esn_mac_row_s8_dsp(out, (const int8_t *)(const void *)row, n, x);
+        return;
+    }
+#endif
     switch (bits) {
     case 2u:
     case 4u: /* packed: one loop for both (conv taps and multi-spike events; spikes of dense rows are above) */
