@@ -8,7 +8,9 @@ blobs are byte-identical (a setting that does not reach the integers, e.g. a thr
 above what the thresholds need) share one evaluation (within a process). The candidates run on an
 executor (edgesnn/executor.py): here, in `workers` forked processes, or on Ray.
 
-Only the kinds the graph has are searched: current_bits for CubaLIF/CubaLI, adapt_bits for ALIF.
+Only the kinds the graph has are searched: current_bits for CubaLIF/CubaLI, adapt_bits for ALIF; input_bits (8 or 16,
+with per-channel scales) when the data are analog (real values, not spike counts), each candidate then running on the
+inputs quantized at its own input precision.
 Where this is not optimal: the grid is exhaustive over a fixed menu, not adaptive.
 """
 
@@ -21,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..emit.blob import to_blob
+from ..emit.blob import from_blob, to_blob
 from ..executor import LocalExecutor, default_workers, get_executor  # noqa: F401 (default_workers: the planner's)
 from ..graph import ir
 from ..graph.kinds import KINDS
-from ..quantize import QuantConfig, ptq, quantize
+from ..quantize import QGraph, QuantConfig, ptq, quantize
 from ..runtime.binding import CModel
 
 # weight_bits 1 (binary weights, +-m per layer) is left out of the default grid: post-training it loses most of a
@@ -39,36 +41,47 @@ MENU = {
     "current_bits": (8, 12, 16, 24),
     "adapt_bits": (6, 8, 12),
     "rounding": ("nearest", "truncate", "stochastic"),
+    "input_bits": (8, 16),   # analog data only (kinds_of)
 }
 BASELINE = {"weight_bits": 16, "state_bits": 32, "current_bits": 32, "adapt_bits": 16, "decay_bits": 16,
-            "threshold_bits": None, "rounding": "nearest"}
+            "threshold_bits": None, "rounding": "nearest", "input_bits": 16}
+ANALOG_SCALE = "channel"  # the planner's analog input scales: one per input channel (sensors differ in range)
 
 
-def kinds_of(graph: ir.Graph) -> list[str]:
-    """Parameter kinds present in `graph`, in MENU order."""
-    present = {"weight_bits", "state_bits", "threshold_bits", "rounding"}
+def analog_data(x: np.ndarray) -> bool:
+    """Whether inputs are analog values (plan.search.check_data keeps them as floats) rather than spike counts."""
+    return np.asarray(x).dtype.kind == "f"
+
+
+def kinds_of(graph: ir.Graph, analog: bool = False) -> list[str]:
+    """Parameter kinds present in `graph` (and the input's precision for analog data), in MENU order."""
+    present = {"weight_bits", "state_bits", "threshold_bits", "rounding"} | ({"input_bits"} if analog else set())
     present.update(knob for n in graph.nodes.values() for knob in KINDS[n.kind].knobs)
     return [k for k in MENU if k in present]
 
 
-def candidates(graph: ir.Graph, menu: dict | None = None) -> list[QuantConfig]:
+def _config(d: dict) -> QuantConfig:
+    return QuantConfig(**d, **({"input_scale": ANALOG_SCALE} if d.get("input_bits") else {}))
+
+
+def candidates(graph: ir.Graph, menu: dict | None = None, analog: bool = False) -> list[QuantConfig]:
     """The grid over the kinds the graph has; invalid combinations (threshold above state) left out."""
     menu = {**MENU, **(menu or {})}
-    kinds = kinds_of(graph)
+    kinds = kinds_of(graph, analog)
     out = []
     for combo in itertools.product(*(menu[k] for k in kinds)):
         d = dict(zip(kinds, combo))
         if d.get("threshold_bits") is not None and d["threshold_bits"] > d["state_bits"]:
             continue
-        out.append(QuantConfig(**d))
+        out.append(_config(d))
     return out
 
 
-def sensitivity_configs(graph: ir.Graph) -> list[tuple[str, object, QuantConfig]]:
+def sensitivity_configs(graph: ir.Graph, analog: bool = False) -> list[tuple[str, object, QuantConfig]]:
     """(kind, value, config): one kind varied at a time from the high-precision BASELINE."""
-    kinds = kinds_of(graph)
+    kinds = kinds_of(graph, analog)
     base = {k: v for k, v in BASELINE.items() if k in kinds}
-    out = [("baseline", None, QuantConfig(**base))]
+    out = [("baseline", None, _config(base))]
     for k in kinds:
         for v in MENU[k]:
             if v == base.get(k):
@@ -76,7 +89,7 @@ def sensitivity_configs(graph: ir.Graph) -> list[tuple[str, object, QuantConfig]
             d = {**base, k: v}
             if k == "threshold_bits" and v is None:
                 continue
-            out.append((k, v, QuantConfig(**d)))
+            out.append((k, v, _config(d)))
     return out
 
 
@@ -102,7 +115,8 @@ def _shared(graph: ir.Graph, calib, x, labels, *, threads) -> dict:
     independent of the candidate's bit widths) are observed once, here, so every worker quantizes with the same
     ranges without simulating again."""
     sched = graph.schedule()
-    return dict(graph=graph, calib=calib, x=np.ascontiguousarray(x, dtype=np.uint8), labels=np.asarray(labels),
+    x = np.ascontiguousarray(x, dtype=np.float64 if analog_data(x) else np.uint8)
+    return dict(graph=graph, calib=calib, x=x, labels=np.asarray(labels), quantized_inputs={},
                 names=list(sched.order), threads=threads,
                 observed=ptq._observed(graph, calib) if calib is not None else None,
                 counted={k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES)
@@ -138,14 +152,27 @@ def observed_once(graph: ir.Graph, calib):
         yield
 
 
-def _quantized_blob(S: dict, config: QuantConfig) -> bytes:
+def _quantized(S: dict, config: QuantConfig) -> tuple[bytes, QGraph]:
     with _cached_ranges(S):
-        return to_blob(quantize(S["graph"], config, S["calib"]))
+        q = quantize(S["graph"], config, S["calib"])
+    return to_blob(q), q
+
+
+def _inputs_for(S: dict, q: QGraph) -> np.ndarray:
+    """The search's inputs as candidate q runs them: spike counts as they are, analog values quantized at q's input
+    precision (one copy per precision and scale, kept for the search)."""
+    if not q.analog:
+        return S["x"]
+    key = (q.config.input_bits, tuple(q.input_scale))
+    if key not in S["quantized_inputs"]:
+        S["quantized_inputs"][key] = q.quantize_inputs(S["x"])
+    return S["quantized_inputs"][key]
 
 
 def _evaluate(S: dict, config: QuantConfig) -> Evaluated:
-    g, x, labels = S["graph"], S["x"], S["labels"]
-    blob = _quantized_blob(S, config)
+    g, labels = S["graph"], S["labels"]
+    blob, q = _quantized(S, config)
+    x = _inputs_for(S, q)
     digest = hashlib.sha1(blob).hexdigest()
     seen = S["seen"].get(digest)
     if seen is not None:
@@ -169,13 +196,17 @@ def _evaluate_part(S: dict, task: tuple) -> tuple:
     is redone (it is deterministic), so nothing per candidate is kept between rounds but its counts."""
     i, config, lo, hi = task[:4]
     g = S["graph"]
-    # a blob the search kept from an earlier round, or the config quantized again (deterministic)
-    blob = config if isinstance(config, bytes) else _quantized_blob(S, config)
+    # a blob the search kept from an earlier round (read back for an analog input's scale), or the config quantized
+    # again (deterministic)
+    if isinstance(config, bytes):
+        blob, q = config, (from_blob(config) if analog_data(S["x"]) else None)
+    else:
+        blob, q = _quantized(S, config)
     m = CModel(blob)
     kept = blob if len(task) > 4 and task[4] else None  # the blob back to the search (its first round)
     if hi <= lo:
         return i, hashlib.sha1(blob).hexdigest(), len(blob), m.arena_size, np.zeros(0, bool), {}, kept
-    r = m.run(S["x"][lo:hi], names=S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
+    r = m.run((S["x"] if q is None else _inputs_for(S, q))[lo:hi], names=S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
               counted=S["counted"], threads=S["threads"])
     act = {k: {c: float(v.sum()) for c, v in cs.items() if c != "cycles"} for k, cs in r.counts.items()}
     return (i, hashlib.sha1(blob).hexdigest(), len(blob), m.arena_size, np.asarray(r.pred == S["labels"][lo:hi]),

@@ -67,7 +67,7 @@ from ..runtime.binding import run_c
 from ..schema import check
 from .exit import ExitPolicy, calibrate
 from .firmware import build_for_plan, firmware_base
-from .quant_search import (Evaluated, candidates, default_workers, evaluate, kinds_of, observed_once,
+from .quant_search import (Evaluated, analog_data, candidates, default_workers, evaluate, kinds_of, observed_once,
                            sensitivity_configs)
 from .race import race, weight_floor
 from .schema import PLAN, PlanSchemaError
@@ -304,7 +304,9 @@ class Plan:
 
 
 def check_data(graph: Graph, x, labels, where: str = "validation data") -> tuple[np.ndarray, np.ndarray]:
-    """Inputs [N, T, *input_shape] as spike counts, labels [N]; errors name the field."""
+    """Inputs [N, T, *input_shape], labels [N]; errors name the field. Spike counts (integers 0..255) come back
+    as uint8; anything else is analog (real values: sensor readings, direct encoding) and comes back as float64, for
+    which the planner searches the input's precision (quant_search.analog_data)."""
     if labels is None:
         raise PlanInputError(f"{where}: field 'labels' is missing; the planner measures accuracy against it")
     x, labels = np.asarray(x), np.asarray(labels)
@@ -319,8 +321,12 @@ def check_data(graph: Graph, x, labels, where: str = "validation data") -> tuple
     k = int(np.prod(graph.output.shape))
     if labels.size and (labels.min() < 0 or labels.max() >= k):
         raise PlanInputError(f"{where}: field 'labels' holds class {labels.max()}; the model has {k} outputs")
-    if x.size and (x.min() < 0 or x.max() > 255 or np.any(x != np.round(x))):
-        raise PlanInputError(f"{where}: field 'inputs' must hold spike counts (integers 0..255)")
+    if x.dtype.kind not in "biuf":
+        raise PlanInputError(f"{where}: field 'inputs' has dtype {x.dtype}; need spike counts or real values")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise PlanInputError(f"{where}: field 'inputs' holds a value that is not a finite number")
+    if x.size and (x.min() < 0 or x.max() > 255 or np.any(x != np.round(x))):  # analog values
+        return x.reshape(*x.shape[:2], *shape).astype(np.float64), labels.astype(np.int64)
     return x.reshape(*x.shape[:2], *shape).astype(np.uint8), labels.astype(np.int64)
 
 
@@ -553,8 +559,8 @@ def search_quantization(graph: Graph, x_val, y_val, *, configs: list[QuantConfig
     x, y = check_data(graph, x_val, y_val)
     float_correct = np.asarray(simulate(graph, x).pred == y)
     float_acc = float(np.mean(float_correct))
-    configs = configs or candidates(graph)
-    sens = sensitivity_configs(graph) if sensitivity else []
+    configs = configs or candidates(graph, analog=analog_data(x))
+    sens = sensitivity_configs(graph, analog_data(x)) if sensitivity else []
     bar = Progress(len(configs) + len(sens), "plan: quantization candidates") if progress else None
     ex = get_executor(executor, workers or None)
     try:
@@ -668,7 +674,7 @@ def _race_search(graph: Graph, board, x, y, *, configs, workers, sensitivity: bo
     float_correct = np.asarray(simulate(graph, x).pred == y)
     float_acc = float(np.mean(float_correct))
     floor = target_acc if target_acc is not None else float_acc - (0.01 if max_drop is None else max_drop)
-    configs = configs or candidates(graph)
+    configs = configs or candidates(graph, analog=analog_data(x))
     workers = workers or default_workers()
     mem, fits = _memory_judges(graph, board, x)
     code = memory_terms(graph, board, 0, 0)[0]["runtime_code"]
@@ -688,7 +694,7 @@ def _race_search(graph: Graph, board, x, y, *, configs, workers, sensitivity: bo
             bar.close()
     sens_rows = []
     if sensitivity and raced.info.get("quantized", 0) and any(e.correct is not None for e in raced.evaluated):
-        sens = sensitivity_configs(graph)
+        sens = sensitivity_configs(graph, analog_data(x))
         n = min(len(y), SENSITIVITY_INPUTS)
         pick = np.random.default_rng(1).permutation(len(y))[:n]
         sens_evs = evaluate(graph, [c for _, _, c in sens], x[pick], y[pick], calib=x, workers=workers,
@@ -737,6 +743,9 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
     if confidence is not None and not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
         raise PlanInputError(f"confidence {confidence} must be a level in (0, 1), e.g. 0.95")
     x, y = check_data(graph, x_val, y_val)
+    if analog_data(x) and configs and any(not c.input_bits for c in configs):
+        raise PlanInputError("the validation inputs are real values, not spike counts: every candidate needs an analog "
+                             "input (input_bits 8 or 16; the default grid searches both)")
     coeffs = coefficients(board, calibration)
     raced = None
     if searched is None:
@@ -873,7 +882,7 @@ def plan(graph: Graph, board, x_val, y_val, *, target_acc: float | None = None, 
         fr["exit"] = {k: fr["exit"][k] for k in ("threshold_q8", "beta_q16", "mean_steps", "accuracy")}
     stats, notes = _confidence(ref, chosen["correct"], target, confidence)
     searched_configs = [e.config for e in evs] if raced is None else raced.configs
-    space = {k: list(dict.fromkeys(c.to_dict()[k] for c in searched_configs)) for k in kinds_of(graph)}
+    space = {k: list(dict.fromkeys(c.to_dict()[k] for c in searched_configs)) for k in kinds_of(graph, analog_data(x))}
     space |= {"schedules": list(SCHEDULES), "candidates": searched_count}
     if raced is not None:
         space["search"] = _race_summary(raced.info)
@@ -946,6 +955,8 @@ def plan_summary(p: Plan, output=None) -> str:
         bits.append(f"{c.current_bits}-bit currents")
     if "adapt_bits" in kinds:
         bits.append(f"{c.adapt_bits}-bit adaptation")
+    if c.input_bits:
+        bits.append(f"{c.input_bits}-bit analog input ({c.input_scale} scales)")
     stateless = p.qgraph.meta.get("stateless") or []
     t = p.cost["totals"]
     memory = p.cost.get("memory_source", "estimate").split(":")[0]
@@ -981,7 +992,7 @@ def plan_summary(p: Plan, output=None) -> str:
 def _space_label(p: Plan) -> str:
     sp = p.search_space or {}
     names = {"weight_bits": "weights", "state_bits": "state", "decay_bits": "decays", "threshold_bits": "thresholds",
-             "current_bits": "currents", "adapt_bits": "adaptation"}
+             "current_bits": "currents", "adapt_bits": "adaptation", "input_bits": "analog input"}
     parts = []
     for k, name in names.items():
         if k in sp:

@@ -292,7 +292,7 @@ def quick_cli_plan(monkeypatch):
 
     import edgesnn.plan as P
     import edgesnn.plan.search as S
-    monkeypatch.setattr(S, "candidates", lambda graph: list(SMALL))
+    monkeypatch.setattr(S, "candidates", lambda graph, **kw: list(SMALL))
     monkeypatch.setattr(P, "plan", functools.partial(P.plan, measure=False))
 
 
