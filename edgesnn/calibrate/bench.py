@@ -8,6 +8,10 @@ Each benchmark is a short chain, seeded and reproducible from its spec alone:
            -> Flatten -> Affine(-> k) -> <readout kind> -> Output(k)
     scale  Input(n) -> Scale(n) -> <kind>(n) -> Affine(n -> k) -> <readout kind> -> Output(k)
 
+The last fifth of a suite reads an analog input (input_bits 8 or 16: real values quantized to int8 / int16, the
+dense or conv layer multiplying them into its weights, then shifting its accumulators back), so that the
+multiply-accumulate terms (the .graded kernels, the shift, the input's widening) are fitted as the rest are.
+
 Every dimension is drawn on its own (log-uniform sizes, uniform spike rate and threshold, weight width
 and neuron kind cycled), so fan-in, fan-out, spike rate and neuron count are not collinear across
 the suite, and every coefficient of edgesnn.cost (per family, weight width and neuron kind) is
@@ -32,8 +36,9 @@ from ..graph.kinds import KINDS
 from ..quantize import QuantConfig, quantize
 
 # a suite's size: every term of edgesnn.cost met by >= 3 benchmarks (fit.MIN_SUPPORT) across the swept widths,
-# kinds, state storages and roundings (96 left the fast extra-input and 4/16-bit strided conv terms short)
-DEFAULT_COUNT = 160
+# kinds, state storages and roundings (96 left the fast extra-input and 4/16-bit strided conv terms short); the
+# analog fifth (38) meets each weight width's multiply-accumulate in dense and conv layers 4-5 times
+DEFAULT_COUNT = 192
 SCHEDULES = ("time-step-major",)  # what the firmware executes; layer-major runs on the host only
 NEURON_KINDS = ("LIF", "IF", "ALIF", "CubaLIF")  # spiking: they feed a weighted layer
 # the readout cycles through every kind: LI and CubaLI (real-valued) can only end the chain
@@ -61,6 +66,7 @@ class BenchSpec:
     decay_bits: int = 12   # at 6 (as plans pick) per-neuron decays are stored at 8 bits: their own loops
     conv: tuple = ()       # (C_in, H, W, kernel, stride, padding, pool)
     schedule: str = "time-step-major"
+    input_bits: int = 0    # 0: spike inputs; 8 / 16: analog values (a fraction `rate` of them nonzero)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -173,17 +179,21 @@ def _per_channel(neu: ir.Node, rng) -> None:
 
 
 def inputs(spec: BenchSpec, n: int, steps: int) -> np.ndarray:
-    """Bernoulli spike inputs [n, steps, *input shape] at the benchmark's rate (seeded by its spec)."""
+    """Bernoulli spike inputs [n, steps, *input shape] at the benchmark's rate (seeded by its spec); for an analog
+    benchmark, standard normal values where the draw is under the rate, else 0."""
     shape = (spec.fan_in,) if spec.template != "conv" else spec.conv[:3]
     rng = np.random.default_rng(spec.seed + 7919)
-    return (rng.random((n, steps, *shape)) < spec.rate).astype(np.uint8)
+    on = rng.random((n, steps, *shape)) < spec.rate
+    if spec.input_bits:
+        return np.where(on, rng.standard_normal((n, steps, *shape)), 0.0)
+    return on.astype(np.uint8)
 
 
 def quantized(spec: BenchSpec, x: np.ndarray):
     """The benchmark's QGraph: its weight, state and decay widths and rounding; the exit test on when the spec says."""
     q = quantize(build(spec), QuantConfig(weight_bits=spec.weight_bits, state_bits=spec.state_bits,
                                           current_bits=spec.state_bits, rounding=spec.rounding,
-                                          decay_bits=spec.decay_bits), x)
+                                          decay_bits=spec.decay_bits, input_bits=spec.input_bits), x)
     return q.with_exit(0) if spec.exit else q
 
 
@@ -192,9 +202,46 @@ def _logu(rng, lo: int, hi: int) -> int:
 
 
 def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]:
-    """`count` benchmark specs, about 55 % dense, 25 % conv, 10 % scale (at least one of each when count
-    >= 8); weight width, neuron kind, readout kind, state width and rounding cycle so each appears evenly and
-    every neuron kind meets every state width. max_size caps the layer sizes (small boards)."""
+    """`count` benchmark specs: a fifth (count // 5) with analog input, the rest spiking, about 55 % dense, 25 %
+    conv, 10 % scale (at least one of each when count >= 8); weight width, neuron kind, readout kind, state width
+    and rounding cycle so each appears evenly and every neuron kind meets every state width. max_size caps the
+    layer sizes (small boards)."""
+    analog = count // 5
+    return _design_spiking(count - analog, seed, max_size) + _design_analog(analog, seed, max_size)
+
+
+def _design_analog(count: int, seed: int, max_size: int) -> list[BenchSpec]:
+    """Analog-input benchmarks, a conv for every dense (conv outputs are channel-last or, half the time, strided:
+    both need support); weight width (8, 4, 16, 2) and input bits (8, 16) cycle so that every width meets both
+    templates; neuron kinds, state widths and rates as the spiking suite draws."""
+    rng = np.random.default_rng(seed + 31337)
+    specs = []
+    for i in range(count):
+        t = ("dense", "conv", "conv")[i % 3]
+        wb = (8, 4, 16, 2)[(i // 3) % 4]
+        ib = (8, 16)[(i // 12) % 2]
+        kind = NEURON_KINDS[(i // 3) % len(NEURON_KINDS)]
+        readout = READOUT_KINDS[(i * 5 + 1) % len(READOUT_KINDS)]
+        rate = float(rng.uniform(0.3, 1.0))  # sensor values: mostly nonzero
+        conv: tuple = ()
+        if t == "dense":
+            fi, fo = _logu(rng, 4, min(max_size, 128)), _logu(rng, 4, max_size)
+        else:
+            ks = int(rng.choice([1, 3, 5]))
+            c = int(rng.integers(1, 4))
+            hw = int(rng.integers(max(ks, 4), 11))
+            st = int(rng.choice([1, 1, 2]))
+            pad = int(rng.integers(0, ks // 2 + 1))
+            oh = (hw + 2 * pad - ks) // st + 1
+            conv = (c, hw, hw, ks, st, pad, 2 if oh >= 2 else 1)
+            fi, fo = c * hw * hw, int(rng.integers(2, 9))
+        specs.append(BenchSpec(f"a{i:03d}-{t}-{kind.lower()}-w{wb}-i{ib}", t, seed * 100_003 + 50_000 + i, fi, fo,
+                               round(rate, 4), wb, kind, readout, _logu(rng, 2, 24), round(float(rng.uniform(0.3, 3.0)), 3),
+                               conv=conv, state_bits=(16, 8, 12, 24)[i % 4], input_bits=ib))
+    return specs
+
+
+def _design_spiking(count: int, seed: int, max_size: int) -> list[BenchSpec]:
     rng = np.random.default_rng(seed)
     specs = []
     templates = ["dense", "conv", "dense", "scale", "dense", "conv", "dense", "dense", "conv", "dense"]

@@ -15,7 +15,10 @@ with it, int16 the reference loop):
               <f>.cycles_per_input_scanned * in_size * edges * invocations   the scan for nonzero inputs
               <f>.<w>.cycles_per_spike_in * spikes_in            per event: row address, kernel call
               <f>.<w>.cycles_per_synop * synops                  the accumulate
-              (affine.int{2,4,8}.graded.*: a layer fed by a pool or multi-spike neurons: the multiply loop)
+              (affine/conv.int{2,4,8}.graded.*: a layer fed by a pool, multi-spike neurons or an analog input:
+              the multiply-accumulate, SMLABB/SMLATB for int8 on the DSP cores, not the add-a-row kernel)
+              cycles_per_shifted_output * out_size * invocations   a reader of an analog input shifts its
+                        accumulators back into its target's units (esn_node.acc_shift)
               affine.int8.cycles_per_tail_quad * spikes_in * (fan_out % 16 // 4)   past the DSP's 16-wide
               affine.int8.cycles_per_tail_single * spikes_in * (fan_out % 4)        loop, 4 or 1 at a time
               conv, pool: <f>.cycles_per_window_tap * spikes_in * kh * kw   window bounds checks
@@ -46,7 +49,7 @@ also pays for its memory traffic where a region has wait states:
 
 plus one row "(runtime)" for what esn_step spends outside the layers: cycles_per_step * steps +
 cycles_per_node_step * nodes * steps (every node, Input/Output/Flatten included) + cycles_per_input_byte
-* input_size * steps (the input copy) + cycles_per_output_value * output_size * steps (the output sum) +
+* input_size * steps (the input copy; an analog input, widened to int32 value by value: cycles_per_analog_input_value) + cycles_per_output_value * output_size * steps (the output sum) +
 cycles_per_exit_value * output_size * steps (the entropy exit test, when on), so the rows add up to the
 model's total: a CostReport is additive.
 Latency = cycles / clock_hz; EDP = energy x latency.
@@ -93,6 +96,7 @@ from ..errors import EdgesnnError, EmitError
 from ..graph import ir
 from ..graph.kinds import KINDS, NEURON_FAMILIES
 from ..lower import OUT_CL, SCHEDULES, arena_size_schedule, lower
+from ..quantize.ptq import input_readers
 from ..quantize.qgraph import PM_ELEM, param_storage, weight_storage_bits
 from ..resources import calibration_file
 from ..schema import check
@@ -114,7 +118,8 @@ for _k in ("cycles_per_output", "cycles_per_output_cleared", "cycles_per_channel
            "cycles_per_tail_single", "cycles_per_wide_state_update", "cycles_per_input_scanned", "cycles_per_tap",
            "cycles_per_window_tap", "cycles_per_extra_input", "cycles_per_node_step", "cycles_per_input_byte",
            "cycles_per_output_value", "cycles_per_exit_value", "cycles_per_neuron_param", "cycles_per_noise_key",
-           "cycles_per_noise_draw", "cycles_per_width_select_update", "cycles_per_clamped_update"):
+           "cycles_per_noise_draw", "cycles_per_width_select_update", "cycles_per_clamped_update",
+           "cycles_per_shifted_output", "cycles_per_analog_input_value"):
     PRIORS[_k] = (0.0, ZERO_SRC)
 RUNTIME_ROW = "(runtime)"
 DEFAULT_REGION = {"read_cycles": 1.0, "write_cycles": 1.0, "read_energy_pj": 10.0, "write_energy_pj": 10.0}
@@ -387,6 +392,7 @@ def layer_info(qgraph) -> dict:
     g = qgraph.graph
     sched = g.schedule()
     layers = {}
+    analog_readers = set(input_readers(g)) if qgraph.analog else set()
     layouts = {nd.name: nd.layout for nd in lower(qgraph).nodes} if any(
         isinstance(n, ir.Conv2d) for n in g.nodes.values()) else {}
     for name in sched.order:
@@ -402,7 +408,9 @@ def layer_info(qgraph) -> dict:
             d["weight_bits"] = weight_storage_bits(qgraph.config.weight_bits)   # as stored: 1, 2, 4, 8 or 16
         if isinstance(node, ir.SYNAPTIC_TYPES):
             d["bias"] = ql is not None and "bias" in ql.params
-            d["graded"] = _graded_input(g, name)
+            d["graded"] = _graded_input(g, name) or name in analog_readers
+            if ql is not None and ql.acc_shift:
+                d["shifted"] = True
         if KINDS[node.kind].state:  # state up to 16 bits is stored as int16, wider as int32 (Threshold: none)
             cfg = qgraph.config
             d["wide_state"] = bool(cfg.state_bits > 16
@@ -435,7 +443,7 @@ def layer_info(qgraph) -> dict:
     out_name = g.output.name
     model = {"nodes": len(sched.order), "input_size": int(np.prod(g.input.shape)),
              "output_size": int(np.prod(g.output.shape)), "output_edges": len(g.predecessors(out_name)),
-             "exit": qgraph.exit is not None}
+             "exit": qgraph.exit is not None, "analog_input": qgraph.analog}
     return {"layers": layers, "model": model}
 
 
@@ -552,7 +560,7 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
     # a row-major conv output: each tap adds a strided column, not one contiguous run (esn_conv): its synops and
     # taps have their own coefficients (conv.strided.int8.cycles_per_synop, falling back to conv.strided.*)
     lay = ".strided" if info.get("strided") else ""
-    if f == "affine" and info.get("graded") and info.get("weight_bits", 16) < 16:
+    if f in ("affine", "conv") and info.get("graded") and info.get("weight_bits", 16) < 16:
         w += ".graded"  # the multiply loop, not the add-a-row kernel (DSP for int8, unpacking for int2/int4)
     syn, sp = c.get("synops", 0.0), c.get("spikes_in", 0.0)
     t = {f"{f}.cycles_per_invocation": inv, f"{f}.cycles_per_input_scanned": info["in_size"] * info["edges"] * inv,
@@ -574,13 +582,16 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
         t[f"{f}.cycles_per_window_tap"] = sp * info["window"]
     if f == "conv":
         t[f"conv{lay}.cycles_per_tap"] = syn / max(1, info["cout_per_group"])
+    if info.get("shifted"):
+        t["cycles_per_shifted_output"] = info["out_size"] * inv
     return t
 
 
 def runtime_terms(model: dict, steps: float) -> dict[str, float]:
     """{coefficient name: count} of what esn_step spends outside the layers over `steps` steps."""
     t = {"cycles_per_step": steps, "cycles_per_node_step": model["nodes"] * steps,
-         "cycles_per_input_byte": model["input_size"] * steps,
+         "cycles_per_analog_input_value" if model.get("analog_input") else "cycles_per_input_byte":
+             model["input_size"] * steps,
          "cycles_per_output_value": model["output_size"] * model["output_edges"] * steps}
     if model.get("exit"):
         t["cycles_per_exit_value"] = model["output_size"] * steps
