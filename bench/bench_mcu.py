@@ -2,6 +2,11 @@
 reference kernel against the DSP-extension kernel, and the runtime's code size per core.
 
     .venv/bin/python bench/bench_mcu.py [--board qemu-mps2-an386] [--steps 20] [--cycles | --neurons]
+                                        [--weight-bits B] [--input-bits 8|16]
+
+--input-bits 8 or 16: the dense table with analog inputs (int8 / int16 readings, a fraction `rate` of them
+nonzero): each event multiplies its weight row (SMLABB/SMLATB on the DSP kernel, the reference loop's multiply)
+and the layer shifts its accumulators back (esn_node.acc_shift).
 
 --neurons: instructions and estimated cycles per neuron update of each kind (LI, IF, LIF, LIF-pn, CubaLIF, ALIF with
 per-neuron time constants) at 8-, 12- and 16-bit state (12: the fast loops' saturation to a width between their
@@ -77,10 +82,10 @@ def _neuron(kind: str, n: int):
 
 
 def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = "LI", state_bits: int = 16,
-                 weight_bits: int = 8):
+                 weight_bits: int = 8, input_bits: int = 0):
     """Input(fan_in) -> Linear(fan_in -> fan_out) -> neuron `kind` (the node is named "li" whatever its
     kind; an LI readout by default) -> Output, quantized to `weight_bits` weights (int8 by default) and v at
-    `state_bits`."""
+    `state_bits`; input_bits 8 / 16: an analog input."""
     from edgesnn.graph import Graph, ir
     from edgesnn.quantize import QuantConfig, quantize
     rng = np.random.default_rng(seed)
@@ -88,15 +93,20 @@ def dense_qgraph(fan_out: int, fan_in: int = FAN_IN, seed: int = 0, kind: str = 
     nodes = {"in": ir.Input(name="in", shape=(fan_in,)), "fc": ir.Linear(name="fc", weight=w),
              "li": _neuron(kind, fan_out), "out": ir.Output(name="out", shape=(fan_out,))}
     edges = [("in", "fc"), ("fc", "li"), ("li", "out")]
-    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(weight_bits, state_bits), spikes(8, 10, 0.5, fan_in))
+    return quantize(Graph(nodes, edges, 1e-3), QuantConfig(weight_bits, state_bits, input_bits=input_bits),
+                    spikes(8, 10, 0.5, fan_in, input_bits=input_bits))
 
 
-def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1) -> np.ndarray:
-    return (np.random.default_rng(seed).random((n, steps, fan_in)) < rate).astype(np.uint8)
+def spikes(n: int, steps: int, rate: float, fan_in: int = FAN_IN, seed: int = 1, input_bits: int = 0) -> np.ndarray:
+    """Spike inputs at `rate`; input_bits > 0: standard normal readings where the draw is under the rate, else 0."""
+    rng = np.random.default_rng(seed)
+    on = rng.random((n, steps, fan_in)) < rate
+    return np.where(on, rng.standard_normal(on.shape), 0.0) if input_bits else on.astype(np.uint8)
 
 
 def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cache_dir=None, cycles: bool = False,
-            kind: str = "LI", builtin: bool = False, state_bits: int = 16, weight_bits: int = 8) -> list[dict]:
+            kind: str = "LI", builtin: bool = False, state_bits: int = 16, weight_bits: int = 8,
+            input_bits: int = 0) -> list[dict]:
     """One QEMU session per (fan-out, kernel): instructions and synops of the layer at each rate. cycles:
     also trace the executed instructions (QemuTarget(trace=...)) and add the estimated cycles
     (edgesnn.firmware.cycles, the board's core) of the dense layer ("cycles") and of the neuron layer
@@ -106,7 +116,7 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
     from edgesnn.firmware import cycles as C
     from edgesnn.firmware.runtime import build_runtime_firmware
     from edgesnn.runtime.binding import run_c
-    q = dense_qgraph(fan_out, kind=kind, state_bits=state_bits, weight_bits=weight_bits)
+    q = dense_qgraph(fan_out, kind=kind, state_bits=state_bits, weight_bits=weight_bits, input_bits=input_bits)
     fw = build_runtime_firmware(board, q, dsp=dsp, cache_dir=cache_dir, builtin=builtin)
     rows = []
     tmp = tempfile.TemporaryDirectory() if cycles else None
@@ -115,7 +125,7 @@ def measure(board, fan_out: int, rates=RATES, *, dsp: bool, steps: int = 20, cac
         assert t.hello.runtime_version.endswith("+dsp" if dsp else "+ref"), t.hello.runtime_version
         dm = DeviceModel(t.link, q, board, builtin=builtin)
         for rate in rates:
-            x = spikes(1, steps, rate)
+            x = spikes(1, steps, rate, input_bits=input_bits)
             res = dm.run(x)
             if not np.array_equal(res.outputs, run_c(q, x).outputs):
                 raise AssertionError(f"fan-out {fan_out}, rate {rate}: device outputs differ from the host's")
@@ -325,6 +335,8 @@ def main(argv=None) -> int:
                                                           "per core (QEMU instruction traces; slower)")
     ap.add_argument("--weight-bits", type=int, default=8, metavar="B",
                     help="the dense table's weights (default 8; 1: binary, 4: packed nibbles)")
+    ap.add_argument("--input-bits", type=int, default=0, choices=(0, 8, 16), metavar="B",
+                    help="the dense table's input: 0 spikes (default), 8 or 16 analog readings (multiply-accumulate)")
     ap.add_argument("--neurons", action="store_true", help="only the neuron table: instructions and estimated "
                                                            "cycles per update of each kind at 8- and 16-bit state")
     args = ap.parse_args(argv)
@@ -334,8 +346,8 @@ def main(argv=None) -> int:
         return 0
     table = []
     for f in FAN_OUTS:
-        ref = measure(board, f, dsp=False, steps=args.steps, weight_bits=args.weight_bits)
-        opt = measure(board, f, dsp=True, steps=args.steps, weight_bits=args.weight_bits)
+        ref = measure(board, f, dsp=False, steps=args.steps, weight_bits=args.weight_bits, input_bits=args.input_bits)
+        opt = measure(board, f, dsp=True, steps=args.steps, weight_bits=args.weight_bits, input_bits=args.input_bits)
         slope = {}
         for name, rows in (("ref", ref), ("dsp", opt)):
             lo, hi = rows[0], rows[-1]
@@ -344,12 +356,15 @@ def main(argv=None) -> int:
             ipr, ipo = r["instructions"] / r["synops"], o["instructions"] / o["synops"]
             table.append([f, f"{r['rate']:.0%}", r["synops"], f"{ipr:.2f}", f"{ipo:.2f}", f"{ipr / ipo:.2f}x",
                           f"{slope['ref']:.2f}", f"{slope['dsp']:.2f}", f"{slope['ref'] / slope['dsp']:.2f}x"])
-    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {args.weight_bits}-bit weights, {board.id} "
+    what = f"{args.input_bits}-bit analog input" if args.input_bits else "spike input"
+    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {args.weight_bits}-bit weights, {what}, {board.id} "
           f"(QEMU -icount shift=0, "
           f"1 tick = {1e9 / board.firmware['tick_hz']:g} instructions), {args.steps} steps")
     print(tabulate(table, headers=["fan-out", "rate", "synops", "ref /synop", "dsp /synop", "ratio",
                                    "ref marginal", "dsp marginal", "ratio"], tablefmt="simple",
                    disable_numparse=True))
+    if args.input_bits:   # the analog dense table alone
+        return 0
     print()
     print(conv_table(board))
     if args.cycles:

@@ -33,7 +33,7 @@ from .measurement import Measurement
 from .plan import Infeasible, Plan, front_table, plan_summary
 from .plan.search import save_front_png
 from .quantize import ROUNDINGS
-from .quantize.config import RANGES
+from .quantize.config import INPUT_BITS, INPUT_SCALES, RANGES
 from .quantize.reference import BYTE_COUNTERS
 from .report import activity_table, graph_info, graph_table, profile_table
 from .train.kernel_search import DIGITS_CHANNELS
@@ -46,7 +46,7 @@ def _json(data) -> str:
 def _quant_options(args) -> dict:
     """The quantization settings given on the command line (fixed-point engines, compile and run)."""
     return {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
-            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
+            "input_bits": args.input_bits, "input_scale": args.input_scale, "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
             "exit_nats": args.exit_nats,
             "calib": load_inputs(args.calib, "calibration inputs")[0] if args.calib else None}
 
@@ -137,11 +137,15 @@ def cmd_plan(args) -> None:
     print(f"  -> {png} (every candidate and mapping, the front, the chosen one, the target)")
 
 
+def _analog_words(cfg) -> str:
+    return f", {cfg.input_bits}-bit analog input ({cfg.input_scale} scale)" if cfg.input_bits else ""
+
+
 def cmd_compile(args) -> None:
     c = api.compile(args.model, args.output, name=args.name, arena_bytes=args.arena_bytes, **_quant_options(args))
     cfg = c.qgraph.config
     print(f"compiled {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state, {cfg.rounding} "
-          f"rounding{', early exit' if c.qgraph.exit else ''}"
+          f"rounding{_analog_words(cfg)}{', early exit' if c.qgraph.exit else ''}"
           f"{', schedule ' + c.schedule if c.schedule != 'time' else ''}) -> "
           f"{c.out_dir}/: model.blob ({c.blob_bytes:,} B), "
           f"model.c, model.h; weights {c.weight_bytes:,} B, arena {c.arena_bytes:,} B"
@@ -153,7 +157,7 @@ def cmd_export_c(args) -> None:
                      counters=args.counters, **_quant_options(args))
     cfg = e.qgraph.config
     left = ", ".join(e.runtime_left_out) or "nothing"
-    print(f"exported {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state"
+    print(f"exported {args.model} ({cfg.weight_bits}-bit weights, {cfg.state_bits}-bit state{_analog_words(cfg)}"
           f"{', early exit' if e.qgraph.exit else ''}, {e.schedule}) -> {e.out_dir}/: a {e.target} library "
           f"'{e.name}' of {len(e.files)} files; weights {e.weight_bytes:,} B const, arena {e.arena_bytes:,} B in "
           f"{e.name}_ctx; counters {'on' if args.counters else 'off (a release build)'}; runtime sources "
@@ -343,8 +347,15 @@ def _add_quant_options(s) -> None:
     q.add_argument("--state-bits", type=int, metavar="B", help=f"membrane bits, {lo}..{hi} (default 16)")
     q.add_argument("--rounding", choices=ROUNDINGS, help="rounding of parameters and of shifted products "
                                                           "(default nearest)")
+    q.add_argument("--input-bits", type=int, choices=INPUT_BITS, metavar="B",
+                   help="0 (default): the inputs are spike counts 0..255; 8 or 16: they are analog values (sensor "
+                        "readings, direct encoding) in their own units, quantized to int8 / int16 with a scale "
+                        "chosen from --calib, which the first layer multiplies into its weights")
+    q.add_argument("--input-scale", choices=INPUT_SCALES,
+                   help="analog input: one scale for the whole input (tensor, default) or one per input channel")
     q.add_argument("--calib", metavar="X.npy|DATA.npz", help="calibration inputs [N, T, ...] that set the state "
-                                                             "ranges: a .npy array or a data set .npz holding 'inputs'")
+                                                             "ranges (and an analog input's scale): a .npy array or "
+                                                             "a data set .npz holding 'inputs'")
     q.add_argument("--exit-confidence", type=float, metavar="P",
                    help="early exit: stop an input once its output confidence reaches P, a fraction in [0, 1] "
                         "(0.9: most inputs stop early; 0.99: few do). After each step the runtime computes H, the "

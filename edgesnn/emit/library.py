@@ -21,9 +21,9 @@ The tree holds
 - an example main, a README, and the build files of the target (TARGETS): CMake (+ an arm-none-eabi
   toolchain file), an Arduino library, a Zephyr module, a PlatformIO library.
 
-Inputs: the runtime takes uint8 spike counts per step. What one input value is (its C type, its .npy
-dtype) is decided in one place, input_binding(); an analog first layer (int8/int16 inputs with a scale)
-plugs in there and in the step call it returns.
+Inputs: uint8 spike counts per step, or for an analog model (input_bits 8 / 16) int8 / int16 values, the sensor's
+readings divided by the model's input scale (NAME_INPUT_SCALE, or NAME_input_scales per channel; NAME_quantize_input
+does it). What one input value is (its C type, its .npy dtype) is decided in one place, input_binding().
 """
 
 from __future__ import annotations
@@ -72,8 +72,52 @@ class InputBinding:
 
 
 def input_binding(low: Lowered) -> InputBinding:
-    """Spike counts today (the only input the runtime takes); an analog input layer decides its type here."""
-    return InputBinding("uint8_t", "|u1", "a spike count, 0..255", "esn_step({ctx}, {x})")
+    """Spike counts (uint8), or an analog model's quantized readings (int8 / int16: esn_model.input_bits)."""
+    bits = low.qgraph.config.input_bits
+    if bits == 0:
+        return InputBinding("uint8_t", "|u1", "a spike count, 0..255", "esn_step({ctx}, {x})")
+    top = (1 << (bits - 1)) - 1
+    return InputBinding(f"int{bits}_t", "|i1" if bits == 8 else "<i2",
+                        f"an analog reading quantized to int{bits} (real value / input scale, -{top}..{top})",
+                        "esn_step({ctx}, {x})")
+
+
+def _input_scale_definition(name: str, q: QGraph) -> str:
+    if not q.analog:
+        return ""
+    values = ", ".join(repr(float(v)) for v in q.input_scale)
+    return f"const double {name}_input_scales[{len(q.input_scale)}] = {{{values}}};\n"
+
+
+def _input_scale_c(name: str, q: QGraph) -> str:
+    """An analog model's input scale and a helper that quantizes one reading as edgesnn does (round to nearest,
+    saturate); nothing for spike-count input."""
+    if not q.analog:
+        return ""
+    up, top = name.upper(), (1 << (q.config.input_bits - 1)) - 1
+    ch = len(q.input_scale)
+    per = q.config.input_scale == "channel"
+    shape = q.graph.input.shape
+    plane = 1
+    for d in shape[1:]:
+        plane *= int(d)
+    where = "channel * " + str(plane) if per else ""
+    return f"""
+/* Analog input: one value is the real reading divided by its scale, rounded to nearest and saturated to
+ * +-{top}; edgesnn chose the scale from its calibration data ({'one per input channel' if per else 'one for the whole input'}). */
+#define {up}_INPUT_CHANNELS {ch}u
+extern const double {name}_input_scales[{ch}];   /* real value of one input unit (per channel, or [0] for all) */
+#define {up}_INPUT_SCALE ({name}_input_scales[0])
+
+/** The value of input element j (row-major in one step's input) for a reading `real` in the model's units: as
+ * QGraph.quantize_inputs, in double precision, ties away from zero. */
+static inline {name}_input_t {name}_quantize_input(double real, uint32_t j)
+{{
+    const double q = real / {name}_input_scales[{f"j / {plane}u" if per else "0"}];
+    const double r = q >= 0.0 ? q + 0.5 : q - 0.5;
+    return ({name}_input_t)(r >= {top}.0 ? {top} : r <= -{top}.0 ? -{top} : (int32_t)r);
+}}
+"""
 
 
 @dataclass
@@ -201,7 +245,7 @@ extern "C" {{
 #define {up}_DONE 1  {c_comment("the input is finished (early exit, or a grouped schedule's last step)")}
 
 typedef {inp.ctype} {name}_input_t;  {c_comment(f"one input value: {inp.what}")}
-
+{_input_scale_c(name, low.qgraph)}
 /** A running model. Declare it static (or global): it holds the arena. One per thread. */
 typedef struct {name}_ctx {{
     {ctx_rt} rt;                              /**< the runtime's context */
@@ -289,7 +333,7 @@ def _api_source(name: str, low: Lowered, inp: InputBinding, source: str) -> str:
 #define {up}_SCORE_LIM ((int64_t)1 << 62)
 
 static const char *const {name}_layer_names[{up}_NUM_LAYERS] = {{{names}}};
-
+{_input_scale_definition(name, low.qgraph)}
 static void {name}_add(int64_t *acc, int64_t v)
 {{
     const int64_t a = *acc + v;
@@ -696,7 +740,8 @@ def _mcu_loop(name: str, steps: int) -> str:
 
 static {name}_ctx ctx; /* holds the model's arena ({up}_ARENA_BYTES): static, not on the stack */
 
-/* Stand-in for your sensor: one step's values. Replace it with your own encoder (spike counts per step). */
+/* Stand-in for your sensor: one step's values. Replace it with your own: spike counts per step, or an analog
+ * model's readings through {name}_quantize_input. */
 static void read_sensor({name}_input_t *x, uint32_t t)
 {{
     uint32_t j;

@@ -95,3 +95,22 @@ def test_a_failure_while_writing_leaves_no_partial_folder(tmp_path, capsys, monk
     fails(capsys, "export-c", MLP, "-o", tmp_path / "lib", "--target", "zephyr", "--force")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "lib").rglob("*")) == before
     assert _leftovers(tmp_path) == []
+
+
+def test_from_a_nir_file_with_analog_input_to_a_cmake_project_in_two_commands(tmp_path, capsys):
+    """SpikingJelly's direct-encoded conv: import, then export-c with an 8-bit analog input calibrated on the
+    readings; the header takes int8 readings and ships the scale; without calibration data it is one error."""
+    import numpy as np
+    from tests.helpers.paths import FIXTURES
+    d = np.load(FIXTURES / "spikingjelly_dconv.npz")
+    np.save(tmp_path / "x.npy", d["inputs"].astype(np.float64))
+    assert run("import", FIXTURES / "spikingjelly_dconv.nir", "--dialect", "spikingjelly", "--dt", "1e-4",
+               "-o", tmp_path / "dconv.json") == 0
+    assert run("export-c", tmp_path / "dconv.json", "--input-bits", "8", "--calib", tmp_path / "x.npy",
+               "-o", tmp_path / "lib") == 0
+    out = capsys.readouterr().out
+    assert "8-bit analog input (tensor scale)" in out and "a cmake library 'dconv'" in out
+    h = (tmp_path / "lib" / "include" / "dconv.h").read_text()
+    assert "typedef int8_t dconv_input_t;" in h and "dconv_quantize_input" in h
+    msg = fails(capsys, "export-c", tmp_path / "dconv.json", "--input-bits", "8", "-o", tmp_path / "lib2")
+    assert "needs calibration inputs" in msg and not (tmp_path / "lib2").exists()

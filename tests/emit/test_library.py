@@ -48,15 +48,50 @@ def _cmake_build(src: Path, build: Path, *args, cflags: str = WARN) -> None:
     _sh(["cmake", "--build", build, "-j", "2"], env=env)
 
 
-def _host_predictions(lib: Path, name: str, x: np.ndarray, tmp: Path) -> np.ndarray:
+def _host_predictions(lib: Path, name: str, x: np.ndarray, tmp: Path, dtype=np.uint8) -> np.ndarray:
     _cmake_build(lib, tmp / f"build-{name}")
-    np.save(tmp / "x.npy", np.ascontiguousarray(x, np.uint8))
+    np.save(tmp / "x.npy", np.ascontiguousarray(x, dtype))
     out = _sh([tmp / f"build-{name}" / f"{name}_example", tmp / "x.npy"])
     return np.array([int(v) for v in out.split()])
 
 
 # ---------------------------------------------------------------------------------------------
 # The CMake library on the host: predictions equal fixed-c's
+
+@needs_cmake
+@pytest.mark.needs_c_ext
+@pytest.mark.parametrize("bits", [8, 16])
+def test_analog_library_predicts_as_fixed_c_and_quantizes_as_edgesnn(tmp_path, bits):
+    """An analog model's library takes int8 / int16 readings (NAME_input_t); its example predicts as fixed-c on the
+    same readings, and NAME_quantize_input turns real values into exactly QGraph.quantize_inputs' integers."""
+    from tests.quantize.test_analog_input import sensor_graph, sensor_series
+    g, x = sensor_graph(), sensor_series(24, 8)
+    q = quantize(g, QuantConfig(input_bits=bits, input_scale="channel"), x)
+    q.save(tmp_path / "sensor.json")
+    api.export_c(tmp_path / "sensor.json", tmp_path / "lib", target="cmake", name="sensor")
+    header = (tmp_path / "lib" / "include" / "sensor.h").read_text()
+    assert f"typedef int{bits}_t sensor_input_t;" in header and "sensor_quantize_input" in header
+    xq = q.quantize_inputs(x)
+    got = _host_predictions(tmp_path / "lib", "sensor", xq, tmp_path, xq.dtype)
+    want = run_c(q, x)
+    assert len(set(want.pred.tolist())) > 1, "one class for every input: the test would see little"
+    np.testing.assert_array_equal(got, want.pred)
+    # the header's helper, compiled on the host, against the Python quantization (ties, saturation, channels)
+    s = q.input_scale
+    probe = np.array([[0.0, 2.5 * s[0], -2.5 * s[1], 1e12, -1e12, 0.49 * s[2], 3.2, -7.7]])
+    cols = np.array([0, 1, 16, 17, 40, 33, 5, 47])
+    full = np.zeros((len(probe[0]), 1, 3, 16))
+    for i, (v, j) in enumerate(zip(probe[0], cols)):
+        full[i, 0].reshape(-1)[j] = v
+    want_q = [int(q.quantize_inputs(full[i:i + 1]).reshape(-1)[j]) for i, j in enumerate(cols)]
+    main = tmp_path / "probe.c"
+    calls = "".join(f'    printf("%d\\n", (int)sensor_quantize_input({float(v)!r}, {j}u));\n' for v, j in zip(probe[0], cols))
+    main.write_text(f'#include <stdio.h>\n#include "sensor.h"\nconst double sensor_input_scales[3] = '
+                    f'{{{", ".join(repr(float(v)) for v in s)}}};\nint main(void)\n{{\n{calls}    return 0;\n}}\n')
+    exe = tmp_path / "probe"
+    _sh(["cc", "-std=c99", *WARN.split(), "-I", tmp_path / "lib" / "include", "-I",
+         tmp_path / "lib" / "runtime" / "include", main, "-o", exe])
+    assert [int(v) for v in _sh([exe]).split()] == want_q
 
 @needs_cmake
 @pytest.mark.needs_c_ext
