@@ -8,7 +8,7 @@ Each benchmark is a short chain, seeded and reproducible from its spec alone:
            -> Flatten -> Affine(-> k) -> <readout kind> -> Output(k)
     scale  Input(n) -> Scale(n) -> <kind>(n) -> Affine(n -> k) -> <readout kind> -> Output(k)
 
-The last fifth of a suite reads an analog input (input_bits 8 or 16: real values quantized to int8 / int16, the
+The last quarter of a suite reads an analog input (input_bits 8 or 16: real values quantized to int8 / int16, the
 dense or conv layer multiplying them into its weights, then shifting its accumulators back), so that the
 multiply-accumulate terms (the .graded kernels, the shift, the input's widening) are fitted as the rest are.
 
@@ -37,7 +37,7 @@ from ..quantize import QuantConfig, quantize
 
 # a suite's size: every term of edgesnn.cost met by >= 3 benchmarks (fit.MIN_SUPPORT) across the swept widths,
 # kinds, state storages and roundings (96 left the fast extra-input and 4/16-bit strided conv terms short); the
-# analog fifth (38) meets each weight width's multiply-accumulate in dense and conv layers 4-5 times
+# analog quarter (48) meets each weight width's multiply-accumulate in dense and in conv layers 6 times
 DEFAULT_COUNT = 192
 SCHEDULES = ("time-step-major",)  # what the firmware executes; layer-major runs on the host only
 NEURON_KINDS = ("LIF", "IF", "ALIF", "CubaLIF")  # spiking: they feed a weighted layer
@@ -202,24 +202,23 @@ def _logu(rng, lo: int, hi: int) -> int:
 
 
 def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]:
-    """`count` benchmark specs: a fifth (count // 5) with analog input, the rest spiking, about 55 % dense, 25 %
+    """`count` benchmark specs: a quarter (count // 4) with analog input, the rest spiking, about 55 % dense, 25 %
     conv, 10 % scale (at least one of each when count >= 8); weight width, neuron kind, readout kind, state width
     and rounding cycle so each appears evenly and every neuron kind meets every state width. max_size caps the
     layer sizes (small boards)."""
-    analog = count // 5
+    analog = count // 4
     return _design_spiking(count - analog, seed, max_size) + _design_analog(analog, seed, max_size)
 
 
 def _design_analog(count: int, seed: int, max_size: int) -> list[BenchSpec]:
-    """Analog-input benchmarks, a conv for every dense (conv outputs are channel-last or, half the time, strided:
-    both need support); weight width (8, 4, 16, 2) and input bits (8, 16) cycle so that every width meets both
-    templates; neuron kinds, state widths and rates as the spiking suite draws."""
+    """Analog-input benchmarks, dense and conv in turn; weight width (8, 4, 16, 2) and input bits (8, 16) cycle so
+    that every width meets both templates; neuron kinds, state widths and rates as the spiking suite draws."""
     rng = np.random.default_rng(seed + 31337)
     specs = []
     for i in range(count):
-        t = ("dense", "conv", "conv")[i % 3]
-        wb = (8, 4, 16, 2)[(i // 3) % 4]
-        ib = (8, 16)[(i // 12) % 2]
+        t = ("dense", "conv")[i % 2]
+        wb = (8, 4, 16, 2)[(i // 2) % 4]
+        ib = (8, 16)[(i // 8) % 2]
         kind = NEURON_KINDS[(i // 3) % len(NEURON_KINDS)]
         readout = READOUT_KINDS[(i * 5 + 1) % len(READOUT_KINDS)]
         rate = float(rng.uniform(0.3, 1.0))  # sensor values: mostly nonzero

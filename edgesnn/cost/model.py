@@ -15,8 +15,10 @@ with it, int16 the reference loop):
               <f>.cycles_per_input_scanned * in_size * edges * invocations   the scan for nonzero inputs
               <f>.<w>.cycles_per_spike_in * spikes_in            per event: row address, kernel call
               <f>.<w>.cycles_per_synop * synops                  the accumulate
-              (affine/conv.int{2,4,8}.graded.*: a layer fed by a pool, multi-spike neurons or an analog input:
-              the multiply-accumulate, SMLABB/SMLATB for int8 on the DSP cores, not the add-a-row kernel)
+              (affine.int{2,4,8}.graded.*: a layer fed by a pool or multi-spike neurons: counts of 1 take
+              the add-a-row kernel, others the multiply-accumulate, SMLABB/SMLATB for int8 on the DSP cores)
+              (<f>.int{1..16}.mac.*, <f>.mac.cycles_per_input_scanned: a reader of an analog input, every event a
+              multiply-accumulate, its int32 input scanned a word an entry)
               cycles_per_shifted_output * out_size * invocations   a reader of an analog input shifts its
                         accumulators back into its target's units (esn_node.acc_shift)
               affine.int8.cycles_per_tail_quad * spikes_in * (fan_out % 16 // 4)   past the DSP's 16-wide
@@ -408,7 +410,9 @@ def layer_info(qgraph) -> dict:
             d["weight_bits"] = weight_storage_bits(qgraph.config.weight_bits)   # as stored: 1, 2, 4, 8 or 16
         if isinstance(node, ir.SYNAPTIC_TYPES):
             d["bias"] = ql is not None and "bias" in ql.params
-            d["graded"] = _graded_input(g, name) or name in analog_readers
+            d["graded"] = _graded_input(g, name)
+            if name in analog_readers:
+                d["analog"] = True
             if ql is not None and ql.acc_shift:
                 d["shifted"] = True
         if KINDS[node.kind].state:  # state up to 16 bits is stored as int16, wider as int32 (Threshold: none)
@@ -560,10 +564,14 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
     # a row-major conv output: each tap adds a strided column, not one contiguous run (esn_conv): its synops and
     # taps have their own coefficients (conv.strided.int8.cycles_per_synop, falling back to conv.strided.*)
     lay = ".strided" if info.get("strided") else ""
-    if f in ("affine", "conv") and info.get("graded") and info.get("weight_bits", 16) < 16:
+    mac = info.get("analog", False)
+    if mac:
+        w += ".mac"     # analog readings: every event multiplies its row (DSP for int8), none is a plain add
+    elif f == "affine" and info.get("graded") and info.get("weight_bits", 16) < 16:
         w += ".graded"  # the multiply loop, not the add-a-row kernel (DSP for int8, unpacking for int2/int4)
     syn, sp = c.get("synops", 0.0), c.get("spikes_in", 0.0)
-    t = {f"{f}.cycles_per_invocation": inv, f"{f}.cycles_per_input_scanned": info["in_size"] * info["edges"] * inv,
+    scan = f"{f}.mac.cycles_per_input_scanned" if mac else f"{f}.cycles_per_input_scanned"   # int32, not bytes
+    t = {f"{f}.cycles_per_invocation": inv, scan: info["in_size"] * info["edges"] * inv,
          f"{f}{lay}{w[len(f):]}.cycles_per_synop": syn}
     if info.get("bias"):  # copied per output (a conv per channel, then per position); else one memset
         t[f"{f}.cycles_per_output"] = info["out_size"] * inv

@@ -45,7 +45,7 @@ INFO = {"type": "object", "properties": {
     "kind": {"enum": list(KINDS)},
     "reset": {"enum": ["zero", "value", "subtract", "subtract_late"]},
     **{k: BOOL for k in ("bias", "graded", "fast", "wide_state", "strided", "width_select", "clamped", "shifted",
-                         "exit", "analog_input")}}}
+                         "analog", "exit", "analog_input")}}}
 
 ROW = obj({
     "v": int_range(1), "board": STR, "runtime": STR, "unit": STR, "schedule": STR, "bench": STR,

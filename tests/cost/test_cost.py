@@ -88,7 +88,7 @@ def test_synaptic_terms_are_priced_at_the_width_weights_are_stored_at(bits, stor
     for n, d in syn.items():
         terms = layer_terms(d, {"synops": 10.0, "spikes_in": 2.0, "invocations": 1.0})
         fam = "conv.strided" if d.get("strided") else d["family"]   # a row-major conv output: its own terms
-        want = f"{fam}.int{stored}" + (".graded" if d["graded"] and stored < 16 else "")   # conv2 reads pool sums
+        want = f"{fam}.int{stored}" + (".graded" if d["family"] == "affine" and d["graded"] and stored < 16 else "")
         assert terms[f"{want}.cycles_per_synop"] == 10.0, (n, terms)
     graded = {"family": "affine", "weight_bits": stored, "graded": True, "in_size": 4, "out_size": 4, "edges": 1}
     name = f"affine.int{stored}.graded" if stored < 16 else "affine.int16"   # counts above 1: the multiply loop
