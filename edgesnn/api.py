@@ -58,7 +58,7 @@ from .plan import Infeasible, Plan
 from .plan import plan as _plan
 from .quantize import QGraph
 from .quantize.fixedpoint import q8_to_confidence
-from .quantize.reference import check_spike_inputs
+from .quantize.reference import checked_inputs
 from .runtime.binding import CModel, extension_available, run_c
 from .runtime.engines import load_model, refuse_settings, run_engine, to_qgraph
 
@@ -318,7 +318,7 @@ def run(model: Model | str | os.PathLike, inputs, *, board: Board | str | None =
     qgraph = deployable(m, **quant)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = load_inputs(inputs)[0]
-    x = check_spike_inputs(qgraph, inputs)
+    x = checked_inputs(qgraph, inputs)   # analog values stay real: each engine quantizes them once
     t0 = time.perf_counter()
     res, fw = run_on_board(board, qgraph, x, port=port, builtin=builtin, dsp=dsp, timeout=timeout,
                            schedule=schedule, boot_timeout=boot_timeout)
@@ -406,28 +406,33 @@ def _profile_traced(qgraph, x, board: Board, coeffs, model: str, boot_timeout) -
 
 def profile(model: Model | str | os.PathLike, inputs, *, board: Board | str | None = None,
             calibration: str | None = None, port: str | None = None, limit: int | None = None,
-            boot_timeout: float | None = None, name: str | None = None, cycles: bool = False) -> Profiled:
+            boot_timeout: float | None = None, name: str | None = None, cycles: bool = False, **quant) -> Profiled:
     """The cost model's estimate beside what the board measured, per layer, on the same inputs. cycles: also
     estimated cycles per layer and per run (emulated boards only: QEMU traces every executed instruction and
-    edgesnn.firmware.cycles prices it with the core's published timings; a few times slower)."""
+    edgesnn.firmware.cycles prices it with the core's published timings; a few times slower). A float model is
+    quantized with `quant` (quantize_with's settings; the defaults without them)."""
     m = _model(model)
     board = board if isinstance(board, Board) else get_board(board)
     if cycles:
         _check_cycles(board, port)
     if isinstance(m, Plan):
+        refuse_settings(sorted(k for k, v in quant.items() if v is not None), quantized=True)
         qgraph, how = m.qgraph, "the plan's quantized model"
         if m.schedule != "time-step-major":
             how += f" (planned {m.schedule}; profiled time-step-major, the schedule the cost terms model)"
     else:
-        qgraph = to_qgraph(m)
+        qgraph = to_qgraph(m, **quant)
+        given = any(v is not None for v in quant.values())
         how = "quantized model" if isinstance(m, QGraph) else (
-            f"float model quantized with the default settings ({qgraph.config.weight_bits}-bit weights, "
-            f"{qgraph.config.state_bits}-bit state, {qgraph.config.rounding} rounding)")
+            f"float model quantized with {'the given' if given else 'the default'} settings "
+            f"({qgraph.config.weight_bits}-bit weights, {qgraph.config.state_bits}-bit state, "
+            f"{qgraph.config.rounding} rounding"
+            f"{f', {qgraph.config.input_bits}-bit analog input' if qgraph.config.input_bits else ''})")
     if name is None and isinstance(model, (str, os.PathLike)):
         name = Path(model).stem
     if isinstance(inputs, (str, os.PathLike)):
         inputs = load_inputs(inputs)[0]
-    x = check_spike_inputs(qgraph, inputs)
+    x = checked_inputs(qgraph, inputs)   # analog values stay real: each engine quantizes them once
     if limit is not None:
         x = x[:limit]
     coeffs = coefficients(board, calibration)

@@ -315,7 +315,8 @@ def cmd_profile(args) -> None:
     if isinstance(m, Plan):  # the plan's board, or refused: as `run` deploys it (Plan.deploy_on)
         m.check_board(get_board(board))
     pr = api.profile(m, args.inputs, name=Path(model).stem, board=board, calibration=args.calibration,
-                     port=args.port, limit=args.limit, boot_timeout=args.boot_timeout, cycles=args.cycles)
+                     port=args.port, limit=args.limit, boot_timeout=args.boot_timeout, cycles=args.cycles,
+                     **_quant_options(args))
     c = pr.cycles
     print(profile_table(pr.profile, pr.estimated_cycles(), c and c.core, c and c.source))
     print(f"model: {pr.how}")
@@ -665,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "estimated and measured cycles (instructions under QEMU) and their error, the "
                                    "runtime overhead row (measured: the whole run minus its layers) and the total "
                                    "(measured: the whole run). Figures are means per input. A float MODEL is "
-                                   "quantized with the default settings.")
+                                   "quantized with the quantization options (default settings without them).")
     s.add_argument("model", metavar="MODEL.json|PLAN.json")
     s.add_argument("--board", default=None, metavar="BOARD",
                    help="board id (default: a plan's own board, else qemu-mps2-an386; a plan runs only on its board)")
@@ -681,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "cycle-approximate, a few times slower, the log ~80 B per instruction in a private temp dir")
     _add_boot_timeout(s)
     s.add_argument("-o", "--output", metavar="PROFILE.json", help="also write the table as JSON")
+    _add_quant_options(s)
     s.set_defaults(func=cmd_profile)
 
     s = sub.add_parser("calibrate", help="fit a board's cost coefficients from microbenchmarks run on it",

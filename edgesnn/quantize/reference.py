@@ -74,6 +74,13 @@ def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
     return inputs.astype(np.int64)
 
 
+def checked_inputs(qgraph: QGraph, inputs) -> np.ndarray:
+    """Inputs checked as the engines check them, in the form every engine takes: spike counts (int64), or an
+    analog model's values still in real units (float64), since each engine quantizes them itself (once)."""
+    x = check_spike_inputs(qgraph, inputs)
+    return np.asarray(inputs, dtype=np.float64) if qgraph.analog else x
+
+
 class FixedNeuron:
     """Integer state of one neuron layer for a batch, and its one-step update."""
 

@@ -52,3 +52,17 @@ def test_an_unstaged_int16_run_is_refused(boards, fw_cache):
         assert e.value.status == P.ST_BAD_REQUEST
         same_as_host(dm.run(x), q, x)   # and the staged run goes on as usual
         assert t.close() == 0
+
+
+def test_run_takes_readings_in_real_units_once(boards, fw_cache, monkeypatch):
+    """`edgesnn run` (api.run) quantizes an analog model's readings once, on the way into the engine: the board's
+    outputs are the host's on the same real values (a second quantization would saturate every one)."""
+    from edgesnn import api
+    from edgesnn.runtime import run_c
+    monkeypatch.setenv("EDGESNN_CACHE", str(fw_cache.parent))
+    g, x = sensor_graph(), sensor_series(3, 5)
+    q = quantize(g, QuantConfig(input_bits=16, input_scale="channel"), x)
+    r = api.run(q, x, board=boards["qemu-mps2-an386"])
+    ref = run_c(q, x)
+    assert r.measurement.outputs.any()
+    assert (r.measurement.outputs == ref.outputs).all()
