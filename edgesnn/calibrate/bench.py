@@ -210,6 +210,18 @@ def design(count: int, seed: int = 0, *, max_size: int = 256) -> list[BenchSpec]
     return _design_spiking(count - analog, seed, max_size) + _design_analog(analog, seed, max_size)
 
 
+def _draw_conv(rng) -> tuple[tuple, int]:
+    """A conv benchmark's (C_in, H, W, kernel, stride, padding, pool) and C_out: kernel 1/3/5, 1-3 channels of 4-10
+    pixels, stride 1 or 2, padding up to half the kernel, a 2x2 pool where the output allows."""
+    ks = int(rng.choice([1, 3, 5]))
+    c = int(rng.integers(1, 4))
+    hw = int(rng.integers(max(ks, 4), 11))
+    st = int(rng.choice([1, 1, 2]))
+    pad = int(rng.integers(0, ks // 2 + 1))
+    oh = (hw + 2 * pad - ks) // st + 1
+    return (c, hw, hw, ks, st, pad, 2 if oh >= 2 else 1), int(rng.integers(2, 9))
+
+
 def _design_analog(count: int, seed: int, max_size: int) -> list[BenchSpec]:
     """Analog-input benchmarks, dense and conv in turn; weight width (8, 4, 16, 2) and input bits (8, 16) cycle so
     that every width meets both templates; neuron kinds, state widths and rates as the spiking suite draws."""
@@ -226,14 +238,8 @@ def _design_analog(count: int, seed: int, max_size: int) -> list[BenchSpec]:
         if t == "dense":
             fi, fo = _logu(rng, 4, min(max_size, 128)), _logu(rng, 4, max_size)
         else:
-            ks = int(rng.choice([1, 3, 5]))
-            c = int(rng.integers(1, 4))
-            hw = int(rng.integers(max(ks, 4), 11))
-            st = int(rng.choice([1, 1, 2]))
-            pad = int(rng.integers(0, ks // 2 + 1))
-            oh = (hw + 2 * pad - ks) // st + 1
-            conv = (c, hw, hw, ks, st, pad, 2 if oh >= 2 else 1)
-            fi, fo = c * hw * hw, int(rng.integers(2, 9))
+            conv, fo = _draw_conv(rng)
+            fi = conv[0] * conv[1] * conv[2]
         specs.append(BenchSpec(f"a{i:03d}-{t}-{kind.lower()}-w{wb}-i{ib}", t, seed * 100_003 + 50_000 + i, fi, fo,
                                round(rate, 4), wb, kind, readout, _logu(rng, 2, 24), round(float(rng.uniform(0.3, 3.0)), 3),
                                conv=conv, state_bits=(16, 8, 12, 24)[i % 4], input_bits=ib))
@@ -263,16 +269,8 @@ def _design_spiking(count: int, seed: int, max_size: int) -> list[BenchSpec]:
         elif t == "scale":
             fi = fo = _logu(rng, 8, max_size)
         else:
-            ks = int(rng.choice([1, 3, 5]))
-            c = int(rng.integers(1, 4))
-            hw = int(rng.integers(max(ks, 4), 11))
-            st = int(rng.choice([1, 1, 2]))
-            pad = int(rng.integers(0, ks // 2 + 1))
-            oh = (hw + 2 * pad - ks) // st + 1
-            pool = 2 if oh >= 2 else 1
-            fo = int(rng.integers(2, 9))
-            conv = (c, hw, hw, ks, st, pad, pool)
-            fi = c * hw * hw
+            conv, fo = _draw_conv(rng)
+            fi = conv[0] * conv[1] * conv[2]
         specs.append(BenchSpec(f"b{i:03d}-{t}-{kind.lower()}-w{wb}", t, seed * 100_003 + i, fi, fo, round(rate, 4), wb,
                                kind, readout, k, round(thr, 3), recurrent=(t == "dense" and i % 4 == 2),
                                exit=(i % 5 == 4), conv=conv,
