@@ -23,6 +23,7 @@ with it, int16 the reference loop):
                         accumulators back into its target's units (esn_node.acc_shift)
               affine.int8.cycles_per_tail_quad * spikes_in * (fan_out % 16 // 4)   past the DSP's 16-wide
               affine.int8.cycles_per_tail_single * spikes_in * (fan_out % 4)        loop, 4 or 1 at a time
+              (affine.int8.mac: past its 8-wide loop, fan_out % 8 // 4 and fan_out % 4)
               conv, pool: <f>.cycles_per_window_tap * spikes_in * kh * kw   window bounds checks
               conv: conv.cycles_per_tap * synops / (C_out / groups)         one output position
     neuron    <k>.cycles_per_invocation, <k>.<reset>.cycles_per_neuron_update (IF, LIF, CubaLIF: reset zero,
@@ -582,6 +583,9 @@ def layer_terms(info: dict, c: dict[str, float]) -> dict[str, float]:
     if w == "affine.int8":  # the DSP accumulate does 16 synapses per loop; the rest go 4 or 1 at a time
         t["affine.int8.cycles_per_tail_quad"] = sp * (info["out_size"] % 16 // 4)
         t["affine.int8.cycles_per_tail_single"] = sp * (info["out_size"] % 4)
+    elif w == "affine.int8.mac":  # the DSP multiply-accumulate: 8 synapses per loop, an odd word, then 1 at a time
+        t["affine.int8.mac.cycles_per_tail_quad"] = sp * (info["out_size"] % 8 // 4)
+        t["affine.int8.mac.cycles_per_tail_single"] = sp * (info["out_size"] % 4)
     if f != "scale" and f != "pool":  # scale: one synop per event; pool: one synop per tap
         t[f"{w}.cycles_per_spike_in"] = sp
     if f == "pool":

@@ -189,3 +189,27 @@ def test_fast_loops_between_8_and_16_bit_state_price_their_clamp():
         assert info["fast"] == (sb <= 16) and not info.get("width_select"), (sb, info)
         t = layer_terms(info, counts)
         assert t.get("neuron.fast.cycles_per_clamped_update") == (64.0 if clamped else None), (sb, t)
+
+
+def test_an_analog_reader_is_priced_as_a_multiply_accumulate():
+    """A layer reading an analog input multiplies every event (the int8 DSP MAC, 8 synapses a loop): its own .mac
+    terms, its int32 input's scan, the accumulator shift and the input's widening; the next layer is priced as
+    before."""
+    from edgesnn.cost.model import layer_info, layer_terms, runtime_terms
+    from tests.quantize.test_analog_input import sensor_graph, sensor_series
+    g = Graph.load(MODELS / "digits_mlp.json")
+    x = np.abs(np.random.default_rng(0).normal(0, 1, (4, 3, 64)))
+    q = quantize(g, QuantConfig(input_bits=16), x)
+    info = layer_info(q)
+    fc1, fc2 = info["layers"]["fc1"], info["layers"]["fc2"]
+    assert fc1["analog"] and fc1.get("shifted") and not fc2.get("analog")
+    t = layer_terms(fc1, {"synops": 100.0, "spikes_in": 5.0, "invocations": 2.0})
+    assert t["affine.int8.mac.cycles_per_synop"] == 100.0 and t["affine.int8.mac.cycles_per_spike_in"] == 5.0
+    assert t["affine.mac.cycles_per_input_scanned"] == 64 * 2.0
+    assert t["cycles_per_shifted_output"] == 128 * 2.0
+    assert t["affine.int8.mac.cycles_per_tail_quad"] == 0.0 and "affine.int8.cycles_per_tail_quad" not in t
+    assert "affine.int8.cycles_per_synop" in layer_terms(fc2, {"synops": 1.0, "spikes_in": 1.0, "invocations": 1.0})
+    assert "cycles_per_analog_input_value" in runtime_terms(info["model"], 3.0)
+    assert "cycles_per_input_byte" in runtime_terms(layer_info(quantize(g, QuantConfig(), x.round()))["model"], 3.0)
+    conv = layer_info(quantize(sensor_graph(), QuantConfig(input_bits=8), sensor_series(2, 2)))["layers"]["conv"]
+    assert "conv.int8.mac.cycles_per_synop" in layer_terms(conv, {"synops": 1.0, "spikes_in": 1.0, "invocations": 1})
