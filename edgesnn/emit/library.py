@@ -40,6 +40,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import EmitError
+from ..graph.kinds import KINDS
 from ..lower import Lowered, lower
 from ..quantize.qgraph import QGraph
 from ..resources import RUNTIME_C
@@ -168,12 +169,17 @@ def _runtime_files(low: Lowered, runtime: Path) -> tuple[dict[str, bytes], dict[
     return headers, sources, kept, left
 
 
-def _config_header(text: bytes, counters: bool) -> bytes:
-    """The runtime's esn_config.h with ESN_ENABLE_COUNTERS's default set for this library: every build system
-    (CMake, Arduino, Zephyr, PlatformIO) compiles it as is, no -D to pass."""
-    line = b"#define ESN_ENABLE_COUNTERS 1\n"
-    if text.count(line) != 1:
-        raise EmitError("runtime_c's esn_config.h no longer defines ESN_ENABLE_COUNTERS 1 once: update emit/library.py")
+def _config_header(text: bytes, counters: bool, low: Lowered) -> bytes:
+    """The runtime's esn_config.h with this library's defaults: ESN_ENABLE_COUNTERS, and ESN_KINDS_BUILT the model's
+    node kinds, so that only the kernels it uses are called (and linked, where unused sections are dropped). Every
+    build system (CMake, Arduino, Zephyr, PlatformIO) compiles it as is, no -D to pass."""
+    line, kinds_line = b"#define ESN_ENABLE_COUNTERS 1\n", b"#define ESN_KINDS_BUILT 0xFFFFFFFFu\n"
+    if text.count(line) != 1 or text.count(kinds_line) != 1:
+        raise EmitError("runtime_c's esn_config.h no longer defines ESN_ENABLE_COUNTERS 1 and ESN_KINDS_BUILT "
+                        "0xFFFFFFFFu once: update emit/library.py")
+    kinds = sorted({nd.kind for nd in low.nodes}, key=lambda k: KINDS[k].code)
+    mask = sum(1 << KINDS[k].code for k in kinds)
+    text = text.replace(kinds_line, f"#define ESN_KINDS_BUILT 0x{mask:08X}u /* {', '.join(kinds)} */\n".encode())
     if counters:
         return text
     return text.replace(line, b"#define ESN_ENABLE_COUNTERS 0 /* edgesnn export-c --no-counters: a release build */\n")
@@ -1033,7 +1039,7 @@ def library_files(qgraph: QGraph, target: str, name: str, *, schedule="time", st
     facts["weight_bytes"] = weights
     window = low.steps or example_steps or 16
     headers, rt_sources, kept, left = _runtime_files(low, Path(runtime or RUNTIME_C))
-    headers["esn_config.h"] = _config_header(headers["esn_config.h"], counters)
+    headers["esn_config.h"] = _config_header(headers["esn_config.h"], counters, low)
 
     ours = {f"{name}.c": _api_source(name, low, inp, source), f"{name}_model.c": model_c,
             f"{name}_model.h": model_h, f"{name}_port.c": _port_source(name, source)}

@@ -459,7 +459,7 @@ esn_status esn__validate_structure(const esn_model *m, esn_diag *diag)
         const esn_node *nd = &m->nodes[k];
         const uint32_t kind = nd->kind;
         if (kind >= ESN_KIND_COUNT || (kind == ESN_KIND_INPUT) != (k == 0u) ||
-            (kind == ESN_KIND_OUTPUT) != (k == m->output_node)) {
+            (kind == ESN_KIND_OUTPUT) != (k == m->output_node) || !ESN_BUILT(kind)) { /* ESN_KINDS_BUILT */
             return ESN_FAIL(ESN_ERR_KIND, k, kind);
         }
         if (esn_shape_size(nd->in_shape, nd->in_rank) != nd->in_size || nd->in_size == 0u ||

@@ -294,22 +294,32 @@ void esn__compute(const esn_model *m, const esn_node *nd, const void *const *in,
 {
     const uint32_t kind = nd->kind;
     switch ((esn_kind)kind) {
+    /* a kind this build leaves out (ESN_KINDS_BUILT) never gets here (esn_model_validate): its call, a constant
+     * false, is compiled out, and with it the kernel where the link drops unused sections */
     case ESN_KIND_LINEAR:
     case ESN_KIND_AFFINE:
-        esn_linear(nd, in, in8, nd->n_edges, (int32_t *)out, c);
-        esn_acc_shift(nd, (int32_t *)out);
+        if (ESN_BUILT(ESN_KIND_LINEAR) || ESN_BUILT(ESN_KIND_AFFINE)) {
+            esn_linear(nd, in, in8, nd->n_edges, (int32_t *)out, c);
+            esn_acc_shift(nd, (int32_t *)out);
+        }
         break;
     case ESN_KIND_CONV1D:
     case ESN_KIND_CONV2D:
-        esn_conv(nd, in, in8, nd->n_edges, (int32_t *)out, c);
-        esn_acc_shift(nd, (int32_t *)out);
+        if (ESN_BUILT(ESN_KIND_CONV1D) || ESN_BUILT(ESN_KIND_CONV2D)) {
+            esn_conv(nd, in, in8, nd->n_edges, (int32_t *)out, c);
+            esn_acc_shift(nd, (int32_t *)out);
+        }
         break;
     case ESN_KIND_SCALE:
-        esn_scale(nd, in, in8, nd->n_edges, (int32_t *)out, c);
+        if (ESN_BUILT(ESN_KIND_SCALE)) {
+            esn_scale(nd, in, in8, nd->n_edges, (int32_t *)out, c);
+        }
         break;
     case ESN_KIND_SUMPOOL2D:
     case ESN_KIND_AVGPOOL2D:
-        esn_pool(nd, in, in8, nd->n_edges, out, out8, c);
+        if (ESN_BUILT(ESN_KIND_SUMPOOL2D) || ESN_BUILT(ESN_KIND_AVGPOOL2D)) {
+            esn_pool(nd, in, in8, nd->n_edges, out, out8, c);
+        }
         break;
     case ESN_KIND_IF:
     case ESN_KIND_LIF:

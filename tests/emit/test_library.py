@@ -429,3 +429,58 @@ def test_runtime_files_are_derived_from_the_shipped_tree(tmp_path, monkeypatch):
     with pytest.raises(L.EmitError, match="runtime's sources are missing"):
         api.export_c(MODELS / "digits_mlp.json", tmp_path / "lib2", name="m")
     assert not (tmp_path / "lib2").exists()
+
+
+@pytest.mark.needs_arm_gcc
+def test_only_the_kernels_the_model_uses_are_called_and_linked(tmp_path):
+    """The library's esn_config.h sets ESN_KINDS_BUILT to its model's kinds: the MLP's runtime calls no conv, pool or
+    scale kernel (and its ALIF passes are never called), so its linked example is smaller than with every kind
+    built; a conv model's library calls its conv and pool kernels."""
+    def used_by_runtime(model: str) -> set[str]:
+        lib = tmp_path / model
+        api.export_c(MODELS / f"{model}.json", lib, target="cmake", name="m")
+        cfg = (lib / "runtime" / "include" / "esn" / "esn_config.h").read_text()
+        assert re.search(r"#define ESN_KINDS_BUILT 0x[0-9A-F]{8}u /\* Input, Output, ", cfg)
+        used = set()
+        for rel in ("runtime/src/esn_runtime.c", "runtime/src/kernels/esn_neuron.c"):
+            obj = tmp_path / f"{model}-{Path(rel).stem}.o"
+            _sh(["arm-none-eabi-gcc", "-std=c99", "-Os", "-mcpu=cortex-m4", "-mthumb", "-c", lib / rel,
+                 f"-I{lib / 'runtime' / 'include'}", f"-I{lib / 'runtime' / 'src'}", "-o", obj])
+            used |= _symbols(obj)[1]
+        return used
+    mlp, cnn = used_by_runtime("digits_mlp"), used_by_runtime("digits_cnn")
+    assert "esn_linear" in mlp and not {"esn_conv", "esn_pool", "esn_scale"} & mlp
+    assert {"esn_linear", "esn_conv", "esn_pool"} <= cnn
+
+    def linked_text(extra: list[str]) -> int:   # the API's entry points kept, everything they do not reach dropped
+        lib = tmp_path / "digits_mlp"
+        srcs = [p for p in [*lib.joinpath("src").glob("*.c"), *lib.joinpath("runtime", "src").rglob("*.c")]]
+        elf = tmp_path / f"mlp{len(extra)}.elf"
+        _sh(["arm-none-eabi-gcc", "-std=c99", "-Os", "-mcpu=cortex-m4", "-mthumb", "-ffunction-sections",
+             "-fdata-sections", "-Wl,--gc-sections", "--specs=nosys.specs", "-nostartfiles", "-Wl,-e,m_init",
+             "-Wl,--undefined=m_infer", "-Wl,--undefined=m_step", *extra, f"-I{lib / 'include'}", f"-I{lib / 'src'}",
+             f"-I{lib / 'runtime' / 'include'}", f"-I{lib / 'runtime' / 'src'}", *srcs, "-o", elf])
+        return int(_sh(["arm-none-eabi-size", elf]).splitlines()[1].split()[0])
+    only, every = linked_text([]), linked_text(["-DESN_KINDS_BUILT=0xFFFFFFFFu"])
+    assert only < every - 2000, (only, every)
+
+
+@pytest.mark.needs_cc
+def test_a_model_with_a_kind_not_built_is_refused(tmp_path):
+    """A build whose ESN_KINDS_BUILT lacks a kind refuses a model that has it (ESN_ERR_KIND at the node), before any
+    kernel could be missing."""
+    e = api.export_c(MODELS / "digits_cnn.json", tmp_path / "lib", target="cmake", name="m")
+    lib = tmp_path / "lib"
+    main = tmp_path / "main.c"
+    main.write_text('#include <stdio.h>\n#include "m_model.h"\n#include "esn/esn_runtime.h"\n'
+                    "int main(void) { esn_diag d; esn_status s = esn_model_validate(&m_model, &d);\n"
+                    '  printf("%d %d\\n", (int)s, (int)d.node); return 0; }\n')
+    srcs = [lib / "src" / "m_model.c", *sorted((lib / "runtime" / "src").rglob("*.c")), lib / "src" / "m_port.c"]
+    exe = tmp_path / "v"
+    no_conv = sum(1 << c for c in range(17)) & ~((1 << 4) | (1 << 5))   # every kind but Conv1d, Conv2d
+    _sh([gcc(), "-std=c99", "-O1", f"-DESN_KINDS_BUILT={no_conv}u", f"-I{lib / 'src'}",
+         f"-I{lib / 'runtime' / 'include'}", f"-I{lib / 'runtime' / 'src'}", *srcs, main, "-o", exe])
+    status, node = map(int, _sh([exe]).split())
+    from edgesnn.runtime.binding import _lib
+    assert status == _lib()[1].ESN_ERR_KIND and node == 1   # conv1, right after the Input
+    assert e.name == "m"

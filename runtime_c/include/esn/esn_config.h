@@ -52,6 +52,14 @@
 #define ESN_ENABLE_CYCLES ESN_ENABLE_COUNTERS
 #endif
 
+/* The node kinds this build runs: a set of (1 << ESN_KIND_<NAME>) bits (esn_kinds.h). The kernels of the others are
+ * never called, so a link that drops unused sections (-ffunction-sections, --gc-sections) leaves them out of the
+ * image, and esn_model_validate refuses a model that has one (ESN_ERR_KIND). Default: every kind; `edgesnn
+ * export-c` sets its model's. */
+#ifndef ESN_KINDS_BUILT
+#define ESN_KINDS_BUILT 0xFFFFFFFFu
+#endif
+
 /* ESN_STRIP_LOG: define it to drop every log message and error string from the image
  * (esn_status_str() then returns ""), as TFLM's TF_LITE_STRIP_ERROR_STRINGS. */
 

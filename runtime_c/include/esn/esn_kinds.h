@@ -81,4 +81,7 @@
 #define ESN_KIND_IN(set, kind) ((kind) < 32u && ESN_KIND_HAS(set, kind))
 #define ESN_KIND_HAS(set, kind) ((((set) >> (kind)) & 1u) != 0u)
 
+/* 1 when this build runs kind (ESN_KINDS_BUILT, esn_config.h): a compile-time constant for a constant kind. */
+#define ESN_BUILT(kind) ESN_KIND_HAS((uint32_t)(ESN_KINDS_BUILT), (uint32_t)(kind))
+
 #endif /* ESN_KINDS_H */

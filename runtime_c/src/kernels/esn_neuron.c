@@ -576,7 +576,7 @@ static int esn_neuron_fast(const esn_model *m, const esn_node *nd, const void *c
                                                     nd->reset == (uint8_t)ESN_RESET_SUBTRACT_LATE)) {
         return 0; /* LI and ALIF: alpha <= 2^15 (alpha16); per neuron: LI's alpha, or LIF's alpha and threshold */
     }
-    spikes = kind == ESN_KIND_ALIF
+    spikes = ESN_BUILT(ESN_KIND_ALIF) && kind == ESN_KIND_ALIF /* ALIF's passes only where built */
                  ? esn_alif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
                                   (int32_t *)state[ESN_VAR_ETA], out, channels, plane, pern)
                  : esn_lif_layer(m, nd, esn_acc_sum(in, in8, n_in, n, out), state[ESN_VAR_V], state_bits[ESN_VAR_V],
