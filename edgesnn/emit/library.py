@@ -114,7 +114,7 @@ extern const double {name}_input_scales[{ch}];   /* real value of one input unit
  * QGraph.quantize_inputs, in double precision, ties away from zero. */
 static inline {name}_input_t {name}_quantize_input(double real, uint32_t j)
 {{
-    const double q = real / {name}_input_scales[{f"j / {plane}u" if per else "0"}];
+    const double q = real / {name}_input_scales[{f"j / {plane}u" if per else "0"}];{"" if per else "  (void)j;"}
     const double r = q >= 0.0 ? q + 0.5 : q - 0.5;
     return ({name}_input_t)(r >= {top}.0 ? {top} : r <= -{top}.0 ? -{top} : (int32_t)r);
 }}

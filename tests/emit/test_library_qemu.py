@@ -15,9 +15,11 @@ import pytest
 
 from edgesnn import api
 from edgesnn.data import load_dataset
+from edgesnn.graph.nir_io import read_nir
+from edgesnn.quantize import QuantConfig, quantize
 from edgesnn.runtime.binding import run_c
 from tests.emit.test_library import _cmake_build, _sh
-from tests.helpers.paths import DATA, MODELS
+from tests.helpers.paths import DATA, FIXTURES, MODELS
 
 pytestmark = [pytest.mark.needs_qemu, pytest.mark.needs_c_ext,
               pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed (make setup)")]
@@ -142,3 +144,51 @@ int main(void)
     np.testing.assert_array_equal(got[:, 0], want.pred)
     np.testing.assert_array_equal(got[:, 1], want.steps)
     assert want.steps.min() < xs.shape[1]
+
+
+def test_analog_library_on_qemu_quantizes_and_predicts_as_fixed_c(tmp_path):
+    """SpikingJelly's direct-encoded conv exported with a 16-bit analog input: a user's main on the emulated
+    Cortex-M4 quantizes the real pixel intensities itself (NAME_quantize_input) and classifies them; the classes
+    are fixed-c's on the same real values."""
+    d = np.load(FIXTURES / "spikingjelly_dconv.npz")
+    xs = d["inputs"].astype(np.float64)[:16]
+    g = read_nir(FIXTURES / "spikingjelly_dconv.nir", dialect="spikingjelly", dt=float(d["dt"]))
+    q = quantize(g, QuantConfig(input_bits=16), xs.reshape(*xs.shape[:2], *g.input.shape))
+    q.save(tmp_path / "dconv.json")
+    api.export_c(tmp_path / "dconv.json", tmp_path / "lib", name="dconv")
+    build = tmp_path / "build"
+    _cmake_build(tmp_path / "lib", build, "-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake",
+                 "-DEDGESNN_CPU=cortex-m4", "-DCMAKE_BUILD_TYPE=MinSizeRel", cflags="-Wall -Wextra -Werror")
+    n, steps = xs.shape[:2]
+    rows = ",\n".join("{" + ",".join(repr(float(v)) for v in img[0].reshape(-1)) + "}" for img in xs)
+    (tmp_path / "main.c").write_text(f"""
+#include <stdio.h>
+#include "dconv.h"
+static const double images[{n}][DCONV_INPUT_SIZE] = {{{rows}}};
+static dconv_input_t frames[{steps}][DCONV_INPUT_SIZE];
+static dconv_ctx ctx;
+int main(void)
+{{
+    unsigned i, t, j;
+    if (dconv_init(&ctx) < 0) {{
+        return 1;
+    }}
+    for (i = 0; i < {n}u; ++i) {{
+        for (t = 0; t < {steps}u; ++t) {{       /* direct encoding: the same readings at every step */
+            for (j = 0; j < DCONV_INPUT_SIZE; ++j) {{
+                frames[t][j] = dconv_quantize_input(images[i][j], j);
+            }}
+        }}
+        printf("%d\\n", dconv_infer(&ctx, &frames[0][0], {steps}u, NULL));
+    }}
+    return 0;
+}}
+""")
+    _sh(["arm-none-eabi-gcc", *CPU, "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", tmp_path / "main.c",
+         f"-I{tmp_path / 'lib' / 'include'}", f"-I{tmp_path / 'lib' / 'runtime' / 'include'}", "-o",
+         tmp_path / "main.o"])
+    out = _firmware(tmp_path, build, "dconv", tmp_path / "main.o", tmp_path / "dconv.elf")
+    got = np.array([int(v) for v in out.split()])
+    want = run_c(q, xs.reshape(*xs.shape[:2], *g.input.shape)).pred
+    assert len(set(want.tolist())) > 3, "a few classes at least: the comparison must see something"
+    np.testing.assert_array_equal(got, want)
