@@ -21,12 +21,14 @@ def test_committed_calibration_meets_the_held_out_targets(board):
     assert cal["provenance"]["compiler"] and cal["provenance"]["runtime_sources"]
     ho = cal["held_out"]
     assert ho["after"]["models"] >= 5
-    # The suite sweeps state storage, rounding and decay widths (160 benchmarks): held-out worst ~11 % on the MPS2
-    # and netduino boards. The micro:bit's suite (layers of at most 40: the small board) leaves 4-bit strided
-    # convs under 3 benchmarks, and the digits CNN at 4-bit weights is its worst (~22 %). Issue #18's targets
-    # (median <= 2 %, worst <= 5 % on chosen plans) are the ones to reach.
-    worst = 0.23 if board == "qemu-microbit" else 0.12
-    assert ho["after"]["median_error"] <= 0.05 and ho["after"]["worst_error"] <= worst, ho["after"]
+    # The suite sweeps state storage, rounding and decay widths, and a quarter reads analog input (208 benchmarks):
+    # held out (the example models at two precisions, two of them direct-encoded too), median 2.0-2.3 %, worst
+    # 4.0-4.4 % on the MPS2 and netduino boards. The micro:bit's suite (layers of at most 40: the small board) leaves
+    # 4-bit strided convs under 3 benchmarks, and the digits CNN at 4-bit weights is its worst (-18 %). Issue #18's
+    # targets (median <= 2 %, worst <= 5 % on chosen plans) are the ones to reach.
+    worst = 0.20 if board == "qemu-microbit" else 0.06
+    assert ho["after"]["median_error"] <= 0.03 and ho["after"]["worst_error"] <= worst, ho["after"]
+    assert {m["model"] for m in ho["models"]} >= {"digits_mlp@a8", "digits_cnn@a8"}   # the MAC terms, held out
     assert ho["before"]["median_error"] > ho["after"]["median_error"]
     assert (CALIBRATION_DIR / cal["provenance"]["measurements"]).is_file()
     assert coefficients(get_board(board)).calibration == cal["id"]
