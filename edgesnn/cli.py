@@ -502,8 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("plan", help="search quantization, early exit and cost for a board; write PLAN.json",
                        description="Quantize MODEL over bit widths x rounding per parameter kind, measure each "
-                                   "candidate's accuracy in the bit-exact C runtime on VAL.npz (inputs + labels), "
-                                   "calibrate early exit, try layers made stateless, the schedules the runtime runs "
+                                   "candidate's accuracy in the bit-exact C runtime on VAL.npz (inputs + labels; "
+                                   "inputs that are real values, not spike counts, make the input an analog one "
+                                   "and its 8 or 16 bits a searched kind), calibrate early exit, try layers made stateless, the schedules the runtime runs "
                                    "(time-step-major with the exit, fused layer groups, layer-major) and the RAM "
                                    "region of the arena, estimate cost on BOARD (its calibration when present), and "
                                    "keep what meets the target and fits its flash and SRAM. Prints the Pareto front; "
