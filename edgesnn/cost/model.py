@@ -377,7 +377,9 @@ def fallbacks(name: str) -> list[str]:
     into signed bytes for SXTAB on the DSP cores: 3.25 and 3.07 instructions per synop, dense 24 -> 256, QEMU an386)."""
     parts = name.split(".")
     out = [".".join(parts[:i] + parts[-1:]) for i in range(len(parts) - 1, -1, -1)]
-    return [n for n in out[:1]] + [name.replace(".int1", ".int4")] + out[1:] if ".int1" in name else out
+    if "int1" not in parts:   # (a part equal to int1: int16 is not binary)
+        return out
+    return out[:1] + [".".join("int4" if p == "int1" else p for p in parts)] + out[1:]
 
 
 def resolve(name: str, values: dict[str, float]) -> str:

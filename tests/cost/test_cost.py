@@ -67,6 +67,8 @@ def test_every_coefficient_has_a_source_and_calibration_overrides(tmp_path):
 def test_coefficient_names_fall_back_to_the_generic_ones():
     assert fallbacks("affine.int8.cycles_per_synop") == ["affine.int8.cycles_per_synop", "affine.cycles_per_synop",
                                                          "cycles_per_synop"]
+    assert fallbacks("conv.int1.cycles_per_synop")[:2] == ["conv.int1.cycles_per_synop", "conv.int4.cycles_per_synop"]
+    assert "conv.int46.cycles_per_synop" not in fallbacks("conv.int16.cycles_per_synop")   # int16 is not binary
     v = {"cycles_per_synop": 4.0, "affine.cycles_per_synop": 3.0}
     assert resolve("affine.int8.cycles_per_synop", v) == "affine.cycles_per_synop"
     assert resolve("conv.int16.cycles_per_synop", v) == "cycles_per_synop"
