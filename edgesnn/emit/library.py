@@ -38,6 +38,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from ..errors import EmitError
 from ..graph.kinds import KINDS
@@ -98,14 +100,11 @@ def _input_scale_c(name: str, q: QGraph) -> str:
     up, top = name.upper(), (1 << (q.config.input_bits - 1)) - 1
     ch = len(q.input_scale)
     per = q.config.input_scale == "channel"
-    shape = q.graph.input.shape
-    plane = 1
-    for d in shape[1:]:
-        plane *= int(d)
-    where = "channel * " + str(plane) if per else ""
+    plane = int(np.prod(q.graph.input.shape[1:], dtype=np.int64))   # values of one input channel
+    scales = "one per input channel" if per else "one for the whole input"
     return f"""
 /* Analog input: one value is the real reading divided by its scale, rounded to nearest and saturated to
- * +-{top}; edgesnn chose the scale from its calibration data ({'one per input channel' if per else 'one for the whole input'}). */
+ * +-{top}; edgesnn chose the scale from its calibration data ({scales}). */
 #define {up}_INPUT_CHANNELS {ch}u
 extern const double {name}_input_scales[{ch}];   /* real value of one input unit (per channel, or [0] for all) */
 #define {up}_INPUT_SCALE ({name}_input_scales[0])
