@@ -357,7 +357,8 @@ def main(argv=None) -> int:
             table.append([f, f"{r['rate']:.0%}", r["synops"], f"{ipr:.2f}", f"{ipo:.2f}", f"{ipr / ipo:.2f}x",
                           f"{slope['ref']:.2f}", f"{slope['dsp']:.2f}", f"{slope['ref'] / slope['dsp']:.2f}x"])
     what = f"{args.input_bits}-bit analog input" if args.input_bits else "spike input"
-    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {args.weight_bits}-bit weights, {what}, {board.id} "
+    print(f"instructions per synaptic operation, dense {FAN_IN} -> F, {args.weight_bits}-bit weights, {what}, "
+          f"{board.id} "
           f"(QEMU -icount shift=0, "
           f"1 tick = {1e9 / board.firmware['tick_hz']:g} instructions), {args.steps} steps")
     print(tabulate(table, headers=["fan-out", "rate", "synops", "ref /synop", "dsp /synop", "ratio",

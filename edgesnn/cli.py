@@ -46,7 +46,8 @@ def _json(data) -> str:
 def _quant_options(args) -> dict:
     """The quantization settings given on the command line (fixed-point engines, compile and run)."""
     return {"weight_bits": args.weight_bits, "state_bits": args.state_bits, "rounding": args.rounding,
-            "input_bits": args.input_bits, "input_scale": args.input_scale, "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
+            "input_bits": args.input_bits, "input_scale": args.input_scale,
+            "exit_confidence": args.exit_confidence, "exit_temperature": args.exit_temperature,
             "exit_nats": args.exit_nats,
             "calib": load_inputs(args.calib, "calibration inputs")[0] if args.calib else None}
 
@@ -504,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Quantize MODEL over bit widths x rounding per parameter kind, measure each "
                                    "candidate's accuracy in the bit-exact C runtime on VAL.npz (inputs + labels; "
                                    "inputs that are real values, not spike counts, make the input an analog one "
-                                   "and its 8 or 16 bits a searched kind), calibrate early exit, try layers made stateless, the schedules the runtime runs "
+                                   "and its 8 or 16 bits a searched kind), calibrate early exit, try layers made "
+                                   "stateless, the schedules the runtime runs "
                                    "(time-step-major with the exit, fused layer groups, layer-major) and the RAM "
                                    "region of the arena, estimate cost on BOARD (its calibration when present), and "
                                    "keep what meets the target and fits its flash and SRAM. Prints the Pareto front; "

@@ -242,8 +242,9 @@ def _design_analog(count: int, seed: int, max_size: int) -> list[BenchSpec]:
             conv, fo = _draw_conv(rng)
             fi = conv[0] * conv[1] * conv[2]
         specs.append(BenchSpec(f"a{i:03d}-{t}-{kind.lower()}-w{wb}-i{ib}", t, seed * 100_003 + 50_000 + i, fi, fo,
-                               round(rate, 4), wb, kind, readout, _logu(rng, 2, 24), round(float(rng.uniform(0.3, 3.0)), 3),
-                               conv=conv, state_bits=(16, 8, 12, 24)[i % 4], input_bits=ib))
+                               round(rate, 4), wb, kind, readout, _logu(rng, 2, 24),
+                               round(float(rng.uniform(0.3, 3.0)), 3), conv=conv, state_bits=(16, 8, 12, 24)[i % 4],
+                               input_bits=ib))
     return specs
 
 

@@ -232,39 +232,39 @@ def held_out(board, coeff_sets: dict, *, port: str | None = None, inputs: int = 
     out = []
     precisions = (("", {}), (f"@w{PACKED['weight_bits']}s{PACKED['state_bits']}", PACKED), ("@a8", ANALOG))
     models = example_models()
-    runs = [(m, p) for m in models for p in precisions if p[1] is not ANALOG or m[0] in ANALOG_HELD_OUT]
-    with Progress(len(runs), "held-out models") as bar:
-        for (base, path, data), (suffix, quant) in runs:
+    runs = {base: [p for p in precisions if p[1] is not ANALOG or base in ANALOG_HELD_OUT] for base, _, _ in models}
+    with Progress(sum(map(len, runs.values())), "held-out models") as bar:
+        for base, path, data in models:
             model = load_model(str(path))
-            x, _ = load_dataset(data)
-            x = x[:inputs].reshape(min(inputs, len(x)), x.shape[1], *model.input.shape)
-            if quant is ANALOG:
-                x = direct_encoded(x)
-            name, q = base + suffix, to_qgraph(model, calib=x if quant is ANALOG else None, **quant)
-            try:
-                if cycles:
-                    res, host, xt, traced = run_device_cycles(q, x, board, boot_timeout=boot_timeout)
-                else:
-                    res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
-            except FirmwareTooLarge as e:
-                out.append({"model": name, "skipped": e.regions})
-                bar.update()
-                continue
-            row = {"model": name, "inputs": len(x), "measured": float(res.run_cycles.sum()) / len(x)}
-            for label, c in coeff_sets.items():
-                p = compare(q, res, host, board, c, name)
-                row[label] = {"estimated": p.total_estimated, "error": p.total_error,
-                              "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
-            if cycles:
-                t = float(traced.mean())
-                hc = run_c(q, xt)
-                row["cycles"] = {"inputs": len(xt), "traced": t}
+            spikes, _ = load_dataset(data)
+            spikes = spikes[:inputs].reshape(min(inputs, len(spikes)), spikes.shape[1], *model.input.shape)
+            for suffix, quant in runs[base]:
+                x = direct_encoded(spikes) if quant is ANALOG else spikes
+                name, q = base + suffix, to_qgraph(model, calib=x if quant is ANALOG else None, **quant)
+                try:
+                    if cycles:
+                        res, host, xt, traced = run_device_cycles(q, x, board, boot_timeout=boot_timeout)
+                    else:
+                        res, host = run_device(q, x, board, port=port, boot_timeout=boot_timeout)
+                except FirmwareTooLarge as e:
+                    out.append({"model": name, "skipped": e.regions})
+                    bar.update()
+                    continue
+                row = {"model": name, "inputs": len(x), "measured": float(res.run_cycles.sum()) / len(x)}
                 for label, c in coeff_sets.items():
-                    e = estimate(q, hc, board, coeffs=c).cycles
-                    row["cycles"][label] = {"estimated": e, "error": (e - t) / t if t else float("nan"),
-                                            "unit": c.unit}
-            out.append(row)
-            bar.update()
+                    p = compare(q, res, host, board, c, name)
+                    row[label] = {"estimated": p.total_estimated, "error": p.total_error,
+                                  "layer_error_worst": max(abs(p.error(e, m)) for _, _, e, m in p.rows)}
+                if cycles:
+                    t = float(traced.mean())
+                    hc = run_c(q, xt)
+                    row["cycles"] = {"inputs": len(xt), "traced": t}
+                    for label, c in coeff_sets.items():
+                        e = estimate(q, hc, board, coeffs=c).cycles
+                        row["cycles"][label] = {"estimated": e, "error": (e - t) / t if t else float("nan"),
+                                                "unit": c.unit}
+                out.append(row)
+                bar.update()
     return out
 
 

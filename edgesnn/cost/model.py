@@ -52,7 +52,8 @@ also pays for its memory traffic where a region has wait states:
 
 plus one row "(runtime)" for what esn_step spends outside the layers: cycles_per_step * steps +
 cycles_per_node_step * nodes * steps (every node, Input/Output/Flatten included) + cycles_per_input_byte
-* input_size * steps (the input copy; an analog input, widened to int32 value by value: cycles_per_analog_input_value) + cycles_per_output_value * output_size * steps (the output sum) +
+* input_size * steps (the input copy; an analog input, widened to int32 value by value:
+cycles_per_analog_input_value) + cycles_per_output_value * output_size * steps (the output sum) +
 cycles_per_exit_value * output_size * steps (the entropy exit test, when on), so the rows add up to the
 model's total: a CostReport is additive.
 Latency = cycles / clock_hz; EDP = energy x latency.

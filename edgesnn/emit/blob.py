@@ -43,15 +43,13 @@ import numpy as np
 from .. import __version__
 from ..errors import EmitError
 from ..graph import ir
-from ..graph.kinds import BY_CODE, KINDS, PARAM_SLOTS, names
+from ..graph.kinds import ANALOG_READER_KINDS, BY_CODE, KINDS, PARAM_SLOTS
 from ..lower import (IN_CL, OUT_CL, RESET_CODES, LEdge, LNode, Lowered, MemoryPlan, align8, cl_channels, cl_perm,
                      config_record, lower, unpack_rows, weight_bytes, weight_row_len)
-from ..quantize.config import QuantConfig
+from ..quantize.config import INPUT_BITS, QuantConfig
 from ..quantize.fixedpoint import ROUNDING_CODES
-from ..quantize.config import INPUT_BITS
 from ..quantize.qgraph import PM_CHANNEL, PM_ELEM, PM_LAYER, QGraph, QLayer, input_scale_problem, storage_dtype
 
-ANALOG_READER_KINDS = names(lambda k: k.analog_reader)  # esn_check_analog_readers
 MAGIC = b"ESNB"
 VERSION = 5
 HEADER_BYTES, SECTION_BYTES, MODEL_BYTES, NODE_BYTES, EDGE_BYTES = 48, 16, 64, 224, 8
@@ -280,7 +278,7 @@ def _parse(h: dict) -> QGraph:
         if qparams is not None:
             lm = layers_meta.get(names[k], {})
             layers[names[k]] = QLayer(qparams, {a: float(b) for a, b in lm.get("scales", {}).items()},
-                                      lm.get("target"), lm.get("into", "v"), int(lm.get("max_in", 1)), f[34])
+                                      lm.get("target"), lm.get("into", "v"), int(lm.get("max_in", 1)), ln.acc_shift)
     graph = ir.Graph(nodes, graph_edges, meta["dt"], meta["graph_meta"])
     sched = graph.schedule()
     if list(sched.order) != names[:n] or inp != 0 or names[out_node] != graph.output.name:
@@ -454,8 +452,8 @@ class _Rec:
     """One node record as esn_read_nodes reads it."""
     __slots__ = ("kind", "reset", "spike_rule", "syn_delay", "max_spikes", "first_edge", "n_edges", "in_rank",
                  "out_rank", "flat_start", "flat_end", "layout", "flags", "in_shape", "out_shape", "in_size",
-                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "out_bits", "acc_shift", "refs", "pbits", "pmode",
-                 "param", "name", "row")
+                 "out_size", "kernel", "stride", "pad", "dil", "groups", "wmag", "out_bits", "acc_shift", "refs",
+                 "pbits", "pmode", "param", "name", "row")
 
 
 def _blob_meta_names(data: bytes, sec: dict) -> list[str]:
@@ -537,8 +535,8 @@ def _validate(h: dict) -> None:  # noqa: C901 (one check after another, as in th
          r.flat_start, r.flat_end, r.layout, r.flags) = f[:13]
         r.in_shape, r.out_shape, r.in_size, r.out_size = list(f[13:17]), list(f[17:21]), f[21], f[22]
         r.kernel, r.stride, r.pad, r.dil, r.groups = f[23:25], f[25:27], f[27:29], f[29:31], f[31]
-        r.wmag, r.out_bits, r.acc_shift = f[32:35]
-        reserved, r.acc_shift = r.acc_shift >> 8, r.acc_shift & 0xFF  # byte 78 the shift, byte 79 reserved
+        r.wmag, r.out_bits, shift_word = f[32:35]
+        r.acc_shift, reserved = shift_word & 0xFF, shift_word >> 8  # byte 78 the shift, byte 79 reserved
         r.refs = [f[35 + 5 * i:40 + 5 * i] for i in range(len(PARAM_SLOTS))]
         r.pbits = [ref[2] for ref in r.refs]
         r.pmode = [ref[3] for ref in r.refs]

@@ -96,7 +96,8 @@ def c_sources(qgraph: QGraph, name: str = "snn", schedule="time", steps: int | N
     model += [f".{k} = {cfg[k]}" for k in ("weight_bits", "state_bits", "current_bits", "adapt_bits",
                                             "threshold_bits", "decay_bits")]
     model += [f".rounding = {_ROUNDING[cfg['rounding']]}", f".exit_enabled = {cfg['exit_enabled']}",
-              f".input_bits = {cfg['input_bits']}u", f".seed = {cfg['seed']}u", f".exit_threshold_q8 = {c_int(cfg['exit_threshold_q8'])}",
+              f".input_bits = {cfg['input_bits']}u", f".seed = {cfg['seed']}u",
+              f".exit_threshold_q8 = {c_int(cfg['exit_threshold_q8'])}",
               f".exit_beta_q16 = {c_int(cfg['exit_beta_q16'])}", f".input_size = {low.input_size}u",
               f".output_size = {low.output_size}u", f".arena_bytes = {plan.arena_bytes}u",
               f".sched_steps = {low.steps}u", f".nodes = {name}_nodes",

@@ -44,7 +44,7 @@ from .. import __version__
 from ..errors import EmitError
 from ..graph.kinds import KINDS
 from ..lower import Lowered, lower
-from ..quantize.qgraph import QGraph
+from ..quantize.qgraph import QGraph, analog_limit, input_dtype
 from ..resources import RUNTIME_C
 from .cgen import c_comment
 from .csource import c_sources
@@ -77,12 +77,10 @@ class InputBinding:
 def input_binding(low: Lowered) -> InputBinding:
     """Spike counts (uint8), or an analog model's quantized readings (int8 / int16: esn_model.input_bits)."""
     bits = low.qgraph.config.input_bits
-    if bits == 0:
-        return InputBinding("uint8_t", "|u1", "a spike count, 0..255", "esn_step({ctx}, {x})")
-    top = (1 << (bits - 1)) - 1
-    return InputBinding(f"int{bits}_t", "|i1" if bits == 8 else "<i2",
-                        f"an analog reading quantized to int{bits} (real value / input scale, -{top}..{top})",
-                        "esn_step({ctx}, {x})")
+    dt = input_dtype(bits)
+    what = (f"an analog reading quantized to int{bits} (real value / input scale, -{analog_limit(bits)}.."
+            f"{analog_limit(bits)})" if bits else "a spike count, 0..255")
+    return InputBinding(f"{dt.name}_t", dt.str, what, "esn_step({ctx}, {x})")
 
 
 def _input_scale_definition(name: str, q: QGraph) -> str:
@@ -97,7 +95,7 @@ def _input_scale_c(name: str, q: QGraph) -> str:
     saturate); nothing for spike-count input."""
     if not q.analog:
         return ""
-    up, top = name.upper(), (1 << (q.config.input_bits - 1)) - 1
+    up, top = name.upper(), analog_limit(q.config.input_bits)
     ch = len(q.input_scale)
     per = q.config.input_scale == "channel"
     plane = int(np.prod(q.graph.input.shape[1:], dtype=np.int64))   # values of one input channel

@@ -26,6 +26,7 @@ from ..emit.blob import blob_from_lowered
 from ..emit.csource import c_sources
 from ..errors import DeviceError
 from ..lower import align8, lower
+from ..quantize.qgraph import input_dtype
 from ..resources import RUNTIME_C
 from . import build as F
 
@@ -67,9 +68,9 @@ def input_staging_bytes(board: Board, low) -> int:
     (RUN_REQ_HEADER + input bytes > its max_payload_bytes), else 0; 0 for a grouped schedule (its own
     [T][input] buffer, inside the runtime's arena, is the staging area). int16 analog input is always staged (RUN's
     payload would leave it unaligned)."""
-    wide = low.qgraph.config.input_bits == 16
-    size = low.input_size * (2 if wide else 1)   # bytes of one step's input
-    if low.steps or (RUN_REQ_HEADER + size <= board.firmware["max_payload_bytes"] and not wide):
+    value_bytes = input_dtype(low.qgraph.config.input_bits).itemsize
+    size = low.input_size * value_bytes   # bytes of one step's input
+    if low.steps or (RUN_REQ_HEADER + size <= board.firmware["max_payload_bytes"] and value_bytes == 1):
         return 0
     return align8(size)
 

@@ -151,6 +151,10 @@ def names(pred) -> tuple[str, ...]:
     return tuple(k.name for k in _ROWS if pred(k))
 
 
+ANALOG_READER_KINDS = names(lambda k: k.analog_reader)
+"""The kinds that may read an analog input (esn_check_analog_readers): Linear, Affine, Conv1d, Conv2d."""
+
+
 def _check() -> None:
     assert [k.code for k in _ROWS] == list(range(len(_ROWS))), "codes must be 0..n-1 in row order"
     for k in _ROWS:

@@ -60,7 +60,7 @@ import numpy as np
 
 from ..errors import EmitError
 from ..graph import ir
-from ..graph.kinds import KINDS, names
+from ..graph.kinds import ANALOG_READER_KINDS, KINDS
 from ..quantize.fixedpoint import ROUNDING_CODES
 from ..quantize.qgraph import BINARY_MAX, PM_CHANNEL, PM_ELEM, QGraph, param_storage, storage_dtype, weight_storage_bits
 
@@ -794,7 +794,7 @@ def lower(qgraph: QGraph, schedule="time", steps: int | None = None, stage=None,
             ln.acc_shift = int(qgraph.layers[name].acc_shift)
             if not 0 <= ln.acc_shift <= 30 or (ln.acc_shift and not row.analog_reader):
                 raise _err(name, kind, f"accumulator shift {ln.acc_shift}: 0..30, and nonzero only for "
-                           f"{', '.join(names(lambda k: k.analog_reader))}")
+                           f"{', '.join(ANALOG_READER_KINDS)}")
             params = qgraph.layers[name].params
             missing, extra = row.required - set(params), set(params) - (row.required | row.optional)
             if missing or extra:
@@ -841,8 +841,8 @@ def config_record(qgraph: QGraph) -> dict:
     return {"weight_bits": cfg.weight_bits, "state_bits": cfg.state_bits, "current_bits": cfg.current_bits,
             "adapt_bits": cfg.adapt_bits, "threshold_bits": cfg.threshold_bits, "decay_bits": cfg.decay_bits,
             "rounding": ROUNDING_CODES[cfg.rounding], "exit_enabled": int(ex is not None), "seed": cfg.seed,
-            "exit_threshold_q8": int(ex["threshold_q8"]) if ex else 0, "exit_beta_q16": int(ex["beta_q16"]) if ex else 0,
-            "input_bits": cfg.input_bits}
+            "exit_threshold_q8": int(ex["threshold_q8"]) if ex else 0,
+            "exit_beta_q16": int(ex["beta_q16"]) if ex else 0, "input_bits": cfg.input_bits}
 
 
 def arena_size(qgraph: QGraph, counters: bool = True) -> int:

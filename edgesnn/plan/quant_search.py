@@ -158,10 +158,10 @@ def _quantized(S: dict, config: QuantConfig) -> tuple[bytes, QGraph]:
     return to_blob(q), q
 
 
-def _inputs_for(S: dict, q: QGraph) -> np.ndarray:
-    """The search's inputs as candidate q runs them: spike counts as they are, analog values quantized at q's input
-    precision (one copy per precision and scale, kept for the search)."""
-    if not q.analog:
+def _inputs_for(S: dict, q: QGraph | None) -> np.ndarray:
+    """The search's inputs as candidate q runs them: spike counts as they are (q None: spike counts), analog values
+    quantized at q's input precision (one copy per precision and scale, kept for the search)."""
+    if q is None or not q.analog:
         return S["x"]
     key = (q.config.input_bits, tuple(q.input_scale))
     if key not in S["quantized_inputs"]:
@@ -172,12 +172,12 @@ def _inputs_for(S: dict, q: QGraph) -> np.ndarray:
 def _evaluate(S: dict, config: QuantConfig) -> Evaluated:
     g, labels = S["graph"], S["labels"]
     blob, q = _quantized(S, config)
-    x = _inputs_for(S, q)
     digest = hashlib.sha1(blob).hexdigest()
     seen = S["seen"].get(digest)
     if seen is not None:
         return Evaluated(config, seen.accuracy, seen.blob_bytes, seen.arena_bytes, digest, seen.activity,
                          seen.correct)
+    x = _inputs_for(S, q)
     m = CModel(blob)
     r = m.run(x, names=S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
               counted=S["counted"], threads=S["threads"])
@@ -206,7 +206,7 @@ def _evaluate_part(S: dict, task: tuple) -> tuple:
     kept = blob if len(task) > 4 and task[4] else None  # the blob back to the search (its first round)
     if hi <= lo:
         return i, hashlib.sha1(blob).hexdigest(), len(blob), m.arena_size, np.zeros(0, bool), {}, kept
-    r = m.run((S["x"] if q is None else _inputs_for(S, q))[lo:hi], names=S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
+    r = m.run(_inputs_for(S, q)[lo:hi], names=S["names"], out_shape=g.output.shape, output_spiking=g.output_spiking,
               counted=S["counted"], threads=S["threads"])
     act = {k: {c: float(v.sum()) for c, v in cs.items() if c != "cycles"} for k, cs in r.counts.items()}
     return (i, hashlib.sha1(blob).hexdigest(), len(blob), m.arena_size, np.asarray(r.pred == S["labels"][lo:hi]),

@@ -29,17 +29,17 @@ import numpy as np
 
 from ..errors import QuantizeError
 from ..graph import ir
-from ..graph.kinds import KINDS, names
+from ..graph.kinds import ANALOG_READER_KINDS, KINDS, names
 from ..graph.simulate import simulate
 from .config import QuantConfig
 from .fixedpoint import GAIN_SHIFT, quantize_values, sat
-from .qgraph import BINARY_MAX, QGraph, QLayer, storage_dtype
+from .qgraph import BINARY_MAX, QGraph, QLayer, analog_limit, storage_dtype
 
 WEIGHTED = tuple(ir.NODE_TYPES[k] for k in names(lambda k: k.weighted))  # Linear, Affine, Conv1d, Conv2d, Scale
 INPUT_MAX = 255  # inputs are spike counts 0..255 (uint8)
 
 
-ANALOG_READERS = tuple(ir.NODE_TYPES[k] for k in names(lambda k: k.analog_reader))
+ANALOG_READERS = tuple(ir.NODE_TYPES[k] for k in ANALOG_READER_KINDS)
 
 
 def _flow(graph: ir.Graph, input_max: int = INPUT_MAX) -> tuple[dict[str, float], dict[str, int]]:
@@ -123,7 +123,7 @@ def choose_input_scale(graph: ir.Graph, config: QuantConfig, calib) -> np.ndarra
                             f"{', '.join(map(str, graph.input.shape))}]")
     if not np.all(np.isfinite(x)):
         raise QuantizeError("calibration inputs hold a value that is not a finite number")
-    top = (1 << (config.input_bits - 1)) - 1
+    top = analog_limit(config.input_bits)
     whole = x.max(initial=0.0)
     peak = np.array([whole]) if config.input_scale == "tensor" else \
         np.moveaxis(x, 2, 0).reshape(x.shape[2], -1).max(axis=1, initial=0.0)

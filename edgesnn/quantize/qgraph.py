@@ -6,8 +6,8 @@ value of one step of v), and a CubaLIF its current i in units of `scales['i']`. 
 `target`'s v, or i for a current-based neuron), with the target's input gain folded in, so one
 input spike adds one weight row: no multiply. Pools and Flatten move integer spike counts.
 
-A weighted layer that reads an analog input (config.input_bits) stores its weights 2^acc_shift times finer and shifts its
-accumulator back (rounding to nearest) before its target adds it.
+A weighted layer that reads an analog input (config.input_bits) stores its weights 2^acc_shift times finer and shifts
+its accumulator back (rounding to nearest) before its target adds it.
 
 Integer parameters per kind (all arrays, shapes as in the float node):
     weighted  weight (int8/int16; weight_bits 1: +-m, one m in [1, BINARY_MAX] per layer), bias (int32, added
@@ -76,7 +76,7 @@ class QGraph:
             idx = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
             raise QuantizeError(f"analog inputs must be finite numbers; found {x[idx]} at index {idx}")
         scale = self.input_scale.reshape(-1, *([1] * (x.ndim - 3))) if self.input_scale.size > 1 else self.input_scale
-        top = (1 << (self.config.input_bits - 1)) - 1
+        top = analog_limit(self.config.input_bits)
         q = x / scale
         return np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -top, top).astype(input_dtype(self.config.input_bits))
 
@@ -133,6 +133,11 @@ class QGraph:
     @classmethod
     def load(cls, path) -> "QGraph":
         return cls.from_dict(load_json(path), str(path))
+
+
+def analog_limit(input_bits: int) -> int:
+    """The largest magnitude of a quantized analog value (2^(input_bits-1) - 1: symmetric, no -2^(b-1))."""
+    return (1 << (input_bits - 1)) - 1
 
 
 def input_dtype(input_bits: int) -> np.dtype:

@@ -77,8 +77,9 @@ def check_spike_inputs(qgraph: QGraph, inputs) -> np.ndarray:
 def checked_inputs(qgraph: QGraph, inputs) -> np.ndarray:
     """Inputs checked as the engines check them, in the form every engine takes: spike counts (int64), or an
     analog model's values still in real units (float64), since each engine quantizes them itself (once)."""
-    x = check_spike_inputs(qgraph, inputs)
-    return np.asarray(inputs, dtype=np.float64) if qgraph.analog else x
+    if qgraph.analog:   # shape and finiteness: what quantize_inputs needs of them
+        return check_inputs(qgraph.graph, inputs).astype(np.float64)
+    return check_spike_inputs(qgraph, inputs)
 
 
 class FixedNeuron:

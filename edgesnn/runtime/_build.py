@@ -115,7 +115,8 @@ uint32_t esn_host_cl_channels(const esn_model *m, uint32_t node)
     return m->nodes[node].out_shape[0];
 }
 
-/* x [n][T][input_size] values of esn_input_bytes() each; out [n][T][output_size]; counters [n][T][n_nodes][8]; steps [n];
+/* x [n][T][input_size] values of esn_input_bytes() each; out [n][T][output_size]; counters [n][T][n_nodes][8];
+ * steps [n];
  * states [n][T][state_words]: per neuron layer in node order, v then i then eta (each [out_size]).
  * Rows after an input's early exit are left as the caller set them (zeros). */
 esn_status esn_host_run_batch(esn_ctx *ctx, const uint8_t *x, uint32_t n, uint32_t T, int64_t *out,

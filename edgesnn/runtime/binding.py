@@ -344,6 +344,7 @@ def run_c(qgraph, inputs: np.ndarray, *, record_states: bool = False, arena_byte
     model = CModel(blob_from_lowered(low), arena_bytes)
     counted = {k for k in sched.order if isinstance(graph.nodes[k], ir.SYNAPTIC_TYPES) or graph.nodes[k].stateful}
     shapes = {k: sched.shapes[k] for k in sched.order}
-    return model.run(x.astype(input_dtype(qgraph.config.input_bits)), record_states=record_states, names=list(sched.order),
+    return model.run(x.astype(input_dtype(qgraph.config.input_bits)), record_states=record_states,
+                     names=list(sched.order),
                      out_shape=graph.output.shape, output_spiking=graph.output_spiking, counted=counted,
                      state_shapes=shapes, exit_on=qgraph.exit is not None, threads=threads)
