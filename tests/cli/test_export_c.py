@@ -114,3 +114,8 @@ def test_from_a_nir_file_with_analog_input_to_a_cmake_project_in_two_commands(tm
     assert "typedef int8_t dconv_input_t;" in h and "dconv_quantize_input" in h
     msg = fails(capsys, "export-c", tmp_path / "dconv.json", "--input-bits", "8", "-o", tmp_path / "lib2")
     assert "needs calibration inputs" in msg and not (tmp_path / "lib2").exists()
+    with pytest.raises(SystemExit) as e:   # an input precision the runtime does not have: argparse's usage error
+        run("export-c", tmp_path / "dconv.json", "--input-bits", "7", "--calib", tmp_path / "x.npy",
+            "-o", tmp_path / "lib3")
+    assert e.value.code == 2 and "--input-bits: invalid choice: 7 (choose from 0, 8, 16)" in capsys.readouterr().err
+    assert not (tmp_path / "lib3").exists()

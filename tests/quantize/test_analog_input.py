@@ -189,3 +189,35 @@ def test_spikingjellys_direct_encoded_conv_runs_in_fixed_point(bits):
     assert_same(ref, run_c(q, x, record_states=True), f"spikingjelly dconv i{bits}", q)
     assert np.mean(ref.pred == theirs) >= 0.9, np.mean(ref.pred == theirs)
     assert np.mean(ref.pred == d["labels"]) >= 0.9
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_the_mnist_sized_mlp_direct_encoded_is_bit_exact(bits):
+    """The real-sized 784-512-256-10 MLP (examples/models/real) on its regenerated test digits, direct-encoded: 784
+    readings a step multiplied into 401k weights (accumulator shift 5 at int8, 13 at int16), both engines agree."""
+    from tests.graph.test_examples_real import REAL, RESULTS, _train_real
+    tr = _train_real()
+    from train_examples import splits
+    *_, x_te, _ = splits()
+    rec = RESULTS["mnist_mlp"]
+    g = Graph.load(REAL / rec["model"])
+    x = direct_encoded(tr.encode(tr.TASKS["mnist_mlp"], x_te[:6], tr.SEEDS["test"] * 1000))
+    q = quantize(g, QuantConfig(input_bits=bits, input_scale="channel"), x)
+    assert q.layers["fc1"].acc_shift > 0
+    ref = simulate_fixed(q, x, record_states=True)
+    assert ref.outputs.any()
+    assert_same(ref, run_c(q, x, record_states=True), f"mnist_mlp i{bits}", q)
+
+
+def test_the_c_runtime_refuses_inputs_a_cast_would_change():
+    """CModel.run takes the model's integers: real values handed to it (not through run_c, which quantizes an analog
+    model's readings) are refused, never truncated into wrong ones."""
+    from edgesnn.runtime.binding import CModel
+    from edgesnn.emit.blob import to_blob
+    g, x = sensor_graph(), sensor_series(2, 3)
+    q = quantize(g, QuantConfig(input_bits=8), x)
+    with pytest.raises(SimulationError, match="inputs must be the model's int8 values; these do not fit"):
+        CModel(to_blob(q)).run(x)
+    spikes = quantize(g, QuantConfig(), (x > 0).astype(np.uint8))
+    with pytest.raises(SimulationError, match=r"spike counts \(integers 0..255\); these do not fit"):
+        CModel(to_blob(spikes)).run(x)
